@@ -1,0 +1,137 @@
+// The composition root: builds a hub process from its configuration, and stops it in reverse order, draining.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import type { Config } from '../engine/config.ts';
+import { EvidenceLog } from '../engine/evidence.ts';
+import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
+import { log } from '../engine/log.ts';
+import { actorBacklog } from '../engine/metrics.ts';
+import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/jetstream.ts';
+import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
+import { Payloads } from '../engine/payloads.ts';
+import { initPki, loadPki } from '../engine/pki/index.ts';
+import { Registry } from '../engine/registry.ts';
+import { openStore, type Store } from '../engine/store/index.ts';
+import { algorithmFor } from '../connectors/rest/contract.ts';
+import { mountRestInbound } from '../connectors/rest/inbound.ts';
+import { RestOutbound } from '../connectors/rest/outbound.ts';
+import { startArchive } from '../pipelines/archive.ts';
+import { Deliveries } from '../pipelines/deliver.ts';
+import { Intake } from '../pipelines/intake.ts';
+import { mountAdminApi } from '../engine/admin.ts';
+
+export interface Hub {
+  config: Config;
+  bus: Bus;
+  registry: Registry;
+  store?: Store;
+  agencyPort: number;
+  opsPort: number;
+  natsUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startHub(config: Config): Promise<Hub> {
+  const started: (() => Promise<void> | void)[] = [];
+  const stopAll = async () => {
+    for (const stop of started.reverse()) {
+      try { await stop(); } catch (error) { log.error({ err: error }, 'error while stopping'); }
+    }
+  };
+  try {
+    const pkiDir = join(config.dataDir, 'pki');
+    if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg });
+    const pki = await loadPki(pkiDir);
+
+    let embedded: EmbeddedNats | undefined;
+    if (!config.nats.url) {
+      embedded = await startEmbeddedNats(config.dataDir, config.nats.port);
+      started.push(() => embedded!.stop());
+    }
+    const natsUrl = config.nats.url ?? embedded!.url;
+    const bus = await connectBus(natsUrl, `swx-hub-${config.node}`);
+    started.push(async () => { await bus.nc.drain(); });
+    await provisionStreams(bus.jsm, config.dedupeHorizonSeconds);
+
+    const registry = await Registry.open(bus);
+    started.push(() => registry.close());
+    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, config.dedupeHorizonSeconds);
+    const evidence = new EvidenceLog(bus, config.node);
+
+    let store: Store | undefined;
+    if (config.archive) {
+      store = await openStore({
+        dataDir: join(config.dataDir, 'chdb'),
+        url: config.clickhouse.url,
+        database: config.clickhouse.database,
+        username: config.clickhouse.username,
+        password: config.clickhouse.password,
+      });
+      started.push(() => store!.close());
+      const archive = await startArchive(bus, store, { batchSize: 2_000, batchMs: 100, node: config.node });
+      started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
+    }
+
+    const signingKey = createPrivateKey(pki.hubSign.keyPem);
+    const signingAlg = algorithmFor(new X509Certificate(pki.hubSign.certPem).publicKey);
+    if (!signingAlg) throw new Error('the hub signing certificate has an unsupported key type');
+    const tls = { key: pki.hubTls.keyPem, cert: pki.hubTls.certPem, ca: [pki.ca.certPem] };
+    const outbound = new RestOutbound(
+      { tls, signing: { key: signingKey, keyId: pki.hubSign.thumbprint, alg: signingAlg } },
+      registry,
+      { timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds },
+    );
+    started.push(() => outbound.close());
+    const deliveries = new Deliveries(bus, registry, payloads, evidence, outbound, config.delivery);
+    await deliveries.start();
+    started.push(() => deliveries.stop());
+
+    const intake = new Intake(bus, registry, payloads, evidence);
+    const agencyRouter = new Router();
+    mountRestInbound(agencyRouter, { registry, intake, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    const agencyServer: Server = createAgencyServer(tls, agencyRouter);
+    const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
+    // Stopped first of all: no new work while the actors drain.
+    const stopAgency = () => closeServer(agencyServer);
+
+    let ready = true;
+    const opsRouter = new Router();
+    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready });
+    const opsServer = createOpsServer(opsRouter);
+    const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
+    started.push(() => closeServer(opsServer));
+
+    const backlogTimer = setInterval(() => void sampleBacklog(bus), 5_000);
+    backlogTimer.unref();
+    started.push(() => clearInterval(backlogTimer));
+    started.push(stopAgency);
+
+    log.info({ agencyPort, opsPort, nats: natsUrl, archive: config.archive, dataDir: config.dataDir }, 'hub ready');
+    return {
+      config, bus, registry, store, agencyPort, opsPort, natsUrl,
+      async stop() {
+        ready = false;
+        log.info('hub stopping: draining in-flight work');
+        await stopAll();
+        log.info('hub stopped');
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function sampleBacklog(bus: Bus): Promise<void> {
+  try {
+    for (const stream of [streams.messages, streams.evidence]) {
+      for await (const info of bus.jsm.consumers.list(stream)) {
+        actorBacklog.set({ actor: info.name }, info.num_pending + info.num_ack_pending);
+      }
+    }
+  } catch (error) {
+    log.debug({ err: error }, 'backlog sample failed');
+  }
+}

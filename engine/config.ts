@@ -1,0 +1,140 @@
+// One configuration: <data>/swx.json (or SWX_CONFIG) overlaid by SWX_* environment variables, validated at start.
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+export const configSchema = z.object({
+  dataDir: z.string().min(1).describe('data folder: PKI, NATS store, chDB, demo agencies'),
+  node: z.string().min(1).describe('name of this hub process in logs and evidence'),
+  nats: z.object({
+    url: z.string().optional().describe('external NATS server; when absent the hub starts its own nats-server'),
+    port: port.describe('port of the embedded nats-server (loopback)'),
+  }),
+  clickhouse: z.object({
+    url: z.string().optional().describe('ClickHouse server URL; when absent, embedded chDB in <data>/chdb'),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+    username: z.string().optional(),
+    password: z.string().optional(),
+  }),
+  http: z.object({
+    host: z.string(),
+    port: port.describe('agency HTTPS port (REST connector, mutual TLS)'),
+    opsHost: z.string(),
+    opsPort: port.describe('operator HTTP port: health, metrics, admin API'),
+  }),
+  limits: z.object({
+    maxBodyBytes: z.coerce.number().int().positive(),
+    inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
+  }),
+  clockSkewSeconds: z.coerce.number().int().positive(),
+  dedupeHorizonSeconds: z.coerce.number().int().positive(),
+  delivery: z.object({
+    timeoutMs: z.coerce.number().int().positive(),
+    concurrency: z.coerce.number().int().positive().describe('in-flight deliveries per partner per process'),
+    maxAttempts: z.coerce.number().int().positive().describe('attempts before a message the receiver rejects is dead-lettered'),
+    backoffMs: z.array(z.coerce.number().int().positive()).min(1),
+    breakerFailures: z.coerce.number().int().positive().describe('consecutive transport failures that open the circuit'),
+    probeIntervalMs: z.coerce.number().int().positive(),
+  }),
+  archive: z.coerce.boolean().describe('run the archive actor (exactly one process with embedded chDB)'),
+  pkiAlg: z.enum(['ecdsa', 'rsa']),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+const defaults = (dataDir: string): Config => ({
+  dataDir,
+  node: hostname(),
+  nats: { port: 14222 },
+  clickhouse: { database: 'swx' },
+  http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480 },
+  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024 },
+  clockSkewSeconds: 300,
+  dedupeHorizonSeconds: 7 * 24 * 3600,
+  delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
+  archive: true,
+  pkiAlg: 'ecdsa',
+});
+
+/** Environment variable → config path. Every setting the README lists. */
+export const envSettings: Record<string, string> = {
+  SWX_NODE_NAME: 'node',
+  SWX_NATS_URL: 'nats.url',
+  SWX_NATS_PORT: 'nats.port',
+  SWX_CLICKHOUSE_URL: 'clickhouse.url',
+  SWX_CLICKHOUSE_DATABASE: 'clickhouse.database',
+  SWX_CLICKHOUSE_USER: 'clickhouse.username',
+  SWX_CLICKHOUSE_PASSWORD: 'clickhouse.password',
+  SWX_HTTP_HOST: 'http.host',
+  SWX_HTTP_PORT: 'http.port',
+  SWX_OPS_HOST: 'http.opsHost',
+  SWX_OPS_PORT: 'http.opsPort',
+  SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
+  SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
+  SWX_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
+  SWX_DEDUPE_HORIZON_SECONDS: 'dedupeHorizonSeconds',
+  SWX_DELIVERY_TIMEOUT_MS: 'delivery.timeoutMs',
+  SWX_DELIVERY_CONCURRENCY: 'delivery.concurrency',
+  SWX_DELIVERY_MAX_ATTEMPTS: 'delivery.maxAttempts',
+  SWX_DELIVERY_BACKOFF_MS: 'delivery.backoffMs',
+  SWX_BREAKER_FAILURES: 'delivery.breakerFailures',
+  SWX_PROBE_INTERVAL_MS: 'delivery.probeIntervalMs',
+  SWX_ARCHIVE: 'archive',
+  SWX_PKI_ALG: 'pkiAlg',
+};
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys.at(-1)!] = value;
+}
+
+function envValue(name: string, raw: string): unknown {
+  if (name === 'SWX_DELIVERY_BACKOFF_MS') return raw.split(',').map((part) => part.trim());
+  if (name === 'SWX_ARCHIVE') return !['0', 'false', 'no', 'off'].includes(raw.toLowerCase());
+  return raw;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key];
+    out[key] = value && typeof value === 'object' && !Array.isArray(value) && current && typeof current === 'object' && !Array.isArray(current)
+      ? merge(current as Record<string, unknown>, value as Record<string, unknown>)
+      : value;
+  }
+  return out;
+}
+
+/** Loads and validates; a bad setting stops the start with a message naming it. */
+export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: NodeJS.ProcessEnv = process.env): Config {
+  const dir = resolve(dataDir);
+  let merged: Record<string, unknown> = defaults(dir) as unknown as Record<string, unknown>;
+  const file = env.SWX_CONFIG ?? join(dir, 'swx.json');
+  if (existsSync(file)) {
+    try {
+      merged = merge(merged, JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>);
+    } catch (error) {
+      throw new Error(`config file ${file} is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  for (const [name, path] of Object.entries(envSettings)) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== '') setPath(overrides, path, envValue(name, raw));
+  }
+  merged = merge(merged, overrides);
+  merged.dataDir = dir;
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.join('.');
+    const envName = Object.entries(envSettings).find(([, p]) => p === path)?.[0];
+    throw new Error(`invalid setting ${path}${envName ? ` (${envName})` : ''}: ${issue.message}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,39 @@
+// The one message model every connector produces and every stage consumes.
+
+export type Protocol = 'rest' | 'soap' | 'ebms2' | 'as4' | 'sftp' | 'mq';
+
+/** How the sender's signature was checked; the trust core adds XMLDSig and CMS detail here. */
+export interface SignatureInfo {
+  scheme: 'http-message-signatures' | 'xmldsig' | 'cms';
+  algorithm: string;
+  keyId: string;
+  /** SHA-256 thumbprint (base64url) of the signer certificate. */
+  certThumbprint: string;
+  /** What the signature covers, e.g. RFC 9421 component identifiers. */
+  covered: string[];
+  /** The signature header lines or value as received, kept for evidence. */
+  value: string;
+  createdAt?: string;
+}
+
+export interface Envelope {
+  id: string;
+  conversationId: string;
+  refToMessageId?: string;
+  service: string;
+  action: string;
+  from: string;
+  to: string;
+  protocol: Protocol;
+  contentType: string;
+  size: number;
+  /** Hex SHA-256 of the payload bytes. */
+  sha256: string;
+  /** Base64 payload when small; otherwise `payloadRef` names the Object Store entry. */
+  payload?: string;
+  payloadRef?: string;
+  signature?: SignatureInfo;
+  receivedAt: string;
+  /** Deliver before this instant or dead-letter with SWX_TTL_EXPIRED. */
+  expiresAt?: string;
+}

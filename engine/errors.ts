@@ -1,0 +1,49 @@
+// Stable error codes: the same code appears in the protocol reply, the evidence record, the console and the docs.
+
+export const errorCodes = {
+  SWX_AUTH_REQUIRED: { status: 401, title: 'Client certificate required' },
+  SWX_AUTH_UNKNOWN_CERT: { status: 401, title: 'Client certificate not registered to any partner' },
+  SWX_SIG_MISSING: { status: 401, title: 'Request is not signed' },
+  SWX_SIG_INVALID: { status: 401, title: 'Signature does not verify' },
+  SWX_SIG_KEY_MISMATCH: { status: 401, title: 'Signing key does not belong to the authenticated partner' },
+  SWX_SIG_EXPIRED: { status: 401, title: 'Signature creation time is outside the allowed clock skew' },
+  SWX_DIGEST_MISMATCH: { status: 400, title: 'Content-Digest does not match the body' },
+  SWX_BAD_REQUEST: { status: 400, title: 'Malformed request' },
+  SWX_TOO_LARGE: { status: 413, title: 'Message exceeds the size limit' },
+  SWX_UNKNOWN_RECEIVER: { status: 404, title: 'Unknown receiver' },
+  SWX_UNKNOWN_SERVICE: { status: 404, title: 'Unknown service' },
+  SWX_ACL_DENIED: { status: 403, title: 'Sender may not use this service towards this receiver' },
+  SWX_NOT_FOUND: { status: 404, title: 'Not found' },
+  SWX_UNAVAILABLE: { status: 503, title: 'Hub is not ready' },
+  SWX_DELIVERY_REJECTED: { status: 502, title: 'Receiver rejected the message' },
+  SWX_RECEIPT_INVALID: { status: 502, title: "Receiver's receipt does not verify" },
+  SWX_TTL_EXPIRED: { status: 410, title: 'Message time-to-live expired before delivery' },
+  SWX_INTERNAL: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** An error that knows its stable code; `detail` says what failed, for whom, and what to do. */
+export class SwxError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+    super(detail, options);
+    this.code = code;
+    this.name = 'SwxError';
+  }
+  get status(): number {
+    return errorCodes[this.code].status;
+  }
+}
+
+/** RFC 9457 problem details for an error, with the stable code as `code` and as the type URI. */
+export function problem(error: SwxError, instance?: string): Record<string, unknown> {
+  return {
+    type: `urn:swx:error:${error.code}`,
+    title: errorCodes[error.code].title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    ...(instance ? { instance } : {}),
+  };
+}

@@ -1,0 +1,55 @@
+// Evidence records: one per state change of a message, published to the evidence stream and archived in ClickHouse.
+import { randomUUID } from 'node:crypto';
+import type { ErrorCode } from './errors.ts';
+import { subjects, type Bus } from './nats/jetstream.ts';
+
+export type EvidenceStage =
+  | 'received' // the raw bytes as they arrived, before any check
+  | 'verified'
+  | 'rejected'
+  | 'routed'
+  | 'delivered' // with the receiver's signed receipt
+  | 'delivery_failed'
+  | 'dead_lettered'
+  | 'resent'
+  | 'duplicate';
+
+export interface EvidenceRecord {
+  /** Unique per record; also the Nats-Msg-Id of its publish. */
+  id: string;
+  messageId: string;
+  conversationId: string;
+  stage: EvidenceStage;
+  at: string;
+  from: string;
+  to: string;
+  service: string;
+  action: string;
+  protocol: string;
+  code?: ErrorCode;
+  detail?: string;
+  size?: number;
+  sha256?: string;
+  /** Base64 of the bytes this record proves: the request as received, or the receipt. */
+  raw?: string;
+  rawRef?: string;
+  /** JSON of the signature information checked at this stage. */
+  signature?: string;
+  node: string;
+}
+
+export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: string };
+
+/** Publishes the records of one moment as one stream message; the archive actor writes them to ClickHouse. */
+export class EvidenceLog {
+  constructor(private readonly bus: Bus, private readonly node: string) {}
+
+  record(facts: EvidenceFacts): EvidenceRecord {
+    return { id: randomUUID(), at: facts.at ?? new Date().toISOString(), node: this.node, ...facts };
+  }
+
+  async publish(records: EvidenceRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.bus.js.publish(subjects.evidence, JSON.stringify(records), { msgID: records[0]!.id });
+  }
+}

@@ -1,0 +1,134 @@
+// HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
+// JSON and RFC 9457 problem replies.
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { problem, SwxError } from './errors.ts';
+import { log } from './log.ts';
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void> | void;
+export interface Route { method: string; pattern: string; handle: RouteHandler }
+
+interface CompiledRoute extends Route { regex: RegExp; names: string[] }
+
+/** A small router: patterns like `/api/partners/:id`; the first match wins. */
+export class Router {
+  private readonly routes: CompiledRoute[] = [];
+
+  add(method: string, pattern: string, handle: RouteHandler): this {
+    const names: string[] = [];
+    const source = pattern.replace(/:([a-zA-Z]+)/g, (_, name: string) => { names.push(name); return '([^/]+)'; });
+    this.routes.push({ method, pattern, handle, names, regex: new RegExp(`^${source}$`) });
+    return this;
+  }
+
+  handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    try {
+      let pathMatched = false;
+      for (const route of this.routes) {
+        const match = route.regex.exec(path);
+        if (!match) continue;
+        pathMatched = true;
+        if (route.method !== req.method) continue;
+        const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
+        await route.handle(req, res, params);
+        return;
+      }
+      sendProblem(res, new SwxError(pathMatched ? 'SWX_BAD_REQUEST' : 'SWX_NOT_FOUND', `${req.method} ${path} is not served here`));
+    } catch (error) {
+      if (error instanceof SwxError) return sendProblem(res, error);
+      log.error({ err: error, path }, 'request failed');
+      sendProblem(res, new SwxError('SWX_INTERNAL', 'the hub could not handle this request; it was logged'));
+    }
+  };
+}
+
+/** Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded. */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) return Promise.reject(new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new SwxError('SWX_TOO_LARGE', `body exceeds the limit of ${limit} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
+    req.on('error', reject);
+  });
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<string, unknown> = {}): void {
+  if (res.headersSent) { res.destroy(); return; }
+  const text = JSON.stringify({ ...problem(error), ...extra });
+  res.writeHead(error.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function readJson(buffer: Buffer): unknown {
+  try {
+    return JSON.parse(buffer.toString('utf8'));
+  } catch (error) {
+    throw new SwxError('SWX_BAD_REQUEST', `body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * The agency-facing server: TLS that asks for a client certificate but does not fail the handshake without one,
+ * so an unknown or missing certificate gets a proper 401 problem reply instead of a dropped connection.
+ */
+export function createAgencyServer(tls: { key: string; cert: string; ca: string[] }, router: Router): Server {
+  const server = createHttpsServer({
+    key: tls.key,
+    cert: tls.cert,
+    ca: tls.ca,
+    requestCert: true,
+    rejectUnauthorized: false,
+    keepAliveTimeout: 60_000,
+  }, router.handler);
+  server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
+  return server as unknown as Server;
+}
+
+export function createOpsServer(router: Router): Server {
+  return createHttpServer(router.handler);
+}
+
+/** The DER of the client certificate of this request's TLS connection, if one was presented. */
+export function peerCertificate(req: IncomingMessage): Buffer | undefined {
+  const socket = req.socket as TLSSocket;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  return cert && cert.raw ? cert.raw : undefined;
+}
+
+export function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
+}
+
+export function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections?.();
+  });
+}

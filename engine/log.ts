@@ -1,0 +1,10 @@
+// Structured JSON logs (pino): one line per event, fields over prose.
+import { pino } from 'pino';
+
+export const log = pino({
+  level: process.env.SWX_LOG_LEVEL ?? 'info',
+  base: { pid: process.pid, node: process.env.SWX_NODE_NAME },
+  timestamp: pino.stdTimeFunctions.isoTime,
+});
+
+export type Logger = typeof log;

@@ -1,0 +1,140 @@
+// The CA's certificate revocation list: issued empty by init, re-signed with each revocation or when it goes stale.
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { SwxError } from '../errors.ts';
+import { authorityKeyId, extension, oid, time, toArrayBuffer } from './asn1.ts';
+import { loadAuthority, type Authority } from './issue.ts';
+import { layout, pemBlocks, readIfExists, toPem, writeOnce, writeReplace } from './store.ts';
+
+/** RFC 5280 5.3.1 CRLReason codes (7 is unused). */
+export const revocationReasons = {
+  unspecified: 0,
+  keyCompromise: 1,
+  cACompromise: 2,
+  affiliationChanged: 3,
+  superseded: 4,
+  cessationOfOperation: 5,
+  certificateHold: 6,
+  removeFromCRL: 8,
+  privilegeWithdrawn: 9,
+  aACompromise: 10,
+} as const;
+
+export type RevocationReason = keyof typeof revocationReasons;
+
+const day = 24 * 60 * 60 * 1000;
+const backdate = 5 * 60 * 1000;
+/** How long a CRL is current; init and revoke re-sign it, so a demo deployment never serves an expired one. */
+export const crlValidityDays = 30;
+
+/** Serial numbers compare as integers: case, colons and leading zero bytes do not matter. */
+export function normaliseSerial(serialHex: string): string {
+  const hex = typeof serialHex === 'string' ? serialHex.replace(/[:\s]/g, '').toLowerCase() : '';
+  if (!/^[0-9a-f]{1,40}$/.test(hex)) {
+    throw new SwxError('SWX_BAD_REQUEST', `serial ${JSON.stringify(serialHex)} is not a hexadecimal certificate serial number (as \`openssl x509 -serial\` prints it)`);
+  }
+  const trimmed = hex.replace(/^0+/, '') || '0';
+  return trimmed.length % 2 ? `0${trimmed}` : trimmed;
+}
+
+function serialOf(entry: pkijs.RevokedCertificate): string {
+  return normaliseSerial(Buffer.from(entry.userCertificate.valueBlock.valueHexView).toString('hex'));
+}
+
+function crlNumber(crl: pkijs.CertificateRevocationList): bigint {
+  const ext = crl.crlExtensions?.extensions.find((e) => e.extnID === oid.crlNumber);
+  const parsed = ext ? asn1js.fromBER(ext.extnValue.valueBlock.valueHexView) : undefined;
+  return parsed?.result instanceof asn1js.Integer ? parsed.result.toBigInt() : 0n;
+}
+
+function revokedEntry(serial: string, at: Date, reason: RevocationReason): pkijs.RevokedCertificate {
+  // Serials are positive integers: a leading zero byte keeps the DER INTEGER positive when the top bit is set.
+  const bytes = Buffer.from(serial, 'hex');
+  const positive = bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes;
+  const entry = new pkijs.RevokedCertificate({
+    userCertificate: new asn1js.Integer({ valueHex: toArrayBuffer(positive) }),
+    revocationDate: time(at),
+  });
+  // RFC 5280 5.3.1: the reason code is left out rather than given as unspecified.
+  if (reason !== 'unspecified') {
+    entry.crlEntryExtensions = new pkijs.Extensions({
+      extensions: [extension(oid.crlReason, false, new asn1js.Enumerated({ value: revocationReasons[reason] }))],
+    });
+  }
+  return entry;
+}
+
+async function signCrl(ca: Authority, entries: pkijs.RevokedCertificate[], number: bigint): Promise<string> {
+  const now = Date.now();
+  const crl = new pkijs.CertificateRevocationList({
+    version: 1, // v2
+    issuer: ca.cert.subject,
+    thisUpdate: time(new Date(now - backdate)),
+    nextUpdate: time(new Date(now + crlValidityDays * day)),
+    crlExtensions: new pkijs.Extensions({
+      extensions: [authorityKeyId(ca.cert), extension(oid.crlNumber, false, asn1js.Integer.fromBigInt(number))],
+    }),
+    // RFC 5280 5.1.2.6: an empty list is omitted, not encoded as an empty SEQUENCE.
+    ...(entries.length ? { revokedCertificates: entries } : {}),
+  });
+  await crl.sign(ca.key.privateKey, 'SHA-256');
+  return toPem(crl.toSchema().toBER(false), 'X509 CRL');
+}
+
+async function readCrl(path: string, ca: Authority): Promise<{ crl: pkijs.CertificateRevocationList; pem: string } | undefined> {
+  const pem = await readIfExists(path);
+  if (!pem) return undefined;
+  let crl: pkijs.CertificateRevocationList;
+  try {
+    const der = pemBlocks(pem, 'X509 CRL')[0];
+    if (!der) throw new Error('no X509 CRL block');
+    crl = pkijs.CertificateRevocationList.fromBER(toArrayBuffer(der));
+  } catch (error) {
+    throw new SwxError('SWX_INTERNAL', `${path} is not a PEM CRL: ${(error as Error).message}; delete it to issue a fresh, empty CRL`, { cause: error });
+  }
+  if (!(await crl.verify({ issuerCertificate: ca.cert }))) {
+    throw new SwxError('SWX_INTERNAL', `${path} is not signed by the CA in ${ca.credential.certPath}; delete it to issue a fresh, empty CRL`);
+  }
+  return { crl, pem };
+}
+
+/** Keeps a current CRL; makes an empty one if there is none, or re-signs a stale one with the same entries. */
+export async function ensureCrl(dir: string, ca: Authority): Promise<{ pem: string; created: boolean }> {
+  const path = layout.crl(dir);
+  const existing = await readCrl(path, ca);
+  if (!existing) {
+    const written = await writeOnce(path, await signCrl(ca, [], 1n), 0o644);
+    return { pem: written.text, created: written.created };
+  }
+  const { crl } = existing;
+  // Re-signed a day before it lapses, so a verifier with -crl_check never meets an expired list.
+  if (crl.nextUpdate && crl.nextUpdate.value.getTime() > Date.now() + day) return { pem: existing.pem, created: false };
+  const pem = await signCrl(ca, crl.revokedCertificates ?? [], crlNumber(crl) + 1n);
+  await writeReplace(path, pem, 0o644);
+  return { pem, created: true };
+}
+
+const pending = new Map<string, Promise<unknown>>();
+
+/**
+ * Adds a certificate serial to the CRL and re-signs it; revoking an already revoked serial changes nothing.
+ * Revocations within one process are serialised; two processes revoking at the same instant may lose one entry.
+ */
+export async function revoke(dir: string, serialHex: string, reason: RevocationReason = 'unspecified'): Promise<{ crlPem: string; serial: string }> {
+  const serial = normaliseSerial(serialHex);
+  if (!Object.hasOwn(revocationReasons, reason)) {
+    throw new SwxError('SWX_BAD_REQUEST', `revocation reason ${JSON.stringify(reason)} is not one of ${Object.keys(revocationReasons).join(', ')}`);
+  }
+  const run = (pending.get(dir) ?? Promise.resolve()).then(async () => {
+    const ca = await loadAuthority(dir);
+    const path = layout.crl(dir);
+    const existing = await readCrl(path, ca);
+    const entries = existing?.crl.revokedCertificates ?? [];
+    if (existing && entries.some((entry) => serialOf(entry) === serial)) return { crlPem: existing.pem, serial };
+    const crlPem = await signCrl(ca, [...entries, revokedEntry(serial, new Date(), reason)], (existing ? crlNumber(existing.crl) : 0n) + 1n);
+    await writeReplace(path, crlPem, 0o644);
+    return { crlPem, serial };
+  });
+  pending.set(dir, run.catch(() => undefined));
+  return run;
+}

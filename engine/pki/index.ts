@@ -1,0 +1,197 @@
+// A working PKI for a deployment or a demo (`swx pki init`): root CA, hub signing/TLS/TSA certificates, one per agency, a CRL.
+// Real deployments import their own CA and agency certificates; the hub then reads them with loadCredential.
+import { X509Certificate } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { SwxError } from '../errors.ts';
+import { ensureCrl } from './crl.ts';
+import { ensureCa, ensureLeaf, loadAuthority, type Issued, type LeafSpec } from './issue.ts';
+import { assertKeyAlg, type KeyAlg } from './keys.ts';
+import { assertAgencyId, isAgencyId, layout, loadCredential, readIfExists, type Credential, type PkiPaths } from './store.ts';
+
+export type { Credential, KeyAlg, PkiPaths };
+export type { RevocationReason } from './crl.ts';
+export { normaliseSerial, revocationReasons, revoke } from './crl.ts';
+export { assertAgencyId, loadCredential, thumbprint } from './store.ts';
+
+/** What a certificate in the summary is: enough to print after `swx pki init` and to register partners by thumbprint. */
+export interface CertSummary {
+  subject: string;
+  serial: string;
+  thumbprint: string;
+  alg: KeyAlg;
+  notAfter: string;
+  certPath: string;
+  keyPath: string;
+  /** false when the certificate was already on disk and kept. */
+  created: boolean;
+}
+
+export interface PkiSummary {
+  dir: string;
+  ca: CertSummary;
+  hubSign: CertSummary;
+  hubTls: CertSummary;
+  tsa: CertSummary;
+  agencies: Record<string, CertSummary>;
+  crlPath: string;
+  crlCreated: boolean;
+}
+
+export interface InitOptions {
+  agencies: string[];
+  /** Key algorithm for certificates made now; kept ones keep theirs. Default 'ecdsa' (P-256). */
+  alg?: KeyAlg;
+  /** Names the CA and hub certificates, e.g. "swx hub" -> "swx hub Root CA". */
+  hubName?: string;
+  /** Extra DNS names or IP addresses for the hub TLS certificate; localhost, 127.0.0.1 and ::1 are always included. */
+  hosts?: string[];
+  /** Validity of the end-entity certificates made now (default 730); the CA gets 10 years, or longer if this asks for more. */
+  validityDays?: number;
+}
+
+export interface IssueOptions {
+  /** Default: the CA's own key algorithm. */
+  alg?: KeyAlg;
+  validityDays?: number;
+  /** Explicit dates are used as given (not clamped to the CA), so tests can make expired or not-yet-valid certificates. */
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+const defaults = { hubName: 'swx hub', leafDays: 730, caDays: 3650 };
+
+function summarise(issued: Issued): CertSummary {
+  const { credential } = issued;
+  const cert = new X509Certificate(credential.certPem);
+  return {
+    subject: cert.subject.split('\n').join(', '),
+    serial: cert.serialNumber.toLowerCase(),
+    thumbprint: credential.thumbprint,
+    alg: issued.alg,
+    notAfter: new Date(cert.validTo).toISOString(),
+    certPath: credential.certPath,
+    keyPath: credential.keyPath,
+    created: issued.created,
+  };
+}
+
+function assertDays(days: unknown, setting: string): asserts days is number {
+  if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36500) {
+    throw new SwxError('SWX_BAD_REQUEST', `${setting} must be a whole number of days from 1 to 36500, got ${JSON.stringify(days)}`);
+  }
+}
+
+const hostnamePattern = /^(?=.{1,253}$)(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+
+function validateInit(options: InitOptions): Required<InitOptions> {
+  const alg = options.alg ?? 'ecdsa';
+  assertKeyAlg(alg);
+  const validityDays = options.validityDays ?? defaults.leafDays;
+  assertDays(validityDays, 'validityDays');
+  const hubName = options.hubName ?? defaults.hubName;
+  if (typeof hubName !== 'string' || !/^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,47}$/u.test(hubName)) {
+    throw new SwxError('SWX_BAD_REQUEST', `hubName ${JSON.stringify(hubName)} must be 1-48 letters, digits, spaces, '.', '_' or '-'`);
+  }
+  const hosts = options.hosts ?? [];
+  for (const host of hosts) {
+    if (typeof host !== 'string' || (!isIP(host) && !hostnamePattern.test(host))) {
+      throw new SwxError('SWX_BAD_REQUEST', `host ${JSON.stringify(host)} is neither a DNS name nor an IP address`);
+    }
+  }
+  if (!Array.isArray(options.agencies)) throw new SwxError('SWX_BAD_REQUEST', 'agencies must be a list of agency ids');
+  // Every id is checked before anything is written, so a typo leaves no half-made PKI behind.
+  options.agencies.forEach(assertAgencyId);
+  return { agencies: [...new Set(options.agencies)], alg, hubName, hosts, validityDays };
+}
+
+/**
+ * Creates (idempotently: existing files are kept) a root CA, the hub's signing cert, the hub's TLS server cert
+ * (SANs given + localhost, 127.0.0.1, ::1), a TSA cert (extendedKeyUsage timeStamping, critical), one cert per
+ * agency id, and an (empty) CRL signed by the CA.
+ */
+export async function initPki(dir: string, options: InitOptions): Promise<PkiSummary> {
+  const { agencies, alg, hubName, hosts, validityDays } = validateInit(options);
+  const ca = await ensureCa(dir, alg, `${hubName} Root CA`, Math.max(defaults.caDays, validityDays));
+  const leaf = (folder: string, profile: LeafSpec['profile'], commonName: string, extra: Partial<LeafSpec> = {}) =>
+    ensureLeaf(ca, { folder, profile, commonName, alg, validityDays, ...extra });
+  const [hubSign, hubTls, tsa, ...issued] = await Promise.all([
+    leaf(layout.folder(dir, 'hub-sign'), 'hub-sign', `${hubName} signing`),
+    leaf(layout.folder(dir, 'hub-tls'), 'hub-tls', `${hubName} TLS`, { hosts }),
+    leaf(layout.folder(dir, 'tsa'), 'tsa', `${hubName} TSA`),
+    ...agencies.map((id) => leaf(layout.agencyFolder(dir, id), 'agency', id)),
+  ]);
+  const crl = await ensureCrl(dir, ca);
+  return {
+    dir,
+    ca: summarise({ credential: ca.credential, alg: ca.key.alg, created: ca.created }),
+    hubSign: summarise(hubSign!),
+    hubTls: summarise(hubTls!),
+    tsa: summarise(tsa!),
+    agencies: Object.fromEntries(agencies.map((id, i) => [id, summarise(issued[i]!)])),
+    crlPath: layout.crl(dir),
+    crlCreated: crl.created,
+  };
+}
+
+/**
+ * Issues (or returns the existing) cert for one agency: CN=<id>, O=swx demo, usable for signing, as a TLS client and
+ * as a TLS receiver on localhost. Files <dir>/agencies/<ID>/cert.pem, key.pem (PKCS#8, 0600), chain.pem (cert + CA).
+ */
+export async function issueAgency(dir: string, id: string, options: IssueOptions = {}): Promise<Credential> {
+  assertAgencyId(id);
+  if (options.alg !== undefined) assertKeyAlg(options.alg);
+  const validityDays = options.validityDays ?? defaults.leafDays;
+  assertDays(validityDays, 'validityDays');
+  for (const [name, date] of [['notBefore', options.notBefore], ['notAfter', options.notAfter]] as const) {
+    if (date !== undefined && (!(date instanceof Date) || Number.isNaN(date.getTime()))) {
+      throw new SwxError('SWX_BAD_REQUEST', `${name} must be a valid Date`);
+    }
+  }
+  if (options.notBefore && options.notAfter && options.notAfter <= options.notBefore) {
+    throw new SwxError('SWX_BAD_REQUEST', 'notAfter must be later than notBefore');
+  }
+  const ca = await loadAuthority(dir);
+  const issued = await ensureLeaf(ca, {
+    folder: layout.agencyFolder(dir, id),
+    profile: 'agency',
+    commonName: id,
+    alg: options.alg ?? ca.key.alg,
+    validityDays,
+    ...(options.notBefore ? { notBefore: options.notBefore } : {}),
+    ...(options.notAfter ? { notAfter: options.notAfter } : {}),
+  });
+  return issued.credential;
+}
+
+/** The hub's credentials and the current CRL, read at start; fails with what is missing or inconsistent and how to fix it. */
+export async function loadPki(dir: string): Promise<{ ca: Credential; hubSign: Credential; hubTls: Credential; tsa: Credential; crlPem: string }> {
+  const load = (role: 'ca' | 'hub-sign' | 'hub-tls' | 'tsa') => {
+    const folder = layout.folder(dir, role);
+    return loadCredential(layout.cert(folder), layout.key(folder));
+  };
+  const crlPem = await readIfExists(layout.crl(dir));
+  if (!crlPem) throw new SwxError('SWX_INTERNAL', `no CRL at ${layout.crl(dir)}; run \`swx pki init\` to make the PKI`);
+  const ca = load('ca');
+  const caCert = new X509Certificate(ca.certPem);
+  const [hubSign, hubTls, tsa] = (['hub-sign', 'hub-tls', 'tsa'] as const).map((role) => {
+    const credential = load(role);
+    const cert = new X509Certificate(credential.certPem);
+    if (!cert.checkIssued(caCert) || !cert.verify(caCert.publicKey)) {
+      throw new SwxError('SWX_INTERNAL', `${credential.certPath} was not issued by the CA in ${ca.certPath}; re-issue it with \`swx pki init\` after deleting its folder`);
+    }
+    return credential;
+  }) as [Credential, Credential, Credential];
+  return { ca, hubSign, hubTls, tsa, crlPem };
+}
+
+/** Agency ids that have a folder under <dir>/agencies, sorted. */
+export async function listAgencies(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(layout.agencies(dir), { withFileTypes: true });
+    return entries.filter((entry) => entry.isDirectory() && isAgencyId(entry.name)).map((entry) => entry.name).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}

@@ -1,0 +1,167 @@
+// The partner registry: agencies, their certificates and endpoints, and the services with who may use them
+// towards whom. Lives in a JetStream KV bucket with history; every hub process keeps a watched copy in memory.
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import { Kvm, type KV } from '@nats-io/kv';
+import { z } from 'zod';
+import { thumbprint } from './pki/index.ts';
+import { log } from './log.ts';
+import type { Bus } from './nats/jetstream.ts';
+
+export const partnerId = z.string().regex(/^[A-Z][A-Z0-9-]{1,31}$/, 'partner ids are upper-case letters, digits and dashes, e.g. CUSTOMS');
+const pem = z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'expected a PEM certificate' });
+
+export const partnerSchema = z.object({
+  id: partnerId,
+  name: z.string().min(1).max(200),
+  certificates: z.array(pem).min(1).describe('PEM certificates the partner signs and authenticates with'),
+  endpoint: z.object({
+    protocol: z.literal('rest'),
+    url: z.url({ protocol: /^https$/ }),
+  }).optional().describe('where the hub delivers messages for this partner'),
+  enabled: z.boolean().default(true),
+});
+export type Partner = z.infer<typeof partnerSchema>;
+
+const party = z.union([partnerId, z.literal('*')]);
+export const serviceSchema = z.object({
+  id: z.string().regex(/^[a-z][a-z0-9.-]{1,63}$/, 'service ids are lower-case, e.g. customs.declaration'),
+  name: z.string().min(1).max(200),
+  rules: z.array(z.object({ from: z.array(party).min(1), to: z.array(party).min(1) })).min(1)
+    .describe('the service may be used from any listed sender towards any listed receiver of the same rule'),
+  ttlSeconds: z.number().int().positive().optional().describe('undelivered messages dead-letter after this long'),
+});
+export type Service = z.infer<typeof serviceSchema>;
+
+export interface PartnerKey {
+  partner: Partner;
+  certificate: X509Certificate;
+  publicKey: KeyObject;
+  thumbprint: string;
+}
+
+const bucketName = 'swx_registry';
+
+export class Registry {
+  private readonly partners = new Map<string, Partner>();
+  private readonly services = new Map<string, Service>();
+  private readonly keys = new Map<string, PartnerKey>();
+  private readonly listeners = new Set<(kind: 'partner' | 'service', id: string) => void>();
+  private stopWatch?: () => void;
+
+  private constructor(private readonly kv: KV) {}
+
+  static async open(bus: Bus): Promise<Registry> {
+    const kv = await new Kvm(bus.js).create(bucketName, { history: 32 });
+    const registry = new Registry(kv);
+    let lastRevision = 0;
+    for await (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (entry && entry.operation === 'PUT') {
+        registry.apply(key, entry.value);
+        lastRevision = Math.max(lastRevision, entry.revision);
+      }
+    }
+    const watcher = await kv.watch({ resumeFromRevision: lastRevision + 1 });
+    registry.stopWatch = () => watcher.stop();
+    (async () => {
+      for await (const entry of watcher) {
+        if (entry.operation === 'PUT') registry.apply(entry.key, entry.value);
+        else registry.remove(entry.key);
+      }
+    })().catch((error) => log.error({ err: error }, 'registry watch ended'));
+    return registry;
+  }
+
+  private apply(key: string, value: Uint8Array): void {
+    try {
+      const json = JSON.parse(Buffer.from(value).toString('utf8'));
+      if (key.startsWith('partner.')) this.index(partnerSchema.parse(json));
+      else if (key.startsWith('service.')) this.services.set(json.id, serviceSchema.parse(json));
+      this.notify(key);
+    } catch (error) {
+      log.error({ key, err: error }, 'registry entry is invalid; ignored');
+    }
+  }
+
+  private remove(key: string): void {
+    const [kind, id] = key.split(/\.(.*)/s) as [string, string];
+    if (kind === 'partner') this.unindex(id);
+    if (kind === 'service') this.services.delete(id);
+    this.notify(key);
+  }
+
+  private notify(key: string): void {
+    const [kind, id] = key.split(/\.(.*)/s) as ['partner' | 'service', string];
+    for (const listener of this.listeners) listener(kind, id);
+  }
+
+  private unindex(id: string): void {
+    this.partners.delete(id);
+    for (const [print, key] of this.keys) if (key.partner.id === id) this.keys.delete(print);
+  }
+
+  private index(partner: Partner): void {
+    this.unindex(partner.id);
+    this.partners.set(partner.id, partner);
+    for (const pemText of partner.certificates) {
+      const certificate = new X509Certificate(pemText);
+      const print = thumbprint(pemText);
+      this.keys.set(print, { partner, certificate, publicKey: certificate.publicKey, thumbprint: print });
+    }
+  }
+
+  onChange(listener: (kind: 'partner' | 'service', id: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  partner(id: string): Partner | undefined { return this.partners.get(id); }
+  service(id: string): Service | undefined { return this.services.get(id); }
+  listPartners(): Partner[] { return [...this.partners.values()].sort((a, b) => a.id.localeCompare(b.id)); }
+  listServices(): Service[] { return [...this.services.values()].sort((a, b) => a.id.localeCompare(b.id)); }
+  /** The registered certificate (and its cached key object) with this SHA-256 thumbprint. */
+  keyByThumbprint(print: string): PartnerKey | undefined { return this.keys.get(print); }
+
+  mayUse(from: string, serviceId: string, to: string): boolean {
+    const service = this.services.get(serviceId);
+    if (!service) return false;
+    return service.rules.some((rule) =>
+      (rule.from.includes('*') || rule.from.includes(from)) && (rule.to.includes('*') || rule.to.includes(to)));
+  }
+
+  async putPartner(input: unknown): Promise<Partner> {
+    const partner = partnerSchema.parse(input);
+    for (const pemText of partner.certificates) new X509Certificate(pemText);
+    await this.kv.put(`partner.${partner.id}`, JSON.stringify(partner));
+    this.index(partner);
+    return partner;
+  }
+
+  async putService(input: unknown): Promise<Service> {
+    const service = serviceSchema.parse(input);
+    await this.kv.put(`service.${service.id}`, JSON.stringify(service));
+    this.services.set(service.id, service);
+    return service;
+  }
+
+  async removePartner(id: string): Promise<void> {
+    await this.kv.delete(`partner.${partnerId.parse(id)}`);
+    this.unindex(id);
+  }
+
+  /** Every stored revision of a partner or service, oldest first. */
+  async history(kind: 'partner' | 'service', id: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+    const out = [];
+    for await (const entry of await this.kv.history({ key: `${kind}.${id}` })) {
+      out.push({
+        revision: entry.revision,
+        at: entry.created.toISOString(),
+        operation: entry.operation,
+        ...(entry.operation === 'PUT' ? { value: entry.json() } : {}),
+      });
+    }
+    return out;
+  }
+
+  close(): void { this.stopWatch?.(); }
+}

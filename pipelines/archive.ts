@@ -1,0 +1,162 @@
+// archive: writes evidence to ClickHouse in batches, extending the hash chain, and acks a batch only once its
+// insert returned. Two sources feed it: the evidence stream (rejections, duplicates, deliveries, dead letters)
+// and the message stream itself, whose every envelope is the evidence that a message was received, verified
+// and routed — written atomically with the publish, so a crash cannot separate a message from that evidence.
+// In the embedded default exactly one process (the chDB owner's parent) runs it.
+import { createHash } from 'node:crypto';
+import { bufferTime, concatMap, filter, from, mergeMap, type OperatorFunction } from 'rxjs';
+import { startActor, type Actor, type Delivery, type Settlement } from '../engine/actor.ts';
+import type { Envelope } from '../engine/envelope.ts';
+import type { EvidenceRecord } from '../engine/evidence.ts';
+import { log } from '../engine/log.ts';
+import { messagesTotal } from '../engine/metrics.ts';
+import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
+import type { Store } from '../engine/store/index.ts';
+
+/** Records per stream message are numbered inside the stream sequence: seq = streamSeq * 256 + index. */
+const recordsPerMessage = 256;
+
+export interface ArchiveOptions { batchSize: number; batchMs: number; node: string }
+
+type Source = 'evidence' | 'messages';
+
+export function evidenceRow(record: EvidenceRecord, source: Source, seq: number, chain: number, prevHash: string): { row: Record<string, unknown>; hash: string } {
+  const row = {
+    stream: source,
+    seq,
+    chain,
+    id: record.id,
+    message_id: record.messageId,
+    conversation_id: record.conversationId,
+    stage: record.stage,
+    at: record.at.replace('T', ' ').replace('Z', ''),
+    from_partner: record.from,
+    to_partner: record.to,
+    service: record.service,
+    action: record.action,
+    protocol: record.protocol,
+    code: record.code ?? '',
+    detail: record.detail ?? '',
+    size: record.size ?? 0,
+    sha256: record.sha256 ?? '',
+    raw: record.raw ?? '',
+    raw_ref: record.rawRef ?? '',
+    signature: record.signature ?? '',
+    node: record.node,
+    prev_hash: prevHash,
+  };
+  const hash = createHash('sha256').update(prevHash).update(JSON.stringify(row)).digest('hex');
+  return { row: { ...row, record_hash: hash, batch_id: '', proof: '' }, hash };
+}
+
+/** The received, verified and routed records an accepted envelope stands for. */
+export function envelopeRecords(envelope: Envelope, streamSeq: number, resentFrom: string | undefined, node: string): EvidenceRecord[] {
+  const facts = {
+    messageId: envelope.id, conversationId: envelope.conversationId, from: envelope.from, to: envelope.to, service: envelope.service,
+    action: envelope.action, protocol: envelope.protocol, size: envelope.size, sha256: envelope.sha256, node,
+  };
+  const signature = envelope.signature ? JSON.stringify(envelope.signature) : undefined;
+  const routed: EvidenceRecord = {
+    ...facts, id: `msg:${streamSeq}:routed`, stage: 'routed', at: new Date().toISOString(),
+    detail: resentFrom ? `resent from dead letter ${resentFrom} as ${subjects.message(envelope.to)} seq ${streamSeq}` : `${subjects.message(envelope.to)} seq ${streamSeq}`,
+  };
+  if (resentFrom) return [routed];
+  return [
+    { ...facts, id: `msg:${streamSeq}:received`, stage: 'received', at: envelope.receivedAt, raw: envelope.payload, rawRef: envelope.payloadRef, signature },
+    { ...facts, id: `msg:${streamSeq}:verified`, stage: 'verified', at: envelope.receivedAt, signature },
+    { ...routed, at: envelope.receivedAt },
+  ];
+}
+
+interface Item { source: Source; delivery: Delivery<EvidenceRecord[]> }
+
+/** One writer for both sources: batches go in one at a time, so the hash chain is a single sequence. */
+class ChainWriter {
+  private chain = 0;
+  private prevHash = '';
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly store: Store) {}
+
+  async init(): Promise<void> {
+    const [last] = await this.store.query<{ chain: number; record_hash: string }>('SELECT chain, record_hash FROM evidence ORDER BY chain DESC LIMIT 1');
+    this.chain = last ? Number(last.chain) + 1 : 0;
+    this.prevHash = last?.record_hash ?? '';
+  }
+
+  write(items: Item[]): Promise<void> {
+    const run = this.queue.then(() => this.writeNow(items));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Seqs of redelivered records that an earlier insert already stored (it succeeded, the ack was lost). */
+  private async alreadyStored(items: Item[]): Promise<Set<string>> {
+    const candidates = items.filter(({ delivery }) => delivery.attempt > 1);
+    if (candidates.length === 0) return new Set();
+    const seqs = candidates.flatMap(({ delivery }) => delivery.body.map((_, i) => delivery.msg.seq * recordsPerMessage + i));
+    const rows = await this.store.query<{ stream: string; seq: number }>(
+      'SELECT stream, seq FROM evidence WHERE seq IN {seqs:Array(UInt64)}', { seqs });
+    return new Set(rows.map((row) => `${row.stream}:${row.seq}`));
+  }
+
+  private async writeNow(items: Item[]): Promise<void> {
+    const stored = await this.alreadyStored(items);
+    const rows: string[] = [];
+    let chain = this.chain;
+    let prevHash = this.prevHash;
+    for (const { source, delivery } of items) {
+      delivery.body.forEach((record, index) => {
+        const seq = delivery.msg.seq * recordsPerMessage + index;
+        if (stored.has(`${source}:${seq}`)) return;
+        const { row, hash } = evidenceRow(record, source, seq, chain++, prevHash);
+        prevHash = hash;
+        rows.push(JSON.stringify(row));
+      });
+    }
+    if (rows.length > 0) await this.store.insert('evidence', rows);
+    this.chain = chain;
+    this.prevHash = prevHash;
+    messagesTotal.inc({ stage: 'archive', outcome: 'stored', code: '' }, rows.length);
+  }
+}
+
+function batching(source: Source, writer: ChainWriter, options: ArchiveOptions): OperatorFunction<Delivery<EvidenceRecord[]>, Settlement<EvidenceRecord[]>> {
+  return (deliveries) => deliveries.pipe(
+    bufferTime(options.batchMs, null, options.batchSize),
+    filter((batch) => batch.length > 0),
+    concatMap((batch) => from(writer.write(batch.sort((a, b) => a.msg.seq - b.msg.seq).map((delivery) => ({ source, delivery })))
+      .then(() => batch.map((delivery) => ({ delivery, verdict: { kind: 'ack' } as const })))
+      .catch((error) => {
+        log.error({ err: error, size: batch.length, source }, 'evidence batch not archived; retrying');
+        return batch.map((delivery) => ({ delivery, verdict: { kind: 'retry', reason: String(error), transient: true, delayMs: 2_000 } as const }));
+      }))),
+    mergeMap((settlements) => from(settlements)),
+  );
+}
+
+export async function startArchive(bus: Bus, store: Store, options: ArchiveOptions): Promise<Actor[]> {
+  const writer = new ChainWriter(store);
+  await writer.init();
+  const consumer = { ack_wait: 120_000_000_000, max_deliver: -1, max_ack_pending: options.batchSize * 4 };
+  await ensureConsumer(bus.jsm, streams.evidence, { durable_name: 'archive', filter_subject: subjects.evidence, ...consumer });
+  await ensureConsumer(bus.jsm, streams.messages, { durable_name: 'archive-messages', filter_subject: 'swx.msg.>', ...consumer });
+  const common = { maxInFlight: options.batchSize * 2, backoffMs: [2_000], maxAttempts: Number.MAX_SAFE_INTEGER };
+  const evidence = await startActor<EvidenceRecord[]>(bus, {
+    name: 'archive',
+    stream: streams.evidence,
+    filterSubject: subjects.evidence,
+    decode: (data) => JSON.parse(Buffer.from(data).toString('utf8')) as EvidenceRecord[],
+    process: batching('evidence', writer, options),
+    ...common,
+  });
+  const messages = await startActor<EvidenceRecord[]>(bus, {
+    name: 'archive-messages',
+    stream: streams.messages,
+    filterSubject: 'swx.msg.>',
+    decode: (data, msg) => envelopeRecords(JSON.parse(Buffer.from(data).toString('utf8')) as Envelope, msg.seq, msg.headers?.get(resentFromHeader) || undefined, options.node),
+    process: batching('messages', writer, options),
+    ...common,
+  });
+  return [evidence, messages];
+}

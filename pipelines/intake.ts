@@ -1,0 +1,114 @@
+// receive → verify → route: what every inbound connector calls once it has authenticated the sender and checked
+// the protocol signature. It checks the service and receiver and stores the envelope (JetStream de-duplicates by
+// sender and message id over the whole horizon); rejections and duplicates are evidenced here. Runs inline in the connector's request,
+// so the sender's acknowledgement means the envelope is durable: one durable hop instead of one per stage.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Envelope, Protocol, SignatureInfo } from '../engine/envelope.ts';
+import { SwxError } from '../engine/errors.ts';
+import type { EvidenceLog, EvidenceRecord } from '../engine/evidence.ts';
+import { subjects, type Bus } from '../engine/nats/jetstream.ts';
+import type { Payloads } from '../engine/payloads.ts';
+import type { Registry } from '../engine/registry.ts';
+
+export interface Submission {
+  id?: string;
+  from: string;
+  to: string;
+  service: string;
+  action: string;
+  conversationId?: string;
+  refToMessageId?: string;
+  protocol: Protocol;
+  contentType: string;
+  payload: Buffer;
+  signature?: SignatureInfo;
+}
+
+export interface Accepted { id: string; conversationId: string; duplicate: boolean }
+
+const messageIdPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
+
+export class Intake {
+  constructor(
+    private readonly bus: Bus,
+    private readonly registry: Registry,
+    private readonly payloads: Payloads,
+    private readonly evidence: EvidenceLog,
+  ) {}
+
+  /** Raw evidence of what arrived: the payload and the signature it came with. */
+  private received(submission: Partial<Submission> & { payload: Buffer }, id: string, conversationId: string, sha256: string): EvidenceRecord {
+    return this.evidence.record({
+      messageId: id,
+      conversationId,
+      stage: 'received',
+      from: submission.from ?? '',
+      to: submission.to ?? '',
+      service: submission.service ?? '',
+      action: submission.action ?? '',
+      protocol: submission.protocol ?? '',
+      size: submission.payload.length,
+      sha256,
+      raw: submission.payload.length <= this.payloads.inlineLimit ? submission.payload.toString('base64') : undefined,
+      signature: submission.signature ? JSON.stringify(submission.signature) : undefined,
+    });
+  }
+
+  /** Evidences a submission refused before it could be accepted (bad certificate, signature, digest, size...). */
+  async reject(submission: Partial<Submission> & { payload: Buffer }, error: SwxError): Promise<string> {
+    const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : randomUUID();
+    const conversationId = submission.conversationId ?? id;
+    const sha256 = createHash('sha256').update(submission.payload).digest('hex');
+    const received = this.received(submission, id, conversationId, sha256);
+    await this.evidence.publish([received, this.evidence.record({
+      ...stageFacts(received), stage: 'rejected', code: error.code, detail: error.message,
+    })]);
+    return id;
+  }
+
+  async accept(submission: Submission): Promise<Accepted> {
+    if (submission.id !== undefined && !messageIdPattern.test(submission.id)) {
+      throw new SwxError('SWX_BAD_REQUEST', 'message id must be 1-128 characters of letters, digits and . _ : @ -');
+    }
+    const service = this.registry.service(submission.service);
+    if (!service) throw new SwxError('SWX_UNKNOWN_SERVICE', `service '${submission.service}' is not registered`);
+    const receiver = this.registry.partner(submission.to);
+    if (!receiver || !receiver.enabled) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${submission.to}' is not a registered partner`);
+    if (!this.registry.mayUse(submission.from, submission.service, submission.to)) {
+      throw new SwxError('SWX_ACL_DENIED', `${submission.from} may not use service '${submission.service}' towards ${submission.to}`);
+    }
+    const id = submission.id ?? randomUUID();
+    const conversationId = submission.conversationId ?? id;
+    const sha256 = createHash('sha256').update(submission.payload).digest('hex');
+    const receivedAt = new Date();
+    const envelope: Envelope = {
+      id,
+      conversationId,
+      ...(submission.refToMessageId ? { refToMessageId: submission.refToMessageId } : {}),
+      service: submission.service,
+      action: submission.action,
+      from: submission.from,
+      to: submission.to,
+      protocol: submission.protocol,
+      contentType: submission.contentType,
+      size: submission.payload.length,
+      sha256,
+      ...(await this.payloads.place(id, submission.payload)),
+      ...(submission.signature ? { signature: submission.signature } : {}),
+      receivedAt: receivedAt.toISOString(),
+      ...(service.ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + service.ttlSeconds * 1000).toISOString() } : {}),
+    };
+    // The stored envelope is itself the evidence of received, verified and routed (the archive reads it).
+    const ack = await this.bus.js.publish(subjects.message(submission.to), JSON.stringify(envelope), { msgID: `${submission.from}/${id}` });
+    if (ack.duplicate) {
+      const received = this.received(submission, id, conversationId, sha256);
+      await this.evidence.publish([received, this.evidence.record({ ...stageFacts(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
+    }
+    return { id, conversationId, duplicate: ack.duplicate };
+  }
+}
+
+function stageFacts(received: EvidenceRecord) {
+  const { messageId, conversationId, from, to, service, action, protocol, size, sha256 } = received;
+  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
+}

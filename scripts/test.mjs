@@ -1,0 +1,23 @@
+// Runs the type check and the uvu suite, then prints the closing line CI reads: "N passed, N failed".
+import { spawn } from 'node:child_process';
+
+function run(cmd, args, capture) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
+    let out = '';
+    child.stdout?.on('data', (chunk) => { process.stdout.write(chunk); out += chunk; });
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+const filter = process.argv.slice(2);
+const typecheck = await run('npx', ['tsc', '--noEmit', '-p', '.'], false);
+const suite = await run(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', ...(filter.length ? filter : ['\\.test\\.ts$'])], true);
+const plain = suite.out.replace(/\x1b\[[0-9;]*m/g, '');
+const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+let passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
+let failed = total - passed;
+if (typecheck.code !== 0) { failed += 1; console.log('type check failed'); }
+if (suite.code !== 0 && failed === 0) failed = 1;
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

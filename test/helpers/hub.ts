@@ -1,0 +1,155 @@
+// Test harness: hubs run as child processes (chDB binds one data folder per process), each in its own folder
+// with its own ports; agencies are set up through the operator API as an operator would.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { AgencyClient, startAgencyReceiver, type AgencyReceiver } from '../../connectors/rest/agency.ts';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+export const swxBin = join(root, 'bin/swx.js');
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `swx-${name}-`));
+}
+
+export interface HubProcess {
+  dataDir: string;
+  agencyPort: number;
+  opsPort: number;
+  natsPort: number;
+  env: NodeJS.ProcessEnv;
+  proc: ChildProcess;
+  output(): string;
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number } } = {}): Promise<HubProcess> {
+  const dataDir = options.dataDir ?? tempDir('hub');
+  const ports = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const env = {
+    ...process.env,
+    SWX_HTTP_PORT: String(ports.agency),
+    SWX_HTTP_HOST: '127.0.0.1',
+    SWX_OPS_PORT: String(ports.ops),
+    SWX_NATS_PORT: String(ports.nats),
+    SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn',
+    ...options.env,
+  };
+  let out = '';
+  const launch = async () => {
+    const proc = spawn(process.execPath, [swxBin, 'start', '--data', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (chunk) => { out += chunk; });
+    proc.stderr!.on('data', (chunk) => { out += chunk; });
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`hub exited with ${proc.exitCode}:\n${out.slice(-3000)}`);
+      if (Date.now() > deadline) throw new Error(`hub not ready within 60 s:\n${out.slice(-3000)}`);
+      const ready = await fetch(`http://127.0.0.1:${ports.ops}/readyz`).then((r) => r.ok, () => false);
+      if (ready) return proc;
+      await sleep(100);
+    }
+  };
+  const hub: HubProcess = {
+    dataDir,
+    agencyPort: ports.agency,
+    opsPort: ports.ops,
+    natsPort: ports.nats,
+    env,
+    proc: await launch(),
+    output: () => out,
+    async admin(method, path, body) {
+      const response = await fetch(`http://127.0.0.1:${ports.ops}${path}`, {
+        method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json().catch(() => null) };
+    },
+    async stop() {
+      if (hub.proc.exitCode !== null) return hub.proc.exitCode;
+      const exited = new Promise<number | null>((resolve) => hub.proc.once('exit', (code) => resolve(code)));
+      hub.proc.kill('SIGTERM');
+      return Promise.race([exited, sleep(30_000).then(() => { hub.proc.kill('SIGKILL'); return null; })]);
+    },
+    async kill() {
+      const exited = new Promise((resolve) => hub.proc.once('exit', resolve));
+      hub.proc.kill('SIGKILL');
+      await exited;
+    },
+    async restart() {
+      hub.proc = await launch();
+    },
+  };
+  return hub;
+}
+
+export interface TestAgency {
+  id: string;
+  credential: Credential;
+  credentials: { certPem: string; keyPem: string; caPem: string };
+  client: AgencyClient;
+  receiver?: AgencyReceiver;
+  inboxDir: string;
+}
+
+/** Issues an agency certificate in the hub's PKI, optionally starts its receiver, and registers it with the hub. */
+export async function addAgency(hub: HubProcess, id: string, options: { receiver?: boolean; port?: number } = {}): Promise<TestAgency> {
+  const pkiDir = join(hub.dataDir, 'pki');
+  const pki = await loadPki(pkiDir);
+  const credential = await issueAgency(pkiDir, id);
+  const credentials = { certPem: credential.certPem, keyPem: credential.keyPem, caPem: pki.ca.certPem };
+  const inboxDir = join(hub.dataDir, 'agencies', id, 'inbox');
+  const receiver = options.receiver === false ? undefined : await startAgencyReceiver({
+    ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir,
+  });
+  const registered = await hub.admin('PUT', `/api/partners/${id}`, {
+    name: `${id} (test)`,
+    certificates: [credential.certPem],
+    ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver.port}/inbox` } } : {}),
+  });
+  if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);
+  return { id, credential, credentials, client: new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials), receiver, inboxDir };
+}
+
+export async function addService(hub: HubProcess, id: string, from: string[], to: string[], extra: Record<string, unknown> = {}): Promise<void> {
+  const answer = await hub.admin('PUT', `/api/services/${id}`, { name: id, rules: [{ from, to }], ...extra });
+  if (answer.status !== 200) throw new Error(`registering service ${id}: ${JSON.stringify(answer.body)}`);
+}
+
+/** Evidence rows of a message, from the hub's ClickHouse through its operator API; waits for the archive. */
+export async function evidenceOf(hub: HubProcess, messageId: string, stage?: string, timeoutMs = 15_000): Promise<any[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const answer = await hub.admin('GET', `/api/evidence?messageId=${encodeURIComponent(messageId)}`);
+    const rows = Array.isArray(answer.body) ? answer.body : [];
+    if ((stage ? rows.some((row: any) => row.stage === stage) : rows.length > 0) || Date.now() > deadline) return rows;
+    await sleep(200);
+  }
+}
+
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
