@@ -13,7 +13,7 @@ const step = (cmd, args) => {
 step('bash', [join(root, 'scripts/prerequisites.sh')]);
 if (!existsSync(join(root, 'node_modules/.package-lock.json'))) {
   console.log('installing npm packages (first run)…');
-  step('npm', ['ci', '--no-audit', '--no-fund']);
+  step('npm', ['install', '--no-audit', '--no-fund']);
 }
 const hub = spawn(process.execPath, [join(root, 'bin/swx.js'), 'demo', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => hub.kill(signal));
