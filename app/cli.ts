@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
 import { loadConfig } from '../engine/config.ts';
+import { log } from '../engine/log.ts';
 import { initPki, issueAgency } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
 import { startHub, type Hub } from './hub.ts';
@@ -16,15 +18,28 @@ function adminUrl(): string {
   return process.env.SWX_ADMIN_URL ?? `http://127.0.0.1:${process.env.SWX_OPS_PORT ?? 7480}`;
 }
 
-async function admin(method: string, path: string, body?: unknown): Promise<unknown> {
+/** The operator token: SWX_ADMIN_TOKEN (or the hub's own SWX_OPS_TOKEN), else the hub's <data>/ops-token. */
+function adminToken(dataDir: string): string {
+  const token = process.env.SWX_ADMIN_TOKEN || process.env.SWX_OPS_TOKEN || readOpsToken(resolve(dataDir));
+  if (!token) throw new Error(`no operator token: ${opsTokenPath(resolve(dataDir))} does not exist; point --data (or SWX_DATA) at the hub's data folder, or set SWX_ADMIN_TOKEN`);
+  return token;
+}
+
+async function adminRequest(dataDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const token = adminToken(dataDir);
   const response = await fetch(new URL(path, adminUrl()), {
     method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).catch((error: Error) => { throw new Error(`cannot reach the hub's operator API at ${adminUrl()} (${error.message}); is the hub running? set SWX_ADMIN_URL`); });
   const answer = await response.json() as Record<string, unknown>;
   if (!response.ok) throw new Error(`${answer.code ?? response.status}: ${answer.detail ?? JSON.stringify(answer)}`);
   return answer;
+}
+
+/** The operator API client of one command, with the token of the hub whose data folder is `dataDir`. */
+function operator(dataDir: string) {
+  return (method: string, path: string, body?: unknown) => adminRequest(dataDir, method, path, body);
 }
 
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
@@ -97,7 +112,8 @@ const commands: Record<string, Command> = {
       const { values } = parseArgs({ args, options: dataOption });
       const signalled = stopSignal();
       const hub = await startHub(loadConfig(values.data));
-      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort}, NATS ${hub.natsUrl}`);
+      const token = process.env.SWX_OPS_TOKEN ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
+      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
       await signalled;
       await hub.stop();
       return 0;
@@ -108,6 +124,8 @@ const commands: Record<string, Command> = {
     usage: 'swx demo [--check] [--data DIR]',
     async run(args) {
       const { values } = parseArgs({ args, options: { ...dataOption, check: { type: 'boolean', default: false } } });
+      // The demo prints its own account of what happened; JSON logs only for what goes wrong, unless asked.
+      if (!process.env.SWX_LOG_LEVEL) log.level = 'warn';
       const config = loadConfig(values.data);
       const signalled = stopSignal();
       const hub = await startHub(config);
@@ -179,37 +197,39 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] | list | show ID | history ID | remove ID',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] | list | show ID | history ID | remove ID [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-        id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
+        ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
       } });
+      const admin = operator(values.data);
       const [verb, id] = positionals;
       if (verb === 'add') {
         if (!values.id || !values.name || !values.cert) throw new Error(this.usage);
-        print(await admin('PUT', `/api/partners/${values.id}`, {
+        print(await admin('PUT', `/api/partners/${encodeURIComponent(values.id)}`, {
           name: values.name,
           certificates: values.cert.map((file) => readFileSync(file, 'utf8')),
           ...(values.endpoint ? { endpoint: { protocol: 'rest', url: values.endpoint } } : {}),
         }));
       } else if (verb === 'list') print(await admin('GET', '/api/partners'));
-      else if (verb === 'show' && id) print(await admin('GET', `/api/partners/${id}`));
-      else if (verb === 'history' && id) print(await admin('GET', `/api/partners/${id}/history`));
-      else if (verb === 'remove' && id) print(await admin('DELETE', `/api/partners/${id}`));
+      else if (verb === 'show' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}`));
+      else if (verb === 'history' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}/history`));
+      else if (verb === 'remove' && id) print(await admin('DELETE', `/api/partners/${encodeURIComponent(id)}`));
       else throw new Error(this.usage);
       return 0;
     },
   },
   service: {
     summary: 'service add|list: which agencies may use a service towards which',
-    usage: 'swx service add --id ID --name NAME --from A,B --to C,D [--ttl SECONDS] | list',
+    usage: 'swx service add --id ID --name NAME --from A,B --to C,D [--ttl SECONDS] | list [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-        id: { type: 'string' }, name: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, ttl: { type: 'string' },
+        ...dataOption, id: { type: 'string' }, name: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, ttl: { type: 'string' },
       } });
+      const admin = operator(values.data);
       if (positionals[0] === 'add') {
         if (!values.id || !values.name || !values.from || !values.to) throw new Error(this.usage);
-        print(await admin('PUT', `/api/services/${values.id}`, {
+        print(await admin('PUT', `/api/services/${encodeURIComponent(values.id)}`, {
           name: values.name, rules: [{ from: list(values.from), to: list(values.to) }],
           ...(values.ttl ? { ttlSeconds: Number(values.ttl) } : {}),
         }));
@@ -220,22 +240,25 @@ const commands: Record<string, Command> = {
   },
   dlq: {
     summary: 'dlq list | dlq resend SEQ: dead-lettered messages and operator resend',
-    usage: 'swx dlq list | swx dlq resend SEQ',
+    usage: 'swx dlq list | swx dlq resend SEQ [--data DIR]',
     async run(args) {
-      const [verb, seq] = args;
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: dataOption });
+      const admin = operator(values.data);
+      const [verb, seq] = positionals;
       if (verb === 'list') print(await admin('GET', '/api/dlq'));
-      else if (verb === 'resend' && seq) print(await admin('POST', `/api/dlq/${seq}/resend`));
+      else if (verb === 'resend' && seq) print(await admin('POST', `/api/dlq/${encodeURIComponent(seq)}/resend`));
       else throw new Error(this.usage);
       return 0;
     },
   },
   evidence: {
     summary: 'evidence list [--message ID] [--conversation ID] [--partner ID]: evidence records from ClickHouse',
-    usage: 'swx evidence list [--message ID] [--conversation ID] [--partner ID] [--limit N]',
+    usage: 'swx evidence list [--message ID] [--conversation ID] [--partner ID] [--limit N] [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-        message: { type: 'string' }, conversation: { type: 'string' }, partner: { type: 'string' }, limit: { type: 'string' },
+        ...dataOption, message: { type: 'string' }, conversation: { type: 'string' }, partner: { type: 'string' }, limit: { type: 'string' },
       } });
+      const admin = operator(values.data);
       if (positionals[0] !== 'list') throw new Error(this.usage);
       const query = new URLSearchParams();
       if (values.message) query.set('messageId', values.message);

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Config } from '../engine/config.ts';
+import { lockDataDir } from '../engine/datadir.ts';
 import { EvidenceLog } from '../engine/evidence.ts';
 import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
@@ -14,13 +15,13 @@ import { Payloads } from '../engine/payloads.ts';
 import { initPki, loadPki } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
-import { algorithmFor } from '../connectors/rest/contract.ts';
+import { algorithmFor } from '../engine/httpsig.ts';
 import { mountRestInbound } from '../connectors/rest/inbound.ts';
 import { RestOutbound } from '../connectors/rest/outbound.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
 import { Intake } from '../pipelines/intake.ts';
-import { mountAdminApi } from '../engine/admin.ts';
+import { mountAdminApi, opsToken } from '../engine/admin.ts';
 
 export interface Hub {
   config: Config;
@@ -41,6 +42,7 @@ export async function startHub(config: Config): Promise<Hub> {
     }
   };
   try {
+    started.push(lockDataDir(config.dataDir));
     const pkiDir = join(config.dataDir, 'pki');
     if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg });
     const pki = await loadPki(pkiDir);
@@ -57,7 +59,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     const registry = await Registry.open(bus);
     started.push(() => registry.close());
-    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, config.dedupeHorizonSeconds);
+    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes);
     const evidence = new EvidenceLog(bus, config.node);
 
     let store: Store | undefined;
@@ -84,7 +86,7 @@ export async function startHub(config: Config): Promise<Hub> {
       { timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds },
     );
     started.push(() => outbound.close());
-    const deliveries = new Deliveries(bus, registry, payloads, evidence, outbound, config.delivery);
+    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, outbound, config.delivery, config.dedupeHorizonSeconds);
     await deliveries.start();
     started.push(() => deliveries.stop());
 
@@ -98,7 +100,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     let ready = true;
     const opsRouter = new Router();
-    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready });
+    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready, token: opsToken(config.dataDir, process.env.SWX_OPS_TOKEN), opsHost: config.http.opsHost });
     const opsServer = createOpsServer(opsRouter);
     const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
     started.push(() => closeServer(opsServer));

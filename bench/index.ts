@@ -6,8 +6,8 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     json: { type: 'boolean', default: false },
-    messages: { type: 'string', default: '10000' },
-    rates: { type: 'string', default: '500,1000,2000' },
+    messages: { type: 'string', default: '5000' },
+    rates: { type: 'string', default: '100,200,400' },
     seconds: { type: 'string', default: '10' },
     payload: { type: 'string', default: '4096' },
     concurrency: { type: 'string', default: '64' },

@@ -3,7 +3,8 @@
 // with backoff, and a dead-letter entry with its reason after the last attempt).
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import type { JsMsg } from '@nats-io/jetstream';
-import { catchError, from, map, mergeMap, of, Subject, type OperatorFunction } from 'rxjs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { catchError, from, map, mergeMap, of, Subject, type OperatorFunction, type Subscription } from 'rxjs';
 import type { ErrorCode } from './errors.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
@@ -44,40 +45,33 @@ export interface Actor {
   stop(): Promise<void>;
 }
 
-/** Runs an async handler per delivery with bounded concurrency; a thrown error becomes a retry (or its SwxError code). */
+/** Runs an async handler per delivery with bounded concurrency; a thrown error becomes a retry. */
 export function perMessage<T>(handler: (delivery: Delivery<T>) => Promise<Verdict>, concurrency: number): OperatorFunction<Delivery<T>, Settlement<T>> {
   return mergeMap((delivery: Delivery<T>) => from(handler(delivery)).pipe(
     map((verdict) => ({ delivery, verdict })),
     catchError((error: unknown) => of({
       delivery,
-      verdict: error instanceof SwxError
-        ? { kind: 'retry', reason: `${error.code}: ${error.message}` } as Verdict
-        : { kind: 'retry', reason: String((error as Error)?.message ?? error) } as Verdict,
+      verdict: { kind: 'retry', reason: error instanceof SwxError ? `${error.code}: ${error.message}` : String((error as Error)?.message ?? error) } as Verdict,
     })),
   ), concurrency);
 }
 
-class Slots {
-  private free: number;
-  private waiters: (() => void)[] = [];
-  constructor(size: number) { this.free = size; }
-  async acquire(): Promise<void> {
-    if (this.free > 0) { this.free--; return; }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-  release(): void {
-    const next = this.waiters.shift();
-    if (next) next(); else this.free++;
-  }
-}
-
 export async function startActor<T>(bus: Bus, spec: ActorSpec<T>): Promise<Actor> {
   const consumer = await bus.js.consumers.get(spec.stream, spec.name);
-  const slots = new Slots(spec.maxInFlight);
-  let inFlight = 0;
+  let free = spec.maxInFlight;
+  let wakeLoop: (() => void) | undefined;
   let drained: (() => void) | undefined;
   let stopping = false;
+  let subscription: Subscription;
+  const unsettled = new Set<JsMsg>();
   const deliveries = new Subject<Delivery<T>>();
+
+  const release = (msg: JsMsg) => {
+    if (!unsettled.delete(msg)) return;
+    free++;
+    wakeLoop?.();
+    if (stopping && unsettled.size === 0) drained?.();
+  };
 
   const deadLetter = async (msg: JsMsg, code: ErrorCode, reason: string) => {
     const h = natsHeaders();
@@ -96,8 +90,7 @@ export async function startActor<T>(bus: Bus, spec: ActorSpec<T>): Promise<Actor
         await deadLetter(msg, 'SWX_DELIVERY_REJECTED', `after ${delivery.attempt} attempts: ${verdict.reason}`);
         msg.ack();
       } else if (verdict.kind === 'retry') {
-        const delay = verdict.delayMs ?? spec.backoffMs[Math.min(delivery.attempt - 1, spec.backoffMs.length - 1)]!;
-        msg.nak(delay);
+        msg.nak(verdict.delayMs ?? spec.backoffMs[Math.min(delivery.attempt - 1, spec.backoffMs.length - 1)]!);
       } else if (verdict.kind === 'dead-letter') {
         await deadLetter(msg, verdict.code, verdict.reason);
         msg.ack();
@@ -109,38 +102,57 @@ export async function startActor<T>(bus: Bus, spec: ActorSpec<T>): Promise<Actor
       // Not acked: JetStream redelivers after the ack wait, so nothing is lost.
       log.error({ actor: spec.name, seq: msg.seq, err: error }, 'could not settle a delivery');
     } finally {
-      inFlight--;
-      slots.release();
-      if (stopping && inFlight === 0) drained?.();
+      release(msg);
     }
   };
 
-  const subscribe = () => deliveries.pipe(spec.process).subscribe({
+  const subscribe = (): Subscription => deliveries.pipe(spec.process).subscribe({
     next: (settlement) => { void settle(settlement); },
     error: (error) => {
-      // Supervision: the unsettled deliveries come back after the ack wait; the pipeline starts afresh.
+      // Supervision: what the failed pipeline held goes back to JetStream at once, and a fresh pipeline starts.
       log.error({ actor: spec.name, err: error }, 'actor pipeline failed; restarting it');
+      for (const msg of [...unsettled]) { msg.nak(spec.backoffMs[0]); release(msg); }
       subscription = subscribe();
     },
   });
-  let subscription = subscribe();
+  subscription = subscribe();
 
-  const messages = await consumer.consume({ max_messages: spec.maxInFlight });
+  const dispatch = (msg: JsMsg) => {
+    unsettled.add(msg);
+    free--;
+    const working = () => msg.working();
+    let body: T;
+    try {
+      body = spec.decode(msg.data, msg);
+    } catch (error) {
+      void settle({
+        delivery: { body: undefined as T, msg, attempt: msg.info.deliveryCount, working },
+        verdict: { kind: 'dead-letter', code: 'SWX_BAD_REQUEST', reason: `undecodable: ${(error as Error).message}` },
+      });
+      return;
+    }
+    deliveries.next({ body, msg, attempt: msg.info.deliveryCount, working });
+  };
+
+  // Pull only as many messages as there is room for: a message waiting in a client buffer would outlive its
+  // ack wait and come back as a second copy (for example while a partner's circuit is open). Under load, wait
+  // until a quarter of the room is free, so that one pull request brings many messages rather than one.
+  const refillAt = Math.max(1, Math.floor(spec.maxInFlight / 4));
   const loop = (async () => {
-    for await (const msg of messages) {
-      await slots.acquire();
-      inFlight++;
-      let body: T;
-      try {
-        body = spec.decode(msg.data, msg);
-      } catch (error) {
-        void settle({
-          delivery: { body: undefined as T, msg, attempt: msg.info.deliveryCount, working: () => msg.working() },
-          verdict: { kind: 'dead-letter', code: 'SWX_BAD_REQUEST', reason: `undecodable: ${(error as Error).message}` },
-        });
+    while (!stopping) {
+      if (free < refillAt) {
+        await new Promise<void>((resolve) => { wakeLoop = resolve; });
+        wakeLoop = undefined;
         continue;
       }
-      deliveries.next({ body, msg, attempt: msg.info.deliveryCount, working: () => msg.working() });
+      try {
+        const batch = await consumer.fetch({ max_messages: free, expires: 2_000 });
+        for await (const msg of batch) dispatch(msg);
+      } catch (error) {
+        if (stopping) break;
+        log.warn({ actor: spec.name, err: (error as Error).message }, 'fetch failed; retrying');
+        await sleep(500);
+      }
     }
   })();
   log.info({ actor: spec.name, stream: spec.stream, filter: spec.filterSubject }, 'actor started');
@@ -149,9 +161,13 @@ export async function startActor<T>(bus: Bus, spec: ActorSpec<T>): Promise<Actor
     name: spec.name,
     async stop() {
       stopping = true;
-      await messages.close();
-      await loop.catch(() => undefined);
-      if (inFlight > 0) await new Promise<void>((resolve) => { drained = resolve; });
+      wakeLoop?.();
+      await loop;
+      if (unsettled.size > 0) {
+        // Bounded: whatever is still unsettled then goes back to JetStream and is redelivered.
+        await Promise.race([new Promise<void>((resolve) => { drained = resolve; }), sleep(20_000)]);
+        for (const msg of unsettled) msg.nak();
+      }
       subscription.unsubscribe();
       log.info({ actor: spec.name }, 'actor stopped');
     },

@@ -1,11 +1,16 @@
 // The operator server: health, readiness, Prometheus metrics and the JSON admin API (partners, services,
-// dead letters, evidence). Bound to loopback by default.
-import type { IncomingMessage } from 'node:http';
+// dead letters, evidence). Bound to loopback by default; /api/* takes a bearer token (<data>/ops-token or SWX_OPS_TOKEN).
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { listDeadLetters, resendDeadLetter } from './deadletters.ts';
 import { SwxError } from './errors.ts';
 import type { EvidenceLog } from './evidence.ts';
-import { readBody, readJson, sendJson, sendProblem, type Router } from './http.ts';
+import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Router } from './http.ts';
+import { log } from './log.ts';
 import { metricsRegistry } from './metrics.ts';
 import type { Bus } from './nats/jetstream.ts';
 import type { Registry } from './registry.ts';
@@ -17,6 +22,94 @@ export interface AdminDeps {
   store?: Store;
   evidence: EvidenceLog;
   isReady(): boolean;
+  /** The bearer token /api/* requires: `opsToken(dataDir, process.env.SWX_OPS_TOKEN)`. */
+  token: string;
+  /** The address the operator server listens on; on loopback, requests must name an IP or localhost as Host. */
+  opsHost: string;
+}
+
+/** Where the hub keeps its operator token; `swx` commands read it from there. */
+export function opsTokenPath(dataDir: string): string {
+  return join(dataDir, 'ops-token');
+}
+
+/** Visible ASCII, as an Authorization header carries it, and long enough not to be guessed. */
+const tokenShape = /^[\x21-\x7e]{32,512}$/;
+
+/**
+ * The operator token: `fromEnv` (SWX_OPS_TOKEN) when given, else <data>/ops-token, made at first start
+ * (32 random bytes, base64url, mode 0600). Throws, naming the setting or file, when the token is unusable.
+ */
+export function opsToken(dataDir: string, fromEnv?: string): string {
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!tokenShape.test(fromEnv)) throw new Error('invalid setting SWX_OPS_TOKEN: 32-512 visible ASCII characters, no spaces');
+    return fromEnv;
+  }
+  const file = opsTokenPath(dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  try {
+    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if (statSync(file).mode & 0o077) log.warn({ file }, 'the operator token file is readable by other users; chmod 600 it');
+  }
+  const token = readFileSync(file, 'utf8').trim();
+  if (!tokenShape.test(token)) throw new Error(`operator token file ${file}: 32-512 visible ASCII characters, no spaces; delete it to have a new one made`);
+  return token;
+}
+
+/** The token in <data>/ops-token, if the file is there: what `swx` commands send. */
+export function readOpsToken(dataDir: string): string | undefined {
+  try {
+    return readFileSync(opsTokenPath(dataDir), 'utf8').trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(bare);
+}
+
+/** The host name of a Host header value, without port or IPv6 brackets. */
+function hostName(header: string): string {
+  if (header.startsWith('[')) return header.slice(1, header.indexOf(']'));
+  const colon = header.lastIndexOf(':');
+  return colon < 0 ? header : header.slice(0, colon);
+}
+
+/**
+ * Guards the operator server against what a browser on the operator's machine could be made to send:
+ * a Host that is a DNS name (DNS rebinding), a request without the token, a body that is not JSON (form CSRF).
+ */
+function operatorGuard(deps: Pick<AdminDeps, 'token' | 'opsHost'>) {
+  if (!tokenShape.test(deps.token)) throw new Error('the operator API needs a token of 32-512 visible ASCII characters');
+  const expected = createHash('sha256').update(deps.token).digest();
+  const checkHost = isLoopback(deps.opsHost);
+  return {
+    host(req: IncomingMessage): void {
+      const host = req.headers.host;
+      if (!checkHost || host === undefined) return;
+      const name = hostName(host);
+      if (isIP(name) === 0 && name.toLowerCase() !== 'localhost') {
+        throw new SwxError('SWX_BAD_REQUEST', `Host ${JSON.stringify(host.slice(0, 100))} is not an IP address or localhost; the operator server on loopback (SWX_OPS_HOST) answers only those`);
+      }
+    },
+    api(req: IncomingMessage, res: ServerResponse): void {
+      const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+      const given = match ? createHash('sha256').update(match[1]!).digest() : undefined;
+      if (!given || !timingSafeEqual(given, expected)) {
+        res.setHeader('www-authenticate', 'Bearer realm="swx-ops"');
+        throw new SwxError('SWX_OPS_UNAUTHORIZED', 'send Authorization: Bearer <token>; the token is in <data>/ops-token, or SWX_OPS_TOKEN when set');
+      }
+      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+      if (hasBody && !/^application\/json *(;|$)/i.test(req.headers['content-type'] ?? '')) {
+        throw new SwxError('SWX_BAD_REQUEST', 'a request body must be sent as content-type: application/json');
+      }
+    },
+  };
 }
 
 const evidenceQuery = z.object({
@@ -32,9 +125,10 @@ async function jsonBody(req: IncomingMessage): Promise<unknown> {
   return readJson(await readBody(req, 1024 * 1024));
 }
 
-function validation<T>(parse: () => T): T {
+/** Runs a parse (or a registry write that parses first), turning a schema failure into SWX_BAD_REQUEST. */
+async function validation<T>(parse: () => T | Promise<T>): Promise<T> {
   try {
-    return parse();
+    return await parse();
   } catch (error) {
     if (error instanceof z.ZodError) {
       const issue = error.issues[0]!;
@@ -50,7 +144,16 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     if (!deps.store) throw new SwxError('SWX_UNAVAILABLE', 'this hub process does not run the archive; ask the one that does');
     return deps.store;
   };
-  router
+  const guard = operatorGuard(deps);
+  const route = { add(method: string, pattern: string, handle: RouteHandler) {
+    router.add(method, pattern, (req, res, params) => {
+      guard.host(req);
+      if (pattern.startsWith('/api/')) guard.api(req, res);
+      return handle(req, res, params);
+    });
+    return route;
+  } };
+  route
     .add('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }))
     .add('GET', '/readyz', (_req, res) => {
       const ready = deps.isReady() && !bus.nc.isClosed();
@@ -93,7 +196,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     })
     .add('POST', '/api/messages/stages', async (req, res) => {
       const body = await jsonBody(req);
-      const { ids } = validation(() => z.object({ ids: z.array(z.string().max(200)).max(10_000) }).parse(body));
+      const { ids } = await validation(() => z.object({ ids: z.array(z.string().max(200)).max(10_000) }).parse(body));
       const rows = await archive().query<{ message_id: string; stage: string; count: string }>(
         'SELECT message_id, stage, toString(count()) AS count FROM evidence FINAL WHERE message_id IN {ids:Array(String)} GROUP BY message_id, stage',
         { ids });
@@ -103,7 +206,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     })
     .add('GET', '/api/evidence', async (req, res) => {
       const store = archive();
-      const query = validation(() => evidenceQuery.parse(Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams)));
+      const query = await validation(() => evidenceQuery.parse(Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams)));
       const where: string[] = [];
       if (query.messageId) where.push('message_id = {messageId:String}');
       if (query.conversationId) where.push('conversation_id = {conversationId:String}');
@@ -112,7 +215,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       if (query.to) where.push("at < parseDateTime64BestEffort({to:String}, 3)");
       const rows = await store.query(
         `SELECT chain, stream, seq, id, message_id, conversation_id, stage, toString(at) AS at, from_partner, to_partner, service, action,
-                protocol, code, detail, size, sha256, raw, signature, node, prev_hash, record_hash
+                protocol, code, detail, size, sha256, raw, raw_ref, signature, node, prev_hash, record_hash
          FROM evidence FINAL ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY chain LIMIT {limit:UInt32}`,
         query,
       );

@@ -39,13 +39,13 @@ export const configSchema = z.object({
     breakerFailures: z.coerce.number().int().positive().describe('consecutive transport failures that open the circuit'),
     probeIntervalMs: z.coerce.number().int().positive(),
   }),
-  archive: z.coerce.boolean().describe('run the archive actor (exactly one process with embedded chDB)'),
+  archive: z.boolean().optional().describe('run the archive actor; default: on with the embedded NATS or a ClickHouse server, off for a process that joins an external NATS with embedded chDB'),
   pkiAlg: z.enum(['ecdsa', 'rsa']),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = Omit<z.infer<typeof configSchema>, 'archive'> & { archive: boolean };
 
-const defaults = (dataDir: string): Config => ({
+const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   dataDir,
   node: hostname(),
   nats: { port: 14222 },
@@ -55,7 +55,6 @@ const defaults = (dataDir: string): Config => ({
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
-  archive: true,
   pkiAlg: 'ecdsa',
 });
 
@@ -136,5 +135,7 @@ export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: Node
     const envName = Object.entries(envSettings).find(([, p]) => p === path)?.[0];
     throw new Error(`invalid setting ${path}${envName ? ` (${envName})` : ''}: ${issue.message}`);
   }
-  return parsed.data;
+  // A second process on an external NATS with its own embedded chDB would split the evidence: it archives only when told.
+  const { archive, ...rest } = parsed.data;
+  return { ...rest, archive: archive ?? (!rest.nats.url || Boolean(rest.clickhouse.url)) };
 }

@@ -1,7 +1,7 @@
 // The dead-letter stream: what an actor could not process, with the reason; an operator lists and resends.
 import type { Envelope } from './envelope.ts';
 import { SwxError } from './errors.ts';
-import type { EvidenceLog } from './evidence.ts';
+import { envelopeFacts, type EvidenceLog } from './evidence.ts';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { resentFromHeader, streams, type Bus } from './nats/jetstream.ts';
 
@@ -52,10 +52,7 @@ export async function resendDeadLetter(bus: Bus, seq: number, evidence: Evidence
   await bus.js.publish(letter.subject, stored.data, { msgID: `resend:${seq}`, headers: h });
   if (letter.messageId) {
     const envelope = JSON.parse(Buffer.from(stored.data).toString('utf8')) as Envelope;
-    await evidence.publish([evidence.record({
-      messageId: envelope.id, conversationId: envelope.conversationId, stage: 'resent', from: envelope.from, to: envelope.to,
-      service: envelope.service, action: envelope.action, protocol: envelope.protocol, detail: `from dead letter ${seq} (${letter.code})`,
-    })]);
+    await evidence.publish([evidence.record({ ...envelopeFacts(envelope), id: `resent:${seq}`, stage: 'resent', detail: `from dead letter ${seq} (${letter.code})` })]);
   }
   await bus.jsm.streams.deleteMessage(streams.deadLetters, seq);
   return letter;

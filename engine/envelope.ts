@@ -1,5 +1,8 @@
 // The one message model every connector produces and every stage consumes.
 
+/** A sender-chosen message id, and the shape of the other envelope tokens (action, conversation, ref-to). */
+export const messageIdPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
+
 export type Protocol = 'rest' | 'soap' | 'ebms2' | 'as4' | 'sftp' | 'mq';
 
 /** How the sender's signature was checked; the trust core adds XMLDSig and CMS detail here. */

@@ -3,6 +3,7 @@
 export const errorCodes = {
   SWX_AUTH_REQUIRED: { status: 401, title: 'Client certificate required' },
   SWX_AUTH_UNKNOWN_CERT: { status: 401, title: 'Client certificate not registered to any partner' },
+  SWX_CERT_EXPIRED: { status: 401, title: 'Certificate is outside its validity period' },
   SWX_SIG_MISSING: { status: 401, title: 'Request is not signed' },
   SWX_SIG_INVALID: { status: 401, title: 'Signature does not verify' },
   SWX_SIG_KEY_MISMATCH: { status: 401, title: 'Signing key does not belong to the authenticated partner' },
@@ -12,8 +13,10 @@ export const errorCodes = {
   SWX_TOO_LARGE: { status: 413, title: 'Message exceeds the size limit' },
   SWX_UNKNOWN_RECEIVER: { status: 404, title: 'Unknown receiver' },
   SWX_UNKNOWN_SERVICE: { status: 404, title: 'Unknown service' },
+  SWX_DUPLICATE_CONFLICT: { status: 409, title: 'Message id already used for a different message' },
   SWX_ACL_DENIED: { status: 403, title: 'Sender may not use this service towards this receiver' },
   SWX_NOT_FOUND: { status: 404, title: 'Not found' },
+  SWX_OPS_UNAUTHORIZED: { status: 401, title: 'Operator token missing or wrong' },
   SWX_UNAVAILABLE: { status: 503, title: 'Hub is not ready' },
   SWX_DELIVERY_REJECTED: { status: 502, title: 'Receiver rejected the message' },
   SWX_RECEIPT_INVALID: { status: 502, title: "Receiver's receipt does not verify" },

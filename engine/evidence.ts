@@ -1,5 +1,6 @@
 // Evidence records: one per state change of a message, published to the evidence stream and archived in ClickHouse.
 import { randomUUID } from 'node:crypto';
+import type { Envelope } from './envelope.ts';
 import type { ErrorCode } from './errors.ts';
 import { subjects, type Bus } from './nats/jetstream.ts';
 
@@ -15,7 +16,7 @@ export type EvidenceStage =
   | 'duplicate';
 
 export interface EvidenceRecord {
-  /** Unique per record; also the Nats-Msg-Id of its publish. */
+  /** Unique per record; the first record's id is the Nats-Msg-Id of their publish. */
   id: string;
   messageId: string;
   conversationId: string;
@@ -38,14 +39,21 @@ export interface EvidenceRecord {
   node: string;
 }
 
-export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: string };
+export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: string; id?: string };
+
+/** The fields every record about an envelope repeats. */
+export function envelopeFacts(envelope: Envelope) {
+  const { id: messageId, conversationId, from, to, service, action, protocol, size, sha256 } = envelope;
+  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
+}
 
 /** Publishes the records of one moment as one stream message; the archive actor writes them to ClickHouse. */
 export class EvidenceLog {
   constructor(private readonly bus: Bus, private readonly node: string) {}
 
+  /** A record; give `id` when the same record may be published again (a retry), so the stream de-duplicates it. */
   record(facts: EvidenceFacts): EvidenceRecord {
-    return { id: randomUUID(), at: facts.at ?? new Date().toISOString(), node: this.node, ...facts };
+    return { ...facts, id: facts.id ?? randomUUID(), at: facts.at ?? new Date().toISOString(), node: this.node };
   }
 
   async publish(records: EvidenceRecord[]): Promise<void> {

@@ -44,22 +44,40 @@ export class Router {
   };
 }
 
-/** Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded. */
+/** Requests whose body was refused as too large: their reply closes the connection. */
+const refusedBodies = new WeakSet<IncomingMessage>();
+
+/** Stops keeping a body: the rest is drained (not kept) until the reply is out, so the sender reads the reply, not a reset. */
+function refuseBody(req: IncomingMessage): void {
+  refusedBodies.add(req);
+  req.resume();
+}
+
+/**
+ * Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded. The problem reply to a refused
+ * body closes the connection (see sendProblem).
+ */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) return Promise.reject(new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  if (declared > limit) {
+    refuseBody(req);
+    return Promise.reject(new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        req.off('data', onData);
+        chunks.length = 0;
+        refuseBody(req);
         reject(new SwxError('SWX_TOO_LARGE', `body exceeds the limit of ${limit} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
   });
@@ -71,10 +89,19 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+/**
+ * A problem reply. When the request body was refused or not read to its end, the reply says `connection: close` and
+ * Node destroys the socket once it is written: the rest of that body is not waited for.
+ */
 export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<string, unknown> = {}): void {
   if (res.headersSent) { res.destroy(); return; }
   const text = JSON.stringify({ ...problem(error), ...extra });
-  res.writeHead(error.status, { 'content-type': 'application/problem+json', 'content-length': Buffer.byteLength(text) });
+  const unread = res.req && (!res.req.complete || refusedBodies.has(res.req));
+  res.writeHead(error.status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(text),
+    ...(unread ? { connection: 'close' } : {}),
+  });
   res.end(text);
 }
 

@@ -523,3 +523,16 @@ export function verify(message: HttpMessage, options: VerifyOptions): Verified {
     signature: `${label}=:${signature.toString('base64')}:`,
   };
 }
+
+/** The signature algorithm for a key: ECDSA by curve, Ed25519, and RSA-PSS for RSA keys unless the signer said v1.5. */
+export function algorithmFor(key: KeyObject, declared?: string): SigAlg | undefined {
+  const type = key.asymmetricKeyType;
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const alg: SigAlg | undefined = curve === 'prime256v1' ? 'ecdsa-p256-sha256' : curve === 'secp384r1' ? 'ecdsa-p384-sha384' : undefined;
+    return declared === undefined || declared === alg ? alg : undefined;
+  }
+  if (type === 'ed25519') return declared === undefined || declared === 'ed25519' ? 'ed25519' : undefined;
+  if (type === 'rsa') return declared === 'rsa-v1_5-sha256' ? 'rsa-v1_5-sha256' : declared === undefined || declared === 'rsa-pss-sha512' ? 'rsa-pss-sha512' : undefined;
+  return undefined;
+}

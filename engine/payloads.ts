@@ -1,4 +1,7 @@
-// Payloads over the inline limit live in the JetStream Object Store; the envelope carries a reference.
+// Payloads over the inline limit live in the JetStream Object Store, named by their SHA-256: a resend or another
+// sender can never replace stored bytes, and the bytes are checked against the envelope on every read. They are
+// evidence too, so the bucket keeps them (no time-to-live); retention is an evidence policy, not a delivery one.
+import { createHash } from 'node:crypto';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Envelope } from './envelope.ts';
 import type { Bus } from './nats/jetstream.ts';
@@ -8,23 +11,27 @@ const bucket = 'swx_payloads';
 export class Payloads {
   private constructor(private readonly store: ObjectStore, readonly inlineLimit: number) {}
 
-  static async open(bus: Bus, inlineLimit: number, horizonSeconds: number): Promise<Payloads> {
-    const store = await new Objm(bus.js).create(bucket, { ttl: horizonSeconds * 1_000_000_000 });
-    return new Payloads(store, inlineLimit);
+  static async open(bus: Bus, inlineLimit: number): Promise<Payloads> {
+    return new Payloads(await new Objm(bus.js).create(bucket), inlineLimit);
   }
 
   /** Puts the bytes inline or into the Object Store and returns the envelope fields that say where they are. */
-  async place(id: string, bytes: Uint8Array): Promise<Pick<Envelope, 'payload' | 'payloadRef'>> {
+  async place(sha256: string, bytes: Uint8Array): Promise<Pick<Envelope, 'payload' | 'payloadRef'>> {
     if (bytes.length <= this.inlineLimit) return { payload: Buffer.from(bytes).toString('base64') };
-    await this.store.putBlob({ name: id }, bytes);
-    return { payloadRef: `${bucket}/${id}` };
+    const name = `sha256-${sha256}`;
+    if (!(await this.store.info(name))) await this.store.putBlob({ name }, bytes);
+    return { payloadRef: `${bucket}/${name}` };
   }
 
-  async bytes(envelope: Pick<Envelope, 'payload' | 'payloadRef' | 'id'>): Promise<Buffer> {
+  async bytes(envelope: Pick<Envelope, 'payload' | 'payloadRef' | 'id' | 'sha256'>): Promise<Buffer> {
     if (envelope.payload !== undefined) return Buffer.from(envelope.payload, 'base64');
-    const name = envelope.payloadRef?.split('/').slice(1).join('/') ?? '';
+    const name = envelope.payloadRef?.slice(bucket.length + 1) ?? '';
     const blob = await this.store.getBlob(name);
     if (!blob) throw new Error(`payload ${envelope.payloadRef} of message ${envelope.id} is missing from the Object Store`);
-    return Buffer.from(blob);
+    const bytes = Buffer.from(blob);
+    if (createHash('sha256').update(bytes).digest('hex') !== envelope.sha256) {
+      throw new Error(`payload ${envelope.payloadRef} of message ${envelope.id} does not match its SHA-256`);
+    }
+    return bytes;
   }
 }

@@ -3,6 +3,7 @@
 import { X509Certificate, type KeyObject } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
+import { algorithmFor, type SigAlg } from './httpsig.ts';
 import { thumbprint } from './pki/index.ts';
 import { log } from './log.ts';
 import type { Bus } from './nats/jetstream.ts';
@@ -121,6 +122,14 @@ export class Registry {
   listServices(): Service[] { return [...this.services.values()].sort((a, b) => a.id.localeCompare(b.id)); }
   /** The registered certificate (and its cached key object) with this SHA-256 thumbprint. */
   keyByThumbprint(print: string): PartnerKey | undefined { return this.keys.get(print); }
+
+  /** The key and algorithm to check a signature with, when `keyId` is a certificate of `partnerId`. */
+  verificationKey(keyId: string, partnerId: string, declaredAlg?: string): { key: KeyObject; alg: SigAlg } | undefined {
+    const signer = this.keys.get(keyId);
+    if (!signer || signer.partner.id !== partnerId) return undefined;
+    const alg = algorithmFor(signer.publicKey, declaredAlg);
+    return alg ? { key: signer.publicKey, alg } : undefined;
+  }
 
   mayUse(from: string, serviceId: string, to: string): boolean {
     const service = this.services.get(serviceId);

@@ -2,12 +2,13 @@
 // insert returned. Two sources feed it: the evidence stream (rejections, duplicates, deliveries, dead letters)
 // and the message stream itself, whose every envelope is the evidence that a message was received, verified
 // and routed — written atomically with the publish, so a crash cannot separate a message from that evidence.
-// In the embedded default exactly one process (the chDB owner's parent) runs it.
+// In the embedded default exactly one process (the chDB owner's parent) runs it; with a ClickHouse server several
+// may, each extending its own chain (records carry the node that wrote them).
 import { createHash } from 'node:crypto';
 import { bufferTime, concatMap, filter, from, mergeMap, type OperatorFunction } from 'rxjs';
 import { startActor, type Actor, type Delivery, type Settlement } from '../engine/actor.ts';
 import type { Envelope } from '../engine/envelope.ts';
-import type { EvidenceRecord } from '../engine/evidence.ts';
+import { envelopeFacts, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
@@ -18,7 +19,8 @@ const recordsPerMessage = 256;
 
 export interface ArchiveOptions { batchSize: number; batchMs: number; node: string }
 
-type Source = 'evidence' | 'messages';
+/** The stream a record came from, named with the stream's creation time: a recreated stream restarts its sequences. */
+type Source = string;
 
 export function evidenceRow(record: EvidenceRecord, source: Source, seq: number, chain: number, prevHash: string): { row: Record<string, unknown>; hash: string } {
   const row = {
@@ -51,10 +53,7 @@ export function evidenceRow(record: EvidenceRecord, source: Source, seq: number,
 
 /** The received, verified and routed records an accepted envelope stands for. */
 export function envelopeRecords(envelope: Envelope, streamSeq: number, resentFrom: string | undefined, node: string): EvidenceRecord[] {
-  const facts = {
-    messageId: envelope.id, conversationId: envelope.conversationId, from: envelope.from, to: envelope.to, service: envelope.service,
-    action: envelope.action, protocol: envelope.protocol, size: envelope.size, sha256: envelope.sha256, node,
-  };
+  const facts = { ...envelopeFacts(envelope), node };
   const signature = envelope.signature ? JSON.stringify(envelope.signature) : undefined;
   const routed: EvidenceRecord = {
     ...facts, id: `msg:${streamSeq}:routed`, stage: 'routed', at: new Date().toISOString(),
@@ -76,10 +75,11 @@ class ChainWriter {
   private prevHash = '';
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, private readonly node: string) {}
 
   async init(): Promise<void> {
-    const [last] = await this.store.query<{ chain: number; record_hash: string }>('SELECT chain, record_hash FROM evidence ORDER BY chain DESC LIMIT 1');
+    const [last] = await this.store.query<{ chain: number; record_hash: string }>(
+      'SELECT chain, record_hash FROM evidence WHERE node = {node:String} ORDER BY chain DESC LIMIT 1', { node: this.node });
     this.chain = last ? Number(last.chain) + 1 : 0;
     this.prevHash = last?.record_hash ?? '';
   }
@@ -96,7 +96,8 @@ class ChainWriter {
     if (candidates.length === 0) return new Set();
     const seqs = candidates.flatMap(({ delivery }) => delivery.body.map((_, i) => delivery.msg.seq * recordsPerMessage + i));
     const rows = await this.store.query<{ stream: string; seq: number }>(
-      'SELECT stream, seq FROM evidence WHERE seq IN {seqs:Array(UInt64)}', { seqs });
+      'SELECT stream, seq FROM evidence WHERE stream IN {streams:Array(String)} AND seq IN {seqs:Array(UInt64)}',
+      { seqs, streams: [...new Set(candidates.map((item) => item.source))] });
     return new Set(rows.map((row) => `${row.stream}:${row.seq}`));
   }
 
@@ -136,9 +137,12 @@ function batching(source: Source, writer: ChainWriter, options: ArchiveOptions):
 }
 
 export async function startArchive(bus: Bus, store: Store, options: ArchiveOptions): Promise<Actor[]> {
-  const writer = new ChainWriter(store);
+  const writer = new ChainWriter(store, options.node);
   await writer.init();
-  const consumer = { ack_wait: 120_000_000_000, max_deliver: -1, max_ack_pending: options.batchSize * 4 };
+  const source = async (stream: string) => `${stream}@${(await bus.jsm.streams.info(stream)).created}`;
+  const [evidenceSource, messagesSource] = [await source(streams.evidence), await source(streams.messages)];
+  // A batch held by a hub that died comes back after the ack wait; an insert takes well under a second.
+  const consumer = { ack_wait: 20_000_000_000, max_deliver: -1, max_ack_pending: options.batchSize * 4 };
   await ensureConsumer(bus.jsm, streams.evidence, { durable_name: 'archive', filter_subject: subjects.evidence, ...consumer });
   await ensureConsumer(bus.jsm, streams.messages, { durable_name: 'archive-messages', filter_subject: 'swx.msg.>', ...consumer });
   const common = { maxInFlight: options.batchSize * 2, backoffMs: [2_000], maxAttempts: Number.MAX_SAFE_INTEGER };
@@ -147,7 +151,7 @@ export async function startArchive(bus: Bus, store: Store, options: ArchiveOptio
     stream: streams.evidence,
     filterSubject: subjects.evidence,
     decode: (data) => JSON.parse(Buffer.from(data).toString('utf8')) as EvidenceRecord[],
-    process: batching('evidence', writer, options),
+    process: batching(evidenceSource, writer, options),
     ...common,
   });
   const messages = await startActor<EvidenceRecord[]>(bus, {
@@ -155,7 +159,7 @@ export async function startArchive(bus: Bus, store: Store, options: ArchiveOptio
     stream: streams.messages,
     filterSubject: 'swx.msg.>',
     decode: (data, msg) => envelopeRecords(JSON.parse(Buffer.from(data).toString('utf8')) as Envelope, msg.seq, msg.headers?.get(resentFromHeader) || undefined, options.node),
-    process: batching('messages', writer, options),
+    process: batching(messagesSource, writer, options),
     ...common,
   });
   return [evidence, messages];

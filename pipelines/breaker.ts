@@ -1,12 +1,13 @@
 // A per-partner circuit breaker: after N consecutive transport failures the partner's deliveries pause, and one
-// probe delivery at a time goes through every probe interval until one succeeds.
+// probe delivery goes through per probe interval until one succeeds.
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export class CircuitBreaker {
   private failures = 0;
-  private openUntil = 0;
+  private nextProbeAt = 0;
   private probing = false;
-  private closedWaiters: (() => void)[] = [];
+  /** Settles when the circuit closes (or the breaker stops); one promise per open period. */
+  private closed?: { promise: Promise<void>; resolve: () => void };
   private stopped = false;
 
   constructor(private readonly threshold: number, private readonly probeIntervalMs: number, private readonly onChange: (open: boolean) => void) {}
@@ -14,21 +15,19 @@ export class CircuitBreaker {
   get open(): boolean { return this.failures >= this.threshold; }
 
   /**
-   * Resolves when this delivery may go: at once while closed; while open, one caller becomes the probe at the next
-   * probe time and the others wait for the circuit to close. `keepAlive` runs while waiting (to extend ack deadlines).
-   * Resolves false when the breaker is stopped.
+   * Resolves true when this delivery may go: at once while closed; while open, one caller becomes the probe at
+   * the next probe time and the others wait for the circuit to close, calling `keepAlive` every 5 s meanwhile
+   * (to extend their ack deadlines). Resolves false when the breaker is stopped.
    */
   async permit(keepAlive: () => void): Promise<boolean> {
     while (!this.stopped && this.open) {
-      if (!this.probing && Date.now() >= this.openUntil) {
+      if (!this.probing && Date.now() >= this.nextProbeAt) {
         this.probing = true;
         return true;
       }
       keepAlive();
-      await Promise.race([
-        new Promise<void>((resolve) => this.closedWaiters.push(resolve)),
-        sleep(Math.max(50, Math.min(5_000, this.openUntil - Date.now()))),
-      ]);
+      const wait = this.probing ? Math.min(5_000, this.probeIntervalMs) : Math.min(5_000, Math.max(10, this.nextProbeAt - Date.now()));
+      await Promise.race([this.closed!.promise, sleep(wait)]);
     }
     return !this.stopped;
   }
@@ -39,7 +38,8 @@ export class CircuitBreaker {
     this.probing = false;
     if (wasOpen) {
       this.onChange(false);
-      for (const wake of this.closedWaiters.splice(0)) wake();
+      this.closed?.resolve();
+      this.closed = undefined;
     }
   }
 
@@ -47,14 +47,18 @@ export class CircuitBreaker {
     const wasOpen = this.open;
     this.failures++;
     this.probing = false;
-    if (this.open) {
-      this.openUntil = Date.now() + this.probeIntervalMs;
-      if (!wasOpen) this.onChange(true);
+    if (!this.open) return;
+    this.nextProbeAt = Date.now() + this.probeIntervalMs;
+    if (!wasOpen) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => { resolve = r; });
+      this.closed = { promise, resolve };
+      this.onChange(true);
     }
   }
 
   stop(): void {
     this.stopped = true;
-    for (const wake of this.closedWaiters.splice(0)) wake();
+    this.closed?.resolve();
   }
 }

@@ -1,19 +1,22 @@
 // deliver: one actor per destination partner (a partner that is down never stalls the others). It sends through
 // the partner's connector, evidences the receipt, and acks only after that evidence was stored. Transport
-// failures trip the partner's circuit breaker and wait; only message-specific failures and expired
-// time-to-live reach the dead-letter stream.
-import { startActor, perMessage, type Actor, type Verdict } from '../engine/actor.ts';
+// failures trip the partner's circuit breaker and wait; only message-specific failures (the receiver refuses
+// it, its receipt does not verify, its partner was removed) and expired time-to-live reach the dead-letter stream.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Kvm, type KV } from '@nats-io/kv';
+import { startActor, perMessage, type Actor, type Delivery, type Verdict } from '../engine/actor.ts';
 import type { Envelope } from '../engine/envelope.ts';
-import type { EvidenceLog } from '../engine/evidence.ts';
+import { envelopeFacts, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
-import type { Partner, Registry } from '../engine/registry.ts';
+import type { Registry } from '../engine/registry.ts';
 import { DeliveryError, type RestOutbound } from '../connectors/rest/outbound.ts';
 import { CircuitBreaker } from './breaker.ts';
 
 export interface DeliveryOptions {
+  timeoutMs: number;
   concurrency: number;
   maxAttempts: number;
   backoffMs: number[];
@@ -28,14 +31,21 @@ export class Deliveries {
   private unsubscribe?: () => void;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(
+  private constructor(
     private readonly bus: Bus,
     private readonly registry: Registry,
     private readonly payloads: Payloads,
     private readonly evidence: EvidenceLog,
     private readonly outbound: RestOutbound,
     private readonly options: DeliveryOptions,
+    /** How often each receiver refused each message: JetStream's delivery count also counts outage retries. */
+    private readonly refusals: KV,
   ) {}
+
+  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbound: RestOutbound, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
+    const refusals = await new Kvm(bus.js).create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
+    return new Deliveries(bus, registry, payloads, evidence, outbound, options, refusals);
+  }
 
   /** Starts an actor for every partner with an endpoint, and for partners added later. */
   async start(): Promise<void> {
@@ -52,7 +62,8 @@ export class Deliveries {
     await ensureConsumer(this.bus.jsm, streams.messages, {
       durable_name: name,
       filter_subject: subjects.message(partnerId),
-      ack_wait: 60_000_000_000,
+      // A message held by a hub that died comes back after this: long enough for one attempt, short for recovery.
+      ack_wait: (2 * this.options.timeoutMs + 5_000) * 1_000_000,
       max_deliver: -1,
       max_ack_pending: 4 * this.options.concurrency,
     });
@@ -65,56 +76,82 @@ export class Deliveries {
       stream: streams.messages,
       filterSubject: subjects.message(partnerId),
       decode: (data) => JSON.parse(Buffer.from(data).toString('utf8')) as Envelope,
-      process: perMessage((delivery) => this.deliverOne(delivery.body, delivery.attempt, breaker, () => delivery.working()), this.options.concurrency),
+      process: perMessage((delivery) => this.deliverOne(delivery, breaker), this.options.concurrency),
       maxInFlight: this.options.concurrency,
       backoffMs: this.options.backoffMs,
-      maxAttempts: this.options.maxAttempts,
+      maxAttempts: Number.MAX_SAFE_INTEGER, // refusals are counted here, not by JetStream's delivery count
       onSettled: ({ verdict }) => messagesTotal.inc({ stage: 'deliver', outcome: verdict.kind, code: verdict.kind === 'dead-letter' ? verdict.code : '' }),
     });
     this.actors.set(partnerId, { actor, breaker });
   }
 
-  private async deliverOne(envelope: Envelope, attempt: number, breaker: CircuitBreaker, keepAlive: () => void): Promise<Verdict> {
-    const partner = this.registry.partner(envelope.to);
-    const facts = {
-      messageId: envelope.id, conversationId: envelope.conversationId, from: envelope.from, to: envelope.to,
-      service: envelope.service, action: envelope.action, protocol: envelope.protocol, size: envelope.size, sha256: envelope.sha256,
-    };
-    if (envelope.expiresAt && Date.parse(envelope.expiresAt) < Date.now()) {
-      await this.evidence.publish([this.evidence.record({ ...facts, stage: 'dead_lettered', code: 'SWX_TTL_EXPIRED', detail: `expired at ${envelope.expiresAt}` })]);
+  /** Publishes evidence until the stream has it; the record ids make a repeated publish a no-op. */
+  private async record(records: EvidenceRecord[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.evidence.publish(records);
+        return;
+      } catch (error) {
+        if (attempt >= 5) throw error;
+        await sleep(200 * attempt);
+      }
+    }
+  }
+
+  private async deliverOne(delivery: Delivery<Envelope>, breaker: CircuitBreaker): Promise<Verdict> {
+    const envelope = delivery.body;
+    const facts = envelopeFacts(envelope);
+    const recordId = (stage: string) => `${stage}:${envelope.from}/${envelope.id}:${delivery.msg.seq}:${delivery.attempt}`;
+    const expired = async (): Promise<Verdict | undefined> => {
+      if (!envelope.expiresAt || Date.parse(envelope.expiresAt) >= Date.now()) return undefined;
+      await this.record([this.evidence.record({ ...facts, id: recordId('expired'), stage: 'dead_lettered', code: 'SWX_TTL_EXPIRED', detail: `expired at ${envelope.expiresAt}` })]);
       return { kind: 'dead-letter', code: 'SWX_TTL_EXPIRED', reason: `time-to-live expired at ${envelope.expiresAt}` };
+    };
+    const early = await expired();
+    if (early) return early;
+    const partner = this.registry.partner(envelope.to);
+    if (!partner?.endpoint) {
+      await this.record([this.evidence.record({ ...facts, id: recordId('removed'), stage: 'dead_lettered', code: 'SWX_UNKNOWN_RECEIVER', detail: `${envelope.to} is no longer registered with an endpoint` })]);
+      return { kind: 'dead-letter', code: 'SWX_UNKNOWN_RECEIVER', reason: `${envelope.to} is no longer registered with an endpoint` };
     }
-    if (!partner) {
-      return { kind: 'retry', reason: `partner ${envelope.to} is no longer registered`, transient: true };
-    }
-    if (!(await breaker.permit(keepAlive))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };
+    if (!partner.enabled) return { kind: 'retry', reason: `${partner.id} is disabled; held until it is enabled`, delayMs: 30_000, transient: true };
+    if (!(await breaker.permit(delivery.working))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };
+    const late = await expired(); // it may have waited out an outage
+    if (late) { breaker.success(); return late; }
+
+    let receipt;
     try {
-      const receipt = await this.outbound.deliver(envelope, await this.payloads.bytes(envelope), partner as Partner);
-      breaker.success();
-      await this.evidence.publish([this.evidence.record({
-        ...facts,
-        stage: 'delivered',
-        detail: `receipt ${receipt.status} after ${attempt} attempt(s)`,
-        raw: Buffer.from(receipt.raw).toString('base64'),
-        signature: JSON.stringify({ scheme: 'http-message-signatures', algorithm: receipt.signature.alg, keyId: receipt.signature.keyId, covered: receipt.signature.covered }),
-      })]);
-      deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
-      return { kind: 'ack' };
+      receipt = await this.outbound.deliver(envelope, await this.payloads.bytes(envelope), partner);
     } catch (error) {
-      if (error instanceof DeliveryError && error.transient) {
+      if (!(error instanceof DeliveryError) || error.transient) {
         breaker.failure();
-        return { kind: 'retry', reason: error.message, delayMs: this.options.backoffMs[0], transient: true };
+        return { kind: 'retry', reason: (error as Error).message, delayMs: this.options.backoffMs[0], transient: true };
       }
       breaker.success();
-      const code = error instanceof DeliveryError ? error.code : 'SWX_INTERNAL';
-      const final = attempt >= this.options.maxAttempts;
-      await this.evidence.publish([this.evidence.record({
-        ...facts, stage: final ? 'dead_lettered' : 'delivery_failed', code, detail: `attempt ${attempt}: ${(error as Error).message}`,
+      const key = `${envelope.to}.${delivery.msg.seq}`;
+      const refused = Number((await this.refusals.get(key))?.string() ?? 0) + 1;
+      await this.refusals.put(key, String(refused));
+      const final = refused >= this.options.maxAttempts;
+      await this.record([this.evidence.record({
+        ...facts, id: recordId(final ? 'dead' : 'failed'), stage: final ? 'dead_lettered' : 'delivery_failed', code: error.code,
+        detail: `refusal ${refused} of ${this.options.maxAttempts}: ${error.message}`,
       })]);
-      return final
-        ? { kind: 'dead-letter', code, reason: (error as Error).message }
-        : { kind: 'retry', reason: (error as Error).message };
+      if (final) return { kind: 'dead-letter', code: error.code, reason: error.message };
+      const delayMs = this.options.backoffMs[Math.min(refused - 1, this.options.backoffMs.length - 1)]!;
+      return { kind: 'retry', reason: error.message, delayMs, transient: true };
     }
+    breaker.success();
+    // Delivered: from here on a failure only retries the evidence, never the delivery (the receiver has it).
+    await this.record([this.evidence.record({
+      ...facts,
+      id: recordId('delivered'),
+      stage: 'delivered',
+      detail: `receipt ${receipt.status} on delivery ${delivery.attempt}`,
+      raw: Buffer.from(receipt.raw).toString('base64'),
+      signature: JSON.stringify({ scheme: 'http-message-signatures', algorithm: receipt.signature.alg, keyId: receipt.signature.keyId, covered: receipt.signature.covered }),
+    })]);
+    deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
+    return { kind: 'ack' };
   }
 
   async stop(): Promise<void> {

@@ -3,10 +3,10 @@
 // sender and message id over the whole horizon); rejections and duplicates are evidenced here. Runs inline in the connector's request,
 // so the sender's acknowledgement means the envelope is durable: one durable hop instead of one per stage.
 import { createHash, randomUUID } from 'node:crypto';
-import type { Envelope, Protocol, SignatureInfo } from '../engine/envelope.ts';
+import { messageIdPattern, type Envelope, type Protocol, type SignatureInfo } from '../engine/envelope.ts';
 import { SwxError } from '../engine/errors.ts';
 import type { EvidenceLog, EvidenceRecord } from '../engine/evidence.ts';
-import { subjects, type Bus } from '../engine/nats/jetstream.ts';
+import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
 import type { Registry } from '../engine/registry.ts';
 
@@ -25,8 +25,6 @@ export interface Submission {
 }
 
 export interface Accepted { id: string; conversationId: string; duplicate: boolean }
-
-const messageIdPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
 
 export class Intake {
   constructor(
@@ -74,6 +72,7 @@ export class Intake {
     if (!service) throw new SwxError('SWX_UNKNOWN_SERVICE', `service '${submission.service}' is not registered`);
     const receiver = this.registry.partner(submission.to);
     if (!receiver || !receiver.enabled) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${submission.to}' is not a registered partner`);
+    if (!receiver.endpoint) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${submission.to}' has no delivery endpoint registered`);
     if (!this.registry.mayUse(submission.from, submission.service, submission.to)) {
       throw new SwxError('SWX_ACL_DENIED', `${submission.from} may not use service '${submission.service}' towards ${submission.to}`);
     }
@@ -93,7 +92,7 @@ export class Intake {
       contentType: submission.contentType,
       size: submission.payload.length,
       sha256,
-      ...(await this.payloads.place(id, submission.payload)),
+      ...(await this.payloads.place(sha256, submission.payload)),
       ...(submission.signature ? { signature: submission.signature } : {}),
       receivedAt: receivedAt.toISOString(),
       ...(service.ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + service.ttlSeconds * 1000).toISOString() } : {}),
@@ -101,10 +100,22 @@ export class Intake {
     // The stored envelope is itself the evidence of received, verified and routed (the archive reads it).
     const ack = await this.bus.js.publish(subjects.message(submission.to), JSON.stringify(envelope), { msgID: `${submission.from}/${id}` });
     if (ack.duplicate) {
+      await this.sameAsOriginal(ack.seq, envelope);
       const received = this.received(submission, id, conversationId, sha256);
       await this.evidence.publish([received, this.evidence.record({ ...stageFacts(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
     }
     return { id, conversationId, duplicate: ack.duplicate };
+  }
+
+  /** A resend must be the same message: the same id with other content or another receiver is refused. */
+  private async sameAsOriginal(seq: number, resent: Envelope): Promise<void> {
+    const original = await this.bus.jsm.streams.getMessage(streams.messages, { seq }).catch(() => null);
+    if (!original) return;
+    const stored = JSON.parse(Buffer.from(original.data).toString('utf8')) as Envelope;
+    if (stored.id !== resent.id) return;
+    if (stored.sha256 !== resent.sha256 || stored.to !== resent.to || stored.service !== resent.service) {
+      throw new SwxError('SWX_DUPLICATE_CONFLICT', `message id ${resent.id} was already used for another message (to ${stored.to}, service ${stored.service}); use a new id`);
+    }
   }
 }
 

@@ -6,9 +6,9 @@ import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer, Agent, request } from 'node:https';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import { checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
+import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { algorithmFor, deliveryHeaders, envelopeHeaders, messagePath, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, messagePath, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -97,7 +97,6 @@ export interface InboxEntry {
   action: string;
   conversationId: string;
   contentType: string;
-  sha256?: string;
   receivedAt: string;
   deliveredAt: string;
 }

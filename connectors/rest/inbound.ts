@@ -1,14 +1,16 @@
 // REST inbound: POST /v1/messages over mutual TLS, signed with HTTP Message Signatures over a Content-Digest.
 // The TLS certificate names the partner; the signature's keyid must be a certificate of that same partner.
+import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { messageIdPattern } from '../../engine/envelope.ts';
 import { checkContentDigest, HttpSigError, verify, type Verified } from '../../engine/httpsig.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import { peerCertificate, readBody, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import type { Registry, PartnerKey } from '../../engine/registry.ts';
+import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
-import { algorithmFor, envelopeHeaders, messagePath, requiredRequestComponents } from './contract.ts';
+import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
 
 export interface RestInboundOptions {
   registry: Registry;
@@ -28,17 +30,64 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** The partner behind the TLS client certificate, computed once per connection. */
-const peerCache = new WeakMap<object, PartnerKey | null>();
-function authenticate(req: IncomingMessage, registry: Registry): PartnerKey {
-  let known = peerCache.get(req.socket);
-  if (known === undefined) {
-    const der = peerCertificate(req);
-    if (!der) throw new SwxError('SWX_AUTH_REQUIRED', 'present your agency certificate as the TLS client certificate');
-    known = registry.keyByThumbprint(thumbprint(der)) ?? null;
-    peerCache.set(req.socket, known);
+const tokenShape = (value: string) => messageIdPattern.test(value);
+const tokenRule = '1-128 characters of letters, digits and . _ : @ -';
+
+/** The shape of each envelope header and the Submission field it fills, checked before anything else reads it. */
+const headerShapes: { name: string; field: keyof Submission; valid: (value: string) => boolean; rule: string }[] = [
+  { name: envelopeHeaders.to, field: 'to', valid: (value) => partnerId.safeParse(value).success, rule: 'a partner id (upper-case letters, digits and -)' },
+  { name: envelopeHeaders.service, field: 'service', valid: (value) => serviceSchema.shape.id.safeParse(value).success, rule: 'a service id (lower-case letters, digits, . and -)' },
+  { name: envelopeHeaders.action, field: 'action', valid: tokenShape, rule: tokenRule },
+  { name: envelopeHeaders.conversationId, field: 'conversationId', valid: tokenShape, rule: tokenRule },
+  { name: envelopeHeaders.refTo, field: 'refToMessageId', valid: tokenShape, rule: tokenRule },
+  { name: envelopeHeaders.messageId, field: 'id', valid: tokenShape, rule: tokenRule },
+  { name: 'content-type', field: 'contentType', valid: (value) => /^[\x20-\x7e]{1,200}$/.test(value), rule: 'up to 200 printable ASCII characters' },
+];
+
+/** Refuses the first malformed envelope header, naming it; its value is dropped so the evidence does not keep it. */
+function checkHeaders(req: IncomingMessage, partial: Partial<Submission>): void {
+  for (const { name, field, valid, rule } of headerShapes) {
+    const value = header(req, name);
+    if (value !== undefined && !valid(value)) {
+      delete partial[field];
+      throw new SwxError('SWX_BAD_REQUEST', `header ${name} must be ${rule}`);
+    }
   }
+}
+
+/** The thumbprint of the TLS client certificate, computed once per connection ('' when none was presented). */
+const peerPrints = new WeakMap<object, string>();
+
+/** notBefore/notAfter as epoch milliseconds, parsed once per registered certificate. */
+const validity = new WeakMap<X509Certificate, { from: number; to: number }>();
+function checkValidity(key: PartnerKey, what: string): void {
+  let period = validity.get(key.certificate);
+  if (!period) {
+    period = { from: Date.parse(key.certificate.validFrom), to: Date.parse(key.certificate.validTo) };
+    validity.set(key.certificate, period);
+  }
+  const now = Date.now();
+  // NaN (an unreadable date) fails both comparisons: refused.
+  if (!(now >= period.from && now <= period.to)) {
+    throw new SwxError('SWX_CERT_EXPIRED', `${what} ${key.thumbprint} of ${key.partner.id} is valid from ${key.certificate.validFrom} to ${key.certificate.validTo}; register a current certificate`);
+  }
+}
+
+/**
+ * The partner behind the TLS client certificate. Only the thumbprint is kept per connection: the registry is asked on
+ * every request, so disabling or removing a partner also stops its open keep-alive connections.
+ */
+function authenticate(req: IncomingMessage, registry: Registry): PartnerKey {
+  let print = peerPrints.get(req.socket);
+  if (print === undefined) {
+    const der = peerCertificate(req);
+    print = der ? thumbprint(der) : '';
+    peerPrints.set(req.socket, print);
+  }
+  if (!print) throw new SwxError('SWX_AUTH_REQUIRED', 'present your agency certificate as the TLS client certificate');
+  const known = registry.keyByThumbprint(print);
   if (!known || !known.partner.enabled) throw new SwxError('SWX_AUTH_UNKNOWN_CERT', 'the TLS client certificate is not registered to any enabled partner');
+  checkValidity(known, 'the TLS client certificate');
   return known;
 }
 
@@ -60,6 +109,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
     try {
       const peer = authenticate(req, registry);
       partial.from = peer.partner.id;
+      checkHeaders(req, partial);
       partial.payload = await readBody(req, options.maxBodyBytes);
       const verified = verifySignature(req, peer, registry, options.clockSkewSeconds);
       partial.signature = {
@@ -98,9 +148,11 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
 
 function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Registry, skew: number): Verified {
   let foreignKey: string | undefined;
+  let outdated: SwxError | undefined;
   try {
     return verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
-      required: requiredRequestComponents,
+      // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
+      required: requestComponents(req.headers),
       maxSkewSeconds: skew,
       key: (keyId, declared) => {
         const signer = registry.keyByThumbprint(keyId);
@@ -108,11 +160,17 @@ function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Regis
           foreignKey = keyId;
           return undefined;
         }
-        const alg = algorithmFor(signer.publicKey, declared);
-        return alg ? { key: signer.publicKey, alg } : undefined;
+        try {
+          checkValidity(signer, 'the signing certificate');
+        } catch (error) {
+          outdated = error as SwxError;
+          return undefined;
+        }
+        return registry.verificationKey(keyId, peer.partner.id, declared);
       },
     });
   } catch (error) {
+    if (outdated) throw outdated;
     if (foreignKey !== undefined) {
       throw new SwxError('SWX_SIG_KEY_MISMATCH', `keyid ${foreignKey} is not a certificate of ${peer.partner.id}, who authenticated the connection`);
     }

@@ -6,7 +6,7 @@ import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { contentDigest, checkContentDigest, sign, verify, type SigAlg, type Verified } from '../../engine/httpsig.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import { algorithmFor, deliveryHeaders, envelopeHeaders, receiptComponents, requestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, receiptComponents, requestComponents } from './contract.ts';
 
 export interface Receipt {
   status: number;
@@ -65,23 +65,31 @@ export class RestOutbound {
     Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, {
       ...this.hub.signing, components: requestComponents(headers),
     }));
+    const receiptLimit = 1024 * 1024;
     const response = await new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers, agent: this.agent(partner.id), timeout: this.options.timeoutMs }, (res) => {
+      // A deadline for the whole exchange, not an idle timeout: a receiver that drips its answer must not hold a
+      // delivery past the consumer's ack wait.
+      const req = request(url, { method: 'POST', headers, agent: this.agent(partner.id), signal: AbortSignal.timeout(this.options.timeoutMs) }, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > 1024 * 1024) { req.destroy(new Error('receipt larger than 1 MiB')); return; }
+          if (size > receiptLimit) {
+            req.destroy();
+            reject(new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is larger than ${receiptLimit} bytes`));
+            return;
+          }
           chunks.push(chunk);
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
         res.on('error', reject);
       });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
       req.on('error', reject);
       req.end(payload);
     }).catch((error: Error) => {
-      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${error.message}`);
+      if (error instanceof DeliveryError) throw error;
+      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${this.options.timeoutMs} ms` : error.message;
+      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
     });
 
     if (response.status >= 500 || response.status === 429 || response.status === 408) {
@@ -95,12 +103,7 @@ export class RestOutbound {
       signature = verify({ status: response.status, headers: response.headers }, {
         required: receiptComponents,
         maxSkewSeconds: this.options.clockSkewSeconds,
-        key: (keyId, declared) => {
-          const signer = this.registry.keyByThumbprint(keyId);
-          if (!signer || signer.partner.id !== partner.id) return undefined;
-          const alg = algorithmFor(signer.publicKey, declared);
-          return alg ? { key: signer.publicKey, alg } : undefined;
-        },
+        key: (keyId, declared) => this.registry.verificationKey(keyId, partner.id, declared),
       });
     } catch (error) {
       throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${(error as Error).message}`);

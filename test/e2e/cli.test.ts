@@ -58,16 +58,21 @@ let admin: NodeJS.ProcessEnv;
 
 test('swx partner and service commands manage the registry of a running hub', async () => {
   hub = await startHubProcess({ env: { SWX_DELIVERY_BACKOFF_MS: '100,200' } });
-  admin = { SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}` };
+  // The operator token comes from the hub's data folder, as for an operator on the hub's machine.
+  admin = { SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}`, SWX_DATA: hub.dataDir };
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   boft = await addAgency(hub, 'BOFT');
-  const added = await swx(['partner', 'add', '--id', 'NTA', '--name', 'National Treasury Administration', '--cert', customs.credential.certPath], admin);
+  // A certificate of its own: registering CUSTOMS's would make it authenticate as NTA.
+  const issued = await swx(['pki', 'issue', 'NTA', '--data', hub.dataDir]);
+  assert.is(issued.code, 0, issued.stderr);
+  const ntaCert = JSON.parse(issued.stdout).certPath as string;
+  const added = await swx(['partner', 'add', '--id', 'NTA', '--name', 'National Treasury Administration', '--cert', ntaCert], admin);
   assert.is(added.code, 0, added.stderr);
   assert.is(JSON.parse(added.stdout).id, 'NTA');
   const listed = JSON.parse((await swx(['partner', 'list'], admin)).stdout);
   assert.equal(listed.map((p: { id: string }) => p.id), ['BOFT', 'CUSTOMS', 'NTA']);
   assert.is(JSON.parse((await swx(['partner', 'show', 'BOFT'], admin)).stdout).endpoint.protocol, 'rest');
-  await swx(['partner', 'add', '--id', 'NTA', '--name', 'NTA renamed', '--cert', customs.credential.certPath], admin);
+  await swx(['partner', 'add', '--id', 'NTA', '--name', 'NTA renamed', '--cert', ntaCert], admin);
   const history = JSON.parse((await swx(['partner', 'history', 'NTA'], admin)).stdout);
   assert.equal(history.map((h: { value: { name: string } }) => h.value.name), ['National Treasury Administration', 'NTA renamed']);
   const bad = await swx(['partner', 'add', '--id', '../x', '--name', 'x', '--cert', customs.credential.certPath], admin);
@@ -76,6 +81,19 @@ test('swx partner and service commands manage the registry of a running hub', as
   const service = await swx(['service', 'add', '--id', 'customs.declaration', '--name', 'Declarations', '--from', 'CUSTOMS', '--to', 'BOFT'], admin);
   assert.is(service.code, 0, service.stderr);
   assert.is(JSON.parse((await swx(['service', 'list'], admin)).stdout)[0].id, 'customs.declaration');
+});
+
+test('swx operator commands send the hub token from --data, SWX_DATA or SWX_ADMIN_TOKEN, and are refused without it', async () => {
+  const url = { SWX_ADMIN_URL: admin.SWX_ADMIN_URL };
+  const ids = (result: { stdout: string }) => JSON.parse(result.stdout).map((p: { id: string }) => p.id);
+  assert.ok(ids(await swx(['partner', 'list', '--data', hub.dataDir], url)).includes('NTA'));
+  assert.ok(ids(await swx(['partner', 'list'], { ...url, SWX_ADMIN_TOKEN: await hub.token() })).includes('NTA'));
+  const none = await swx(['dlq', 'list', '--data', tempDir('no-token')], url);
+  assert.is(none.code, 1);
+  assert.match(none.stderr, /no operator token: .*ops-token does not exist/);
+  const wrong = await swx(['evidence', 'list'], { ...url, SWX_ADMIN_TOKEN: 'x'.repeat(43) });
+  assert.is(wrong.code, 1);
+  assert.match(wrong.stderr, /SWX_OPS_UNAUTHORIZED/);
 });
 
 test('swx send and the curl request printed by swx sign are both accepted and delivered', async () => {

@@ -66,7 +66,7 @@ async function assertExactlyOnce(ids: string[]): Promise<void> {
   await waitFor('delivered evidence for every message', async () => {
     const stages = await stagesOf(ids);
     return ids.every((id) => (stages[id]?.delivered ?? 0) >= 1);
-  }, 60_000);
+  }, 90_000); // work held by a killed hub returns after the ack wait (15 s here, 20 s for the archive)
   const stages = await stagesOf(ids);
   for (const id of ids) {
     assert.is(stages[id]!.routed, 1, `${id} routed exactly once: ${JSON.stringify(stages[id])}`);
@@ -77,7 +77,7 @@ async function assertExactlyOnce(ids: string[]): Promise<void> {
 }
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_DELIVERY_BACKOFF_MS: '100,200,400', SWX_PROBE_INTERVAL_MS: '500', SWX_BREAKER_FAILURES: '2' } });
+  hub = await startHubProcess({ env: { SWX_DELIVERY_BACKOFF_MS: '100,200,400', SWX_PROBE_INTERVAL_MS: '500', SWX_BREAKER_FAILURES: '2', SWX_DELIVERY_TIMEOUT_MS: '5000' } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   boft = await addAgency(hub, 'BOFT');
   receiverPort = boft.receiver!.port;

@@ -1,6 +1,8 @@
 // A hub as agencies see it: signed messages in over mutual TLS, delivered to the receiver with a signed receipt,
 // every step evidenced; every kind of bad input refused with its own code and an evidence record.
-import { request } from 'node:https';
+import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { Agent, request } from 'node:https';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -16,7 +18,7 @@ let boft: TestAgency;
 let tfda: TestAgency;
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * 1024) } });
+  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * 1024), SWX_INLINE_PAYLOAD_BYTES: String(16 * 1024) } });
   customs = await addAgency(hub, 'CUSTOMS');
   boft = await addAgency(hub, 'BOFT');
   tfda = await addAgency(hub, 'TFDA');
@@ -40,7 +42,7 @@ test('a signed message reaches the receiver once, with its receipt and every sta
   const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
   assert.is(entry.from, 'CUSTOMS');
   assert.is(entry.service, 'customs.declaration');
-  const rows = await evidenceOf(hub, id, 'delivered');
+  const rows = await evidenceOf(hub, id, ['received', 'verified', 'routed', 'delivered']);
   const stages = rows.map((row) => row.stage);
   for (const stage of ['received', 'verified', 'routed', 'delivered']) assert.ok(stages.includes(stage), `evidence has ${stage}: ${stages}`);
   const received = rows.find((row) => row.stage === 'received');
@@ -59,9 +61,22 @@ test('a sender-chosen id sent twice is accepted idempotently and delivered once'
   assert.is(second.status, 202);
   assert.is(second.body.duplicate, true);
   await waitFor('delivery', () => existsSync(join(tfda.inboxDir, 'CUSTOMS-2026-000001.json')), 15_000);
-  const rows = await evidenceOf(hub, 'CUSTOMS-2026-000001', 'duplicate');
+  const rows = await evidenceOf(hub, 'CUSTOMS-2026-000001', ['routed', 'duplicate']);
   assert.is(rows.filter((row) => row.stage === 'routed').length, 1);
   assert.is(rows.filter((row) => row.stage === 'duplicate').length, 1);
+});
+
+test('a payload over the inline limit travels through the Object Store and arrives intact', async () => {
+  const big = Buffer.alloc(200 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + 7) % 256;
+  const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', contentType: 'application/octet-stream', body: big });
+  assert.is(answer.status, 202);
+  const id = String(answer.body.id);
+  await waitFor('the large message in BOFT inbox', () => existsSync(join(boft.inboxDir, `${id}.json`)), 15_000);
+  assert.ok(readFileSync(join(boft.inboxDir, `${id}.bin`)).equals(big));
+  const received = (await evidenceOf(hub, id, ['received', 'delivered'])).find((row) => row.stage === 'received');
+  assert.is(received.raw, '', 'not inline in the evidence row');
+  assert.is(received.raw_ref, `swx_payloads/sha256-${createHash('sha256').update(big).digest('hex')}`);
 });
 
 async function expectRefused(answer: { status: number; body: Record<string, unknown>; headers: Record<string, unknown> }, status: number, code: string) {
@@ -77,18 +92,42 @@ async function expectRefused(answer: { status: number; body: Record<string, unkn
   assert.ok(rows.some((row) => row.stage === 'received'), 'the raw request is evidenced too');
 }
 
-/** Sends raw bytes with the given headers and TLS identity, bypassing the client's signing. */
-function rawSend(headers: Record<string, string>, body: Buffer, tls: { cert?: string; key?: string; ca: string }) {
-  return new Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }>((resolve, reject) => {
-    const req = request(`https://localhost:${hub.agencyPort}/v1/messages`, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, ...tls }, (res) => {
+interface RawAnswer { status: number; body: Record<string, unknown>; headers: Record<string, unknown>; reused: boolean }
+
+/**
+ * Sends raw bytes with the given headers and TLS identity (or keep-alive agent), bypassing the client's signing;
+ * `chunked` sends without Content-Length. Resolves on the reply: the hub may close the connection while we still write.
+ */
+function rawSend(headers: Record<string, string>, body: Buffer, tls: { cert?: string; key?: string; ca?: string; agent?: Agent; chunked?: boolean }) {
+  const { chunked, ...connection } = tls;
+  return new Promise<RawAnswer>((resolve, reject) => {
+    let answered = false;
+    const req = request(`https://localhost:${hub.agencyPort}/v1/messages`, {
+      method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(body.length) }, ...connection,
+    }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'), headers: res.headers }));
+      res.on('end', () => {
+        answered = true;
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'), headers: res.headers, reused: req.reusedSocket });
+      });
     });
-    req.on('error', reject);
-    req.end(body);
+    req.on('error', (error) => { if (!answered) reject(error); });
+    if (!chunked) { req.end(body); return; }
+    let offset = 0;
+    const step = 16 * 1024;
+    const next = (): void => {
+      if (answered || req.destroyed) return;
+      if (offset >= body.length) { req.end(); return; }
+      const chunk = body.subarray(offset, offset + step);
+      offset += step;
+      if (req.write(chunk)) setImmediate(next); else req.once('drain', next);
+    };
+    next();
   });
 }
+
+const customsTls = () => ({ cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem });
 
 const message = (to = 'BOFT', service = 'customs.declaration') => ({ to, service, contentType: 'application/json', body: Buffer.from(declaration) });
 
@@ -110,25 +149,90 @@ test('missing signature: 401 SWX_SIG_MISSING', async () => {
   const headers = customs.client.signedHeaders(message());
   delete headers.signature;
   delete headers['signature-input'];
-  await expectRefused(await rawSend(headers, Buffer.from(declaration), { cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem }), 401, 'SWX_SIG_MISSING');
+  await expectRefused(await rawSend(headers, Buffer.from(declaration), customsTls()), 401, 'SWX_SIG_MISSING');
 });
 
 test('a signature over other header values: 401 SWX_SIG_INVALID', async () => {
   const headers = customs.client.signedHeaders(message());
   headers['swx-to'] = 'TFDA';
-  await expectRefused(await rawSend(headers, Buffer.from(declaration), { cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem }), 401, 'SWX_SIG_INVALID');
+  await expectRefused(await rawSend(headers, Buffer.from(declaration), customsTls()), 401, 'SWX_SIG_INVALID');
+});
+
+test('a Swx-* header added after signing: 401 SWX_SIG_INVALID (the signature must cover every Swx-* header present)', async () => {
+  for (const [name, value] of [['swx-message-id', 'INJECTED-0001'], ['swx-action', 'cancel-declaration']] as const) {
+    const headers = customs.client.signedHeaders(message());
+    headers[name] = value;
+    const answer = await rawSend(headers, Buffer.from(declaration), customsTls());
+    await expectRefused(answer, 401, 'SWX_SIG_INVALID');
+    assert.match(String(answer.body.detail), new RegExp(`does not cover required component ${name}`));
+  }
+});
+
+test('a malformed envelope header: 400 SWX_BAD_REQUEST naming the header', async () => {
+  const cases: [string, string][] = [
+    ['swx-action', 'import-d\xe9claration'],
+    ['swx-conversation-id', 'c'.repeat(300)],
+    ['swx-message-id', 'has space'],
+    ['swx-ref-to', 'x/y'],
+    ['swx-to', 'boft'],
+    ['swx-service', 'Customs Declaration'],
+    ['content-type', `application/${'x'.repeat(200)}`],
+  ];
+  for (const [name, value] of cases) {
+    const headers = customs.client.signedHeaders(message());
+    headers[name] = value;
+    const answer = await rawSend(headers, Buffer.from(declaration), customsTls());
+    await expectRefused(answer, 400, 'SWX_BAD_REQUEST');
+    assert.match(String(answer.body.detail), new RegExp(`^header ${name} must be`), name);
+  }
+});
+
+test('disabling a partner takes effect on its open keep-alive connection: 401 SWX_AUTH_UNKNOWN_CERT', async () => {
+  const nta = await addAgency(hub, 'NTA', { receiver: false });
+  await addService(hub, 'nta.notice', ['NTA'], ['BOFT']);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, cert: nta.credentials.certPem, key: nta.credentials.keyPem, ca: nta.credentials.caPem });
+  const send = () => {
+    const body = Buffer.from('{"notice":1}');
+    return rawSend(nta.client.signedHeaders({ to: 'BOFT', service: 'nta.notice', contentType: 'application/json', body }), body, { agent });
+  };
+  try {
+    assert.is((await send()).status, 202);
+    const disabled = await hub.admin('PUT', '/api/partners/NTA', { name: 'NTA', certificates: [nta.credential.certPem], enabled: false });
+    assert.is(disabled.status, 200);
+    const refused = await send();
+    assert.ok(refused.reused, 'the second request went over the same TLS connection');
+    await expectRefused(refused, 401, 'SWX_AUTH_UNKNOWN_CERT');
+  } finally {
+    agent.destroy();
+    nta.client.close();
+  }
+});
+
+test('an agency certificate outside its validity period: 401 SWX_CERT_EXPIRED', async () => {
+  const day = 24 * 3600 * 1000;
+  const old = await issueAgency(join(hub.dataDir, 'pki'), 'OLD-AGENCY', { notBefore: new Date(Date.now() - 30 * day), notAfter: new Date(Date.now() - day) });
+  const registered = await hub.admin('PUT', '/api/partners/OLD-AGENCY', { name: 'Expired', certificates: [old.certPem] });
+  assert.is(registered.status, 200);
+  const client = new AgencyClient(`https://localhost:${hub.agencyPort}`, { certPem: old.certPem, keyPem: old.keyPem, caPem: customs.credentials.caPem });
+  try {
+    const answer = await client.send(message());
+    await expectRefused(answer, 401, 'SWX_CERT_EXPIRED');
+    assert.match(String(answer.body.detail), /OLD-AGENCY/);
+  } finally {
+    client.close();
+  }
 });
 
 test("signed with another agency's key over this agency's connection: 401 SWX_SIG_KEY_MISMATCH", async () => {
   const headers = tfda.client.signedHeaders(message());
-  await expectRefused(await rawSend(headers, Buffer.from(declaration), { cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem }), 401, 'SWX_SIG_KEY_MISMATCH');
+  await expectRefused(await rawSend(headers, Buffer.from(declaration), customsTls()), 401, 'SWX_SIG_KEY_MISMATCH');
 });
 
 test('a body that does not match its signed Content-Digest: 400 SWX_DIGEST_MISMATCH', async () => {
   const headers = customs.client.signedHeaders(message());
   const tampered = Buffer.from(declaration.replace('125000', '1'));
   assert.is.not(contentDigest(tampered), headers['content-digest']);
-  await expectRefused(await rawSend(headers, tampered, { cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem }), 400, 'SWX_DIGEST_MISMATCH');
+  await expectRefused(await rawSend(headers, tampered, customsTls()), 400, 'SWX_DIGEST_MISMATCH');
 });
 
 test('a service the sender may not use: 403 SWX_ACL_DENIED', async () => {
@@ -145,14 +249,55 @@ test('an oversized body: 413 SWX_TOO_LARGE', async () => {
   await expectRefused(await customs.client.send({ to: 'BOFT', service: 'customs.declaration', body: big }), 413, 'SWX_TOO_LARGE');
 });
 
+test('an oversized chunked body (no Content-Length): the 413 SWX_TOO_LARGE reply, then the connection closes', async () => {
+  const big = Buffer.alloc(300 * 1024, 0x41);
+  const headers = customs.client.signedHeaders({ to: 'BOFT', service: 'customs.declaration', body: big });
+  const answer = await rawSend(headers, big, { ...customsTls(), chunked: true });
+  assert.is(answer.headers['connection'], 'close');
+  await expectRefused(answer, 413, 'SWX_TOO_LARGE');
+});
+
 test('a body declared JSON that is not: 400 SWX_BAD_REQUEST', async () => {
   await expectRefused(await customs.client.send({ ...message(), body: Buffer.from('{"declarationNo": ') }), 400, 'SWX_BAD_REQUEST');
+});
+
+test('the operator API wants its token, JSON bodies and an IP or localhost as Host; health and metrics stay open', async () => {
+  const api = `http://127.0.0.1:${hub.opsPort}/api/partners`;
+  for (const authorization of [undefined, 'Bearer wrong-token-wrong-token-wrong-token-wrong', `Basic ${await hub.token()}`]) {
+    const response = await fetch(api, { headers: authorization ? { authorization } : {} });
+    assert.is(response.status, 401, String(authorization));
+    assert.is((await response.json()).code, 'SWX_OPS_UNAUTHORIZED');
+    assert.match(String(response.headers.get('www-authenticate')), /^Bearer/);
+  }
+  const authorization = `Bearer ${await hub.token()}`;
+  assert.is((await fetch(api, { headers: { authorization } })).status, 200);
+  const plain = await fetch(`${api}/CSRF`, { method: 'PUT', headers: { authorization, 'content-type': 'text/plain' }, body: JSON.stringify({ name: 'x', certificates: [customs.credential.certPem] }) });
+  assert.is(plain.status, 400);
+  assert.match((await plain.json()).detail, /application\/json/);
+  assert.is((await hub.admin('GET', '/api/partners/CSRF')).status, 404, 'the text/plain PUT changed nothing');
+  // fetch will not set Host; a DNS-rebinding page would send its own name.
+  const withHost = (host: string) => new Promise<{ status: number; body: any }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: hub.opsPort, path: '/api/partners', headers: { host: `${host}:${hub.opsPort}`, authorization } }, (res) => {
+      let text = '';
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const rebound = await withHost('evil.example');
+  assert.is(rebound.status, 400);
+  assert.match(rebound.body.detail, /^Host/);
+  assert.is((await withHost('localhost')).status, 200);
+  for (const open of ['/healthz', '/readyz', '/metrics']) assert.is((await fetch(`http://127.0.0.1:${hub.opsPort}${open}`)).status, 200, open);
 });
 
 test('after all that the hub still serves, and the operator API refuses malformed JSON with a problem', async () => {
   const health = await hub.admin('GET', '/healthz');
   assert.is(health.status, 200);
-  const response = await fetch(`http://127.0.0.1:${hub.opsPort}/api/partners/XYZ`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: '{"name": ' });
+  const response = await fetch(`http://127.0.0.1:${hub.opsPort}/api/partners/XYZ`, {
+    method: 'PUT', headers: { authorization: `Bearer ${await hub.token()}`, 'content-type': 'application/json' }, body: '{"name": ',
+  });
   assert.is(response.status, 400);
   assert.is((await response.json()).code, 'SWX_BAD_REQUEST');
   const answer = await customs.client.send(message('TFDA'));

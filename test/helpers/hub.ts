@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { readOpsToken } from '../../engine/admin.ts';
 import { issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
 import { AgencyClient, startAgencyReceiver, type AgencyReceiver } from '../../connectors/rest/agency.ts';
 
@@ -37,6 +38,9 @@ export interface HubProcess {
   env: NodeJS.ProcessEnv;
   proc: ChildProcess;
   output(): string;
+  /** The operator token: SWX_OPS_TOKEN when the test set it, else what the hub wrote to <data>/ops-token. */
+  token(): Promise<string>;
+  /** A call to the operator API with the token, as `swx partner …` makes it. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   stop(): Promise<number | null>;
   kill(): Promise<void>;
@@ -46,7 +50,7 @@ export interface HubProcess {
 export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number } } = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? tempDir('hub');
   const ports = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     SWX_HTTP_PORT: String(ports.agency),
     SWX_HTTP_HOST: '127.0.0.1',
@@ -77,17 +81,23 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     env,
     proc: await launch(),
     output: () => out,
+    async token() {
+      if (env.SWX_OPS_TOKEN) return env.SWX_OPS_TOKEN;
+      let token: string | undefined;
+      await waitFor(`${dataDir}/ops-token`, () => Boolean(token = readOpsToken(dataDir)), 10_000);
+      return token!;
+    },
     async admin(method, path, body) {
-      const response = await fetch(`http://127.0.0.1:${ports.ops}${path}`, {
-        method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
-      });
+      const headers: Record<string, string> = { authorization: `Bearer ${await hub.token()}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const response = await fetch(`http://127.0.0.1:${ports.ops}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
       return { status: response.status, body: await response.json().catch(() => null) };
     },
     async stop() {
       if (hub.proc.exitCode !== null) return hub.proc.exitCode;
       const exited = new Promise<number | null>((resolve) => hub.proc.once('exit', (code) => resolve(code)));
       hub.proc.kill('SIGTERM');
-      return Promise.race([exited, sleep(30_000).then(() => { hub.proc.kill('SIGKILL'); return null; })]);
+      return Promise.race([exited, sleep(30_000, undefined, { ref: false }).then(() => { hub.proc.kill('SIGKILL'); return null; })]);
     },
     async kill() {
       const exited = new Promise((resolve) => hub.proc.once('exit', resolve));
@@ -135,12 +145,15 @@ export async function addService(hub: HubProcess, id: string, from: string[], to
 }
 
 /** Evidence rows of a message, from the hub's ClickHouse through its operator API; waits for the archive. */
-export async function evidenceOf(hub: HubProcess, messageId: string, stage?: string, timeoutMs = 15_000): Promise<any[]> {
+export async function evidenceOf(hub: HubProcess, messageId: string, stage?: string | string[], timeoutMs = 15_000): Promise<any[]> {
+  // The envelope's records (received, verified, routed) and the evidence stream's are archived independently: wait for each named stage.
+  const stages = stage === undefined ? [] : [stage].flat();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const answer = await hub.admin('GET', `/api/evidence?messageId=${encodeURIComponent(messageId)}`);
     const rows = Array.isArray(answer.body) ? answer.body : [];
-    if ((stage ? rows.some((row: any) => row.stage === stage) : rows.length > 0) || Date.now() > deadline) return rows;
+    const complete = stages.length ? stages.every((name) => rows.some((row: any) => row.stage === name)) : rows.length > 0;
+    if (complete || Date.now() > deadline) return rows;
     await sleep(200);
   }
 }
