@@ -5,6 +5,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { algorithmFor, type SigAlg } from './httpsig.ts';
 import { thumbprint } from './pki/index.ts';
+import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import type { Bus } from './nats/jetstream.ts';
 
@@ -140,7 +141,13 @@ export class Registry {
 
   async putPartner(input: unknown): Promise<Partner> {
     const partner = partnerSchema.parse(input);
-    for (const pemText of partner.certificates) new X509Certificate(pemText);
+    for (const pemText of partner.certificates) {
+      new X509Certificate(pemText);
+      const holder = this.keys.get(thumbprint(pemText))?.partner.id;
+      if (holder && holder !== partner.id) {
+        throw new SwxError('SWX_BAD_REQUEST', `certificate ${thumbprint(pemText)} is registered to ${holder}; one certificate identifies one partner`);
+      }
+    }
     await this.kv.put(`partner.${partner.id}`, JSON.stringify(partner));
     this.index(partner);
     return partner;

@@ -53,13 +53,14 @@ export class Intake {
   }
 
   /** Evidences a submission refused before it could be accepted (bad certificate, signature, digest, size...). */
-  async reject(submission: Partial<Submission> & { payload: Buffer }, error: SwxError): Promise<string> {
+  async reject(submission: Partial<Submission> & { payload: Buffer; claimedId?: string }, error: SwxError): Promise<string> {
     const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : randomUUID();
     const conversationId = submission.conversationId ?? id;
     const sha256 = createHash('sha256').update(submission.payload).digest('hex');
     const received = this.received(submission, id, conversationId, sha256);
     await this.evidence.publish([received, this.evidence.record({
-      ...stageFacts(received), stage: 'rejected', code: error.code, detail: error.message,
+      ...stageFacts(received), stage: 'rejected', code: error.code,
+      detail: submission.claimedId ? `${error.message} (claimed message id ${submission.claimedId}, not authenticated)` : error.message,
     })]);
     return id;
   }

@@ -140,7 +140,10 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
     } catch (error) {
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not accept this message; retry', { cause: error });
       messagesTotal.inc({ stage: 'received', outcome: 'rejected', code: swx.code });
-      const id = await intake.reject(partial, swx).catch(() => undefined);
+      // Before the signature checked out, the claimed message id is the sender's word only: evidence it under a
+      // fresh id, so an unauthenticated request can never add records to another message's evidence.
+      const claimed = partial.signature ? {} : { id: undefined, conversationId: undefined, claimedId: partial.id };
+      const id = await intake.reject({ ...partial, ...claimed }, swx).catch(() => undefined);
       sendProblem(res, swx, id ? { messageId: id } : {});
     }
   });

@@ -165,6 +165,7 @@ test('a Swx-* header added after signing: 401 SWX_SIG_INVALID (the signature mus
     const answer = await rawSend(headers, Buffer.from(declaration), customsTls());
     await expectRefused(answer, 401, 'SWX_SIG_INVALID');
     assert.match(String(answer.body.detail), new RegExp(`does not cover required component ${name}`));
+    if (name === 'swx-message-id') assert.is.not(answer.body.messageId, value, 'an unauthenticated id never names evidence');
   }
 });
 
@@ -309,6 +310,13 @@ test('metrics count messages by stage and outcome', async () => {
   assert.match(text, /swx_messages_total\{stage="received",outcome="accepted",code=""\} \d+/);
   assert.match(text, /swx_messages_total\{stage="received",outcome="rejected",code="SWX_ACL_DENIED"\} 1/);
   assert.match(text, /swx_delivery_latency_seconds_bucket/);
+});
+
+test('a certificate registered to one partner cannot be registered to another', async () => {
+  const answer = await hub.admin('PUT', '/api/partners/IMPOSTOR', { name: 'impostor', certificates: [customs.credential.certPem] });
+  assert.is(answer.status, 400);
+  assert.is(answer.body.code, 'SWX_BAD_REQUEST');
+  assert.match(answer.body.detail, /registered to CUSTOMS/);
 });
 
 test.run();
