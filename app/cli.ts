@@ -1,5 +1,5 @@
 // The `swx` command line: every command with a one-line description in `swx --help`.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
@@ -144,7 +144,14 @@ const commands: Record<string, Command> = {
         await stop();
         throw error;
       }
-      console.log(`\nThe hub keeps running. Send as an agency from another terminal:\n  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json README.md\nPress Ctrl-C to stop (in-flight work is drained).`);
+      const sample = join(config.dataDir, 'demo', 'declaration.json');
+      writeFileSync(sample, `${JSON.stringify({ declarationNo: 'AA/BE/13/101/0002', type: 'G1', trader: '12345675', value: 98000, currency: 'TWD' }, null, 2)}\n`);
+      console.log([
+        '', 'The hub keeps running. Send as an agency from another terminal:',
+        `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
+        `  npx swx evidence list --partner BOFT --data ${values.data}`,
+        'Press Ctrl-C to stop (in-flight work is drained).',
+      ].join('\n'));
       await signalled;
       await stop();
       return 0;

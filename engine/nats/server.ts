@@ -59,7 +59,9 @@ export async function startEmbeddedNats(dataDir: string, port: number): Promise<
   let child: ChildProcess | undefined;
   let stopping = false;
   const launch = (): ChildProcess => {
-    const proc = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal reaches the hub, which drains and then stops the server,
+    // rather than the server stopping under the hub's feet.
+    const proc = spawn('nats-server', ['-c', configFile], { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     let tail = '';
     proc.stderr!.on('data', (chunk: Buffer) => { tail = (tail + chunk.toString()).slice(-4000); });
     proc.on('error', (error) => log.error({ err: error }, 'nats-server could not be started; install it: apt-get install nats-server'));
