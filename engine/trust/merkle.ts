@@ -1,0 +1,137 @@
+// RFC 6962 (Certificate Transparency) Merkle tree over SHA-256: one root per evidence batch, one inclusion proof per record.
+// The RFC 6962 shape (odd nodes promoted, never duplicated) is used because a duplicated last leaf lets two different
+// batches share a root (CVE-2012-2459), and because auditors can check our proofs with any CT tool.
+import { hash } from 'node:crypto';
+import { SwxError } from '../errors.ts';
+
+/** Where a proof's sibling hash sits relative to the running hash, from the leaf up. */
+export type Side = 'left' | 'right';
+
+export interface InclusionProof {
+  index: number;
+  size: number;
+  /** Sibling hashes from the leaf's level upwards (RFC 6962 audit path). */
+  path: Buffer[];
+  /** sides[i] is where path[i] goes when hashing: 'left' means H(0x01 || path[i] || running). */
+  sides: Side[];
+}
+
+const leafPrefix = Buffer.from([0x00]);
+const nodePrefix = Buffer.from([0x01]);
+const hashLength = 32;
+
+const sha256 = (bytes: Buffer): Buffer => hash('sha256', bytes, 'buffer');
+
+/** H(0x00 || data): the hash a leaf enters the tree with. */
+export function leafHash(data: Buffer): Buffer {
+  return sha256(Buffer.concat([leafPrefix, data]));
+}
+
+// One scratch buffer for interior nodes: a batch hashes thousands of them, and Buffer.concat's allocation dominated.
+const scratch = Buffer.alloc(1 + 2 * hashLength);
+
+/** H(0x01 || left || right). */
+export function nodeHash(left: Buffer, right: Buffer): Buffer {
+  if (left.length !== hashLength || right.length !== hashLength) return sha256(Buffer.concat([nodePrefix, left, right]));
+  scratch[0] = 0x01;
+  left.copy(scratch, 1);
+  right.copy(scratch, 1 + hashLength);
+  return sha256(scratch);
+}
+
+/** Every level of the tree, leaf hashes first, root last; a level's odd last node is carried up unchanged. */
+function levels(leaves: Buffer[]): Buffer[][] {
+  const all: Buffer[][] = [leaves.map(leafHash)];
+  for (let level = all[0]!; level.length > 1; ) {
+    const next: Buffer[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? nodeHash(level[i]!, level[i + 1]!) : level[i]!);
+    all.push(next);
+    level = next;
+  }
+  return all;
+}
+
+/** A built tree: its root, and the audit path of any leaf without hashing the batch again. */
+export interface MerkleTree {
+  size: number;
+  root: Buffer;
+  proof(index: number): InclusionProof;
+}
+
+/** Builds the tree once (2n-1 hashes); a batch then takes one proof per record from it. */
+export function merkleTree(leaves: Buffer[]): MerkleTree {
+  const size = leaves.length;
+  if (size === 0) {
+    const proof = (): never => {
+      throw new SwxError('SWX_BAD_REQUEST', 'an empty tree has no leaf to prove');
+    };
+    return { size, root: sha256(Buffer.alloc(0)), proof };
+  }
+  const all = levels(leaves);
+  return {
+    size,
+    root: all.at(-1)![0]!,
+    proof(index: number): InclusionProof {
+      assertPosition(index, size);
+      const path: Buffer[] = [];
+      const sides: Side[] = [];
+      let position = index;
+      for (const level of all.slice(0, -1)) {
+        const sibling = position ^ 1;
+        // A promoted node (last of an odd level) has no sibling on this level, so the proof skips it.
+        if (sibling < level.length) {
+          path.push(level[sibling]!);
+          sides.push(sibling < position ? 'left' : 'right');
+        }
+        position >>= 1;
+      }
+      return { index, size, path, sides };
+    },
+  };
+}
+
+/** Merkle Tree Hash of the leaves' data (RFC 6962 2.1); the empty tree's root is SHA-256 of nothing. */
+export function merkleRoot(leaves: Buffer[]): Buffer {
+  return merkleTree(leaves).root;
+}
+
+function assertPosition(index: number, size: number): void {
+  if (!Number.isSafeInteger(size) || size < 1) throw new SwxError('SWX_BAD_REQUEST', `tree size must be a positive integer, got ${size}`);
+  if (!Number.isSafeInteger(index) || index < 0 || index >= size) {
+    throw new SwxError('SWX_BAD_REQUEST', `leaf index ${index} is outside a tree of ${size} leaves`);
+  }
+}
+
+/** The audit path proving that leaves[index] is in the tree whose root is merkleRoot(leaves). Use merkleTree for many. */
+export function inclusionProof(leaves: Buffer[], index: number): InclusionProof {
+  assertPosition(index, leaves.length);
+  return merkleTree(leaves).proof(index);
+}
+
+/**
+ * Checks an audit path (RFC 9162 2.1.3.2): the leaf's data at `index` of a `size`-leaf tree hashes up to `root`.
+ * The sides follow from index and size alone, so a proof cannot be replayed at another position.
+ */
+export function verifyInclusion(leaf: Buffer, index: number, size: number, proof: Buffer[], root: Buffer): boolean {
+  if (!Number.isSafeInteger(size) || size < 1 || !Number.isSafeInteger(index) || index < 0 || index >= size) return false;
+  if (root.length !== hashLength || proof.some((node) => node.length !== hashLength)) return false;
+  let position = index;
+  let last = size - 1;
+  let running = leafHash(leaf);
+  for (const node of proof) {
+    if (last === 0) return false; // longer than the tree is high
+    if (position % 2 === 1 || position === last) {
+      running = nodeHash(node, running);
+      // Climb past the levels where this subtree was promoted without a sibling.
+      while (position % 2 === 0 && position !== 0) {
+        position /= 2;
+        last = Math.floor(last / 2);
+      }
+    } else {
+      running = nodeHash(running, node);
+    }
+    position = Math.floor(position / 2);
+    last = Math.floor(last / 2);
+  }
+  return last === 0 && running.equals(root);
+}
