@@ -3,6 +3,7 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createHash, X509Certificate } from 'node:crypto';
+import type { ErrorCode } from '../errors.ts';
 import { toArrayBuffer } from '../pki/asn1.ts';
 import { importKey, type KeyPair } from '../pki/keys.ts';
 import { pemBlocks, thumbprint } from '../pki/store.ts';
@@ -34,14 +35,13 @@ const algorithmNames: Record<string, string> = {
 };
 
 /** Stable reasons a CMS signature is refused (SWX_OK when it is accepted). */
-export type CmsCode =
-  | 'SWX_OK'
+export type CmsCode = 'SWX_OK' | Extract<ErrorCode,
   | 'SWX_BAD_REQUEST'
   | 'SWX_SIG_INVALID'
   | 'SWX_DIGEST_MISMATCH'
   | 'SWX_CERT_EXPIRED'
   | 'SWX_CERT_UNTRUSTED'
-  | 'SWX_SIG_KEY_MISMATCH';
+  | 'SWX_SIG_KEY_MISMATCH'>;
 
 export interface SignCmsOptions {
   data: Buffer;

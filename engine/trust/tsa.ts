@@ -4,7 +4,7 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createPrivateKey, hash, KeyObject, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
-import { SwxError } from '../errors.ts';
+import { SwxError, type ErrorCode } from '../errors.ts';
 import { oid as pkiOid, toArrayBuffer } from '../pki/asn1.ts';
 import { pemBlocks } from '../pki/store.ts';
 import { pathRefusal, validityRefusal } from './path.ts';
@@ -12,7 +12,7 @@ import { pathRefusal, validityRefusal } from './path.ts';
 export type HashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
 /** Stable reason codes of a time-stamp verdict (to be registered in engine/errors.ts with the rest of the trust core). */
-export type TimeStampReason =
+export type TimeStampReason = Extract<ErrorCode,
   | 'SWX_TSP_MALFORMED'
   | 'SWX_TSP_NOT_GRANTED'
   | 'SWX_TSP_IMPRINT_MISMATCH'
@@ -24,7 +24,7 @@ export type TimeStampReason =
   | 'SWX_SIG_ALG_UNSUPPORTED'
   | 'SWX_SIG_INVALID'
   | 'SWX_CERT_EXPIRED'
-  | 'SWX_CERT_UNTRUSTED';
+  | 'SWX_CERT_UNTRUSTED'>;
 
 /** The TSA's credential: PEM certificate (extendedKeyUsage timeStamping, critical) and its PKCS#8 PEM key. */
 export interface TsaCredential {
