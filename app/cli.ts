@@ -112,7 +112,7 @@ const commands: Record<string, Command> = {
       const { values } = parseArgs({ args, options: dataOption });
       const signalled = stopSignal();
       const hub = await startHub(loadConfig(values.data));
-      const token = process.env.SWX_OPS_TOKEN ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
+      const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
       console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
       await signalled;
       await hub.stop();

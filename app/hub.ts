@@ -100,7 +100,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     let ready = true;
     const opsRouter = new Router();
-    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready, token: opsToken(config.dataDir, process.env.SWX_OPS_TOKEN), opsHost: config.http.opsHost });
+    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost });
     const opsServer = createOpsServer(opsRouter);
     const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
     started.push(() => closeServer(opsServer));

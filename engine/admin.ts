@@ -22,7 +22,7 @@ export interface AdminDeps {
   store?: Store;
   evidence: EvidenceLog;
   isReady(): boolean;
-  /** The bearer token /api/* requires: `opsToken(dataDir, process.env.SWX_OPS_TOKEN)`. */
+  /** The bearer token /api/* requires: `opsToken(dataDir, config.http.opsToken)`. */
   token: string;
   /** The address the operator server listens on; on loopback, requests must name an IP or localhost as Host. */
   opsHost: string;

@@ -24,6 +24,7 @@ export const configSchema = z.object({
     port: port.describe('agency HTTPS port (REST connector, mutual TLS)'),
     opsHost: z.string(),
     opsPort: port.describe('operator HTTP port: health, metrics, admin API'),
+    opsToken: z.string().optional().describe('bearer token of the operator API; when absent, <data>/ops-token'),
   }),
   limits: z.object({
     maxBodyBytes: z.coerce.number().int().positive(),
@@ -71,6 +72,7 @@ export const envSettings: Record<string, string> = {
   SWX_HTTP_PORT: 'http.port',
   SWX_OPS_HOST: 'http.opsHost',
   SWX_OPS_PORT: 'http.opsPort',
+  SWX_OPS_TOKEN: 'http.opsToken',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
   SWX_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
