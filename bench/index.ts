@@ -1,5 +1,6 @@
 // `npm run bench -- <name> [--json]`: runs a bench and prints its figures with the machine's conditions.
 import { parseArgs } from 'node:util';
+import { cryptoBench } from './crypto.ts';
 import { routeBench } from './route.ts';
 
 const { values, positionals } = parseArgs({
@@ -8,7 +9,7 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     messages: { type: 'string', default: '5000' },
     rates: { type: 'string', default: '100,200,400' },
-    seconds: { type: 'string', default: '10' },
+    seconds: { type: 'string' },
     payload: { type: 'string', default: '4096' },
     concurrency: { type: 'string', default: '64' },
   },
@@ -19,10 +20,12 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     json: values.json!,
     messages: Number(values.messages),
     rates: values.rates!.split(',').map(Number),
-    seconds: Number(values.seconds),
+    seconds: Number(values.seconds ?? 10),
     payloadBytes: Number(values.payload),
     concurrency: Number(values.concurrency),
   }),
+  // --seconds: per measured row (default 2).
+  crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
 };
 
 const name = positionals[0];

@@ -32,3 +32,41 @@ export const breakerOpen = new Gauge({
   labelNames: ['partner'] as const,
   registers: [metricsRegistry],
 });
+
+export const crlStaleSeconds = new Gauge({
+  name: 'swx_crl_stale_seconds',
+  help: 'How long a CRL in use is past its nextUpdate (0 while current); past SWX_CRL_GRACE_SECONDS revocation is unknown',
+  labelNames: ['crl'] as const,
+  registers: [metricsRegistry],
+});
+
+export const crlRefreshFailures = new Counter({
+  name: 'swx_crl_refresh_failures_total',
+  help: 'Failed attempts to fetch a CRL from its distribution point',
+  labelNames: ['crl'] as const,
+  registers: [metricsRegistry],
+});
+
+export const revocationUnknownAccepted = new Counter({
+  name: 'swx_revocation_fail_open_total',
+  help: 'Certificates accepted although their revocation status was unknown (SWX_REVOCATION_FAIL_OPEN)',
+  registers: [metricsRegistry],
+});
+
+export const unstampedRecords = new Gauge({
+  name: 'swx_evidence_unstamped_records',
+  help: 'Evidence records archived but not yet covered by an RFC 3161 time-stamp',
+  registers: [metricsRegistry],
+});
+
+export const unstampedAge = new Gauge({
+  name: 'swx_evidence_unstamped_oldest_seconds',
+  help: 'Age of the oldest evidence block waiting for a time-stamp',
+  registers: [metricsRegistry],
+});
+
+export const tsaFailures = new Counter({
+  name: 'swx_tsa_failures_total',
+  help: 'Failed attempts to time-stamp evidence (TSA unreachable or unusable answer)',
+  registers: [metricsRegistry],
+});

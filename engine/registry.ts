@@ -1,10 +1,10 @@
 // The partner registry: agencies, their certificates and endpoints, and the services with who may use them
 // towards whom. Lives in a JetStream KV bucket with history; every hub process keeps a watched copy in memory.
-import { X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { algorithmFor, type SigAlg } from './httpsig.ts';
-import { thumbprint } from './pki/index.ts';
+import { certificate, type ParsedCert } from './trust/certs.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import type { Bus } from './nats/jetstream.ts';
@@ -39,6 +39,8 @@ export interface PartnerKey {
   certificate: X509Certificate;
   publicKey: KeyObject;
   thumbprint: string;
+  /** The certificate as the trust store checks it (shared, parsed once per process). */
+  parsed: ParsedCert;
 }
 
 const bucketName = 'swx_registry';
@@ -106,9 +108,8 @@ export class Registry {
     this.unindex(partner.id);
     this.partners.set(partner.id, partner);
     for (const pemText of partner.certificates) {
-      const certificate = new X509Certificate(pemText);
-      const print = thumbprint(pemText);
-      this.keys.set(print, { partner, certificate, publicKey: certificate.publicKey, thumbprint: print });
+      const parsed = certificate(pemText);
+      this.keys.set(parsed.thumbprint, { partner, certificate: parsed.x509, publicKey: parsed.publicKey, thumbprint: parsed.thumbprint, parsed });
     }
   }
 
@@ -142,10 +143,10 @@ export class Registry {
   async putPartner(input: unknown): Promise<Partner> {
     const partner = partnerSchema.parse(input);
     for (const pemText of partner.certificates) {
-      new X509Certificate(pemText);
-      const holder = this.keys.get(thumbprint(pemText))?.partner.id;
+      const { thumbprint } = certificate(pemText);
+      const holder = this.keys.get(thumbprint)?.partner.id;
       if (holder && holder !== partner.id) {
-        throw new SwxError('SWX_BAD_REQUEST', `certificate ${thumbprint(pemText)} is registered to ${holder}; one certificate identifies one partner`);
+        throw new SwxError('SWX_BAD_REQUEST', `certificate ${thumbprint} is registered to ${holder}; one certificate identifies one partner`);
       }
     }
     await this.kv.put(`partner.${partner.id}`, JSON.stringify(partner));

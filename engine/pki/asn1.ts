@@ -14,12 +14,18 @@ export const oid = {
   basicConstraints: '2.5.29.19',
   crlNumber: '2.5.29.20',
   crlReason: '2.5.29.21',
+  crlDistributionPoints: '2.5.29.31',
+  certificatePolicies: '2.5.29.32',
   authorityKeyIdentifier: '2.5.29.35',
   extKeyUsage: '2.5.29.37',
+  issuerAltName: '2.5.29.18',
+  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
+  ocsp: '1.3.6.1.5.5.7.48.1',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
   emailProtection: '1.3.6.1.5.5.7.3.4',
   timeStamping: '1.3.6.1.5.5.7.3.8',
+  ocspSigning: '1.3.6.1.5.5.7.3.9',
 } as const;
 
 /** RFC 5280 KeyUsage bit positions. */
@@ -115,6 +121,13 @@ export function subjectKeyId(cert: pkijs.Certificate): ArrayBuffer {
 export function authorityKeyId(issuer: pkijs.Certificate): pkijs.Extension {
   const keyId = new asn1js.OctetString({ valueHex: subjectKeyId(issuer) });
   return extension(oid.authorityKeyIdentifier, false, new pkijs.AuthorityKeyIdentifier({ keyIdentifier: keyId }));
+}
+
+/** cRLDistributionPoints with one full-name URI. */
+export function crlDistributionPoint(url: string): pkijs.CRLDistributionPoints {
+  return new pkijs.CRLDistributionPoints({
+    distributionPoints: [new pkijs.DistributionPoint({ distributionPoint: [new pkijs.GeneralName({ type: 6, value: url })] })],
+  });
 }
 
 export function parseCertificate(der: Uint8Array): pkijs.Certificate {

@@ -98,43 +98,56 @@ async function readCrl(path: string, ca: Authority): Promise<{ crl: pkijs.Certif
   return { crl, pem };
 }
 
-/** Keeps a current CRL; makes an empty one if there is none, or re-signs a stale one with the same entries. */
-export async function ensureCrl(dir: string, ca: Authority): Promise<{ pem: string; created: boolean }> {
-  const path = layout.crl(dir);
-  const existing = await readCrl(path, ca);
-  if (!existing) {
-    const written = await writeOnce(path, await signCrl(ca, [], 1n), 0o644);
-    return { pem: written.text, created: written.created };
-  }
-  const { crl } = existing;
-  // Re-signed a day before it lapses, so a verifier with -crl_check never meets an expired list.
-  if (crl.nextUpdate && crl.nextUpdate.value.getTime() > Date.now() + day) return { pem: existing.pem, created: false };
-  const pem = await signCrl(ca, crl.revokedCertificates ?? [], crlNumber(crl) + 1n);
-  await writeReplace(path, pem, 0o644);
-  return { pem, created: true };
+const pending = new Map<string, Promise<unknown>>();
+
+/** Runs CRL changes of one PKI folder one after the other within this process. */
+function serialised<T>(dir: string, change: () => Promise<T>): Promise<T> {
+  const run = (pending.get(dir) ?? Promise.resolve()).then(change);
+  pending.set(dir, run.catch(() => undefined));
+  return run;
 }
 
-const pending = new Map<string, Promise<unknown>>();
+/**
+ * Keeps a current CRL: makes an empty one if there is none, and re-signs one that lapses within a day (or at once
+ * with `force`) with the same entries and the next CRL number.
+ */
+export function ensureCrl(dir: string, ca: Authority, options: { force?: boolean } = {}): Promise<{ pem: string; created: boolean }> {
+  return serialised(dir, async () => {
+    const path = layout.crl(dir);
+    const existing = await readCrl(path, ca);
+    if (!existing) {
+      const written = await writeOnce(path, await signCrl(ca, [], 1n), 0o644);
+      return { pem: written.text, created: written.created };
+    }
+    const { crl } = existing;
+    // Re-signed a day before it lapses, so a verifier with -crl_check never meets an expired list.
+    if (!options.force && crl.nextUpdate && crl.nextUpdate.value.getTime() > Date.now() + day) return { pem: existing.pem, created: false };
+    const pem = await signCrl(ca, crl.revokedCertificates ?? [], crlNumber(crl) + 1n);
+    await writeReplace(path, pem, 0o644);
+    return { pem, created: true };
+  });
+}
 
 /**
  * Adds a certificate serial to the CRL and re-signs it; revoking an already revoked serial changes nothing.
  * Revocations within one process are serialised; two processes revoking at the same instant may lose one entry.
  */
-export async function revoke(dir: string, serialHex: string, reason: RevocationReason = 'unspecified'): Promise<{ crlPem: string; serial: string }> {
+export async function revoke(dir: string, serialHex: string, reason: RevocationReason = 'unspecified'): Promise<{ crlPem: string; serial: string; crlNumber: string; already: boolean }> {
   const serial = normaliseSerial(serialHex);
   if (!Object.hasOwn(revocationReasons, reason)) {
     throw new SwxError('SWX_BAD_REQUEST', `revocation reason ${JSON.stringify(reason)} is not one of ${Object.keys(revocationReasons).join(', ')}`);
   }
-  const run = (pending.get(dir) ?? Promise.resolve()).then(async () => {
-    const ca = await loadAuthority(dir);
+  const ca = await loadAuthority(dir);
+  return serialised(dir, async () => {
     const path = layout.crl(dir);
     const existing = await readCrl(path, ca);
     const entries = existing?.crl.revokedCertificates ?? [];
-    if (existing && entries.some((entry) => serialOf(entry) === serial)) return { crlPem: existing.pem, serial };
-    const crlPem = await signCrl(ca, [...entries, revokedEntry(serial, new Date(), reason)], (existing ? crlNumber(existing.crl) : 0n) + 1n);
+    if (existing && entries.some((entry) => serialOf(entry) === serial)) {
+      return { crlPem: existing.pem, serial, crlNumber: crlNumber(existing.crl).toString(), already: true };
+    }
+    const number = (existing ? crlNumber(existing.crl) : 0n) + 1n;
+    const crlPem = await signCrl(ca, [...entries, revokedEntry(serial, new Date(), reason)], number);
     await writeReplace(path, crlPem, 0o644);
-    return { crlPem, serial };
+    return { crlPem, serial, crlNumber: number.toString(), already: false };
   });
-  pending.set(dir, run.catch(() => undefined));
-  return run;
 }

@@ -1,18 +1,24 @@
 // A working PKI for a deployment or a demo (`swx pki init`): root CA, hub signing/TLS/TSA certificates, one per agency, a CRL.
-// Real deployments import their own CA and agency certificates; the hub then reads them with loadCredential.
+// Real deployments import their own CA and agency certificates (`swx pki import`); the hub then reads them with loadCredential.
 import { X509Certificate } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { SwxError } from '../errors.ts';
-import { ensureCrl } from './crl.ts';
-import { ensureCa, ensureLeaf, loadAuthority, type Issued, type LeafSpec } from './issue.ts';
+import { certificate } from '../trust/certs.ts';
+import { issuedBy } from '../trust/path.ts';
+import { ensureCrl, revoke, revocationReasons, type RevocationReason } from './crl.ts';
+import { ensureCa, ensureLeaf, issuableProfiles, loadAuthority, type IssuableProfile, type Issued, type LeafSpec } from './issue.ts';
 import { assertKeyAlg, type KeyAlg } from './keys.ts';
 import { assertAgencyId, isAgencyId, layout, loadCredential, readIfExists, type Credential, type PkiPaths } from './store.ts';
 
-export type { Credential, KeyAlg, PkiPaths };
-export type { RevocationReason } from './crl.ts';
-export { normaliseSerial, revocationReasons, revoke } from './crl.ts';
+export type { Credential, IssuableProfile, KeyAlg, PkiPaths, RevocationReason };
+export { ensureCrl, issuableProfiles, revocationReasons, revoke };
+export { normaliseSerial } from './crl.ts';
 export { assertAgencyId, loadCredential, thumbprint } from './store.ts';
+export { importCertificates, type ImportResult, type ImportRole } from './import.ts';
+export { crlPath, defaultCrlUrl, mountCrlDistribution, TrustStore, type TrustSettings } from './trust.ts';
 
 /** What a certificate in the summary is: enough to print after `swx pki init` and to register partners by thumbprint. */
 export interface CertSummary {
@@ -48,12 +54,22 @@ export interface InitOptions {
   hosts?: string[];
   /** Validity of the end-entity certificates made now (default 730); the CA gets 10 years, or longer if this asks for more. */
   validityDays?: number;
+  /** CRL distribution point (http) written into the end-entity certificates made now. */
+  crlUrl?: string;
 }
 
 export interface IssueOptions {
+  /** Default 'agency' (files in agencies/<NAME>); other profiles go to issued/<profile>/<NAME>. */
+  profile?: IssuableProfile;
   /** Default: the CA's own key algorithm. */
   alg?: KeyAlg;
   validityDays?: number;
+  /** Extra DNS names or IP addresses for TLS-capable profiles. */
+  hosts?: string[];
+  /** CRL distribution point (http) written into the certificate. */
+  crlUrl?: string;
+  /** Issue a new key and certificate even if one exists; the old files move to retired/<serial>/ beside them. */
+  renew?: boolean;
   /** Explicit dates are used as given (not clamped to the CA), so tests can make expired or not-yet-valid certificates. */
   notBefore?: Date;
   notAfter?: Date;
@@ -94,15 +110,27 @@ function validateInit(options: InitOptions): Required<InitOptions> {
     throw new SwxError('SWX_BAD_REQUEST', `hubName ${JSON.stringify(hubName)} must be 1-48 letters, digits, spaces, '.', '_' or '-'`);
   }
   const hosts = options.hosts ?? [];
+  assertHosts(hosts);
+  if (options.crlUrl !== undefined) assertCrlUrl(options.crlUrl);
+  if (!Array.isArray(options.agencies)) throw new SwxError('SWX_BAD_REQUEST', 'agencies must be a list of agency ids');
+  // Every id is checked before anything is written, so a typo leaves no half-made PKI behind.
+  options.agencies.forEach(assertAgencyId);
+  return { agencies: [...new Set(options.agencies)], alg, hubName, hosts, validityDays, crlUrl: options.crlUrl ?? '' };
+}
+
+function assertHosts(hosts: unknown[]): asserts hosts is string[] {
   for (const host of hosts) {
     if (typeof host !== 'string' || (!isIP(host) && !hostnamePattern.test(host))) {
       throw new SwxError('SWX_BAD_REQUEST', `host ${JSON.stringify(host)} is neither a DNS name nor an IP address`);
     }
   }
-  if (!Array.isArray(options.agencies)) throw new SwxError('SWX_BAD_REQUEST', 'agencies must be a list of agency ids');
-  // Every id is checked before anything is written, so a typo leaves no half-made PKI behind.
-  options.agencies.forEach(assertAgencyId);
-  return { agencies: [...new Set(options.agencies)], alg, hubName, hosts, validityDays };
+}
+
+function assertCrlUrl(url: unknown): asserts url is string {
+  // A distribution point is fetched without TLS by most verifiers (openssl -crl_download among them): http, no credentials.
+  if (typeof url !== 'string' || !URL.canParse(url) || new URL(url).protocol !== 'http:' || new URL(url).username || url.length > 500) {
+    throw new SwxError('SWX_BAD_REQUEST', `CRL distribution point ${JSON.stringify(url)} must be an http:// URL, e.g. http://hub.example:7480/pki/crl`);
+  }
 }
 
 /**
@@ -111,10 +139,10 @@ function validateInit(options: InitOptions): Required<InitOptions> {
  * agency id, and an (empty) CRL signed by the CA.
  */
 export async function initPki(dir: string, options: InitOptions): Promise<PkiSummary> {
-  const { agencies, alg, hubName, hosts, validityDays } = validateInit(options);
+  const { agencies, alg, hubName, hosts, validityDays, crlUrl } = validateInit(options);
   const ca = await ensureCa(dir, alg, `${hubName} Root CA`, Math.max(defaults.caDays, validityDays));
   const leaf = (folder: string, profile: LeafSpec['profile'], commonName: string, extra: Partial<LeafSpec> = {}) =>
-    ensureLeaf(ca, { folder, profile, commonName, alg, validityDays, ...extra });
+    ensureLeaf(ca, { folder, profile, commonName, alg, validityDays, ...(crlUrl ? { crlUrl } : {}), ...extra });
   const [hubSign, hubTls, tsa, ...issued] = await Promise.all([
     leaf(layout.folder(dir, 'hub-sign'), 'hub-sign', `${hubName} signing`),
     leaf(layout.folder(dir, 'hub-tls'), 'hub-tls', `${hubName} TLS`, { hosts }),
@@ -138,30 +166,106 @@ export async function initPki(dir: string, options: InitOptions): Promise<PkiSum
  * Issues (or returns the existing) cert for one agency: CN=<id>, O=swx demo, usable for signing, as a TLS client and
  * as a TLS receiver on localhost. Files <dir>/agencies/<ID>/cert.pem, key.pem (PKCS#8, 0600), chain.pem (cert + CA).
  */
-export async function issueAgency(dir: string, id: string, options: IssueOptions = {}): Promise<Credential> {
-  assertAgencyId(id);
+export function issueAgency(dir: string, id: string, options: Omit<IssueOptions, 'profile'> = {}): Promise<Credential> {
+  return issueCertificate(dir, id, { ...options, profile: 'agency' });
+}
+
+/** The folder of a certificate `swx pki issue` makes: agencies/<NAME> for the agency profile, issued/<profile>/<NAME> else. */
+export function issuedFolder(dir: string, name: string, profile: IssuableProfile = 'agency'): string {
+  return profile === 'agency' ? layout.agencyFolder(dir, name) : layout.issuedFolder(dir, profile, name);
+}
+
+/**
+ * Issues (or returns the existing) certificate of a profile for `name` (CN=<name>, O=swx demo), signed by the CA:
+ * cert.pem, key.pem (PKCS#8, 0600) and chain.pem (cert + CA) in its folder. With `renew`, a new key and certificate
+ * replace the existing ones, which are kept under retired/<serial>/ (revoke the old serial separately if it must stop).
+ */
+export async function issueCertificate(dir: string, name: string, options: IssueOptions = {}): Promise<Credential> {
+  assertAgencyId(name);
+  const profile = options.profile ?? 'agency';
+  if (!Object.hasOwn(issuableProfiles, profile)) {
+    throw new SwxError('SWX_BAD_REQUEST', `profile ${JSON.stringify(profile)} is not one of ${Object.keys(issuableProfiles).join(', ')}`);
+  }
   if (options.alg !== undefined) assertKeyAlg(options.alg);
   const validityDays = options.validityDays ?? defaults.leafDays;
   assertDays(validityDays, 'validityDays');
-  for (const [name, date] of [['notBefore', options.notBefore], ['notAfter', options.notAfter]] as const) {
+  assertHosts(options.hosts ?? []);
+  if (options.crlUrl !== undefined) assertCrlUrl(options.crlUrl);
+  for (const [label, date] of [['notBefore', options.notBefore], ['notAfter', options.notAfter]] as const) {
     if (date !== undefined && (!(date instanceof Date) || Number.isNaN(date.getTime()))) {
-      throw new SwxError('SWX_BAD_REQUEST', `${name} must be a valid Date`);
+      throw new SwxError('SWX_BAD_REQUEST', `${label} must be a valid Date`);
     }
   }
   if (options.notBefore && options.notAfter && options.notAfter <= options.notBefore) {
     throw new SwxError('SWX_BAD_REQUEST', 'notAfter must be later than notBefore');
   }
   const ca = await loadAuthority(dir);
+  const folder = issuedFolder(dir, name, profile);
+  if (options.renew) await retire(folder);
   const issued = await ensureLeaf(ca, {
-    folder: layout.agencyFolder(dir, id),
-    profile: 'agency',
-    commonName: id,
+    folder,
+    profile,
+    commonName: name,
     alg: options.alg ?? ca.key.alg,
     validityDays,
+    ...(options.hosts ? { hosts: options.hosts } : {}),
+    ...(options.crlUrl ? { crlUrl: options.crlUrl } : {}),
     ...(options.notBefore ? { notBefore: options.notBefore } : {}),
     ...(options.notAfter ? { notAfter: options.notAfter } : {}),
   });
   return issued.credential;
+}
+
+/** Moves a folder's certificate, key and chain to retired/<serial>/, so that the next issue makes new ones. */
+async function retire(folder: string): Promise<void> {
+  const certPem = await readIfExists(layout.cert(folder));
+  if (!certPem) return;
+  const target = join(folder, 'retired', new X509Certificate(certPem).serialNumber.toLowerCase());
+  await mkdir(target, { recursive: true, mode: 0o700 });
+  for (const file of [layout.cert(folder), layout.key(folder), layout.chain(folder)]) {
+    if (existsSync(file)) await rename(file, join(target, file.slice(folder.length + 1)));
+  }
+}
+
+/** Re-signs the CA's CRL now (same entries, next number, fresh thisUpdate and nextUpdate). */
+export async function resignCrl(dir: string): Promise<void> {
+  await ensureCrl(dir, await loadAuthority(dir), { force: true });
+}
+
+export type RevocationTarget = { agency: string } | { serial: string } | { certPem: string };
+
+export interface Revoked {
+  serial: string;
+  subject?: string;
+  reason: RevocationReason;
+  crlNumber: string;
+  crlPath: string;
+  /** The serial was already on the CRL: nothing changed. */
+  already: boolean;
+}
+
+/**
+ * Revokes a certificate of this CA: an agency's current one, a serial, or a certificate (PEM) that must have been
+ * issued by this CA. The CRL is re-signed in the data folder; a hub running on it picks it up within seconds.
+ */
+export async function revokeCertificate(dir: string, target: RevocationTarget, reason: RevocationReason = 'unspecified'): Promise<Revoked> {
+  let serial: string;
+  let subject: string | undefined;
+  if ('serial' in target) {
+    serial = target.serial;
+  } else {
+    const certPem = 'certPem' in target ? target.certPem : await readIfExists(layout.cert(layout.agencyFolder(dir, target.agency)));
+    if (!certPem) throw new SwxError('SWX_NOT_FOUND', `agency ${'agency' in target ? target.agency : ''} has no certificate in ${layout.agencies(dir)}`);
+    const cert = certificate(certPem);
+    const ca = await loadAuthority(dir);
+    if (!issuedBy(cert, certificate(ca.credential.certPem))) {
+      throw new SwxError('SWX_BAD_REQUEST', `${cert.subject} was not issued by this CA (${ca.credential.certPath}); revoke it at the CA that issued it`);
+    }
+    serial = cert.serial;
+    subject = cert.subject;
+  }
+  const result = await revoke(dir, serial, reason);
+  return { serial: result.serial, ...(subject ? { subject } : {}), reason, crlNumber: result.crlNumber, crlPath: layout.crl(dir), already: result.already };
 }
 
 /** The hub's credentials and the current CRL, read at start; fails with what is missing or inconsistent and how to fix it. */

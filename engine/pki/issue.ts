@@ -4,11 +4,11 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { altNames, authorityKeyId, extension, keyIdentifier, keyUsage, name, oid, parseCertificate, time, toArrayBuffer, type KeyUsageName } from './asn1.ts';
+import { altNames, authorityKeyId, crlDistributionPoint, extension, keyIdentifier, keyUsage, name, oid, parseCertificate, time, toArrayBuffer, type KeyUsageName } from './asn1.ts';
 import { generateKey, importKey, type KeyAlg, type KeyPair } from './keys.ts';
 import { layout, pemBlocks, readIfExists, thumbprint, toPem, writeOnce, writeReplace, type Credential } from './store.ts';
 
-export type Profile = 'ca' | 'hub-sign' | 'hub-tls' | 'tsa' | 'agency';
+export type Profile = 'ca' | 'hub-sign' | 'hub-tls' | 'tsa' | 'agency' | 'signing' | 'tls-client' | 'tls-server';
 
 export const organisation = 'swx demo';
 export const defaultHosts = ['localhost', '127.0.0.1', '::1'];
@@ -33,7 +33,21 @@ const leafProfiles: Record<Exclude<Profile, 'ca'>, LeafProfile> = {
   // RFC 3161 2.3: exactly one EKU, id-kp-timeStamping, critical.
   tsa: { usages: ['digitalSignature', 'nonRepudiation'], tls: false, eku: [oid.timeStamping], ekuCritical: true },
   agency: { usages: ['digitalSignature'], tls: true, eku: [oid.clientAuth, oid.serverAuth, oid.emailProtection], ekuCritical: false },
+  // Single-purpose certificates, for agencies that keep signing and TLS keys apart.
+  signing: { usages: ['digitalSignature', 'nonRepudiation'], tls: false, eku: [oid.emailProtection], ekuCritical: false },
+  'tls-client': { usages: ['digitalSignature'], tls: false, eku: [oid.clientAuth], ekuCritical: false },
+  'tls-server': { usages: ['digitalSignature'], tls: true, eku: [oid.serverAuth], ekuCritical: false },
 };
+
+/** Profiles `swx pki issue` makes, and what each is for. */
+export const issuableProfiles = {
+  agency: 'signing, TLS client and TLS receiver (the default)',
+  signing: 'message signing only (digitalSignature, nonRepudiation)',
+  'tls-client': 'TLS client authentication only',
+  'tls-server': 'TLS server only (subjectAltName: --hosts plus localhost)',
+  tsa: 'RFC 3161 time-stamping (timeStamping, critical)',
+} as const;
+export type IssuableProfile = keyof typeof issuableProfiles;
 
 /** The CA as an issuer: its parsed certificate, signing key and files. */
 export interface Authority {
@@ -59,6 +73,8 @@ export interface LeafSpec {
   notBefore?: Date;
   notAfter?: Date;
   hosts?: string[];
+  /** CRL distribution point written into the certificate (the hub serves its CA's CRL there). */
+  crlUrl?: string;
 }
 
 interface Draft {
@@ -202,6 +218,7 @@ export async function ensureLeaf(ca: Authority, spec: LeafSpec): Promise<Issued>
       authorityKeyId(ca.cert),
     ];
     if (profile.tls) extensions.push(extension(oid.subjectAltName, false, altNames([...(spec.hosts ?? []), ...defaultHosts])));
+    if (spec.crlUrl) extensions.push(extension(oid.crlDistributionPoints, false, crlDistributionPoint(spec.crlUrl)));
     return sign({
       subject: name(organisation, spec.commonName),
       issuer: ca.cert.subject,

@@ -51,6 +51,21 @@ export const layout = {
   },
   agencies: (dir: string) => join(dir, 'agencies'),
   crl: (dir: string) => join(dir, 'crl.pem'),
+  /** Outside CAs the deployment trusts, one <thumbprint>.pem each (`swx pki import --anchor|--intermediate`). */
+  anchors: (dir: string) => join(dir, 'trust', 'anchors'),
+  intermediates: (dir: string) => join(dir, 'trust', 'intermediates'),
+  /** CRLs fetched from distribution points, kept across restarts. */
+  crlCache: (dir: string) => join(dir, 'crl-cache'),
+  /** Agency certificates issued by outside CAs, validated on import (no key: the agency holds it). */
+  partnerFolder: (dir: string, id: string) => {
+    assertAgencyId(id);
+    return join(dir, 'partners', id);
+  },
+  /** Certificates of profiles other than 'agency', by profile and name. */
+  issuedFolder: (dir: string, profile: string, name: string) => {
+    assertAgencyId(name);
+    return join(dir, 'issued', profile, name);
+  },
   cert: (folder: string) => join(folder, 'cert.pem'),
   key: (folder: string) => join(folder, 'key.pem'),
   chain: (folder: string) => join(folder, 'chain.pem'),

@@ -1,20 +1,24 @@
-// CMS SignedData (RFC 5652) sign and verify, attached or detached, on pkijs as the reference implementation.
+// CMS SignedData (RFC 5652): sign, and verify on two paths that must agree. The fast path reads strict DER (der.ts)
+// and checks with node:crypto and cached certificates; pkijs is the reference, which decides whatever the fast path
+// does not cover (BER, unusual shapes or algorithms) and which the differential test holds the fast path to.
 // verifyCms turns every failure, hostile input included, into a verdict with a stable SWX_* code; it never throws.
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createPrivateKey, hash, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ErrorCode } from '../errors.ts';
 import { toArrayBuffer } from '../pki/asn1.ts';
-import { importKey, type KeyPair } from '../pki/keys.ts';
-import { pemBlocks, thumbprint } from '../pki/store.ts';
-import { pathRefusal, validityRefusal } from './path.ts';
+import { pemBlocks } from '../pki/store.ts';
+import { certificate, type ParsedCert } from './certs.ts';
+import { bitsOf, context, defaultLimits, Der, DerError, encode, encodeOid, encodeSetOf, encodeTime, oidOf, readDer, smallIntegerOf, tags, timeOf, unsignedOf } from './der.ts';
+import { buildPath, validityRefusal, type CertRefusal } from './path.ts';
 
-const oids = {
+export const oids = {
   data: '1.2.840.113549.1.7.1',
   signedData: '1.2.840.113549.1.7.2',
   contentType: '1.2.840.113549.1.9.3',
   messageDigest: '1.2.840.113549.1.9.4',
   signingTime: '1.2.840.113549.1.9.5',
+  tstInfo: '1.2.840.113549.1.9.16.1.4',
 } as const;
 
 const algorithmNames: Record<string, string> = {
@@ -41,12 +45,13 @@ export type CmsCode = 'SWX_OK' | Extract<ErrorCode,
   | 'SWX_DIGEST_MISMATCH'
   | 'SWX_CERT_EXPIRED'
   | 'SWX_CERT_UNTRUSTED'
+  | 'SWX_CERT_USAGE'
   | 'SWX_SIG_KEY_MISMATCH'>;
 
 export interface SignCmsOptions {
   data: Buffer;
   certPem: string;
-  /** PKCS#8 (or SEC1 / PKCS#1) PEM; ECDSA P-256 or RSA. */
+  /** PKCS#8 (or SEC1 / PKCS#1) PEM; ECDSA (P-256, P-384, P-521) or RSA. */
   keyPem: string;
   /** Extra certificates to include (e.g. chain.pem); the signer certificate is not repeated. */
   chainPem?: string;
@@ -88,75 +93,6 @@ export interface CmsVerdict {
   content?: Buffer;
 }
 
-const keyCache = new Map<string, Promise<KeyPair>>();
-const keyCacheLimit = 64;
-
-/** Keys are imported once per PEM: importing costs more than an ECDSA signature. */
-function signingKey(keyPem: string): Promise<KeyPair> {
-  let key = keyCache.get(keyPem);
-  if (!key) {
-    if (keyCache.size >= keyCacheLimit) keyCache.delete(keyCache.keys().next().value!);
-    key = importKey(keyPem, 'CMS signing key');
-    key.catch(() => keyCache.delete(keyPem));
-    keyCache.set(keyPem, key);
-  }
-  return key;
-}
-
-function certificatesOf(pem: string): pkijs.Certificate[] {
-  return pemBlocks(pem, 'CERTIFICATE').map((der) => pkijs.Certificate.fromBER(toArrayBuffer(der)));
-}
-
-function attribute(type: string, value: asn1js.BaseBlock): pkijs.Attribute {
-  return new pkijs.Attribute({ type, values: [value] });
-}
-
-function asn1Time(date: Date): asn1js.BaseBlock {
-  return date.getUTCFullYear() < 2050 ? new asn1js.UTCTime({ valueDate: date }) : new asn1js.GeneralizedTime({ valueDate: date });
-}
-
-/** Signs `data` as a DER ContentInfo(SignedData) with SHA-256 and signed contentType, signingTime and messageDigest. */
-export async function signCms(options: SignCmsOptions): Promise<Buffer> {
-  const { data, certPem, keyPem, chainPem, detached = false, signingTime = new Date() } = options;
-  const [cert] = certificatesOf(certPem);
-  if (!cert) throw new TypeError('signCms: certPem holds no PEM CERTIFICATE block');
-  const key = await signingKey(keyPem);
-  const signerThumbprint = thumbprint(certPem);
-  const extra = (chainPem ? pemBlocks(chainPem, 'CERTIFICATE') : [])
-    .filter((der) => thumbprint(der) !== signerThumbprint)
-    .map((der) => pkijs.Certificate.fromBER(toArrayBuffer(der)));
-
-  const digest = createHash('sha256').update(data).digest();
-  // DER orders a SET OF by encoding; pkijs writes attributes in the order given.
-  const attributes = [
-    attribute(oids.contentType, new asn1js.ObjectIdentifier({ value: oids.data })),
-    attribute(oids.signingTime, asn1Time(signingTime)),
-    attribute(oids.messageDigest, new asn1js.OctetString({ valueHex: toArrayBuffer(digest) })),
-  ]
-    .map((attr) => ({ attr, der: Buffer.from(attr.toSchema().toBER(false)) }))
-    .sort((a, b) => Buffer.compare(a.der, b.der))
-    .map(({ attr }) => attr);
-
-  const encapContentInfo = new pkijs.EncapsulatedContentInfo({ eContentType: oids.data });
-  // Set after construction: the constructor would turn it into a constructed (BER) OCTET STRING.
-  if (!detached) encapContentInfo.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(data) });
-  const signedData = new pkijs.SignedData({
-    version: 1,
-    encapContentInfo,
-    signerInfos: [
-      new pkijs.SignerInfo({
-        version: 1,
-        sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
-        signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
-      }),
-    ],
-    certificates: [cert, ...extra],
-  });
-  await signedData.sign(key.privateKey, 0, 'SHA-256');
-  const contentInfo = new pkijs.ContentInfo({ contentType: oids.signedData, content: signedData.toSchema(true) });
-  return Buffer.from(contentInfo.toSchema().toBER(false));
-}
-
 type Failure = Omit<CmsVerdict, 'valid' | 'code' | 'detail'>;
 
 function refuse(code: Exclude<CmsCode, 'SWX_OK'>, detail: string, known: Failure): CmsVerdict {
@@ -164,32 +100,473 @@ function refuse(code: Exclude<CmsCode, 'SWX_OK'>, detail: string, known: Failure
   return { ...rest, valid: false, code, detail };
 }
 
-const anchorCache = new Map<string, X509Certificate[]>();
+const cacheLimit = 256;
 
-/** Trust anchors are parsed once per PEM text (deployments pass the same few on every call). */
-function parseCertPems(pems: string[]): X509Certificate[] {
-  return pems.flatMap((pem) => {
-    let certs = anchorCache.get(pem);
-    if (!certs) {
-      certs = pemBlocks(pem, 'CERTIFICATE').map((der) => new X509Certificate(der));
-      if (anchorCache.size >= keyCacheLimit) anchorCache.delete(anchorCache.keys().next().value!);
-      anchorCache.set(pem, certs);
-    }
-    return certs;
+/** Bounded memo: the least recently inserted entry goes first (a deployment passes the same few PEMs every time). */
+function remember<V>(cache: Map<string, V>, key: string, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    if (cache.size >= cacheLimit) cache.delete(cache.keys().next().value!);
+    cache.set(key, value);
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------- signing
+
+interface Signer {
+  key: KeyObject;
+  /** The certificates field, signer first. */
+  certificates: Buffer[];
+  sid: Buffer;
+  signatureAlgorithm: Buffer;
+}
+
+/** AlgorithmIdentifier of SHA-256, parameters absent (RFC 5754). */
+export const sha256Algorithm = encode(tags.sequence, encodeOid('2.16.840.1.101.3.4.2.1'));
+
+/** The SHA-256 signature algorithm for a key: ecdsa-with-SHA256 without parameters (RFC 5758), or sha256WithRSAEncryption with NULL (RFC 4055). */
+export function signatureAlgorithmOf(key: KeyObject): Buffer | undefined {
+  if (key.asymmetricKeyType === 'ec') return encode(tags.sequence, encodeOid('1.2.840.10045.4.3.2'));
+  if (key.asymmetricKeyType === 'rsa') return encode(tags.sequence, encodeOid('1.2.840.113549.1.1.11'), encode(tags.null));
+  return undefined;
+}
+
+/** Attribute ::= SEQUENCE { attrType, attrValues SET OF AttributeValue }, with one value. */
+export const encodeAttribute = (type: string, value: Buffer) => encode(tags.sequence, encodeOid(type), encode(tags.set, value));
+
+const signers = new Map<string, Signer>();
+
+/** Key, certificate and the fixed parts of a SignerInfo, read once per credential: parsing costs more than signing. */
+function signerOf(certPem: string, keyPem: string, chainPem: string | undefined): Signer {
+  return remember(signers, `${certPem}\0${keyPem}\0${chainPem ?? ''}`, () => {
+    const certDer = pemBlocks(certPem, 'CERTIFICATE')[0];
+    if (!certDer) throw new TypeError('signCms: certPem holds no PEM CERTIFICATE block');
+    const key = createPrivateKey(keyPem);
+    if (!new X509Certificate(certDer).checkPrivateKey(key)) throw new TypeError('signCms: the key does not belong to the certificate');
+    const fields = certificateFields(readDer(certDer));
+    const signatureAlgorithm = signatureAlgorithmOf(key);
+    if (!signatureAlgorithm) throw new TypeError(`signCms: a ${key.asymmetricKeyType} key; use ECDSA or RSA`);
+    const extra = (chainPem ? pemBlocks(chainPem, 'CERTIFICATE') : []).filter((der) => !der.equals(certDer));
+    return { key, certificates: [certDer, ...extra], sid: encode(tags.sequence, fields.issuer.bytes, fields.serial.bytes), signatureAlgorithm };
   });
 }
 
-const derCache = new WeakMap<pkijs.Certificate, Buffer>();
-
-/** pkijs keeps no copy of the bytes it parsed; re-encoding costs ~0.6 ms, so it is done once per certificate. */
-function derOf(cert: pkijs.Certificate): Buffer {
-  let der = derCache.get(cert);
-  if (!der) {
-    der = Buffer.from(cert.toSchema().toBER(false));
-    derCache.set(cert, der);
-  }
-  return der;
+/** Signs `data` as a DER ContentInfo(SignedData) with SHA-256 and signed contentType, signingTime and messageDigest. */
+export async function signCms(options: SignCmsOptions): Promise<Buffer> {
+  const { data, certPem, keyPem, chainPem, detached = false, signingTime = new Date() } = options;
+  const signer = signerOf(certPem, keyPem, chainPem);
+  const signedAttributes = encodeSetOf([
+    encodeAttribute(oids.contentType, encodeOid(oids.data)),
+    encodeAttribute(oids.signingTime, encodeTime(signingTime)),
+    encodeAttribute(oids.messageDigest, encode(tags.octetString, hash('sha256', data, 'buffer'))),
+  ]);
+  const signature = sign('sha256', signedAttributes, { key: signer.key, dsaEncoding: 'der' });
+  // The signed attributes travel as [0] IMPLICIT: the same bytes under another tag.
+  const implicitAttributes = Buffer.from(signedAttributes);
+  implicitAttributes[0] = context(0, true);
+  const signerInfo = encode(tags.sequence, encode(tags.integer, Buffer.from([1])), signer.sid, sha256Algorithm, implicitAttributes, signer.signatureAlgorithm, encode(tags.octetString, signature));
+  const encapsulated = encode(tags.sequence, encodeOid(oids.data), ...(detached ? [] : [encode(context(0, true), encode(tags.octetString, data))]));
+  const signedData = encode(
+    tags.sequence,
+    encode(tags.integer, Buffer.from([1])),
+    encode(tags.set, sha256Algorithm),
+    encapsulated,
+    encode(context(0, true), ...signer.certificates),
+    encode(tags.set, signerInfo),
+  );
+  return encode(tags.sequence, encodeOid(oids.signedData), encode(context(0, true), signedData));
 }
+
+// ---------------------------------------------------------------- what both paths share
+
+/** Trust anchors are parsed once per PEM text. */
+const anchorSets = new Map<string, ParsedCert[]>();
+const anchorsOf = (pems: string[]) => pems.flatMap((pem) => remember(anchorSets, pem, () => pemBlocks(pem, 'CERTIFICATE').map((der) => certificate(der))));
+
+type CertificateRefusal = { code: Exclude<CmsCode, 'SWX_OK'>; detail: string } | undefined;
+
+/**
+ * Path results by the certificates involved. Building a path checks a certificate signature per link, as costly as
+ * the message's own signature; the outcome depends on the time only through validity periods, so a result found
+ * while every certificate involved was valid holds for any instant at which they all still are.
+ */
+const paths = new Map<string, { from: number; to: number; refusal: CertRefusal | undefined }>();
+
+/** buildPath (path.ts) for a signer, with its outcome kept as above; undefined when a path holds. */
+export function pathRefusalCached(signer: ParsedCert, carried: readonly ParsedCert[], anchors: readonly ParsedCert[], at: Date): CertRefusal | undefined {
+  const involved = [signer, ...carried, ...anchors];
+  const key = involved.map((cert) => cert.thumbprint).join();
+  const time = at.getTime();
+  const cached = paths.get(key);
+  if (cached && time >= cached.from && time <= cached.to) return cached.refusal;
+  const found = buildPath(signer, carried, anchors, time);
+  const refusal = 'path' in found ? undefined : found;
+  const from = Math.max(...involved.map((cert) => cert.notBefore));
+  const to = Math.min(...involved.map((cert) => cert.notAfter));
+  if (time >= from && time <= to) remember(paths, key, () => ({ from, to, refusal }));
+  return refusal;
+}
+
+/** The signer certificate's standing at `at`: a path to an anchor (when anchors are given), else its own validity. */
+function certificateRefusal(signer: ParsedCert, carried: ParsedCert[], options: VerifyCmsOptions): CertificateRefusal {
+  const at = options.at ?? new Date();
+  if (!options.trustedCertsPem) return validityRefusal(signer.x509, at);
+  const found = pathRefusalCached(signer, carried, anchorsOf(options.trustedCertsPem), at);
+  if (!found) return undefined;
+  return { code: found.code === 'SWX_CERT_EXPIRED' || found.code === 'SWX_CERT_USAGE' ? found.code : 'SWX_CERT_UNTRUSTED', detail: found.detail };
+}
+
+const describe = (cert: ParsedCert): CmsSigner => ({ subject: cert.subject, serial: cert.x509.serialNumber.toLowerCase(), thumbprint: cert.thumbprint });
+
+function pinnedOf(options: VerifyCmsOptions): Buffer | undefined | null {
+  if (!options.pinnedCertPem) return undefined;
+  return pemBlocks(options.pinnedCertPem, 'CERTIFICATE')[0] ?? null;
+}
+
+/** Verifies a DER ContentInfo(SignedData) with one signer; never throws. */
+export async function verifyCms(der: Buffer, options: VerifyCmsOptions = {}): Promise<CmsVerdict> {
+  let fast: CmsVerdict | undefined;
+  try {
+    fast = verifyCmsFast(der, options);
+  } catch {
+    fast = undefined; // a fault of the fast path must cost speed, never a wrong verdict
+  }
+  return fast ?? verifyCmsReference(der, options);
+}
+
+// ---------------------------------------------------------------- the fast path
+
+const digestNames: Record<string, string> = {
+  '1.3.14.3.2.26': 'sha1',
+  '2.16.840.1.101.3.4.2.1': 'sha256',
+  '2.16.840.1.101.3.4.2.2': 'sha384',
+  '2.16.840.1.101.3.4.2.3': 'sha512',
+};
+
+/** Signature algorithms the fast path checks; rsaEncryption takes its hash from the digest algorithm (as pkijs does). */
+const signatureSchemes: Record<string, { key: 'rsa' | 'ec'; hash?: string }> = {
+  '1.2.840.113549.1.1.1': { key: 'rsa' },
+  '1.2.840.113549.1.1.5': { key: 'rsa', hash: 'sha1' },
+  '1.2.840.113549.1.1.11': { key: 'rsa', hash: 'sha256' },
+  '1.2.840.113549.1.1.12': { key: 'rsa', hash: 'sha384' },
+  '1.2.840.113549.1.1.13': { key: 'rsa', hash: 'sha512' },
+  '1.2.840.10045.4.3.2': { key: 'ec', hash: 'sha256' },
+  '1.2.840.10045.4.3.3': { key: 'ec', hash: 'sha384' },
+  '1.2.840.10045.4.3.4': { key: 'ec', hash: 'sha512' },
+};
+
+const curveBytes: Record<string, number> = { prime256v1: 32, secp384r1: 48, secp521r1: 66 };
+
+/** Outside what the fast path decides: the reference (pkijs) takes the input. */
+const notCovered = (why: string, node?: Der): never => {
+  throw new DerError(why, node?.start ?? 0);
+};
+
+interface Algorithm { oid: string; params?: Der }
+interface Attribute { type: string; values: readonly Der[] }
+
+export interface SignedDataView {
+  /** Elements read, each carried certificate counted as one. */
+  elements: number;
+  version: number;
+  digestAlgorithms: Algorithm[];
+  eContentType: string;
+  eContent?: Buffer;
+  /** undefined when the message has no certificates field. */
+  certificates?: Der[];
+  signerInfo: {
+    version: number;
+    sid: { issuer: Der; serial: Der } | { keyId: Buffer };
+    digestAlgorithm: Algorithm;
+    /** The [0] IMPLICIT element as sent. */
+    signedAttrs?: Der;
+    attributes: Attribute[];
+    signatureAlgorithm: Algorithm;
+    signature: Buffer;
+  };
+}
+
+function algorithmOf(node: Der | undefined, what: string): Algorithm {
+  if (node?.tag !== tags.sequence || node.children.length < 1 || node.children.length > 2) return notCovered(`${what} is not an AlgorithmIdentifier`, node);
+  return { oid: oidOf(node.child(0, tags.oid, what)), ...(node.children[1] ? { params: node.children[1] } : {}) };
+}
+
+function attributesOf(node: Der): Attribute[] {
+  return node.children.map((attribute) => {
+    if (attribute.tag !== tags.sequence || attribute.children.length !== 2) return notCovered('an attribute is not SEQUENCE { type, values }', attribute);
+    const values = attribute.child(1, tags.set, 'attribute values');
+    if (values.children.length === 0) notCovered('an attribute without values', attribute);
+    return { type: oidOf(attribute.child(0, tags.oid, 'attribute type')), values: values.children };
+  });
+}
+
+/** A Name as pkijs reads it: SEQUENCE OF non-empty SET OF SEQUENCE { type, value }. */
+function checkName(name: Der): void {
+  if (name.children.length === 0) notCovered('an empty name', name);
+  for (const rdn of name.children) {
+    if (rdn.tag !== tags.set || rdn.children.length === 0) notCovered('a name part is not a non-empty SET', rdn);
+    for (const pair of rdn.children) {
+      if (pair.tag !== tags.sequence || pair.children.length !== 2 || pair.children[0]!.tag !== tags.oid) notCovered('a name attribute is not SEQUENCE { type, value }', pair);
+    }
+  }
+}
+
+/** The certificates field's elements (ContentInfo, [0], SignedData, [0], here): read once each, by usable(). */
+const carriedCertificate = (tag: number, depth: number, parentTag: number) => depth === 4 && parentTag === context(0, true) && tag === tags.sequence;
+
+/** ContentInfo(SignedData) with exactly one SignerInfo, in the shape RFC 5652 gives it; DerError for anything else. */
+export function readSignedData(der: Buffer): SignedDataView {
+  const tally = { elements: 0 };
+  const contentInfo = readDer(der, { opaque: carriedCertificate, tally });
+  if (contentInfo.tag !== tags.sequence || contentInfo.children.length !== 2) notCovered('not a ContentInfo', contentInfo);
+  if (oidOf(contentInfo.child(0, tags.oid, 'contentType')) !== oids.signedData) notCovered('not SignedData', contentInfo);
+  const wrapper = contentInfo.child(1, context(0, true), 'content');
+  if (wrapper.children.length !== 1) notCovered('content [0] does not hold one element', wrapper);
+  const signedData = wrapper.child(0, tags.sequence, 'SignedData');
+  const fields = signedData.children;
+  let next = 0;
+  const version = smallIntegerOf(signedData.child(next++, tags.integer, 'version'));
+  const digestAlgorithms = signedData.child(next++, tags.set, 'digestAlgorithms').children.map((alg) => algorithmOf(alg, 'a digest algorithm'));
+  const encapsulated = signedData.child(next++, tags.sequence, 'encapContentInfo');
+  let certificates: Der[] | undefined;
+  if (fields[next]?.tag === context(0, true)) certificates = [...fields[next++]!.children];
+  if (fields[next]?.tag === context(1, true)) notCovered('revocation information in the message', fields[next]);
+  const signerInfos = signedData.child(next++, tags.set, 'signerInfos');
+  if (next !== fields.length) notCovered('SignedData has more fields', signedData);
+  if (signerInfos.children.length !== 1) notCovered('not exactly one SignerInfo', signerInfos);
+  for (const cert of certificates ?? []) if (cert.tag !== tags.sequence) notCovered('a certificate choice other than an X.509 certificate', cert);
+
+  if (encapsulated.children.length < 1 || encapsulated.children.length > 2) notCovered('encapContentInfo shape', encapsulated);
+  const eContentType = oidOf(encapsulated.child(0, tags.oid, 'eContentType'));
+  let eContent: Buffer | undefined;
+  if (encapsulated.children[1]) {
+    const explicit = encapsulated.child(1, context(0, true), 'eContent');
+    if (explicit.children.length !== 1) notCovered('eContent [0] does not hold one element', explicit);
+    eContent = explicit.child(0, tags.octetString, 'eContent').value;
+  }
+
+  const info = signerInfos.child(0, tags.sequence, 'SignerInfo');
+  const parts = info.children;
+  let at = 0;
+  const signerVersion = smallIntegerOf(info.child(at++, tags.integer, 'SignerInfo version'));
+  const sidNode = parts[at++];
+  let sid: SignedDataView['signerInfo']['sid'];
+  if (sidNode?.tag === tags.sequence && sidNode.children.length === 2) {
+    const issuer = sidNode.child(0, tags.sequence, 'issuer');
+    checkName(issuer);
+    sid = { issuer, serial: sidNode.child(1, tags.integer, 'serialNumber') };
+  } else if (sidNode?.tag === context(0, false)) {
+    sid = { keyId: sidNode.value };
+  } else {
+    return notCovered('signer identifier shape', sidNode);
+  }
+  const digestAlgorithm = algorithmOf(parts[at++], 'digestAlgorithm');
+  const signedAttrs = parts[at]?.tag === context(0, true) ? parts[at++] : undefined;
+  const signatureAlgorithm = algorithmOf(parts[at++], 'signatureAlgorithm');
+  const signature = info.child(at++, tags.octetString, 'signature').value;
+  const unsignedAttrs = parts[at]?.tag === context(1, true) ? parts[at++] : undefined;
+  if (at !== parts.length) notCovered('SignerInfo has more fields', info);
+  if (unsignedAttrs) attributesOf(unsignedAttrs);
+  return {
+    elements: tally.elements,
+    version,
+    digestAlgorithms,
+    eContentType,
+    ...(eContent ? { eContent } : {}),
+    ...(certificates ? { certificates } : {}),
+    signerInfo: {
+      version: signerVersion,
+      sid,
+      digestAlgorithm,
+      ...(signedAttrs ? { signedAttrs } : {}),
+      attributes: signedAttrs ? attributesOf(signedAttrs) : [],
+      signatureAlgorithm,
+      signature,
+    },
+  };
+}
+
+/** The fields of a certificate's TBSCertificate that name it and its key (DerError when they are out of place). */
+export function certificateFields(cert: Der): { serial: Der; issuer: Der; subject: Der; publicKeyBits: Buffer } {
+  const tbs = cert.child(0, tags.sequence, 'tbsCertificate');
+  const first = tbs.children[0]?.tag === context(0, true) ? 1 : 0; // version [0], absent for v1
+  const publicKeyInfo = tbs.child(first + 5, tags.sequence, 'subjectPublicKeyInfo');
+  return {
+    serial: tbs.child(first, tags.integer, 'serialNumber'),
+    issuer: tbs.child(first + 2, tags.sequence, 'issuer'),
+    subject: tbs.child(first + 4, tags.sequence, 'subject'),
+    publicKeyBits: bitsOf(publicKeyInfo.child(1, tags.bitString, 'subjectPublicKey')),
+  };
+}
+
+/** A certificate as the fast path matches it against a signer identifier. */
+interface Carried {
+  cert: ParsedCert;
+  /** Name and serial INTEGER, as encoded. */
+  issuer: Buffer;
+  serial: Buffer;
+  /** SHA-1 of the public key bits: what pkijs matches a subjectKeyIdentifier against. */
+  keyId: Buffer;
+  /** Its DER elements, which the reference counts against its bound as part of the message. */
+  elements: number;
+}
+
+function pkijsImports(key: KeyObject, bits: Buffer): boolean {
+  if (key.asymmetricKeyType === 'ec') {
+    const size = curveBytes[key.asymmetricKeyDetails?.namedCurve ?? ''];
+    return size !== undefined && bits[0] === 0x04 && bits.length === 1 + 2 * size;
+  }
+  if (key.asymmetricKeyType !== 'rsa') return true; // such keys are not verified on the fast path at all
+  const sequence = readDer(bits);
+  return sequence.tag === tags.sequence && sequence.children.length === 2 && sequence.children.every((part) => unsignedOf(part).length > 0);
+}
+
+/**
+ * Certificates are read once (strict DER, fields, and whether pkijs reads them) and kept by thumbprint, from the
+ * cache's own copy so that no message stays referenced. pkijs refuses a whole message over a certificate it cannot
+ * read, and a signature over a key it cannot import (it goes through JWK: an EC point must be uncompressed and of the
+ * curve's size, an RSA key two INTEGERs), where openssl accepts both: such certificates are left to the reference.
+ */
+const carriedCache = new Map<string, Carried | null>();
+
+function learn(cert: ParsedCert): Carried | null {
+  try {
+    const tally = { elements: 0 };
+    const fields = certificateFields(readDer(cert.der, { tally }));
+    pkijs.Certificate.fromBER(toArrayBuffer(cert.der));
+    if (!pkijsImports(cert.publicKey, fields.publicKeyBits)) return null;
+    return { cert, issuer: fields.issuer.bytes, serial: fields.serial.bytes, keyId: hash('sha1', fields.publicKeyBits, 'buffer'), elements: tally.elements };
+  } catch {
+    return null;
+  }
+}
+
+/** A certificate the fast path can use; otherwise not covered. */
+function usable(der: Buffer): Carried {
+  let cert: ParsedCert;
+  try {
+    cert = certificate(der);
+  } catch (error) {
+    return notCovered(`a certificate the cache refuses: ${(error as Error).message}`);
+  }
+  return remember(carriedCache, cert.thumbprint, () => learn(cert)) ?? notCovered('a certificate or key pkijs cannot read');
+}
+
+const noParams = (alg: Algorithm) => !alg.params || alg.params.tag === tags.null;
+
+/** The ECDSA signature value: one DER SEQUENCE of two non-negative INTEGERs; the size of the larger one. */
+function ecdsaValueSize(value: Buffer): number {
+  const sequence = readDer(value);
+  if (sequence.tag !== tags.sequence || sequence.children.length !== 2) return notCovered('ECDSA value is not SEQUENCE { r, s }', sequence);
+  return Math.max(...sequence.children.map((part) => unsignedOf(part).length));
+}
+
+/** The one value of the one attribute of a type (pkijs takes the first or the last of several: left to it). */
+function onlyValue(attributes: Attribute[], type: string): Der {
+  const found = attributes.filter((attribute) => attribute.type === type);
+  return found.length === 1 && found[0]!.values.length === 1 ? found[0]!.values[0]! : notCovered(`attribute ${type} not present exactly once`);
+}
+
+/**
+ * The fast path: a verdict when the message is strict DER of the usual shape with algorithms it knows, undefined
+ * ("not covered") otherwise. Every decision is taken in the order the reference takes it, so both give one verdict.
+ */
+export function verifyCmsFast(der: Buffer, options: VerifyCmsOptions = {}): CmsVerdict | undefined {
+  const known: Failure = { detached: false };
+  if (!Buffer.isBuffer(der) || der.length === 0) return refuse('SWX_BAD_REQUEST', 'empty or non-binary CMS input', known);
+  try {
+    return decide(der, options, known);
+  } catch (error) {
+    if (error instanceof DerError) return undefined;
+    throw error;
+  }
+}
+
+function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerdict {
+  const view = readSignedData(der);
+  const info = view.signerInfo;
+  const carried = (view.certificates ?? []).map((node) => usable(node.bytes));
+  if (carried.reduce((sum, cert) => sum + cert.elements - 1, view.elements) > defaultLimits.maxNodes) notCovered('more elements than the reference reads');
+  known.detached = !view.eContent;
+  known.algorithms = {
+    digest: algorithmNames[info.digestAlgorithm.oid] ?? info.digestAlgorithm.oid,
+    signature: algorithmNames[info.signatureAlgorithm.oid] ?? info.signatureAlgorithm.oid,
+  };
+  // Shapes the reference refuses as malformed are left to it, so that its words and codes stand.
+  if (![1, 3, 4, 5].includes(view.version) || info.version !== ('keyId' in info.sid ? 3 : 1)) notCovered('a version RFC 5652 does not define here');
+  if (!view.digestAlgorithms.some((alg) => alg.oid === info.digestAlgorithm.oid) || ![info.digestAlgorithm, ...view.digestAlgorithms].every(noParams)) notCovered('digest algorithms');
+  const digestName = digestNames[info.digestAlgorithm.oid] ?? notCovered('digest algorithm');
+  const scheme = signatureSchemes[info.signatureAlgorithm.oid] ?? notCovered('signature algorithm');
+  const ecdsaSize = scheme.key === 'ec' ? ecdsaValueSize(info.signature) : 0;
+  if (!info.signedAttrs) notCovered('no signed attributes');
+  const contentType = onlyValue(info.attributes, oids.contentType);
+  const messageDigest = onlyValue(info.attributes, oids.messageDigest);
+  if (messageDigest.tag !== tags.octetString) notCovered('messageDigest is not an OCTET STRING');
+  const signingTime = info.attributes.find((attribute) => attribute.type === oids.signingTime)?.values[0];
+  if (signingTime?.tag === tags.utcTime || signingTime?.tag === tags.generalizedTime) known.signingTime = timeOf(signingTime);
+
+  if (contentType.tag !== tags.oid || oidOf(contentType) !== view.eContentType) {
+    return refuse('SWX_SIG_INVALID', 'the signed contentType attribute does not name the encapsulated content type', known);
+  }
+  let content: Buffer;
+  if (view.eContent) {
+    content = view.eContent;
+    if (options.data && !options.data.equals(content)) return refuse('SWX_DIGEST_MISMATCH', 'the data given differs from the content the message carries', known);
+  } else {
+    if (!options.data) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data must be given', known);
+    content = options.data;
+  }
+  const pinned = pinnedOf(options);
+  if (pinned === null) return refuse('SWX_BAD_REQUEST', 'pinnedCertPem holds no PEM CERTIFICATE block', known);
+  // The pinned certificate stands in for a signer certificate the message leaves out.
+  if (pinned && !carried.length) {
+    carried.push(usable(pinned));
+  } else if (!view.certificates) {
+    return refuse('SWX_CERT_UNTRUSTED', 'signer certificate not found: the message carries no certificates', known);
+  }
+
+  const index = signerIndex(info.sid, carried);
+  if (index < 0) return refuse('SWX_CERT_UNTRUSTED', 'signer certificate not found: no certificate in the message matches the signer identifier', known);
+  const signer = carried[index]!.cert;
+  known.signer = describe(signer);
+  if (known.detached && content.length === 0) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data is empty', known);
+  if (!hash(digestName, content, 'buffer').equals(messageDigest.value)) return refuse('SWX_DIGEST_MISMATCH', 'the content does not match the signed messageDigest', known);
+
+  const key = signer.publicKey;
+  if (key.asymmetricKeyType !== scheme.key) notCovered('the key does not fit the signature algorithm');
+  if (scheme.key === 'ec' && !(ecdsaSize <= (curveBytes[key.asymmetricKeyDetails?.namedCurve ?? ''] ?? -1))) notCovered('curve or ECDSA value size');
+  // The signature covers the attributes as a DER SET (tag 0x31), not as the [0] IMPLICIT field they are sent in.
+  const signedBytes = Buffer.from(info.signedAttrs!.bytes);
+  signedBytes[0] = tags.set;
+  if (!verify(scheme.hash ?? digestName, signedBytes, { key, dsaEncoding: 'der' }, info.signature)) {
+    return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
+  }
+  if (pinned && !pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
+  const refusal = certificateRefusal(signer, carried.map((entry) => entry.cert), options);
+  if (refusal) return refuse(refusal.code, refusal.detail, known);
+  return { ...known, valid: true, code: 'SWX_OK', detail: '', content };
+}
+
+/**
+ * The certificate the signer identifier names, found as pkijs finds it (the first match; a key identifier is the SHA-1
+ * of the public key). pkijs compares names after string preparation, so a certificate with this serial but an issuer
+ * of other bytes is left to it.
+ */
+function signerIndex(sid: SignedDataView['signerInfo']['sid'], carried: Carried[]): number {
+  if ('keyId' in sid) return carried.findIndex((cert) => cert.keyId.equals(sid.keyId));
+  const serial = sid.serial.bytes;
+  const issuer = sid.issuer.bytes;
+  for (const [index, cert] of carried.entries()) {
+    if (!cert.serial.equals(serial)) continue;
+    if (cert.issuer.equals(issuer)) return index;
+    notCovered('a certificate with the serial but an issuer of other bytes');
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------- the reference path (pkijs)
 
 /**
  * asn1js reads each element by its own length and does not check that children exactly fill their parent, so a
@@ -237,7 +614,7 @@ function shapeProblem(signedData: pkijs.SignedData, signerInfo: pkijs.SignerInfo
   return undefined;
 }
 
-function timeOf(attr: pkijs.Attribute | undefined): Date | undefined {
+function attributeTime(attr: pkijs.Attribute | undefined): Date | undefined {
   const value = attr?.values[0];
   if (value instanceof asn1js.UTCTime || value instanceof asn1js.GeneralizedTime) return value.toDate();
   return undefined;
@@ -261,20 +638,34 @@ function fromPkijs(error: pkijs.SignedDataVerifyError): { code: Exclude<CmsCode,
   }
 }
 
-/** Verifies a DER ContentInfo(SignedData) with one signer; never throws. */
-export async function verifyCms(der: Buffer, options: VerifyCmsOptions = {}): Promise<CmsVerdict> {
+const derCache = new WeakMap<pkijs.Certificate, Buffer>();
+
+/** pkijs keeps no copy of the bytes it parsed; re-encoding costs ~0.6 ms, so it is done once per certificate. */
+function derOf(cert: pkijs.Certificate): Buffer {
+  let der = derCache.get(cert);
+  if (!der) {
+    der = Buffer.from(cert.toSchema().toBER(false));
+    derCache.set(cert, der);
+  }
+  return der;
+}
+
+/** The reference: pkijs parses and checks the signature, as its documentation shows; accepts BER. Never throws. */
+export async function verifyCmsReference(der: Buffer, options: VerifyCmsOptions = {}): Promise<CmsVerdict> {
   const known: Failure = { detached: false };
   try {
-    return await verify(der, options, known);
+    return await referenceVerify(der, options, known);
   } catch (error) {
     return refuse('SWX_BAD_REQUEST', `not a CMS SignedData we can read: ${(error as Error)?.message ?? String(error)}`, known);
   }
 }
 
-async function verify(der: Buffer, options: VerifyCmsOptions, known: Failure): Promise<CmsVerdict> {
-  const at = options.at ?? new Date();
+async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Failure): Promise<CmsVerdict> {
   if (!Buffer.isBuffer(der) || der.length === 0) return refuse('SWX_BAD_REQUEST', 'empty or non-binary CMS input', known);
-  const parsed = asn1js.fromBER(toArrayBuffer(der));
+  // asn1js bounds what it builds; by default it also parses the contents of every OCTET and BIT STRING as if they
+  // were ASN.1 and counts those elements too, so that a large content could exceed the bound: the same bounds as the
+  // fast path, on the message's own elements only.
+  const parsed = asn1js.fromBER(toArrayBuffer(der), { parseEmbedded: false, maxNodes: defaultLimits.maxNodes, maxContentLength: defaultLimits.maxBytes });
   if (parsed.offset === -1) return refuse('SWX_BAD_REQUEST', `not DER: ${parsed.result.error}`, known);
   if (parsed.offset !== der.length) return refuse('SWX_BAD_REQUEST', `${der.length - parsed.offset} bytes after the ContentInfo`, known);
   if (!lengthsAgree(parsed.result)) return refuse('SWX_BAD_REQUEST', 'an ASN.1 length does not match what it contains', known);
@@ -293,7 +684,7 @@ async function verify(der: Buffer, options: VerifyCmsOptions, known: Failure): P
   const shapeError = shapeProblem(signedData, signerInfo);
   if (shapeError) return refuse('SWX_BAD_REQUEST', shapeError, known);
   const attrs = signerInfo.signedAttrs?.attributes ?? [];
-  known.signingTime = timeOf(attrs.find((attr) => attr.type === oids.signingTime));
+  known.signingTime = attributeTime(attrs.find((attr) => attr.type === oids.signingTime));
   if (!known.signingTime) delete known.signingTime;
   if (!signerInfo.signedAttrs) return refuse('SWX_BAD_REQUEST', 'the signature has no signed attributes', known);
   const contentType = attrs.find((attr) => attr.type === oids.contentType)?.values[0];
@@ -311,10 +702,13 @@ async function verify(der: Buffer, options: VerifyCmsOptions, known: Failure): P
     content = options.data;
   }
 
-  const pinned = options.pinnedCertPem ? pemBlocks(options.pinnedCertPem, 'CERTIFICATE')[0] : undefined;
-  if (options.pinnedCertPem && !pinned) return refuse('SWX_BAD_REQUEST', 'pinnedCertPem holds no PEM CERTIFICATE block', known);
+  const pinned = pinnedOf(options);
+  if (pinned === null) return refuse('SWX_BAD_REQUEST', 'pinnedCertPem holds no PEM CERTIFICATE block', known);
   // The pinned certificate stands in for a signer certificate the message leaves out.
   if (pinned && !signedData.certificates?.length) signedData.certificates = [pkijs.Certificate.fromBER(toArrayBuffer(pinned))];
+  // pkijs checks a TSTInfo's imprint against the data given (a time-stamp check, not a CMS one); as plain CMS a
+  // time-stamp token is content like any other, as `openssl cms -verify` reads it.
+  if (signedData.encapContentInfo.eContentType === oids.tstInfo) signedData.encapContentInfo.eContentType = oids.data;
 
   let result: Awaited<ReturnType<pkijs.SignedData['verify']>>;
   try {
@@ -322,35 +716,26 @@ async function verify(der: Buffer, options: VerifyCmsOptions, known: Failure): P
     result = await signedData.verify({ signer: 0, data: toArrayBuffer(content), extendedMode: true, checkChain: false });
   } catch (error) {
     if (error instanceof pkijs.SignedDataVerifyError) {
-      if (error.signerCertificate) known.signer = describe(error.signerCertificate);
+      try {
+        if (error.signerCertificate) known.signer = describe(certificate(derOf(error.signerCertificate)));
+      } catch { /* named in words only: the code stands */ }
       const { code, detail } = fromPkijs(error);
       return refuse(code, detail, known);
     }
     return refuse('SWX_SIG_INVALID', `verification failed: ${(error as Error)?.message ?? String(error)}`, known);
   }
-  if (result.signerCertificate) known.signer = describe(result.signerCertificate);
-  if (!result.signatureVerified || !result.signerCertificate) return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
-
-  const signerCert = new X509Certificate(derOf(result.signerCertificate));
-  if (pinned && !pinned.equals(signerCert.raw)) {
-    return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${known.signer?.subject}, not by the pinned certificate`, known);
-  }
-  if (options.trustedCertsPem) {
-    const anchors = parseCertPems(options.trustedCertsPem);
-    const pool = (signedData.certificates ?? [])
-      .filter((cert): cert is pkijs.Certificate => cert instanceof pkijs.Certificate)
-      .map((cert) => (cert === result.signerCertificate ? signerCert : new X509Certificate(derOf(cert))));
-    const failure = pathRefusal(signerCert, pool, anchors, at);
-    if (failure) return refuse(failure.code, failure.detail, known);
-  } else {
-    const invalid = validityRefusal(signerCert, at);
-    if (invalid) return refuse(invalid.code, invalid.detail, known);
-  }
+  if (!result.signerCertificate) return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
+  const signer = certificate(derOf(result.signerCertificate));
+  known.signer = describe(signer);
+  if (!result.signatureVerified) return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
+  if (pinned && !pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
+  // Certificates the shared cache cannot read cannot be links of a path (as path.ts treats them).
+  const carried = (signedData.certificates ?? [])
+    .filter((cert): cert is pkijs.Certificate => cert instanceof pkijs.Certificate)
+    .flatMap((cert) => {
+      try { return [certificate(derOf(cert))]; } catch { return []; }
+    });
+  const refusal = certificateRefusal(signer, carried, options);
+  if (refusal) return refuse(refusal.code, refusal.detail, known);
   return { ...known, valid: true, code: 'SWX_OK', detail: '', content };
-}
-
-function describe(cert: pkijs.Certificate): CmsSigner {
-  const der = derOf(cert);
-  const node = new X509Certificate(der);
-  return { subject: node.subject.split('\n').join(', '), serial: node.serialNumber.toLowerCase(), thumbprint: thumbprint(der) };
 }

@@ -1,5 +1,5 @@
 // The trust core's public face: CMS signatures, evidence time-stamping (RFC 3161) and batch proofs (RFC 6962 Merkle trees).
-export { inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion, type InclusionProof, type MerkleTree, type Side } from './merkle.ts';
+export { decodeProof, encodeProof, inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion, type InclusionProof, type MerkleTree, type Side } from './merkle.ts';
 export {
   createTimeStampToken,
   parseTimeStampRequest,
@@ -17,4 +17,9 @@ export {
   type TsaCredential,
   type VerifyOptions,
 } from './tsa.ts';
-export { signCms, verifyCms, type CmsCode, type CmsSigner, type CmsVerdict, type SignCmsOptions, type VerifyCmsOptions } from './cms.ts';
+export { signCms, verifyCms, verifyCmsFast, verifyCmsReference, type CmsCode, type CmsSigner, type CmsVerdict, type SignCmsOptions, type VerifyCmsOptions } from './cms.ts';
+export { signedElement, signSoap, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignSoapOptions, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlPolicy, type XmlVerdict } from './xmldsig.ts';
+export { certificate, certificates, type ParsedCert } from './certs.ts';
+export { buildPath, usageRefusal, type CertRefusal, type Purpose } from './path.ts';
+export { parseCrl, Revocation } from './revocation.ts';
+export { createSignaturePool, type SignaturePool } from './pool.ts';

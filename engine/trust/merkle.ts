@@ -135,3 +135,15 @@ export function verifyInclusion(leaf: Buffer, index: number, size: number, proof
   }
   return last === 0 && running.equals(root);
 }
+
+/** A proof as one string, `index/size:hex,hex,…`: the form evidence rows and bundles keep (the sides follow from index and size). */
+export function encodeProof(proof: Pick<InclusionProof, 'index' | 'size' | 'path'>): string {
+  return `${proof.index}/${proof.size}:${proof.path.map((node) => node.toString('hex')).join(',')}`;
+}
+
+/** The inverse of encodeProof; undefined when the text is not one. */
+export function decodeProof(text: string): { index: number; size: number; path: Buffer[] } | undefined {
+  const match = /^(\d{1,15})\/(\d{1,15}):((?:[0-9a-f]{64})(?:,[0-9a-f]{64})*)?$/.exec(text);
+  if (!match) return undefined;
+  return { index: Number(match[1]), size: Number(match[2]), path: match[3] ? match[3].split(',').map((hex) => Buffer.from(hex, 'hex')) : [] };
+}

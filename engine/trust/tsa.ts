@@ -1,17 +1,17 @@
 // RFC 3161 time-stamping: the hub's built-in TSA, a client for an external TSA, and verification of any TimeStampResp.
-// pkijs builds and parses the ASN.1; signing and signature checks use node:crypto with cached keys (pkijs' WebCrypto path
-// is slower and, in 3.x, rewrites eContent so that its own verify and openssl reject the token: see field notes).
-import * as asn1js from 'asn1js';
-import * as pkijs from 'pkijs';
-import { createPrivateKey, hash, KeyObject, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
+// Tokens are written and read as strict DER with der.ts and signed and checked with node:crypto and cached keys:
+// a token costs about one signature either way, so stamping evidence stays a small share of a core.
+import { createPrivateKey, hash, KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
-import { oid as pkiOid, toArrayBuffer } from '../pki/asn1.ts';
 import { pemBlocks } from '../pki/store.ts';
-import { pathRefusal, validityRefusal } from './path.ts';
+import { certificate, type ParsedCert } from './certs.ts';
+import { certificateFields, encodeAttribute, pathRefusalCached, readSignedData, sha256Algorithm, signatureAlgorithmOf, type SignedDataView } from './cms.ts';
+import { context, Der, DerError, encode, encodeGeneralizedTime, encodeOid, encodeSetOf, encodeUnsigned, oidOf, readDer, smallIntegerOf, tags, timeOf } from './der.ts';
+import { usageRefusal, validityRefusal } from './path.ts';
 
 export type HashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
-/** Stable reason codes of a time-stamp verdict (to be registered in engine/errors.ts with the rest of the trust core). */
+/** Stable reason codes of a time-stamp verdict. */
 export type TimeStampReason = Extract<ErrorCode,
   | 'SWX_TSP_MALFORMED'
   | 'SWX_TSP_NOT_GRANTED'
@@ -24,7 +24,8 @@ export type TimeStampReason = Extract<ErrorCode,
   | 'SWX_SIG_ALG_UNSUPPORTED'
   | 'SWX_SIG_INVALID'
   | 'SWX_CERT_EXPIRED'
-  | 'SWX_CERT_UNTRUSTED'>;
+  | 'SWX_CERT_UNTRUSTED'
+  | 'SWX_CERT_USAGE'>;
 
 /** The TSA's credential: PEM certificate (extendedKeyUsage timeStamping, critical) and its PKCS#8 PEM key. */
 export interface TsaCredential {
@@ -103,7 +104,7 @@ const hashOids: Record<string, HashName> = {
 };
 const hashOid = Object.fromEntries(Object.entries(hashOids).map(([id, name]) => [name, id])) as Record<HashName, string>;
 const nodeHash = (name: HashName) => name.replace('-', '').toLowerCase(); // 'SHA-256' -> 'sha256'
-const digestOf = (name: HashName, data: Uint8Array) => Buffer.from(hash(nodeHash(name), data, 'buffer'));
+const digestOf = (name: HashName, data: Uint8Array) => hash(nodeHash(name), data, 'buffer');
 
 /** Signature algorithms a TSA may use: key type and the hash, when the OID fixes it. */
 const signatureOids: Record<string, { key: 'ec' | 'rsa'; hash?: HashName }> = {
@@ -120,187 +121,118 @@ const signatureOids: Record<string, { key: 'ec' | 'rsa'; hash?: HashName }> = {
 
 const digestLength: Record<HashName, number> = { 'SHA-1': 20, 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
 
-// ---------------------------------------------------------------- DER helpers
+/** Hex of an unsigned magnitude without leading zeros, for display and comparison ("0" for zero). */
+const hexOf = (magnitude: Buffer) => magnitude.toString('hex').replace(/^0+(?=.)/, '');
 
-/** A positive INTEGER from unsigned big-endian bytes (DER: minimal, with a 0x00 only when the top bit is set). */
-function unsignedInteger(value: bigint | Buffer): asn1js.Integer {
-  if (typeof value === 'bigint' && value < 0n) throw new SwxError('SWX_BAD_REQUEST', 'a time-stamp serial must not be negative');
-  const digits = typeof value === 'bigint' ? value.toString(16) : '';
-  let bytes = typeof value === 'bigint' ? Buffer.from(digits.length % 2 ? `0${digits}` : digits, 'hex') : value;
+/**
+ * An INTEGER's contents read as an unsigned number, leading zero octets dropped: serials and nonces are opaque
+ * numbers, and some TSAs write a nonce with its top bit set and no 00 before it (sigstore's mock answers DEADBEEF).
+ */
+function integerBytes(node: Der): Buffer {
+  if (node.tag !== tags.integer) throw new DerError('not an INTEGER', node.start);
+  const value = node.value;
   let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
-  bytes = bytes.subarray(start);
-  if (bytes.length === 0) bytes = Buffer.from([0]);
-  if (bytes[0]! & 0x80) bytes = Buffer.concat([Buffer.from([0]), bytes]);
-  return new asn1js.Integer({ valueHex: toArrayBuffer(bytes) });
+  while (start < value.length - 1 && value[start] === 0) start++;
+  return value.subarray(start);
 }
 
-/** An INTEGER's magnitude as unsigned big-endian bytes, without leading zero bytes. */
-function integerBytes(value: asn1js.Integer): Buffer {
-  const bytes = Buffer.from(value.valueBlock.valueHexView);
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start += 1;
-  return bytes.subarray(start);
-}
-
-/** Hex of an INTEGER's magnitude without leading zeros, for display and comparison. */
-function integerHex(value: asn1js.Integer): string {
-  const bytes = Buffer.from(value.valueBlock.valueHexView);
-  return bytes.length ? BigInt(`0x${bytes.toString('hex')}`).toString(16) : '0';
-}
-
-const algorithm = (algorithmId: string, nullParams = false) =>
-  new pkijs.AlgorithmIdentifier({ algorithmId, ...(nullParams ? { algorithmParams: new asn1js.Null() } : {}) });
-
-function messageImprint(hashAlgorithm: HashName, digest: Buffer): pkijs.MessageImprint {
-  if (digest.length !== digestLength[hashAlgorithm]) {
-    throw new SwxError('SWX_BAD_REQUEST', `a ${hashAlgorithm} digest is ${digestLength[hashAlgorithm]} bytes, got ${digest.length}`);
+/** The message imprint (RFC 3161 2.4.1): hash algorithm (no parameters) and digest. */
+function messageImprint(hashAlgorithm: HashName, digest: Buffer): Buffer {
+  if (!Buffer.isBuffer(digest) || digest.length !== digestLength[hashAlgorithm]) {
+    throw new SwxError('SWX_BAD_REQUEST', `a ${hashAlgorithm} digest is ${digestLength[hashAlgorithm]} bytes, got ${Buffer.isBuffer(digest) ? digest.length : typeof digest}`);
   }
-  return new pkijs.MessageImprint({ hashAlgorithm: algorithm(hashOid[hashAlgorithm]), hashedMessage: new asn1js.OctetString({ valueHex: toArrayBuffer(digest) }) });
-}
-
-function firstCertificate(pem: string, what: string): Buffer {
-  const der = pemBlocks(pem, 'CERTIFICATE')[0];
-  if (!der) throw new SwxError('SWX_BAD_REQUEST', `${what} holds no PEM CERTIFICATE block`);
-  return der;
+  return encode(tags.sequence, encode(tags.sequence, encodeOid(hashOid[hashAlgorithm])), encode(tags.octetString, digest));
 }
 
 // ---------------------------------------------------------------- the built-in TSA
 
+/** The parts of every token that depend on the TSA only, encoded once. */
 interface TsaSigner {
-  cert: pkijs.Certificate;
   key: KeyObject;
-  digestAlgorithm: pkijs.AlgorithmIdentifier;
-  signatureAlgorithm: pkijs.AlgorithmIdentifier;
-  sid: pkijs.IssuerAndSerialNumber;
-  tsaName: pkijs.GeneralName;
-  /** SigningCertificateV2, which `openssl ts -verify` insists on; the same for every token. */
-  signingCertificate: pkijs.Attribute;
+  certDer: Buffer;
+  /** SignerInfo version, sid and digest algorithm: the SignerInfo's fixed start. */
+  signerInfoHead: Buffer;
+  signatureAlgorithm: Buffer;
+  /** TSTInfo tsa [0] EXPLICIT GeneralName directoryName [4] EXPLICIT Name. */
+  tsaName: Buffer;
+  /** SigningCertificateV2 (RFC 5035), which `openssl ts -verify` insists on. */
+  signingCertificate: Buffer;
 }
 
-// Keyed by the PEM texts: parsing a certificate and key costs more than signing a token, so it is done once per TSA.
 const signers = new Map<string, TsaSigner>();
-
-/** ESSCertIDv2 (RFC 5035) of the TSA certificate: SHA-256 of its DER (the default algorithm, so omitted) and its issuer and serial. */
-function signingCertificateV2(certDer: Buffer, cert: pkijs.Certificate): pkijs.Attribute {
-  const directoryName = new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 4 }, value: [cert.issuer.toSchema()] });
-  const issuerSerial = new asn1js.Sequence({ value: [new asn1js.Sequence({ value: [directoryName] }), new asn1js.Integer({ valueHex: cert.serialNumber.valueBlock.valueHexView })] });
-  const essCertId = new asn1js.Sequence({ value: [new asn1js.OctetString({ valueHex: toArrayBuffer(digestOf('SHA-256', certDer)) }), issuerSerial] });
-  return new pkijs.Attribute({ type: oid.signingCertificateV2, values: [new asn1js.Sequence({ value: [new asn1js.Sequence({ value: [essCertId] })] })] });
-}
 
 function tsaSigner(tsa: TsaCredential): TsaSigner {
   const cacheKey = `${tsa.certPem}\0${tsa.keyPem}`;
   const cached = signers.get(cacheKey);
   if (cached) return cached;
-  const certDer = firstCertificate(tsa.certPem, 'the TSA certificate');
-  const cert = EncodedCertificate.fromBER(toArrayBuffer(certDer)) as EncodedCertificate;
+  const certDer = pemBlocks(tsa.certPem, 'CERTIFICATE')[0];
+  if (!certDer) throw new SwxError('SWX_BAD_REQUEST', 'the TSA certificate holds no PEM CERTIFICATE block');
+  const cert = certificate(certDer);
   let key: KeyObject;
   try {
     key = createPrivateKey(tsa.keyPem);
   } catch (error) {
     throw new SwxError('SWX_INTERNAL', `the TSA key is not a readable PEM private key: ${(error as Error).message}`, { cause: error });
   }
-  if (!new X509Certificate(certDer).checkPrivateKey(key)) throw new SwxError('SWX_INTERNAL', 'the TSA key does not belong to the TSA certificate');
-  if (!hasTimeStampingUsage(cert)) {
-    throw new SwxError('SWX_INTERNAL', 'the TSA certificate lacks a critical extendedKeyUsage of only timeStamping (RFC 3161 2.3); issue it with `swx pki init`');
-  }
-  const type = key.asymmetricKeyType;
-  if (type !== 'ec' && type !== 'rsa') throw new SwxError('SWX_INTERNAL', `the TSA key is ${type}; use ECDSA or RSA`);
+  if (!cert.x509.checkPrivateKey(key)) throw new SwxError('SWX_INTERNAL', 'the TSA key does not belong to the TSA certificate');
+  const unfit = usageRefusal(cert, 'tsa');
+  if (unfit) throw new SwxError('SWX_INTERNAL', `${unfit.detail} (RFC 3161 2.3); issue it with \`swx pki init\``);
+  const signatureAlgorithm = signatureAlgorithmOf(key);
+  if (!signatureAlgorithm) throw new SwxError('SWX_INTERNAL', `the TSA key is ${key.asymmetricKeyType}; use ECDSA or RSA`);
+  const { serial, issuer, subject } = certificateFields(readDer(cert.der));
+  // ESSCertIDv2: SHA-256 of the certificate (the default algorithm, so omitted), and its issuer (as a directoryName) and serial.
+  const issuerSerial = encode(tags.sequence, encode(tags.sequence, encode(context(4, true), issuer.bytes)), serial.bytes);
+  const essCertId = encode(tags.sequence, encode(tags.octetString, digestOf('SHA-256', cert.der)), issuerSerial);
   const signer: TsaSigner = {
-    cert,
     key,
-    digestAlgorithm: algorithm(hashOid['SHA-256']),
-    signatureAlgorithm: type === 'ec' ? algorithm('1.2.840.10045.4.3.2') : algorithm('1.2.840.113549.1.1.11', true),
-    sid: new pkijs.IssuerAndSerialNumber({ issuer: cert.issuer, serialNumber: cert.serialNumber }),
-    tsaName: new pkijs.GeneralName({ type: 4, value: cert.subject }),
-    signingCertificate: signingCertificateV2(certDer, cert),
+    certDer: cert.der,
+    signerInfoHead: Buffer.concat([encodeUnsigned(1n), encode(tags.sequence, issuer.bytes, serial.bytes), sha256Algorithm]),
+    signatureAlgorithm,
+    tsaName: encode(context(0, true), encode(context(4, true), subject.bytes)),
+    signingCertificate: encodeAttribute(oid.signingCertificateV2, encode(tags.sequence, encode(tags.sequence, essCertId))),
   };
   if (signers.size > 64) signers.clear(); // a handful of TSAs at most; never grow without bound
   signers.set(cacheKey, signer);
   return signer;
 }
 
-function hasTimeStampingUsage(cert: pkijs.Certificate): boolean {
-  const eku = cert.extensions?.find((ext) => ext.extnID === pkiOid.extKeyUsage);
-  if (!eku?.critical) return false;
-  try {
-    const purposes = pkijs.ExtKeyUsage.fromBER(eku.extnValue.getValue()).keyPurposes;
-    return purposes.length === 1 && purposes[0] === pkiOid.timeStamping;
-  } catch {
-    return false; // an unreadable extension grants nothing
-  }
-}
-
-/** DER SET OF orders its elements by their encodings (X.690 11.6); what is signed must be exactly what is sent. */
-function sortedAttributes(attributes: pkijs.Attribute[]): { attributes: pkijs.Attribute[]; der: Buffer } {
-  const encoded = attributes.map((attribute) => ({ attribute, der: Buffer.from(attribute.toSchema().toBER()) }));
-  encoded.sort((a, b) => Buffer.compare(a.der, b.der));
-  const body = Buffer.concat(encoded.map((e) => e.der));
-  // SET tag and DER length, then the sorted elements: the exact bytes the SignerInfo will carry under [0].
-  const length = body.length < 0x80 ? Buffer.from([body.length]) : lengthOctets(body.length);
-  return { attributes: encoded.map((e) => e.attribute), der: Buffer.concat([Buffer.from([0x31]), length, body]) };
-}
-
-function lengthOctets(length: number): Buffer {
-  const bytes: number[] = [];
-  for (let rest = length; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest & 0xff);
-  return Buffer.from([0x80 | bytes.length, ...bytes]);
-}
-
-/** The TSA certificate, encoded once: pkijs would re-parse its TBS part every time a token includes it. */
-class EncodedCertificate extends pkijs.Certificate {
-  #schema: ReturnType<pkijs.Certificate['toSchema']> | undefined;
-  override toSchema(encodeFlag?: boolean) {
-    return (this.#schema ??= super.toSchema(encodeFlag));
-  }
-}
 
 /** Issues a granted TimeStampResp (DER) for one message imprint, signed by the given TSA credential. */
 export function createTimeStampToken(request: TokenRequest): Buffer {
   const hashAlgorithm = request.hashAlgorithm ?? 'SHA-256';
   if (!(hashAlgorithm in hashOid) || hashAlgorithm === 'SHA-1') throw new SwxError('SWX_BAD_REQUEST', `imprint algorithm ${hashAlgorithm} is not accepted`);
-  if (!/^[0-2](\.\d+)+$/.test(request.policy)) throw new SwxError('SWX_BAD_REQUEST', `TSA policy ${JSON.stringify(request.policy)} is not an OID`);
+  if (typeof request.policy !== 'string' || !/^[0-2](\.\d+)+$/.test(request.policy)) throw new SwxError('SWX_BAD_REQUEST', `TSA policy ${JSON.stringify(request.policy)} is not an OID`);
+  if (typeof request.serial === 'bigint' && request.serial < 0n) throw new SwxError('SWX_BAD_REQUEST', 'a time-stamp serial must not be negative');
   const signer = tsaSigner(request.tsa);
-  const tstInfo = new pkijs.TSTInfo({
-    version: 1,
-    policy: request.policy,
-    messageImprint: messageImprint(hashAlgorithm, request.digest),
-    serialNumber: unsignedInteger(request.serial),
-    genTime: request.genTime ?? new Date(),
-    ...(request.nonce ? { nonce: unsignedInteger(request.nonce) } : {}),
-    tsa: signer.tsaName,
-  });
-  const content = Buffer.from(tstInfo.toSchema().toBER());
-  const signed = sortedAttributes([
-    new pkijs.Attribute({ type: oid.contentType, values: [new asn1js.ObjectIdentifier({ value: oid.tstInfo })] }),
-    new pkijs.Attribute({ type: oid.messageDigest, values: [new asn1js.OctetString({ valueHex: toArrayBuffer(digestOf('SHA-256', content)) })] }),
+  const tstInfo = encode(
+    tags.sequence,
+    encodeUnsigned(1n),
+    encodeOid(request.policy),
+    messageImprint(hashAlgorithm, request.digest),
+    encodeUnsigned(request.serial),
+    encodeGeneralizedTime(request.genTime ?? new Date()),
+    ...(request.nonce ? [encodeUnsigned(request.nonce)] : []),
+    signer.tsaName,
+  );
+  // DER orders the signed attributes; the signature covers them as that SET, and they travel as [0] IMPLICIT.
+  const signedAttributes = encodeSetOf([
+    encodeAttribute(oid.contentType, encodeOid(oid.tstInfo)),
+    encodeAttribute(oid.messageDigest, encode(tags.octetString, digestOf('SHA-256', tstInfo))),
     signer.signingCertificate,
   ]);
-  const signature = sign('sha256', signed.der, { key: signer.key, dsaEncoding: 'der' });
-  const signedData = new pkijs.SignedData({
-    version: 3,
-    digestAlgorithms: [signer.digestAlgorithm],
-    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: oid.tstInfo }),
-    ...(request.certReq === false ? {} : { certificates: [signer.cert] }),
-    signerInfos: [
-      new pkijs.SignerInfo({
-        version: 1,
-        sid: signer.sid,
-        digestAlgorithm: signer.digestAlgorithm,
-        signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes: signed.attributes }),
-        signatureAlgorithm: signer.signatureAlgorithm,
-        signature: new asn1js.OctetString({ valueHex: toArrayBuffer(signature) }),
-      }),
-    ],
-  });
-  // Set after construction: given to the constructor, pkijs 3 re-wraps it as a constructed OCTET STRING.
-  signedData.encapContentInfo.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(content) });
-  const response = new pkijs.TimeStampResp({
-    status: new pkijs.PKIStatusInfo({ status: pkijs.PKIStatus.granted }),
-    timeStampToken: new pkijs.ContentInfo({ contentType: oid.signedData, content: signedData.toSchema(true) }),
-  });
-  return Buffer.from(response.toSchema().toBER());
+  const signature = sign('sha256', signedAttributes, { key: signer.key, dsaEncoding: 'der' });
+  signedAttributes[0] = context(0, true);
+  const signerInfo = encode(tags.sequence, signer.signerInfoHead, signedAttributes, signer.signatureAlgorithm, encode(tags.octetString, signature));
+  const signedData = encode(
+    tags.sequence,
+    encodeUnsigned(3n),
+    encode(tags.set, sha256Algorithm),
+    encode(tags.sequence, encodeOid(oid.tstInfo), encode(context(0, true), encode(tags.octetString, tstInfo))),
+    ...(request.certReq === false ? [] : [encode(context(0, true), signer.certDer)]),
+    encode(tags.set, signerInfo),
+  );
+  const token = encode(tags.sequence, encodeOid(oid.signedData), encode(context(0, true), signedData));
+  return encode(tags.sequence, encode(tags.sequence, encodeUnsigned(0n)), token); // PKIStatusInfo: granted
 }
 
 // ---------------------------------------------------------------- requests
@@ -315,33 +247,51 @@ export interface ParsedRequest {
 
 /** A DER TimeStampReq for a message imprint, asking for the TSA certificate in the token. */
 export function timeStampRequest(digest: Buffer, nonce?: Buffer, options: { hashAlgorithm?: HashName; policy?: string; certReq?: boolean } = {}): Buffer {
-  const request = new pkijs.TimeStampReq({
-    version: 1,
-    messageImprint: messageImprint(options.hashAlgorithm ?? 'SHA-256', digest),
-    certReq: options.certReq ?? true,
-    ...(nonce ? { nonce: unsignedInteger(nonce) } : {}),
-    ...(options.policy ? { reqPolicy: options.policy } : {}),
-  });
-  return Buffer.from(request.toSchema().toBER());
+  if (options.policy !== undefined && !/^[0-2](\.\d+)+$/.test(options.policy)) throw new SwxError('SWX_BAD_REQUEST', `TSA policy ${JSON.stringify(options.policy)} is not an OID`);
+  return encode(
+    tags.sequence,
+    encodeUnsigned(1n),
+    messageImprint(options.hashAlgorithm ?? 'SHA-256', digest),
+    ...(options.policy ? [encodeOid(options.policy)] : []),
+    ...(nonce ? [encodeUnsigned(nonce)] : []),
+    ...((options.certReq ?? true) ? [encode(tags.boolean, Buffer.from([0xff]))] : []),
+  );
+}
+
+/** hashAlgorithm and hashedMessage of a MessageImprint; the algorithm's parameters may be absent or NULL. */
+function readImprint(node: Der | undefined): { algorithmId: string; digest: Buffer } {
+  if (node?.tag !== tags.sequence || node.children.length !== 2) throw new DerError('a MessageImprint is SEQUENCE { hashAlgorithm, hashedMessage }', node?.start ?? 0);
+  const algorithm = node.child(0, tags.sequence, 'hashAlgorithm');
+  const params = algorithm.children[1];
+  if (algorithm.children.length > 2 || (params && params.tag !== tags.null)) throw new DerError('hash algorithm with parameters', algorithm.start);
+  return { algorithmId: oidOf(algorithm.child(0, tags.oid, 'hashAlgorithm')), digest: node.child(1, tags.octetString, 'hashedMessage').value };
 }
 
 /** Reads a DER TimeStampReq, e.g. one posted to the hub's own TSA endpoint. */
 export function parseTimeStampRequest(der: Buffer): ParsedRequest {
-  let request: pkijs.TimeStampReq;
+  let parsed: Omit<ParsedRequest, 'hashAlgorithm'> & { algorithmId: string };
   try {
-    request = pkijs.TimeStampReq.fromBER(toArrayBuffer(der));
+    if (!Buffer.isBuffer(der)) throw new DerError('not bytes', 0);
+    const request = readDer(der);
+    if (request.tag !== tags.sequence) throw new DerError('not a SEQUENCE', 0);
+    const [versionNode, imprint, ...rest] = request.children;
+    if (versionNode?.tag !== tags.integer || smallIntegerOf(versionNode) !== 1) throw new DerError('version is not 1', versionNode?.start ?? 0);
+    const { algorithmId, digest } = readImprint(imprint);
+    parsed = { algorithmId, digest: Buffer.from(digest), certReq: false };
+    let next = rest.shift();
+    if (next?.tag === tags.oid) { parsed.policy = oidOf(next); next = rest.shift(); }
+    if (next?.tag === tags.integer) { parsed.nonce = Buffer.from(integerBytes(next)); next = rest.shift(); }
+    if (next?.tag === tags.boolean) { parsed.certReq = next.value[0] === 0xff; next = rest.shift(); }
+    if (next?.tag === context(0, true)) next = rest.shift(); // extensions: none is understood, none is acted on
+    if (next) throw new DerError('unexpected field', next.start);
   } catch (error) {
-    throw new SwxError('SWX_BAD_REQUEST', `not a DER TimeStampReq: ${(error as Error).message}`, { cause: error });
+    if (!(error instanceof DerError)) throw error;
+    throw new SwxError('SWX_BAD_REQUEST', `not a DER TimeStampReq: ${error.message}`, { cause: error });
   }
-  const hashAlgorithm = hashOids[request.messageImprint.hashAlgorithm.algorithmId];
-  if (!hashAlgorithm) throw new SwxError('SWX_BAD_REQUEST', `imprint algorithm ${request.messageImprint.hashAlgorithm.algorithmId} is not supported`);
-  return {
-    hashAlgorithm,
-    digest: Buffer.from(request.messageImprint.hashedMessage.valueBlock.valueHexView),
-    ...(request.nonce ? { nonce: integerBytes(request.nonce) } : {}),
-    certReq: request.certReq ?? false,
-    ...(request.reqPolicy ? { policy: request.reqPolicy } : {}),
-  };
+  const hashAlgorithm = hashOids[parsed.algorithmId];
+  if (!hashAlgorithm) throw new SwxError('SWX_BAD_REQUEST', `imprint algorithm ${parsed.algorithmId} is not supported`);
+  const { algorithmId: _algorithmId, ...request } = parsed;
+  return { hashAlgorithm, ...request };
 }
 
 // ---------------------------------------------------------------- verification
@@ -356,167 +306,152 @@ const reject = (reason: TimeStampReason, detail: string): never => {
   throw new Rejection(reason, detail);
 };
 
-interface Parsed {
-  signedData: pkijs.SignedData;
-  content: Buffer;
-  tstInfo: pkijs.TSTInfo;
+interface TstInfo {
+  policy: string;
+  imprint: { algorithmId: string; digest: Buffer };
+  serial: Buffer;
+  genTime: Date;
+  nonce?: Buffer;
 }
 
-function parseToken(contentInfo: pkijs.ContentInfo): Parsed {
+/** TSTInfo (RFC 3161 2.4.2): version 1, policy, imprint, serial, genTime, then the optional fields in their order. */
+function readTstInfo(content: Buffer): TstInfo {
+  const info = readDer(content);
+  if (info.tag !== tags.sequence) throw new DerError('TSTInfo is not a SEQUENCE', 0);
+  const [versionNode, policy, imprint, serial, genTime, ...optional] = info.children;
+  if (versionNode?.tag !== tags.integer || smallIntegerOf(versionNode) !== 1) throw new DerError('TSTInfo version is not 1', versionNode?.start ?? 0);
+  if (policy?.tag !== tags.oid || serial?.tag !== tags.integer || genTime?.tag !== tags.generalizedTime) throw new DerError('TSTInfo fields out of shape', info.start);
+  const parsed: TstInfo = { policy: oidOf(policy), imprint: readImprint(imprint), serial: integerBytes(serial), genTime: timeOf(genTime) };
+  let next = optional.shift();
+  if (next?.tag === tags.sequence) next = optional.shift(); // accuracy
+  if (next?.tag === tags.boolean) next = optional.shift(); // ordering
+  if (next?.tag === tags.integer) { parsed.nonce = integerBytes(next); next = optional.shift(); }
+  if (next?.tag === context(0, true)) next = optional.shift(); // tsa name: informative, the signer is what counts
+  if (next?.tag === context(1, true)) next = optional.shift(); // extensions
+  if (next) throw new DerError('unexpected TSTInfo field', next.start);
+  return parsed;
+}
+
+/** The token's SignedData and TSTInfo; a rejection (SWX_TSP_MALFORMED) for anything else. */
+function parseToken(tokenDer: Buffer): { signedData: SignedDataView; tstInfo: TstInfo } {
   try {
-    if (contentInfo.contentType !== oid.signedData) reject('SWX_TSP_MALFORMED', `the token is ${contentInfo.contentType}, not CMS SignedData`);
-    const signedData = new pkijs.SignedData({ schema: contentInfo.content });
-    const { eContentType, eContent } = signedData.encapContentInfo;
-    if (eContentType !== oid.tstInfo || !eContent) reject('SWX_TSP_MALFORMED', `the token encapsulates ${eContentType}, not a TSTInfo`);
-    const content = Buffer.from(eContent!.getValue());
-    return { signedData, content, tstInfo: pkijs.TSTInfo.fromBER(toArrayBuffer(content)) };
+    const signedData = readSignedData(tokenDer);
+    if (signedData.eContentType !== oid.tstInfo || !signedData.eContent) return reject('SWX_TSP_MALFORMED', `the token encapsulates ${signedData.eContentType}, not a TSTInfo`);
+    return { signedData, tstInfo: readTstInfo(signedData.eContent) };
   } catch (error) {
-    if (error instanceof Rejection) throw error;
-    throw new Rejection('SWX_TSP_MALFORMED', `the time-stamp token cannot be parsed: ${(error as Error).message}`);
+    if (error instanceof DerError) return reject('SWX_TSP_MALFORMED', `the time-stamp token is not a DER SignedData with one signer and a TSTInfo: ${error.message}`);
+    throw error;
   }
 }
 
-interface Candidate {
-  der: Buffer;
-  x509: X509Certificate;
-  pkijs: pkijs.Certificate;
-}
-
-// Parsing a certificate with pkijs costs ~2 ms, more than everything else in a verification; the same TSA and
-// anchor certificates come back with every token, so parsed ones are kept (a bounded set, cleared when full).
-const parsedCertificates = new Map<string, Candidate | null>();
-
-function candidates(ders: Buffer[]): Candidate[] {
+/** Certificates that parse (cached by thumbprint), each once; unreadable ones cannot sign or chain and are skipped, as openssl does. */
+function candidates(ders: Buffer[]): ParsedCert[] {
   const seen = new Set<string>();
-  const out: Candidate[] = [];
-  for (const der of ders) {
-    const key = der.toString('base64');
-    if (seen.has(key)) continue;
-    seen.add(key);
-    let parsed = parsedCertificates.get(key);
-    if (parsed === undefined) {
-      try {
-        parsed = { der, x509: new X509Certificate(der), pkijs: pkijs.Certificate.fromBER(toArrayBuffer(der)) };
-      } catch {
-        parsed = null; // unreadable: it cannot be the signer or a link of its chain; ignored, as openssl does
-      }
-      if (parsedCertificates.size >= 256) parsedCertificates.clear();
-      parsedCertificates.set(key, parsed);
+  return ders.flatMap((der) => {
+    let cert: ParsedCert;
+    try {
+      cert = certificate(der);
+    } catch {
+      return [];
     }
-    if (parsed) out.push(parsed);
+    if (seen.has(cert.thumbprint)) return [];
+    seen.add(cert.thumbprint);
+    return [cert];
+  });
+}
+
+/** Issuer and serial of a certificate as encoded, read once per certificate. */
+const issuerSerials = new Map<string, { issuer: Buffer; serial: Buffer }>();
+
+function issuerSerialOf(cert: ParsedCert): { issuer: Buffer; serial: Buffer } {
+  let found = issuerSerials.get(cert.thumbprint);
+  if (!found) {
+    const fields = certificateFields(readDer(cert.der));
+    found = { issuer: fields.issuer.bytes, serial: integerBytes(fields.serial) };
+    if (issuerSerials.size >= 256) issuerSerials.clear();
+    issuerSerials.set(cert.thumbprint, found);
   }
-  return out;
-}
-
-/** A parsed certificate's DER from its original TBS bytes, without pkijs re-parsing them. */
-function certificateDer(cert: pkijs.Certificate): Buffer {
-  const body = Buffer.concat([
-    Buffer.from(cert.tbsView),
-    Buffer.from(cert.signatureAlgorithm.toSchema().toBER()),
-    Buffer.from(cert.signatureValue.toBER()),
-  ]);
-  return Buffer.concat([Buffer.from([0x30]), body.length < 0x80 ? Buffer.from([body.length]) : lengthOctets(body.length), body]);
-}
-
-/** The contents of one DER TLV (tag and length stripped). */
-function contentOf(tlv: Buffer): Buffer {
-  if (tlv.length < 2) return Buffer.alloc(0);
-  const first = tlv[1]!;
-  const header = first < 0x80 ? 2 : 2 + (first & 0x7f);
-  return tlv.subarray(header);
-}
-
-function skiFromSid(tlv: Buffer): Buffer | undefined {
-  if (tlv[0] === 0x80) return contentOf(tlv);
-  if (tlv[0] === 0xa0) {
-    const inner = contentOf(tlv);
-    return inner[0] === 0x04 ? contentOf(inner) : undefined;
-  }
-  return undefined;
+  return found;
 }
 
 /** The certificate the SignerInfo names (never merely the first one in the bag: GHSA-3xxc-pwj6-jgrj). */
-function findSigner(signerInfo: pkijs.SignerInfo, pool: Candidate[]): Candidate {
-  const sid = signerInfo.sid;
-  // subjectKeyIdentifier [0]: pkijs keeps it as a raw block, primitive (implicit) or wrapping an OCTET STRING.
-  const keyId = sid instanceof pkijs.IssuerAndSerialNumber ? undefined : skiFromSid(Buffer.from((sid as asn1js.BaseBlock).valueBeforeDecodeView));
-  const match = pool.find((c) => {
-    if (sid instanceof pkijs.IssuerAndSerialNumber) {
-      return c.pkijs.issuer.isEqual(sid.issuer) && integerHex(c.pkijs.serialNumber) === integerHex(sid.serialNumber);
+function findSigner(sid: SignedDataView['signerInfo']['sid'], pool: ParsedCert[]): ParsedCert {
+  const match = pool.find((cert) => {
+    if ('keyId' in sid) return sid.keyId.length > 0 && cert.subjectKeyId === sid.keyId.toString('hex');
+    try {
+      const own = issuerSerialOf(cert);
+      return own.issuer.equals(sid.issuer.bytes) && own.serial.equals(integerBytes(sid.serial));
+    } catch {
+      return false; // a certificate whose own fields do not read as DER names no one
     }
-    const ski = c.pkijs.extensions?.find((ext) => ext.extnID === pkiOid.subjectKeyIdentifier);
-    return ski !== undefined && keyId !== undefined && keyId.length > 0 && contentOf(Buffer.from(ski.extnValue.valueBlock.valueHexView)).equals(keyId);
   });
   return match ?? reject('SWX_TSP_SIGNER_UNKNOWN', 'the certificate named by the SignerInfo is neither in the token nor among the certificates given');
 }
 
-function attributeValue(attributes: pkijs.Attribute[], type: string): asn1js.AsnType | undefined {
-  const found = attributes.filter((a) => a.type === type);
+/** The one value of a signed attribute, or undefined when absent. */
+function attributeValue(signedData: SignedDataView, type: string): Der | undefined {
+  const found = signedData.signerInfo.attributes.filter((a) => a.type === type);
   if (found.length > 1 || (found[0] && found[0].values.length !== 1)) reject('SWX_SIG_INVALID', `signed attribute ${type} must occur once with one value`);
   return found[0]?.values[0];
 }
 
-/** RFC 3161 2.4.1 / RFC 5035: the signed attributes must identify the signer's certificate by hash (and issuer/serial if present). */
-function checkCertId(attributes: pkijs.Attribute[], signer: Candidate): void {
-  const v2 = attributeValue(attributes, oid.signingCertificateV2);
-  const v1 = attributeValue(attributes, oid.signingCertificate);
-  const value = (v2 ?? v1) as asn1js.Sequence | undefined;
+/** RFC 3161 2.4.1 / RFC 5035: the signed attributes must identify the signer's certificate by hash. */
+function checkCertId(signedData: SignedDataView, signer: ParsedCert): void {
+  const v2 = attributeValue(signedData, oid.signingCertificateV2);
+  const value = v2 ?? attributeValue(signedData, oid.signingCertificate);
   if (!value) return reject('SWX_TSP_CERT_ID_MISMATCH', 'the token has neither a SigningCertificate nor a SigningCertificateV2 attribute');
-  const first = (value.valueBlock.value[0] as asn1js.Sequence | undefined)?.valueBlock.value[0] as asn1js.Sequence | undefined;
-  const fields = first?.valueBlock.value ?? [];
+  // SigningCertificate(V2) ::= SEQUENCE { certs SEQUENCE OF ESSCertID(v2), policies OPTIONAL }: the first names the signer.
+  const fields = value.children[0]?.children[0]?.children ?? [];
   let hashName: HashName = v2 ? 'SHA-256' : 'SHA-1';
   let i = 0;
-  if (v2 && fields[0] instanceof asn1js.Sequence) {
-    const algorithmId = new pkijs.AlgorithmIdentifier({ schema: fields[0] }).algorithmId;
+  if (v2 && fields[0]?.tag === tags.sequence) {
+    const algorithmId = fields[0].children[0]?.tag === tags.oid ? oidOf(fields[0].children[0]) : 'unreadable';
     hashName = hashOids[algorithmId] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `ESSCertIDv2 hash algorithm ${algorithmId} is not supported`);
     i = 1;
   }
   const certHash = fields[i];
-  if (!(certHash instanceof asn1js.OctetString)) return reject('SWX_TSP_MALFORMED', 'the signing-certificate attribute has no certificate hash');
-  if (!Buffer.from(certHash.valueBlock.valueHexView).equals(digestOf(hashName, signer.der))) {
-    reject('SWX_TSP_CERT_ID_MISMATCH', `the signing-certificate attribute names another certificate than ${subject(signer.x509)}`);
-  }
+  if (certHash?.tag !== tags.octetString) return reject('SWX_TSP_MALFORMED', 'the signing-certificate attribute has no certificate hash');
+  if (!certHash.value.equals(digestOf(hashName, signer.der))) reject('SWX_TSP_CERT_ID_MISMATCH', `the signing-certificate attribute names another certificate than ${signer.subject}`);
 }
 
-const subject = (cert: X509Certificate) => cert.subject.split('\n').join(', ');
-
-function checkSignature(signerInfo: pkijs.SignerInfo, content: Buffer, signer: Candidate): void {
-  const digestName = hashOids[signerInfo.digestAlgorithm.algorithmId];
-  if (!digestName) return reject('SWX_SIG_ALG_UNSUPPORTED', `digest algorithm ${signerInfo.digestAlgorithm.algorithmId} is not supported`);
-  const algorithmId = signerInfo.signatureAlgorithm.algorithmId;
-  const scheme = signatureOids[algorithmId] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `signature algorithm ${algorithmId} is not supported`);
-  const keyType = signer.x509.publicKey.asymmetricKeyType;
-  if (keyType !== scheme.key) reject('SWX_SIG_INVALID', `signature algorithm ${algorithmId} does not fit the signer's ${keyType} key`);
-  const attributes = signerInfo.signedAttrs?.attributes;
+function checkSignature(signedData: SignedDataView, signer: ParsedCert): void {
+  const info = signedData.signerInfo;
+  const digestName = hashOids[info.digestAlgorithm.oid] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `digest algorithm ${info.digestAlgorithm.oid} is not supported`);
+  const scheme = signatureOids[info.signatureAlgorithm.oid] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `signature algorithm ${info.signatureAlgorithm.oid} is not supported`);
+  const keyType = signer.publicKey.asymmetricKeyType;
+  if (keyType !== scheme.key) reject('SWX_SIG_INVALID', `signature algorithm ${info.signatureAlgorithm.oid} does not fit the signer's ${keyType} key`);
   // RFC 3161 tokens always carry signed attributes: they bind the TSTInfo and the signer's certificate.
-  if (!attributes?.length) return reject('SWX_TSP_MALFORMED', 'the SignerInfo has no signed attributes');
-  const contentType = attributeValue(attributes, oid.contentType);
-  if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.getValue() !== oid.tstInfo) reject('SWX_SIG_INVALID', 'the signed content-type attribute is not id-ct-TSTInfo');
-  const messageDigest = attributeValue(attributes, oid.messageDigest);
-  if (!(messageDigest instanceof asn1js.OctetString) || !Buffer.from(messageDigest.valueBlock.valueHexView).equals(digestOf(digestName, content))) {
+  if (!info.signedAttrs || info.attributes.length === 0) return reject('SWX_TSP_MALFORMED', 'the SignerInfo has no signed attributes');
+  const contentType = attributeValue(signedData, oid.contentType);
+  if (contentType?.tag !== tags.oid || oidOf(contentType) !== oid.tstInfo) reject('SWX_SIG_INVALID', 'the signed content-type attribute is not id-ct-TSTInfo');
+  const messageDigest = attributeValue(signedData, oid.messageDigest);
+  if (messageDigest?.tag !== tags.octetString || !messageDigest.value.equals(digestOf(digestName, signedData.eContent!))) {
     reject('SWX_SIG_INVALID', 'the signed message-digest attribute does not match the TSTInfo: the token was altered');
   }
-  checkCertId(attributes, signer);
+  checkCertId(signedData, signer);
   // The signature covers the attributes as a DER SET (tag 0x31), not as the [0] IMPLICIT field they are sent in.
-  const signedBytes = Buffer.from(signerInfo.signedAttrs!.encodedValue);
-  signedBytes[0] = 0x31;
-  const hashName = nodeHash(scheme.hash ?? digestName);
-  const ok = verify(hashName, signedBytes, { key: signer.x509.publicKey, dsaEncoding: 'der' }, Buffer.from(signerInfo.signature.valueBlock.valueHexView));
-  if (!ok) reject('SWX_SIG_INVALID', `the signature of ${subject(signer.x509)} does not verify`);
+  const signedBytes = Buffer.from(info.signedAttrs.bytes);
+  signedBytes[0] = tags.set;
+  let ok: boolean;
+  try {
+    ok = verify(nodeHash(scheme.hash ?? digestName), signedBytes, { key: signer.publicKey, dsaEncoding: 'der' }, info.signature);
+  } catch {
+    ok = false;
+  }
+  if (!ok) reject('SWX_SIG_INVALID', `the signature of ${signer.subject} does not verify`);
 }
 
-/** Throws the path's refusal as a rejection of the token. */
-function checkChain(signer: Candidate, pool: Candidate[], anchors: Candidate[], at: Date): void {
-  const refusal = anchors.length
-    ? pathRefusal(signer.x509, pool.map((c) => c.x509), anchors.map((c) => c.x509), at)
-    : validityRefusal(signer.x509, at);
-  if (refusal) reject(refusal.code, refusal.detail);
+/** Throws the path's refusal (or the signer's own validity, without anchors) as a rejection of the token. */
+function checkChain(signer: ParsedCert, pool: ParsedCert[], anchors: ParsedCert[], at: Date): void {
+  const refusal = anchors.length ? pathRefusalCached(signer, pool, anchors, at) : validityRefusal(signer.x509, at);
+  if (!refusal) return;
+  const reason = refusal.code === 'SWX_CERT_EXPIRED' || refusal.code === 'SWX_CERT_USAGE' ? refusal.code : 'SWX_CERT_UNTRUSTED';
+  reject(reason, refusal.detail);
 }
 
-function checkImprint(tstInfo: pkijs.TSTInfo, options: VerifyOptions, request: ParsedRequest | undefined): HashName {
-  const imprint = tstInfo.messageImprint;
-  const hashAlgorithm = hashOids[imprint.hashAlgorithm.algorithmId] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `imprint algorithm ${imprint.hashAlgorithm.algorithmId} is not supported`);
-  const actual = Buffer.from(imprint.hashedMessage.valueBlock.valueHexView);
+function checkImprint(tstInfo: TstInfo, options: VerifyOptions, request: ParsedRequest | undefined): HashName {
+  const { algorithmId, digest: actual } = tstInfo.imprint;
+  const hashAlgorithm = hashOids[algorithmId] ?? reject('SWX_SIG_ALG_UNSUPPORTED', `imprint algorithm ${algorithmId} is not supported`);
   const expected = options.data ? digestOf(hashAlgorithm, options.data) : (options.digest ?? request?.digest);
   if (!expected) throw new SwxError('SWX_BAD_REQUEST', 'verifying a time stamp needs the data, its digest or the request');
   if (request && request.hashAlgorithm !== hashAlgorithm) reject('SWX_TSP_IMPRINT_MISMATCH', `the request asked for ${request.hashAlgorithm}, the token has ${hashAlgorithm}`);
@@ -524,52 +459,50 @@ function checkImprint(tstInfo: pkijs.TSTInfo, options: VerifyOptions, request: P
   return hashAlgorithm;
 }
 
-/** Verifies a TimeStampToken (the CMS ContentInfo alone, as kept with evidence). */
-export function verifyTimeStampToken(tokenDer: Buffer, options: VerifyOptions): TimeStampVerdict {
-  let contentInfo: pkijs.ContentInfo;
-  try {
-    contentInfo = pkijs.ContentInfo.fromBER(toArrayBuffer(tokenDer));
-  } catch (error) {
-    return { valid: false, reason: 'SWX_TSP_MALFORMED', detail: `not a DER time-stamp token: ${(error as Error).message}`, trust: trustOf(options) };
-  }
-  return verifyContentInfo(contentInfo, options);
-}
-
 const trustOf = (options: VerifyOptions): TimeStampVerdict['trust'] => (options.trustedCertsPem ? 'chain' : options.pinnedCertsPem ? 'pinned' : 'none');
 
-function verifyContentInfo(contentInfo: pkijs.ContentInfo, options: VerifyOptions): TimeStampVerdict {
+function parseRequestOrReject(der: Buffer): ParsedRequest {
+  try {
+    return parseTimeStampRequest(der);
+  } catch (error) {
+    throw new SwxError('SWX_BAD_REQUEST', `the request given to check the response against: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Verifies a TimeStampToken (the CMS ContentInfo alone, as kept with evidence). */
+export function verifyTimeStampToken(tokenDer: Buffer, options: VerifyOptions): TimeStampVerdict {
   const at = options.at ?? new Date();
   const trust = trustOf(options);
   const verdict: TimeStampVerdict = { valid: false, detail: '', trust };
   try {
     const request = options.request ? parseRequestOrReject(options.request) : undefined;
-    const { signedData, content, tstInfo } = parseToken(contentInfo);
+    if (!Buffer.isBuffer(tokenDer)) reject('SWX_TSP_MALFORMED', 'the time-stamp token is not bytes');
+    const { signedData, tstInfo } = parseToken(tokenDer);
     Object.assign(verdict, {
       genTime: tstInfo.genTime,
-      serial: integerHex(tstInfo.serialNumber),
+      serial: hexOf(tstInfo.serial),
       policy: tstInfo.policy,
-      ...(tstInfo.nonce ? { nonce: integerHex(tstInfo.nonce) } : {}),
+      ...(tstInfo.nonce ? { nonce: hexOf(tstInfo.nonce) } : {}),
     });
     verdict.hashAlgorithm = checkImprint(tstInfo, options, request);
     const expectedNonce = options.nonce ?? request?.nonce;
-    if (expectedNonce && (!tstInfo.nonce || integerHex(tstInfo.nonce) !== integerHex(unsignedInteger(expectedNonce)))) {
+    if (expectedNonce && (!tstInfo.nonce || hexOf(tstInfo.nonce) !== hexOf(expectedNonce))) {
       reject('SWX_TSP_NONCE_MISMATCH', 'the token does not echo the nonce of the request: it may be a replay');
     }
     const policy = options.policy ?? request?.policy;
     if (policy && tstInfo.policy !== policy) reject('SWX_TSP_POLICY_MISMATCH', `the token is under policy ${tstInfo.policy}, not ${policy}`);
-    if (signedData.signerInfos.length !== 1) reject('SWX_TSP_MALFORMED', `a time-stamp token has exactly one SignerInfo, this one ${signedData.signerInfos.length}`);
-    const embedded = (signedData.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+    const embedded = (signedData.certificates ?? []).map((node) => node.bytes);
     if (request?.certReq && embedded.length === 0) reject('SWX_TSP_MALFORMED', 'the request asked for the TSA certificate, the token has none');
     const given = (pem?: string) => (pem ? pemBlocks(pem, 'CERTIFICATE') : []);
     const anchors = candidates(given(options.trustedCertsPem));
     const pinned = candidates(given(options.pinnedCertsPem));
-    const pool = candidates([...embedded.map(certificateDer), ...given(options.untrustedCertsPem)]);
-    const signerInfo = signedData.signerInfos[0]!;
-    const signer = findSigner(signerInfo, [...pool, ...pinned, ...anchors]);
-    verdict.signer = subject(signer.x509);
-    checkSignature(signerInfo, content, signer);
-    if (!hasTimeStampingUsage(signer.pkijs)) reject('SWX_TSP_SIGNER_NOT_TSA', `${verdict.signer} lacks a critical extendedKeyUsage of only timeStamping`);
-    if (pinned.length && !pinned.some((p) => p.der.equals(signer.der))) reject('SWX_CERT_UNTRUSTED', `${verdict.signer} is not the pinned TSA certificate`);
+    const pool = candidates([...embedded, ...given(options.untrustedCertsPem)]);
+    const signer = findSigner(signedData.signerInfo.sid, [...pool, ...pinned, ...anchors]);
+    verdict.signer = signer.subject;
+    checkSignature(signedData, signer);
+    const unfit = usageRefusal(signer, 'tsa');
+    if (unfit) reject('SWX_TSP_SIGNER_NOT_TSA', unfit.detail);
+    if (pinned.length && !pinned.some((p) => p.thumbprint === signer.thumbprint)) reject('SWX_CERT_UNTRUSTED', `${verdict.signer} is not the pinned TSA certificate`);
     checkChain(signer, pool, anchors, at);
     verdict.valid = true;
     verdict.detail = trust === 'none' ? 'token intact, but no trust anchor or pinned certificate was given' : `time-stamped by ${verdict.signer}`;
@@ -581,46 +514,56 @@ function verifyContentInfo(contentInfo: pkijs.ContentInfo, options: VerifyOption
   return verdict;
 }
 
-function parseRequestOrReject(der: Buffer): ParsedRequest {
+/** The TimeStampToken inside a granted TimeStampResp, as its exact bytes; a rejection when there is none. */
+function grantedToken(responseDer: Buffer): Buffer {
+  let status: number;
+  let statusInfo: Der;
+  let token: Der | undefined;
   try {
-    return parseTimeStampRequest(der);
+    if (!Buffer.isBuffer(responseDer)) throw new DerError('not bytes', 0);
+    // The token is read and checked on its own (verifyTimeStampToken); here only its bounds.
+    const response = readDer(responseDer, { opaque: (tag, depth) => depth === 1 && tag === tags.sequence });
+    if (response.tag !== tags.sequence || response.children.length < 1 || response.children.length > 2) throw new DerError('not SEQUENCE { status, timeStampToken }', 0);
+    statusInfo = readDer(response.child(0, tags.sequence, 'PKIStatusInfo').bytes);
+    const statusNode = statusInfo.child(0, tags.integer, 'status');
+    if (statusNode.value.length > 1) throw new DerError('status out of range', statusNode.start);
+    status = statusNode.value[0]!;
+    token = response.children[1];
   } catch (error) {
-    throw new SwxError('SWX_BAD_REQUEST', `the request given to check the response against: ${(error as Error).message}`, { cause: error });
+    if (error instanceof DerError) return reject('SWX_TSP_MALFORMED', `not a DER TimeStampResp: ${error.message}`);
+    throw error;
   }
+  if (status !== 0 && status !== 1) {
+    // PKIStatusInfo ::= SEQUENCE { status, statusString SEQUENCE OF UTF8String OPTIONAL, failInfo BIT STRING OPTIONAL }
+    const texts = statusInfo.children.find((child) => child.tag === tags.sequence)?.children.map((text) => text.value.toString('utf8'));
+    const failInfo = statusInfo.children.find((child) => child.tag === tags.bitString);
+    const bits = failInfo ? ` failInfo ${failInfo.value.subarray(1).toString('hex')}` : '';
+    return reject('SWX_TSP_NOT_GRANTED', `the TSA answered status ${status}${texts?.length ? ` (${texts.join('; ')})` : ''}${bits}`);
+  }
+  if (!token) return reject('SWX_TSP_MALFORMED', 'a granted TimeStampResp without a token');
+  return token.bytes;
 }
 
 /** The TimeStampToken (DER ContentInfo) inside a granted TimeStampResp; throws when the TSA did not grant one. */
 export function timeStampTokenOf(responseDer: Buffer): Buffer {
-  return Buffer.from(grantedToken(responseDer).toSchema().toBER());
-}
-
-function grantedToken(responseDer: Buffer): pkijs.ContentInfo {
-  let response: pkijs.TimeStampResp;
   try {
-    response = pkijs.TimeStampResp.fromBER(toArrayBuffer(responseDer));
+    return Buffer.from(grantedToken(responseDer));
   } catch (error) {
-    throw new Rejection('SWX_TSP_MALFORMED', `not a DER TimeStampResp: ${(error as Error).message}`);
+    if (error instanceof Rejection) throw new SwxError(error.reason, error.message);
+    throw error;
   }
-  const { status, statusStrings, failInfo } = response.status;
-  if (status !== pkijs.PKIStatus.granted && status !== pkijs.PKIStatus.grantedWithMods) {
-    const text = statusStrings?.map((s) => s.valueBlock.value).join('; ');
-    const bits = failInfo ? ` failInfo ${Buffer.from(failInfo.valueBlock.valueHexView).toString('hex')}` : '';
-    throw new Rejection('SWX_TSP_NOT_GRANTED', `the TSA answered status ${status}${text ? ` (${text})` : ''}${bits}`);
-  }
-  if (!response.timeStampToken) throw new Rejection('SWX_TSP_MALFORMED', 'a granted TimeStampResp without a token');
-  return response.timeStampToken;
 }
 
 /** Verifies a DER TimeStampResp as `openssl ts -verify` does, plus the signer's identity, EKU and validity at `at`. */
 export function verifyTimeStampResponse(responseDer: Buffer, options: VerifyOptions): TimeStampVerdict {
-  let token: pkijs.ContentInfo;
+  let token: Buffer;
   try {
     token = grantedToken(responseDer);
   } catch (error) {
     if (!(error instanceof Rejection)) throw error;
     return { valid: false, reason: error.reason, detail: error.message, trust: trustOf(options) };
   }
-  return verifyContentInfo(token, options);
+  return verifyTimeStampToken(token, options);
 }
 
 // ---------------------------------------------------------------- client

@@ -1,7 +1,9 @@
 // `swx pki init` as an operator would use it, checked with the stock tools agencies will use: openssl and a TLS handshake.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -351,6 +353,154 @@ test('loadPki and loadCredential refuse a missing PKI and a key that is not the 
   assert.instance(thrown, SwxError);
   assert.match((thrown as SwxError).message, /does not belong to certificate/);
   await rejects(() => issueAgency(join(root, 'nowhere'), 'CUSTOMS'), 'SWX_INTERNAL');
+});
+
+// ------------------------------------------------------------------ `swx pki` as an operator types it
+
+const swxBin = fileURLToPath(new URL('../../bin/swx.js', import.meta.url));
+const cliData = join(root, 'cli');
+const cliPki = join(cliData, 'pki');
+
+/** Runs `swx …`; a failure is an answer too (exit code and stderr), not an exception. */
+async function swx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SWX_')));
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [swxBin, ...args], { env: { ...clean, ...env }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+async function swxJson(args: string[], env: NodeJS.ProcessEnv = {}): Promise<any> {
+  const answer = await swx(args, env);
+  assert.is(answer.code, 0, `swx ${args.join(' ')}: ${answer.stderr}`);
+  return JSON.parse(answer.stdout);
+}
+
+const serialOf = (path: string) => openssl(['x509', '-in', path, '-noout', '-serial']).out.trim().replace('serial=', '').toLowerCase();
+
+test('swx pki --help (also after a subcommand) describes init, issue, revoke, import and crl with their options', async () => {
+  for (const args of [['pki', '--help'], ['pki', 'revoke', '--help'], ['pki', 'import', '--help']]) {
+    const { code, stdout } = await swx(args);
+    assert.is(code, 0);
+    for (const line of [/^ {2}init \[--agencies/m, /^ {2}issue NAME \[--profile agency\|signing\|tls-client\|tls-server\|tsa\]/m, /^ {2}revoke AGENCY \| --serial HEX \| --cert FILE \[--reason/m,
+      /^ {2}import FILE --anchor \| --intermediate \| --agency ID/m, /^ {2}crl \[--refresh\]/m]) assert.match(stdout, line);
+  }
+  const wrong = await swx(['pki', 'revoke', '--data', cliData]);
+  assert.is(wrong.code, 1);
+  assert.match(wrong.stderr, /usage: |swx pki <init/);
+});
+
+test('swx pki issue: profiles, key algorithm, validity and the CRL distribution point, as openssl reads them', async () => {
+  await swxJson(['pki', 'init', '--data', cliData, '--agencies', 'CUSTOMS,BOFT']);
+  assert.match(ext(cliPki, 'agencies/CUSTOMS', 'crlDistributionPoints'), /URI:http:\/\/localhost:7480\/pki\/crl/, 'default: the ops port of this folder');
+  const server = await swxJson(['pki', 'issue', 'PORTAL', '--profile', 'tls-server', '--alg', 'rsa', '--days', '10', '--hosts', 'portal.example.test', '--data', cliData],
+    { SWX_CRL_URL: 'http://crl.example.test/swx.crl' });
+  assert.is(server.certPath, join(cliPki, 'issued/tls-server/PORTAL/cert.pem'));
+  const text = openssl(['x509', '-in', server.certPath, '-noout', '-text']).out;
+  assert.match(text, /rsaEncryption/);
+  assert.match(text, /URI:http:\/\/crl\.example\.test\/swx\.crl/);
+  assert.match(text, /DNS:portal\.example\.test/);
+  assert.match(text, /X509v3 Extended Key Usage: \n\s+TLS Web Server Authentication\n/);
+  const days = (Date.parse(server.notAfter) - Date.now()) / 86_400_000;
+  assert.ok(days > 9.9 && days <= 10, `valid ${days} days`);
+  assert.ok(openssl(['verify', '-purpose', 'sslserver', '-CAfile', 'ca/cert.pem', server.certPath], cliPki).ok);
+  assert.not.ok(openssl(['verify', '-purpose', 'sslclient', '-CAfile', 'ca/cert.pem', server.certPath], cliPki).ok);
+  const tsa = await swxJson(['pki', 'issue', 'STAMPER', '--profile', 'tsa', '--data', cliData]);
+  assert.ok(openssl(['verify', '-purpose', 'timestampsign', '-CAfile', 'ca/cert.pem', tsa.certPath], cliPki).ok);
+
+  for (const [args, pattern] of [
+    [['pki', 'issue', 'X1', '--profile', 'ca'], /SWX_BAD_REQUEST: profile "ca"/],
+    [['pki', 'issue', 'bad/id'], /SWX_BAD_REQUEST: agency id/],
+    [['pki', 'issue', 'X2', '--days', 'many'], /SWX_BAD_REQUEST: validityDays/],
+    [['pki', 'issue', 'X3', '--alg', 'dsa'], /SWX_BAD_REQUEST: key algorithm/],
+  ] as const) {
+    const refused = await swx([...args, '--data', cliData]);
+    assert.is(refused.code, 1, args.join(' '));
+    assert.match(refused.stderr, pattern);
+  }
+  assert.not.ok(existsSync(join(cliPki, 'issued/ca')), 'nothing written for a refused issue');
+});
+
+test('swx pki issue --renew and swx pki revoke by agency, serial and file; openssl -crl_check refuses exactly those', async () => {
+  const first = serialOf(join(cliPki, 'agencies/BOFT/cert.pem'));
+  const renewed = await swxJson(['pki', 'issue', 'BOFT', '--renew', '--data', cliData]);
+  assert.is.not(renewed.serial, first);
+  assert.ok(existsSync(join(cliPki, 'agencies/BOFT/retired', first, 'cert.pem')), 'the old certificate is kept');
+  assert.is(serialOf(join(cliPki, 'agencies/BOFT/retired', first, 'cert.pem')), first);
+
+  const byAgency = await swxJson(['pki', 'revoke', 'CUSTOMS', '--reason', 'keyCompromise', '--data', cliData]);
+  assert.is(byAgency.serial, serialOf(join(cliPki, 'agencies/CUSTOMS/cert.pem')));
+  const bySerial = await swxJson(['pki', 'revoke', '--serial', first.toUpperCase().replace(/(..)(?!$)/g, '$1:'), '--reason', 'superseded', '--data', cliData]);
+  assert.is(bySerial.serial, first);
+  const byFile = await swxJson(['pki', 'revoke', '--cert', join(cliPki, 'issued/tls-server/PORTAL/cert.pem'), '--data', cliData]);
+  assert.is(byFile.crlNumber, '4');
+  const again = await swxJson(['pki', 'revoke', 'CUSTOMS', '--data', cliData]);
+  assert.is(again.already, true);
+
+  const text = openssl(['crl', '-in', 'crl.pem', '-CAfile', 'ca/cert.pem', '-noout', '-text'], cliPki).out;
+  assert.match(text, /verify OK/);
+  assert.match(text, /Key Compromise[\s\S]*Superseded/);
+  const crlCheck = (leaf: string) => openssl(['verify', '-CAfile', 'ca/cert.pem', '-CRLfile', 'crl.pem', '-crl_check', leaf], cliPki);
+  for (const leaf of ['agencies/CUSTOMS/cert.pem', `agencies/BOFT/retired/${first}/cert.pem`, 'issued/tls-server/PORTAL/cert.pem']) assert.match(crlCheck(leaf).out, /certificate revoked/, leaf);
+  assert.ok(crlCheck('agencies/BOFT/cert.pem').ok, 'the renewed certificate is not revoked');
+
+  const stranger = await swx(['pki', 'revoke', '--cert', join(dirs.rsa, 'agencies/CUSTOMS/cert.pem'), '--data', cliData]);
+  assert.match(stranger.stderr, /SWX_BAD_REQUEST: .*was not issued by this CA/);
+  const badReason = await swx(['pki', 'revoke', 'BOFT', '--reason', 'sleepy', '--data', cliData]);
+  assert.match(badReason.stderr, /SWX_BAD_REQUEST: revocation reason "sleepy"/);
+  const twoTargets = await swx(['pki', 'revoke', 'BOFT', '--serial', '01', '--data', cliData]);
+  assert.is(twoTargets.code, 1);
+  assert.ok(crlCheck('agencies/BOFT/cert.pem').ok, 'refused commands revoked nothing');
+});
+
+test('swx pki crl shows what openssl crl -text shows; --refresh re-signs with the next number and a fresh nextUpdate', async () => {
+  const before = await swxJson(['pki', 'crl', '--data', cliData]);
+  const own = before.crls[0];
+  const text = openssl(['crl', '-in', 'crl.pem', '-noout', '-text'], cliPki).out;
+  assert.is(own.crlNumber, /CRL Number:\s+(\d+)/.exec(text)![1]);
+  assert.equal(own.entries.map((entry: any) => entry.serial.toUpperCase()).sort(), [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => m[1]).sort());
+  assert.is(own.state, 'current');
+  assert.is(before.distributionPoint, 'http://localhost:7480/pki/crl');
+  const after = await swxJson(['pki', 'crl', '--refresh', '--data', cliData]);
+  assert.is(after.crls[0].crlNumber, String(Number(own.crlNumber) + 1));
+  assert.equal(after.crls[0].entries, own.entries);
+  const next = /Next Update: (.+)/.exec(openssl(['crl', '-in', 'crl.pem', '-CAfile', 'ca/cert.pem', '-noout', '-text'], cliPki).out)![1]!;
+  assert.is(new Date(next).toISOString(), after.crls[0].nextUpdate);
+});
+
+test('swx pki import: an outside CA as anchor, then its agency certificate, validated; refusals name their code', async () => {
+  const work = join(root, 'outside-cli');
+  mkdirSync(work);
+  const caExt = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
+  assert.ok(openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-subj', '/O=Outside/CN=Outside CA', '-days', '30', ...caExt], work).ok);
+  const leaf = (name: string, extensions: string) => {
+    writeFileSync(join(work, `${name}.ext`), extensions);
+    assert.ok(openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-subj', `/O=Outside/CN=${name}`, '-out', `${name}.csr`], work).ok);
+    const made = openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '20', '-extfile', `${name}.ext`, '-out', `${name}.pem`], work);
+    assert.ok(made.ok, made.out);
+    return join(work, `${name}.pem`);
+  };
+  const good = leaf('MOE', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+  const wrong = leaf('MOW', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=serverAuth\n');
+
+  const untrusted = await swx(['pki', 'import', good, '--agency', 'MOE', '--data', cliData]);
+  assert.match(untrusted.stderr, /SWX_CERT_UNTRUSTED: agency certificate O=Outside, CN=MOE/);
+  assert.match((await swx(['pki', 'import', good, '--anchor', '--data', cliData])).stderr, /SWX_CERT_USAGE: an anchor must be a CA certificate/);
+
+  const anchor = await swxJson(['pki', 'import', join(work, 'ca.pem'), '--anchor', '--data', cliData]);
+  const anchorPath = anchor.imported[0].path;
+  assert.is(readFileSync(anchorPath, 'utf8'), readFileSync(join(work, 'ca.pem'), 'utf8'));
+  const agency = await swxJson(['pki', 'import', good, '--agency', 'MOE', '--data', cliData]);
+  assert.equal(agency.purposes, ['agency-signing', 'tls-client']);
+  assert.ok(openssl(['verify', '-CAfile', anchorPath, '-purpose', 'sslclient', join(cliPki, 'partners/MOE/cert.pem')]).ok, 'openssl agrees');
+  assert.is(agency.imported[0].thumbprint, thumbprint(readFileSync(good, 'utf8')));
+  const refused = await swx(['pki', 'import', wrong, '--agency', 'MOW', '--data', cliData]);
+  assert.match(refused.stderr, /SWX_CERT_USAGE: agency certificate O=Outside, CN=MOW: .*not issued for signing/);
+  assert.not.ok(openssl(['verify', '-CAfile', anchorPath, '-purpose', 'sslclient', wrong]).ok, 'openssl refuses it too');
+  assert.not.ok(existsSync(join(cliPki, 'partners/MOW')));
 });
 
 test.run();
