@@ -1,14 +1,24 @@
 // The `swx` command line: every command with a one-line description in `swx --help`.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
 import { loadConfig } from '../engine/config.ts';
+import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
-import { initPki, issueAgency } from '../engine/pki/index.ts';
+import { verifyBundle } from '../engine/evidence-bundle.ts';
+import { Keyring } from '../engine/keyring.ts';
+import {
+  defaultCrlUrl, importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
+  type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
+} from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
-import { startHub, type Hub } from './hub.ts';
+// The hub loads every connector and the stores: imported when a command runs it, so that offline commands
+// (verify, sign, pki, evidence verify) start in half the time.
+import type { Hub } from './hub.ts';
 import { checkDelivered, demoDir, sendDemoRound, startDemo, type SentMessage } from './demo.ts';
+import { verifyCommand, verifyUsage } from './verify.ts';
 
 interface Command { summary: string; usage: string; run(args: string[]): Promise<number> }
 
@@ -35,6 +45,17 @@ async function adminRequest(dataDir: string, method: string, path: string, body?
   const answer = await response.json() as Record<string, unknown>;
   if (!response.ok) throw new Error(`${answer.code ?? response.status}: ${answer.detail ?? JSON.stringify(answer)}`);
   return answer;
+}
+
+/** A binary download from the operator API (an evidence bundle). */
+async function adminDownload(dataDir: string, path: string): Promise<Buffer> {
+  const response = await fetch(new URL(path, adminUrl()), { headers: { authorization: `Bearer ${adminToken(dataDir)}` } })
+    .catch((error: Error) => { throw new Error(`cannot reach the hub's operator API at ${adminUrl()} (${error.message}); is the hub running? set SWX_ADMIN_URL`); });
+  if (!response.ok) {
+    const answer = await response.json().catch(() => ({})) as Record<string, unknown>;
+    throw new Error(`${answer.code ?? response.status}: ${answer.detail ?? response.statusText}`);
+  }
+  return Buffer.from(await response.arrayBuffer());
 }
 
 /** The operator API client of one command, with the token of the hub whose data folder is `dataDir`. */
@@ -104,6 +125,43 @@ function outgoing(args: string[]) {
   return { client, message, file: positionals[0]! };
 }
 
+/** `swx pki <verb>`: each verb works on <data>/pki with the folder's settings (revocation, CRL distribution point). */
+async function pkiCommand(values: Record<string, string | boolean | undefined>, positionals: string[], usage: string): Promise<number> {
+  const text = (name: string) => values[name] as string | undefined;
+  const config = loadConfig(text('data'));
+  const dir = join(config.dataDir, 'pki');
+  const crlUrl = config.crlUrl ?? defaultCrlUrl(config.http.opsPort);
+  const alg = text('alg') as KeyAlg | undefined;
+  const [verb, subject] = positionals;
+  if (verb === 'init') {
+    print(await initPki(dir, { agencies: list(text('agencies')), alg, hosts: list(text('hosts')), crlUrl }));
+  } else if (verb === 'issue' && subject) {
+    const credential = await issueCertificate(dir, subject, {
+      profile: text('profile') as IssuableProfile | undefined, alg, hosts: list(text('hosts')), crlUrl, renew: values.renew === true,
+      ...(text('days') !== undefined ? { validityDays: Number(text('days')) } : {}),
+    });
+    const cert = new X509Certificate(credential.certPem);
+    print({ certPath: credential.certPath, keyPath: credential.keyPath, thumbprint: credential.thumbprint, serial: cert.serialNumber.toLowerCase(), notAfter: new Date(cert.validTo).toISOString() });
+  } else if (verb === 'revoke' && [subject, text('serial'), text('cert')].filter(Boolean).length === 1) {
+    const target = subject ? { agency: subject } : text('serial') ? { serial: text('serial')! } : { certPem: readFileSync(text('cert')!, 'utf8') };
+    print(await revokeCertificate(dir, target, (text('reason') ?? 'unspecified') as RevocationReason));
+  } else if (verb === 'import' && subject && [values.anchor, values.intermediate, text('agency')].filter(Boolean).length === 1) {
+    const role: ImportRole = values.anchor ? { as: 'anchor' } : values.intermediate ? { as: 'intermediate' } : { as: 'agency', id: text('agency')! };
+    print(await importCertificates(dir, readFileSync(subject, 'utf8'), role, config.revocation));
+  } else if (verb === 'crl') {
+    const trust = await TrustStore.open(dir, config.revocation);
+    if (values.refresh) {
+      await resignCrl(dir);
+      await trust.reload();
+      await trust.revocation.refreshAll();
+    }
+    print({ distributionPoint: crlUrl, crls: trust.crlStatus() });
+  } else {
+    throw new Error(usage);
+  }
+  return 0;
+}
+
 const commands: Record<string, Command> = {
   start: {
     summary: 'run the hub (embedded nats-server and chDB unless SWX_NATS_URL / SWX_CLICKHOUSE_URL are set)',
@@ -111,6 +169,7 @@ const commands: Record<string, Command> = {
     async run(args) {
       const { values } = parseArgs({ args, options: dataOption });
       const signalled = stopSignal();
+      const { startHub } = await import('./hub.ts');
       const hub = await startHub(loadConfig(values.data));
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
       console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
@@ -128,6 +187,7 @@ const commands: Record<string, Command> = {
       if (!process.env.SWX_LOG_LEVEL) log.level = 'warn';
       const config = loadConfig(values.data);
       const signalled = stopSignal();
+      const { startHub } = await import('./hub.ts');
       const hub = await startHub(config);
       const demo = await startDemo(hub);
       const stop = async () => { await demo.stop(); await hub.stop(); };
@@ -145,7 +205,7 @@ const commands: Record<string, Command> = {
         throw error;
       }
       const sample = join(config.dataDir, 'demo', 'declaration.json');
-      writeFileSync(sample, `${JSON.stringify({ declarationNo: 'AA/BE/13/101/0002', type: 'G1', trader: '12345675', value: 98000, currency: 'TWD' }, null, 2)}\n`);
+      writeFileSync(sample, `${JSON.stringify({ declarationNo: 'AA/BE/13/101/00002', type: 'G1', trader: '12345675', value: 98000, currency: 'TWD' }, null, 2)}\n`);
       console.log([
         '', 'The hub keeps running. Send as an agency from another terminal:',
         `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
@@ -188,18 +248,41 @@ const commands: Record<string, Command> = {
     },
   },
   pki: {
-    summary: 'pki init [--agencies A,B] [--alg ecdsa|rsa] | pki issue AGENCY: make the PKI for a deployment or demo',
-    usage: 'swx pki init [--data DIR] [--agencies A,B] [--alg ecdsa|rsa] [--hosts h1,h2] | swx pki issue AGENCY [--data DIR] [--alg ecdsa|rsa]',
+    summary: 'pki init|issue|revoke|import|crl: the deployment PKI: certificates, revocation, trusted outside CAs',
+    usage: [
+      'swx pki <init|issue|revoke|import|crl> [--data DIR] ...   (works on <DIR>/pki; a hub running there applies changes within seconds)',
+      '',
+      '  init [--agencies A,B] [--alg ecdsa|rsa] [--hosts h1,h2]',
+      '      root CA, hub signing/TLS/TSA certificates, agency certificates and a CRL; existing files are kept',
+      '  issue NAME [--profile agency|signing|tls-client|tls-server|tsa] [--alg ecdsa|rsa] [--days N] [--hosts h1,h2] [--renew]',
+      '      a certificate from the hub CA with the CRL distribution point SWX_CRL_URL, in pki/agencies/NAME (agency profile)',
+      '      or pki/issued/PROFILE/NAME; --renew replaces an existing one (the old files move to retired/SERIAL/; revoke the',
+      '      old serial if it must stop working). Profiles:',
+      ...Object.entries(issuableProfiles).map(([profile, what]) => `        ${profile.padEnd(11)} ${what}`),
+      '  revoke AGENCY | --serial HEX | --cert FILE [--reason unspecified|keyCompromise|cACompromise|affiliationChanged|',
+      '         superseded|cessationOfOperation|certificateHold|privilegeWithdrawn|aACompromise]',
+      '      adds the certificate to the CA\'s CRL and re-signs it; the hub then refuses it with 401 SWX_CERT_REVOKED',
+      '  import FILE --anchor | --intermediate | --agency ID',
+      '      --anchor: trust an outside CA (every certificate in FILE must be a CA certificate valid now)',
+      '      --intermediate: an outside intermediate CA; it must chain to a trusted anchor and not be revoked',
+      '      --agency ID: an agency certificate from an outside CA (FILE: the certificate, then its chain), validated for',
+      '      signing or TLS client use and written to pki/partners/ID/cert.pem for `swx partner add --cert`',
+      '  crl [--refresh]',
+      '      the hub CA\'s CRL (number, this and next update, entries) and the outside CRLs in use with their freshness;',
+      '      --refresh re-signs the hub CRL and fetches every outside CRL again',
+    ].join('\n'),
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-        ...dataOption, agencies: { type: 'string' }, alg: { type: 'string' }, hosts: { type: 'string' },
+        ...dataOption, agencies: { type: 'string' }, alg: { type: 'string' }, hosts: { type: 'string' }, profile: { type: 'string' },
+        days: { type: 'string' }, renew: { type: 'boolean' }, serial: { type: 'string' }, cert: { type: 'string' }, reason: { type: 'string' },
+        anchor: { type: 'boolean' }, intermediate: { type: 'boolean' }, agency: { type: 'string' }, refresh: { type: 'boolean' },
       } });
-      const dir = join(resolve(values.data), 'pki');
-      const alg = values.alg as 'ecdsa' | 'rsa' | undefined;
-      if (positionals[0] === 'init') print(await initPki(dir, { agencies: list(values.agencies), alg, hosts: list(values.hosts) }));
-      else if (positionals[0] === 'issue' && positionals[1]) print(await issueAgency(dir, positionals[1], { alg }).then(({ certPath, keyPath, thumbprint }) => ({ certPath, keyPath, thumbprint })));
-      else throw new Error(this.usage);
-      return 0;
+      // The command prints its own JSON result (CRL freshness and errors included) on stdout; logs only when asked.
+      if (!process.env.SWX_LOG_LEVEL) log.level = 'silent';
+      return pkiCommand(values, positionals, this.usage).catch((error) => {
+        // The stable code leads the message, as in the hub's replies (SWX_CERT_USAGE: ...).
+        throw error instanceof SwxError ? new Error(`${error.code}: ${error.message}`) : error;
+      });
     },
   },
   partner: {
@@ -245,6 +328,17 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  keys: {
+    summary: 'keys rotate --keyring FILE [--id ID]: add an AES-256-GCM key for evidence at rest and make it current (creates the file)',
+    usage: 'swx keys rotate --keyring FILE [--id ID]   then restart the hub; older keys stay in the file for reading',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { keyring: { type: 'string' }, id: { type: 'string' } } });
+      if (positionals[0] !== 'rotate' || !values.keyring) throw new Error(this.usage);
+      const id = Keyring.rotate(values.keyring, values.id);
+      console.log(`${values.keyring}: key ${id} is now current; restart the hub (SWX_KEYRING=${values.keyring}) to seal new evidence with it`);
+      return 0;
+    },
+  },
   dlq: {
     summary: 'dlq list | dlq resend SEQ: dead-lettered messages and operator resend',
     usage: 'swx dlq list | swx dlq resend SEQ [--data DIR]',
@@ -258,21 +352,48 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  verify: {
+    summary: 'verify a signed file (XMLDSig, SOAP, ebMS 2.0, AS4 — bare, MIME, HTTP capture or mail — CMS, RFC 3161): JSON verdict, exit 0 only when valid',
+    usage: verifyUsage,
+    run: verifyCommand,
+  },
   evidence: {
-    summary: 'evidence list [--message ID] [--conversation ID] [--partner ID]: evidence records from ClickHouse',
-    usage: 'swx evidence list [--message ID] [--conversation ID] [--partner ID] [--limit N] [--data DIR]',
+    summary: 'evidence list|export|verify|stamping: browse evidence, export a message\'s bundle, check a bundle offline',
+    usage: [
+      'swx evidence list [--message ID] [--conversation ID] [--partner ID] [--stage STAGE] [--from ISO] [--to ISO] [--raw] [--limit N] [--data DIR]',
+      'swx evidence export MESSAGE_ID --out FILE.tar [--data DIR]   bundle with VERIFY.md (openssl, python3 commands)',
+      'swx evidence verify FILE.tar [--trusted CA.pem] [--trusted-tsa CA.pem]   checks a bundle without the hub; exit 0 only when valid',
+      'swx evidence stamping [--data DIR]   the time-stamp backlog and TSA state',
+    ].join('\n'),
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
-        ...dataOption, message: { type: 'string' }, conversation: { type: 'string' }, partner: { type: 'string' }, limit: { type: 'string' },
+        ...dataOption, message: { type: 'string' }, conversation: { type: 'string' }, partner: { type: 'string' }, stage: { type: 'string' },
+        from: { type: 'string' }, to: { type: 'string' }, raw: { type: 'boolean' }, limit: { type: 'string' },
+        out: { type: 'string' }, trusted: { type: 'string' }, 'trusted-tsa': { type: 'string' },
       } });
+      const [verb, subject] = positionals;
+      if (verb === 'verify' && subject) {
+        const read = (path: string | undefined) => path ? readFileSync(path, 'utf8') : undefined;
+        const verdict = await verifyBundle(readFileSync(subject), { trustedPem: read(values.trusted), trustedTsaPem: read(values['trusted-tsa']) });
+        print(verdict);
+        return verdict.valid ? 0 : 1;
+      }
       const admin = operator(values.data);
-      if (positionals[0] !== 'list') throw new Error(this.usage);
-      const query = new URLSearchParams();
-      if (values.message) query.set('messageId', values.message);
-      if (values.conversation) query.set('conversationId', values.conversation);
-      if (values.partner) query.set('partner', values.partner);
-      if (values.limit) query.set('limit', values.limit);
-      print(await admin('GET', `/api/evidence?${query}`));
+      if (verb === 'list') {
+        const query = new URLSearchParams();
+        const filters = { messageId: values.message, conversationId: values.conversation, partner: values.partner, stage: values.stage, from: values.from, to: values.to, limit: values.limit };
+        for (const [name, value] of Object.entries(filters)) if (value) query.set(name, value);
+        if (values.raw) query.set('raw', 'true');
+        print(await admin('GET', `/api/evidence?${query}`));
+      } else if (verb === 'stamping') {
+        print(await admin('GET', '/api/evidence/stamping'));
+      } else if (verb === 'export' && subject && values.out) {
+        const tar = await adminDownload(values.data, `/api/evidence/bundle/${encodeURIComponent(subject)}`);
+        writeFileSync(values.out, tar);
+        console.log(`${values.out}: ${tar.length} bytes; extract with \`tar -xf ${values.out}\` and follow VERIFY.md, or run \`swx evidence verify ${values.out}\``);
+      } else {
+        throw new Error(this.usage);
+      }
       return 0;
     },
   },

@@ -1,18 +1,22 @@
 // The composition root: builds a hub process from its configuration, and stops it in reverse order, draining.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
 import { EvidenceLog } from '../engine/evidence.ts';
+import { exportBundle } from '../engine/evidence-bundle.ts';
+import { Keyring } from '../engine/keyring.ts';
+import { Catalogue } from '../engine/catalogue.ts';
+import { table1 } from './table1.ts';
 import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
 import { actorBacklog } from '../engine/metrics.ts';
 import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/jetstream.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { Payloads } from '../engine/payloads.ts';
-import { initPki, loadPki } from '../engine/pki/index.ts';
+import { defaultCrlUrl, initPki, loadPki, mountCrlDistribution, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
 import { algorithmFor } from '../engine/httpsig.ts';
@@ -21,6 +25,7 @@ import { RestOutbound } from '../connectors/rest/outbound.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
 import { Intake } from '../pipelines/intake.ts';
+import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
 import { mountAdminApi, opsToken } from '../engine/admin.ts';
 
 export interface Hub {
@@ -44,7 +49,7 @@ export async function startHub(config: Config): Promise<Hub> {
   try {
     started.push(lockDataDir(config.dataDir));
     const pkiDir = join(config.dataDir, 'pki');
-    if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg });
+    if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg, crlUrl: config.crlUrl ?? defaultCrlUrl(config.http.opsPort) });
     const pki = await loadPki(pkiDir);
 
     let embedded: EmbeddedNats | undefined;
@@ -59,10 +64,20 @@ export async function startHub(config: Config): Promise<Hub> {
 
     const registry = await Registry.open(bus);
     started.push(() => registry.close());
-    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes);
+    const trust = await TrustStore.open(pkiDir, config.revocation, { bus });
+    trust.start();
+    started.push(() => trust.close());
+    const keyring = config.evidence.keyring ? Keyring.load(config.evidence.keyring) : undefined;
+    // The query services' catalogue; a fresh deployment starts from Table 1 (app/table1.ts), operators edit it after.
+    const catalogue = await Catalogue.open(bus);
+    started.push(() => catalogue.close());
+    await catalogue.seed(table1);
+    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring);
     const evidence = new EvidenceLog(bus, config.node);
 
+    const tsaTrustedPem = config.evidence.tsaTrustedPem ? readFileSync(config.evidence.tsaTrustedPem, 'utf8') : undefined;
     let store: Store | undefined;
+    let stamper: Stamper | undefined;
     if (config.archive) {
       store = await openStore({
         dataDir: join(config.dataDir, 'chdb'),
@@ -72,7 +87,15 @@ export async function startHub(config: Config): Promise<Hub> {
         password: config.clickhouse.password,
       });
       started.push(() => store!.close());
-      const archive = await startArchive(bus, store, { batchSize: 2_000, batchMs: 100, node: config.node });
+      const tsa = config.evidence.tsaUrl
+        ? externalTsa(config.evidence.tsaUrl, tsaTrustedPem, 10_000)
+        : builtInTsa(pki.tsa);
+      stamper = new Stamper(store, tsa, { intervalMs: config.evidence.stampIntervalMs, graceSeconds: config.evidence.tsaGraceSeconds, maxUnstampedRecords: config.evidence.maxUnstampedRecords });
+      await stamper.recover(config.node);
+      stamper.start();
+      // Stopped after the archive actors (pushed first, run last): their final blocks get stamped.
+      started.push(() => stamper!.stop());
+      const archive = await startArchive(bus, store, { batchSize: config.evidence.batchSize, batchMs: config.evidence.batchMs, node: config.node, keyring }, stamper);
       started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
     }
 
@@ -90,9 +113,18 @@ export async function startHub(config: Config): Promise<Hub> {
     await deliveries.start();
     started.push(() => deliveries.stop());
 
-    const intake = new Intake(bus, registry, payloads, evidence);
+    const bundleSigner = {
+      caPem: pki.ca.certPem,
+      tsaAnchorPem: config.evidence.tsaUrl ? tsaTrustedPem ?? '' : pki.ca.certPem,
+      tsaChainPem: config.evidence.tsaUrl ? '' : pki.tsa.chainPem,
+      hubSign: pki.hubSign,
+    };
+    const bundle = store
+      ? (messageId: string) => exportBundle(messageId, { store: store!, signer: bundleSigner, keyring, payload: (rawRef, sha256) => payloads.bytes({ id: messageId, payloadRef: rawRef, sha256 }) })
+      : undefined;
+    const intake = new Intake(bus, registry, payloads, evidence, () => stamper?.refusal());
     const agencyRouter = new Router();
-    mountRestInbound(agencyRouter, { registry, intake, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    mountRestInbound(agencyRouter, { registry, intake, trust, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
     const agencyServer: Server = createAgencyServer(tls, agencyRouter);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     // Stopped first of all: no new work while the actors drain.
@@ -100,7 +132,8 @@ export async function startHub(config: Config): Promise<Hub> {
 
     let ready = true;
     const opsRouter = new Router();
-    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost });
+    mountCrlDistribution(opsRouter, trust);
+    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready && !stamper?.refusal(), stamping: () => stamper?.health(), bundle, keyring, catalogue, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost });
     const opsServer = createOpsServer(opsRouter);
     const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
     started.push(() => closeServer(opsServer));

@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { listDeadLetters, resendDeadLetter } from './deadletters.ts';
 import { SwxError } from './errors.ts';
-import type { EvidenceLog } from './evidence.ts';
+import type { EvidenceLog, StampHealth } from './evidence.ts';
 import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Router } from './http.ts';
 import { log } from './log.ts';
 import { metricsRegistry } from './metrics.ts';
 import type { Bus } from './nats/jetstream.ts';
+import type { Catalogue } from './catalogue.ts';
+import { openRaw, type Keyring } from './keyring.ts';
 import type { Registry } from './registry.ts';
 import type { Store } from './store/index.ts';
 
@@ -21,6 +23,14 @@ export interface AdminDeps {
   registry: Registry;
   store?: Store;
   evidence: EvidenceLog;
+  /** The evidence time-stamping backlog, in the process that archives. */
+  stamping: () => StampHealth | undefined;
+  /** The query-service catalogue with its access matrix (engine/catalogue.ts). */
+  catalogue: Catalogue;
+  /** Opens sealed evidence bytes for the operator (SWX_KEYRING). */
+  keyring?: Keyring;
+  /** The evidence bundle of a message (engine/evidence-bundle.ts), in the process that archives. */
+  bundle?: (messageId: string) => Promise<{ name: string; tar: Buffer }>;
   isReady(): boolean;
   /** The bearer token /api/* requires: `opsToken(dataDir, config.http.opsToken)`. */
   token: string;
@@ -118,6 +128,9 @@ const evidenceQuery = z.object({
   partner: z.string().max(40).optional(),
   from: z.iso.datetime().optional(),
   to: z.iso.datetime().optional(),
+  stage: z.string().max(40).optional(),
+  /** Include the raw bytes (base64) and the signature JSON, which are large. */
+  raw: z.stringbool().default(false),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
 
@@ -188,6 +201,21 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       sendJson(res, 200, await validation(() => registry.putService({ ...body, id })));
     })
     .add('GET', '/api/services/:id/history', async (_req, res, { id }) => sendJson(res, 200, await registry.history('service', id!)))
+    .add('GET', '/api/catalogue', (_req, res) => sendJson(res, 200, deps.catalogue.list()))
+    .add('GET', '/api/catalogue/:id', (_req, res, { id }) => {
+      const dataset = deps.catalogue.dataset(id!);
+      if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${id}`);
+      sendJson(res, 200, dataset);
+    })
+    .add('PUT', '/api/catalogue/:id', async (req, res, { id }) => {
+      const body = await jsonBody(req) as Record<string, unknown>;
+      sendJson(res, 200, await validation(() => deps.catalogue.put({ ...body, id })));
+    })
+    .add('DELETE', '/api/catalogue/:id', async (_req, res, { id }) => {
+      await deps.catalogue.remove(id!);
+      sendJson(res, 200, { removed: id });
+    })
+    .add('GET', '/api/catalogue/:id/history', async (_req, res, { id }) => sendJson(res, 200, await validation(() => deps.catalogue.history(id!))))
     .add('GET', '/api/dlq', async (_req, res) => sendJson(res, 200, await listDeadLetters(bus)))
     .add('POST', '/api/dlq/:seq/resend', async (_req, res, { seq }) => {
       const number = Number(seq);
@@ -211,14 +239,34 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       if (query.messageId) where.push('message_id = {messageId:String}');
       if (query.conversationId) where.push('conversation_id = {conversationId:String}');
       if (query.partner) where.push('(from_partner = {partner:String} OR to_partner = {partner:String})');
+      if (query.stage) where.push('stage = {stage:String}');
       if (query.from) where.push("at >= parseDateTime64BestEffort({from:String}, 3)");
       if (query.to) where.push("at < parseDateTime64BestEffort({to:String}, 3)");
-      const rows = await store.query(
-        `SELECT chain, stream, seq, id, message_id, conversation_id, stage, toString(at) AS at, from_partner, to_partner, service, action,
-                protocol, code, detail, size, sha256, raw, raw_ref, signature, node, prev_hash, record_hash
-         FROM evidence FINAL ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY chain LIMIT {limit:UInt32}`,
+      const rows = await store.query<Record<string, unknown>>(
+        `SELECT e.chain AS chain, e.stream AS stream, e.seq AS seq, e.id AS id, e.message_id AS message_id, e.conversation_id AS conversation_id,
+                e.stage AS stage, toString(e.at) AS at, e.from_partner AS from_partner, e.to_partner AS to_partner, e.service AS service,
+                e.action AS action, e.protocol AS protocol, e.code AS code, e.detail AS detail, e.size AS size, e.sha256 AS sha256,
+                ${query.raw ? 'e.raw AS raw, e.signature AS signature,' : ''} e.raw_ref AS raw_ref, e.node AS node, e.prev_hash AS prev_hash,
+                e.record_hash AS record_hash, e.batch_id AS batch_id, e.proof AS proof,
+                if(b.block_id = '', '', toString(b.gen_time)) AS stamped_at, b.tsa AS tsa
+         FROM (SELECT * FROM evidence FINAL ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY at, node, chain LIMIT {limit:UInt32}) AS e
+         LEFT JOIN (SELECT block_id, gen_time, tsa FROM evidence_batches FINAL
+                    WHERE block_id IN (SELECT batch_id FROM evidence ${where.length ? `WHERE ${where.join(' AND ')}` : ''})) AS b ON b.block_id = e.batch_id
+         ORDER BY e.at, e.node, e.chain`,
         query,
       );
+      if (query.raw) for (const row of rows) row.raw = openRaw(deps.keyring, String(row.raw), String(row.id));
       sendJson(res, 200, rows);
+    })
+    .add('GET', '/api/evidence/stamping', (_req, res) => {
+      const health = deps.stamping();
+      if (!health) throw new SwxError('SWX_UNAVAILABLE', 'this hub process does not archive evidence; ask the one that does');
+      sendJson(res, 200, health);
+    })
+    .add('GET', '/api/evidence/bundle/:messageId', async (_req, res, { messageId }) => {
+      if (!deps.bundle) throw new SwxError('SWX_UNAVAILABLE', 'this hub process does not archive evidence; ask the one that does');
+      const { name, tar } = await deps.bundle(messageId!);
+      res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': tar.length, 'content-disposition': `attachment; filename="${name}"` });
+      res.end(tar);
     });
 }

@@ -40,8 +40,26 @@ export const configSchema = z.object({
     breakerFailures: z.coerce.number().int().positive().describe('consecutive transport failures that open the circuit'),
     probeIntervalMs: z.coerce.number().int().positive(),
   }),
+  evidence: z.object({
+    batchSize: z.coerce.number().int().positive().describe('evidence records per archive write (one Merkle block)'),
+    batchMs: z.coerce.number().int().positive().describe('longest wait before a partial archive write'),
+    stampIntervalMs: z.coerce.number().int().positive().describe('one RFC 3161 time-stamp per interval covers every block written in it'),
+    tsaUrl: z.string().url().optional().describe('external RFC 3161 TSA; when absent, the hub\'s built-in TSA (<data>/pki/tsa)'),
+    tsaTrustedPem: z.string().optional().describe('PEM file of the anchors the external TSA\'s certificate must chain to'),
+    tsaGraceSeconds: z.coerce.number().int().positive().describe('how long evidence may wait for a time-stamp before new messages are refused'),
+    maxUnstampedRecords: z.coerce.number().int().positive().describe('evidence records that may wait for a time-stamp; warning at 70 %, refusal when full'),
+    keyring: z.string().optional().describe('AES-256-GCM keyring file (operator-held, mode 0600): seals evidence bytes and stored payloads at rest'),
+  }),
   archive: z.boolean().optional().describe('run the archive actor; default: on with the embedded NATS or a ClickHouse server, off for a process that joins an external NATS with embedded chDB'),
   pkiAlg: z.enum(['ecdsa', 'rsa']),
+  revocation: z.object({
+    graceSeconds: z.coerce.number().int().min(0).describe('how long past its nextUpdate a CRL that cannot be refreshed still answers'),
+    failOpen: z.union([z.boolean(), z.stringbool()]).describe('accept certificates whose revocation status is unknown (logged); default refuses'),
+    ocsp: z.union([z.boolean(), z.stringbool()]).describe('ask the OCSP responder a certificate names before fetching its CRL'),
+    maxAgeSeconds: z.coerce.number().int().positive().describe('fetched CRLs are fetched again at least this often'),
+    fetchTimeoutMs: z.coerce.number().int().positive(),
+  }),
+  crlUrl: z.url({ protocol: /^http$/ }).optional().describe('CRL distribution point written into certificates the hub CA issues; default http://localhost:<ops port>/pki/crl'),
 });
 
 export type Config = Omit<z.infer<typeof configSchema>, 'archive'> & { archive: boolean };
@@ -56,7 +74,9 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
+  evidence: { batchSize: 2_000, batchMs: 100, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
   pkiAlg: 'ecdsa',
+  revocation: { graceSeconds: 86_400, failOpen: false, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000 },
 });
 
 /** Environment variable → config path. Every setting the README lists. */
@@ -84,7 +104,21 @@ export const envSettings: Record<string, string> = {
   SWX_BREAKER_FAILURES: 'delivery.breakerFailures',
   SWX_PROBE_INTERVAL_MS: 'delivery.probeIntervalMs',
   SWX_ARCHIVE: 'archive',
+  SWX_EVIDENCE_BATCH_SIZE: 'evidence.batchSize',
+  SWX_EVIDENCE_BATCH_MS: 'evidence.batchMs',
+  SWX_STAMP_INTERVAL_MS: 'evidence.stampIntervalMs',
+  SWX_TSA_URL: 'evidence.tsaUrl',
+  SWX_TSA_TRUSTED_PEM: 'evidence.tsaTrustedPem',
+  SWX_TSA_GRACE_SECONDS: 'evidence.tsaGraceSeconds',
+  SWX_MAX_UNSTAMPED_RECORDS: 'evidence.maxUnstampedRecords',
+  SWX_KEYRING: 'evidence.keyring',
   SWX_PKI_ALG: 'pkiAlg',
+  SWX_CRL_URL: 'crlUrl',
+  SWX_CRL_GRACE_SECONDS: 'revocation.graceSeconds',
+  SWX_CRL_MAX_AGE_SECONDS: 'revocation.maxAgeSeconds',
+  SWX_CRL_FETCH_TIMEOUT_MS: 'revocation.fetchTimeoutMs',
+  SWX_REVOCATION_FAIL_OPEN: 'revocation.failOpen',
+  SWX_OCSP: 'revocation.ocsp',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

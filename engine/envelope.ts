@@ -17,6 +17,10 @@ export interface SignatureInfo {
   /** The signature header lines or value as received, kept for evidence. */
   value: string;
   createdAt?: string;
+  /** RFC 9421: the signature base checked, so the evidence can be verified without the hub. */
+  base?: string;
+  /** The signer certificate (PEM) as registered when the signature was checked. */
+  certificate?: string;
 }
 
 export interface Envelope {

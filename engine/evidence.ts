@@ -1,5 +1,5 @@
 // Evidence records: one per state change of a message, published to the evidence stream and archived in ClickHouse.
-import { randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { Envelope } from './envelope.ts';
 import type { ErrorCode } from './errors.ts';
 import { subjects, type Bus } from './nats/jetstream.ts';
@@ -60,4 +60,57 @@ export class EvidenceLog {
     if (records.length === 0) return;
     await this.bus.js.publish(subjects.evidence, JSON.stringify(records), { msgID: records[0]!.id });
   }
+}
+
+/** The evidence time-stamping backlog of the process that archives (pipelines/stamp.ts), as operators see it. */
+export interface StampHealth {
+  unstampedRecords: number;
+  oldestUnstampedSeconds: number;
+  failingSince?: string;
+  lastError?: string;
+  tsa: string;
+}
+
+/** The ClickHouse columns a record's hash covers, in the order they are hashed; record_hash, batch_id and proof follow. */
+export const hashedColumns = [
+  'stream', 'seq', 'chain', 'id', 'message_id', 'conversation_id', 'stage', 'at', 'from_partner', 'to_partner', 'service', 'action',
+  'protocol', 'code', 'detail', 'size', 'sha256', 'raw', 'raw_ref', 'signature', 'node', 'prev_hash',
+] as const;
+
+export type HashedRow = Record<(typeof hashedColumns)[number], string | number>;
+
+/** SHA-256 (hex) of prev_hash followed by the JSON of the hashed columns in their order: the link in the chain. */
+export function recordHash(row: HashedRow): string {
+  const ordered = Object.fromEntries(hashedColumns.map((column) => [column, row[column]]));
+  return hash('sha256', `${row.prev_hash}${JSON.stringify(ordered)}`, 'hex');
+}
+
+/** The row a record is archived as: `source` is the stream it came from, `seq` its position there, `chain` in the hash chain. */
+export function evidenceRow(record: EvidenceRecord, source: string, seq: number, chain: number, prevHash: string): { row: HashedRow & { record_hash: string }; hash: string } {
+  const row: HashedRow = {
+    stream: source,
+    seq,
+    chain,
+    id: record.id,
+    message_id: record.messageId,
+    conversation_id: record.conversationId,
+    stage: record.stage,
+    at: record.at.replace('T', ' ').replace('Z', ''),
+    from_partner: record.from,
+    to_partner: record.to,
+    service: record.service,
+    action: record.action,
+    protocol: record.protocol,
+    code: record.code ?? '',
+    detail: record.detail ?? '',
+    size: record.size ?? 0,
+    sha256: record.sha256 ?? '',
+    raw: record.raw ?? '',
+    raw_ref: record.rawRef ?? '',
+    signature: record.signature ?? '',
+    node: record.node,
+    prev_hash: prevHash,
+  };
+  const recordHashHex = recordHash(row);
+  return { row: { ...row, record_hash: recordHashHex }, hash: recordHashHex };
 }

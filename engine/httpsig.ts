@@ -1,6 +1,7 @@
 // HTTP Message Signatures (RFC 9421) and Content-Digest (RFC 9530) for the REST connector.
 // Hot path: keys arrive as ready KeyObjects, so a verify parses only the two signature fields and the target URI.
 
+import type { SignatureInfo } from './envelope.ts';
 import { constants, createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import {
   isInnerList,
@@ -71,6 +72,8 @@ export interface Verified {
   /** `label=(...);created=...` and `label=:...:`, kept for evidence. */
   signatureInput: string;
   signature: string;
+  /** The signature base the signature was checked over: with the key, it proves the signature to anyone, later. */
+  base: string;
 }
 
 export type HttpSigReason =
@@ -137,6 +140,16 @@ const ALGS: Record<SigAlg, AlgSpec> = {
   'rsa-v1_5-sha256': { hash: 'sha256', keyTypes: ['rsa'], options: { padding: constants.RSA_PKCS1_PADDING } },
   ed25519: { hash: null, keyTypes: ['ed25519'], options: {} },
 };
+
+/** Checks a signature over a signature base; a malformed signature is false, not an exception. */
+export function verifySignatureBase(base: string, signature: Buffer, key: KeyObject, alg: SigAlg): boolean {
+  const spec = ALGS[alg];
+  try {
+    return cryptoVerify(spec.hash, Buffer.from(base, 'latin1'), { key, ...spec.options }, signature);
+  } catch {
+    return false;
+  }
+}
 
 export function isSigAlg(alg: string): alg is SigAlg {
   return Object.hasOwn(ALGS, alg);
@@ -499,14 +512,7 @@ export function verify(message: HttpMessage, options: VerifyOptions): Verified {
   }
 
   const base = buildBase(message, input.components, input.serialized);
-  const spec = ALGS[alg];
-  let ok: boolean;
-  try {
-    ok = cryptoVerify(spec.hash, Buffer.from(base, 'latin1'), { key, ...spec.options }, signature);
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new HttpSigError('invalid', `signature ${label} by ${keyId} (${alg}) does not verify`);
+  if (!verifySignatureBase(base, signature, key, alg)) throw new HttpSigError('invalid', `signature ${label} by ${keyId} (${alg}) does not verify`);
 
   const nonce = stringParam(params, 'nonce');
   const tag = stringParam(params, 'tag');
@@ -521,6 +527,7 @@ export function verify(message: HttpMessage, options: VerifyOptions): Verified {
     label,
     signatureInput: `${label}=${input.serialized}`,
     signature: `${label}=:${signature.toString('base64')}:`,
+    base,
   };
 }
 
@@ -535,4 +542,19 @@ export function algorithmFor(key: KeyObject, declared?: string): SigAlg | undefi
   if (type === 'ed25519') return declared === undefined || declared === 'ed25519' ? 'ed25519' : undefined;
   if (type === 'rsa') return declared === 'rsa-v1_5-sha256' ? 'rsa-v1_5-sha256' : declared === undefined || declared === 'rsa-pss-sha512' ? 'rsa-pss-sha512' : undefined;
   return undefined;
+}
+
+/** What evidence keeps of a checked RFC 9421 signature: enough to verify it again without the hub. */
+export function signatureInfo(verified: Verified, certificatePem: string | undefined): SignatureInfo {
+  return {
+    scheme: 'http-message-signatures',
+    algorithm: verified.alg,
+    keyId: verified.keyId,
+    certThumbprint: verified.keyId,
+    covered: verified.covered,
+    value: `${verified.signatureInput}\n${verified.signature}`,
+    createdAt: new Date(verified.created * 1000).toISOString(),
+    base: verified.base,
+    ...(certificatePem ? { certificate: certificatePem } : {}),
+  };
 }

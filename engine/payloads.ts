@@ -4,22 +4,24 @@
 import { createHash } from 'node:crypto';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { Envelope } from './envelope.ts';
+import type { Keyring } from './keyring.ts';
 import type { Bus } from './nats/jetstream.ts';
 
 const bucket = 'swx_payloads';
 
 export class Payloads {
-  private constructor(private readonly store: ObjectStore, readonly inlineLimit: number) {}
+  private constructor(private readonly store: ObjectStore, readonly inlineLimit: number, private readonly keyring?: Keyring) {}
 
-  static async open(bus: Bus, inlineLimit: number): Promise<Payloads> {
-    return new Payloads(await new Objm(bus.js).create(bucket), inlineLimit);
+  /** With a keyring, blobs are sealed (AES-256-GCM) under its current key; reads open blobs sealed or not. */
+  static async open(bus: Bus, inlineLimit: number, keyring?: Keyring): Promise<Payloads> {
+    return new Payloads(await new Objm(bus.js).create(bucket), inlineLimit, keyring);
   }
 
   /** Puts the bytes inline or into the Object Store and returns the envelope fields that say where they are. */
   async place(sha256: string, bytes: Uint8Array): Promise<Pick<Envelope, 'payload' | 'payloadRef'>> {
     if (bytes.length <= this.inlineLimit) return { payload: Buffer.from(bytes).toString('base64') };
     const name = `sha256-${sha256}`;
-    if (!(await this.store.info(name))) await this.store.putBlob({ name }, bytes);
+    if (!(await this.store.info(name))) await this.store.putBlob({ name }, this.keyring ? this.keyring.sealBytes(Buffer.from(bytes), name) : bytes);
     return { payloadRef: `${bucket}/${name}` };
   }
 
@@ -28,7 +30,8 @@ export class Payloads {
     const name = envelope.payloadRef?.slice(bucket.length + 1) ?? '';
     const blob = await this.store.getBlob(name);
     if (!blob) throw new Error(`payload ${envelope.payloadRef} of message ${envelope.id} is missing from the Object Store`);
-    const bytes = Buffer.from(blob);
+    const stored = Buffer.from(blob);
+    const bytes = this.keyring ? this.keyring.openBytes(stored, name) : stored;
     if (createHash('sha256').update(bytes).digest('hex') !== envelope.sha256) {
       throw new Error(`payload ${envelope.payloadRef} of message ${envelope.id} does not match its SHA-256`);
     }

@@ -4,52 +4,25 @@
 // and routed — written atomically with the publish, so a crash cannot separate a message from that evidence.
 // In the embedded default exactly one process (the chDB owner's parent) runs it; with a ClickHouse server several
 // may, each extending its own chain (records carry the node that wrote them).
-import { createHash } from 'node:crypto';
 import { bufferTime, concatMap, filter, from, mergeMap, type OperatorFunction } from 'rxjs';
 import { startActor, type Actor, type Delivery, type Settlement } from '../engine/actor.ts';
 import type { Envelope } from '../engine/envelope.ts';
-import { envelopeFacts, type EvidenceRecord } from '../engine/evidence.ts';
+import { envelopeFacts, evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
+import { sealRaw, type Keyring } from '../engine/keyring.ts';
 import type { Store } from '../engine/store/index.ts';
+import { encodeProof, merkleTree } from '../engine/trust/index.ts';
+import type { Block, Stamper } from './stamp.ts';
 
 /** Records per stream message are numbered inside the stream sequence: seq = streamSeq * 256 + index. */
 const recordsPerMessage = 256;
 
-export interface ArchiveOptions { batchSize: number; batchMs: number; node: string }
+export interface ArchiveOptions { batchSize: number; batchMs: number; node: string; keyring?: Keyring }
 
 /** The stream a record came from, named with the stream's creation time: a recreated stream restarts its sequences. */
 type Source = string;
-
-export function evidenceRow(record: EvidenceRecord, source: Source, seq: number, chain: number, prevHash: string): { row: Record<string, unknown>; hash: string } {
-  const row = {
-    stream: source,
-    seq,
-    chain,
-    id: record.id,
-    message_id: record.messageId,
-    conversation_id: record.conversationId,
-    stage: record.stage,
-    at: record.at.replace('T', ' ').replace('Z', ''),
-    from_partner: record.from,
-    to_partner: record.to,
-    service: record.service,
-    action: record.action,
-    protocol: record.protocol,
-    code: record.code ?? '',
-    detail: record.detail ?? '',
-    size: record.size ?? 0,
-    sha256: record.sha256 ?? '',
-    raw: record.raw ?? '',
-    raw_ref: record.rawRef ?? '',
-    signature: record.signature ?? '',
-    node: record.node,
-    prev_hash: prevHash,
-  };
-  const hash = createHash('sha256').update(prevHash).update(JSON.stringify(row)).digest('hex');
-  return { row: { ...row, record_hash: hash, batch_id: '', proof: '' }, hash };
-}
 
 /** The received, verified and routed records an accepted envelope stands for. */
 export function envelopeRecords(envelope: Envelope, streamSeq: number, resentFrom: string | undefined, node: string): EvidenceRecord[] {
@@ -75,7 +48,13 @@ class ChainWriter {
   private prevHash = '';
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly store: Store, private readonly node: string) {}
+  constructor(
+    private readonly store: Store,
+    private readonly node: string,
+    private readonly onBlock: (block: Block) => void,
+    /** Seals the raw bytes of every record (AES-256-GCM); the hash chain covers what is stored. */
+    private readonly keyring?: Keyring,
+  ) {}
 
   async init(): Promise<void> {
     const [last] = await this.store.query<{ chain: number; record_hash: string }>(
@@ -103,21 +82,29 @@ class ChainWriter {
 
   private async writeNow(items: Item[]): Promise<void> {
     const stored = await this.alreadyStored(items);
-    const rows: string[] = [];
-    let chain = this.chain;
+    const rows: Record<string, unknown>[] = [];
+    const hashes: Buffer[] = [];
+    const firstChain = this.chain;
     let prevHash = this.prevHash;
     for (const { source, delivery } of items) {
       delivery.body.forEach((record, index) => {
         const seq = delivery.msg.seq * recordsPerMessage + index;
         if (stored.has(`${source}:${seq}`)) return;
-        const { row, hash } = evidenceRow(record, source, seq, chain++, prevHash);
+        const sealed = { ...record, raw: sealRaw(this.keyring, record.raw ?? '', record.id) };
+        const { row, hash } = evidenceRow(sealed, source, seq, firstChain + rows.length, prevHash);
         prevHash = hash;
-        rows.push(JSON.stringify(row));
+        rows.push(row);
+        hashes.push(Buffer.from(hash, 'hex'));
       });
     }
-    if (rows.length > 0) await this.store.insert('evidence', rows);
-    this.chain = chain;
+    if (rows.length === 0) return;
+    // The write is a block: its records carry their proof into the block's Merkle root, which the stamper time-stamps.
+    const tree = merkleTree(hashes);
+    const blockId = `${this.node}:${firstChain}`;
+    await this.store.insert('evidence', rows.map((row, index) => JSON.stringify({ ...row, batch_id: blockId, proof: encodeProof(tree.proof(index)) })));
+    this.chain = firstChain + rows.length;
     this.prevHash = prevHash;
+    this.onBlock({ blockId, node: this.node, firstChain, lastChain: this.chain - 1, records: rows.length, root: tree.root, writtenAt: new Date() });
     messagesTotal.inc({ stage: 'archive', outcome: 'stored', code: '' }, rows.length);
   }
 }
@@ -136,8 +123,8 @@ function batching(source: Source, writer: ChainWriter, options: ArchiveOptions):
   );
 }
 
-export async function startArchive(bus: Bus, store: Store, options: ArchiveOptions): Promise<Actor[]> {
-  const writer = new ChainWriter(store, options.node);
+export async function startArchive(bus: Bus, store: Store, options: ArchiveOptions, stamper: Stamper): Promise<Actor[]> {
+  const writer = new ChainWriter(store, options.node, (block) => stamper.add(block), options.keyring);
   await writer.init();
   const source = async (stream: string) => `${stream}@${(await bus.jsm.streams.info(stream)).created}`;
   const [evidenceSource, messagesSource] = [await source(streams.evidence), await source(streams.messages)];

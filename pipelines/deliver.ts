@@ -11,6 +11,7 @@ import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
+import { signatureInfo } from '../engine/httpsig.ts';
 import type { Registry } from '../engine/registry.ts';
 import { DeliveryError, type RestOutbound } from '../connectors/rest/outbound.ts';
 import { CircuitBreaker } from './breaker.ts';
@@ -148,7 +149,7 @@ export class Deliveries {
       stage: 'delivered',
       detail: `receipt ${receipt.status} on delivery ${delivery.attempt}`,
       raw: Buffer.from(receipt.raw).toString('base64'),
-      signature: JSON.stringify({ scheme: 'http-message-signatures', algorithm: receipt.signature.alg, keyId: receipt.signature.keyId, covered: receipt.signature.covered }),
+      signature: JSON.stringify(signatureInfo(receipt.signature, this.registry.keyByThumbprint(receipt.signature.keyId)?.certificate.toString())),
     })]);
     deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
     return { kind: 'ack' };

@@ -32,6 +32,8 @@ export class Intake {
     private readonly registry: Registry,
     private readonly payloads: Payloads,
     private readonly evidence: EvidenceLog,
+    /** Why no message may be accepted now (evidence cannot be time-stamped), if that is so. */
+    private readonly admission: () => SwxError | undefined = () => undefined,
   ) {}
 
   /** Raw evidence of what arrived: the payload and the signature it came with. */
@@ -66,6 +68,8 @@ export class Intake {
   }
 
   async accept(submission: Submission): Promise<Accepted> {
+    const refusal = this.admission();
+    if (refusal) throw refusal;
     if (submission.id !== undefined && !messageIdPattern.test(submission.id)) {
       throw new SwxError('SWX_BAD_REQUEST', 'message id must be 1-128 characters of letters, digits and . _ : @ -');
     }

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages swx and its tests use: nats-server (embedded JetStream), openssl, xmlsec1 (outside judge of XMLDSig).
+# Debian packages swx and its tests use: nats-server (embedded JetStream), openssl, xmlsec1 (outside judge of
+# XMLDSig), python3 (runs the check.py that evidence bundles carry, as an auditor would).
 set -euo pipefail
 need=()
-for pkg in nats-server openssl xmlsec1; do
-  command -v "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+for pair in nats-server:nats-server openssl:openssl xmlsec1:xmlsec1 python3:python3; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 
 function run(cmd, args, capture) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
+    // Library code under test logs at warn unless asked: the suite's output is its verdicts.
+    const env = { ...process.env, SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn' };
+    const child = spawn(cmd, args, { env, stdio: ['ignore', capture ? 'pipe' : 'inherit', 'inherit'] });
     let out = '';
     let summarised = false;
     child.stdout?.on('data', (chunk) => {

@@ -1,20 +1,23 @@
 // REST inbound: POST /v1/messages over mutual TLS, signed with HTTP Message Signatures over a Content-Digest.
 // The TLS certificate names the partner; the signature's keyid must be a certificate of that same partner.
-import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { messageIdPattern } from '../../engine/envelope.ts';
-import { checkContentDigest, HttpSigError, verify, type Verified } from '../../engine/httpsig.ts';
+import { checkContentDigest, HttpSigError, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
+import { log } from '../../engine/log.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import { peerCertificate, readBody, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import { thumbprint } from '../../engine/pki/index.ts';
+import { thumbprint, type TrustStore } from '../../engine/pki/index.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
+import type { Purpose } from '../../engine/trust/path.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
 
 export interface RestInboundOptions {
   registry: Registry;
   intake: Intake;
+  /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
+  trust: Pick<TrustStore, 'check'>;
   maxBodyBytes: number;
   clockSkewSeconds: number;
 }
@@ -58,26 +61,20 @@ function checkHeaders(req: IncomingMessage, partial: Partial<Submission>): void 
 /** The thumbprint of the TLS client certificate, computed once per connection ('' when none was presented). */
 const peerPrints = new WeakMap<object, string>();
 
-/** notBefore/notAfter as epoch milliseconds, parsed once per registered certificate. */
-const validity = new WeakMap<X509Certificate, { from: number; to: number }>();
-function checkValidity(key: PartnerKey, what: string): void {
-  let period = validity.get(key.certificate);
-  if (!period) {
-    period = { from: Date.parse(key.certificate.validFrom), to: Date.parse(key.certificate.validTo) };
-    validity.set(key.certificate, period);
-  }
-  const now = Date.now();
-  // NaN (an unreadable date) fails both comparisons: refused.
-  if (!(now >= period.from && now <= period.to)) {
-    throw new SwxError('SWX_CERT_EXPIRED', `${what} ${key.thumbprint} of ${key.partner.id} is valid from ${key.certificate.validFrom} to ${key.certificate.validTo}; register a current certificate`);
-  }
+/**
+ * The registered (pinned) certificate must also be acceptable now for what it is used for; asked on every request,
+ * so a revocation also stops open keep-alive connections.
+ */
+async function admit(trust: RestInboundOptions['trust'], key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
+  const refusal = await trust.check(key.parsed, purpose);
+  if (refusal) throw new SwxError(refusal.code, `${what} ${key.thumbprint} of ${key.partner.id}: ${refusal.detail}`);
 }
 
 /**
  * The partner behind the TLS client certificate. Only the thumbprint is kept per connection: the registry is asked on
  * every request, so disabling or removing a partner also stops its open keep-alive connections.
  */
-function authenticate(req: IncomingMessage, registry: Registry): PartnerKey {
+async function authenticate(req: IncomingMessage, registry: Registry, trust: RestInboundOptions['trust']): Promise<PartnerKey> {
   let print = peerPrints.get(req.socket);
   if (print === undefined) {
     const der = peerCertificate(req);
@@ -87,7 +84,7 @@ function authenticate(req: IncomingMessage, registry: Registry): PartnerKey {
   if (!print) throw new SwxError('SWX_AUTH_REQUIRED', 'present your agency certificate as the TLS client certificate');
   const known = registry.keyByThumbprint(print);
   if (!known || !known.partner.enabled) throw new SwxError('SWX_AUTH_UNKNOWN_CERT', 'the TLS client certificate is not registered to any enabled partner');
-  checkValidity(known, 'the TLS client certificate');
+  await admit(trust, known, 'tls-client', 'the TLS client certificate');
   return known;
 }
 
@@ -107,20 +104,13 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       contentType: header(req, 'content-type'),
     };
     try {
-      const peer = authenticate(req, registry);
+      const peer = await authenticate(req, registry, options.trust);
       partial.from = peer.partner.id;
       checkHeaders(req, partial);
       partial.payload = await readBody(req, options.maxBodyBytes);
-      const verified = verifySignature(req, peer, registry, options.clockSkewSeconds);
-      partial.signature = {
-        scheme: 'http-message-signatures',
-        algorithm: verified.alg,
-        keyId: verified.keyId,
-        certThumbprint: verified.keyId,
-        covered: verified.covered,
-        value: `${verified.signatureInput}\n${verified.signature}`,
-        createdAt: new Date(verified.created * 1000).toISOString(),
-      };
+      const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds);
+      await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
+      partial.signature = signatureInfo(verified, registry.keyByThumbprint(verified.keyId)?.certificate.toString());
       if (!checkContentDigest(header(req, 'content-digest'), partial.payload)) {
         throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
       }
@@ -138,6 +128,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
         [envelopeHeaders.messageId]: accepted.id,
       });
     } catch (error) {
+      if (!(error instanceof SwxError)) log.error({ err: error, from: partial.from, id: partial.id }, 'message not accepted: internal error');
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not accept this message; retry', { cause: error });
       messagesTotal.inc({ stage: 'received', outcome: 'rejected', code: swx.code });
       // Before the signature checked out, the claimed message id is the sender's word only: evidence it under a
@@ -149,31 +140,25 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
   });
 }
 
-function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Registry, skew: number): Verified {
+function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Registry, skew: number): { verified: Verified; signer: PartnerKey } {
   let foreignKey: string | undefined;
-  let outdated: SwxError | undefined;
+  let signer: PartnerKey | undefined;
   try {
-    return verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
+    const verified = verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
       // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
       required: requestComponents(req.headers),
       maxSkewSeconds: skew,
       key: (keyId, declared) => {
-        const signer = registry.keyByThumbprint(keyId);
+        signer = registry.keyByThumbprint(keyId);
         if (!signer || signer.partner.id !== peer.partner.id) {
           foreignKey = keyId;
-          return undefined;
-        }
-        try {
-          checkValidity(signer, 'the signing certificate');
-        } catch (error) {
-          outdated = error as SwxError;
           return undefined;
         }
         return registry.verificationKey(keyId, peer.partner.id, declared);
       },
     });
+    return { verified, signer: signer! };
   } catch (error) {
-    if (outdated) throw outdated;
     if (foreignKey !== undefined) {
       throw new SwxError('SWX_SIG_KEY_MISMATCH', `keyid ${foreignKey} is not a certificate of ${peer.partner.id}, who authenticated the connection`);
     }

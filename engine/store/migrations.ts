@@ -52,6 +52,28 @@ export const migrations: readonly Migration[] = [
   INDEX idx_message message_id TYPE bloom_filter GRANULARITY 4
 ) ENGINE = ReplacingMergeTree ORDER BY (stream, seq)`,
   },
+  {
+    // Time-stamps of evidence. Each archive write is a block: a Merkle tree over its records' hashes (the records
+    // carry batch_id = block_id and their inclusion proof). Blocks are stamped together: one RFC 3161 token over the
+    // root of a second tree whose leaves are the block roots; stamp_proof proves a block root in that tree, and tsr
+    // is the TimeStampResp (DER, base64) whose imprint is SHA-256(stamp_root bytes).
+    id: '0002_evidence_batches',
+    sql: `CREATE TABLE IF NOT EXISTS evidence_batches (
+  block_id String,
+  node LowCardinality(String),
+  first_chain UInt64,
+  last_chain UInt64,
+  records UInt32,
+  root String,
+  written_at DateTime64(3, 'UTC'),
+  stamp_id String,
+  stamp_root String,
+  stamp_proof String,
+  tsr String,
+  gen_time DateTime64(3, 'UTC'),
+  tsa String
+) ENGINE = ReplacingMergeTree ORDER BY block_id`,
+  },
 ];
 
 function statements(m: Migration): readonly string[] {

@@ -99,7 +99,7 @@ test('swx operator commands send the hub token from --data, SWX_DATA or SWX_ADMI
 test('swx send and the curl request printed by swx sign are both accepted and delivered', async () => {
   const dir = tempDir('send');
   const file = join(dir, 'decl.json');
-  writeFileSync(file, JSON.stringify({ declarationNo: 'AA/BE/13/101/0001' }));
+  writeFileSync(file, JSON.stringify({ declarationNo: 'AA/BE/13/101/00001' }));
   const creds = ['--cert', customs.credential.certPath, '--key', customs.credential.keyPath, '--ca', join(hub.dataDir, 'pki', 'ca', 'cert.pem')];
   const common = ['--to', 'BOFT', '--service', 'customs.declaration', '--content-type', 'application/json', '--hub', `https://localhost:${hub.agencyPort}`, ...creds];
   const sent = await swx(['send', ...common, file]);

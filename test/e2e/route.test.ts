@@ -30,7 +30,7 @@ test.after(async () => {
   await hub?.stop();
 });
 
-const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/0001', type: 'G1', value: 125000 });
+const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/00001', type: 'G1', value: 125000 });
 
 test('a signed message reaches the receiver once, with its receipt and every stage evidenced', async () => {
   const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'import-declaration', contentType: 'application/json', body: Buffer.from(declaration) });

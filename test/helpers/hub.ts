@@ -150,7 +150,7 @@ export async function evidenceOf(hub: HubProcess, messageId: string, stage?: str
   const stages = stage === undefined ? [] : [stage].flat();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const answer = await hub.admin('GET', `/api/evidence?messageId=${encodeURIComponent(messageId)}`);
+    const answer = await hub.admin('GET', `/api/evidence?raw=true&messageId=${encodeURIComponent(messageId)}`);
     const rows = Array.isArray(answer.body) ? answer.body : [];
     const complete = stages.length ? stages.every((name) => rows.some((row: any) => row.stage === name)) : rows.length > 0;
     if (complete || Date.now() > deadline) return rows;
