@@ -107,6 +107,7 @@ export async function startHub(config: Config): Promise<Hub> {
       { tls, signing: { key: signingKey, keyId: pki.hubSign.thumbprint, alg: signingAlg } },
       registry,
       { timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds },
+      trust,
     );
     started.push(() => outbound.close());
     const deliveries = await Deliveries.open(bus, registry, payloads, evidence, outbound, config.delivery, config.dedupeHorizonSeconds);

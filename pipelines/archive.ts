@@ -13,7 +13,7 @@ import { messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import { sealRaw, type Keyring } from '../engine/keyring.ts';
 import type { Store } from '../engine/store/index.ts';
-import { encodeProof, merkleTree } from '../engine/trust/index.ts';
+import { merkleTree } from '../engine/trust/index.ts';
 import type { Block, Stamper } from './stamp.ts';
 
 /** Records per stream message are numbered inside the stream sequence: seq = streamSeq * 256 + index. */
@@ -101,7 +101,7 @@ class ChainWriter {
     // The write is a block: its records carry their proof into the block's Merkle root, which the stamper time-stamps.
     const tree = merkleTree(hashes);
     const blockId = `${this.node}:${firstChain}`;
-    await this.store.insert('evidence', rows.map((row, index) => JSON.stringify({ ...row, batch_id: blockId, proof: encodeProof(tree.proof(index)) })));
+    await this.store.insert('evidence', rows.map((row, index) => JSON.stringify({ ...row, batch_id: blockId, proof: tree.encodedProof(index) })));
     this.chain = firstChain + rows.length;
     this.prevHash = prevHash;
     this.onBlock({ blockId, node: this.node, firstChain, lastChain: this.chain - 1, records: rows.length, root: tree.root, writtenAt: new Date() });

@@ -11,7 +11,7 @@ import type { StampHealth } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { tsaFailures, unstampedAge, unstampedRecords } from '../engine/metrics.ts';
 import type { Store } from '../engine/store/index.ts';
-import { createTimeStampToken, encodeProof, merkleTree, requestTimeStamp, timeStampTokenOf, verifyTimeStampToken, type TsaCredential } from '../engine/trust/index.ts';
+import { createTimeStampToken, merkleTree, requestTimeStamp, timeStampTokenOf, verifyTimeStampToken, type TsaCredential } from '../engine/trust/index.ts';
 
 /** The built-in TSA's policy: an X.667 UUID OID, so it needs no registration and names only swx. */
 export const swxTsaPolicy = '2.25.306173280733763100431957801722990301386';
@@ -168,7 +168,7 @@ export class Stamper {
       };
       await this.store.insert('evidence_batches', blocks.map((block, index) => JSON.stringify({
         block_id: block.blockId, node: block.node, first_chain: block.firstChain, last_chain: block.lastChain, records: block.records,
-        root: block.root.toString('hex'), written_at: clickhouseTime(block.writtenAt), stamp_proof: encodeProof(tree.proof(index)), ...common,
+        root: block.root.toString('hex'), written_at: clickhouseTime(block.writtenAt), stamp_proof: tree.encodedProof(index), ...common,
       })));
       const records = blocks.reduce((sum, block) => sum + block.records, 0);
       this.pending.splice(0, blocks.length);

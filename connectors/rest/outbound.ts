@@ -1,5 +1,6 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt.
+import type { TrustStore } from '../../engine/pki/index.ts';
 import { Agent, request } from 'node:https';
 import type { KeyObject } from 'node:crypto';
 import type { Envelope } from '../../engine/envelope.ts';
@@ -35,6 +36,8 @@ export class RestOutbound {
     private readonly hub: HubIdentity,
     private readonly registry: Registry,
     private readonly options: { timeoutMs: number; maxSockets: number; clockSkewSeconds: number },
+    /** Receipts are signatures like any other: the receiver's key must pass the trust store (path, usage, revocation). */
+    private readonly trust: Pick<TrustStore, 'check'>,
   ) {}
 
   private agent(partnerId: string): Agent {
@@ -107,6 +110,12 @@ export class RestOutbound {
       });
     } catch (error) {
       throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${(error as Error).message}`);
+    }
+    const signer = this.registry.keyByThumbprint(signature.keyId);
+    const refusal = signer ? await this.trust.check(signer.parsed, 'agency-signing') : undefined;
+    if (refusal) {
+      // An unknown revocation status may clear up (a CRL fetched later); a revoked or misused key will not.
+      throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${signature.keyId}: ${refusal.code}: ${refusal.detail}`);
     }
     const receiptId = response.headers[envelopeHeaders.messageId];
     if (receiptId !== envelope.id || !checkContentDigest(String(response.headers['content-digest']), response.body)) {

@@ -56,6 +56,8 @@ export interface MerkleTree {
   size: number;
   root: Buffer;
   proof(index: number): InclusionProof;
+  /** encodeProof(proof(index)), with each node turned to hex once per tree rather than once per proof. */
+  encodedProof(index: number): string;
 }
 
 /** Builds the tree once (2n-1 hashes); a batch then takes one proof per record from it. */
@@ -65,27 +67,39 @@ export function merkleTree(leaves: Buffer[]): MerkleTree {
     const proof = (): never => {
       throw new SwxError('SWX_BAD_REQUEST', 'an empty tree has no leaf to prove');
     };
-    return { size, root: sha256(Buffer.alloc(0)), proof };
+    return { size, root: sha256(Buffer.alloc(0)), proof, encodedProof: proof };
   }
   const all = levels(leaves);
+  const below = all.slice(0, -1);
+  /** Calls `visit` with each level's sibling of the path from leaf `index` up. */
+  const walk = (index: number, visit: (level: number, sibling: number, position: number) => void) => {
+    assertPosition(index, size);
+    let position = index;
+    below.forEach((level, depth) => {
+      const sibling = position ^ 1;
+      // A promoted node (last of an odd level) has no sibling on this level, so the proof skips it.
+      if (sibling < level.length) visit(depth, sibling, position);
+      position >>= 1;
+    });
+  };
+  let hex: string[][] | undefined;
   return {
     size,
     root: all.at(-1)![0]!,
     proof(index: number): InclusionProof {
-      assertPosition(index, size);
       const path: Buffer[] = [];
       const sides: Side[] = [];
-      let position = index;
-      for (const level of all.slice(0, -1)) {
-        const sibling = position ^ 1;
-        // A promoted node (last of an odd level) has no sibling on this level, so the proof skips it.
-        if (sibling < level.length) {
-          path.push(level[sibling]!);
-          sides.push(sibling < position ? 'left' : 'right');
-        }
-        position >>= 1;
-      }
+      walk(index, (depth, sibling, position) => {
+        path.push(below[depth]![sibling]!);
+        sides.push(sibling < position ? 'left' : 'right');
+      });
       return { index, size, path, sides };
+    },
+    encodedProof(index: number): string {
+      hex ??= below.map((level) => level.map((node) => node.toString('hex')));
+      const parts: string[] = [];
+      walk(index, (depth, sibling) => parts.push(hex![depth]![sibling]!));
+      return `${index}/${size}:${parts.join(',')}`;
     },
   };
 }

@@ -108,6 +108,38 @@ test('a send succeeds; after `swx pki revoke` the next sends are refused with SW
   assert.match(text.out, new RegExp(`Serial Number: ${result.serial.toUpperCase()}[\\s\\S]*Key Compromise`));
 });
 
+test('a receipt signed with a revoked receiver certificate is not accepted: the delivery ends SWX_RECEIPT_INVALID, evidenced', async () => {
+  const own = await startHubProcess({ env: { SWX_DELIVERY_MAX_ATTEMPTS: '1' } });
+  const sender = await addAgency(own, 'CUSTOMS', { receiver: false });
+  const receiver = await addAgency(own, 'BOFT');
+  try {
+    await addService(own, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+    const before = await sender.client.send(declaration(20));
+    assert.is(before.status, 202);
+    await evidenceOf(own, String(before.body.id), 'delivered');
+    // The receiver's own certificate is revoked; it keeps answering, signing receipts with the revoked key.
+    assert.is((await swx(['pki', 'revoke', 'BOFT', '--reason', 'keyCompromise', '--data', own.dataDir])).code, 0);
+    // Until the revocation reaches the hub (about a second) a message may still be delivered: send until one is not.
+    let rows: any[] = [];
+    const settled = (list: any[]) => list.some((row) => row.stage === 'delivered' || row.stage === 'dead_lettered');
+    await waitFor('a delivery whose receipt is refused', async () => {
+      const answer = await sender.client.send(declaration(21));
+      if (answer.status !== 202) return false;
+      await waitFor('the delivery to settle', async () => settled(rows = (await own.admin('GET', `/api/evidence?messageId=${answer.body.id}`)).body), 15_000);
+      return rows.some((row) => row.stage === 'dead_lettered');
+    }, 45_000);
+    const dead = rows.find((row) => row.stage === 'dead_lettered');
+    assert.is(dead.code, 'SWX_RECEIPT_INVALID');
+    assert.match(dead.detail, /SWX_CERT_REVOKED/);
+    assert.not.ok(rows.some((row) => row.stage === 'delivered'), 'no delivered evidence rests on a revoked key');
+  } finally {
+    sender.client.close();
+    receiver.client.close();
+    await receiver.receiver?.close();
+    await own.stop();
+  }
+});
+
 test('openssl verify -crl_download fetches the CRL from the distribution point in a certificate `swx pki issue` made', async () => {
   const env = { SWX_OPS_PORT: String(hub.opsPort) };
   const issued = await swx(['pki', 'issue', 'NTA', '--data', hub.dataDir], env);

@@ -1,7 +1,7 @@
 // Batch evidence proofs: our Merkle roots and audit paths match RFC 6962 and Certificate Transparency's published vectors.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion } from '../../engine/trust/index.ts';
+import { decodeProof, encodeProof, inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion } from '../../engine/trust/index.ts';
 
 const hex = (bytes: Buffer) => bytes.toString('hex');
 const unhex = (text: string) => Buffer.from(text, 'hex');
@@ -107,6 +107,20 @@ test('proofs of the wrong shape fail instead of throwing', () => {
   assert.throws(() => inclusionProof(leaves, 6), /outside a tree of 6/);
   assert.throws(() => inclusionProof([], 0), /positive integer/);
   assert.throws(() => merkleTree([]).proof(0), /empty tree/);
+});
+
+test('encodedProof is encodeProof(proof) for every leaf of trees of every shape, and decodes to a proof that verifies', () => {
+  for (const size of [1, 2, 3, 5, 8, 13, 64, 100]) {
+    const leaves = Array.from({ length: size }, (_, i) => Buffer.from(`record ${i} of ${size}`));
+    const tree = merkleTree(leaves);
+    for (let index = 0; index < size; index++) {
+      const text = tree.encodedProof(index);
+      assert.is(text, encodeProof(tree.proof(index)));
+      const decoded = decodeProof(text)!;
+      assert.ok(verifyInclusion(leaves[index]!, decoded.index, decoded.size, decoded.path, tree.root), `${index}/${size}`);
+    }
+  }
+  assert.is(decodeProof('1/2:zz'), undefined);
 });
 
 test.run();
