@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { AgencyClient } from '../../connectors/rest/agency.ts';
 import { verifyBundle } from '../../engine/evidence-bundle.ts';
 import { initPki } from '../../engine/pki/index.ts';
 import { openStore } from '../../engine/store/index.ts';
@@ -202,11 +203,20 @@ test('a TSA outage: messages accepted within the grace period, refused after it 
     assert.match(metrics, /swx_evidence_unstamped_records [1-9]/);
     assert.match(metrics, /swx_tsa_failures_total [1-9]/);
 
+    // The hub stops with its backlog unstamped; the next start, with the TSA back, finds and stamps it.
+    await outage.stop();
     tsa = await opensslTsa(join(dataDir, 'pki'), tsaPort);
+    await outage.restart();
     await waitFor('the backlog stamped', async () => (await outage.admin('GET', '/api/evidence/stamping')).body.unstampedRecords === 0, 15_000);
     const rows = await stampedEvidence(outage, String(first.body.id), ['received', 'routed']);
     assert.ok(rows.every((row) => row.tsa === `http://127.0.0.1:${tsaPort}/tsa`));
-    assert.is((await send()).status, 202, 'accepting again once the TSA answers');
+    const again = new AgencyClient(`https://localhost:${outage.agencyPort}`, sender.credentials);
+    try {
+      const accepted = await again.send({ to: 'BOFT', service: 'customs.declaration', contentType: 'application/json', body: Buffer.from('{"n":2}') });
+      assert.is(accepted.status, 202, 'accepting again once the TSA answers');
+    } finally {
+      again.close();
+    }
   } finally {
     sender.client.close();
     receiver.client.close();
