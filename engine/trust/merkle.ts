@@ -22,9 +22,14 @@ const hashLength = 32;
 
 const sha256 = (bytes: Buffer): Buffer => hash('sha256', bytes, 'buffer');
 
-/** H(0x00 || data): the hash a leaf enters the tree with. */
+const leafScratch = Buffer.alloc(1 + hashLength);
+
+/** H(0x00 || data): the hash a leaf enters the tree with (evidence leaves are 32-byte record hashes: no allocation). */
 export function leafHash(data: Buffer): Buffer {
-  return sha256(Buffer.concat([leafPrefix, data]));
+  if (data.length !== hashLength) return sha256(Buffer.concat([leafPrefix, data]));
+  leafScratch[0] = 0x00;
+  data.copy(leafScratch, 1);
+  return sha256(leafScratch);
 }
 
 // One scratch buffer for interior nodes: a batch hashes thousands of them, and Buffer.concat's allocation dominated.
