@@ -104,7 +104,7 @@ export function merkleTree(leaves: Buffer[]): MerkleTree {
       hex ??= below.map((level) => level.map((node) => node.toString('hex')));
       const parts: string[] = [];
       walk(index, (depth, sibling) => parts.push(hex![depth]![sibling]!));
-      return `${index}/${size}:${parts.join(',')}`;
+      return proofText(index, size, parts);
     },
   };
 }
@@ -157,7 +157,11 @@ export function verifyInclusion(leaf: Buffer, index: number, size: number, proof
 
 /** A proof as one string, `index/size:hex,hex,…`: the form evidence rows and bundles keep (the sides follow from index and size). */
 export function encodeProof(proof: Pick<InclusionProof, 'index' | 'size' | 'path'>): string {
-  return `${proof.index}/${proof.size}:${proof.path.map((node) => node.toString('hex')).join(',')}`;
+  return proofText(proof.index, proof.size, proof.path.map((node) => node.toString('hex')));
+}
+
+function proofText(index: number, size: number, hexNodes: string[]): string {
+  return `${index}/${size}:${hexNodes.join(',')}`;
 }
 
 /** The inverse of encodeProof; undefined when the text is not one. */

@@ -13,7 +13,13 @@ export interface SignatureTree<E> {
   text(element: E): string;
   /** Prefix bindings in scope at the element ('' for the default namespace). */
   namespacesInScope(element: E): Map<string, string>;
+  namespace(element: E): string;
+  localName(element: E): string;
+  /** "/Envelope/Header/Security": local names, with [n] where siblings share one. */
+  path(element: E): string;
 }
+
+export const soapNamespaces = new Set<string>([namespaces.soap11, namespaces.soap12]);
 
 export interface TransformStep {
   algorithm: string;
@@ -104,4 +110,25 @@ export function readSignature<E>(tree: SignatureTree<E>, signature: E): Signatur
     signatureValue: base64Of(tree, signatureValue[0]),
     references: specs,
   };
+}
+
+/** The signature the message is signed with: in the SOAP header for an envelope, else the outermost one. */
+export function chooseSignature<E>(tree: SignatureTree<E>, root: E, all: E[]): E | Refusal {
+  let candidates: E[];
+  if (soapNamespaces.has(tree.namespace(root)) && tree.localName(root) === 'Envelope') {
+    candidates = tree.children(root, tree.namespace(root), 'Header').flatMap((header) => [
+      ...tree.children(header, namespaces.ds, 'Signature'),
+      ...tree.children(header, namespaces.wsse, 'Security').flatMap((security) => tree.children(security, namespaces.ds, 'Signature')),
+    ]);
+    if (candidates.length === 0) {
+      return { code: 'SWX_SIG_MISSING', detail: `the SOAP header holds no signature${all.length ? ` (${all.length} inside the content are the content's own)` : ''}` };
+    }
+  } else {
+    const depth = (element: E) => tree.path(element).split('/').length;
+    const outermost = Math.min(...all.map(depth));
+    candidates = all.filter((element) => depth(element) === outermost);
+    if (candidates.length === 0) return { code: 'SWX_SIG_MISSING', detail: 'the XML holds no ds:Signature' };
+  }
+  if (candidates.length > 1) return { code: 'SWX_BAD_REQUEST', detail: `${candidates.length} signatures at the same level; exactly one is supported` };
+  return candidates[0]!;
 }

@@ -11,7 +11,7 @@ import type { Attachment } from '../mime/index.ts';
 import { pemBlocks } from '../pki/store.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
-import { readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
+import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
 import { judgeCertificate, readTrust, summary, type Refusal } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignatureVerdict } from './verdict.ts';
 import {
@@ -84,7 +84,6 @@ export interface XmlVerdict extends SignatureVerdict {
 
 /** Santuario's secure-validation bounds: the references of a SignedInfo are processed before it is authenticated. */
 const idAttributes = new Set(['Id', 'ID', 'id']);
-const soapNamespaces = new Set<string>([namespaces.soap11, namespaces.soap12]);
 
 /** Prefix bindings in scope at `element` (its own declarations included), innermost first. */
 function inScopeNamespaces(element: Element): Map<string, string> {
@@ -155,6 +154,9 @@ const domTree: SignatureTree<Element> = {
   attribute: (element, name) => (element.hasAttribute(name) ? element.getAttribute(name) ?? '' : undefined),
   text: (element) => element.textContent ?? '',
   namespacesInScope: inScopeNamespaces,
+  namespace: (element) => element.namespaceURI ?? '',
+  localName: (element) => element.localName,
+  path: pathOf,
 };
 
 function canonicalSignedInfo(canon: Canonicalizer, spec: SignatureSpec<Element>): string {
@@ -232,30 +234,6 @@ function weakAlgorithms(spec: SignatureSpec<Element>): string[] {
 
 function transformName(uri: string): string {
   return canonicalizationNames[uri] ?? Object.entries(transformUris).find(([, value]) => value === uri)?.[0] ?? uri;
-}
-
-/** The signature the message is signed with: in the SOAP header for an envelope, else the outermost one. */
-function findSignature(doc: Document): Element | Refusal {
-  const all = Array.from(doc.getElementsByTagNameNS(namespaces.ds, 'Signature'));
-  const root = doc.documentElement;
-  let candidates: Element[];
-  if (soapNamespaces.has(root.namespaceURI ?? '') && root.localName === 'Envelope') {
-    const headers = childElements(root, root.namespaceURI!, 'Header');
-    candidates = headers.flatMap((header) => [
-      ...childElements(header, namespaces.ds, 'Signature'),
-      ...childElements(header, namespaces.wsse, 'Security').flatMap((security) => childElements(security, namespaces.ds, 'Signature')),
-    ]);
-    if (candidates.length === 0) {
-      return { code: 'SWX_SIG_MISSING', detail: `the SOAP header holds no signature${all.length ? ` (${all.length} inside the content are the content's own)` : ''}` };
-    }
-  } else {
-    const depth = (element: Element) => pathOf(element).split('/').length;
-    const outermost = Math.min(...all.map(depth));
-    candidates = all.filter((element) => depth(element) === outermost);
-    if (candidates.length === 0) return { code: 'SWX_SIG_MISSING', detail: 'the XML holds no ds:Signature' };
-  }
-  if (candidates.length > 1) return { code: 'SWX_BAD_REQUEST', detail: `${candidates.length} signatures at the same level; exactly one is supported` };
-  return candidates[0]!;
 }
 
 /** In an envelope, SOAP's own elements and the WS-Security Timestamp count only where SOAP puts them. */
@@ -342,7 +320,7 @@ function verify(
     if (error instanceof XmlRefusal) return refuse(error.code, error.message);
     throw error;
   }
-  const signature = findSignature(doc);
+  const signature = chooseSignature(domTree, doc.documentElement, Array.from(doc.getElementsByTagNameNS(namespaces.ds, 'Signature')));
   if ('code' in signature) return refuse(signature.code, signature.detail);
   const parent = signature.parentNode as Element | null;
   if (parent?.namespaceURI === namespaces.wsse && parent.localName === 'Security') known.kind = 'soap-wss';

@@ -10,7 +10,7 @@ import type { ErrorCode } from '../errors.ts';
 import { certificate, type ParsedCert } from '../trust/certs.ts';
 import type { ReferenceCheck } from '../trust/verdict.ts';
 import type { SignedElement, VerifyXmlOptions, XmlVerdict } from '../trust/xmldsig.ts';
-import { base64Of, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
+import { base64Of, chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
 import { judgeCertificate, readTrust, summary, type Refusal, type Trust } from '../trust/xmldsig-trust.ts';
 import {
   canonicalizationNames,
@@ -26,7 +26,6 @@ import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENT
 import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from './parse.ts';
 
 const idAttributes = new Set(['Id', 'ID', 'id']);
-const soapNamespaces = new Set<string>([namespaces.soap11, namespaces.soap12]);
 const tokenProfile = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0';
 
 /** Thrown inside this module when the input leaves the profiles: the caller then asks the reference. */
@@ -147,29 +146,10 @@ const fastTree: SignatureTree<XmlElement> = {
     }
     return scope;
   },
+  namespace: (element) => element.namespace,
+  localName: (element) => element.localName,
+  path: pathOf,
 };
-
-/** The signature the message is signed with, chosen as the reference chooses: in the SOAP header, else the outermost. */
-function findSignature(document: XmlDocument, all: XmlElement[]): XmlElement | Refusal {
-  const root = document.root;
-  let candidates: XmlElement[];
-  if (soapNamespaces.has(root.namespace) && root.localName === 'Envelope') {
-    candidates = childElements(root, root.namespace, 'Header').flatMap((header) => [
-      ...childElements(header, namespaces.ds, 'Signature'),
-      ...childElements(header, namespaces.wsse, 'Security').flatMap((security) => childElements(security, namespaces.ds, 'Signature')),
-    ]);
-    if (candidates.length === 0) {
-      return { code: 'SWX_SIG_MISSING', detail: `the SOAP header holds no signature${all.length ? ` (${all.length} inside the content are the content's own)` : ''}` };
-    }
-  } else {
-    const depth = (element: XmlElement) => pathOf(element).split('/').length;
-    const outermost = Math.min(...all.map(depth));
-    candidates = all.filter((element) => depth(element) === outermost);
-    if (candidates.length === 0) return { code: 'SWX_SIG_MISSING', detail: 'the XML holds no ds:Signature' };
-  }
-  if (candidates.length > 1) return { code: 'SWX_BAD_REQUEST', detail: `${candidates.length} signatures at the same level; exactly one is supported` };
-  return candidates[0]!;
-}
 
 /** SHA-2 digests and signature hashes; SHA-1 and SHA-224 are the reference's. */
 const coveredHashes = new Set(['sha256', 'sha384', 'sha512']);
@@ -371,7 +351,7 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
     throw error;
   }
   const facts = survey(document);
-  const signature = findSignature(document, facts.signatures);
+  const signature = chooseSignature(fastTree, document.root, facts.signatures);
   if ('code' in signature) return refuse(signature.code, signature.detail);
   if (signature.parent?.namespace === namespaces.wsse && signature.parent.localName === 'Security') known.kind = 'soap-wss';
 
