@@ -63,10 +63,12 @@ async function stagesOf(ids: string[]): Promise<Record<string, Record<string, nu
 /** The set that got a 202 equals the receiver's set and the evidenced set; each routed once, none lost. */
 async function assertExactlyOnce(ids: string[]): Promise<void> {
   await waitFor('every message in the inbox', () => ids.every((id) => inbox().has(id)), 90_000);
-  await waitFor('delivered evidence for every message', async () => {
+  // Work held by a killed hub returns after the ack wait: 15 s for deliveries, 20 s for the archive. The envelope's
+  // records (received, routed) and the delivery's come through different consumers, so wait for both.
+  await waitFor('received, routed and delivered evidence for every message', async () => {
     const stages = await stagesOf(ids);
-    return ids.every((id) => (stages[id]?.delivered ?? 0) >= 1);
-  }, 90_000); // work held by a killed hub returns after the ack wait (15 s here, 20 s for the archive)
+    return ids.every((id) => (stages[id]?.delivered ?? 0) >= 1 && (stages[id]?.routed ?? 0) >= 1 && (stages[id]?.received ?? 0) >= 1);
+  }, 90_000);
   const stages = await stagesOf(ids);
   for (const id of ids) {
     assert.is(stages[id]!.routed, 1, `${id} routed exactly once: ${JSON.stringify(stages[id])}`);
