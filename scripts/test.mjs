@@ -23,7 +23,7 @@ function run(cmd, args, capture) {
 
 const filter = process.argv.slice(2);
 const typecheck = await run('npx', ['tsc', '--noEmit', '-p', '.'], false);
-const suite = await run(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', ...(filter.length ? filter : ['\\.test\\.ts$'])], true);
+const suite = await run(process.execPath, ['--import', 'tsx', '--import', './test/helpers/hook-errors.ts', 'node_modules/uvu/bin.js', 'test', ...(filter.length ? filter : ['\\.test\\.ts$'])], true);
 const plain = suite.out.replace(/\x1b\[[0-9;]*m/g, '');
 const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? 0);
 const passed = Number(/Passed:\s+(\d+)/.exec(plain)?.[1] ?? 0);
