@@ -22,6 +22,10 @@ import { openStore, type Store } from '../engine/store/index.ts';
 import { algorithmFor } from '../engine/httpsig.ts';
 import { mountRestInbound } from '../connectors/rest/inbound.ts';
 import { RestOutbound } from '../connectors/rest/outbound.ts';
+import { mountRestQueries } from '../connectors/rest/query.ts';
+import { KvReplayGuard } from '../engine/replay.ts';
+import { RateLimiter } from '../engine/ratelimit.ts';
+import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
 import { Intake } from '../pipelines/intake.ts';
@@ -103,8 +107,9 @@ export async function startHub(config: Config): Promise<Hub> {
     const signingAlg = algorithmFor(new X509Certificate(pki.hubSign.certPem).publicKey);
     if (!signingAlg) throw new Error('the hub signing certificate has an unsupported key type');
     const tls = { key: pki.hubTls.keyPem, cert: pki.hubTls.certPem, ca: [pki.ca.certPem] };
+    const hubSigning = { key: signingKey, keyId: pki.hubSign.thumbprint, alg: signingAlg };
     const outbound = new RestOutbound(
-      { tls, signing: { key: signingKey, keyId: pki.hubSign.thumbprint, alg: signingAlg } },
+      { tls, signing: hubSigning },
       registry,
       { timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds },
       trust,
@@ -126,6 +131,15 @@ export async function startHub(config: Config): Promise<Hub> {
     const intake = new Intake(bus, registry, payloads, evidence, () => stamper?.refusal());
     const agencyRouter = new Router();
     mountRestInbound(agencyRouter, { registry, intake, trust, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    const queries = new QueryPipeline({
+      catalogue, registry, evidence,
+      limiter: new RateLimiter(config.query.rateLimits),
+      connectors: { rest: outbound },
+      deadlineMs: config.query.deadlineMs,
+      admission: () => stamper?.refusal(),
+    });
+    const replay = await KvReplayGuard.open(bus, config.query.freshnessSeconds);
+    mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, freshnessSeconds: config.query.freshnessSeconds });
     const agencyServer: Server = createAgencyServer(tls, agencyRouter);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     // Stopped first of all: no new work while the actors drain.

@@ -21,26 +21,26 @@ const tariffQuota = { id: 'tariff-quota', name: 'Tariff quota', nameZh: '關稅�
 const clearanceAskers = ['BOFT', 'BSMI', 'IDB', 'NCC', 'COA', 'BAPHIQ', 'PABP', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA', 'MPB'];
 const companyAskers = ['BOFT', 'BSMI', 'IDB', 'COA', 'BAPHIQ', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA'];
 
-const fromCustoms = (id: string, name: string, nameZh: string): Dataset =>
-  ({ id, name, nameZh, service: customsClearance, askers: clearanceAskers, providers: ['CUSTOMS'] });
-const fromCommerce = (id: string, name: string, nameZh: string): Dataset =>
-  ({ id, name, nameZh, service: companyBusiness, askers: companyAskers, providers: ['DOC'] });
+const fromCustoms = (id: string, name: string, nameZh: string, keys: string[]): Dataset =>
+  ({ id, name, nameZh, service: customsClearance, keys, askers: clearanceAskers, providers: ['CUSTOMS'] });
+const fromCommerce = (id: string, name: string, nameZh: string, keys: string[]): Dataset =>
+  ({ id, name, nameZh, service: companyBusiness, keys, askers: companyAskers, providers: ['DOC'] });
 
 export const table1: readonly Dataset[] = [
-  fromCustoms('import-declaration-sea', 'Sea import declarations', '海運進口報單資料'),
-  fromCustoms('import-declaration-air', 'Air import declarations', '空運進口報單資料'),
-  fromCustoms('export-declaration-sea', 'Sea export declarations', '海運出口報單資料'),
-  fromCustoms('export-declaration-air', 'Air export declarations', '空運出口報單資料'),
-  fromCustoms('tax-payment-certificate', 'Tax and fee payment certificates', '稅費繳納證資料'),
-  fromCustoms('aeo-company', 'AEO (general level) company data', '一般優質企業資料'),
-  fromCustoms('customs-clearance-number', 'Customs clearance numbers', '海關通關號碼'),
-  fromCommerce('company-registration', 'Company registration', '公司登記資料'),
-  fromCommerce('business-registration', 'Business registration', '商業登記資料'),
-  fromCommerce('factory-registration', 'Factory registration', '工廠登記資料'),
-  { id: 'import-alcohol-consent', name: 'Import alcohol consent certificates', nameZh: '進口酒精同意證', service: permitDocuments, askers: ['NTA'], providers: ['IDB'] },
-  { id: 'quarantine-permit', name: 'Quarantine permit data', nameZh: '檢疫准單資料', service: permitDocuments, askers: ['CDC'], providers: ['CUSTOMS'] },
-  { id: 'permit-attached-documents', name: 'Documents attached to permits', nameZh: '簽審檢附文件', service: permitDocuments, askers: ['IDB'], providers: ['BAPHIQ', 'TFDA'] },
-  { id: 'inbound-passenger', name: 'Inbound passenger data', nameZh: '入境旅客資料', service: controlData, askers: ['CUSTOMS'], providers: ['NIA'] },
-  { id: 'tariff-quota-certificate', name: 'Tariff quota certificates', nameZh: '關稅配額證資料', service: tariffQuota, askers: ['CUSTOMS'], providers: ['BOT'] },
-  { id: 'tariff-quota-write-off', name: 'Tariff quota write-off data', nameZh: '關稅配額證核銷資料', service: tariffQuota, askers: ['BOT'], providers: ['CUSTOMS'] },
+  fromCustoms('import-declaration-sea', 'Sea import declarations', '海運進口報單資料', ['declarationNo']),
+  fromCustoms('import-declaration-air', 'Air import declarations', '空運進口報單資料', ['declarationNo']),
+  fromCustoms('export-declaration-sea', 'Sea export declarations', '海運出口報單資料', ['declarationNo']),
+  fromCustoms('export-declaration-air', 'Air export declarations', '空運出口報單資料', ['declarationNo']),
+  fromCustoms('tax-payment-certificate', 'Tax and fee payment certificates', '稅費繳納證資料', ['certificateNo']),
+  fromCustoms('aeo-company', 'AEO (general level) company data', '一般優質企業資料', ['ubn']),
+  fromCustoms('customs-clearance-number', 'Customs clearance numbers', '海關通關號碼', ['clearanceNo']),
+  fromCommerce('company-registration', 'Company registration', '公司登記資料', ['ubn']),
+  fromCommerce('business-registration', 'Business registration', '商業登記資料', ['ubn']),
+  fromCommerce('factory-registration', 'Factory registration', '工廠登記資料', ['factoryNo']),
+  { id: 'import-alcohol-consent', name: 'Import alcohol consent certificates', nameZh: '進口酒精同意證', service: permitDocuments, keys: ['certificateNo'], askers: ['NTA'], providers: ['IDB'] },
+  { id: 'quarantine-permit', name: 'Quarantine permit data', nameZh: '檢疫准單資料', service: permitDocuments, keys: ['permitNo'], askers: ['CDC'], providers: ['CUSTOMS'] },
+  { id: 'permit-attached-documents', name: 'Documents attached to permits', nameZh: '簽審檢附文件', service: permitDocuments, keys: ['documentNo'], askers: ['IDB'], providers: ['BAPHIQ', 'TFDA'] },
+  { id: 'inbound-passenger', name: 'Inbound passenger data', nameZh: '入境旅客資料', service: controlData, keys: ['passportNo', 'arrivalDate'], askers: ['CUSTOMS'], providers: ['NIA'] },
+  { id: 'tariff-quota-certificate', name: 'Tariff quota certificates', nameZh: '關稅配額證資料', service: tariffQuota, keys: ['certificateNo'], askers: ['CUSTOMS'], providers: ['BOT'] },
+  { id: 'tariff-quota-write-off', name: 'Tariff quota write-off data', nameZh: '關稅配額證核銷資料', service: tariffQuota, keys: ['certificateNo'], askers: ['BOT'], providers: ['CUSTOMS'] },
 ];

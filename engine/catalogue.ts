@@ -23,6 +23,9 @@ export const datasetSchema = z.object({
     name: z.string().min(1).max(200),
     nameZh: z.string().min(1).max(100),
   }),
+  keys: z.array(z.string().regex(/^[a-z][A-Za-z0-9]{0,39}$/, 'camelCase names, e.g. declarationNo')).min(1).max(8)
+    .refine((names) => new Set(names).size === names.length, { message: 'a key is listed twice' })
+    .describe('the fields a query names, all required, e.g. ["passportNo", "arrivalDate"]'),
   askers: agencies.describe('agencies that may ask for this dataset'),
   providers: agencies.describe('agencies that answer it; when there are several, the asker names one'),
 });

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { rateLimitsSchema } from './ratelimit.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 
@@ -50,6 +51,12 @@ export const configSchema = z.object({
     maxUnstampedRecords: z.coerce.number().int().positive().describe('evidence records that may wait for a time-stamp; warning at 70 %, refusal when full'),
     keyring: z.string().optional().describe('AES-256-GCM keyring file (operator-held, mode 0600): seals evidence bytes and stored payloads at rest'),
   }),
+  query: z.object({
+    deadlineMs: z.coerce.number().int().positive().max(120_000).describe('how long the hub waits for a provider before answering SWX_PROVIDER_TIMEOUT'),
+    maxBodyBytes: z.coerce.number().int().positive().describe('largest query request (SOAP or REST) the hub reads'),
+    freshnessSeconds: z.coerce.number().int().positive().describe('oldest WS-Security Timestamp / signature creation accepted; requests are also remembered this long to refuse replays'),
+    rateLimits: rateLimitsSchema.describe('per-asker token buckets: a default and per-agency limits'),
+  }),
   archive: z.boolean().optional().describe('run the archive actor; default: on with the embedded NATS or a ClickHouse server, off for a process that joins an external NATS with embedded chDB'),
   pkiAlg: z.enum(['ecdsa', 'rsa']),
   revocation: z.object({
@@ -75,6 +82,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
   evidence: { batchSize: 2_000, batchMs: 100, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
+  query: { deadlineMs: 5_000, maxBodyBytes: 64 * 1024, freshnessSeconds: 300, rateLimits: { default: { ratePerSecond: 1_000, burst: 2_000 }, askers: {} } },
   pkiAlg: 'ecdsa',
   revocation: { graceSeconds: 86_400, failOpen: false, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000 },
 });
@@ -112,6 +120,11 @@ export const envSettings: Record<string, string> = {
   SWX_TSA_GRACE_SECONDS: 'evidence.tsaGraceSeconds',
   SWX_MAX_UNSTAMPED_RECORDS: 'evidence.maxUnstampedRecords',
   SWX_KEYRING: 'evidence.keyring',
+  SWX_QUERY_DEADLINE_MS: 'query.deadlineMs',
+  SWX_QUERY_MAX_BYTES: 'query.maxBodyBytes',
+  SWX_QUERY_FRESHNESS_SECONDS: 'query.freshnessSeconds',
+  SWX_QUERY_RATE: 'query.rateLimits.default.ratePerSecond',
+  SWX_QUERY_BURST: 'query.rateLimits.default.burst',
   SWX_PKI_ALG: 'pkiAlg',
   SWX_CRL_URL: 'crlUrl',
   SWX_CRL_GRACE_SECONDS: 'revocation.graceSeconds',

@@ -37,6 +37,8 @@ export const errorCodes = {
   SWX_UNKNOWN_DATASET: { status: 404, title: 'Unknown query dataset' },
   SWX_PROVIDER_TIMEOUT: { status: 504, title: 'Provider did not answer the query within the deadline' },
   SWX_PROVIDER_ERROR: { status: 502, title: 'Provider failed to answer the query' },
+  SWX_REPLAY: { status: 409, title: 'Request already seen (replayed signature or message id within the freshness window)' },
+  SWX_SOAP_ACTION: { status: 400, title: 'SOAP action does not match the operation of the body' },
   SWX_RATE_LIMITED: { status: 429, title: 'Too many requests from this agency; retry after the time given' },
   SWX_NOT_FOUND: { status: 404, title: 'Not found' },
   SWX_OPS_UNAUTHORIZED: { status: 401, title: 'Operator token missing or wrong' },

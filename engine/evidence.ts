@@ -13,7 +13,9 @@ export type EvidenceStage =
   | 'delivery_failed'
   | 'dead_lettered'
   | 'resent'
-  | 'duplicate';
+  | 'duplicate'
+  | 'answered' // a query's verified answer from its provider, with the provider's signature
+  | 'query_failed'; // a query the provider did not answer in time, or answered wrongly
 
 export interface EvidenceRecord {
   /** Unique per record; the first record's id is the Nats-Msg-Id of their publish. */
@@ -44,6 +46,12 @@ export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: 
 /** The fields every record about an envelope repeats. */
 export function envelopeFacts(envelope: Envelope) {
   const { id: messageId, conversationId, from, to, service, action, protocol, size, sha256 } = envelope;
+  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
+}
+
+/** The fields of a record that a later record about the same message repeats. */
+export function sameMessage(record: EvidenceRecord) {
+  const { messageId, conversationId, from, to, service, action, protocol, size, sha256 } = record;
   return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
 }
 

@@ -26,6 +26,21 @@ export const deliveryLatency = new Histogram({
   registers: [metricsRegistry],
 });
 
+export const queriesTotal = new Counter({
+  name: 'swx_queries_total',
+  help: 'Queries by dataset, provider and outcome (answered, or the SWX_* code of the refusal)',
+  labelNames: ['dataset', 'provider', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const queryLatency = new Histogram({
+  name: 'swx_query_seconds',
+  help: 'Query time in the hub, from the verified request to the verified answer, split into the provider\'s time and the hub\'s own',
+  labelNames: ['part'] as const,
+  buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [metricsRegistry],
+});
+
 export const breakerOpen = new Gauge({
   name: 'swx_partner_circuit_open',
   help: '1 while deliveries to the partner are paused by its circuit breaker',

@@ -4,8 +4,8 @@ import { z } from 'zod';
 import { partnerId } from './registry.ts';
 
 export const rateLimitSchema = z.object({
-  ratePerSecond: z.number().positive().max(1_000_000).describe('sustained requests per second'),
-  burst: z.number().int().min(1).max(1_000_000).describe('requests allowed at once after a quiet spell'),
+  ratePerSecond: z.coerce.number().positive().max(1_000_000).describe('sustained requests per second'),
+  burst: z.coerce.number().int().min(1).max(1_000_000).describe('requests allowed at once after a quiet spell'),
 });
 export type RateLimit = z.infer<typeof rateLimitSchema>;
 

@@ -20,6 +20,10 @@ export const partnerSchema = z.object({
     protocol: z.literal('rest'),
     url: z.url({ protocol: /^https$/ }),
   }).optional().describe('where the hub delivers messages for this partner'),
+  queryEndpoint: z.object({
+    protocol: z.enum(['rest', 'soap']),
+    url: z.url({ protocol: /^https$/ }),
+  }).optional().describe('where the hub puts the queries this partner answers as a provider of query datasets'),
   enabled: z.boolean().default(true),
 });
 export type Partner = z.infer<typeof partnerSchema>;

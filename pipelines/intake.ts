@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { messageIdPattern, type Envelope, type Protocol, type SignatureInfo } from '../engine/envelope.ts';
 import { SwxError } from '../engine/errors.ts';
-import type { EvidenceLog, EvidenceRecord } from '../engine/evidence.ts';
+import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
 import type { Registry } from '../engine/registry.ts';
@@ -61,7 +61,7 @@ export class Intake {
     const sha256 = createHash('sha256').update(submission.payload).digest('hex');
     const received = this.received(submission, id, conversationId, sha256);
     await this.evidence.publish([received, this.evidence.record({
-      ...stageFacts(received), stage: 'rejected', code: error.code,
+      ...sameMessage(received), stage: 'rejected', code: error.code,
       detail: submission.claimedId ? `${error.message} (claimed message id ${submission.claimedId}, not authenticated)` : error.message,
     })]);
     return id;
@@ -107,7 +107,7 @@ export class Intake {
     if (ack.duplicate) {
       await this.sameAsOriginal(ack.seq, envelope);
       const received = this.received(submission, id, conversationId, sha256);
-      await this.evidence.publish([received, this.evidence.record({ ...stageFacts(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
+      await this.evidence.publish([received, this.evidence.record({ ...sameMessage(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
     }
     return { id, conversationId, duplicate: ack.duplicate };
   }
@@ -122,9 +122,4 @@ export class Intake {
       throw new SwxError('SWX_DUPLICATE_CONFLICT', `message id ${resent.id} was already used for another message (to ${stored.to}, service ${stored.service}); use a new id`);
     }
   }
-}
-
-function stageFacts(received: EvidenceRecord) {
-  const { messageId, conversationId, from, to, service, action, protocol, size, sha256 } = received;
-  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages swx and its tests use: nats-server (embedded JetStream), openssl, xmlsec1 (outside judge of
-# XMLDSig), python3 (runs the check.py that evidence bundles carry, as an auditor would).
+# XMLDSig), python3 (runs the check.py that evidence bundles carry, as an auditor would), python3-zeep and
+# python3-xmlsec (the stock SOAP client with WS-Security the query-service tests call the hub with).
 set -euo pipefail
 need=()
 for pair in nats-server:nats-server openssl:openssl xmlsec1:xmlsec1 python3:python3; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
+/usr/bin/python3 -c 'import zeep, xmlsec' >/dev/null 2>&1 || need+=(python3-zeep python3-xmlsec)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "swx needs: ${need[*]}. Run: sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2

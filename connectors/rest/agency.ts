@@ -4,11 +4,11 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer, Agent, request } from 'node:https';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryHeaders, envelopeHeaders, messagePath, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryPath, queryRequestComponents, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -21,6 +21,12 @@ export interface OutgoingMessage {
   messageId?: string;
   conversationId?: string;
   refTo?: string;
+}
+
+export interface QueryOptions {
+  /** Needed where the dataset has several providers. */
+  provider?: string;
+  queryId?: string;
 }
 
 export interface HubAnswer { status: number; body: Record<string, unknown>; headers: Record<string, string | string[] | undefined> }
@@ -37,9 +43,11 @@ function signer(credentials: AgencyCredentials): Signer {
 export class AgencyClient {
   private readonly signer: Signer;
   private readonly agent: Agent;
+  private readonly hubKey?: { key: KeyObject; keyId: string };
 
-  constructor(private readonly hubUrl: string, credentials: AgencyCredentials, options: { maxSockets?: number } = {}) {
+  constructor(private readonly hubUrl: string, credentials: AgencyCredentials, options: { maxSockets?: number; hubSignCertPem?: string } = {}) {
     this.signer = signer(credentials);
+    if (options.hubSignCertPem) this.hubKey = { key: new X509Certificate(options.hubSignCertPem).publicKey, keyId: thumbprint(options.hubSignCertPem) };
     this.agent = new Agent({
       keepAlive: true,
       maxSockets: options.maxSockets ?? 16,
@@ -69,21 +77,57 @@ export class AgencyClient {
   }
 
   send(message: OutgoingMessage): Promise<HubAnswer> {
-    const headers = this.signedHeaders(message);
+    return this.post(this.url(), this.signedHeaders(message), message.body);
+  }
+
+  /** A signed query request for `dataset`, as `swx sign --query` prints it for curl. */
+  signedQuery(dataset: string, keys: Record<string, string>, options: QueryOptions = {}): { url: string; headers: Record<string, string>; body: Buffer } {
+    const url = new URL(`${queryPath}/${encodeURIComponent(dataset)}`, this.hubUrl).href;
+    const body = Buffer.from(JSON.stringify({ keys, ...(options.provider ? { provider: options.provider } : {}) }));
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-digest': contentDigest(body),
+      ...(options.queryId ? { [envelopeHeaders.messageId]: options.queryId } : {}),
+    };
+    const components = options.queryId ? [...queryRequestComponents, envelopeHeaders.messageId] : queryRequestComponents;
+    return { url, body, headers: { ...headers, ...sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components }) } };
+  }
+
+  /**
+   * Asks a query. A 200 answer must carry the hub's signature (checked when the client knows the hub's signing
+   * certificate): `signed` says so; an answer whose signature fails is an error, never data.
+   */
+  async query(dataset: string, keys: Record<string, string>, options: QueryOptions = {}): Promise<HubAnswer & { signed: boolean }> {
+    const { url, headers, body } = this.signedQuery(dataset, keys, options);
+    const answer = await this.post(url, headers, body);
+    if (answer.status !== 200 || !this.hubKey) return { ...answer, signed: false };
+    verify({ status: answer.status, headers: answer.headers }, {
+      required: receiptComponents,
+      maxSkewSeconds: 300,
+      key: (keyId, declared) => {
+        const alg = keyId === this.hubKey!.keyId ? algorithmFor(this.hubKey!.key, declared) : undefined;
+        return alg ? { key: this.hubKey!.key, alg } : undefined;
+      },
+    });
+    if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the answer\'s Content-Digest does not match its body');
+    return { ...answer, signed: true };
+  }
+
+  private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<HubAnswer & { text: string }> {
     return new Promise((resolve, reject) => {
-      const req = request(this.url(), { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(message.body.length) } }, (res) => {
+      const req = request(url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(payload.length) } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           let body: Record<string, unknown>;
           try { body = JSON.parse(text) as Record<string, unknown>; } catch { body = { text }; }
-          resolve({ status: res.statusCode ?? 0, body, headers: res.headers });
+          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, text });
         });
         res.on('error', reject);
       });
       req.on('error', reject);
-      req.end(message.body);
+      req.end(payload);
     });
   }
 
@@ -126,24 +170,13 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
 }): Promise<AgencyReceiver> {
   mkdirSync(options.inboxDir, { recursive: true });
   const own = signer(options);
-  const hubKey = new X509Certificate(options.hubSignCertPem).publicKey;
-  const hubKeyId = thumbprint(options.hubSignCertPem);
+  const hub = hubKeyOf(options.hubSignCertPem);
   const perId = new Map<string, number>();
   const receiver: AgencyReceiver = {
     port: 0, server: undefined as unknown as Server, deliveries: 0, deliveriesOf: (id) => perId.get(id) ?? 0, close: async () => undefined,
   };
 
-  const answer = (res: import('node:http').ServerResponse, status: number, messageId: string, payload: Record<string, unknown>) => {
-    const body = Buffer.from(JSON.stringify(payload));
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      'content-digest': contentDigest(body),
-      [envelopeHeaders.messageId]: messageId,
-    };
-    Object.assign(headers, sign({ status, headers }, { ...own, components: receiptComponents }));
-    res.writeHead(status, { ...headers, 'content-length': String(body.length) });
-    res.end(body);
-  };
+  const answer = (res: ServerResponse, status: number, messageId: string, payload: Record<string, unknown>) => signedAnswer(res, own, status, messageId, payload);
 
   const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
     const chunks: Buffer[] = [];
@@ -155,15 +188,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
       const id = h(envelopeHeaders.messageId) ?? '';
       perId.set(id, (perId.get(id) ?? 0) + 1);
       try {
-        verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
-          required: [...requiredRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from],
-          maxSkewSeconds: options.clockSkewSeconds ?? 300,
-          key: (keyId, declared) => {
-            const alg = keyId === hubKeyId ? algorithmFor(hubKey, declared) : undefined;
-            return alg ? { key: hubKey, alg } : undefined;
-          },
-        });
-        if (!checkContentDigest(h('content-digest'), body)) throw new Error('Content-Digest does not match');
+        checkHubRequest(req, body, hub, [...requiredRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from], options.clockSkewSeconds);
         if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) throw new Error('missing or malformed Swx-Message-Id');
       } catch (error) {
         answer(res, 400, id || 'unknown', { error: (error as Error).message });
@@ -190,13 +215,99 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
       answer(res, 200, id, { id, received: true, at: new Date().toISOString() });
     });
   });
+  receiver.port = await listenOn(server, options.port, options.host);
+  receiver.server = server;
+  receiver.close = () => closeServer(server);
+  return receiver;
+}
+
+export interface RestProvider {
+  port: number;
+  /** Queries answered (found or not). */
+  answered: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Answers the hub's queries as a provider agency (register its URL as the partner's `queryEndpoint` with protocol
+ * `rest`): mutual TLS, the hub's signature and Content-Digest checked, `answer` asked, the answer signed.
+ * A request the provider cannot read gets a signed 400; `answer` throwing gets a signed 500.
+ */
+export async function startRestProvider(options: AgencyCredentials & {
+  port: number;
+  host?: string;
+  hubSignCertPem: string;
+  clockSkewSeconds?: number;
+  answer(dataset: string, keys: Record<string, string>, asker: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
+}): Promise<RestProvider> {
+  const own = signer(options);
+  const hub = hubKeyOf(options.hubSignCertPem);
+  const provider: RestProvider = { port: 0, answered: 0, close: async () => undefined };
+  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const queryId = String(req.headers[envelopeHeaders.messageId] ?? 'unknown');
+      let query: { dataset: string; asker: string; keys: Record<string, string> };
+      try {
+        checkHubRequest(req, body, hub, providerRequestComponents, options.clockSkewSeconds);
+        query = JSON.parse(body.toString('utf8')) as typeof query;
+        if (typeof query.dataset !== 'string' || typeof query.keys !== 'object' || query.keys === null) throw new Error('expected { queryId, dataset, asker, keys }');
+      } catch (error) {
+        signedAnswer(res, own, 400, queryId, { error: (error as Error).message });
+        return;
+      }
+      Promise.resolve(options.answer(query.dataset, query.keys, query.asker)).then((record) => {
+        provider.answered++;
+        signedAnswer(res, own, 200, queryId, record ? { found: true, record } : { found: false });
+      }, (error: Error) => signedAnswer(res, own, 500, queryId, { error: error.message }));
+    });
+  });
+  provider.port = await listenOn(server, options.port, options.host);
+  provider.close = () => closeServer(server);
+  return provider;
+}
+
+function hubKeyOf(certPem: string): { key: KeyObject; keyId: string } {
+  return { key: new X509Certificate(certPem).publicKey, keyId: thumbprint(certPem) };
+}
+
+/** A request from the hub: signed by the hub's key over `required`, with a matching Content-Digest; throws if not. */
+function checkHubRequest(req: IncomingMessage, body: Buffer, hub: { key: KeyObject; keyId: string }, required: string[], skewSeconds = 300): void {
+  verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
+    required,
+    maxSkewSeconds: skewSeconds,
+    key: (keyId, declared) => {
+      const alg = keyId === hub.keyId ? algorithmFor(hub.key, declared) : undefined;
+      return alg ? { key: hub.key, alg } : undefined;
+    },
+  });
+  if (!checkContentDigest(String(req.headers['content-digest']), body)) throw new Error('Content-Digest does not match');
+}
+
+/** A JSON answer signed like a receipt: status, content type, digest and the message id it answers. */
+function signedAnswer(res: ServerResponse, own: Signer, status: number, messageId: string, payload: Record<string, unknown>): void {
+  const body = Buffer.from(JSON.stringify(payload));
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'content-digest': contentDigest(body),
+    [envelopeHeaders.messageId]: messageId,
+  };
+  Object.assign(headers, sign({ status, headers }, { ...own, components: receiptComponents }));
+  res.writeHead(status, { ...headers, 'content-length': String(body.length) });
+  res.end(body);
+}
+
+async function listenOn(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const address = server.address();
-  receiver.port = typeof address === 'object' && address ? address.port : options.port;
-  receiver.server = server;
-  receiver.close = () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
-  return receiver;
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
 }

@@ -29,3 +29,10 @@ export function requestComponents(headers: Record<string, unknown>): string[] {
 
 /** A receipt is the receiver's signed 2xx answer; it names the message it acknowledges. */
 export const receiptComponents = ['@status', 'content-type', 'content-digest', envelopeHeaders.messageId];
+
+/** Queries (即時查證): an asker POSTs `{ keys, provider? }` to /v1/query/<dataset>; the hub POSTs `{ queryId, dataset,
+ * asker, keys }` to the provider's query endpoint; both answers are signed like receipts (receiptComponents). */
+export const queryPath = '/v1/query';
+export const queryRequestComponents = ['@method', '@target-uri', 'content-type', 'content-digest'];
+/** What the hub's request to a provider covers: whose query it is and its id. */
+export const providerRequestComponents = [...queryRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from];

@@ -28,7 +28,7 @@ const sigErrorCodes: Record<string, ErrorCode> = {
   future: 'SWX_SIG_EXPIRED',
 };
 
-function header(req: IncomingMessage, name: string): string | undefined {
+export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }
@@ -65,7 +65,7 @@ const peerPrints = new WeakMap<object, string>();
  * The registered (pinned) certificate must also be acceptable now for what it is used for; asked on every request,
  * so a revocation also stops open keep-alive connections.
  */
-async function admit(trust: RestInboundOptions['trust'], key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
+export async function admit(trust: RestInboundOptions['trust'], key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
   const refusal = await trust.check(key.parsed, purpose);
   if (refusal) throw new SwxError(refusal.code, `${what} ${key.thumbprint} of ${key.partner.id}: ${refusal.detail}`);
 }
@@ -74,7 +74,7 @@ async function admit(trust: RestInboundOptions['trust'], key: PartnerKey, purpos
  * The partner behind the TLS client certificate. Only the thumbprint is kept per connection: the registry is asked on
  * every request, so disabling or removing a partner also stops its open keep-alive connections.
  */
-async function authenticate(req: IncomingMessage, registry: Registry, trust: RestInboundOptions['trust']): Promise<PartnerKey> {
+export async function authenticate(req: IncomingMessage, registry: Registry, trust: RestInboundOptions['trust']): Promise<PartnerKey> {
   let print = peerPrints.get(req.socket);
   if (print === undefined) {
     const der = peerCertificate(req);
@@ -108,7 +108,8 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       partial.from = peer.partner.id;
       checkHeaders(req, partial);
       partial.payload = await readBody(req, options.maxBodyBytes);
-      const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds);
+      // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
+      const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds, requestComponents(req.headers));
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
       partial.signature = signatureInfo(verified, registry.keyByThumbprint(verified.keyId)?.certificate.toString());
       if (!checkContentDigest(header(req, 'content-digest'), partial.payload)) {
@@ -140,13 +141,13 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
   });
 }
 
-function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Registry, skew: number): { verified: Verified; signer: PartnerKey } {
+/** The RFC 9421 signature of a request, by a key of the partner that authenticated the TLS connection. */
+export function verifySignature(req: IncomingMessage, peer: PartnerKey, registry: Registry, skew: number, required: string[]): { verified: Verified; signer: PartnerKey } {
   let foreignKey: string | undefined;
   let signer: PartnerKey | undefined;
   try {
     const verified = verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
-      // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
-      required: requestComponents(req.headers),
+      required,
       maxSkewSeconds: skew,
       key: (keyId, declared) => {
         signer = registry.keyByThumbprint(keyId);

@@ -1,13 +1,14 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
-// receiver's signed 2xx answer as its receipt.
+// receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { Agent, request } from 'node:https';
 import type { KeyObject } from 'node:crypto';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { contentDigest, checkContentDigest, sign, verify, type SigAlg, type Verified } from '../../engine/httpsig.ts';
+import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type SigAlg, type Verified } from '../../engine/httpsig.ts';
+import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import { deliveryHeaders, envelopeHeaders, receiptComponents, requestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, providerRequestComponents, receiptComponents, requestComponents } from './contract.ts';
 
 export interface Receipt {
   status: number;
@@ -29,7 +30,8 @@ export interface HubIdentity {
   signing: { key: KeyObject; keyId: string; alg: SigAlg };
 }
 
-export class RestOutbound {
+export class RestOutbound implements ProviderConnector {
+  readonly protocol = 'rest';
   private readonly agents = new Map<string, Agent>();
 
   constructor(
@@ -55,7 +57,6 @@ export class RestOutbound {
     const headers: Record<string, string> = {
       'content-type': envelope.contentType,
       'content-digest': contentDigest(payload),
-      'content-length': String(payload.length),
       [envelopeHeaders.to]: envelope.to,
       [envelopeHeaders.service]: envelope.service,
       [envelopeHeaders.action]: envelope.action,
@@ -65,33 +66,11 @@ export class RestOutbound {
       [deliveryHeaders.receivedAt]: envelope.receivedAt,
       ...(envelope.refToMessageId ? { [envelopeHeaders.refTo]: envelope.refToMessageId } : {}),
     };
-    Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, {
-      ...this.hub.signing, components: requestComponents(headers),
-    }));
-    const receiptLimit = 1024 * 1024;
-    const response = await new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }>((resolve, reject) => {
-      // A deadline for the whole exchange, not an idle timeout: a receiver that drips its answer must not hold a
-      // delivery past the consumer's ack wait.
-      const req = request(url, { method: 'POST', headers, agent: this.agent(partner.id), signal: AbortSignal.timeout(this.options.timeoutMs) }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > receiptLimit) {
-            req.destroy();
-            reject(new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is larger than ${receiptLimit} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(payload);
-    }).catch((error: Error) => {
-      if (error instanceof DeliveryError) throw error;
-      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${this.options.timeoutMs} ms` : error.message;
+    // A deadline for the whole exchange, not an idle timeout: a receiver that drips its answer must not hold a
+    // delivery past the consumer's ack wait.
+    const response = await this.post(url, headers, requestComponents(headers), payload, partner.id, AbortSignal.timeout(this.options.timeoutMs)).catch((error: Error) => {
+      if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', error.message);
+      const reason = isAbort(error) ? `no complete answer within ${this.options.timeoutMs} ms` : error.message;
       throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
     });
 
@@ -101,39 +80,116 @@ export class RestOutbound {
     if (response.status < 200 || response.status >= 300) {
       throw new DeliveryError(false, 'SWX_DELIVERY_REJECTED', `${partner.id} answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
     }
+    const checked = await this.checkSigned(response, partner.id, envelope.id);
+    if (!checked.ok) {
+      // An unknown revocation status may clear up (a CRL fetched later); a revoked or misused key will not.
+      throw new DeliveryError(checked.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${checked.detail}`);
+    }
+    return { status: response.status, body: response.body, signature: checked.signature, raw: rawAnswer(response) };
+  }
+
+  /** Puts a query to a provider answering over REST: the provider's signed 200 `{ found, record? }` is its answer. */
+  async ask(call: ProviderCall): Promise<ProviderAnswer> {
+    const url = new URL(call.url);
+    const body = Buffer.from(JSON.stringify({ queryId: call.id, dataset: call.dataset, asker: call.asker, keys: call.keys }));
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-digest': contentDigest(body),
+      [envelopeHeaders.messageId]: call.id,
+      [deliveryHeaders.from]: call.asker,
+    };
+    const failed = (detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider}: ${detail}`);
+    const response = await this.post(url, headers, providerRequestComponents, body, call.provider, call.signal).catch((error: Error) => {
+      if (isAbort(error)) throw error;
+      throw failed(error instanceof SwxError ? error.message : `${url.origin}: ${error.message}`);
+    });
+    if (response.status !== 200) throw failed(`answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
+    const checked = await this.checkSigned(response, call.provider, call.id);
+    if (!checked.ok) throw failed(`the answer ${checked.detail}`);
+    let answer: { found?: unknown; record?: unknown };
+    try { answer = JSON.parse(response.body.toString('utf8')) as typeof answer; } catch { throw failed('the answer is not JSON'); }
+    const record = answer.record;
+    if (typeof answer.found !== 'boolean' || (answer.found && (typeof record !== 'object' || record === null || Array.isArray(record)))) {
+      throw failed('the answer must be { "found": boolean, "record": object when found }');
+    }
+    const signer = this.registry.keyByThumbprint(checked.signature.keyId);
+    return {
+      found: answer.found,
+      ...(answer.found ? { record: record as Record<string, unknown> } : {}),
+      raw: Buffer.from(rawAnswer(response)),
+      contentType: 'application/json',
+      signature: signatureInfo(checked.signature, signer?.certificate.toString()),
+    };
+  }
+
+  /** One signed POST over the partner's keep-alive mutual-TLS agent; the answer is read up to a bound. */
+  private async post(url: URL, headers: Record<string, string>, components: string[], body: Buffer, partnerId: string, signal: AbortSignal): Promise<SignedAnswer> {
+    Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, { ...this.hub.signing, components }));
+    headers['content-length'] = String(body.length);
+    const answerLimit = 1024 * 1024;
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method: 'POST', headers, agent: this.agent(partnerId), signal }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > answerLimit) {
+            req.destroy();
+            reject(new SwxError('SWX_TOO_LARGE', `${partnerId}'s answer is larger than ${answerLimit} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /**
+   * An answer is a signature like any other: signed by a key registered to `partnerId` that passes the trust store
+   * (path, usage, revocation), naming `messageId`, with a matching Content-Digest.
+   */
+  private async checkSigned(response: SignedAnswer, partnerId: string, messageId: string): Promise<{ ok: true; signature: Verified } | { ok: false; code?: string; detail: string }> {
     let signature: Verified;
     try {
       signature = verify({ status: response.status, headers: response.headers }, {
         required: receiptComponents,
         maxSkewSeconds: this.options.clockSkewSeconds,
-        key: (keyId, declared) => this.registry.verificationKey(keyId, partner.id, declared),
+        key: (keyId, declared) => this.registry.verificationKey(keyId, partnerId, declared),
       });
     } catch (error) {
-      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${(error as Error).message}`);
+      return { ok: false, detail: (error as Error).message };
     }
     const signer = this.registry.keyByThumbprint(signature.keyId);
     const refusal = signer ? await this.trust.check(signer.parsed, 'agency-signing') : undefined;
-    if (refusal) {
-      // An unknown revocation status may clear up (a CRL fetched later); a revoked or misused key will not.
-      throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${signature.keyId}: ${refusal.code}: ${refusal.detail}`);
+    if (refusal) return { ok: false, code: refusal.code, detail: `is signed with ${signature.keyId}: ${refusal.code}: ${refusal.detail}` };
+    if (response.headers[envelopeHeaders.messageId] !== messageId || !checkContentDigest(String(response.headers['content-digest']), response.body)) {
+      return { ok: false, detail: 'names another message or its digest does not match' };
     }
-    const receiptId = response.headers[envelopeHeaders.messageId];
-    if (receiptId !== envelope.id || !checkContentDigest(String(response.headers['content-digest']), response.body)) {
-      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt names another message or its digest does not match`);
-    }
-    const raw = [
-      `HTTP ${response.status}`,
-      `signature-input: ${response.headers['signature-input']}`,
-      `signature: ${response.headers.signature}`,
-      `content-digest: ${response.headers['content-digest']}`,
-      '',
-      response.body.toString('utf8'),
-    ].join('\n');
-    return { status: response.status, body: response.body, signature, raw };
+    return { ok: true, signature };
   }
 
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
   }
+}
+
+interface SignedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+
+const isAbort = (error: Error) => error.name === 'AbortError' || error.name === 'TimeoutError';
+
+/** The answer as received, status line, signature headers and body, for evidence. */
+function rawAnswer(response: SignedAnswer): string {
+  return [
+    `HTTP ${response.status}`,
+    `signature-input: ${response.headers['signature-input']}`,
+    `signature: ${response.headers.signature}`,
+    `content-digest: ${response.headers['content-digest']}`,
+    '',
+    response.body.toString('utf8'),
+  ].join('\n');
 }

@@ -123,6 +123,7 @@ const sample = {
   name: 'Vessel register',
   nameZh: '船舶登記資料',
   service: { id: 'test-service', name: 'Test service', nameZh: '測試查證' },
+  keys: ['vesselNo'],
   askers: ['CUSTOMS'],
   providers: ['MPB'],
 };
@@ -165,6 +166,9 @@ test('a dataset that is not well-formed is refused, naming the field', async () 
     [{ ...sample, askers: ['CUSTOMS', 'CUSTOMS'] }, 'askers'],
     [{ ...sample, providers: ['mpb'] }, 'providers.0'],
     [{ ...sample, nameZh: '' }, 'nameZh'],
+    [{ ...sample, keys: [] }, 'keys'],
+    [{ ...sample, keys: ['vessel no'] }, 'keys.0'],
+    [{ ...sample, keys: ['vesselNo', 'vesselNo'] }, 'keys'],
     [{ ...sample, service: { id: 'test-service', name: 'Test service' } }, 'service.nameZh'],
     [null, ''],
   ];

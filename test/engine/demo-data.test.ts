@@ -137,4 +137,8 @@ test('unknown keys find nothing; malformed queries are bad requests', () => {
   assert.throws(() => sampleQuery('inbound-passenger', -1), RangeError);
 });
 
+test('the demo providers expect exactly the query keys the catalogue seed publishes for each dataset', () => {
+  for (const dataset of table1) assert.equal([...queryKeys(dataset.id)], dataset.keys, dataset.id);
+});
+
 test.run();

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { readOpsToken } from '../../engine/admin.ts';
 import { issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
-import { AgencyClient, startAgencyReceiver, type AgencyReceiver } from '../../connectors/rest/agency.ts';
+import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver, type RestProvider } from '../../connectors/rest/agency.ts';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const swxBin = join(root, 'bin/swx.js');
@@ -117,11 +117,20 @@ export interface TestAgency {
   credentials: { certPem: string; keyPem: string; caPem: string };
   client: AgencyClient;
   receiver?: AgencyReceiver;
+  provider?: RestProvider;
   inboxDir: string;
 }
 
 /** Issues an agency certificate in the hub's PKI, optionally starts its receiver, and registers it with the hub. */
-export async function addAgency(hub: HubProcess, id: string, options: { receiver?: boolean; port?: number } = {}): Promise<TestAgency> {
+/** How a test agency answers queries as a provider: over REST (startRestProvider) or SOAP (startSoapProvider). */
+export type ProviderAnswerFn = (dataset: string, keys: Record<string, string>, asker: string) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
+
+export async function addAgency(hub: HubProcess, id: string, options: {
+  receiver?: boolean;
+  port?: number;
+  /** Also answer queries as a provider, with this function; `credentials` signs its answers instead of its own. */
+  provider?: { answer: ProviderAnswerFn; credentials?: { certPem: string; keyPem: string } };
+} = {}): Promise<TestAgency> {
   const pkiDir = join(hub.dataDir, 'pki');
   const pki = await loadPki(pkiDir);
   const credential = await issueAgency(pkiDir, id);
@@ -130,13 +139,18 @@ export async function addAgency(hub: HubProcess, id: string, options: { receiver
   const receiver = options.receiver === false ? undefined : await startAgencyReceiver({
     ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir,
   });
+  const provider = options.provider ? await startRestProvider({
+    ...credentials, ...options.provider.credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, answer: options.provider.answer,
+  }) : undefined;
   const registered = await hub.admin('PUT', `/api/partners/${id}`, {
     name: `${id} (test)`,
     certificates: [credential.certPem],
     ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver.port}/inbox` } } : {}),
+    ...(provider ? { queryEndpoint: { protocol: 'rest', url: `https://localhost:${provider.port}/query` } } : {}),
   });
   if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);
-  return { id, credential, credentials, client: new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials), receiver, inboxDir };
+  const client = new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials, { hubSignCertPem: pki.hubSign.certPem });
+  return { id, credential, credentials, client, receiver, provider, inboxDir };
 }
 
 export async function addService(hub: HubProcess, id: string, from: string[], to: string[], extra: Record<string, unknown> = {}): Promise<void> {

@@ -1,0 +1,90 @@
+// REST queries (即時查證): POST /v1/query/<dataset> with `{ "keys": {...}, "provider"?: "TFDA" }`, over mutual TLS
+// and signed like a message (RFC 9421 over a Content-Digest); the answer is the hub's signed 200
+// `{ queryId, dataset, provider, found, record?, answeredAt }`, or a problem reply with the SWX_* code.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { checkContentDigest, contentDigest, sign, signatureInfo } from '../../engine/httpsig.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { readBody, readJson, sendProblem, type Router } from '../../engine/http.ts';
+import { messageIdPattern } from '../../engine/envelope.ts';
+import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
+import type { Registry } from '../../engine/registry.ts';
+import type { TrustStore } from '../../engine/pki/index.ts';
+import { admit, authenticate, header, verifySignature } from './inbound.ts';
+import { envelopeHeaders, queryPath, queryRequestComponents, receiptComponents } from './contract.ts';
+import type { HubIdentity } from './outbound.ts';
+
+export interface RestQueryOptions {
+  registry: Registry;
+  trust: Pick<TrustStore, 'check'>;
+  queries: QueryService;
+  replay: ReplayGuard;
+  signing: HubIdentity['signing'];
+  maxBodyBytes: number;
+  /** How old a request's signature may be; requests are remembered this long to refuse replays. */
+  freshnessSeconds: number;
+}
+
+export function mountRestQueries(router: Router, options: RestQueryOptions): void {
+  router.add('POST', `${queryPath}/:dataset`, async (req: IncomingMessage, res: ServerResponse, params) => {
+    const contentType = header(req, 'content-type') ?? '';
+    const refused: RefusedQuery = { protocol: 'rest', dataset: params.dataset, raw: Buffer.alloc(0), contentType, claimedId: header(req, envelopeHeaders.messageId) };
+    let request: QueryRequest;
+    try {
+      const peer = await authenticate(req, options.registry, options.trust);
+      refused.asker = peer.partner.id;
+      refused.raw = await readBody(req, options.maxBodyBytes);
+      const claimedId = refused.claimedId;
+      if (claimedId !== undefined && !messageIdPattern.test(claimedId)) throw new SwxError('SWX_BAD_REQUEST', `header ${envelopeHeaders.messageId} must be 1-128 characters of letters, digits and . _ : @ -`);
+      const required = claimedId === undefined ? queryRequestComponents : [...queryRequestComponents, envelopeHeaders.messageId];
+      const { verified, signer } = verifySignature(req, peer, options.registry, options.freshnessSeconds, required);
+      await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
+      if (!checkContentDigest(header(req, 'content-digest'), refused.raw)) {
+        throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
+      }
+      const signature = signatureInfo(verified, signer.certificate.toString());
+      refused.signature = signature;
+      refused.id = claimedId;
+      if (!(await options.replay.claim(`rest:${verified.keyId}:${header(req, 'signature')}`))) {
+        throw new SwxError('SWX_REPLAY', 'this signed request was already received; sign each query afresh');
+      }
+      const body = readJson(refused.raw) as { keys?: unknown; provider?: unknown };
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SwxError('SWX_BAD_REQUEST', 'the body must be { "keys": {...}, "provider"?: "..." }');
+      if (body.provider !== undefined && typeof body.provider !== 'string') throw new SwxError('SWX_BAD_REQUEST', 'provider must be an agency id');
+      request = {
+        ...(claimedId ? { id: claimedId } : {}),
+        asker: peer.partner.id,
+        dataset: params.dataset!,
+        ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
+        keys: body.keys as Record<string, string>,
+        protocol: 'rest',
+        raw: refused.raw,
+        contentType,
+        signature,
+      };
+    } catch (error) {
+      const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not read this query; retry', { cause: error });
+      const id = await options.queries.refuse(refused, swx).catch(() => undefined);
+      sendProblem(res, swx, id ? { queryId: id } : {});
+      return;
+    }
+    try {
+      const answer = await options.queries.ask(request);
+      const body = Buffer.from(JSON.stringify({
+        queryId: answer.id, dataset: answer.dataset, provider: answer.provider, found: answer.found,
+        ...(answer.record ? { record: answer.record } : {}), answeredAt: answer.answeredAt,
+      }));
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'content-digest': contentDigest(body),
+        [envelopeHeaders.messageId]: answer.id,
+      };
+      Object.assign(headers, sign({ status: 200, headers }, { ...options.signing, components: receiptComponents }));
+      res.writeHead(200, { ...headers, 'content-length': String(body.length) });
+      res.end(body);
+    } catch (error) {
+      const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not complete this query; retry', { cause: error });
+      const id = queryIdOf(error);
+      sendProblem(res, swx, id ? { queryId: id } : {});
+    }
+  });
+}

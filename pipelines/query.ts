@@ -1,0 +1,188 @@
+// The query service (即時查證): an asker's verified request is checked against the catalogue and the asker's rate
+// limit, put to the provider through the provider's connector with a deadline, and the provider's verified answer
+// goes back to the asker. Synchronous in the process that took the request: a query is worth nothing after its
+// deadline, so it is not queued for redelivery. What makes it evidence is that the request and the answer are
+// both on the evidence stream (acknowledged by JetStream) before the asker sees the answer.
+import { createHash, randomUUID } from 'node:crypto';
+import type { Catalogue } from '../engine/catalogue.ts';
+import { messageIdPattern } from '../engine/envelope.ts';
+import { SwxError } from '../engine/errors.ts';
+import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
+import { log } from '../engine/log.ts';
+import { queriesTotal, queryLatency } from '../engine/metrics.ts';
+import { withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery } from '../engine/query.ts';
+import type { RateLimiter } from '../engine/ratelimit.ts';
+import type { Registry } from '../engine/registry.ts';
+
+export interface QueryPipelineOptions {
+  catalogue: Pick<Catalogue, 'decide' | 'dataset'>;
+  registry: Pick<Registry, 'partner'>;
+  evidence: EvidenceLog;
+  limiter: Pick<RateLimiter, 'take'>;
+  connectors: Partial<Record<'rest' | 'soap', ProviderConnector>>;
+  deadlineMs: number;
+  /** Why no query may be taken now (evidence cannot be time-stamped), if that is so. */
+  admission?: () => SwxError | undefined;
+}
+
+const maxKeyLength = 64;
+
+export class QueryPipeline implements QueryService {
+  constructor(private readonly options: QueryPipelineOptions) {}
+
+  async ask(request: QueryRequest): Promise<QueryAnswer> {
+    const started = performance.now();
+    const id = request.id ?? randomUUID();
+    if (!messageIdPattern.test(id)) {
+      throw await this.refused(request, id, new SwxError('SWX_BAD_REQUEST', 'the query id must be 1-128 characters of letters, digits and . _ : @ -'));
+    }
+    let provider = request.provider ?? '';
+    try {
+      const refusal = this.options.admission?.();
+      if (refusal) throw refusal;
+      const admitted = this.options.limiter.take(request.asker);
+      if (!admitted.allowed) {
+        throw new SwxError('SWX_RATE_LIMITED', `${request.asker} asks faster than its limit; retry after ${admitted.retryAfterSeconds} s`);
+      }
+      const decision = this.options.catalogue.decide(request.asker, request.dataset, request.provider);
+      if (!decision.allowed) throw new SwxError(decision.code, decision.detail);
+      provider = decision.provider;
+      checkKeys(this.options.catalogue.dataset(request.dataset)!.keys, request.keys);
+    } catch (error) {
+      throw await this.refused({ ...request, provider }, id, error);
+    }
+
+    const received = this.received(request, id, provider);
+    // The request's evidence travels while the provider works; both must be on the stream before the answer leaves.
+    const requestEvidence = this.options.evidence.publish([received]);
+    requestEvidence.catch(() => undefined);
+    let answer: ProviderAnswer;
+    let providerMs = 0;
+    try {
+      const endpoint = this.endpointOf(provider);
+      const providerStarted = performance.now();
+      answer = await this.callProvider(endpoint.connector, {
+        id, asker: request.asker, dataset: request.dataset, provider, keys: request.keys, url: endpoint.url,
+      });
+      providerMs = performance.now() - providerStarted;
+    } catch (error) {
+      const swx = asSwxError(error);
+      await Promise.all([requestEvidence, this.options.evidence.publish([this.options.evidence.record({
+        ...sameMessage(received), stage: 'query_failed', code: swx.code, detail: swx.message,
+      })])]).catch((publishError) => log.error({ err: publishError, id }, 'query failure not evidenced'));
+      queriesTotal.inc({ dataset: request.dataset, provider, outcome: swx.code });
+      throw withQueryId(swx, id);
+    }
+    const answeredAt = new Date().toISOString();
+    try {
+      await Promise.all([requestEvidence, this.options.evidence.publish([this.options.evidence.record({
+        ...sameMessage(received),
+        stage: 'answered',
+        at: answeredAt,
+        from: provider,
+        to: request.asker,
+        size: answer.raw.length,
+        sha256: createHash('sha256').update(answer.raw).digest('hex'),
+        raw: answer.raw.toString('base64'),
+        signature: JSON.stringify(answer.signature),
+        detail: answer.found ? 'found' : 'not found',
+      })])]);
+    } catch (error) {
+      // Never hand out an answer the evidence does not hold.
+      queriesTotal.inc({ dataset: request.dataset, provider, outcome: 'SWX_UNAVAILABLE' });
+      throw withQueryId(new SwxError('SWX_UNAVAILABLE', 'the answer could not be evidenced; ask again', { cause: error }), id);
+    }
+    const totalMs = performance.now() - started;
+    queryLatency.observe({ part: 'provider' }, providerMs / 1000);
+    queryLatency.observe({ part: 'hub' }, (totalMs - providerMs) / 1000);
+    queriesTotal.inc({ dataset: request.dataset, provider, outcome: 'answered' });
+    return {
+      id, dataset: request.dataset, provider, found: answer.found,
+      ...(answer.found && answer.record ? { record: answer.record } : {}),
+      answeredAt, providerMs,
+    };
+  }
+
+  async refuse(request: RefusedQuery, error: SwxError): Promise<string> {
+    // Before the signature checked out the claimed id is the sender's word only: evidence it under a fresh id.
+    const id = request.signature && request.id && messageIdPattern.test(request.id) ? request.id : randomUUID();
+    const claimed = request.signature ? undefined : request.claimedId ?? request.id;
+    await this.evidenceRefusal(request, id, error, claimed);
+    return id;
+  }
+
+  private async refused(request: RefusedQuery, id: string, error: unknown): Promise<SwxError> {
+    const swx = asSwxError(error);
+    await this.evidenceRefusal(request, id, swx).catch((publishError) => log.error({ err: publishError, id }, 'query refusal not evidenced'));
+    queriesTotal.inc({ dataset: request.dataset ?? '', provider: request.provider ?? '', outcome: swx.code });
+    return withQueryId(swx, id);
+  }
+
+  private async evidenceRefusal(request: RefusedQuery, id: string, error: SwxError, claimedId?: string): Promise<void> {
+    const received = this.received(request, id, request.provider ?? '');
+    await this.options.evidence.publish([received, this.options.evidence.record({
+      ...sameMessage(received), stage: 'rejected', code: error.code,
+      detail: claimedId ? `${error.message} (claimed query id ${String(claimedId).slice(0, 128)}, not authenticated)` : error.message,
+    })]);
+  }
+
+  private received(request: RefusedQuery, id: string, provider: string): EvidenceRecord {
+    return this.options.evidence.record({
+      messageId: id,
+      conversationId: id,
+      stage: 'received',
+      from: request.asker ?? '',
+      to: provider,
+      service: request.dataset ? `query.${request.dataset}` : 'query',
+      action: 'query',
+      protocol: request.protocol ?? '',
+      size: request.raw.length,
+      sha256: createHash('sha256').update(request.raw).digest('hex'),
+      raw: request.raw.toString('base64'),
+      ...(request.signature ? { signature: JSON.stringify(request.signature) } : {}),
+    });
+  }
+
+  private endpointOf(provider: string): { connector: ProviderConnector; url: string } {
+    const partner = this.options.registry.partner(provider);
+    if (!partner || !partner.enabled || !partner.queryEndpoint) {
+      throw new SwxError('SWX_PROVIDER_ERROR', `${provider} has no query endpoint registered`);
+    }
+    const connector = this.options.connectors[partner.queryEndpoint.protocol];
+    if (!connector) throw new SwxError('SWX_PROVIDER_ERROR', `${provider} answers over ${partner.queryEndpoint.protocol}, which this hub does not speak`);
+    return { connector, url: partner.queryEndpoint.url };
+  }
+
+  private async callProvider(connector: ProviderConnector, call: Omit<Parameters<ProviderConnector['ask']>[0], 'signal'>): Promise<ProviderAnswer> {
+    const deadline = AbortSignal.timeout(this.options.deadlineMs);
+    const timedOut = () => new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer within ${this.options.deadlineMs} ms`);
+    // The connector must stop at the deadline; the race makes sure the asker hears at the deadline even if it does not.
+    const late = new Promise<never>((_, reject) => deadline.addEventListener('abort', () => reject(timedOut()), { once: true }));
+    try {
+      return await Promise.race([connector.ask({ ...call, signal: deadline }), late]);
+    } catch (error) {
+      if (deadline.aborted) throw timedOut();
+      throw error;
+    }
+  }
+}
+
+/** The query must name exactly the dataset's keys, each a short string. */
+function checkKeys(expected: readonly string[], keys: unknown): void {
+  if (typeof keys !== 'object' || keys === null || Array.isArray(keys)) throw new SwxError('SWX_BAD_REQUEST', 'the query keys must be an object');
+  const given = Object.keys(keys);
+  const unknown = given.find((key) => !expected.includes(key));
+  if (unknown !== undefined) throw new SwxError('SWX_BAD_REQUEST', `unknown query key ${JSON.stringify(unknown.slice(0, 40))}; this dataset is queried by ${expected.join(' + ')}`);
+  for (const key of expected) {
+    const value = (keys as Record<string, unknown>)[key];
+    if (typeof value !== 'string' || value.length === 0 || value.length > maxKeyLength) {
+      throw new SwxError('SWX_BAD_REQUEST', `query key ${key} must be a string of 1-${maxKeyLength} characters`);
+    }
+  }
+}
+
+function asSwxError(error: unknown): SwxError {
+  if (error instanceof SwxError) return error;
+  log.error({ err: error }, 'query failed: internal error');
+  return new SwxError('SWX_INTERNAL', 'the hub could not complete this query; retry', { cause: error });
+}

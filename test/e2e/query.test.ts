@@ -1,0 +1,247 @@
+// Real-time queries (即時查證) as agencies meet them over REST: the access matrix of Table 1, transcribed here by hand
+// from reference/domain.md (not read from the hub's catalogue), every answer signed by the hub with evidence of the
+// request and the answer, and the failures an asker must be told about: a silent provider, a badly signed answer,
+// a replay, a rate limit, a malformed query.
+import { request } from 'node:https';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { answer as demoAnswer, sampleQuery } from '../../app/demo-data.ts';
+import { issueAgency } from '../../engine/pki/index.ts';
+import { addAgency, evidenceOf, startHubProcess, tempDir, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+
+// Table 1, by hand. Dataset ids are the catalogue's names for the table's datasets.
+const clearanceAskers = ['BOFT', 'BSMI', 'IDB', 'NCC', 'COA', 'BAPHIQ', 'PABP', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA', 'MPB'];
+const commerceAskers = ['BOFT', 'BSMI', 'IDB', 'COA', 'BAPHIQ', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA'];
+const matrix: Record<string, { askers: string[]; providers: string[] }> = {
+  'import-declaration-sea': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'import-declaration-air': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'export-declaration-sea': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'export-declaration-air': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'tax-payment-certificate': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'aeo-company': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'customs-clearance-number': { askers: clearanceAskers, providers: ['CUSTOMS'] },
+  'company-registration': { askers: commerceAskers, providers: ['DOC'] },
+  'business-registration': { askers: commerceAskers, providers: ['DOC'] },
+  'factory-registration': { askers: commerceAskers, providers: ['DOC'] },
+  'import-alcohol-consent': { askers: ['NTA'], providers: ['IDB'] },
+  'quarantine-permit': { askers: ['CDC'], providers: ['CUSTOMS'] },
+  'permit-attached-documents': { askers: ['IDB'], providers: ['BAPHIQ', 'TFDA'] },
+  'inbound-passenger': { askers: ['CUSTOMS'], providers: ['NIA'] },
+  'tariff-quota-certificate': { askers: ['CUSTOMS'], providers: ['BOT'] },
+  'tariff-quota-write-off': { askers: ['BOT'], providers: ['CUSTOMS'] },
+};
+const agencies = [...new Set(Object.values(matrix).flatMap(({ askers, providers }) => [...askers, ...providers]))].sort();
+const providers = new Set(Object.values(matrix).flatMap((row) => row.providers));
+
+let hub: HubProcess;
+const agency = new Map<string, TestAgency>();
+const asked: { dataset: string; keys: Record<string, string>; asker: string; provider: string }[] = [];
+let silentAsked = 0;
+
+const demoProvider = (provider: string) => (dataset: string, keys: Record<string, string>, asker: string) => {
+  asked.push({ dataset, keys, asker, provider });
+  return demoAnswer(dataset, keys, provider) as Record<string, unknown> | undefined;
+};
+
+test.before(async () => {
+  const dataDir = tempDir('query');
+  // One asker gets its own small limit, as an operator would set it in swx.json.
+  writeFileSync(join(dataDir, 'swx.json'), JSON.stringify({ query: { rateLimits: { default: { ratePerSecond: 1000, burst: 2000 }, askers: { HASTY: { ratePerSecond: 0.5, burst: 2 } } } } }));
+  hub = await startHubProcess({ dataDir, env: { SWX_QUERY_DEADLINE_MS: '1500' } });
+  for (const id of agencies) {
+    agency.set(id, await addAgency(hub, id, { receiver: false, ...(providers.has(id) ? { provider: { answer: demoProvider(id) } } : {}) }));
+  }
+  // Two agencies outside Table 1: one with a small rate limit, one an operator grants a dataset to.
+  for (const id of ['HASTY', 'MOF']) agency.set(id, await addAgency(hub, id, { receiver: false }));
+});
+
+test.after(async () => {
+  for (const each of agency.values()) { each.client.close(); await each.provider?.close(); }
+  await hub?.stop();
+});
+
+function firstKeys(dataset: string, provider?: string): Record<string, string> {
+  return sampleQuery(dataset, 1, provider)[0]!;
+}
+
+test('a REST query is answered with the provider\'s record, signed by the hub, and both sides are evidenced', async () => {
+  const keys = firstKeys('import-declaration-sea');
+  const answer = await agency.get('BOFT')!.client.query('import-declaration-sea', keys, { queryId: 'boft-q-0001' });
+  assert.is(answer.status, 200, JSON.stringify(answer.body));
+  assert.ok(answer.signed, 'the hub signs its answer');
+  assert.is(answer.body.queryId, 'boft-q-0001');
+  assert.is(answer.body.provider, 'CUSTOMS');
+  assert.is(answer.body.found, true);
+  assert.equal(answer.body.record, JSON.parse(JSON.stringify(demoAnswer('import-declaration-sea', keys))));
+  assert.equal(asked.at(-1), { dataset: 'import-declaration-sea', keys, asker: 'BOFT', provider: 'CUSTOMS' }, 'the provider learns who asks');
+
+  const rows = await evidenceOf(hub, 'boft-q-0001', ['received', 'answered']);
+  const received = rows.find((row) => row.stage === 'received');
+  const answered = rows.find((row) => row.stage === 'answered');
+  assert.ok(received && answered, JSON.stringify(rows));
+  assert.is(received.from_partner, 'BOFT');
+  assert.is(received.to_partner, 'CUSTOMS');
+  assert.is(JSON.parse(Buffer.from(received.raw, 'base64').toString('utf8')).keys.declarationNo, keys.declarationNo);
+  assert.is(JSON.parse(received.signature).scheme, 'http-message-signatures');
+  assert.is(answered.from_partner, 'CUSTOMS');
+  assert.is(answered.to_partner, 'BOFT');
+  assert.match(Buffer.from(answered.raw, 'base64').toString('utf8'), keys.declarationNo!, 'the answer as the provider signed it');
+  assert.ok(JSON.parse(answered.signature).certThumbprint, 'with the provider\'s signature');
+});
+
+test('an unknown key is answered "not found", which is an answer too', async () => {
+  const answer = await agency.get('NTA')!.client.query('company-registration', { ubn: '00000000' });
+  assert.is(answer.status, 200, JSON.stringify(answer.body));
+  assert.is(answer.body.found, false);
+  assert.is(answer.body.record, undefined);
+});
+
+test('access matrix: every Table 1 (asker, dataset) pair is answered; every other pair among the agencies is refused SWX_ACL_DENIED with evidence', async () => {
+  const refusals: { asker: string; dataset: string; queryId: string }[] = [];
+  const failures: string[] = [];
+  for (const [dataset, { askers, providers: answering }] of Object.entries(matrix)) {
+    const provider = answering.length > 1 ? answering[0] : undefined;
+    const keys = firstKeys(dataset, provider);
+    await Promise.all(agencies.map(async (asker) => {
+      const answer = await agency.get(asker)!.client.query(dataset, keys, provider ? { provider } : {});
+      if (askers.includes(asker)) {
+        if (answer.status !== 200 || answer.body.found !== true || !answer.signed) failures.push(`${asker} → ${dataset}: ${answer.status} ${JSON.stringify(answer.body)}`);
+      } else if (answer.status !== 403 || answer.body.code !== 'SWX_ACL_DENIED') {
+        failures.push(`${asker} → ${dataset} should be denied: ${answer.status} ${JSON.stringify(answer.body)}`);
+      } else {
+        refusals.push({ asker, dataset, queryId: String(answer.body.queryId) });
+      }
+    }));
+  }
+  assert.equal(failures, []);
+  const allowed = Object.values(matrix).reduce((sum, row) => sum + row.askers.length, 0);
+  assert.is(refusals.length, agencies.length * Object.keys(matrix).length - allowed);
+  // Each refusal is evidenced under the id the asker was told.
+  const missing: string[] = [];
+  for (let i = 0; i < refusals.length; i += 16) {
+    await Promise.all(refusals.slice(i, i + 16).map(async ({ asker, dataset, queryId }) => {
+      const rows = await evidenceOf(hub, queryId, 'rejected');
+      const rejected = rows.find((row) => row.stage === 'rejected');
+      if (rejected?.code !== 'SWX_ACL_DENIED' || rejected.from_partner !== asker || rejected.service !== `query.${dataset}`) missing.push(`${asker} → ${dataset}`);
+    }));
+  }
+  assert.equal(missing, []);
+});
+
+test('a dataset with two providers: the asker names BAPHIQ or TFDA, and gets that provider\'s record', async () => {
+  const idb = agency.get('IDB')!.client;
+  const unnamed = await idb.query('permit-attached-documents', firstKeys('permit-attached-documents', 'TFDA'));
+  assert.is(unnamed.status, 400);
+  assert.is(unnamed.body.code, 'SWX_BAD_REQUEST');
+  assert.match(String(unnamed.body.detail), /BAPHIQ, TFDA/);
+  for (const provider of ['BAPHIQ', 'TFDA']) {
+    const keys = firstKeys('permit-attached-documents', provider);
+    const answer = await idb.query('permit-attached-documents', keys, { provider });
+    assert.is(answer.status, 200, JSON.stringify(answer.body));
+    assert.is(answer.body.provider, provider);
+    assert.is((answer.body.record as { issuedBy: string }).issuedBy, provider);
+  }
+  const other = await idb.query('permit-attached-documents', firstKeys('permit-attached-documents', 'TFDA'), { provider: 'CUSTOMS' });
+  assert.is(other.status, 403);
+  assert.is(other.body.code, 'SWX_ACL_DENIED');
+});
+
+test('bad queries: unknown dataset, missing or extra keys, a body that is not the query shape', async () => {
+  const boft = agency.get('BOFT')!.client;
+  const unknown = await boft.query('no-such-dataset', { x: '1' });
+  assert.is(unknown.status, 404);
+  assert.is(unknown.body.code, 'SWX_UNKNOWN_DATASET');
+  const missing = await boft.query('import-declaration-sea', {});
+  assert.is(missing.status, 400);
+  assert.match(String(missing.body.detail), /declarationNo/);
+  const extra = await boft.query('import-declaration-sea', { ...firstKeys('import-declaration-sea'), sql: 'drop' });
+  assert.is(extra.status, 400);
+  assert.is(extra.body.code, 'SWX_BAD_REQUEST');
+  const rows = await evidenceOf(hub, String(extra.body.queryId), 'rejected');
+  assert.is(rows.find((row) => row.stage === 'rejected')?.code, 'SWX_BAD_REQUEST');
+});
+
+test('a replayed signed query is refused SWX_REPLAY; a fresh signature of the same query is answered', async () => {
+  const customs = agency.get('CUSTOMS')!;
+  const keys = firstKeys('inbound-passenger');
+  const signed = customs.client.signedQuery('inbound-passenger', keys);
+  const send = () => rawPost(signed.url, signed.headers, signed.body, customs.credentials);
+  const first = await send();
+  assert.is(first.status, 200, first.text);
+  const replay = await send();
+  assert.is(replay.status, 409, replay.text);
+  assert.is(JSON.parse(replay.text).code, 'SWX_REPLAY');
+  const again = await customs.client.query('inbound-passenger', keys);
+  assert.is(again.status, 200);
+});
+
+test('per-asker rate limit: past its burst an asker gets 429 SWX_RATE_LIMITED before anything else is looked at', async () => {
+  const hasty = agency.get('HASTY')!.client;
+  const keys = firstKeys('aeo-company');
+  const codes = [];
+  for (let i = 0; i < 4; i++) codes.push((await hasty.query('aeo-company', keys)).body.code);
+  assert.equal(codes.slice(0, 2), ['SWX_ACL_DENIED', 'SWX_ACL_DENIED'], 'within its burst it is judged as usual');
+  assert.equal(codes.slice(2), ['SWX_RATE_LIMITED', 'SWX_RATE_LIMITED']);
+  const limited = await hasty.query('aeo-company', keys);
+  assert.is(limited.status, 429);
+  assert.match(String(limited.body.detail), /retry after \d+ s/);
+  assert.is((await agency.get('MPB')!.client.query('aeo-company', keys)).status, 200, 'other askers are unaffected');
+});
+
+test('the matrix is edited through the admin API, takes effect at once, and keeps its history', async () => {
+  const mof = agency.get('MOF')!.client;
+  const keys = firstKeys('company-registration');
+  assert.is((await mof.query('company-registration', keys)).body.code, 'SWX_ACL_DENIED');
+  const original = (await hub.admin('GET', '/api/catalogue/company-registration')).body;
+  const widened = await hub.admin('PUT', '/api/catalogue/company-registration', { ...original, askers: [...original.askers, 'MOF'] });
+  assert.is(widened.status, 200, JSON.stringify(widened.body));
+  const allowed = await mof.query('company-registration', keys);
+  assert.is(allowed.status, 200, JSON.stringify(allowed.body));
+  assert.is(allowed.body.found, true);
+  assert.is((await hub.admin('PUT', '/api/catalogue/company-registration', original)).status, 200);
+  assert.is((await mof.query('company-registration', keys)).body.code, 'SWX_ACL_DENIED');
+  const history = (await hub.admin('GET', '/api/catalogue/company-registration/history')).body as { value: { askers: string[] } }[];
+  assert.equal(history.slice(-3).map((revision) => revision.value.askers.includes('MOF')), [false, true, false]);
+});
+
+test('a provider that does not answer: the asker hears SWX_PROVIDER_TIMEOUT at the deadline, and the failure is evidenced', async () => {
+  await addAgency(hub, 'NIA', { receiver: false, provider: { answer: () => { silentAsked++; return new Promise(() => undefined); } } });
+  const started = Date.now();
+  const answer = await agency.get('CUSTOMS')!.client.query('inbound-passenger', firstKeys('inbound-passenger'));
+  const elapsed = Date.now() - started;
+  assert.is(answer.status, 504, JSON.stringify(answer.body));
+  assert.is(answer.body.code, 'SWX_PROVIDER_TIMEOUT');
+  assert.ok(silentAsked === 1, 'the provider was asked');
+  assert.ok(elapsed >= 1400 && elapsed < 3000, `answered after ${elapsed} ms with a 1500 ms deadline`);
+  const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
+  assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_TIMEOUT');
+});
+
+test('a provider whose answer is signed by a key not registered to it: SWX_PROVIDER_ERROR, never the data', async () => {
+  const rogue = await issueAgency(join(hub.dataDir, 'pki'), 'ROGUE');
+  await addAgency(hub, 'BOT', { receiver: false, provider: { answer: demoProvider('BOT'), credentials: rogue } });
+  const keys = firstKeys('tariff-quota-certificate');
+  const answer = await agency.get('CUSTOMS')!.client.query('tariff-quota-certificate', keys);
+  assert.is(answer.status, 502, JSON.stringify(answer.body));
+  assert.is(answer.body.code, 'SWX_PROVIDER_ERROR');
+  assert.is(answer.body.record, undefined);
+  assert.not.match(JSON.stringify(answer.body), keys.certificateNo!, 'nothing of the unverified answer reaches the asker');
+  const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
+  assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_ERROR');
+});
+
+function rawPost(url: string, headers: Record<string, string>, body: Buffer, credentials: TestAgency['credentials']): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { ...headers, 'content-length': String(body.length) }, cert: credentials.certPem, key: credentials.keyPem, ca: credentials.caPem }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+test.run();
