@@ -1,6 +1,6 @@
 // The `swx` command line: every command with a one-line description in `swx --help`.
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
@@ -64,6 +64,7 @@ function operator(dataDir: string) {
 }
 
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+const shellQuote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
 
 function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((part) => part.trim()).filter(Boolean);
@@ -86,14 +87,16 @@ function stopSignal(): Promise<void> {
   });
 }
 
-function agencyCredentials(values: { data: string; as?: string; cert?: string; key?: string; ca?: string }) {
+function agencyCredentials(values: { data: string; as?: string; cert?: string; key?: string; ca?: string; 'hub-cert'?: string }) {
   const dir = values.as ? demoDir(resolve(values.data), values.as) : '';
   const path = (given: string | undefined, file: string) => given ?? join(dir, file);
   if (!values.as && !(values.cert && values.key && values.ca)) throw new Error('name the agency with --as AGENCY (demo credentials) or give --cert, --key and --ca');
+  const hubCert = values['hub-cert'] ?? (values.as ? join(dir, 'hub-sign.pem') : undefined);
   return {
     certPem: readFileSync(path(values.cert, 'cert.pem'), 'utf8'),
     keyPem: readFileSync(path(values.key, 'key.pem'), 'utf8'),
     caPem: readFileSync(path(values.ca, 'ca.pem'), 'utf8'),
+    hubSignCertPem: hubCert && existsSync(hubCert) ? readFileSync(hubCert, 'utf8') : undefined,
   };
 }
 
@@ -111,18 +114,38 @@ const messageOptions = {
   cert: { type: 'string' as const },
   key: { type: 'string' as const },
   ca: { type: 'string' as const },
+  'hub-cert': { type: 'string' as const },
+  query: { type: 'string' as const },
+  provider: { type: 'string' as const },
 };
 
+const sendUsage = [
+  'swx send --as AGENCY --to AGENCY --service SERVICE [--action A] [--content-type T] [--id ID] [--conversation ID] [--ref-to ID] FILE',
+  'swx send --as AGENCY --query DATASET [--provider AGENCY] [--id ID] NAME=VALUE...',
+  '  common: [--hub URL] [--cert PEM --key PEM --ca PEM] [--hub-cert PEM (the hub signing certificate answers are checked against)]',
+].join('\n');
+
+/** What `swx send` and `swx sign` were asked to send: a message (FILE) or a query (--query DATASET NAME=VALUE...). */
 function outgoing(args: string[]) {
   const { values, positionals } = parseArgs({ args, options: messageOptions, allowPositionals: true });
-  if (!values.to || !values.service || positionals.length !== 1) throw new Error('usage: --as AGENCY --to AGENCY --service SERVICE FILE');
-  const client = new AgencyClient(values.hub!, agencyCredentials(values));
+  const credentials = agencyCredentials(values);
+  const client = new AgencyClient(values.hub!, credentials, { hubSignCertPem: credentials.hubSignCertPem });
+  if (values.query) {
+    const keys: Record<string, string> = {};
+    for (const pair of positionals) {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`query keys are NAME=VALUE, not ${JSON.stringify(pair)}\n${sendUsage}`);
+      keys[pair.slice(0, at)] = pair.slice(at + 1);
+    }
+    return { client, query: { dataset: values.query, keys, options: { provider: values.provider, queryId: values.id } } } as const;
+  }
+  if (!values.to || !values.service || positionals.length !== 1) throw new Error(sendUsage);
   const message = {
     to: values.to, service: values.service, action: values.action, contentType: values['content-type'],
     messageId: values.id, conversationId: values.conversation, refTo: values['ref-to'],
     body: positionals[0] === '-' ? readFileSync(0) : readFileSync(positionals[0]!),
   };
-  return { client, message, file: positionals[0]! };
+  return { client, message, file: positionals[0]! } as const;
 }
 
 /** `swx pki <verb>`: each verb works on <data>/pki with the folder's settings (revocation, CRL distribution point). */
@@ -218,32 +241,43 @@ const commands: Record<string, Command> = {
     },
   },
   send: {
-    summary: 'send a signed message to the hub as an agency (mutual TLS + HTTP Message Signatures)',
-    usage: 'swx send --as AGENCY --to AGENCY --service SERVICE [--action A] [--content-type T] [--id ID] [--conversation ID] [--ref-to ID] [--hub URL] [--cert PEM --key PEM --ca PEM] FILE',
+    summary: 'send a signed message or ask a query as an agency (mutual TLS + HTTP Message Signatures)',
+    usage: sendUsage,
     async run(args) {
-      const { client, message } = outgoing(args);
+      const request = outgoing(args);
       try {
-        const answer = await client.send(message);
+        if (request.query) {
+          const { dataset, keys, options } = request.query;
+          const answer = await request.client.query(dataset, keys, options);
+          print(answer.body);
+          if (answer.status === 200 && !answer.signed) console.error('the answer\'s signature was not checked: give --hub-cert (the hub signing certificate)');
+          return answer.status === 200 ? 0 : 1;
+        }
+        const answer = await request.client.send(request.message);
         print(answer.body);
         return answer.status === 202 ? 0 : 1;
       } finally {
-        client.close();
+        request.client.close();
       }
     },
   },
   sign: {
-    summary: 'print the signed headers for a message and the equivalent curl command',
-    usage: 'swx sign (same options as send) FILE',
+    summary: 'print the signed headers for a message or query and the equivalent curl command',
+    usage: 'swx sign (same options as send) FILE | NAME=VALUE...',
     async run(args) {
-      const { client, message, file } = outgoing(args);
+      const request = outgoing(args);
       const { values } = parseArgs({ args, options: messageOptions, allowPositionals: true });
-      const headers = client.signedHeaders(message);
-      client.close();
-      for (const [name, value] of Object.entries(headers)) console.log(`${name}: ${value}`);
+      const signed = request.query
+        ? request.client.signedQuery(request.query.dataset, request.query.keys, request.query.options)
+        : { url: request.client.url(), headers: request.client.signedHeaders(request.message), body: undefined };
+      request.client.close();
+      for (const [name, value] of Object.entries(signed.headers)) console.log(`${name}: ${value}`);
       const dir = values.as ? demoDir(resolve(values.data), values.as) : '';
       const creds = values.as ? `--cert ${join(dir, 'cert.pem')} --key ${join(dir, 'key.pem')} --cacert ${join(dir, 'ca.pem')}` : `--cert ${values.cert} --key ${values.key} --cacert ${values.ca}`;
-      const flags = Object.entries(headers).map(([name, value]) => `-H '${name}: ${value.replaceAll("'", "'\\''")}'`).join(' \\\n  ');
-      console.log(`\ncurl ${creds} \\\n  ${flags} \\\n  --data-binary @${file} ${client.url()}`);
+      const flags = Object.entries(signed.headers).map(([name, value]) => `-H ${shellQuote(`${name}: ${value}`)}`).join(' \\\n  ');
+      // A query's body is part of what is signed: curl must send exactly these bytes.
+      const data = signed.body ? `--data-binary ${shellQuote(signed.body.toString('utf8'))}` : `--data-binary @${request.file}`;
+      console.log(`\ncurl ${creds} \\\n  ${flags} \\\n  ${data} ${signed.url}`);
       return 0;
     },
   },

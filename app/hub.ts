@@ -23,6 +23,9 @@ import { algorithmFor } from '../engine/httpsig.ts';
 import { mountRestInbound } from '../connectors/rest/inbound.ts';
 import { RestOutbound } from '../connectors/rest/outbound.ts';
 import { mountRestQueries } from '../connectors/rest/query.ts';
+import { mountSoapQueries } from '../connectors/ws/inbound.ts';
+import { SoapProvider } from '../connectors/ws/outbound.ts';
+import { createSignaturePool } from '../engine/trust/pool.ts';
 import { KvReplayGuard } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
@@ -131,15 +134,29 @@ export async function startHub(config: Config): Promise<Hub> {
     const intake = new Intake(bus, registry, payloads, evidence, () => stamper?.refusal());
     const agencyRouter = new Router();
     mountRestInbound(agencyRouter, { registry, intake, trust, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    // XML signatures (SOAP) are checked on worker threads, off the event loop that takes traffic (design: CPU work).
+    const signatures = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
+    if (signatures) started.push(() => signatures.close());
+    const verifyXml = signatures ? signatures.verifyXml.bind(signatures) : undefined;
+    const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
+    const soapProvider = new SoapProvider({
+      tls, signing: soapSigner, registry, trust, verifyXml,
+      clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds, maxSockets: config.delivery.concurrency,
+    });
+    started.push(() => soapProvider.close());
     const queries = new QueryPipeline({
       catalogue, registry, evidence,
       limiter: new RateLimiter(config.query.rateLimits),
-      connectors: { rest: outbound },
+      connectors: { rest: outbound, soap: soapProvider },
       deadlineMs: config.query.deadlineMs,
       admission: () => stamper?.refusal(),
     });
     const replay = await KvReplayGuard.open(bus, config.query.freshnessSeconds);
     mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, freshnessSeconds: config.query.freshnessSeconds });
+    mountSoapQueries(agencyRouter, {
+      registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml,
+      maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
+    });
     const agencyServer: Server = createAgencyServer(tls, agencyRouter);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     // Stopped first of all: no new work while the actors drain.

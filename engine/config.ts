@@ -1,6 +1,6 @@
 // One configuration: <data>/swx.json (or SWX_CONFIG) overlaid by SWX_* environment variables, validated at start.
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { rateLimitsSchema } from './ratelimit.ts';
@@ -57,6 +57,7 @@ export const configSchema = z.object({
     freshnessSeconds: z.coerce.number().int().positive().describe('oldest WS-Security Timestamp / signature creation accepted; requests are also remembered this long to refuse replays'),
     rateLimits: rateLimitsSchema.describe('per-asker token buckets: a default and per-agency limits'),
   }),
+  signatureThreads: z.coerce.number().int().min(0).max(64).describe('worker threads that check XML signatures (SOAP); 0 checks them on the main thread'),
   archive: z.boolean().optional().describe('run the archive actor; default: on with the embedded NATS or a ClickHouse server, off for a process that joins an external NATS with embedded chDB'),
   pkiAlg: z.enum(['ecdsa', 'rsa']),
   revocation: z.object({
@@ -83,6 +84,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
   evidence: { batchSize: 2_000, batchMs: 100, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
   query: { deadlineMs: 5_000, maxBodyBytes: 64 * 1024, freshnessSeconds: 300, rateLimits: { default: { ratePerSecond: 1_000, burst: 2_000 }, askers: {} } },
+  signatureThreads: Math.max(1, availableParallelism() - 1),
   pkiAlg: 'ecdsa',
   revocation: { graceSeconds: 86_400, failOpen: false, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000 },
 });
@@ -125,6 +127,7 @@ export const envSettings: Record<string, string> = {
   SWX_QUERY_FRESHNESS_SECONDS: 'query.freshnessSeconds',
   SWX_QUERY_RATE: 'query.rateLimits.default.ratePerSecond',
   SWX_QUERY_BURST: 'query.rateLimits.default.burst',
+  SWX_SIGNATURE_THREADS: 'signatureThreads',
   SWX_PKI_ALG: 'pkiAlg',
   SWX_CRL_URL: 'crlUrl',
   SWX_CRL_GRACE_SECONDS: 'revocation.graceSeconds',

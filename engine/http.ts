@@ -44,6 +44,12 @@ export class Router {
   };
 }
 
+/** A request header as one string (repeated headers joined), or undefined. */
+export function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
 /** Requests whose body was refused as too large: their reply closes the connection. */
 const refusedBodies = new WeakSet<IncomingMessage>();
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages swx and its tests use: nats-server (embedded JetStream), openssl, xmlsec1 (outside judge of
-# XMLDSig), python3 (runs the check.py that evidence bundles carry, as an auditor would), python3-zeep and
-# python3-xmlsec (the stock SOAP client with WS-Security the query-service tests call the hub with).
+# XMLDSig), curl (the tests run the curl commands `swx sign` prints), python3 (runs the check.py that evidence
+# bundles carry, as an auditor would), python3-zeep and python3-xmlsec (the stock SOAP client with WS-Security
+# that the query-service tests ask the hub with).
 set -euo pipefail
 need=()
-for pair in nats-server:nats-server openssl:openssl xmlsec1:xmlsec1 python3:python3; do
+for pair in nats-server:nats-server openssl:openssl xmlsec1:xmlsec1 python3:python3 curl:curl; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
 /usr/bin/python3 -c 'import zeep, xmlsec' >/dev/null 2>&1 || need+=(python3-zeep python3-xmlsec)

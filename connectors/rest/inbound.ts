@@ -5,11 +5,11 @@ import { messageIdPattern } from '../../engine/envelope.ts';
 import { checkContentDigest, HttpSigError, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
 import { log } from '../../engine/log.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
-import { peerCertificate, readBody, sendJson, sendProblem, type Router } from '../../engine/http.ts';
+import { header, readBody, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import { thumbprint, type TrustStore } from '../../engine/pki/index.ts';
+import type { TrustStore } from '../../engine/pki/index.ts';
+import { admit, authenticate } from '../../engine/peer.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
-import type { Purpose } from '../../engine/trust/path.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
 
@@ -28,10 +28,6 @@ const sigErrorCodes: Record<string, ErrorCode> = {
   future: 'SWX_SIG_EXPIRED',
 };
 
-export function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
 
 const tokenShape = (value: string) => messageIdPattern.test(value);
 const tokenRule = '1-128 characters of letters, digits and . _ : @ -';
@@ -56,36 +52,6 @@ function checkHeaders(req: IncomingMessage, partial: Partial<Submission>): void 
       throw new SwxError('SWX_BAD_REQUEST', `header ${name} must be ${rule}`);
     }
   }
-}
-
-/** The thumbprint of the TLS client certificate, computed once per connection ('' when none was presented). */
-const peerPrints = new WeakMap<object, string>();
-
-/**
- * The registered (pinned) certificate must also be acceptable now for what it is used for; asked on every request,
- * so a revocation also stops open keep-alive connections.
- */
-export async function admit(trust: RestInboundOptions['trust'], key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
-  const refusal = await trust.check(key.parsed, purpose);
-  if (refusal) throw new SwxError(refusal.code, `${what} ${key.thumbprint} of ${key.partner.id}: ${refusal.detail}`);
-}
-
-/**
- * The partner behind the TLS client certificate. Only the thumbprint is kept per connection: the registry is asked on
- * every request, so disabling or removing a partner also stops its open keep-alive connections.
- */
-export async function authenticate(req: IncomingMessage, registry: Registry, trust: RestInboundOptions['trust']): Promise<PartnerKey> {
-  let print = peerPrints.get(req.socket);
-  if (print === undefined) {
-    const der = peerCertificate(req);
-    print = der ? thumbprint(der) : '';
-    peerPrints.set(req.socket, print);
-  }
-  if (!print) throw new SwxError('SWX_AUTH_REQUIRED', 'present your agency certificate as the TLS client certificate');
-  const known = registry.keyByThumbprint(print);
-  if (!known || !known.partner.enabled) throw new SwxError('SWX_AUTH_UNKNOWN_CERT', 'the TLS client certificate is not registered to any enabled partner');
-  await admit(trust, known, 'tls-client', 'the TLS client certificate');
-  return known;
 }
 
 export function mountRestInbound(router: Router, options: RestInboundOptions): void {

@@ -4,12 +4,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkContentDigest, contentDigest, sign, signatureInfo } from '../../engine/httpsig.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { readBody, readJson, sendProblem, type Router } from '../../engine/http.ts';
+import { header, readBody, readJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
-import { admit, authenticate, header, verifySignature } from './inbound.ts';
+import { admit, authenticate } from '../../engine/peer.ts';
+import { verifySignature } from './inbound.ts';
 import { envelopeHeaders, queryPath, queryRequestComponents, receiptComponents } from './contract.ts';
 import type { HubIdentity } from './outbound.ts';
 

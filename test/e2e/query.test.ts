@@ -2,6 +2,7 @@
 // from reference/domain.md (not read from the hub's catalogue), every answer signed by the hub with evidence of the
 // request and the answer, and the failures an asker must be told about: a silent provider, a badly signed answer,
 // a replay, a rate limit, a malformed query.
+import { spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answer as demoAnswer, sampleQuery } from '../../app/demo-data.ts';
 import { issueAgency } from '../../engine/pki/index.ts';
-import { addAgency, evidenceOf, startHubProcess, tempDir, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { zeep, type ZeepJob } from '../helpers/zeep.ts';
+import { addAgency, evidenceOf, startHubProcess, swxBin, tempDir, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 // Table 1, by hand. Dataset ids are the catalogue's names for the table's datasets.
 const clearanceAskers = ['BOFT', 'BSMI', 'IDB', 'NCC', 'COA', 'BAPHIQ', 'PABP', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA', 'MPB'];
@@ -34,6 +36,8 @@ const matrix: Record<string, { askers: string[]; providers: string[] }> = {
 };
 const agencies = [...new Set(Object.values(matrix).flatMap(({ askers, providers }) => [...askers, ...providers]))].sort();
 const providers = new Set(Object.values(matrix).flatMap((row) => row.providers));
+// Some providers answer over SOAP: every REST asker of their datasets is translated, and so is every SOAP asker of the others.
+const soapProviders = new Set(['DOC', 'BAPHIQ', 'IDB']);
 
 let hub: HubProcess;
 const agency = new Map<string, TestAgency>();
@@ -51,7 +55,8 @@ test.before(async () => {
   writeFileSync(join(dataDir, 'swx.json'), JSON.stringify({ query: { rateLimits: { default: { ratePerSecond: 1000, burst: 2000 }, askers: { HASTY: { ratePerSecond: 0.5, burst: 2 } } } } }));
   hub = await startHubProcess({ dataDir, env: { SWX_QUERY_DEADLINE_MS: '1500' } });
   for (const id of agencies) {
-    agency.set(id, await addAgency(hub, id, { receiver: false, ...(providers.has(id) ? { provider: { answer: demoProvider(id) } } : {}) }));
+    const protocol = soapProviders.has(id) ? 'soap' as const : 'rest' as const;
+    agency.set(id, await addAgency(hub, id, { receiver: false, ...(providers.has(id) ? { provider: { answer: demoProvider(id), protocol } } : {}) }));
   }
   // Two agencies outside Table 1: one with a small rate limit, one an operator grants a dataset to.
   for (const id of ['HASTY', 'MOF']) agency.set(id, await addAgency(hub, id, { receiver: false }));
@@ -89,6 +94,65 @@ test('a REST query is answered with the provider\'s record, signed by the hub, a
   assert.is(answered.to_partner, 'BOFT');
   assert.match(Buffer.from(answered.raw, 'base64').toString('utf8'), keys.declarationNo!, 'the answer as the provider signed it');
   assert.ok(JSON.parse(answered.signature).certThumbprint, 'with the provider\'s signature');
+});
+
+test('zeep asks over SOAP 1.1 and 1.2 with WS-Security, from a REST provider and a SOAP provider, and verifies the hub\'s signed answers', async () => {
+  const declaration = firstKeys('import-declaration-sea');
+  const company = firstKeys('company-registration');
+  const [sea11, sea12] = await askWithZeep('TFDA', 'import-declaration-sea', [{ binding: 'Soap11', keys: declaration }, { binding: 'Soap12', keys: declaration }]);
+  const [registration] = await askWithZeep('TFDA', 'company-registration', [{ binding: 'Soap12', keys: company }]);
+  const [denied] = await askWithZeep('TFDA', 'inbound-passenger', [{ binding: 'Soap11', keys: firstKeys('inbound-passenger') }]);
+  const plain = (value: unknown) => JSON.parse(JSON.stringify(value));
+  for (const outcome of [sea11, sea12]) {
+    assert.ok(outcome.answer, JSON.stringify(outcome));
+    assert.is(outcome.answer.provider, 'CUSTOMS', 'answered over REST, asked over SOAP');
+    assert.equal(outcome.answer.record, plain(demoAnswer('import-declaration-sea', declaration)));
+  }
+  assert.ok(registration.answer, JSON.stringify(registration));
+  assert.is(registration.answer.provider, 'DOC', 'SOAP on both legs');
+  assert.equal(registration.answer.record, plain(demoAnswer('company-registration', company)));
+  assert.equal(denied.fault, 'SWX_ACL_DENIED', 'a refusal is a SOAP fault carrying the code');
+
+  const rows = await evidenceOf(hub, sea11.answer.queryId, ['received', 'answered']);
+  const received = rows.find((row) => row.stage === 'received');
+  assert.is(received?.protocol, 'soap');
+  assert.is(JSON.parse(received.signature).scheme, 'xmldsig');
+  assert.match(Buffer.from(received.raw, 'base64').toString('utf8'), /BinarySecurityToken/, 'the request as zeep signed it');
+});
+
+test('REST askers of a SOAP provider: the hub translates the query to SOAP and the answer back to JSON', async () => {
+  const keys = firstKeys('factory-registration');
+  const answer = await agency.get('IDB')!.client.query('factory-registration', keys);
+  assert.is(answer.status, 200, JSON.stringify(answer.body));
+  assert.ok(answer.signed);
+  assert.equal(answer.body.record, JSON.parse(JSON.stringify(demoAnswer('factory-registration', keys))));
+  const rows = await evidenceOf(hub, String(answer.body.queryId), ['answered']);
+  assert.match(Buffer.from(rows.find((row) => row.stage === 'answered').raw, 'base64').toString('utf8'), /Envelope/, 'the provider\'s signed SOAP answer is the evidence');
+});
+
+test('swx send --query and the curl request printed by swx sign --query are answered over REST with mutual TLS', async () => {
+  const nta = agency.get('NTA')!;
+  const pkiDir = join(hub.dataDir, 'pki');
+  const keys = firstKeys('import-alcohol-consent');
+  const common = [
+    '--query', 'import-alcohol-consent', '--hub', `https://localhost:${hub.agencyPort}`,
+    '--cert', nta.credential.certPath, '--key', nta.credential.keyPath, '--ca', join(pkiDir, 'ca', 'cert.pem'), '--hub-cert', join(pkiDir, 'hub-sign', 'cert.pem'),
+  ];
+  const sent = await run(process.execPath, [swxBin, 'send', ...common, `certificateNo=${keys.certificateNo}`]);
+  assert.is(sent.code, 0, sent.stdout + sent.stderr);
+  const answer = JSON.parse(sent.stdout);
+  assert.is(answer.provider, 'IDB');
+  assert.equal(answer.record, JSON.parse(JSON.stringify(demoAnswer('import-alcohol-consent', keys))));
+  assert.not.match(sent.stderr, /not checked/, 'the CLI checked the hub\'s signature');
+
+  const signed = await run(process.execPath, [swxBin, 'sign', ...common, '--id', 'NTA-CURL-1', `certificateNo=${keys.certificateNo}`]);
+  assert.is(signed.code, 0, signed.stderr);
+  const curl = signed.stdout.slice(signed.stdout.indexOf('curl ')).replace(/\\\n\s*/g, ' ').trim();
+  const viaCurl = await run('bash', ['-c', `${curl} --silent --show-error --write-out '\\n%{http_code}'`]);
+  const [body, status] = viaCurl.stdout.trim().split('\n');
+  assert.is(status, '200', body);
+  assert.is(JSON.parse(body!).queryId, 'NTA-CURL-1');
+  assert.is(JSON.parse(body!).found, true);
 });
 
 test('an unknown key is answered "not found", which is an answer too', async () => {
@@ -231,6 +295,27 @@ test('a provider whose answer is signed by a key not registered to it: SWX_PROVI
   const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
   assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_ERROR');
 });
+
+/** zeep as `asker`, with the hub's own WSDL for `dataset`. */
+function askWithZeep(asker: string, dataset: string, calls: ZeepJob['calls']): Promise<any[]> {
+  const credential = agency.get(asker)!.credential;
+  const pkiDir = join(hub.dataDir, 'pki');
+  return zeep({
+    wsdl: `https://localhost:${hub.agencyPort}/ws/query/${dataset}?wsdl`, service: dataset, alg: 'ecdsa', calls,
+    cert: credential.certPath, key: credential.keyPath, ca: join(pkiDir, 'ca', 'cert.pem'), hubCert: join(pkiDir, 'hub-sign', 'cert.pem'),
+  });
+}
+
+function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 function rawPost(url: string, headers: Record<string, string>, body: Buffer, credentials: TestAgency['credentials']): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {

@@ -9,7 +9,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { readOpsToken } from '../../engine/admin.ts';
 import { issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
-import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver, type RestProvider } from '../../connectors/rest/agency.ts';
+import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver } from '../../connectors/rest/agency.ts';
+import { startSoapProvider } from '../../connectors/ws/agency.ts';
 
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const swxBin = join(root, 'bin/swx.js');
@@ -117,7 +118,7 @@ export interface TestAgency {
   credentials: { certPem: string; keyPem: string; caPem: string };
   client: AgencyClient;
   receiver?: AgencyReceiver;
-  provider?: RestProvider;
+  provider?: { port: number; close(): Promise<void> };
   inboxDir: string;
 }
 
@@ -128,8 +129,8 @@ export type ProviderAnswerFn = (dataset: string, keys: Record<string, string>, a
 export async function addAgency(hub: HubProcess, id: string, options: {
   receiver?: boolean;
   port?: number;
-  /** Also answer queries as a provider, with this function; `credentials` signs its answers instead of its own. */
-  provider?: { answer: ProviderAnswerFn; credentials?: { certPem: string; keyPem: string } };
+  /** Also answer queries as a provider (REST unless said), with this function; `credentials` signs its answers instead of its own. */
+  provider?: { answer: ProviderAnswerFn; protocol?: 'rest' | 'soap'; credentials?: { certPem: string; keyPem: string } };
 } = {}): Promise<TestAgency> {
   const pkiDir = join(hub.dataDir, 'pki');
   const pki = await loadPki(pkiDir);
@@ -139,14 +140,15 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const receiver = options.receiver === false ? undefined : await startAgencyReceiver({
     ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir,
   });
-  const provider = options.provider ? await startRestProvider({
-    ...credentials, ...options.provider.credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, answer: options.provider.answer,
-  }) : undefined;
+  const providerCredentials = { ...credentials, ...options.provider?.credentials };
+  const provider = !options.provider ? undefined : options.provider.protocol === 'soap'
+    ? await startSoapProvider({ ...providerCredentials, hubCertPem: pki.hubSign.certPem, provider: id, answer: options.provider.answer })
+    : await startRestProvider({ ...providerCredentials, port: 0, hubSignCertPem: pki.hubSign.certPem, answer: options.provider.answer });
   const registered = await hub.admin('PUT', `/api/partners/${id}`, {
     name: `${id} (test)`,
     certificates: [credential.certPem],
     ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver.port}/inbox` } } : {}),
-    ...(provider ? { queryEndpoint: { protocol: 'rest', url: `https://localhost:${provider.port}/query` } } : {}),
+    ...(provider ? { queryEndpoint: { protocol: options.provider!.protocol ?? 'rest', url: `https://localhost:${provider.port}/query` } } : {}),
   });
   if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);
   const client = new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials, { hubSignCertPem: pki.hubSign.certPem });

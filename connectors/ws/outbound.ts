@@ -1,0 +1,122 @@
+// SOAP outbound for the query service: the hub puts a query to a provider agency as a hub-signed SOAP 1.1 request over
+// mutual TLS, and accepts only a fresh q:Answer to that very query, signed by a trusted certificate of that provider.
+import { Agent, request } from 'node:https';
+import { SwxError } from '../../engine/errors.ts';
+import type { TrustStore } from '../../engine/pki/index.ts';
+import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
+import type { Registry } from '../../engine/registry.ts';
+import { soapAction } from './contract.ts';
+import { contextXml, queryXml, readAnswer } from './messages.ts';
+import { buildEnvelope, readFault, readSoap, soapContentType } from './soap.ts';
+import { checkWsSecurity, signEnvelope, type SoapSigner, type VerifyXml } from './wssecurity.ts';
+
+export interface SoapProviderOptions {
+  /** The hub's TLS client credential and the CAs its peers' servers chain to. */
+  tls: { key: string; cert: string; ca: string[] };
+  /** The hub's signing key and certificate. */
+  signing: SoapSigner;
+  registry: Pick<Registry, 'keyByThumbprint'>;
+  trust: Pick<TrustStore, 'check'>;
+  verifyXml?: VerifyXml;
+  clockSkewSeconds?: number;
+  freshnessSeconds?: number;
+  /** Largest answer read (default 4 MiB). */
+  maxAnswerBytes?: number;
+  /** Sockets kept per provider host (default 16). */
+  maxSockets?: number;
+}
+
+interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
+
+const failed = (call: ProviderCall, detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider} (${call.dataset}, query ${call.id}): ${detail}`);
+
+export class SoapProvider implements ProviderConnector {
+  readonly protocol = 'soap' as const;
+  private readonly agent: Agent;
+
+  constructor(private readonly options: SoapProviderOptions) {
+    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, ...options.tls });
+  }
+
+  async ask(call: ProviderCall): Promise<ProviderAnswer> {
+    const context = contextXml({ queryId: call.id, dataset: call.dataset, asker: call.asker });
+    const envelope = buildEnvelope('1.1', queryXml({ provider: call.provider, keys: call.keys }), context.xml);
+    const body = Buffer.from(await signEnvelope(envelope, this.options.signing, [context.id]));
+    const response = await this.post(call, body);
+    const contentType = String(response.headers['content-type'] ?? '');
+    let answer: ProviderAnswer;
+    try {
+      answer = await this.judge(call, response.status, response.body, contentType);
+    } catch (error) {
+      if (error instanceof SwxError && error.code === 'SWX_PROVIDER_ERROR') throw error;
+      throw failed(call, `${error instanceof SwxError ? `${error.code}: ` : ''}${(error as Error).message}`);
+    }
+    return answer;
+  }
+
+  private post(call: ProviderCall, body: Buffer): Promise<Reply> {
+    const limit = this.options.maxAnswerBytes ?? 4 * 1024 * 1024;
+    return new Promise<Reply>((resolve, reject) => {
+      const req = request(call.url, {
+        method: 'POST',
+        agent: this.agent,
+        signal: call.signal,
+        headers: { 'content-type': soapContentType('1.1'), soapaction: `"${soapAction(call.dataset)}"`, 'content-length': body.length },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > limit) {
+            req.destroy();
+            reject(failed(call, `the answer is larger than ${limit} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+        res.on('close', () => { if (!res.complete) reject(new Error('the answer was cut off')); });
+      });
+      req.on('error', reject);
+      req.end(body);
+    }).catch((error: Error) => {
+      if (error instanceof SwxError) throw error;
+      if (call.signal.aborted) throw new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer query ${call.id} before the deadline`);
+      throw failed(call, `cannot reach ${new URL(call.url).origin}: ${error.message}`);
+    });
+  }
+
+  /** The answer as the provider signed it, or SWX_PROVIDER_ERROR saying what is wrong with it. */
+  private async judge(call: ProviderCall, status: number, raw: Buffer, contentType: string): Promise<ProviderAnswer> {
+    const message = readSoap(raw, contentType);
+    const fault = readFault(message);
+    if (fault) throw failed(call, `answered a fault (HTTP ${status}${fault.code ? `, ${fault.code}` : ''}): ${fault.reason}`);
+    if (status !== 200) throw failed(call, `answered HTTP ${status}`);
+    const security = await checkWsSecurity(message, {
+      ...(this.options.verifyXml ? { verifyXml: this.options.verifyXml } : {}),
+      ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
+      ...(this.options.freshnessSeconds !== undefined ? { freshnessSeconds: this.options.freshnessSeconds } : {}),
+    });
+    const signer = this.options.registry.keyByThumbprint(security.thumbprint);
+    if (!signer || signer.partner.id !== call.provider) throw failed(call, `the answer is signed with ${security.thumbprint}, which is not a certificate of ${call.provider}`);
+    const refusal = await this.options.trust.check(signer.parsed, 'agency-signing');
+    if (refusal) throw failed(call, `the answer's signing certificate ${security.thumbprint}: ${refusal.code}: ${refusal.detail}`);
+    const answer = readAnswer(message.payload);
+    // Signed, but for this query? The q:queryId binds the answer to the question the hub asked.
+    if (answer.queryId !== call.id || answer.dataset !== call.dataset || answer.provider !== call.provider) {
+      throw failed(call, `the answer is for query ${answer.queryId.slice(0, 80)} of ${answer.dataset.slice(0, 80)} by ${answer.provider.slice(0, 40)}, not this one`);
+    }
+    return {
+      found: answer.found,
+      ...(answer.record ? { record: answer.record } : {}),
+      raw,
+      contentType,
+      signature: security.signature,
+    };
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
