@@ -8,9 +8,9 @@ import { SwxError, type ErrorCode } from '../engine/errors.ts';
 import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
 import { toArrayBuffer } from '../engine/pki/asn1.ts';
 import { pemBlocks, toPem } from '../engine/pki/store.ts';
-import { verifyCms, type CmsVerdict } from '../engine/trust/cms.ts';
-import { oid as tspOid, verifyTimeStampResponse, verifyTimeStampToken, type TimeStampVerdict } from '../engine/trust/tsa.ts';
-import type { CertificateStatus, SignatureVerdict, VerdictKind } from '../engine/trust/verdict.ts';
+import { verifyCms, type CmsVerdict, type VerifyCmsOptions } from '../engine/trust/cms.ts';
+import { oid as tspOid, verifyTimeStampResponse, verifyTimeStampToken, type TimeStampVerdict, type VerifyOptions as TimeStampOptions } from '../engine/trust/tsa.ts';
+import type { SignatureVerdict, VerdictKind } from '../engine/trust/verdict.ts';
 import { verifyXml, type XmlVerdict } from '../engine/trust/xmldsig.ts';
 import { parseXml, type XmlElement } from '../engine/xml/parse.ts';
 
@@ -25,7 +25,10 @@ export interface PartSummary {
   root: boolean;
 }
 
-/** The trust core's verdict, plus what the file was found to be; `kind` is absent when no signed thing was found. */
+/**
+ * The trust core's verdict as it gave it, plus what the file was found to be; `kind` is absent when no signed thing
+ * was found. Each kind adds its own fields to the common ones.
+ */
 export interface FileVerdict extends Omit<SignatureVerdict, 'kind'> {
   detected: Detected;
   kind?: VerdictKind;
@@ -34,6 +37,14 @@ export interface FileVerdict extends Omit<SignatureVerdict, 'kind'> {
   /** XML: what the valid references cover (see engine/trust/xmldsig.ts). */
   signedElements?: XmlVerdict['signedElements'];
   signedAttachments?: string[];
+  /** CMS: whether the content travelled apart from the signature. */
+  detached?: CmsVerdict['detached'];
+  /** RFC 3161: the token's own fields. */
+  genTime?: TimeStampVerdict['genTime'];
+  serial?: TimeStampVerdict['serial'];
+  policy?: TimeStampVerdict['policy'];
+  hashAlgorithm?: TimeStampVerdict['hashAlgorithm'];
+  nonce?: TimeStampVerdict['nonce'];
 }
 
 export interface VerifyFileOptions {
@@ -82,9 +93,11 @@ export async function verifyFile(bytes: Buffer, options: VerifyFileOptions = {})
     if (der) {
       const found = classifyDer(der);
       detected = found;
-      if (found === 'timestamp-response') return { detected, ...fromTimeStamp(verifyTimeStampResponse(der, timeStampOptions(options)), options) };
-      if (found === 'timestamp-token') return { detected, ...fromTimeStamp(verifyTimeStampToken(der, timeStampOptions(options)), options) };
-      return { detected, ...fromCms(await verifyCms(der, cmsOptions(options)), options) };
+      if (found === 'timestamp-response') return { detected, ...verifyTimeStampResponse(der, timeStampOptions(options)) };
+      if (found === 'timestamp-token') return { detected, ...verifyTimeStampToken(der, timeStampOptions(options)) };
+      // The signed content is the caller's own file (--data) or inside the message: the verdict need not repeat it.
+      const { content: _content, ...verdict } = await verifyCms(der, cmsOptions(options));
+      return { detected, ...verdict };
     }
     const message = readMessage(bytes);
     detected = message.detected;
@@ -208,36 +221,13 @@ async function verifyXmlMessage(xml: Buffer, attachments: Attachment[], options:
   return { detected, valid, code, detail, kind: (passedGate ? messagingKind(xml) : undefined) ?? kind, ...rest, signedElements, signedAttachments };
 }
 
-// ---------------------------------------------------------------- CMS and RFC 3161 verdicts in the common shape
+// ---------------------------------------------------------------- the command line as CMS and RFC 3161 options
 
-// Legacy algorithms accepted for archived content and refused on live traffic.
-const isWeak = (name: string) => name === 'SHA-1' || /SHA1$/.test(name) || /^DSA/.test(name);
-
-function applyPolicy(verdict: SignatureVerdict, algorithms: string[], options: VerifyFileOptions): SignatureVerdict {
-  const weak = [...new Set(algorithms.filter(isWeak))];
-  if (!weak.length) return verdict;
-  if (options.policy === 'live' && verdict.valid) return { ...verdict, valid: false, code: 'SWX_SIG_WEAK_ALG', detail: `legacy algorithm ${weak.join(', ')} refused on live traffic`, weak };
-  return { ...verdict, weak };
-}
-
-function certificateStatus(code: SignatureVerdict['code'], trust: CertificateStatus['trust'], at: Date): CertificateStatus | undefined {
-  const status: Partial<Record<SignatureVerdict['code'], CertificateStatus['status']>> = {
-    SWX_OK: trust === 'none' ? 'unchecked' : 'valid',
-    SWX_CERT_EXPIRED: 'expired',
-    SWX_CERT_UNTRUSTED: 'untrusted',
-    SWX_SIG_KEY_MISMATCH: 'untrusted',
-    SWX_TSP_SIGNER_NOT_TSA: 'wrong-usage',
-    SWX_CERT_USAGE: 'wrong-usage',
-    SWX_CERT_REVOKED: 'revoked',
-  };
-  const judged = status[code];
-  return judged ? { status: judged, at: at.toISOString(), trust } : undefined;
-}
-
-function cmsOptions(options: VerifyFileOptions) {
+function cmsOptions(options: VerifyFileOptions): VerifyCmsOptions {
   if (options.publicKeysPem) throw new UsageError('a public key (--cert) can only be given for an XML signature; CMS needs the signer certificate');
   if (options.untrustedCertsPem) throw new UsageError('intermediates (--untrusted) are not supported for CMS: the chain is built from the certificates in the message');
   return {
+    policy: options.policy ?? 'archive',
     ...(options.data ? { data: options.data } : {}),
     ...(options.trustedCertsPem ? { trustedCertsPem: [options.trustedCertsPem] } : {}),
     ...(options.pinnedCertsPem ? { pinnedCertPem: options.pinnedCertsPem } : {}),
@@ -245,50 +235,17 @@ function cmsOptions(options: VerifyFileOptions) {
   };
 }
 
-const unchecked = 'neither a pin nor a trust anchor was given: integrity and the signer certificate\'s validity only, not who signed';
-
-function fromCms(verdict: CmsVerdict, options: VerifyFileOptions): SignatureVerdict {
-  const trust = options.trustedCertsPem ? 'chain' : options.pinnedCertsPem ? 'pinned' : 'none';
-  const certificate = certificateStatus(verdict.code, trust, options.at ?? new Date());
-  const common: SignatureVerdict = {
-    valid: verdict.valid,
-    code: verdict.code,
-    detail: verdict.valid && trust === 'none' ? unchecked : verdict.detail,
-    kind: 'cms',
-    ...(verdict.signer ? { signer: verdict.signer } : {}),
-    ...(verdict.algorithms ? { algorithms: { signature: verdict.algorithms.signature, digest: [verdict.algorithms.digest] } } : {}),
-    ...(certificate ? { certificate } : {}),
-    ...(verdict.signingTime ? { signedAt: verdict.signingTime.toISOString() } : {}),
-  };
-  return applyPolicy(common, verdict.algorithms ? [verdict.algorithms.signature, verdict.algorithms.digest] : [], options);
-}
-
-function timeStampOptions(options: VerifyFileOptions) {
+function timeStampOptions(options: VerifyFileOptions): TimeStampOptions {
   if (options.publicKeysPem) throw new UsageError('a public key (--cert) can only be given for an XML signature; a time stamp needs the TSA certificate');
   if (!options.data) throw new UsageError('an RFC 3161 time stamp is verified against the data it time-stamps: give it with --data FILE');
   return {
     data: options.data,
+    algorithmPolicy: options.policy ?? 'archive',
     ...(options.trustedCertsPem ? { trustedCertsPem: options.trustedCertsPem } : {}),
     ...(options.untrustedCertsPem ? { untrustedCertsPem: options.untrustedCertsPem } : {}),
     ...(options.pinnedCertsPem ? { pinnedCertsPem: options.pinnedCertsPem } : {}),
     ...(options.at ? { at: options.at } : {}),
   };
-}
-
-function fromTimeStamp(verdict: TimeStampVerdict, options: VerifyFileOptions): SignatureVerdict {
-  const code = verdict.valid ? 'SWX_OK' : (verdict.reason ?? 'SWX_SIG_INVALID');
-  const certificate = certificateStatus(code, verdict.trust, options.at ?? new Date());
-  const common: SignatureVerdict = {
-    valid: verdict.valid,
-    code,
-    // As for XML, a valid verdict without a pin or anchor says in its detail that it proves integrity only.
-    detail: verdict.valid && verdict.trust !== 'none' ? '' : verdict.detail,
-    kind: 'timestamp',
-    ...(verdict.signer ? { signer: { subject: verdict.signer } } : {}),
-    ...(certificate ? { certificate } : {}),
-    ...(verdict.genTime ? { signedAt: verdict.genTime.toISOString() } : {}),
-  };
-  return applyPolicy(common, verdict.hashAlgorithm ? [verdict.hashAlgorithm] : [], options);
 }
 
 // ---------------------------------------------------------------- the command

@@ -177,7 +177,10 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
     '```',
     '',
     'A record hash is SHA-256 over `prev_hash` followed by the JSON of the columns listed in check.py; `proof` is an RFC 9162',
-    'audit path `index/size:hash,hash,…` into the block root; `stamp_proof` proves the block root in the time-stamped root.',
+    'audit path into the block root, `index/size:` then each sibling hash from the leaf level up as 43 characters of base64url',
+    '(RFC 4648 §5, unpadded; earlier exports wrote 64 hex characters separated by commas), where the leaf hash is',
+    'SHA-256(0x00 || record hash) and a node SHA-256(0x01 || left || right); `stamp_proof` proves the block root in the',
+    'time-stamped root the same way.',
     '',
     '## 4. The signatures the hub checked (RFC 9421 HTTP Message Signatures)',
     '',
@@ -241,7 +244,7 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
     if (!stamps.has(block.stamp_file!)) {
       const tsaAnchor = trustedTsaPem ?? trustedPem ?? text('certs/tsa-ca.pem') ?? '';
       const stamp = verifyTimeStampResponse(tsr, { data: root, trustedCertsPem: tsaAnchor, untrustedCertsPem: text('certs/tsa.pem') ?? '' });
-      stamps.set(block.stamp_file!, note(`time-stamp ${block.stamp_file}`, stamp.valid, stamp.valid ? `${stamp.genTime?.toISOString()} by ${stamp.signer}` : `${stamp.reason}: ${stamp.detail}`));
+      stamps.set(block.stamp_file!, note(`time-stamp ${block.stamp_file}`, stamp.valid, stamp.valid ? `${stamp.genTime?.toISOString()} by ${stamp.signer?.subject}` : `${stamp.code}: ${stamp.detail}`));
     }
     const proof = decodeProof(block.stamp_proof);
     note(`block ${block.block_id} in time-stamped root`, Boolean(proof && root.toString('hex') === block.stamp_root && verifyInclusion(Buffer.from(block.root, 'hex'), proof.index, proof.size, proof.path, root)));
@@ -250,7 +253,9 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
     const hashOk = recordHash(record) === record.record_hash;
     const block = blocks.get(record.batch_id);
     const proof = decodeProof(record.proof);
-    const inBlock = Boolean(block && proof && verifyInclusion(Buffer.from(record.record_hash, 'hex'), proof.index, proof.size, proof.path, Buffer.from(block.root, 'hex')));
+    // The root alone does not fix a proof's size (RFC 9162), so the record's place is also checked against its block.
+    const inPlace = Boolean(block && proof && proof.size === Number(block.records) && proof.index === Number(record.chain) - Number(block.first_chain));
+    const inBlock = inPlace && verifyInclusion(Buffer.from(record.record_hash, 'hex'), proof!.index, proof!.size, proof!.path, Buffer.from(block!.root, 'hex'));
     note(`record ${record.id} (${record.stage})`, hashOk && inBlock, !hashOk ? 'record hash does not match its columns' : !inBlock ? `no proof into block ${record.batch_id}` : `${record.at} UTC`);
   }
 

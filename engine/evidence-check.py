@@ -2,8 +2,10 @@
 """Checks an swx evidence bundle with the Python standard library alone: every record's hash-chain link,
 its Merkle proof into its block, each block root's proof into a time-stamped root, and the message bytes.
 The time-stamps themselves are checked with `openssl ts -verify` (see VERIFY.md). Run it in the bundle folder."""
+import base64
 import hashlib
 import json
+import re
 import sys
 
 # The columns a record hash covers, in order: SHA-256 of prev_hash followed by their JSON (as JavaScript writes it).
@@ -15,11 +17,30 @@ def sha256(data):
     return hashlib.sha256(data).digest()
 
 
+# A proof is `index/size:` then each sibling hash, leaf level first, as 43 characters of base64url without padding
+# (the last character carries 2 bits, both zero); proofs archived earlier wrote them as hex separated by commas.
+PROOF = re.compile(r'([0-9]{1,15})/([0-9]{1,15}):((?:[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])*)')
+HEX_PROOF = re.compile(r'([0-9]{1,15})/([0-9]{1,15}):((?:[0-9a-f]{64})(?:,[0-9a-f]{64})*)?')
+
+
+def audit_path(proof):
+    """(index, size, sibling hashes) of a proof, or None when the text is not one."""
+    match = PROOF.fullmatch(proof)
+    if match:
+        nodes = match[3]
+        return int(match[1]), int(match[2]), [base64.urlsafe_b64decode(nodes[at:at + 43] + '=') for at in range(0, len(nodes), 43)]
+    match = HEX_PROOF.fullmatch(proof)
+    if match:
+        return int(match[1]), int(match[2]), [bytes.fromhex(h) for h in match[3].split(',')] if match[3] else []
+    return None
+
+
 def included(leaf, proof, root):
     """RFC 9162 2.1.3.2: a leaf at index of a size-leaf tree hashes up to root along the audit path."""
-    position_size, _, path = proof.partition(':')
-    index, size = (int(n) for n in position_size.split('/'))
-    nodes = [bytes.fromhex(h) for h in path.split(',')] if path else []
+    parsed = audit_path(proof)
+    if parsed is None:
+        return False
+    index, size, nodes = parsed
     if not 0 <= index < size:
         return False
     position, last, running = index, size - 1, sha256(b'\x00' + leaf)
@@ -56,7 +77,10 @@ def main():
         if block is None:
             check(False, f"record {r['id']}: block {r['batch_id']} is not in blocks.jsonl")
             continue
-        check(included(bytes.fromhex(r['record_hash']), r['proof'], bytes.fromhex(block['root'])), f"record {r['id']}: in block {r['batch_id']}")
+        # The root alone does not fix a proof's size (RFC 9162), so the record's place is also checked against its block.
+        place = f"{int(r['chain']) - int(block['first_chain'])}/{int(block['records'])}:"
+        check(r['proof'].startswith(place) and included(bytes.fromhex(r['record_hash']), r['proof'], bytes.fromhex(block['root'])),
+              f"record {r['id']}: at {place[:-1]} in block {r['batch_id']}")
     for block in blocks.values():
         if not block.get('stamp_file'):
             check(False, f"block {block['block_id']}: not yet time-stamped")

@@ -87,7 +87,7 @@ export class Stamper {
     for (const row of rows) {
       this.add({
         blockId: row.batch_id, node, firstChain: Number(row.first_chain), lastChain: Number(row.last_chain), records: row.hashes.length,
-        root: merkleTree(row.hashes.map((hex) => Buffer.from(hex, 'hex'))).root, writtenAt: new Date(`${row.written_at.replace(' ', 'T')}Z`),
+        root: merkleTree(row.hashes).root, writtenAt: new Date(`${row.written_at.replace(' ', 'T')}Z`),
       });
     }
     if (rows.length > 0) log.warn({ blocks: rows.length, records: this.pendingRecords }, 'evidence blocks left unstamped by an earlier run; stamping them now');
@@ -157,7 +157,8 @@ export class Stamper {
     const blocks = this.pending.slice();
     if (blocks.length === 0) { this.report(); return; }
     try {
-      const tree = merkleTree(blocks.map((block) => block.root));
+      const tree = merkleTree(blocks.map((block) => block.root.toString('hex')));
+      const proofs = tree.encodedProofs();
       const response = await this.tsa.stamp(sha256(tree.root));
       const verdict = verifyTimeStampToken(timeStampTokenOf(response), { digest: sha256(tree.root) });
       if (!verdict.genTime) throw new SwxError('SWX_TSP_MALFORMED', `the token has no time: ${verdict.detail}`);
@@ -168,7 +169,7 @@ export class Stamper {
       };
       await this.store.insert('evidence_batches', blocks.map((block, index) => JSON.stringify({
         block_id: block.blockId, node: block.node, first_chain: block.firstChain, last_chain: block.lastChain, records: block.records,
-        root: block.root.toString('hex'), written_at: clickhouseTime(block.writtenAt), stamp_proof: tree.encodedProof(index), ...common,
+        root: block.root.toString('hex'), written_at: clickhouseTime(block.writtenAt), stamp_proof: proofs[index], ...common,
       })));
       const records = blocks.reduce((sum, block) => sum + block.records, 0);
       this.pending.splice(0, blocks.length);

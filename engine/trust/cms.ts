@@ -11,6 +11,7 @@ import { pemBlocks } from '../pki/store.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { bitsOf, context, defaultLimits, Der, DerError, encode, encodeOid, encodeSetOf, encodeTime, oidOf, readDer, smallIntegerOf, tags, timeOf, unsignedOf } from './der.ts';
 import { buildPath, validityRefusal, type CertRefusal } from './path.ts';
+import { conclude, signerSummary, type AlgorithmPolicy, type SignatureVerdict, type SignerSummary } from './verdict.ts';
 
 export const oids = {
   data: '1.2.840.113549.1.7.1',
@@ -46,7 +47,8 @@ export type CmsCode = 'SWX_OK' | Extract<ErrorCode,
   | 'SWX_CERT_EXPIRED'
   | 'SWX_CERT_UNTRUSTED'
   | 'SWX_CERT_USAGE'
-  | 'SWX_SIG_KEY_MISMATCH'>;
+  | 'SWX_SIG_KEY_MISMATCH'
+  | 'SWX_SIG_WEAK_ALG'>;
 
 export interface SignCmsOptions {
   data: Buffer;
@@ -69,25 +71,25 @@ export interface VerifyCmsOptions {
   pinnedCertPem?: string;
   /** When certificate validity is judged (default now). */
   at?: Date;
+  /** archive (default: CMS carries stored evidence) lists SHA-1 in verdict.weak; live refuses it (SWX_SIG_WEAK_ALG). */
+  policy?: AlgorithmPolicy;
 }
 
-export interface CmsSigner {
-  subject: string;
+/** The signer certificate, always with its serial and thumbprint. */
+export interface CmsSigner extends SignerSummary {
   serial: string;
-  /** base64url SHA-256 of the certificate's DER. */
   thumbprint: string;
 }
 
-export interface CmsVerdict {
-  valid: boolean;
+export interface CmsVerdict extends SignatureVerdict {
   code: CmsCode;
-  /** What failed, in words; empty when valid. */
-  detail: string;
+  kind: 'cms';
   /** Present once the signer certificate was found in the message. */
   signer?: CmsSigner;
-  signingTime?: Date;
-  /** Present once the SignerInfo was parsed. */
-  algorithms?: { digest: string; signature: string };
+  /** Present once the SignerInfo was parsed: its signature algorithm and its one digest algorithm. */
+  algorithms?: { signature: string; digest: string[] };
+  /** The signed signingTime attribute, ISO: claimed by the signer, not proven. */
+  signedAt?: string;
   detached: boolean;
   /** The content the signature covers (eContent, or the detached data), when the verdict is valid. */
   content?: Buffer;
@@ -95,9 +97,21 @@ export interface CmsVerdict {
 
 type Failure = Omit<CmsVerdict, 'valid' | 'code' | 'detail'>;
 
-function refuse(code: Exclude<CmsCode, 'SWX_OK'>, detail: string, known: Failure): CmsVerdict {
+type Refusal = { code: Exclude<CmsCode, 'SWX_OK'>; detail: string };
+
+function refuse(code: Refusal['code'], detail: string, known: Failure): CmsVerdict {
   const { content: _content, ...rest } = known;
   return { ...rest, valid: false, code, detail };
+}
+
+/** Both paths end here: the certificate's standing, the caveat without pin or anchor, and the algorithm policy. */
+function concluded(verdict: CmsVerdict, options: VerifyCmsOptions): CmsVerdict {
+  return conclude(verdict, {
+    trust: options.trustedCertsPem ? 'chain' : options.pinnedCertPem ? 'pinned' : 'none',
+    at: options.at ?? new Date(),
+    policy: options.policy ?? 'archive',
+    algorithms: verdict.algorithms ? [verdict.algorithms.signature, ...verdict.algorithms.digest] : [],
+  });
 }
 
 const cacheLimit = 256;
@@ -185,8 +199,6 @@ export async function signCms(options: SignCmsOptions): Promise<Buffer> {
 const anchorSets = new Map<string, ParsedCert[]>();
 const anchorsOf = (pems: string[]) => pems.flatMap((pem) => remember(anchorSets, pem, () => pemBlocks(pem, 'CERTIFICATE').map((der) => certificate(der))));
 
-type CertificateRefusal = { code: Exclude<CmsCode, 'SWX_OK'>; detail: string } | undefined;
-
 /**
  * Path results by the certificates involved. Building a path checks a certificate signature per link, as costly as
  * the message's own signature; the outcome depends on the time only through validity periods, so a result found
@@ -210,7 +222,7 @@ export function pathRefusalCached(signer: ParsedCert, carried: readonly ParsedCe
 }
 
 /** The signer certificate's standing at `at`: a path to an anchor (when anchors are given), else its own validity. */
-function certificateRefusal(signer: ParsedCert, carried: ParsedCert[], options: VerifyCmsOptions): CertificateRefusal {
+function certificateRefusal(signer: ParsedCert, carried: ParsedCert[], options: VerifyCmsOptions): Refusal | undefined {
   const at = options.at ?? new Date();
   if (!options.trustedCertsPem) return validityRefusal(signer.x509, at);
   const found = pathRefusalCached(signer, carried, anchorsOf(options.trustedCertsPem), at);
@@ -218,11 +230,25 @@ function certificateRefusal(signer: ParsedCert, carried: ParsedCert[], options: 
   return { code: found.code === 'SWX_CERT_EXPIRED' || found.code === 'SWX_CERT_USAGE' ? found.code : 'SWX_CERT_UNTRUSTED', detail: found.detail };
 }
 
-const describe = (cert: ParsedCert): CmsSigner => ({ subject: cert.subject, serial: cert.x509.serialNumber.toLowerCase(), thumbprint: cert.thumbprint });
+/**
+ * What both paths check before the signature, in this order: the content it covers (the encapsulated content, which
+ * `data` must then equal, or the detached `data`) and the pinned certificate, when one is given.
+ */
+function contentAndPin(eContent: Buffer | undefined, options: VerifyCmsOptions): { content: Buffer; pinned?: Buffer } | Refusal {
+  if (eContent && options.data && !options.data.equals(eContent)) return { code: 'SWX_DIGEST_MISMATCH', detail: 'the data given differs from the content the message carries' };
+  const content = eContent ?? options.data;
+  if (!content) return { code: 'SWX_BAD_REQUEST', detail: 'detached signature: the signed data must be given' };
+  if (!options.pinnedCertPem) return { content };
+  const pinned = pemBlocks(options.pinnedCertPem, 'CERTIFICATE')[0];
+  return pinned ? { content, pinned } : { code: 'SWX_BAD_REQUEST', detail: 'pinnedCertPem holds no PEM CERTIFICATE block' };
+}
 
-function pinnedOf(options: VerifyCmsOptions): Buffer | undefined | null {
-  if (!options.pinnedCertPem) return undefined;
-  return pemBlocks(options.pinnedCertPem, 'CERTIFICATE')[0] ?? null;
+/** What both paths check once the signature verified: the pin, then the certificate's standing at `at`. */
+function accept(signer: ParsedCert, carried: ParsedCert[], checked: { content: Buffer; pinned?: Buffer }, options: VerifyCmsOptions, known: Failure): CmsVerdict {
+  if (checked.pinned && !checked.pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
+  const refusal = certificateRefusal(signer, carried, options);
+  if (refusal) return refuse(refusal.code, refusal.detail, known);
+  return { ...known, valid: true, code: 'SWX_OK', detail: '', content: checked.content };
 }
 
 /** Verifies a DER ContentInfo(SignedData) with one signer; never throws. */
@@ -474,10 +500,10 @@ function onlyValue(attributes: Attribute[], type: string): Der {
  * ("not covered") otherwise. Every decision is taken in the order the reference takes it, so both give one verdict.
  */
 export function verifyCmsFast(der: Buffer, options: VerifyCmsOptions = {}): CmsVerdict | undefined {
-  const known: Failure = { detached: false };
-  if (!Buffer.isBuffer(der) || der.length === 0) return refuse('SWX_BAD_REQUEST', 'empty or non-binary CMS input', known);
+  const known: Failure = { kind: 'cms', detached: false };
+  if (!Buffer.isBuffer(der) || der.length === 0) return concluded(refuse('SWX_BAD_REQUEST', 'empty or non-binary CMS input', known), options);
   try {
-    return decide(der, options, known);
+    return concluded(decide(der, options, known), options);
   } catch (error) {
     if (error instanceof DerError) return undefined;
     throw error;
@@ -491,8 +517,8 @@ function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerd
   if (carried.reduce((sum, cert) => sum + cert.elements - 1, view.elements) > defaultLimits.maxNodes) notCovered('more elements than the reference reads');
   known.detached = !view.eContent;
   known.algorithms = {
-    digest: algorithmNames[info.digestAlgorithm.oid] ?? info.digestAlgorithm.oid,
     signature: algorithmNames[info.signatureAlgorithm.oid] ?? info.signatureAlgorithm.oid,
+    digest: [algorithmNames[info.digestAlgorithm.oid] ?? info.digestAlgorithm.oid],
   };
   // Shapes the reference refuses as malformed are left to it, so that its words and codes stand.
   if (![1, 3, 4, 5].includes(view.version) || info.version !== ('keyId' in info.sid ? 3 : 1)) notCovered('a version RFC 5652 does not define here');
@@ -505,21 +531,14 @@ function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerd
   const messageDigest = onlyValue(info.attributes, oids.messageDigest);
   if (messageDigest.tag !== tags.octetString) notCovered('messageDigest is not an OCTET STRING');
   const signingTime = info.attributes.find((attribute) => attribute.type === oids.signingTime)?.values[0];
-  if (signingTime?.tag === tags.utcTime || signingTime?.tag === tags.generalizedTime) known.signingTime = timeOf(signingTime);
+  if (signingTime?.tag === tags.utcTime || signingTime?.tag === tags.generalizedTime) known.signedAt = timeOf(signingTime).toISOString();
 
   if (contentType.tag !== tags.oid || oidOf(contentType) !== view.eContentType) {
     return refuse('SWX_SIG_INVALID', 'the signed contentType attribute does not name the encapsulated content type', known);
   }
-  let content: Buffer;
-  if (view.eContent) {
-    content = view.eContent;
-    if (options.data && !options.data.equals(content)) return refuse('SWX_DIGEST_MISMATCH', 'the data given differs from the content the message carries', known);
-  } else {
-    if (!options.data) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data must be given', known);
-    content = options.data;
-  }
-  const pinned = pinnedOf(options);
-  if (pinned === null) return refuse('SWX_BAD_REQUEST', 'pinnedCertPem holds no PEM CERTIFICATE block', known);
+  const checked = contentAndPin(view.eContent, options);
+  if ('code' in checked) return refuse(checked.code, checked.detail, known);
+  const { content, pinned } = checked;
   // The pinned certificate stands in for a signer certificate the message leaves out.
   if (pinned && !carried.length) {
     carried.push(usable(pinned));
@@ -530,7 +549,7 @@ function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerd
   const index = signerIndex(info.sid, carried);
   if (index < 0) return refuse('SWX_CERT_UNTRUSTED', 'signer certificate not found: no certificate in the message matches the signer identifier', known);
   const signer = carried[index]!.cert;
-  known.signer = describe(signer);
+  known.signer = signerSummary(signer);
   if (known.detached && content.length === 0) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data is empty', known);
   if (!hash(digestName, content, 'buffer').equals(messageDigest.value)) return refuse('SWX_DIGEST_MISMATCH', 'the content does not match the signed messageDigest', known);
 
@@ -543,10 +562,7 @@ function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerd
   if (!verify(scheme.hash ?? digestName, signedBytes, { key, dsaEncoding: 'der' }, info.signature)) {
     return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
   }
-  if (pinned && !pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
-  const refusal = certificateRefusal(signer, carried.map((entry) => entry.cert), options);
-  if (refusal) return refuse(refusal.code, refusal.detail, known);
-  return { ...known, valid: true, code: 'SWX_OK', detail: '', content };
+  return accept(signer, carried.map((entry) => entry.cert), checked, options, known);
 }
 
 /**
@@ -652,12 +668,14 @@ function derOf(cert: pkijs.Certificate): Buffer {
 
 /** The reference: pkijs parses and checks the signature, as its documentation shows; accepts BER. Never throws. */
 export async function verifyCmsReference(der: Buffer, options: VerifyCmsOptions = {}): Promise<CmsVerdict> {
-  const known: Failure = { detached: false };
+  const known: Failure = { kind: 'cms', detached: false };
+  let verdict: CmsVerdict;
   try {
-    return await referenceVerify(der, options, known);
+    verdict = await referenceVerify(der, options, known);
   } catch (error) {
-    return refuse('SWX_BAD_REQUEST', `not a CMS SignedData we can read: ${(error as Error)?.message ?? String(error)}`, known);
+    verdict = refuse('SWX_BAD_REQUEST', `not a CMS SignedData we can read: ${(error as Error)?.message ?? String(error)}`, known);
   }
+  return concluded(verdict, options);
 }
 
 async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Failure): Promise<CmsVerdict> {
@@ -678,32 +696,24 @@ async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Fa
   if (signedData.signerInfos.length !== 1) return refuse('SWX_BAD_REQUEST', `${signedData.signerInfos.length} signers; exactly one is supported`, known);
   const signerInfo = signedData.signerInfos[0]!;
   known.algorithms = {
-    digest: algorithmNames[signerInfo.digestAlgorithm.algorithmId] ?? signerInfo.digestAlgorithm.algorithmId,
     signature: algorithmNames[signerInfo.signatureAlgorithm.algorithmId] ?? signerInfo.signatureAlgorithm.algorithmId,
+    digest: [algorithmNames[signerInfo.digestAlgorithm.algorithmId] ?? signerInfo.digestAlgorithm.algorithmId],
   };
   const shapeError = shapeProblem(signedData, signerInfo);
   if (shapeError) return refuse('SWX_BAD_REQUEST', shapeError, known);
   const attrs = signerInfo.signedAttrs?.attributes ?? [];
-  known.signingTime = attributeTime(attrs.find((attr) => attr.type === oids.signingTime));
-  if (!known.signingTime) delete known.signingTime;
+  const signingTime = attributeTime(attrs.find((attr) => attr.type === oids.signingTime));
+  if (signingTime) known.signedAt = signingTime.toISOString();
   if (!signerInfo.signedAttrs) return refuse('SWX_BAD_REQUEST', 'the signature has no signed attributes', known);
   const contentType = attrs.find((attr) => attr.type === oids.contentType)?.values[0];
   if (!(contentType instanceof asn1js.ObjectIdentifier) || contentType.getValue() !== signedData.encapContentInfo.eContentType) {
     return refuse('SWX_SIG_INVALID', 'the signed contentType attribute does not name the encapsulated content type', known);
   }
 
-  let content: Buffer;
-  if (eContent) {
-    if (!(eContent instanceof asn1js.OctetString)) return refuse('SWX_BAD_REQUEST', 'eContent is not an OCTET STRING', known);
-    content = Buffer.from(eContent.getValue());
-    if (options.data && !options.data.equals(content)) return refuse('SWX_DIGEST_MISMATCH', 'the data given differs from the content the message carries', known);
-  } else {
-    if (!options.data) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data must be given', known);
-    content = options.data;
-  }
-
-  const pinned = pinnedOf(options);
-  if (pinned === null) return refuse('SWX_BAD_REQUEST', 'pinnedCertPem holds no PEM CERTIFICATE block', known);
+  if (eContent && !(eContent instanceof asn1js.OctetString)) return refuse('SWX_BAD_REQUEST', 'eContent is not an OCTET STRING', known);
+  const checked = contentAndPin(eContent ? Buffer.from(eContent.getValue()) : undefined, options);
+  if ('code' in checked) return refuse(checked.code, checked.detail, known);
+  const { content, pinned } = checked;
   // The pinned certificate stands in for a signer certificate the message leaves out.
   if (pinned && !signedData.certificates?.length) signedData.certificates = [pkijs.Certificate.fromBER(toArrayBuffer(pinned))];
   // pkijs checks a TSTInfo's imprint against the data given (a time-stamp check, not a CMS one); as plain CMS a
@@ -717,7 +727,7 @@ async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Fa
   } catch (error) {
     if (error instanceof pkijs.SignedDataVerifyError) {
       try {
-        if (error.signerCertificate) known.signer = describe(certificate(derOf(error.signerCertificate)));
+        if (error.signerCertificate) known.signer = signerSummary(certificate(derOf(error.signerCertificate)));
       } catch { /* named in words only: the code stands */ }
       const { code, detail } = fromPkijs(error);
       return refuse(code, detail, known);
@@ -726,16 +736,13 @@ async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Fa
   }
   if (!result.signerCertificate) return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
   const signer = certificate(derOf(result.signerCertificate));
-  known.signer = describe(signer);
+  known.signer = signerSummary(signer);
   if (!result.signatureVerified) return refuse('SWX_SIG_INVALID', 'the signature does not verify with the signer certificate', known);
-  if (pinned && !pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
   // Certificates the shared cache cannot read cannot be links of a path (as path.ts treats them).
   const carried = (signedData.certificates ?? [])
     .filter((cert): cert is pkijs.Certificate => cert instanceof pkijs.Certificate)
     .flatMap((cert) => {
       try { return [certificate(derOf(cert))]; } catch { return []; }
     });
-  const refusal = certificateRefusal(signer, carried, options);
-  if (refusal) return refuse(refusal.code, refusal.detail, known);
-  return { ...known, valid: true, code: 'SWX_OK', detail: '', content };
+  return accept(signer, carried, checked, options, known);
 }

@@ -8,6 +8,7 @@ import { certificate, type ParsedCert } from './certs.ts';
 import { certificateFields, encodeAttribute, pathRefusalCached, readSignedData, sha256Algorithm, signatureAlgorithmOf, type SignedDataView } from './cms.ts';
 import { context, Der, DerError, encode, encodeGeneralizedTime, encodeOid, encodeSetOf, encodeUnsigned, oidOf, readDer, smallIntegerOf, tags, timeOf } from './der.ts';
 import { usageRefusal, validityRefusal } from './path.ts';
+import { conclude, signerSummary, type AlgorithmPolicy, type SignatureVerdict } from './verdict.ts';
 
 export type HashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 
@@ -25,7 +26,8 @@ export type TimeStampReason = Extract<ErrorCode,
   | 'SWX_SIG_INVALID'
   | 'SWX_CERT_EXPIRED'
   | 'SWX_CERT_UNTRUSTED'
-  | 'SWX_CERT_USAGE'>;
+  | 'SWX_CERT_USAGE'
+  | 'SWX_SIG_WEAK_ALG'>;
 
 /** The TSA's credential: PEM certificate (extendedKeyUsage timeStamping, critical) and its PKCS#8 PEM key. */
 export interface TsaCredential {
@@ -66,20 +68,21 @@ export interface VerifyOptions {
   pinnedCertsPem?: string;
   /** Instant at which certificate validity is judged. Default: now. */
   at?: Date;
+  /** archive (default: tokens are kept for years) lists a SHA-1 imprint in verdict.weak; live refuses it (SWX_SIG_WEAK_ALG). */
+  algorithmPolicy?: AlgorithmPolicy;
 }
 
-export interface TimeStampVerdict {
-  /** Every check passed. With trust 'none' this proves integrity only: no anchor or pin was given. */
-  valid: boolean;
-  reason?: TimeStampReason;
-  detail: string;
-  trust: 'chain' | 'pinned' | 'none';
+/** With certificate.trust 'none' a valid verdict proves integrity only: no anchor or pin was given. */
+export interface TimeStampVerdict extends SignatureVerdict {
+  code: 'SWX_OK' | TimeStampReason;
+  kind: 'timestamp';
+  /** The TSTInfo genTime (signedAt is the same instant, ISO). */
   genTime?: Date;
-  /** Hex, lower case, no leading zeros. */
+  /** Of the token, not of the certificate: hex, lower case, no leading zeros. */
   serial?: string;
+  /** The TSA policy OID the token was issued under. */
   policy?: string;
-  /** Subject of the certificate that signed, e.g. "O=swx demo, CN=swx hub TSA". */
-  signer?: string;
+  /** The imprint's hash algorithm. */
   hashAlgorithm?: HashName;
   nonce?: string;
 }
@@ -459,7 +462,15 @@ function checkImprint(tstInfo: TstInfo, options: VerifyOptions, request: ParsedR
   return hashAlgorithm;
 }
 
-const trustOf = (options: VerifyOptions): TimeStampVerdict['trust'] => (options.trustedCertsPem ? 'chain' : options.pinnedCertsPem ? 'pinned' : 'none');
+/** The common ending (verdict.ts): the TSA certificate's standing, the caveat without pin or anchor, the algorithm policy. */
+function concluded(verdict: TimeStampVerdict, options: VerifyOptions): TimeStampVerdict {
+  return conclude(verdict, {
+    trust: options.trustedCertsPem ? 'chain' : options.pinnedCertsPem ? 'pinned' : 'none',
+    at: options.at ?? new Date(),
+    policy: options.algorithmPolicy ?? 'archive',
+    algorithms: verdict.hashAlgorithm ? [verdict.hashAlgorithm] : [],
+  });
+}
 
 function parseRequestOrReject(der: Buffer): ParsedRequest {
   try {
@@ -472,19 +483,20 @@ function parseRequestOrReject(der: Buffer): ParsedRequest {
 /** Verifies a TimeStampToken (the CMS ContentInfo alone, as kept with evidence). */
 export function verifyTimeStampToken(tokenDer: Buffer, options: VerifyOptions): TimeStampVerdict {
   const at = options.at ?? new Date();
-  const trust = trustOf(options);
-  const verdict: TimeStampVerdict = { valid: false, detail: '', trust };
+  const known: Omit<TimeStampVerdict, 'valid' | 'code' | 'detail'> = { kind: 'timestamp' };
+  let verdict: TimeStampVerdict;
   try {
     const request = options.request ? parseRequestOrReject(options.request) : undefined;
     if (!Buffer.isBuffer(tokenDer)) reject('SWX_TSP_MALFORMED', 'the time-stamp token is not bytes');
     const { signedData, tstInfo } = parseToken(tokenDer);
-    Object.assign(verdict, {
+    Object.assign(known, {
       genTime: tstInfo.genTime,
+      signedAt: tstInfo.genTime.toISOString(),
       serial: hexOf(tstInfo.serial),
       policy: tstInfo.policy,
       ...(tstInfo.nonce ? { nonce: hexOf(tstInfo.nonce) } : {}),
     });
-    verdict.hashAlgorithm = checkImprint(tstInfo, options, request);
+    known.hashAlgorithm = checkImprint(tstInfo, options, request);
     const expectedNonce = options.nonce ?? request?.nonce;
     if (expectedNonce && (!tstInfo.nonce || hexOf(tstInfo.nonce) !== hexOf(expectedNonce))) {
       reject('SWX_TSP_NONCE_MISMATCH', 'the token does not echo the nonce of the request: it may be a replay');
@@ -498,20 +510,18 @@ export function verifyTimeStampToken(tokenDer: Buffer, options: VerifyOptions): 
     const pinned = candidates(given(options.pinnedCertsPem));
     const pool = candidates([...embedded, ...given(options.untrustedCertsPem)]);
     const signer = findSigner(signedData.signerInfo.sid, [...pool, ...pinned, ...anchors]);
-    verdict.signer = signer.subject;
+    known.signer = signerSummary(signer);
     checkSignature(signedData, signer);
     const unfit = usageRefusal(signer, 'tsa');
     if (unfit) reject('SWX_TSP_SIGNER_NOT_TSA', unfit.detail);
-    if (pinned.length && !pinned.some((p) => p.thumbprint === signer.thumbprint)) reject('SWX_CERT_UNTRUSTED', `${verdict.signer} is not the pinned TSA certificate`);
+    if (pinned.length && !pinned.some((p) => p.thumbprint === signer.thumbprint)) reject('SWX_CERT_UNTRUSTED', `${signer.subject} is not the pinned TSA certificate`);
     checkChain(signer, pool, anchors, at);
-    verdict.valid = true;
-    verdict.detail = trust === 'none' ? 'token intact, but no trust anchor or pinned certificate was given' : `time-stamped by ${verdict.signer}`;
+    verdict = { ...known, valid: true, code: 'SWX_OK', detail: '' };
   } catch (error) {
     if (!(error instanceof Rejection)) throw error;
-    verdict.reason = error.reason;
-    verdict.detail = error.message;
+    verdict = { ...known, valid: false, code: error.reason, detail: error.message };
   }
-  return verdict;
+  return concluded(verdict, options);
 }
 
 /** The TimeStampToken inside a granted TimeStampResp, as its exact bytes; a rejection when there is none. */
@@ -561,7 +571,7 @@ export function verifyTimeStampResponse(responseDer: Buffer, options: VerifyOpti
     token = grantedToken(responseDer);
   } catch (error) {
     if (!(error instanceof Rejection)) throw error;
-    return { valid: false, reason: error.reason, detail: error.message, trust: trustOf(options) };
+    return concluded({ valid: false, code: error.reason, detail: error.message, kind: 'timestamp' }, options);
   }
   return verifyTimeStampToken(token, options);
 }
@@ -606,6 +616,6 @@ export async function requestTimeStamp(url: string, digest: Buffer, options: Cli
     throw new SwxError('SWX_UNAVAILABLE', `time-stamp authority ${url} failed: ${(error as Error).message}; evidence stays unstamped until it answers`, { cause: error });
   }
   const verdict = verifyTimeStampResponse(response, { ...options, request });
-  if (!verdict.valid) throw new SwxError('SWX_UNAVAILABLE', `time-stamp authority ${url} answered with an unusable token: ${verdict.reason}: ${verdict.detail}`);
+  if (!verdict.valid) throw new SwxError('SWX_UNAVAILABLE', `time-stamp authority ${url} answered with an unusable token: ${verdict.code}: ${verdict.detail}`);
   return { response, token: timeStampTokenOf(response), verdict };
 }

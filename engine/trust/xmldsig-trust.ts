@@ -1,13 +1,16 @@
-// How an XML signature's signer is judged, shared by the reference verifier (xmldsig.ts) and the fast one
-// (engine/xml/xmldsig-fast.ts) so that both reach the same verdict: pins, path to an anchor, validity at the instant
-// that matters, usage for signing. The caller's PEM texts are read once and remembered (decoding costs more than the
-// verification it serves).
+// How an XML signature is concluded once its references check out, shared by the reference verifier (xmldsig.ts) and
+// the fast one (engine/xml/xmldsig-fast.ts) so that both reach the same verdict: the SignatureValue, the place of what
+// is signed, and the signer (pins, path to an anchor, validity at the instant that matters, usage for signing). The
+// caller's PEM texts are read once and remembered (decoding costs more than the verification it serves).
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
 import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
-import type { CertificateStatus, SignerSummary } from './verdict.ts';
+import { signerSummary, uncheckedCaveat, type CertificateStatus, type SignerSummary } from './verdict.ts';
+import { keyMismatch, namespaces, verifyWith } from './xmldsig-algorithms.ts';
+import { soapNamespaces, type SignatureTree } from './xmldsig-spec.ts';
+import type { SignedElement, XmlVerdict } from './xmldsig.ts';
 
 export type Refusal = { code: ErrorCode; detail: string };
 
@@ -35,17 +38,10 @@ function byPem<T>(read: (pem: string) => T): (pem: string) => T {
 const certificatesOf = byPem(certificates);
 const publicKeyOf = byPem((pem) => createPublicKey(pem));
 
-export function summary(resolved: ResolvedKey): SignerSummary {
+function summary(resolved: ResolvedKey): SignerSummary {
   const cert = resolved.certificate;
   if (!cert) return { subject: resolved.keyName ? `KeyName ${resolved.keyName}` : `bare ${resolved.key.asymmetricKeyType ?? ''} public key` };
-  return {
-    subject: cert.subject,
-    issuer: cert.issuer,
-    serial: cert.serial,
-    thumbprint: cert.thumbprint,
-    validFrom: new Date(cert.notBefore).toISOString(),
-    validTo: new Date(cert.notAfter).toISOString(),
-  };
+  return signerSummary(cert);
 }
 
 export interface Trust {
@@ -88,7 +84,7 @@ export function readTrust(options: TrustOptions): Trust {
 }
 
 /** Pins, path to an anchor, validity at `at`, usage for signing. */
-export function judgeCertificate(resolved: ResolvedKey, trust: Trust, at: Date): { status: CertificateStatus; refusal?: Refusal } {
+function judgeCertificate(resolved: ResolvedKey, trust: Trust, at: Date): { status: CertificateStatus; refusal?: Refusal } {
   const base = { at: at.toISOString() };
   const refuse = (code: ErrorCode, status: CertificateStatus['status'], detail: string, level: CertificateStatus['trust']) =>
     ({ status: { ...base, status, trust: level, detail }, refusal: { code, detail } });
@@ -122,7 +118,85 @@ export function judgeCertificate(resolved: ResolvedKey, trust: Trust, at: Date):
   const usage = cert ? usageRefusal(cert, 'agency-signing') : undefined;
   if (usage) return refuse(usage.code, 'wrong-usage', usage.detail, level);
   if (level === 'none') {
-    return { status: { ...base, status: 'unchecked', trust: 'none', detail: 'neither a pin nor a trust anchor was given: integrity and the embedded certificate\'s validity only, not who signed' } };
+    return { status: { ...base, status: 'unchecked', trust: 'none', detail: uncheckedCaveat } };
   }
   return { status: { ...base, status: 'valid', trust: level, ...(cert ? {} : { detail: 'a pinned bare public key; no certificate' }) } };
+}
+
+// ---- the end both verifiers share ----
+
+/** A verdict being built: what is known so far, and the refusal that reports it. */
+export interface XmlDraft {
+  known: Omit<XmlVerdict, 'valid' | 'code' | 'detail'>;
+  refuse(code: ErrorCode, detail: string): XmlVerdict;
+}
+
+export function xmlDraft(): XmlDraft {
+  const known: XmlDraft['known'] = { kind: 'xmldsig', signedElements: [], signedAttachments: [] };
+  // What is signed is reported only for a valid verdict.
+  return { known, refuse: (code, detail) => ({ ...known, valid: false, code, detail, signedElements: [], signedAttachments: [] }) };
+}
+
+/** What a verifier hands over once every reference has checked out. */
+export interface Checked<E> {
+  tree: SignatureTree<E>;
+  root: E;
+  /** The first element carrying an Id. */
+  byId(id: string): E | undefined;
+  algorithm: Parameters<typeof verifyWith>[0];
+  signatureValue: Buffer;
+  /** SignedInfo canonicalised; asked for only once the key fits the algorithm. */
+  signedInfo(): string;
+  resolved: ResolvedKey | Refusal;
+  signedElements: SignedElement[];
+  signedAttachments: string[];
+  trust: Trust;
+  at: Date;
+}
+
+/** The key, the SignatureValue, the place of what is signed, the signing time and the signer, in this order. */
+export function concludeSignature<E>(draft: XmlDraft, checked: Checked<E>): XmlVerdict {
+  const { known, refuse } = draft;
+  const { resolved, algorithm } = checked;
+  if ('code' in resolved) return refuse(resolved.code, resolved.detail);
+  known.signer = summary(resolved);
+  const mismatch = keyMismatch(algorithm, resolved.key);
+  if (mismatch) return refuse('SWX_SIG_INVALID', `the key from ${resolved.source} cannot check this signature: ${mismatch}`);
+  if (checked.signatureValue.length === 0 || !verifyWith(algorithm, resolved.key, checked.signedInfo(), checked.signatureValue)) {
+    return refuse('SWX_SIG_INVALID', `the SignatureValue does not verify over SignedInfo with the key from ${resolved.source}`);
+  }
+  const wrapped = misplaced(checked);
+  if (wrapped) return refuse('SWX_SIG_WRAPPED', wrapped);
+  const time = signedAt(checked);
+  if (time) known.signedAt = time;
+
+  const judged = judgeCertificate(resolved, checked.trust, checked.at);
+  known.certificate = judged.status;
+  if (judged.refusal) return refuse(judged.refusal.code, judged.refusal.detail);
+  const caveat = judged.status.status === 'unchecked' ? judged.status.detail ?? '' : '';
+  return { ...known, valid: true, code: 'SWX_OK', detail: caveat, signedElements: checked.signedElements, signedAttachments: checked.signedAttachments };
+}
+
+/** In an envelope, SOAP's own elements and the WS-Security Timestamp count only where SOAP puts them. */
+function misplaced<E>({ tree, root, signedElements }: Checked<E>): string | undefined {
+  const envelope = tree.namespace(root);
+  if (!soapNamespaces.has(envelope)) return undefined;
+  const expected: Record<string, string> = { Envelope: '/Envelope', Header: '/Envelope/Header', Body: '/Envelope/Body' };
+  for (const element of signedElements) {
+    const wanted = element.namespace === envelope ? expected[element.localName]
+      : element.namespace === namespaces.wsu && element.localName === 'Timestamp' ? '/Envelope/Header/Security/Timestamp' : undefined;
+    if (wanted && element.path !== wanted) return `the signed ${element.localName} is at ${element.path}, not at ${wanted}`;
+  }
+  return undefined;
+}
+
+/** wsu:Created of the signed WS-Security Timestamp, ISO. */
+function signedAt<E>({ tree, byId, signedElements }: Checked<E>): string | undefined {
+  const timestamp = signedElements.find((element) => element.namespace === namespaces.wsu && element.localName === 'Timestamp');
+  if (!timestamp?.uri.startsWith('#')) return undefined;
+  const element = byId(timestamp.uri.slice(1));
+  const createdElement = element === undefined ? undefined : tree.children(element, namespaces.wsu, 'Created')[0];
+  const created = createdElement === undefined ? undefined : tree.text(createdElement).trim();
+  const time = created ? new Date(created) : undefined;
+  return time && !Number.isNaN(time.getTime()) ? time.toISOString() : undefined;
 }

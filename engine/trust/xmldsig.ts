@@ -5,14 +5,14 @@
 // the place of what is signed, certificate.
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
-import { SwxError, type ErrorCode } from '../errors.ts';
+import { SwxError } from '../errors.ts';
 import { verifyXmlFast } from '../xml/xmldsig-fast.ts';
 import type { Attachment } from '../mime/index.ts';
 import { pemBlocks } from '../pki/store.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
 import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
-import { judgeCertificate, readTrust, summary, type Refusal } from './xmldsig-trust.ts';
+import { concludeSignature, readTrust, xmlDraft, type Refusal, type XmlDraft } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignatureVerdict } from './verdict.ts';
 import {
   attachmentOctets,
@@ -34,7 +34,6 @@ import {
   signWith,
   transforms as transformUris,
   UnsupportedNodeSet,
-  verifyWith,
   type CanonicalizationName,
   type Canonicalizer,
   type DigestName,
@@ -236,19 +235,6 @@ function transformName(uri: string): string {
   return canonicalizationNames[uri] ?? Object.entries(transformUris).find(([, value]) => value === uri)?.[0] ?? uri;
 }
 
-/** In an envelope, SOAP's own elements and the WS-Security Timestamp count only where SOAP puts them. */
-function misplaced(doc: Document, signed: SignedElement[]): string | undefined {
-  const envelope = doc.documentElement.namespaceURI ?? '';
-  if (!soapNamespaces.has(envelope)) return undefined;
-  const expected: Record<string, string> = { Envelope: '/Envelope', Header: '/Envelope/Header', Body: '/Envelope/Body' };
-  for (const element of signed) {
-    const wanted = element.namespace === envelope ? expected[element.localName]
-      : element.namespace === namespaces.wsu && element.localName === 'Timestamp' ? '/Envelope/Header/Security/Timestamp' : undefined;
-    if (wanted && element.path !== wanted) return `the signed ${element.localName} is at ${element.path}, not at ${wanted}`;
-  }
-  return undefined;
-}
-
 /** Paths inside `target` that the reference's transforms leave out, judged on the document as it is. */
 function excludedPaths(ref: ReferenceSpec<Element>, target: Element, signature: Element): string[] {
   const paths: string[] = [];
@@ -269,15 +255,6 @@ function excludedPaths(ref: ReferenceSpec<Element>, target: Element, signature: 
   return unique.filter((path) => !unique.some((other) => other !== path && within(path, other)));
 }
 
-function signedAt(signed: SignedElement[], byId: (id: string) => Element[]): string | undefined {
-  const timestamp = signed.find((element) => element.namespace === namespaces.wsu && element.localName === 'Timestamp');
-  if (!timestamp?.uri.startsWith('#')) return undefined;
-  const element = byId(timestamp.uri.slice(1))[0];
-  const created = element ? childElement(element, namespaces.wsu, 'Created')?.textContent?.trim() : undefined;
-  const time = created ? new Date(created) : undefined;
-  return time && !Number.isNaN(time.getTime()) ? time.toISOString() : undefined;
-}
-
 /**
  * Verifies the one signature of an XML message (the SOAP header's, for an envelope); never throws. The fast path
  * (engine/xml/xmldsig-fast.ts) answers the common profiles, the reference everything else, with the same verdicts
@@ -289,22 +266,17 @@ export async function verifyXml(xml: Buffer | string, options: VerifyXmlOptions 
 
 /** The reference verifier on xml-crypto alone: what the fast path is measured and tested against. */
 export async function verifyXmlReference(xml: Buffer | string, options: VerifyXmlOptions = {}): Promise<XmlVerdict> {
-  const known: Omit<XmlVerdict, 'valid' | 'code' | 'detail'> = { kind: 'xmldsig', signedElements: [], signedAttachments: [] };
-  const refuse = (code: ErrorCode, detail: string): XmlVerdict => ({ ...known, valid: false, code, detail, signedElements: [], signedAttachments: [] });
+  const draft = xmlDraft();
   try {
-    return verify(xml, options, known, refuse);
+    return verify(xml, options, draft);
   } catch (error) {
-    if (error instanceof SwxError) return refuse(error.code, error.message);
-    return refuse('SWX_SIG_INVALID', `the signature cannot be processed: ${(error as Error)?.message ?? String(error)}`);
+    if (error instanceof SwxError) return draft.refuse(error.code, error.message);
+    return draft.refuse('SWX_SIG_INVALID', `the signature cannot be processed: ${(error as Error)?.message ?? String(error)}`);
   }
 }
 
-function verify(
-  xml: Buffer | string,
-  options: VerifyXmlOptions,
-  known: Omit<XmlVerdict, 'valid' | 'code' | 'detail'>,
-  refuse: (code: ErrorCode, detail: string) => XmlVerdict,
-): XmlVerdict {
+function verify(xml: Buffer | string, options: VerifyXmlOptions, draft: XmlDraft): XmlVerdict {
+  const { known, refuse } = draft;
   const at = options.at ?? new Date();
   if (!(at instanceof Date) || Number.isNaN(at.getTime())) return refuse('SWX_BAD_REQUEST', 'options.at is not a valid Date');
   const policy = options.policy ?? 'live';
@@ -379,25 +351,19 @@ function verify(
     ...(trust.namedKeys ? { namedKeys: trust.namedKeys } : {}),
     known: [...(trust.pinned ? [trust.pinned] : []), ...trust.pinnedRest, ...trust.untrusted, ...trust.anchors],
   };
-  const resolved = resolveKey(signature, byId, sources);
-  if ('code' in resolved) return refuse(resolved.code, resolved.detail);
-  known.signer = summary(resolved);
-  const algorithm = signatureAlgorithms[spec.signatureMethod]!;
-  const mismatch = keyMismatch(algorithm, resolved.key);
-  if (mismatch) return refuse('SWX_SIG_INVALID', `the key from ${resolved.source} cannot check this signature: ${mismatch}`);
-  if (spec.signatureValue.length === 0 || !verifyWith(algorithm, resolved.key, canonicalSignedInfo(canon, spec), spec.signatureValue)) {
-    return refuse('SWX_SIG_INVALID', `the SignatureValue does not verify over SignedInfo with the key from ${resolved.source}`);
-  }
-  const wrapped = misplaced(doc, signedElements);
-  if (wrapped) return refuse('SWX_SIG_WRAPPED', wrapped);
-  const time = signedAt(signedElements, byId);
-  if (time) known.signedAt = time;
-
-  const judged = judgeCertificate(resolved, trust, at);
-  known.certificate = judged.status;
-  if (judged.refusal) return refuse(judged.refusal.code, judged.refusal.detail);
-  const caveat = judged.status.status === 'unchecked' ? judged.status.detail ?? '' : '';
-  return { ...known, valid: true, code: 'SWX_OK', detail: caveat, signedElements, signedAttachments };
+  return concludeSignature(draft, {
+    tree: domTree,
+    root: doc.documentElement,
+    byId: (id) => byId(id)[0],
+    algorithm: signatureAlgorithms[spec.signatureMethod]!,
+    signatureValue: spec.signatureValue,
+    signedInfo: () => canonicalSignedInfo(canon, spec),
+    resolved: resolveKey(signature, byId, sources),
+    signedElements,
+    signedAttachments,
+    trust,
+    at,
+  });
 }
 
 function checkReference(

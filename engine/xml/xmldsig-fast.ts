@@ -6,21 +6,18 @@
 // exc-c14n (with or without comments); SHA-2 digests; RSA PKCS#1, RSA-PSS, ECDSA, Ed25519; the key from KeyInfo as
 // one X509Certificate or a WS-Security BinarySecurityToken.
 import type { KeyObject } from 'node:crypto';
-import type { ErrorCode } from '../errors.ts';
 import { certificate, type ParsedCert } from '../trust/certs.ts';
 import type { ReferenceCheck } from '../trust/verdict.ts';
 import type { SignedElement, VerifyXmlOptions, XmlVerdict } from '../trust/xmldsig.ts';
-import { base64Of, chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
-import { judgeCertificate, readTrust, summary, type Refusal, type Trust } from '../trust/xmldsig-trust.ts';
+import { base64Of, chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
+import { concludeSignature, readTrust, xmlDraft, type Refusal, type Trust } from '../trust/xmldsig-trust.ts';
 import {
   canonicalizationNames,
   digest,
   digestAlgorithms,
-  keyMismatch,
   namespaces,
   signatureAlgorithms,
   transforms as transformUris,
-  verifyWith,
 } from '../trust/xmldsig-algorithms.ts';
 import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from './c14n.ts';
 import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from './parse.ts';
@@ -294,29 +291,6 @@ function trustOf(options: VerifyXmlOptions): Trust {
   }
 }
 
-/** In an envelope, SOAP's own elements and the WS-Security Timestamp count only where SOAP puts them. */
-function misplaced(document: XmlDocument, signed: SignedElement[]): string | undefined {
-  const envelope = document.root.namespace;
-  if (!soapNamespaces.has(envelope)) return undefined;
-  const expected: Record<string, string> = { Envelope: '/Envelope', Header: '/Envelope/Header', Body: '/Envelope/Body' };
-  for (const element of signed) {
-    const wanted = element.namespace === envelope ? expected[element.localName]
-      : element.namespace === namespaces.wsu && element.localName === 'Timestamp' ? '/Envelope/Header/Security/Timestamp' : undefined;
-    if (wanted && element.path !== wanted) return `the signed ${element.localName} is at ${element.path}, not at ${wanted}`;
-  }
-  return undefined;
-}
-
-function signedAt(signed: SignedElement[], facts: DocumentFacts): string | undefined {
-  const timestamp = signed.find((element) => element.namespace === namespaces.wsu && element.localName === 'Timestamp');
-  if (!timestamp?.uri.startsWith('#')) return undefined;
-  const element = facts.byId.get(timestamp.uri.slice(1))?.[0];
-  const createdElement = element ? childElement(element, namespaces.wsu, 'Created') : undefined;
-  const created = createdElement ? textContent(createdElement).trim() : undefined;
-  const time = created ? new Date(created) : undefined;
-  return time && !Number.isNaN(time.getTime()) ? time.toISOString() : undefined;
-}
-
 // ---- the verdict ----
 
 /**
@@ -340,8 +314,8 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
   if (typeof xml !== 'string' && !Buffer.isBuffer(xml)) throw new NotCovered();
   const trust = trustOf(options);
 
-  const known: Omit<XmlVerdict, 'valid' | 'code' | 'detail'> = { kind: 'xmldsig', signedElements: [], signedAttachments: [] };
-  const refuse = (code: ErrorCode, detail: string): XmlVerdict => ({ ...known, valid: false, code, detail, signedElements: [], signedAttachments: [] });
+  const draft = xmlDraft();
+  const { known, refuse } = draft;
 
   let document: XmlDocument;
   try {
@@ -395,23 +369,18 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
   });
   if (failure) return refuse(failure.code, failure.detail);
 
-  const resolved = resolveKey(signature, facts);
-  if ('code' in resolved) return refuse(resolved.code, resolved.detail);
-  known.signer = summary(resolved);
-  const mismatch = keyMismatch(algorithm, resolved.key);
-  if (mismatch) return refuse('SWX_SIG_INVALID', `the key from ${resolved.source} cannot check this signature: ${mismatch}`);
-  const signedInfo = canonical(spec.signedInfo, spec.canonicalization as C14nAlgorithm, spec.prefixes, facts);
-  if (spec.signatureValue.length === 0 || !verifyWith(algorithm, resolved.key, signedInfo, spec.signatureValue)) {
-    return refuse('SWX_SIG_INVALID', `the SignatureValue does not verify over SignedInfo with the key from ${resolved.source}`);
-  }
-  const wrapped = misplaced(document, signedElements);
-  if (wrapped) return refuse('SWX_SIG_WRAPPED', wrapped);
-  const time = signedAt(signedElements, facts);
-  if (time) known.signedAt = time;
-
-  const judged = judgeCertificate(resolved, trust, at);
-  known.certificate = judged.status;
-  if (judged.refusal) return refuse(judged.refusal.code, judged.refusal.detail);
-  const caveat = judged.status.status === 'unchecked' ? judged.status.detail ?? '' : '';
-  return { ...known, valid: true, code: 'SWX_OK', detail: caveat, signedElements, signedAttachments: [] };
+  return concludeSignature(draft, {
+    tree: fastTree,
+    root: document.root,
+    byId: (id) => facts.byId.get(id)?.[0],
+    algorithm,
+    signatureValue: spec.signatureValue,
+    // Throws NotCovered where the reference's canonicaliser departs from ours: the reference then answers.
+    signedInfo: () => canonical(spec.signedInfo, spec.canonicalization as C14nAlgorithm, spec.prefixes, facts),
+    resolved: resolveKey(signature, facts),
+    signedElements,
+    signedAttachments: [],
+    trust,
+    at,
+  });
 }

@@ -64,14 +64,22 @@ async function setup(): Promise<World> {
 
 const rsaCa = () => readFileSync(join(root, 'rsa/ca/cert.pem'), 'utf8');
 
-/** What the two paths must agree on: always valid and code; for an accepted message also who, when and what. */
+/**
+ * What the two paths must agree on: always valid, code and the certificate's standing; for an accepted message the
+ * whole verdict: who, when, what, and the words.
+ */
 function summary(verdict: CmsVerdict): Record<string, unknown> {
-  if (!verdict.valid) return { valid: verdict.valid, code: verdict.code };
+  if (!verdict.valid) return { valid: verdict.valid, code: verdict.code, certificate: verdict.certificate?.status };
   return {
     valid: true,
     code: verdict.code,
-    signer: verdict.signer?.thumbprint,
-    signingTime: verdict.signingTime?.toISOString(),
+    detail: verdict.detail,
+    kind: verdict.kind,
+    signer: verdict.signer,
+    signedAt: verdict.signedAt,
+    // Judged at the same instant only when the options name one.
+    certificate: [verdict.certificate?.status, verdict.certificate?.trust, verdict.certificate?.detail],
+    weak: verdict.weak,
     algorithms: verdict.algorithms,
     detached: verdict.detached,
     content: verdict.content?.toString('base64'),

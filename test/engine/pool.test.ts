@@ -21,7 +21,8 @@ const same = (verdict: CmsVerdict) => ({
   valid: verdict.valid,
   code: verdict.code,
   signer: verdict.signer?.thumbprint,
-  signingTime: verdict.signingTime?.toISOString(),
+  signedAt: verdict.signedAt,
+  certificate: verdict.certificate?.status,
   detached: verdict.detached,
   content: verdict.content ? Buffer.isBuffer(verdict.content) && verdict.content.toString('base64') : undefined,
 });

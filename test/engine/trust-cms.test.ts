@@ -68,10 +68,10 @@ for (const alg of ['ecdsa', 'rsa'] as const) {
       assert.is(verdict.code, 'SWX_OK', verdict.detail);
       assert.ok(verdict.valid);
       assert.is(verdict.detached, detached);
-      assert.equal(verdict.signingTime, signingTime);
+      assert.is(verdict.signedAt, signingTime.toISOString());
       assert.is(verdict.signer?.thumbprint, thumbprint(certPem));
       assert.is(verdict.signer?.subject, `O=swx demo, CN=${agency}`);
-      assert.is(verdict.algorithms?.digest, 'SHA-256');
+      assert.equal(verdict.algorithms?.digest, ['SHA-256']);
       assert.is(verdict.algorithms?.signature, alg === 'rsa' ? 'RSA-PKCS1-v1_5-SHA256' : 'ECDSA-SHA256');
       assert.ok(verdict.content?.equals(payload));
     });
@@ -89,7 +89,7 @@ for (const alg of ['ecdsa', 'rsa'] as const) {
       const verdict = await verifyCms(der, { ...(detached ? { data: payload } : {}), trustedCertsPem: [caPem], pinnedCertPem: certPem });
       assert.is(verdict.code, 'SWX_OK', verdict.detail);
       assert.is(verdict.detached, detached);
-      assert.ok(verdict.signingTime instanceof Date);
+      assert.ok(!Number.isNaN(Date.parse(verdict.signedAt!)));
       assert.is(verdict.signer?.thumbprint, thumbprint(certPem));
     });
 
@@ -134,7 +134,7 @@ test('expired signer certificate: refused now, valid at a time inside its validi
   refused(await verifyCms(der), ['SWX_CERT_EXPIRED']);
   const then = await verifyCms(der, { trustedCertsPem: [caPem], at: signingTime });
   assert.is(then.code, 'SWX_OK', then.detail);
-  assert.equal(then.signingTime, signingTime);
+  assert.is(then.signedAt, signingTime.toISOString());
 
   // Before the CA existed the path does not hold, even though the signer certificate alone was valid.
   const older = await issueAgency(dir, 'OLDER', { notBefore: new Date('2024-01-01T00:00:00Z'), notAfter: new Date('2025-01-01T00:00:00Z') });
@@ -142,6 +142,34 @@ test('expired signer certificate: refused now, valid at a time inside its validi
   const in2024 = new Date('2024-06-01T00:00:00Z');
   assert.is((await verifyCms(olderDer, { at: in2024 })).code, 'SWX_OK');
   refused(await verifyCms(olderDer, { trustedCertsPem: [caPem], at: in2024 }), ['SWX_CERT_EXPIRED']);
+});
+
+test('the verdict is the common shape: certificate standing, and the caveat when nothing was pinned or anchored', async () => {
+  const { certPem, keyPem, caPem } = await pki('ecdsa');
+  const der = await signCms({ data: payload, certPem, keyPem });
+  const at = new Date();
+  const anchored = await verifyCms(der, { trustedCertsPem: [caPem], at });
+  assert.equal([anchored.kind, anchored.detail, anchored.certificate], ['cms', '', { status: 'valid', at: at.toISOString(), trust: 'chain' }]);
+  assert.is(anchored.signer?.issuer, new X509Certificate(caPem).subject.split('\n').join(', '));
+  const bare = await verifyCms(der, { at });
+  assert.equal([bare.valid, bare.certificate?.status, bare.certificate?.trust], [true, 'unchecked', 'none']);
+  assert.match(bare.detail, /neither a pin nor a trust anchor/);
+  const expired = await verifyCms(der, { trustedCertsPem: [caPem], at: new Date('2000-01-01T00:00:00Z') });
+  assert.equal([expired.code, expired.certificate?.status], ['SWX_CERT_EXPIRED', 'expired']);
+});
+
+test('SHA-1 (openssl cms -md sha1): accepted and listed as weak by default, refused by the live policy', async () => {
+  const { dir, agency, caPem } = await pki('ecdsa');
+  writeFileSync(join(dir, 'data.bin'), payload);
+  const signed = openssl(['cms', '-sign', '-binary', '-outform', 'DER', '-nodetach', '-md', 'sha1', '-in', 'data.bin', '-signer', `agencies/${agency}/cert.pem`, '-inkey', `agencies/${agency}/key.pem`, '-out', 'sha1.der'], dir);
+  assert.ok(signed.ok, signed.out);
+  const der = readFileSync(join(dir, 'sha1.der'));
+  const archive = await verifyCms(der, { trustedCertsPem: [caPem] });
+  assert.is(archive.code, 'SWX_OK', archive.detail);
+  assert.ok(archive.weak?.includes('SHA-1'), JSON.stringify(archive.weak));
+  const live = await verifyCms(der, { trustedCertsPem: [caPem], policy: 'live' });
+  assert.equal([live.valid, live.code], [false, 'SWX_SIG_WEAK_ALG']);
+  assert.match(live.detail, /SHA-1/);
 });
 
 test('signer from another CA is untrusted; a different pinned certificate is refused', async () => {
@@ -206,7 +234,7 @@ test('conformance asn1crypto/cms-signed.der: expired now (as openssl), verified 
   const then = await verifyCms(der, { trustedCertsPem: [anchor], at: new Date('2020-01-01T00:00:00Z') });
   assert.is(then.code, 'SWX_OK', then.detail);
   assert.is(then.detached, false);
-  assert.is(then.algorithms?.digest, 'SHA-256');
+  assert.equal(then.algorithms?.digest, ['SHA-256']);
   assert.is(then.signer?.thumbprint, thumbprint(anchor));
   // The repo copy of message.txt differs from the eContent only in line endings.
   const message = readFileSync(join(conformance, 'asn1crypto/message.txt'), 'utf8');

@@ -99,8 +99,9 @@ for (const alg of ['ecdsa', 'rsa'] as const) {
 
     const verdict = verifyTimeStampResponse(response, { data, nonce, trustedCertsPem: caPem });
     assert.ok(verdict.valid, verdict.detail);
-    assert.is(verdict.trust, 'chain');
-    assert.is(verdict.signer, 'O=swx demo, CN=swx hub TSA');
+    assert.equal(verdict.certificate, { status: 'valid', at: verdict.certificate!.at, trust: 'chain' });
+    assert.is(verdict.kind, 'timestamp');
+    assert.is(verdict.signer?.subject, 'O=swx demo, CN=swx hub TSA');
     assert.is(verdict.serial, '1');
     assert.is(verdict.policy, policy);
     assert.is(verdict.hashAlgorithm, 'SHA-256');
@@ -118,7 +119,7 @@ test('the token says what was asked: genTime, serial, policy, and no certificate
   assert.equal(verdict.genTime, genTime);
   assert.is(verdict.serial, 'ff00ff00ff00ff00');
   // Without the certificate in the token or given, the signer cannot be found.
-  assert.is(verifyTimeStampResponse(response, { digest, trustedCertsPem: caPem }).reason, 'SWX_TSP_SIGNER_UNKNOWN');
+  assert.is(verifyTimeStampResponse(response, { digest, trustedCertsPem: caPem }).code, 'SWX_TSP_SIGNER_UNKNOWN');
   writeFileSync(join(dir, 'nocert.der'), response);
   const reply = openssl(['ts', '-reply', '-in', 'nocert.der', '-text'], dir);
   assert.match(reply.out, /Time stamp: Nov 27 10:11:12\.345 2026 GMT/);
@@ -184,11 +185,11 @@ for (const alg of ['ecdsa', 'rsa'] as const) {
       const response = readFileSync(join(dir, 'ossl.tsr'));
       const request = readFileSync(join(dir, 'ossl.tsq'));
       const verdict = verifyTimeStampResponse(response, { data, request, trustedCertsPem: caPem });
-      assert.ok(verdict.valid, `${verdict.reason}: ${verdict.detail}`);
+      assert.ok(verdict.valid, `${verdict.code}: ${verdict.detail}`);
       assert.is(verdict.hashAlgorithm, 'SHA-512');
-      assert.is(verdict.signer, 'O=swx demo, CN=swx hub TSA');
+      assert.is(verdict.signer?.subject, 'O=swx demo, CN=swx hub TSA');
       assert.is(verdict.policy, policy);
-      assert.is(verifyTimeStampResponse(response, { data: Buffer.from('other data'), request, trustedCertsPem: caPem }).reason, 'SWX_TSP_IMPRINT_MISMATCH');
+      assert.is(verifyTimeStampResponse(response, { data: Buffer.from('other data'), request, trustedCertsPem: caPem }).code, 'SWX_TSP_IMPRINT_MISMATCH');
     });
   }
 }
@@ -201,7 +202,7 @@ test('a rejection from the TSA is reported as not granted', async () => {
   assert.ok(openssl(['ts', '-reply', '-config', config, '-queryfile', 'sha1.tsq', '-out', 'sha1.tsr'], dir).ok);
   const verdict = verifyTimeStampResponse(readFileSync(join(dir, 'sha1.tsr')), { digest: Buffer.alloc(20, 0xaa), trustedCertsPem: caPem });
   assert.is(verdict.valid, false);
-  assert.is(verdict.reason, 'SWX_TSP_NOT_GRANTED');
+  assert.is(verdict.code, 'SWX_TSP_NOT_GRANTED');
   assert.match(verdict.detail, /status 2/);
 });
 
@@ -215,7 +216,7 @@ test('tampering, replays and foreign trust anchors fail, each with its reason', 
 
   const other = sha256('forged evidence');
   const tampered = check(response, { digest: other });
-  assert.is(tampered.reason, 'SWX_TSP_IMPRINT_MISMATCH');
+  assert.is(tampered.code, 'SWX_TSP_IMPRINT_MISMATCH');
   assert.match(tampered.detail, /not the given data/);
 
   // The imprint inside the signed TSTInfo rewritten to the forged digest: the message-digest attribute catches it.
@@ -223,24 +224,25 @@ test('tampering, replays and foreign trust anchors fail, each with its reason', 
   assert.ok(at > 0);
   const rewritten = Buffer.from(response);
   other.copy(rewritten, at);
-  assert.is(check(rewritten, { digest: other }).reason, 'SWX_SIG_INVALID');
+  assert.is(check(rewritten, { digest: other }).code, 'SWX_SIG_INVALID');
 
   // A byte of the signature value flipped (the signature ends the SignerInfo, before the certificate-free tail).
   const flipped = Buffer.from(response);
   flipped[flipped.length - 5]! ^= 0x01;
-  assert.is(check(flipped).reason, 'SWX_SIG_INVALID');
+  assert.is(check(flipped).code, 'SWX_SIG_INVALID');
 
-  assert.is(check(response, { nonce: Buffer.from('09', 'hex') }).reason, 'SWX_TSP_NONCE_MISMATCH');
-  assert.is(check(response, { policy: '1.2.3' }).reason, 'SWX_TSP_POLICY_MISMATCH');
-  assert.is(check(response, { trustedCertsPem: fixtureText('test_tsa/ts_chain.pem') }).reason, 'SWX_CERT_UNTRUSTED');
-  assert.is(check(response, { at: new Date('2020-01-01') }).reason, 'SWX_CERT_EXPIRED');
-  assert.is(check(response, { trustedCertsPem: undefined, pinnedCertsPem: tsa.certPem }).trust, 'pinned');
+  assert.is(check(response, { nonce: Buffer.from('09', 'hex') }).code, 'SWX_TSP_NONCE_MISMATCH');
+  assert.is(check(response, { policy: '1.2.3' }).code, 'SWX_TSP_POLICY_MISMATCH');
+  assert.is(check(response, { trustedCertsPem: fixtureText('test_tsa/ts_chain.pem') }).code, 'SWX_CERT_UNTRUSTED');
+  assert.is(check(response, { at: new Date('2020-01-01') }).code, 'SWX_CERT_EXPIRED');
+  assert.is(check(response, { trustedCertsPem: undefined, pinnedCertsPem: tsa.certPem }).certificate?.trust, 'pinned');
   assert.ok(check(response, { trustedCertsPem: undefined, pinnedCertsPem: tsa.certPem }).valid);
-  assert.is(check(response, { trustedCertsPem: undefined, pinnedCertsPem: fixtureText('test_tsa/ts_chain.pem') }).reason, 'SWX_CERT_UNTRUSTED');
+  assert.is(check(response, { trustedCertsPem: undefined, pinnedCertsPem: fixtureText('test_tsa/ts_chain.pem') }).code, 'SWX_CERT_UNTRUSTED');
   const untrusted = check(response, { trustedCertsPem: undefined });
-  assert.equal([untrusted.valid, untrusted.trust], [true, 'none']);
-  assert.is(check(Buffer.from('garbage')).reason, 'SWX_TSP_MALFORMED');
-  assert.is(check(response.subarray(0, response.length - 40)).reason, 'SWX_TSP_MALFORMED');
+  assert.equal([untrusted.valid, untrusted.certificate?.status, untrusted.certificate?.trust], [true, 'unchecked', 'none']);
+  assert.match(untrusted.detail, /neither a pin nor a trust anchor/);
+  assert.is(check(Buffer.from('garbage')).code, 'SWX_TSP_MALFORMED');
+  assert.is(check(response.subarray(0, response.length - 40)).code, 'SWX_TSP_MALFORMED');
 });
 
 test('a signer named by subjectKeyIdentifier is found too', async () => {
@@ -258,7 +260,7 @@ test('a signer named by subjectKeyIdentifier is found too', async () => {
   const rebuilt = new pkijs.TimeStampResp({ status: response.status, timeStampToken: new pkijs.ContentInfo({ contentType: '1.2.840.113549.1.7.2', content: signedData.toSchema(true) }) });
   const der = Buffer.from(rebuilt.toSchema().toBER());
   const verdict = verifyTimeStampResponse(der, { digest, trustedCertsPem: caPem });
-  assert.ok(verdict.valid, `${verdict.reason}: ${verdict.detail}`);
+  assert.ok(verdict.valid, `${verdict.code}: ${verdict.detail}`);
   // openssl cms reads it; openssl ts cannot (its PKCS7 parser knows issuerAndSerialNumber only), which is why our TSA
   // names its certificate by issuer and serial.
   writeFileSync(join(dir, 'ski.tsr'), der);
@@ -273,24 +275,24 @@ const testTsa = { trustedCertsPem: fixtureText('_derived/test_tsa.root.pem'), un
 
 test('TS_TT: trailofbits test TSA response verifies against its request and data', () => {
   const verdict = verifyTimeStampResponse(fixture('test_tsa/response.tsr'), { ...testTsa, request: fixture('test_tsa/request.der'), data: fixture('_derived/hello.txt') });
-  assert.ok(verdict.valid, `${verdict.reason}: ${verdict.detail}`);
+  assert.ok(verdict.valid, `${verdict.code}: ${verdict.detail}`);
   assert.is(verdict.hashAlgorithm, 'SHA-512');
   assert.is(verdict.policy, '1.3.6.1.4.1.57264.2');
-  assert.match(verdict.signer!, /CN=Test TSA Timestamping/);
+  assert.match(verdict.signer!.subject, /CN=Test TSA Timestamping/);
   assert.is(verdict.genTime!.toISOString().slice(0, 10), '2024-10-08');
-  assert.is(verifyTimeStampResponse(fixture('test_tsa/response.tsr'), { ...testTsa, data: Buffer.from('hello!') }).reason, 'SWX_TSP_IMPRINT_MISMATCH');
+  assert.is(verifyTimeStampResponse(fixture('test_tsa/response.tsr'), { ...testTsa, data: Buffer.from('hello!') }).code, 'SWX_TSP_IMPRINT_MISMATCH');
 });
 
 test('TS_TT_CMS: the token alone verifies', () => {
   const verdict = verifyTimeStampToken(fixture('_derived/test_tsa.response.token.der'), { trustedCertsPem: fixtureText('test_tsa/ts_chain.pem'), data: fixture('_derived/hello.txt') });
-  assert.ok(verdict.valid, `${verdict.reason}: ${verdict.detail}`);
+  assert.ok(verdict.valid, `${verdict.code}: ${verdict.detail}`);
 });
 
 test('TS_TT_INJ: injected certificates do not change who signed', () => {
   const verdict = verifyTimeStampResponse(fixture('test_tsa/response-injected-certs.tsr'), { ...testTsa, request: fixture('test_tsa/request.der') });
-  assert.ok(verdict.valid, `${verdict.reason}: ${verdict.detail}`);
-  assert.match(verdict.signer!, /CN=Test TSA Timestamping/);
-  assert.not.match(verdict.signer!, /Spoofed/);
+  assert.ok(verdict.valid, `${verdict.code}: ${verdict.detail}`);
+  assert.match(verdict.signer!.subject, /CN=Test TSA Timestamping/);
+  assert.not.match(verdict.signer!.subject, /Spoofed/);
 });
 
 test('TS_SM_EXP / TS_SM_ATTIME: expired TSA certificate fails now, verifies at its genTime', () => {
@@ -298,9 +300,9 @@ test('TS_SM_EXP / TS_SM_ATTIME: expired TSA certificate fails now, verifies at i
   const options = { data: fixture('sigstore.mock/payload'), trustedCertsPem: fixtureText('_derived/sigstore.mock.root.pem'), untrustedCertsPem: fixtureText('sigstore.mock/ts_chain.pem') };
   const now = verifyTimeStampResponse(response, options);
   assert.is(now.valid, false);
-  assert.is(now.reason, 'SWX_CERT_EXPIRED');
+  assert.is(now.code, 'SWX_CERT_EXPIRED');
   const then = verifyTimeStampResponse(response, { ...options, at: new Date(1675209601 * 1000) });
-  assert.ok(then.valid, `${then.reason}: ${then.detail}`);
+  assert.ok(then.valid, `${then.code}: ${then.detail}`);
   assert.is(then.genTime!.toISOString().slice(0, 10), '2023-02-01');
   // The verdict's own genTime is what a caller passes as `at` for archived evidence.
   assert.ok(verifyTimeStampResponse(response, { ...options, at: then.genTime! }).valid);
