@@ -17,7 +17,8 @@ import { AgencyClient } from '../connectors/rest/agency.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import type { Hub } from './hub.ts';
-import { checkDelivered, demoDir, sendDemoRound, startDemo, type SentMessage } from './demo.ts';
+import { sampleQuery } from './demo-data.ts';
+import { askDemoQueries, checkDelivered, demoDir, sendDemoRound, startDemo, type AskedQuery, type SentMessage } from './demo.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
 
 interface Command { summary: string; usage: string; run(args: string[]): Promise<number> }
@@ -216,11 +217,12 @@ const commands: Record<string, Command> = {
       const stop = async () => { await demo.stop(); await hub.stop(); };
       try {
         const sent = await sendDemoRound(demo, 1);
-        const result = await checkDelivered(hub, sent, 60_000);
-        report(hub, sent, result);
+        const asked = await askDemoQueries(hub, demo, 1);
+        const result = await checkDelivered(hub, sent, asked, 60_000);
+        report(hub, sent, asked, result);
         if (values.check) {
           await stop();
-          console.log(JSON.stringify(summary(hub, sent, result)));
+          console.log(JSON.stringify(summary(hub, sent, asked, result)));
           return result.ok ? 0 : 1;
         }
       } catch (error) {
@@ -232,7 +234,9 @@ const commands: Record<string, Command> = {
       console.log([
         '', 'The hub keeps running. Send as an agency from another terminal:',
         `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
+        `  npx swx send --as BOFT --query import-declaration-sea --data ${values.data} declarationNo=${sampleQuery('import-declaration-sea', 2)[1]!.declarationNo}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
+        `  SOAP clients: WSDL at https://localhost:${hub.agencyPort}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
       await signalled;
@@ -321,10 +325,11 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] | list | show ID | history ID | remove ID [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
+        'query-endpoint': { type: 'string' }, 'query-protocol': { type: 'string', default: 'rest' },
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
@@ -334,12 +339,33 @@ const commands: Record<string, Command> = {
           name: values.name,
           certificates: values.cert.map((file) => readFileSync(file, 'utf8')),
           ...(values.endpoint ? { endpoint: { protocol: 'rest', url: values.endpoint } } : {}),
+          ...(values['query-endpoint'] ? { queryEndpoint: { protocol: values['query-protocol'], url: values['query-endpoint'] } } : {}),
         }));
       } else if (verb === 'list') print(await admin('GET', '/api/partners'));
       else if (verb === 'show' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}`));
       else if (verb === 'history' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}/history`));
       else if (verb === 'remove' && id) print(await admin('DELETE', `/api/partners/${encodeURIComponent(id)}`));
       else throw new Error(this.usage);
+      return 0;
+    },
+  },
+  catalogue: {
+    summary: 'catalogue list|show|history|put|remove: the query datasets and who may ask whom (the access matrix)',
+    usage: 'swx catalogue list | show ID | history ID | put FILE.json | remove ID [--data DIR]',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: dataOption });
+      const admin = operator(values.data);
+      const [verb, subject] = positionals;
+      const path = (id: string) => `/api/catalogue/${encodeURIComponent(id)}`;
+      if (verb === 'list') print(await admin('GET', '/api/catalogue'));
+      else if (verb === 'show' && subject) print(await admin('GET', path(subject)));
+      else if (verb === 'history' && subject) print(await admin('GET', `${path(subject)}/history`));
+      else if (verb === 'remove' && subject) print(await admin('DELETE', path(subject)));
+      else if (verb === 'put' && subject) {
+        const dataset = JSON.parse(readFileSync(subject, 'utf8')) as { id?: unknown };
+        if (typeof dataset.id !== 'string') throw new Error(`${subject} must hold a dataset with its "id"`);
+        print(await admin('PUT', path(dataset.id), dataset));
+      } else throw new Error(this.usage);
       return 0;
     },
   },
@@ -433,24 +459,36 @@ const commands: Record<string, Command> = {
   },
 };
 
-function report(hub: Hub, sent: SentMessage[], result: { ok: boolean; missingInbox: string[]; missingEvidence: string[] }): void {
+type DemoResult = Awaited<ReturnType<typeof checkDelivered>>;
+
+function report(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
   for (const message of sent) {
     const done = !result.missingInbox.includes(message.id) && !result.missingEvidence.includes(message.id);
-    console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.padEnd(8)} ${message.service.padEnd(24)} ${message.id}`);
+    console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.padEnd(8)} ${message.service.padEnd(26)} ${message.id}`);
   }
-  console.log(`\n${sent.length - new Set([...result.missingInbox, ...result.missingEvidence]).size}/${sent.length} delivered and evidenced.`);
-  console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.config.dataDir}`);
+  for (const query of asked) {
+    const done = query.status === 200 && query.found && query.signed && !result.missingEvidence.includes(query.queryId);
+    const outcome = done ? 'answered ' : `FAILED ${query.code ?? query.status}`;
+    console.log(`${outcome}  ${query.asker.padEnd(8)} ? ${query.provider.padEnd(8)} ${query.dataset.padEnd(26)} ${query.queryId} (provider answers over ${query.protocol.toUpperCase()})`);
+  }
+  const failedQueries = new Set([...result.unanswered, ...result.missingEvidence]);
+  console.log(`\n${sent.length - new Set([...result.missingInbox, ...result.missingEvidence]).size}/${sent.length} messages delivered and evidenced; ${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`);
+  console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.config.dataDir}`);
 }
 
-function summary(hub: Hub, sent: SentMessage[], result: { ok: boolean; missingInbox: string[]; missingEvidence: string[] }) {
+function summary(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult) {
   return {
     ok: result.ok,
     sent: sent.length,
     delivered: sent.length - result.missingInbox.length,
-    evidenced: sent.length - result.missingEvidence.length,
+    evidenced: sent.length - result.missingEvidence.filter((id) => sent.some((m) => m.id === id)).length,
     messageIds: sent.map((m) => m.id),
     missingInbox: result.missingInbox,
     missingEvidence: result.missingEvidence,
+    queries: asked.length,
+    answered: asked.length - result.unanswered.length,
+    unanswered: result.unanswered,
+    queryIds: asked.map((query) => query.queryId),
     dataDir: hub.config.dataDir,
   };
 }

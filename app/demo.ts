@@ -1,10 +1,14 @@
-// The demo: agencies from the domain reference, each with its credentials under <data>/demo/<ID>/ and a receiver
-// that keeps its inbox there; services they may use; and a round of signed traffic through the hub.
+// The demo: agencies from the domain reference, each with its credentials under <data>/demo/<ID>/; a receiver (inbox
+// there) for each agency that exchanges messages, a query provider for each Table 1 provider answering from the demo
+// data (some over REST, some over SOAP, so the hub translates), the services they may use, and a round of signed
+// traffic through the hub: messages, and one query per Table 1 dataset.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
-import { AgencyClient, startAgencyReceiver, type AgencyReceiver } from '../connectors/rest/agency.ts';
+import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver } from '../connectors/rest/agency.ts';
+import { startSoapProvider } from '../connectors/ws/agency.ts';
+import { answer as demoAnswer, sampleQuery } from './demo-data.ts';
 import type { Hub } from './hub.ts';
 
 export const demoAgencies = [
@@ -14,7 +18,26 @@ export const demoAgencies = [
   { id: 'TFDA', name: 'Food and Drug Administration (食藥署)' },
   { id: 'COA-DAI', name: 'Council of Agriculture, Dept. of Animal Industry (畜牧處)' },
   { id: 'FA', name: 'Fisheries Agency (漁業署)' },
+  { id: 'IDB', name: 'Industrial Development Bureau (工業局)' },
+  { id: 'NCC', name: 'National Communications Commission (通傳會)' },
+  { id: 'COA', name: 'Council of Agriculture (農委會)' },
+  { id: 'BAPHIQ', name: 'Bureau of Animal and Plant Health Inspection and Quarantine (防檢局)' },
+  { id: 'PABP', name: 'Pingtung Agricultural Biotechnology Park (農科園區)' },
+  { id: 'EPZA', name: 'Export Processing Zone Administration (加工區管理處)' },
+  { id: 'DCMP', name: 'Dept. of Chinese Medicine and Pharmacy (中醫藥司)' },
+  { id: 'NTA', name: 'National Treasury Administration (國庫署)' },
+  { id: 'SPA', name: 'Science Park Administration (科管局)' },
+  { id: 'MPB', name: 'Maritime and Port Bureau (航港局)' },
+  { id: 'DOC', name: 'Dept. of Commerce (商業司)' },
+  { id: 'CDC', name: 'Centers for Disease Control (疾管署)' },
+  { id: 'NIA', name: 'National Immigration Agency (移民署)' },
+  { id: 'BOT', name: 'Bank of Taiwan (臺灣銀行)' },
 ];
+
+/** How each Table 1 provider answers queries in the demo: a mix, so REST askers meet SOAP providers and back. */
+export const demoProviders: Record<string, 'rest' | 'soap'> = {
+  CUSTOMS: 'rest', DOC: 'soap', IDB: 'rest', BAPHIQ: 'soap', TFDA: 'rest', NIA: 'soap', BOT: 'rest',
+};
 
 export const demoServices = [
   { id: 'customs.declaration', name: 'Declarations (報單) exchange', rules: [{ from: ['CUSTOMS'], to: ['BOFT', 'BSMI', 'TFDA'] }] },
@@ -23,7 +46,7 @@ export const demoServices = [
   { id: 'notify.food-toy', name: 'Food-toy import inspection (two-way)', rules: [{ from: ['BSMI', 'TFDA'], to: ['BSMI', 'TFDA'] }] },
 ];
 
-export interface DemoAgency { id: string; dir: string; receiver: AgencyReceiver; client: AgencyClient }
+export interface DemoAgency { id: string; dir: string; receiver?: AgencyReceiver; provider?: { close(): Promise<void> }; client: AgencyClient }
 
 export interface Demo {
   agencies: Map<string, DemoAgency>;
@@ -32,7 +55,10 @@ export interface Demo {
 
 export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id);
 
-/** Issues credentials, starts a receiver per agency and registers agencies and services with the hub. */
+/** Agencies that exchange messages in the demo services: each gets a receiver. */
+const messaging = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));
+
+/** Issues credentials, starts receivers and providers, and registers agencies and services with the hub. */
 export async function startDemo(hub: Hub): Promise<Demo> {
   const pkiDir = join(hub.config.dataDir, 'pki');
   const pki = await loadPki(pkiDir);
@@ -47,9 +73,20 @@ export async function startDemo(hub: Hub): Promise<Demo> {
     writeFileSync(join(dir, 'ca.pem'), pki.ca.certPem);
     writeFileSync(join(dir, 'hub-sign.pem'), pki.hubSign.certPem);
     const credentials = { certPem: credential.certPem, keyPem: credential.keyPem, caPem: pki.ca.certPem };
-    const receiver = await startAgencyReceiver({ ...credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, inboxDir: join(dir, 'inbox') });
-    await hub.registry.putPartner({ id, name, certificates: [credential.certPem], endpoint: { protocol: 'rest', url: `https://localhost:${receiver.port}/inbox` } });
-    agencies.set(id, { id, dir, receiver, client: new AgencyClient(hubUrl, credentials) });
+    const receiver = messaging.has(id)
+      ? await startAgencyReceiver({ ...credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, inboxDir: join(dir, 'inbox') })
+      : undefined;
+    const answer = (dataset: string, keys: Record<string, string>) => demoAnswer(dataset, keys, id) as Record<string, unknown> | undefined;
+    const protocol = demoProviders[id];
+    const provider = protocol === 'soap'
+      ? await startSoapProvider({ ...credentials, hubCertPem: pki.hubSign.certPem, provider: id, answer })
+      : protocol === 'rest' ? await startRestProvider({ ...credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, answer }) : undefined;
+    await hub.registry.putPartner({
+      id, name, certificates: [credential.certPem],
+      ...(receiver ? { endpoint: { protocol: 'rest' as const, url: `https://localhost:${receiver.port}/inbox` } } : {}),
+      ...(provider && protocol ? { queryEndpoint: { protocol, url: `https://localhost:${provider.port}/query` } } : {}),
+    });
+    agencies.set(id, { id, dir, receiver, provider, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }) });
   }
   for (const service of demoServices) await hub.registry.putService(service);
   return {
@@ -57,10 +94,34 @@ export async function startDemo(hub: Hub): Promise<Demo> {
     async stop() {
       for (const agency of agencies.values()) {
         agency.client.close();
-        await agency.receiver.close();
+        await agency.receiver?.close();
+        await agency.provider?.close();
       }
     },
   };
+}
+
+export interface AskedQuery { queryId: string; asker: string; dataset: string; provider: string; protocol: string; status: number; found: boolean; signed: boolean; code?: string }
+
+/**
+ * One query per dataset of the hub's catalogue, from its first asker, for a record the provider holds (a different
+ * record each round). Answered synchronously: the result says whether it came back found and signed by the hub.
+ */
+export async function askDemoQueries(hub: Hub, demo: Demo, round: number): Promise<AskedQuery[]> {
+  const asked: AskedQuery[] = [];
+  for (const dataset of hub.catalogue.list()) {
+    const asker = demo.agencies.get(dataset.askers[0]!);
+    const provider = dataset.providers[round % dataset.providers.length]!;
+    const keys = sampleQuery(dataset.id, round, provider)[round - 1];
+    if (!asker || !keys) continue;
+    const answer = await asker.client.query(dataset.id, keys, dataset.providers.length > 1 ? { provider } : {});
+    asked.push({
+      queryId: String(answer.body.queryId ?? ''), asker: asker.id, dataset: dataset.id, provider,
+      protocol: demoProviders[provider] ?? '', status: answer.status, found: answer.body.found === true, signed: answer.signed,
+      ...(typeof answer.body.code === 'string' ? { code: answer.body.code } : {}),
+    });
+  }
+  return asked;
 }
 
 /** One round of realistic traffic: declarations and alerts between the demo agencies. */
@@ -101,23 +162,31 @@ export function inboxIds(dataDir: string, agency: string): Set<string> {
   return new Set(readdirSync(inbox).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)));
 }
 
-/** Waits until every sent message is in its receiver's inbox and has `delivered` evidence in ClickHouse. */
-export async function checkDelivered(hub: Hub, sent: SentMessage[], timeoutMs: number) {
+/**
+ * Waits until every sent message is in its receiver's inbox and has `delivered` evidence in ClickHouse, and every
+ * query answered found and signed has `answered` evidence.
+ */
+export async function checkDelivered(hub: Hub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
+  const unanswered = asked.filter((query) => query.status !== 200 || !query.found || !query.signed).map((query) => query.queryId || query.dataset);
   let missingInbox: string[] = [];
   let missingEvidence: string[] = [];
+  const evidenced = async (stage: string, ids: string[]) => new Set(hub.store
+    ? (await hub.store.query<{ message_id: string }>(
+      'SELECT DISTINCT message_id FROM evidence WHERE stage = {stage:String} AND message_id IN {ids:Array(String)}', { stage, ids })).map((row) => row.message_id)
+    : []);
   while (Date.now() < deadline) {
     missingInbox = sent.filter((m) => !inboxIds(hub.config.dataDir, m.to).has(m.id)).map((m) => m.id);
-    const rows = hub.store
-      ? await hub.store.query<{ message_id: string }>(
-        "SELECT DISTINCT message_id FROM evidence WHERE stage = 'delivered' AND message_id IN {ids:Array(String)}", { ids: sent.map((m) => m.id) })
-      : [];
-    const evidenced = new Set(rows.map((row) => row.message_id));
-    missingEvidence = sent.filter((m) => !evidenced.has(m.id)).map((m) => m.id);
+    const delivered = await evidenced('delivered', sent.map((m) => m.id));
+    const answered = await evidenced('answered', asked.map((query) => query.queryId));
+    missingEvidence = [
+      ...sent.filter((m) => !delivered.has(m.id)).map((m) => m.id),
+      ...asked.filter((query) => query.status === 200 && !answered.has(query.queryId)).map((query) => query.queryId),
+    ];
     if (missingInbox.length === 0 && missingEvidence.length === 0) break;
     await sleep(200);
   }
-  return { missingInbox, missingEvidence, ok: missingInbox.length === 0 && missingEvidence.length === 0 };
+  return { missingInbox, missingEvidence, unanswered, ok: missingInbox.length === 0 && missingEvidence.length === 0 && unanswered.length === 0 };
 }
 
 export function readInboxEntry(dataDir: string, agency: string, id: string): Record<string, unknown> {

@@ -39,6 +39,7 @@ export interface Hub {
   config: Config;
   bus: Bus;
   registry: Registry;
+  catalogue: Catalogue;
   store?: Store;
   agencyPort: number;
   opsPort: number;
@@ -177,7 +178,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     log.info({ agencyPort, opsPort, nats: natsUrl, archive: config.archive, dataDir: config.dataDir }, 'hub ready');
     return {
-      config, bus, registry, store, agencyPort, opsPort, natsUrl,
+      config, bus, registry, catalogue, store, agencyPort, opsPort, natsUrl,
       async stop() {
         ready = false;
         log.info('hub stopping: draining in-flight work');

@@ -26,12 +26,12 @@ async function swx(args: string[], env: NodeJS.ProcessEnv = {}) {
 test('swx --help lists every command with a one-line description', async () => {
   const { code, stdout } = await swx(['--help']);
   assert.is(code, 0);
-  for (const command of ['start', 'demo', 'send', 'sign', 'pki', 'partner', 'service', 'dlq', 'evidence']) {
+  for (const command of ['start', 'demo', 'send', 'sign', 'pki', 'partner', 'catalogue', 'service', 'dlq', 'evidence']) {
     assert.match(stdout, new RegExp(`^  ${command} +\\S.+$`, 'm'), command);
   }
 });
 
-test('swx demo --check on a fresh data folder delivers and evidences every demo message', async () => {
+test('swx demo --check on a fresh data folder delivers and evidences every demo message and answers a query of every Table 1 dataset', async () => {
   const data = tempDir('demo');
   const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
   const { code, stdout, stderr } = await swx(['demo', '--check', '--data', data], env);
@@ -42,6 +42,10 @@ test('swx demo --check on a fresh data folder delivers and evidences every demo 
   assert.is(summary.delivered, summary.sent);
   assert.is(summary.evidenced, summary.sent);
   assert.is(summary.dataDir, data);
+  assert.is(summary.queries, 16, 'one query per Table 1 dataset');
+  assert.is(summary.answered, 16);
+  assert.match(stdout, /provider answers over SOAP/);
+  assert.match(stdout, /provider answers over REST/);
   let inInboxes = 0;
   for (const agency of ['CUSTOMS', 'BOFT', 'BSMI', 'TFDA', 'COA-DAI', 'FA']) {
     for (const file of ['cert.pem', 'key.pem', 'ca.pem', 'hub-sign.pem']) assert.ok(existsSync(join(data, 'demo', agency, file)), `${agency}/${file}`);
