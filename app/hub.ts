@@ -23,6 +23,7 @@ import { algorithmFor } from '../engine/httpsig.ts';
 import { mountRestInbound } from '../connectors/rest/inbound.ts';
 import { RestOutbound } from '../connectors/rest/outbound.ts';
 import { mountRestQueries } from '../connectors/rest/query.ts';
+import { mountOpenApi } from '../connectors/rest/openapi.ts';
 import { mountSoapQueries } from '../connectors/ws/inbound.ts';
 import { SoapProvider } from '../connectors/ws/outbound.ts';
 import { createSignaturePool } from '../engine/trust/pool.ts';
@@ -158,6 +159,7 @@ export async function startHub(config: Config): Promise<Hub> {
       registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml,
       maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
     });
+    mountOpenApi(agencyRouter, { catalogue });
     const agencyServer: Server = createAgencyServer(tls, agencyRouter);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     // Stopped first of all: no new work while the actors drain.

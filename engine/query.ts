@@ -4,6 +4,15 @@
 import type { Protocol, SignatureInfo } from './envelope.ts';
 import type { SwxError } from './errors.ts';
 
+/** Every key value of a query is a string of this many characters (code points), whatever the protocol. */
+export const keyValueLength = { min: 1, max: 64 } as const;
+
+/** Whether a key value has an allowed length, counted in characters as JSON Schema and XML do. */
+export const keyValueFits = (value: string) => {
+  const characters = [...value].length;
+  return characters >= keyValueLength.min && characters <= keyValueLength.max;
+};
+
 /** A query as an inbound connector authenticated it: transport peer, signature and certificate already checked. */
 export interface QueryRequest {
   /** The asker's request id when it gave one (REST Swx-Message-Id, SOAP wsa:MessageID), else the hub makes one. */

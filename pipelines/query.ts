@@ -10,7 +10,7 @@ import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { queriesTotal, queryLatency } from '../engine/metrics.ts';
-import { withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery } from '../engine/query.ts';
+import { keyValueFits, keyValueLength, withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery } from '../engine/query.ts';
 import type { RateLimiter } from '../engine/ratelimit.ts';
 import type { Registry } from '../engine/registry.ts';
 
@@ -24,8 +24,6 @@ export interface QueryPipelineOptions {
   /** Why no query may be taken now (evidence cannot be time-stamped), if that is so. */
   admission?: () => SwxError | undefined;
 }
-
-const maxKeyLength = 64;
 
 export class QueryPipeline implements QueryService {
   constructor(private readonly options: QueryPipelineOptions) {}
@@ -175,8 +173,8 @@ function checkKeys(expected: readonly string[], keys: unknown): void {
   if (unknown !== undefined) throw new SwxError('SWX_BAD_REQUEST', `unknown query key ${JSON.stringify(unknown.slice(0, 40))}; this dataset is queried by ${expected.join(' + ')}`);
   for (const key of expected) {
     const value = (keys as Record<string, unknown>)[key];
-    if (typeof value !== 'string' || value.length === 0 || value.length > maxKeyLength) {
-      throw new SwxError('SWX_BAD_REQUEST', `query key ${key} must be a string of 1-${maxKeyLength} characters`);
+    if (typeof value !== 'string' || !keyValueFits(value)) {
+      throw new SwxError('SWX_BAD_REQUEST', `query key ${key} must be a string of ${keyValueLength.min}-${keyValueLength.max} characters`);
     }
   }
 }

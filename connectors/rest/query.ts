@@ -49,7 +49,9 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
         throw new SwxError('SWX_REPLAY', 'this signed request was already received; sign each query afresh');
       }
       const body = readJson(refused.raw) as { keys?: unknown; provider?: unknown };
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new SwxError('SWX_BAD_REQUEST', 'the body must be { "keys": {...}, "provider"?: "..." }');
+      if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((name) => name !== 'keys' && name !== 'provider')) {
+        throw new SwxError('SWX_BAD_REQUEST', 'the body must be { "keys": {...}, "provider"?: "..." } and nothing else');
+      }
       if (body.provider !== undefined && typeof body.provider !== 'string') throw new SwxError('SWX_BAD_REQUEST', 'provider must be an agency id');
       request = {
         ...(claimedId ? { id: claimedId } : {}),

@@ -51,6 +51,3 @@ export type SoapVersion = keyof typeof soapNamespaces;
 export const queryPath = (datasetId: string) => `/ws/query/${datasetId}`;
 
 export const soapAction = (datasetId: string) => `${queryNamespace}:${datasetId}`;
-
-/** Keys and the provider name are strings of this length, as the catalogue says. */
-export const keyValueLength = { min: 1, max: 64 } as const;

@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { SwxError } from '../../engine/errors.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
-import { keyValueLength, queryNamespace, wsuNamespace } from './contract.ts';
+import { keyValueFits, keyValueLength } from '../../engine/query.ts';
+import { queryNamespace, wsuNamespace } from './contract.ts';
 import { jsonToXml, xmlToJson } from './json-xml.ts';
 import { elementChildren, textOf } from './soap.ts';
 import { escapeXml } from './xml-text.ts';
@@ -35,7 +36,6 @@ function fields(parent: XmlElement, what: string, except?: XmlElement): Map<stri
   return out;
 }
 
-const withinLength = (value: string) => [...value].length >= keyValueLength.min && [...value].length <= keyValueLength.max;
 
 /**
  * A q:Query. With `keys` (the dataset's), exactly those keys must be there, each a string of 1-64 characters;
@@ -54,9 +54,9 @@ export function readQuery(payload: XmlElement, keys?: readonly string[]): QueryP
     }
   }
   for (const [name, value] of found) {
-    if (!withinLength(value)) throw bad(`q:${name} must be ${keyValueLength.min}-${keyValueLength.max} characters`);
+    if (!keyValueFits(value)) throw bad(`q:${name} must be ${keyValueLength.min}-${keyValueLength.max} characters`);
   }
-  if (provider !== undefined && !withinLength(provider)) throw bad(`q:provider must be ${keyValueLength.min}-${keyValueLength.max} characters`);
+  if (provider !== undefined && !keyValueFits(provider)) throw bad(`q:provider must be ${keyValueLength.min}-${keyValueLength.max} characters`);
   return { ...(provider !== undefined ? { provider } : {}), keys: Object.fromEntries(found) };
 }
 

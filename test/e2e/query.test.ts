@@ -212,6 +212,19 @@ test('a dataset with two providers: the asker names BAPHIQ or TFDA, and gets tha
   assert.is(other.body.code, 'SWX_ACL_DENIED');
 });
 
+test('the hub serves its OpenAPI document and each dataset\'s WSDL without a client certificate', async () => {
+  const ca = agency.get('BOFT')!.credentials.caPem;
+  const openapi = await rawGet(`https://localhost:${hub.agencyPort}/v1/openapi.json`, ca);
+  assert.is(openapi.status, 200);
+  const document = JSON.parse(openapi.text);
+  assert.is(document.openapi, '3.1.0');
+  assert.equal(Object.keys(document.paths).filter((path) => path.startsWith('/v1/query/')).sort(), Object.keys(matrix).map((id) => `/v1/query/${id}`).sort());
+  const wsdl = await rawGet(`https://localhost:${hub.agencyPort}/ws/query/inbound-passenger?wsdl`, ca);
+  assert.is(wsdl.status, 200);
+  assert.match(wsdl.text, /passportNo/);
+  assert.match(wsdl.text, /arrivalDate/);
+});
+
 test('bad queries: unknown dataset, missing or extra keys, a body that is not the query shape', async () => {
   const boft = agency.get('BOFT')!.client;
   const unknown = await boft.query('no-such-dataset', { x: '1' });
@@ -220,11 +233,39 @@ test('bad queries: unknown dataset, missing or extra keys, a body that is not th
   const missing = await boft.query('import-declaration-sea', {});
   assert.is(missing.status, 400);
   assert.match(String(missing.body.detail), /declarationNo/);
+  const unexpected = await rawPost(`https://localhost:${hub.agencyPort}/v1/query/import-declaration-sea`, {}, Buffer.alloc(0), agency.get('BOFT')!.credentials);
+  assert.is(unexpected.status, 401, 'unsigned');
   const extra = await boft.query('import-declaration-sea', { ...firstKeys('import-declaration-sea'), sql: 'drop' });
   assert.is(extra.status, 400);
   assert.is(extra.body.code, 'SWX_BAD_REQUEST');
   const rows = await evidenceOf(hub, String(extra.body.queryId), 'rejected');
   assert.is(rows.find((row) => row.stage === 'rejected')?.code, 'SWX_BAD_REQUEST');
+});
+
+test('hostile input on the running hub: an XML bomb over SOAP and an oversized REST query are refused with their codes and evidenced', async () => {
+  const boft = agency.get('BOFT')!;
+  const bomb = '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+    + '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><q:Query xmlns:q="urn:swx:query:1">'
+    + '<q:declarationNo>&lol2;</q:declarationNo></q:Query></soap:Body></soap:Envelope>';
+  const soap = await rawPost(`https://localhost:${hub.agencyPort}/ws/query/import-declaration-sea`, {
+    'content-type': 'text/xml; charset=utf-8', soapaction: '"urn:swx:query:1:import-declaration-sea"',
+  }, Buffer.from(bomb), boft.credentials);
+  assert.is(soap.status, 500, soap.text);
+  assert.match(soap.text, /<q:code[^>]*>SWX_XML_FORBIDDEN<\/q:code>/);
+  const soapId = /<q:messageId[^>]*>([^<]+)<\/q:messageId>/.exec(soap.text)?.[1];
+  assert.ok(soapId, 'the fault names the evidence');
+  const soapRows = await evidenceOf(hub, soapId!, ['received', 'rejected']);
+  assert.is(soapRows.find((row) => row.stage === 'rejected')?.code, 'SWX_XML_FORBIDDEN');
+  assert.is(soapRows.find((row) => row.stage === 'rejected')?.from_partner, 'BOFT', 'the TLS-authenticated asker');
+  assert.match(Buffer.from(soapRows.find((row) => row.stage === 'received').raw, 'base64').toString('utf8'), /DOCTYPE lolz/, 'the hostile bytes as received');
+
+  const huge = boft.client.signedQuery('import-declaration-sea', { declarationNo: 'x'.repeat(70 * 1024) });
+  const rest = await rawPost(huge.url, huge.headers, huge.body, boft.credentials);
+  assert.is(rest.status, 413, rest.text);
+  const problem = JSON.parse(rest.text);
+  assert.is(problem.code, 'SWX_TOO_LARGE');
+  const restRows = await evidenceOf(hub, problem.queryId, 'rejected');
+  assert.is(restRows.find((row) => row.stage === 'rejected')?.code, 'SWX_TOO_LARGE');
 });
 
 test('a replayed signed query is refused SWX_REPLAY; a fresh signature of the same query is answered', async () => {
@@ -314,6 +355,16 @@ function run(command: string, args: string[]): Promise<{ code: number | null; st
     child.stdout.on('data', (chunk) => { stdout += chunk; });
     child.stderr.on('data', (chunk) => { stderr += chunk; });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function rawGet(url: string, ca: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    request(url, { ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    }).on('error', reject).end();
   });
 }
 

@@ -1,0 +1,290 @@
+// The OpenAPI 3.1 document of the hub's REST face for agencies: POST /v1/messages and one query operation per dataset
+// of the live catalogue. Built from the REST contract and the schemas the hub checks with, so it follows the code.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { Catalogue, Dataset } from '../../engine/catalogue.ts';
+import { messageIdPattern } from '../../engine/envelope.ts';
+import { errorCodes, type ErrorCode } from '../../engine/errors.ts';
+import type { Router } from '../../engine/http.ts';
+import type { SigAlg } from '../../engine/httpsig.ts';
+import { partnerId, serviceSchema } from '../../engine/registry.ts';
+import { keyValueLength } from '../../engine/query.ts';
+import { envelopeHeaders, messagePath, queryPath, queryRequestComponents, receiptComponents, requiredRequestComponents } from './contract.ts';
+
+export const openApiPath = '/v1/openapi.json';
+
+const signatureAlgorithms = ['ecdsa-p256-sha256', 'ecdsa-p384-sha384', 'ed25519', 'rsa-pss-sha512', 'rsa-v1_5-sha256'] satisfies SigAlg[];
+
+type JsonObject = Record<string, unknown>;
+
+const ref = (kind: 'schemas' | 'parameters' | 'headers' | 'responses', name: string) => ({ $ref: `#/components/${kind}/${name}` });
+const quotedList = (names: readonly string[]) => names.map((name) => `\`${name}\``).join(', ');
+/** `swx-message-id` → `Swx-Message-Id`: header names as documentation shows them (HTTP ignores their case). */
+const displayName = (header: string) => header.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
+/**
+ * `import-declaration-sea` → `ImportDeclarationSea`, for operation ids and schema names code generators can use. A dash
+ * before a digit stays (`x-1` → `X-1`), so two dataset ids never share a name.
+ */
+const pascal = (id: string) => id.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
+
+/** The JSON Schema of a zod schema the hub validates with, without its `$schema` (the document's dialect applies). */
+function jsonSchemaOf(schema: z.ZodType): JsonObject {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema) as JsonObject;
+  return rest;
+}
+
+const tokenSchema = { type: 'string', pattern: messageIdPattern.source };
+const keyValueSchema = { type: 'string', minLength: keyValueLength.min, maxLength: keyValueLength.max };
+
+const signingGuide = [
+  'Every request goes over **mutual TLS** with the agency\'s registered client certificate, and carries an',
+  '**RFC 9421 HTTP Message Signature** by a registered signing certificate of the same agency over an',
+  '**RFC 9530 `Content-Digest`** of the body (`sha-256=:<base64>:` or sha-512).',
+  '',
+  '- `Signature-Input` carries `created` (unix seconds, no older or later than the hub allows, 300 s by default)',
+  '  and `keyid` = the base64url SHA-256 thumbprint of the signing certificate\'s DER; `alg` may be given.',
+  `- Algorithms: ${quotedList(signatureAlgorithms)}.`,
+  '- `@target-uri` is the full `https://` URI the request is sent to, as the hub receives it (Host header and path).',
+  '- The covered components are listed on each operation.',
+  '',
+  'The hub signs its query answers the same way with its signing certificate (`hub-sign.pem`), over',
+  `${quotedList(receiptComponents)}; check that signature before trusting an answer.`,
+  '',
+  'Refusals are RFC 9457 problem details (`application/problem+json`) with a stable `code`; each is kept as evidence.',
+].join('\n');
+
+function errorCodeSchema(): JsonObject {
+  const codes = Object.keys(errorCodes) as ErrorCode[];
+  return {
+    type: 'string',
+    enum: codes,
+    description: ['Stable error codes; the same code appears in the evidence record and the console.', '',
+      ...codes.map((code) => `- \`${code}\` (${errorCodes[code].status}): ${errorCodes[code].title}`)].join('\n'),
+  };
+}
+
+function components(): JsonObject {
+  const requestHeader = (name: string, description: string) => ({ name, in: 'header', required: true, schema: { type: 'string' }, description });
+  const responseHeader = (description: string) => ({ required: true, schema: { type: 'string' }, description });
+  return {
+    securitySchemes: {
+      mutualTLS: {
+        type: 'mutualTLS',
+        description: 'TLS client certificate issued to the agency and registered with the hub. It must chain to a trust'
+          + ' anchor, be within its validity period, allow clientAuth and not be revoked; checked on every request.',
+      },
+    },
+    parameters: {
+      ContentDigest: requestHeader('Content-Digest', 'RFC 9530 digest of the body as sent: `sha-256=:<base64>:` or sha-512. Covered by the signature.'),
+      SignatureInput: requestHeader('Signature-Input', 'RFC 9421 signature parameters: the covered components, `created` and `keyid` (see the API description).'),
+      Signature: requestHeader('Signature', 'RFC 9421 signature value under the label of `Signature-Input`.'),
+    },
+    headers: {
+      ContentDigest: responseHeader('RFC 9530 digest of the answer body.'),
+      SignatureInput: responseHeader(`The hub's RFC 9421 signature parameters, covering ${quotedList(receiptComponents)}.`),
+      Signature: responseHeader('The hub\'s signature value, by its signing certificate.'),
+      SwxMessageId: responseHeader('The id the hub keeps this exchange under (the query id or message id).'),
+    },
+    schemas: {
+      ErrorCode: errorCodeSchema(),
+      Problem: {
+        type: 'object',
+        required: ['type', 'title', 'status', 'detail', 'code'],
+        properties: {
+          type: { type: 'string', description: '`urn:swx:error:<code>`' },
+          title: { type: 'string' },
+          status: { type: 'integer', minimum: 400, maximum: 599 },
+          detail: { type: 'string', description: 'What failed and what to do.' },
+          code: ref('schemas', 'ErrorCode'),
+          instance: { type: 'string' },
+          queryId: { ...tokenSchema, description: 'Query refusals: the id the refusal is evidenced under.' },
+          messageId: { ...tokenSchema, description: 'Message refusals: the id the refusal is evidenced under.' },
+        },
+      },
+      QueryAnswer: {
+        type: 'object',
+        required: ['queryId', 'dataset', 'provider', 'found', 'answeredAt'],
+        properties: {
+          queryId: { ...tokenSchema, description: 'Your `Swx-Message-Id` when you gave one, else an id the hub made.' },
+          dataset: { type: 'string' },
+          provider: { ...jsonSchemaOf(partnerId), description: 'The agency that answered.' },
+          found: { type: 'boolean' },
+          record: { type: 'object', description: 'The provider\'s record, present when found.' },
+          answeredAt: { type: 'string', format: 'date-time', description: 'When the hub received the provider\'s verified answer.' },
+        },
+      },
+      Accepted: {
+        type: 'object',
+        required: ['id', 'conversationId', 'duplicate'],
+        properties: {
+          id: tokenSchema,
+          conversationId: tokenSchema,
+          duplicate: { type: 'boolean', description: 'True when this message id was already accepted from you; it is not delivered again.' },
+        },
+      },
+    },
+    responses: {
+      Problem: {
+        description: 'Refused: RFC 9457 problem details with the stable `code`.',
+        content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
+      },
+    },
+  };
+}
+
+const refusals = { '4XX': ref('responses', 'Problem'), '5XX': ref('responses', 'Problem') };
+const signedRequestParameters = [ref('parameters', 'ContentDigest'), ref('parameters', 'SignatureInput'), ref('parameters', 'Signature')];
+
+/** The body of a query for `dataset`: exactly its keys, and a provider (required only when it has several). */
+function queryRequestSchema(dataset: Dataset): JsonObject {
+  const several = dataset.providers.length > 1;
+  return {
+    type: 'object',
+    required: several ? ['keys', 'provider'] : ['keys'],
+    additionalProperties: false,
+    properties: {
+      keys: {
+        type: 'object',
+        required: dataset.keys,
+        additionalProperties: false,
+        properties: Object.fromEntries(dataset.keys.map((key) => [key, keyValueSchema])),
+      },
+      provider: {
+        enum: dataset.providers,
+        description: several ? 'The agency to ask: this dataset has several providers.' : 'May be omitted: this dataset has one provider.',
+      },
+    },
+  };
+}
+
+function queryOperation(dataset: Dataset): JsonObject {
+  return {
+    operationId: `query${pascal(dataset.id)}`,
+    tags: [dataset.service.id],
+    summary: `${dataset.name} (${dataset.nameZh})`,
+    description: [
+      `Looks up a record by ${quotedList(dataset.keys)}, answered by ${dataset.providers.join(' or ')}.`,
+      `The signature covers ${quotedList(queryRequestComponents)}, and \`${envelopeHeaders.messageId}\` when present.`,
+      'A signed query is taken once (a repeat is refused with `SWX_REPLAY`): sign each query afresh.',
+      'Agencies the catalogue does not let ask for this dataset are refused with `SWX_ACL_DENIED`.',
+    ].join(' '),
+    parameters: [
+      ...signedRequestParameters,
+      { name: displayName(envelopeHeaders.messageId), in: 'header', required: false, schema: tokenSchema, description: 'Your id for this query, answered as `queryId`; the signature must cover it.' },
+    ],
+    requestBody: {
+      required: true,
+      content: { 'application/json': { schema: ref('schemas', `${pascal(dataset.id)}Query`) } },
+    },
+    responses: {
+      200: {
+        description: 'The provider\'s answer, signed by the hub.',
+        headers: {
+          'Content-Digest': ref('headers', 'ContentDigest'),
+          'Signature-Input': ref('headers', 'SignatureInput'),
+          Signature: ref('headers', 'Signature'),
+          [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId'),
+        },
+        content: { 'application/json': { schema: ref('schemas', 'QueryAnswer') } },
+      },
+      ...refusals,
+    },
+  };
+}
+
+function messageOperation(): JsonObject {
+  const envelope = (name: string, schema: JsonObject, required: boolean, description: string) =>
+    ({ name: displayName(name), in: 'header', required, schema, description });
+  return {
+    operationId: 'sendMessage',
+    tags: ['messages'],
+    summary: 'Send a signed message to another agency',
+    description: [
+      `The raw body is the payload. The signature covers ${quotedList(requiredRequestComponents)} and every other`,
+      '`Swx-*` header present. Answered only after the hub stored the message durably; a repeated `Swx-Message-Id`',
+      'from the same sender is answered again with `duplicate: true` and not delivered twice.',
+    ].join(' '),
+    parameters: [
+      envelope(envelopeHeaders.to, jsonSchemaOf(partnerId), true, 'The receiving agency.'),
+      envelope(envelopeHeaders.service, jsonSchemaOf(serviceSchema.shape.id), true, 'The service, which must allow you to send to the receiver.'),
+      envelope(envelopeHeaders.action, tokenSchema, false, 'Action within the service (default `deliver`).'),
+      envelope(envelopeHeaders.messageId, tokenSchema, false, 'Your id for this message; else the hub assigns a UUID.'),
+      envelope(envelopeHeaders.conversationId, tokenSchema, false, 'The conversation this message belongs to.'),
+      envelope(envelopeHeaders.refTo, tokenSchema, false, 'The message this one answers.'),
+      ...signedRequestParameters,
+    ],
+    requestBody: {
+      required: true,
+      description: 'Any media type; `Content-Type` is required (up to 200 printable ASCII characters) and a JSON type must carry valid JSON.',
+      content: { '*/*': { schema: {} } },
+    },
+    responses: {
+      202: {
+        description: 'Accepted and stored; delivery follows with a signed receipt.',
+        headers: { [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId') },
+        content: { 'application/json': { schema: ref('schemas', 'Accepted') } },
+      },
+      ...refusals,
+    },
+  };
+}
+
+/** The OpenAPI 3.1 document for these datasets, with `serverUrl` as the server (may be relative to the document). */
+export function openApiDocument(datasets: readonly Dataset[], serverUrl: string): object {
+  const base = components();
+  const services = new Map(datasets.map((dataset) => [dataset.service.id, dataset.service]));
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'swx hub: messages and query services (即時查證)',
+      version: '1',
+      description: signingGuide,
+    },
+    servers: [{ url: serverUrl }],
+    security: [{ mutualTLS: [] }],
+    tags: [
+      { name: 'messages', description: 'Signed messages between agencies' },
+      ...[...services.values()].map((service) => ({ name: service.id, description: `${service.name} (${service.nameZh})` })),
+    ],
+    paths: {
+      [messagePath]: { post: messageOperation() },
+      ...Object.fromEntries(datasets.map((dataset) => [`${queryPath}/${dataset.id}`, { post: queryOperation(dataset) }])),
+      [openApiPath]: {
+        get: {
+          operationId: 'openApiDocument',
+          summary: 'This document',
+          security: [],
+          responses: { 200: { description: 'The OpenAPI document, from the live catalogue.', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
+    },
+    components: {
+      ...base,
+      schemas: {
+        ...(base.schemas as JsonObject),
+        ...Object.fromEntries(datasets.map((dataset) => [`${pascal(dataset.id)}Query`, queryRequestSchema(dataset)])),
+      },
+    },
+  };
+}
+
+export interface OpenApiOptions {
+  catalogue: Pick<Catalogue, 'list' | 'onChange'>;
+}
+
+/**
+ * GET /v1/openapi.json on the agency router. Public documentation, like the WSDL: served without a client
+ * certificate (the agency server asks for one but does not require it); every operation it describes still needs
+ * mutual TLS and a signature. The server URL is relative ("/"), resolved against where the client fetched the
+ * document, so the Host header a client sent never goes into it.
+ */
+export function mountOpenApi(router: Router, options: OpenApiOptions): void {
+  // The route is public: rebuilt only when the catalogue changes, so a request costs a write of cached bytes.
+  let text: string | undefined;
+  options.catalogue.onChange(() => { text = undefined; });
+  router.add('GET', openApiPath, (_req: IncomingMessage, res: ServerResponse) => {
+    text ??= JSON.stringify(openApiDocument(options.catalogue.list(), '/'));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  });
+}
