@@ -9,9 +9,12 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answer as demoAnswer, sampleQuery } from '../../app/demo-data.ts';
-import { issueAgency } from '../../engine/pki/index.ts';
+import { issueAgency, revokeCertificate } from '../../engine/pki/index.ts';
+import { signSoap } from '../../engine/trust/xmldsig.ts';
+import { queryXml } from '../../connectors/ws/messages.ts';
+import { buildEnvelope } from '../../connectors/ws/soap.ts';
 import { zeep, type ZeepJob } from '../helpers/zeep.ts';
-import { addAgency, evidenceOf, startHubProcess, swxBin, tempDir, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, evidenceOf, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 // Table 1, by hand. Dataset ids are the catalogue's names for the table's datasets.
 const clearanceAskers = ['BOFT', 'BSMI', 'IDB', 'NCC', 'COA', 'BAPHIQ', 'PABP', 'EPZA', 'DCMP', 'TFDA', 'NTA', 'SPA', 'MPB'];
@@ -266,6 +269,42 @@ test('hostile input on the running hub: an XML bomb over SOAP and an oversized R
   assert.is(problem.code, 'SWX_TOO_LARGE');
   const restRows = await evidenceOf(hub, problem.queryId, 'rejected');
   assert.is(restRows.find((row) => row.stage === 'rejected')?.code, 'SWX_TOO_LARGE');
+});
+
+test('hostile SOAP on the running hub: tampered digest or signature, unknown algorithm, wrapping, XXE, revoked certificate; each its own code and an evidence record', async () => {
+  const pkiDir = join(hub.dataDir, 'pki');
+  const rogueDeclaration = firstKeys('import-declaration-sea').declarationNo!;
+  const signed = (as: TestAgency) => signSoap(buildEnvelope('1.1', queryXml({ keys: { declarationNo: rogueDeclaration } })), { keyPem: as.credentials.keyPem, certPem: as.credentials.certPem });
+  const boft = agency.get('BOFT')!;
+  const revoked = await addAgency(hub, 'REVOKED', { receiver: false });
+  await hub.admin('PUT', '/api/catalogue/import-declaration-sea', { ...(await hub.admin('GET', '/api/catalogue/import-declaration-sea')).body, askers: [...clearanceAskers, 'REVOKED'] });
+  await revokeCertificate(pkiDir, { agency: 'REVOKED' }, 'keyCompromise');
+  await waitFor('the revocation to reach the hub', async () => (await revoked.client.query('import-declaration-sea', { declarationNo: rogueDeclaration })).body.code === 'SWX_CERT_REVOKED', 20_000);
+
+  const cases: [name: string, as: TestAgency, body: () => Promise<string>, code: string][] = [
+    ['tampered Body (digest)', boft, async () => (await signed(boft)).replace(rogueDeclaration, 'AA  13XXX99999'), 'SWX_DIGEST_MISMATCH'],
+    ['tampered SignatureValue', boft, async () => (await signed(boft)).replace(/(<ds:SignatureValue>)(.)/, (_, open: string, first: string) => open + (first === 'A' ? 'B' : 'A')), 'SWX_SIG_INVALID'],
+    ['unknown signature algorithm', boft, async () => (await signed(boft)).replace(/(SignatureMethod Algorithm=")[^"]+/, '$1urn:example:rot13'), 'SWX_SIG_ALG_UNSUPPORTED'],
+    ['wrapped Body', boft, async () => {
+      const original = await signed(boft);
+      const body = /<soap:Body[\s\S]*<\/soap:Body>/.exec(original)![0];
+      return original.replace(body, `<soap:Body>${queryXml({ keys: { declarationNo: 'AA  13XXX00000' } })}</soap:Body>`).replace('</soap:Header>', `<w:Wrapper xmlns:w="urn:example:w">${body}</w:Wrapper></soap:Header>`);
+    }, 'SWX_SIG_WRAPPED'],
+    ['XXE', boft, async () => `<?xml version="1.0"?><!DOCTYPE q [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>${buildEnvelope('1.1', '<q:Query xmlns:q="urn:swx:query:1"><q:declarationNo>&xxe;</q:declarationNo></q:Query>')}`, 'SWX_XML_FORBIDDEN'],
+    ['revoked certificate', revoked, () => signed(revoked), 'SWX_CERT_REVOKED'],
+  ];
+  const wrong: string[] = [];
+  for (const [name, as, body, code] of cases) {
+    const reply = await rawPost(`https://localhost:${hub.agencyPort}/ws/query/import-declaration-sea`, {
+      'content-type': 'text/xml; charset=utf-8', soapaction: '"urn:swx:query:1:import-declaration-sea"',
+    }, Buffer.from(await body()), as.credentials);
+    const got = /<q:code[^>]*>([A-Z_]+)<\/q:code>/.exec(reply.text)?.[1];
+    const id = /<q:messageId[^>]*>([^<]+)<\/q:messageId>/.exec(reply.text)?.[1];
+    const rows = id ? await evidenceOf(hub, id, 'rejected') : [];
+    const evidenced = rows.find((row) => row.stage === 'rejected')?.code;
+    if (got !== code || evidenced !== code) wrong.push(`${name}: fault ${got}, evidence ${evidenced} (expected ${code})`);
+  }
+  assert.equal(wrong, []);
 });
 
 test('a replayed signed query is refused SWX_REPLAY; a fresh signature of the same query is answered', async () => {
