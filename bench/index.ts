@@ -1,6 +1,7 @@
 // `npm run bench -- <name> [--json]`: runs a bench and prints its figures with the machine's conditions.
 import { parseArgs } from 'node:util';
 import { cryptoBench } from './crypto.ts';
+import { defaultRates, queryBench } from './query.ts';
 import { routeBench } from './route.ts';
 
 const { values, positionals } = parseArgs({
@@ -8,10 +9,12 @@ const { values, positionals } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     messages: { type: 'string', default: '5000' },
-    rates: { type: 'string', default: '100,200,400' },
+    rates: { type: 'string' },
     seconds: { type: 'string' },
     payload: { type: 'string', default: '4096' },
     concurrency: { type: 'string', default: '64' },
+    protocols: { type: 'string', default: 'rest,soap' },
+    'cpu-prof': { type: 'string' },
   },
 });
 
@@ -19,13 +22,25 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   route: () => routeBench({
     json: values.json!,
     messages: Number(values.messages),
-    rates: values.rates!.split(',').map(Number),
+    rates: (values.rates ?? '100,200,400').split(',').map(Number),
     seconds: Number(values.seconds ?? 10),
     payloadBytes: Number(values.payload),
     concurrency: Number(values.concurrency),
   }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
+  // --rates: one list for every protocol (default REST 100,500,1000 and SOAP 100,200,500); --seconds per rate (default 5);
+  // --protocols rest,soap; --cpu-prof DIR: the hub writes a V8 CPU profile there when it stops.
+  query: () => queryBench({
+    json: values.json!,
+    protocols: values.protocols!.split(',').map((protocol) => {
+      if (protocol !== 'rest' && protocol !== 'soap') throw new Error(`--protocols: rest or soap, not ${protocol}`);
+      return protocol;
+    }),
+    rates: values.rates ? { rest: values.rates.split(',').map(Number), soap: values.rates.split(',').map(Number) } : defaultRates,
+    seconds: Number(values.seconds ?? 5),
+    ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
+  }),
 };
 
 const name = positionals[0];
