@@ -27,6 +27,8 @@ import { mountOpenApi } from '../connectors/rest/openapi.ts';
 import { mountSoapQueries } from '../connectors/ws/inbound.ts';
 import { SoapProvider } from '../connectors/ws/outbound.ts';
 import { createSignaturePool } from '../engine/trust/pool.ts';
+import { verifyCms } from '../engine/trust/cms.ts';
+import { verifyXml as verifyXmlInline } from '../engine/trust/xmldsig.ts';
 import { KvReplayGuard } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
@@ -134,12 +136,13 @@ export async function startHub(config: Config): Promise<Hub> {
       ? (messageId: string) => exportBundle(messageId, { store: store!, signer: bundleSigner, keyring, payload: (rawRef, sha256) => payloads.bytes({ id: messageId, payloadRef: rawRef, sha256 }) })
       : undefined;
     const intake = new Intake(bus, registry, payloads, evidence, () => stamper?.refusal());
-    const agencyRouter = new Router();
-    mountRestInbound(agencyRouter, { registry, intake, trust, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
-    // XML signatures (SOAP) are checked on worker threads, off the event loop that takes traffic (design: CPU work).
+    // XML and CMS signatures are checked on worker threads, off the event loop that takes traffic (design: CPU work).
     const signatures = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
     if (signatures) started.push(() => signatures.close());
     const verifyXml = signatures ? signatures.verifyXml.bind(signatures) : undefined;
+    const payloadVerifiers = signatures ?? { verifyCms, verifyXml: verifyXmlInline };
+    const agencyRouter = new Router();
+    mountRestInbound(agencyRouter, { registry, intake, trust, payloadVerifiers, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
     const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
     const soapProvider = new SoapProvider({
       tls, signing: soapSigner, registry, trust, verifyXml,

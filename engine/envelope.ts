@@ -40,6 +40,8 @@ export interface Envelope {
   payload?: string;
   payloadRef?: string;
   signature?: SignatureInfo;
+  /** The payload's own signature (CMS SignedData, enveloped XMLDSig) when it carries one, as the hub verified it. */
+  payloadSignature?: SignatureInfo;
   receivedAt: string;
   /** Deliver before this instant or dead-letter with SWX_TTL_EXPIRED. */
   expiresAt?: string;

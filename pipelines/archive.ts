@@ -36,7 +36,8 @@ export function envelopeRecords(envelope: Envelope, streamSeq: number, resentFro
   if (resentFrom) return [routed];
   return [
     { ...facts, id: `msg:${streamSeq}:received`, stage: 'received', at: envelope.receivedAt, raw: envelope.payload, rawRef: envelope.payloadRef, signature },
-    { ...facts, id: `msg:${streamSeq}:verified`, stage: 'verified', at: envelope.receivedAt, signature },
+    // What the verify stage checked: the payload's own signature when it has one, else the transport signature.
+    { ...facts, id: `msg:${streamSeq}:verified`, stage: 'verified', at: envelope.receivedAt, signature: envelope.payloadSignature ? JSON.stringify(envelope.payloadSignature) : signature },
     { ...routed, at: envelope.receivedAt },
   ];
 }

@@ -22,6 +22,7 @@ export interface Submission {
   contentType: string;
   payload: Buffer;
   signature?: SignatureInfo;
+  payloadSignature?: SignatureInfo;
 }
 
 export interface Accepted { id: string; conversationId: string; duplicate: boolean }
@@ -99,6 +100,7 @@ export class Intake {
       sha256,
       ...(await this.payloads.place(sha256, submission.payload)),
       ...(submission.signature ? { signature: submission.signature } : {}),
+      ...(submission.payloadSignature ? { payloadSignature: submission.payloadSignature } : {}),
       receivedAt: receivedAt.toISOString(),
       ...(service.ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + service.ttlSeconds * 1000).toISOString() } : {}),
     };

@@ -2,7 +2,8 @@
 // limit, put to the provider through the provider's connector with a deadline, and the provider's verified answer
 // goes back to the asker. Synchronous in the process that took the request: a query is worth nothing after its
 // deadline, so it is not queued for redelivery. What makes it evidence is that the request and the answer are
-// both on the evidence stream (acknowledged by JetStream) before the asker sees the answer.
+// both on the evidence stream (acknowledged by JetStream) before the asker sees the answer. A hub that dies while
+// a provider works leaves no record of that query: its asker got no answer either, and asks again.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Catalogue } from '../engine/catalogue.ts';
 import { messageIdPattern } from '../engine/envelope.ts';
@@ -50,10 +51,9 @@ export class QueryPipeline implements QueryService {
       throw await this.refused({ ...request, provider }, id, error);
     }
 
+    // The request's and the outcome's records travel as one stream message once the provider is done: one
+    // acknowledged publish per query, and the asker hears nothing before it.
     const received = this.received(request, id, provider);
-    // The request's evidence travels while the provider works; both must be on the stream before the answer leaves.
-    const requestEvidence = this.options.evidence.publish([received]);
-    requestEvidence.catch(() => undefined);
     let answer: ProviderAnswer;
     let providerMs = 0;
     try {
@@ -65,15 +65,15 @@ export class QueryPipeline implements QueryService {
       providerMs = performance.now() - providerStarted;
     } catch (error) {
       const swx = asSwxError(error);
-      await Promise.all([requestEvidence, this.options.evidence.publish([this.options.evidence.record({
+      await this.options.evidence.publish([received, this.options.evidence.record({
         ...sameMessage(received), stage: 'query_failed', code: swx.code, detail: swx.message,
-      })])]).catch((publishError) => log.error({ err: publishError, id }, 'query failure not evidenced'));
+      })]).catch((publishError) => log.error({ err: publishError, id }, 'query failure not evidenced'));
       queriesTotal.inc({ dataset: request.dataset, provider, outcome: swx.code });
       throw withQueryId(swx, id);
     }
     const answeredAt = new Date().toISOString();
     try {
-      await Promise.all([requestEvidence, this.options.evidence.publish([this.options.evidence.record({
+      await this.options.evidence.publish([received, this.options.evidence.record({
         ...sameMessage(received),
         stage: 'answered',
         at: answeredAt,
@@ -84,7 +84,7 @@ export class QueryPipeline implements QueryService {
         raw: answer.raw.toString('base64'),
         signature: JSON.stringify(answer.signature),
         detail: answer.found ? 'found' : 'not found',
-      })])]);
+      })]);
     } catch (error) {
       // Never hand out an answer the evidence does not hold.
       queriesTotal.inc({ dataset: request.dataset, provider, outcome: 'SWX_UNAVAILABLE' });

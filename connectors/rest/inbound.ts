@@ -9,6 +9,7 @@ import { header, readBody, sendJson, sendProblem, type Router } from '../../engi
 import { messagesTotal } from '../../engine/metrics.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
+import { checkSignedPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
@@ -20,6 +21,8 @@ export interface RestInboundOptions {
   trust: Pick<TrustStore, 'check'>;
   maxBodyBytes: number;
   clockSkewSeconds: number;
+  /** Check a signed payload's own signature (CMS, XMLDSig): the signature pool's, off the event loop. */
+  payloadVerifiers: PayloadVerifiers;
 }
 
 const sigErrorCodes: Record<string, ErrorCode> = {
@@ -84,6 +87,9 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       if (!partial.to || !partial.service || !partial.contentType) {
         throw new SwxError('SWX_BAD_REQUEST', 'Swx-To, Swx-Service and Content-Type are required');
       }
+      partial.payloadSignature = await checkSignedPayload(partial.payload, partial.contentType, peer.partner.id, {
+        verifiers: options.payloadVerifiers, registry, trust: options.trust,
+      });
       if (/^application\/([a-z.+-]*\+)?json\b/i.test(partial.contentType)) {
         try { JSON.parse(partial.payload.toString('utf8')); } catch (error) {
           throw new SwxError('SWX_BAD_REQUEST', `Content-Type says JSON but the body is not: ${(error as Error).message}`);

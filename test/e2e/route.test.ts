@@ -3,13 +3,15 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { Agent, request } from 'node:https';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { contentDigest } from '../../engine/httpsig.ts';
 import { initPki, issueAgency } from '../../engine/pki/index.ts';
 import { AgencyClient } from '../../connectors/rest/agency.ts';
+import { signXml } from '../../engine/trust/xmldsig.ts';
 import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 let hub: HubProcess;
@@ -317,6 +319,60 @@ test('a certificate registered to one partner cannot be registered to another', 
   assert.is(answer.status, 400);
   assert.is(answer.body.code, 'SWX_BAD_REQUEST');
   assert.match(answer.body.detail, /registered to CUSTOMS/);
+});
+
+// Signed payloads: the verify stage also checks a CMS or XMLDSig signature inside the body, judged here against what
+// openssl signs (CMS) and what swx's signer makes (XML, itself checked against xmlsec1 in the trust tests).
+function opensslCms(signer: TestAgency, content: Buffer): Buffer {
+  const dir = tempDir('cms');
+  const [input, cert, key] = [join(dir, 'in.json'), join(dir, 'cert.pem'), join(dir, 'key.pem')];
+  writeFileSync(input, content);
+  writeFileSync(cert, signer.credentials.certPem);
+  writeFileSync(key, signer.credentials.keyPem);
+  const run = spawnSync('openssl', ['cms', '-sign', '-binary', '-nodetach', '-outform', 'DER', '-in', input, '-signer', cert, '-inkey', key, '-md', 'sha256'], { maxBuffer: 1 << 24 });
+  assert.is(run.status, 0, String(run.stderr));
+  return run.stdout;
+}
+
+const signedDeclaration = (signer: TestAgency) => signXml('<Declaration xmlns="urn:example:customs"><No>AA/BE/13/101/00009</No><Value>125000</Value></Declaration>', {
+  keyPem: signer.credentials.keyPem, certPem: signer.credentials.certPem,
+});
+
+test('signed payloads: a CMS file and an XMLDSig document signed by the sender are delivered, the verified evidence names their signature', async () => {
+  for (const [contentType, body, scheme] of [
+    ['application/pkcs7-mime', opensslCms(customs, Buffer.from(declaration)), 'cms'],
+    ['application/xml', Buffer.from(await signedDeclaration(customs)), 'xmldsig'],
+  ] as const) {
+    const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', contentType, body });
+    assert.is(answer.status, 202, JSON.stringify(answer.body));
+    const id = String(answer.body.id);
+    const verified = (await evidenceOf(hub, id, ['verified', 'delivered'])).find((row) => row.stage === 'verified');
+    const info = JSON.parse(verified.signature);
+    assert.is(info.scheme, scheme);
+    assert.is(info.certThumbprint, customs.credential.thumbprint);
+  }
+});
+
+test('signed payloads refused with their own code and evidence: tampered, another agency\'s signature, a signature over part of the document', async () => {
+  const cms = opensslCms(customs, Buffer.from(declaration));
+  const tampered = Buffer.from(cms);
+  const at = tampered.indexOf(Buffer.from('AA/BE'));
+  tampered[at] = 'B'.charCodeAt(0);
+  const xml = await signedDeclaration(customs);
+  const partial = await signXml('<Declaration xmlns="urn:example:customs"><No Id="n1">AA/BE/13/101/00010</No><Value>125000</Value></Declaration>', {
+    keyPem: customs.credentials.keyPem, certPem: customs.credentials.certPem, ids: ['n1'],
+  });
+  const cases: [string, string, Buffer, number, string][] = [
+    ['tampered CMS content', 'application/pkcs7-mime', tampered, 400, 'SWX_DIGEST_MISMATCH'],
+    ['CMS signed by BOFT, sent by CUSTOMS', 'application/pkcs7-mime', opensslCms(boft, Buffer.from(declaration)), 401, 'SWX_SIG_KEY_MISMATCH'],
+    ['tampered XML', 'application/xml', Buffer.from(xml.replace('125000', '999999')), 400, 'SWX_DIGEST_MISMATCH'],
+    ['XML signature over one element only', 'application/xml', Buffer.from(partial), 400, 'SWX_SIG_WRAPPED'],
+  ];
+  for (const [name, contentType, body, status, code] of cases) {
+    const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', contentType, body });
+    assert.is(answer.body.code, code, name);
+    await expectRefused(answer, status, code);
+  }
 });
 
 test.run();

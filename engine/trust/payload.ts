@@ -1,0 +1,85 @@
+// The verify stage for signed payloads: a message whose body is itself signed (CMS SignedData for files and other
+// bytes, an enveloped XMLDSig for XML documents) has that signature checked too, on the signature pool's threads.
+// The transport signature says which agency sent the request; the payload signature must be that same agency's,
+// cover the whole document, and its certificate must pass the trust store like any other.
+import type { SignatureInfo } from '../envelope.ts';
+import { SwxError } from '../errors.ts';
+import type { TrustStore } from '../pki/index.ts';
+import type { PartnerKey, Registry } from '../registry.ts';
+import type { CmsVerdict, VerifyCmsOptions } from './cms.ts';
+import type { SignatureVerdict } from './verdict.ts';
+import type { VerifyXmlOptions, XmlVerdict } from './xmldsig.ts';
+
+export interface PayloadVerifiers {
+  verifyCms(der: Buffer, options?: VerifyCmsOptions): Promise<CmsVerdict>;
+  verifyXml(xml: Buffer | string, options?: VerifyXmlOptions): Promise<XmlVerdict>;
+}
+
+export interface SignedPayloadContext {
+  verifiers: PayloadVerifiers;
+  registry: Pick<Registry, 'keyByThumbprint'>;
+  trust: Pick<TrustStore, 'check'>;
+}
+
+const cmsTypes = /^application\/(pkcs7-mime|x-pkcs7-mime|cms)\b/i;
+const xmlTypes = /^(application|text)\/([a-z0-9.+-]*\+)?xml\b/i;
+const dsigNamespace = Buffer.from('http://www.w3.org/2000/09/xmldsig#');
+
+/** Which payload signature the content type announces: CMS always; XML only when the document carries one. */
+export function signedPayloadKind(contentType: string, payload: Buffer): 'cms' | 'xml' | undefined {
+  if (cmsTypes.test(contentType)) return 'cms';
+  if (xmlTypes.test(contentType) && payload.includes(dsigNamespace)) return 'xml';
+  return undefined;
+}
+
+/**
+ * Checks the payload's own signature when there is one (see signedPayloadKind) and returns what was checked;
+ * throws SwxError with the verdict's code when it fails, the signer is not `sender`, or the signature covers less
+ * than the whole document.
+ */
+export async function checkSignedPayload(payload: Buffer, contentType: string, sender: string, context: SignedPayloadContext): Promise<SignatureInfo | undefined> {
+  const kind = signedPayloadKind(contentType, payload);
+  if (!kind) return undefined;
+  const verdict = kind === 'cms'
+    ? await context.verifiers.verifyCms(payload, { policy: 'live' })
+    : await context.verifiers.verifyXml(payload, { policy: 'live' });
+  if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `the payload's ${kind === 'cms' ? 'CMS' : 'XML'} signature: ${verdict.detail}`);
+  const signer = await senderKey(verdict, sender, context);
+  if (kind === 'xml') {
+    const whole = wholeDocument(verdict as XmlVerdict);
+    if (!whole) throw new SwxError('SWX_SIG_WRAPPED', 'the payload\'s XML signature does not cover the whole document (only its document element, less the enveloped Signature, may be signed)');
+    return info('xmldsig', verdict, signer, [whole]);
+  }
+  return info('cms', verdict, signer, [(verdict as CmsVerdict).detached ? 'detached content' : 'encapsulated content']);
+}
+
+async function senderKey(verdict: SignatureVerdict, sender: string, context: SignedPayloadContext): Promise<PartnerKey> {
+  const print = verdict.signer?.thumbprint;
+  const key = print ? context.registry.keyByThumbprint(print) : undefined;
+  if (!key || key.partner.id !== sender) {
+    throw new SwxError('SWX_SIG_KEY_MISMATCH', `the payload is signed by ${verdict.signer?.subject ?? 'an unknown key'}, not by a registered certificate of ${sender}, who sent it`);
+  }
+  const refusal = await context.trust.check(key.parsed, 'agency-signing');
+  if (refusal) throw new SwxError(refusal.code, `the payload's signing certificate ${key.thumbprint} of ${sender}: ${refusal.detail}`);
+  return key;
+}
+
+/** The document element, when a valid reference covers it with nothing left out but enveloped Signature elements. */
+function wholeDocument(verdict: XmlVerdict): string | undefined {
+  return verdict.signedElements.find((element) => /^\/[^/]+$/.test(element.path)
+    && element.excludes.every((excluded) => excluded.startsWith(`${element.path}/`) && /\/Signature(\[\d+\])?$/.test(excluded)))?.path;
+}
+
+function info(scheme: 'xmldsig' | 'cms', verdict: SignatureVerdict, signer: PartnerKey, covered: string[]): SignatureInfo {
+  return {
+    scheme,
+    algorithm: verdict.algorithms?.signature ?? '',
+    keyId: signer.thumbprint,
+    certThumbprint: signer.thumbprint,
+    covered,
+    // The signature value travels inside the payload, which the evidence keeps as received.
+    value: '',
+    ...(verdict.signedAt ? { createdAt: verdict.signedAt } : {}),
+    certificate: signer.certificate.toString(),
+  };
+}
