@@ -34,13 +34,15 @@ export function jsonToXml(value: unknown, limits: Partial<JsonXmlLimits> = {}): 
   let count = 0;
   const element = (item: unknown, depth: number, key: string | undefined, namespace: string): string => {
     if (++count > maxValues) throw new SwxError('SWX_BAD_REQUEST', `the record has more than ${maxValues} values`);
-    let keyAttribute = '';
+    // Written in exclusive-c14n form (attributes escaped < escaped-key < key, no empty-element tags), so that a
+    // signer can digest the markup exactly as written.
+    let keyAttributes = '';
     if (key !== undefined) {
       const { text, escaped } = written(key, true);
-      keyAttribute = ` key="${text}"${escaped ? ' escaped-key="true"' : ''}`;
+      keyAttributes = `${escaped ? ' escaped-key="true"' : ''} key="${text}"`;
     }
-    const open = (name: string, extra = '') => `<${name}${namespace}${keyAttribute}${extra}`;
-    if (item === null) return `${open('null')}/>`;
+    const open = (name: string, escapedValue = '') => `<${name}${namespace}${escapedValue}${keyAttributes}`;
+    if (item === null) return `${open('null')}></null>`;
     if (typeof item === 'boolean') return `${open('boolean')}>${item}</boolean>`;
     if (typeof item === 'number') {
       if (!Number.isFinite(item)) throw new SwxError('SWX_BAD_REQUEST', 'the record holds a number JSON cannot carry');

@@ -16,6 +16,7 @@ export interface QueryPayload {
   keys: Record<string, string>;
 }
 
+/** A q:Query in exclusive-c14n form, as the hub signs it (wssecurity.ts writeSignedEnvelope). */
 export function queryXml(query: QueryPayload): string {
   return `<q:Query xmlns:q="${queryNamespace}">${query.provider !== undefined ? q('provider', query.provider) : ''}`
     + `${Object.entries(query.keys).map(([name, value]) => q(name, value)).join('')}</q:Query>`;
@@ -66,7 +67,7 @@ export interface QueryContext {
   asker: string;
 }
 
-/** The hub's q:Context header block and the wsu:Id to sign it by. */
+/** The hub's q:Context header block, in exclusive-c14n form, and the wsu:Id to sign it by. */
 export function contextXml(context: QueryContext): { xml: string; id: string } {
   const id = `ctx-${randomUUID()}`;
   const xml = `<q:Context xmlns:q="${queryNamespace}" xmlns:wsu="${wsuNamespace}" wsu:Id="${id}">`
@@ -90,6 +91,7 @@ export interface AnswerPayload {
   record?: Record<string, unknown>;
 }
 
+/** A q:Answer in exclusive-c14n form, so that its signer digests it as written (wssecurity.ts writeSignedEnvelope). */
 export function answerXml(answer: AnswerPayload): string {
   return `<q:Answer xmlns:q="${queryNamespace}">${q('queryId', answer.queryId)}${q('dataset', answer.dataset)}${q('provider', answer.provider)}`
     + `${q('found', String(answer.found))}${q('answeredAt', answer.answeredAt)}`

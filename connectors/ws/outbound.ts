@@ -7,8 +7,8 @@ import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engi
 import type { Registry } from '../../engine/registry.ts';
 import { soapAction } from './contract.ts';
 import { contextXml, queryXml, readAnswer } from './messages.ts';
-import { buildEnvelope, readFault, readSoap, soapContentType } from './soap.ts';
-import { checkWsSecurity, signEnvelope, type SoapSigner, type VerifyXml } from './wssecurity.ts';
+import { readFault, readSoap, soapContentType } from './soap.ts';
+import { checkWsSecurity, writeSignedEnvelope, type SoapSigner, type VerifyXml } from './wssecurity.ts';
 
 export interface SoapProviderOptions {
   /** The hub's TLS client credential and the CAs its peers' servers chain to. */
@@ -40,8 +40,7 @@ export class SoapProvider implements ProviderConnector {
 
   async ask(call: ProviderCall): Promise<ProviderAnswer> {
     const context = contextXml({ queryId: call.id, dataset: call.dataset, asker: call.asker });
-    const envelope = buildEnvelope('1.1', queryXml({ provider: call.provider, keys: call.keys }), context.xml);
-    const body = Buffer.from(await signEnvelope(envelope, this.options.signing, [context.id]));
+    const body = Buffer.from(writeSignedEnvelope('1.1', queryXml({ provider: call.provider, keys: call.keys }), this.options.signing, [context]));
     const response = await this.post(call, body);
     const contentType = String(response.headers['content-type'] ?? '');
     let answer: ProviderAnswer;

@@ -4,17 +4,18 @@ import type { ServerResponse } from 'node:http';
 import { SwxError } from '../../engine/errors.ts';
 import { log } from '../../engine/log.ts';
 import type { SoapVersion } from './contract.ts';
-import { buildEnvelope, buildFault, faultStatus, soapContentType } from './soap.ts';
-import { signEnvelope, type SoapSigner } from './wssecurity.ts';
+import { buildEnvelope, faultStatus, faultXml, soapContentType } from './soap.ts';
+import { writeSignedEnvelope, type SoapSigner } from './wssecurity.ts';
 
-async function send(res: ServerResponse, version: SoapVersion, status: number, envelope: string, signer: SoapSigner): Promise<void> {
-  let body = envelope;
+async function send(res: ServerResponse, version: SoapVersion, status: number, bodyXml: string, signer: SoapSigner): Promise<void> {
+  let body: string;
   try {
-    body = await signEnvelope(envelope, signer);
+    body = writeSignedEnvelope(version, bodyXml, signer);
   } catch (error) {
     // An unsigned fault still tells the sender what went wrong; an answer is never sent unsigned.
     if (status === 200) throw error;
     log.error({ err: error }, 'SOAP fault could not be signed; sent unsigned');
+    body = buildEnvelope(version, bodyXml);
   }
   if (res.headersSent) return;
   // A request whose body was not read to its end (too large) is not waited for: the reply closes the connection.
@@ -27,10 +28,11 @@ async function send(res: ServerResponse, version: SoapVersion, status: number, e
   res.end(body);
 }
 
+/** `bodyXml` in exclusive-c14n form (messages.ts answerXml writes it so): it is signed as written. */
 export function sendAnswer(res: ServerResponse, version: SoapVersion, bodyXml: string, signer: SoapSigner): Promise<void> {
-  return send(res, version, 200, buildEnvelope(version, bodyXml), signer);
+  return send(res, version, 200, bodyXml, signer);
 }
 
 export function sendFault(res: ServerResponse, version: SoapVersion, error: SwxError, signer: SoapSigner, messageId?: string): Promise<void> {
-  return send(res, version, faultStatus(version, error.code), buildFault(version, error, messageId), signer);
+  return send(res, version, faultStatus(version, error.code), faultXml(version, error, messageId), signer);
 }

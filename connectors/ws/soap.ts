@@ -2,7 +2,7 @@
 // must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes and faults.
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
 import { parseXml, type XmlDocument, type XmlElement, type XmlLimits } from '../../engine/xml/parse.ts';
-import { queryNamespace, soapNamespaces, type SoapVersion } from './contract.ts';
+import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from './contract.ts';
 import { escapeXml } from './xml-text.ts';
 
 export interface SoapMessage {
@@ -103,10 +103,24 @@ export function readSoap(raw: Buffer, contentType: string | undefined, soapActio
   return { version, action: action || undefined, raw, document, envelope, header, body, payload: payloads[0]! };
 }
 
+/**
+ * The soap:Body around `bodyXml`. With a wsu:Id it is written in the exclusive-c14n form it is signed in (its
+ * namespaces declared on it, in c14n order), so that the hub digests its own text without parsing it back.
+ */
+export function bodyElement(version: SoapVersion, bodyXml: string, wsuId?: string): string {
+  const signable = wsuId === undefined ? '' : ` xmlns:soap="${soapNamespaces[version]}" xmlns:wsu="${wsuNamespace}" wsu:Id="${wsuId}"`;
+  return `<soap:Body${signable}>${bodyXml}</soap:Body>`;
+}
+
+/** An envelope in `version` around a soap:Body element (bodyElement) and header markup. */
+export function envelopeAround(version: SoapVersion, body: string, headerXml = ''): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="${soapNamespaces[version]}">`
+    + `${headerXml ? `<soap:Header>${headerXml}</soap:Header>` : ''}${body}</soap:Envelope>`;
+}
+
 /** An envelope in `version` around body (and header) markup; each header block should declare its namespaces. */
 export function buildEnvelope(version: SoapVersion, bodyXml: string, headerXml = ''): string {
-  return `<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="${soapNamespaces[version]}">`
-    + `${headerXml ? `<soap:Header>${headerXml}</soap:Header>` : ''}<soap:Body>${bodyXml}</soap:Body></soap:Envelope>`;
+  return envelopeAround(version, bodyElement(version, bodyXml), headerXml);
 }
 
 /** The HTTP status a fault travels with: 500 for SOAP 1.1 (WS-I Basic Profile), the code's own for SOAP 1.2. */
@@ -114,17 +128,19 @@ export function faultStatus(version: SoapVersion, code: ErrorCode): number {
   return version === '1.1' ? 500 : errorCodes[code].status;
 }
 
-/** A fault envelope for an error: Client/Sender for 4xx codes, Server/Receiver for 5xx; the detail names the code. */
-export function buildFault(version: SoapVersion, error: SwxError, messageId?: string): string {
+/**
+ * The soap:Fault for an error: Client/Sender for 4xx codes, Server/Receiver for 5xx; the detail names the code.
+ * Written in exclusive-c14n form inside a Body that declares the soap prefix (every q element declares its own).
+ */
+export function faultXml(version: SoapVersion, error: SwxError, messageId?: string): string {
   const client = error.status < 500;
   const reason = escapeXml(`${error.code}: ${error.message}`);
   const detail = `<q:code xmlns:q="${queryNamespace}">${error.code}</q:code><q:status xmlns:q="${queryNamespace}">${error.status}</q:status>`
     + (messageId ? `<q:messageId xmlns:q="${queryNamespace}">${escapeXml(messageId)}</q:messageId>` : '');
-  const fault = version === '1.1'
+  return version === '1.1'
     ? `<soap:Fault><faultcode>soap:${client ? 'Client' : 'Server'}</faultcode><faultstring>${reason}</faultstring><detail>${detail}</detail></soap:Fault>`
     : `<soap:Fault><soap:Code><soap:Value>soap:${client ? 'Sender' : 'Receiver'}</soap:Value></soap:Code>`
       + `<soap:Reason><soap:Text xml:lang="en">${reason}</soap:Text></soap:Reason><soap:Detail>${detail}</soap:Detail></soap:Fault>`;
-  return buildEnvelope(version, fault);
 }
 
 export interface FaultInfo {

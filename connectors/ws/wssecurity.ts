@@ -2,15 +2,16 @@
 // of the hub's own. The check is strict on shape (one Security header, one Signature, its key a BinarySecurityToken
 // of that header, a Timestamp), on time (fresh, not from the future, not expired), on coverage (the Body and the
 // Timestamp acted on are the elements signed: wrapping fails) and on replay.
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { thumbprint, toPem } from '../../engine/pki/store.ts';
+import { toPem } from '../../engine/pki/store.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
-import { signedElement, signSoap, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
+import { certificate } from '../../engine/trust/certs.ts';
+import { signedElement, signedSecurityHeader, signSoap, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
-import { base64Encoding, dsNamespace, wsseNamespace, wsuNamespace, x509TokenType } from './contract.ts';
-import { elementChildren, textOf, type SoapMessage } from './soap.ts';
+import { base64Encoding, dsNamespace, soapNamespaces, wsseNamespace, wsuNamespace, x509TokenType, type SoapVersion } from './contract.ts';
+import { bodyElement, elementChildren, envelopeAround, textOf, type SoapMessage } from './soap.ts';
 
 /** verifyXml of engine/trust, or the signature pool's, which runs it on a worker thread. */
 export type VerifyXml = (xml: Buffer | string, options?: VerifyXmlOptions) => Promise<XmlVerdict>;
@@ -133,15 +134,14 @@ export async function checkWsSecurity(message: SoapMessage, options: WsSecurityC
   if (expires < now - skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Expires ${new Date(expires).toISOString()} has passed`);
 
   const certificateDer = signingToken(security, signature);
-  let certificatePem: string;
   let print: string;
   try {
-    new X509Certificate(certificateDer); // throws unless the token is a certificate
-    certificatePem = toPem(certificateDer, 'CERTIFICATE');
-    print = thumbprint(certificateDer);
+    // Parsed once per certificate (engine/trust/certs.ts): a peer signs every message with the same one.
+    print = certificate(certificateDer).thumbprint;
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `the BinarySecurityToken is not an X.509 certificate: ${(error as Error).message}`);
   }
+  const certificatePem = toPem(certificateDer, 'CERTIFICATE');
   // Pinned to the token the KeyInfo names, so the verdict's signer is that certificate and no other.
   const verdict = await (options.verifyXml ?? verifyXmlInProcess)(message.raw, { pinnedCertsPem: certificatePem });
   if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `WS-Security signature: ${verdict.detail}`);
@@ -178,7 +178,32 @@ export interface SoapSigner {
   certPem: string;
 }
 
-/** Signs an envelope (either version) as `signer`: Timestamp, BinarySecurityToken, a Signature over Body, Timestamp and `ids`. */
+/** Signs an arbitrary envelope (either version) as `signer`: Timestamp, BinarySecurityToken, a Signature over Body, Timestamp and `ids`. */
 export function signEnvelope(envelope: string, signer: SoapSigner, ids: readonly string[] = [], timestampTtlSeconds = 300): Promise<string> {
   return signSoap(envelope, { keyPem: signer.keyPem, certPem: signer.certPem, ids, timestampTtlSeconds });
+}
+
+/** A header block the signature covers, by its wsu:Id; `xml` must be in exclusive-c14n form (contextXml writes it so). */
+export interface SignedHeader {
+  xml: string;
+  id: string;
+}
+
+/**
+ * An envelope the hub (or a reference provider) writes and signs itself, as signEnvelope would sign it, without parsing:
+ * the Body and the header blocks are digested as written. `bodyXml` and the blocks must therefore be in exclusive-c14n
+ * form as subtrees of their own (namespaces declared where used, attributes in c14n order, no empty-element tags, text
+ * and attributes escaped as c14n does): messages.ts and soap.ts write theirs so (test/connectors/ws-fastsign.test.ts
+ * holds them to signSoap, xmlsec1 and zeep).
+ */
+export function writeSignedEnvelope(version: SoapVersion, bodyXml: string, signer: SoapSigner, headers: readonly SignedHeader[] = [], timestampTtlSeconds = 300): string {
+  const bodyId = `id-${randomUUID()}`;
+  const body = bodyElement(version, bodyXml, bodyId);
+  const security = signedSecurityHeader([{ id: bodyId, canonical: body }, ...headers.map((block) => ({ id: block.id, canonical: block.xml }))], {
+    keyPem: signer.keyPem,
+    certPem: signer.certPem,
+    soapNamespace: soapNamespaces[version],
+    timestampTtlSeconds,
+  });
+  return envelopeAround(version, body, `${headers.map((block) => block.xml).join('')}${security}`);
 }

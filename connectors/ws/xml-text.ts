@@ -11,11 +11,12 @@ export function hasNonXmlChar(value: string): boolean {
 const textEntities: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\r': '&#xD;', '\n': '&#xA;', '\t': '&#x9;' };
 
 /**
- * Text or attribute content. CR is always written as a reference (a parser would turn it into LF), and so are tab and
- * LF in attributes (attribute normalisation would turn them into spaces). Characters XML cannot carry become U+FFFD:
- * callers that must keep them (json-xml) escape them first.
+ * Text or attribute content, escaped as canonical XML writes it (so markup we build is already in c14n form). CR is
+ * always written as a reference (a parser would turn it into LF), and so are tab and LF in attributes (attribute
+ * normalisation would turn them into spaces). Characters XML cannot carry become U+FFFD: callers that must keep them
+ * (json-xml) escape them first.
  */
 export function escapeXml(value: string, attribute = false): string {
-  const special = attribute ? /[&<>"\r\n\t]/g : /[&<>\r]/g;
+  const special = attribute ? /[&<"\r\n\t]/g : /[&<>\r]/g;
   return value.replace(notXmlChar, '\uFFFD').replace(special, (c) => textEntities[c]!);
 }

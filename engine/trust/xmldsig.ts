@@ -1,5 +1,6 @@
 // XMLDSig sign and verify (enveloped, enveloping, by Id, over MIME attachments; WS-Security X.509 token profile), the
 // reference implementation: xml-crypto 6.3 canonicalises and runs the transforms, every input passes parseXml first.
+// signedSecurityHeader is the exception, for envelopes whose signed parts the caller wrote canonical: no parse at all.
 // verifyXml turns every input, hostile ones included, into a verdict with a stable SWX_* code; it never throws.
 // Order of judgement: XML, signature present, algorithms known and allowed by policy, references, key, SignatureValue,
 // the place of what is signed, certificate.
@@ -448,10 +449,26 @@ interface Signer {
   prefixes: string[];
 }
 
+/** Values made from PEM text, by that text: bounded, oldest first out. */
+function pemCache<T>(capacity: number): (pem: string, make: (pem: string) => T) => T {
+  const cache = new Map<string, T>();
+  return (pem, make) => {
+    const hit = cache.get(pem);
+    if (hit !== undefined) return hit;
+    const made = make(pem);
+    cache.set(pem, made);
+    if (cache.size > capacity) cache.delete(cache.keys().next().value!);
+    return made;
+  };
+}
+
+// Reading a PEM key costs more than the ECDSA signature made with it, and a process signs with a handful of keys.
+const privateKeys = pemCache<KeyObject>(64);
+
 function signer(options: { keyPem: string; signatureAlgorithm?: SignatureName; digestAlgorithm?: DigestName; canonicalization?: CanonicalizationName; inclusiveNamespaces?: readonly string[] }): Signer {
   let key: KeyObject;
   try {
-    key = createPrivateKey(options.keyPem);
+    key = privateKeys(options.keyPem, (pem) => createPrivateKey(pem));
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `keyPem is not a readable PEM private key: ${(error as Error).message}`);
   }
@@ -711,4 +728,70 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
     signature.appendChild(keyInfo);
     return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
   });
+}
+
+/** An element the caller wrote itself, referenced by its wsu:Id: `canonical` is its exclusive-c14n form, byte for byte as it stands in the envelope. */
+export interface CanonicalPart {
+  id: string;
+  canonical: string;
+}
+
+export interface SecurityHeaderOptions {
+  keyPem: string;
+  certPem: string;
+  /** The envelope's SOAP namespace (1.1 or 1.2): mustUnderstand is written in it. */
+  soapNamespace: string;
+  timestampTtlSeconds?: number;
+  /** wsu:Created of the Timestamp (default now). */
+  createdAt?: Date;
+  signatureAlgorithm?: SignatureName;
+  digestAlgorithm?: DigestName;
+}
+
+const certificateBase64 = pemCache<string>(64);
+const ncName = /^[A-Za-z_][A-Za-z0-9._-]*$/;
+const exclusive = canonicalizations['exc-c14n'];
+
+/**
+ * The signed wsse:Security header block for parts the caller wrote in exclusive-c14n form, with no parse and no
+ * xml-crypto: the Timestamp and the SignedInfo are written canonical here, the parts' text is digested as it is, and
+ * the SignedInfo is signed once. The same Signature shape as signSoap (Timestamp first, then `parts` in order, each
+ * with the exc-c14n transform), so every verifier reads both alike; signSoap is the reference it is tested against.
+ */
+export function signedSecurityHeader(parts: readonly CanonicalPart[], options: SecurityHeaderOptions): string {
+  const sign = signer(options);
+  const token = certificateBase64(options.certPem, (pem) => {
+    const der = pemBlocks(pem, 'CERTIFICATE')[0];
+    if (!der) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
+    return der.toString('base64');
+  });
+  if (!soapNamespaces.has(options.soapNamespace)) throw new SwxError('SWX_BAD_REQUEST', 'soapNamespace is neither SOAP 1.1 nor SOAP 1.2');
+  const ttl = options.timestampTtlSeconds ?? 300;
+  if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
+  const created = options.createdAt ?? new Date();
+  if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
+  // Written into attributes unescaped: an id must be an NCName, as xs:ID wants anyway.
+  const bad = parts.find((part) => !ncName.test(part.id));
+  if (bad) throw new SwxError('SWX_BAD_REQUEST', `${JSON.stringify(bad.id.slice(0, 80))} is not an NCName, so not a wsu:Id`);
+
+  const timestampId = `TS-${randomUUID()}`;
+  const timestamp = `<wsu:Timestamp xmlns:wsu="${namespaces.wsu}" wsu:Id="${timestampId}"><wsu:Created>${created.toISOString()}</wsu:Created>`
+    + `<wsu:Expires>${new Date(created.getTime() + ttl * 1000).toISOString()}</wsu:Expires></wsu:Timestamp>`;
+  const digestAlgorithm = digestAlgorithms[sign.digestUri]!;
+  const references = [{ id: timestampId, canonical: timestamp }, ...parts].map(({ id, canonical }) =>
+    `<ds:Reference URI="#${id}"><ds:Transforms><ds:Transform Algorithm="${exclusive}"></ds:Transform></ds:Transforms>`
+    + `<ds:DigestMethod Algorithm="${sign.digestUri}"></ds:DigestMethod>`
+    + `<ds:DigestValue>${digest(digestAlgorithm, canonical).toString('base64')}</ds:DigestValue></ds:Reference>`).join('');
+  // Canonical as it stands: the apex declares ds, empty elements are written as pairs, attributes are alone.
+  const signedInfo = `<ds:SignedInfo xmlns:ds="${namespaces.ds}"><ds:CanonicalizationMethod Algorithm="${exclusive}"></ds:CanonicalizationMethod>`
+    + `<ds:SignatureMethod Algorithm="${sign.uri}"></ds:SignatureMethod>${references}</ds:SignedInfo>`;
+  const value = signWith(signatureAlgorithms[sign.uri]!, sign.key, signedInfo).toString('base64');
+  const tokenId = `X509-${randomUUID()}`;
+  const mustUnderstand = options.soapNamespace === namespaces.soap11 ? '1' : 'true';
+  return `<wsse:Security xmlns:soap="${options.soapNamespace}" xmlns:wsse="${namespaces.wsse}" xmlns:wsu="${namespaces.wsu}" soap:mustUnderstand="${mustUnderstand}">`
+    + timestamp
+    + `<wsse:BinarySecurityToken EncodingType="${base64Binary}" ValueType="${tokenProfile}" wsu:Id="${tokenId}">${token}</wsse:BinarySecurityToken>`
+    + `<ds:Signature xmlns:ds="${namespaces.ds}" Id="sig-${randomUUID()}">${signedInfo}<ds:SignatureValue>${value}</ds:SignatureValue>`
+    + `<ds:KeyInfo><wsse:SecurityTokenReference><wsse:Reference URI="#${tokenId}" ValueType="${tokenProfile}"></wsse:Reference></wsse:SecurityTokenReference></ds:KeyInfo>`
+    + '</ds:Signature></wsse:Security>';
 }
