@@ -33,7 +33,7 @@ export const errorCodes = {
   SWX_UNKNOWN_RECEIVER: { status: 404, title: 'Unknown receiver' },
   SWX_UNKNOWN_SERVICE: { status: 404, title: 'Unknown service' },
   SWX_DUPLICATE_CONFLICT: { status: 409, title: 'Message id already used for a different message' },
-  SWX_ACL_DENIED: { status: 403, title: 'Sender may not use this service towards this receiver' },
+  SWX_ACL_DENIED: { status: 403, title: 'Not allowed: the sender may not use this service towards this receiver, or ask this dataset of this provider' },
   SWX_UNKNOWN_DATASET: { status: 404, title: 'Unknown query dataset' },
   SWX_PROVIDER_TIMEOUT: { status: 504, title: 'Provider did not answer the query within the deadline' },
   SWX_PROVIDER_ERROR: { status: 502, title: 'Provider failed to answer the query' },
