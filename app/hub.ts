@@ -149,14 +149,17 @@ export async function startHub(config: Config): Promise<Hub> {
       clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds, maxSockets: config.delivery.concurrency,
     });
     started.push(() => soapProvider.close());
+    // A signed request stays acceptable up to freshness + skew after its creation time, which itself may be up to the
+    // skew (REST: the freshness) ahead of this clock: remember it for the whole of that.
+    const replay = await KvReplayGuard.open(bus, 2 * (config.query.freshnessSeconds + config.clockSkewSeconds));
     const queries = new QueryPipeline({
       catalogue, registry, evidence,
       limiter: new RateLimiter(config.query.rateLimits),
       connectors: { rest: outbound, soap: soapProvider },
       deadlineMs: config.query.deadlineMs,
+      replay,
       admission: () => stamper?.refusal(),
     });
-    const replay = await KvReplayGuard.open(bus, config.query.freshnessSeconds);
     mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, freshnessSeconds: config.query.freshnessSeconds });
     mountSoapQueries(agencyRouter, {
       registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml,

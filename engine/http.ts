@@ -11,6 +11,14 @@ export interface Route { method: string; pattern: string; handle: RouteHandler }
 
 interface CompiledRoute extends Route { regex: RegExp; names: string[] }
 
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new SwxError('SWX_BAD_REQUEST', 'the path holds a malformed percent-encoding');
+  }
+}
+
 /** A small router: patterns like `/api/partners/:id`; the first match wins. */
 export class Router {
   private readonly routes: CompiledRoute[] = [];
@@ -31,7 +39,7 @@ export class Router {
         if (!match) continue;
         pathMatched = true;
         if (route.method !== req.method) continue;
-        const params = Object.fromEntries(route.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
+        const params = Object.fromEntries(route.names.map((name, i) => [name, decodePathPart(match[i + 1]!)]));
         await route.handle(req, res, params);
         return;
       }

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { JetStreamApiCodes } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import type { Bus } from './nats/jetstream.ts';
+import { nanos, type Bus } from './nats/jetstream.ts';
 import type { ReplayGuard } from './query.ts';
 
 const bucketName = 'swx_replay';
@@ -13,7 +13,12 @@ export class KvReplayGuard implements ReplayGuard {
   private constructor(private readonly kv: KV) {}
 
   static async open(bus: Bus, windowSeconds: number): Promise<KvReplayGuard> {
-    return new KvReplayGuard(await new Kvm(bus.js).create(bucketName, { history: 1, ttl: windowSeconds * 1000 }));
+    const kv = await new Kvm(bus.js).create(bucketName, { history: 1, ttl: windowSeconds * 1000 });
+    // An existing bucket keeps the window it was made with: follow the configuration when it changed.
+    if ((await kv.status()).ttl !== windowSeconds * 1000) {
+      await bus.jsm.streams.update(`KV_${bucketName}`, { max_age: nanos(windowSeconds) });
+    }
+    return new KvReplayGuard(kv);
   }
 
   async claim(key: string): Promise<boolean> {

@@ -11,7 +11,7 @@ import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { queriesTotal, queryLatency } from '../engine/metrics.ts';
-import { keyValueFits, keyValueLength, withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery } from '../engine/query.ts';
+import { keyValueFits, keyValueLength, withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery, type ReplayGuard } from '../engine/query.ts';
 import type { RateLimiter } from '../engine/ratelimit.ts';
 import type { Registry } from '../engine/registry.ts';
 
@@ -22,6 +22,8 @@ export interface QueryPipelineOptions {
   limiter: Pick<RateLimiter, 'take'>;
   connectors: Partial<Record<'rest' | 'soap', ProviderConnector>>;
   deadlineMs: number;
+  /** Claims asker-chosen query ids, so that each names one query's evidence. */
+  replay?: ReplayGuard;
   /** Why no query may be taken now (evidence cannot be time-stamped), if that is so. */
   admission?: () => SwxError | undefined;
 }
@@ -34,6 +36,10 @@ export class QueryPipeline implements QueryService {
     const id = request.id ?? randomUUID();
     if (!messageIdPattern.test(id)) {
       throw await this.refused(request, id, new SwxError('SWX_BAD_REQUEST', 'the query id must be 1-128 characters of letters, digits and . _ : @ -'));
+    }
+    // An asker's own id names its query's evidence: one query per id (and asker) within the replay window.
+    if (request.id !== undefined && this.options.replay && !(await this.options.replay.claim(`query-id:${request.asker}:${request.id}`))) {
+      throw await this.refused(request, randomUUID(), new SwxError('SWX_DUPLICATE_CONFLICT', `query id ${request.id} was already used by ${request.asker}; give each query a new id`), request.id);
     }
     let provider = request.provider ?? '';
     try {
@@ -109,9 +115,9 @@ export class QueryPipeline implements QueryService {
     return id;
   }
 
-  private async refused(request: RefusedQuery, id: string, error: unknown): Promise<SwxError> {
+  private async refused(request: RefusedQuery, id: string, error: unknown, claimedId?: string): Promise<SwxError> {
     const swx = asSwxError(error);
-    await this.evidenceRefusal(request, id, swx).catch((publishError) => log.error({ err: publishError, id }, 'query refusal not evidenced'));
+    await this.evidenceRefusal(request, id, swx, claimedId).catch((publishError) => log.error({ err: publishError, id }, 'query refusal not evidenced'));
     queriesTotal.inc({ dataset: request.dataset ?? '', provider: request.provider ?? '', outcome: swx.code });
     return withQueryId(swx, id);
   }

@@ -1,7 +1,7 @@
 // The agency side of the REST contract: a client that sends signed messages to the hub (behind `swx send`,
 // `swx sign`, the demo and the bench) and a receiver that checks the hub's signature, keeps each message once
 // by id, and answers with a signed receipt. Reference code for agency integrators.
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer, Agent, request } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -90,7 +90,10 @@ export class AgencyClient {
       ...(options.queryId ? { [envelopeHeaders.messageId]: options.queryId } : {}),
     };
     const components = options.queryId ? [...queryRequestComponents, envelopeHeaders.messageId] : queryRequestComponents;
-    return { url, body, headers: { ...headers, ...sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components }) } };
+    // A nonce makes each signed query unique: the hub refuses a signature base it has seen (a replay), and the same
+    // query asked twice within a second would otherwise have the same base.
+    const nonce = randomBytes(16).toString('base64url');
+    return { url, body, headers: { ...headers, ...sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components, nonce }) } };
   }
 
   /**
@@ -110,6 +113,11 @@ export class AgencyClient {
       },
     });
     if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the answer\'s Content-Digest does not match its body');
+    // Signed by the hub, but for this query? The signed id and the body must name it.
+    const signedId = answer.headers[envelopeHeaders.messageId];
+    if (signedId !== answer.body.queryId || (options.queryId !== undefined && signedId !== options.queryId) || answer.body.dataset !== dataset) {
+      throw new Error(`the hub's answer is for query ${String(signedId)} of ${String(answer.body.dataset)}, not this one`);
+    }
     return { ...answer, signed: true };
   }
 

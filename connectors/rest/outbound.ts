@@ -103,8 +103,11 @@ export class RestOutbound implements ProviderConnector {
       if (isAbort(error)) throw error;
       throw failed(error instanceof SwxError ? error.message : `${url.origin}: ${error.message}`);
     });
-    if (response.status !== 200) throw failed(`answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}`);
     const checked = await this.checkSigned(response, call.provider, call.id);
+    // Only what the provider signed may reach the asker, its error text included.
+    if (response.status !== 200) {
+      throw failed(checked.ok ? `answered ${response.status}: ${response.body.toString('utf8').slice(0, 300)}` : `answered ${response.status}, not validly signed (${checked.detail}); its text is not passed on`);
+    }
     if (!checked.ok) throw failed(`the answer ${checked.detail}`);
     let answer: { found?: unknown; record?: unknown };
     try { answer = JSON.parse(response.body.toString('utf8')) as typeof answer; } catch { throw failed('the answer is not JSON'); }

@@ -1,6 +1,7 @@
 // REST queries (即時查證): POST /v1/query/<dataset> with `{ "keys": {...}, "provider"?: "TFDA" }`, over mutual TLS
 // and signed like a message (RFC 9421 over a Content-Digest); the answer is the hub's signed 200
 // `{ queryId, dataset, provider, found, record?, answeredAt }`, or a problem reply with the SWX_* code.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkContentDigest, contentDigest, sign, signatureInfo } from '../../engine/httpsig.ts';
 import { SwxError } from '../../engine/errors.ts';
@@ -45,7 +46,9 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
       const signature = signatureInfo(verified, signer.certificate.toString());
       refused.signature = signature;
       refused.id = claimedId;
-      if (!(await options.replay.claim(`rest:${verified.keyId}:${header(req, 'signature')}`))) {
+      // Keyed on what was signed (the signature base), not on how the Signature header is written: another label,
+      // an added member or an ECDSA (r, n - s) re-encoding of the same signature is the same request.
+      if (!(await options.replay.claim(`rest:${verified.keyId}:${createHash('sha256').update(verified.base).digest('base64url')}`))) {
         throw new SwxError('SWX_REPLAY', 'this signed request was already received; sign each query afresh');
       }
       const body = readJson(refused.raw) as { keys?: unknown; provider?: unknown };

@@ -90,17 +90,19 @@ export class SoapProvider implements ProviderConnector {
   private async judge(call: ProviderCall, status: number, raw: Buffer, contentType: string): Promise<ProviderAnswer> {
     const message = readSoap(raw, contentType);
     const fault = readFault(message);
-    if (fault) throw failed(call, `answered a fault (HTTP ${status}${fault.code ? `, ${fault.code}` : ''}): ${fault.reason}`);
-    if (status !== 200) throw failed(call, `answered HTTP ${status}`);
+    // Only what the provider signed may reach the asker: a fault's text too, so its signature is checked first.
+    const unsignedFault = () => failed(call, `answered a fault (HTTP ${status}) that is not validly signed by ${call.provider}; its text is not passed on`);
     const security = await checkWsSecurity(message, {
       ...(this.options.verifyXml ? { verifyXml: this.options.verifyXml } : {}),
       ...(this.options.clockSkewSeconds !== undefined ? { clockSkewSeconds: this.options.clockSkewSeconds } : {}),
       ...(this.options.freshnessSeconds !== undefined ? { freshnessSeconds: this.options.freshnessSeconds } : {}),
-    });
+    }).catch((error: unknown) => { throw fault ? unsignedFault() : error; });
     const signer = this.options.registry.keyByThumbprint(security.thumbprint);
-    if (!signer || signer.partner.id !== call.provider) throw failed(call, `the answer is signed with ${security.thumbprint}, which is not a certificate of ${call.provider}`);
+    if (!signer || signer.partner.id !== call.provider) throw fault ? unsignedFault() : failed(call, `the answer is signed with ${security.thumbprint}, which is not a certificate of ${call.provider}`);
     const refusal = await this.options.trust.check(signer.parsed, 'agency-signing');
     if (refusal) throw failed(call, `the answer's signing certificate ${security.thumbprint}: ${refusal.code}: ${refusal.detail}`);
+    if (fault) throw failed(call, `answered a signed fault (HTTP ${status}${fault.code ? `, ${fault.code}` : ''}): ${fault.reason}`);
+    if (status !== 200) throw failed(call, `answered HTTP ${status}`);
     const answer = readAnswer(message.payload);
     // Signed, but for this query? The q:queryId binds the answer to the question the hub asked.
     if (answer.queryId !== call.id || answer.dataset !== call.dataset || answer.provider !== call.provider) {

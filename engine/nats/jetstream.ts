@@ -24,7 +24,7 @@ export interface Bus {
   jsm: JetStreamManager;
 }
 
-const nanos = (seconds: number) => seconds * 1_000_000_000;
+export const nanos = (seconds: number) => seconds * 1_000_000_000;
 
 export async function connectBus(url: string, name: string): Promise<Bus> {
   const nc = await connect({

@@ -9,6 +9,7 @@ import type { PartnerKey, Registry } from '../registry.ts';
 import type { CmsVerdict, VerifyCmsOptions } from './cms.ts';
 import type { SignatureVerdict } from './verdict.ts';
 import type { VerifyXmlOptions, XmlVerdict } from './xmldsig.ts';
+import { canonicalizations } from './xmldsig-algorithms.ts';
 
 export interface PayloadVerifiers {
   verifyCms(der: Buffer, options?: VerifyCmsOptions): Promise<CmsVerdict>;
@@ -64,9 +65,15 @@ async function senderKey(verdict: SignatureVerdict, sender: string, context: Sig
   return key;
 }
 
-/** The document element, when a valid reference covers it with nothing left out but enveloped Signature elements. */
+/** What a whole-document reference may apply: canonicalisation and the enveloped-signature transform, nothing that
+ *  could drop other content (an XPath filter can leave out any element, even one named Signature). */
+const wholeDocumentTransforms = new Set([...Object.keys(canonicalizations), 'envelopedSignature']);
+
+/** The document element, when a valid reference covers it with nothing left out but the enveloped signature. */
 function wholeDocument(verdict: XmlVerdict): string | undefined {
+  if (verdict.references?.some((reference) => reference.transforms.some((name) => !wholeDocumentTransforms.has(name)))) return undefined;
   return verdict.signedElements.find((element) => /^\/[^/]+$/.test(element.path)
+    && element.excludes.length <= 1
     && element.excludes.every((excluded) => excluded.startsWith(`${element.path}/`) && /\/Signature(\[\d+\])?$/.test(excluded)))?.path;
 }
 

@@ -3,7 +3,7 @@
 // request and the answer, and the failures an asker must be told about: a silent provider, a badly signed answer,
 // a replay, a rate limit, a malformed query.
 import { spawn } from 'node:child_process';
-import { request } from 'node:https';
+import { createServer, request } from 'node:https';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -319,6 +319,21 @@ test('a replayed signed query is refused SWX_REPLAY; a fresh signature of the sa
   assert.is(JSON.parse(replay.text).code, 'SWX_REPLAY');
   const again = await customs.client.query('inbound-passenger', keys);
   assert.is(again.status, 200);
+  // The same signature under another label, or with a member added, is the same signed request.
+  const relabelled = Object.fromEntries(Object.entries(signed.headers).map(([name, value]) => [name, name.startsWith('signature') ? value.replace(/^sig1=/, 'other=') : value]));
+  const renamed = await rawPost(signed.url, relabelled, signed.body, customs.credentials);
+  assert.is(JSON.parse(renamed.text).code, 'SWX_REPLAY', renamed.text);
+  const extended = await rawPost(signed.url, { ...signed.headers, signature: `${signed.headers.signature}, x=:AAAA:` }, signed.body, customs.credentials);
+  assert.is(JSON.parse(extended.text).code, 'SWX_REPLAY', extended.text);
+});
+
+test('an asker\'s query id names one query: used again (other keys, fresh signature) it is refused SWX_DUPLICATE_CONFLICT', async () => {
+  const customs = agency.get('CUSTOMS')!.client;
+  assert.is((await customs.query('inbound-passenger', firstKeys('inbound-passenger'), { queryId: 'customs-q-42' })).status, 200);
+  const reused = await customs.query('quarantine-permit', firstKeys('quarantine-permit'), { queryId: 'customs-q-42' });
+  assert.is(reused.status, 409, JSON.stringify(reused.body));
+  assert.is(reused.body.code, 'SWX_DUPLICATE_CONFLICT');
+  assert.is.not(reused.body.queryId, 'customs-q-42', 'the refusal is evidenced under an id of its own');
 });
 
 test('per-asker rate limit: past its burst an asker gets 429 SWX_RATE_LIMITED before anything else is looked at', async () => {
@@ -361,6 +376,26 @@ test('a provider that does not answer: the asker hears SWX_PROVIDER_TIMEOUT at t
   assert.ok(elapsed >= 1400 && elapsed < 3000, `answered after ${elapsed} ms with a 1500 ms deadline`);
   const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
   assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_TIMEOUT');
+});
+
+test('a provider\'s unsigned error text never reaches the asker', async () => {
+  const nia = agency.get('NIA')!;
+  const leaking = createServer({ cert: nia.credentials.certPem, key: nia.credentials.keyPem }, (_req, res) => {
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ secret: 'passenger TEST99999 flagged by informant' }));
+  });
+  await new Promise<void>((resolve) => leaking.listen(0, '127.0.0.1', resolve));
+  const port = (leaking.address() as { port: number }).port;
+  await hub.admin('PUT', '/api/partners/NIA', { name: 'NIA', certificates: [nia.credential.certPem], queryEndpoint: { protocol: 'rest', url: `https://localhost:${port}/query` } });
+  try {
+    const answer = await agency.get('CUSTOMS')!.client.query('inbound-passenger', firstKeys('inbound-passenger'));
+    assert.is(answer.status, 502, JSON.stringify(answer.body));
+    assert.is(answer.body.code, 'SWX_PROVIDER_ERROR');
+    assert.not.match(JSON.stringify(answer.body), /informant/);
+    assert.match(String(answer.body.detail), /not validly signed/);
+  } finally {
+    leaking.close();
+  }
 });
 
 test('a provider whose answer is signed by a key not registered to it: SWX_PROVIDER_ERROR, never the data', async () => {

@@ -362,7 +362,13 @@ test('signed payloads refused with their own code and evidence: tampered, anothe
   const partial = await signXml('<Declaration xmlns="urn:example:customs"><No Id="n1">AA/BE/13/101/00010</No><Value>125000</Value></Declaration>', {
     keyPem: customs.credentials.keyPem, certPem: customs.credentials.certPem, ids: ['n1'],
   });
+  // An XPath filter may leave out any element, even one named Signature: not a whole-document signature.
+  const filtered = await signXml('<Permit xmlns="urn:example:permits"><No>P-1</No><Approval><Signature>approved by officer Lin</Signature></Approval></Permit>', {
+    keyPem: customs.credentials.keyPem, certPem: customs.credentials.certPem,
+    xpathFilter: { expression: 'not(ancestor-or-self::p:Signature)', namespaces: { p: 'urn:example:permits' } },
+  });
   const cases: [string, string, Buffer, number, string][] = [
+    ['XML signature with an XPath filter', 'application/xml', Buffer.from(filtered.replace('officer Lin', 'nobody')), 400, 'SWX_SIG_WRAPPED'],
     ['tampered CMS content', 'application/pkcs7-mime', tampered, 400, 'SWX_DIGEST_MISMATCH'],
     ['CMS signed by BOFT, sent by CUSTOMS', 'application/pkcs7-mime', opensslCms(boft, Buffer.from(declaration)), 401, 'SWX_SIG_KEY_MISMATCH'],
     ['tampered XML', 'application/xml', Buffer.from(xml.replace('125000', '999999')), 400, 'SWX_DIGEST_MISMATCH'],
