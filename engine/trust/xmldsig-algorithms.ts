@@ -47,6 +47,17 @@ export const attachmentTransforms: ReadonlySet<string> = new Set([transforms.att
 
 export const canonicalizationNames: Record<string, string> = Object.fromEntries(Object.entries(canonicalizations).map(([name, uri]) => [uri, name]));
 
+/** A transform's short name in verdicts (e.g. exc-c14n, envelopedSignature), else its URI. */
+export function transformName(uri: string): string {
+  return canonicalizationNames[uri] ?? Object.entries(transforms).find(([, value]) => value === uri)?.[0] ?? uri;
+}
+
+/** Attributes that name an element for a same-document reference (in any namespace, so wsu:Id too). */
+export const idAttributes: ReadonlySet<string> = new Set(['Id', 'ID', 'id']);
+
+/** Whether the element at `path` is `ancestor` or inside it (paths as SignatureTree.path writes them). */
+export const within = (path: string, ancestor: string) => path === ancestor || path.startsWith(`${ancestor}/`);
+
 interface Digest { name: string; hash: string; weak: boolean }
 
 export const digestAlgorithms: Record<string, Digest> = {

@@ -33,7 +33,10 @@ import {
   signatureAlgorithms,
   signatureUris,
   signWith,
+  idAttributes,
+  transformName,
   transforms as transformUris,
+  within,
   UnsupportedNodeSet,
   type CanonicalizationName,
   type Canonicalizer,
@@ -81,9 +84,6 @@ export interface XmlVerdict extends SignatureVerdict {
   /** Content-IDs of the attachments the valid references cover; empty unless the verdict is valid. */
   signedAttachments: string[];
 }
-
-/** Santuario's secure-validation bounds: the references of a SignedInfo are processed before it is authenticated. */
-const idAttributes = new Set(['Id', 'ID', 'id']);
 
 /** Prefix bindings in scope at `element` (its own declarations included), innermost first. */
 function inScopeNamespaces(element: Element): Map<string, string> {
@@ -146,7 +146,6 @@ function idIndex(doc: Document): (id: string) => Element[] {
   return (id) => index.get(id) ?? [];
 }
 
-const within = (path: string, ancestor: string) => path === ancestor || path.startsWith(`${ancestor}/`);
 
 /** The DOM as the shared signature reader (xmldsig-spec.ts) walks it. */
 const domTree: SignatureTree<Element> = {
@@ -232,9 +231,6 @@ function weakAlgorithms(spec: SignatureSpec<Element>): string[] {
   return [...new Set(names)];
 }
 
-function transformName(uri: string): string {
-  return canonicalizationNames[uri] ?? Object.entries(transformUris).find(([, value]) => value === uri)?.[0] ?? uri;
-}
 
 /** Paths inside `target` that the reference's transforms leave out, judged on the document as it is. */
 function excludedPaths(ref: ReferenceSpec<Element>, target: Element, signature: Element): string[] {

@@ -12,17 +12,18 @@ import type { SignedElement, VerifyXmlOptions, XmlVerdict } from '../trust/xmlds
 import { base64Of, chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
 import { concludeSignature, readTrust, xmlDraft, type Refusal, type Trust } from '../trust/xmldsig-trust.ts';
 import {
-  canonicalizationNames,
   digest,
   digestAlgorithms,
   namespaces,
   signatureAlgorithms,
+  idAttributes,
+  transformName,
   transforms as transformUris,
+  within,
 } from '../trust/xmldsig-algorithms.ts';
 import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from './c14n.ts';
 import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from './parse.ts';
 
-const idAttributes = new Set(['Id', 'ID', 'id']);
 const tokenProfile = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0';
 
 /** Thrown inside this module when the input leaves the profiles: the caller then asks the reference. */
@@ -72,7 +73,6 @@ function pathOf(element: XmlElement): string {
   return path;
 }
 
-const within = (path: string, ancestor: string) => path === ancestor || path.startsWith(`${ancestor}/`);
 
 function isInside(element: XmlElement, ancestor: XmlElement): boolean {
   for (let node: XmlElement | undefined = element; node; node = node.parent) if (node === ancestor) return true;
@@ -166,9 +166,6 @@ function covered(spec: SignatureSpec<XmlElement>): boolean {
   });
 }
 
-function transformName(uri: string): string {
-  return canonicalizationNames[uri] ?? Object.entries(transformUris).find(([, value]) => value === uri)?.[0] ?? uri;
-}
 
 const isExclusive = (algorithm: C14nAlgorithm) => algorithm === EXC_C14N || algorithm === EXC_C14N_WITH_COMMENTS;
 
