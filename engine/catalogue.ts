@@ -5,6 +5,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
+import { followBucket } from './nats/follow.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { partnerId } from './registry.ts';
 
@@ -62,22 +63,10 @@ export class Catalogue {
   static async open(bus: Bus): Promise<Catalogue> {
     const kv = await new Kvm(bus.js).create(bucketName, { history: 32 });
     const catalogue = new Catalogue(kv);
-    let lastRevision = 0;
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry && entry.operation === 'PUT') {
-        catalogue.apply(key, entry.value);
-        lastRevision = Math.max(lastRevision, entry.revision);
-      }
-    }
-    const watcher = await kv.watch({ resumeFromRevision: lastRevision + 1 });
-    catalogue.stopWatch = () => watcher.stop();
-    (async () => {
-      for await (const entry of watcher) {
-        if (entry.operation === 'PUT') catalogue.apply(entry.key, entry.value);
-        else catalogue.forget(entry.key.slice('dataset.'.length));
-      }
-    })().catch((error) => log.error({ err: error }, 'catalogue watch ended'));
+    catalogue.stopWatch = await followBucket(kv, {
+      put: (key, value) => catalogue.apply(key, value),
+      remove: (key) => catalogue.forget(key.slice('dataset.'.length)),
+    }, 'catalogue');
     return catalogue;
   }
 

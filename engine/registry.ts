@@ -7,6 +7,7 @@ import { algorithmFor, type SigAlg } from './httpsig.ts';
 import { certificate, type ParsedCert } from './trust/certs.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
+import { followBucket } from './nats/follow.ts';
 import type { Bus } from './nats/jetstream.ts';
 
 export const partnerId = z.string().regex(/^[A-Z][A-Z0-9-]{1,31}$/, 'partner ids are upper-case letters, digits and dashes, e.g. CUSTOMS');
@@ -61,22 +62,7 @@ export class Registry {
   static async open(bus: Bus): Promise<Registry> {
     const kv = await new Kvm(bus.js).create(bucketName, { history: 32 });
     const registry = new Registry(kv);
-    let lastRevision = 0;
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry && entry.operation === 'PUT') {
-        registry.apply(key, entry.value);
-        lastRevision = Math.max(lastRevision, entry.revision);
-      }
-    }
-    const watcher = await kv.watch({ resumeFromRevision: lastRevision + 1 });
-    registry.stopWatch = () => watcher.stop();
-    (async () => {
-      for await (const entry of watcher) {
-        if (entry.operation === 'PUT') registry.apply(entry.key, entry.value);
-        else registry.remove(entry.key);
-      }
-    })().catch((error) => log.error({ err: error }, 'registry watch ended'));
+    registry.stopWatch = await followBucket(kv, { put: (key, value) => registry.apply(key, value), remove: (key) => registry.remove(key) }, 'registry');
     return registry;
   }
 
