@@ -1,7 +1,7 @@
 // HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
 // JSON and RFC 9457 problem replies.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { problem, SwxError } from './errors.ts';
 import { log } from './log.ts';
@@ -94,6 +94,35 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('data', onData);
     req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
     req.on('error', reject);
+  });
+}
+
+export interface HttpsAnswer { status: number; headers: IncomingMessage['headers']; body: Buffer }
+
+/**
+ * One HTTPS POST (the outbound connectors' calls to agencies): the answer is read up to `limit` bytes, beyond which
+ * the request is dropped with SWX_TOO_LARGE; an answer cut off before its end is an error, never a short body.
+ */
+export function postHttps(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ...options, method: 'POST' }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          req.destroy();
+          reject(new SwxError('SWX_TOO_LARGE', `the answer is larger than ${limit} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks, size) }));
+      res.on('error', reject);
+      res.on('close', () => { if (!res.complete) reject(new Error('the answer was cut off')); });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 

@@ -1,7 +1,8 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
 import type { TrustStore } from '../../engine/pki/index.ts';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
+import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { KeyObject } from 'node:crypto';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
@@ -126,28 +127,11 @@ export class RestOutbound implements ProviderConnector {
   }
 
   /** One signed POST over the partner's keep-alive mutual-TLS agent; the answer is read up to a bound. */
-  private async post(url: URL, headers: Record<string, string>, components: string[], body: Buffer, partnerId: string, signal: AbortSignal): Promise<SignedAnswer> {
+  private post(url: URL, headers: Record<string, string>, components: string[], body: Buffer, partnerId: string, signal: AbortSignal): Promise<HttpsAnswer> {
     Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, { ...this.hub.signing, components }));
     headers['content-length'] = String(body.length);
-    const answerLimit = 1024 * 1024;
-    return new Promise((resolve, reject) => {
-      const req = request(url, { method: 'POST', headers, agent: this.agent(partnerId), signal }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > answerLimit) {
-            req.destroy();
-            reject(new SwxError('SWX_TOO_LARGE', `${partnerId}'s answer is larger than ${answerLimit} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(body);
+    return postHttps(url, { headers, agent: this.agent(partnerId), signal }, body, 1024 * 1024).catch((error: Error) => {
+      throw error instanceof SwxError ? new SwxError(error.code, `${partnerId}: ${error.message}`) : error;
     });
   }
 
@@ -155,7 +139,7 @@ export class RestOutbound implements ProviderConnector {
    * An answer is a signature like any other: signed by a key registered to `partnerId` that passes the trust store
    * (path, usage, revocation), naming `messageId`, with a matching Content-Digest.
    */
-  private async checkSigned(response: SignedAnswer, partnerId: string, messageId: string): Promise<{ ok: true; signature: Verified } | { ok: false; code?: string; detail: string }> {
+  private async checkSigned(response: HttpsAnswer, partnerId: string, messageId: string): Promise<{ ok: true; signature: Verified } | { ok: false; code?: string; detail: string }> {
     let signature: Verified;
     try {
       signature = verify({ status: response.status, headers: response.headers }, {
@@ -181,12 +165,10 @@ export class RestOutbound implements ProviderConnector {
   }
 }
 
-interface SignedAnswer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
-
 const isAbort = (error: Error) => error.name === 'AbortError' || error.name === 'TimeoutError';
 
 /** The answer as received, status line, signature headers and body, for evidence. */
-function rawAnswer(response: SignedAnswer): string {
+function rawAnswer(response: HttpsAnswer): string {
   return [
     `HTTP ${response.status}`,
     `signature-input: ${response.headers['signature-input']}`,

@@ -1,6 +1,7 @@
 // SOAP outbound for the query service: the hub puts a query to a provider agency as a hub-signed SOAP 1.1 request over
 // mutual TLS, and accepts only a fresh q:Answer to that very query, signed by a trusted certificate of that provider.
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
+import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
@@ -25,8 +26,6 @@ export interface SoapProviderOptions {
   /** Sockets kept per provider host (default 16). */
   maxSockets?: number;
 }
-
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
 
 const failed = (call: ProviderCall, detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider} (${call.dataset}, query ${call.id}): ${detail}`);
 
@@ -53,34 +52,14 @@ export class SoapProvider implements ProviderConnector {
     return answer;
   }
 
-  private post(call: ProviderCall, body: Buffer): Promise<Reply> {
+  private post(call: ProviderCall, body: Buffer): Promise<HttpsAnswer> {
     const limit = this.options.maxAnswerBytes ?? 4 * 1024 * 1024;
-    return new Promise<Reply>((resolve, reject) => {
-      const req = request(call.url, {
-        method: 'POST',
-        agent: this.agent,
-        signal: call.signal,
-        headers: { 'content-type': soapContentType('1.1'), soapaction: `"${soapAction(call.dataset)}"`, 'content-length': body.length },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > limit) {
-            req.destroy();
-            reject(failed(call, `the answer is larger than ${limit} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('error', reject);
-        res.on('close', () => { if (!res.complete) reject(new Error('the answer was cut off')); });
-      });
-      req.on('error', reject);
-      req.end(body);
-    }).catch((error: Error) => {
-      if (error instanceof SwxError) throw error;
+    return postHttps(call.url, {
+      agent: this.agent,
+      signal: call.signal,
+      headers: { 'content-type': soapContentType('1.1'), soapaction: `"${soapAction(call.dataset)}"`, 'content-length': body.length },
+    }, body, limit).catch((error: Error) => {
+      if (error instanceof SwxError) throw failed(call, error.message);
       if (call.signal.aborted) throw new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer query ${call.id} before the deadline`);
       throw failed(call, `cannot reach ${new URL(call.url).origin}: ${error.message}`);
     });

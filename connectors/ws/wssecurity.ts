@@ -8,7 +8,7 @@ import { SwxError } from '../../engine/errors.ts';
 import { toPem } from '../../engine/pki/store.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
 import { certificate } from '../../engine/trust/certs.ts';
-import { signedElement, signedSecurityHeader, signSoap, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
+import { signedElement, signedSecurityHeader, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { base64Encoding, dsNamespace, soapNamespaces, wsseNamespace, wsuNamespace, x509TokenType, type SoapVersion } from './contract.ts';
 import { bodyElement, elementChildren, envelopeAround, textOf, type SoapMessage } from './soap.ts';
@@ -178,11 +178,6 @@ export interface SoapSigner {
   certPem: string;
 }
 
-/** Signs an arbitrary envelope (either version) as `signer`: Timestamp, BinarySecurityToken, a Signature over Body, Timestamp and `ids`. */
-export function signEnvelope(envelope: string, signer: SoapSigner, ids: readonly string[] = [], timestampTtlSeconds = 300): Promise<string> {
-  return signSoap(envelope, { keyPem: signer.keyPem, certPem: signer.certPem, ids, timestampTtlSeconds });
-}
-
 /** A header block the signature covers, by its wsu:Id; `xml` must be in exclusive-c14n form (contextXml writes it so). */
 export interface SignedHeader {
   xml: string;
@@ -190,7 +185,7 @@ export interface SignedHeader {
 }
 
 /**
- * An envelope the hub (or a reference provider) writes and signs itself, as signEnvelope would sign it, without parsing:
+ * An envelope the hub (or a reference provider) writes and signs itself, as signSoap would sign it, without parsing:
  * the Body and the header blocks are digested as written. `bodyXml` and the blocks must therefore be in exclusive-c14n
  * form as subtrees of their own (namespaces declared where used, attributes in c14n order, no empty-element tags, text
  * and attributes escaped as c14n does): messages.ts and soap.ts write theirs so (test/connectors/ws-fastsign.test.ts

@@ -27,7 +27,7 @@ import { mountSoapQueries } from '../../connectors/ws/inbound.ts';
 import { answerXml, queryXml } from '../../connectors/ws/messages.ts';
 import { SoapProvider } from '../../connectors/ws/outbound.ts';
 import { buildEnvelope, readFault, readSoap, soapContentType } from '../../connectors/ws/soap.ts';
-import { checkWsSecurity, signEnvelope } from '../../connectors/ws/wssecurity.ts';
+import { checkWsSecurity, writeSignedEnvelope } from '../../connectors/ws/wssecurity.ts';
 import { freePort, tempDir } from '../helpers/hub.ts';
 import { zeep, type ZeepJob } from '../helpers/zeep.ts';
 
@@ -319,7 +319,7 @@ test('SoapProvider: an answer signed by another agency, a tampered answer, a fau
     assert.match(fault.message, 'SWX_INTERNAL');
 
     const tampering = await rawProvider(async (query) => {
-      const signed = await signEnvelope(buildEnvelope('1.1', answerXml({ queryId: query, dataset, provider: 'CUSTOMS', found: true, answeredAt: new Date().toISOString(), record: { customsValueTwd: 100 } })),
+      const signed = writeSignedEnvelope('1.1', answerXml({ queryId: query, dataset, provider: 'CUSTOMS', found: true, answeredAt: new Date().toISOString(), record: { customsValueTwd: 100 } }),
         { keyPem: agency.CUSTOMS!.keyPem, certPem: agency.CUSTOMS!.certPem });
       return signed.replace('>100<', '>1000000<');
     });
@@ -327,7 +327,7 @@ test('SoapProvider: an answer signed by another agency, a tampered answer, a fau
     assert.is(tampered.code, 'SWX_PROVIDER_ERROR');
     assert.match(tampered.message, 'SWX_DIGEST_MISMATCH');
 
-    const otherQuery = await rawProvider(async () => signEnvelope(buildEnvelope('1.1', answerXml({ queryId: 'some-other-query', dataset, provider: 'CUSTOMS', found: false, answeredAt: new Date().toISOString() })),
+    const otherQuery = await rawProvider(async () => writeSignedEnvelope('1.1', answerXml({ queryId: 'some-other-query', dataset, provider: 'CUSTOMS', found: false, answeredAt: new Date().toISOString() }),
       { keyPem: agency.CUSTOMS!.keyPem, certPem: agency.CUSTOMS!.certPem }));
     assert.match((await rejection(hub.ask(call(otherQuery)))).message, 'not this one');
   } finally {
