@@ -29,7 +29,7 @@ import { SoapProvider } from '../connectors/ws/outbound.ts';
 import { createSignaturePool } from '../engine/trust/pool.ts';
 import { verifyCms } from '../engine/trust/cms.ts';
 import { verifyXml as verifyXmlInline } from '../engine/trust/xmldsig.ts';
-import { KvReplayGuard } from '../engine/replay.ts';
+import { ReplayWindow } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
@@ -71,7 +71,10 @@ export async function startHub(config: Config): Promise<Hub> {
     const natsUrl = config.nats.url ?? embedded!.url;
     const bus = await connectBus(natsUrl, `swx-hub-${config.node}`);
     started.push(async () => { await bus.nc.drain(); });
-    await provisionStreams(bus.jsm, config.dedupeHorizonSeconds);
+    // A signed request stays acceptable up to freshness + skew after its creation time, which itself may be up to the
+    // skew (REST: the freshness) ahead of this clock: replays are looked for over all of that.
+    const replayWindowSeconds = 2 * (config.query.freshnessSeconds + config.clockSkewSeconds);
+    await provisionStreams(bus.jsm, config.dedupeHorizonSeconds, replayWindowSeconds);
 
     const registry = await Registry.open(bus);
     started.push(() => registry.close());
@@ -149,9 +152,8 @@ export async function startHub(config: Config): Promise<Hub> {
       clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds, maxSockets: config.delivery.concurrency,
     });
     started.push(() => soapProvider.close());
-    // A signed request stays acceptable up to freshness + skew after its creation time, which itself may be up to the
-    // skew (REST: the freshness) ahead of this clock: remember it for the whole of that.
-    const replay = await KvReplayGuard.open(bus, 2 * (config.query.freshnessSeconds + config.clockSkewSeconds));
+    const replay = new ReplayWindow(replayWindowSeconds);
+    started.push(() => replay.close());
     const queries = new QueryPipeline({
       catalogue, registry, evidence,
       limiter: new RateLimiter(config.query.rateLimits),

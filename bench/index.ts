@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { cryptoBench } from './crypto.ts';
 import { defaultRates, queryBench } from './query.ts';
+import { floorBench } from './query-floor.ts';
 import { routeBench } from './route.ts';
 
 const { values, positionals } = parseArgs({
@@ -40,6 +41,12 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     rates: values.rates ? { rest: values.rates.split(',').map(Number), soap: values.rates.split(',').map(Number) } : defaultRates,
     seconds: Number(values.seconds ?? 5),
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
+  }),
+  // The query bench's shape with nothing of the hub in it (bench/query-floor.ts): --rates (default 100,500,1000), --seconds (default 5).
+  'query-floor': () => floorBench({
+    json: values.json!,
+    rates: (values.rates ?? '100,500,1000').split(',').map(Number),
+    seconds: Number(values.seconds ?? 5),
   }),
 };
 

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPki } from '../engine/pki/index.ts';
 import { addAgency, startHubProcess, type HubProcess } from '../test/helpers/hub.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
+import { reply } from './ipc.ts';
 import type { AskerResult, AskerRun, AskerSetup, BenchProtocol } from './query-asker.ts';
 import type { ProviderSetup } from './query-provider.ts';
 
@@ -243,18 +244,4 @@ async function queryMetrics(hub: HubProcess): Promise<QueryMetrics> {
     hub: { sum: value('sum', 'hub'), count: value('count', 'hub') },
     provider: { sum: value('sum', 'provider'), count: value('count', 'provider') },
   };
-}
-
-function reply<T = unknown>(child: ChildProcess, key: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: Record<string, unknown>) => {
-      if (!(key in message)) return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      resolve(message[key] as T);
-    };
-    const onExit = (code: number | null) => reject(new Error(`a bench process exited (${code}) before it sent ${key}`));
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
 }

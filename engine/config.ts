@@ -82,7 +82,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
-  evidence: { batchSize: 2_000, batchMs: 100, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
+  evidence: { batchSize: 2_000, batchMs: 1_000, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
   query: { deadlineMs: 5_000, maxBodyBytes: 64 * 1024, freshnessSeconds: 300, rateLimits: { default: { ratePerSecond: 1_000, burst: 2_000 }, askers: {} } },
   signatureThreads: Math.max(1, availableParallelism() - 1),
   pkiAlg: 'ecdsa',

@@ -64,9 +64,14 @@ export class EvidenceLog {
     return { ...facts, id: facts.id ?? randomUUID(), at: facts.at ?? new Date().toISOString(), node: this.node };
   }
 
-  async publish(records: EvidenceRecord[]): Promise<void> {
-    if (records.length === 0) return;
-    await this.bus.js.publish(subjects.evidence, JSON.stringify(records), { msgID: records[0]!.id });
+  /**
+   * Publishes records as one stream message, de-duplicated by the first record's id or by `messageId` when given.
+   * Resolves false when the stream already held that id (within its duplicate window), so nothing was added.
+   */
+  async publish(records: EvidenceRecord[], messageId?: string): Promise<boolean> {
+    if (records.length === 0) return true;
+    const ack = await this.bus.js.publish(subjects.evidence, JSON.stringify(records), { msgID: messageId ?? records[0]!.id });
+    return !ack.duplicate;
   }
 }
 

@@ -155,15 +155,20 @@ export function isSigAlg(alg: string): alg is SigAlg {
   return Object.hasOwn(ALGS, alg);
 }
 
+/** Each EC key's curve: asymmetricKeyDetails asks OpenSSL afresh on every read, and every signature reads it. */
+const curves = new WeakMap<KeyObject, string | undefined>();
+function namedCurve(key: KeyObject): string | undefined {
+  if (!curves.has(key)) curves.set(key, key.asymmetricKeyDetails?.namedCurve);
+  return curves.get(key);
+}
+
 /** Why `key` cannot serve `alg`, or undefined when it can. */
 function keyMismatch(key: KeyObject, alg: SigAlg): string | undefined {
   if (!isSigAlg(alg)) return `${String(alg)} is not a supported algorithm`;
   const spec = ALGS[alg];
   const type = key.asymmetricKeyType;
   if (!type || !spec.keyTypes.includes(type)) return `a ${type ?? key.type} key cannot sign ${alg}`;
-  if (spec.curve && key.asymmetricKeyDetails?.namedCurve !== spec.curve) {
-    return `an EC key on ${key.asymmetricKeyDetails?.namedCurve} cannot sign ${alg}`;
-  }
+  if (spec.curve && namedCurve(key) !== spec.curve) return `an EC key on ${namedCurve(key)} cannot sign ${alg}`;
   return undefined;
 }
 
@@ -535,7 +540,7 @@ export function verify(message: HttpMessage, options: VerifyOptions): Verified {
 export function algorithmFor(key: KeyObject, declared?: string): SigAlg | undefined {
   const type = key.asymmetricKeyType;
   if (type === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve;
+    const curve = namedCurve(key);
     const alg: SigAlg | undefined = curve === 'prime256v1' ? 'ecdsa-p256-sha256' : curve === 'secp384r1' ? 'ecdsa-p384-sha384' : undefined;
     return declared === undefined || declared === alg ? alg : undefined;
   }

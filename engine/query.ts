@@ -27,6 +27,8 @@ export interface QueryRequest {
   raw: Buffer;
   contentType: string;
   signature: SignatureInfo;
+  /** What a replay of this request would repeat (the connector's replay key), when the asker gave no id. */
+  replayKey?: string;
 }
 
 /** A request that could not even be read as a query (bad signature, XML, size...), for the evidence of its refusal. */
@@ -85,9 +87,12 @@ export interface ProviderConnector {
   ask(call: ProviderCall): Promise<ProviderAnswer>;
 }
 
-/** Claims a replay key once within its window (shared by every hub process): false when it was already claimed. */
+/**
+ * Claims a replay key once within its window, in this process: false when it was already claimed. Other hub
+ * processes are covered by the evidence stream, which refuses a second publish under the key (replayMessageId).
+ */
 export interface ReplayGuard {
-  claim(key: string): Promise<boolean>;
+  claim(key: string): boolean;
 }
 
 /** The id a refused or failed query was evidenced under, carried on the error so connectors can tell the asker. */

@@ -1,33 +1,50 @@
-// Replay refusal shared by every hub process: a signed request is claimed once, by a digest of its signature, in a
-// KV bucket whose entries expire after the freshness window. Older requests are refused for staleness anyway, so
-// the bucket only ever holds one window of traffic (about 100 bytes of nats-server memory per request).
+// Replay refusal. In the process that took a request, a window of the keys it has seen refuses a replay at once,
+// before any provider is asked. Across hub processes the evidence stream refuses it: a query's evidence is
+// published under replayMessageId(key), and JetStream drops a second publish under the same id within the stream's
+// duplicate window (provisionStreams spans the replay window), so a replay taken by another process is refused when
+// its evidence would be written, before its asker sees anything. That costs no extra round trip per query.
 import { createHash } from 'node:crypto';
-import { JetStreamApiCodes } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
-import { nanos, type Bus } from './nats/jetstream.ts';
 import type { ReplayGuard } from './query.ts';
 
-const bucketName = 'swx_replay';
+/** The evidence stream message id that stands for a replay key. */
+export function replayMessageId(key: string): string {
+  return `replay:${createHash('sha256').update(key).digest('base64url')}`;
+}
 
-export class KvReplayGuard implements ReplayGuard {
-  private constructor(private readonly kv: KV) {}
+export class ReplayWindow implements ReplayGuard {
+  /** Key digest → when it may be forgotten (ms since the epoch), in claim order. */
+  private readonly seen = new Map<string, number>();
+  private readonly sweeper: NodeJS.Timeout;
 
-  static async open(bus: Bus, windowSeconds: number): Promise<KvReplayGuard> {
-    const kv = await new Kvm(bus.js).create(bucketName, { history: 1, ttl: windowSeconds * 1000 });
-    // An existing bucket keeps the window it was made with: follow the configuration when it changed.
-    if ((await kv.status()).ttl !== windowSeconds * 1000) {
-      await bus.jsm.streams.update(`KV_${bucketName}`, { max_age: nanos(windowSeconds) });
-    }
-    return new KvReplayGuard(kv);
+  /** Keys are kept `windowSeconds`; a request older than that is refused as stale before its key is asked about. */
+  constructor(private readonly windowSeconds: number, private readonly now: () => number = Date.now) {
+    this.sweeper = setInterval(() => this.forgetExpired(), 10_000).unref();
   }
 
-  async claim(key: string): Promise<boolean> {
-    try {
-      await this.kv.create(createHash('sha256').update(key).digest('base64url'), '');
-      return true;
-    } catch (error) {
-      if ((error as { code?: unknown }).code === JetStreamApiCodes.StreamWrongLastSequence) return false;
-      throw error;
+  claim(key: string): boolean {
+    const digest = createHash('sha256').update(key).digest('base64url');
+    const expires = this.seen.get(digest);
+    if (expires !== undefined && expires > this.now()) return false;
+    // Re-inserted so that the map stays in expiry order for the sweep.
+    this.seen.delete(digest);
+    this.seen.set(digest, this.now() + this.windowSeconds * 1000);
+    return true;
+  }
+
+  /** How many keys the window holds (about 100 bytes each). */
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private forgetExpired(): void {
+    const now = this.now();
+    for (const [digest, expires] of this.seen) {
+      if (expires > now) break;
+      this.seen.delete(digest);
     }
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
   }
 }

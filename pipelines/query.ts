@@ -11,6 +11,7 @@ import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { queriesTotal, queryLatency } from '../engine/metrics.ts';
+import { replayMessageId } from '../engine/replay.ts';
 import { keyValueFits, keyValueLength, withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery, type ReplayGuard } from '../engine/query.ts';
 import type { RateLimiter } from '../engine/ratelimit.ts';
 import type { Registry } from '../engine/registry.ts';
@@ -28,6 +29,9 @@ export interface QueryPipelineOptions {
   admission?: () => SwxError | undefined;
 }
 
+// Labelled once: prom-client hashes a labels object on every observation.
+const latency = { provider: queryLatency.labels({ part: 'provider' }), hub: queryLatency.labels({ part: 'hub' }) };
+
 export class QueryPipeline implements QueryService {
   constructor(private readonly options: QueryPipelineOptions) {}
 
@@ -38,9 +42,12 @@ export class QueryPipeline implements QueryService {
       throw await this.refused(request, id, new SwxError('SWX_BAD_REQUEST', 'the query id must be 1-128 characters of letters, digits and . _ : @ -'));
     }
     // An asker's own id names its query's evidence: one query per id (and asker) within the replay window.
-    if (request.id !== undefined && this.options.replay && !(await this.options.replay.claim(`query-id:${request.asker}:${request.id}`))) {
-      throw await this.refused(request, randomUUID(), new SwxError('SWX_DUPLICATE_CONFLICT', `query id ${request.id} was already used by ${request.asker}; give each query a new id`), request.id);
-    }
+    const idKey = request.id !== undefined ? `query-id:${request.asker}:${request.id}` : undefined;
+    if (idKey && this.options.replay && !this.options.replay.claim(idKey)) throw await this.reused(request);
+    // The evidence is published under this key: another hub process that took the same query adds nothing to it.
+    // An asker's own id covers a replay of its signed request too (same id); otherwise the connector's replay key does.
+    const dedupeKey = idKey ?? request.replayKey;
+    const evidenceId = dedupeKey ? replayMessageId(dedupeKey) : undefined;
     let provider = request.provider ?? '';
     try {
       const refusal = this.options.admission?.();
@@ -71,15 +78,20 @@ export class QueryPipeline implements QueryService {
       providerMs = performance.now() - providerStarted;
     } catch (error) {
       const swx = asSwxError(error);
-      await this.options.evidence.publish([received, this.options.evidence.record({
+      const fresh = await this.options.evidence.publish([received, this.options.evidence.record({
         ...sameMessage(received), stage: 'query_failed', code: swx.code, detail: swx.message,
-      })]).catch((publishError) => log.error({ err: publishError, id }, 'query failure not evidenced'));
+      })], evidenceId).catch((publishError) => {
+        log.error({ err: publishError, id }, 'query failure not evidenced');
+        return true;
+      });
+      if (!fresh) throw await this.reused(request);
       queriesTotal.inc({ dataset: request.dataset, provider, outcome: swx.code });
       throw withQueryId(swx, id);
     }
     const answeredAt = new Date().toISOString();
+    let fresh: boolean;
     try {
-      await this.options.evidence.publish([received, this.options.evidence.record({
+      fresh = await this.options.evidence.publish([received, this.options.evidence.record({
         ...sameMessage(received),
         stage: 'answered',
         at: answeredAt,
@@ -90,15 +102,17 @@ export class QueryPipeline implements QueryService {
         raw: answer.raw.toString('base64'),
         signature: JSON.stringify(answer.signature),
         detail: answer.found ? 'found' : 'not found',
-      })]);
+      })], evidenceId);
     } catch (error) {
       // Never hand out an answer the evidence does not hold.
       queriesTotal.inc({ dataset: request.dataset, provider, outcome: 'SWX_UNAVAILABLE' });
       throw withQueryId(new SwxError('SWX_UNAVAILABLE', 'the answer could not be evidenced; ask again', { cause: error }), id);
     }
+    // Another hub process answered this same query first: this answer is not handed out.
+    if (!fresh) throw await this.reused(request);
     const totalMs = performance.now() - started;
-    queryLatency.observe({ part: 'provider' }, providerMs / 1000);
-    queryLatency.observe({ part: 'hub' }, (totalMs - providerMs) / 1000);
+    latency.provider.observe(providerMs / 1000);
+    latency.hub.observe((totalMs - providerMs) / 1000);
     queriesTotal.inc({ dataset: request.dataset, provider, outcome: 'answered' });
     return {
       id, dataset: request.dataset, provider, found: answer.found,
@@ -113,6 +127,14 @@ export class QueryPipeline implements QueryService {
     const claimed = request.signature ? undefined : request.claimedId ?? request.id;
     await this.evidenceRefusal(request, id, error, claimed);
     return id;
+  }
+
+  /** A query this hub (any of its processes) has already taken: its asker's id was used, or its request replayed. */
+  private reused(request: QueryRequest): Promise<SwxError> {
+    const error = request.id !== undefined
+      ? new SwxError('SWX_DUPLICATE_CONFLICT', `query id ${request.id} was already used by ${request.asker}; give each query a new id`)
+      : new SwxError('SWX_REPLAY', 'this signed query was already received; sign each query afresh');
+    return this.refused(request, randomUUID(), error, request.id);
   }
 
   private async refused(request: RefusedQuery, id: string, error: unknown, claimedId?: string): Promise<SwxError> {
@@ -158,15 +180,21 @@ export class QueryPipeline implements QueryService {
   }
 
   private async callProvider(connector: ProviderConnector, call: Omit<Parameters<ProviderConnector['ask']>[0], 'signal'>): Promise<ProviderAnswer> {
-    const deadline = AbortSignal.timeout(this.options.deadlineMs);
+    const deadline = new AbortController();
     const timedOut = () => new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer within ${this.options.deadlineMs} ms`);
     // The connector must stop at the deadline; the race makes sure the asker hears at the deadline even if it does not.
-    const late = new Promise<never>((_, reject) => deadline.addEventListener('abort', () => reject(timedOut()), { once: true }));
+    // One timer, cleared with the answer (AbortSignal.timeout's would stay armed for the whole deadline).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => { deadline.abort(); reject(timedOut()); }, this.options.deadlineMs);
+    });
     try {
-      return await Promise.race([connector.ask({ ...call, signal: deadline }), late]);
+      return await Promise.race([connector.ask({ ...call, signal: deadline.signal }), late]);
     } catch (error) {
-      if (deadline.aborted) throw timedOut();
+      if (deadline.signal.aborted) throw timedOut();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -48,7 +48,8 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
       refused.id = claimedId;
       // Keyed on what was signed (the signature base), not on how the Signature header is written: another label,
       // an added member or an ECDSA (r, n - s) re-encoding of the same signature is the same request.
-      if (!(await options.replay.claim(`rest:${verified.keyId}:${createHash('sha256').update(verified.base).digest('base64url')}`))) {
+      const replayKey = `rest:${verified.keyId}:${createHash('sha256').update(verified.base).digest('base64url')}`;
+      if (!options.replay.claim(replayKey)) {
         throw new SwxError('SWX_REPLAY', 'this signed request was already received; sign each query afresh');
       }
       const body = readJson(refused.raw) as { keys?: unknown; provider?: unknown };
@@ -66,6 +67,7 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
         raw: refused.raw,
         contentType,
         signature,
+        replayKey,
       };
     } catch (error) {
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not read this query; retry', { cause: error });

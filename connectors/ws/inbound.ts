@@ -105,6 +105,7 @@ export function mountSoapQueries(router: Router, options: SoapInboundOptions): v
         raw: refused.raw,
         contentType,
         signature: security.signature,
+        replayKey: security.replayKey,
       };
       asked = true;
       const answer = await options.queries.ask(request);

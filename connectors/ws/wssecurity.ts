@@ -36,6 +36,8 @@ export interface WsSecurityResult {
   signature: SignatureInfo;
   /** Paths of the SOAP header blocks the signature covers besides the Security header's Timestamp. */
   signedHeaders: string[];
+  /** `<signer thumbprint>:<digest of what the signature signs>`: the same for a replay, however re-encoded. */
+  replayKey: string;
 }
 
 const defaults = { clockSkewSeconds: 60, freshnessSeconds: 300 };
@@ -150,7 +152,8 @@ export async function checkWsSecurity(message: SoapMessage, options: WsSecurityC
   const signedHeaders = elementChildren(message.header).filter((block) => block !== security).map(elementPath)
     .filter((path) => signedElement(verdict, path));
 
-  if (options.replay && !(await options.replay.claim(`${print}:${signedDigest(signature)}`))) {
+  const replayKey = `${print}:${signedDigest(signature)}`;
+  if (options.replay && !options.replay.claim(replayKey)) {
     throw new SwxError('SWX_REPLAY', `this signed message (signer ${print}, created ${createdAt}) was received before`);
   }
   const value = textOf(children(signature, dsNamespace, 'SignatureValue')[0] ?? signature).replace(/\s+/g, '');
@@ -160,6 +163,7 @@ export async function checkWsSecurity(message: SoapMessage, options: WsSecurityC
     thumbprint: print,
     verdict,
     signedHeaders,
+    replayKey,
     signature: {
       scheme: 'xmldsig',
       algorithm: verdict.algorithms?.signature ?? '',

@@ -72,7 +72,7 @@ export async function ensureConsumer(jsm: JetStreamManager, stream: string, conf
  * horizon: nats-server rebuilds that window from the stored messages after a restart, so a resend days later is
  * still caught, atomically with the publish, at no extra write per message.
  */
-export async function provisionStreams(jsm: JetStreamManager, dedupeHorizonSeconds: number): Promise<void> {
+export async function provisionStreams(jsm: JetStreamManager, dedupeHorizonSeconds: number, replayWindowSeconds: number): Promise<void> {
   await ensureStream(jsm, {
     name: streams.messages,
     subjects: ['swx.msg.>'],
@@ -88,6 +88,8 @@ export async function provisionStreams(jsm: JetStreamManager, dedupeHorizonSecon
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(Math.max(dedupeHorizonSeconds, 7 * 24 * 3600)),
+    // Spans the replay window: a query's evidence is published under its replay key (engine/replay.ts).
+    duplicate_window: nanos(Math.max(120, replayWindowSeconds)),
   });
   await ensureStream(jsm, {
     name: streams.deadLetters,

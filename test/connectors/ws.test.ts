@@ -18,7 +18,8 @@ import { close, createAgencyServer, listen, Router } from '../../engine/http.ts'
 import { connectBus, type Bus } from '../../engine/nats/jetstream.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.ts';
 import { initPki, issueAgency, loadPki, TrustStore, type Credential } from '../../engine/pki/index.ts';
-import type { ProviderCall, QueryRequest, QueryService, ReplayGuard } from '../../engine/query.ts';
+import type { ProviderCall, QueryRequest, QueryService } from '../../engine/query.ts';
+import { ReplayWindow } from '../../engine/replay.ts';
 import { Registry } from '../../engine/registry.ts';
 import { signSoap } from '../../engine/trust/xmldsig.ts';
 import { startSoapProvider, type SoapProviderServer } from '../../connectors/ws/agency.ts';
@@ -48,8 +49,7 @@ let pki: Awaited<ReturnType<typeof loadPki>>;
 const agency: Record<string, Credential> = {};
 const asked: QueryRequest[] = [];
 const refused: { request: Parameters<QueryService['refuse']>[0]; error: SwxError }[] = [];
-const claimed = new Set<string>();
-const replay: ReplayGuard = { claim: async (key) => !claimed.has(key) && Boolean(claimed.add(key)) };
+const replay = new ReplayWindow(600);
 const providers: SoapProviderServer[] = [];
 const rawServers: Server[] = [];
 
@@ -96,6 +96,7 @@ test.after(async () => {
   await Promise.all([...providers.map((p) => p.close()), ...rawServers.map((s) => close(s))]);
   await close(server);
   registry.close();
+  replay.close();
   catalogue.close();
   await bus.nc.close();
   await nats.stop();
