@@ -1,6 +1,8 @@
 // Query bench askers in their own process, as asking agencies would be: an open-loop generator that sends each
 // query at its scheduled time, signed afresh (REST: RFC 9421 through AgencyClient; SOAP: WS-Security), and checks
-// the hub's signature on every answer. Latency runs from the scheduled send to the end of the hub's response.
+// the hub's signature on every answer. Latency runs from the scheduled send to the end of the hub's response. The
+// answers are checked once a run's last answer is in: an asking agency checks on its own machine, so here the
+// checks must neither count as the hub's time nor take the machine's CPU from the hub while it is measured.
 import { Agent, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleQuery } from '../app/demo-data.ts';
@@ -34,21 +36,28 @@ export interface AskerResult { outcomes: Outcome[]; late: number; maxLagMs: numb
 const now = () => performance.timeOrigin + performance.now();
 const codeOf = (error: unknown) => String((error as { code?: unknown }).code ?? 'ASKER_ERROR');
 
+/** An answer as it ended; `check` (run after the run) gives the outcome: 'ok' or why the answer does not count. */
+interface Answered { end: number; check(): Promise<{ queryId?: string; outcome: string }> }
+
 interface Asker {
-  ask(dataset: string, keys: Record<string, string>, index: number): Promise<{ queryId?: string; end: number; outcome: string }>;
+  ask(dataset: string, keys: Record<string, string>, index: number): Promise<Answered>;
 }
 
 function restAsker(setup: AskerSetup, credentials: AgencyCredentials): Asker {
   const client = new AgencyClient(setup.hubUrl, credentials, { maxSockets: setup.maxSockets, hubSignCertPem: setup.hubSignCertPem });
   return {
     async ask(dataset, keys) {
-      // query() checks the hub's signature and Content-Digest before it resolves (an ECDSA verify, ~0.1 ms).
-      const answer = await client.query(dataset, keys);
-      const end = now();
-      const queryId = typeof answer.body.queryId === 'string' ? answer.body.queryId : undefined;
-      if (answer.status !== 200) return { queryId, end, outcome: String(answer.body.code ?? `HTTP_${answer.status}`) };
-      if (!answer.signed) return { queryId, end, outcome: 'ANSWER_UNSIGNED' };
-      return { queryId, end, outcome: answer.body.found === true ? 'ok' : 'NOT_FOUND' };
+      const answer = await client.ask(dataset, keys);
+      return {
+        end: now(),
+        async check() {
+          const queryId = typeof answer.body.queryId === 'string' ? answer.body.queryId : undefined;
+          if (answer.status !== 200) return { queryId, outcome: String(answer.body.code ?? `HTTP_${answer.status}`) };
+          // The hub's signature, the Content-Digest and the query the answer names.
+          if (!client.checkAnswer(answer, dataset)) return { queryId, outcome: 'ANSWER_UNSIGNED' };
+          return { queryId, outcome: answer.body.found === true ? 'ok' : 'NOT_FOUND' };
+        },
+      };
     },
   };
 }
@@ -75,17 +84,22 @@ function soapAsker(setup: AskerSetup, credentials: AgencyCredentials): Asker {
       // The hub's own fast signer: the asker's CPU shares the machine with the hub, so it should cost little.
       const signed = writeSignedEnvelope(version, queryXml({ keys }), credentials);
       const reply = await post(new URL(soapQueryPath(dataset), setup.hubUrl).href, headers, Buffer.from(signed));
-      try {
-        const message = readSoap(reply.body, reply.contentType);
-        const fault = readFault(message);
-        if (fault) return { end: reply.end, outcome: fault.code ?? 'SOAP_FAULT' };
-        const security = await checkWsSecurity(message);
-        if (security.thumbprint !== hubPrint) return { end: reply.end, outcome: 'ANSWER_NOT_HUB_SIGNED' };
-        const answer = readAnswer(message.payload);
-        return { queryId: answer.queryId, end: reply.end, outcome: reply.status === 200 && answer.found ? 'ok' : answer.found ? `HTTP_${reply.status}` : 'NOT_FOUND' };
-      } catch (error) {
-        return { end: reply.end, outcome: codeOf(error) };
-      }
+      return {
+        end: reply.end,
+        async check() {
+          try {
+            const message = readSoap(reply.body, reply.contentType);
+            const fault = readFault(message);
+            if (fault) return { outcome: fault.code ?? 'SOAP_FAULT' };
+            const security = await checkWsSecurity(message);
+            if (security.thumbprint !== hubPrint) return { outcome: 'ANSWER_NOT_HUB_SIGNED' };
+            const answer = readAnswer(message.payload);
+            return { queryId: answer.queryId, outcome: reply.status === 200 && answer.found ? 'ok' : answer.found ? `HTTP_${reply.status}` : 'NOT_FOUND' };
+          } catch (error) {
+            return { outcome: codeOf(error) };
+          }
+        },
+      };
     },
   };
 }
@@ -105,6 +119,7 @@ process.once('message', (setup: AskerSetup) => {
     const pool = pools[protocol];
     const total = Math.round(rate * seconds);
     const outcomes: Outcome[] = [];
+    const answered: { due: number; answer: Answered }[] = [];
     const inflight = new Set<Promise<void>>();
     const cpuBefore = process.cpuUsage();
     let late = 0;
@@ -123,16 +138,20 @@ process.once('message', (setup: AskerSetup) => {
       if (!keys) throw new Error(`the bench drew more than ${setup.queriesPerDataset} queries per dataset; raise queriesPerDataset`);
       const asker = askers[protocol][i % askers[protocol].length]!;
       const done: Promise<void> = asker.ask(source.dataset, keys, i).then(
-        (result) => { outcomes.push([result.queryId, due, result.end - due, result.outcome]); },
+        (answer) => { answered.push({ due, answer }); },
         (error) => { outcomes.push([undefined, due, now() - due, codeOf(error)]); },
       ).finally(() => inflight.delete(done));
       inflight.add(done);
     }
     // Past the drain time, what is still unanswered counts as such.
     await Promise.race([Promise.all(inflight), sleep(drainMs)]);
+    const cpu = process.cpuUsage(cpuBefore);
+    for (const { due, answer } of answered.splice(0)) {
+      const { queryId, outcome } = await answer.check();
+      outcomes.push([queryId, due, answer.end - due, outcome]);
+    }
     const unanswered = total - outcomes.length;
     for (let i = 0; i < unanswered; i++) outcomes.push([undefined, NaN, NaN, 'NO_ANSWER_IN_TIME']);
-    const cpu = process.cpuUsage(cpuBefore);
     return { outcomes, late, maxLagMs, cpuMs: (cpu.user + cpu.system) / 1000 };
   };
 

@@ -31,6 +31,9 @@ export interface QueryOptions {
 
 export interface HubAnswer { status: number; body: Record<string, unknown>; headers: Record<string, string | string[] | undefined> }
 
+/** An answer as it arrived: its text too, which its Content-Digest covers. */
+export interface ReceivedAnswer extends HubAnswer { text: string }
+
 interface Signer { key: KeyObject; keyId: string; alg: SigAlg }
 
 function signer(credentials: AgencyCredentials): Signer {
@@ -101,9 +104,22 @@ export class AgencyClient {
    * certificate): `signed` says so; an answer whose signature fails is an error, never data.
    */
   async query(dataset: string, keys: Record<string, string>, options: QueryOptions = {}): Promise<HubAnswer & { signed: boolean }> {
+    const answer = await this.ask(dataset, keys, options);
+    return { ...answer, signed: this.checkAnswer(answer, dataset, options) };
+  }
+
+  /** Sends a signed query; the answer comes back as received, not yet checked (see checkAnswer). */
+  ask(dataset: string, keys: Record<string, string>, options: QueryOptions = {}): Promise<ReceivedAnswer> {
     const { url, headers, body } = this.signedQuery(dataset, keys, options);
-    const answer = await this.post(url, headers, body);
-    if (answer.status !== 200 || !this.hubKey) return { ...answer, signed: false };
+    return this.post(url, headers, body);
+  }
+
+  /**
+   * Whether a query's answer carries the hub's signature (false for a non-200 answer, or when the client does not
+   * know the hub's signing certificate); throws when the signature, its digest or the query it names is wrong.
+   */
+  checkAnswer(answer: ReceivedAnswer, dataset: string, options: QueryOptions = {}): boolean {
+    if (answer.status !== 200 || !this.hubKey) return false;
     verify({ status: answer.status, headers: answer.headers }, {
       required: receiptComponents,
       maxSkewSeconds: 300,
@@ -118,10 +134,10 @@ export class AgencyClient {
     if (signedId !== answer.body.queryId || (options.queryId !== undefined && signedId !== options.queryId) || answer.body.dataset !== dataset) {
       throw new Error(`the hub's answer is for query ${String(signedId)} of ${String(answer.body.dataset)}, not this one`);
     }
-    return { ...answer, signed: true };
+    return true;
   }
 
-  private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<HubAnswer & { text: string }> {
+  private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<ReceivedAnswer> {
     return new Promise((resolve, reject) => {
       const req = request(url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(payload.length) } }, (res) => {
         const chunks: Buffer[] = [];
