@@ -112,6 +112,16 @@ test('a window refuses a key it holds and forgets it after the window', () => {
   assert.is(window.size, 2);
 });
 
+test('the evidence stream\'s duplicate window follows the replay window, also on a stream made with another', async () => {
+  const window = async () => (await bus.jsm.streams.info(streams.evidence)).config.duplicate_window / 1e9;
+  assert.is(await window(), 720);
+  await provisionStreams(bus.jsm, 3600, 900);
+  assert.is(await window(), 900);
+  await provisionStreams(bus.jsm, 3600, 30);
+  assert.is(await window(), 120, 'never under the two minutes other evidence retries rely on');
+  await provisionStreams(bus.jsm, 3600, 720);
+});
+
 test('evidence published twice under one id is refused the second time', async () => {
   const evidence = new EvidenceLog(bus, 'test');
   const record = () => evidence.record({ messageId: 'm', conversationId: 'm', stage: 'received', from: 'A', to: 'B', service: 's', action: 'a', protocol: 'rest' });
