@@ -106,6 +106,9 @@ export function contentDigest(body: Uint8Array): string {
 /** True when at least one sha-256/sha-512 member is present and every such member matches; other algorithms are ignored. */
 export function checkContentDigest(header: string | undefined, body: Uint8Array): boolean {
   if (!header) return false;
+  const canonical = canonicalBytes(header);
+  const hash = canonical ? DIGEST_ALGS[canonical.key] : undefined;
+  if (hash) return createHash(hash).update(body).digest().equals(canonical!.bytes);
   let members;
   try {
     members = parseDictionary(header);
@@ -368,6 +371,102 @@ function buildBase(message: HttpMessage, components: Component[], params: string
   return `${base}"@signature-params": ${params}`;
 }
 
+// ---- The canonical form, read without the general parser ----
+// What signers write (and this module writes) is RFC 8941's own serialisation: one member, single spaces, each
+// parameter once, integers without leading zeros, strings without escapes. Read directly, that form costs a tenth
+// of the general parser; anything else goes to the parser, so both read every accepted value alike
+// (test/engine/httpsig.test.ts holds them to each other).
+
+const KEY_START = /[a-z*]/;
+const KEY_CHAR = /[a-z0-9_.*-]/;
+/** `key=:base64:` with the base64 as written by an encoder: a Signature or a one-member Content-Digest. */
+function canonicalBytes(header: string): { key: string; bytes: Buffer } | undefined {
+  const match = /^([a-z*][a-z0-9_.*-]*)=:([A-Za-z0-9+/]*={0,2}):$/.exec(header);
+  if (!match) return undefined;
+  const bytes = Buffer.from(match[2]!, 'base64');
+  return bytes.toString('base64') === match[2] ? { key: match[1]!, bytes } : undefined;
+}
+
+function readKey(text: string, at: number): number {
+  if (!KEY_START.test(text[at] ?? '')) return -1;
+  let end = at + 1;
+  while (end < text.length && KEY_CHAR.test(text[end]!)) end++;
+  return end;
+}
+
+/** A string without escapes at `at` (its value and where it ends), or undefined. */
+function readPlainString(text: string, at: number): { value: string; end: number } | undefined {
+  if (text[at] !== '"') return undefined;
+  for (let i = at + 1; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code === 0x22) return { value: text.slice(at + 1, i), end: i + 1 };
+    if (code === 0x5c || code < 0x20 || code > 0x7e) return undefined;
+  }
+  return undefined;
+}
+
+/** `;key`, `;key="string"` and (where allowed) `;key=integer`, each key once. */
+function readPlainParams(text: string, at: number, integers: boolean): { params: Parameters; end: number } | undefined {
+  const params: Parameters = new Map();
+  let i = at;
+  while (text[i] === ';') {
+    const keyEnd = readKey(text, i + 1);
+    if (keyEnd < 0) return undefined;
+    const key = text.slice(i + 1, keyEnd);
+    if (params.has(key)) return undefined;
+    i = keyEnd;
+    if (text[i] !== '=') {
+      params.set(key, true);
+      continue;
+    }
+    const string = readPlainString(text, i + 1);
+    if (string) {
+      params.set(key, string.value);
+      i = string.end;
+      continue;
+    }
+    const digits = integers ? /^(0|[1-9][0-9]{0,14})(?![0-9])/.exec(text.slice(i + 1, i + 17)) : null;
+    if (!digits) return undefined;
+    params.set(key, Number(digits[1]));
+    i += 1 + digits[1]!.length;
+  }
+  return { params, end: i };
+}
+
+/** A Signature-Input of one member in canonical form, or undefined (then the general parser reads it). */
+export function readCanonicalInput(header: string): { label: string; items: [string, Parameters][]; params: Parameters; serialized: string } | undefined {
+  const labelEnd = readKey(header, 0);
+  if (labelEnd < 0 || header[labelEnd] !== '=' || header[labelEnd + 1] !== '(') return undefined;
+  const items: [string, Parameters][] = [];
+  let i = labelEnd + 2;
+  while (header[i] !== ')') {
+    if (items.length > 0) {
+      if (header[i] !== ' ') return undefined;
+      i++;
+    }
+    const name = readPlainString(header, i);
+    if (!name) return undefined;
+    const params = readPlainParams(header, name.end, false);
+    if (!params) return undefined;
+    items.push([name.value, params.params]);
+    i = params.end;
+  }
+  const params = readPlainParams(header, i + 1, true);
+  if (!params || params.end !== header.length) return undefined;
+  return { label: header.slice(0, labelEnd), items, params: params.params, serialized: header.slice(labelEnd + 1) };
+}
+
+/** The parameters' canonical serialisation when each is an integer or a string without escapes, else undefined. */
+function plainParams(params: Parameters): string | undefined {
+  let text = '';
+  for (const [key, value] of params) {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 999_999_999_999_999) text += `;${key}=${value}`;
+    else if (typeof value === 'string' && /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(value)) text += `;${key}="${value}"`;
+    else return undefined;
+  }
+  return text;
+}
+
 // ---- Signature-Input ----
 
 interface ParsedInput {
@@ -383,6 +482,10 @@ function fieldValue(value: string | string[] | undefined): string | undefined {
 }
 
 function readInput(header: string, label: string | undefined): ParsedInput {
+  const canonical = readCanonicalInput(header);
+  if (canonical && (label === undefined || label === canonical.label)) {
+    return { label: canonical.label, components: canonical.items.map(([name, params]) => component(name, params)), params: canonical.params, serialized: canonical.serialized };
+  }
   let dict;
   try {
     dict = parseDictionary(header);
@@ -401,6 +504,8 @@ function readInput(header: string, label: string | undefined): ParsedInput {
 }
 
 function readSignature(header: string, label: string): Buffer {
+  const canonical = canonicalBytes(header);
+  if (canonical && canonical.key === label) return canonical.bytes;
   let dict;
   try {
     dict = parseDictionary(header);
@@ -454,9 +559,12 @@ export function sign(message: HttpMessage, options: SignOptions): { 'signature-i
   if (options.includeAlg) params.set('alg', alg);
   if (options.nonce !== undefined) params.set('nonce', options.nonce);
   if (options.tag !== undefined) params.set('tag', options.tag);
+  const plain = plainParams(params);
   let serialized: string;
   try {
-    serialized = serializeInnerList([components.map((c): Item => [c.name, c.params]), params] satisfies InnerList);
+    serialized = plain !== undefined
+      ? `(${components.map((c) => c.id).join(' ')})${plain}`
+      : serializeInnerList([components.map((c): Item => [c.name, c.params]), params] satisfies InnerList);
   } catch (cause) {
     throw new HttpSigError('malformed', 'signature parameters cannot be serialized', { cause });
   }
