@@ -136,17 +136,18 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * A problem reply. When the request body was refused or not read to its end, the reply says `connection: close` and
  * Node destroys the socket once it is written: the rest of that body is not waited for.
  */
-export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<string, unknown> = {}): void {
+export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<string, unknown> = {}, seal?: Seal): void {
   if (res.headersSent) { res.destroy(); return; }
-  const text = JSON.stringify({ ...problem(error), ...extra });
+  const body = Buffer.from(JSON.stringify({ ...problem(error), ...extra }));
   const unread = res.req && (!res.req.complete || refusedBodies.has(res.req));
-  res.writeHead(error.status, {
-    'content-type': 'application/problem+json',
-    'content-length': Buffer.byteLength(text),
-    ...(unread ? { connection: 'close' } : {}),
-  });
-  res.end(text);
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  seal?.(error.status, headers, body);
+  res.writeHead(error.status, { ...headers, 'content-length': String(body.length), ...(unread ? { connection: 'close' } : {}) });
+  res.end(body);
 }
+
+/** Adds a reply's signature headers (and what they cover) to `headers`, for the status and body given. */
+export type Seal = (status: number, headers: Record<string, string>, body: Buffer) => void;
 
 export function readJson(buffer: Buffer): unknown {
   try {

@@ -115,13 +115,15 @@ export class AgencyClient {
   }
 
   /**
-   * Whether a query's answer carries the hub's signature (false for a non-200 answer, or when the client does not
-   * know the hub's signing certificate); throws when the signature, its digest or the query it names is wrong.
+   * Whether a query's answer, or refusal, carries the hub's signature (false when the client does not know the hub's
+   * signing certificate, or for an unsigned refusal); throws when the signature, its digest or the query it names is
+   * wrong. A 200 answer must be signed.
    */
   checkAnswer(answer: ReceivedAnswer, dataset: string, options: QueryOptions = {}): boolean {
-    if (answer.status !== 200 || !this.hubKey) return false;
+    if (!this.hubKey || (answer.status !== 200 && answer.headers.signature === undefined)) return false;
+    const named = answer.status === 200 || answer.headers[envelopeHeaders.messageId] !== undefined;
     verify({ status: answer.status, headers: answer.headers }, {
-      required: receiptComponents,
+      required: named ? receiptComponents : receiptComponents.filter((name) => name !== envelopeHeaders.messageId),
       maxSkewSeconds: 300,
       key: (keyId, declared) => {
         const alg = keyId === this.hubKey!.keyId ? algorithmFor(this.hubKey!.key, declared) : undefined;
@@ -131,7 +133,8 @@ export class AgencyClient {
     if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the answer\'s Content-Digest does not match its body');
     // Signed by the hub, but for this query? The signed id and the body must name it.
     const signedId = answer.headers[envelopeHeaders.messageId];
-    if (signedId !== answer.body.queryId || (options.queryId !== undefined && signedId !== options.queryId) || answer.body.dataset !== dataset) {
+    const answered = answer.status === 200;
+    if (signedId !== answer.body.queryId || (answered && ((options.queryId !== undefined && signedId !== options.queryId) || answer.body.dataset !== dataset))) {
       throw new Error(`the hub's answer is for query ${String(signedId)} of ${String(answer.body.dataset)}, not this one`);
     }
     return true;

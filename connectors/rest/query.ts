@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkContentDigest, contentDigest, sign, signatureInfo } from '../../engine/httpsig.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { header, readBody, readJson, sendProblem, type Router } from '../../engine/http.ts';
+import { header, readBody, readJson, sendProblem, type Router, type Seal } from '../../engine/http.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
@@ -27,6 +27,13 @@ export interface RestQueryOptions {
 }
 
 export function mountRestQueries(router: Router, options: RestQueryOptions): void {
+  /** Every reply is the hub's signed word, a refusal too: status, content type, digest and the query id it names. */
+  const sealFor = (queryId: string | undefined): Seal => (status, headers, body) => {
+    headers['content-digest'] = contentDigest(body);
+    if (queryId) headers[envelopeHeaders.messageId] = queryId;
+    const components = queryId ? receiptComponents : receiptComponents.filter((name) => name !== envelopeHeaders.messageId);
+    Object.assign(headers, sign({ status, headers }, { ...options.signing, components }));
+  };
   router.add('POST', `${queryPath}/:dataset`, async (req: IncomingMessage, res: ServerResponse, params) => {
     const contentType = header(req, 'content-type') ?? '';
     const refused: RefusedQuery = { protocol: 'rest', dataset: params.dataset, raw: Buffer.alloc(0), contentType, claimedId: header(req, envelopeHeaders.messageId) };
@@ -72,7 +79,7 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
     } catch (error) {
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not read this query; retry', { cause: error });
       const id = await options.queries.refuse(refused, swx).catch(() => undefined);
-      sendProblem(res, swx, id ? { queryId: id } : {});
+      sendProblem(res, swx, id ? { queryId: id } : {}, sealFor(id));
       return;
     }
     try {
@@ -81,18 +88,14 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
         queryId: answer.id, dataset: answer.dataset, provider: answer.provider, found: answer.found,
         ...(answer.record ? { record: answer.record } : {}), answeredAt: answer.answeredAt,
       }));
-      const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        'content-digest': contentDigest(body),
-        [envelopeHeaders.messageId]: answer.id,
-      };
-      Object.assign(headers, sign({ status: 200, headers }, { ...options.signing, components: receiptComponents }));
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      sealFor(answer.id)(200, headers, body);
       res.writeHead(200, { ...headers, 'content-length': String(body.length) });
       res.end(body);
     } catch (error) {
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not complete this query; retry', { cause: error });
       const id = queryIdOf(error);
-      sendProblem(res, swx, id ? { queryId: id } : {});
+      sendProblem(res, swx, id ? { queryId: id } : {}, sealFor(id));
     }
   });
 }

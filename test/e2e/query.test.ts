@@ -203,6 +203,8 @@ test('a dataset with two providers: the asker names BAPHIQ or TFDA, and gets tha
   assert.is(unnamed.status, 400);
   assert.is(unnamed.body.code, 'SWX_BAD_REQUEST');
   assert.match(String(unnamed.body.detail), /BAPHIQ, TFDA/);
+  assert.ok(unnamed.signed, 'a refusal is the hub\'s signed word too, naming the id it was evidenced under');
+  assert.is(unnamed.headers['swx-message-id'], unnamed.body.queryId);
   for (const provider of ['BAPHIQ', 'TFDA']) {
     const keys = firstKeys('permit-attached-documents', provider);
     const answer = await idb.query('permit-attached-documents', keys, { provider });
@@ -213,6 +215,7 @@ test('a dataset with two providers: the asker names BAPHIQ or TFDA, and gets tha
   const other = await idb.query('permit-attached-documents', firstKeys('permit-attached-documents', 'TFDA'), { provider: 'CUSTOMS' });
   assert.is(other.status, 403);
   assert.is(other.body.code, 'SWX_ACL_DENIED');
+  assert.ok(other.signed);
 });
 
 test('the hub serves its OpenAPI document and each dataset\'s WSDL without a client certificate', async () => {
