@@ -24,8 +24,9 @@ const dataset = 'import-declaration-sea';
 
 /** The forwarder and the provider: mutual TLS servers; the forwarder relays to `upstream`, the provider answers a record. */
 async function listen({ tls, upstream }: NonNullable<Message['listen']>): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls });
-  const records = sampleQuery(dataset, 64).map((keys) => Buffer.from(JSON.stringify({ found: true, record: answer(dataset, keys) })));
+  // The forwarder's keep-alive agent to the provider; the provider's records to answer with.
+  const agent = upstream ? new Agent({ keepAlive: true, maxSockets: 64, ...tls }) : undefined;
+  const records = upstream ? [] : sampleQuery(dataset, 64).map((keys) => Buffer.from(JSON.stringify({ found: true, record: answer(dataset, keys) })));
   let served = 0;
   const server = createServer({ ...tls, requestCert: true, rejectUnauthorized: true, keepAliveTimeout: 60_000 }, (req, res) => {
     const chunks: Buffer[] = [];
