@@ -16,6 +16,7 @@ const { values, positionals } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     protocols: { type: 'string', default: 'rest,soap' },
     'cpu-prof': { type: 'string' },
+    mandated: { type: 'boolean', default: false },
   },
 });
 
@@ -42,9 +43,11 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     seconds: Number(values.seconds ?? 5),
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
-  // The query bench's shape with nothing of the hub in it (bench/query-floor.ts): --rates (default 100,500,1000), --seconds (default 5).
+  // The query bench's shape with nothing of the hub in it (bench/query-floor.ts): --rates (default 100,500,1000), --seconds
+  // (default 5); --mandated adds the signatures and evidence issue 4 requires of every query.
   'query-floor': () => floorBench({
     json: values.json!,
+    mandated: values.mandated!,
     rates: (values.rates ?? '100,500,1000').split(',').map(Number),
     seconds: Number(values.seconds ?? 5),
   }),
