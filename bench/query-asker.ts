@@ -3,7 +3,8 @@
 // the hub's signature on every answer. Latency runs from the scheduled send to the end of the hub's response. The
 // answers are checked once a run's last answer is in: an asking agency checks on its own machine, so here the
 // checks must neither count as the hub's time nor take the machine's CPU from the hub while it is measured.
-import { Agent, request } from 'node:https';
+import { request } from 'node:https';
+import { clientAgent } from '../engine/http.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleQuery } from '../app/demo-data.ts';
 import { thumbprint } from '../engine/pki/store.ts';
@@ -63,7 +64,7 @@ function restAsker(setup: AskerSetup, credentials: AgencyCredentials): Asker {
 }
 
 function soapAsker(setup: AskerSetup, credentials: AgencyCredentials): Asker {
-  const agent = new Agent({ keepAlive: true, maxSockets: setup.maxSockets, cert: credentials.certPem, key: credentials.keyPem, ca: credentials.caPem });
+  const agent = clientAgent({ cert: credentials.certPem, key: credentials.keyPem, ca: credentials.caPem }, setup.maxSockets);
   const hubPrint = thumbprint(setup.hubSignCertPem);
   const post = (url: string, headers: Record<string, string>, body: Buffer) => new Promise<{ status: number; contentType: string; body: Buffer; end: number }>((resolve, reject) => {
     const req = request(url, { method: 'POST', agent, headers: { ...headers, 'content-length': String(body.length) } }, (res) => {

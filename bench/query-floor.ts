@@ -11,7 +11,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:https';
+import { createServer, request } from 'node:https';
+import { clientAgent } from '../engine/http.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,7 +70,7 @@ function evidenceOf(asked: Buffer, answered: Buffer, asker: string, provider: st
 /** The forwarder and the provider: mutual TLS servers; the forwarder relays to `upstream`, the provider answers a record. */
 async function listen({ tls, upstream, signing, natsUrl }: Listen): Promise<number> {
   // The forwarder's keep-alive agent to the provider; the provider's records to answer with.
-  const agent = upstream ? new Agent({ keepAlive: true, maxSockets: 64, ...tls }) : undefined;
+  const agent = upstream ? clientAgent(tls, 64) : undefined;
   const records = upstream ? [] : sampleQuery(dataset, 64).map((keys) => Buffer.from(JSON.stringify({ found: true, record: answer(dataset, keys) })));
   const signed = signer(signing);
   const bus: Bus | undefined = natsUrl ? await connectBus(natsUrl, 'floor-forwarder') : undefined;
@@ -124,7 +125,7 @@ async function listen({ tls, upstream, signing, natsUrl }: Listen): Promise<numb
 
 /** The asker: open loop at `rate`, after a warm-up at the same rate that opens the connections it will need. */
 async function ask({ url, tls, rate, seconds, signing }: NonNullable<Message['run']>) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, ...tls });
+  const agent = clientAgent(tls, 64);
   const queries = sampleQuery(dataset, 256).map((keys) => Buffer.from(JSON.stringify({ keys })));
   const signed = signer(signing);
   const once = (body: Buffer) => new Promise<number>((resolve, reject) => {

@@ -1,8 +1,8 @@
 // HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
 // JSON and RFC 9457 problem replies.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { problem, SwxError } from './errors.ts';
 import { log } from './log.ts';
 
@@ -155,6 +155,15 @@ export function readJson(buffer: Buffer): unknown {
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `body is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * A keep-alive HTTPS client agent that presents `tls` (mutual TLS). All its connections share one secure context:
+ * given the PEMs instead, Node builds a context for every new connection (~1.3 ms here), which a burst of new
+ * connections under load pays on the event loop all at once.
+ */
+export function clientAgent(tls: { key: string; cert: string; ca: string | string[] }, maxSockets: number): Agent {
+  return new Agent({ keepAlive: true, maxSockets, secureContext: createSecureContext(tls) });
 }
 
 /**

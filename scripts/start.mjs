@@ -15,6 +15,7 @@ if (!existsSync(join(root, 'node_modules/.package-lock.json'))) {
   console.log('installing npm packages (first run)…');
   step('npm', ['install', '--no-audit', '--no-fund']);
 }
-const hub = spawn(process.execPath, [join(root, 'bin/swx.js'), 'demo', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+// As an executable, so that the hub gets the node flags on bin/swx.js's first line.
+const hub = spawn(join(root, 'bin/swx.js'), ['demo', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => hub.kill(signal));
 hub.on('exit', (code) => process.exit(code ?? 0));

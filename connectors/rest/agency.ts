@@ -3,9 +3,10 @@
 // by id, and answers with a signed receipt. Reference code for agency integrators.
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
-import { createServer, Agent, request } from 'node:https';
+import { createServer, request, type Agent } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { clientAgent } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
 import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryPath, queryRequestComponents, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
@@ -51,13 +52,7 @@ export class AgencyClient {
   constructor(private readonly hubUrl: string, credentials: AgencyCredentials, options: { maxSockets?: number; hubSignCertPem?: string } = {}) {
     this.signer = signer(credentials);
     if (options.hubSignCertPem) this.hubKey = { key: new X509Certificate(options.hubSignCertPem).publicKey, keyId: thumbprint(options.hubSignCertPem) };
-    this.agent = new Agent({
-      keepAlive: true,
-      maxSockets: options.maxSockets ?? 16,
-      cert: credentials.certPem,
-      key: credentials.keyPem,
-      ca: credentials.caPem,
-    });
+    this.agent = clientAgent({ cert: credentials.certPem, key: credentials.keyPem, ca: credentials.caPem }, options.maxSockets ?? 16);
   }
 
   /** The headers of a signed request for this message, as `swx sign` prints them for curl. */

@@ -1,8 +1,8 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
 import type { TrustStore } from '../../engine/pki/index.ts';
-import { Agent } from 'node:https';
-import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import type { Agent } from 'node:https';
+import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { KeyObject } from 'node:crypto';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
@@ -46,7 +46,7 @@ export class RestOutbound implements ProviderConnector {
   private agent(partnerId: string): Agent {
     let agent = this.agents.get(partnerId);
     if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: this.options.maxSockets, ...this.hub.tls });
+      agent = clientAgent(this.hub.tls, this.options.maxSockets);
       this.agents.set(partnerId, agent);
     }
     return agent;

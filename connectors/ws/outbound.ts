@@ -1,7 +1,7 @@
 // SOAP outbound for the query service: the hub puts a query to a provider agency as a hub-signed SOAP 1.1 request over
 // mutual TLS, and accepts only a fresh q:Answer to that very query, signed by a trusted certificate of that provider.
-import { Agent } from 'node:https';
-import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import type { Agent } from 'node:https';
+import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
@@ -34,7 +34,7 @@ export class SoapProvider implements ProviderConnector {
   private readonly agent: Agent;
 
   constructor(private readonly options: SoapProviderOptions) {
-    this.agent = new Agent({ keepAlive: true, maxSockets: options.maxSockets ?? 16, ...options.tls });
+    this.agent = clientAgent(options.tls, options.maxSockets ?? 16);
   }
 
   async ask(call: ProviderCall): Promise<ProviderAnswer> {

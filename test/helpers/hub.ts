@@ -62,7 +62,8 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
   };
   let out = '';
   const launch = async () => {
-    const proc = spawn(process.execPath, [swxBin, 'start', '--data', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As an executable, as operators run it: with the node flags on bin/swx.js's first line.
+    const proc = spawn(swxBin, ['start', '--data', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (chunk) => { out += chunk; });
     proc.stderr!.on('data', (chunk) => { out += chunk; });
     const deadline = Date.now() + 60_000;
