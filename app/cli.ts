@@ -259,6 +259,7 @@ const commands: Record<string, Command> = {
         }
         const answer = await request.client.send(request.message);
         print(answer.body);
+        if (answer.status === 202 && !answer.signed) console.error('the receipt\'s signature was not checked: give --hub-cert (the hub signing certificate)');
         return answer.status === 202 ? 0 : 1;
       } finally {
         request.client.close();

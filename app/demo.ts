@@ -150,6 +150,7 @@ export async function sendDemoRound(demo: Demo, round: number): Promise<SentMess
       contentType: 'application/json', body: Buffer.from(JSON.stringify(message.body)),
     });
     if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${message.to} refused: ${JSON.stringify(answer.body)}`);
+    if (!answer.signed) throw new Error(`demo message ${message.from} → ${message.to}: the hub's receipt was not checked`);
     sent.push({ id: String(answer.body.id), from: message.from, to: message.to, service: message.service });
   }
   return sent;

@@ -145,7 +145,7 @@ export async function startHub(config: Config): Promise<Hub> {
     const verifyXml = signatures ? signatures.verifyXml.bind(signatures) : undefined;
     const payloadVerifiers = signatures ?? { verifyCms, verifyXml: verifyXmlInline };
     const agencyRouter = new Router();
-    mountRestInbound(agencyRouter, { registry, intake, trust, payloadVerifiers, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    mountRestInbound(agencyRouter, { registry, intake, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
     const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
     const soapProvider = new SoapProvider({
       tls, signing: soapSigner, registry, trust, verifyXml,

@@ -126,9 +126,11 @@ export function postHttps(url: string | URL, options: RequestOptions, body: Buff
   });
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}, seal?: Seal): void {
+  const text = Buffer.from(JSON.stringify(body));
+  const sent: Record<string, string> = { 'content-type': 'application/json', ...headers };
+  seal?.(status, sent, text);
+  res.writeHead(status, { ...sent, 'content-length': String(text.length) });
   res.end(text);
 }
 

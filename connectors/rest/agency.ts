@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { clientAgent } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryPath, queryRequestComponents, receiptComponents, requestComponents, requiredRequestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryPath, queryRequestComponents, receiptComponents, replyComponents, requestComponents, requiredRequestComponents } from './contract.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -74,8 +74,27 @@ export class AgencyClient {
     return new URL(messagePath, this.hubUrl).href;
   }
 
-  send(message: OutgoingMessage): Promise<HubAnswer> {
-    return this.post(this.url(), this.signedHeaders(message), message.body);
+  /**
+   * Sends a message. The hub's 202 (its receipt) and its refusals carry its signature, checked when the client knows
+   * the hub's signing certificate: `signed` says so; a receipt whose signature fails is an error.
+   */
+  async send(message: OutgoingMessage): Promise<ReceivedAnswer & { signed: boolean }> {
+    const answer = await this.post(this.url(), this.signedHeaders(message), message.body);
+    return { ...answer, signed: this.checkReceipt(answer, message.messageId) };
+  }
+
+  /**
+   * Whether the hub's reply to a message carries its signature (see hubSigned); throws when the signature, its digest
+   * or the message it names is wrong. A receipt names the message in `id`, a refusal in `messageId`.
+   */
+  checkReceipt(answer: ReceivedAnswer, messageId?: string): boolean {
+    if (!this.hubSigned(answer, 202)) return false;
+    const signedId = answer.headers[envelopeHeaders.messageId];
+    const accepted = answer.status === 202;
+    if (signedId !== (accepted ? answer.body.id : answer.body.messageId) || (accepted && messageId !== undefined && signedId !== messageId)) {
+      throw new Error(`the hub's receipt is for message ${String(signedId)}, not this one`);
+    }
+    return true;
   }
 
   /** A signed query request for `dataset`, as `swx sign --query` prints it for curl. */
@@ -115,23 +134,32 @@ export class AgencyClient {
    * wrong. A 200 answer must be signed.
    */
   checkAnswer(answer: ReceivedAnswer, dataset: string, options: QueryOptions = {}): boolean {
-    if (!this.hubKey || (answer.status !== 200 && answer.headers.signature === undefined)) return false;
-    const named = answer.status === 200 || answer.headers[envelopeHeaders.messageId] !== undefined;
-    verify({ status: answer.status, headers: answer.headers }, {
-      required: named ? receiptComponents : receiptComponents.filter((name) => name !== envelopeHeaders.messageId),
-      maxSkewSeconds: 300,
-      key: (keyId, declared) => {
-        const alg = keyId === this.hubKey!.keyId ? algorithmFor(this.hubKey!.key, declared) : undefined;
-        return alg ? { key: this.hubKey!.key, alg } : undefined;
-      },
-    });
-    if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the answer\'s Content-Digest does not match its body');
+    if (!this.hubSigned(answer, 200)) return false;
     // Signed by the hub, but for this query? The signed id and the body must name it.
     const signedId = answer.headers[envelopeHeaders.messageId];
     const answered = answer.status === 200;
     if (signedId !== answer.body.queryId || (answered && ((options.queryId !== undefined && signedId !== options.queryId) || answer.body.dataset !== dataset))) {
       throw new Error(`the hub's answer is for query ${String(signedId)} of ${String(answer.body.dataset)}, not this one`);
     }
+    return true;
+  }
+
+  /**
+   * Whether a reply carries the hub's signature over its status, content type, digest and the id it names: false when
+   * the client does not know the hub's signing certificate, or for an unsigned refusal; throws when the signature or
+   * the digest is wrong, or when the `success` reply is unsigned.
+   */
+  private hubSigned(answer: ReceivedAnswer, success: number): boolean {
+    if (!this.hubKey || (answer.status !== success && answer.headers.signature === undefined)) return false;
+    verify({ status: answer.status, headers: answer.headers }, {
+      required: replyComponents(answer.status === success || answer.headers[envelopeHeaders.messageId] !== undefined),
+      maxSkewSeconds: 300,
+      key: (keyId, declared) => {
+        const alg = keyId === this.hubKey!.keyId ? algorithmFor(this.hubKey!.key, declared) : undefined;
+        return alg ? { key: this.hubKey!.key, alg } : undefined;
+      },
+    });
+    if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the reply\'s Content-Digest does not match its body');
     return true;
   }
 

@@ -29,6 +29,8 @@ export function requestComponents(headers: Record<string, unknown>): string[] {
 
 /** A receipt is the receiver's signed 2xx answer; it names the message it acknowledges. */
 export const receiptComponents = ['@status', 'content-type', 'content-digest', envelopeHeaders.messageId];
+/** What a signed reply covers: a receipt's components, less the id when the reply names none (a refusal before any id). */
+export const replyComponents = (named: boolean) => named ? receiptComponents : receiptComponents.filter((name) => name !== envelopeHeaders.messageId);
 
 /** Queries (即時查證): an asker POSTs `{ keys, provider? }` to /v1/query/<dataset>; the hub POSTs `{ queryId, dataset,
  * asker, keys }` to the provider's query endpoint; both answers are signed like receipts (receiptComponents). */

@@ -13,6 +13,8 @@ import { checkSignedPayload, type PayloadVerifiers } from '../../engine/trust/pa
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
+import type { HubIdentity } from './outbound.ts';
+import { hubSeal } from './seal.ts';
 
 export interface RestInboundOptions {
   registry: Registry;
@@ -23,6 +25,8 @@ export interface RestInboundOptions {
   clockSkewSeconds: number;
   /** Check a signed payload's own signature (CMS, XMLDSig): the signature pool's, off the event loop. */
   payloadVerifiers: PayloadVerifiers;
+  /** The hub's signing key: the acceptance and every refusal are signed. */
+  signing: HubIdentity['signing'];
 }
 
 const sigErrorCodes: Record<string, ErrorCode> = {
@@ -59,6 +63,7 @@ function checkHeaders(req: IncomingMessage, partial: Partial<Submission>): void 
 
 export function mountRestInbound(router: Router, options: RestInboundOptions): void {
   const { registry, intake } = options;
+  const sealFor = hubSeal(options.signing);
 
   router.add('POST', messagePath, async (req: IncomingMessage, res: ServerResponse) => {
     const partial: Partial<Submission> & { payload: Buffer } = {
@@ -97,9 +102,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       }
       const accepted = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
-      sendJson(res, 202, { id: accepted.id, conversationId: accepted.conversationId, duplicate: accepted.duplicate }, {
-        [envelopeHeaders.messageId]: accepted.id,
-      });
+      sendJson(res, 202, { id: accepted.id, conversationId: accepted.conversationId, duplicate: accepted.duplicate }, {}, sealFor(accepted.id));
     } catch (error) {
       if (!(error instanceof SwxError)) log.error({ err: error, from: partial.from, id: partial.id }, 'message not accepted: internal error');
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not accept this message; retry', { cause: error });
@@ -108,7 +111,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       // fresh id, so an unauthenticated request can never add records to another message's evidence.
       const claimed = partial.signature ? {} : { id: undefined, conversationId: undefined, claimedId: partial.id };
       const id = await intake.reject({ ...partial, ...claimed }, swx).catch(() => undefined);
-      sendProblem(res, swx, id ? { messageId: id } : {});
+      sendProblem(res, swx, id ? { messageId: id } : {}, sealFor(id));
     }
   });
 }

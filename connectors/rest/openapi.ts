@@ -47,10 +47,12 @@ const signingGuide = [
   '- `@target-uri` is the full `https://` URI the request is sent to, as the hub receives it (Host header and path).',
   '- The covered components are listed on each operation.',
   '',
-  'The hub signs its query answers the same way with its signing certificate (`hub-sign.pem`), over',
-  `${quotedList(receiptComponents)}; check that signature before trusting an answer.`,
+  'The hub signs its replies the same way with its signing certificate (`hub-sign.pem`), over',
+  `${quotedList(receiptComponents)}: a message's acceptance, a query's answer and every refusal; check that`,
+  'signature before trusting a reply.',
   '',
-  'Refusals are RFC 9457 problem details (`application/problem+json`) with a stable `code`; each is kept as evidence.',
+  'Refusals are RFC 9457 problem details (`application/problem+json`) with a stable `code`; each is kept as evidence,',
+  `and \`${displayName(envelopeHeaders.messageId)}\` names the id it was kept under (absent, and not covered, only when it could not be kept).`,
 ].join('\n');
 
 function errorCodeSchema(): JsonObject {
@@ -125,7 +127,8 @@ function components(): JsonObject {
     },
     responses: {
       Problem: {
-        description: 'Refused: RFC 9457 problem details with the stable `code`.',
+        description: 'Refused: RFC 9457 problem details with the stable `code`, signed by the hub.',
+        headers: signedReplyHeaders(),
         content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
       },
     },
@@ -133,6 +136,13 @@ function components(): JsonObject {
 }
 
 const refusals = { '4XX': ref('responses', 'Problem'), '5XX': ref('responses', 'Problem') };
+/** The headers of every reply the hub signs. */
+const signedReplyHeaders = () => ({
+  'Content-Digest': ref('headers', 'ContentDigest'),
+  'Signature-Input': ref('headers', 'SignatureInput'),
+  Signature: ref('headers', 'Signature'),
+  [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId'),
+});
 const signedRequestParameters = [ref('parameters', 'ContentDigest'), ref('parameters', 'SignatureInput'), ref('parameters', 'Signature')];
 
 /** The body of a query for `dataset`: exactly its keys, and a provider (required only when it has several). */
@@ -179,12 +189,7 @@ function queryOperation(dataset: Dataset): JsonObject {
     responses: {
       200: {
         description: 'The provider\'s answer, signed by the hub.',
-        headers: {
-          'Content-Digest': ref('headers', 'ContentDigest'),
-          'Signature-Input': ref('headers', 'SignatureInput'),
-          Signature: ref('headers', 'Signature'),
-          [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId'),
-        },
+        headers: signedReplyHeaders(),
         content: { 'application/json': { schema: ref('schemas', 'QueryAnswer') } },
       },
       ...refusals,
@@ -220,8 +225,8 @@ function messageOperation(): JsonObject {
     },
     responses: {
       202: {
-        description: 'Accepted and stored; delivery follows with a signed receipt.',
-        headers: { [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId') },
+        description: 'Accepted and stored: the hub\'s signed receipt. Delivery follows, with the receiver\'s signed receipt as evidence.',
+        headers: signedReplyHeaders(),
         content: { 'application/json': { schema: ref('schemas', 'Accepted') } },
       },
       ...refusals,

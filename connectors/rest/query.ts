@@ -3,17 +3,18 @@
 // `{ queryId, dataset, provider, found, record?, answeredAt }`, or a problem reply with the SWX_* code.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkContentDigest, contentDigest, sign, signatureInfo } from '../../engine/httpsig.ts';
+import { checkContentDigest, signatureInfo } from '../../engine/httpsig.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { header, readBody, readJson, sendProblem, type Router, type Seal } from '../../engine/http.ts';
+import { header, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { verifySignature } from './inbound.ts';
-import { envelopeHeaders, queryPath, queryRequestComponents, receiptComponents } from './contract.ts';
+import { envelopeHeaders, queryPath, queryRequestComponents } from './contract.ts';
 import type { HubIdentity } from './outbound.ts';
+import { hubSeal } from './seal.ts';
 
 export interface RestQueryOptions {
   registry: Registry;
@@ -27,13 +28,7 @@ export interface RestQueryOptions {
 }
 
 export function mountRestQueries(router: Router, options: RestQueryOptions): void {
-  /** Every reply is the hub's signed word, a refusal too: status, content type, digest and the query id it names. */
-  const sealFor = (queryId: string | undefined): Seal => (status, headers, body) => {
-    headers['content-digest'] = contentDigest(body);
-    if (queryId) headers[envelopeHeaders.messageId] = queryId;
-    const components = queryId ? receiptComponents : receiptComponents.filter((name) => name !== envelopeHeaders.messageId);
-    Object.assign(headers, sign({ status, headers }, { ...options.signing, components }));
-  };
+  const sealFor = hubSeal(options.signing);
   router.add('POST', `${queryPath}/:dataset`, async (req: IncomingMessage, res: ServerResponse, params) => {
     const contentType = header(req, 'content-type') ?? '';
     const refused: RefusedQuery = { protocol: 'rest', dataset: params.dataset, raw: Buffer.alloc(0), contentType, claimedId: header(req, envelopeHeaders.messageId) };
@@ -84,14 +79,10 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
     }
     try {
       const answer = await options.queries.ask(request);
-      const body = Buffer.from(JSON.stringify({
+      sendJson(res, 200, {
         queryId: answer.id, dataset: answer.dataset, provider: answer.provider, found: answer.found,
         ...(answer.record ? { record: answer.record } : {}), answeredAt: answer.answeredAt,
-      }));
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      sealFor(answer.id)(200, headers, body);
-      res.writeHead(200, { ...headers, 'content-length': String(body.length) });
-      res.end(body);
+      }, {}, sealFor(answer.id));
     } catch (error) {
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not complete this query; retry', { cause: error });
       const id = queryIdOf(error);

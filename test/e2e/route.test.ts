@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { contentDigest } from '../../engine/httpsig.ts';
 import { initPki, issueAgency } from '../../engine/pki/index.ts';
-import { AgencyClient } from '../../connectors/rest/agency.ts';
+import { AgencyClient, type ReceivedAnswer } from '../../connectors/rest/agency.ts';
 import { signXml } from '../../engine/trust/xmldsig.ts';
 import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
@@ -39,6 +39,9 @@ test('a signed message reaches the receiver once, with its receipt and every sta
   assert.is(answer.status, 202);
   const id = String(answer.body.id);
   assert.is(answer.headers['swx-message-id'], id);
+  assert.ok(answer.signed, 'the 202 is the hub\'s signed receipt, checked against the hub signing certificate');
+  assert.throws(() => customs.client.checkReceipt({ ...answer, text: answer.text.replace(id, `${id}x`) }), /Content-Digest/);
+  assert.throws(() => customs.client.checkReceipt(answer, 'ANOTHER-MESSAGE'), /not this one/);
   await waitFor('the message in BOFT inbox', () => existsSync(join(boft.inboxDir, `${id}.json`)), 15_000);
   assert.is(readFileSync(join(boft.inboxDir, `${id}.bin`), 'utf8'), declaration);
   const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
@@ -81,10 +84,12 @@ test('a payload over the inline limit travels through the Object Store and arriv
   assert.is(received.raw_ref, `swx_payloads/sha256-${createHash('sha256').update(big).digest('hex')}`);
 });
 
-async function expectRefused(answer: { status: number; body: Record<string, unknown>; headers: Record<string, unknown> }, status: number, code: string) {
+async function expectRefused(answer: ReceivedAnswer, status: number, code: string) {
   assert.is(answer.status, status, `${code}: ${JSON.stringify(answer.body)}`);
   assert.match(String(answer.headers['content-type']), /application\/problem\+json/);
   assert.is(answer.body.code, code);
+  // The refusal is the hub's signed word too, naming the id it was evidenced under.
+  assert.ok(customs.client.checkReceipt(answer), `${code}: the refusal carries the hub's signature`);
   assert.ok(typeof answer.body.detail === 'string' && answer.body.detail.length > 0);
   const id = String(answer.body.messageId);
   const rows = await evidenceOf(hub, id, 'rejected');
@@ -94,7 +99,7 @@ async function expectRefused(answer: { status: number; body: Record<string, unkn
   assert.ok(rows.some((row) => row.stage === 'received'), 'the raw request is evidenced too');
 }
 
-interface RawAnswer { status: number; body: Record<string, unknown>; headers: Record<string, unknown>; reused: boolean }
+interface RawAnswer extends ReceivedAnswer { reused: boolean }
 
 /**
  * Sends raw bytes with the given headers and TLS identity (or keep-alive agent), bypassing the client's signing;
@@ -111,7 +116,8 @@ function rawSend(headers: Record<string, string>, body: Buffer, tls: { cert?: st
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
         answered = true;
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'), headers: res.headers, reused: req.reusedSocket });
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), headers: res.headers, text, reused: req.reusedSocket });
       });
     });
     req.on('error', (error) => { if (!answered) reject(error); });
