@@ -17,6 +17,7 @@ const { values, positionals } = parseArgs({
     protocols: { type: 'string', default: 'rest,soap' },
     'cpu-prof': { type: 'string' },
     mandated: { type: 'boolean', default: false },
+    soap: { type: 'boolean', default: false },
   },
 });
 
@@ -44,10 +45,10 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
   // The query bench's shape with nothing of the hub in it (bench/query-floor.ts): --rates (default 100,500,1000), --seconds
-  // (default 5); --mandated adds the signatures and evidence issue 4 requires of every query.
+  // (default 5); --mandated adds the signatures and evidence issue 4 requires of every query, --soap the same over SOAP.
   'query-floor': () => floorBench({
     json: values.json!,
-    mandated: values.mandated!,
+    kind: values.soap ? 'soap' : values.mandated ? 'rest' : 'plain',
     rates: (values.rates ?? '100,500,1000').split(',').map(Number),
     seconds: Number(values.seconds ?? 5),
   }),
