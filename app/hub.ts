@@ -14,6 +14,7 @@ import { close as closeServer, createAgencyServer, createOpsServer, listen, Rout
 import { log } from '../engine/log.ts';
 import { actorBacklog } from '../engine/metrics.ts';
 import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/jetstream.ts';
+import { startPresence } from '../engine/nats/presence.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { Payloads } from '../engine/payloads.ts';
 import { defaultCrlUrl, initPki, loadPki, mountCrlDistribution, TrustStore } from '../engine/pki/index.ts';
@@ -154,9 +155,14 @@ export async function startHub(config: Config): Promise<Hub> {
     started.push(() => soapProvider.close());
     const replay = new ReplayWindow(replayWindowSeconds);
     started.push(() => replay.close());
+    // Per-asker limits are the whole hub's: each process on this NATS enforces its share.
+    const limiter = new RateLimiter(config.query.rateLimits);
+    const presence = await startPresence(bus, config.node, (processes) => limiter.shareAmong(processes));
+    limiter.shareAmong(presence.count);
+    started.push(() => presence.stop());
     const queries = new QueryPipeline({
       catalogue, registry, evidence,
-      limiter: new RateLimiter(config.query.rateLimits),
+      limiter,
       connectors: { rest: outbound, soap: soapProvider },
       deadlineMs: config.query.deadlineMs,
       replay,

@@ -41,6 +41,12 @@ export const queryLatency = new Histogram({
   registers: [metricsRegistry],
 });
 
+export const hubProcesses = new Gauge({
+  name: 'swx_hub_processes',
+  help: 'Hub processes sharing this NATS, as this process counts them; per-asker query limits are divided among them',
+  registers: [metricsRegistry],
+});
+
 export const breakerOpen = new Gauge({
   name: 'swx_partner_circuit_open',
   help: '1 while deliveries to the partner are paused by its circuit breaker',

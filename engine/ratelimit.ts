@@ -46,6 +46,8 @@ export class RateLimiter {
   private defaultLimit!: RateLimit;
   /** A map, not the parsed object: an asker named `constructor` must not find Object.prototype's. */
   private askerLimits!: Map<string, RateLimit>;
+  /** How many hub processes enforce the limits together, each its equal share. */
+  private processes = 1;
 
   constructor(limits: RateLimits, options: RateLimiterOptions = {}) {
     this.configure(limits);
@@ -60,8 +62,18 @@ export class RateLimiter {
     this.askerLimits = new Map(Object.entries(parsed.askers));
   }
 
+  /** The limit an asker is configured with, for the whole hub. */
   limitFor(asker: string): RateLimit {
     return this.askerLimits.get(asker) ?? this.defaultLimit;
+  }
+
+  /**
+   * Makes this process enforce 1/`processes` of every limit (rate and burst, a burst of at least one request), as one
+   * of that many hub processes behind a load balancer that spreads each asker's requests evenly. Saved tokens are
+   * capped at the new burst on each asker's next request.
+   */
+  shareAmong(processes: number): void {
+    this.processes = Math.max(1, Math.floor(processes));
   }
 
   /** Askers currently remembered. */
@@ -71,7 +83,9 @@ export class RateLimiter {
 
   /** Takes one request's token from `asker`'s bucket, or says how long until one is there. */
   take(asker: string): Admission {
-    const { ratePerSecond, burst } = this.limitFor(asker);
+    const limit = this.limitFor(asker);
+    const ratePerSecond = limit.ratePerSecond / this.processes;
+    const burst = Math.max(1, limit.burst / this.processes);
     const now = this.now();
     const bucket = this.buckets.get(asker) ?? { tokens: burst, at: now };
     // Re-inserting keeps the map ordered from least to most recently seen, which is what eviction needs.

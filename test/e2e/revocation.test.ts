@@ -75,6 +75,11 @@ test.after(async () => {
   await hub?.stop();
 });
 
+test('the two hub processes count each other (swx_hub_processes 2): the count per-asker query limits are shared by', async () => {
+  const processes = async (of: HubProcess) => Number(/^swx_hub_processes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${of.opsPort}/metrics`)).text())?.[1]);
+  await waitFor('both hubs to count two processes', async () => (await processes(hub)) === 2 && (await processes(second)) === 2, 20_000);
+});
+
 test('a send succeeds; after `swx pki revoke` the next sends are refused with SWX_CERT_REVOKED on both hub processes', async () => {
   assert.is((await customs.client.send(declaration(1))).status, 202);
   await waitFor('the second hub to know CUSTOMS', async () => (await customsViaSecond.send(declaration(2))).status === 202, 15_000);

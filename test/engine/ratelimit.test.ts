@@ -94,4 +94,21 @@ test('limits that are not usable are refused, naming the setting', () => {
   assert.throws(() => new RateLimiter({ default: { ratePerSecond: Number.NaN, burst: 1 } }));
 });
 
+test('shared among hub processes: each enforces its share of rate and burst, a burst of at least one', () => {
+  const { clock, limiter: limits } = limiter({ default: { ratePerSecond: 10, burst: 8 }, askers: { NTA: { ratePerSecond: 1, burst: 1 } } });
+  limits.shareAmong(2);
+  assert.equal(takeTimes(limits, 'BOFT', 5), [true, true, true, true, false], 'half the burst of 8');
+  assert.equal(limits.take('BOFT'), { allowed: false, retryAfterMs: 200, retryAfterSeconds: 1 }, 'half the rate of 10/s: a token every 200 ms');
+  assert.equal(takeTimes(limits, 'NTA', 2), [true, false], 'a burst of 1 stays 1 when shared');
+  clock.ms += 1_999;
+  assert.not.ok(limits.take('NTA').allowed, 'NTA\'s 1/s shared by two is a token every 2 s: not after 1,999 ms');
+  clock.ms += 1;
+  assert.ok(limits.take('NTA').allowed);
+  limits.shareAmong(1);
+  clock.ms += 60_000;
+  assert.equal(takeTimes(limits, 'BOFT', 9), [true, true, true, true, true, true, true, true, false], 'alone again: the whole burst');
+  limits.shareAmong(0);
+  assert.equal(limits.take('NTA').allowed, true, 'a count below one is taken as one process');
+});
+
 test.run();
