@@ -25,10 +25,11 @@ export async function startPresence(bus: Bus, node: string, onCount: (count: num
   const renew = async () => {
     try {
       await kv.put(key, JSON.stringify({ node, pid: process.pid, at: new Date().toISOString() }));
-      let live = 0;
-      for await (const _key of await kv.keys()) live++;
-      if (stopped || Math.max(1, live) === count) return;
-      count = Math.max(1, live);
+      // A set: a key renewed while they are listed comes twice.
+      const live = new Set<string>();
+      for await (const each of await kv.keys()) live.add(each);
+      if (stopped || Math.max(1, live.size) === count) return;
+      count = Math.max(1, live.size);
       hubProcesses.set(count);
       log.info({ hubProcesses: count }, 'hub processes on this NATS changed; per-asker query limits are shared among them');
       onCount(count);

@@ -8,7 +8,8 @@ import { presenceBucket, startPresence, type Presence } from '../../engine/nats/
 import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.ts';
 import { freePort, tempDir, waitFor } from '../helpers/hub.ts';
 
-const renewMs = 200;
+// Long enough that a renewal is never late enough on a loaded machine for a live key to expire (it lives three).
+const renewMs = 500;
 let nats: EmbeddedNats;
 let bus: Bus;
 const running: Presence[] = [];
