@@ -157,7 +157,7 @@ export async function startHub(config: Config): Promise<Hub> {
     started.push(() => replay.close());
     // Per-asker limits are the whole hub's: each process on this NATS enforces its share.
     const limiter = new RateLimiter(config.query.rateLimits);
-    const presence = await startPresence(bus, config.node, (processes) => limiter.shareAmong(processes));
+    const presence = await startPresence(bus, { node: config.node, dataDir: config.dataDir }, (processes) => limiter.shareAmong(processes));
     limiter.shareAmong(presence.count);
     started.push(() => presence.stop());
     const queries = new QueryPipeline({

@@ -80,7 +80,12 @@ export class AgencyClient {
    */
   async send(message: OutgoingMessage): Promise<ReceivedAnswer & { signed: boolean }> {
     const answer = await this.post(this.url(), this.signedHeaders(message), message.body);
-    return { ...answer, signed: this.checkReceipt(answer, message.messageId) };
+    try {
+      return { ...answer, signed: this.checkReceipt(answer, message.messageId) };
+    } catch (error) {
+      // The hub may have taken the message all the same: say what it answered, so that it is not sent again blindly.
+      throw new Error(`the hub answered ${answer.status} ${answer.text.slice(0, 500)}, but its signature does not check out: ${(error as Error).message}`, { cause: error });
+    }
   }
 
   /**

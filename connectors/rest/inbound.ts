@@ -77,6 +77,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       refToMessageId: header(req, envelopeHeaders.refTo),
       contentType: header(req, 'content-type'),
     };
+    let accepted: Awaited<ReturnType<Intake['accept']>>;
     try {
       const peer = await authenticate(req, registry, options.trust);
       partial.from = peer.partner.id;
@@ -100,9 +101,8 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
           throw new SwxError('SWX_BAD_REQUEST', `Content-Type says JSON but the body is not: ${(error as Error).message}`);
         }
       }
-      const accepted = await intake.accept(partial as Submission);
+      accepted = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
-      sendJson(res, 202, { id: accepted.id, conversationId: accepted.conversationId, duplicate: accepted.duplicate }, {}, sealFor(accepted.id));
     } catch (error) {
       if (!(error instanceof SwxError)) log.error({ err: error, from: partial.from, id: partial.id }, 'message not accepted: internal error');
       const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', 'the hub could not accept this message; retry', { cause: error });
@@ -112,7 +112,10 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const claimed = partial.signature ? {} : { id: undefined, conversationId: undefined, claimedId: partial.id };
       const id = await intake.reject({ ...partial, ...claimed }, swx).catch(() => undefined);
       sendProblem(res, swx, id ? { messageId: id } : {}, sealFor(id));
+      return;
     }
+    // Outside the try: the message is accepted whatever happens to its receipt, so it is never evidenced as refused.
+    sendJson(res, 202, { id: accepted.id, conversationId: accepted.conversationId, duplicate: accepted.duplicate }, {}, sealFor(accepted.id));
   });
 }
 

@@ -127,7 +127,7 @@ function components(): JsonObject {
     },
     responses: {
       Problem: {
-        description: 'Refused: RFC 9457 problem details with the stable `code`, signed by the hub.',
+        description: 'Refused: RFC 9457 problem details with the stable `code`, signed by the hub (only a reply the hub could not route, such as a path it does not serve, or could not sign comes unsigned).',
         headers: signedReplyHeaders(),
         content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
       },

@@ -9,8 +9,9 @@ import type { HubIdentity } from './outbound.ts';
 /** The seal for a reply naming `id` (the message or query it is about), or none when the refusal came before one. */
 export function hubSeal(signing: HubIdentity['signing']): (id: string | undefined) => Seal {
   return (id) => (status, headers, body) => {
+    const named = Boolean(id);
     headers['content-digest'] = contentDigest(body);
-    if (id) headers[envelopeHeaders.messageId] = id;
-    Object.assign(headers, sign({ status, headers }, { ...signing, components: replyComponents(id !== undefined) }));
+    if (named) headers[envelopeHeaders.messageId] = id!;
+    Object.assign(headers, sign({ status, headers }, { ...signing, components: replyComponents(named) }));
   };
 }

@@ -55,14 +55,16 @@ async function expectRefused(answer: HubAnswer, status: number, code: string): P
 }
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_CRL_GRACE_SECONDS: String(graceSeconds) } });
+  // Query limits low enough to show that the two processes share them (no other test here asks queries).
+  const queryLimit = { SWX_QUERY_RATE: '0.01', SWX_QUERY_BURST: '2' };
+  hub = await startHubProcess({ env: { SWX_CRL_GRACE_SECONDS: String(graceSeconds), ...queryLimit } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   boft = await addAgency(hub, 'BOFT');
   await addService(hub, 'customs.declaration', ['CUSTOMS', 'SIGNER', 'OUTSIDER', 'MOF'], ['BOFT']);
   // A second hub process of the same deployment: the same PKI, its own data folder, the first one's NATS.
   const secondDir = tempDir('hub-second');
   cpSync(join(hub.dataDir, 'pki'), join(secondDir, 'pki'), { recursive: true });
-  second = await startHubProcess({ dataDir: secondDir, env: { SWX_NATS_URL: `nats://127.0.0.1:${hub.natsPort}`, SWX_ARCHIVE: 'off' } });
+  second = await startHubProcess({ dataDir: secondDir, env: { SWX_NATS_URL: `nats://127.0.0.1:${hub.natsPort}`, SWX_ARCHIVE: 'off', ...queryLimit } });
   customsViaSecond = new AgencyClient(`https://localhost:${second.agencyPort}`, customs.credentials);
 });
 
@@ -75,9 +77,14 @@ test.after(async () => {
   await hub?.stop();
 });
 
-test('the two hub processes count each other (swx_hub_processes 2): the count per-asker query limits are shared by', async () => {
+test('the two hub processes count each other, and each enforces half of a per-asker query limit', async () => {
   const processes = async (of: HubProcess) => Number(/^swx_hub_processes (\d+)$/m.exec(await (await fetch(`http://127.0.0.1:${of.opsPort}/metrics`)).text())?.[1]);
   await waitFor('both hubs to count two processes', async () => (await processes(hub)) === 2 && (await processes(second)) === 2, 20_000);
+  // A burst of 2 for the whole hub is 1 per process: the second query in a row is refused by the limit (the first
+  // passes it, then the catalogue refuses it, as CUSTOMS may not ask this dataset).
+  const ask = () => customs.client.query('import-declaration-sea', { declarationNo: 'AA12345678' });
+  assert.is((await ask()).body.code, 'SWX_ACL_DENIED');
+  assert.is((await ask()).body.code, 'SWX_RATE_LIMITED');
 });
 
 test('a send succeeds; after `swx pki revoke` the next sends are refused with SWX_CERT_REVOKED on both hub processes', async () => {

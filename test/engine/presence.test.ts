@@ -1,5 +1,6 @@
 // Hub processes counting each other on a real nats-server: each keeps its key in the presence bucket fresh, a process
 // that stops removes its key, and one that dies without stopping is counted out when its key expires.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kvm } from '@nats-io/kv';
@@ -25,12 +26,12 @@ test.after(async () => {
   await nats?.stop();
 });
 
-test('processes count each other, and a stopped one is counted out at the next renewal', async () => {
+test('processes count each other (two on one node, with their own data folders), and a stopped one is counted out at the next renewal', async () => {
   const counts: number[] = [];
-  const first = await startPresence(bus, 'hub-a', (count) => counts.push(count), renewMs);
+  const first = await startPresence(bus, { node: 'hub-a', dataDir: '/srv/swx-a' }, (count) => counts.push(count), renewMs);
   running.push(first);
   assert.is(first.count, 1);
-  const second = await startPresence(bus, 'hub-b', () => undefined, renewMs);
+  const second = await startPresence(bus, { node: 'hub-a', dataDir: '/srv/swx-b' }, () => undefined, renewMs);
   assert.is(second.count, 2, 'the second sees the first at once');
   await waitFor('the first to see the second', () => first.count === 2, 5_000);
   await second.stop();
@@ -47,6 +48,18 @@ test('a process that died without stopping is counted out when its key expires (
   await waitFor('the survivor to count the killed process', () => survivor!.count === 2, 5_000);
   await waitFor('the killed process to expire', () => survivor!.count === 1, 10_000);
   assert.ok(Date.now() - put >= 3 * renewMs, 'not before its key expired');
+});
+
+test('one node and data folder is one key: a restarted process, whose old key has not expired yet, is not counted twice', async () => {
+  const [survivor] = running;
+  const killed = await startPresence(bus, { node: 'hub-c', dataDir: '/srv/swx-c' }, () => undefined, renewMs);
+  running.push(killed);
+  await waitFor('the survivor to count hub-c', () => survivor!.count === 2, 5_000);
+  const restarted = await startPresence(bus, { node: 'hub-c', dataDir: '/srv/swx-c' }, () => undefined, renewMs);
+  running.push(restarted);
+  assert.is(restarted.count, 2, 'the survivor and hub-c once');
+  await sleep(2 * renewMs);
+  assert.is(survivor!.count, 2, 'the survivor still counts hub-c once');
 });
 
 test.run();
