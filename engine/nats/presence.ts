@@ -34,9 +34,9 @@ export async function startPresence(bus: Bus, identity: { node: string; dataDir:
       // Keys are subjects of the bucket's stream, one message each (history 1), and a stopped process purges its own
       // without a marker: the live keys are the stream's subjects. One request; listing the keys can wait for an
       // idle heartbeat when a key expires while it runs.
-      const live = (await bus.jsm.streams.info(stream)).state.num_subjects ?? 1;
-      if (stopped || Math.max(1, live) === count) return;
-      count = Math.max(1, live);
+      const live = Math.max(1, (await bus.jsm.streams.info(stream)).state.num_subjects ?? 1);
+      if (stopped || live === count) return;
+      count = live;
       hubProcesses.set(count);
       log.info({ hubProcesses: count }, 'hub processes on this NATS changed; per-asker query limits are shared among them');
       onCount(count);
