@@ -12,7 +12,7 @@ import { verifyBundle } from '../../engine/evidence-bundle.ts';
 import { initPki } from '../../engine/pki/index.ts';
 import { openStore } from '../../engine/store/index.ts';
 import { readTar, writeTar } from '../../engine/tar.ts';
-import { addAgency, addService, evidenceOf, freePort, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, cleanEnv, evidenceOf, freePort, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 let hub: HubProcess;
 let customs: TestAgency;
@@ -34,7 +34,7 @@ test.after(async () => {
 
 function swx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [swxBin, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => { stdout += chunk; });

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AgencyClient, type HubAnswer } from '../../connectors/rest/agency.ts';
-import { addAgency, addService, evidenceOf, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, cleanEnv, evidenceOf, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 const run = promisify(execFile);
 const graceSeconds = 6;
@@ -28,7 +28,7 @@ const clients: AgencyClient[] = [];
 
 async function swx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [swxBin, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

@@ -3,7 +3,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
@@ -23,6 +22,7 @@ import {
   type KeyAlg,
   type PkiSummary,
 } from '../../engine/pki/index.ts';
+import { cleanEnv, swxBin } from '../helpers/hub.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'swx-pki-'));
 const agencies = ['CUSTOMS', 'BOFT', 'COA-DAI'];
@@ -357,15 +357,13 @@ test('loadPki and loadCredential refuse a missing PKI and a key that is not the 
 
 // ------------------------------------------------------------------ `swx pki` as an operator types it
 
-const swxBin = fileURLToPath(new URL('../../bin/swx.js', import.meta.url));
 const cliData = join(root, 'cli');
 const cliPki = join(cliData, 'pki');
 
 /** Runs `swx …`; a failure is an answer too (exit code and stderr), not an exception. */
 async function swx(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SWX_')));
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [swxBin, ...args], { env: { ...clean, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, timeout: 60_000 });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

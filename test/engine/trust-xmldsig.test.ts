@@ -18,7 +18,9 @@ const vector = (path: string) => readFileSync(join(conformance, path));
 const vectorText = (path: string) => readFileSync(join(conformance, path), 'utf8');
 const derAsPem = (path: string) => `-----BEGIN CERTIFICATE-----\n${vector(path).toString('base64')}\n-----END CERTIFICATE-----\n`;
 const work = mkdtempSync(join(tmpdir(), 'swx-xmldsig-'));
-const today = new Date('2026-11-27T12:00:00Z');
+// The conformance vectors' certificates are fixed, so they are judged on a fixed day; what this file signs with the
+// run-time fixture is judged at the fixture's own time.
+const vectorDay = new Date('2026-11-27T12:00:00Z');
 
 const ns = {
   soap11: 'http://schemas.xmlsoap.org/soap/envelope/',
@@ -123,9 +125,9 @@ const vectors: Record<string, Vector> = {
   },
   NAV_UNGZ: { file: 'navikt-ebxml-processor/oppgjorsmelding/2023_08_29T12_56_58_328.p7m.deenveloped.ungz', options: { pinnedCertsPem: vectorText('navikt-ebxml-processor/oppgjorsmelding/2023_08_29T12_56_58_328.cer') }, at: new Date('2023-08-29T10:56:50Z'), expiredToday: true },
   NAV_ACK: { file: 'navikt-ebxml-processor/_derived/acknowledgment.eml.part1.soap.xml', options: { pinnedCertsPem: vectorText('navikt-ebxml-processor/_derived/acknowledgment.eml.signer.pem') }, at: new Date('2023-11-21T14:45:47Z'), expiredToday: true },
-  XS_ENVLPG_RSA: { file: 'xmlsec/aleksey-xmldsig-01/enveloping-sha256-rsa-sha256.xml', options: { trustedCertsPem: vectorText('xmlsec/keys/cacert.pem') }, at: today },
-  XS_ENVLPD_EC: { file: 'xmlsec/aleksey-xmldsig-01/enveloped-sha256-ecdsa-sha256.xml', options: { publicKeysPem: { 'TestKeyName-ec-prime256v1': vectorText('xmlsec/keys/ec/ec-prime256v1-pubkey.pem') } }, at: today },
-  XS_EXC: { file: 'xmlsec/merlin-exc-c14n-one/exc-signature.xml', options: {}, at: today, legacy: true },
+  XS_ENVLPG_RSA: { file: 'xmlsec/aleksey-xmldsig-01/enveloping-sha256-rsa-sha256.xml', options: { trustedCertsPem: vectorText('xmlsec/keys/cacert.pem') }, at: vectorDay },
+  XS_ENVLPD_EC: { file: 'xmlsec/aleksey-xmldsig-01/enveloped-sha256-ecdsa-sha256.xml', options: { publicKeysPem: { 'TestKeyName-ec-prime256v1': vectorText('xmlsec/keys/ec/ec-prime256v1-pubkey.pem') } }, at: vectorDay },
+  XS_EXC: { file: 'xmlsec/merlin-exc-c14n-one/exc-signature.xml', options: {}, at: vectorDay, legacy: true },
   PH_OK: { file: 'xmlsec/phaos-xmldsig-three/signature-rsa-enveloped.xml', options: { trustedCertsPem: phaosAnchor }, at: new Date('2009-01-01T10:00:00Z'), expiredToday: true, legacy: true },
   PH_BADDIG: { file: 'xmlsec/phaos-xmldsig-three/signature-rsa-enveloped-bad-digest-val.xml', options: { trustedCertsPem: phaosAnchor }, at: new Date('2009-01-01T10:00:00Z'), legacy: true },
   PH_BADSIG: { file: 'xmlsec/phaos-xmldsig-three/signature-rsa-enveloped-bad-sig.xml', options: { trustedCertsPem: phaosAnchor }, at: new Date('2009-01-01T10:00:00Z'), legacy: true },
@@ -172,16 +174,16 @@ test('INDEX: the expired signer certificates fail with SWX_CERT_EXPIRED on 2026-
   const expired = Object.entries(vectors).filter(([, vectorCase]) => vectorCase.expiredToday).map(([key]) => key);
   assert.equal(expired.sort(), ['NAV_ACK', 'NAV_OPPG', 'NAV_UNGZ', 'P4_DP_MU', 'P4_TM11', 'PH_OK']);
   for (const key of expired) {
-    const verdict = await judge(key, today);
+    const verdict = await judge(key, vectorDay);
     refused(verdict, 'SWX_CERT_EXPIRED');
     assert.is(verdict.certificate?.status, 'expired', key);
     assert.ok(verdict.references!.every((ref) => ref.valid), `${key}: the signature itself still holds`);
   }
-  for (const key of ['P4_R12', 'P4_R11', 'XS_ENVLPG_RSA']) accepted(await judge(key, today));
+  for (const key of ['P4_R12', 'P4_R11', 'XS_ENVLPG_RSA']) accepted(await judge(key, vectorDay));
 });
 
 test('INDEX: RSA-SHA1 and DSA-SHA1 verify for the archive, flagged weak, and are refused on live traffic', async () => {
-  const exc = await judge('XS_EXC', today);
+  const exc = await judge('XS_EXC', vectorDay);
   accepted(exc);
   assert.equal(exc.weak, ['DSA-SHA1', 'SHA-1']);
   assert.is(exc.certificate?.status, 'unchecked', 'a key from the message alone proves integrity, not identity');
@@ -295,7 +297,7 @@ for (const [version, soap] of [['1.1', ns.soap11], ['1.2', ns.soap12]] as const)
     const fixture = await trustFixture();
     const envelope = `<S:Envelope xmlns:S="${soap}"><S:Header><eb:Messaging xmlns:eb="${ns.eb3}" xmlns:wsu="${ns.wsu}" wsu:Id="msg-1"><eb:MessageId>m-1@swx</eb:MessageId></eb:Messaging></S:Header>`
       + '<S:Body><d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration></S:Body></S:Envelope>';
-    const createdAt = new Date('2026-11-27T10:00:00Z');
+    const createdAt = fixture.issuedAt;
     const signed = await signSoap(envelope, { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, ids: ['msg-1'], createdAt });
     const checked = xmlsecVerifies(signed, ['--pubkey-cert-pem', file(fixture.rsa.certPem, '.pem'), '--id-attr:Id', `${soap}:Body`, '--id-attr:Id', `${ns.wsu}:Timestamp`, '--id-attr:Id', `${ns.eb3}:Messaging`]);
     assert.ok(checked.ok, checked.out);

@@ -27,6 +27,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** The environment a hub or command under test starts from: this process's, without any SWX_* setting of the shell. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SWX_')));
+  return { ...env, SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn' };
+}
+
 export function tempDir(name: string): string {
   return mkdtempSync(join(tmpdir(), `swx-${name}-`));
 }
@@ -52,12 +58,11 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
   const dataDir = options.dataDir ?? tempDir('hub');
   const ports = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
   const env: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...cleanEnv(),
     SWX_HTTP_PORT: String(ports.agency),
     SWX_HTTP_HOST: '127.0.0.1',
     SWX_OPS_PORT: String(ports.ops),
     SWX_NATS_PORT: String(ports.nats),
-    SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn',
     ...options.env,
   };
   let out = '';

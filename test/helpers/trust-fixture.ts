@@ -33,6 +33,8 @@ export interface LeafOptions {
 }
 
 export interface TrustFixture {
+  /** When the fixture was made: every credential but `expired` is valid then, so signatures over it are judged at it. */
+  issuedAt: Date;
   root: TestCredential;
   intermediate: TestCredential;
   rsa: TestCredential;
@@ -169,6 +171,7 @@ async function revocationList(issuer: Authority, serials: string[]): Promise<str
 }
 
 async function build(): Promise<TrustFixture> {
+  const issuedAt = new Date();
   const root = await authority('Test Root CA');
   const intermediate = await authority('Test Issuing CA', root);
   const strangerRoot = await authority('Stranger Root CA');
@@ -183,6 +186,7 @@ async function build(): Promise<TrustFixture> {
     leaf(strangerRoot, { commonName: 'stranger signer' }),
   ]);
   return {
+    issuedAt,
     root: root.credential,
     intermediate: intermediate.credential,
     rsa, ecdsa, ecdsaP384, ed25519, expired, revoked, wrongUsage,
