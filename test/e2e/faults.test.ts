@@ -185,8 +185,8 @@ test('kill -9 of the nats-server while 1,000 messages are in flight: none lost, 
   assert.ok(existsSync(pidFile));
   const ids = Array.from({ length: 1000 }, (_, i) => `KILLNATS-${i}`);
   await sendAll(ids, { afterAccepted: 300, act: async () => { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); } });
-  // Acks nats-server had not yet taken, or taken and not yet written, are lost with it: what it had handed out
-  // unacknowledged comes back, and it hands out at most max_ack_pending.
+  // Acks nats-server had not yet taken are lost with it: what it had handed out unacknowledged comes back, and it
+  // hands out at most max_ack_pending.
   await assertOnceInEffect('kill -9 of the nats-server', ids, maxAckPending);
 });
 

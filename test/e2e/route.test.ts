@@ -313,6 +313,16 @@ test('after all that the hub still serves, and the operator API refuses malforme
   assert.is(answer.status, 202);
 });
 
+test('evidence is listed by a stage the hub knows; any other stage is 400 SWX_BAD_REQUEST', async () => {
+  const delivered = await hub.admin('GET', '/api/evidence?stage=delivered');
+  assert.is(delivered.status, 200);
+  assert.ok(delivered.body.length > 0 && delivered.body.every((row: any) => row.stage === 'delivered'));
+  assert.is((await hub.admin('GET', '/api/evidence?stage=redelivered')).status, 200);
+  const unknown = await hub.admin('GET', '/api/evidence?stage=delivered%27%20OR%201%3D1');
+  assert.is(unknown.status, 400);
+  assert.is(unknown.body.code, 'SWX_BAD_REQUEST');
+});
+
 test('metrics count messages by stage and outcome', async () => {
   const text = await fetch(`http://127.0.0.1:${hub.opsPort}/metrics`).then((r) => r.text());
   assert.match(text, /swx_messages_total\{stage="received",outcome="accepted",code=""\} \d+/);
