@@ -8,6 +8,7 @@ import { loadConfig } from '../engine/config.ts';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { verifyBundle } from '../engine/evidence-bundle.ts';
+import { evidenceStages } from '../engine/evidence.ts';
 import { Keyring } from '../engine/keyring.ts';
 import {
   defaultCrlUrl, importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
@@ -425,6 +426,7 @@ const commands: Record<string, Command> = {
       'swx evidence export MESSAGE_ID --out FILE.tar [--data DIR]   bundle with VERIFY.md (openssl, python3 commands)',
       'swx evidence verify FILE.tar [--trusted CA.pem] [--trusted-tsa CA.pem]   checks a bundle without the hub; exit 0 only when valid',
       'swx evidence stamping [--data DIR]   the time-stamp backlog and TSA state',
+      `STAGE is one of: ${Object.keys(evidenceStages).join(', ')}`,
     ].join('\n'),
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {

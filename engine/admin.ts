@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { listDeadLetters, resendDeadLetter } from './deadletters.ts';
 import { SwxError } from './errors.ts';
-import type { EvidenceLog, StampHealth } from './evidence.ts';
+import { evidenceStages, type EvidenceLog, type EvidenceStage, type StampHealth } from './evidence.ts';
 import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Router } from './http.ts';
 import { log } from './log.ts';
 import { metricsRegistry } from './metrics.ts';
@@ -128,7 +128,7 @@ const evidenceQuery = z.object({
   partner: z.string().max(40).optional(),
   from: z.iso.datetime().optional(),
   to: z.iso.datetime().optional(),
-  stage: z.string().max(40).optional(),
+  stage: z.enum(Object.keys(evidenceStages) as [EvidenceStage, ...EvidenceStage[]]).optional(),
   /** Include the raw bytes (base64) and the signature JSON, which are large. */
   raw: z.stringbool().default(false),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),

@@ -4,18 +4,23 @@ import type { Envelope } from './envelope.ts';
 import type { ErrorCode } from './errors.ts';
 import { subjects, type Bus } from './nats/jetstream.ts';
 
-export type EvidenceStage =
-  | 'received' // the raw bytes as they arrived, before any check
-  | 'verified'
-  | 'rejected'
-  | 'routed'
-  | 'delivered' // with the receiver's signed receipt
-  | 'delivery_failed'
-  | 'dead_lettered'
-  | 'resent'
-  | 'duplicate'
-  | 'answered' // a query's verified answer from its provider, with the provider's signature
-  | 'query_failed'; // a query the provider did not answer in time, or answered wrongly
+/** Every stage a record can have, with what it proves: the archive, `swx evidence list --stage` and the README use these. */
+export const evidenceStages = {
+  received: 'the raw bytes as they arrived, before any check',
+  verified: 'the signature that was checked',
+  rejected: 'a refusal, with its code',
+  routed: 'stored for delivery to its receiver',
+  delivered: 'the receiver\'s first signed receipt the hub holds for the message',
+  redelivered: 'a repeat of a delivered message (delivery is at least once), with the receiver\'s receipt for it',
+  delivery_failed: 'the receiver refused it; it is retried',
+  dead_lettered: 'given up, with the reason',
+  resent: 'put back for delivery from a dead letter',
+  duplicate: 'the same id sent again by its sender; not delivered again',
+  answered: 'a query\'s verified answer from its provider, with the provider\'s signature',
+  query_failed: 'a query the provider did not answer in time, or answered wrongly',
+} as const;
+
+export type EvidenceStage = keyof typeof evidenceStages;
 
 export interface EvidenceRecord {
   /** Unique per record; the first record's id is the Nats-Msg-Id of their publish. */

@@ -1,5 +1,6 @@
 // deliver: one actor per destination partner (a partner that is down never stalls the others). It sends through
-// the partner's connector, evidences the receipt, and acks only after that evidence was stored. Transport
+// the partner's connector, evidences the receipt, and acks only after that evidence was stored, so delivery is at
+// least once: a message in flight at a crash may reach its receiver again, evidenced as `redelivered`. Transport
 // failures trip the partner's circuit breaker and wait; only message-specific failures (the receiver refuses
 // it, its receipt does not verify, its partner was removed) and expired time-to-live reach the dead-letter stream.
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +28,18 @@ export interface DeliveryOptions {
 
 export const deliverActorName = (partnerId: string) => `deliver-${partnerId}`;
 
+/** A KV key for the delivery of a message: message ids may hold ':' and '@', which keys may not. */
+const deliveredKey = (envelope: Envelope) => `${envelope.to}.${envelope.from}.${Buffer.from(envelope.id).toString('base64url')}`;
+
+/** Whether a receipt says its receiver already had the message (the reference receiver's `duplicate: true`). */
+function receiverHadIt(body: Buffer): boolean {
+  try {
+    return (JSON.parse(body.toString('utf8')) as { duplicate?: unknown }).duplicate === true;
+  } catch {
+    return false; // a receipt's body is the receiver's own: it need not be JSON
+  }
+}
+
 export class Deliveries {
   private readonly actors = new Map<string, { actor: Actor; breaker: CircuitBreaker }>();
   private unsubscribe?: () => void;
@@ -41,11 +54,15 @@ export class Deliveries {
     private readonly options: DeliveryOptions,
     /** How often each receiver refused each message: JetStream's delivery count also counts outage retries. */
     private readonly refusals: KV,
+    /** The messages whose receipt the hub holds, by receiver, sender and id: a later receipt is for a repeat. */
+    private readonly delivered: KV,
   ) {}
 
   static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbound: RestOutbound, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
-    const refusals = await new Kvm(bus.js).create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
-    return new Deliveries(bus, registry, payloads, evidence, outbound, options, refusals);
+    const kvm = new Kvm(bus.js);
+    const refusals = await kvm.create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
+    const delivered = await kvm.create('swx_delivered', { history: 1, ttl: horizonSeconds * 1000 });
+    return new Deliveries(bus, registry, payloads, evidence, outbound, options, refusals, delivered);
   }
 
   /** Starts an actor for every partner with an endpoint, and for partners added later. */
@@ -86,12 +103,14 @@ export class Deliveries {
     this.actors.set(partnerId, { actor, breaker });
   }
 
-  /** Publishes evidence until the stream has it; the record ids make a repeated publish a no-op. */
-  private async record(records: EvidenceRecord[]): Promise<void> {
+  /**
+   * Publishes evidence until the stream has it; the record ids make a repeated publish a no-op. Resolves false when
+   * the stream already held the first record's id.
+   */
+  private async record(records: EvidenceRecord[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.evidence.publish(records);
-        return;
+        return await this.evidence.publish(records);
       } catch (error) {
         if (attempt >= 5) throw error;
         await sleep(200 * attempt);
@@ -143,14 +162,23 @@ export class Deliveries {
     }
     breaker.success();
     // Delivered: from here on a failure only retries the evidence, never the delivery (the receiver has it).
-    await this.record([this.evidence.record({
+    // The first receipt the hub holds is `delivered`, any later one `redelivered`. A first delivery cannot be a
+    // repeat, so only a redelivery asks the bucket. The `delivered` record's id is the message's own: an attempt
+    // that died between that record and the mark below leaves its retry de-duplicated by the stream, and recorded
+    // as the repeat it is.
+    const key = deliveredKey(envelope);
+    const repeat = delivery.attempt > 1 && (await this.delivered.get(key))?.operation === 'PUT';
+    const receiptRecord = (stage: 'delivered' | 'redelivered', id: string) => this.evidence.record({
       ...facts,
-      id: recordId('delivered'),
-      stage: 'delivered',
-      detail: `receipt ${receipt.status} on delivery ${delivery.attempt}`,
+      id,
+      stage,
+      detail: `receipt ${receipt.status} on delivery ${delivery.attempt}${delivery.attempt > 1 && receiverHadIt(receipt.body) ? '; the receiver already had it' : ''}`,
       raw: Buffer.from(receipt.raw).toString('base64'),
       signature: JSON.stringify(signatureInfo(receipt.signature, this.registry.keyByThumbprint(receipt.signature.keyId)?.certificate.toString())),
-    })]);
+    });
+    const first = !repeat && await this.record([receiptRecord('delivered', `delivered:${envelope.from}/${envelope.id}`)]);
+    if (!first) await this.record([receiptRecord('redelivered', recordId('redelivered'))]);
+    if (!repeat) await this.delivered.put(key, String(delivery.msg.seq));
     deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
     return { kind: 'ack' };
   }

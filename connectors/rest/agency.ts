@@ -2,7 +2,7 @@
 // `swx sign`, the demo and the bench) and a receiver that checks the hub's signature, keeps each message once
 // by id, and answers with a signed receipt. Reference code for agency integrators.
 import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer, request, type Agent } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -212,7 +212,8 @@ export interface AgencyReceiver {
 
 /**
  * Receives deliveries from the hub: mutual TLS, the hub's signature and Content-Digest checked, the message kept
- * once per id in `<inbox>/<id>.json` + `.bin` (a redelivery is acknowledged again, not stored twice).
+ * once per id in `<inbox>/<id>.json` + `.bin`. A redelivery is acknowledged again with `duplicate: true` in the signed
+ * receipt, not stored twice; another message under a stored id (another sender or body) gets a signed 409.
  */
 export async function startAgencyReceiver(options: AgencyCredentials & {
   port: number;
@@ -250,10 +251,20 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         return;
       }
       const meta = join(options.inboxDir, `${id}.json`);
-      if (!existsSync(meta)) {
+      const from = h(deliveryHeaders.from) ?? '';
+      const duplicate = existsSync(meta);
+      if (duplicate) {
+        // The hub delivers at least once: a repeat has the same sender and body, is acknowledged again and kept once.
+        // Anything else under a stored id is another message, which must not replace the stored one nor be lost.
+        const stored = JSON.parse(readFileSync(meta, 'utf8')) as InboxEntry;
+        if (stored.from !== from || !readFileSync(join(options.inboxDir, `${id}.bin`)).equals(body)) {
+          answer(res, 409, id, { error: `another message is stored under ${id} (from ${stored.from})` });
+          return;
+        }
+      } else {
         const entry: InboxEntry = {
           id,
-          from: h(deliveryHeaders.from) ?? '',
+          from,
           service: h(envelopeHeaders.service) ?? '',
           action: h(envelopeHeaders.action) ?? '',
           conversationId: h(envelopeHeaders.conversationId) ?? '',
@@ -267,7 +278,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         renameSync(`${meta}.tmp`, meta);
         options.onMessage?.(entry);
       }
-      answer(res, 200, id, { id, received: true, at: new Date().toISOString() });
+      answer(res, 200, id, { id, received: true, duplicate, at: new Date().toISOString() });
     });
   });
   receiver.port = await listenOn(server, options.port, options.host);

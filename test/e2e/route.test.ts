@@ -12,7 +12,7 @@ import { contentDigest } from '../../engine/httpsig.ts';
 import { initPki, issueAgency } from '../../engine/pki/index.ts';
 import { AgencyClient, type ReceivedAnswer } from '../../connectors/rest/agency.ts';
 import { signXml } from '../../engine/trust/xmldsig.ts';
-import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, assertChained, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 let hub: HubProcess;
 let customs: TestAgency;
@@ -54,8 +54,8 @@ test('a signed message reaches the receiver once, with its receipt and every sta
   assert.is(Buffer.from(received.raw, 'base64').toString('utf8'), declaration, 'received evidence keeps the raw bytes');
   const delivered = rows.find((row) => row.stage === 'delivered');
   assert.match(Buffer.from(delivered.raw, 'base64').toString('utf8'), /signature-input: sig1=/, 'delivered evidence keeps the signed receipt');
-  assert.ok(rows.every((row) => /^[0-9a-f]{64}$/.test(row.record_hash) && (Number(row.chain) === 0 ? row.prev_hash === '' : /^[0-9a-f]{64}$/.test(row.prev_hash))),
-    'each record is chained to the one before it');
+  const chained = await assertChained(hub);
+  assert.ok(rows.every((row) => chained.some((record) => record.message_id === row.message_id && record.stage === row.stage)), 'the message\'s records are in the chain');
 });
 
 test('a sender-chosen id sent twice is accepted idempotently and delivered once', async () => {
@@ -311,6 +311,16 @@ test('after all that the hub still serves, and the operator API refuses malforme
   assert.is((await response.json()).code, 'SWX_BAD_REQUEST');
   const answer = await customs.client.send(message('TFDA'));
   assert.is(answer.status, 202);
+});
+
+test('evidence is listed by a stage the hub knows; any other stage is 400 SWX_BAD_REQUEST', async () => {
+  const delivered = await hub.admin('GET', '/api/evidence?stage=delivered');
+  assert.is(delivered.status, 200);
+  assert.ok(delivered.body.length > 0 && delivered.body.every((row: any) => row.stage === 'delivered'));
+  assert.is((await hub.admin('GET', '/api/evidence?stage=redelivered')).status, 200);
+  const unknown = await hub.admin('GET', '/api/evidence?stage=delivered%27%20OR%201%3D1');
+  assert.is(unknown.status, 400);
+  assert.is(unknown.body.code, 'SWX_BAD_REQUEST');
 });
 
 test('metrics count messages by stage and outcome', async () => {

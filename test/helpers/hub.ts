@@ -188,3 +188,31 @@ export async function waitFor(what: string, condition: () => boolean | Promise<b
   }
 }
 
+
+/**
+ * Checks the archive's hash chain as a whole: per archiving node, positions run 0, 1, 2, … without a gap and each
+ * record's prev_hash is the record_hash of the one before it. Reads every record, so only for a few thousand.
+ */
+export async function assertChained(hub: HubProcess): Promise<{ node: string; message_id: string; stage: string }[]> {
+  const limit = 10_000;
+  const answer = await hub.admin('GET', `/api/evidence?limit=${limit}`);
+  const rows = answer.body as { node: string; chain: string | number; prev_hash: string; record_hash: string; id: string; message_id: string; stage: string }[];
+  if (!Array.isArray(rows)) throw new Error(`evidence not readable: ${JSON.stringify(answer.body)}`);
+  if (rows.length >= limit) throw new Error(`more than ${limit} evidence records: the chain cannot be read whole`);
+  const byNode = new Map<string, typeof rows>();
+  for (const row of rows) {
+    const records = byNode.get(row.node) ?? [];
+    records.push(row);
+    byNode.set(row.node, records);
+  }
+  for (const [node, records] of byNode) {
+    records.sort((a, b) => Number(a.chain) - Number(b.chain));
+    records.forEach((record, position) => {
+      if (Number(record.chain) !== position) throw new Error(`${node}: position ${position} holds chain ${record.chain} (${record.id})`);
+      const before = position === 0 ? '' : records[position - 1]!.record_hash;
+      if (record.prev_hash !== before) throw new Error(`${node}: record ${record.id} at ${position} has prev_hash ${record.prev_hash || '(none)'}, the record before it ${before || '(none)'}`);
+      if (!/^[0-9a-f]{64}$/.test(record.record_hash)) throw new Error(`${node}: record ${record.id} has record_hash ${record.record_hash}`);
+    });
+  }
+  return rows;
+}
