@@ -72,6 +72,14 @@ export function textOf(element: XmlElement): string {
   return text;
 }
 
+/** A SOAP message holds no processing instruction anywhere (SOAP 1.2 part 1 section 5, WS-I Basic Profile R1009). */
+function refuseProcessingInstructions(nodes: XmlDocument['children']): void {
+  for (const node of nodes) {
+    if (node.type === 'processing-instruction') throw new SwxError('SWX_XML_FORBIDDEN', `a SOAP message may not hold a processing instruction (<?${node.target.slice(0, 40)} …?>)`);
+    if (node.type === 'element') refuseProcessingInstructions(node.children);
+  }
+}
+
 /**
  * Reads a SOAP message as received. `soapActionHeader` is the SOAPAction HTTP header (SOAP 1.1). Refusals: XML ones
  * from the parser (SWX_XML_*), SWX_BAD_REQUEST for a Content-Type that is not SOAP or disagrees with the envelope,
@@ -84,6 +92,7 @@ export function readSoap(raw: Buffer, contentType: string | undefined, soapActio
   const charset = media.params.get('charset');
   if (charset !== undefined && charset.toLowerCase() !== 'utf-8') throw bad(`charset ${JSON.stringify(charset.slice(0, 40))} is not supported; only utf-8`);
   const document = parseXml(raw, limits);
+  refuseProcessingInstructions(document.children);
   const envelope = document.root;
   const version = (Object.keys(soapNamespaces) as SoapVersion[]).find((v) => soapNamespaces[v] === envelope.namespace);
   if (envelope.localName !== 'Envelope' || !version) throw bad('the document is not a SOAP 1.1 or 1.2 Envelope');
