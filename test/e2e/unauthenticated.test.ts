@@ -111,7 +111,7 @@ test('refusals before authentication are counted per source address and minute, 
   // The counts of the current minute are written when it closes, or when the hub stops: stop, and read them back.
   await hub.stop();
   await hub.restart();
-  const aggregated = (rows: any[]) => rows.filter((row) => !before.has(row.id) && row.stage === 'refused-unauthenticated');
+  const aggregated = (rows: any[]) => rows.filter((row) => !before.has(row.id) && row.stage === 'refused_unauthenticated');
   const counted = (rows: any[], code: string) => aggregated(rows).filter((row) => row.code === code).reduce((sum, row) => sum + JSON.parse(row.detail).count, 0);
   let rows: any[] = [];
   await waitFor('the aggregate records in the archive', async () => {
