@@ -138,6 +138,8 @@ test('refusals before authentication are counted per source address and minute, 
     }
   }
   assert.is(added.filter((row) => /^SWX_AUTH_/.test(row.code)).length, aggregates.length, 'no refusal before authentication is evidenced one by one');
+  const listed = await hub.admin('GET', '/api/evidence?stage=refused_unauthenticated&limit=10000');
+  assert.equal(listed.body.map((row: any) => row.id).filter((id: string) => !before.has(id)).sort(), aggregates.map((row) => row.id).sort(), 'the operator API lists them by stage');
   // The normal message's received, verified, routed, delivered, and the aggregates: nothing grows with the flood.
   assert.ok(added.length <= aggregates.length + 8, `${added.length} records added`);
 
