@@ -6,6 +6,7 @@ import type { Server } from 'node:http';
 import type { Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
 import { EvidenceLog } from '../engine/evidence.ts';
+import { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
 import { exportBundle } from '../engine/evidence-bundle.ts';
 import { Keyring } from '../engine/keyring.ts';
 import { Catalogue } from '../engine/catalogue.ts';
@@ -89,6 +90,10 @@ export async function startHub(config: Config): Promise<Hub> {
     await catalogue.seed(table1);
     const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring);
     const evidence = new EvidenceLog(bus, config.node);
+    // Stopped after the agency server (pushed before it, run after): the last counts are written before the bus drains.
+    const refusals = new UnauthenticatedRefusals(evidence);
+    refusals.start();
+    started.push(() => refusals.stop());
 
     const tsaTrustedPem = config.evidence.tsaTrustedPem ? readFileSync(config.evidence.tsaTrustedPem, 'utf8') : undefined;
     let store: Store | undefined;
@@ -139,7 +144,7 @@ export async function startHub(config: Config): Promise<Hub> {
     const bundle = store
       ? (messageId: string) => exportBundle(messageId, { store: store!, signer: bundleSigner, keyring, payload: (rawRef, sha256) => payloads.bytes({ id: messageId, payloadRef: rawRef, sha256 }) })
       : undefined;
-    const intake = new Intake(bus, registry, payloads, evidence, () => stamper?.refusal());
+    const intake = new Intake(bus, registry, payloads, evidence, refusals, () => stamper?.refusal());
     // XML and CMS signatures are checked on worker threads, off the event loop that takes traffic (design: CPU work).
     const signatures = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
     if (signatures) started.push(() => signatures.close());
@@ -161,7 +166,7 @@ export async function startHub(config: Config): Promise<Hub> {
     limiter.shareAmong(presence.count);
     started.push(() => presence.stop());
     const queries = new QueryPipeline({
-      catalogue, registry, evidence,
+      catalogue, registry, evidence, refusals,
       limiter,
       connectors: { rest: outbound, soap: soapProvider },
       deadlineMs: config.query.deadlineMs,

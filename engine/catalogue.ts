@@ -15,6 +15,13 @@ const slug = (example: string) =>
 const agencies = z.array(partnerId).min(1).max(64)
   .refine((ids) => new Set(ids).size === ids.length, { message: 'an agency is listed twice' });
 
+/** A dataset id from a request (a URL path) when it has the shape of one; anything else is not looked up or kept. */
+export function wellFormedDataset(value: string | undefined): string | undefined {
+  return datasetSchema.shape.id.safeParse(value).success ? value : undefined;
+}
+
+export const malformedDataset = () => new SwxError('SWX_BAD_REQUEST', 'the dataset in the path must be a dataset id: lower-case letters, digits and dashes');
+
 export const datasetSchema = z.object({
   id: slug('import-declaration-sea'),
   name: z.string().min(1).max(200),

@@ -18,6 +18,7 @@ export const evidenceStages = {
   duplicate: 'the same id sent again by its sender; not delivered again',
   answered: 'a query\'s verified answer from its provider, with the provider\'s signature',
   query_failed: 'a query the provider did not answer in time, or answered wrongly',
+  refused_unauthenticated: 'the requests from one address in one minute refused before a registered certificate named their sender, counted',
 } as const;
 
 export type EvidenceStage = keyof typeof evidenceStages;

@@ -31,7 +31,10 @@ export interface QueryRequest {
   replayKey?: string;
 }
 
-/** A request that could not even be read as a query (bad signature, XML, size...), for the evidence of its refusal. */
+/**
+ * A request that could not even be read as a query (bad signature, XML, size...), for the evidence of its refusal.
+ * Its fields hold only well-formed values (a malformed one is left out), since they are stored.
+ */
 export type RefusedQuery = Partial<Omit<QueryRequest, 'raw'>> & { raw: Buffer; claimedId?: string };
 
 export interface QueryAnswer {

@@ -8,7 +8,9 @@ import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
+import { Unauthenticated } from '../engine/peer.ts';
 import type { Registry } from '../engine/registry.ts';
+import type { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
 
 export interface Submission {
   id?: string;
@@ -33,6 +35,7 @@ export class Intake {
     private readonly registry: Registry,
     private readonly payloads: Payloads,
     private readonly evidence: EvidenceLog,
+    private readonly refusals: Pick<UnauthenticatedRefusals, 'count'>,
     /** Why no message may be accepted now (evidence cannot be time-stamped), if that is so. */
     private readonly admission: () => SwxError | undefined = () => undefined,
   ) {}
@@ -55,8 +58,15 @@ export class Intake {
     });
   }
 
-  /** Evidences a submission refused before it could be accepted (bad certificate, signature, digest, size...). */
+  /**
+   * Evidences a submission refused before it could be accepted (bad certificate, signature, digest, size...). One
+   * from a sender no registered certificate named is counted with the others from its address instead.
+   */
   async reject(submission: Partial<Submission> & { payload: Buffer; claimedId?: string }, error: SwxError): Promise<string> {
+    if (error instanceof Unauthenticated) {
+      const { protocol, to, service, action, claimedId, contentType } = submission;
+      return this.refusals.count(error, { protocol, to, service, action, messageId: claimedId, contentType });
+    }
     const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : randomUUID();
     const conversationId = submission.conversationId ?? id;
     const sha256 = createHash('sha256').update(submission.payload).digest('hex');

@@ -13,13 +13,17 @@ import { log } from '../engine/log.ts';
 import { queriesTotal, queryLatency } from '../engine/metrics.ts';
 import { replayMessageId } from '../engine/replay.ts';
 import { keyValueFits, keyValueLength, withQueryId, type ProviderAnswer, type ProviderConnector, type QueryAnswer, type QueryRequest, type QueryService, type RefusedQuery, type ReplayGuard } from '../engine/query.ts';
+import { Unauthenticated } from '../engine/peer.ts';
 import type { RateLimiter } from '../engine/ratelimit.ts';
 import type { Registry } from '../engine/registry.ts';
+import type { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
 
 export interface QueryPipelineOptions {
   catalogue: Pick<Catalogue, 'decide' | 'dataset'>;
   registry: Pick<Registry, 'partner'>;
   evidence: EvidenceLog;
+  /** Counts requests refused before a registered certificate named their sender. */
+  refusals: Pick<UnauthenticatedRefusals, 'count'>;
   limiter: Pick<RateLimiter, 'take'>;
   connectors: Partial<Record<'rest' | 'soap', ProviderConnector>>;
   deadlineMs: number;
@@ -122,6 +126,9 @@ export class QueryPipeline implements QueryService {
   }
 
   async refuse(request: RefusedQuery, error: SwxError): Promise<string> {
+    if (error instanceof Unauthenticated) {
+      return this.options.refusals.count(error, { protocol: request.protocol, dataset: request.dataset, messageId: request.claimedId });
+    }
     // Before the signature checked out the claimed id is the sender's word only: evidence it under a fresh id.
     const id = request.signature && request.id && messageIdPattern.test(request.id) ? request.id : randomUUID();
     const claimed = request.signature ? undefined : request.claimedId ?? request.id;

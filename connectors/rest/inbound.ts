@@ -39,26 +39,37 @@ const sigErrorCodes: Record<string, ErrorCode> = {
 const tokenShape = (value: string) => messageIdPattern.test(value);
 const tokenRule = '1-128 characters of letters, digits and . _ : @ -';
 
-/** The shape of each envelope header and the Submission field it fills, checked before anything else reads it. */
-const headerShapes: { name: string; field: keyof Submission; valid: (value: string) => boolean; rule: string }[] = [
+type EnvelopeField = 'to' | 'service' | 'action' | 'conversationId' | 'refToMessageId' | 'id' | 'contentType';
+
+/** The shape of each envelope header and the Submission field it fills, checked before anything keeps or reads it. */
+const headerShapes: { name: string; field: EnvelopeField; valid: (value: string) => boolean; rule: string; absent?: string }[] = [
   { name: envelopeHeaders.to, field: 'to', valid: (value) => partnerId.safeParse(value).success, rule: 'a partner id (upper-case letters, digits and -)' },
   { name: envelopeHeaders.service, field: 'service', valid: (value) => serviceSchema.shape.id.safeParse(value).success, rule: 'a service id (lower-case letters, digits, . and -)' },
-  { name: envelopeHeaders.action, field: 'action', valid: tokenShape, rule: tokenRule },
+  { name: envelopeHeaders.action, field: 'action', valid: tokenShape, rule: tokenRule, absent: 'deliver' },
   { name: envelopeHeaders.conversationId, field: 'conversationId', valid: tokenShape, rule: tokenRule },
   { name: envelopeHeaders.refTo, field: 'refToMessageId', valid: tokenShape, rule: tokenRule },
   { name: envelopeHeaders.messageId, field: 'id', valid: tokenShape, rule: tokenRule },
   { name: 'content-type', field: 'contentType', valid: (value) => /^[\x20-\x7e]{1,200}$/.test(value), rule: 'up to 200 printable ASCII characters' },
 ];
 
-/** Refuses the first malformed envelope header, naming it; its value is dropped so the evidence does not keep it. */
-function checkHeaders(req: IncomingMessage, partial: Partial<Submission>): void {
-  for (const { name, field, valid, rule } of headerShapes) {
+/**
+ * The well-formed envelope headers as Submission fields. A malformed one is left out, so no evidence keeps it, and
+ * named in `malformed`: the refusal once the sender has authenticated.
+ */
+function envelopeFields(req: IncomingMessage): { fields: Partial<Pick<Submission, EnvelopeField>>; malformed?: string } {
+  const fields: Partial<Pick<Submission, EnvelopeField>> = {};
+  let malformed: string | undefined;
+  for (const { name, field, valid, rule, absent } of headerShapes) {
     const value = header(req, name);
-    if (value !== undefined && !valid(value)) {
-      delete partial[field];
-      throw new SwxError('SWX_BAD_REQUEST', `header ${name} must be ${rule}`);
+    if (value === undefined) {
+      if (absent !== undefined) fields[field] = absent;
+    } else if (valid(value)) {
+      fields[field] = value;
+    } else {
+      malformed ??= `header ${name} must be ${rule}`;
     }
   }
+  return { fields, malformed };
 }
 
 export function mountRestInbound(router: Router, options: RestInboundOptions): void {
@@ -66,22 +77,13 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
   const sealFor = hubSeal(options.signing);
 
   router.add('POST', messagePath, async (req: IncomingMessage, res: ServerResponse) => {
-    const partial: Partial<Submission> & { payload: Buffer } = {
-      protocol: 'rest',
-      payload: Buffer.alloc(0),
-      to: header(req, envelopeHeaders.to),
-      service: header(req, envelopeHeaders.service),
-      action: header(req, envelopeHeaders.action) ?? 'deliver',
-      id: header(req, envelopeHeaders.messageId),
-      conversationId: header(req, envelopeHeaders.conversationId),
-      refToMessageId: header(req, envelopeHeaders.refTo),
-      contentType: header(req, 'content-type'),
-    };
+    const { fields, malformed } = envelopeFields(req);
+    const partial: Partial<Submission> & { payload: Buffer } = { protocol: 'rest', payload: Buffer.alloc(0), ...fields };
     let accepted: Awaited<ReturnType<Intake['accept']>>;
     try {
       const peer = await authenticate(req, registry, options.trust);
       partial.from = peer.partner.id;
-      checkHeaders(req, partial);
+      if (malformed) throw new SwxError('SWX_BAD_REQUEST', malformed);
       partial.payload = await readBody(req, options.maxBodyBytes);
       // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
       const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds, requestComponents(req.headers));

@@ -8,7 +8,8 @@ import { SwxError } from '../../engine/errors.ts';
 import { header, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
-import type { Registry } from '../../engine/registry.ts';
+import { partnerId, type Registry } from '../../engine/registry.ts';
+import { malformedDataset, wellFormedDataset } from '../../engine/catalogue.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { verifySignature } from './inbound.ts';
@@ -31,14 +32,19 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
   const sealFor = hubSeal(options.signing);
   router.add('POST', `${queryPath}/:dataset`, async (req: IncomingMessage, res: ServerResponse, params) => {
     const contentType = header(req, 'content-type') ?? '';
-    const refused: RefusedQuery = { protocol: 'rest', dataset: params.dataset, raw: Buffer.alloc(0), contentType, claimedId: header(req, envelopeHeaders.messageId) };
+    const claimedId = header(req, envelopeHeaders.messageId);
+    const dataset = wellFormedDataset(params.dataset);
+    const refused: RefusedQuery = {
+      protocol: 'rest', dataset, raw: Buffer.alloc(0), contentType,
+      claimedId: claimedId !== undefined && messageIdPattern.test(claimedId) ? claimedId : undefined,
+    };
     let request: QueryRequest;
     try {
       const peer = await authenticate(req, options.registry, options.trust);
       refused.asker = peer.partner.id;
+      if (!dataset) throw malformedDataset();
       refused.raw = await readBody(req, options.maxBodyBytes);
-      const claimedId = refused.claimedId;
-      if (claimedId !== undefined && !messageIdPattern.test(claimedId)) throw new SwxError('SWX_BAD_REQUEST', `header ${envelopeHeaders.messageId} must be 1-128 characters of letters, digits and . _ : @ -`);
+      if (claimedId !== undefined && !refused.claimedId) throw new SwxError('SWX_BAD_REQUEST', `header ${envelopeHeaders.messageId} must be 1-128 characters of letters, digits and . _ : @ -`);
       const required = claimedId === undefined ? queryRequestComponents : [...queryRequestComponents, envelopeHeaders.messageId];
       const { verified, signer } = verifySignature(req, peer, options.registry, options.freshnessSeconds, required);
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
@@ -58,11 +64,11 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
       if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((name) => name !== 'keys' && name !== 'provider')) {
         throw new SwxError('SWX_BAD_REQUEST', 'the body must be { "keys": {...}, "provider"?: "..." } and nothing else');
       }
-      if (body.provider !== undefined && typeof body.provider !== 'string') throw new SwxError('SWX_BAD_REQUEST', 'provider must be an agency id');
+      if (body.provider !== undefined && !partnerId.safeParse(body.provider).success) throw new SwxError('SWX_BAD_REQUEST', 'provider must be an agency id (upper-case letters, digits and -)');
       request = {
         ...(claimedId ? { id: claimedId } : {}),
         asker: peer.partner.id,
-        dataset: params.dataset!,
+        dataset,
         ...(body.provider !== undefined ? { provider: body.provider as string } : {}),
         keys: body.keys as Record<string, string>,
         protocol: 'rest',

@@ -2,7 +2,7 @@
 // and WS-Security. The TLS certificate names the asker; the BinarySecurityToken must be a certificate of that same
 // agency. Every answer and fault goes back signed by the hub, in the SOAP version asked in.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Catalogue } from '../../engine/catalogue.ts';
+import { malformedDataset, wellFormedDataset, type Catalogue } from '../../engine/catalogue.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { header, readBody, sendProblem, type Router } from '../../engine/http.ts';
@@ -67,14 +67,15 @@ export function mountSoapQueries(router: Router, options: SoapInboundOptions): v
   router.add('POST', '/ws/query/:dataset', async (req: IncomingMessage, res: ServerResponse, params) => {
     const contentType = header(req, 'content-type') ?? '';
     let version: SoapVersion = versionOfContentType(contentType) ?? '1.1';
-    const refused: RefusedQuery = { raw: Buffer.alloc(0), protocol: 'soap', contentType, dataset: params.dataset };
+    const refused: RefusedQuery = { raw: Buffer.alloc(0), protocol: 'soap', contentType, dataset: wellFormedDataset(params.dataset) };
     let asked = false;
     let request: QueryRequest | undefined;
     try {
       const peer = await authenticate(req, options.registry, options.trust);
       refused.asker = peer.partner.id;
-      const dataset = options.catalogue.dataset(params.dataset!);
-      if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${JSON.stringify(params.dataset!.slice(0, 80))} in the catalogue`);
+      if (!refused.dataset) throw malformedDataset();
+      const dataset = options.catalogue.dataset(refused.dataset);
+      if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${refused.dataset} in the catalogue`);
       refused.raw = await readBody(req, options.maxBodyBytes);
       const message = readSoap(refused.raw, contentType, header(req, 'soapaction'));
       version = message.version;

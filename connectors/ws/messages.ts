@@ -1,6 +1,7 @@
 // The query service's SOAP payloads: q:Query, q:Answer and the hub's q:Context header, written and read (strictly).
 import { randomUUID } from 'node:crypto';
 import { SwxError } from '../../engine/errors.ts';
+import { partnerId } from '../../engine/registry.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { keyValueFits, keyValueLength } from '../../engine/query.ts';
 import { queryNamespace, wsuNamespace } from './contract.ts';
@@ -57,7 +58,7 @@ export function readQuery(payload: XmlElement, keys?: readonly string[]): QueryP
   for (const [name, value] of found) {
     if (!keyValueFits(value)) throw bad(`q:${name} must be ${keyValueLength.min}-${keyValueLength.max} characters`);
   }
-  if (provider !== undefined && !keyValueFits(provider)) throw bad(`q:provider must be ${keyValueLength.min}-${keyValueLength.max} characters`);
+  if (provider !== undefined && !partnerId.safeParse(provider).success) throw bad('q:provider must be an agency id (upper-case letters, digits and -)');
   return { ...(provider !== undefined ? { provider } : {}), keys: Object.fromEntries(found) };
 }
 

@@ -99,6 +99,17 @@ async function expectRefused(answer: ReceivedAnswer, status: number, code: strin
   assert.ok(rows.some((row) => row.stage === 'received'), 'the raw request is evidenced too');
 }
 
+/**
+ * A refusal before authentication: signed like any other, naming the count of such refusals from this address in this
+ * minute that it joins, not evidence of its own (test/e2e/unauthenticated.test.ts reads those counts).
+ */
+function expectCounted(answer: ReceivedAnswer, code: string) {
+  assert.is(answer.status, 401, `${code}: ${JSON.stringify(answer.body)}`);
+  assert.is(answer.body.code, code);
+  assert.ok(customs.client.checkReceipt(answer), `${code}: the refusal carries the hub's signature`);
+  assert.match(String(answer.body.messageId), new RegExp(`^refused:\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:${code}:127\\.0\\.0\\.1$`));
+}
+
 interface RawAnswer extends ReceivedAnswer { reused: boolean }
 
 /**
@@ -141,7 +152,7 @@ const message = (to = 'BOFT', service = 'customs.declaration') => ({ to, service
 
 test('no client certificate: 401 SWX_AUTH_REQUIRED', async () => {
   const headers = customs.client.signedHeaders(message());
-  await expectRefused(await rawSend(headers, Buffer.from(declaration), { ca: customs.credentials.caPem }), 401, 'SWX_AUTH_REQUIRED');
+  expectCounted(await rawSend(headers, Buffer.from(declaration), { ca: customs.credentials.caPem }), 'SWX_AUTH_REQUIRED');
 });
 
 test('a certificate from another CA, or one not registered: 401 SWX_AUTH_UNKNOWN_CERT', async () => {
@@ -149,7 +160,7 @@ test('a certificate from another CA, or one not registered: 401 SWX_AUTH_UNKNOWN
   await initPki(stranger, { agencies: ['BOFT'] });
   const other = await issueAgency(stranger, 'BOFT');
   const foreign = new AgencyClient(`https://localhost:${hub.agencyPort}`, { certPem: other.certPem, keyPem: other.keyPem, caPem: customs.credentials.caPem });
-  await expectRefused(await foreign.send(message('TFDA')), 401, 'SWX_AUTH_UNKNOWN_CERT');
+  expectCounted(await foreign.send(message('TFDA')), 'SWX_AUTH_UNKNOWN_CERT');
   foreign.close();
 });
 
@@ -210,7 +221,7 @@ test('disabling a partner takes effect on its open keep-alive connection: 401 SW
     assert.is(disabled.status, 200);
     const refused = await send();
     assert.ok(refused.reused, 'the second request went over the same TLS connection');
-    await expectRefused(refused, 401, 'SWX_AUTH_UNKNOWN_CERT');
+    expectCounted(refused, 'SWX_AUTH_UNKNOWN_CERT');
   } finally {
     agent.destroy();
     nta.client.close();

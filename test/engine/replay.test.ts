@@ -15,6 +15,7 @@ import { queryIdOf, type ProviderConnector, type QueryRequest } from '../../engi
 import { RateLimiter } from '../../engine/ratelimit.ts';
 import { Registry } from '../../engine/registry.ts';
 import { ReplayWindow } from '../../engine/replay.ts';
+import { UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
 import { QueryPipeline } from '../../pipelines/query.ts';
 import { freePort, tempDir } from '../helpers/hub.ts';
 
@@ -38,8 +39,9 @@ const provider: ProviderConnector = {
 function hubProcess(node: string): QueryPipeline {
   const replay = new ReplayWindow(600);
   windows.push(replay);
+  const evidence = new EvidenceLog(bus, node);
   return new QueryPipeline({
-    catalogue, registry, evidence: new EvidenceLog(bus, node), replay,
+    catalogue, registry, evidence, refusals: new UnauthenticatedRefusals(evidence), replay,
     limiter: new RateLimiter({ default: { ratePerSecond: 1000, burst: 1000 }, askers: {} }),
     connectors: { rest: provider },
     deadlineMs: 2000,
