@@ -8,30 +8,32 @@ export interface RawAnswer extends ReceivedAnswer { reused: boolean }
 export interface RawTls { cert?: string; key?: string; ca?: string; agent?: Agent }
 
 /**
- * POSTs `body` with the given headers and TLS identity (or keep-alive agent); `chunked` sends without Content-Length,
- * in 16 KiB pieces. Resolves on the reply: the hub may close the connection while we still write.
+ * POSTs `body` with the given headers and TLS identity (or keep-alive agent); `chunked` sends without Content-Length.
+ * The body goes in 16 KiB pieces and stops once the reply begins, as a careful client does: the hub may answer and
+ * close before the body ended, and the reply is what counts, not the broken pipe that may follow it.
  */
 export function rawPost(url: string, headers: Record<string, string>, body: Buffer, tls: RawTls & { chunked?: boolean }): Promise<RawAnswer> {
   const { chunked, ...connection } = tls;
   return new Promise<RawAnswer>((resolve, reject) => {
-    let answered = false;
+    let replying = false;
     const req = request(url, {
       method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(body.length) }, ...connection,
     }, (res) => {
+      replying = true;
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        answered = true;
+      res.once('close', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), headers: res.headers, text, reused: req.reusedSocket });
+        let parsed: Record<string, unknown> = {};
+        try { parsed = JSON.parse(text || '{}'); } catch { /* a reply cut short: the caller sees its text */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers, text, reused: req.reusedSocket });
       });
     });
-    req.on('error', (error) => { if (!answered) reject(error); });
-    if (!chunked) { req.end(body); return; }
+    req.on('error', (error) => { if (!replying) reject(error); });
     let offset = 0;
     const step = 16 * 1024;
     const next = (): void => {
-      if (answered || req.destroyed) return;
+      if (replying || req.destroyed) return;
       if (offset >= body.length) { req.end(); return; }
       const chunk = body.subarray(offset, offset + step);
       offset += step;
