@@ -11,6 +11,7 @@ import { exportBundle } from '../engine/evidence-bundle.ts';
 import { Keyring } from '../engine/keyring.ts';
 import { Catalogue } from '../engine/catalogue.ts';
 import { table1 } from './table1.ts';
+import { BodyBudget } from '../engine/budget.ts';
 import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
 import { actorBacklog } from '../engine/metrics.ts';
@@ -151,7 +152,8 @@ export async function startHub(config: Config): Promise<Hub> {
     const verifyXml = signatures ? signatures.verifyXml.bind(signatures) : undefined;
     const payloadVerifiers = signatures ?? { verifyCms, verifyXml: verifyXmlInline };
     const agencyRouter = new Router();
-    mountRestInbound(agencyRouter, { registry, intake, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds });
+    const budget = new BodyBudget(config.limits.inflightBodyBytes, config.limits.inflightBodyBytesPerPartner);
+    mountRestInbound(agencyRouter, { registry, intake, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds });
     const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
     const soapProvider = new SoapProvider({
       tls, signing: soapSigner, registry, trust, verifyXml,
@@ -173,7 +175,7 @@ export async function startHub(config: Config): Promise<Hub> {
       replay,
       admission: () => stamper?.refusal(),
     });
-    mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, freshnessSeconds: config.query.freshnessSeconds });
+    mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds });
     mountSoapQueries(agencyRouter, {
       registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml,
       maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,

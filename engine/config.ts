@@ -30,6 +30,8 @@ export const configSchema = z.object({
   limits: z.object({
     maxBodyBytes: z.coerce.number().int().positive(),
     inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
+    inflightBodyBytes: z.coerce.number().int().positive().describe('request body bytes the process holds at once for verified requests; past it, 503 SWX_BUSY'),
+    inflightBodyBytesPerPartner: z.coerce.number().int().positive().describe('request body bytes one agency may have in flight at once; past it, 429 SWX_PARTNER_BUSY'),
   }),
   clockSkewSeconds: z.coerce.number().int().positive(),
   dedupeHorizonSeconds: z.coerce.number().int().positive(),
@@ -78,7 +80,8 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   nats: { port: 14222 },
   clickhouse: { database: 'swx' },
   http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480 },
-  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024 },
+  // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
+  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
@@ -105,6 +108,8 @@ export const envSettings: Record<string, string> = {
   SWX_OPS_TOKEN: 'http.opsToken',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
+  SWX_INFLIGHT_BODY_BYTES: 'limits.inflightBodyBytes',
+  SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: 'limits.inflightBodyBytesPerPartner',
   SWX_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
   SWX_DEDUPE_HORIZON_SECONDS: 'dedupeHorizonSeconds',
   SWX_DELIVERY_TIMEOUT_MS: 'delivery.timeoutMs',
@@ -186,6 +191,14 @@ export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: Node
     const path = issue.path.join('.');
     const envName = Object.entries(envSettings).find(([, p]) => p === path)?.[0];
     throw new Error(`invalid setting ${path}${envName ? ` (${envName})` : ''}: ${issue.message}`);
+  }
+  // A message the budget could never hold would be refused as busy forever: say so at start instead.
+  const { maxBodyBytes, inflightBodyBytes, inflightBodyBytesPerPartner } = parsed.data.limits;
+  if (inflightBodyBytesPerPartner < maxBodyBytes) {
+    throw new Error(`invalid setting limits.inflightBodyBytesPerPartner (SWX_INFLIGHT_BODY_BYTES_PER_PARTNER): ${inflightBodyBytesPerPartner} is below limits.maxBodyBytes (SWX_MAX_BODY_BYTES) ${maxBodyBytes}, so the largest message could never be read`);
+  }
+  if (inflightBodyBytes < inflightBodyBytesPerPartner) {
+    throw new Error(`invalid setting limits.inflightBodyBytes (SWX_INFLIGHT_BODY_BYTES): ${inflightBodyBytes} is below limits.inflightBodyBytesPerPartner (SWX_INFLIGHT_BODY_BYTES_PER_PARTNER) ${inflightBodyBytesPerPartner}`);
   }
   // A second process on an external NATS with its own embedded chDB would split the evidence: it archives only when told.
   const { archive, ...rest } = parsed.data;

@@ -1,4 +1,5 @@
 // Stable error codes: the same code appears in the protocol reply, the evidence record, the console and the docs.
+// A code whose refusal passes with time (every 429 and 503) names how many seconds to wait: its reply's Retry-After.
 
 export const errorCodes = {
   SWX_AUTH_REQUIRED: { status: 401, title: 'Client certificate required' },
@@ -11,7 +12,7 @@ export const errorCodes = {
   SWX_SIG_ALG_UNSUPPORTED: { status: 400, title: 'Signature or digest algorithm not supported' },
   SWX_CERT_UNTRUSTED: { status: 401, title: 'Certificate does not chain to a trusted certificate' },
   SWX_CERT_REVOKED: { status: 401, title: 'Certificate has been revoked' },
-  SWX_CERT_REVOCATION_UNKNOWN: { status: 503, title: 'Revocation status cannot be established (no current CRL or OCSP answer)' },
+  SWX_CERT_REVOCATION_UNKNOWN: { status: 503, title: 'Revocation status cannot be established (no current CRL or OCSP answer)', retryAfterSeconds: 60 },
   SWX_CERT_USAGE: { status: 401, title: 'Certificate is not issued for this use (key usage or extended key usage)' },
   SWX_SIG_WEAK_ALG: { status: 400, title: 'Legacy algorithm (SHA-1, DSA) refused on live traffic' },
   SWX_SIG_WRAPPED: { status: 400, title: 'Signed element is not the element acted on (signature wrapping)' },
@@ -29,7 +30,12 @@ export const errorCodes = {
   SWX_TSP_CERT_ID_MISMATCH: { status: 400, title: 'Time-stamp token names another signing certificate' },
   SWX_DIGEST_MISMATCH: { status: 400, title: 'Content-Digest does not match the body' },
   SWX_BAD_REQUEST: { status: 400, title: 'Malformed request' },
+  SWX_HEADERS_TOO_LARGE: { status: 431, title: 'Request header block exceeds the size limit' },
+  SWX_REQUEST_TIMEOUT: { status: 408, title: 'Request headers did not arrive in time' },
+  SWX_CLIENT_ABORTED: { status: 400, title: 'The sender closed the connection before the request body ended' },
   SWX_TOO_LARGE: { status: 413, title: 'Message exceeds the size limit' },
+  SWX_BUSY: { status: 503, title: 'The hub holds as many request bodies as it may; retry after the time given', retryAfterSeconds: 1 },
+  SWX_PARTNER_BUSY: { status: 429, title: 'This agency has as many request bodies in flight as it may; retry after the time given', retryAfterSeconds: 1 },
   SWX_UNKNOWN_RECEIVER: { status: 404, title: 'Unknown receiver' },
   SWX_UNKNOWN_SERVICE: { status: 404, title: 'Unknown service' },
   SWX_DUPLICATE_CONFLICT: { status: 409, title: 'Message id already used for a different message' },
@@ -39,29 +45,39 @@ export const errorCodes = {
   SWX_PROVIDER_ERROR: { status: 502, title: 'Provider failed to answer the query' },
   SWX_REPLAY: { status: 409, title: 'Request already seen (replayed signature or message id within the freshness window)' },
   SWX_SOAP_ACTION: { status: 400, title: 'SOAP action does not match the operation of the body' },
-  SWX_RATE_LIMITED: { status: 429, title: 'Too many requests from this agency; retry after the time given' },
+  SWX_RATE_LIMITED: { status: 429, title: 'Too many requests from this agency; retry after the time given', retryAfterSeconds: 1 },
   SWX_NOT_FOUND: { status: 404, title: 'Not found' },
   SWX_OPS_UNAUTHORIZED: { status: 401, title: 'Operator token missing or wrong' },
-  SWX_UNAVAILABLE: { status: 503, title: 'Hub is not ready' },
-  SWX_TSA_UNAVAILABLE: { status: 503, title: 'Evidence cannot be time-stamped: the time-stamp authority has failed beyond the grace period or backlog' },
+  SWX_UNAVAILABLE: { status: 503, title: 'Hub is not ready', retryAfterSeconds: 5 },
+  SWX_TSA_UNAVAILABLE: { status: 503, title: 'Evidence cannot be time-stamped: the time-stamp authority has failed beyond the grace period or backlog', retryAfterSeconds: 30 },
   SWX_DELIVERY_REJECTED: { status: 502, title: 'Receiver rejected the message' },
   SWX_RECEIPT_INVALID: { status: 502, title: "Receiver's receipt does not verify" },
   SWX_TTL_EXPIRED: { status: 410, title: 'Message time-to-live expired before delivery' },
   SWX_INTERNAL: { status: 500, title: 'Internal error' },
-} as const;
+} as const satisfies Record<string, { status: number; title: string; retryAfterSeconds?: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
-/** An error that knows its stable code; `detail` says what failed, for whom, and what to do. */
+/**
+ * An error that knows its stable code; `detail` says what failed, for whom, and what to do. `retryAfterSeconds`
+ * overrides the code's own wait where the refusal knows better (a rate limiter knows when a token is back).
+ */
 export class SwxError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown }) {
+  private readonly retryAfter: number | undefined;
+  constructor(code: ErrorCode, detail: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
     super(detail, options);
     this.code = code;
     this.name = 'SwxError';
+    this.retryAfter = options?.retryAfterSeconds;
   }
   get status(): number {
     return errorCodes[this.code].status;
+  }
+  /** Whole seconds to wait before asking again, for a refusal that passes with time; else undefined. */
+  get retryAfterSeconds(): number | undefined {
+    const table: { status: number; retryAfterSeconds?: number } = errorCodes[this.code];
+    return table.retryAfterSeconds === undefined ? undefined : Math.max(1, Math.ceil(this.retryAfter ?? table.retryAfterSeconds));
   }
 }
 

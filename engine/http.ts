@@ -1,10 +1,13 @@
 // HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
 // JSON and RFC 9457 problem replies.
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
+import type { Socket } from 'node:net';
 import { createSecureContext, type TLSSocket } from 'node:tls';
+import type { BodyClaim } from './budget.ts';
 import { problem, SwxError } from './errors.ts';
 import { log } from './log.ts';
+import { parserRefusals } from './metrics.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void> | void;
 export interface Route { method: string; pattern: string; handle: RouteHandler }
@@ -67,33 +70,76 @@ function refuseBody(req: IncomingMessage): void {
   req.resume();
 }
 
+/** Long enough for a sender still writing its body to read the reply; short, as what it sends meanwhile is discarded. */
+const lingerMs = 1_000;
+
 /**
- * Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded. The problem reply to a refused
- * body closes the connection (see sendProblem).
+ * A lingering close (RFC 9112 §9.6) for a connection whose request body is not read to its end: once the reply is
+ * out, the hub half-closes and discards what still arrives for a moment. Closing at once would reset the connection
+ * while the sender writes, and its TCP stack would drop the reply unread. Node closes through destroySoon once the
+ * reply is written; this socket's own replaces it.
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = function destroyAfterLinger(this: Socket) {
+    this.end();
+    this.resume();
+    const timer = setTimeout(() => this.destroy(), lingerMs).unref();
+    this.once('close', () => clearTimeout(timer));
+  };
+}
+
+/**
+ * Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded, and holding it within `claim` (the
+ * declared length at once, a body without one as it arrives). A declared body is read into one buffer of its length,
+ * so it costs what was claimed; a body without a length is gathered in chunks and copied once at its end. The problem
+ * reply to a refused body closes the connection (see sendProblem). A sender that leaves before the end is
+ * SWX_CLIENT_ABORTED.
+ */
+export function readBody(req: IncomingMessage, limit: number, claim?: BodyClaim): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) {
+  try {
+    if (declared > limit) throw new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`);
+    if (declared > 0) claim?.grow(declared);
+  } catch (error) {
     refuseBody(req);
-    return Promise.reject(new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+    return Promise.reject(error);
   }
   return new Promise((resolve, reject) => {
+    const whole = declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
     const chunks: Buffer[] = [];
     let size = 0;
+    let claimed = declared;
+    let settled = false;
+    const stop = (error: SwxError) => {
+      settled = true;
+      req.off('data', onData);
+      chunks.length = 0;
+      refuseBody(req);
+      reject(error);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        req.off('data', onData);
-        chunks.length = 0;
-        refuseBody(req);
-        reject(new SwxError('SWX_TOO_LARGE', `body exceeds the limit of ${limit} bytes`));
-        return;
+      if (size > limit) return stop(new SwxError('SWX_TOO_LARGE', `body exceeds the limit of ${limit} bytes`));
+      if (size > claimed) {
+        try { claim?.grow(size - claimed); } catch (error) { return stop(error as SwxError); }
+        claimed = size;
       }
-      chunks.push(chunk);
+      if (whole) chunk.copy(whole, size - chunk.length); else chunks.push(chunk);
+    };
+    const aborted = () => {
+      if (req.complete || settled) return;
+      settled = true;
+      log.info({ peer: req.socket.remoteAddress, path: req.url, received: size }, 'sender closed the connection before the body ended');
+      reject(new SwxError('SWX_CLIENT_ABORTED', `the connection closed after ${size} bytes of the body`));
     };
     req.on('data', onData);
-    req.on('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.on('error', reject);
+    req.on('end', () => {
+      settled = true;
+      if (whole) resolve(whole.subarray(0, size));
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    req.on('error', aborted);
+    req.on('close', aborted);
   });
 }
 
@@ -136,26 +182,47 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 
 /**
  * A problem reply. When the request body was refused or not read to its end, the reply says `connection: close` and
- * Node destroys the socket once it is written: the rest of that body is not waited for.
+ * the connection closes shortly after it is written (lingerOnClose): the rest of that body is not waited for.
  */
 export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<string, unknown> = {}, seal?: Seal): void {
   if (res.headersSent) { res.destroy(); return; }
   const body = Buffer.from(JSON.stringify({ ...problem(error), ...extra }));
   const unread = res.req && (!res.req.complete || refusedBodies.has(res.req));
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...retryAfter(error) };
   seal?.(error.status, headers, body);
+  if (unread && res.socket) lingerOnClose(res.socket as Socket);
   res.writeHead(error.status, { ...headers, 'content-length': String(body.length), ...(unread ? { connection: 'close' } : {}) });
   res.end(body);
+}
+
+/** The Retry-After header of a refusal that passes with time (errors.ts: every 429 and 503), for any reply format. */
+export function retryAfter(error: SwxError): Record<string, string> {
+  const seconds = error.retryAfterSeconds;
+  return seconds === undefined ? {} : { 'retry-after': String(seconds) };
 }
 
 /** Adds a reply's signature headers (and what they cover) to `headers`, for the status and body given. */
 export type Seal = (status: number, headers: Record<string, string>, body: Buffer) => void;
 
+/** application/json, application/<anything>+json and text/json, with or without parameters. */
+export function isJsonMediaType(contentType: string): boolean {
+  return /^(?:application\/(?:[a-z0-9!#$&^_.-]+\+)?json|text\/json)[ \t]*(?:;|$)/i.test(contentType);
+}
+
+// Fatal: a lossy decode would turn bytes that are not UTF-8 into U+FFFD, so that JSON.parse accepts what was not JSON.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function readJson(buffer: Buffer): unknown {
+  let text: string;
   try {
-    return JSON.parse(buffer.toString('utf8'));
+    text = utf8.decode(buffer);
+  } catch {
+    throw new SwxError('SWX_BAD_REQUEST', 'body is not JSON: it is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
   } catch (error) {
-    throw new SwxError('SWX_BAD_REQUEST', `body is not valid JSON: ${(error as Error).message}`);
+    throw new SwxError('SWX_BAD_REQUEST', `body is not JSON: ${(error as Error).message}`);
   }
 }
 
@@ -182,11 +249,50 @@ export function createAgencyServer(tls: { key: string; cert: string; ca: string[
     keepAliveTimeout: 60_000,
   }, router.handler);
   server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
+  server.on('clientError', refuseUnparsed);
   return server as unknown as Server;
 }
 
 export function createOpsServer(router: Router): Server {
-  return createHttpServer(router.handler);
+  return createHttpServer(router.handler).on('clientError', refuseUnparsed);
+}
+
+/** At most one warn line per window, counting those left out: a flood of malformed requests cannot flood the log. */
+const parserLogWindowMs = 10_000;
+const parserLog = { until: 0, unlogged: 0 };
+
+/**
+ * A request the HTTP parser refused (bad header bytes, obs-fold, ambiguous framing, an oversized header block) never
+ * reaches a handler: it is answered here with a problem, counted and logged. As in Node's own handler, the reply is
+ * written only where no reply to an earlier request on the connection has begun, so none is corrupted.
+ */
+function refuseUnparsed(error: Error & { code?: string }, socket: Socket): void {
+  const reason = error.code ?? '';
+  // A reset, or a connection that ended mid-request (HPE_INVALID_EOF_STATE): a sender gone, nobody to answer.
+  if ((!reason.startsWith('HPE_') && reason !== 'ERR_HTTP_REQUEST_TIMEOUT') || reason === 'HPE_INVALID_EOF_STATE') {
+    socket.destroy();
+    return;
+  }
+  parserRefusals.inc({ reason });
+  const now = Date.now();
+  if (now >= parserLog.until) {
+    log.warn({ peer: socket.remoteAddress, reason, detail: error.message, unlogged: parserLog.unlogged }, 'request refused by the HTTP parser');
+    parserLog.until = now + parserLogWindowMs;
+    parserLog.unlogged = 0;
+  } else {
+    parserLog.unlogged++;
+  }
+  const swx = reason === 'HPE_HEADER_OVERFLOW' ? new SwxError('SWX_HEADERS_TOO_LARGE', 'the request header block is larger than the hub reads')
+    : reason === 'ERR_HTTP_REQUEST_TIMEOUT' ? new SwxError('SWX_REQUEST_TIMEOUT', 'the request did not arrive in time')
+      : new SwxError('SWX_BAD_REQUEST', `the request is not well-formed HTTP/1.1 (${reason}: ${error.message})`);
+  const replying = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+  if (!socket.writable || replying?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify(problem(swx));
+  socket.end(`HTTP/1.1 ${swx.status} ${STATUS_CODES[swx.status]}\r\ncontent-type: application/problem+json\r\n`
+    + `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`, () => socket.destroy());
 }
 
 /** The DER of the client certificate of this request's TLS connection, if one was presented. */

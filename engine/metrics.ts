@@ -91,3 +91,16 @@ export const tsaFailures = new Counter({
   help: 'Failed attempts to time-stamp evidence (TSA unreachable or unusable answer)',
   registers: [metricsRegistry],
 });
+
+export const parserRefusals = new Counter({
+  name: 'swx_http_parser_refusals_total',
+  help: 'Requests refused by the HTTP parser before any handler saw them (malformed or oversized headers, ambiguous framing), by parser code',
+  labelNames: ['reason'] as const,
+  registers: [metricsRegistry],
+});
+
+export const inflightBodyBytes = new Gauge({
+  name: 'swx_inflight_body_bytes',
+  help: 'Request body bytes this process holds for requests not yet answered (SWX_INFLIGHT_BODY_BYTES is its budget)',
+  registers: [metricsRegistry],
+});

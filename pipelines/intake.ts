@@ -29,6 +29,14 @@ export interface Submission {
 
 export interface Accepted { id: string; conversationId: string; duplicate: boolean }
 
+/**
+ * The id of a message sent without one: derived from what its sender signed (the RFC 9421 signature base, which names
+ * the key), so the same signed request sent again is the same message, answered as a duplicate and delivered once.
+ */
+function signedMessageId(signature: SignatureInfo | undefined): string | undefined {
+  return signature?.base === undefined ? undefined : `sig:${createHash('sha256').update(signature.base).digest('base64url')}`;
+}
+
 export class Intake {
   constructor(
     private readonly bus: Bus,
@@ -67,7 +75,7 @@ export class Intake {
       const { protocol, to, service, action, claimedId, contentType } = submission;
       return this.refusals.count(error, { protocol, to, service, action, messageId: claimedId, contentType });
     }
-    const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : randomUUID();
+    const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : signedMessageId(submission.signature) ?? randomUUID();
     const conversationId = submission.conversationId ?? id;
     const sha256 = createHash('sha256').update(submission.payload).digest('hex');
     const received = this.received(submission, id, conversationId, sha256);
@@ -92,7 +100,7 @@ export class Intake {
     if (!this.registry.mayUse(submission.from, submission.service, submission.to)) {
       throw new SwxError('SWX_ACL_DENIED', `${submission.from} may not use service '${submission.service}' towards ${submission.to}`);
     }
-    const id = submission.id ?? randomUUID();
+    const id = submission.id ?? signedMessageId(submission.signature) ?? randomUUID();
     const conversationId = submission.conversationId ?? id;
     const sha256 = createHash('sha256').update(submission.payload).digest('hex');
     const receivedAt = new Date();

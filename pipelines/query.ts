@@ -58,7 +58,7 @@ export class QueryPipeline implements QueryService {
       if (refusal) throw refusal;
       const admitted = this.options.limiter.take(request.asker);
       if (!admitted.allowed) {
-        throw new SwxError('SWX_RATE_LIMITED', `${request.asker} asks faster than its limit; retry after ${admitted.retryAfterSeconds} s`);
+        throw new SwxError('SWX_RATE_LIMITED', `${request.asker} asks faster than its limit; retry after ${admitted.retryAfterSeconds} s`, { retryAfterSeconds: admitted.retryAfterSeconds });
       }
       const decision = this.options.catalogue.decide(request.asker, request.dataset, request.provider);
       if (!decision.allowed) throw new SwxError(decision.code, decision.detail);

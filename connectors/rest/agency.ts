@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { clientAgent } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryPath, queryRequestComponents, receiptComponents, replyComponents, requestComponents, requiredRequestComponents } from './contract.ts';
+import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, requiredRequestComponents } from './contract.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -67,7 +67,10 @@ export class AgencyClient {
       ...(message.conversationId ? { [envelopeHeaders.conversationId]: message.conversationId } : {}),
       ...(message.refTo ? { [envelopeHeaders.refTo]: message.refTo } : {}),
     };
-    return { ...headers, ...sign({ method: 'POST', targetUri: this.url(), headers }, { ...this.signer, components: requestComponents(headers) }) };
+    // A nonce makes each signed message unique: a message without Swx-Message-Id is known by its signature, so the
+    // same request sent again is a duplicate, and the same content sent again within a second is not.
+    const nonce = randomBytes(16).toString('base64url');
+    return { ...headers, ...sign({ method: 'POST', targetUri: this.url(), headers }, { ...this.signer, components: requestComponents(headers), nonce }) };
   }
 
   url(): string {
@@ -111,11 +114,10 @@ export class AgencyClient {
       'content-digest': contentDigest(body),
       ...(options.queryId ? { [envelopeHeaders.messageId]: options.queryId } : {}),
     };
-    const components = options.queryId ? [...queryRequestComponents, envelopeHeaders.messageId] : queryRequestComponents;
     // A nonce makes each signed query unique: the hub refuses a signature base it has seen (a replay), and the same
     // query asked twice within a second would otherwise have the same base.
     const nonce = randomBytes(16).toString('base64url');
-    return { url, body, headers: { ...headers, ...sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components, nonce }) } };
+    return { url, body, headers: { ...headers, ...sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components: queryComponents(headers), nonce }) } };
   }
 
   /**

@@ -17,14 +17,15 @@ export const envelopeHeaders = {
 export const deliveryHeaders = { from: 'swx-from', receivedAt: 'swx-received-at' } as const;
 
 export const requiredRequestComponents = ['@method', '@target-uri', 'content-type', 'content-digest', envelopeHeaders.to, envelopeHeaders.service];
-const optionalRequestComponents = [
-  envelopeHeaders.action, envelopeHeaders.conversationId, envelopeHeaders.refTo, envelopeHeaders.messageId,
-  deliveryHeaders.from, deliveryHeaders.receivedAt,
-];
 
-/** Components to sign for a request with these (lower-case) headers. */
+/** `base`, and every Swx-* header present (lower-case names): none can be added or changed in transit. */
+function withSwxHeaders(base: string[], headers: Record<string, unknown>): string[] {
+  return [...base, ...Object.keys(headers).filter((name) => name.startsWith('swx-') && headers[name] !== undefined && !base.includes(name))];
+}
+
+/** Components to sign for a message with these (lower-case) headers. */
 export function requestComponents(headers: Record<string, unknown>): string[] {
-  return [...requiredRequestComponents, ...optionalRequestComponents.filter((name) => headers[name] !== undefined)];
+  return withSwxHeaders(requiredRequestComponents, headers);
 }
 
 /** A receipt is the receiver's signed 2xx answer; it names the message it acknowledges. */
@@ -36,5 +37,9 @@ export const replyComponents = (named: boolean) => named ? receiptComponents : r
  * asker, keys }` to the provider's query endpoint; both answers are signed like receipts (receiptComponents). */
 export const queryPath = '/v1/query';
 export const queryRequestComponents = ['@method', '@target-uri', 'content-type', 'content-digest'];
+/** Components to sign for a query with these (lower-case) headers. */
+export function queryComponents(headers: Record<string, unknown>): string[] {
+  return withSwxHeaders(queryRequestComponents, headers);
+}
 /** What the hub's request to a provider covers: whose query it is and its id. */
 export const providerRequestComponents = [...queryRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from];

@@ -5,7 +5,8 @@ import { messageIdPattern } from '../../engine/envelope.ts';
 import { checkContentDigest, HttpSigError, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
 import { log } from '../../engine/log.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
-import { header, readBody, sendJson, sendProblem, type Router } from '../../engine/http.ts';
+import type { BodyBudget } from '../../engine/budget.ts';
+import { header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
@@ -22,6 +23,8 @@ export interface RestInboundOptions {
   /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
   trust: Pick<TrustStore, 'check'>;
   maxBodyBytes: number;
+  /** In-flight body bytes, the hub's and each agency's: shared by every connector on the agency port. */
+  budget: BodyBudget;
   clockSkewSeconds: number;
   /** Check a signed payload's own signature (CMS, XMLDSig): the signature pool's, off the event loop. */
   payloadVerifiers: PayloadVerifiers;
@@ -84,11 +87,12 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const peer = await authenticate(req, registry, options.trust);
       partial.from = peer.partner.id;
       if (malformed) throw new SwxError('SWX_BAD_REQUEST', malformed);
-      partial.payload = await readBody(req, options.maxBodyBytes);
-      // Every Swx-* header present is covered, as the agency signer covers it: none can be added in transit.
+      // The signature covers Content-Digest, so it is checked before any of the body is read: a request that is not
+      // signed by the agency on the connection holds no memory. Every Swx-* header present must be covered.
       const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds, requestComponents(req.headers));
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
       partial.signature = signatureInfo(verified, registry.keyByThumbprint(verified.keyId)?.certificate.toString());
+      partial.payload = await readBody(req, options.maxBodyBytes, options.budget.claim(peer.partner.id, res));
       if (!checkContentDigest(header(req, 'content-digest'), partial.payload)) {
         throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
       }
@@ -98,11 +102,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       partial.payloadSignature = await checkSignedPayload(partial.payload, partial.contentType, peer.partner.id, {
         verifiers: options.payloadVerifiers, registry, trust: options.trust,
       });
-      if (/^application\/([a-z.+-]*\+)?json\b/i.test(partial.contentType)) {
-        try { JSON.parse(partial.payload.toString('utf8')); } catch (error) {
-          throw new SwxError('SWX_BAD_REQUEST', `Content-Type says JSON but the body is not: ${(error as Error).message}`);
-        }
-      }
+      if (isJsonMediaType(partial.contentType)) readJson(partial.payload);
       accepted = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
     } catch (error) {

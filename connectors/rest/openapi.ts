@@ -174,7 +174,7 @@ function queryOperation(dataset: Dataset): JsonObject {
     summary: `${dataset.name} (${dataset.nameZh})`,
     description: [
       `Looks up a record by ${quotedList(dataset.keys)}, answered by ${dataset.providers.join(' or ')}.`,
-      `The signature covers ${quotedList(queryRequestComponents)}, and \`${envelopeHeaders.messageId}\` when present.`,
+      `The signature covers ${quotedList(queryRequestComponents)}, and every \`Swx-*\` header present (such as \`${envelopeHeaders.messageId}\`).`,
       'A signed query is taken once (a repeat is refused with `SWX_REPLAY`): sign each query afresh.',
       'Agencies the catalogue does not let ask for this dataset are refused with `SWX_ACL_DENIED`.',
     ].join(' '),
@@ -207,20 +207,21 @@ function messageOperation(): JsonObject {
     description: [
       `The raw body is the payload. The signature covers ${quotedList(requiredRequestComponents)} and every other`,
       '`Swx-*` header present. Answered only after the hub stored the message durably; a repeated `Swx-Message-Id`',
-      'from the same sender is answered again with `duplicate: true` and not delivered twice.',
+      'from the same sender (or, without one, the same signed request sent again) is answered again with',
+      '`duplicate: true` and not delivered twice.',
     ].join(' '),
     parameters: [
       envelope(envelopeHeaders.to, jsonSchemaOf(partnerId), true, 'The receiving agency.'),
       envelope(envelopeHeaders.service, jsonSchemaOf(serviceSchema.shape.id), true, 'The service, which must allow you to send to the receiver.'),
       envelope(envelopeHeaders.action, tokenSchema, false, 'Action within the service (default `deliver`).'),
-      envelope(envelopeHeaders.messageId, tokenSchema, false, 'Your id for this message; else the hub assigns a UUID.'),
+      envelope(envelopeHeaders.messageId, tokenSchema, false, 'Your id for this message; else the hub derives one from the signature (`sig:` and the base64url SHA-256 of the signature base), so the same signed request sent again is the same message.'),
       envelope(envelopeHeaders.conversationId, tokenSchema, false, 'The conversation this message belongs to.'),
       envelope(envelopeHeaders.refTo, tokenSchema, false, 'The message this one answers.'),
       ...signedRequestParameters,
     ],
     requestBody: {
       required: true,
-      description: 'Any media type; `Content-Type` is required (up to 200 printable ASCII characters) and a JSON type must carry valid JSON.',
+      description: 'Any media type; `Content-Type` is required (up to 200 printable ASCII characters) and a JSON type (`application/json`, `application/*+json`, `text/json`) must carry valid JSON in UTF-8.',
       content: { '*/*': { schema: {} } },
     },
     responses: {

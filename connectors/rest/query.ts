@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkContentDigest, signatureInfo } from '../../engine/httpsig.ts';
+import type { BodyBudget } from '../../engine/budget.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { header, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
@@ -13,7 +14,7 @@ import { malformedDataset, wellFormedDataset } from '../../engine/catalogue.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { verifySignature } from './inbound.ts';
-import { envelopeHeaders, queryPath, queryRequestComponents } from './contract.ts';
+import { envelopeHeaders, queryComponents, queryPath } from './contract.ts';
 import type { HubIdentity } from './outbound.ts';
 import { hubSeal } from './seal.ts';
 
@@ -24,6 +25,7 @@ export interface RestQueryOptions {
   replay: ReplayGuard;
   signing: HubIdentity['signing'];
   maxBodyBytes: number;
+  budget: BodyBudget;
   /** How old a request's signature may be; requests are remembered this long to refuse replays. */
   freshnessSeconds: number;
 }
@@ -43,11 +45,11 @@ export function mountRestQueries(router: Router, options: RestQueryOptions): voi
       const peer = await authenticate(req, options.registry, options.trust);
       refused.asker = peer.partner.id;
       if (!dataset) throw malformedDataset();
-      refused.raw = await readBody(req, options.maxBodyBytes);
       if (claimedId !== undefined && !refused.claimedId) throw new SwxError('SWX_BAD_REQUEST', `header ${envelopeHeaders.messageId} must be 1-128 characters of letters, digits and . _ : @ -`);
-      const required = claimedId === undefined ? queryRequestComponents : [...queryRequestComponents, envelopeHeaders.messageId];
-      const { verified, signer } = verifySignature(req, peer, options.registry, options.freshnessSeconds, required);
+      // As for messages: the signature (over Content-Digest and every Swx-* header) before any of the body is read.
+      const { verified, signer } = verifySignature(req, peer, options.registry, options.freshnessSeconds, queryComponents(req.headers));
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
+      refused.raw = await readBody(req, options.maxBodyBytes, options.budget.claim(peer.partner.id, res));
       if (!checkContentDigest(header(req, 'content-digest'), refused.raw)) {
         throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
       }

@@ -2,12 +2,13 @@
 // the receiver can hold the sender to every answer.
 import type { ServerResponse } from 'node:http';
 import { SwxError } from '../../engine/errors.ts';
+import { retryAfter } from '../../engine/http.ts';
 import { log } from '../../engine/log.ts';
 import type { SoapVersion } from './contract.ts';
 import { buildEnvelope, faultStatus, faultXml, soapContentType } from './soap.ts';
 import { writeSignedEnvelope, type SoapSigner } from './wssecurity.ts';
 
-async function send(res: ServerResponse, version: SoapVersion, status: number, bodyXml: string, signer: SoapSigner): Promise<void> {
+async function send(res: ServerResponse, version: SoapVersion, status: number, bodyXml: string, signer: SoapSigner, headers: Record<string, string> = {}): Promise<void> {
   let body: string;
   try {
     body = writeSignedEnvelope(version, bodyXml, signer);
@@ -23,6 +24,7 @@ async function send(res: ServerResponse, version: SoapVersion, status: number, b
   res.writeHead(status, {
     'content-type': soapContentType(version),
     'content-length': Buffer.byteLength(body),
+    ...headers,
     ...(unread ? { connection: 'close' } : {}),
   });
   res.end(body);
@@ -34,5 +36,5 @@ export function sendAnswer(res: ServerResponse, version: SoapVersion, bodyXml: s
 }
 
 export function sendFault(res: ServerResponse, version: SoapVersion, error: SwxError, signer: SoapSigner, messageId?: string): Promise<void> {
-  return send(res, version, faultStatus(version, error.code), faultXml(version, error, messageId), signer);
+  return send(res, version, faultStatus(version, error.code), faultXml(version, error, messageId), signer, retryAfter(error));
 }

@@ -349,6 +349,9 @@ test('per-asker rate limit: past its burst an asker gets 429 SWX_RATE_LIMITED be
   const limited = await hasty.query('aeo-company', keys);
   assert.is(limited.status, 429);
   assert.match(String(limited.body.detail), /retry after \d+ s/);
+  const seconds = String(limited.headers['retry-after']);
+  assert.match(seconds, /^[1-9]\d*$/, 'a 429 says when to retry');
+  assert.ok(String(limited.body.detail).includes(`retry after ${seconds} s`), 'the header and the detail agree');
   assert.is((await agency.get('MPB')!.client.query('aeo-company', keys)).status, 200, 'other askers are unaffected');
 });
 

@@ -2,7 +2,7 @@
 // every step evidenced; every kind of bad input refused with its own code and an evidence record.
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { Agent, request } from 'node:https';
+import { Agent } from 'node:https';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { initPki, issueAgency } from '../../engine/pki/index.ts';
 import { AgencyClient, type ReceivedAnswer } from '../../connectors/rest/agency.ts';
 import { signXml } from '../../engine/trust/xmldsig.ts';
 import { addAgency, addService, assertChained, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { rawPost, type RawTls } from '../helpers/raw.ts';
 
 let hub: HubProcess;
 let customs: TestAgency;
@@ -110,41 +111,8 @@ function expectCounted(answer: ReceivedAnswer, code: string) {
   assert.match(String(answer.body.messageId), new RegExp(`^refused:\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:${code}:127\\.0\\.0\\.1$`));
 }
 
-interface RawAnswer extends ReceivedAnswer { reused: boolean }
-
-/**
- * Sends raw bytes with the given headers and TLS identity (or keep-alive agent), bypassing the client's signing;
- * `chunked` sends without Content-Length. Resolves on the reply: the hub may close the connection while we still write.
- */
-function rawSend(headers: Record<string, string>, body: Buffer, tls: { cert?: string; key?: string; ca?: string; agent?: Agent; chunked?: boolean }) {
-  const { chunked, ...connection } = tls;
-  return new Promise<RawAnswer>((resolve, reject) => {
-    let answered = false;
-    const req = request(`https://localhost:${hub.agencyPort}/v1/messages`, {
-      method: 'POST', headers: chunked ? headers : { ...headers, 'content-length': String(body.length) }, ...connection,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => {
-        answered = true;
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || '{}'), headers: res.headers, text, reused: req.reusedSocket });
-      });
-    });
-    req.on('error', (error) => { if (!answered) reject(error); });
-    if (!chunked) { req.end(body); return; }
-    let offset = 0;
-    const step = 16 * 1024;
-    const next = (): void => {
-      if (answered || req.destroyed) return;
-      if (offset >= body.length) { req.end(); return; }
-      const chunk = body.subarray(offset, offset + step);
-      offset += step;
-      if (req.write(chunk)) setImmediate(next); else req.once('drain', next);
-    };
-    next();
-  });
-}
+const rawSend = (headers: Record<string, string>, body: Buffer, tls: RawTls & { chunked?: boolean }) =>
+  rawPost(`https://localhost:${hub.agencyPort}/v1/messages`, headers, body, tls);
 
 const customsTls = () => ({ cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem });
 
