@@ -186,7 +186,8 @@ export function createAgencyServer(tls: { key: string; cert: string; ca: string[
 }
 
 export function createOpsServer(router: Router): Server {
-  return createHttpServer(router.handler);
+  // The operator API judges Host itself and answers a missing one with a problem, not Node's bare 400.
+  return createHttpServer({ requireHostHeader: false }, router.handler);
 }
 
 /** The DER of the client certificate of this request's TLS connection, if one was presented. */
