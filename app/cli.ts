@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
-import { loadConfig } from '../engine/config.ts';
+import { loadConfig, publicUrl } from '../engine/config.ts';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { verifyBundle } from '../engine/evidence-bundle.ts';
@@ -17,9 +17,9 @@ import {
 import { AgencyClient } from '../connectors/rest/agency.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
-import type { Hub } from './hub.ts';
 import { sampleQuery } from './demo-data.ts';
-import { askDemoQueries, checkDelivered, demoDir, sendDemoRound, startDemo, type AskedQuery, type SentMessage } from './demo.ts';
+import { askDemoQueries, checkDelivered, demoDir, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
 
 interface Command { summary: string; usage: string; run(args: string[]): Promise<number> }
@@ -37,18 +37,6 @@ function adminToken(dataDir: string): string {
   return token;
 }
 
-async function adminRequest(dataDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const token = adminToken(dataDir);
-  const response = await fetch(new URL(path, adminUrl()), {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  }).catch((error: Error) => { throw new Error(`cannot reach the hub's operator API at ${adminUrl()} (${error.message}); is the hub running? set SWX_ADMIN_URL`); });
-  const answer = await response.json() as Record<string, unknown>;
-  if (!response.ok) throw new Error(`${answer.code ?? response.status}: ${answer.detail ?? JSON.stringify(answer)}`);
-  return answer;
-}
-
 /** A binary download from the operator API (an evidence bundle). */
 async function adminDownload(dataDir: string, path: string): Promise<Buffer> {
   const response = await fetch(new URL(path, adminUrl()), { headers: { authorization: `Bearer ${adminToken(dataDir)}` } })
@@ -61,8 +49,9 @@ async function adminDownload(dataDir: string, path: string): Promise<Buffer> {
 }
 
 /** The operator API client of one command, with the token of the hub whose data folder is `dataDir`. */
-function operator(dataDir: string) {
-  return (method: string, path: string, body?: unknown) => adminRequest(dataDir, method, path, body);
+function operator(dataDir: string): Operator {
+  // The token is looked for when a call is made: a usage error is reported as such, not as a missing token.
+  return (method, path, body) => operatorApi(adminUrl(), adminToken(dataDir))(method, path, body);
 }
 
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
@@ -204,7 +193,7 @@ const commands: Record<string, Command> = {
     },
   },
   demo: {
-    summary: 'run the hub with demo agencies and traffic; --check sends one round, verifies delivery and evidence, and exits',
+    summary: 'run the hub with demo agencies (in a process of their own) and traffic; --check sends one round, verifies delivery and evidence, and exits',
     usage: 'swx demo [--check] [--data DIR]',
     async run(args) {
       const { values } = parseArgs({ args, options: { ...dataOption, check: { type: 'boolean', default: false } } });
@@ -212,22 +201,19 @@ const commands: Record<string, Command> = {
       if (!process.env.SWX_LOG_LEVEL) log.level = 'warn';
       const config = loadConfig(values.data);
       const signalled = stopSignal();
-      const { startHub } = await import('./hub.ts');
-      const hub = await startHub(config);
-      const demo = await startDemo(hub);
-      const stop = async () => { await demo.stop(); await hub.stop(); };
+      const demo = await startDemo(config);
       try {
         const sent = await sendDemoRound(demo, 1);
-        const asked = await askDemoQueries(hub, demo, 1);
-        const result = await checkDelivered(hub, sent, asked, 60_000);
-        report(hub, sent, asked, result);
+        const asked = await askDemoQueries(demo, 1);
+        const result = await checkDelivered(demo.hub, sent, asked, 60_000);
+        report(demo.hub, sent, asked, result);
         if (values.check) {
-          await stop();
-          console.log(JSON.stringify(summary(hub, sent, asked, result)));
+          await demo.stop();
+          console.log(JSON.stringify(summary(demo.hub, sent, asked, result)));
           return result.ok ? 0 : 1;
         }
       } catch (error) {
-        await stop();
+        await demo.stop();
         throw error;
       }
       const sample = join(config.dataDir, 'demo', 'declaration.json');
@@ -237,11 +223,26 @@ const commands: Record<string, Command> = {
         `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
         `  npx swx send --as BOFT --query import-declaration-sea --data ${values.data} declarationNo=${sampleQuery('import-declaration-sea', 2)[1]!.declarationNo}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
-        `  SOAP clients: WSDL at https://localhost:${hub.agencyPort}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
+        `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
+      const exited = await Promise.race([signalled.then(() => undefined), demo.exited]);
+      if (exited) console.error(`${exited}; stopping the demo`);
+      await demo.stop();
+      return exited ? 1 : 0;
+    },
+  },
+  'demo-agencies': {
+    summary: 'the demo agencies\' receivers and providers, in their own process (started by swx demo); prints their ports',
+    usage: 'swx demo-agencies [--data DIR]   (after swx demo issued their credentials in <DIR>/demo/<AGENCY>/)',
+    async run(args) {
+      const { values } = parseArgs({ args, options: dataOption });
+      const signalled = stopSignal();
+      const { startDemoAgencies } = await import('./demo-agencies.ts');
+      const agencies = await startDemoAgencies(resolve(values.data));
+      console.log(JSON.stringify({ endpoints: agencies.endpoints }));
       await signalled;
-      await stop();
+      await agencies.stop();
       return 0;
     },
   },
@@ -464,7 +465,7 @@ const commands: Record<string, Command> = {
 
 type DemoResult = Awaited<ReturnType<typeof checkDelivered>>;
 
-function report(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
+function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
   for (const message of sent) {
     const done = !result.missingInbox.includes(message.id) && !result.missingEvidence.includes(message.id);
     console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.padEnd(8)} ${message.service.padEnd(26)} ${message.id}`);
@@ -476,10 +477,10 @@ function report(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: Demo
   }
   const failedQueries = new Set([...result.unanswered, ...result.missingEvidence]);
   console.log(`\n${sent.length - new Set([...result.missingInbox, ...result.missingEvidence]).size}/${sent.length} messages delivered and evidenced; ${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`);
-  console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.config.dataDir}`);
+  console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.dataDir}`);
 }
 
-function summary(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult) {
+function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult) {
   return {
     ok: result.ok,
     sent: sent.length,
@@ -492,7 +493,7 @@ function summary(hub: Hub, sent: SentMessage[], asked: AskedQuery[], result: Dem
     answered: asked.length - result.unanswered.length,
     unanswered: result.unanswered,
     queryIds: asked.map((query) => query.queryId),
-    dataDir: hub.config.dataDir,
+    dataDir: hub.dataDir,
   };
 }
 

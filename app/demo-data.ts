@@ -3,6 +3,7 @@
 // Records are computed from their index on demand, and every key decodes back to its index, so any number of
 // distinct queries costs no memory.
 import { SwxError } from '../engine/errors.ts';
+import { keyValueFits, keyValueLength } from '../engine/query.ts';
 import { table1 } from './table1.ts';
 
 export type DemoRecord = Readonly<Record<string, unknown>>;
@@ -475,7 +476,8 @@ export function queryKeys(datasetId: string): readonly string[] {
 
 /**
  * The record a demo provider answers for `query`, or undefined when there is none (or `provider` does not hold it).
- * A query without exactly the dataset's keys as strings of at most 64 characters is refused with SWX_BAD_REQUEST.
+ * A query without exactly the dataset's keys, each a string of the length the query contract allows (keyValueFits),
+ * is refused with SWX_BAD_REQUEST.
  */
 export function answer(datasetId: string, query: Readonly<Record<string, string>>, provider?: string): DemoRecord | undefined {
   const source = sourceOf(datasetId);
@@ -485,7 +487,7 @@ export function answer(datasetId: string, query: Readonly<Record<string, string>
   }
   for (const key of source.queryKeys) {
     const value: unknown = query[key];
-    if (typeof value !== 'string' || value.length === 0 || value.length > 64) throw new SwxError('SWX_BAD_REQUEST', `${key}: expected a string of 1-64 characters`);
+    if (typeof value !== 'string' || !keyValueFits(value)) throw new SwxError('SWX_BAD_REQUEST', `${key}: expected a string of ${keyValueLength.min}-${keyValueLength.max} characters`);
   }
   const index = source.locate(query);
   if (index === undefined || index >= source.capacity) return undefined;

@@ -1,15 +1,20 @@
-// The demo: agencies from the domain reference, each with its credentials under <data>/demo/<ID>/; a receiver (inbox
-// there) for each agency that exchanges messages, a query provider for each Table 1 provider answering from the demo
-// data (some over REST, some over SOAP, so the hub translates), the services they may use, and a round of signed
-// traffic through the hub: messages, and one query per Table 1 dataset.
+// The demo: agencies from the domain reference, each with its credentials under <data>/demo/<ID>/, the services they
+// may use, and a round of signed traffic through the hub: messages, and one query per Table 1 dataset. Three
+// processes, as in a real deployment: the hub (`swx start`), the agencies' receivers and providers
+// (`swx demo-agencies`), and this one, which sets them up as an operator would and sends as the agencies' systems do.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { readOpsToken } from '../engine/admin.ts';
+import type { Config } from '../engine/config.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
-import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver } from '../connectors/rest/agency.ts';
-import { startSoapProvider } from '../connectors/ws/agency.ts';
-import { answer as demoAnswer, sampleQuery } from './demo-data.ts';
-import type { Hub } from './hub.ts';
+import { AgencyClient } from '../connectors/rest/agency.ts';
+import type { DemoEndpoints } from './demo-agencies.ts';
+import { sampleQuery } from './demo-data.ts';
+import { operatorApi, type Operator } from './operator.ts';
 
 export const demoAgencies = [
   { id: 'CUSTOMS', name: 'Customs Administration (關務署)' },
@@ -46,59 +51,143 @@ export const demoServices = [
   { id: 'notify.food-toy', name: 'Food-toy import inspection (two-way)', rules: [{ from: ['BSMI', 'TFDA'], to: ['BSMI', 'TFDA'] }] },
 ];
 
-export interface DemoAgency { id: string; dir: string; receiver?: AgencyReceiver; provider?: { close(): Promise<void> }; client: AgencyClient }
+/** The hub as the demo reaches it: its ports and its operator API. */
+export interface DemoHub { dataDir: string; agencyPort: number; opsPort: number; operator: Operator }
+
+export interface DemoAgency { id: string; dir: string; client: AgencyClient }
 
 export interface Demo {
+  hub: DemoHub;
   agencies: Map<string, DemoAgency>;
+  /** Resolves when the hub or the agencies' process exits before stop() was called, with what exited. */
+  exited: Promise<string>;
   stop(): Promise<void>;
 }
 
 export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id);
 
 /** Agencies that exchange messages in the demo services: each gets a receiver. */
-const messaging = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));
+export const messagingAgencies = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));
 
-/** Issues credentials, starts receivers and providers, and registers agencies and services with the hub. */
-export async function startDemo(hub: Hub): Promise<Demo> {
-  const pkiDir = join(hub.config.dataDir, 'pki');
-  const pki = await loadPki(pkiDir);
-  const agencies = new Map<string, DemoAgency>();
-  const hubUrl = `https://localhost:${hub.agencyPort}`;
-  for (const { id, name } of demoAgencies) {
-    const credential = await issueAgency(pkiDir, id, { alg: hub.config.pkiAlg });
-    const dir = demoDir(hub.config.dataDir, id);
-    mkdirSync(dir, { recursive: true });
-    copyFileSync(credential.certPath, join(dir, 'cert.pem'));
-    copyFileSync(credential.keyPath, join(dir, 'key.pem'));
-    writeFileSync(join(dir, 'ca.pem'), pki.ca.certPem);
-    writeFileSync(join(dir, 'hub-sign.pem'), pki.hubSign.certPem);
-    const credentials = { certPem: credential.certPem, keyPem: credential.keyPem, caPem: pki.ca.certPem };
-    const receiver = messaging.has(id)
-      ? await startAgencyReceiver({ ...credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, inboxDir: join(dir, 'inbox') })
-      : undefined;
-    const answer = (dataset: string, keys: Record<string, string>) => demoAnswer(dataset, keys, id) as Record<string, unknown> | undefined;
-    const protocol = demoProviders[id];
-    const provider = protocol === 'soap'
-      ? await startSoapProvider({ ...credentials, hubCertPem: pki.hubSign.certPem, provider: id, answer })
-      : protocol === 'rest' ? await startRestProvider({ ...credentials, port: 0, hubSignCertPem: pki.hubSign.certPem, answer }) : undefined;
-    await hub.registry.putPartner({
-      id, name, certificates: [credential.certPem],
-      ...(receiver ? { endpoint: { protocol: 'rest' as const, url: `https://localhost:${receiver.port}/inbox` } } : {}),
-      ...(provider && protocol ? { queryEndpoint: { protocol, url: `https://localhost:${provider.port}/query` } } : {}),
-    });
-    agencies.set(id, { id, dir, receiver, provider, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }) });
+const swxBin = fileURLToPath(new URL('../bin/swx.js', import.meta.url));
+
+/** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
+function swx(args: string[], stdout: 'inherit' | 'pipe'): ChildProcess {
+  // The demo prints its own account of what happened; the hub's JSON logs only for what goes wrong, unless asked.
+  const env = { ...process.env, SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn' };
+  return spawn(swxBin, args, { env, stdio: ['ignore', stdout, 'inherit'] });
+}
+
+/** Stops a child with SIGTERM (it drains), and SIGKILL if it has not exited within `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 30_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+const exitOf = (child: ChildProcess, what: string) => new Promise<string>((resolve) => {
+  child.once('exit', (code, signal) => resolve(`${what} exited (${signal ?? `code ${code}`})`));
+});
+
+/** Rejects if the child exits (for a race with its start-up); handled, so an exit after the race is no error. */
+function failOnExit(exit: Promise<string>): Promise<never> {
+  const failure = exit.then((what) => { throw new Error(`${what} while starting`); });
+  failure.catch(() => undefined);
+  return failure;
+}
+
+/**
+ * Starts the hub and the agencies' process, issues the demo agencies' credentials, and registers the agencies and
+ * services through the operator API. Needs fixed ports: the configured ones are where it finds the hub.
+ */
+export async function startDemo(config: Config): Promise<Demo> {
+  if (config.http.port === 0 || config.http.opsPort === 0) throw new Error('the demo needs fixed ports: set SWX_HTTP_PORT and SWX_OPS_PORT to ports other than 0');
+  const { dataDir } = config;
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  // The hub first, so that what it is still delivering reaches the receivers.
+  const stop = async () => { stopping = true; for (const child of children) await stopChild(child); };
+  try {
+    const hubProcess = swx(['start', '--data', dataDir], 'inherit');
+    children.push(hubProcess);
+    const hubExit = exitOf(hubProcess, 'the hub');
+    const opsHost = ['0.0.0.0', '::', '[::]'].includes(config.http.opsHost) ? '127.0.0.1' : config.http.opsHost;
+    const opsUrl = `http://${opsHost.includes(':') && !opsHost.startsWith('[') ? `[${opsHost}]` : opsHost}:${config.http.opsPort}`;
+    await Promise.race([hubReady(opsUrl), failOnExit(hubExit)]);
+    const token = config.http.opsToken ?? readOpsToken(dataDir);
+    if (!token) throw new Error(`the hub left no operator token in ${dataDir}`);
+    const hub: DemoHub = { dataDir, agencyPort: config.http.port, opsPort: config.http.opsPort, operator: operatorApi(opsUrl, token) };
+
+    const pkiDir = join(dataDir, 'pki');
+    const pki = await loadPki(pkiDir);
+    const certificates = new Map<string, string>();
+    for (const { id } of demoAgencies) {
+      const credential = await issueAgency(pkiDir, id, { alg: config.pkiAlg });
+      const dir = demoDir(dataDir, id);
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(credential.certPath, join(dir, 'cert.pem'));
+      copyFileSync(credential.keyPath, join(dir, 'key.pem'));
+      writeFileSync(join(dir, 'ca.pem'), pki.ca.certPem);
+      writeFileSync(join(dir, 'hub-sign.pem'), pki.hubSign.certPem);
+      certificates.set(id, credential.certPem);
+    }
+
+    const agencyProcess = swx(['demo-agencies', '--data', dataDir], 'pipe');
+    children.push(agencyProcess);
+    const agencyExit = exitOf(agencyProcess, 'the demo agencies\' process');
+    const endpoints = await Promise.race([firstLine(agencyProcess), failOnExit(agencyExit)]);
+    for (const { id, name } of demoAgencies) {
+      const { receiver, provider } = endpoints[id] ?? {};
+      await hub.operator('PUT', `/api/partners/${id}`, {
+        name, certificates: [certificates.get(id)],
+        ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver}/inbox` } } : {}),
+        ...(provider ? { queryEndpoint: { protocol: provider.protocol, url: `https://localhost:${provider.port}/query` } } : {}),
+      });
+    }
+    for (const service of demoServices) await hub.operator('PUT', `/api/services/${service.id}`, service);
+
+    const hubUrl = `https://localhost:${hub.agencyPort}`;
+    const agencies = new Map<string, DemoAgency>();
+    for (const { id } of demoAgencies) {
+      const dir = demoDir(dataDir, id);
+      const credentials = { certPem: certificates.get(id)!, keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'), caPem: pki.ca.certPem };
+      agencies.set(id, { id, dir, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }) });
+    }
+    const exited = Promise.race([hubExit, agencyExit]).then(async (what) => { if (stopping) await new Promise(() => undefined); return what; });
+    return {
+      hub, agencies, exited,
+      async stop() {
+        for (const agency of agencies.values()) agency.client.close();
+        await stop();
+      },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
   }
-  for (const service of demoServices) await hub.registry.putService(service);
-  return {
-    agencies,
-    async stop() {
-      for (const agency of agencies.values()) {
-        agency.client.close();
-        await agency.receiver?.close();
-        await agency.provider?.close();
-      }
-    },
-  };
+}
+
+async function hubReady(opsUrl: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!(await fetch(`${opsUrl}/readyz`).then((response) => response.ok, () => false))) {
+    if (Date.now() > deadline) throw new Error(`the hub is not ready at ${opsUrl} after 120 s`);
+    await sleep(200);
+  }
+}
+
+/** The endpoints the agencies' process prints as its first line once it listens. */
+function firstLine(child: ChildProcess): Promise<DemoEndpoints> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', (line) => {
+      lines.close();
+      child.stdout!.resume();
+      try { resolve((JSON.parse(line) as { endpoints: DemoEndpoints }).endpoints); } catch { reject(new Error(`the demo agencies' process said ${line.slice(0, 200)}`)); }
+    });
+  });
 }
 
 export interface AskedQuery { queryId: string; asker: string; dataset: string; provider: string; protocol: string; status: number; found: boolean; signed: boolean; code?: string }
@@ -107,9 +196,10 @@ export interface AskedQuery { queryId: string; asker: string; dataset: string; p
  * One query per dataset of the hub's catalogue, from its first asker, for a record the provider holds (a different
  * record each round). Answered synchronously: the result says whether it came back found and signed by the hub.
  */
-export async function askDemoQueries(hub: Hub, demo: Demo, round: number): Promise<AskedQuery[]> {
+export async function askDemoQueries(demo: Demo, round: number): Promise<AskedQuery[]> {
   const asked: AskedQuery[] = [];
-  for (const dataset of hub.catalogue.list()) {
+  const catalogue = await demo.hub.operator('GET', '/api/catalogue') as { id: string; askers: string[]; providers: string[] }[];
+  for (const dataset of catalogue) {
     const asker = demo.agencies.get(dataset.askers[0]!);
     const provider = dataset.providers[round % dataset.providers.length]!;
     const keys = sampleQuery(dataset.id, round, provider)[round - 1];
@@ -167,22 +257,19 @@ export function inboxIds(dataDir: string, agency: string): Set<string> {
  * Waits until every sent message is in its receiver's inbox and has `delivered` evidence in ClickHouse, and every
  * query answered found and signed has `answered` evidence.
  */
-export async function checkDelivered(hub: Hub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
+export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   const unanswered = asked.filter((query) => query.status !== 200 || !query.found || !query.signed).map((query) => query.queryId || query.dataset);
   let missingInbox: string[] = [];
   let missingEvidence: string[] = [];
-  const evidenced = async (stage: string, ids: string[]) => new Set(hub.store
-    ? (await hub.store.query<{ message_id: string }>(
-      'SELECT DISTINCT message_id FROM evidence WHERE stage = {stage:String} AND message_id IN {ids:Array(String)}', { stage, ids })).map((row) => row.message_id)
-    : []);
+  const ids = [...sent.map((m) => m.id), ...asked.map((query) => query.queryId).filter(Boolean)];
   while (Date.now() < deadline) {
-    missingInbox = sent.filter((m) => !inboxIds(hub.config.dataDir, m.to).has(m.id)).map((m) => m.id);
-    const delivered = await evidenced('delivered', sent.map((m) => m.id));
-    const answered = await evidenced('answered', asked.map((query) => query.queryId));
+    missingInbox = sent.filter((m) => !inboxIds(hub.dataDir, m.to).has(m.id)).map((m) => m.id);
+    // The evidence as the archive holds it (ClickHouse), per id and stage.
+    const stages = await hub.operator('POST', '/api/messages/stages', { ids }) as Record<string, Record<string, number>>;
     missingEvidence = [
-      ...sent.filter((m) => !delivered.has(m.id)).map((m) => m.id),
-      ...asked.filter((query) => query.status === 200 && !answered.has(query.queryId)).map((query) => query.queryId),
+      ...sent.filter((m) => !stages[m.id]?.delivered).map((m) => m.id),
+      ...asked.filter((query) => query.status === 200 && !stages[query.queryId]?.answered).map((query) => query.queryId),
     ];
     if (missingInbox.length === 0 && missingEvidence.length === 0) break;
     await sleep(200);

@@ -3,7 +3,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import type { Config } from '../engine/config.ts';
+import { publicUrl, type Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
 import { EvidenceLog } from '../engine/evidence.ts';
 import { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
@@ -176,20 +176,23 @@ export async function startHub(config: Config): Promise<Hub> {
       admission: () => stamper?.refusal(),
     });
     mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds });
+    // Known once the agency port is bound (it may be chosen by the system).
+    let agencyUrl = '';
     mountSoapQueries(agencyRouter, {
-      registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml,
+      registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml, publicUrl: () => agencyUrl,
       maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
     });
     mountOpenApi(agencyRouter, { catalogue });
     const agencyServer: Server = createAgencyServer(tls, agencyRouter);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
+    agencyUrl = publicUrl(config, agencyPort);
     // Stopped first of all: no new work while the actors drain.
     const stopAgency = () => closeServer(agencyServer);
 
     let ready = true;
     const opsRouter = new Router();
     mountCrlDistribution(opsRouter, trust);
-    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready && !stamper?.refusal(), stamping: () => stamper?.health(), bundle, keyring, catalogue, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost });
+    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready && !stamper?.refusal(), stamping: () => stamper?.health(), bundle, keyring, catalogue, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames });
     const opsServer = createOpsServer(opsRouter);
     const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
     started.push(() => closeServer(opsServer));

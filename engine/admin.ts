@@ -3,7 +3,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { listDeadLetters, resendDeadLetter } from './deadletters.ts';
@@ -13,9 +12,10 @@ import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Rout
 import { log } from './log.ts';
 import { metricsRegistry } from './metrics.ts';
 import type { Bus } from './nats/jetstream.ts';
-import type { Catalogue } from './catalogue.ts';
+import { datasetSchema, type Catalogue } from './catalogue.ts';
+import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
-import type { Registry } from './registry.ts';
+import { checkedId, partnerId, serviceId, type Registry } from './registry.ts';
 import type { Store } from './store/index.ts';
 
 export interface AdminDeps {
@@ -34,8 +34,9 @@ export interface AdminDeps {
   isReady(): boolean;
   /** The bearer token /api/* requires: `opsToken(dataDir, config.http.opsToken)`. */
   token: string;
-  /** The address the operator server listens on; on loopback, requests must name an IP or localhost as Host. */
+  /** The address the operator server listens on, and other names it answers to: requests must name one as Host. */
   opsHost: string;
+  opsNames: readonly string[];
 }
 
 /** Where the hub keeps its operator token; `swx` commands read it from there. */
@@ -79,32 +80,43 @@ export function readOpsToken(dataDir: string): string | undefined {
 }
 
 function isLoopback(host: string): boolean {
-  const bare = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(bare);
+  return host === 'localhost' || host === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-/** The host name of a Host header value, without port or IPv6 brackets. */
+/** The host name of a Host header value, lower-case, without port or IPv6 brackets. */
 function hostName(header: string): string {
-  if (header.startsWith('[')) return header.slice(1, header.indexOf(']'));
-  const colon = header.lastIndexOf(':');
-  return colon < 0 ? header : header.slice(0, colon);
+  const name = header.startsWith('[') ? header.slice(1, header.indexOf(']')) : header.replace(/:[0-9]*$/, '');
+  return name.toLowerCase();
+}
+
+/**
+ * The names the operator server answers to: the address it listens on, the loopback names when that is loopback or
+ * every interface, and the names configured (SWX_OPS_NAMES, e.g. the name a proxy in front of it uses).
+ */
+export function opsNames(opsHost: string, configured: readonly string[]): Set<string> {
+  const bare = (name: string) => name.replace(/^\[|\]$/g, '').toLowerCase();
+  const names = new Set(configured.map(bare));
+  const own = bare(opsHost);
+  const everywhere = own === '0.0.0.0' || own === '::';
+  if (!everywhere) names.add(own);
+  if (everywhere || isLoopback(own)) for (const name of ['localhost', '127.0.0.1', '::1']) names.add(name);
+  return names;
 }
 
 /**
  * Guards the operator server against what a browser on the operator's machine could be made to send:
- * a Host that is a DNS name (DNS rebinding), a request without the token, a body that is not JSON (form CSRF).
+ * a Host that is not one of its own names (DNS rebinding), a request without the token, a body that is not JSON (form CSRF).
  */
-function operatorGuard(deps: Pick<AdminDeps, 'token' | 'opsHost'>) {
+function operatorGuard(deps: Pick<AdminDeps, 'token' | 'opsHost' | 'opsNames'>) {
   if (!tokenShape.test(deps.token)) throw new Error('the operator API needs a token of 32-512 visible ASCII characters');
   const expected = createHash('sha256').update(deps.token).digest();
-  const checkHost = isLoopback(deps.opsHost);
+  const names = opsNames(deps.opsHost, deps.opsNames);
+  const listed = [...names].join(', ');
   return {
     host(req: IncomingMessage): void {
       const host = req.headers.host;
-      if (!checkHost || host === undefined) return;
-      const name = hostName(host);
-      if (isIP(name) === 0 && name.toLowerCase() !== 'localhost') {
-        throw new SwxError('SWX_BAD_REQUEST', `Host ${JSON.stringify(host.slice(0, 100))} is not an IP address or localhost; the operator server on loopback (SWX_OPS_HOST) answers only those`);
+      if (host === undefined || !names.has(hostName(host))) {
+        throw new SwxError('SWX_BAD_REQUEST', `Host ${host === undefined ? '(none)' : JSON.stringify(host.slice(0, 100))} is not a name of this operator server: it answers to ${listed} (SWX_OPS_HOST, SWX_OPS_NAMES)`);
       }
     },
     api(req: IncomingMessage, res: ServerResponse): void {
@@ -122,10 +134,21 @@ function operatorGuard(deps: Pick<AdminDeps, 'token' | 'opsHost'>) {
   };
 }
 
+const messageId = z.string().regex(messageIdPattern, 'message ids are 1-128 characters of letters, digits and . _ : @ -');
+
+/** The grammar of every path parameter: a handler sees a parameter only once it passed. */
+const pathGrammar: Record<string, z.ZodType<string>> = {
+  partner: partnerId,
+  service: serviceId,
+  dataset: datasetSchema.shape.id,
+  messageId,
+  seq: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a dead-letter sequence is a positive integer'),
+};
+
 const evidenceQuery = z.object({
-  messageId: z.string().max(200).optional(),
-  conversationId: z.string().max(200).optional(),
-  partner: z.string().max(40).optional(),
+  messageId: messageId.optional(),
+  conversationId: messageId.optional(),
+  partner: partnerId.optional(),
   from: z.iso.datetime().optional(),
   to: z.iso.datetime().optional(),
   stage: z.enum(Object.keys(evidenceStages) as [EvidenceStage, ...EvidenceStage[]]).optional(),
@@ -133,6 +156,12 @@ const evidenceQuery = z.object({
   raw: z.stringbool().default(false),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
+
+/** A history that holds no revision names something that never existed here. */
+function found<T>(history: T[], what: string, code: 'SWX_NOT_FOUND' | 'SWX_UNKNOWN_DATASET' = 'SWX_NOT_FOUND'): T[] {
+  if (history.length === 0) throw new SwxError(code, `no ${what}, now or before`);
+  return history;
+}
 
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
   return readJson(await readBody(req, 1024 * 1024));
@@ -159,9 +188,13 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
   };
   const guard = operatorGuard(deps);
   const route = { add(method: string, pattern: string, handle: RouteHandler) {
+    const names = [...pattern.matchAll(/:([a-zA-Z]+)/g)].map((match) => match[1]!);
+    const unchecked = names.find((name) => !pathGrammar[name]);
+    if (unchecked) throw new Error(`operator route ${pattern}: no grammar for :${unchecked}`);
     router.add(method, pattern, (req, res, params) => {
       guard.host(req);
       if (pattern.startsWith('/api/')) guard.api(req, res);
+      for (const name of names) checkedId(pathGrammar[name]!, name, params[name]!);
       return handle(req, res, params);
     });
     return route;
@@ -179,52 +212,50 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       res.end(text);
     })
     .add('GET', '/api/partners', (_req, res) => sendJson(res, 200, registry.listPartners()))
-    .add('GET', '/api/partners/:id', (_req, res, { id }) => {
+    .add('GET', '/api/partners/:partner', (_req, res, { partner: id }) => {
       const partner = registry.partner(id!);
       if (!partner) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
       sendJson(res, 200, partner);
     })
-    .add('PUT', '/api/partners/:id', async (req, res, { id }) => {
+    .add('PUT', '/api/partners/:partner', async (req, res, { partner: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
       const partner = await validation(() => registry.putPartner({ ...body, id }));
       sendJson(res, 200, partner);
     })
-    .add('DELETE', '/api/partners/:id', async (_req, res, { id }) => {
+    .add('DELETE', '/api/partners/:partner', async (_req, res, { partner: id }) => {
       if (!registry.partner(id!)) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
       await registry.removePartner(id!);
       sendJson(res, 200, { removed: id });
     })
-    .add('GET', '/api/partners/:id/history', async (_req, res, { id }) => sendJson(res, 200, await registry.history('partner', id!)))
+    .add('GET', '/api/partners/:partner/history', async (_req, res, { partner: id }) => sendJson(res, 200, found(await registry.history('partner', id!), `partner ${id}`)))
     .add('GET', '/api/services', (_req, res) => sendJson(res, 200, registry.listServices()))
-    .add('PUT', '/api/services/:id', async (req, res, { id }) => {
+    .add('PUT', '/api/services/:service', async (req, res, { service: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
       sendJson(res, 200, await validation(() => registry.putService({ ...body, id })));
     })
-    .add('GET', '/api/services/:id/history', async (_req, res, { id }) => sendJson(res, 200, await registry.history('service', id!)))
+    .add('GET', '/api/services/:service/history', async (_req, res, { service: id }) => sendJson(res, 200, found(await registry.history('service', id!), `service ${id}`)))
     .add('GET', '/api/catalogue', (_req, res) => sendJson(res, 200, deps.catalogue.list()))
-    .add('GET', '/api/catalogue/:id', (_req, res, { id }) => {
+    .add('GET', '/api/catalogue/:dataset', (_req, res, { dataset: id }) => {
       const dataset = deps.catalogue.dataset(id!);
       if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${id}`);
       sendJson(res, 200, dataset);
     })
-    .add('PUT', '/api/catalogue/:id', async (req, res, { id }) => {
+    .add('PUT', '/api/catalogue/:dataset', async (req, res, { dataset: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
       sendJson(res, 200, await validation(() => deps.catalogue.put({ ...body, id })));
     })
-    .add('DELETE', '/api/catalogue/:id', async (_req, res, { id }) => {
+    .add('DELETE', '/api/catalogue/:dataset', async (_req, res, { dataset: id }) => {
       await deps.catalogue.remove(id!);
       sendJson(res, 200, { removed: id });
     })
-    .add('GET', '/api/catalogue/:id/history', async (_req, res, { id }) => sendJson(res, 200, await validation(() => deps.catalogue.history(id!))))
+    .add('GET', '/api/catalogue/:dataset/history', async (_req, res, { dataset: id }) => sendJson(res, 200, found(await deps.catalogue.history(id!), `dataset ${id}`, 'SWX_UNKNOWN_DATASET')))
     .add('GET', '/api/dlq', async (_req, res) => sendJson(res, 200, await listDeadLetters(bus)))
     .add('POST', '/api/dlq/:seq/resend', async (_req, res, { seq }) => {
-      const number = Number(seq);
-      if (!Number.isInteger(number) || number < 1) throw new SwxError('SWX_BAD_REQUEST', 'sequence must be a positive integer');
-      sendJson(res, 200, await resendDeadLetter(bus, number, deps.evidence));
+      sendJson(res, 200, await resendDeadLetter(bus, Number(seq), deps.evidence));
     })
     .add('POST', '/api/messages/stages', async (req, res) => {
       const body = await jsonBody(req);
-      const { ids } = await validation(() => z.object({ ids: z.array(z.string().max(200)).max(10_000) }).parse(body));
+      const { ids } = await validation(() => z.object({ ids: z.array(messageId).max(10_000) }).parse(body));
       const rows = await archive().query<{ message_id: string; stage: string; count: string }>(
         'SELECT message_id, stage, toString(count()) AS count FROM evidence FINAL WHERE message_id IN {ids:Array(String)} GROUP BY message_id, stage',
         { ids });

@@ -7,7 +7,7 @@ import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import { followBucket } from './nats/follow.ts';
 import type { Bus } from './nats/jetstream.ts';
-import { partnerId } from './registry.ts';
+import { checkedId, partnerId } from './registry.ts';
 
 const slug = (example: string) =>
   z.string().regex(/^[a-z][a-z0-9-]{1,63}$/, `lower-case letters, digits and dashes, e.g. ${example}`);
@@ -122,14 +122,15 @@ export class Catalogue {
   }
 
   async remove(id: string): Promise<void> {
+    checkedId(datasetSchema.shape.id, 'dataset', id);
     if (!this.entries.has(id)) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${quoted(id)} in the catalogue`);
     await this.kv.delete(keyOf(id));
     this.forget(id);
   }
 
-  /** Every stored revision of a dataset, oldest first (the bucket keeps the last 32). */
+  /** Every stored revision of a dataset, oldest first (the bucket keeps the last 32); SWX_BAD_REQUEST for a malformed id. */
   async history(id: string): Promise<DatasetRevision[]> {
-    datasetSchema.shape.id.parse(id);
+    checkedId(datasetSchema.shape.id, 'dataset', id);
     const out: DatasetRevision[] = [];
     for await (const entry of await this.kv.history({ key: keyOf(id) })) {
       out.push({

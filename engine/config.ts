@@ -23,7 +23,10 @@ export const configSchema = z.object({
   http: z.object({
     host: z.string(),
     port: port.describe('agency HTTPS port (REST connector, mutual TLS)'),
+    publicUrl: z.url({ protocol: /^https$/ }).refine((url) => ['', '/'].includes(new URL(url).pathname) && !new URL(url).search && !new URL(url).hash && !new URL(url).username, 'an https origin, e.g. https://hub.example:7443')
+      .optional().describe('the address agencies reach the agency port at, written into WSDLs; default https://<SWX_HTTP_HOST, or localhost>:<port>'),
     opsHost: z.string(),
+    opsNames: z.array(z.string().regex(/^[A-Za-z0-9.:\[\]-]{1,253}$/, 'host names or IP addresses')).describe('names the operator API answers to besides its own address (and the loopback names when on loopback)'),
     opsPort: port.describe('operator HTTP port: health, metrics, admin API'),
     opsToken: z.string().optional().describe('bearer token of the operator API; when absent, <data>/ops-token'),
   }),
@@ -79,7 +82,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   node: hostname(),
   nats: { port: 14222 },
   clickhouse: { database: 'swx' },
-  http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480 },
+  http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480, opsNames: [] },
   // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
   limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
@@ -103,7 +106,9 @@ export const envSettings: Record<string, string> = {
   SWX_CLICKHOUSE_PASSWORD: 'clickhouse.password',
   SWX_HTTP_HOST: 'http.host',
   SWX_HTTP_PORT: 'http.port',
+  SWX_PUBLIC_URL: 'http.publicUrl',
   SWX_OPS_HOST: 'http.opsHost',
+  SWX_OPS_NAMES: 'http.opsNames',
   SWX_OPS_PORT: 'http.opsPort',
   SWX_OPS_TOKEN: 'http.opsToken',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
@@ -150,7 +155,7 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 }
 
 function envValue(name: string, raw: string): unknown {
-  if (name === 'SWX_DELIVERY_BACKOFF_MS') return raw.split(',').map((part) => part.trim());
+  if (name === 'SWX_DELIVERY_BACKOFF_MS' || name === 'SWX_OPS_NAMES') return raw.split(',').map((part) => part.trim()).filter(Boolean);
   if (name === 'SWX_ARCHIVE') return !['0', 'false', 'no', 'off'].includes(raw.toLowerCase());
   return raw;
 }
@@ -203,4 +208,16 @@ export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: Node
   // A second process on an external NATS with its own embedded chDB would split the evidence: it archives only when told.
   const { archive, ...rest } = parsed.data;
   return { ...rest, archive: archive ?? (!rest.nats.url || Boolean(rest.clickhouse.url)) };
+}
+
+/**
+ * The origin agencies reach the agency port at (written into WSDLs): SWX_PUBLIC_URL, else built from the address the
+ * port is bound to, `localhost` for loopback or every interface (a name the hub's TLS certificate always carries).
+ */
+export function publicUrl(config: Pick<Config, 'http'>, agencyPort: number): string {
+  if (config.http.publicUrl) return new URL(config.http.publicUrl).origin;
+  const host = config.http.host.replace(/^\[|\]$/g, '');
+  const local = ['0.0.0.0', '::', ''].includes(host) || host === '::1' || /^127\./.test(host);
+  const name = local ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `https://${name}:${agencyPort}`;
 }

@@ -33,24 +33,55 @@ export class Router {
     return this;
   }
 
-  handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  handler = contained(async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0]!;
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const match = route.regex.exec(path);
+      if (!match) continue;
+      pathMatched = true;
+      if (route.method !== req.method) continue;
+      const params = Object.fromEntries(route.names.map((name, i) => [name, decodePathPart(match[i + 1]!)]));
+      await route.handle(req, res, params);
+      return;
+    }
+    sendProblem(res, new SwxError(pathMatched ? 'SWX_BAD_REQUEST' : 'SWX_NOT_FOUND', `${req.method} ${path} is not served here`));
+  });
+}
+
+/** How a contained handler's failure is answered: may throw or reject too, which closes the connection. */
+export type FailureReply = (req: IncomingMessage, res: ServerResponse, error: unknown) => Promise<void> | void;
+
+/** A problem reply for a failure: an SwxError with its own code, anything else logged and answered SWX_INTERNAL. */
+export const problemReply: FailureReply = (req, res, error) => {
+  if (error instanceof SwxError) return sendProblem(res, error);
+  log.error({ err: error, path: (req.url ?? '/').split('?')[0] }, 'request failed');
+  sendProblem(res, new SwxError('SWX_INTERNAL', 'the server could not handle this request; it was logged'));
+};
+
+/**
+ * A request handler whose every failure stays with its request, whoever wrote the code that failed: a synchronous
+ * throw or a rejection is answered by `fail` (a problem reply unless told otherwise); when the reply has begun, or
+ * `fail` fails as well, the connection is closed. The process and its other requests never see the error.
+ */
+export function contained(handle: (req: IncomingMessage, res: ServerResponse) => Promise<void> | void, fail: FailureReply = problemReply): (req: IncomingMessage, res: ServerResponse) => void {
+  const lastResort = (res: ServerResponse, error: unknown) => {
+    log.error({ err: error }, 'a request failed and its failure could not be answered; connection closed');
+    res.destroy();
+  };
+  const failed = (req: IncomingMessage, res: ServerResponse, error: unknown) => {
+    if (res.headersSent) return lastResort(res, error);
     try {
-      let pathMatched = false;
-      for (const route of this.routes) {
-        const match = route.regex.exec(path);
-        if (!match) continue;
-        pathMatched = true;
-        if (route.method !== req.method) continue;
-        const params = Object.fromEntries(route.names.map((name, i) => [name, decodePathPart(match[i + 1]!)]));
-        await route.handle(req, res, params);
-        return;
-      }
-      sendProblem(res, new SwxError(pathMatched ? 'SWX_BAD_REQUEST' : 'SWX_NOT_FOUND', `${req.method} ${path} is not served here`));
+      Promise.resolve(fail(req, res, error)).catch((failure: unknown) => lastResort(res, failure));
+    } catch (failure) {
+      lastResort(res, failure);
+    }
+  };
+  return (req, res) => {
+    try {
+      Promise.resolve(handle(req, res)).catch((error: unknown) => failed(req, res, error));
     } catch (error) {
-      if (error instanceof SwxError) return sendProblem(res, error);
-      log.error({ err: error, path }, 'request failed');
-      sendProblem(res, new SwxError('SWX_INTERNAL', 'the hub could not handle this request; it was logged'));
+      failed(req, res, error);
     }
   };
 }
@@ -254,7 +285,8 @@ export function createAgencyServer(tls: { key: string; cert: string; ca: string[
 }
 
 export function createOpsServer(router: Router): Server {
-  return createHttpServer(router.handler).on('clientError', refuseUnparsed);
+  // The operator API judges Host itself and answers a missing one with a problem, not Node's bare 400.
+  return createHttpServer({ requireHostHeader: false }, router.handler).on('clientError', refuseUnparsed);
 }
 
 /** At most one warn line per window, counting those left out: a flood of malformed requests cannot flood the log. */

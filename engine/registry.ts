@@ -11,6 +11,19 @@ import { followBucket } from './nats/follow.ts';
 import type { Bus } from './nats/jetstream.ts';
 
 export const partnerId = z.string().regex(/^[A-Z][A-Z0-9-]{1,31}$/, 'partner ids are upper-case letters, digits and dashes, e.g. CUSTOMS');
+// Dot-separated words: each id is a key of the registry bucket (service.<id>), where an empty word is not allowed.
+export const serviceId = z.string().min(2).max(64)
+  .regex(/^[a-z][a-z0-9-]*(?:\.[a-z0-9-]+)*$/, 'service ids are lower-case words joined by dots, e.g. customs.declaration');
+
+/**
+ * An id from outside (a URL, a body), held to its grammar before it names anything: SWX_BAD_REQUEST when it is not
+ * of it. A key or subject is never built from an id that has not passed here or its schema, so none is a wildcard.
+ */
+export function checkedId(grammar: z.ZodType<string>, what: string, value: string): string {
+  const parsed = grammar.safeParse(value);
+  if (!parsed.success) throw new SwxError('SWX_BAD_REQUEST', `${what} ${JSON.stringify(String(value).slice(0, 80))}: ${parsed.error.issues[0]!.message}`);
+  return parsed.data;
+}
 const pem = z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'expected a PEM certificate' });
 
 export const partnerSchema = z.object({
@@ -31,7 +44,7 @@ export type Partner = z.infer<typeof partnerSchema>;
 
 const party = z.union([partnerId, z.literal('*')]);
 export const serviceSchema = z.object({
-  id: z.string().regex(/^[a-z][a-z0-9.-]{1,63}$/, 'service ids are lower-case, e.g. customs.declaration'),
+  id: serviceId,
   name: z.string().min(1).max(200),
   rules: z.array(z.object({ from: z.array(party).min(1), to: z.array(party).min(1) })).min(1)
     .describe('the service may be used from any listed sender towards any listed receiver of the same rule'),
@@ -152,12 +165,13 @@ export class Registry {
   }
 
   async removePartner(id: string): Promise<void> {
-    await this.kv.delete(`partner.${partnerId.parse(id)}`);
+    await this.kv.delete(`partner.${checkedId(partnerId, 'partner', id)}`);
     this.unindex(id);
   }
 
-  /** Every stored revision of a partner or service, oldest first. */
+  /** Every stored revision of a partner or service, oldest first; SWX_BAD_REQUEST for an id not of its grammar. */
   async history(kind: 'partner' | 'service', id: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+    checkedId(kind === 'partner' ? partnerId : serviceId, kind, id);
     const out = [];
     for await (const entry of await this.kv.history({ key: `${kind}.${id}` })) {
       out.push({

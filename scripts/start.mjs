@@ -1,4 +1,5 @@
-// `npm start`: installs what a fresh machine lacks, then runs the hub with the demo on the embedded defaults.
+// `npm start`: installs what a fresh machine lacks, then runs the demo on the embedded defaults: the hub and the demo
+// agencies, each in a process of its own (`swx demo` starts and stops both).
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from '
 import { createServer, request, type Agent } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { clientAgent } from '../../engine/http.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { clientAgent, contained, readBody } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
 import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, requiredRequestComponents } from './contract.ts';
@@ -215,7 +216,8 @@ export interface AgencyReceiver {
 /**
  * Receives deliveries from the hub: mutual TLS, the hub's signature and Content-Digest checked, the message kept
  * once per id in `<inbox>/<id>.json` + `.bin`. A redelivery is acknowledged again with `duplicate: true` in the signed
- * receipt, not stored twice; another message under a stored id (another sender or body) gets a signed 409.
+ * receipt, not stored twice; another message under a stored id (another sender or body) gets a signed 409. A message
+ * it cannot keep (a full disk, a missing folder) gets a signed 500, so the hub delivers it again later.
  */
 export async function startAgencyReceiver(options: AgencyCredentials & {
   port: number;
@@ -223,6 +225,8 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
   hubSignCertPem: string;
   inboxDir: string;
   clockSkewSeconds?: number;
+  /** Largest delivery kept (default 64 MiB, the hub's default SWX_MAX_BODY_BYTES); a larger one is refused 413. */
+  maxBodyBytes?: number;
   /** Called once per newly stored message (not for redeliveries). */
   onMessage?(entry: InboxEntry): void;
 }): Promise<AgencyReceiver> {
@@ -236,53 +240,49 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
 
   const answer = (res: ServerResponse, status: number, messageId: string, payload: Record<string, unknown>) => signedAnswer(res, own, status, messageId, payload);
 
-  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      receiver.deliveries++;
-      const body = Buffer.concat(chunks);
-      const h = (name: string) => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v; };
-      const id = h(envelopeHeaders.messageId) ?? '';
-      perId.set(id, (perId.get(id) ?? 0) + 1);
-      try {
-        checkHubRequest(req, body, hub, [...requiredRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from], options.clockSkewSeconds);
-        if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) throw new Error('missing or malformed Swx-Message-Id');
-      } catch (error) {
-        answer(res, 400, id || 'unknown', { error: (error as Error).message });
+  const h = (req: IncomingMessage, name: string) => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v; };
+  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(async (req, res) => {
+    const body = await readBody(req, options.maxBodyBytes ?? 64 * 1024 * 1024);
+    receiver.deliveries++;
+    const id = h(req, envelopeHeaders.messageId) ?? '';
+    perId.set(id, (perId.get(id) ?? 0) + 1);
+    try {
+      checkHubRequest(req, body, hub, [...requiredRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from], options.clockSkewSeconds);
+      if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) throw new Error('missing or malformed Swx-Message-Id');
+    } catch (error) {
+      answer(res, 400, id || 'unknown', { error: (error as Error).message });
+      return;
+    }
+    const meta = join(options.inboxDir, `${id}.json`);
+    const from = h(req, deliveryHeaders.from) ?? '';
+    const duplicate = existsSync(meta);
+    if (duplicate) {
+      // The hub delivers at least once: a repeat has the same sender and body, is acknowledged again and kept once.
+      // Anything else under a stored id is another message, which must not replace the stored one nor be lost.
+      const stored = JSON.parse(readFileSync(meta, 'utf8')) as InboxEntry;
+      if (stored.from !== from || !readFileSync(join(options.inboxDir, `${id}.bin`)).equals(body)) {
+        answer(res, 409, id, { error: `another message is stored under ${id} (from ${stored.from})` });
         return;
       }
-      const meta = join(options.inboxDir, `${id}.json`);
-      const from = h(deliveryHeaders.from) ?? '';
-      const duplicate = existsSync(meta);
-      if (duplicate) {
-        // The hub delivers at least once: a repeat has the same sender and body, is acknowledged again and kept once.
-        // Anything else under a stored id is another message, which must not replace the stored one nor be lost.
-        const stored = JSON.parse(readFileSync(meta, 'utf8')) as InboxEntry;
-        if (stored.from !== from || !readFileSync(join(options.inboxDir, `${id}.bin`)).equals(body)) {
-          answer(res, 409, id, { error: `another message is stored under ${id} (from ${stored.from})` });
-          return;
-        }
-      } else {
-        const entry: InboxEntry = {
-          id,
-          from,
-          service: h(envelopeHeaders.service) ?? '',
-          action: h(envelopeHeaders.action) ?? '',
-          conversationId: h(envelopeHeaders.conversationId) ?? '',
-          contentType: h('content-type') ?? '',
-          receivedAt: h(deliveryHeaders.receivedAt) ?? '',
-          deliveredAt: new Date().toISOString(),
-        };
-        writeFileSync(join(options.inboxDir, `${id}.bin`), body);
-        // Written last and by rename, so an entry that exists is complete.
-        writeFileSync(`${meta}.tmp`, JSON.stringify(entry));
-        renameSync(`${meta}.tmp`, meta);
-        options.onMessage?.(entry);
-      }
-      answer(res, 200, id, { id, received: true, duplicate, at: new Date().toISOString() });
-    });
-  });
+    } else {
+      const entry: InboxEntry = {
+        id,
+        from,
+        service: h(req, envelopeHeaders.service) ?? '',
+        action: h(req, envelopeHeaders.action) ?? '',
+        conversationId: h(req, envelopeHeaders.conversationId) ?? '',
+        contentType: h(req, 'content-type') ?? '',
+        receivedAt: h(req, deliveryHeaders.receivedAt) ?? '',
+        deliveredAt: new Date().toISOString(),
+      };
+      writeFileSync(join(options.inboxDir, `${id}.bin`), body);
+      // Written last and by rename, so an entry that exists is complete.
+      writeFileSync(`${meta}.tmp`, JSON.stringify(entry));
+      renameSync(`${meta}.tmp`, meta);
+      options.onMessage?.(entry);
+    }
+    answer(res, 200, id, { id, received: true, duplicate, at: new Date().toISOString() });
+  }, (req, res, error) => failedAnswer(res, own, h(req, envelopeHeaders.messageId) || 'unknown', 'the receiver', error)));
   receiver.port = await listenOn(server, options.port, options.host);
   receiver.server = server;
   receiver.close = () => closeServer(server);
@@ -299,39 +299,38 @@ export interface RestProvider {
 /**
  * Answers the hub's queries as a provider agency (register its URL as the partner's `queryEndpoint` with protocol
  * `rest`): mutual TLS, the hub's signature and Content-Digest checked, `answer` asked, the answer signed.
- * A request the provider cannot read gets a signed 400; `answer` throwing gets a signed 500.
+ * A request the provider cannot read gets a signed 400; `answer` throwing or rejecting gets a signed 500.
  */
 export async function startRestProvider(options: AgencyCredentials & {
   port: number;
   host?: string;
   hubSignCertPem: string;
   clockSkewSeconds?: number;
+  /** Largest query read (default 1 MiB); a larger one is refused 413. */
+  maxBodyBytes?: number;
   answer(dataset: string, keys: Record<string, string>, asker: string): Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
 }): Promise<RestProvider> {
   const own = signer(options);
   const hub = hubKeyOf(options.hubSignCertPem);
   const provider: RestProvider = { port: 0, answered: 0, close: async () => undefined };
-  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const queryId = String(req.headers[envelopeHeaders.messageId] ?? 'unknown');
-      let query: { dataset: string; asker: string; keys: Record<string, string> };
-      try {
-        checkHubRequest(req, body, hub, providerRequestComponents, options.clockSkewSeconds);
-        query = JSON.parse(body.toString('utf8')) as typeof query;
-        if (typeof query.dataset !== 'string' || typeof query.keys !== 'object' || query.keys === null) throw new Error('expected { queryId, dataset, asker, keys }');
-      } catch (error) {
-        signedAnswer(res, own, 400, queryId, { error: (error as Error).message });
-        return;
-      }
-      Promise.resolve(options.answer(query.dataset, query.keys, query.asker)).then((record) => {
-        provider.answered++;
-        signedAnswer(res, own, 200, queryId, record ? { found: true, record } : { found: false });
-      }, (error: Error) => signedAnswer(res, own, 500, queryId, { error: error.message }));
-    });
-  });
+  const queryIdOf = (req: IncomingMessage) => String(req.headers[envelopeHeaders.messageId] ?? 'unknown');
+  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(async (req, res) => {
+    const body = await readBody(req, options.maxBodyBytes ?? 1024 * 1024);
+    const queryId = queryIdOf(req);
+    let query: { dataset: string; asker: string; keys: Record<string, string> };
+    try {
+      checkHubRequest(req, body, hub, providerRequestComponents, options.clockSkewSeconds);
+      query = JSON.parse(body.toString('utf8')) as typeof query;
+      if (typeof query.dataset !== 'string' || typeof query.keys !== 'object' || query.keys === null) throw new Error('expected { queryId, dataset, asker, keys }');
+    } catch (error) {
+      signedAnswer(res, own, 400, queryId, { error: (error as Error).message });
+      return;
+    }
+    // Awaited inside the contained handler: `answer` throwing, synchronously or not, is this request's signed 500.
+    const record = await options.answer(query.dataset, query.keys, query.asker);
+    provider.answered++;
+    signedAnswer(res, own, 200, queryId, record ? { found: true, record } : { found: false });
+  }, (req, res, error) => failedAnswer(res, own, queryIdOf(req), 'the provider', error)));
   provider.port = await listenOn(server, options.port, options.host);
   provider.close = () => closeServer(server);
   return provider;
@@ -352,6 +351,12 @@ function checkHubRequest(req: IncomingMessage, body: Buffer, hub: { key: KeyObje
     },
   });
   if (!checkContentDigest(String(req.headers['content-digest']), body)) throw new Error('Content-Digest does not match');
+}
+
+/** The signed answer to a request that failed: its own status for an SwxError (a body too large), else 500. */
+function failedAnswer(res: ServerResponse, own: Signer, messageId: string, who: string, error: unknown): void {
+  const status = error instanceof SwxError ? error.status : 500;
+  signedAnswer(res, own, status, messageId, { error: `${who} failed: ${error instanceof Error ? error.message : String(error)}` });
 }
 
 /** A JSON answer signed like a receipt: status, content type, digest and the message id it answers. */

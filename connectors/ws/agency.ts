@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:https';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { SwxError } from '../../engine/errors.ts';
-import { readBody, listen, close } from '../../engine/http.ts';
+import { contained, readBody, listen, close } from '../../engine/http.ts';
 import { thumbprint } from '../../engine/pki/store.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
 import { queryNamespace, soapAction, type SoapVersion } from './contract.ts';
@@ -75,14 +75,13 @@ export async function startSoapProvider(options: SoapProviderServerOptions): Pro
         ...(record !== undefined ? { record } : {}),
       }), signer);
     } catch (error) {
-      const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', `the provider failed: ${(error as Error).message}`);
-      await sendFault(res, version, swx, signer).catch(() => res.destroy());
+      const swx = error instanceof SwxError ? error : new SwxError('SWX_INTERNAL', `the provider failed: ${error instanceof Error ? error.message : String(error)}`);
+      await sendFault(res, version, swx, signer);
     }
   };
 
-  const server = createServer({ key: options.keyPem, cert: options.certPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    void handle(req, res);
-  });
+  // A fault that cannot be sent closes the connection; nothing leaves the request.
+  const server = createServer({ key: options.keyPem, cert: options.certPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(handle, (_req, res) => { res.destroy(); }));
   const host = options.host ?? '127.0.0.1';
   const port = await listen(server as unknown as HttpServer, options.port ?? 0, host);
   return {

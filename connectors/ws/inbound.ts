@@ -34,11 +34,10 @@ export interface SoapInboundOptions {
   clockSkewSeconds: number;
   /** How old a request's wsu:Created may be (default 300 s). */
   freshnessSeconds?: number;
+  /** The origin agencies reach this server at (SWX_PUBLIC_URL), the address in every WSDL: never the request's Host. */
+  publicUrl(): string;
 }
 
-
-/** Host[:port] as a client may name this server; anything else is not put into a WSDL. */
-const hostShape = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
 
 /** wsa:MessageID as the asker's request id, only when the signature covers it (else it is anyone's word). */
 function signedMessageId(headerBlocks: XmlElement[], signedHeaders: string[]): string | undefined {
@@ -57,9 +56,7 @@ export function mountSoapQueries(router: Router, options: SoapInboundOptions): v
     if (!wsdlPath && query?.toLowerCase() !== 'wsdl') throw new SwxError('SWX_BAD_REQUEST', 'GET serves the WSDL only: add ?wsdl');
     const dataset = options.catalogue.dataset(id);
     if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${JSON.stringify(id.slice(0, 80))} in the catalogue`);
-    const host = header(req, 'host') ?? '';
-    if (!hostShape.test(host)) throw new SwxError('SWX_BAD_REQUEST', 'the Host header must name this server (host or host:port)');
-    const text = wsdlFor(dataset, `https://${host}${queryPath(dataset.id)}`);
+    const text = wsdlFor(dataset, `${options.publicUrl()}${queryPath(dataset.id)}`);
     res.writeHead(200, { 'content-type': 'text/xml; charset=utf-8', 'content-length': Buffer.byteLength(text) });
     res.end(text);
   });

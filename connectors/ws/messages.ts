@@ -7,7 +7,7 @@ import { keyValueFits, keyValueLength } from '../../engine/query.ts';
 import { queryNamespace, wsuNamespace } from './contract.ts';
 import { jsonToXml, xmlToJson } from './json-xml.ts';
 import { elementChildren, textOf } from './soap.ts';
-import { escapeXml } from './xml-text.ts';
+import { escapeXml, hasNonXmlChar } from './xml-text.ts';
 
 const q = (name: string, value: string) => `<q:${name}>${escapeXml(value)}</q:${name}>`;
 const bad = (detail: string) => new SwxError('SWX_BAD_REQUEST', detail);
@@ -17,8 +17,17 @@ export interface QueryPayload {
   keys: Record<string, string>;
 }
 
-/** A q:Query in exclusive-c14n form, as the hub signs it (wssecurity.ts writeSignedEnvelope). */
+/**
+ * A q:Query in exclusive-c14n form, as the hub signs it (wssecurity.ts writeSignedEnvelope). A value with a character
+ * XML cannot carry (a control character, a lone surrogate) is refused with SWX_BAD_REQUEST naming it: written, it
+ * would change, and the provider would be asked something other than what the asker signed.
+ */
 export function queryXml(query: QueryPayload): string {
+  const fields: [string, string][] = [...(query.provider !== undefined ? [['provider', query.provider] as [string, string]] : []), ...Object.entries(query.keys)];
+  const unwritable = fields.find(([, value]) => hasNonXmlChar(value));
+  if (unwritable) {
+    throw bad(`query key ${unwritable[0].slice(0, 40)} holds a control character or lone surrogate, which SOAP (XML) cannot carry unchanged; the query is refused rather than altered`);
+  }
   return `<q:Query xmlns:q="${queryNamespace}">${query.provider !== undefined ? q('provider', query.provider) : ''}`
     + `${Object.entries(query.keys).map(([name, value]) => q(name, value)).join('')}</q:Query>`;
 }

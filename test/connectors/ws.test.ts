@@ -85,7 +85,7 @@ test.before(async () => {
   mountSoapQueries(router, {
     registry, trust, catalogue, queries, replay,
     hub: { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem },
-    maxBodyBytes, clockSkewSeconds: 60,
+    maxBodyBytes, clockSkewSeconds: 60, publicUrl: () => `https://localhost:${port}`,
   });
   server = createAgencyServer({ key: pki.hubTls.keyPem, cert: pki.hubTls.certPem, ca: [pki.ca.certPem] }, router);
   port = await listen(server, 0, '127.0.0.1');

@@ -417,6 +417,41 @@ test('a provider whose answer is signed by a key not registered to it: SWX_PROVI
   assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_ERROR');
 });
 
+test('REST asker, SOAP provider: a key XML cannot carry (control character, lone surrogate) is refused SWX_BAD_REQUEST naming it, never changed and passed on', async () => {
+  const before = asked.length;
+  for (const factoryNo of ['AB\u0001CD', 'AB\ud800CD', '\udc00', 'x\u001f', '\uffff']) {
+    const answer = await agency.get('IDB')!.client.query('factory-registration', { factoryNo });
+    assert.is(answer.status, 400, JSON.stringify(answer.body));
+    assert.ok(answer.signed);
+    assert.is(answer.body.code, 'SWX_BAD_REQUEST');
+    assert.match(String(answer.body.detail), /factoryNo/);
+    const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
+    assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_BAD_REQUEST');
+  }
+  assert.is(asked.length, before, 'the SOAP provider was never asked');
+});
+
+test('a provider whose own code throws: the asker hears a signed SWX_PROVIDER_ERROR, the query is evidenced and the hub keeps serving (33 emoji as the key)', async () => {
+  const thrown: Record<string, string>[] = [];
+  const nia = await addAgency(hub, 'NIA', { receiver: false, provider: { answer: (_dataset, keys) => { thrown.push(keys); throw new RangeError('the provider\'s own check failed'); } } });
+  try {
+    const keys = { passportNo: '\u{1F600}'.repeat(33), arrivalDate: '2026-11-27' };
+    const answer = await agency.get('CUSTOMS')!.client.query('inbound-passenger', keys);
+    assert.is(answer.status, 502, JSON.stringify(answer.body));
+    assert.ok(answer.signed);
+    assert.is(answer.body.code, 'SWX_PROVIDER_ERROR');
+    assert.match(String(answer.body.detail), /answered 500: .*own check failed/, 'the provider\'s signed 500');
+    assert.equal(thrown, [keys], 'the provider was asked exactly what the asker signed');
+    const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
+    assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_ERROR');
+    assert.is(hub.proc.exitCode, null);
+    const next = await agency.get('IDB')!.client.query('factory-registration', firstKeys('factory-registration'));
+    assert.is(next.status, 200, 'the hub still answers');
+  } finally {
+    await nia.provider?.close();
+  }
+});
+
 /** zeep as `asker`, with the hub's own WSDL for `dataset`. */
 function askWithZeep(asker: string, dataset: string, calls: ZeepJob['calls']): Promise<any[]> {
   const credential = agency.get(asker)!.credential;

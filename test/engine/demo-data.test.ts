@@ -129,6 +129,10 @@ test('unknown keys find nothing; malformed queries are bad requests', () => {
   assert.is(code(() => answer('inbound-passenger', { passportNo: passenger!.passportNo! })), 'SWX_BAD_REQUEST');
   assert.is(code(() => answer('company-registration', { ubn: '22099131', extra: 'x' })), 'SWX_BAD_REQUEST');
   assert.is(code(() => answer('company-registration', { ubn: 'x'.repeat(65) })), 'SWX_BAD_REQUEST');
+  // Lengths are counted in characters (code points), as the hub counts them: 64 emoji fit, 65 do not.
+  assert.is(code(() => answer('import-declaration-sea', { declarationNo: '\u{1F600}'.repeat(33) })), 'answered');
+  assert.is(code(() => answer('import-declaration-sea', { declarationNo: '\u{1F600}'.repeat(64) })), 'answered');
+  assert.is(code(() => answer('import-declaration-sea', { declarationNo: '\u{1F600}'.repeat(65) })), 'SWX_BAD_REQUEST');
   assert.is(code(() => answer('company-registration', { ubn: 22099131 } as never)), 'SWX_BAD_REQUEST');
   assert.is(code(() => answer('company-registration', JSON.parse('{"__proto__": "x", "ubn": "22099131"}'))), 'SWX_BAD_REQUEST');
   assert.is(code(() => answer('company-registration', null as never)), 'SWX_BAD_REQUEST');
