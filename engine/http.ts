@@ -7,7 +7,7 @@ import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { BodyClaim } from './budget.ts';
 import { problem, SwxError } from './errors.ts';
 import { log } from './log.ts';
-import { parserRefusals } from './metrics.ts';
+import { parserRefusals, problemReplies } from './metrics.ts';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => Promise<void> | void;
 export interface Route { method: string; pattern: string; handle: RouteHandler }
@@ -221,6 +221,7 @@ export function sendProblem(res: ServerResponse, error: SwxError, extra: Record<
   const unread = res.req && (!res.req.complete || refusedBodies.has(res.req));
   const headers: Record<string, string> = { 'content-type': 'application/problem+json', ...retryAfter(error) };
   seal?.(error.status, headers, body);
+  problemReplies.inc({ code: error.code });
   if (unread && res.socket) lingerOnClose(res.socket as Socket);
   res.writeHead(error.status, { ...headers, 'content-length': String(body.length), ...(unread ? { connection: 'close' } : {}) });
   res.end(body);

@@ -99,6 +99,13 @@ export const parserRefusals = new Counter({
   registers: [metricsRegistry],
 });
 
+export const problemReplies = new Counter({
+  name: 'swx_http_problem_replies_total',
+  help: 'RFC 9457 problem replies sent, agency and operator ports alike, by SWX_* code (refusals by the HTTP parser are swx_http_parser_refusals_total)',
+  labelNames: ['code'] as const,
+  registers: [metricsRegistry],
+});
+
 export const inflightBodyBytes = new Gauge({
   name: 'swx_inflight_body_bytes',
   help: 'Request body bytes this process holds for requests not yet answered (SWX_INFLIGHT_BODY_BYTES is its budget)',

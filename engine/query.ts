@@ -7,10 +7,16 @@ import type { SwxError } from './errors.ts';
 /** Every key value of a query is a string of this many characters (code points), whatever the protocol. */
 export const keyValueLength = { min: 1, max: 64 } as const;
 
-/** Whether a key value has an allowed length, counted in characters as JSON Schema and XML do. */
+/**
+ * Characters no key value may hold: controls (C0, DEL, C1), lone surrogates and the noncharacters U+FFFE and U+FFFF.
+ * Not every protocol can carry them unchanged (XML cannot), and no identifier a dataset is queried by needs them.
+ */
+const unfitCharacter = /[\u0000-\u001f\u007f-\u009f\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Whether a key value is one every protocol carries unchanged: its length counted in characters as JSON Schema and XML count. */
 export const keyValueFits = (value: string) => {
   const characters = [...value].length;
-  return characters >= keyValueLength.min && characters <= keyValueLength.max;
+  return characters >= keyValueLength.min && characters <= keyValueLength.max && !unfitCharacter.test(value);
 };
 
 /** A query as an inbound connector authenticated it: transport peer, signature and certificate already checked. */

@@ -215,7 +215,7 @@ function checkKeys(expected: readonly string[], keys: unknown): void {
   for (const key of expected) {
     const value = (keys as Record<string, unknown>)[key];
     if (typeof value !== 'string' || !keyValueFits(value)) {
-      throw new SwxError('SWX_BAD_REQUEST', `query key ${key} must be a string of ${keyValueLength.min}-${keyValueLength.max} characters`);
+      throw new SwxError('SWX_BAD_REQUEST', `query key ${key} must be a string of ${keyValueLength.min}-${keyValueLength.max} characters, none a control character, lone surrogate or noncharacter`);
     }
   }
 }

@@ -28,7 +28,7 @@ function testFiles(dir) {
 }
 
 /** Runs a command to its end, its output kept for printing in one piece; counts what uvu summarised. */
-function run(cmd, args, env = cleanEnv) {
+function run(cmd, args, env) {
   return new Promise((resolve) => {
     const started = Date.now();
     const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -82,7 +82,8 @@ const typecheck = spawn('npx', ['tsc', '--noEmit', '-p', '.'], { cwd: root, stdi
 const typechecked = new Promise((resolve) => typecheck.on('close', (code) => resolve(code === 0)));
 
 let next = 0;
-await Promise.all(Array.from({ length: jobs }, async () => {
+// Each job slot hands its files SWX_TEST_SLOT: test/helpers/hub.ts takes the ports of hubs under test from the slot's own range.
+await Promise.all(Array.from({ length: jobs }, async (_, slot) => {
   while (next < runs.length) {
     const { label, command, env, yearAhead } = runs[next++];
     if (yearAhead && !existsSync(faketime)) {
@@ -90,7 +91,7 @@ await Promise.all(Array.from({ length: jobs }, async () => {
       totals.skipped += 1;
       continue;
     }
-    const result = await run(command[0], command[1], env);
+    const result = await run(command[0], command[1], { ...env, SWX_TEST_SLOT: String(slot) });
     console.log(`\n=== ${label} (${result.seconds.toFixed(0)} s): ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
     process.stdout.write(result.out);
     totals.passed += result.passed;

@@ -16,6 +16,7 @@ import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from '
 import { answerXml, contextXml, queryXml } from '../../connectors/ws/messages.ts';
 import { faultXml, readSoap, soapContentType } from '../../connectors/ws/soap.ts';
 import { checkWsSecurity, writeSignedEnvelope, type SignedHeader, type SoapSigner } from '../../connectors/ws/wssecurity.ts';
+import { keyValueFits } from '../../engine/query.ts';
 import { tempDir } from '../helpers/hub.ts';
 
 const dir = tempDir('ws-fastsign');
@@ -51,6 +52,14 @@ function text(random: () => number, max = 12): string {
   let out = '';
   for (let n = Math.floor(random() * max); n > 0; n--) out += alphabet[Math.floor(random() * alphabet.length)];
   return out;
+}
+
+/** A query key value: drawn from the same alphabet, but only what the query contract allows (keyValueFits). */
+function keyText(random: () => number, max: number): string {
+  for (;;) {
+    const drawn = text(random, max);
+    if (keyValueFits(drawn)) return drawn;
+  }
 }
 
 function value(random: () => number, depth: number): unknown {
@@ -90,8 +99,8 @@ function cases(count: number): Case[] {
     }
     if (kind === 'request') {
       const context = contextXml({ queryId: text(random), dataset: 'import-declaration-sea', asker: text(random, 4) });
-      const keys = { declarationNo: text(random, 14) || 'x', ubn: text(random, 8) || 'y' };
-      return { ...base, body: queryXml({ ...(random() < 0.5 ? { provider: text(random, 6) } : {}), keys }), headers: [context] };
+      const keys = { declarationNo: keyText(random, 14), ubn: keyText(random, 8) };
+      return { ...base, body: queryXml({ ...(random() < 0.5 ? { provider: keyText(random, 6) } : {}), keys }), headers: [context] };
     }
     const found = kind === 'answer';
     return {

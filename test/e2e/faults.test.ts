@@ -13,7 +13,7 @@ import { connectBus, streams, type Bus } from '../../engine/nats/jetstream.ts';
 import { loadPki } from '../../engine/pki/index.ts';
 import { deliverActorName } from '../../pipelines/deliver.ts';
 import { startAgencyReceiver, type AgencyClient, type AgencyReceiver, type OutgoingMessage } from '../../connectors/rest/agency.ts';
-import { addAgency, addService, assertChained, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, freePort, assertChained, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 /** In-flight deliveries per partner per hub process (SWX_DELIVERY_CONCURRENCY): the actor never holds more unsettled. */
 const concurrency = 32;
@@ -136,8 +136,9 @@ async function assertOnceInEffect(fault: string, ids: string[], bound: number): 
 test.before(async () => {
   hub = await startHubProcess({ env: { SWX_DELIVERY_CONCURRENCY: String(concurrency), SWX_DELIVERY_BACKOFF_MS: '100,200,400', SWX_PROBE_INTERVAL_MS: '500', SWX_BREAKER_FAILURES: '2', SWX_DELIVERY_TIMEOUT_MS: '5000' } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
-  boft = await addAgency(hub, 'BOFT');
-  receiverPort = boft.receiver!.port;
+  // From the test's own port range: the receiver is stopped and started again on this port.
+  receiverPort = await freePort();
+  boft = await addAgency(hub, 'BOFT', { port: receiverPort });
   watch(boft.receiver!);
   bus = await connectBus(`nats://127.0.0.1:${hub.natsPort}`, 'faults-test');
   await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);

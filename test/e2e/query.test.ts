@@ -417,7 +417,7 @@ test('a provider whose answer is signed by a key not registered to it: SWX_PROVI
   assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_PROVIDER_ERROR');
 });
 
-test('REST asker, SOAP provider: a key XML cannot carry (control character, lone surrogate) is refused SWX_BAD_REQUEST naming it, never changed and passed on', async () => {
+test('REST asker, SOAP provider: a key no protocol carries unchanged (control character, lone surrogate, noncharacter) is refused SWX_BAD_REQUEST naming it, before any provider is asked', async () => {
   const before = asked.length;
   for (const factoryNo of ['AB\u0001CD', 'AB\ud800CD', '\udc00', 'x\u001f', '\uffff']) {
     const answer = await agency.get('IDB')!.client.query('factory-registration', { factoryNo });
@@ -425,8 +425,8 @@ test('REST asker, SOAP provider: a key XML cannot carry (control character, lone
     assert.ok(answer.signed);
     assert.is(answer.body.code, 'SWX_BAD_REQUEST');
     assert.match(String(answer.body.detail), /factoryNo/);
-    const rows = await evidenceOf(hub, String(answer.body.queryId), 'query_failed');
-    assert.is(rows.find((row) => row.stage === 'query_failed')?.code, 'SWX_BAD_REQUEST');
+    const rows = await evidenceOf(hub, String(answer.body.queryId), 'rejected');
+    assert.is(rows.find((row) => row.stage === 'rejected')?.code, 'SWX_BAD_REQUEST');
   }
   assert.is(asked.length, before, 'the SOAP provider was never asked');
 });

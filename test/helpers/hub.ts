@@ -15,16 +15,28 @@ import { startSoapProvider } from '../../connectors/ws/agency.ts';
 export const root = fileURLToPath(new URL('../..', import.meta.url));
 export const swxBin = join(root, 'bin/swx.js');
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Ports for hubs under test come from a range of their own per test process (SWX_TEST_SLOT, set by scripts/test.mjs),
+ * below the kernel's ephemeral range: a port found free here cannot be taken by another test process, or by an
+ * outgoing connection, before the hub binds it. Within the process they are handed out in turn, never twice.
+ */
+const portRange = { first: 20_000 + Number(process.env.SWX_TEST_SLOT ?? 0) * 1_000, size: 1_000 };
+let nextPort = Math.floor(Math.random() * portRange.size);
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(): Promise<number> {
+  for (let tried = 0; tried < portRange.size; tried++) {
+    const port = portRange.first + (nextPort++ % portRange.size);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port in ${portRange.first}-${portRange.first + portRange.size - 1}`);
 }
 
 /** The environment a hub or command under test starts from: this process's, without any SWX_* setting of the shell. */
