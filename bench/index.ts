@@ -1,4 +1,6 @@
 // `npm run bench -- <name> [--json]`: runs a bench and prints its figures with the machine's conditions.
+import { execFileSync } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cryptoBench } from './crypto.ts';
 import { defaultRates, queryBench } from './query.ts';
@@ -9,6 +11,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     json: { type: 'boolean', default: false },
+    record: { type: 'boolean', default: false },
     messages: { type: 'string', default: '5000' },
     rates: { type: 'string' },
     seconds: { type: 'string' },
@@ -61,4 +64,10 @@ if (!name || !benches[name]) {
 }
 const result = await benches[name]!();
 console.log(values.json ? JSON.stringify(result) : `\n${JSON.stringify(result, null, 2)}`);
+// --record keeps the run in bench/results/<name>.jsonl with the commit it measured: the figures' history lives there.
+if (values.record) {
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim() !== '';
+  appendFileSync(new URL(`./results/${name}.jsonl`, import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), commit: dirty ? `${commit}+changes` : commit, ...result })}\n`);
+}
 process.exit(0);

@@ -180,9 +180,25 @@ export interface HttpsAnswer { status: number; headers: IncomingMessage['headers
  * One HTTPS POST (the outbound connectors' calls to agencies): the answer is read up to `limit` bytes, beyond which
  * the request is dropped with SWX_TOO_LARGE; an answer cut off before its end is an error, never a short body.
  */
-export function postHttps(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
+export async function postHttps(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
+  try {
+    return await postOnce(url, options, body, limit);
+  } catch (error) {
+    // A kept-alive connection that the agency closed while it was idle (its keep-alive timeout, which the hub cannot
+    // know) fails as it is reused, before any answer: the agency never read the request, so it goes once more on a
+    // new connection.
+    if (!(error instanceof StaleConnection)) throw error;
+    return postOnce(url, options, body, limit);
+  }
+}
+
+class StaleConnection extends Error {}
+
+function postOnce(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = httpsRequest(url, { ...options, method: 'POST' }, (res) => {
+      answered = true;
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -198,7 +214,10 @@ export function postHttps(url: string | URL, options: RequestOptions, body: Buff
       res.on('error', reject);
       res.on('close', () => { if (!res.complete) reject(new Error('the answer was cut off')); });
     });
-    req.on('error', reject);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      const stale = req.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
+      reject(stale ? new StaleConnection(error.message, { cause: error }) : error);
+    });
     req.end(body);
   });
 }

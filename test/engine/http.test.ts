@@ -4,7 +4,10 @@ import { createServer, type Server } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
-import { isJsonMediaType, listen, close, readJson, sendProblem } from '../../engine/http.ts';
+import { Agent, createServer as createHttpsServer } from 'node:https';
+import { isJsonMediaType, listen, close, postHttps, readJson, sendProblem } from '../../engine/http.ts';
+import { initPki, loadPki } from '../../engine/pki/index.ts';
+import { tempDir } from '../helpers/hub.ts';
 
 let server: Server;
 let port = 0;
@@ -48,6 +51,35 @@ test('JSON media types, and JSON read as strict UTF-8', () => {
   assert.throws(() => readJson(Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])), /not valid UTF-8/);
   assert.throws(() => readJson(Buffer.from('{"a":"\xed\xa0\x80"}', 'latin1')), /not valid UTF-8/, 'an encoded surrogate');
   assert.throws(() => readJson(Buffer.from('{"a":')), /not JSON/);
+});
+
+test('a POST on a kept-alive connection the server dropped while idle goes once more on a new connection', async () => {
+  const dir = tempDir('stale');
+  await initPki(dir, { agencies: [], hosts: ['localhost'] });
+  const pki = await loadPki(dir);
+  // The second request on any connection finds it closed, as when the server's keep-alive timeout ran out just then.
+  let answered = 0;
+  const served = new WeakMap<object, number>();
+  const provider = createHttpsServer({ key: pki.hubTls.keyPem, cert: pki.hubTls.certPem }, (req, res) => {
+    const onThisConnection = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, onThisConnection);
+    if (onThisConnection > 1) { req.socket.destroy(); return; }
+    answered++;
+    req.resume();
+    req.on('end', () => res.end('ok'));
+  });
+  const providerPort = await listen(provider as unknown as Server, 0, '127.0.0.1');
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: pki.ca.certPem });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const answer = await postHttps(`https://localhost:${providerPort}/`, { agent }, Buffer.from('{}'), 1024);
+      assert.is(answer.body.toString(), 'ok', `request ${i + 1}`);
+    }
+    assert.is(answered, 3, 'each request answered once');
+  } finally {
+    agent.destroy();
+    await close(provider as unknown as Server);
+  }
 });
 
 test.run();
