@@ -77,7 +77,7 @@ function soapEnvelope(): string {
   return `<soap:Envelope xmlns:soap="http://www.w3.org/2003/05/soap-envelope"><soap:Header/><soap:Body><dec:Declaration xmlns:dec="urn:swx:bench:declaration" id="D-1">${items}</dec:Declaration></soap:Body></soap:Envelope>`;
 }
 
-/** Evidence records per second that the time-stamping cost is quoted at (issue 3: under 1 % of one core). */
+/** Evidence records per second that the time-stamping cost is quoted at (target: under 1 % of one core). */
 const stampRate = 2000;
 
 /** CPU µs per call of a synchronous `op`, called for `ms` milliseconds. */

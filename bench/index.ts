@@ -48,7 +48,7 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
   // The query bench's shape with nothing of the hub in it (bench/query-floor.ts): --rates (default 100,500,1000), --seconds
-  // (default 5); --mandated adds the signatures and evidence issue 4 requires of every query, --soap the same over SOAP.
+  // (default 5); --mandated adds the signatures and evidence every query requires, --soap the same over SOAP.
   'query-floor': () => floorBench({
     json: values.json!,
     kind: values.soap ? 'soap' : values.mandated ? 'rest' : 'plain',

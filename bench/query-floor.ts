@@ -3,7 +3,7 @@
 // place passes each on to a provider process over a keep-alive agent and relays its answer (a demo record).
 // - plain: no signatures, no evidence, no catalogue: the least three Node processes of the query bench's shape spend
 //   on HTTPS here, and the least latency the query bench can show.
-// - --mandated: also the work issue 4 requires of every query and nothing more: every hop's message signed by its
+// - --mandated: also the work every query requires and nothing more: every hop's message signed by its
 //   sender and checked by its receiver (RFC 9421 over Content-Digest), and the request's and answer's evidence (both
 //   bodies) published to a JetStream stream and acknowledged before the asker is answered.
 // - --soap: the mandated floor with SOAP and WS-Security on every hop, written and checked by the hub's own code.

@@ -1,4 +1,4 @@
-// query bench (issue 4): real-time queries through the hub at fixed offered rates, over REST (RFC 9421 signatures
+// query bench: real-time queries through the hub at fixed offered rates, over REST (RFC 9421 signatures
 // checked on both legs) and SOAP (WS-Security on both legs). Three processes besides the hub: the bench, the askers
 // (bench/query-asker.ts, open loop, latency from each query's scheduled send) and the providers
 // (bench/query-provider.ts, which time each query themselves). The hub's added latency of a query is what its asker
@@ -38,7 +38,7 @@ const askerIds = ['BOFT', 'BSMI', 'TFDA', 'NTA'];
 const warmUp: Record<BenchProtocol, { rate: number; seconds: number }> = { rest: { rate: 150, seconds: 15 }, soap: { rate: 50, seconds: 15 } };
 /** Each measured rate is first offered this long, not counted: the connections it needs are open before it is measured. */
 const rateWarmUpSeconds = 2;
-/** Issue 4's targets: the hub's added p99 at most this at this offered rate. */
+/** The query targets: the hub's added p99 at most this at this offered rate. */
 const targets: Record<BenchProtocol, { offered: number; p99Ms: number }> = { rest: { offered: 500, p99Ms: 20 }, soap: { offered: 200, p99Ms: 50 } };
 /** A run that keeps less than this share of its offered rate skips the protocol's higher rates (they would only queue), but not its target rate. */
 const giveUpBelow = 0.5;
