@@ -3,6 +3,7 @@
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { BodyClaim } from './budget.ts';
 import { problem, SwxError } from './errors.ts';
@@ -172,6 +173,39 @@ export function readBody(req: IncomingMessage, limit: number, claim?: BodyClaim)
     req.on('error', aborted);
     req.on('close', aborted);
   });
+}
+
+/**
+ * The body as a stream of its own, for bodies written on as they arrive: more than `limit` bytes (declared or sent)
+ * ends it with SWX_TOO_LARGE and the rest is drained, not kept; a sender gone before the end errors it with
+ * SWX_CLIENT_ABORTED. The request itself is never destroyed, so its problem reply still reaches the sender.
+ */
+export function boundedBody(req: IncomingMessage, limit: number): Readable {
+  let size = 0;
+  const body = new Readable({ read: () => { req.resume(); } });
+  const tooLarge = (detail: string) => {
+    req.off('data', onData);
+    refuseBody(req);
+    body.destroy(new SwxError('SWX_TOO_LARGE', detail));
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > limit) return tooLarge(`body exceeds the limit of ${limit} bytes`);
+    if (!body.push(chunk)) req.pause();
+  };
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    process.nextTick(() => tooLarge(`body of ${declared} bytes exceeds the limit of ${limit} bytes`));
+    return body;
+  }
+  req.on('data', onData);
+  req.on('end', () => body.push(null));
+  req.on('close', () => {
+    if (req.complete || body.destroyed) return;
+    log.info({ peer: req.socket.remoteAddress, path: req.url, received: size }, 'sender closed the connection before the body ended');
+    body.destroy(new SwxError('SWX_CLIENT_ABORTED', `the connection closed after ${size} bytes of the body`));
+  });
+  return body;
 }
 
 export interface HttpsAnswer { status: number; headers: IncomingMessage['headers']; body: Buffer }

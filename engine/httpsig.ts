@@ -97,7 +97,7 @@ export class HttpSigError extends Error {
 
 // ---- Content-Digest (RFC 9530) ----
 
-const DIGEST_ALGS: Record<string, string> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
+const DIGEST_ALGS: Record<string, 'sha256' | 'sha512'> = { 'sha-256': 'sha256', 'sha-512': 'sha512' };
 
 export function contentDigest(body: Uint8Array): string {
   return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
@@ -105,10 +105,20 @@ export function contentDigest(body: Uint8Array): string {
 
 /** True when at least one sha-256/sha-512 member is present and every such member matches; other algorithms are ignored. */
 export function checkContentDigest(header: string | undefined, body: Uint8Array): boolean {
+  return checkContentDigestWith(header, (hash) => createHash(hash).update(body).digest());
+}
+
+/** The hashes (node:crypto names) whose digests `header` names, for a body hashed as it streams past. */
+export function contentDigestHashes(header: string | undefined): ('sha256' | 'sha512')[] {
+  return header && /sha-512\s*=/.test(header) ? ['sha256', 'sha512'] : ['sha256'];
+}
+
+/** As checkContentDigest, with the body's digests computed elsewhere (as it streamed past): `digest` gives each. */
+export function checkContentDigestWith(header: string | undefined, digest: (hash: 'sha256' | 'sha512') => Uint8Array): boolean {
   if (!header) return false;
   const canonical = canonicalBytes(header);
   const hash = canonical ? DIGEST_ALGS[canonical.key] : undefined;
-  if (hash) return createHash(hash).update(body).digest().equals(canonical!.bytes);
+  if (hash) return Buffer.from(digest(hash)).equals(canonical!.bytes);
   let members;
   try {
     members = parseDictionary(header);
@@ -121,7 +131,7 @@ export function checkContentDigest(header: string | undefined, body: Uint8Array)
     if (!hash) continue;
     const value = isInnerList(member) ? undefined : member[0];
     if (!(value instanceof ArrayBuffer)) return false;
-    if (!createHash(hash).update(body).digest().equals(new Uint8Array(value))) return false;
+    if (!Buffer.from(digest(hash)).equals(new Uint8Array(value))) return false;
     checked++;
   }
   return checked > 0;

@@ -7,7 +7,7 @@ import { messageIdPattern, type Envelope, type Protocol, type SignatureInfo } fr
 import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
-import type { Payloads } from '../engine/payloads.ts';
+import type { Payloads, StoredPayload } from '../engine/payloads.ts';
 import { Unauthenticated } from '../engine/peer.ts';
 import type { Registry } from '../engine/registry.ts';
 import type { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
@@ -22,9 +22,18 @@ export interface Submission {
   refToMessageId?: string;
   protocol: Protocol;
   contentType: string;
+  /** The body held whole; empty where it was written to the Object Store as it arrived (`stored`). */
   payload: Buffer;
+  stored?: StoredPayload;
   signature?: SignatureInfo;
   payloadSignature?: SignatureInfo;
+}
+
+/** The size and SHA-256 (hex) of a submission's body, wherever it is. */
+function bodyFacts(submission: Partial<Submission> & { payload: Buffer }): { size: number; sha256: string } {
+  return submission.stored
+    ? { size: submission.stored.size, sha256: submission.stored.sha256 }
+    : { size: submission.payload.length, sha256: createHash('sha256').update(submission.payload).digest('hex') };
 }
 
 export interface Accepted { id: string; conversationId: string; duplicate: boolean }
@@ -49,7 +58,7 @@ export class Intake {
   ) {}
 
   /** Raw evidence of what arrived: the payload and the signature it came with. */
-  private received(submission: Partial<Submission> & { payload: Buffer }, id: string, conversationId: string, sha256: string): EvidenceRecord {
+  private received(submission: Partial<Submission> & { payload: Buffer }, id: string, conversationId: string, { size, sha256 }: { size: number; sha256: string }): EvidenceRecord {
     return this.evidence.record({
       messageId: id,
       conversationId,
@@ -59,9 +68,9 @@ export class Intake {
       service: submission.service ?? '',
       action: submission.action ?? '',
       protocol: submission.protocol ?? '',
-      size: submission.payload.length,
+      size,
       sha256,
-      raw: submission.payload.length <= this.payloads.inlineLimit ? submission.payload.toString('base64') : undefined,
+      raw: !submission.stored && size <= this.payloads.inlineLimit ? submission.payload.toString('base64') : undefined,
       signature: submission.signature ? JSON.stringify(submission.signature) : undefined,
     });
   }
@@ -77,8 +86,7 @@ export class Intake {
     }
     const id = submission.id && messageIdPattern.test(submission.id) ? submission.id : signedMessageId(submission.signature) ?? randomUUID();
     const conversationId = submission.conversationId ?? id;
-    const sha256 = createHash('sha256').update(submission.payload).digest('hex');
-    const received = this.received(submission, id, conversationId, sha256);
+    const received = this.received(submission, id, conversationId, bodyFacts(submission));
     await this.evidence.publish([received, this.evidence.record({
       ...sameMessage(received), stage: 'rejected', code: error.code,
       detail: submission.claimedId ? `${error.message} (claimed message id ${submission.claimedId}, not authenticated)` : error.message,
@@ -102,7 +110,8 @@ export class Intake {
     }
     const id = submission.id ?? signedMessageId(submission.signature) ?? randomUUID();
     const conversationId = submission.conversationId ?? id;
-    const sha256 = createHash('sha256').update(submission.payload).digest('hex');
+    const body = bodyFacts(submission);
+    const { sha256 } = body;
     const receivedAt = new Date();
     const envelope: Envelope = {
       id,
@@ -114,9 +123,9 @@ export class Intake {
       to: submission.to,
       protocol: submission.protocol,
       contentType: submission.contentType,
-      size: submission.payload.length,
+      size: body.size,
       sha256,
-      ...(await this.payloads.place(sha256, submission.payload)),
+      ...(submission.stored ? { payloadRef: submission.stored.payloadRef } : await this.payloads.place(sha256, submission.payload)),
       ...(submission.signature ? { signature: submission.signature } : {}),
       ...(submission.payloadSignature ? { payloadSignature: submission.payloadSignature } : {}),
       receivedAt: receivedAt.toISOString(),
@@ -125,8 +134,10 @@ export class Intake {
     // The stored envelope is itself the evidence of received, verified and routed (the archive reads it).
     const ack = await this.bus.js.publish(subjects.message(submission.to), JSON.stringify(envelope), { msgID: `${submission.from}/${id}` });
     if (ack.duplicate) {
+      // The original envelope names its own copy of the body: this one's is not kept.
+      if (submission.stored) await this.payloads.discard(submission.stored);
       await this.sameAsOriginal(ack.seq, envelope);
-      const received = this.received(submission, id, conversationId, sha256);
+      const received = this.received(submission, id, conversationId, body);
       await this.evidence.publish([received, this.evidence.record({ ...sameMessage(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
     }
     return { id, conversationId, duplicate: ack.duplicate };

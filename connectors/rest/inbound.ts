@@ -2,15 +2,16 @@
 // The TLS certificate names the partner; the signature's keyid must be a certificate of that same partner.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { messageIdPattern } from '../../engine/envelope.ts';
-import { checkContentDigest, HttpSigError, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
+import { checkContentDigest, checkContentDigestWith, contentDigestHashes, HttpSigError, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
 import { log } from '../../engine/log.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import type { BodyBudget } from '../../engine/budget.ts';
-import { header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
+import { boundedBody, header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
 import type { TrustStore } from '../../engine/pki/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
-import { checkSignedPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
+import { checkSignedPayload, maySignPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
+import type { Payloads } from '../../engine/payloads.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
@@ -26,6 +27,8 @@ export interface RestInboundOptions {
   /** In-flight body bytes, the hub's and each agency's: shared by every connector on the agency port. */
   budget: BodyBudget;
   clockSkewSeconds: number;
+  /** Where bodies over the inline limit are written as they arrive. */
+  payloads: Payloads;
   /** Check a signed payload's own signature (CMS, XMLDSig): the signature pool's, off the event loop. */
   payloadVerifiers: PayloadVerifiers;
   /** The hub's signing key: the acceptance and every refusal are signed. */
@@ -92,17 +95,30 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds, requestComponents(req.headers));
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
       partial.signature = signatureInfo(verified, registry.keyByThumbprint(verified.keyId)?.certificate.toString());
-      partial.payload = await readBody(req, options.maxBodyBytes, options.budget.claim(peer.partner.id, res));
-      if (!checkContentDigest(header(req, 'content-digest'), partial.payload)) {
-        throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
-      }
       if (!partial.to || !partial.service || !partial.contentType) {
         throw new SwxError('SWX_BAD_REQUEST', 'Swx-To, Swx-Service and Content-Type are required');
       }
-      partial.payloadSignature = await checkSignedPayload(partial.payload, partial.contentType, peer.partner.id, {
-        verifiers: options.payloadVerifiers, registry, trust: options.trust,
-      });
-      if (isJsonMediaType(partial.contentType)) readJson(partial.payload);
+      const digestHeader = header(req, 'content-digest');
+      const claim = options.budget.claim(peer.partner.id, res);
+      if (streamsToStore(req, partial.contentType, options.payloads)) {
+        // Over the inline limit and judged without its bytes: written to the Object Store as it arrives, never held
+        // whole. It is in flight all the same, so its declared size counts against the budget.
+        const declared = Number(req.headers['content-length']);
+        if (declared <= options.maxBodyBytes) claim.grow(declared);
+        partial.stored = await options.payloads.receive(boundedBody(req, options.maxBodyBytes), contentDigestHashes(digestHeader));
+        if (!checkContentDigestWith(digestHeader, partial.stored.digest)) {
+          throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
+        }
+      } else {
+        partial.payload = await readBody(req, options.maxBodyBytes, claim);
+        if (!checkContentDigest(digestHeader, partial.payload)) {
+          throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
+        }
+        partial.payloadSignature = await checkSignedPayload(partial.payload, partial.contentType, peer.partner.id, {
+          verifiers: options.payloadVerifiers, registry, trust: options.trust,
+        });
+        if (isJsonMediaType(partial.contentType)) readJson(partial.payload);
+      }
       accepted = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
     } catch (error) {
@@ -113,12 +129,23 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       // fresh id, so an unauthenticated request can never add records to another message's evidence.
       const claimed = partial.signature ? {} : { id: undefined, conversationId: undefined, claimedId: partial.id };
       const id = await intake.reject({ ...partial, ...claimed }, swx).catch(() => undefined);
+      if (partial.stored) await options.payloads.discard(partial.stored).catch((discardError) => log.warn({ err: discardError, ref: partial.stored?.payloadRef }, 'a refused body could not be removed'));
       sendProblem(res, swx, id ? { messageId: id } : {}, sealFor(id));
       return;
     }
     // Outside the try: the message is accepted whatever happens to its receipt, so it is never evidenced as refused.
     sendJson(res, 202, { id: accepted.id, conversationId: accepted.conversationId, duplicate: accepted.duplicate }, {}, sealFor(accepted.id));
   });
+}
+
+/**
+ * Whether a body goes to the Object Store as it arrives: one declared over the inline limit, whose checks do not need
+ * it whole (JSON is parsed, a payload that may carry its own signature is verified), where the store is unsealed.
+ * Everything else is read within the in-flight budget.
+ */
+function streamsToStore(req: IncomingMessage, contentType: string, payloads: Payloads): boolean {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  return payloads.streams && declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
 }
 
 /** The RFC 9421 signature of a request, by a key of the partner that authenticated the TLS connection. */

@@ -1,0 +1,75 @@
+// Bodies over the inline limit whose checks need none of their bytes (not JSON, not a payload that signs itself) are
+// written to the Object Store as they arrive: the hub never holds one whole, the receiver gets it intact, and a body
+// refused once it has streamed past (its digest) leaves nothing stored.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Objm } from '@nats-io/obj';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connectBus, type Bus } from '../../engine/nats/jetstream.ts';
+import { addAgency, addService, evidenceOf, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { rawPost } from '../helpers/raw.ts';
+
+const MiB = 1024 * 1024;
+let hub: HubProcess;
+let customs: TestAgency;
+let boft: TestAgency;
+let bus: Bus;
+
+test.before(async () => {
+  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * MiB), SWX_INFLIGHT_BODY_BYTES: String(512 * MiB), SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: String(256 * MiB) } });
+  customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
+  boft = await addAgency(hub, 'BOFT');
+  await addService(hub, 'bulk.dataset', ['CUSTOMS'], ['BOFT']);
+  bus = await connectBus(`nats://127.0.0.1:${hub.natsPort}`, 'streamed-body-test');
+});
+
+test.after(async () => {
+  await bus?.nc.close();
+  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  await hub?.stop();
+});
+
+const uploads = async () => (await (await new Objm(bus.js).open('swx_payloads')).list()).filter((info) => info.name.startsWith('upload-')).length;
+const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const bulk = (body: Buffer, messageId: string) => ({ to: 'BOFT', service: 'bulk.dataset', contentType: 'application/zip', body, messageId });
+
+test('a 192 MiB body refused for its digest once it streamed past: the hub held far less than the body, and nothing of it is stored', async () => {
+  const size = 192 * MiB;
+  const headers = customs.client.signedHeaders(bulk(Buffer.alloc(1), 'STREAMED-REFUSED'));
+  const pid = hub.proc.pid!;
+  const before = kib(pid, 'VmRSS');
+  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM from here holds this request's peak alone
+  const refused = await rawPost(`https://localhost:${hub.agencyPort}/v1/messages`, { ...headers, 'content-length': String(size) }, randomBytes(size), {
+    cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem,
+  });
+  const grown = kib(pid, 'VmHWM') - before;
+  console.log(`a ${size / MiB} MiB body streamed past: the hub's peak RSS grew ${(grown / MiB).toFixed(0)} MiB`);
+  assert.is(refused.status, 400, refused.text);
+  assert.is(refused.body.code, 'SWX_DIGEST_MISMATCH');
+  // Held whole, the body alone would be 192 MiB; streamed, the hub holds chunks and the garbage they leave.
+  assert.ok(grown < size / 2, `the hub's RSS peaked ${(grown / MiB).toFixed(0)} MiB over its size before`);
+  const rows = await evidenceOf(hub, String(refused.body.messageId), 'rejected');
+  assert.is(rows.find((row) => row.stage === 'rejected')?.code, 'SWX_DIGEST_MISMATCH');
+  assert.is(Number(rows.find((row) => row.stage === 'received')?.size), size, 'the evidence names the size that arrived');
+  assert.is(await uploads(), 0, 'nothing of the refused body is left in the Object Store');
+});
+
+test('a 24 MiB body streams into the Object Store and reaches the receiver intact, named by its digest in the evidence', async () => {
+  const body = randomBytes(24 * MiB);
+  const answer = await customs.client.send(bulk(body, 'STREAMED-1'));
+  assert.is(answer.status, 202, answer.text);
+  await waitFor('the streamed message in BOFT inbox', () => existsSync(join(boft.inboxDir, 'STREAMED-1.json')), 60_000);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  assert.is(createHash('sha256').update(readFileSync(join(boft.inboxDir, 'STREAMED-1.bin'))).digest('hex'), sha256);
+  assert.is(await uploads(), 1, 'the accepted body is kept');
+  const received = (await evidenceOf(hub, 'STREAMED-1', 'received')).find((row) => row.stage === 'received');
+  assert.is(received?.sha256, sha256);
+  // Sent again: a duplicate, whose second copy is not kept.
+  const again = await customs.client.send(bulk(body, 'STREAMED-1'));
+  assert.is(again.body.duplicate, true);
+  assert.is(await uploads(), 1, 'the resend\'s copy is discarded');
+});
+
+test.run();
