@@ -11,7 +11,6 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pkijs from 'pkijs';
 import { evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
-import { toArrayBuffer } from '../engine/pki/asn1.ts';
 import { initPki } from '../engine/pki/index.ts';
 import { signCms, verifyCms } from '../engine/trust/cms.ts';
 import { merkleTree } from '../engine/trust/merkle.ts';
@@ -25,6 +24,7 @@ import { conditions, percentile } from './conditions.ts';
 import { naiveSignCms, naiveSigner, naiveVerifyCms } from './naive/cms.ts';
 import { naiveTimeStamp, naiveVerifyTimeStamp } from './naive/tsa.ts';
 import { naiveSignXml, naiveVerifyXml } from './naive/xml.ts';
+import { toArrayBuffer } from '../engine/trust/x509.ts';
 
 export interface CryptoOptions { json: boolean; seconds: number }
 

@@ -1,6 +1,6 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { Agent } from 'node:https';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { KeyObject } from 'node:crypto';
@@ -26,7 +26,7 @@ export class RestOutbound implements Outbound, ProviderConnector {
     private readonly registry: Registry,
     private readonly options: { timeoutMs: number; maxSockets: number; clockSkewSeconds: number },
     /** Receipts are signatures like any other: the receiver's key must pass the trust store (path, usage, revocation). */
-    private readonly trust: Pick<TrustStore, 'check'>,
+    private readonly trust: CertificateCheck,
   ) {}
 
   private agent(partnerId: string): Agent {

@@ -7,13 +7,13 @@
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { pemBlocks } from '../pki/store.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
 import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
 import { concludeSignature, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
 import { verifyXmlFast } from './xmldsig-fast.ts';
+import { pemBlocks } from './x509.ts';
 import {
   attachmentOctets,
   attachmentTransforms,
