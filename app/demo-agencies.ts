@@ -7,10 +7,7 @@ import { join } from 'node:path';
 import { startAgencyReceiver, startRestProvider } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
 import { answer as demoAnswer } from './demo-data.ts';
-import { demoAgencies, demoDir, demoProviders, messagingAgencies } from './demo.ts';
-
-/** Where each demo agency listens: its receiver's port, and its query provider's port and protocol. */
-export type DemoEndpoints = Record<string, { receiver?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
+import { demoAgencies, demoDir, demoProviders, messagingAgencies, type DemoEndpoints } from './demo.ts';
 
 export async function startDemoAgencies(dataDir: string): Promise<{ endpoints: DemoEndpoints; stop(): Promise<void> }> {
   const servers: { close(): Promise<void> }[] = [];

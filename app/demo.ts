@@ -12,7 +12,6 @@ import { readOpsToken } from '../engine/admin.ts';
 import type { Config } from '../engine/config.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
-import type { DemoEndpoints } from './demo-agencies.ts';
 import { sampleQuery } from './demo-data.ts';
 import { operatorApi, type Operator } from './operator.ts';
 
@@ -65,6 +64,9 @@ export interface Demo {
 }
 
 export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id);
+
+/** Where each demo agency listens: its receiver's port, and its query provider's port and protocol. */
+export type DemoEndpoints = Record<string, { receiver?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
 
 /** Agencies that exchange messages in the demo services: each gets a receiver. */
 export const messagingAgencies = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));

@@ -6,13 +6,12 @@ import { parseArgs } from 'node:util';
 import * as asn1js from 'asn1js';
 import { SwxError, type ErrorCode } from '../engine/errors.ts';
 import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
-import { toArrayBuffer } from '../engine/pki/asn1.ts';
-import { pemBlocks, toPem } from '../engine/pki/store.ts';
 import { verifyCms, type CmsVerdict, type VerifyCmsOptions } from '../engine/trust/cms.ts';
 import { oid as tspOid, verifyTimeStampResponse, verifyTimeStampToken, type TimeStampVerdict, type VerifyOptions as TimeStampOptions } from '../engine/trust/tsa.ts';
 import type { SignatureVerdict, VerdictKind } from '../engine/trust/verdict.ts';
 import { verifyXml, type XmlVerdict } from '../engine/trust/xmldsig.ts';
 import { parseXml, type XmlElement } from '../engine/xml/parse.ts';
+import { toArrayBuffer, pemBlocks, toPem } from '../engine/trust/x509.ts';
 
 export type Detected = 'xml' | 'mime' | 'http-capture' | 'smtp-mail' | 'cms' | 'timestamp-response' | 'timestamp-token' | 'unknown';
 

@@ -11,20 +11,20 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as pkijs from 'pkijs';
 import { evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
-import { toArrayBuffer } from '../engine/pki/asn1.ts';
 import { initPki } from '../engine/pki/index.ts';
 import { signCms, verifyCms } from '../engine/trust/cms.ts';
 import { merkleTree } from '../engine/trust/merkle.ts';
 import { createSignaturePool } from '../engine/trust/pool.ts';
 import { createTimeStampToken, timeStampTokenOf, verifyTimeStampResponse, verifyTimeStampToken, type TsaCredential } from '../engine/trust/tsa.ts';
 import { signXml, verifyXmlReference } from '../engine/trust/xmldsig.ts';
-import { verifyXmlFast } from '../engine/xml/xmldsig-fast.ts';
+import { verifyXmlFast } from '../engine/trust/xmldsig-fast.ts';
 import { blockLines } from '../pipelines/archive.ts';
 import { swxTsaPolicy } from '../pipelines/stamp.ts';
 import { conditions, percentile } from './conditions.ts';
 import { naiveSignCms, naiveSigner, naiveVerifyCms } from './naive/cms.ts';
 import { naiveTimeStamp, naiveVerifyTimeStamp } from './naive/tsa.ts';
 import { naiveSignXml, naiveVerifyXml } from './naive/xml.ts';
+import { toArrayBuffer } from '../engine/trust/x509.ts';
 
 export interface CryptoOptions { json: boolean; seconds: number }
 
@@ -251,7 +251,7 @@ export async function cryptoBench(options: CryptoOptions): Promise<Record<string
     add({ ...(await measure('XML verify: xml-crypto checkSignature', 'naive', () => naiveVerifyXml(signed, rsa.certPem), seconds)), note: `${Buffer.byteLength(signed)} bytes signed` });
     add(await measure('XML verify: verifyXmlReference (engine/trust/xmldsig.ts)', 'swx', () => verifyXmlReference(signed, xmlTrust), seconds));
     const fast = verifyXmlFast(signed, xmlTrust);
-    if (fast?.valid) add(await measure('XML verify: verifyXmlFast (engine/xml/xmldsig-fast.ts)', 'swx', () => verifyXmlFast(signed, xmlTrust), seconds));
+    if (fast?.valid) add(await measure('XML verify: verifyXmlFast (engine/trust/xmldsig-fast.ts)', 'swx', () => verifyXmlFast(signed, xmlTrust), seconds));
     else say(`         verifyXmlFast gives ${fast ? `${fast.code} ${fast.detail}` : 'no verdict (not covered)'} for this envelope: not measured`);
     add(await measure('XML sign: xml-crypto computeSignature', 'naive', () => naiveSignXml(envelope, rsa.keyPem, rsa.certPem), seconds));
     add(await measure('XML sign: signXml (engine/trust/xmldsig.ts)', 'swx', () => signXml(envelope, { keyPem: rsa.keyPem, certPem: rsa.certPem }), seconds));
@@ -271,7 +271,7 @@ export async function cryptoBench(options: CryptoOptions): Promise<Record<string
     token_creation: ratio('token creation: createTimeStampToken', 'token creation: pkijs TSTInfo + SignedData.sign'),
     token_verify: ratio('token verify: verifyTimeStampResponse', 'token verify: pkijs TimeStampResp.verify'),
     xml_verify_reference: ratio('XML verify: verifyXmlReference (engine/trust/xmldsig.ts)', 'XML verify: xml-crypto checkSignature'),
-    xml_verify_fast: ratio('XML verify: verifyXmlFast (engine/xml/xmldsig-fast.ts)', 'XML verify: xml-crypto checkSignature'),
+    xml_verify_fast: ratio('XML verify: verifyXmlFast (engine/trust/xmldsig-fast.ts)', 'XML verify: xml-crypto checkSignature'),
     xml_sign: ratio('XML sign: signXml (engine/trust/xmldsig.ts)', 'XML sign: xml-crypto computeSignature'),
   };
   say(`speed-ups over the naive path (per core): ${JSON.stringify(speedups)}`);

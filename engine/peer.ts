@@ -3,9 +3,9 @@
 import type { IncomingMessage } from 'node:http';
 import { SwxError, type ErrorCode } from './errors.ts';
 import { peerCertificate } from './http.ts';
-import { thumbprint, type TrustStore } from './pki/index.ts';
+import { thumbprint } from './pki/index.ts';
 import type { PartnerKey, Registry } from './registry.ts';
-import type { Purpose } from './trust/path.ts';
+import type { CertificateCheck, Purpose } from './trust/path.ts';
 
 /**
  * A request refused because no registered certificate names its sender: it is known only by the address it came
@@ -29,7 +29,7 @@ const peerPrints = new WeakMap<object, string>();
  * The registered (pinned) certificate must also be acceptable now for what it is used for; asked on every request,
  * so a revocation also stops open keep-alive connections.
  */
-export async function admit(trust: Pick<TrustStore, 'check'>, key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
+export async function admit(trust: CertificateCheck, key: PartnerKey, purpose: Purpose, what: string): Promise<void> {
   const refusal = await trust.check(key.parsed, purpose);
   if (refusal) throw new SwxError(refusal.code, `${what} ${key.thumbprint} of ${key.partner.id}: ${refusal.detail}`);
 }
@@ -38,7 +38,7 @@ export async function admit(trust: Pick<TrustStore, 'check'>, key: PartnerKey, p
  * The partner behind the TLS client certificate. Only the thumbprint is kept per connection: the registry is asked on
  * every request, so disabling or removing a partner also stops its open keep-alive connections.
  */
-export async function authenticate(req: IncomingMessage, registry: Pick<Registry, 'keyByThumbprint'>, trust: Pick<TrustStore, 'check'>): Promise<PartnerKey> {
+export async function authenticate(req: IncomingMessage, registry: Pick<Registry, 'keyByThumbprint'>, trust: CertificateCheck): Promise<PartnerKey> {
   let print = peerPrints.get(req.socket);
   if (print === undefined) {
     const der = peerCertificate(req);

@@ -11,10 +11,9 @@ import { envelopeFacts, type EvidenceLog, type EvidenceRecord } from '../engine/
 import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
+import { DeliveryError, type Outbound } from '../engine/outbound.ts';
 import type { Payloads } from '../engine/payloads.ts';
-import { signatureInfo } from '../engine/httpsig.ts';
 import type { Registry } from '../engine/registry.ts';
-import { DeliveryError, type RestOutbound } from '../connectors/rest/outbound.ts';
 import { CircuitBreaker } from './breaker.ts';
 
 export interface DeliveryOptions {
@@ -31,15 +30,6 @@ export const deliverActorName = (partnerId: string) => `deliver-${partnerId}`;
 /** A KV key for the delivery of a message: message ids may hold ':' and '@', which keys may not. */
 const deliveredKey = (envelope: Envelope) => `${envelope.to}.${envelope.from}.${Buffer.from(envelope.id).toString('base64url')}`;
 
-/** Whether a receipt says its receiver already had the message (the reference receiver's `duplicate: true`). */
-function receiverHadIt(body: Buffer): boolean {
-  try {
-    return (JSON.parse(body.toString('utf8')) as { duplicate?: unknown }).duplicate === true;
-  } catch {
-    return false; // a receipt's body is the receiver's own: it need not be JSON
-  }
-}
-
 export class Deliveries {
   private readonly actors = new Map<string, { actor: Actor; breaker: CircuitBreaker }>();
   private unsubscribe?: () => void;
@@ -50,7 +40,7 @@ export class Deliveries {
     private readonly registry: Registry,
     private readonly payloads: Payloads,
     private readonly evidence: EvidenceLog,
-    private readonly outbound: RestOutbound,
+    private readonly outbound: Outbound,
     private readonly options: DeliveryOptions,
     /** How often each receiver refused each message: JetStream's delivery count also counts outage retries. */
     private readonly refusals: KV,
@@ -58,7 +48,7 @@ export class Deliveries {
     private readonly delivered: KV,
   ) {}
 
-  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbound: RestOutbound, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
+  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbound: Outbound, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
     const kvm = new Kvm(bus.js);
     const refusals = await kvm.create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
     const delivered = await kvm.create('swx_delivered', { history: 1, ttl: horizonSeconds * 1000 });
@@ -172,9 +162,9 @@ export class Deliveries {
       ...facts,
       id,
       stage,
-      detail: `receipt ${receipt.status} on delivery ${delivery.attempt}${delivery.attempt > 1 && receiverHadIt(receipt.body) ? '; the receiver already had it' : ''}`,
+      detail: `receipt ${receipt.status} on delivery ${delivery.attempt}${delivery.attempt > 1 && receipt.duplicate ? '; the receiver already had it' : ''}`,
       raw: Buffer.from(receipt.raw).toString('base64'),
-      signature: JSON.stringify(signatureInfo(receipt.signature, this.registry.keyByThumbprint(receipt.signature.keyId)?.certificate.toString())),
+      signature: JSON.stringify(receipt.signature),
     });
     const first = !repeat && await this.record([receiptRecord('delivered', `delivered:${envelope.from}/${envelope.id}`)]);
     if (!first) await this.record([receiptRecord('redelivered', recordId('redelivered'))]);

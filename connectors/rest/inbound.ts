@@ -8,7 +8,7 @@ import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import type { BodyBudget } from '../../engine/budget.ts';
 import { boundedBody, header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { checkSignedPayload, maySignPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
 import type { Payloads } from '../../engine/payloads.ts';
@@ -22,7 +22,7 @@ export interface RestInboundOptions {
   registry: Registry;
   intake: Intake;
   /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
-  trust: Pick<TrustStore, 'check'>;
+  trust: CertificateCheck;
   maxBodyBytes: number;
   /** In-flight body bytes, the hub's and each agency's: shared by every connector on the agency port. */
   budget: BodyBudget;

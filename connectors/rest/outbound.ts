@@ -1,6 +1,6 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { Agent } from 'node:https';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { KeyObject } from 'node:crypto';
@@ -9,29 +9,15 @@ import { SwxError } from '../../engine/errors.ts';
 import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type SigAlg, type Verified } from '../../engine/httpsig.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
+import { DeliveryError, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import { deliveryHeaders, envelopeHeaders, providerRequestComponents, receiptComponents, requestComponents } from './contract.ts';
-
-export interface Receipt {
-  status: number;
-  body: Buffer;
-  signature: Verified;
-  /** The receipt as received, status line, signature headers and body, for evidence. */
-  raw: string;
-}
-
-/** A delivery failure: `transient` ones (transport, 5xx, 429) trip the partner's circuit breaker and never dead-letter. */
-export class DeliveryError extends SwxError {
-  constructor(readonly transient: boolean, code: ConstructorParameters<typeof SwxError>[0], detail: string) {
-    super(code, detail);
-  }
-}
 
 export interface HubIdentity {
   tls: { key: string; cert: string; ca: string[] };
   signing: { key: KeyObject; keyId: string; alg: SigAlg };
 }
 
-export class RestOutbound implements ProviderConnector {
+export class RestOutbound implements Outbound, ProviderConnector {
   readonly protocol = 'rest';
   private readonly agents = new Map<string, Agent>();
 
@@ -40,7 +26,7 @@ export class RestOutbound implements ProviderConnector {
     private readonly registry: Registry,
     private readonly options: { timeoutMs: number; maxSockets: number; clockSkewSeconds: number },
     /** Receipts are signatures like any other: the receiver's key must pass the trust store (path, usage, revocation). */
-    private readonly trust: Pick<TrustStore, 'check'>,
+    private readonly trust: CertificateCheck,
   ) {}
 
   private agent(partnerId: string): Agent {
@@ -86,7 +72,13 @@ export class RestOutbound implements ProviderConnector {
       // An unknown revocation status may clear up (a CRL fetched later); a revoked or misused key will not.
       throw new DeliveryError(checked.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${checked.detail}`);
     }
-    return { status: response.status, body: response.body, signature: checked.signature, raw: rawAnswer(response) };
+    const signer = this.registry.keyByThumbprint(checked.signature.keyId);
+    return {
+      status: response.status,
+      duplicate: receiverHadIt(response.body),
+      signature: signatureInfo(checked.signature, signer?.certificate.toString()),
+      raw: rawAnswer(response),
+    };
   }
 
   /** Puts a query to a provider answering over REST: the provider's signed 200 `{ found, record? }` is its answer. */
@@ -162,6 +154,15 @@ export class RestOutbound implements ProviderConnector {
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+  }
+}
+
+/** Whether a receipt says its receiver already had the message (the reference receiver's `duplicate: true`). */
+function receiverHadIt(body: Buffer): boolean {
+  try {
+    return (JSON.parse(body.toString('utf8')) as { duplicate?: unknown }).duplicate === true;
+  } catch {
+    return false; // a receipt's body is the receiver's own: it need not be JSON
   }
 }
 

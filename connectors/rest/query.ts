@@ -11,7 +11,7 @@ import { messageIdPattern } from '../../engine/envelope.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type ReplayGuard, type RefusedQuery } from '../../engine/query.ts';
 import { partnerId, type Registry } from '../../engine/registry.ts';
 import { malformedDataset, wellFormedDataset } from '../../engine/catalogue.ts';
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { verifySignature } from './inbound.ts';
 import { envelopeHeaders, queryComponents, queryPath } from './contract.ts';
@@ -20,7 +20,7 @@ import { hubSeal } from './seal.ts';
 
 export interface RestQueryOptions {
   registry: Registry;
-  trust: Pick<TrustStore, 'check'>;
+  trust: CertificateCheck;
   queries: QueryService;
   replay: ReplayGuard;
   signing: HubIdentity['signing'];

@@ -8,7 +8,7 @@ import { SwxError } from '../../engine/errors.ts';
 import { header, readBody, sendProblem, type Router } from '../../engine/http.ts';
 import { log } from '../../engine/log.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type RefusedQuery, type ReplayGuard } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
@@ -22,7 +22,7 @@ import { wsdlFor } from './wsdl.ts';
 export interface SoapInboundOptions {
   registry: Pick<Registry, 'keyByThumbprint'>;
   /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
-  trust: Pick<TrustStore, 'check'>;
+  trust: CertificateCheck;
   catalogue: Pick<Catalogue, 'dataset'>;
   queries: QueryService;
   replay: ReplayGuard;

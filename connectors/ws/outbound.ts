@@ -3,7 +3,7 @@
 import type { Agent } from 'node:https';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import { SwxError } from '../../engine/errors.ts';
-import type { TrustStore } from '../../engine/pki/index.ts';
+import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import { soapAction } from './contract.ts';
@@ -17,7 +17,7 @@ export interface SoapProviderOptions {
   /** The hub's signing key and certificate. */
   signing: SoapSigner;
   registry: Pick<Registry, 'keyByThumbprint'>;
-  trust: Pick<TrustStore, 'check'>;
+  trust: CertificateCheck;
   verifyXml?: VerifyXml;
   clockSkewSeconds?: number;
   freshnessSeconds?: number;

@@ -5,13 +5,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { toPem } from '../../engine/pki/store.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
 import { certificate } from '../../engine/trust/certs.ts';
 import { signedElement, signedSecurityHeader, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { base64Encoding, dsNamespace, soapNamespaces, wsseNamespace, wsuNamespace, x509TokenType, type SoapVersion } from './contract.ts';
 import { bodyElement, elementChildren, envelopeAround, textOf, type SoapMessage } from './soap.ts';
+import { toPem } from '../../engine/trust/x509.ts';
 
 /** verifyXml of engine/trust, or the signature pool's, which runs it on a worker thread. */
 export type VerifyXml = (xml: Buffer | string, options?: VerifyXmlOptions) => Promise<XmlVerdict>;

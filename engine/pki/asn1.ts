@@ -4,44 +4,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
-
-export const oid = {
-  organisation: '2.5.4.10',
-  commonName: '2.5.4.3',
-  subjectKeyIdentifier: '2.5.29.14',
-  keyUsage: '2.5.29.15',
-  subjectAltName: '2.5.29.17',
-  basicConstraints: '2.5.29.19',
-  crlNumber: '2.5.29.20',
-  crlReason: '2.5.29.21',
-  crlDistributionPoints: '2.5.29.31',
-  certificatePolicies: '2.5.29.32',
-  authorityKeyIdentifier: '2.5.29.35',
-  extKeyUsage: '2.5.29.37',
-  issuerAltName: '2.5.29.18',
-  authorityInfoAccess: '1.3.6.1.5.5.7.1.1',
-  ocsp: '1.3.6.1.5.5.7.48.1',
-  serverAuth: '1.3.6.1.5.5.7.3.1',
-  clientAuth: '1.3.6.1.5.5.7.3.2',
-  emailProtection: '1.3.6.1.5.5.7.3.4',
-  timeStamping: '1.3.6.1.5.5.7.3.8',
-  ocspSigning: '1.3.6.1.5.5.7.3.9',
-} as const;
-
-/** RFC 5280 KeyUsage bit positions. */
-export const keyUsageBit = {
-  digitalSignature: 0,
-  nonRepudiation: 1,
-  keyEncipherment: 2,
-  keyCertSign: 5,
-  cRLSign: 6,
-} as const;
-
-export type KeyUsageName = keyof typeof keyUsageBit;
-
-export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-}
+import { keyUsageBit, oid, toArrayBuffer, type KeyUsageName } from '../trust/x509.ts';
 
 /** A distinguished name, most general attribute first, one attribute per RDN: O=..., CN=... */
 export function name(organisation: string, commonName: string): pkijs.RelativeDistinguishedNames {

@@ -2,40 +2,15 @@
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { SwxError } from '../errors.ts';
-import { authorityKeyId, extension, oid, time, toArrayBuffer } from './asn1.ts';
+import { authorityKeyId, extension, time } from './asn1.ts';
 import { loadAuthority, type Authority } from './issue.ts';
-import { layout, pemBlocks, readIfExists, toPem, writeOnce, writeReplace } from './store.ts';
-
-/** RFC 5280 5.3.1 CRLReason codes (7 is unused). */
-export const revocationReasons = {
-  unspecified: 0,
-  keyCompromise: 1,
-  cACompromise: 2,
-  affiliationChanged: 3,
-  superseded: 4,
-  cessationOfOperation: 5,
-  certificateHold: 6,
-  removeFromCRL: 8,
-  privilegeWithdrawn: 9,
-  aACompromise: 10,
-} as const;
-
-export type RevocationReason = keyof typeof revocationReasons;
+import { layout, readIfExists, writeOnce, writeReplace } from './store.ts';
+import { normaliseSerial, oid, pemBlocks, revocationReasons, toArrayBuffer, toPem, type RevocationReason } from '../trust/x509.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const backdate = 5 * 60 * 1000;
 /** How long a CRL is current; init and revoke re-sign it, so a demo deployment never serves an expired one. */
 export const crlValidityDays = 30;
-
-/** Serial numbers compare as integers: case, colons and leading zero bytes do not matter. */
-export function normaliseSerial(serialHex: string): string {
-  const hex = typeof serialHex === 'string' ? serialHex.replace(/[:\s]/g, '').toLowerCase() : '';
-  if (!/^[0-9a-f]{1,40}$/.test(hex)) {
-    throw new SwxError('SWX_BAD_REQUEST', `serial ${JSON.stringify(serialHex)} is not a hexadecimal certificate serial number (as \`openssl x509 -serial\` prints it)`);
-  }
-  const trimmed = hex.replace(/^0+/, '') || '0';
-  return trimmed.length % 2 ? `0${trimmed}` : trimmed;
-}
 
 function serialOf(entry: pkijs.RevokedCertificate): string {
   return normaliseSerial(Buffer.from(entry.userCertificate.valueBlock.valueHexView).toString('hex'));

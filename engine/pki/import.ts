@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { SwxError } from '../errors.ts';
 import { certificates, type ParsedCert } from '../trust/certs.ts';
 import { buildPath, usageRefusal, type CertRefusal, type Purpose } from '../trust/path.ts';
-import { layout, toPem, writeOnce, writeReplace } from './store.ts';
+import { layout, writeOnce, writeReplace } from './store.ts';
 import { TrustStore, type TrustSettings } from './trust.ts';
+import { toPem } from '../trust/x509.ts';
 
 export type ImportRole = { as: 'anchor' } | { as: 'intermediate' } | { as: 'agency'; id: string };
 

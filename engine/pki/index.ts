@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import { SwxError } from '../errors.ts';
 import { certificate } from '../trust/certs.ts';
 import { issuedBy } from '../trust/path.ts';
-import { ensureCrl, revoke, revocationReasons, type RevocationReason } from './crl.ts';
+import { ensureCrl, revoke } from './crl.ts';
 import { ensureCa, ensureLeaf, issuableProfiles, loadAuthority, type IssuableProfile, type Issued, type LeafSpec } from './issue.ts';
 import { assertKeyAlg, type KeyAlg } from './keys.ts';
 import { assertAgencyId, isAgencyId, layout, loadCredential, readIfExists, type Credential, type PkiPaths } from './store.ts';
+import { revocationReasons, type RevocationReason } from '../trust/x509.ts';
+export { normaliseSerial } from '../trust/x509.ts';
 
 export type { Credential, IssuableProfile, KeyAlg, PkiPaths, RevocationReason };
 export { ensureCrl, issuableProfiles, revocationReasons, revoke };
-export { normaliseSerial } from './crl.ts';
 export { assertAgencyId, loadCredential, thumbprint } from './store.ts';
 export { importCertificates, type ImportResult, type ImportRole } from './import.ts';
 export { crlPath, defaultCrlUrl, mountCrlDistribution, TrustStore, type TrustSettings } from './trust.ts';

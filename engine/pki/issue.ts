@@ -4,9 +4,10 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createPrivateKey, createPublicKey, randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { altNames, authorityKeyId, crlDistributionPoint, extension, keyIdentifier, keyUsage, name, oid, parseCertificate, time, toArrayBuffer, type KeyUsageName } from './asn1.ts';
+import { altNames, authorityKeyId, crlDistributionPoint, extension, keyIdentifier, keyUsage, name, parseCertificate, time } from './asn1.ts';
 import { generateKey, importKey, type KeyAlg, type KeyPair } from './keys.ts';
-import { layout, pemBlocks, readIfExists, thumbprint, toPem, writeOnce, writeReplace, type Credential } from './store.ts';
+import { layout, readIfExists, thumbprint, writeOnce, writeReplace, type Credential } from './store.ts';
+import { oid, toArrayBuffer, type KeyUsageName, pemBlocks, toPem } from '../trust/x509.ts';
 
 export type Profile = 'ca' | 'hub-sign' | 'hub-tls' | 'tsa' | 'agency' | 'signing' | 'tls-client' | 'tls-server';
 

@@ -1,7 +1,7 @@
 // Key pairs for the deployment PKI: ECDSA P-256 by default, RSA-2048 on request, kept on disk as PKCS#8 PEM.
 import { createPrivateKey } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { toPem } from './store.ts';
+import { toPem } from '../trust/x509.ts';
 
 export type KeyAlg = 'ecdsa' | 'rsa';
 

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SwxError } from '../errors.ts';
+import { pemBlocks } from '../trust/x509.ts';
 
 /** A certificate with its private key, as the hub and the agencies use it for signing and TLS. */
 export interface Credential {
@@ -102,22 +103,6 @@ export async function readIfExists(path: string): Promise<string | undefined> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
-}
-
-const pemBlock = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
-
-/** The DER of every PEM block labelled `label`, in order. */
-export function pemBlocks(pem: string, label: string): Buffer[] {
-  const out: Buffer[] = [];
-  for (const match of pem.matchAll(pemBlock)) {
-    if (match[1] === label) out.push(Buffer.from(match[2]!.replace(/\s+/g, ''), 'base64'));
-  }
-  return out;
-}
-
-export function toPem(der: Uint8Array | ArrayBuffer, label: string): string {
-  const b64 = Buffer.from(der instanceof ArrayBuffer ? new Uint8Array(der) : der).toString('base64');
-  return `-----BEGIN ${label}-----\n${b64.replace(/.{1,64}/g, '$&\n')}-----END ${label}-----\n`;
 }
 
 /** base64url (no padding) SHA-256 of a certificate's DER; a PEM string is read up to its first certificate. */

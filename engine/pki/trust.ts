@@ -11,12 +11,13 @@ import { log } from '../log.ts';
 import { revocationUnknownAccepted } from '../metrics.ts';
 import type { Bus } from '../nats/jetstream.ts';
 import { certificate, certificates, type ParsedCert } from '../trust/certs.ts';
-import { buildPath, usageRefusal, type CertRefusal, type Purpose } from '../trust/path.ts';
+import { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from '../trust/path.ts';
 import { Revocation, type CrlInfo, type RevocationSettings } from '../trust/revocation.ts';
 import type { CertificateStatus } from '../trust/verdict.ts';
 import { ensureCrl } from './crl.ts';
 import { loadAuthority } from './issue.ts';
-import { layout, readIfExists, toPem, writeReplace } from './store.ts';
+import { layout, readIfExists, writeReplace } from './store.ts';
+import { toPem } from '../trust/x509.ts';
 
 export interface TrustSettings extends Omit<RevocationSettings, 'cacheDir'> {
   /** Accept a certificate whose revocation status cannot be established (logged, counted); default refuses. */
@@ -51,7 +52,7 @@ async function certsIn(folder: string): Promise<ParsedCert[]> {
   return out;
 }
 
-export class TrustStore {
+export class TrustStore implements CertificateCheck {
   private readonly anchors = new Map<string, ParsedCert>();
   private readonly intermediates = new Map<string, ParsedCert>();
   /** Hub CA CRLs as last seen (data folder or KV), by issuer thumbprint: adopted once their issuer is known. */

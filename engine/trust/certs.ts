@@ -5,9 +5,7 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { keyUsageBit, oid, toArrayBuffer, type KeyUsageName } from '../pki/asn1.ts';
-import { normaliseSerial } from '../pki/crl.ts';
-import { pemBlocks } from '../pki/store.ts';
+import { keyUsageBit, oid, toArrayBuffer, type KeyUsageName, normaliseSerial, pemBlocks } from './x509.ts';
 
 export interface ParsedCert {
   der: Buffer;

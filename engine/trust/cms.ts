@@ -6,12 +6,11 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createPrivateKey, hash, sign, verify, X509Certificate, type KeyObject } from 'node:crypto';
 import type { ErrorCode } from '../errors.ts';
-import { toArrayBuffer } from '../pki/asn1.ts';
-import { pemBlocks } from '../pki/store.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { bitsOf, context, defaultLimits, Der, DerError, encode, encodeOid, encodeSetOf, encodeTime, oidOf, readDer, smallIntegerOf, tags, timeOf, unsignedOf } from './der.ts';
 import { buildPath, validityRefusal, type CertRefusal } from './path.ts';
 import { conclude, signerSummary, type AlgorithmPolicy, type SignatureVerdict, type SignerSummary } from './verdict.ts';
+import { toArrayBuffer, pemBlocks } from './x509.ts';
 
 export const oids = {
   data: '1.2.840.113549.1.7.1',

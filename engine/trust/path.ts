@@ -2,8 +2,8 @@
 // valid at the instant that matters (signing or time-stamping time, or now), every issuer a CA allowed to issue, and
 // the end certificate issued for the purpose it is used for. One home for CMS, RFC 3161, XMLDSig and the connectors.
 import type { X509Certificate } from 'node:crypto';
-import { oid, type KeyUsageName } from '../pki/asn1.ts';
 import type { ParsedCert } from './certs.ts';
+import { oid, type KeyUsageName } from './x509.ts';
 
 export interface PathRefusal { code: 'SWX_CERT_EXPIRED' | 'SWX_CERT_UNTRUSTED'; detail: string }
 
@@ -16,6 +16,11 @@ export interface CertRefusal { code: CertCode; detail: string }
  * (timeStamping, the only EKU, critical); ca: issuing certificates (basicConstraints cA and keyCertSign).
  */
 export type Purpose = 'agency-signing' | 'tls-client' | 'tls-server' | 'tsa' | 'ca';
+
+/** The deployment's judgement of a certificate (engine/pki's TrustStore gives it): a refusal, or undefined when it may serve `purpose` now. */
+export interface CertificateCheck {
+  check(cert: ParsedCert, purpose: Purpose): Promise<CertRefusal | undefined>;
+}
 
 const anyExtendedKeyUsage = '2.5.29.37.0';
 const maxDepth = 8;

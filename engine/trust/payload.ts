@@ -4,9 +4,9 @@
 // cover the whole document, and its certificate must pass the trust store like any other.
 import type { SignatureInfo } from '../envelope.ts';
 import { SwxError } from '../errors.ts';
-import type { TrustStore } from '../pki/index.ts';
 import type { PartnerKey, Registry } from '../registry.ts';
 import type { CmsVerdict, VerifyCmsOptions } from './cms.ts';
+import type { CertificateCheck } from './path.ts';
 import type { SignatureVerdict } from './verdict.ts';
 import type { VerifyXmlOptions, XmlVerdict } from './xmldsig.ts';
 import { canonicalizations } from './xmldsig-algorithms.ts';
@@ -19,7 +19,7 @@ export interface PayloadVerifiers {
 export interface SignedPayloadContext {
   verifiers: PayloadVerifiers;
   registry: Pick<Registry, 'keyByThumbprint'>;
-  trust: Pick<TrustStore, 'check'>;
+  trust: CertificateCheck;
 }
 
 const cmsTypes = /^application\/(pkcs7-mime|x-pkcs7-mime|cms)\b/i;

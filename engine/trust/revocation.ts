@@ -8,11 +8,9 @@ import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { log } from '../log.ts';
 import { crlRefreshFailures, crlStaleSeconds } from '../metrics.ts';
-import { oid, toArrayBuffer } from '../pki/asn1.ts';
-import { normaliseSerial, revocationReasons, type RevocationReason } from '../pki/crl.ts';
-import { pemBlocks } from '../pki/store.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { issuedBy } from './path.ts';
+import { oid, toArrayBuffer, normaliseSerial, revocationReasons, type RevocationReason, pemBlocks } from './x509.ts';
 
 export interface RevocationSettings {
   /** How long past its nextUpdate a CRL that cannot be refreshed still answers. */

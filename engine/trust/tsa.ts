@@ -3,12 +3,12 @@
 // a token costs about one signature either way, so stamping evidence stays a small share of a core.
 import { createPrivateKey, hash, KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
-import { pemBlocks } from '../pki/store.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { certificateFields, encodeAttribute, pathRefusalCached, readSignedData, sha256Algorithm, signatureAlgorithmOf, type SignedDataView } from './cms.ts';
 import { context, Der, DerError, encode, encodeGeneralizedTime, encodeOid, encodeSetOf, encodeUnsigned, oidOf, readDer, smallIntegerOf, tags, timeOf } from './der.ts';
 import { usageRefusal, validityRefusal } from './path.ts';
 import { conclude, signerSummary, type AlgorithmPolicy, type SignatureVerdict } from './verdict.ts';
+import { pemBlocks } from './x509.ts';
 
 export type HashName = 'SHA-1' | 'SHA-256' | 'SHA-384' | 'SHA-512';
 

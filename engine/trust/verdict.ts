@@ -51,6 +51,25 @@ export interface SignatureVerdict {
   signedAt?: string;
 }
 
+/** An element an XML signature's valid reference covers. */
+export interface SignedElement {
+  uri: string;
+  namespace: string | null;
+  localName: string;
+  /** e.g. "/Envelope/Body": local names, with [n] where siblings share a local name. */
+  path: string;
+  /** Paths the reference's transforms leave out (the enveloped Signature, what an XPath filter drops). */
+  excludes: string[];
+}
+
+/** The verdict of an XML signature (verifyXml and verifyXmlFast reach the same one). */
+export interface XmlVerdict extends SignatureVerdict {
+  /** The elements the valid references cover; empty unless the verdict is valid. */
+  signedElements: SignedElement[];
+  /** Content-IDs of the attachments the valid references cover; empty unless the verdict is valid. */
+  signedAttachments: string[];
+}
+
 /** live refuses legacy algorithms (SHA-1, DSA); archive accepts them for stored content and lists them in `weak`. */
 export type AlgorithmPolicy = 'live' | 'archive';
 

@@ -1,16 +1,17 @@
 // How an XML signature is concluded once its references check out, shared by the reference verifier (xmldsig.ts) and
-// the fast one (engine/xml/xmldsig-fast.ts) so that both reach the same verdict: the SignatureValue, the place of what
+// the fast one (xmldsig-fast.ts) so that both reach the same verdict: the SignatureValue, the place of what
 // is signed, and the signer (pins, path to an anchor, validity at the instant that matters, usage for signing). The
 // caller's PEM texts are read once and remembered (decoding costs more than the verification it serves).
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
+import type { Attachment } from '../mime/index.ts';
+import type { XmlLimits } from '../xml/parse.ts';
 import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
-import { signerSummary, uncheckedCaveat, type CertificateStatus, type SignerSummary } from './verdict.ts';
+import { signerSummary, uncheckedCaveat, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
 import { keyMismatch, namespaces, verifyWith } from './xmldsig-algorithms.ts';
 import { soapNamespaces, type SignatureTree } from './xmldsig-spec.ts';
-import type { SignedElement, XmlVerdict } from './xmldsig.ts';
 
 export type Refusal = { code: ErrorCode; detail: string };
 
@@ -20,6 +21,21 @@ export interface TrustOptions {
   publicKeysPem?: string | Record<string, string>;
   trustedCertsPem?: string;
   untrustedCertsPem?: string;
+}
+
+/** A MIME part a reference may name by `cid:`: the attachment shape engine/mime gives (Content-ID without <>). */
+export type XmlAttachment = Attachment;
+
+/** live (default) refuses SHA-1 and DSA; archive accepts them and lists them in verdict.weak. */
+export type XmlPolicy = 'live' | 'archive';
+
+/** The options of a verification, as verifyXml and verifyXmlFast take them. */
+export interface VerifyXmlOptions extends TrustOptions {
+  attachments?: readonly XmlAttachment[];
+  /** The instant certificate validity is judged at (default now). */
+  at?: Date;
+  policy?: XmlPolicy;
+  limits?: Partial<XmlLimits>;
 }
 
 function byPem<T>(read: (pem: string) => T): (pem: string) => T {

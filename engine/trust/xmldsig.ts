@@ -7,14 +7,13 @@
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
-import { verifyXmlFast } from '../xml/xmldsig-fast.ts';
-import type { Attachment } from '../mime/index.ts';
-import { pemBlocks } from '../pki/store.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
 import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
-import { concludeSignature, readTrust, xmlDraft, type Refusal, type XmlDraft } from './xmldsig-trust.ts';
-import type { ReferenceCheck, SignatureVerdict } from './verdict.ts';
+import { concludeSignature, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
+import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
+import { verifyXmlFast } from './xmldsig-fast.ts';
+import { pemBlocks } from './x509.ts';
 import {
   attachmentOctets,
   attachmentTransforms,
@@ -46,44 +45,8 @@ import {
 } from './xmldsig-algorithms.ts';
 
 export type { CanonicalizationName, DigestName, SignatureName, XPathFilter };
-
-/** A MIME part a reference may name by `cid:`: the attachment shape engine/mime gives (Content-ID without <>). */
-export type XmlAttachment = Attachment;
-
-/** live (default) refuses SHA-1 and DSA; archive accepts them and lists them in verdict.weak. */
-export type XmlPolicy = 'live' | 'archive';
-
-export interface VerifyXmlOptions {
-  attachments?: readonly XmlAttachment[];
-  /** The signer certificate must be the first of these (PEM); the rest help path building. */
-  pinnedCertsPem?: string;
-  /** A bare public key pin (SPKI or certificate PEM), or keys by ds:KeyName. */
-  publicKeysPem?: string | Record<string, string>;
-  /** Trust anchors the signer must chain to (through X509Data or BinarySecurityToken certificates, or untrustedCertsPem). */
-  trustedCertsPem?: string;
-  untrustedCertsPem?: string;
-  /** The instant certificate validity is judged at (default now). */
-  at?: Date;
-  policy?: XmlPolicy;
-  limits?: Partial<XmlLimits>;
-}
-
-export interface SignedElement {
-  uri: string;
-  namespace: string | null;
-  localName: string;
-  /** e.g. "/Envelope/Body": local names, with [n] where siblings share a local name. */
-  path: string;
-  /** Paths the reference's transforms leave out (the enveloped Signature, what an XPath filter drops). */
-  excludes: string[];
-}
-
-export interface XmlVerdict extends SignatureVerdict {
-  /** The elements the valid references cover; empty unless the verdict is valid. */
-  signedElements: SignedElement[];
-  /** Content-IDs of the attachments the valid references cover; empty unless the verdict is valid. */
-  signedAttachments: string[];
-}
+export type { SignedElement, XmlVerdict } from './verdict.ts';
+export type { VerifyXmlOptions, XmlAttachment, XmlPolicy } from './xmldsig-trust.ts';
 
 /** Prefix bindings in scope at `element` (its own declarations included), innermost first. */
 function inScopeNamespaces(element: Element): Map<string, string> {
@@ -254,7 +217,7 @@ function excludedPaths(ref: ReferenceSpec<Element>, target: Element, signature: 
 
 /**
  * Verifies the one signature of an XML message (the SOAP header's, for an envelope); never throws. The fast path
- * (engine/xml/xmldsig-fast.ts) answers the common profiles, the reference everything else, with the same verdicts
+ * (xmldsig-fast.ts) answers the common profiles, the reference everything else, with the same verdicts
  * (test/engine/xml-differential.test.ts).
  */
 export async function verifyXml(xml: Buffer | string, options: VerifyXmlOptions = {}): Promise<XmlVerdict> {

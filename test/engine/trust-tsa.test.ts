@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { toArrayBuffer } from '../../engine/pki/asn1.ts';
 import { initPki, type KeyAlg } from '../../engine/pki/index.ts';
+import { toArrayBuffer } from '../../engine/trust/x509.ts';
 import {
   createTimeStampToken,
   parseTimeStampRequest,

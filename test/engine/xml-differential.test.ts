@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignedXml } from 'xml-crypto';
 import { signSoap, signXml, verifyXmlReference, type SignXmlOptions, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
-import { verifyXmlFast } from '../../engine/xml/xmldsig-fast.ts';
+import { verifyXmlFast } from '../../engine/trust/xmldsig-fast.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));

@@ -4,9 +4,9 @@ import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto';
 import { promisify } from 'node:util';
-import { authorityKeyId, extension, keyIdentifier, keyUsage, name, oid, time, toArrayBuffer, type KeyUsageName } from '../../engine/pki/asn1.ts';
+import { authorityKeyId, extension, keyIdentifier, keyUsage, name, time } from '../../engine/pki/asn1.ts';
 import { generateKey, type KeyPair } from '../../engine/pki/keys.ts';
-import { toPem } from '../../engine/pki/store.ts';
+import { oid, toArrayBuffer, type KeyUsageName, toPem } from '../../engine/trust/x509.ts';
 
 export type LeafKey = 'rsa' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
 

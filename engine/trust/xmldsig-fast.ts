@@ -1,16 +1,17 @@
 // The fast XMLDSig verifier: the common profiles over our own parser and canonicaliser instead of xmldom, XPath and
-// xml-crypto. It gives exactly the verdict engine/trust/xmldsig.ts (the reference) gives, or none: undefined sends
+// xml-crypto. It gives exactly the verdict xmldsig.ts (the reference) gives, or none: undefined sends
 // the caller to the reference, for anything outside these profiles and wherever the reference's xml-crypto departs
 // from the specifications (test/engine/xml-c14n.test.ts lists how), so speed never changes a verdict.
 // Profiles: enveloped URI="" and references by Id / ID / id / wsu:Id, with enveloped-signature and one c14n or
 // exc-c14n (with or without comments); SHA-2 digests; RSA PKCS#1, RSA-PSS, ECDSA, Ed25519; the key from KeyInfo as
 // one X509Certificate or a WS-Security BinarySecurityToken.
 import type { KeyObject } from 'node:crypto';
-import { certificate, type ParsedCert } from '../trust/certs.ts';
-import type { ReferenceCheck } from '../trust/verdict.ts';
-import type { SignedElement, VerifyXmlOptions, XmlVerdict } from '../trust/xmldsig.ts';
-import { base64Of, chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from '../trust/xmldsig-spec.ts';
-import { concludeSignature, readTrust, xmlDraft, type Refusal, type Trust } from '../trust/xmldsig-trust.ts';
+import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from '../xml/c14n.ts';
+import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from '../xml/parse.ts';
+import { certificate, type ParsedCert } from './certs.ts';
+import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
+import { base64Of, chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from './xmldsig-spec.ts';
+import { concludeSignature, readTrust, xmlDraft, type Refusal, type Trust, type VerifyXmlOptions } from './xmldsig-trust.ts';
 import {
   digest,
   digestAlgorithms,
@@ -20,9 +21,7 @@ import {
   transformName,
   transforms as transformUris,
   within,
-} from '../trust/xmldsig-algorithms.ts';
-import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from './c14n.ts';
-import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from './parse.ts';
+} from './xmldsig-algorithms.ts';
 
 const tokenProfile = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0';
 

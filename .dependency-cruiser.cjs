@@ -1,0 +1,49 @@
+// Import rules of the source tree, checked by test/architecture.test.ts: the engine is the bottom layer and knows
+// no stage, connector, dashboard or application; a stage knows no protocol; no module or folder imports itself again.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'engine-is-the-bottom-layer',
+      comment: 'engine/ holds the contracts the layers above implement; it imports none of them',
+      severity: 'error',
+      from: { path: '^engine/' },
+      to: { path: '^(pipelines|connectors|dashboards|app)/' },
+    },
+    {
+      name: 'stages-know-no-protocol',
+      comment: 'a pipeline stage works on the contracts in engine/; the hub hands it the connector',
+      severity: 'error',
+      from: { path: '^pipelines/' },
+      to: { path: '^connectors/' },
+    },
+    {
+      name: 'no-cycles',
+      comment: 'a cycle means one concept lives in two homes: move the shared piece down',
+      severity: 'error',
+      from: { path: '^(engine|pipelines|connectors|app)/' },
+      to: { circular: true },
+    },
+    {
+      name: 'no-folder-cycles',
+      comment: 'two folders that import each other are one concept in two homes: move the shared piece down',
+      severity: 'error',
+      scope: 'folder',
+      from: { path: '^(engine|pipelines|connectors|app)/' },
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    // The .ts extensions written in imports resolve as written.
+    enhancedResolveOptions: {
+      extensions: ['.ts', '.js', '.mjs', '.cjs', '.json'],
+      // Node's conditions: some packages export their entry points for ESM only.
+      conditionNames: ['import', 'require', 'node', 'default'],
+      exportsFields: ['exports'],
+    },
+  },
+};
