@@ -1,5 +1,6 @@
 // Import rules of the source tree, checked by test/architecture.test.ts: the engine is the bottom layer and knows
-// no stage, connector, dashboard or application; a stage knows no protocol; no module or folder imports itself again.
+// no stage, connector, dashboard or application; a stage knows no protocol; a bench uses no test code; no module or
+// folder imports itself again.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -16,6 +17,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^pipelines/' },
       to: { path: '^connectors/' },
+    },
+    {
+      name: 'benches-use-no-test-code',
+      comment: 'a bench drives the hub as the suite does, through app/hub-process.ts, not through the test harness',
+      severity: 'error',
+      from: { path: '^bench/' },
+      to: { path: '^test/' },
     },
     {
       name: 'no-cycles',

@@ -28,7 +28,7 @@ import { soapAction } from '../connectors/ws/contract.ts';
 import { answerXml, contextXml, queryXml, readAnswer, readContext, readQuery } from '../connectors/ws/messages.ts';
 import { elementChildren, readSoap, soapContentType } from '../connectors/ws/soap.ts';
 import { checkWsSecurity, writeSignedEnvelope } from '../connectors/ws/wssecurity.ts';
-import { freePort } from '../test/helpers/hub.ts';
+import { freePort } from '../app/hub-process.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 import { reply } from './ipc.ts';
 

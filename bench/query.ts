@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadPki } from '../engine/pki/index.ts';
-import { addAgency, startHubProcess, type HubProcess } from '../test/helpers/hub.ts';
+import { addAgency, startHubProcess, type HubProcess } from '../app/hub-process.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 import { reply } from './ipc.ts';
 import type { AskerResult, AskerRun, AskerSetup, BenchProtocol } from './query-asker.ts';

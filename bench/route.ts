@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadPki } from '../engine/pki/index.ts';
-import { addAgency, addService, startHubProcess } from '../test/helpers/hub.ts';
+import { addAgency, addService, startHubProcess } from '../app/hub-process.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 
 export interface RouteOptions { json: boolean; messages: number; rates: number[]; seconds: number; payloadBytes: number; concurrency: number }

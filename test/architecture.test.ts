@@ -1,5 +1,5 @@
 // The import rules of .dependency-cruiser.cjs hold over the source tree: dependency-cruiser reads every import of
-// engine/, pipelines/, connectors/, dashboards/ and app/ (type-only ones too) and each broken rule is printed.
+// engine/, pipelines/, connectors/, dashboards/, app/ and bench/ (type-only ones too) and each broken rule is printed.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const folders = ['engine', 'pipelines', 'connectors', 'dashboards', 'app'].filter((folder) => existsSync(join(root, folder)));
+const folders = ['engine', 'pipelines', 'connectors', 'dashboards', 'app', 'bench'].filter((folder) => existsSync(join(root, folder)));
 
 async function cruiseSources(): Promise<ICruiseResult> {
   const options = await extractDepcruiseOptions(join(root, '.dependency-cruiser.cjs'));
