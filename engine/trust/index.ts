@@ -18,8 +18,9 @@ export {
   type VerifyOptions,
 } from './tsa.ts';
 export { signCms, verifyCms, verifyCmsFast, verifyCmsReference, type CmsCode, type CmsSigner, type CmsVerdict, type SignCmsOptions, type VerifyCmsOptions } from './cms.ts';
-export { signedElement, signSoap, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignSoapOptions, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlPolicy, type XmlVerdict } from './xmldsig.ts';
+export { signedElement, signSoap, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignSoapOptions, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from './xmldsig.ts';
 export { certificate, certificates, type ParsedCert } from './certs.ts';
 export { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from './path.ts';
 export { parseCrl, Revocation } from './revocation.ts';
 export { createSignaturePool, type SignaturePool } from './pool.ts';
+export type { AlgorithmPolicy, SignatureVerdict } from './verdict.ts';

@@ -9,7 +9,7 @@ import type { XmlLimits } from '../xml/parse.ts';
 import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
-import { signerSummary, uncheckedCaveat, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
+import { signerSummary, uncheckedCaveat, type AlgorithmPolicy, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
 import { keyMismatch, namespaces, verifyWith } from './xmldsig-algorithms.ts';
 import { soapNamespaces, type SignatureTree } from './xmldsig-spec.ts';
 
@@ -26,15 +26,13 @@ export interface TrustOptions {
 /** A MIME part a reference may name by `cid:`: the attachment shape engine/mime gives (Content-ID without <>). */
 export type XmlAttachment = Attachment;
 
-/** live (default) refuses SHA-1 and DSA; archive accepts them and lists them in verdict.weak. */
-export type XmlPolicy = 'live' | 'archive';
-
 /** The options of a verification, as verifyXml and verifyXmlFast take them. */
 export interface VerifyXmlOptions extends TrustOptions {
   attachments?: readonly XmlAttachment[];
   /** The instant certificate validity is judged at (default now). */
   at?: Date;
-  policy?: XmlPolicy;
+  /** live (default) refuses SHA-1 and DSA; archive accepts them and lists them in verdict.weak. */
+  policy?: AlgorithmPolicy;
   limits?: Partial<XmlLimits>;
 }
 

@@ -46,7 +46,7 @@ import {
 
 export type { CanonicalizationName, DigestName, SignatureName, XPathFilter };
 export type { SignedElement, XmlVerdict } from './verdict.ts';
-export type { VerifyXmlOptions, XmlAttachment, XmlPolicy } from './xmldsig-trust.ts';
+export type { VerifyXmlOptions, XmlAttachment } from './xmldsig-trust.ts';
 
 /** Prefix bindings in scope at `element` (its own declarations included), innermost first. */
 function inScopeNamespaces(element: Element): Map<string, string> {
