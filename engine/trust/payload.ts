@@ -26,12 +26,12 @@ const cmsTypes = /^application\/(pkcs7-mime|x-pkcs7-mime|cms)\b/i;
 const xmlTypes = /^(application|text)\/([a-z0-9.+-]*\+)?xml\b/i;
 const dsigNamespace = Buffer.from('http://www.w3.org/2000/09/xmldsig#');
 
-/** Which payload signature the content type announces: CMS always; XML only when the document carries one. */
 /** Whether a payload of this type may carry a signature of its own, which is checked over the whole payload. */
 export function maySignPayload(contentType: string): boolean {
   return cmsTypes.test(contentType) || xmlTypes.test(contentType);
 }
 
+/** Which payload signature the content type announces: CMS always; XML only when the document carries one. */
 export function signedPayloadKind(contentType: string, payload: Buffer): 'cms' | 'xml' | undefined {
   if (cmsTypes.test(contentType)) return 'cms';
   if (xmlTypes.test(contentType) && payload.includes(dsigNamespace)) return 'xml';
