@@ -95,12 +95,14 @@ export class Deliveries {
 
   /**
    * Publishes evidence until the stream has it; the record ids make a repeated publish a no-op. Resolves false when
-   * the stream already held the first record's id.
+   * the stream held the first record's id before this call.
    */
   private async record(records: EvidenceRecord[]): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.evidence.publish(records);
+        // A retry that finds the record there finds, as far as it can know, this call's own earlier publish whose
+        // acknowledgement was lost (nats-server gone mid-reply): only a first attempt's answer says it was there before.
+        return (await this.evidence.publish(records)) || attempt > 1;
       } catch (error) {
         if (attempt >= 5) throw error;
         await sleep(200 * attempt);
