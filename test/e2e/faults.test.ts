@@ -134,7 +134,7 @@ async function assertOnceInEffect(fault: string, ids: string[], bound: number): 
 }
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_DELIVERY_CONCURRENCY: String(concurrency), SWX_DELIVERY_BACKOFF_MS: '100,200,400', SWX_PROBE_INTERVAL_MS: '500', SWX_BREAKER_FAILURES: '2', SWX_DELIVERY_TIMEOUT_MS: '5000' } });
+  hub = await startHubProcess({ env: { SWX_DELIVERY_CONCURRENCY: String(concurrency), SWX_DELIVERY_BACKOFF_MS: '100,200,400', SWX_PROBE_INTERVAL_MS: '500', SWX_BREAKER_FAILURES: '2', SWX_DELIVERY_TIMEOUT_MS: '15000' } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   // From the test's own port range: the receiver is stopped and started again on this port.
   receiverPort = await freePort();
