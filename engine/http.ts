@@ -121,83 +121,62 @@ function lingerOnClose(socket: Socket): void {
 }
 
 /**
- * Reads the whole body, refusing more than `limit` bytes as soon as it is exceeded, and holding it within `claim` (the
- * declared length at once, a body without one as it arrives). A declared body is read into one buffer of its length,
- * so it costs what was claimed; a body without a length is gathered in chunks and copied once at its end. The problem
- * reply to a refused body closes the connection (see sendProblem). A sender that leaves before the end is
- * SWX_CLIENT_ABORTED.
+ * Reads the whole body through boundedBody (its limit, its budget claim, a sender that leaves). A declared body is read
+ * into one buffer of its length, so it costs what was claimed; a body without a length is gathered in chunks and
+ * copied once at its end. The problem reply to a refused body closes the connection (see sendProblem).
  */
-export function readBody(req: IncomingMessage, limit: number, claim?: BodyClaim): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limit: number, claim?: BodyClaim): Promise<Buffer> {
+  const body = boundedBody(req, limit, claim);
   const declared = Number(req.headers['content-length'] ?? 0);
-  try {
-    if (declared > limit) throw new SwxError('SWX_TOO_LARGE', `body of ${declared} bytes exceeds the limit of ${limit} bytes`);
-    if (declared > 0) claim?.grow(declared);
-  } catch (error) {
-    refuseBody(req);
-    return Promise.reject(error);
+  // Allocated only once the declared length passed the limit and the claim.
+  const whole = !body.destroyed && declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (whole) chunk.copy(whole, size); else chunks.push(chunk);
+    size += chunk.length;
   }
-  return new Promise((resolve, reject) => {
-    const whole = declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let claimed = declared;
-    let settled = false;
-    const stop = (error: SwxError) => {
-      settled = true;
-      req.off('data', onData);
-      chunks.length = 0;
-      refuseBody(req);
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) return stop(new SwxError('SWX_TOO_LARGE', `body exceeds the limit of ${limit} bytes`));
-      if (size > claimed) {
-        try { claim?.grow(size - claimed); } catch (error) { return stop(error as SwxError); }
-        claimed = size;
-      }
-      if (whole) chunk.copy(whole, size - chunk.length); else chunks.push(chunk);
-    };
-    const aborted = () => {
-      if (req.complete || settled) return;
-      settled = true;
-      log.info({ peer: req.socket.remoteAddress, path: req.url, received: size }, 'sender closed the connection before the body ended');
-      reject(new SwxError('SWX_CLIENT_ABORTED', `the connection closed after ${size} bytes of the body`));
-    };
-    req.on('data', onData);
-    req.on('end', () => {
-      settled = true;
-      if (whole) resolve(whole.subarray(0, size));
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    });
-    req.on('error', aborted);
-    req.on('close', aborted);
-  });
+  if (whole) return whole.subarray(0, size);
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
 /**
- * The body as a stream of its own, for bodies written on as they arrive: more than `limit` bytes (declared or sent)
- * ends it with SWX_TOO_LARGE and the rest is drained, not kept; a sender gone before the end errors it with
- * SWX_CLIENT_ABORTED. The request itself is never destroyed, so its problem reply still reaches the sender.
+ * The body as a stream of its own, held within `limit` and `claim` (the declared length at once, a body without one as
+ * it arrives): past either it ends with the refusal (SWX_TOO_LARGE, SWX_BUSY, SWX_PARTNER_BUSY) and the rest is
+ * drained, not kept; a sender gone before the end errors it with SWX_CLIENT_ABORTED. The request itself is never
+ * destroyed, so its problem reply still reaches the sender.
  */
-export function boundedBody(req: IncomingMessage, limit: number): Readable {
+export function boundedBody(req: IncomingMessage, limit: number, claim?: BodyClaim): Readable {
   let size = 0;
+  let claimed = 0;
   const body = new Readable({ read: () => { req.resume(); } });
-  const tooLarge = (detail: string) => {
+  const refuse = (error: unknown) => {
     req.off('data', onData);
     refuseBody(req);
-    body.destroy(new SwxError('SWX_TOO_LARGE', detail));
+    body.destroy(error as Error);
+  };
+  /** Whether `total` bytes fit the limit and the claim; refuses the body when they do not. */
+  const fits = (total: number, what: string): boolean => {
+    if (total > limit) {
+      refuse(new SwxError('SWX_TOO_LARGE', `${what} exceeds the limit of ${limit} bytes`));
+      return false;
+    }
+    if (total <= claimed) return true;
+    try {
+      claim?.grow(total - claimed);
+    } catch (error) {
+      refuse(error);
+      return false;
+    }
+    claimed = total;
+    return true;
   };
   const onData = (chunk: Buffer) => {
     size += chunk.length;
-    if (size > limit) return tooLarge(`body exceeds the limit of ${limit} bytes`);
-    if (!body.push(chunk)) req.pause();
+    if (fits(size, 'body') && !body.push(chunk)) req.pause();
   };
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) {
-    process.nextTick(() => tooLarge(`body of ${declared} bytes exceeds the limit of ${limit} bytes`));
-    return body;
-  }
+  if (declared > 0 && !fits(declared, `body of ${declared} bytes`)) return body;
   req.on('data', onData);
   req.on('end', () => body.push(null));
   req.on('close', () => {

@@ -102,10 +102,8 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const claim = options.budget.claim(peer.partner.id, res);
       if (streamsToStore(req, partial.contentType, options.payloads)) {
         // Over the inline limit and judged without its bytes: written to the Object Store as it arrives, never held
-        // whole. It is in flight all the same, so its declared size counts against the budget.
-        const declared = Number(req.headers['content-length']);
-        if (declared <= options.maxBodyBytes) claim.grow(declared);
-        partial.stored = await options.payloads.receive(boundedBody(req, options.maxBodyBytes), contentDigestHashes(digestHeader));
+        // whole. It is in flight all the same, so it counts against the budget.
+        partial.stored = await options.payloads.receive(boundedBody(req, options.maxBodyBytes, claim), contentDigestHashes(digestHeader));
         if (!checkContentDigestWith(digestHeader, partial.stored.digest)) {
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
