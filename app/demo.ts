@@ -7,13 +7,13 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { readOpsToken } from '../engine/admin.ts';
 import type { Config } from '../engine/config.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
 import { sampleQuery } from './demo-data.ts';
 import { operatorApi, type Operator } from './operator.ts';
+import { swxBin } from './hub-process.ts';
 
 export const demoAgencies = [
   { id: 'CUSTOMS', name: 'Customs Administration (關務署)' },
@@ -70,8 +70,6 @@ export type DemoEndpoints = Record<string, { receiver?: number; provider?: { por
 
 /** Agencies that exchange messages in the demo services: each gets a receiver. */
 export const messagingAgencies = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));
-
-const swxBin = fileURLToPath(new URL('../bin/swx.js', import.meta.url));
 
 /** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
 function swx(args: string[], stdout: 'inherit' | 'pipe'): ChildProcess {
