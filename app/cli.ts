@@ -3,7 +3,9 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { z } from 'zod';
 import { opsTokenPath, readOpsToken } from '../engine/admin.ts';
+import { registeredConnectors } from '../engine/connector.ts';
 import { loadConfig, publicUrl } from '../engine/config.ts';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
@@ -21,6 +23,7 @@ import { sampleQuery } from './demo-data.ts';
 import { askDemoQueries, checkDelivered, demoDir, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
+import './connectors.ts';
 
 interface Command { summary: string; usage: string; run(args: string[]): Promise<number> }
 
@@ -38,6 +41,20 @@ function adminToken(dataDir: string): string {
 }
 
 /** A binary download from the operator API (an evidence bundle). */
+/**
+ * A partner's endpoints from `swx partner add`: a JSON file of them (--endpoints), to which the shorthands add a REST
+ * delivery URL (--endpoint) and a query URL over REST or SOAP (--query-endpoint, --query-protocol).
+ */
+function partnerEndpoints(values: { endpoints?: string; endpoint?: string; 'query-endpoint'?: string; 'query-protocol'?: string }): Record<string, Record<string, unknown>> {
+  const endpoints = values.endpoints ? JSON.parse(readFileSync(values.endpoints, 'utf8')) as Record<string, Record<string, unknown>> : {};
+  if (values.endpoint) endpoints.rest = { ...endpoints.rest, url: values.endpoint };
+  if (values['query-endpoint']) {
+    const protocol = values['query-protocol'] ?? 'rest';
+    endpoints[protocol] = { ...endpoints[protocol], queryUrl: values['query-endpoint'] };
+  }
+  return endpoints;
+}
+
 async function adminDownload(dataDir: string, path: string): Promise<Buffer> {
   const response = await fetch(new URL(path, adminUrl()), { headers: { authorization: `Bearer ${adminToken(dataDir)}` } })
     .catch((error: Error) => { throw new Error(`cannot reach the hub's operator API at ${adminUrl()} (${error.message}); is the hub running? set SWX_ADMIN_URL`); });
@@ -56,6 +73,17 @@ function operator(dataDir: string): Operator {
 
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 const shellQuote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
+
+/** list, show ID, history ID and remove ID of a registry collection of the operator API (topics, channels). */
+async function registryVerb(admin: Operator, collection: string, verb: string | undefined, id: string | undefined, usage: string): Promise<number> {
+  const path = `/api/${collection}${id ? `/${encodeURIComponent(id)}` : ''}`;
+  if (verb === 'list' && !id) print(await admin('GET', path));
+  else if (verb === 'show' && id) print(await admin('GET', path));
+  else if (verb === 'history' && id) print(await admin('GET', `${path}/history`));
+  else if (verb === 'remove' && id) print(await admin('DELETE', path));
+  else throw new Error(usage);
+  return 0;
+}
 
 function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((part) => part.trim()).filter(Boolean);
@@ -111,7 +139,8 @@ const messageOptions = {
 };
 
 const sendUsage = [
-  'swx send --as AGENCY --to AGENCY --service SERVICE [--action A] [--content-type T] [--id ID] [--conversation ID] [--ref-to ID] FILE',
+  'swx send --as AGENCY [--to AGENCY] --service SERVICE [--action A] [--content-type T] [--id ID] [--conversation ID] [--ref-to ID] FILE',
+  '  (no --to with --service notify.<topic> or exchange.<channel>: the message reaches every receiver or requester)',
   'swx send --as AGENCY --query DATASET [--provider AGENCY] [--id ID] NAME=VALUE...',
   '  common: [--hub URL] [--cert PEM --key PEM --ca PEM] [--hub-cert PEM (the hub signing certificate answers are checked against)]',
 ].join('\n');
@@ -130,9 +159,9 @@ function outgoing(args: string[]) {
     }
     return { client, query: { dataset: values.query, keys, options: { provider: values.provider, queryId: values.id } } } as const;
   }
-  if (!values.to || !values.service || positionals.length !== 1) throw new Error(sendUsage);
+  if (!values.service || positionals.length !== 1) throw new Error(sendUsage);
   const message = {
-    to: values.to, service: values.service, action: values.action, contentType: values['content-type'],
+    ...(values.to ? { to: values.to } : {}), service: values.service, action: values.action, contentType: values['content-type'],
     messageId: values.id, conversationId: values.conversation, refTo: values['ref-to'],
     body: positionals[0] === '-' ? readFileSync(0) : readFileSync(positionals[0]!),
   };
@@ -328,11 +357,12 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
         'query-endpoint': { type: 'string' }, 'query-protocol': { type: 'string', default: 'rest' },
+        endpoints: { type: 'string' }, prefer: { type: 'string', multiple: true }, receive: { type: 'string' },
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
@@ -341,8 +371,9 @@ const commands: Record<string, Command> = {
         print(await admin('PUT', `/api/partners/${encodeURIComponent(values.id)}`, {
           name: values.name,
           certificates: values.cert.map((file) => readFileSync(file, 'utf8')),
-          ...(values.endpoint ? { endpoint: { protocol: 'rest', url: values.endpoint } } : {}),
-          ...(values['query-endpoint'] ? { queryEndpoint: { protocol: values['query-protocol'], url: values['query-endpoint'] } } : {}),
+          endpoints: partnerEndpoints(values),
+          preferred: Object.fromEntries((values.prefer ?? []).map((pair) => pair.split('=', 2))),
+          ...(values.receive ? { receive: values.receive } : {}),
         }));
       } else if (verb === 'list') print(await admin('GET', '/api/partners'));
       else if (verb === 'show' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}`));
@@ -350,6 +381,19 @@ const commands: Record<string, Command> = {
       else if (verb === 'remove' && id) print(await admin('DELETE', `/api/partners/${encodeURIComponent(id)}`));
       else throw new Error(this.usage);
       return 0;
+    },
+  },
+  connectors: {
+    summary: 'connectors: the protocols this hub speaks, with their settings and partner endpoint fields',
+    usage: 'swx connectors',
+    run() {
+      print(registeredConnectors().map((connector) => ({
+        protocol: connector.protocol,
+        summary: connector.summary,
+        settings: z.toJSONSchema(connector.settings, { io: 'input' }),
+        endpoint: z.toJSONSchema(connector.endpoint, { io: 'input' }),
+      })));
+      return Promise.resolve(0);
     },
   },
   catalogue: {
@@ -388,6 +432,55 @@ const commands: Record<string, Command> = {
         }));
       } else if (positionals[0] === 'list') print(await admin('GET', '/api/services'));
       else throw new Error(this.usage);
+      return 0;
+    },
+  },
+  topic: {
+    summary: 'topic add|list|show|history|remove: alert notification topics (Table 2), their notifiers and receivers',
+    usage: 'swx topic add --id ID --name NAME [--name-zh NAME] --notifiers A,B --receivers C,D [--two-way] [--ttl SECONDS] | list | show ID | history ID | remove ID [--data DIR]',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
+        ...dataOption, id: { type: 'string' }, name: { type: 'string' }, 'name-zh': { type: 'string' }, notifiers: { type: 'string' },
+        receivers: { type: 'string' }, 'two-way': { type: 'boolean', default: false }, ttl: { type: 'string' },
+      } });
+      const admin = operator(values.data);
+      const [verb, id] = positionals;
+      if (verb === 'add') {
+        if (!values.id || !values.name || !values.notifiers || !values.receivers) throw new Error(this.usage);
+        print(await admin('PUT', `/api/topics/${encodeURIComponent(values.id)}`, {
+          name: values.name, ...(values['name-zh'] ? { nameZh: values['name-zh'] } : {}),
+          notifiers: list(values.notifiers), receivers: list(values.receivers), twoWay: values['two-way'],
+          ...(values.ttl ? { ttlSeconds: Number(values.ttl) } : {}),
+        }));
+      } else return registryVerb(admin, 'topics', verb, id, this.usage);
+      return 0;
+    },
+  },
+  channel: {
+    summary: 'channel add|list|show|history|remove|join|leave|resend: bulk data exchange channels (Table 3), providers and requesters',
+    usage: 'swx channel add --id ID --name NAME [--name-zh NAME] --dataset TEXT --providers A,B [--requesters C,D] [--ttl SECONDS] | list | show ID | history ID | remove ID\n'
+      + '  | join ID AGENCY | leave ID AGENCY | resend ID --to AGENCY --since ISO-TIME   [--data DIR]',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
+        ...dataOption, id: { type: 'string' }, name: { type: 'string' }, 'name-zh': { type: 'string' }, dataset: { type: 'string' },
+        providers: { type: 'string' }, requesters: { type: 'string' }, ttl: { type: 'string' }, to: { type: 'string' }, since: { type: 'string' },
+      } });
+      const admin = operator(values.data);
+      const [verb, id, agency] = positionals;
+      const path = (channel: string) => `/api/channels/${encodeURIComponent(channel)}`;
+      if (verb === 'add') {
+        if (!values.id || !values.name || !values.dataset || !values.providers) throw new Error(this.usage);
+        print(await admin('PUT', path(values.id), {
+          name: values.name, ...(values['name-zh'] ? { nameZh: values['name-zh'] } : {}), dataset: values.dataset,
+          providers: list(values.providers), requesters: list(values.requesters),
+          ...(values.ttl ? { ttlSeconds: Number(values.ttl) } : {}),
+        }));
+      } else if ((verb === 'join' || verb === 'leave') && id && agency) {
+        print(await admin(verb === 'join' ? 'PUT' : 'DELETE', `${path(id)}/requesters/${encodeURIComponent(agency)}`));
+      } else if (verb === 'resend' && id) {
+        if (!values.to || !values.since) throw new Error(this.usage);
+        print(await admin('POST', `${path(id)}/resend`, { requester: values.to, since: values.since }));
+      } else return registryVerb(admin, 'channels', verb, id, this.usage);
       return 0;
     },
   },
@@ -468,7 +561,7 @@ type DemoResult = Awaited<ReturnType<typeof checkDelivered>>;
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
   for (const message of sent) {
     const done = !result.missingInbox.includes(message.id) && !result.missingEvidence.includes(message.id);
-    console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.padEnd(8)} ${message.service.padEnd(26)} ${message.id}`);
+    console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.join(',').padEnd(8)} ${message.service.padEnd(26)} ${message.id}`);
   }
   for (const query of asked) {
     const done = query.status === 200 && query.found && query.signed && !result.missingEvidence.includes(query.queryId);

@@ -13,7 +13,7 @@ import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
 import { sampleQuery } from './demo-data.ts';
 import { operatorApi, type Operator } from './operator.ts';
-import { swxBin } from './hub-process.ts';
+import { agencyEndpoints, swxBin } from './hub-process.ts';
 
 export const demoAgencies = [
   { id: 'CUSTOMS', name: 'Customs Administration (關務署)' },
@@ -45,9 +45,13 @@ export const demoProviders: Record<string, 'rest' | 'soap'> = {
 
 export const demoServices = [
   { id: 'customs.declaration', name: 'Declarations (報單) exchange', rules: [{ from: ['CUSTOMS'], to: ['BOFT', 'BSMI', 'TFDA'] }] },
-  { id: 'notify.substandard-feed', name: 'Preventing substandard feed imports', rules: [{ from: ['COA-DAI'], to: ['TFDA'] }] },
-  { id: 'notify.fishery-safety', name: 'International fishery product safety', rules: [{ from: ['TFDA'], to: ['BSMI', 'FA'] }] },
-  { id: 'notify.food-toy', name: 'Food-toy import inspection (two-way)', rules: [{ from: ['BSMI', 'TFDA'], to: ['BSMI', 'TFDA'] }] },
+];
+
+/** Notification topics of Table 2 (情資通報) the demo runs. */
+export const demoTopics = [
+  { id: 'substandard-feed', name: 'Preventing substandard feed imports', nameZh: '防範劣質飼料進口', notifiers: ['COA-DAI'], receivers: ['TFDA'] },
+  { id: 'fishery-safety', name: 'International fishery product safety', nameZh: '國際漁產品安全', notifiers: ['TFDA'], receivers: ['BSMI', 'FA'] },
+  { id: 'food-toy', name: 'Food-toy import inspection', nameZh: '食品玩具輸入查驗', notifiers: ['BSMI', 'TFDA'], receivers: ['BSMI', 'TFDA'], twoWay: true },
 ];
 
 /** The hub as the demo reaches it: its ports and its operator API. */
@@ -69,7 +73,10 @@ export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id
 export type DemoEndpoints = Record<string, { receiver?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
 
 /** Agencies that exchange messages in the demo services: each gets a receiver. */
-export const messagingAgencies = new Set(demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])));
+export const messagingAgencies = new Set([
+  ...demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])),
+  ...demoTopics.flatMap((topic) => [...topic.notifiers, ...topic.receivers]),
+]);
 
 /** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
 function swx(args: string[], stdout: 'inherit' | 'pipe'): ChildProcess {
@@ -143,11 +150,11 @@ export async function startDemo(config: Config): Promise<Demo> {
       const { receiver, provider } = endpoints[id] ?? {};
       await hub.operator('PUT', `/api/partners/${id}`, {
         name, certificates: [certificates.get(id)],
-        ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver}/inbox` } } : {}),
-        ...(provider ? { queryEndpoint: { protocol: provider.protocol, url: `https://localhost:${provider.port}/query` } } : {}),
+        endpoints: agencyEndpoints(receiver, provider),
       });
     }
     for (const service of demoServices) await hub.operator('PUT', `/api/services/${service.id}`, service);
+    for (const topic of demoTopics) await hub.operator('PUT', `/api/topics/${topic.id}`, topic);
 
     const hubUrl = `https://localhost:${hub.agencyPort}`;
     const agencies = new Map<string, DemoAgency>();
@@ -214,34 +221,43 @@ export async function askDemoQueries(demo: Demo, round: number): Promise<AskedQu
   return asked;
 }
 
-/** One round of realistic traffic: declarations and alerts between the demo agencies. */
-export function demoTraffic(round: number): { from: string; to: string; service: string; action: string; body: Record<string, unknown> }[] {
+/** One round of realistic traffic: declarations to one agency each, and alerts to every receiver of their topic. */
+export function demoTraffic(round: number): { from: string; to?: string; service: string; action: string; body: Record<string, unknown> }[] {
   const declaration = (to: string, n: number) => ({
     from: 'CUSTOMS', to, service: 'customs.declaration', action: 'import-declaration',
     body: { declarationNo: `AA/BE/${String(13 + round).padStart(2, '0')}/${String(100 + n).padStart(3, '0')}/0001`, type: 'G1', trader: '12345675', hsCode: '0303.89', value: 125000 + n, currency: 'TWD' },
   });
   return [
     declaration('BOFT', 1), declaration('BSMI', 2), declaration('TFDA', 3),
-    { from: 'COA-DAI', to: 'TFDA', service: 'notify.substandard-feed', action: 'alert', body: { case: `FEED-${round}-01`, product: 'fish meal', finding: 'melamine above limit', importer: '24536806' } },
-    { from: 'TFDA', to: 'FA', service: 'notify.fishery-safety', action: 'alert', body: { case: `FISH-${round}-07`, product: 'frozen mackerel', finding: 'histamine 320 mg/kg' } },
-    { from: 'BSMI', to: 'TFDA', service: 'notify.food-toy', action: 'alert', body: { case: `TOY-${round}-03`, product: 'candy-shaped eraser', finding: 'food-shaped toy' } },
-    { from: 'TFDA', to: 'BSMI', service: 'notify.food-toy', action: 'reply', body: { case: `TOY-${round}-03`, decision: 'seized at border' } },
+    { from: 'COA-DAI', service: 'notify.substandard-feed', action: 'alert', body: { case: `FEED-${round}-01`, product: 'fish meal', finding: 'melamine above limit', importer: '24536806' } },
+    { from: 'TFDA', service: 'notify.fishery-safety', action: 'alert', body: { case: `FISH-${round}-07`, product: 'frozen mackerel', finding: 'histamine 320 mg/kg' } },
+    { from: 'BSMI', service: 'notify.food-toy', action: 'alert', body: { case: `TOY-${round}-03`, product: 'candy-shaped eraser', finding: 'food-shaped toy' } },
+    { from: 'TFDA', service: 'notify.food-toy', action: 'reply', body: { case: `TOY-${round}-03`, decision: 'seized at border' } },
   ];
 }
 
-export interface SentMessage { id: string; from: string; to: string; service: string }
+/** A message the demo sent, and every agency it must reach. */
+export interface SentMessage { id: string; from: string; to: string[]; service: string }
+
+/** Who a demo message reaches: its receiver, or every receiver of its topic but its sender. */
+function receiversOf(message: { from: string; to?: string; service: string }): string[] {
+  if (message.to) return [message.to];
+  const topic = demoTopics.find((candidate) => `notify.${candidate.id}` === message.service)!;
+  return (topic.notifiers.includes(message.from) ? topic.receivers : topic.notifiers).filter((id) => id !== message.from);
+}
 
 export async function sendDemoRound(demo: Demo, round: number): Promise<SentMessage[]> {
   const sent: SentMessage[] = [];
   for (const message of demoTraffic(round)) {
     const agency = demo.agencies.get(message.from)!;
     const answer = await agency.client.send({
-      to: message.to, service: message.service, action: message.action,
+      ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action,
       contentType: 'application/json', body: Buffer.from(JSON.stringify(message.body)),
     });
-    if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${message.to} refused: ${JSON.stringify(answer.body)}`);
-    if (!answer.signed) throw new Error(`demo message ${message.from} → ${message.to}: the hub's receipt was not checked`);
-    sent.push({ id: String(answer.body.id), from: message.from, to: message.to, service: message.service });
+    const to = receiversOf(message);
+    if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to.join(', ')} refused: ${JSON.stringify(answer.body)}`);
+    if (!answer.signed) throw new Error(`demo message ${message.from} → ${to.join(', ')}: the hub's receipt was not checked`);
+    sent.push({ id: String(answer.body.id), from: message.from, to, service: message.service });
   }
   return sent;
 }
@@ -254,7 +270,7 @@ export function inboxIds(dataDir: string, agency: string): Set<string> {
 }
 
 /**
- * Waits until every sent message is in its receiver's inbox and has `delivered` evidence in ClickHouse, and every
+ * Waits until every sent message is in each of its receivers' inboxes with `delivered` evidence for each in ClickHouse, and every
  * query answered found and signed has `answered` evidence.
  */
 export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
@@ -264,11 +280,11 @@ export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: A
   let missingEvidence: string[] = [];
   const ids = [...sent.map((m) => m.id), ...asked.map((query) => query.queryId).filter(Boolean)];
   while (Date.now() < deadline) {
-    missingInbox = sent.filter((m) => !inboxIds(hub.dataDir, m.to).has(m.id)).map((m) => m.id);
+    missingInbox = sent.filter((m) => m.to.some((to) => !inboxIds(hub.dataDir, to).has(m.id))).map((m) => m.id);
     // The evidence as the archive holds it (ClickHouse), per id and stage.
     const stages = await hub.operator('POST', '/api/messages/stages', { ids }) as Record<string, Record<string, number>>;
     missingEvidence = [
-      ...sent.filter((m) => !stages[m.id]?.delivered).map((m) => m.id),
+      ...sent.filter((m) => (stages[m.id]?.delivered ?? 0) < m.to.length).map((m) => m.id),
       ...asked.filter((query) => query.status === 200 && !stages[query.queryId]?.answered).map((query) => query.queryId),
     ];
     if (missingInbox.length === 0 && missingEvidence.length === 0) break;

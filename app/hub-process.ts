@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { readOpsToken } from '../engine/admin.ts';
 import { issueAgency, loadPki, type Credential } from '../engine/pki/index.ts';
-import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver } from '../connectors/rest/agency.ts';
+import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver, type InboxEntry } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
@@ -145,9 +145,22 @@ export interface HubAgency {
 export type ProviderAnswerFn = (dataset: string, keys: Record<string, string>, asker: string) => Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;
 
 /** Issues an agency certificate in the hub's PKI, optionally starts its receiver and provider, and registers it with the hub. */
+/**
+ * The registry endpoints of an agency run by the agency toolkit on this machine: its reference receiver (REST, at
+ * /inbox) and its query provider (REST or SOAP, at /query).
+ */
+export function agencyEndpoints(receiverPort: number | undefined, provider?: { protocol: 'rest' | 'soap'; port: number }): Record<string, Record<string, string>> {
+  const endpoints: Record<string, Record<string, string>> = {};
+  if (receiverPort) endpoints.rest = { url: `https://localhost:${receiverPort}/inbox` };
+  if (provider) endpoints[provider.protocol] = { ...endpoints[provider.protocol], queryUrl: `https://localhost:${provider.port}/query` };
+  return endpoints;
+}
+
 export async function addAgency(hub: HubProcess, id: string, options: {
   receiver?: boolean;
   port?: number;
+  /** Called once per message the agency's receiver stores (not for redeliveries), in the order they arrive. */
+  onMessage?(entry: InboxEntry): void;
   /** Also answer queries as a provider (REST unless said), with this function; `credentials` signs its answers instead of its own. */
   provider?: { answer: ProviderAnswerFn; protocol?: 'rest' | 'soap'; credentials?: { certPem: string; keyPem: string } };
 } = {}): Promise<HubAgency> {
@@ -157,7 +170,7 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const credentials = { certPem: credential.certPem, keyPem: credential.keyPem, caPem: pki.ca.certPem };
   const inboxDir = join(hub.dataDir, 'agencies', id, 'inbox');
   const receiver = options.receiver === false ? undefined : await startAgencyReceiver({
-    ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir,
+    ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir, ...(options.onMessage ? { onMessage: options.onMessage } : {}),
   });
   const providerCredentials = { ...credentials, ...options.provider?.credentials };
   const provider = !options.provider ? undefined : options.provider.protocol === 'soap'
@@ -166,8 +179,7 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const registered = await hub.admin('PUT', `/api/partners/${id}`, {
     name: `${id} (test)`,
     certificates: [credential.certPem],
-    ...(receiver ? { endpoint: { protocol: 'rest', url: `https://localhost:${receiver.port}/inbox` } } : {}),
-    ...(provider ? { queryEndpoint: { protocol: options.provider!.protocol ?? 'rest', url: `https://localhost:${provider.port}/query` } } : {}),
+    endpoints: agencyEndpoints(receiver?.port, provider && { protocol: options.provider!.protocol ?? 'rest', port: provider.port }),
   });
   if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);
   const client = new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials, { hubSignCertPem: pki.hubSign.certPem });

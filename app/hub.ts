@@ -1,10 +1,14 @@
 // The composition root: builds a hub process from its configuration, and stops it in reverse order, draining.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { publicUrl, type Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
+import { registeredConnectors, type Connector, type ConnectorContext } from '../engine/connector.ts';
+import { hubIdentity } from '../engine/identity.ts';
+import type { Outbound } from '../engine/outbound.ts';
+import type { ProviderConnector } from '../engine/query.ts';
+import './connectors.ts';
 import { EvidenceLog } from '../engine/evidence.ts';
 import { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
 import { exportBundle } from '../engine/evidence-bundle.ts';
@@ -22,13 +26,6 @@ import { Payloads } from '../engine/payloads.ts';
 import { defaultCrlUrl, initPki, loadPki, mountCrlDistribution, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
-import { algorithmFor } from '../engine/httpsig.ts';
-import { mountRestInbound } from '../connectors/rest/inbound.ts';
-import { RestOutbound } from '../connectors/rest/outbound.ts';
-import { mountRestQueries } from '../connectors/rest/query.ts';
-import { mountOpenApi } from '../connectors/rest/openapi.ts';
-import { mountSoapQueries } from '../connectors/ws/inbound.ts';
-import { SoapProvider } from '../connectors/ws/outbound.ts';
 import { createSignaturePool } from '../engine/trust/pool.ts';
 import { verifyCms } from '../engine/trust/cms.ts';
 import { verifyXml as verifyXmlInline } from '../engine/trust/xmldsig.ts';
@@ -37,7 +34,8 @@ import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
-import { Intake } from '../pipelines/intake.ts';
+import { resendChannel, startRoute } from '../pipelines/route.ts';
+import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
 import { mountAdminApi, opsToken } from '../engine/admin.ts';
 
@@ -120,21 +118,10 @@ export async function startHub(config: Config): Promise<Hub> {
       started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
     }
 
-    const signingKey = createPrivateKey(pki.hubSign.keyPem);
-    const signingAlg = algorithmFor(new X509Certificate(pki.hubSign.certPem).publicKey);
-    if (!signingAlg) throw new Error('the hub signing certificate has an unsupported key type');
-    const tls = { key: pki.hubTls.keyPem, cert: pki.hubTls.certPem, ca: [pki.ca.certPem] };
-    const hubSigning = { key: signingKey, keyId: pki.hubSign.thumbprint, alg: signingAlg };
-    const outbound = new RestOutbound(
-      { tls, signing: hubSigning },
-      registry,
-      { timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds },
-      trust,
-    );
-    started.push(() => outbound.close());
-    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, outbound, config.delivery, config.dedupeHorizonSeconds);
-    await deliveries.start();
-    started.push(() => deliveries.stop());
+    const identity = hubIdentity(pki);
+    // Filled as the connectors start; the stages look a protocol up when they need it.
+    const outbounds = new Map<string, Outbound>();
+    const providers = new Map<string, ProviderConnector>();
 
     const bundleSigner = {
       caPem: pki.ca.certPem,
@@ -145,21 +132,13 @@ export async function startHub(config: Config): Promise<Hub> {
     const bundle = store
       ? (messageId: string) => exportBundle(messageId, { store: store!, signer: bundleSigner, keyring, payload: (rawRef, sha256) => payloads.bytes({ id: messageId, payloadRef: rawRef, sha256 }) })
       : undefined;
-    const intake = new Intake(bus, registry, payloads, evidence, refusals, () => stamper?.refusal());
+    const intake = new IntakeStage(bus, registry, payloads, evidence, refusals, () => stamper?.refusal());
     // XML and CMS signatures are checked on worker threads, off the event loop that takes traffic (design: CPU work).
-    const signatures = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
-    if (signatures) started.push(() => signatures.close());
-    const verifyXml = signatures ? signatures.verifyXml.bind(signatures) : undefined;
-    const payloadVerifiers = signatures ?? { verifyCms, verifyXml: verifyXmlInline };
-    const agencyRouter = new Router();
+    const pool = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
+    if (pool) started.push(() => pool.close());
+    const signatures = pool ?? { verifyCms, verifyXml: verifyXmlInline };
+    const router = new Router();
     const budget = new BodyBudget(config.limits.inflightBodyBytes, config.limits.inflightBodyBytesPerPartner);
-    mountRestInbound(agencyRouter, { registry, intake, payloads, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds });
-    const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
-    const soapProvider = new SoapProvider({
-      tls, signing: soapSigner, registry, trust, verifyXml,
-      clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds, maxSockets: config.delivery.concurrency,
-    });
-    started.push(() => soapProvider.close());
     const replay = new ReplayWindow(replayWindowSeconds);
     started.push(() => replay.close());
     // Per-asker limits are the whole hub's: each process on this NATS enforces its share.
@@ -170,20 +149,32 @@ export async function startHub(config: Config): Promise<Hub> {
     const queries = new QueryPipeline({
       catalogue, registry, evidence, refusals,
       limiter,
-      connectors: { rest: outbound, soap: soapProvider },
+      providers: (protocol) => providers.get(protocol),
       deadlineMs: config.query.deadlineMs,
       replay,
       admission: () => stamper?.refusal(),
     });
-    mountRestQueries(agencyRouter, { registry, trust, queries, replay, signing: hubSigning, maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds });
     // Known once the agency port is bound (it may be chosen by the system).
     let agencyUrl = '';
-    mountSoapQueries(agencyRouter, {
-      registry, trust, catalogue, queries, replay, hub: soapSigner, verifyXml, publicUrl: () => agencyUrl,
-      maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
-    });
-    mountOpenApi(agencyRouter, { catalogue });
-    const agencyServer: Server = createAgencyServer(tls, agencyRouter);
+    const context: ConnectorContext = {
+      config, identity, registry, trust, signatures, intake, payloads, evidence, queries, catalogue, replay, router, budget,
+      publicUrl: () => agencyUrl,
+    };
+    for (const connector of registeredConnectors()) {
+      const settings = connectorSettingsOf(connector, config.connectors[connector.protocol]);
+      if (!settings.enabled) continue;
+      const offered = await connector.start(context, settings);
+      if (offered.stop) started.push(offered.stop);
+      if (offered.outbound) outbounds.set(connector.protocol, offered.outbound);
+      if (offered.provider) providers.set(connector.protocol, offered.provider);
+    }
+    // Started after the connectors and so stopped before them: in-flight deliveries finish on open connections.
+    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
+    await deliveries.start();
+    started.push(() => deliveries.stop());
+    const route = await startRoute(bus, { concurrency: config.delivery.concurrency, backoffMs: config.delivery.backoffMs });
+    started.push(() => route.stop());
+    const agencyServer: Server = createAgencyServer(identity.tls, router);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     agencyUrl = publicUrl(config, agencyPort);
     // Stopped first of all: no new work while the actors drain.
@@ -192,7 +183,13 @@ export async function startHub(config: Config): Promise<Hub> {
     let ready = true;
     const opsRouter = new Router();
     mountCrlDistribution(opsRouter, trust);
-    mountAdminApi(opsRouter, { bus, registry, store, evidence, isReady: () => ready && !stamper?.refusal(), stamping: () => stamper?.health(), bundle, keyring, catalogue, token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames });
+    mountAdminApi(opsRouter, {
+      bus, registry, store, evidence, bundle, keyring, catalogue,
+      isReady: () => ready && !stamper?.refusal(),
+      stamping: () => stamper?.health(),
+      resendChannel: (channel, requester, since) => resendChannel(bus, evidence, channel, requester, since),
+      token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
+    });
     const opsServer = createOpsServer(opsRouter);
     const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
     started.push(() => closeServer(opsServer));
@@ -216,6 +213,14 @@ export async function startHub(config: Config): Promise<Hub> {
     await stopAll();
     throw error;
   }
+}
+
+/** A connector's part of `connectors` in the configuration, checked by its own schema; a bad one stops the start naming it. */
+function connectorSettingsOf<Settings>(connector: Connector<Settings>, given: unknown): Settings & { enabled: boolean } {
+  const parsed = connector.settings.safeParse(given ?? {});
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  throw new Error(`invalid setting connectors.${connector.protocol}${issue.path.length ? `.${issue.path.join('.')}` : ''}: ${issue.message}`);
 }
 
 async function sampleBacklog(bus: Bus): Promise<void> {

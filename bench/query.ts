@@ -100,7 +100,7 @@ export async function queryBench(options: QueryOptions): Promise<Record<string, 
     for (const provider of providerSetup.providers) {
       const url = provider.protocol === 'soap' ? `https://localhost:${ports[provider.id]}/ws/query` : `https://localhost:${ports[provider.id]}/query`;
       const registered = await hub.admin('PUT', `/api/partners/${provider.id}`, {
-        name: `${provider.id} (bench provider)`, certificates: [provider.certPem], queryEndpoint: { protocol: provider.protocol, url },
+        name: `${provider.id} (bench provider)`, certificates: [provider.certPem], endpoints: { [provider.protocol]: { queryUrl: url } },
       });
       if (registered.status !== 200) throw new Error(`registering ${provider.id}: ${JSON.stringify(registered.body)}`);
     }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadPki } from '../engine/pki/index.ts';
-import { addAgency, addService, startHubProcess } from '../app/hub-process.ts';
+import { addAgency, addService, agencyEndpoints, startHubProcess } from '../app/hub-process.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 
 export interface RouteOptions { json: boolean; messages: number; rates: number[]; seconds: number; payloadBytes: number; concurrency: number }
@@ -34,7 +34,7 @@ export async function routeBench(options: RouteOptions): Promise<Record<string, 
   const ports = await new Promise<Record<string, number>>((resolve) => receiverProcess.once('message', (m: { ready: Record<string, number> }) => resolve(m.ready)));
   for (const id of receiverIds) {
     await hub.admin('PUT', `/api/partners/${id}`, {
-      name: id, certificates: [setup.find((a) => a.id === id)!.certPem], endpoint: { protocol: 'rest', url: `https://localhost:${ports[id]}/inbox` },
+      name: id, certificates: [setup.find((a) => a.id === id)!.certPem], endpoints: agencyEndpoints(ports[id]),
     });
   }
   await addService(hub, 'bench.route', ['CUSTOMS'], receiverIds);

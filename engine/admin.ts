@@ -1,5 +1,5 @@
-// The operator server: health, readiness, Prometheus metrics and the JSON admin API (partners, services,
-// dead letters, evidence). Bound to loopback by default; /api/* takes a bearer token (<data>/ops-token or SWX_OPS_TOKEN).
+// The operator server: health, readiness, Prometheus metrics and the JSON admin API (partners, services, topics,
+// channels, dead letters, evidence). Bound to loopback by default; /api/* takes a bearer token (<data>/ops-token or SWX_OPS_TOKEN).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,12 +15,14 @@ import type { Bus } from './nats/jetstream.ts';
 import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
-import { checkedId, partnerId, serviceId, type Registry } from './registry.ts';
+import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Registry } from './registry.ts';
 import type { Store } from './store/index.ts';
 
 export interface AdminDeps {
   bus: Bus;
   registry: Registry;
+  /** Puts a channel's items since a time on one requester's lane again (pipelines/route.ts). */
+  resendChannel(channel: string, requester: string, since: Date): Promise<{ resent: number }>;
   store?: Store;
   evidence: EvidenceLog;
   /** The evidence time-stamping backlog, in the process that archives. */
@@ -140,10 +142,17 @@ const messageId = z.string().regex(messageIdPattern, 'message ids are 1-128 char
 const pathGrammar: Record<string, z.ZodType<string>> = {
   partner: partnerId,
   service: serviceId,
+  topic: topicId,
+  channel: channelId,
   dataset: datasetSchema.shape.id,
   messageId,
   seq: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a dead-letter sequence is a positive integer'),
 };
+
+const resendRequest = z.object({
+  requester: partnerId,
+  since: z.iso.datetime({ offset: true }),
+}).strict();
 
 const evidenceQuery = z.object({
   messageId: messageId.optional(),
@@ -156,6 +165,12 @@ const evidenceQuery = z.object({
   raw: z.stringbool().default(false),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
+
+/** What exists now, or SWX_NOT_FOUND naming what was asked for. */
+function known<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new SwxError('SWX_NOT_FOUND', `no ${what}`);
+  return value;
+}
 
 /** A history that holds no revision names something that never existed here. */
 function found<T>(history: T[], what: string, code: 'SWX_NOT_FOUND' | 'SWX_UNKNOWN_DATASET' = 'SWX_NOT_FOUND'): T[] {
@@ -199,6 +214,28 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     });
     return route;
   } };
+  // Topics and channels: the same list, show, put, remove and history, each against its own registry entries.
+  const collections: ['topic' | 'channel', string, (input: unknown) => Promise<unknown>][] = [
+    ['topic', 'topics', (input) => registry.putTopic(input)],
+    ['channel', 'channels', (input) => registry.putChannel(input)],
+  ];
+  for (const [kind, collection, put] of collections) {
+    const current = (id: string) => known(kind === 'topic' ? registry.topic(id) : registry.channel(id), `${kind} ${id}`);
+    const path = `/api/${collection}/:${kind}`;
+    route
+      .add('GET', `/api/${collection}`, (_req, res) => sendJson(res, 200, kind === 'topic' ? registry.listTopics() : registry.listChannels()))
+      .add('GET', path, (_req, res, params) => sendJson(res, 200, current(params[kind]!)))
+      .add('PUT', path, async (req, res, params) => {
+        const body = await jsonBody(req) as Record<string, unknown>;
+        sendJson(res, 200, await validation(() => put({ ...body, id: params[kind] })));
+      })
+      .add('DELETE', path, async (_req, res, params) => {
+        current(params[kind]!);
+        await registry.remove(kind, params[kind]!);
+        sendJson(res, 200, { removed: params[kind] });
+      })
+      .add('GET', `${path}/history`, async (_req, res, params) => sendJson(res, 200, found(await registry.history(kind, params[kind]!), `${kind} ${params[kind]}`)));
+  }
   route
     .add('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }))
     .add('GET', '/readyz', (_req, res) => {
@@ -234,6 +271,25 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       sendJson(res, 200, await validation(() => registry.putService({ ...body, id })));
     })
     .add('GET', '/api/services/:service/history', async (_req, res, { service: id }) => sendJson(res, 200, found(await registry.history('service', id!), `service ${id}`)))
+    // A requester joins or leaves a channel on its own: the providers' side of the entry is not touched.
+    .add('PUT', '/api/channels/:channel/requesters/:partner', async (_req, res, { channel: id, partner }) => {
+      const channel = known(registry.channel(id!), `channel ${id}`);
+      if (!registry.partner(partner!)) throw new SwxError('SWX_NOT_FOUND', `no partner ${partner}`);
+      const requesters = channel.requesters.includes(partner!) ? channel.requesters : [...channel.requesters, partner!];
+      sendJson(res, 200, await registry.putChannel({ ...channel, requesters } satisfies Channel));
+    })
+    .add('DELETE', '/api/channels/:channel/requesters/:partner', async (_req, res, { channel: id, partner }) => {
+      const channel = known(registry.channel(id!), `channel ${id}`);
+      sendJson(res, 200, await registry.putChannel({ ...channel, requesters: channel.requesters.filter((requester) => requester !== partner) } satisfies Channel));
+    })
+    // A requester that lost its own copies asks for the channel's items again since a time: they go to it alone.
+    .add('POST', '/api/channels/:channel/resend', async (req, res, { channel: id }) => {
+      const channel = known(registry.channel(id!), `channel ${id}`);
+      const body = await jsonBody(req);
+      const { requester, since } = await validation(() => resendRequest.parse(body));
+      if (!channel.requesters.includes(requester)) throw new SwxError('SWX_BAD_REQUEST', `${requester} is not a requester of channel ${channel.id}`);
+      sendJson(res, 200, { channel: channel.id, requester, since, ...(await deps.resendChannel(channel.id, requester, new Date(since))) });
+    })
     .add('GET', '/api/catalogue', (_req, res) => sendJson(res, 200, deps.catalogue.list()))
     .add('GET', '/api/catalogue/:dataset', (_req, res, { dataset: id }) => {
       const dataset = deps.catalogue.dataset(id!);

@@ -72,6 +72,7 @@ export const configSchema = z.object({
     maxAgeSeconds: z.coerce.number().int().positive().describe('fetched CRLs are fetched again at least this often'),
     fetchTimeoutMs: z.coerce.number().int().positive(),
   }),
+  connectors: z.record(z.string(), z.record(z.string(), z.unknown())).describe('each connector\'s own settings, by protocol (`swx connectors` lists them); each connector\'s schema checks its part at start'),
   crlUrl: z.url({ protocol: /^http$/ }).optional().describe('CRL distribution point written into certificates the hub CA issues; default http://localhost:<ops port>/pki/crl'),
 });
 
@@ -93,6 +94,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   signatureThreads: Math.max(1, availableParallelism() - 1),
   pkiAlg: 'ecdsa',
   revocation: { graceSeconds: 86_400, failOpen: false, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000 },
+  connectors: {},
 });
 
 /** Environment variable → config path. Every setting the README lists. */

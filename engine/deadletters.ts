@@ -48,7 +48,7 @@ export async function resendDeadLetter(bus: Bus, seq: number, evidence: Evidence
   if (!stored) throw new SwxError('SWX_NOT_FOUND', `no dead letter with sequence ${seq}`);
   const letter = describe(stored);
   const h = natsHeaders();
-  h.set(resentFromHeader, String(seq));
+  h.set(resentFromHeader, `dead letter ${seq}`);
   await bus.js.publish(letter.subject, stored.data, { msgID: `resend:${seq}`, headers: h });
   if (letter.messageId) {
     const envelope = JSON.parse(Buffer.from(stored.data).toString('utf8')) as Envelope;

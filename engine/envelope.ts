@@ -3,7 +3,8 @@
 /** A sender-chosen message id, and the shape of the other envelope tokens (action, conversation, ref-to). */
 export const messageIdPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
 
-export type Protocol = 'rest' | 'soap' | 'ebms2' | 'as4' | 'sftp' | 'mq';
+/** The name of the connector a message came in through (engine/connector.ts): rest, soap, ebms2, as4, sftp, mq... */
+export type Protocol = string;
 
 /** How the sender's signature was checked; the trust core adds XMLDSig and CMS detail here. */
 export interface SignatureInfo {
@@ -30,7 +31,10 @@ export interface Envelope {
   service: string;
   action: string;
   from: string;
+  /** The receiver; '' on a message to a topic or channel, which the route stage copies once per receiver. */
   to: string;
+  /** A message to a topic or channel: which one and every receiver it reaches. Each receiver's copy keeps it. */
+  audience?: { kind: 'topic' | 'channel'; id: string; receivers: string[] };
   protocol: Protocol;
   contentType: string;
   size: number;

@@ -14,7 +14,7 @@ export const evidenceStages = {
   redelivered: 'a repeat of a delivered message (delivery is at least once), with the receiver\'s receipt for it',
   delivery_failed: 'the receiver refused it; it is retried',
   dead_lettered: 'given up, with the reason',
-  resent: 'put back for delivery from a dead letter',
+  resent: 'put back for delivery by an operator: from a dead letter, or a channel\'s items for one requester',
   duplicate: 'the same id sent again by its sender; not delivered again',
   answered: 'a query\'s verified answer from its provider, with the provider\'s signature',
   query_failed: 'a query the provider did not answer in time, or answered wrongly',

@@ -24,6 +24,9 @@ export class DeliveryError extends SwxError {
 }
 
 export interface Outbound {
-  /** Delivers the envelope and its payload to the partner; resolves with its checked receipt, or throws a DeliveryError. */
-  deliver(envelope: Envelope, payload: Buffer, partner: Partner): Promise<Receipt>;
+  /**
+   * Delivers the envelope and its payload to the partner at `endpoint` (its endpoint of this connector's protocol, as
+   * the connector declared its shape); resolves with its checked receipt, or throws a DeliveryError.
+   */
+  deliver(envelope: Envelope, payload: Buffer, partner: Partner, endpoint: Record<string, unknown>): Promise<Receipt>;
 }

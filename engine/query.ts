@@ -28,7 +28,7 @@ export interface QueryRequest {
   /** Required only where the dataset has several providers. */
   provider?: string;
   keys: Record<string, string>;
-  protocol: Extract<Protocol, 'rest' | 'soap'>;
+  protocol: Protocol;
   /** The bytes as received and their content type: evidence of what was asked. */
   raw: Buffer;
   contentType: string;
@@ -71,8 +71,8 @@ export interface ProviderCall {
   dataset: string;
   provider: string;
   keys: Record<string, string>;
-  /** Where the provider answers queries (its registered query endpoint). */
-  url: string;
+  /** The provider's endpoint for this connector's protocol, as the connector declared its shape (engine/endpoints.ts). */
+  endpoint: Record<string, unknown>;
   /** Aborted at the deadline. */
   signal: AbortSignal;
 }
@@ -87,12 +87,11 @@ export interface ProviderAnswer {
 }
 
 /**
- * One per protocol (connectors/rest, connectors/ws). Rejects with SwxError: SWX_PROVIDER_ERROR when the provider
+ * What a connector offers to put queries to providers over its protocol (connectors/rest, connectors/ws). Rejects with SwxError: SWX_PROVIDER_ERROR when the provider
  * answers with an error, an unsigned or badly signed answer, or one signed by a key that is not the provider's;
  * an abort of `signal` must reject promptly (the pipeline turns it into SWX_PROVIDER_TIMEOUT).
  */
 export interface ProviderConnector {
-  readonly protocol: 'rest' | 'soap';
   ask(call: ProviderCall): Promise<ProviderAnswer>;
 }
 

@@ -5,6 +5,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { algorithmFor, type SigAlg } from './httpsig.ts';
 import { certificate, type ParsedCert } from './trust/certs.ts';
+import { checkEndpoints, protocolName } from './endpoints.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import { followBucket } from './nats/follow.ts';
@@ -30,14 +31,12 @@ export const partnerSchema = z.object({
   id: partnerId,
   name: z.string().min(1).max(200),
   certificates: z.array(pem).min(1).describe('PEM certificates the partner signs and authenticates with'),
-  endpoint: z.object({
-    protocol: z.literal('rest'),
-    url: z.url({ protocol: /^https$/ }),
-  }).optional().describe('where the hub delivers messages for this partner'),
-  queryEndpoint: z.object({
-    protocol: z.enum(['rest', 'soap']),
-    url: z.url({ protocol: /^https$/ }),
-  }).optional().describe('where the hub puts the queries this partner answers as a provider of query datasets'),
+  endpoints: z.record(protocolName, z.record(z.string(), z.unknown())).default({})
+    .describe('where the hub reaches the partner, one endpoint per protocol, each shaped as its connector declares (engine/endpoints.ts)'),
+  preferred: z.record(z.string().regex(/^(\*|[a-z][a-z0-9.-]{1,63})$/, 'a service, topic, channel or dataset id, or * for all'), protocolName).default({})
+    .describe('which endpoint serves a service, topic, channel or dataset (* for all others); otherwise the first that can'),
+  receive: z.enum(['push', 'pull']).default('push')
+    .describe('push: the hub delivers to the partner\'s endpoint; pull: deliveries wait in its inbox until it fetches them'),
   enabled: z.boolean().default(true),
 });
 export type Partner = z.infer<typeof partnerSchema>;
@@ -51,6 +50,46 @@ export const serviceSchema = z.object({
   ttlSeconds: z.number().int().positive().optional().describe('undelivered messages dead-letter after this long'),
 });
 export type Service = z.infer<typeof serviceSchema>;
+
+// Topics (Table 2, 情資通報) and channels (Table 3, 資料交換): a message is addressed to one by its service,
+// `notify.<topic>` or `exchange.<channel>`, and reaches every receiver or requester (pipelines/route.ts).
+const audienceId = z.string().min(2).max(48).regex(/^[a-z][a-z0-9-]*$/, 'topic and channel ids are lower-case letters, digits and dashes, e.g. rice-inspection');
+export const topicId = audienceId;
+export const channelId = audienceId;
+const partners = z.array(partnerId).min(1);
+
+export const topicSchema = z.object({
+  id: topicId,
+  name: z.string().min(1).max(200),
+  nameZh: z.string().max(200).optional(),
+  notifiers: partners.describe('who may notify on the topic'),
+  receivers: partners.describe('who receives every notification'),
+  twoWay: z.boolean().default(false).describe('receivers may notify the notifiers too (a reply carries Ref-To)'),
+  ttlSeconds: z.number().int().positive().optional().describe('undelivered notifications dead-letter after this long'),
+});
+export type Topic = z.infer<typeof topicSchema>;
+
+export const channelSchema = z.object({
+  id: channelId,
+  name: z.string().min(1).max(200),
+  nameZh: z.string().max(200).optional(),
+  dataset: z.string().min(1).max(200).describe('what the channel\'s items are'),
+  providers: partners.describe('who may publish items on the channel'),
+  requesters: z.array(partnerId).describe('who receives every item, in the order published'),
+  ttlSeconds: z.number().int().positive().optional().describe('undelivered items dead-letter after this long'),
+});
+export type Channel = z.infer<typeof channelSchema>;
+
+/** Where a message goes: one receiver, or every receiver of a topic or requester of a channel. */
+export type Audience =
+  | { kind: 'direct'; receivers: [string] }
+  | { kind: 'topic' | 'channel'; id: string; receivers: string[] };
+
+/** The service a message to a topic or channel is sent under. */
+export const audienceService = { topic: (id: string) => `notify.${id}`, channel: (id: string) => `exchange.${id}` };
+
+type Kind = 'partner' | 'service' | 'topic' | 'channel';
+const kindIds: Record<Kind, z.ZodType<string>> = { partner: partnerId, service: serviceId, topic: topicId, channel: channelId };
 
 export interface PartnerKey {
   partner: Partner;
@@ -66,8 +105,10 @@ const bucketName = 'swx_registry';
 export class Registry {
   private readonly partners = new Map<string, Partner>();
   private readonly services = new Map<string, Service>();
+  private readonly topics = new Map<string, Topic>();
+  private readonly channels = new Map<string, Channel>();
   private readonly keys = new Map<string, PartnerKey>();
-  private readonly listeners = new Set<(kind: 'partner' | 'service', id: string) => void>();
+  private readonly listeners = new Set<(kind: Kind, id: string) => void>();
   private stopWatch?: () => void;
 
   private constructor(private readonly kv: KV) {}
@@ -75,7 +116,7 @@ export class Registry {
   static async open(bus: Bus): Promise<Registry> {
     const kv = await new Kvm(bus.js).create(bucketName, { history: 32 });
     const registry = new Registry(kv);
-    registry.stopWatch = await followBucket(kv, { put: (key, value) => registry.apply(key, value), remove: (key) => registry.remove(key) }, 'registry');
+    registry.stopWatch = await followBucket(kv, { put: (key, value) => registry.apply(key, value), remove: (key) => registry.forget(key) }, 'registry');
     return registry;
   }
 
@@ -84,21 +125,25 @@ export class Registry {
       const json = JSON.parse(Buffer.from(value).toString('utf8'));
       if (key.startsWith('partner.')) this.index(partnerSchema.parse(json));
       else if (key.startsWith('service.')) this.services.set(json.id, serviceSchema.parse(json));
+      else if (key.startsWith('topic.')) this.topics.set(json.id, topicSchema.parse(json));
+      else if (key.startsWith('channel.')) this.channels.set(json.id, channelSchema.parse(json));
       this.notify(key);
     } catch (error) {
       log.error({ key, err: error }, 'registry entry is invalid; ignored');
     }
   }
 
-  private remove(key: string): void {
+  private forget(key: string): void {
     const [kind, id] = key.split(/\.(.*)/s) as [string, string];
     if (kind === 'partner') this.unindex(id);
     if (kind === 'service') this.services.delete(id);
+    if (kind === 'topic') this.topics.delete(id);
+    if (kind === 'channel') this.channels.delete(id);
     this.notify(key);
   }
 
   private notify(key: string): void {
-    const [kind, id] = key.split(/\.(.*)/s) as ['partner' | 'service', string];
+    const [kind, id] = key.split(/\.(.*)/s) as [Kind, string];
     for (const listener of this.listeners) listener(kind, id);
   }
 
@@ -116,7 +161,7 @@ export class Registry {
     }
   }
 
-  onChange(listener: (kind: 'partner' | 'service', id: string) => void): () => void {
+  onChange(listener: (kind: Kind, id: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -125,6 +170,10 @@ export class Registry {
   service(id: string): Service | undefined { return this.services.get(id); }
   listPartners(): Partner[] { return [...this.partners.values()].sort((a, b) => a.id.localeCompare(b.id)); }
   listServices(): Service[] { return [...this.services.values()].sort((a, b) => a.id.localeCompare(b.id)); }
+  topic(id: string): Topic | undefined { return this.topics.get(id); }
+  channel(id: string): Channel | undefined { return this.channels.get(id); }
+  listTopics(): Topic[] { return [...this.topics.values()].sort((a, b) => a.id.localeCompare(b.id)); }
+  listChannels(): Channel[] { return [...this.channels.values()].sort((a, b) => a.id.localeCompare(b.id)); }
   /** The registered certificate (and its cached key object) with this SHA-256 thumbprint. */
   keyByThumbprint(print: string): PartnerKey | undefined { return this.keys.get(print); }
 
@@ -136,6 +185,41 @@ export class Registry {
     return alg ? { key: signer.publicKey, alg } : undefined;
   }
 
+  /**
+   * Who a message from `from` under `service` reaches: `to` for a service of the registry (whether it may is
+   * mayUse's to say, once the receiver is known to exist); for `notify.<topic>` the
+   * topic's receivers (or, from a receiver of a two-way topic, its notifiers), for `exchange.<channel>` the channel's
+   * requesters, the sender never among them. SwxError when the service is unknown, the sender may not notify on the
+   * topic or provide to the channel, or a topic or channel message names a receiver.
+   */
+  audience(from: string, service: string, to: string | undefined): Audience {
+    const [prefix, id = ''] = service.split(/\.(.*)/s) as [string, string?];
+    if (prefix === 'notify' || prefix === 'exchange') {
+      const kind = prefix === 'notify' ? 'topic' : 'channel';
+      if (to !== undefined) throw new SwxError('SWX_BAD_REQUEST', `a message to ${kind} ${id} names no receiver: it reaches every ${kind === 'topic' ? 'receiver' : 'requester'}`);
+      const receivers = kind === 'topic' ? this.topicReceivers(from, id) : this.channelRequesters(from, id);
+      return { kind, id, receivers: receivers.filter((receiver) => receiver !== from) };
+    }
+    if (!this.services.has(service)) throw new SwxError('SWX_UNKNOWN_SERVICE', `service '${service}' is not registered`);
+    if (to === undefined) throw new SwxError('SWX_BAD_REQUEST', `a message under service ${service} names its receiver`);
+    return { kind: 'direct', receivers: [to] };
+  }
+
+  private topicReceivers(from: string, id: string): string[] {
+    const topic = this.topics.get(id);
+    if (!topic) throw new SwxError('SWX_UNKNOWN_SERVICE', `topic '${id}' is not registered`);
+    if (topic.notifiers.includes(from)) return topic.receivers;
+    if (topic.twoWay && topic.receivers.includes(from)) return topic.notifiers;
+    throw new SwxError('SWX_ACL_DENIED', `${from} is not a notifier of topic '${id}'${topic.twoWay ? ' nor one of its receivers' : ''}`);
+  }
+
+  private channelRequesters(from: string, id: string): string[] {
+    const channel = this.channels.get(id);
+    if (!channel) throw new SwxError('SWX_UNKNOWN_SERVICE', `channel '${id}' is not registered`);
+    if (!channel.providers.includes(from)) throw new SwxError('SWX_ACL_DENIED', `${from} is not a provider of channel '${id}'`);
+    return channel.requesters;
+  }
+
   mayUse(from: string, serviceId: string, to: string): boolean {
     const service = this.services.get(serviceId);
     if (!service) return false;
@@ -143,8 +227,12 @@ export class Registry {
       (rule.from.includes('*') || rule.from.includes(from)) && (rule.to.includes('*') || rule.to.includes(to)));
   }
 
+  /** Stores a partner whose endpoints fit their connectors' shapes (SWX_BAD_REQUEST otherwise). */
   async putPartner(input: unknown): Promise<Partner> {
-    const partner = partnerSchema.parse(input);
+    const parsed = partnerSchema.parse(input);
+    const partner = { ...parsed, endpoints: checkEndpoints(parsed.endpoints) };
+    const unknownPreference = Object.entries(partner.preferred).find(([, protocol]) => !partner.endpoints[protocol]);
+    if (unknownPreference) throw new SwxError('SWX_BAD_REQUEST', `preferred ${unknownPreference[0]}: ${partner.id} has no ${unknownPreference[1]} endpoint`);
     for (const pemText of partner.certificates) {
       const { thumbprint } = certificate(pemText);
       const holder = this.keys.get(thumbprint)?.partner.id;
@@ -157,11 +245,21 @@ export class Registry {
     return partner;
   }
 
-  async putService(input: unknown): Promise<Service> {
-    const service = serviceSchema.parse(input);
-    await this.kv.put(`service.${service.id}`, JSON.stringify(service));
-    this.services.set(service.id, service);
-    return service;
+  putService(input: unknown): Promise<Service> { return this.putEntry('service', serviceSchema, this.services, input); }
+  putTopic(input: unknown): Promise<Topic> { return this.putEntry('topic', topicSchema, this.topics, input); }
+  putChannel(input: unknown): Promise<Channel> { return this.putEntry('channel', channelSchema, this.channels, input); }
+
+  private async putEntry<T extends { id: string }>(kind: Kind, schema: z.ZodType<T>, entries: Map<string, T>, input: unknown): Promise<T> {
+    const entry = schema.parse(input);
+    await this.kv.put(`${kind}.${entry.id}`, JSON.stringify(entry));
+    entries.set(entry.id, entry);
+    return entry;
+  }
+
+  /** Removes a topic or channel; SWX_BAD_REQUEST for an id not of its grammar. */
+  async remove(kind: 'topic' | 'channel', id: string): Promise<void> {
+    await this.kv.delete(`${kind}.${checkedId(kindIds[kind], kind, id)}`);
+    (kind === 'topic' ? this.topics : this.channels).delete(id);
   }
 
   async removePartner(id: string): Promise<void> {
@@ -169,9 +267,9 @@ export class Registry {
     this.unindex(id);
   }
 
-  /** Every stored revision of a partner or service, oldest first; SWX_BAD_REQUEST for an id not of its grammar. */
-  async history(kind: 'partner' | 'service', id: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
-    checkedId(kind === 'partner' ? partnerId : serviceId, kind, id);
+  /** Every stored revision of a partner, service, topic or channel, oldest first; SWX_BAD_REQUEST for an id not of its grammar. */
+  async history(kind: Kind, id: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+    checkedId(kindIds[kind], kind, id);
     const out = [];
     for await (const entry of await this.kv.history({ key: `${kind}.${id}` })) {
       out.push({

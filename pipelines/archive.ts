@@ -28,15 +28,20 @@ export interface ArchiveOptions { batchSize: number; batchMs: number; node: stri
 /** The stream a record came from, named with the stream's creation time: a recreated stream restarts its sequences. */
 type Source = string;
 
-/** The received, verified and routed records an accepted envelope stands for. */
-export function envelopeRecords(envelope: Envelope, streamSeq: number, resentFrom: string | undefined, node: string): EvidenceRecord[] {
+/**
+ * The records a stored envelope stands for: an accepted message is received, verified and routed (to its receiver, or
+ * to its topic's or channel's receivers); a receiver's copy of a message to a topic or channel is routed to it.
+ */
+export function envelopeRecords(envelope: Envelope, streamSeq: number, subject: string, resentFrom: string | undefined, node: string): EvidenceRecord[] {
   const facts = { ...envelopeFacts(envelope), node };
   const signature = envelope.signature ? JSON.stringify(envelope.signature) : undefined;
+  const { audience } = envelope;
+  const where = audience && !envelope.to ? `${audience.kind} ${audience.id}: ${audience.receivers.join(', ') || 'no receivers'}` : subject;
   const routed: EvidenceRecord = {
     ...facts, id: `msg:${streamSeq}:routed`, stage: 'routed', at: new Date().toISOString(),
-    detail: resentFrom ? `resent from dead letter ${resentFrom} as ${subjects.message(envelope.to)} seq ${streamSeq}` : `${subjects.message(envelope.to)} seq ${streamSeq}`,
+    detail: resentFrom ? `resent from ${resentFrom} as ${subject} seq ${streamSeq}` : `${where} seq ${streamSeq}`,
   };
-  if (resentFrom) return [routed];
+  if (resentFrom || (audience && envelope.to)) return [routed];
   return [
     { ...facts, id: `msg:${streamSeq}:received`, stage: 'received', at: envelope.receivedAt, raw: envelope.payload, rawRef: envelope.payloadRef, signature },
     // What the verify stage checked: the payload's own signature when it has one, else the transport signature.
@@ -166,7 +171,7 @@ export async function startArchive(bus: Bus, store: Store, options: ArchiveOptio
     name: 'archive-messages',
     stream: streams.messages,
     filterSubject: 'swx.msg.>',
-    decode: (data, msg) => envelopeRecords(JSON.parse(Buffer.from(data).toString('utf8')) as Envelope, msg.seq, msg.headers?.get(resentFromHeader) || undefined, options.node),
+    decode: (data, msg) => envelopeRecords(JSON.parse(Buffer.from(data).toString('utf8')) as Envelope, msg.seq, msg.subject, msg.headers?.get(resentFromHeader) || undefined, options.node),
     process: batching(messagesSource, writer, options),
     ...common,
   });

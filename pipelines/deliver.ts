@@ -11,6 +11,7 @@ import { envelopeFacts, type EvidenceLog, type EvidenceRecord } from '../engine/
 import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
+import { endpointFor } from '../engine/endpoints.ts';
 import { DeliveryError, type Outbound } from '../engine/outbound.ts';
 import type { Payloads } from '../engine/payloads.ts';
 import type { Registry } from '../engine/registry.ts';
@@ -25,13 +26,15 @@ export interface DeliveryOptions {
   probeIntervalMs: number;
 }
 
-export const deliverActorName = (partnerId: string) => `deliver-${partnerId}`;
+/** The delivery actor (and durable consumer) of a partner's messages, or of its items of one channel. */
+export const deliverActorName = (partnerId: string, channel?: string) => (channel ? `deliver-${partnerId}-${channel}` : `deliver-${partnerId}`);
 
 /** A KV key for the delivery of a message: message ids may hold ':' and '@', which keys may not. */
 const deliveredKey = (envelope: Envelope) => `${envelope.to}.${envelope.from}.${Buffer.from(envelope.id).toString('base64url')}`;
 
 export class Deliveries {
-  private readonly actors = new Map<string, { actor: Actor; breaker: CircuitBreaker }>();
+  private readonly actors = new Map<string, Actor>();
+  private readonly breakers = new Map<string, CircuitBreaker>();
   private unsubscribe?: () => void;
   private chain: Promise<void> = Promise.resolve();
 
@@ -40,7 +43,8 @@ export class Deliveries {
     private readonly registry: Registry,
     private readonly payloads: Payloads,
     private readonly evidence: EvidenceLog,
-    private readonly outbound: Outbound,
+    /** The started connector that delivers over a protocol, if this hub runs one. */
+    private readonly outbounds: (protocol: string) => Outbound | undefined,
     private readonly options: DeliveryOptions,
     /** How often each receiver refused each message: JetStream's delivery count also counts outage retries. */
     private readonly refusals: KV,
@@ -48,49 +52,77 @@ export class Deliveries {
     private readonly delivered: KV,
   ) {}
 
-  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbound: Outbound, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
+  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbounds: (protocol: string) => Outbound | undefined, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
     const kvm = new Kvm(bus.js);
     const refusals = await kvm.create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
     const delivered = await kvm.create('swx_delivered', { history: 1, ttl: horizonSeconds * 1000 });
-    return new Deliveries(bus, registry, payloads, evidence, outbound, options, refusals, delivered);
+    return new Deliveries(bus, registry, payloads, evidence, outbounds, options, refusals, delivered);
   }
 
-  /** Starts an actor for every partner with an endpoint, and for partners added later. */
+  /**
+   * Starts the delivery actors of every partner the hub pushes to, and of partners and channels added later: one for
+   * its messages and notifications, and one per channel it requests, whose items go out one at a time, in order.
+   */
   async start(): Promise<void> {
     for (const partner of this.registry.listPartners()) await this.ensure(partner.id);
     this.unsubscribe = this.registry.onChange((kind, id) => {
-      if (kind === 'partner') this.chain = this.chain.then(() => this.ensure(id)).catch((error) => log.error({ err: error, partner: id }, 'could not start delivery actor'));
+      const partners = kind === 'partner' ? [id] : kind === 'channel' ? this.registry.channel(id)?.requesters ?? [] : [];
+      for (const partner of partners) {
+        this.chain = this.chain.then(() => this.ensure(partner)).catch((error) => log.error({ err: error, partner }, 'could not start delivery actor'));
+      }
     });
   }
 
   private async ensure(partnerId: string): Promise<void> {
     const partner = this.registry.partner(partnerId);
-    if (!partner?.endpoint || this.actors.has(partnerId)) return;
-    const name = deliverActorName(partnerId);
+    if (!partner || partner.receive === 'pull' || !endpointFor(partner, [], 'deliver')) return;
+    await this.startLane(partnerId);
+    for (const channel of this.registry.listChannels()) {
+      if (channel.requesters.includes(partnerId)) await this.startLane(partnerId, channel.id);
+    }
+  }
+
+  /** One partner's circuit breaker, shared by all its lanes: they reach the same agency. */
+  private breaker(partnerId: string): CircuitBreaker {
+    let breaker = this.breakers.get(partnerId);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.options.breakerFailures, this.options.probeIntervalMs, (open) => {
+        breakerOpen.set({ partner: partnerId }, open ? 1 : 0);
+        log.warn({ partner: partnerId, open }, open ? 'circuit opened: deliveries paused, probing' : 'circuit closed: deliveries resumed');
+      });
+      this.breakers.set(partnerId, breaker);
+    }
+    return breaker;
+  }
+
+  private async startLane(partnerId: string, channel?: string): Promise<void> {
+    const name = deliverActorName(partnerId, channel);
+    if (this.actors.has(name)) return;
+    const filter = channel ? subjects.channelItem(partnerId, channel) : subjects.message(partnerId);
+    // A channel's lane holds one item at a time: JetStream hands out the next only once this one is settled, and a
+    // retry (a delayed nak) keeps its place, so items reach the requester in the order they were published.
+    const inFlight = channel ? 1 : this.options.concurrency;
     await ensureConsumer(this.bus.jsm, streams.messages, {
       durable_name: name,
-      filter_subject: subjects.message(partnerId),
+      filter_subject: filter,
       // A message held by a hub that died comes back after this: long enough for one attempt, short for recovery.
       ack_wait: (2 * this.options.timeoutMs + 5_000) * 1_000_000,
       max_deliver: -1,
-      max_ack_pending: 4 * this.options.concurrency,
+      max_ack_pending: channel ? 1 : 4 * this.options.concurrency,
     });
-    const breaker = new CircuitBreaker(this.options.breakerFailures, this.options.probeIntervalMs, (open) => {
-      breakerOpen.set({ partner: partnerId }, open ? 1 : 0);
-      log.warn({ partner: partnerId, open }, open ? 'circuit opened: deliveries paused, probing' : 'circuit closed: deliveries resumed');
-    });
+    const breaker = this.breaker(partnerId);
     const actor = await startActor<Envelope>(this.bus, {
       name,
       stream: streams.messages,
-      filterSubject: subjects.message(partnerId),
+      filterSubject: filter,
       decode: (data) => JSON.parse(Buffer.from(data).toString('utf8')) as Envelope,
-      process: perMessage((delivery) => this.deliverOne(delivery, breaker), this.options.concurrency),
-      maxInFlight: this.options.concurrency,
+      process: perMessage((delivery) => this.deliverOne(delivery, breaker), inFlight),
+      maxInFlight: inFlight,
       backoffMs: this.options.backoffMs,
       maxAttempts: Number.MAX_SAFE_INTEGER, // refusals are counted here, not by JetStream's delivery count
       onSettled: ({ verdict }) => messagesTotal.inc({ stage: 'deliver', outcome: verdict.kind, code: verdict.kind === 'dead-letter' ? verdict.code : '' }),
     });
-    this.actors.set(partnerId, { actor, breaker });
+    this.actors.set(name, actor);
   }
 
   /**
@@ -122,18 +154,22 @@ export class Deliveries {
     const early = await expired();
     if (early) return early;
     const partner = this.registry.partner(envelope.to);
-    if (!partner?.endpoint) {
+    const chosen = partner && endpointFor(partner, [envelope.service], 'deliver');
+    if (!partner || !chosen) {
       await this.record([this.evidence.record({ ...facts, id: recordId('removed'), stage: 'dead_lettered', code: 'SWX_UNKNOWN_RECEIVER', detail: `${envelope.to} is no longer registered with an endpoint` })]);
       return { kind: 'dead-letter', code: 'SWX_UNKNOWN_RECEIVER', reason: `${envelope.to} is no longer registered with an endpoint` };
     }
     if (!partner.enabled) return { kind: 'retry', reason: `${partner.id} is disabled; held until it is enabled`, delayMs: 30_000, transient: true };
+    if (partner.receive === 'pull') return { kind: 'retry', reason: `${partner.id} now collects its deliveries from its inbox`, delayMs: 30_000, transient: true };
+    const outbound = this.outbounds(chosen.protocol);
+    if (!outbound) return { kind: 'retry', reason: `${partner.id} is reached over ${chosen.protocol}, which this hub process does not run`, delayMs: 30_000, transient: true };
     if (!(await breaker.permit(delivery.working))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };
     const late = await expired(); // it may have waited out an outage
     if (late) { breaker.success(); return late; }
 
     let receipt;
     try {
-      receipt = await this.outbound.deliver(envelope, await this.payloads.bytes(envelope), partner);
+      receipt = await outbound.deliver(envelope, await this.payloads.bytes(envelope), partner, chosen.endpoint);
     } catch (error) {
       if (!(error instanceof DeliveryError) || error.transient) {
         breaker.failure();
@@ -168,7 +204,7 @@ export class Deliveries {
       raw: Buffer.from(receipt.raw).toString('base64'),
       signature: JSON.stringify(receipt.signature),
     });
-    const first = !repeat && await this.record([receiptRecord('delivered', `delivered:${envelope.from}/${envelope.id}`)]);
+    const first = !repeat && await this.record([receiptRecord('delivered', `delivered:${envelope.from}/${envelope.id}/${envelope.to}`)]);
     if (!first) await this.record([receiptRecord('redelivered', recordId('redelivered'))]);
     if (!repeat) await this.delivered.put(key, String(delivery.msg.seq));
     deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
@@ -178,8 +214,9 @@ export class Deliveries {
   async stop(): Promise<void> {
     this.unsubscribe?.();
     await this.chain;
-    for (const { breaker } of this.actors.values()) breaker.stop();
-    await Promise.all([...this.actors.values()].map(({ actor }) => actor.stop()));
+    for (const breaker of this.breakers.values()) breaker.stop();
+    await Promise.all([...this.actors.values()].map((actor) => actor.stop()));
     this.actors.clear();
+    this.breakers.clear();
   }
 }

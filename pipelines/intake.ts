@@ -3,31 +3,17 @@
 // sender and message id over the whole horizon); rejections and duplicates are evidenced here. Runs inline in the connector's request,
 // so the sender's acknowledgement means the envelope is durable: one durable hop instead of one per stage.
 import { createHash, randomUUID } from 'node:crypto';
-import { messageIdPattern, type Envelope, type Protocol, type SignatureInfo } from '../engine/envelope.ts';
+import { messageIdPattern, type Envelope, type SignatureInfo } from '../engine/envelope.ts';
+import { endpointFor } from '../engine/endpoints.ts';
 import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
-import type { Payloads, StoredPayload } from '../engine/payloads.ts';
+import type { Payloads } from '../engine/payloads.ts';
+import type { Accepted, Intake, RefusedSubmission, Submission } from '../engine/submission.ts';
 import { Unauthenticated } from '../engine/peer.ts';
 import type { Registry } from '../engine/registry.ts';
 import type { UnauthenticatedRefusals } from '../engine/unauthenticated.ts';
 
-export interface Submission {
-  id?: string;
-  from: string;
-  to: string;
-  service: string;
-  action: string;
-  conversationId?: string;
-  refToMessageId?: string;
-  protocol: Protocol;
-  contentType: string;
-  /** The body held whole; empty where it was written to the Object Store as it arrived (`stored`). */
-  payload: Buffer;
-  stored?: StoredPayload;
-  signature?: SignatureInfo;
-  payloadSignature?: SignatureInfo;
-}
 
 /** The size and SHA-256 (hex) of a submission's body, wherever it is. */
 function bodyFacts(submission: Partial<Submission> & { payload: Buffer }): { size: number; sha256: string } {
@@ -35,8 +21,6 @@ function bodyFacts(submission: Partial<Submission> & { payload: Buffer }): { siz
     ? { size: submission.stored.size, sha256: submission.stored.sha256 }
     : { size: submission.payload.length, sha256: createHash('sha256').update(submission.payload).digest('hex') };
 }
-
-export interface Accepted { id: string; conversationId: string; duplicate: boolean }
 
 /**
  * The id of a message sent without one: derived from what its sender signed (the RFC 9421 signature base, which names
@@ -46,7 +30,7 @@ function signedMessageId(signature: SignatureInfo | undefined): string | undefin
   return signature?.base === undefined ? undefined : `sig:${createHash('sha256').update(signature.base).digest('base64url')}`;
 }
 
-export class Intake {
+export class IntakeStage implements Intake {
   constructor(
     private readonly bus: Bus,
     private readonly registry: Registry,
@@ -79,7 +63,7 @@ export class Intake {
    * Evidences a submission refused before it could be accepted (bad certificate, signature, digest, size...). One
    * from a sender no registered certificate named is counted with the others from its address instead.
    */
-  async reject(submission: Partial<Submission> & { payload: Buffer; claimedId?: string }, error: SwxError): Promise<string> {
+  async reject(submission: RefusedSubmission, error: SwxError): Promise<string> {
     if (error instanceof Unauthenticated) {
       const { protocol, to, service, action, claimedId, contentType } = submission;
       return this.refusals.count(error, { protocol, to, service, action, messageId: claimedId, contentType });
@@ -100,14 +84,10 @@ export class Intake {
     if (submission.id !== undefined && !messageIdPattern.test(submission.id)) {
       throw new SwxError('SWX_BAD_REQUEST', 'message id must be 1-128 characters of letters, digits and . _ : @ -');
     }
-    const service = this.registry.service(submission.service);
-    if (!service) throw new SwxError('SWX_UNKNOWN_SERVICE', `service '${submission.service}' is not registered`);
-    const receiver = this.registry.partner(submission.to);
-    if (!receiver || !receiver.enabled) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${submission.to}' is not a registered partner`);
-    if (!receiver.endpoint) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${submission.to}' has no delivery endpoint registered`);
-    if (!this.registry.mayUse(submission.from, submission.service, submission.to)) {
-      throw new SwxError('SWX_ACL_DENIED', `${submission.from} may not use service '${submission.service}' towards ${submission.to}`);
-    }
+    const audience = this.registry.audience(submission.from, submission.service, submission.to);
+    if (audience.kind === 'direct') this.checkReceiver(submission.from, audience.receivers[0], submission.service);
+    const ttlSeconds = audience.kind === 'direct' ? this.registry.service(submission.service)?.ttlSeconds
+      : (audience.kind === 'topic' ? this.registry.topic(audience.id) : this.registry.channel(audience.id))?.ttlSeconds;
     const id = submission.id ?? signedMessageId(submission.signature) ?? randomUUID();
     const conversationId = submission.conversationId ?? id;
     const body = bodyFacts(submission);
@@ -120,7 +100,8 @@ export class Intake {
       service: submission.service,
       action: submission.action,
       from: submission.from,
-      to: submission.to,
+      to: audience.kind === 'direct' ? audience.receivers[0] : '',
+      ...(audience.kind === 'direct' ? {} : { audience: { kind: audience.kind, id: audience.id, receivers: audience.receivers } }),
       protocol: submission.protocol,
       contentType: submission.contentType,
       size: body.size,
@@ -129,10 +110,11 @@ export class Intake {
       ...(submission.signature ? { signature: submission.signature } : {}),
       ...(submission.payloadSignature ? { payloadSignature: submission.payloadSignature } : {}),
       receivedAt: receivedAt.toISOString(),
-      ...(service.ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + service.ttlSeconds * 1000).toISOString() } : {}),
+      ...(ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + ttlSeconds * 1000).toISOString() } : {}),
     };
     // The stored envelope is itself the evidence of received, verified and routed (the archive reads it).
-    const ack = await this.bus.js.publish(subjects.message(submission.to), JSON.stringify(envelope), { msgID: `${submission.from}/${id}` });
+    const subject = audience.kind === 'direct' ? subjects.message(envelope.to) : subjects.fanOut(audience.kind, audience.id);
+    const ack = await this.bus.js.publish(subject, JSON.stringify(envelope), { msgID: `${submission.from}/${id}` });
     if (ack.duplicate) {
       // The original envelope names its own copy of the body: this one's is not kept.
       if (submission.stored) await this.payloads.discard(submission.stored);
@@ -141,6 +123,19 @@ export class Intake {
       await this.evidence.publish([received, this.evidence.record({ ...sameMessage(received), stage: 'duplicate', detail: 'already accepted; not delivered again' })]);
     }
     return { id, conversationId, duplicate: ack.duplicate };
+  }
+
+  /**
+   * A direct message's receiver must be registered, enabled, and reachable by a delivery endpoint or its inbox; and
+   * the sender may use the service towards it.
+   */
+  private checkReceiver(from: string, to: string, service: string): void {
+    const receiver = this.registry.partner(to);
+    if (!receiver || !receiver.enabled) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${to}' is not a registered partner`);
+    if (receiver.receive === 'push' && !endpointFor(receiver, [service], 'deliver')) {
+      throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${to}' has no delivery endpoint registered`);
+    }
+    if (!this.registry.mayUse(from, service, to)) throw new SwxError('SWX_ACL_DENIED', `${from} may not use service '${service}' towards ${to}`);
   }
 
   /** A resend must be the same message: the same id with other content or another receiver is refused. */

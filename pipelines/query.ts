@@ -6,6 +6,7 @@
 // a provider works leaves no record of that query: its asker got no answer either, and asks again.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Catalogue } from '../engine/catalogue.ts';
+import { endpointFor } from '../engine/endpoints.ts';
 import { messageIdPattern } from '../engine/envelope.ts';
 import { SwxError } from '../engine/errors.ts';
 import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
@@ -25,7 +26,8 @@ export interface QueryPipelineOptions {
   /** Counts requests refused before a registered certificate named their sender. */
   refusals: Pick<UnauthenticatedRefusals, 'count'>;
   limiter: Pick<RateLimiter, 'take'>;
-  connectors: Partial<Record<'rest' | 'soap', ProviderConnector>>;
+  /** The started connector that puts queries over a protocol, if this hub runs one. */
+  providers: (protocol: string) => ProviderConnector | undefined;
   deadlineMs: number;
   /** Claims asker-chosen query ids, so that each names one query's evidence. */
   replay?: ReplayGuard;
@@ -74,10 +76,10 @@ export class QueryPipeline implements QueryService {
     let answer: ProviderAnswer;
     let providerMs = 0;
     try {
-      const endpoint = this.endpointOf(provider);
+      const endpoint = this.endpointOf(provider, request.dataset);
       const providerStarted = performance.now();
       answer = await this.callProvider(endpoint.connector, {
-        id, asker: request.asker, dataset: request.dataset, provider, keys: request.keys, url: endpoint.url,
+        id, asker: request.asker, dataset: request.dataset, provider, keys: request.keys, endpoint: endpoint.endpoint,
       });
       providerMs = performance.now() - providerStarted;
     } catch (error) {
@@ -176,14 +178,15 @@ export class QueryPipeline implements QueryService {
     });
   }
 
-  private endpointOf(provider: string): { connector: ProviderConnector; url: string } {
+  /** The provider's endpoint for queries on this dataset (or its service), and the connector that speaks to it. */
+  private endpointOf(provider: string, dataset: string): { connector: ProviderConnector; endpoint: Record<string, unknown> } {
     const partner = this.options.registry.partner(provider);
-    if (!partner || !partner.enabled || !partner.queryEndpoint) {
-      throw new SwxError('SWX_PROVIDER_ERROR', `${provider} has no query endpoint registered`);
-    }
-    const connector = this.options.connectors[partner.queryEndpoint.protocol];
-    if (!connector) throw new SwxError('SWX_PROVIDER_ERROR', `${provider} answers over ${partner.queryEndpoint.protocol}, which this hub does not speak`);
-    return { connector, url: partner.queryEndpoint.url };
+    const service = this.options.catalogue.dataset(dataset)?.service.id;
+    const chosen = partner?.enabled ? endpointFor(partner, service ? [dataset, service] : [dataset], 'query') : undefined;
+    if (!chosen) throw new SwxError('SWX_PROVIDER_ERROR', `${provider} has no query endpoint registered`);
+    const connector = this.options.providers(chosen.protocol);
+    if (!connector) throw new SwxError('SWX_PROVIDER_ERROR', `${provider} answers over ${chosen.protocol}, which this hub does not run`);
+    return { connector, endpoint: chosen.endpoint };
   }
 
   private async callProvider(connector: ProviderConnector, call: Omit<Parameters<ProviderConnector['ask']>[0], 'signal'>): Promise<ProviderAnswer> {

@@ -10,12 +10,13 @@ import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, contained, readBody } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, requiredRequestComponents } from './contract.ts';
+import { deliveryComponents, deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents } from './contract.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
 export interface OutgoingMessage {
-  to: string;
+  /** The receiver; left out for a message to a topic (service notify.<topic>) or channel (exchange.<channel>). */
+  to?: string;
   service: string;
   action?: string;
   body: Buffer;
@@ -61,7 +62,7 @@ export class AgencyClient {
     const headers: Record<string, string> = {
       'content-type': message.contentType ?? 'application/octet-stream',
       'content-digest': contentDigest(message.body),
-      [envelopeHeaders.to]: message.to,
+      ...(message.to ? { [envelopeHeaders.to]: message.to } : {}),
       [envelopeHeaders.service]: message.service,
       ...(message.action ? { [envelopeHeaders.action]: message.action } : {}),
       ...(message.messageId ? { [envelopeHeaders.messageId]: message.messageId } : {}),
@@ -198,6 +199,7 @@ export interface InboxEntry {
   service: string;
   action: string;
   conversationId: string;
+  refToMessageId?: string;
   contentType: string;
   receivedAt: string;
   deliveredAt: string;
@@ -247,7 +249,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
     const id = h(req, envelopeHeaders.messageId) ?? '';
     perId.set(id, (perId.get(id) ?? 0) + 1);
     try {
-      checkHubRequest(req, body, hub, [...requiredRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from], options.clockSkewSeconds);
+      checkHubRequest(req, body, hub, deliveryComponents, options.clockSkewSeconds);
       if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) throw new Error('missing or malformed Swx-Message-Id');
     } catch (error) {
       answer(res, 400, id || 'unknown', { error: (error as Error).message });
@@ -271,6 +273,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         service: h(req, envelopeHeaders.service) ?? '',
         action: h(req, envelopeHeaders.action) ?? '',
         conversationId: h(req, envelopeHeaders.conversationId) ?? '',
+        ...(h(req, envelopeHeaders.refTo) ? { refToMessageId: h(req, envelopeHeaders.refTo) } : {}),
         contentType: h(req, 'content-type') ?? '',
         receivedAt: h(req, deliveryHeaders.receivedAt) ?? '',
         deliveredAt: new Date().toISOString(),
@@ -297,8 +300,8 @@ export interface RestProvider {
 }
 
 /**
- * Answers the hub's queries as a provider agency (register its URL as the partner's `queryEndpoint` with protocol
- * `rest`): mutual TLS, the hub's signature and Content-Digest checked, `answer` asked, the answer signed.
+ * Answers the hub's queries as a provider agency (register its URL as the `queryUrl` of the partner's
+ * `rest` endpoint): mutual TLS, the hub's signature and Content-Digest checked, `answer` asked, the answer signed.
  * A request the provider cannot read gets a signed 400; `answer` throwing or rejecting gets a signed 500.
  */
 export async function startRestProvider(options: AgencyCredentials & {

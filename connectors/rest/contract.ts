@@ -16,7 +16,10 @@ export const envelopeHeaders = {
 /** Headers the hub adds when it delivers. */
 export const deliveryHeaders = { from: 'swx-from', receivedAt: 'swx-received-at' } as const;
 
-export const requiredRequestComponents = ['@method', '@target-uri', 'content-type', 'content-digest', envelopeHeaders.to, envelopeHeaders.service];
+/** What every message's signature covers; Swx-To too when present (a message to a topic or channel has none). */
+export const requiredRequestComponents = ['@method', '@target-uri', 'content-type', 'content-digest', envelopeHeaders.service];
+/** What the hub's signature on a delivery covers: a delivery always names its receiver, sender and id. */
+export const deliveryComponents = [...requiredRequestComponents, envelopeHeaders.to, envelopeHeaders.messageId, deliveryHeaders.from];
 
 /** `base`, and every Swx-* header present (lower-case names): none can be added or changed in transit. */
 function withSwxHeaders(base: string[], headers: Record<string, unknown>): string[] {

@@ -13,9 +13,9 @@ import { admit, authenticate } from '../../engine/peer.ts';
 import { checkSignedPayload, maySignPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
-import type { Intake, Submission } from '../../pipelines/intake.ts';
+import type { Intake, Submission } from '../../engine/submission.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
-import type { HubIdentity } from './outbound.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
 import { hubSeal } from './seal.ts';
 
 export interface RestInboundOptions {
@@ -95,9 +95,8 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const { verified, signer } = verifySignature(req, peer, registry, options.clockSkewSeconds, requestComponents(req.headers));
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate');
       partial.signature = signatureInfo(verified, registry.keyByThumbprint(verified.keyId)?.certificate.toString());
-      if (!partial.to || !partial.service || !partial.contentType) {
-        throw new SwxError('SWX_BAD_REQUEST', 'Swx-To, Swx-Service and Content-Type are required');
-      }
+      // Swx-To is absent on a message to a topic or channel; intake says when a service needs it.
+      if (!partial.service || !partial.contentType) throw new SwxError('SWX_BAD_REQUEST', 'Swx-Service and Content-Type are required');
       const digestHeader = header(req, 'content-digest');
       const claim = options.budget.claim(peer.partner.id, res);
       if (streamsToStore(req, partial.contentType, options.payloads)) {

@@ -203,7 +203,7 @@ function messageOperation(): JsonObject {
   return {
     operationId: 'sendMessage',
     tags: ['messages'],
-    summary: 'Send a signed message to another agency',
+    summary: 'Send a signed message to another agency, a topic or a channel',
     description: [
       `The raw body is the payload. The signature covers ${quotedList(requiredRequestComponents)} and every other`,
       '`Swx-*` header present. Answered only after the hub stored the message durably; a repeated `Swx-Message-Id`',
@@ -211,8 +211,8 @@ function messageOperation(): JsonObject {
       '`duplicate: true` and not delivered twice.',
     ].join(' '),
     parameters: [
-      envelope(envelopeHeaders.to, jsonSchemaOf(partnerId), true, 'The receiving agency.'),
-      envelope(envelopeHeaders.service, jsonSchemaOf(serviceSchema.shape.id), true, 'The service, which must allow you to send to the receiver.'),
+      envelope(envelopeHeaders.to, jsonSchemaOf(partnerId), false, 'The receiving agency. Left out for a notification (service `notify.<topic>`) or a channel item (`exchange.<channel>`), which reach every receiver or requester of the topic or channel.'),
+      envelope(envelopeHeaders.service, jsonSchemaOf(serviceSchema.shape.id), true, 'The service, which must allow you to send to the receiver; `notify.<topic>` to notify on a topic, `exchange.<channel>` to publish an item on a channel.'),
       envelope(envelopeHeaders.action, tokenSchema, false, 'Action within the service (default `deliver`).'),
       envelope(envelopeHeaders.messageId, tokenSchema, false, 'Your id for this message; else the hub derives one from the signature (`sig:` and the base64url SHA-256 of the signature base), so the same signed request sent again is the same message.'),
       envelope(envelopeHeaders.conversationId, tokenSchema, false, 'The conversation this message belongs to.'),

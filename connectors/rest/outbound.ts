@@ -3,22 +3,17 @@
 import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { Agent } from 'node:https';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
-import type { KeyObject } from 'node:crypto';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type SigAlg, type Verified } from '../../engine/httpsig.ts';
+import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import { DeliveryError, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import type { RestEndpoint } from './endpoint.ts';
 import { deliveryHeaders, envelopeHeaders, providerRequestComponents, receiptComponents, requestComponents } from './contract.ts';
 
-export interface HubIdentity {
-  tls: { key: string; cert: string; ca: string[] };
-  signing: { key: KeyObject; keyId: string; alg: SigAlg };
-}
-
 export class RestOutbound implements Outbound, ProviderConnector {
-  readonly protocol = 'rest';
   private readonly agents = new Map<string, Agent>();
 
   constructor(
@@ -38,9 +33,9 @@ export class RestOutbound implements Outbound, ProviderConnector {
     return agent;
   }
 
-  async deliver(envelope: Envelope, payload: Buffer, partner: Partner): Promise<Receipt> {
-    if (!partner.endpoint) throw new DeliveryError(false, 'SWX_UNKNOWN_RECEIVER', `${partner.id} has no delivery endpoint`);
-    const url = new URL(partner.endpoint.url);
+  async deliver(envelope: Envelope, payload: Buffer, partner: Partner, endpoint: RestEndpoint): Promise<Receipt> {
+    if (!endpoint.url) throw new DeliveryError(false, 'SWX_UNKNOWN_RECEIVER', `${partner.id} has no REST delivery URL`);
+    const url = new URL(endpoint.url);
     const headers: Record<string, string> = {
       'content-type': envelope.contentType,
       'content-digest': contentDigest(payload),
@@ -83,7 +78,9 @@ export class RestOutbound implements Outbound, ProviderConnector {
 
   /** Puts a query to a provider answering over REST: the provider's signed 200 `{ found, record? }` is its answer. */
   async ask(call: ProviderCall): Promise<ProviderAnswer> {
-    const url = new URL(call.url);
+    const { queryUrl } = call.endpoint as RestEndpoint;
+    if (!queryUrl) throw new SwxError('SWX_PROVIDER_ERROR', `${call.provider} has no REST query URL`);
+    const url = new URL(queryUrl);
     const body = Buffer.from(JSON.stringify({ queryId: call.id, dataset: call.dataset, asker: call.asker, keys: call.keys }));
     const headers: Record<string, string> = {
       'content-type': 'application/json',

@@ -15,7 +15,7 @@ import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { verifySignature } from './inbound.ts';
 import { envelopeHeaders, queryComponents, queryPath } from './contract.ts';
-import type { HubIdentity } from './outbound.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
 import { hubSeal } from './seal.ts';
 
 export interface RestQueryOptions {

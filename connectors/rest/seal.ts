@@ -4,7 +4,7 @@
 import { contentDigest, sign } from '../../engine/httpsig.ts';
 import type { Seal } from '../../engine/http.ts';
 import { envelopeHeaders, replyComponents } from './contract.ts';
-import type { HubIdentity } from './outbound.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
 
 /** The seal for a reply naming `id` (the message or query it is about), or none when the refusal came before one. */
 export function hubSeal(signing: HubIdentity['signing']): (id: string | undefined) => Seal {

@@ -37,7 +37,7 @@ export interface SoapProviderServerOptions {
 
 export interface SoapProviderServer {
   port: number;
-  /** The query endpoint to register (Partner.queryEndpoint). */
+  /** The URL to register as the `queryUrl` of the partner's `soap` endpoint. */
   url: string;
   server: Server;
   close(): Promise<void>;

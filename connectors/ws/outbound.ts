@@ -7,6 +7,7 @@ import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import { soapAction } from './contract.ts';
+import type { SoapEndpoint } from './endpoint.ts';
 import { contextXml, queryXml, readAnswer } from './messages.ts';
 import { readFault, readSoap, soapContentType } from './soap.ts';
 import { checkWsSecurity, writeSignedEnvelope, type SoapSigner, type VerifyXml } from './wssecurity.ts';
@@ -30,7 +31,6 @@ export interface SoapProviderOptions {
 const failed = (call: ProviderCall, detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider} (${call.dataset}, query ${call.id}): ${detail}`);
 
 export class SoapProvider implements ProviderConnector {
-  readonly protocol = 'soap' as const;
   private readonly agent: Agent;
 
   constructor(private readonly options: SoapProviderOptions) {
@@ -54,14 +54,15 @@ export class SoapProvider implements ProviderConnector {
 
   private post(call: ProviderCall, body: Buffer): Promise<HttpsAnswer> {
     const limit = this.options.maxAnswerBytes ?? 4 * 1024 * 1024;
-    return postHttps(call.url, {
+    const { queryUrl } = call.endpoint as SoapEndpoint;
+    return postHttps(queryUrl, {
       agent: this.agent,
       signal: call.signal,
       headers: { 'content-type': soapContentType('1.1'), soapaction: `"${soapAction(call.dataset)}"`, 'content-length': body.length },
     }, body, limit).catch((error: Error) => {
       if (error instanceof SwxError) throw failed(call, error.message);
       if (call.signal.aborted) throw new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer query ${call.id} before the deadline`);
-      throw failed(call, `cannot reach ${new URL(call.url).origin}: ${error.message}`);
+      throw failed(call, `cannot reach ${new URL(queryUrl).origin}: ${error.message}`);
     });
   }
 

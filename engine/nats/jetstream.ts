@@ -9,11 +9,16 @@ import { log } from '../log.ts';
 export const subjects = {
   /** Envelopes awaiting delivery to one partner. */
   message: (partner: string) => `swx.msg.${partner}`,
+  /** A channel's items awaiting delivery to one requester: a lane of their own, delivered in order. */
+  channelItem: (partner: string, channel: string) => `swx.msg.${partner}.${channel}`,
+  /** Messages to a topic or channel, before the route stage makes one delivery of each per receiver. */
+  fanOut: (kind: 'topic' | 'channel', id: string) => `swx.msg.fan.${kind}.${id}`,
+  allFanOut: 'swx.msg.fan.>',
   evidence: 'swx.evidence',
   deadLetter: (actor: string) => `swx.dlq.${actor}`,
 } as const;
 
-/** Set on an envelope put back on the message stream from a dead letter: the dead letter's sequence. */
+/** Set on an envelope put back on the message stream by an operator: where from (a dead letter, a channel resend). */
 export const resentFromHeader = 'Swx-Resent-From';
 
 export const streams = { messages: 'SWX_MSG', evidence: 'SWX_EVIDENCE', deadLetters: 'SWX_DLQ' } as const;

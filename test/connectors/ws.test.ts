@@ -280,7 +280,7 @@ async function referenceProvider(as: Credential, answerWith = (d: string, k: Rec
 }
 
 const call = (url: string, overrides: Partial<ProviderCall> = {}): ProviderCall => ({
-  id: `q-${Math.random().toString(36).slice(2)}`, asker: 'BOFT', dataset, provider: 'CUSTOMS', keys: keys(), url, signal: AbortSignal.timeout(10_000), ...overrides,
+  id: `q-${Math.random().toString(36).slice(2)}`, asker: 'BOFT', dataset, provider: 'CUSTOMS', keys: keys(), endpoint: { queryUrl: url }, signal: AbortSignal.timeout(10_000), ...overrides,
 });
 
 async function rejection(promise: Promise<unknown>): Promise<SwxError> {

@@ -166,7 +166,7 @@ test('an Swx-* header the signature leaves out is refused; one it covers is take
   await expectRefused(added, 401, 'SWX_SIG_INVALID');
   assert.match(String(added.body.detail), /does not cover required component swx-foo/);
   const covered = { 'content-type': 'application/json', 'content-digest': contentDigest(body), 'swx-to': 'BOFT', 'swx-service': 'limits.exchange', 'swx-foo': 'bar' };
-  const signed = signAs(customs, url(), covered, [...requiredRequestComponents, 'swx-foo']);
+  const signed = signAs(customs, url(), covered, [...requiredRequestComponents, 'swx-to', 'swx-foo']);
   assert.is((await rawPost(url(), signed, body, tlsOf(customs))).status, 202);
   const query = { 'content-type': 'application/json', 'content-digest': contentDigest(body) };
   const target = url(`${queryPath}/import-declaration-sea`);

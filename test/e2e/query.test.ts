@@ -392,7 +392,7 @@ test('a provider\'s unsigned error text never reaches the asker', async () => {
   });
   await new Promise<void>((resolve) => leaking.listen(0, '127.0.0.1', resolve));
   const port = (leaking.address() as { port: number }).port;
-  await hub.admin('PUT', '/api/partners/NIA', { name: 'NIA', certificates: [nia.credential.certPem], queryEndpoint: { protocol: 'rest', url: `https://localhost:${port}/query` } });
+  await hub.admin('PUT', '/api/partners/NIA', { name: 'NIA', certificates: [nia.credential.certPem], endpoints: { rest: { queryUrl: `https://localhost:${port}/query` } } });
   try {
     const answer = await agency.get('CUSTOMS')!.client.query('inbound-passenger', firstKeys('inbound-passenger'));
     assert.is(answer.status, 502, JSON.stringify(answer.body));

@@ -18,6 +18,7 @@ import { ReplayWindow } from '../../engine/replay.ts';
 import { UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
 import { QueryPipeline } from '../../pipelines/query.ts';
 import { freePort, tempDir } from '../helpers/hub.ts';
+import '../../app/connectors.ts';
 
 const dir = tempDir('replay');
 let nats: EmbeddedNats;
@@ -28,7 +29,6 @@ const windows: ReplayWindow[] = [];
 let asked = 0;
 
 const provider: ProviderConnector = {
-  protocol: 'rest',
   async ask() {
     asked++;
     return { found: true, record: { declarationNo: 'AA12345678' }, raw: Buffer.from('signed answer'), contentType: 'application/json', signature: { scheme: 'http-message-signatures', keyId: 'provider-key', certThumbprint: 'provider-key', algorithm: 'ecdsa-p256-sha256', covered: ['@status'], value: 'v' } };
@@ -43,7 +43,7 @@ function hubProcess(node: string): QueryPipeline {
   return new QueryPipeline({
     catalogue, registry, evidence, refusals: new UnauthenticatedRefusals(evidence), replay,
     limiter: new RateLimiter({ default: { ratePerSecond: 1000, burst: 1000 }, askers: {} }),
-    connectors: { rest: provider },
+    providers: (protocol) => (protocol === 'rest' ? provider : undefined),
     deadlineMs: 2000,
   });
 }
@@ -86,7 +86,7 @@ test.before(async () => {
   await registry.putPartner({ id: 'BOFT', name: 'BOFT', certificates: [(await issueAgency(pkiDir, 'BOFT')).certPem] });
   await registry.putPartner({
     id: 'CUSTOMS', name: 'CUSTOMS', certificates: [(await issueAgency(pkiDir, 'CUSTOMS')).certPem],
-    queryEndpoint: { protocol: 'rest', url: 'https://customs.invalid/query' },
+    endpoints: { rest: { queryUrl: 'https://customs.invalid/query' } },
   });
   catalogue = await Catalogue.open(bus);
   await catalogue.seed(table1);

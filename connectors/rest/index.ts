@@ -1,0 +1,33 @@
+// The REST connector: agencies send messages (POST /v1/messages) and ask queries (POST /v1/query/<dataset>) over mutual
+// TLS with HTTP Message Signatures; the hub delivers to and queries agencies' REST endpoints the same way.
+import { connectorSettings, registerConnector } from '../../engine/connector.ts';
+import { restEndpoint, restServes } from './endpoint.ts';
+import { mountRestInbound } from './inbound.ts';
+import { mountOpenApi } from './openapi.ts';
+import { RestOutbound } from './outbound.ts';
+import { mountRestQueries } from './query.ts';
+
+export { restEndpoint, type RestEndpoint } from './endpoint.ts';
+
+registerConnector({
+  protocol: 'rest',
+  summary: 'HTTPS + RFC 9421 message signatures: messages, queries, the OpenAPI document',
+  settings: connectorSettings,
+  endpoint: restEndpoint,
+  serves: restServes,
+  start({ config, identity, registry, trust, signatures, intake, payloads, queries, catalogue, replay, router, budget }) {
+    const outbound = new RestOutbound(identity, registry, {
+      timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds,
+    }, trust);
+    mountRestInbound(router, {
+      registry, intake, payloads, trust, payloadVerifiers: signatures, signing: identity.signing,
+      maxBodyBytes: config.limits.maxBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds,
+    });
+    mountRestQueries(router, {
+      registry, trust, queries, replay, signing: identity.signing,
+      maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds,
+    });
+    mountOpenApi(router, { catalogue });
+    return { outbound, provider: outbound, stop: () => outbound.close() };
+  },
+});

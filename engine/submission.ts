@@ -1,0 +1,35 @@
+// What an inbound connector hands the intake stage once it has authenticated the sender and checked the protocol
+// signature, and what it gets back. The stage itself is pipelines/intake.ts; connectors know only this contract.
+import type { Protocol, SignatureInfo } from './envelope.ts';
+import type { SwxError } from './errors.ts';
+import type { StoredPayload } from './payloads.ts';
+
+export interface Submission {
+  id?: string;
+  from: string;
+  /** The receiver; absent for a message to a topic or channel (service notify.<topic> or exchange.<channel>). */
+  to?: string;
+  service: string;
+  action: string;
+  conversationId?: string;
+  refToMessageId?: string;
+  protocol: Protocol;
+  contentType: string;
+  /** The body held whole; empty where it was written to the Object Store as it arrived (`stored`). */
+  payload: Buffer;
+  stored?: StoredPayload;
+  signature?: SignatureInfo;
+  payloadSignature?: SignatureInfo;
+}
+
+/** A submission that was refused before it was whole: what is known of it, and the id its sender claimed. */
+export type RefusedSubmission = Partial<Submission> & { payload: Buffer; claimedId?: string };
+
+export interface Accepted { id: string; conversationId: string; duplicate: boolean }
+
+export interface Intake {
+  /** Checks the service, receiver and access and stores the envelope; resolves once it is durable. Throws SwxError. */
+  accept(submission: Submission): Promise<Accepted>;
+  /** Evidences a submission refused before it could be accepted; returns the id it was evidenced under. */
+  reject(submission: RefusedSubmission, error: SwxError): Promise<string>;
+}
