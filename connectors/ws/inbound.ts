@@ -12,11 +12,12 @@ import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { queryIdOf, type QueryRequest, type QueryService, type RefusedQuery, type ReplayGuard } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
+import { elementChildren, elementPath, textOf } from '../../engine/xml/elements.ts';
 import { queryPath, soapAction, wsaNamespace, type SoapVersion } from './contract.ts';
 import { answerXml, readQuery } from './messages.ts';
 import { sendAnswer, sendFault } from './reply.ts';
-import { elementChildren, readSoap, textOf, versionOfContentType } from './soap.ts';
-import { checkWsSecurity, elementPath, type SoapSigner, type VerifyXml } from './wssecurity.ts';
+import { readSoap, versionOfContentType } from './soap.ts';
+import { checkWsSecurity, type SoapSigner, type VerifyXml } from './wssecurity.ts';
 import { wsdlFor } from './wsdl.ts';
 
 export interface SoapInboundOptions {

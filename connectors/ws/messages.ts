@@ -4,9 +4,9 @@ import { SwxError } from '../../engine/errors.ts';
 import { partnerId } from '../../engine/registry.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { keyValueFits, keyValueLength } from '../../engine/query.ts';
+import { elementChildren, textOf } from '../../engine/xml/elements.ts';
 import { queryNamespace, wsuNamespace } from './contract.ts';
 import { jsonToXml, xmlToJson } from './json-xml.ts';
-import { elementChildren, textOf } from './soap.ts';
 import { escapeXml, hasNonXmlChar } from './xml-text.ts';
 
 const q = (name: string, value: string) => `<q:${name}>${escapeXml(value)}</q:${name}>`;

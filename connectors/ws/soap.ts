@@ -1,19 +1,18 @@
 // SOAP 1.1 and 1.2 envelopes: reading one through the hardened XML parser (version from the envelope namespace, which
 // must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes and faults.
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
+import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml, type XmlDocument, type XmlElement, type XmlLimits } from '../../engine/xml/parse.ts';
+import { soapVersionOf, type SoapEnvelope } from '../../engine/xml/soap.ts';
 import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from './contract.ts';
 import { escapeXml } from './xml-text.ts';
 
-export interface SoapMessage {
+export interface SoapMessage extends SoapEnvelope {
   version: SoapVersion;
   /** The action from SOAPAction (1.1) or the action parameter of the Content-Type (1.2), unquoted; undefined if none. */
   action: string | undefined;
-  raw: Buffer;
   document: XmlDocument;
   envelope: XmlElement;
-  header: XmlElement | undefined;
-  body: XmlElement;
   /** The one element child of the Body. */
   payload: XmlElement;
 }
@@ -50,26 +49,12 @@ export function soapContentType(version: SoapVersion, action?: string): string {
 
 const bad = (detail: string) => new SwxError('SWX_BAD_REQUEST', detail);
 
-export function elementChildren(element: XmlElement): XmlElement[] {
-  return element.children.filter((child): child is XmlElement => child.type === 'element');
-}
-
 /** Refuses character data where only elements may be (whitespace aside). */
 function onlyElements(element: XmlElement, what: string): XmlElement[] {
   for (const child of element.children) {
     if (child.type === 'text' && child.value.trim() !== '') throw bad(`${what} holds text outside its elements`);
   }
   return elementChildren(element);
-}
-
-/** The text of an element that must hold text only. */
-export function textOf(element: XmlElement): string {
-  let text = '';
-  for (const child of element.children) {
-    if (child.type === 'element') throw bad(`<${element.qualifiedName}> must hold text, not elements`);
-    if (child.type === 'text') text += child.value;
-  }
-  return text;
 }
 
 /** A SOAP message holds no processing instruction anywhere (SOAP 1.2 part 1 section 5, WS-I Basic Profile R1009). */
@@ -94,7 +79,7 @@ export function readSoap(raw: Buffer, contentType: string | undefined, soapActio
   const document = parseXml(raw, limits);
   refuseProcessingInstructions(document.children);
   const envelope = document.root;
-  const version = (Object.keys(soapNamespaces) as SoapVersion[]).find((v) => soapNamespaces[v] === envelope.namespace);
+  const version = soapVersionOf(envelope.namespace);
   if (envelope.localName !== 'Envelope' || !version) throw bad('the document is not a SOAP 1.1 or 1.2 Envelope');
   if (version !== announced) throw bad(`the envelope is SOAP ${version} but the Content-Type announces SOAP ${announced}`);
   const parts = onlyElements(envelope, 'the Envelope');

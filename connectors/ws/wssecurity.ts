@@ -8,9 +8,10 @@ import { SwxError } from '../../engine/errors.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
 import { certificate } from '../../engine/trust/certs.ts';
 import { signedElement, signedSecurityHeader, verifyXml as verifyXmlInProcess, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
+import { elementChildren, elementPath, textOf } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { base64Encoding, dsNamespace, soapNamespaces, wsseNamespace, wsuNamespace, x509TokenType, type SoapVersion } from './contract.ts';
-import { bodyElement, elementChildren, envelopeAround, textOf, type SoapMessage } from './soap.ts';
+import { bodyElement, envelopeAround, type SoapMessage } from './soap.ts';
 import { toPem } from '../../engine/trust/x509.ts';
 
 /** verifyXml of engine/trust, or the signature pool's, which runs it on a worker thread. */
@@ -41,16 +42,6 @@ export interface WsSecurityResult {
 }
 
 const defaults = { clockSkewSeconds: 60, freshnessSeconds: 300 };
-
-/** "/Envelope/Body": local names, with [n] (1-based) where siblings share a local name, as signedElement compares them. */
-export function elementPath(element: XmlElement): string {
-  const steps: string[] = [];
-  for (let node: XmlElement | undefined = element; node; node = node.parent) {
-    const namesakes = node.parent ? elementChildren(node.parent).filter((sibling) => sibling.localName === node!.localName) : [node];
-    steps.unshift(namesakes.length > 1 ? `${node.localName}[${namesakes.indexOf(node) + 1}]` : node.localName);
-  }
-  return `/${steps.join('/')}`;
-}
 
 const children = (parent: XmlElement, namespace: string, localName: string) =>
   elementChildren(parent).filter((child) => child.namespace === namespace && child.localName === localName);

@@ -8,8 +8,9 @@ import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
+import { soapVersionOf } from '../xml/soap.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
-import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
+import { chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
 import { concludeSignature, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
 import { verifyXmlFast } from './xmldsig-fast.ts';
@@ -607,7 +608,7 @@ export function signXml(xml: Buffer | string, options: SignXmlOptions): Promise<
 function soapHeader(doc: Document, required: boolean): Element {
   const root = doc.documentElement;
   const soap = root.namespaceURI ?? '';
-  if (!soapNamespaces.has(soap) || root.localName !== 'Envelope') {
+  if (!soapVersionOf(soap) || root.localName !== 'Envelope') {
     if (required) throw new SwxError('SWX_BAD_REQUEST', 'not a SOAP 1.1 or 1.2 Envelope');
     return root;
   }
@@ -724,7 +725,7 @@ export function signedSecurityHeader(parts: readonly CanonicalPart[], options: S
     if (!der) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
     return der.toString('base64');
   });
-  if (!soapNamespaces.has(options.soapNamespace)) throw new SwxError('SWX_BAD_REQUEST', 'soapNamespace is neither SOAP 1.1 nor SOAP 1.2');
+  if (!soapVersionOf(options.soapNamespace)) throw new SwxError('SWX_BAD_REQUEST', 'soapNamespace is neither SOAP 1.1 nor SOAP 1.2');
   const ttl = options.timestampTtlSeconds ?? 300;
   if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
   const created = options.createdAt ?? new Date();
