@@ -7,12 +7,12 @@ import { SwxError } from '../../engine/errors.ts';
 import { contained, readBody, listen, close } from '../../engine/http.ts';
 import { thumbprint } from '../../engine/pki/store.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
+import { checkWsSecurity, type VerifyXml } from '../../engine/trust/index.ts';
 import { elementChildren, elementPath } from '../../engine/xml/elements.ts';
 import { queryNamespace, soapAction, type SoapVersion } from './contract.ts';
 import { answerXml, readContext, readQuery } from './messages.ts';
 import { sendAnswer, sendFault } from './reply.ts';
 import { readSoap, versionOfContentType } from './soap.ts';
-import { checkWsSecurity, type VerifyXml } from './wssecurity.ts';
 
 export type AnswerFunction = (dataset: string, keys: Record<string, string>, asker: string) =>
   Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;

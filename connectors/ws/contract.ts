@@ -36,12 +36,7 @@ export { soapNamespaces, type SoapVersion } from '../../engine/xml/soap.ts';
 
 export const queryNamespace = 'urn:swx:query:1';
 export const jsonXmlNamespace = 'http://www.w3.org/2005/xpath-functions';
-export const wsseNamespace = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd';
-export const wsuNamespace = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
-export const dsNamespace = 'http://www.w3.org/2000/09/xmldsig#';
 export const wsaNamespace = 'http://www.w3.org/2005/08/addressing';
-export const x509TokenType = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
-export const base64Encoding = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
 
 /** Where the hub serves a dataset's WSDL and takes its queries. */
 export const queryPath = (datasetId: string) => `/ws/query/${datasetId}`;

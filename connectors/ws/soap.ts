@@ -1,10 +1,13 @@
 // SOAP 1.1 and 1.2 envelopes: reading one through the hardened XML parser (version from the envelope namespace, which
-// must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes and faults.
+// must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes, signed by
+// engine/trust's WS-Security, and faults.
+import { randomUUID } from 'node:crypto';
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml, type XmlDocument, type XmlElement, type XmlLimits } from '../../engine/xml/parse.ts';
 import { soapVersionOf, type SoapEnvelope } from '../../engine/xml/soap.ts';
-import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from './contract.ts';
+import { signedSecurityHeader, wsuNamespace } from '../../engine/trust/index.ts';
+import { queryNamespace, soapNamespaces, type SoapVersion } from './contract.ts';
 import { escapeXml } from './xml-text.ts';
 
 export interface SoapMessage extends SoapEnvelope {
@@ -115,6 +118,36 @@ export function envelopeAround(version: SoapVersion, body: string, headerXml = '
 /** An envelope in `version` around body (and header) markup; each header block should declare its namespaces. */
 export function buildEnvelope(version: SoapVersion, bodyXml: string, headerXml = ''): string {
   return envelopeAround(version, bodyElement(version, bodyXml), headerXml);
+}
+
+export interface SoapSigner {
+  keyPem: string;
+  certPem: string;
+}
+
+/** A header block the signature covers, by its wsu:Id; `xml` must be in exclusive-c14n form (contextXml writes it so). */
+export interface SignedHeader {
+  xml: string;
+  id: string;
+}
+
+/**
+ * An envelope the hub (or a reference provider) writes and signs itself, as engine/trust's signSoap would sign it,
+ * without parsing: the Body and the header blocks are digested as written. `bodyXml` and the blocks must therefore be
+ * in exclusive-c14n form as subtrees of their own (namespaces declared where used, attributes in c14n order, no
+ * empty-element tags, text and attributes escaped as c14n does): messages.ts and soap.ts write theirs so
+ * (test/connectors/ws-fastsign.test.ts holds them to signSoap, xmlsec1 and zeep).
+ */
+export function writeSignedEnvelope(version: SoapVersion, bodyXml: string, signer: SoapSigner, headers: readonly SignedHeader[] = [], timestampTtlSeconds = 300): string {
+  const bodyId = `id-${randomUUID()}`;
+  const body = bodyElement(version, bodyXml, bodyId);
+  const security = signedSecurityHeader([{ id: bodyId, canonical: body }, ...headers.map((block) => ({ id: block.id, canonical: block.xml }))], {
+    keyPem: signer.keyPem,
+    certPem: signer.certPem,
+    soapNamespace: soapNamespaces[version],
+    timestampTtlSeconds,
+  });
+  return envelopeAround(version, body, `${headers.map((block) => block.xml).join('')}${security}`);
 }
 
 /** The HTTP status a fault travels with: 500 for SOAP 1.1 (WS-I Basic Profile), the code's own for SOAP 1.2. */
