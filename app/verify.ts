@@ -6,12 +6,24 @@ import { parseArgs } from 'node:util';
 import * as asn1js from 'asn1js';
 import { SwxError, type ErrorCode } from '../engine/errors.ts';
 import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
-import { verifyCms, type CmsVerdict, type VerifyCmsOptions } from '../engine/trust/cms.ts';
-import { oid as tspOid, verifyTimeStampResponse, verifyTimeStampToken, type TimeStampVerdict, type VerifyOptions as TimeStampOptions } from '../engine/trust/tsa.ts';
-import type { SignatureVerdict, VerdictKind } from '../engine/trust/verdict.ts';
-import { verifyXml, type XmlVerdict } from '../engine/trust/xmldsig.ts';
+import {
+  pemBlocks,
+  toArrayBuffer,
+  toPem,
+  verifyCms,
+  verifyTimeStampResponse,
+  verifyTimeStampToken,
+  verifyXml,
+  type CmsVerdict,
+  type SignatureVerdict,
+  type TimeStampVerdict,
+  type VerdictKind,
+  type VerifyCmsOptions,
+  type VerifyOptions as TimeStampOptions,
+  type XmlVerdict,
+} from '../engine/trust/index.ts';
+import { oid as tspOid } from '../engine/trust/tsa.ts';
 import { messagingKind } from '../engine/xml/soap.ts';
-import { toArrayBuffer, pemBlocks, toPem } from '../engine/trust/x509.ts';
 
 export type Detected = 'xml' | 'mime' | 'http-capture' | 'smtp-mail' | 'cms' | 'timestamp-response' | 'timestamp-token' | 'unknown';
 

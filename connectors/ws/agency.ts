@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:https';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { SwxError } from '../../engine/errors.ts';
 import { contained, readBody, listen, close } from '../../engine/http.ts';
-import { thumbprint } from '../../engine/pki/store.ts';
+import { thumbprint } from '../../engine/pki/index.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
 import { checkWsSecurity, type VerifyXml } from '../../engine/trust/index.ts';
 import { elementChildren, elementPath } from '../../engine/xml/elements.ts';

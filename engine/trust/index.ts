@@ -37,4 +37,5 @@ export { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type 
 export { parseCrl, Revocation } from './revocation.ts';
 export { createSignaturePool, type SignaturePool } from './pool.ts';
 export { checkSignedPayload, maySignPayload, type PayloadVerifiers, type RegisteredKey } from './payload.ts';
-export type { AlgorithmPolicy, SignatureVerdict } from './verdict.ts';
+export type { AlgorithmPolicy, SignatureVerdict, VerdictKind } from './verdict.ts';
+export { pemBlocks, toArrayBuffer, toPem } from './x509.ts';
