@@ -1,6 +1,6 @@
 // Import rules of the source tree, checked by test/architecture.test.ts: the engine is the bottom layer and knows
-// no stage, connector, dashboard or application; a stage knows no protocol; a bench uses no test code; no module or
-// folder imports itself again.
+// no stage, connector, dashboard or application; a stage knows no protocol; the trust code knows no transport or
+// store; a bench uses no test code; no module or folder imports itself again.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -17,6 +17,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^pipelines/' },
       to: { path: '^connectors/' },
+    },
+    {
+      name: 'trust-knows-no-transport-or-store',
+      comment: 'signature and certificate checks are handed what they need as functions and small interfaces; the hub wires NATS, HTTP, the stores and the registry to them',
+      severity: 'error',
+      from: { path: '^engine/(trust|pki)/' },
+      to: { path: '^engine/(nats/|store/|http\\.ts$|registry\\.ts$)' },
     },
     {
       name: 'benches-use-no-test-code',

@@ -13,10 +13,11 @@ import { verifyBundle } from '../engine/evidence-bundle.ts';
 import { evidenceStages } from '../engine/evidence.ts';
 import { Keyring } from '../engine/keyring.ts';
 import {
-  defaultCrlUrl, importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
+  importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
   type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
 } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
+import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import { sampleQuery } from './demo-data.ts';

@@ -15,6 +15,7 @@ import { exportBundle } from '../engine/evidence-bundle.ts';
 import { Keyring } from '../engine/keyring.ts';
 import { Catalogue } from '../engine/catalogue.ts';
 import { table1 } from './table1.ts';
+import { defaultCrlUrl, mountCrlDistribution } from './crl-distribution.ts';
 import { BodyBudget } from '../engine/budget.ts';
 import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
@@ -22,13 +23,12 @@ import { actorBacklog } from '../engine/metrics.ts';
 import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/jetstream.ts';
 import { startPresence } from '../engine/nats/presence.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
+import { trustBucket } from '../engine/nats/trust-share.ts';
 import { Payloads } from '../engine/payloads.ts';
-import { defaultCrlUrl, initPki, loadPki, mountCrlDistribution, TrustStore } from '../engine/pki/index.ts';
+import { initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
-import { createSignaturePool } from '../engine/trust/pool.ts';
-import { verifyCms } from '../engine/trust/cms.ts';
-import { verifyXml as verifyXmlInline } from '../engine/trust/xmldsig.ts';
+import { createSignaturePool, verifyCms, verifyXml as verifyXmlInline } from '../engine/trust/index.ts';
 import { ReplayWindow } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
@@ -79,7 +79,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     const registry = await Registry.open(bus);
     started.push(() => registry.close());
-    const trust = await TrustStore.open(pkiDir, config.revocation, { bus });
+    const trust = await TrustStore.open(pkiDir, config.revocation, { share: await trustBucket(bus) });
     trust.start();
     started.push(() => trust.close());
     const keyring = config.evidence.keyring ? Keyring.load(config.evidence.keyring) : undefined;
@@ -182,7 +182,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     let ready = true;
     const opsRouter = new Router();
-    mountCrlDistribution(opsRouter, trust);
+    mountCrlDistribution(opsRouter, () => trust.ownCrl());
     mountAdminApi(opsRouter, {
       bus, registry, store, evidence, bundle, keyring, catalogue,
       isReady: () => ready && !stamper?.refusal(),

@@ -6,12 +6,24 @@ import { parseArgs } from 'node:util';
 import * as asn1js from 'asn1js';
 import { SwxError, type ErrorCode } from '../engine/errors.ts';
 import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
-import { verifyCms, type CmsVerdict, type VerifyCmsOptions } from '../engine/trust/cms.ts';
-import { oid as tspOid, verifyTimeStampResponse, verifyTimeStampToken, type TimeStampVerdict, type VerifyOptions as TimeStampOptions } from '../engine/trust/tsa.ts';
-import type { SignatureVerdict, VerdictKind } from '../engine/trust/verdict.ts';
-import { verifyXml, type XmlVerdict } from '../engine/trust/xmldsig.ts';
-import { parseXml, type XmlElement } from '../engine/xml/parse.ts';
-import { toArrayBuffer, pemBlocks, toPem } from '../engine/trust/x509.ts';
+import {
+  pemBlocks,
+  toArrayBuffer,
+  toPem,
+  verifyCms,
+  verifyTimeStampResponse,
+  verifyTimeStampToken,
+  verifyXml,
+  type CmsVerdict,
+  type SignatureVerdict,
+  type TimeStampVerdict,
+  type VerdictKind,
+  type VerifyCmsOptions,
+  type VerifyOptions as TimeStampOptions,
+  type XmlVerdict,
+} from '../engine/trust/index.ts';
+import { oid as tspOid } from '../engine/trust/tsa.ts';
+import { messagingKind } from '../engine/xml/soap.ts';
 
 export type Detected = 'xml' | 'mime' | 'http-capture' | 'smtp-mail' | 'cms' | 'timestamp-response' | 'timestamp-token' | 'unknown';
 
@@ -62,13 +74,6 @@ export interface VerifyFileOptions {
   /** 'archive' (default) accepts legacy SHA-1/DSA and lists them in `weak`; 'live' refuses them. */
   policy?: 'archive' | 'live';
 }
-
-const namespaces = {
-  soap11: 'http://schemas.xmlsoap.org/soap/envelope/',
-  soap12: 'http://www.w3.org/2003/05/soap-envelope',
-  ebms2: 'http://www.oasis-open.org/committees/ebxml-msg/schema/msg-header-2_0.xsd',
-  ebms3: 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/',
-} as const;
 
 const signedDataOid = '1.2.840.113549.1.7.2';
 
@@ -186,21 +191,6 @@ function summarise(parts: MessageParts): PartSummary[] {
       root: false,
     })),
   ];
-}
-
-/**
- * The ebXML messaging kind of a SOAP envelope, from its header blocks: eb3:Messaging is AS4, eb:MessageHeader is
- * ebMS 2.0; undefined otherwise (the XMLDSig verifier's own kind, xmldsig or soap-wss, then stands).
- */
-function messagingKind(xml: Buffer): 'as4' | 'ebms2' | undefined {
-  const root = parseXml(xml).root;
-  if (root.localName !== 'Envelope' || (root.namespace !== namespaces.soap11 && root.namespace !== namespaces.soap12)) return undefined;
-  const blocks = root.children
-    .filter((child): child is XmlElement => child.type === 'element' && child.namespace === root.namespace && child.localName === 'Header')
-    .flatMap((header) => header.children.filter((child): child is XmlElement => child.type === 'element'));
-  if (blocks.some((block) => block.namespace === namespaces.ebms3 && block.localName === 'Messaging')) return 'as4';
-  if (blocks.some((block) => block.namespace === namespaces.ebms2 && block.localName === 'MessageHeader')) return 'ebms2';
-  return undefined;
 }
 
 async function verifyXmlMessage(xml: Buffer, attachments: Attachment[], options: VerifyFileOptions, detected: Detected): Promise<FileVerdict> {

@@ -12,11 +12,20 @@ import { join } from 'node:path';
 import * as pkijs from 'pkijs';
 import { evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
 import { initPki } from '../engine/pki/index.ts';
-import { signCms, verifyCms } from '../engine/trust/cms.ts';
-import { merkleTree } from '../engine/trust/merkle.ts';
-import { createSignaturePool } from '../engine/trust/pool.ts';
-import { createTimeStampToken, timeStampTokenOf, verifyTimeStampResponse, verifyTimeStampToken, type TsaCredential } from '../engine/trust/tsa.ts';
-import { signXml, verifyXmlReference } from '../engine/trust/xmldsig.ts';
+import {
+  createSignaturePool,
+  createTimeStampToken,
+  merkleTree,
+  signCms,
+  signXml,
+  timeStampTokenOf,
+  toArrayBuffer,
+  verifyCms,
+  verifyTimeStampResponse,
+  verifyTimeStampToken,
+  verifyXmlReference,
+  type TsaCredential,
+} from '../engine/trust/index.ts';
 import { verifyXmlFast } from '../engine/trust/xmldsig-fast.ts';
 import { blockLines } from '../pipelines/archive.ts';
 import { swxTsaPolicy } from '../pipelines/stamp.ts';
@@ -24,7 +33,6 @@ import { conditions, percentile } from './conditions.ts';
 import { naiveSignCms, naiveSigner, naiveVerifyCms } from './naive/cms.ts';
 import { naiveTimeStamp, naiveVerifyTimeStamp } from './naive/tsa.ts';
 import { naiveSignXml, naiveVerifyXml } from './naive/xml.ts';
-import { toArrayBuffer } from '../engine/trust/x509.ts';
 
 export interface CryptoOptions { json: boolean; seconds: number }
 

@@ -7,12 +7,12 @@ import { request } from 'node:https';
 import { clientAgent } from '../engine/http.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sampleQuery } from '../app/demo-data.ts';
-import { thumbprint } from '../engine/pki/store.ts';
+import { thumbprint } from '../engine/pki/index.ts';
+import { checkWsSecurity } from '../engine/trust/index.ts';
 import { AgencyClient, type AgencyCredentials } from '../connectors/rest/agency.ts';
 import { queryPath as soapQueryPath, soapAction, type SoapVersion } from '../connectors/ws/contract.ts';
 import { queryXml, readAnswer } from '../connectors/ws/messages.ts';
-import { readFault, readSoap, soapContentType } from '../connectors/ws/soap.ts';
-import { checkWsSecurity, writeSignedEnvelope } from '../connectors/ws/wssecurity.ts';
+import { readFault, readSoap, soapContentType, writeSignedEnvelope } from '../connectors/ws/soap.ts';
 
 export type BenchProtocol = 'rest' | 'soap';
 

@@ -23,11 +23,12 @@ import { checkContentDigest, contentDigest, sign, verify, type SigAlg } from '..
 import { connectBus, provisionStreams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { initPki, issueAgency, loadPki, thumbprint } from '../engine/pki/index.ts';
+import { checkWsSecurity } from '../engine/trust/index.ts';
+import { elementChildren } from '../engine/xml/elements.ts';
 import { envelopeHeaders, providerRequestComponents, queryRequestComponents, receiptComponents } from '../connectors/rest/contract.ts';
 import { soapAction } from '../connectors/ws/contract.ts';
 import { answerXml, contextXml, queryXml, readAnswer, readContext, readQuery } from '../connectors/ws/messages.ts';
-import { elementChildren, readSoap, soapContentType } from '../connectors/ws/soap.ts';
-import { checkWsSecurity, writeSignedEnvelope } from '../connectors/ws/wssecurity.ts';
+import { readSoap, soapContentType, writeSignedEnvelope } from '../connectors/ws/soap.ts';
 import { freePort } from '../app/hub-process.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 import { reply } from './ipc.ts';

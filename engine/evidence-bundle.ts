@@ -12,9 +12,7 @@ import { isSigAlg, verifySignatureBase, type SigAlg } from './httpsig.ts';
 import { openRaw, type Keyring } from './keyring.ts';
 import type { Store } from './store/index.ts';
 import { readTar, writeTar, type TarEntry } from './tar.ts';
-import { decodeProof, signCms, verifyCms, verifyInclusion, verifyTimeStampResponse } from './trust/index.ts';
-import { certificate, certificates } from './trust/certs.ts';
-import { buildPath } from './trust/path.ts';
+import { buildPath, certificate, certificates, decodeProof, signCms, verifyCms, verifyInclusion, verifyTimeStampResponse } from './trust/index.ts';
 
 export interface BundleSigner {
   /** The hub's CA: it issued the hub's signing certificate and, in the demo PKI, the agencies'. */

@@ -5,7 +5,7 @@ import { SwxError, type ErrorCode } from './errors.ts';
 import { peerCertificate } from './http.ts';
 import { thumbprint } from './pki/index.ts';
 import type { PartnerKey, Registry } from './registry.ts';
-import type { CertificateCheck, Purpose } from './trust/path.ts';
+import type { CertificateCheck, Purpose } from './trust/index.ts';
 
 /**
  * A request refused because no registered certificate names its sender: it is known only by the address it came

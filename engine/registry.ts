@@ -4,7 +4,7 @@ import type { KeyObject, X509Certificate } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
 import { algorithmFor, type SigAlg } from './httpsig.ts';
-import { certificate, type ParsedCert } from './trust/certs.ts';
+import { certificate, type ParsedCert } from './trust/index.ts';
 import { checkEndpoints, protocolName } from './endpoints.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';

@@ -8,9 +8,8 @@ import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import type { BodyBudget } from '../../engine/budget.ts';
 import { boundedBody, header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import type { CertificateCheck } from '../../engine/trust/index.ts';
+import { checkSignedPayload, maySignPayload, type CertificateCheck, type PayloadVerifiers } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
-import { checkSignedPayload, maySignPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../engine/submission.ts';
@@ -112,7 +111,7 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
         partial.payloadSignature = await checkSignedPayload(partial.payload, partial.contentType, peer.partner.id, {
-          verifiers: options.payloadVerifiers, registry, trust: options.trust,
+          verifiers: options.payloadVerifiers, keyByThumbprint: (print) => registry.keyByThumbprint(print), trust: options.trust,
         });
         if (isJsonMediaType(partial.contentType)) readJson(partial.payload);
       }

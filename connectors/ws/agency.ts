@@ -5,13 +5,14 @@ import { createServer, type Server } from 'node:https';
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { SwxError } from '../../engine/errors.ts';
 import { contained, readBody, listen, close } from '../../engine/http.ts';
-import { thumbprint } from '../../engine/pki/store.ts';
+import { thumbprint } from '../../engine/pki/index.ts';
 import type { ReplayGuard } from '../../engine/query.ts';
+import { checkWsSecurity, type VerifyXml } from '../../engine/trust/index.ts';
+import { elementChildren, elementPath } from '../../engine/xml/elements.ts';
 import { queryNamespace, soapAction, type SoapVersion } from './contract.ts';
 import { answerXml, readContext, readQuery } from './messages.ts';
 import { sendAnswer, sendFault } from './reply.ts';
-import { elementChildren, readSoap, versionOfContentType } from './soap.ts';
-import { checkWsSecurity, elementPath, type VerifyXml } from './wssecurity.ts';
+import { readSoap, versionOfContentType } from './soap.ts';
 
 export type AnswerFunction = (dataset: string, keys: Record<string, string>, asker: string) =>
   Record<string, unknown> | undefined | Promise<Record<string, unknown> | undefined>;

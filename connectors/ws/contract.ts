@@ -32,20 +32,11 @@
 // (the provider's q:Answer must carry the same q:queryId), for which dataset (the SOAPAction must name the same), and
 // which agency asks. The provider answers a q:Answer signed by one of its registered certificates, or a fault.
 
+export { soapNamespaces, type SoapVersion } from '../../engine/xml/soap.ts';
+
 export const queryNamespace = 'urn:swx:query:1';
 export const jsonXmlNamespace = 'http://www.w3.org/2005/xpath-functions';
-export const soapNamespaces = {
-  '1.1': 'http://schemas.xmlsoap.org/soap/envelope/',
-  '1.2': 'http://www.w3.org/2003/05/soap-envelope',
-} as const;
-export const wsseNamespace = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd';
-export const wsuNamespace = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd';
-export const dsNamespace = 'http://www.w3.org/2000/09/xmldsig#';
 export const wsaNamespace = 'http://www.w3.org/2005/08/addressing';
-export const x509TokenType = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
-export const base64Encoding = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
-
-export type SoapVersion = keyof typeof soapNamespaces;
 
 /** Where the hub serves a dataset's WSDL and takes its queries. */
 export const queryPath = (datasetId: string) => `/ws/query/${datasetId}`;

@@ -4,9 +4,10 @@ import { SwxError } from '../../engine/errors.ts';
 import { partnerId } from '../../engine/registry.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { keyValueFits, keyValueLength } from '../../engine/query.ts';
-import { queryNamespace, wsuNamespace } from './contract.ts';
+import { wsuNamespace } from '../../engine/trust/index.ts';
+import { elementChildren, textOf } from '../../engine/xml/elements.ts';
+import { queryNamespace } from './contract.ts';
 import { jsonToXml, xmlToJson } from './json-xml.ts';
-import { elementChildren, textOf } from './soap.ts';
 import { escapeXml, hasNonXmlChar } from './xml-text.ts';
 
 const q = (name: string, value: string) => `<q:${name}>${escapeXml(value)}</q:${name}>`;
@@ -18,7 +19,7 @@ export interface QueryPayload {
 }
 
 /**
- * A q:Query in exclusive-c14n form, as the hub signs it (wssecurity.ts writeSignedEnvelope). A value with a character
+ * A q:Query in exclusive-c14n form, as the hub signs it (soap.ts writeSignedEnvelope). A value with a character
  * XML cannot carry (a control character, a lone surrogate) is refused with SWX_BAD_REQUEST naming it: written, it
  * would change, and the provider would be asked something other than what the asker signed.
  */
@@ -101,7 +102,7 @@ export interface AnswerPayload {
   record?: Record<string, unknown>;
 }
 
-/** A q:Answer in exclusive-c14n form, so that its signer digests it as written (wssecurity.ts writeSignedEnvelope). */
+/** A q:Answer in exclusive-c14n form, so that its signer digests it as written (soap.ts writeSignedEnvelope). */
 export function answerXml(answer: AnswerPayload): string {
   return `<q:Answer xmlns:q="${queryNamespace}">${q('queryId', answer.queryId)}${q('dataset', answer.dataset)}${q('provider', answer.provider)}`
     + `${q('found', String(answer.found))}${q('answeredAt', answer.answeredAt)}`

@@ -3,14 +3,13 @@
 import type { Agent } from 'node:https';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import { SwxError } from '../../engine/errors.ts';
-import type { CertificateCheck } from '../../engine/trust/index.ts';
+import { checkWsSecurity, type CertificateCheck, type VerifyXml } from '../../engine/trust/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
 import { soapAction } from './contract.ts';
 import type { SoapEndpoint } from './endpoint.ts';
 import { contextXml, queryXml, readAnswer } from './messages.ts';
-import { readFault, readSoap, soapContentType } from './soap.ts';
-import { checkWsSecurity, writeSignedEnvelope, type SoapSigner, type VerifyXml } from './wssecurity.ts';
+import { readFault, readSoap, soapContentType, writeSignedEnvelope, type SoapSigner } from './soap.ts';
 
 export interface SoapProviderOptions {
   /** The hub's TLS client credential and the CAs its peers' servers chain to. */

@@ -5,8 +5,7 @@ import { SwxError } from '../../engine/errors.ts';
 import { retryAfter } from '../../engine/http.ts';
 import { log } from '../../engine/log.ts';
 import type { SoapVersion } from './contract.ts';
-import { buildEnvelope, faultStatus, faultXml, soapContentType } from './soap.ts';
-import { writeSignedEnvelope, type SoapSigner } from './wssecurity.ts';
+import { buildEnvelope, faultStatus, faultXml, soapContentType, writeSignedEnvelope, type SoapSigner } from './soap.ts';
 
 async function send(res: ServerResponse, version: SoapVersion, status: number, bodyXml: string, signer: SoapSigner, headers: Record<string, string> = {}): Promise<void> {
   let body: string;

@@ -1,19 +1,21 @@
 // SOAP 1.1 and 1.2 envelopes: reading one through the hardened XML parser (version from the envelope namespace, which
-// must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes and faults.
+// must agree with the Content-Type; exactly one Body with exactly one element), and writing envelopes, signed by
+// engine/trust's WS-Security, and faults.
+import { randomUUID } from 'node:crypto';
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
+import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml, type XmlDocument, type XmlElement, type XmlLimits } from '../../engine/xml/parse.ts';
-import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from './contract.ts';
+import { soapVersionOf, type SoapEnvelope } from '../../engine/xml/soap.ts';
+import { signedSecurityHeader, wsuNamespace } from '../../engine/trust/index.ts';
+import { queryNamespace, soapNamespaces, type SoapVersion } from './contract.ts';
 import { escapeXml } from './xml-text.ts';
 
-export interface SoapMessage {
+export interface SoapMessage extends SoapEnvelope {
   version: SoapVersion;
   /** The action from SOAPAction (1.1) or the action parameter of the Content-Type (1.2), unquoted; undefined if none. */
   action: string | undefined;
-  raw: Buffer;
   document: XmlDocument;
   envelope: XmlElement;
-  header: XmlElement | undefined;
-  body: XmlElement;
   /** The one element child of the Body. */
   payload: XmlElement;
 }
@@ -50,26 +52,12 @@ export function soapContentType(version: SoapVersion, action?: string): string {
 
 const bad = (detail: string) => new SwxError('SWX_BAD_REQUEST', detail);
 
-export function elementChildren(element: XmlElement): XmlElement[] {
-  return element.children.filter((child): child is XmlElement => child.type === 'element');
-}
-
 /** Refuses character data where only elements may be (whitespace aside). */
 function onlyElements(element: XmlElement, what: string): XmlElement[] {
   for (const child of element.children) {
     if (child.type === 'text' && child.value.trim() !== '') throw bad(`${what} holds text outside its elements`);
   }
   return elementChildren(element);
-}
-
-/** The text of an element that must hold text only. */
-export function textOf(element: XmlElement): string {
-  let text = '';
-  for (const child of element.children) {
-    if (child.type === 'element') throw bad(`<${element.qualifiedName}> must hold text, not elements`);
-    if (child.type === 'text') text += child.value;
-  }
-  return text;
 }
 
 /** A SOAP message holds no processing instruction anywhere (SOAP 1.2 part 1 section 5, WS-I Basic Profile R1009). */
@@ -94,7 +82,7 @@ export function readSoap(raw: Buffer, contentType: string | undefined, soapActio
   const document = parseXml(raw, limits);
   refuseProcessingInstructions(document.children);
   const envelope = document.root;
-  const version = (Object.keys(soapNamespaces) as SoapVersion[]).find((v) => soapNamespaces[v] === envelope.namespace);
+  const version = soapVersionOf(envelope.namespace);
   if (envelope.localName !== 'Envelope' || !version) throw bad('the document is not a SOAP 1.1 or 1.2 Envelope');
   if (version !== announced) throw bad(`the envelope is SOAP ${version} but the Content-Type announces SOAP ${announced}`);
   const parts = onlyElements(envelope, 'the Envelope');
@@ -130,6 +118,36 @@ export function envelopeAround(version: SoapVersion, body: string, headerXml = '
 /** An envelope in `version` around body (and header) markup; each header block should declare its namespaces. */
 export function buildEnvelope(version: SoapVersion, bodyXml: string, headerXml = ''): string {
   return envelopeAround(version, bodyElement(version, bodyXml), headerXml);
+}
+
+export interface SoapSigner {
+  keyPem: string;
+  certPem: string;
+}
+
+/** A header block the signature covers, by its wsu:Id; `xml` must be in exclusive-c14n form (contextXml writes it so). */
+export interface SignedHeader {
+  xml: string;
+  id: string;
+}
+
+/**
+ * An envelope the hub (or a reference provider) writes and signs itself, as engine/trust's signSoap would sign it,
+ * without parsing: the Body and the header blocks are digested as written. `bodyXml` and the blocks must therefore be
+ * in exclusive-c14n form as subtrees of their own (namespaces declared where used, attributes in c14n order, no
+ * empty-element tags, text and attributes escaped as c14n does): messages.ts and soap.ts write theirs so
+ * (test/connectors/ws-fastsign.test.ts holds them to signSoap, xmlsec1 and zeep).
+ */
+export function writeSignedEnvelope(version: SoapVersion, bodyXml: string, signer: SoapSigner, headers: readonly SignedHeader[] = [], timestampTtlSeconds = 300): string {
+  const bodyId = `id-${randomUUID()}`;
+  const body = bodyElement(version, bodyXml, bodyId);
+  const security = signedSecurityHeader([{ id: bodyId, canonical: body }, ...headers.map((block) => ({ id: block.id, canonical: block.xml }))], {
+    keyPem: signer.keyPem,
+    certPem: signer.certPem,
+    soapNamespace: soapNamespaces[version],
+    timestampTtlSeconds,
+  });
+  return envelopeAround(version, body, `${headers.map((block) => block.xml).join('')}${security}`);
 }
 
 /** The HTTP status a fault travels with: 500 for SOAP 1.1 (WS-I Basic Profile), the code's own for SOAP 1.2. */

@@ -19,7 +19,7 @@ export type { Credential, IssuableProfile, KeyAlg, PkiPaths, RevocationReason };
 export { ensureCrl, issuableProfiles, revocationReasons, revoke };
 export { assertAgencyId, loadCredential, thumbprint } from './store.ts';
 export { importCertificates, type ImportResult, type ImportRole } from './import.ts';
-export { crlPath, defaultCrlUrl, mountCrlDistribution, TrustStore, type TrustSettings } from './trust.ts';
+export { TrustStore, type TrustSettings, type TrustShare } from './trust.ts';
 
 /** What a certificate in the summary is: enough to print after `swx pki init` and to register partners by thumbprint. */
 export interface CertSummary {

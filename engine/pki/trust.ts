@@ -1,15 +1,11 @@
 // The deployment's trust store: trust anchors (the hub CA and imported outside CAs), intermediates and the hub CA's
-// CRL, kept in the data folder and shared between hub processes through a NATS KV bucket; and the one place that
-// answers "is this certificate acceptable for purpose P at instant T" (path, validity, usage, revocation).
-import { Kvm, type KV } from '@nats-io/kv';
+// CRL, kept in the data folder and shared between hub processes through a TrustShare the hub hands it; and the one
+// place that answers "is this certificate acceptable for purpose P at instant T" (path, validity, usage, revocation).
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SwxError } from '../errors.ts';
-import type { Router } from '../http.ts';
 import { log } from '../log.ts';
 import { revocationUnknownAccepted } from '../metrics.ts';
-import type { Bus } from '../nats/jetstream.ts';
 import { certificate, certificates, type ParsedCert } from '../trust/certs.ts';
 import { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from '../trust/path.ts';
 import { Revocation, type CrlInfo, type RevocationSettings } from '../trust/revocation.ts';
@@ -24,7 +20,20 @@ export interface TrustSettings extends Omit<RevocationSettings, 'cacheDir'> {
   failOpen: boolean;
 }
 
-const bucketName = 'swx_trust';
+/**
+ * Where hub processes share what their trust stores hold, each taking what the others put: `anchor.<thumbprint>` and
+ * `intermediate.<thumbprint>` (a PEM certificate), `crl.<issuer thumbprint>` (a DER CRL of the hub CA).
+ */
+export interface TrustShare {
+  /** Every entry held now. */
+  entries(): Promise<{ key: string; value: Uint8Array }[]>;
+  /** Hands `apply` each entry put after those `entries` returned, one at a time; returns what stops it. */
+  follow(apply: (key: string, value: Uint8Array) => Promise<void>): Promise<() => void>;
+  /** Stores `value` under `key` unless the key holds one already. */
+  create(key: string, value: string): Promise<void>;
+  put(key: string, value: Uint8Array): Promise<void>;
+}
+
 const pathCacheSize = 4096;
 /** How often the data folder is looked at for a revocation or an import made by `swx pki` (the CLI needs no hub). */
 const pollMs = 1_000;
@@ -57,13 +66,13 @@ export class TrustStore implements CertificateCheck {
   private readonly intermediates = new Map<string, ParsedCert>();
   /** Hub CA CRLs as last seen (data folder or KV), by issuer thumbprint: adopted once their issuer is known. */
   private readonly crls = new Map<string, Buffer>();
-  /** What the bucket holds for each hub CA CRL, as last seen or put. */
+  /** What the share holds for each hub CA CRL, as last seen or put. */
   private readonly shared = new Map<string, Buffer>();
   private readonly paths = new Map<string, ParsedCert[]>();
   private ownCa?: ParsedCert;
   private folderStamp = '';
   private reloading?: Promise<void>;
-  private kv?: KV;
+  private share?: TrustShare;
   private readonly stops: (() => void)[] = [];
 
   private constructor(
@@ -74,16 +83,16 @@ export class TrustStore implements CertificateCheck {
   ) {}
 
   /**
-   * Reads the PKI folder `dir`; with a bus, also shares its anchors, intermediates and the hub CA's CRL through NATS
-   * and takes those of every other hub process. `start()` then follows changes.
+   * Reads the PKI folder `dir`; with a share, also shares its anchors, intermediates and the hub CA's CRL with every
+   * other hub process and takes theirs. `start()` then follows changes.
    */
-  static async open(dir: string, settings: TrustSettings, options: { bus?: Bus; now?: () => number } = {}): Promise<TrustStore> {
+  static async open(dir: string, settings: TrustSettings, options: { share?: TrustShare; now?: () => number } = {}): Promise<TrustStore> {
     const now = options.now ?? Date.now;
     const revocation = new Revocation({ ...settings, cacheDir: layout.crlCache(dir) }, now);
     const store = new TrustStore(dir, settings, revocation, now);
     await revocation.loadCache();
     await store.reload(true);
-    if (options.bus) await store.share(options.bus);
+    if (options.share) await store.join(options.share);
     return store;
   }
 
@@ -143,7 +152,7 @@ export class TrustStore implements CertificateCheck {
       this.paths.clear();
       for (const issuer of this.crls.keys()) this.adopt(issuer);
     }
-    await this.kv?.create(`${role}.${cert.thumbprint}`, toPem(cert.der, 'CERTIFICATE')).catch(() => undefined);
+    await this.share?.create(`${role}.${cert.thumbprint}`, toPem(cert.der, 'CERTIFICATE')).catch(() => undefined);
   }
 
   private async addCrl(issuerPrint: string, bytes: Buffer): Promise<void> {
@@ -156,9 +165,9 @@ export class TrustStore implements CertificateCheck {
   private async publishCrl(issuerPrint: string): Promise<void> {
     const issuer = this.anchors.get(issuerPrint) ?? this.intermediates.get(issuerPrint);
     const held = issuer ? this.revocation.handedInCrl(issuer) : undefined;
-    if (!this.kv || !held || this.shared.get(issuerPrint)?.equals(held.der)) return;
+    if (!this.share || !held || this.shared.get(issuerPrint)?.equals(held.der)) return;
     this.shared.set(issuerPrint, held.der);
-    await this.kv.put(`crl.${issuerPrint}`, held.der).catch((error) => log.error({ err: (error as Error).message }, 'cannot share the CRL'));
+    await this.share.put(`crl.${issuerPrint}`, held.der).catch((error) => log.error({ err: (error as Error).message }, 'cannot share the CRL'));
   }
 
   /** Takes the CRL held for an issuer into the revocation checks; true when it is newer than the one in use. */
@@ -177,24 +186,12 @@ export class TrustStore implements CertificateCheck {
     }
   }
 
-  /** Joins the KV bucket every hub process shares: publishes what this folder holds, takes what the others hold. */
-  private async share(bus: Bus): Promise<void> {
-    const kv = await new Kvm(bus.js).create(bucketName, { history: 4 });
-    let lastRevision = 0;
-    for await (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry?.operation === 'PUT') {
-        await this.apply(key, entry.value);
-        lastRevision = Math.max(lastRevision, entry.revision);
-      }
-    }
-    this.kv = kv;
+  /** Joins the share of every hub process: takes what the others hold, then publishes what this folder holds. */
+  private async join(share: TrustShare): Promise<void> {
+    for (const { key, value } of await share.entries()) await this.apply(key, value);
+    this.share = share;
     await this.reload(true);
-    const watcher = await kv.watch({ resumeFromRevision: lastRevision + 1 });
-    this.stops.push(() => watcher.stop());
-    (async () => {
-      for await (const entry of watcher) if (entry.operation === 'PUT') await this.apply(entry.key, entry.value);
-    })().catch((error) => log.error({ err: error }, 'trust store watch ended'));
+    this.stops.push(await share.follow((key, value) => this.apply(key, value)));
   }
 
   private async apply(key: string, value: Uint8Array): Promise<void> {
@@ -275,21 +272,4 @@ export class TrustStore implements CertificateCheck {
     const refusal = await this.check(cert, purpose, at, carried);
     return { status: refusal ? statusNames[refusal.code] : 'valid', at: new Date(at).toISOString(), trust: 'chain', ...(refusal ? { detail: refusal.detail } : {}) };
   }
-}
-
-export const crlPath = '/pki/crl';
-
-/** GET /pki/crl: the hub CA's current CRL (DER), the distribution point named in the certificates it issues. */
-export function mountCrlDistribution(router: Router, trust: TrustStore): void {
-  router.add('GET', crlPath, (_req, res) => {
-    const der = trust.ownCrl();
-    if (!der) throw new SwxError('SWX_NOT_FOUND', 'this hub has no CA of its own');
-    res.writeHead(200, { 'content-type': 'application/pkix-crl', 'content-length': der.length, 'cache-control': 'no-cache' });
-    res.end(der);
-  });
-}
-
-/** The distribution point URL for a hub whose operator port is `opsPort`, when SWX_CRL_URL does not name one. */
-export function defaultCrlUrl(opsPort: number): string {
-  return `http://localhost:${opsPort}${crlPath}`;
 }

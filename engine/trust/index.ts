@@ -1,4 +1,5 @@
-// The trust core's public face: CMS signatures, evidence time-stamping (RFC 3161) and batch proofs (RFC 6962 Merkle trees).
+// The trust core's public face: XMLDSig and its WS-Security profile, CMS signatures, evidence time-stamping (RFC 3161),
+// batch proofs (RFC 6962 Merkle trees), certificate paths and revocation.
 export { decodeProof, encodeProof, inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion, type InclusionProof, type MerkleTree, type Side } from './merkle.ts';
 export {
   createTimeStampToken,
@@ -18,9 +19,23 @@ export {
   type VerifyOptions,
 } from './tsa.ts';
 export { signCms, verifyCms, verifyCmsFast, verifyCmsReference, type CmsCode, type CmsSigner, type CmsVerdict, type SignCmsOptions, type VerifyCmsOptions } from './cms.ts';
-export { signedElement, signSoap, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignSoapOptions, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from './xmldsig.ts';
+export { signedElement, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from './xmldsig.ts';
+export {
+  checkWsSecurity,
+  signedSecurityHeader,
+  signSoap,
+  wsuNamespace,
+  type CanonicalPart,
+  type SecurityHeaderOptions,
+  type SignSoapOptions,
+  type VerifyXml,
+  type WsSecurityCheckOptions,
+  type WsSecurityResult,
+} from './wssecurity.ts';
 export { certificate, certificates, type ParsedCert } from './certs.ts';
 export { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from './path.ts';
 export { parseCrl, Revocation } from './revocation.ts';
 export { createSignaturePool, type SignaturePool } from './pool.ts';
-export type { AlgorithmPolicy, SignatureVerdict } from './verdict.ts';
+export { checkSignedPayload, maySignPayload, type PayloadVerifiers, type RegisteredKey } from './payload.ts';
+export type { AlgorithmPolicy, SignatureVerdict, VerdictKind } from './verdict.ts';
+export { pemBlocks, toArrayBuffer, toPem } from './x509.ts';

@@ -2,9 +2,10 @@
 // bytes, an enveloped XMLDSig for XML documents) has that signature checked too, on the signature pool's threads.
 // The transport signature says which agency sent the request; the payload signature must be that same agency's,
 // cover the whole document, and its certificate must pass the trust store like any other.
+import type { X509Certificate } from 'node:crypto';
 import type { SignatureInfo } from '../envelope.ts';
 import { SwxError } from '../errors.ts';
-import type { PartnerKey, Registry } from '../registry.ts';
+import type { ParsedCert } from './certs.ts';
 import type { CmsVerdict, VerifyCmsOptions } from './cms.ts';
 import type { CertificateCheck } from './path.ts';
 import type { SignatureVerdict } from './verdict.ts';
@@ -16,9 +17,19 @@ export interface PayloadVerifiers {
   verifyXml(xml: Buffer | string, options?: VerifyXmlOptions): Promise<XmlVerdict>;
 }
 
+/** A registered signing certificate and the partner it belongs to, as the partner registry holds it. */
+export interface RegisteredKey {
+  partner: { id: string };
+  thumbprint: string;
+  certificate: X509Certificate;
+  /** The certificate as the trust store checks it. */
+  parsed: ParsedCert;
+}
+
 export interface SignedPayloadContext {
   verifiers: PayloadVerifiers;
-  registry: Pick<Registry, 'keyByThumbprint'>;
+  /** The registered certificate with this thumbprint (base64url SHA-256 of its DER), if any. */
+  keyByThumbprint(thumbprint: string): RegisteredKey | undefined;
   trust: CertificateCheck;
 }
 
@@ -59,9 +70,9 @@ export async function checkSignedPayload(payload: Buffer, contentType: string, s
   return info('cms', verdict, signer, [(verdict as CmsVerdict).detached ? 'detached content' : 'encapsulated content']);
 }
 
-async function senderKey(verdict: SignatureVerdict, sender: string, context: SignedPayloadContext): Promise<PartnerKey> {
+async function senderKey(verdict: SignatureVerdict, sender: string, context: SignedPayloadContext): Promise<RegisteredKey> {
   const print = verdict.signer?.thumbprint;
-  const key = print ? context.registry.keyByThumbprint(print) : undefined;
+  const key = print ? context.keyByThumbprint(print) : undefined;
   if (!key || key.partner.id !== sender) {
     throw new SwxError('SWX_SIG_KEY_MISMATCH', `the payload is signed by ${verdict.signer?.subject ?? 'an unknown key'}, not by a registered certificate of ${sender}, who sent it`);
   }
@@ -82,7 +93,7 @@ function wholeDocument(verdict: XmlVerdict): string | undefined {
     && element.excludes.every((excluded) => excluded.startsWith(`${element.path}/`) && /\/Signature(\[\d+\])?$/.test(excluded)))?.path;
 }
 
-function info(scheme: 'xmldsig' | 'cms', verdict: SignatureVerdict, signer: PartnerKey, covered: string[]): SignatureInfo {
+function info(scheme: 'xmldsig' | 'cms', verdict: SignatureVerdict, signer: RegisteredKey, covered: string[]): SignatureInfo {
   return {
     scheme,
     algorithm: verdict.algorithms?.signature ?? '',

@@ -8,6 +8,7 @@ import { constants, createHash, sign, verify, type KeyObject } from 'node:crypto
 import { C14nCanonicalization, ExclusiveCanonicalization, SignedXml, type CanonicalizationOrTransformationAlgorithmProcessOptions } from 'xml-crypto';
 import * as xpath from 'xpath';
 import { parseXml, XmlRefusal, type XmlLimits } from '../xml/parse.ts';
+import { soapNamespaces } from '../xml/soap.ts';
 
 /** Checked before the signature is (references are judged first), so bounded: both verifiers refuse more with SWX_XML_LIMIT. */
 export const maxReferences = 30;
@@ -18,8 +19,8 @@ export const namespaces = {
   dsig11: 'http://www.w3.org/2009/xmldsig11#',
   excC14n: 'http://www.w3.org/2001/10/xml-exc-c14n#',
   xmlns: 'http://www.w3.org/2000/xmlns/',
-  soap11: 'http://schemas.xmlsoap.org/soap/envelope/',
-  soap12: 'http://www.w3.org/2003/05/soap-envelope',
+  soap11: soapNamespaces['1.1'],
+  soap12: soapNamespaces['1.2'],
   wsse: 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd',
   wsu: 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd',
 } as const;

@@ -7,6 +7,7 @@
 // one X509Certificate or a WS-Security BinarySecurityToken.
 import type { KeyObject } from 'node:crypto';
 import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from '../xml/c14n.ts';
+import { elementPath } from '../xml/elements.ts';
 import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
@@ -56,22 +57,6 @@ function textContent(element: XmlElement): string {
   }
   return text;
 }
-
-
-/** "/Envelope/Header/Security": local names, with [n] (1-based) where siblings share a local name (as the reference). */
-function pathOf(element: XmlElement): string {
-  let path = '';
-  for (let node: XmlElement | undefined = element; node; node = node.parent) {
-    let step = node.localName;
-    if (node.parent) {
-      const namesakes = node.parent.children.filter((c) => c.type === 'element' && c.localName === node!.localName);
-      if (namesakes.length > 1) step += `[${namesakes.indexOf(node) + 1}]`;
-    }
-    path = `/${step}${path}`;
-  }
-  return path;
-}
-
 
 function isInside(element: XmlElement, ancestor: XmlElement): boolean {
   for (let node: XmlElement | undefined = element; node; node = node.parent) if (node === ancestor) return true;
@@ -144,7 +129,7 @@ const fastTree: SignatureTree<XmlElement> = {
   },
   namespace: (element) => element.namespace,
   localName: (element) => element.localName,
-  path: pathOf,
+  path: elementPath,
 };
 
 /** SHA-2 digests and signature hashes; SHA-1 and SHA-224 are the reference's. */
@@ -352,8 +337,8 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
       return { ...check, detail: outcome.detail };
     }
     const enveloped = ref.transforms.some((step) => step.algorithm === transformUris.envelopedSignature);
-    const signaturePath = pathOf(signature);
-    const targetPath = pathOf(outcome);
+    const signaturePath = elementPath(signature);
+    const targetPath = elementPath(outcome);
     signedElements.push({
       uri: ref.uri,
       namespace: outcome.namespace || null,

@@ -2,6 +2,7 @@
 // for both verifiers: the reference walks an xmldom DOM, the fast path our own tree, each through a small adapter.
 // Reading is the same judgement in both, so the same limits and refusals apply whichever answers.
 import type { ErrorCode } from '../errors.ts';
+import { soapVersionOf } from '../xml/soap.ts';
 import { maxReferences, maxTransforms, namespaces, transforms as transformUris, type XPathFilter } from './xmldsig-algorithms.ts';
 
 /** What the reader needs of a tree. */
@@ -18,8 +19,6 @@ export interface SignatureTree<E> {
   /** "/Envelope/Header/Security": local names, with [n] where siblings share one. */
   path(element: E): string;
 }
-
-export const soapNamespaces = new Set<string>([namespaces.soap11, namespaces.soap12]);
 
 export interface TransformStep {
   algorithm: string;
@@ -115,7 +114,7 @@ export function readSignature<E>(tree: SignatureTree<E>, signature: E): Signatur
 /** The signature the message is signed with: in the SOAP header for an envelope, else the outermost one. */
 export function chooseSignature<E>(tree: SignatureTree<E>, root: E, all: E[]): E | Refusal {
   let candidates: E[];
-  if (soapNamespaces.has(tree.namespace(root)) && tree.localName(root) === 'Envelope') {
+  if (soapVersionOf(tree.namespace(root)) && tree.localName(root) === 'Envelope') {
     candidates = tree.children(root, tree.namespace(root), 'Header').flatMap((header) => [
       ...tree.children(header, namespaces.ds, 'Signature'),
       ...tree.children(header, namespaces.wsse, 'Security').flatMap((security) => tree.children(security, namespaces.ds, 'Signature')),

@@ -6,12 +6,13 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
 import type { Attachment } from '../mime/index.ts';
 import type { XmlLimits } from '../xml/parse.ts';
+import { soapVersionOf } from '../xml/soap.ts';
 import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
 import { signerSummary, uncheckedCaveat, type AlgorithmPolicy, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
 import { keyMismatch, namespaces, verifyWith } from './xmldsig-algorithms.ts';
-import { soapNamespaces, type SignatureTree } from './xmldsig-spec.ts';
+import type { SignatureTree } from './xmldsig-spec.ts';
 
 export type Refusal = { code: ErrorCode; detail: string };
 
@@ -194,7 +195,7 @@ export function concludeSignature<E>(draft: XmlDraft, checked: Checked<E>): XmlV
 /** In an envelope, SOAP's own elements and the WS-Security Timestamp count only where SOAP puts them. */
 function misplaced<E>({ tree, root, signedElements }: Checked<E>): string | undefined {
   const envelope = tree.namespace(root);
-  if (!soapNamespaces.has(envelope)) return undefined;
+  if (!soapVersionOf(envelope)) return undefined;
   const expected: Record<string, string> = { Envelope: '/Envelope', Header: '/Envelope/Header', Body: '/Envelope/Body' };
   for (const element of signedElements) {
     const wanted = element.namespace === envelope ? expected[element.localName]

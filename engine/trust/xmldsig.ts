@@ -1,15 +1,15 @@
-// XMLDSig sign and verify (enveloped, enveloping, by Id, over MIME attachments; WS-Security X.509 token profile), the
-// reference implementation: xml-crypto 6.3 canonicalises and runs the transforms, every input passes parseXml first.
-// signedSecurityHeader is the exception, for envelopes whose signed parts the caller wrote canonical: no parse at all.
-// verifyXml turns every input, hostile ones included, into a verdict with a stable SWX_* code; it never throws.
-// Order of judgement: XML, signature present, algorithms known and allowed by policy, references, key, SignatureValue,
-// the place of what is signed, certificate.
+// XMLDSig sign and verify (enveloped, enveloping, by Id, over MIME attachments), the reference implementation:
+// xml-crypto 6.3 canonicalises and runs the transforms, every input passes parseXml first. verifyXml turns every input,
+// hostile ones included, into a verdict with a stable SWX_* code; it never throws. Order of judgement: XML, signature
+// present, algorithms known and allowed by policy, references, key, SignatureValue, the place of what is signed,
+// certificate. The WS-Security profile of the same signatures is wssecurity.ts, built from the signing pieces here.
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
+import { soapVersionOf } from '../xml/soap.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
-import { chooseSignature, readSignature, soapNamespaces, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
+import { chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
 import { concludeSignature, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
 import { verifyXmlFast } from './xmldsig-fast.ts';
@@ -360,7 +360,7 @@ export function signedElement(verdict: XmlVerdict, expectedPath: string): Signed
   return verdict.signedElements.find((element) => element.path === expectedPath && covers(element)) ?? verdict.signedElements.find(covers);
 }
 
-// ---- signing ----
+// ---- signing: signXml here, and the pieces wssecurity.ts signs SOAP envelopes with ----
 
 export interface SignXmlOptions {
   /** PKCS#8 (or PKCS#1 / SEC1) PEM: RSA, EC P-256/384/521 or Ed25519. */
@@ -385,22 +385,7 @@ export interface SignXmlOptions {
   xpathFilter?: XPathFilter;
 }
 
-export interface SignSoapOptions {
-  keyPem: string;
-  certPem: string;
-  parts?: readonly ('Body' | 'Timestamp')[];
-  timestampTtlSeconds?: number;
-  /** Further elements to sign by their Id (e.g. AS4's eb:Messaging). */
-  ids?: readonly string[];
-  /** MIME parts to sign with the SwA Attachment-Content-Signature-Transform. */
-  attachments?: readonly XmlAttachment[];
-  signatureAlgorithm?: SignatureName;
-  digestAlgorithm?: DigestName;
-  /** wsu:Created of the Timestamp (default now). */
-  createdAt?: Date;
-}
-
-interface Signer {
+export interface Signer {
   key: KeyObject;
   uri: string;
   digestUri: string;
@@ -409,7 +394,7 @@ interface Signer {
 }
 
 /** Values made from PEM text, by that text: bounded, oldest first out. */
-function pemCache<T>(capacity: number): (pem: string, make: (pem: string) => T) => T {
+export function pemCache<T>(capacity: number): (pem: string, make: (pem: string) => T) => T {
   const cache = new Map<string, T>();
   return (pem, make) => {
     const hit = cache.get(pem);
@@ -424,7 +409,7 @@ function pemCache<T>(capacity: number): (pem: string, make: (pem: string) => T) 
 // Reading a PEM key costs more than the ECDSA signature made with it, and a process signs with a handful of keys.
 const privateKeys = pemCache<KeyObject>(64);
 
-function signer(options: { keyPem: string; signatureAlgorithm?: SignatureName; digestAlgorithm?: DigestName; canonicalization?: CanonicalizationName; inclusiveNamespaces?: readonly string[] }): Signer {
+export function signer(options: { keyPem: string; signatureAlgorithm?: SignatureName; digestAlgorithm?: DigestName; canonicalization?: CanonicalizationName; inclusiveNamespaces?: readonly string[] }): Signer {
   let key: KeyObject;
   try {
     key = privateKeys(options.keyPem, (pem) => createPrivateKey(pem));
@@ -442,7 +427,7 @@ function signer(options: { keyPem: string; signatureAlgorithm?: SignatureName; d
   return { key, uri, digestUri, canonicalization, prefixes: [...(options.inclusiveNamespaces ?? [])] };
 }
 
-function create(doc: Document, namespace: string, qualifiedName: string, attributes: Record<string, string> = {}, text?: string): Element {
+export function create(doc: Document, namespace: string, qualifiedName: string, attributes: Record<string, string> = {}, text?: string): Element {
   const element = doc.createElementNS(namespace, qualifiedName);
   for (const [name, value] of Object.entries(attributes)) {
     if (name.startsWith('xmlns:')) element.setAttributeNS(namespaces.xmlns, name, value);
@@ -452,7 +437,7 @@ function create(doc: Document, namespace: string, qualifiedName: string, attribu
   return element;
 }
 
-function ds(doc: Document, localName: string, attributes: Record<string, string> = {}, text?: string): Element {
+export function ds(doc: Document, localName: string, attributes: Record<string, string> = {}, text?: string): Element {
   return create(doc, namespaces.ds, `ds:${localName}`, attributes, text);
 }
 
@@ -471,7 +456,7 @@ function methodElement(doc: Document, localName: 'Transform' | 'Canonicalization
 }
 
 /** A Signature with SignedInfo (no references yet), an empty SignatureValue and an Id to find it again by. */
-function signatureShell(doc: Document, sign: Signer): Element {
+export function signatureShell(doc: Document, sign: Signer): Element {
   const signature = ds(doc, 'Signature', { 'xmlns:ds': namespaces.ds, Id: `sig-${randomUUID()}` });
   const signedInfo = ds(doc, 'SignedInfo');
   signedInfo.appendChild(methodElement(doc, 'CanonicalizationMethod', { algorithm: sign.canonicalization, prefixes: sign.prefixes }));
@@ -496,7 +481,7 @@ function addReference(signature: Element, uri: string, steps: TransformStep[], d
 }
 
 /** References to this document's elements: the enveloped-signature transform where the Signature sits inside. */
-function addElementReferences(signature: Element, targets: { uri: string; element: Element; filter?: XPathFilter }[], sign: Signer): void {
+export function addElementReferences(signature: Element, targets: { uri: string; element: Element; filter?: XPathFilter }[], sign: Signer): void {
   for (const { uri, element, filter } of targets) {
     const steps: TransformStep[] = [];
     let inside: Node | null = signature;
@@ -508,14 +493,14 @@ function addElementReferences(signature: Element, targets: { uri: string; elemen
   }
 }
 
-function addAttachmentReferences(signature: Element, attachments: readonly XmlAttachment[], transform: 'content' | 'complete' | 'none', digestUri: string): void {
+export function addAttachmentReferences(signature: Element, attachments: readonly XmlAttachment[], transform: 'content' | 'complete' | 'none', digestUri: string): void {
   const algorithm = transform === 'content' ? transformUris.attachmentContent : transform === 'complete' ? transformUris.attachmentComplete : undefined;
   for (const attachment of attachments) {
     addReference(signature, `cid:${encodeURIComponent(attachment.contentId).replace(/%40/g, '@')}`, algorithm ? [{ algorithm }] : [], digestUri);
   }
 }
 
-function uniqueById(doc: Document, ids: readonly string[]): { uri: string; element: Element }[] {
+export function uniqueById(doc: Document, ids: readonly string[]): { uri: string; element: Element }[] {
   const byId = idIndex(doc);
   return ids.map((id) => {
     const found = byId(id);
@@ -535,7 +520,7 @@ function serialize(doc: Document): string {
  * Fills in the digests and the SignatureValue. The document is first written out and read back, so that what is
  * digested and signed is exactly what a verifier will parse.
  */
-function seal(draft: Document, signatureId: string, sign: Signer, attachments: readonly XmlAttachment[]): string {
+export function seal(draft: Document, signatureId: string, sign: Signer, attachments: readonly XmlAttachment[]): string {
   const doc = parseDocument(serialize(draft));
   const byId = idIndex(doc);
   const signature = byId(signatureId)[0]!;
@@ -564,7 +549,7 @@ function x509Data(doc: Document, certPem: string | undefined): Element | undefin
   return keyInfo;
 }
 
-async function guarded<T>(make: () => T): Promise<T> {
+export async function guarded<T>(make: () => T): Promise<T> {
   try {
     return make();
   } catch (error) {
@@ -604,10 +589,10 @@ export function signXml(xml: Buffer | string, options: SignXmlOptions): Promise<
 }
 
 /** Where an enveloped signature goes: the SOAP Header of an envelope (made if missing), else the root element. */
-function soapHeader(doc: Document, required: boolean): Element {
+export function soapHeader(doc: Document, required: boolean): Element {
   const root = doc.documentElement;
   const soap = root.namespaceURI ?? '';
-  if (!soapNamespaces.has(soap) || root.localName !== 'Envelope') {
+  if (!soapVersionOf(soap) || root.localName !== 'Envelope') {
     if (required) throw new SwxError('SWX_BAD_REQUEST', 'not a SOAP 1.1 or 1.2 Envelope');
     return root;
   }
@@ -616,141 +601,4 @@ function soapHeader(doc: Document, required: boolean): Element {
   const header = create(doc, soap, `${root.prefix ? `${root.prefix}:` : ''}Header`);
   root.insertBefore(header, root.firstChild);
   return header;
-}
-
-const tokenProfile = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
-const base64Binary = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
-
-/** A wsu:Id for the element, the one it has or a new one. */
-function wsuId(element: Element, prefix: string): string {
-  const existing = element.getAttributeNS(namespaces.wsu, 'Id');
-  if (existing) return existing;
-  const id = `${prefix}-${randomUUID()}`;
-  element.setAttributeNS(namespaces.xmlns, 'xmlns:wsu', namespaces.wsu);
-  element.setAttributeNS(namespaces.wsu, 'wsu:Id', id);
-  return id;
-}
-
-/**
- * Signs a SOAP 1.1 or 1.2 envelope by the WS-Security X.509 token profile: BinarySecurityToken, a Signature over
- * Body and Timestamp (by wsu:Id, exc-c14n) and whatever else is asked for, KeyInfo as a SecurityTokenReference.
- */
-export function signSoap(envelope: Buffer | string, options: SignSoapOptions): Promise<string> {
-  return guarded(() => {
-    const sign = signer(options);
-    const certDer = pemBlocks(options.certPem ?? '', 'CERTIFICATE')[0];
-    if (!certDer) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
-    const parts = options.parts ?? ['Body', 'Timestamp'];
-    const ttl = options.timestampTtlSeconds ?? 300;
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
-    const doc = parseDocument(envelope);
-    const header = soapHeader(doc, true);
-    const root = doc.documentElement;
-    const soap = root.namespaceURI!;
-    const bodies = childElements(root, soap, 'Body');
-    if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
-    let security = childElement(header, namespaces.wsse, 'Security');
-    if (!security) {
-      security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
-      if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
-      security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
-      header.appendChild(security);
-    }
-
-    const targets: { uri: string; element: Element }[] = [];
-    if (parts.includes('Timestamp')) {
-      const created = options.createdAt ?? new Date();
-      if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
-      const timestamp = create(doc, namespaces.wsu, 'wsu:Timestamp');
-      timestamp.setAttributeNS(namespaces.wsu, 'wsu:Id', `TS-${randomUUID()}`);
-      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Created', {}, created.toISOString()));
-      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Expires', {}, new Date(created.getTime() + ttl * 1000).toISOString()));
-      security.appendChild(timestamp);
-      targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
-    }
-    const tokenId = `X509-${randomUUID()}`;
-    const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: tokenProfile }, certDer.toString('base64'));
-    token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
-    security.appendChild(token);
-    if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
-    targets.push(...uniqueById(doc, options.ids ?? []));
-    if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
-
-    const signature = signatureShell(doc, sign);
-    security.appendChild(signature);
-    addElementReferences(signature, targets, sign);
-    addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
-    const keyInfo = ds(doc, 'KeyInfo');
-    const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
-    reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: tokenProfile }));
-    keyInfo.appendChild(reference);
-    signature.appendChild(keyInfo);
-    return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
-  });
-}
-
-/** An element the caller wrote itself, referenced by its wsu:Id: `canonical` is its exclusive-c14n form, byte for byte as it stands in the envelope. */
-export interface CanonicalPart {
-  id: string;
-  canonical: string;
-}
-
-export interface SecurityHeaderOptions {
-  keyPem: string;
-  certPem: string;
-  /** The envelope's SOAP namespace (1.1 or 1.2): mustUnderstand is written in it. */
-  soapNamespace: string;
-  timestampTtlSeconds?: number;
-  /** wsu:Created of the Timestamp (default now). */
-  createdAt?: Date;
-  signatureAlgorithm?: SignatureName;
-  digestAlgorithm?: DigestName;
-}
-
-const certificateBase64 = pemCache<string>(64);
-const ncName = /^[A-Za-z_][A-Za-z0-9._-]*$/;
-const exclusive = canonicalizations['exc-c14n'];
-
-/**
- * The signed wsse:Security header block for parts the caller wrote in exclusive-c14n form, with no parse and no
- * xml-crypto: the Timestamp and the SignedInfo are written canonical here, the parts' text is digested as it is, and
- * the SignedInfo is signed once. The same Signature shape as signSoap (Timestamp first, then `parts` in order, each
- * with the exc-c14n transform), so every verifier reads both alike; signSoap is the reference it is tested against.
- */
-export function signedSecurityHeader(parts: readonly CanonicalPart[], options: SecurityHeaderOptions): string {
-  const sign = signer(options);
-  const token = certificateBase64(options.certPem, (pem) => {
-    const der = pemBlocks(pem, 'CERTIFICATE')[0];
-    if (!der) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
-    return der.toString('base64');
-  });
-  if (!soapNamespaces.has(options.soapNamespace)) throw new SwxError('SWX_BAD_REQUEST', 'soapNamespace is neither SOAP 1.1 nor SOAP 1.2');
-  const ttl = options.timestampTtlSeconds ?? 300;
-  if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
-  const created = options.createdAt ?? new Date();
-  if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
-  // Written into attributes unescaped: an id must be an NCName, as xs:ID wants anyway.
-  const bad = parts.find((part) => !ncName.test(part.id));
-  if (bad) throw new SwxError('SWX_BAD_REQUEST', `${JSON.stringify(bad.id.slice(0, 80))} is not an NCName, so not a wsu:Id`);
-
-  const timestampId = `TS-${randomUUID()}`;
-  const timestamp = `<wsu:Timestamp xmlns:wsu="${namespaces.wsu}" wsu:Id="${timestampId}"><wsu:Created>${created.toISOString()}</wsu:Created>`
-    + `<wsu:Expires>${new Date(created.getTime() + ttl * 1000).toISOString()}</wsu:Expires></wsu:Timestamp>`;
-  const digestAlgorithm = digestAlgorithms[sign.digestUri]!;
-  const references = [{ id: timestampId, canonical: timestamp }, ...parts].map(({ id, canonical }) =>
-    `<ds:Reference URI="#${id}"><ds:Transforms><ds:Transform Algorithm="${exclusive}"></ds:Transform></ds:Transforms>`
-    + `<ds:DigestMethod Algorithm="${sign.digestUri}"></ds:DigestMethod>`
-    + `<ds:DigestValue>${digest(digestAlgorithm, canonical).toString('base64')}</ds:DigestValue></ds:Reference>`).join('');
-  // Canonical as it stands: the apex declares ds, empty elements are written as pairs, attributes are alone.
-  const signedInfo = `<ds:SignedInfo xmlns:ds="${namespaces.ds}"><ds:CanonicalizationMethod Algorithm="${exclusive}"></ds:CanonicalizationMethod>`
-    + `<ds:SignatureMethod Algorithm="${sign.uri}"></ds:SignatureMethod>${references}</ds:SignedInfo>`;
-  const value = signWith(signatureAlgorithms[sign.uri]!, sign.key, signedInfo).toString('base64');
-  const tokenId = `X509-${randomUUID()}`;
-  const mustUnderstand = options.soapNamespace === namespaces.soap11 ? '1' : 'true';
-  return `<wsse:Security xmlns:soap="${options.soapNamespace}" xmlns:wsse="${namespaces.wsse}" xmlns:wsu="${namespaces.wsu}" soap:mustUnderstand="${mustUnderstand}">`
-    + timestamp
-    + `<wsse:BinarySecurityToken EncodingType="${base64Binary}" ValueType="${tokenProfile}" wsu:Id="${tokenId}">${token}</wsse:BinarySecurityToken>`
-    + `<ds:Signature xmlns:ds="${namespaces.ds}" Id="sig-${randomUUID()}">${signedInfo}<ds:SignatureValue>${value}</ds:SignatureValue>`
-    + `<ds:KeyInfo><wsse:SecurityTokenReference><wsse:Reference URI="#${tokenId}" ValueType="${tokenProfile}"></wsse:Reference></wsse:SecurityTokenReference></ds:KeyInfo>`
-    + '</ds:Signature></wsse:Security>';
 }

@@ -1,4 +1,4 @@
-// The signer for envelopes the hub writes itself (wssecurity.ts writeSignedEnvelope: canonical text, no parse) held
+// The signer for envelopes the hub writes itself (connectors/ws/soap.ts writeSignedEnvelope: canonical text, no parse) held
 // to the reference and to outside verifiers. Generated answers, faults and requests (SOAP 1.1 and 1.2, ECDSA P-256 and
 // RSA, records with unicode, characters XML cannot carry, awkward keys) must be accepted by xmlsec1, by zeep's
 // verify_envelope and by both of our verifiers, and their digests must be those signSoap (xml-crypto) computes for the
@@ -11,11 +11,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
 import { initPki, loadPki } from '../../engine/pki/index.ts';
-import { signSoap, verifyXml, verifyXmlReference } from '../../engine/trust/xmldsig.ts';
-import { queryNamespace, soapNamespaces, wsuNamespace, type SoapVersion } from '../../connectors/ws/contract.ts';
+import { checkWsSecurity, signSoap, verifyXml, verifyXmlReference, wsuNamespace } from '../../engine/trust/index.ts';
+import { queryNamespace, soapNamespaces, type SoapVersion } from '../../connectors/ws/contract.ts';
 import { answerXml, contextXml, queryXml } from '../../connectors/ws/messages.ts';
-import { faultXml, readSoap, soapContentType } from '../../connectors/ws/soap.ts';
-import { checkWsSecurity, writeSignedEnvelope, type SignedHeader, type SoapSigner } from '../../connectors/ws/wssecurity.ts';
+import { faultXml, readSoap, soapContentType, writeSignedEnvelope, type SignedHeader, type SoapSigner } from '../../connectors/ws/soap.ts';
 import { keyValueFits } from '../../engine/query.ts';
 import { tempDir } from '../helpers/hub.ts';
 

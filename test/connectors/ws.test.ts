@@ -21,14 +21,13 @@ import { initPki, issueAgency, loadPki, TrustStore, type Credential } from '../.
 import type { ProviderCall, QueryRequest, QueryService } from '../../engine/query.ts';
 import { ReplayWindow } from '../../engine/replay.ts';
 import { Registry } from '../../engine/registry.ts';
-import { signSoap } from '../../engine/trust/xmldsig.ts';
+import { checkWsSecurity, signSoap } from '../../engine/trust/index.ts';
 import { startSoapProvider, type SoapProviderServer } from '../../connectors/ws/agency.ts';
 import { soapAction, soapNamespaces, type SoapVersion } from '../../connectors/ws/contract.ts';
 import { mountSoapQueries } from '../../connectors/ws/inbound.ts';
 import { answerXml, queryXml } from '../../connectors/ws/messages.ts';
 import { SoapProvider } from '../../connectors/ws/outbound.ts';
-import { buildEnvelope, readFault, readSoap, soapContentType } from '../../connectors/ws/soap.ts';
-import { checkWsSecurity, writeSignedEnvelope } from '../../connectors/ws/wssecurity.ts';
+import { buildEnvelope, readFault, readSoap, soapContentType, writeSignedEnvelope } from '../../connectors/ws/soap.ts';
 import { freePort, tempDir } from '../helpers/hub.ts';
 import { zeep, type ZeepJob } from '../helpers/zeep.ts';
 

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answer as demoAnswer, sampleQuery } from '../../app/demo-data.ts';
 import { issueAgency, revokeCertificate } from '../../engine/pki/index.ts';
-import { signSoap } from '../../engine/trust/xmldsig.ts';
+import { signSoap } from '../../engine/trust/index.ts';
 import { queryXml } from '../../connectors/ws/messages.ts';
 import { buildEnvelope } from '../../connectors/ws/soap.ts';
 import { zeep, type ZeepJob } from '../helpers/zeep.ts';

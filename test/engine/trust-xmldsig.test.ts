@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { thumbprint } from '../../engine/pki/store.ts';
-import { signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
+import { signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));

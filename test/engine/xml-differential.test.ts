@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignedXml } from 'xml-crypto';
-import { signSoap, signXml, verifyXmlReference, type SignXmlOptions, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/xmldsig.ts';
+import { signSoap, signXml, verifyXmlReference, type SignXmlOptions, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/index.ts';
 import { verifyXmlFast } from '../../engine/trust/xmldsig-fast.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { queryXml } from '../../connectors/ws/messages.ts';
 import { buildEnvelope } from '../../connectors/ws/soap.ts';
-import { signSoap } from '../../engine/trust/xmldsig.ts';
+import { signSoap } from '../../engine/trust/index.ts';
 import { rawTls } from '../helpers/raw.ts';
 import { signedRequest, utf8Bytes, type Identity, type Reply, type Signer, type Wire } from './wire.ts';
 

@@ -1,0 +1,342 @@
+// WS-Security (X.509 token profile) over a SOAP 1.1 or 1.2 envelope, for every protocol that signs that way: signing
+// (signSoap through the DOM for any envelope; signedSecurityHeader for parts the caller wrote canonical, with no parse)
+// and the inbound check. The check is strict on shape (one Security header, one Signature, its key a
+// BinarySecurityToken of that header, a Timestamp), on time (fresh, not from the future, not expired), on coverage
+// (the Body and the Timestamp acted on are the elements signed: wrapping fails) and on replay.
+import { createHash, randomUUID } from 'node:crypto';
+import type { SignatureInfo } from '../envelope.ts';
+import { SwxError } from '../errors.ts';
+import { elementChildren, elementPath, textOf } from '../xml/elements.ts';
+import type { XmlElement } from '../xml/parse.ts';
+import { soapVersionOf, type SoapEnvelope } from '../xml/soap.ts';
+import { certificate } from './certs.ts';
+import { childElement, childElements } from './keyinfo.ts';
+import { pemBlocks, toPem } from './x509.ts';
+import {
+  addAttachmentReferences,
+  addElementReferences,
+  create,
+  ds,
+  guarded,
+  pemCache,
+  seal,
+  signatureShell,
+  signedElement,
+  signer,
+  soapHeader,
+  uniqueById,
+  verifyXml as verifyXmlInProcess,
+  type VerifyXmlOptions,
+  type XmlAttachment,
+  type XmlVerdict,
+} from './xmldsig.ts';
+import { canonicalizations, digest, digestAlgorithms, namespaces, parseDocument, signatureAlgorithms, signWith, type DigestName, type SignatureName } from './xmldsig-algorithms.ts';
+
+/** The WS-Security utility namespace, for the parts a connector writes with a wsu:Id to be signed. */
+export const wsuNamespace = namespaces.wsu;
+const x509TokenType = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
+const base64Binary = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
+
+export interface SignSoapOptions {
+  keyPem: string;
+  certPem: string;
+  parts?: readonly ('Body' | 'Timestamp')[];
+  timestampTtlSeconds?: number;
+  /** Further elements to sign by their Id (e.g. AS4's eb:Messaging). */
+  ids?: readonly string[];
+  /** MIME parts to sign with the SwA Attachment-Content-Signature-Transform. */
+  attachments?: readonly XmlAttachment[];
+  signatureAlgorithm?: SignatureName;
+  digestAlgorithm?: DigestName;
+  /** wsu:Created of the Timestamp (default now). */
+  createdAt?: Date;
+}
+
+/** A wsu:Id for the element, the one it has or a new one. */
+function wsuId(element: Element, prefix: string): string {
+  const existing = element.getAttributeNS(namespaces.wsu, 'Id');
+  if (existing) return existing;
+  const id = `${prefix}-${randomUUID()}`;
+  element.setAttributeNS(namespaces.xmlns, 'xmlns:wsu', namespaces.wsu);
+  element.setAttributeNS(namespaces.wsu, 'wsu:Id', id);
+  return id;
+}
+
+/**
+ * Signs a SOAP 1.1 or 1.2 envelope by the WS-Security X.509 token profile: BinarySecurityToken, a Signature over
+ * Body and Timestamp (by wsu:Id, exc-c14n) and whatever else is asked for, KeyInfo as a SecurityTokenReference.
+ */
+export function signSoap(envelope: Buffer | string, options: SignSoapOptions): Promise<string> {
+  return guarded(() => {
+    const sign = signer(options);
+    const certDer = pemBlocks(options.certPem ?? '', 'CERTIFICATE')[0];
+    if (!certDer) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
+    const parts = options.parts ?? ['Body', 'Timestamp'];
+    const ttl = options.timestampTtlSeconds ?? 300;
+    if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
+    const doc = parseDocument(envelope);
+    const header = soapHeader(doc, true);
+    const root = doc.documentElement;
+    const soap = root.namespaceURI!;
+    const bodies = childElements(root, soap, 'Body');
+    if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
+    let security = childElement(header, namespaces.wsse, 'Security');
+    if (!security) {
+      security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
+      if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
+      security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
+      header.appendChild(security);
+    }
+
+    const targets: { uri: string; element: Element }[] = [];
+    if (parts.includes('Timestamp')) {
+      const created = options.createdAt ?? new Date();
+      if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
+      const timestamp = create(doc, namespaces.wsu, 'wsu:Timestamp');
+      timestamp.setAttributeNS(namespaces.wsu, 'wsu:Id', `TS-${randomUUID()}`);
+      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Created', {}, created.toISOString()));
+      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Expires', {}, new Date(created.getTime() + ttl * 1000).toISOString()));
+      security.appendChild(timestamp);
+      targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
+    }
+    const tokenId = `X509-${randomUUID()}`;
+    const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
+    token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
+    security.appendChild(token);
+    if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
+    targets.push(...uniqueById(doc, options.ids ?? []));
+    if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
+
+    const signature = signatureShell(doc, sign);
+    security.appendChild(signature);
+    addElementReferences(signature, targets, sign);
+    addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
+    const keyInfo = ds(doc, 'KeyInfo');
+    const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
+    reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
+    keyInfo.appendChild(reference);
+    signature.appendChild(keyInfo);
+    return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
+  });
+}
+
+/** An element the caller wrote itself, referenced by its wsu:Id: `canonical` is its exclusive-c14n form, byte for byte as it stands in the envelope. */
+export interface CanonicalPart {
+  id: string;
+  canonical: string;
+}
+
+export interface SecurityHeaderOptions {
+  keyPem: string;
+  certPem: string;
+  /** The envelope's SOAP namespace (1.1 or 1.2): mustUnderstand is written in it. */
+  soapNamespace: string;
+  timestampTtlSeconds?: number;
+  /** wsu:Created of the Timestamp (default now). */
+  createdAt?: Date;
+  signatureAlgorithm?: SignatureName;
+  digestAlgorithm?: DigestName;
+}
+
+const certificateBase64 = pemCache<string>(64);
+const ncName = /^[A-Za-z_][A-Za-z0-9._-]*$/;
+const exclusive = canonicalizations['exc-c14n'];
+
+/**
+ * The signed wsse:Security header block for parts the caller wrote in exclusive-c14n form, with no parse and no
+ * xml-crypto: the Timestamp and the SignedInfo are written canonical here, the parts' text is digested as it is, and
+ * the SignedInfo is signed once. The same Signature shape as signSoap (Timestamp first, then `parts` in order, each
+ * with the exc-c14n transform), so every verifier reads both alike; signSoap is the reference it is tested against.
+ */
+export function signedSecurityHeader(parts: readonly CanonicalPart[], options: SecurityHeaderOptions): string {
+  const sign = signer(options);
+  const token = certificateBase64(options.certPem, (pem) => {
+    const der = pemBlocks(pem, 'CERTIFICATE')[0];
+    if (!der) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
+    return der.toString('base64');
+  });
+  if (!soapVersionOf(options.soapNamespace)) throw new SwxError('SWX_BAD_REQUEST', 'soapNamespace is neither SOAP 1.1 nor SOAP 1.2');
+  const ttl = options.timestampTtlSeconds ?? 300;
+  if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
+  const created = options.createdAt ?? new Date();
+  if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
+  // Written into attributes unescaped: an id must be an NCName, as xs:ID wants anyway.
+  const bad = parts.find((part) => !ncName.test(part.id));
+  if (bad) throw new SwxError('SWX_BAD_REQUEST', `${JSON.stringify(bad.id.slice(0, 80))} is not an NCName, so not a wsu:Id`);
+
+  const timestampId = `TS-${randomUUID()}`;
+  const timestamp = `<wsu:Timestamp xmlns:wsu="${namespaces.wsu}" wsu:Id="${timestampId}"><wsu:Created>${created.toISOString()}</wsu:Created>`
+    + `<wsu:Expires>${new Date(created.getTime() + ttl * 1000).toISOString()}</wsu:Expires></wsu:Timestamp>`;
+  const digestAlgorithm = digestAlgorithms[sign.digestUri]!;
+  const references = [{ id: timestampId, canonical: timestamp }, ...parts].map(({ id, canonical }) =>
+    `<ds:Reference URI="#${id}"><ds:Transforms><ds:Transform Algorithm="${exclusive}"></ds:Transform></ds:Transforms>`
+    + `<ds:DigestMethod Algorithm="${sign.digestUri}"></ds:DigestMethod>`
+    + `<ds:DigestValue>${digest(digestAlgorithm, canonical).toString('base64')}</ds:DigestValue></ds:Reference>`).join('');
+  // Canonical as it stands: the apex declares ds, empty elements are written as pairs, attributes are alone.
+  const signedInfo = `<ds:SignedInfo xmlns:ds="${namespaces.ds}"><ds:CanonicalizationMethod Algorithm="${exclusive}"></ds:CanonicalizationMethod>`
+    + `<ds:SignatureMethod Algorithm="${sign.uri}"></ds:SignatureMethod>${references}</ds:SignedInfo>`;
+  const value = signWith(signatureAlgorithms[sign.uri]!, sign.key, signedInfo).toString('base64');
+  const tokenId = `X509-${randomUUID()}`;
+  const mustUnderstand = options.soapNamespace === namespaces.soap11 ? '1' : 'true';
+  return `<wsse:Security xmlns:soap="${options.soapNamespace}" xmlns:wsse="${namespaces.wsse}" xmlns:wsu="${namespaces.wsu}" soap:mustUnderstand="${mustUnderstand}">`
+    + timestamp
+    + `<wsse:BinarySecurityToken EncodingType="${base64Binary}" ValueType="${x509TokenType}" wsu:Id="${tokenId}">${token}</wsse:BinarySecurityToken>`
+    + `<ds:Signature xmlns:ds="${namespaces.ds}" Id="sig-${randomUUID()}">${signedInfo}<ds:SignatureValue>${value}</ds:SignatureValue>`
+    + `<ds:KeyInfo><wsse:SecurityTokenReference><wsse:Reference URI="#${tokenId}" ValueType="${x509TokenType}"></wsse:Reference></wsse:SecurityTokenReference></ds:KeyInfo>`
+    + '</ds:Signature></wsse:Security>';
+}
+
+/** verifyXml (xmldsig.ts), or the signature pool's, which runs it on a worker thread. */
+export type VerifyXml = (xml: Buffer | string, options?: VerifyXmlOptions) => Promise<XmlVerdict>;
+
+export interface WsSecurityCheckOptions {
+  verifyXml?: VerifyXml;
+  /** Claims `<signer thumbprint>:<digest of what the signature signs>`, false when it was claimed before; without it
+   *  replays are not looked for. */
+  replay?: { claim(key: string): boolean };
+  /** How far in the future Created, and how far past Expires, may be (default 60 s). */
+  clockSkewSeconds?: number;
+  /** How old Created may be (default 300 s). */
+  freshnessSeconds?: number;
+  now?: () => number;
+}
+
+export interface WsSecurityResult {
+  certificateDer: Buffer;
+  certificatePem: string;
+  /** base64url SHA-256 of the certificate DER, as the registry keys certificates. */
+  thumbprint: string;
+  verdict: XmlVerdict;
+  signature: SignatureInfo;
+  /** Paths of the SOAP header blocks the signature covers besides the Security header's Timestamp. */
+  signedHeaders: string[];
+  /** `<signer thumbprint>:<digest of what the signature signs>`: the same for a replay, however re-encoded. */
+  replayKey: string;
+}
+
+const defaults = { clockSkewSeconds: 60, freshnessSeconds: 300 };
+
+const children = (parent: XmlElement, namespace: string, localName: string) =>
+  elementChildren(parent).filter((child) => child.namespace === namespace && child.localName === localName);
+
+const attribute = (element: XmlElement, namespace: string, localName: string) =>
+  element.attributes.find((a) => a.namespace === namespace && a.localName === localName)?.value;
+
+/** xsd:dateTime with a time zone, as WS-Security's wsu:Created and wsu:Expires must be. */
+function instant(element: XmlElement | undefined, what: string): number {
+  const text = element ? textOf(element).trim() : '';
+  const valid = /^-?\d{4,}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(text);
+  const at = valid ? Date.parse(text) : NaN;
+  if (Number.isNaN(at)) throw new SwxError('SWX_BAD_REQUEST', `wsu:Timestamp needs ${what} as an xsd:dateTime with a time zone`);
+  return at;
+}
+
+function one(parent: XmlElement, namespace: string, localName: string, where: string): XmlElement {
+  const found = children(parent, namespace, localName);
+  if (found.length === 0) throw new SwxError('SWX_SIG_MISSING', `${where} holds no ${localName}: the message must be signed by the WS-Security X.509 token profile`);
+  if (found.length > 1) throw new SwxError('SWX_BAD_REQUEST', `${where} holds ${found.length} ${localName} elements; exactly one is accepted`);
+  return found[0]!;
+}
+
+/** The BinarySecurityToken of `security` the signature's KeyInfo names. */
+function signingToken(security: XmlElement, signature: XmlElement): Buffer {
+  const keyInfo = children(signature, namespaces.ds, 'KeyInfo')[0];
+  const reference = keyInfo && children(keyInfo, namespaces.wsse, 'SecurityTokenReference')[0];
+  const uri = reference && children(reference, namespaces.wsse, 'Reference')[0]?.attributes.find((a) => a.localName === 'URI' && a.namespace === '')?.value;
+  if (!uri?.startsWith('#')) throw new SwxError('SWX_BAD_REQUEST', 'the Signature\'s KeyInfo must be a SecurityTokenReference to a BinarySecurityToken (Reference URI="#...")');
+  const tokens = children(security, namespaces.wsse, 'BinarySecurityToken').filter((token) => attribute(token, namespaces.wsu, 'Id') === uri.slice(1));
+  const token = tokens[0];
+  if (tokens.length !== 1 || !token) throw new SwxError('SWX_BAD_REQUEST', `the Security header holds ${tokens.length} BinarySecurityToken elements with wsu:Id ${uri.slice(1, 80)}; exactly one must`);
+  if (attribute(token, '', 'ValueType') !== x509TokenType) throw new SwxError('SWX_BAD_REQUEST', 'the BinarySecurityToken must be an X.509v3 certificate (ValueType ...#X509v3)');
+  const encoding = attribute(token, '', 'EncodingType');
+  if (encoding !== undefined && encoding !== base64Binary) throw new SwxError('SWX_BAD_REQUEST', 'the BinarySecurityToken must be base64 (EncodingType ...#Base64Binary)');
+  const text = textOf(token).replace(/\s+/g, '');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new SwxError('SWX_BAD_REQUEST', 'the BinarySecurityToken is not base64');
+  return Buffer.from(text, 'base64');
+}
+
+/**
+ * Requires the signature to cover `element` where it is. A signed element of that name elsewhere is a moved copy
+ * (SWX_SIG_WRAPPED); none at all means it is not signed (SWX_SIG_MISSING).
+ */
+function requireSigned(verdict: XmlVerdict, element: XmlElement, what: string): string {
+  const path = elementPath(element);
+  if (signedElement(verdict, path)) return path;
+  const elsewhere = verdict.signedElements.find((signed) => signed.localName === element.localName && signed.namespace === element.namespace);
+  if (elsewhere) throw new SwxError('SWX_SIG_WRAPPED', `the signature covers a ${what} at ${elsewhere.path}, not the one at ${path} that would be acted on`);
+  throw new SwxError('SWX_SIG_MISSING', `the signature does not cover the ${what}`);
+}
+
+/** What the signature commits to: the decoded DigestValues of its SignedInfo (a re-encoded SignatureValue keeps them). */
+function signedDigest(signature: XmlElement): string {
+  const hash = createHash('sha256');
+  const signedInfo = children(signature, namespaces.ds, 'SignedInfo')[0];
+  for (const reference of signedInfo ? children(signedInfo, namespaces.ds, 'Reference') : []) {
+    for (const value of children(reference, namespaces.ds, 'DigestValue')) hash.update(Buffer.from(textOf(value).replace(/\s+/g, ''), 'base64'));
+  }
+  return hash.digest('base64url');
+}
+
+/**
+ * Checks the WS-Security of a SOAP message; rejects with an SwxError (SWX_SIG_MISSING, SWX_SIG_EXPIRED,
+ * SWX_SIG_WRAPPED, SWX_REPLAY, the verifier's codes, SWX_BAD_REQUEST for a malformed Security header). Who the
+ * signer is (registered, to which partner, trusted) is the caller's question: the result names the certificate.
+ */
+export async function checkWsSecurity(envelope: SoapEnvelope, options: WsSecurityCheckOptions = {}): Promise<WsSecurityResult> {
+  const skew = (options.clockSkewSeconds ?? defaults.clockSkewSeconds) * 1000;
+  const freshness = (options.freshnessSeconds ?? defaults.freshnessSeconds) * 1000;
+  const now = (options.now ?? Date.now)();
+  if (!envelope.header) throw new SwxError('SWX_SIG_MISSING', 'the message has no SOAP Header, so no WS-Security signature');
+  const security = one(envelope.header, namespaces.wsse, 'Security', 'the SOAP Header');
+  const signature = one(security, namespaces.ds, 'Signature', 'the Security header');
+  const timestamp = one(security, namespaces.wsu, 'Timestamp', 'the Security header');
+
+  // Time first: it costs nothing, and a stale message is refused whatever its signature.
+  const created = instant(children(timestamp, namespaces.wsu, 'Created')[0], 'Created');
+  const expires = instant(children(timestamp, namespaces.wsu, 'Expires')[0], 'Expires');
+  const createdAt = new Date(created).toISOString();
+  if (created > now + skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Created ${createdAt} is in the future beyond the allowed clock skew`);
+  if (created < now - freshness - skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Created ${createdAt} is older than ${freshness / 1000} s`);
+  if (expires < now - skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Expires ${new Date(expires).toISOString()} has passed`);
+
+  const certificateDer = signingToken(security, signature);
+  let print: string;
+  try {
+    // Parsed once per certificate (engine/trust/certs.ts): a peer signs every message with the same one.
+    print = certificate(certificateDer).thumbprint;
+  } catch (error) {
+    throw new SwxError('SWX_BAD_REQUEST', `the BinarySecurityToken is not an X.509 certificate: ${(error as Error).message}`);
+  }
+  const certificatePem = toPem(certificateDer, 'CERTIFICATE');
+  // Pinned to the token the KeyInfo names, so the verdict's signer is that certificate and no other.
+  const verdict = await (options.verifyXml ?? verifyXmlInProcess)(envelope.raw, { pinnedCertsPem: certificatePem });
+  if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `WS-Security signature: ${verdict.detail}`);
+  if (verdict.signer?.thumbprint !== print) throw new SwxError('SWX_SIG_INVALID', 'the signature was not checked with the BinarySecurityToken its KeyInfo names');
+  const covered = [requireSigned(verdict, envelope.body, 'soap:Body'), requireSigned(verdict, timestamp, 'wsu:Timestamp')];
+  const signedHeaders = elementChildren(envelope.header).filter((block) => block !== security).map(elementPath)
+    .filter((path) => signedElement(verdict, path));
+
+  const replayKey = `${print}:${signedDigest(signature)}`;
+  if (options.replay && !options.replay.claim(replayKey)) {
+    throw new SwxError('SWX_REPLAY', `this signed message (signer ${print}, created ${createdAt}) was received before`);
+  }
+  const value = textOf(children(signature, namespaces.ds, 'SignatureValue')[0] ?? signature).replace(/\s+/g, '');
+  return {
+    certificateDer,
+    certificatePem,
+    thumbprint: print,
+    verdict,
+    signedHeaders,
+    replayKey,
+    signature: {
+      scheme: 'xmldsig',
+      algorithm: verdict.algorithms?.signature ?? '',
+      keyId: print,
+      certThumbprint: print,
+      covered: [...covered, ...signedHeaders],
+      value,
+      createdAt,
+      certificate: certificatePem,
+    },
+  };
+}
