@@ -138,12 +138,12 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
 
 /**
  * Whether a body goes to the Object Store as it arrives: one declared over the inline limit, whose checks do not need
- * it whole (JSON is parsed, a payload that may carry its own signature is verified), where the store is unsealed.
- * Everything else is read within the in-flight budget.
+ * it whole (JSON is parsed, a payload that may carry its own signature is verified). Everything else is read within
+ * the in-flight budget.
  */
 function streamsToStore(req: IncomingMessage, contentType: string, payloads: Payloads): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
-  return payloads.streams && declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
+  return declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
 }
 
 /** The RFC 9421 signature of a request, by a key of the partner that authenticated the TLS connection. */
