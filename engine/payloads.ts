@@ -4,7 +4,7 @@
 // segments (keyring.ts), so neither writing nor reading one ever holds it whole. They are evidence too, so the bucket
 // keeps them (no time-to-live); retention is an evidence policy, not a delivery one.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { checkRange, sliced, type ByteRange } from './byte-range.ts';
 import type { Envelope } from './envelope.ts';
@@ -25,6 +25,13 @@ export interface StoredPayload {
 /** Where the Object Store keeps the bucket's chunks: its stream, and the subject of one object's chunks. */
 const objectStream = `OBJ_${bucket}`;
 const chunkSubject = (nuid: string) => `$O.${bucket}.C.${nuid}`;
+
+/**
+ * The most of a body receive() holds at once: the request's buffers, a segment being sealed, the Object Store's chunk
+ * being published, with room to spare. A body streamed in is in flight, so it claims this much of the in-flight
+ * budget (which then bounds how many stream at once), but not its length, which it never holds.
+ */
+export const receiveHolds = 1024 * 1024;
 
 /** What names a message's payload: inline bytes, or the Object Store entry and the SHA-256 it must have. */
 export type PayloadOf = Pick<Envelope, 'payload' | 'payloadRef' | 'id' | 'sha256'>;
@@ -73,19 +80,23 @@ export class Payloads {
     const name = `upload-${randomUUID()}`;
     const hashing = new Map<string, Hash>(['sha256', ...hashes].map((hash) => [hash, createHash(hash)]));
     let size = 0;
-    async function* hashed(): AsyncGenerator<Buffer> {
-      for await (const chunk of body as AsyncIterable<Buffer>) {
+    const hashed = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         for (const hash of hashing.values()) hash.update(chunk);
-        yield chunk;
-      }
-    }
+        done(null, chunk);
+      },
+    });
+    // Joined at once: a body refused as it is declared errors before the Object Store asks for its first chunk.
+    let failure: Error | undefined;
+    pipeline(body, hashed, (error) => { failure = error ?? undefined; });
     try {
-      await this.store.put({ name }, pulled(this.sealed(hashed(), name)));
+      await this.store.put({ name }, pulled(this.sealed(hashed, name)));
+      if (failure) throw failure;
     } catch (error) {
-      body.destroy();
+      hashed.destroy();
       await this.store.delete(name).catch(() => undefined);
-      throw error;
+      throw failure ?? error;
     }
     const digests = new Map([...hashing].map(([hash, state]) => [hash, state.digest()]));
     return {
