@@ -153,7 +153,7 @@ export async function startHub(config: Config): Promise<Hub> {
     const payloadVerifiers = signatures ?? { verifyCms, verifyXml: verifyXmlInline };
     const agencyRouter = new Router();
     const budget = new BodyBudget(config.limits.inflightBodyBytes, config.limits.inflightBodyBytesPerPartner);
-    mountRestInbound(agencyRouter, { registry, intake, payloads, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds });
+    mountRestInbound(agencyRouter, { registry, intake, payloads, trust, payloadVerifiers, signing: hubSigning, maxBodyBytes: config.limits.maxBodyBytes, maxStreamedBodyBytes: config.limits.maxStreamedBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds });
     const soapSigner = { keyPem: pki.hubSign.keyPem, certPem: pki.hubSign.certPem };
     const soapProvider = new SoapProvider({
       tls, signing: soapSigner, registry, trust, verifyXml,

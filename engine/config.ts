@@ -31,8 +31,9 @@ export const configSchema = z.object({
     opsToken: z.string().optional().describe('bearer token of the operator API; when absent, <data>/ops-token'),
   }),
   limits: z.object({
-    maxBodyBytes: z.coerce.number().int().positive(),
+    maxBodyBytes: z.coerce.number().int().positive().describe('largest message body read whole (JSON, signed payloads, bodies within the inline limit)'),
     inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
+    maxStreamedBodyBytes: z.coerce.number().int().positive().describe('largest message body written to the Object Store as it arrives (REST bodies over the inline limit that are neither JSON nor signed payloads); held a window at a time, not whole'),
     inflightBodyBytes: z.coerce.number().int().positive().describe('request body bytes the process holds at once for verified requests; past it, 503 SWX_BUSY'),
     inflightBodyBytesPerPartner: z.coerce.number().int().positive().describe('request body bytes one agency may have in flight at once; past it, 429 SWX_PARTNER_BUSY'),
   }),
@@ -84,7 +85,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   clickhouse: { database: 'swx' },
   http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480, opsNames: [] },
   // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
-  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
+  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, maxStreamedBodyBytes: 4 * 1024 ** 3, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
@@ -113,6 +114,7 @@ export const envSettings: Record<string, string> = {
   SWX_OPS_TOKEN: 'http.opsToken',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
+  SWX_MAX_STREAMED_BODY_BYTES: 'limits.maxStreamedBodyBytes',
   SWX_INFLIGHT_BODY_BYTES: 'limits.inflightBodyBytes',
   SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: 'limits.inflightBodyBytesPerPartner',
   SWX_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
@@ -197,8 +199,12 @@ export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: Node
     const envName = Object.entries(envSettings).find(([, p]) => p === path)?.[0];
     throw new Error(`invalid setting ${path}${envName ? ` (${envName})` : ''}: ${issue.message}`);
   }
-  // A message the budget could never hold would be refused as busy forever: say so at start instead.
-  const { maxBodyBytes, inflightBodyBytes, inflightBodyBytesPerPartner } = parsed.data.limits;
+  const { maxBodyBytes, inflightBodyBytes, inflightBodyBytesPerPartner, inlinePayloadBytes, maxStreamedBodyBytes } = parsed.data.limits;
+  if (maxStreamedBodyBytes <= inlinePayloadBytes) {
+    throw new Error(`invalid setting limits.maxStreamedBodyBytes (SWX_MAX_STREAMED_BODY_BYTES): ${maxStreamedBodyBytes} is not above limits.inlinePayloadBytes (SWX_INLINE_PAYLOAD_BYTES) ${inlinePayloadBytes}, so every body streamed to the Object Store would be refused`);
+  }
+  // A message the budget could never hold would be refused as busy forever: say so at start instead. Streamed bodies
+  // claim only the window they hold (engine/payloads.ts), so their maximum is not bound to the budget.
   if (inflightBodyBytesPerPartner < maxBodyBytes) {
     throw new Error(`invalid setting limits.inflightBodyBytesPerPartner (SWX_INFLIGHT_BODY_BYTES_PER_PARTNER): ${inflightBodyBytesPerPartner} is below limits.maxBodyBytes (SWX_MAX_BODY_BYTES) ${maxBodyBytes}, so the largest message could never be read`);
   }

@@ -11,7 +11,7 @@ import { messagesTotal } from '../../engine/metrics.ts';
 import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
 import { checkSignedPayload, maySignPayload, type PayloadVerifiers } from '../../engine/trust/payload.ts';
-import type { Payloads } from '../../engine/payloads.ts';
+import { receiveHolds, type Payloads } from '../../engine/payloads.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../pipelines/intake.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
@@ -23,7 +23,10 @@ export interface RestInboundOptions {
   intake: Intake;
   /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
   trust: CertificateCheck;
+  /** The largest body read whole. */
   maxBodyBytes: number;
+  /** The largest body streamed to the Object Store as it arrives (over the inline limit, not needed whole). */
+  maxStreamedBodyBytes: number;
   /** In-flight body bytes, the hub's and each agency's: shared by every connector on the agency port. */
   budget: BodyBudget;
   clockSkewSeconds: number;
@@ -102,8 +105,9 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const claim = options.budget.claim(peer.partner.id, res);
       if (streamsToStore(req, partial.contentType, options.payloads)) {
         // Over the inline limit and judged without its bytes: written to the Object Store as it arrives, never held
-        // whole. It is in flight all the same, so it counts against the budget.
-        partial.stored = await options.payloads.receive(boundedBody(req, options.maxBodyBytes, claim), contentDigestHashes(digestHeader));
+        // whole. It is in flight all the same, so it claims from the budget what it holds at once.
+        const body = boundedBody(req, options.maxStreamedBodyBytes, claim, receiveHolds);
+        partial.stored = await options.payloads.receive(body, contentDigestHashes(digestHeader));
         if (!checkContentDigestWith(digestHeader, partial.stored.digest)) {
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
