@@ -19,6 +19,7 @@ import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/
 import { startPresence } from '../engine/nats/presence.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { Payloads } from '../engine/payloads.ts';
+import { startExpiry } from '../engine/retention.ts';
 import { defaultCrlUrl, initPki, loadPki, mountCrlDistribution, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
@@ -89,7 +90,7 @@ export async function startHub(config: Config): Promise<Hub> {
     const catalogue = await Catalogue.open(bus);
     started.push(() => catalogue.close());
     await catalogue.seed(table1);
-    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring);
+    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring, config.evidence.retentionDays);
     const evidence = new EvidenceLog(bus, config.node);
     // Stopped after the agency server (pushed before it, run after): the last counts are written before the bus drains.
     const refusals = new UnauthenticatedRefusals(evidence);
@@ -118,6 +119,7 @@ export async function startHub(config: Config): Promise<Hub> {
       started.push(() => stamper!.stop());
       const archive = await startArchive(bus, store, { batchSize: config.evidence.batchSize, batchMs: config.evidence.batchMs, node: config.node, keyring }, stamper);
       started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
+      if (config.evidence.retentionDays > 0) started.push(startExpiry(store, config.evidence.retentionDays));
     }
 
     const signingKey = createPrivateKey(pki.hubSign.keyPem);

@@ -2,14 +2,15 @@
 // fresh upload id when streamed in as they arrived: a resend or another sender can never replace stored bytes, and
 // the bytes are checked against the envelope's SHA-256 on every whole read. With a keyring they are sealed at rest in
 // segments (keyring.ts), so neither writing nor reading one ever holds it whole. They are evidence too, so the bucket
-// keeps them (no time-to-live); retention is an evidence policy, not a delivery one.
+// keeps them as long as the evidence (retention.ts), for ever by default: retention is an evidence policy, not a
+// delivery one.
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { checkRange, sliced, type ByteRange } from './byte-range.ts';
 import type { Envelope } from './envelope.ts';
 import { segmentBytes, type Keyring } from './keyring.ts';
-import type { Bus } from './nats/jetstream.ts';
+import { nanos, type Bus } from './nats/jetstream.ts';
 
 const bucket = 'swx_payloads';
 
@@ -49,17 +50,33 @@ function pulled(source: AsyncIterable<Uint8Array>): ReadableStream<Uint8Array> {
 }
 
 export class Payloads {
-  private constructor(private readonly bus: Bus, private readonly store: ObjectStore, readonly inlineLimit: number, private readonly keyring?: Keyring) {}
+  private constructor(
+    private readonly bus: Bus,
+    private readonly store: ObjectStore,
+    readonly inlineLimit: number,
+    private readonly keyring?: Keyring,
+    private readonly expires = false,
+  ) {}
 
-  /** With a keyring, blobs are sealed (AES-256-GCM, in segments) under its current key; reads open blobs sealed or not. */
-  static async open(bus: Bus, inlineLimit: number, keyring?: Keyring): Promise<Payloads> {
-    return new Payloads(bus, await new Objm(bus.js).create(bucket), inlineLimit, keyring);
+  /**
+   * With a keyring, blobs are sealed (AES-256-GCM, in segments) under its current key; reads open blobs sealed or not.
+   * With a retention in days, the bucket keeps a payload that long and one day more, so that it outlives the
+   * evidence of every message that names it (see place()); the bucket's max age follows the setting at every start.
+   */
+  static async open(bus: Bus, inlineLimit: number, keyring?: Keyring, retentionDays = 0): Promise<Payloads> {
+    const maxAge = retentionDays > 0 ? nanos((retentionDays + 1) * 86_400) : 0;
+    const store = await new Objm(bus.js).create(bucket, { ttl: maxAge });
+    const { config } = await bus.jsm.streams.info(objectStream);
+    if (config.max_age !== maxAge) await bus.jsm.streams.update(objectStream, { ...config, max_age: maxAge });
+    return new Payloads(bus, store, inlineLimit, keyring, retentionDays > 0);
   }
 
   /** Puts the bytes inline or into the Object Store and returns the envelope fields that say where they are. */
   async place(sha256: string, bytes: Uint8Array): Promise<Pick<Envelope, 'payload' | 'payloadRef'>> {
     if (bytes.length <= this.inlineLimit) return { payload: Buffer.from(bytes).toString('base64') };
-    const name = `sha256-${sha256}`;
+    // Under a retention, messages with the same bytes share the object of their day: it was put that day, so it lives
+    // at least the retention past the last of them, by the bucket's extra day.
+    const name = this.expires ? `sha256-${sha256}-${new Date().toISOString().slice(0, 10)}` : `sha256-${sha256}`;
     const info = await this.store.info(name);
     if (!info || info.deleted) await this.store.put({ name }, pulled(this.sealed(Readable.from([bytes]), name)));
     return { payloadRef: `${bucket}/${name}` };

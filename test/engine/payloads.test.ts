@@ -136,4 +136,16 @@ test('a slow reader of a large payload makes the stream pull no more than it rea
   assert.ok(Buffer.concat([first, rest]).equals(bytes));
 });
 
+test('a retention sets the bucket\'s max age to a day past it, follows the setting at every start, and names placed payloads by their day', async () => {
+  const maxAge = async () => (await bus.jsm.streams.info('OBJ_swx_payloads')).config.max_age;
+  const retained = await Payloads.open(bus, 1024, undefined, 30);
+  assert.is(await maxAge(), 31 * 86_400 * 1e9);
+  const bytes = randomBytes(5000);
+  const { payloadRef } = await retained.place(sha256(bytes), bytes);
+  assert.is(payloadRef, `swx_payloads/sha256-${sha256(bytes)}-${new Date().toISOString().slice(0, 10)}`);
+  assert.ok((await retained.bytes({ id: 'T1', payloadRef, sha256: sha256(bytes) })).equals(bytes));
+  await Payloads.open(bus, 1024);
+  assert.is(await maxAge(), 0, 'kept for ever again');
+});
+
 test.run();
