@@ -25,6 +25,7 @@ import { startPresence } from '../engine/nats/presence.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { trustBucket } from '../engine/nats/trust-share.ts';
 import { Payloads } from '../engine/payloads.ts';
+import { startExpiry } from '../engine/retention.ts';
 import { initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
@@ -87,7 +88,7 @@ export async function startHub(config: Config): Promise<Hub> {
     const catalogue = await Catalogue.open(bus);
     started.push(() => catalogue.close());
     await catalogue.seed(table1);
-    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring);
+    const payloads = await Payloads.open(bus, config.limits.inlinePayloadBytes, keyring, config.evidence.retentionDays);
     const evidence = new EvidenceLog(bus, config.node);
     // Stopped after the agency server (pushed before it, run after): the last counts are written before the bus drains.
     const refusals = new UnauthenticatedRefusals(evidence);
@@ -116,6 +117,7 @@ export async function startHub(config: Config): Promise<Hub> {
       started.push(() => stamper!.stop());
       const archive = await startArchive(bus, store, { batchSize: config.evidence.batchSize, batchMs: config.evidence.batchMs, node: config.node, keyring }, stamper);
       started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
+      if (config.evidence.retentionDays > 0) started.push(startExpiry(store, config.evidence.retentionDays));
     }
 
     const identity = hubIdentity(pki);

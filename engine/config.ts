@@ -31,8 +31,9 @@ export const configSchema = z.object({
     opsToken: z.string().optional().describe('bearer token of the operator API; when absent, <data>/ops-token'),
   }),
   limits: z.object({
-    maxBodyBytes: z.coerce.number().int().positive(),
+    maxBodyBytes: z.coerce.number().int().positive().describe('largest message body read whole (JSON, signed payloads, bodies within the inline limit)'),
     inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
+    maxStreamedBodyBytes: z.coerce.number().int().positive().describe('largest message body written to the Object Store as it arrives (REST bodies over the inline limit that are neither JSON nor signed payloads); held a window at a time, not whole'),
     inflightBodyBytes: z.coerce.number().int().positive().describe('request body bytes the process holds at once for verified requests; past it, 503 SWX_BUSY'),
     inflightBodyBytesPerPartner: z.coerce.number().int().positive().describe('request body bytes one agency may have in flight at once; past it, 429 SWX_PARTNER_BUSY'),
   }),
@@ -55,6 +56,7 @@ export const configSchema = z.object({
     tsaGraceSeconds: z.coerce.number().int().positive().describe('how long evidence may wait for a time-stamp before new messages are refused'),
     maxUnstampedRecords: z.coerce.number().int().positive().describe('evidence records that may wait for a time-stamp; warning at 70 %, refusal when full'),
     keyring: z.string().optional().describe('AES-256-GCM keyring file (operator-held, mode 0600): seals evidence bytes and stored payloads at rest'),
+    retentionDays: z.coerce.number().int().min(0).describe('days evidence rows and the payloads in the Object Store are kept (payloads a day longer, so they outlive their evidence); 0 keeps them for ever'),
   }),
   query: z.object({
     deadlineMs: z.coerce.number().int().positive().max(120_000).describe('how long the hub waits for a provider before answering SWX_PROVIDER_TIMEOUT'),
@@ -85,11 +87,11 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   clickhouse: { database: 'swx' },
   http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480, opsNames: [] },
   // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
-  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
+  limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, maxStreamedBodyBytes: 4 * 1024 ** 3, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
   dedupeHorizonSeconds: 7 * 24 * 3600,
   delivery: { timeoutMs: 15_000, concurrency: 32, maxAttempts: 5, backoffMs: [500, 2_000, 10_000, 30_000], breakerFailures: 3, probeIntervalMs: 2_000 },
-  evidence: { batchSize: 2_000, batchMs: 1_000, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000 },
+  evidence: { batchSize: 2_000, batchMs: 1_000, stampIntervalMs: 1_000, tsaGraceSeconds: 4 * 3600, maxUnstampedRecords: 2_000_000, retentionDays: 0 },
   query: { deadlineMs: 5_000, maxBodyBytes: 64 * 1024, freshnessSeconds: 300, rateLimits: { default: { ratePerSecond: 1_000, burst: 2_000 }, askers: {} } },
   signatureThreads: Math.max(1, availableParallelism() - 1),
   pkiAlg: 'ecdsa',
@@ -115,6 +117,7 @@ export const envSettings: Record<string, string> = {
   SWX_OPS_TOKEN: 'http.opsToken',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
+  SWX_MAX_STREAMED_BODY_BYTES: 'limits.maxStreamedBodyBytes',
   SWX_INFLIGHT_BODY_BYTES: 'limits.inflightBodyBytes',
   SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: 'limits.inflightBodyBytesPerPartner',
   SWX_CLOCK_SKEW_SECONDS: 'clockSkewSeconds',
@@ -134,6 +137,7 @@ export const envSettings: Record<string, string> = {
   SWX_TSA_GRACE_SECONDS: 'evidence.tsaGraceSeconds',
   SWX_MAX_UNSTAMPED_RECORDS: 'evidence.maxUnstampedRecords',
   SWX_KEYRING: 'evidence.keyring',
+  SWX_RETENTION_DAYS: 'evidence.retentionDays',
   SWX_QUERY_DEADLINE_MS: 'query.deadlineMs',
   SWX_QUERY_MAX_BYTES: 'query.maxBodyBytes',
   SWX_QUERY_FRESHNESS_SECONDS: 'query.freshnessSeconds',
@@ -199,8 +203,12 @@ export function loadConfig(dataDir = process.env.SWX_DATA ?? './data', env: Node
     const envName = Object.entries(envSettings).find(([, p]) => p === path)?.[0];
     throw new Error(`invalid setting ${path}${envName ? ` (${envName})` : ''}: ${issue.message}`);
   }
-  // A message the budget could never hold would be refused as busy forever: say so at start instead.
-  const { maxBodyBytes, inflightBodyBytes, inflightBodyBytesPerPartner } = parsed.data.limits;
+  const { maxBodyBytes, inflightBodyBytes, inflightBodyBytesPerPartner, inlinePayloadBytes, maxStreamedBodyBytes } = parsed.data.limits;
+  if (maxStreamedBodyBytes <= inlinePayloadBytes) {
+    throw new Error(`invalid setting limits.maxStreamedBodyBytes (SWX_MAX_STREAMED_BODY_BYTES): ${maxStreamedBodyBytes} is not above limits.inlinePayloadBytes (SWX_INLINE_PAYLOAD_BYTES) ${inlinePayloadBytes}, so every body streamed to the Object Store would be refused`);
+  }
+  // A message the budget could never hold would be refused as busy forever: say so at start instead. Streamed bodies
+  // claim only the window they hold (engine/payloads.ts), so their maximum is not bound to the budget.
   if (inflightBodyBytesPerPartner < maxBodyBytes) {
     throw new Error(`invalid setting limits.inflightBodyBytesPerPartner (SWX_INFLIGHT_BODY_BYTES_PER_PARTNER): ${inflightBodyBytesPerPartner} is below limits.maxBodyBytes (SWX_MAX_BODY_BYTES) ${maxBodyBytes}, so the largest message could never be read`);
   }

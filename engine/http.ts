@@ -144,9 +144,10 @@ export async function readBody(req: IncomingMessage, limit: number, claim?: Body
  * The body as a stream of its own, held within `limit` and `claim` (the declared length at once, a body without one as
  * it arrives): past either it ends with the refusal (SWX_TOO_LARGE, SWX_BUSY, SWX_PARTNER_BUSY) and the rest is
  * drained, not kept; a sender gone before the end errors it with SWX_CLIENT_ABORTED. The request itself is never
- * destroyed, so its problem reply still reaches the sender.
+ * destroyed, so its problem reply still reaches the sender. A reader that passes the body on as it arrives says how
+ * much of it it `holds` at most: the claim grows to that, not to the body's length.
  */
-export function boundedBody(req: IncomingMessage, limit: number, claim?: BodyClaim): Readable {
+export function boundedBody(req: IncomingMessage, limit: number, claim?: BodyClaim, holds = Infinity): Readable {
   let size = 0;
   let claimed = 0;
   const body = new Readable({ read: () => { req.resume(); } });
@@ -161,14 +162,15 @@ export function boundedBody(req: IncomingMessage, limit: number, claim?: BodyCla
       refuse(new SwxError('SWX_TOO_LARGE', `${what} exceeds the limit of ${limit} bytes`));
       return false;
     }
-    if (total <= claimed) return true;
+    const held = Math.min(total, holds);
+    if (held <= claimed) return true;
     try {
-      claim?.grow(total - claimed);
+      claim?.grow(held - claimed);
     } catch (error) {
       refuse(error);
       return false;
     }
-    claimed = total;
+    claimed = held;
     return true;
   };
   const onData = (chunk: Buffer) => {

@@ -10,7 +10,7 @@ import { boundedBody, header, isJsonMediaType, readBody, readJson, sendJson, sen
 import { messagesTotal } from '../../engine/metrics.ts';
 import { checkSignedPayload, maySignPayload, type CertificateCheck, type PayloadVerifiers } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
-import type { Payloads } from '../../engine/payloads.ts';
+import { receiveHolds, type Payloads } from '../../engine/payloads.ts';
 import { partnerId, serviceSchema, type Registry, type PartnerKey } from '../../engine/registry.ts';
 import type { Intake, Submission } from '../../engine/submission.ts';
 import { envelopeHeaders, messagePath, requestComponents } from './contract.ts';
@@ -22,7 +22,10 @@ export interface RestInboundOptions {
   intake: Intake;
   /** Judges the TLS client and signing certificates: path to a trust anchor, validity, key usage, revocation. */
   trust: CertificateCheck;
+  /** The largest body read whole. */
   maxBodyBytes: number;
+  /** The largest body streamed to the Object Store as it arrives (over the inline limit, not needed whole). */
+  maxStreamedBodyBytes: number;
   /** In-flight body bytes, the hub's and each agency's: shared by every connector on the agency port. */
   budget: BodyBudget;
   clockSkewSeconds: number;
@@ -100,8 +103,9 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       const claim = options.budget.claim(peer.partner.id, res);
       if (streamsToStore(req, partial.contentType, options.payloads)) {
         // Over the inline limit and judged without its bytes: written to the Object Store as it arrives, never held
-        // whole. It is in flight all the same, so it counts against the budget.
-        partial.stored = await options.payloads.receive(boundedBody(req, options.maxBodyBytes, claim), contentDigestHashes(digestHeader));
+        // whole. It is in flight all the same, so it claims from the budget what it holds at once.
+        const body = boundedBody(req, options.maxStreamedBodyBytes, claim, receiveHolds);
+        partial.stored = await options.payloads.receive(body, contentDigestHashes(digestHeader));
         if (!checkContentDigestWith(digestHeader, partial.stored.digest)) {
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
@@ -136,12 +140,12 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
 
 /**
  * Whether a body goes to the Object Store as it arrives: one declared over the inline limit, whose checks do not need
- * it whole (JSON is parsed, a payload that may carry its own signature is verified), where the store is unsealed.
- * Everything else is read within the in-flight budget.
+ * it whole (JSON is parsed, a payload that may carry its own signature is verified). Everything else is read within
+ * the in-flight budget.
  */
 function streamsToStore(req: IncomingMessage, contentType: string, payloads: Payloads): boolean {
   const declared = Number(req.headers['content-length'] ?? 0);
-  return payloads.streams && declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
+  return declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
 }
 
 /** The RFC 9421 signature of a request, by a key of the partner that authenticated the TLS connection. */

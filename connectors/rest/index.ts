@@ -21,7 +21,7 @@ registerConnector({
     }, trust);
     mountRestInbound(router, {
       registry, intake, payloads, trust, payloadVerifiers: signatures, signing: identity.signing,
-      maxBodyBytes: config.limits.maxBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds,
+      maxBodyBytes: config.limits.maxBodyBytes, maxStreamedBodyBytes: config.limits.maxStreamedBodyBytes, budget, clockSkewSeconds: config.clockSkewSeconds,
     });
     mountRestQueries(router, {
       registry, trust, queries, replay, signing: identity.signing,

@@ -101,8 +101,9 @@ test(`12 concurrent 32 MiB bodies without a certificate or signature are refused
 
 test('the in-flight body budget: 429 past an agency\'s share, 503 past the hub\'s, each with Retry-After; released as requests end', async () => {
   const gauge = () => metric('swx_inflight_body_bytes');
-  const hold = (agency: TestAgency, declared: number, id: string) => {
-    const headers = agency.client.signedHeaders(message(Buffer.alloc(declared), { to: 'CUSTOMS', messageId: id }));
+  // JSON is read whole, so it is held whole: it claims its declared length.
+  const hold = (agency: TestAgency, declared: number, id: string, contentType = 'application/json') => {
+    const headers = agency.client.signedHeaders(message(Buffer.alloc(declared), { to: 'CUSTOMS', messageId: id, contentType }));
     return holdPost(url(), { ...headers, 'content-length': String(declared) }, Buffer.alloc(64 * 1024), tlsOf(agency));
   };
   const a = hold(boft, 24 * MiB, 'HOLD-A');
@@ -133,6 +134,11 @@ test('the in-flight body budget: 429 past an agency\'s share, 503 past the hub\'
   assert.not.match(hub.output(), /"level":50/, 'a sender that leaves is no error of the hub');
   const big = Buffer.alloc(20 * MiB, 0x44);
   assert.is((await boft.client.send(message(big, { to: 'CUSTOMS' }))).status, 202, 'the released budget serves again');
+  // A body streamed to the Object Store is held a window at a time: it claims that window, not its length.
+  const streamed = hold(boft, 24 * MiB, 'HOLD-E', 'application/octet-stream');
+  await waitFor('the streamed body\'s window held', async () => (await gauge()) === MiB, 10_000);
+  streamed.abort();
+  await waitFor('the budget released', async () => (await gauge()) === 0, 10_000);
 });
 
 test('a signed request sent again without Swx-Message-Id: the same id, 202 duplicate, delivered once', async () => {

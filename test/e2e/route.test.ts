@@ -21,7 +21,7 @@ let boft: TestAgency;
 let tfda: TestAgency;
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * 1024), SWX_INLINE_PAYLOAD_BYTES: String(16 * 1024) } });
+  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * 1024), SWX_MAX_STREAMED_BODY_BYTES: String(256 * 1024), SWX_INLINE_PAYLOAD_BYTES: String(16 * 1024) } });
   customs = await addAgency(hub, 'CUSTOMS');
   boft = await addAgency(hub, 'BOFT');
   tfda = await addAgency(hub, 'TFDA');

@@ -1,14 +1,17 @@
 // Bodies over the inline limit whose checks need none of their bytes (not JSON, not a payload that signs itself) are
-// written to the Object Store as they arrive: the hub never holds one whole, the receiver gets it intact, and a body
-// refused once it has streamed past (its digest) leaves nothing stored.
+// written to the Object Store as they arrive, sealed at rest with the hub's keyring: the hub never holds one whole,
+// the receiver gets it intact, and a body refused once it has streamed past (its digest) leaves nothing stored. Such
+// bodies have their own maximum, far above the one for bodies read whole, and claim from the in-flight budget only
+// the window they hold.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Objm } from '@nats-io/obj';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Keyring } from '../../engine/keyring.ts';
 import { connectBus, type Bus } from '../../engine/nats/jetstream.ts';
-import { addAgency, addService, evidenceOf, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { rawPost } from '../helpers/raw.ts';
 
 const MiB = 1024 * 1024;
@@ -18,7 +21,13 @@ let boft: TestAgency;
 let bus: Bus;
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_MAX_BODY_BYTES: String(256 * MiB), SWX_INFLIGHT_BODY_BYTES: String(512 * MiB), SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: String(256 * MiB) } });
+  const keyring = join(tempDir('streamed-keys'), 'keys.json');
+  Keyring.rotate(keyring, 'k1');
+  // Bodies read whole stop at 8 MiB and the budget holds 16 MiB per agency, yet a streamed body may be 200 MiB.
+  hub = await startHubProcess({ env: {
+    SWX_KEYRING: keyring, SWX_MAX_BODY_BYTES: String(8 * MiB), SWX_MAX_STREAMED_BODY_BYTES: String(200 * MiB),
+    SWX_INFLIGHT_BODY_BYTES: String(32 * MiB), SWX_INFLIGHT_BODY_BYTES_PER_PARTNER: String(16 * MiB),
+  } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   boft = await addAgency(hub, 'BOFT');
   await addService(hub, 'bulk.dataset', ['CUSTOMS'], ['BOFT']);
@@ -31,11 +40,12 @@ test.after(async () => {
   await hub?.stop();
 });
 
-const uploads = async () => (await (await new Objm(bus.js).open('swx_payloads')).list()).filter((info) => info.name.startsWith('upload-')).length;
+const uploadNames = async () => (await (await new Objm(bus.js).open('swx_payloads')).list()).filter((info) => info.name.startsWith('upload-')).map((info) => info.name);
+const uploads = async () => (await uploadNames()).length;
 const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const bulk = (body: Buffer, messageId: string) => ({ to: 'BOFT', service: 'bulk.dataset', contentType: 'application/zip', body, messageId });
 
-test('a 192 MiB body refused for its digest once it streamed past: the hub held far less than the body, and nothing of it is stored', async () => {
+test('a 192 MiB body sealed as it streams in, refused for its digest once it streamed past: the hub held far less than the body, and nothing of it is stored', async () => {
   const size = 192 * MiB;
   const headers = customs.client.signedHeaders(bulk(Buffer.alloc(1), 'STREAMED-REFUSED'));
   const pid = hub.proc.pid!;
@@ -56,7 +66,17 @@ test('a 192 MiB body refused for its digest once it streamed past: the hub held 
   assert.is(await uploads(), 0, 'nothing of the refused body is left in the Object Store');
 });
 
-test('a 24 MiB body streams into the Object Store and reaches the receiver intact, named by its digest in the evidence', async () => {
+test('a streamed body declared over SWX_MAX_STREAMED_BODY_BYTES is refused before any of it is read', async () => {
+  const headers = customs.client.signedHeaders(bulk(Buffer.alloc(1), 'STREAMED-TOO-LARGE'));
+  const refused = await rawPost(`https://localhost:${hub.agencyPort}/v1/messages`, headers, Buffer.alloc(200 * MiB + 1), {
+    cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem,
+  });
+  assert.is(refused.status, 413, refused.text);
+  assert.is(refused.body.code, 'SWX_TOO_LARGE');
+  assert.match(String(refused.body.detail), /limit of 209715200 bytes/);
+});
+
+test('a 24 MiB body, three times the limit for bodies read whole, streams into the Object Store sealed and reaches the receiver intact, named by its digest in the evidence', async () => {
   const body = randomBytes(24 * MiB);
   const answer = await customs.client.send(bulk(body, 'STREAMED-1'));
   assert.is(answer.status, 202, answer.text);
@@ -64,6 +84,9 @@ test('a 24 MiB body streams into the Object Store and reaches the receiver intac
   const sha256 = createHash('sha256').update(body).digest('hex');
   assert.is(createHash('sha256').update(readFileSync(join(boft.inboxDir, 'STREAMED-1.bin'))).digest('hex'), sha256);
   assert.is(await uploads(), 1, 'the accepted body is kept');
+  const stored = Buffer.from((await (await new Objm(bus.js).open('swx_payloads')).getBlob((await uploadNames())[0]!))!);
+  assert.ok(stored.subarray(0, 14).equals(Buffer.from('swx-enc:v2:k1:')), 'stored sealed in segments under the current key');
+  assert.is(stored.indexOf(body.subarray(5_000_000, 5_000_064)), -1, 'the Object Store does not hold the plaintext');
   const received = (await evidenceOf(hub, 'STREAMED-1', 'received')).find((row) => row.stage === 'received');
   assert.is(received?.sha256, sha256);
   // Sent again: a duplicate, whose second copy is not kept.

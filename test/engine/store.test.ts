@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { expireEvidence } from '../../engine/retention.ts';
 import { migrate, migrations, openStore, StoreError, type Store, type StoreEvent } from '../../engine/store/index.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'swx-store-'));
@@ -163,6 +164,19 @@ test('insert 10k evidence rows in one insert, count them, parameterised queries;
   });
   await withStore(dir, async (s) => {
     assert.equal(await s.query('SELECT count() AS n, min(seq) AS lo FROM evidence WHERE seq < 999999999'), [{ n: 10_000, lo: first }]);
+  });
+});
+
+test('retention removes evidence rows older than it, but never a node\'s newest row, which its hash chain continues from', async () => {
+  const now = new Date('2026-03-01T00:00:00Z');
+  const day = 86_400_000;
+  const row = (node: string, chain: number, daysAgo: number) => evidenceRow({ node, chain, stream: 'SWX_EVIDENCE', at: new Date(now.getTime() - daysAgo * day).toISOString() });
+  await withStore(freshDir(), async (s) => {
+    // hub-1: old rows and new ones; hub-2: only old rows, its head among them.
+    await s.insert('evidence', [row('hub-1', 0, 40), row('hub-1', 1, 31), row('hub-1', 2, 29), row('hub-1', 3, 1), row('hub-2', 0, 50), row('hub-2', 1, 45)]);
+    assert.is(await expireEvidence(s, 30, now), 2);
+    const kept = await s.query<{ node: string; chain: number }>('SELECT node, chain FROM evidence ORDER BY node, chain');
+    assert.equal(kept, [{ node: 'hub-1', chain: 2 }, { node: 'hub-1', chain: 3 }, { node: 'hub-2', chain: 1 }]);
   });
 });
 
