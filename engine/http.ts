@@ -3,7 +3,7 @@
 import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { createSecureContext, type TLSSocket } from 'node:tls';
 import type { BodyClaim } from './budget.ts';
 import { problem, SwxError } from './errors.ts';
@@ -195,7 +195,10 @@ export interface HttpsAnswer { status: number; headers: IncomingMessage['headers
  * One HTTPS POST (the outbound connectors' calls to agencies): the answer is read up to `limit` bytes, beyond which
  * the request is dropped with SWX_TOO_LARGE; an answer cut off before its end is an error, never a short body.
  */
-export async function postHttps(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
+/** A request body: bytes held, or a stream opened afresh for each attempt (a new connection may need it again). */
+export type RequestBody = Buffer | (() => Readable);
+
+export async function postHttps(url: string | URL, options: RequestOptions, body: RequestBody, limit: number): Promise<HttpsAnswer> {
   try {
     return await postOnce(url, options, body, limit);
   } catch (error) {
@@ -209,7 +212,7 @@ export async function postHttps(url: string | URL, options: RequestOptions, body
 
 class StaleConnection extends Error {}
 
-function postOnce(url: string | URL, options: RequestOptions, body: Buffer, limit: number): Promise<HttpsAnswer> {
+function postOnce(url: string | URL, options: RequestOptions, body: RequestBody, limit: number): Promise<HttpsAnswer> {
   return new Promise((resolve, reject) => {
     let answered = false;
     const req = httpsRequest(url, { ...options, method: 'POST' }, (res) => {
@@ -233,7 +236,15 @@ function postOnce(url: string | URL, options: RequestOptions, body: Buffer, limi
       const stale = req.reusedSocket && !answered && (error.code === 'ECONNRESET' || error.code === 'EPIPE');
       reject(stale ? new StaleConnection(error.message, { cause: error }) : error);
     });
-    req.end(body);
+    if (Buffer.isBuffer(body)) {
+      req.end(body);
+      return;
+    }
+    // Streamed with backpressure; a source that fails (its bytes do not match their digest) aborts the request, so
+    // the receiver never takes a body cut short for a whole one.
+    pipeline(body(), req, (error) => {
+      if (error) { req.destroy(error); reject(error); }
+    });
   });
 }
 

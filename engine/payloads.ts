@@ -9,6 +9,7 @@ import { pipeline, Readable, Transform } from 'node:stream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import { checkRange, sliced, type ByteRange } from './byte-range.ts';
 import type { Envelope } from './envelope.ts';
+import type { OutgoingPayload } from './outbound.ts';
 import { segmentBytes, type Keyring } from './keyring.ts';
 import { nanos, type Bus } from './nats/jetstream.ts';
 
@@ -142,7 +143,18 @@ export class Payloads {
     return Readable.from(this.read(envelope, range), { objectMode: false, highWaterMark: segmentBytes });
   }
 
-  /** The whole payload in one buffer: for payloads small enough to hold (a delivery, an evidence bundle). */
+  /** An envelope's payload as a delivery sends it: held when inline, else streamed from the store on each open(). */
+  outgoing(envelope: Envelope): OutgoingPayload {
+    const held = envelope.payload === undefined ? undefined : Buffer.from(envelope.payload, 'base64');
+    return {
+      size: envelope.size,
+      sha256: envelope.sha256,
+      ...(held ? { held } : {}),
+      open: () => (held ? Readable.from([held]) : this.stream(envelope)),
+    };
+  }
+
+  /** The whole payload in one buffer: for payloads small enough to hold (an evidence bundle). */
   async bytes(envelope: PayloadOf): Promise<Buffer> {
     const parts: Buffer[] = [];
     for await (const part of this.stream(envelope)) parts.push(part as Buffer);

@@ -168,8 +168,10 @@ export class Deliveries {
     if (late) { breaker.success(); return late; }
 
     let receipt;
+    // A large payload may take longer than the ack wait to send: the consumer hears that the delivery is still at work.
+    const heartbeat = setInterval(() => delivery.working(), 10_000);
     try {
-      receipt = await outbound.deliver(envelope, await this.payloads.bytes(envelope), partner, chosen.endpoint);
+      receipt = await outbound.deliver(envelope, this.payloads.outgoing(envelope), partner, chosen.endpoint);
     } catch (error) {
       if (!(error instanceof DeliveryError) || error.transient) {
         breaker.failure();
@@ -187,6 +189,8 @@ export class Deliveries {
       if (final) return { kind: 'dead-letter', code: error.code, reason: error.message };
       const delayMs = this.options.backoffMs[Math.min(refused - 1, this.options.backoffMs.length - 1)]!;
       return { kind: 'retry', reason: error.message, delayMs, transient: true };
+    } finally {
+      clearInterval(heartbeat);
     }
     breaker.success();
     // Delivered: from here on a failure only retries the evidence, never the delivery (the receiver has it).

@@ -1,14 +1,16 @@
 // The agency side of the REST contract: a client that sends signed messages to the hub (behind `swx send`,
 // `swx sign`, the demo and the bench) and a receiver that checks the hub's signature, keeps each message once
 // by id, and answers with a signed receipt. Reference code for agency integrators.
-import { createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createServer, request, type Agent } from 'node:https';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { SwxError } from '../../engine/errors.ts';
-import { clientAgent, contained, readBody } from '../../engine/http.ts';
-import { algorithmFor, checkContentDigest, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
+import { boundedBody, clientAgent, contained, readBody } from '../../engine/http.ts';
+import { algorithmFor, checkContentDigest, checkContentDigestWith, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
 import { deliveryComponents, deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents } from './contract.ts';
 
@@ -201,6 +203,8 @@ export interface InboxEntry {
   conversationId: string;
   refToMessageId?: string;
   contentType: string;
+  /** Hex SHA-256 of the body as stored in `<id>.bin`. */
+  sha256: string;
   receivedAt: string;
   deliveredAt: string;
 }
@@ -227,7 +231,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
   hubSignCertPem: string;
   inboxDir: string;
   clockSkewSeconds?: number;
-  /** Largest delivery kept (default 64 MiB, the hub's default SWX_MAX_BODY_BYTES); a larger one is refused 413. */
+  /** Largest delivery kept (default 4 GiB, the hub's default SWX_MAX_STREAMED_BODY_BYTES); a larger one is refused 413. */
   maxBodyBytes?: number;
   /** Called once per newly stored message (not for redeliveries). */
   onMessage?(entry: InboxEntry): void;
@@ -244,25 +248,44 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
 
   const h = (req: IncomingMessage, name: string) => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v; };
   const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(async (req, res) => {
-    const body = await readBody(req, options.maxBodyBytes ?? 64 * 1024 * 1024);
     receiver.deliveries++;
     const id = h(req, envelopeHeaders.messageId) ?? '';
     perId.set(id, (perId.get(id) ?? 0) + 1);
     try {
-      checkHubRequest(req, body, hub, deliveryComponents, options.clockSkewSeconds);
+      // The signature covers Content-Digest: checked before the body is read, which is then held to that digest.
+      checkHubSignature(req, hub, deliveryComponents, options.clockSkewSeconds);
       if (!/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) throw new Error('missing or malformed Swx-Message-Id');
     } catch (error) {
+      req.resume();
       answer(res, 400, id || 'unknown', { error: (error as Error).message });
+      return;
+    }
+    // The body goes to a file as it arrives, hashed on the way: a dataset of gigabytes is never held whole.
+    const part = join(options.inboxDir, `.${randomBytes(8).toString('hex')}.part`);
+    const sha256 = createHash('sha256');
+    try {
+      await pipeline(boundedBody(req, options.maxBodyBytes ?? 4 * 1024 ** 3), new Transform({
+        transform(chunk: Buffer, _encoding, done) { sha256.update(chunk); done(null, chunk); },
+      }), createWriteStream(part));
+    } catch (error) {
+      rmSync(part, { force: true });
+      throw error;
+    }
+    const digest = sha256.digest();
+    if (!checkContentDigestWith(String(req.headers['content-digest']), (hash) => (hash === 'sha256' ? digest : Buffer.alloc(0)))) {
+      rmSync(part, { force: true });
+      answer(res, 400, id, { error: 'Content-Digest does not match the body' });
       return;
     }
     const meta = join(options.inboxDir, `${id}.json`);
     const from = h(req, deliveryHeaders.from) ?? '';
     const duplicate = existsSync(meta);
     if (duplicate) {
+      rmSync(part, { force: true });
       // The hub delivers at least once: a repeat has the same sender and body, is acknowledged again and kept once.
       // Anything else under a stored id is another message, which must not replace the stored one nor be lost.
       const stored = JSON.parse(readFileSync(meta, 'utf8')) as InboxEntry;
-      if (stored.from !== from || !readFileSync(join(options.inboxDir, `${id}.bin`)).equals(body)) {
+      if (stored.from !== from || stored.sha256 !== digest.toString('hex')) {
         answer(res, 409, id, { error: `another message is stored under ${id} (from ${stored.from})` });
         return;
       }
@@ -275,10 +298,11 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         conversationId: h(req, envelopeHeaders.conversationId) ?? '',
         ...(h(req, envelopeHeaders.refTo) ? { refToMessageId: h(req, envelopeHeaders.refTo) } : {}),
         contentType: h(req, 'content-type') ?? '',
+        sha256: digest.toString('hex'),
         receivedAt: h(req, deliveryHeaders.receivedAt) ?? '',
         deliveredAt: new Date().toISOString(),
       };
-      writeFileSync(join(options.inboxDir, `${id}.bin`), body);
+      renameSync(part, join(options.inboxDir, `${id}.bin`));
       // Written last and by rename, so an entry that exists is complete.
       writeFileSync(`${meta}.tmp`, JSON.stringify(entry));
       renameSync(`${meta}.tmp`, meta);
@@ -344,7 +368,8 @@ function hubKeyOf(certPem: string): { key: KeyObject; keyId: string } {
 }
 
 /** A request from the hub: signed by the hub's key over `required`, with a matching Content-Digest; throws if not. */
-function checkHubRequest(req: IncomingMessage, body: Buffer, hub: { key: KeyObject; keyId: string }, required: string[], skewSeconds = 300): void {
+/** The hub's RFC 9421 signature on a request, over `required` at least. */
+function checkHubSignature(req: IncomingMessage, hub: { key: KeyObject; keyId: string }, required: string[], skewSeconds = 300): void {
   verify({ method: req.method, targetUri: `https://${req.headers.host}${req.url}`, headers: req.headers }, {
     required,
     maxSkewSeconds: skewSeconds,
@@ -353,6 +378,10 @@ function checkHubRequest(req: IncomingMessage, body: Buffer, hub: { key: KeyObje
       return alg ? { key: hub.key, alg } : undefined;
     },
   });
+}
+
+function checkHubRequest(req: IncomingMessage, body: Buffer, hub: { key: KeyObject; keyId: string }, required: string[], skewSeconds = 300): void {
+  checkHubSignature(req, hub, required, skewSeconds);
   if (!checkContentDigest(String(req.headers['content-digest']), body)) throw new Error('Content-Digest does not match');
 }
 

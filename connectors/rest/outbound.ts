@@ -2,14 +2,14 @@
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
 import type { CertificateCheck } from '../../engine/trust/index.ts';
 import type { Agent } from 'node:https';
-import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import { clientAgent, postHttps, type HttpsAnswer, type RequestBody } from '../../engine/http.ts';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import { DeliveryError, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { RestEndpoint } from './endpoint.ts';
 import { deliveryHeaders, envelopeHeaders, providerRequestComponents, receiptComponents, requestComponents } from './contract.ts';
 
@@ -33,12 +33,13 @@ export class RestOutbound implements Outbound, ProviderConnector {
     return agent;
   }
 
-  async deliver(envelope: Envelope, payload: Buffer, partner: Partner, endpoint: RestEndpoint): Promise<Receipt> {
+  async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: RestEndpoint): Promise<Receipt> {
     if (!endpoint.url) throw new DeliveryError(false, 'SWX_UNKNOWN_RECEIVER', `${partner.id} has no REST delivery URL`);
     const url = new URL(endpoint.url);
     const headers: Record<string, string> = {
       'content-type': envelope.contentType,
-      'content-digest': contentDigest(payload),
+      // The digest of a streamed payload is the one stored with it: the stream errors if the bytes disagree.
+      'content-digest': `sha-256=:${Buffer.from(payload.sha256, 'hex').toString('base64')}:`,
       [envelopeHeaders.to]: envelope.to,
       [envelopeHeaders.service]: envelope.service,
       [envelopeHeaders.action]: envelope.action,
@@ -49,10 +50,11 @@ export class RestOutbound implements Outbound, ProviderConnector {
       ...(envelope.refToMessageId ? { [envelopeHeaders.refTo]: envelope.refToMessageId } : {}),
     };
     // A deadline for the whole exchange, not an idle timeout: a receiver that drips its answer must not hold a
-    // delivery past the consumer's ack wait.
-    const response = await this.post(url, headers, requestComponents(headers), payload, partner.id, AbortSignal.timeout(this.options.timeoutMs)).catch((error: Error) => {
+    // delivery for ever. A large payload gets the time it needs at the slowest rate allowed.
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, payload.size);
+    const response = await this.post(url, headers, requestComponents(headers), payload.held ?? payload.open, payload.size, partner.id, AbortSignal.timeout(deadlineMs)).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', error.message);
-      const reason = isAbort(error) ? `no complete answer within ${this.options.timeoutMs} ms` : error.message;
+      const reason = isAbort(error) ? `no complete answer within ${deadlineMs} ms` : error.message;
       throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
     });
 
@@ -89,7 +91,7 @@ export class RestOutbound implements Outbound, ProviderConnector {
       [deliveryHeaders.from]: call.asker,
     };
     const failed = (detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider}: ${detail}`);
-    const response = await this.post(url, headers, providerRequestComponents, body, call.provider, call.signal).catch((error: Error) => {
+    const response = await this.post(url, headers, providerRequestComponents, body, body.length, call.provider, call.signal).catch((error: Error) => {
       if (isAbort(error)) throw error;
       throw failed(error instanceof SwxError ? error.message : `${url.origin}: ${error.message}`);
     });
@@ -116,9 +118,9 @@ export class RestOutbound implements Outbound, ProviderConnector {
   }
 
   /** One signed POST over the partner's keep-alive mutual-TLS agent; the answer is read up to a bound. */
-  private post(url: URL, headers: Record<string, string>, components: string[], body: Buffer, partnerId: string, signal: AbortSignal): Promise<HttpsAnswer> {
+  private post(url: URL, headers: Record<string, string>, components: string[], body: RequestBody, size: number, partnerId: string, signal: AbortSignal): Promise<HttpsAnswer> {
     Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, { ...this.hub.signing, components }));
-    headers['content-length'] = String(body.length);
+    headers['content-length'] = String(size);
     return postHttps(url, { headers, agent: this.agent(partnerId), signal }, body, 1024 * 1024).catch((error: Error) => {
       throw error instanceof SwxError ? new SwxError(error.code, `${partnerId}: ${error.message}`) : error;
     });

@@ -1,6 +1,6 @@
 // Bodies over the inline limit whose checks need none of their bytes (not JSON, not a payload that signs itself) are
 // written to the Object Store as they arrive, sealed at rest with the hub's keyring: the hub never holds one whole,
-// the receiver gets it intact, and a body refused once it has streamed past (its digest) leaves nothing stored. Such
+// the receiver gets it intact (streamed out of the store again), and a body refused once it has streamed past (its digest) leaves nothing stored. Such
 // bodies have their own maximum, far above the one for bodies read whole, and claim from the in-flight budget only
 // the window they hold.
 import { createHash, randomBytes } from 'node:crypto';
@@ -93,6 +93,24 @@ test('a 24 MiB body, three times the limit for bodies read whole, streams into t
   const again = await customs.client.send(bulk(body, 'STREAMED-1'));
   assert.is(again.body.duplicate, true);
   assert.is(await uploads(), 1, 'the resend\'s copy is discarded');
+});
+
+test('a 192 MiB body streams in and out again: accepted, sealed, delivered intact, and the hub held far less than the body', async () => {
+  const size = 192 * MiB;
+  const body = randomBytes(size);
+  const pid = hub.proc.pid!;
+  const before = kib(pid, 'VmRSS');
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const answer = await customs.client.send(bulk(body, 'STREAMED-LARGE'));
+  assert.is(answer.status, 202, answer.text);
+  await waitFor('the large message in BOFT inbox', () => existsSync(join(boft.inboxDir, 'STREAMED-LARGE.json')), 120_000);
+  const grown = kib(pid, 'VmHWM') - before;
+  console.log(`a ${size / MiB} MiB body in and out: the hub's peak RSS grew ${(grown / MiB).toFixed(0)} MiB`);
+  assert.ok(grown < size / 2, `the hub's RSS peaked ${(grown / MiB).toFixed(0)} MiB over its size before`);
+  const sha256 = createHash('sha256').update(body).digest('hex');
+  assert.is(JSON.parse(readFileSync(join(boft.inboxDir, 'STREAMED-LARGE.json'), 'utf8')).sha256, sha256);
+  assert.is(createHash('sha256').update(readFileSync(join(boft.inboxDir, 'STREAMED-LARGE.bin'))).digest('hex'), sha256);
+  await evidenceOf(hub, 'STREAMED-LARGE', 'delivered');
 });
 
 test.run();
