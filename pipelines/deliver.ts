@@ -10,7 +10,7 @@ import type { Envelope } from '../engine/envelope.ts';
 import { envelopeFacts, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
-import { ensureConsumer, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
+import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import { endpointFor } from '../engine/endpoints.ts';
 import { DeliveryError, type Outbound } from '../engine/outbound.ts';
 import type { Payloads } from '../engine/payloads.ts';
@@ -163,6 +163,13 @@ export class Deliveries {
     if (partner.receive === 'pull') return { kind: 'retry', reason: `${partner.id} now collects its deliveries from its inbox`, delayMs: 30_000, transient: true };
     const outbound = this.outbounds(chosen.protocol);
     if (!outbound) return { kind: 'retry', reason: `${partner.id} is reached over ${chosen.protocol}, which this hub process does not run`, delayMs: 30_000, transient: true };
+    const key = deliveredKey(envelope);
+    // A copy of a topic's or channel's message asks the bucket before it is sent. A nats-server killed mid-flight can
+    // forget acknowledgements it had taken (it writes consumer state behind) and hand out again, as new, items the
+    // receiver already has: a channel's lane would repeat its whole unwritten tail. An operator's resend goes again.
+    if (envelope.audience && !delivery.msg.headers?.get(resentFromHeader) && (await this.delivered.get(key))?.operation === 'PUT') {
+      return { kind: 'ack' };
+    }
     if (!(await breaker.permit(delivery.working))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };
     const late = await expired(); // it may have waited out an outage
     if (late) { breaker.success(); return late; }
@@ -198,7 +205,6 @@ export class Deliveries {
     // repeat, so only a redelivery asks the bucket. The `delivered` record's id is the message's own: an attempt
     // that died between that record and the mark below leaves its retry de-duplicated by the stream, and recorded
     // as the repeat it is.
-    const key = deliveredKey(envelope);
     const repeat = delivery.attempt > 1 && (await this.delivered.get(key))?.operation === 'PUT';
     const receiptRecord = (stage: 'delivered' | 'redelivered', id: string) => this.evidence.record({
       ...facts,

@@ -14,6 +14,7 @@ import { loadPki } from '../../engine/pki/index.ts';
 import { deliverActorName } from '../../pipelines/deliver.ts';
 import { startAgencyReceiver, type AgencyClient, type AgencyReceiver, type OutgoingMessage } from '../../connectors/rest/agency.ts';
 import { addAgency, addService, freePort, assertChained, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { sendUntilAccepted, stagesOf } from '../helpers/delivery.ts';
 
 /** In-flight deliveries per partner per hub process (SWX_DELIVERY_CONCURRENCY): the actor never holds more unsettled. */
 const concurrency = 32;
@@ -32,18 +33,6 @@ const message = (id: string): OutgoingMessage => ({
   to: 'BOFT', service: 'customs.declaration', messageId: id, contentType: 'application/json',
   body: Buffer.from(JSON.stringify({ declarationNo: `AA/BE/13/${id}`, value: 1 })),
 });
-
-/** What a careful sender does: retry with the same message id until the hub answers 202. */
-async function sendUntilAccepted(client: AgencyClient, outgoing: OutgoingMessage, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const answer = await client.send(outgoing).catch(() => undefined);
-    if (answer?.status === 202) return;
-    if (answer && answer.status < 500) throw new Error(`refused: ${JSON.stringify(answer.body)}`);
-    if (Date.now() > deadline) throw new Error(`not accepted within ${timeoutMs} ms`);
-    await sleep(200);
-  }
-}
 
 async function sendAll(ids: string[], during?: { afterAccepted: number; act: () => Promise<void> }): Promise<void> {
   let accepted = 0;
@@ -81,15 +70,6 @@ function watch(receiver: AgencyReceiver): void {
 
 const inbox = () => new Set(readdirSync(boft.inboxDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)));
 
-async function stagesOf(ids: string[]): Promise<Record<string, Record<string, number>>> {
-  const out: Record<string, Record<string, number>> = {};
-  for (let i = 0; i < ids.length; i += 2000) {
-    const answer = await hub.admin('POST', '/api/messages/stages', { ids: ids.slice(i, i + 2000) });
-    Object.assign(out, answer.body);
-  }
-  return out;
-}
-
 /** Nothing left for BOFT's deliveries or the archive: no more requests can come, and all evidence is archived. */
 async function settled(): Promise<boolean> {
   // Deliveries first: the evidence of a delivery is published before its ack, so it is in the evidence count after.
@@ -110,10 +90,10 @@ async function assertOnceInEffect(fault: string, ids: string[], bound: number): 
   // Work held by a killed hub returns after the ack wait: 15 s for deliveries, 20 s for the archive.
   await waitFor('deliveries and their evidence settled', async () => {
     if (!(await settled())) return false;
-    const stages = await stagesOf(ids);
+    const stages = await stagesOf(hub, ids);
     return ids.every((id) => (stages[id]?.delivered ?? 0) >= 1 && (stages[id]?.routed ?? 0) >= 1 && (stages[id]?.received ?? 0) >= 1);
   }, 120_000);
-  const stages = await stagesOf(ids);
+  const stages = await stagesOf(hub, ids);
   let repeats = 0;
   let redelivered = 0;
   for (const id of ids) {
@@ -222,7 +202,7 @@ test('the same message id sent again after more than two minutes is accepted ide
   await sleep(1_000);
   assert.ok(inbox().has(lateId));
   assert.is(requests.get(lateId)?.length, 1, 'not delivered again');
-  const stages = await stagesOf([lateId]);
+  const stages = await stagesOf(hub, [lateId]);
   assert.is(stages[lateId]!.routed, 1);
   assert.ok(stages[lateId]!.duplicate! >= 1);
 });
