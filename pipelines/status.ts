@@ -47,19 +47,15 @@ const isoAt = (at: string) => `${at.replace(' ', 'T')}Z`;
 /** The accepted envelope's own records are named after its place on the message stream (pipelines/archive.ts). */
 const envelopeSeq = (recordId: string) => Number(/^msg:(\d+):received$/.exec(recordId)?.[1] ?? 0);
 
-export interface EvidenceMessagesOptions {
-  /** Opens sealed evidence bytes (the receipts). */
-  keyring?: Keyring;
-  /** The most unarchived envelopes looked through for a message not in the archive yet. */
-  scanLimit?: number;
-}
+/**
+ * The most unarchived envelopes looked through (their headers, ~100 bytes each) for a message not in the archive yet:
+ * a backlog longer than this is an archive far behind its batches, and the answer is to ask again later.
+ */
+const scanLimit = 10_000;
 
 export class EvidenceMessages implements Messages {
-  private readonly scanLimit: number;
-
-  constructor(private readonly store: Store, private readonly bus: Bus, private readonly options: EvidenceMessagesOptions = {}) {
-    this.scanLimit = options.scanLimit ?? 10_000;
-  }
+  /** `keyring` opens sealed evidence bytes (the receipts). */
+  constructor(private readonly store: Store, private readonly bus: Bus, private readonly options: { keyring?: Keyring } = {}) {}
 
   async status(from: string, id: string, asker: string): Promise<MessageStatus | undefined> {
     // The floor is read before the archive is asked: whatever it had not written then is on the stream after it.
@@ -122,7 +118,7 @@ export class EvidenceMessages implements Messages {
       filter_subjects: 'swx.msg.>', deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1, headers_only: true,
     });
     let pending = (await consumer.info()).num_pending;
-    if (pending > this.scanLimit) {
+    if (pending > scanLimit) {
       throw new SwxError('SWX_UNAVAILABLE', `the evidence archive is ${pending} messages behind; ask again when it has caught up`, { retryAfterSeconds: 30 });
     }
     // Intake stores a message under its sender and id (pipelines/intake.ts); a receiver's copy adds its receiver.
