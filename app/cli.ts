@@ -12,11 +12,12 @@ import { log } from '../engine/log.ts';
 import { verifyBundle } from '../engine/evidence-bundle.ts';
 import { evidenceStages } from '../engine/evidence.ts';
 import { Keyring } from '../engine/keyring.ts';
+import type { MessageStatus } from '../engine/status.ts';
 import {
   importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
   type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
 } from '../engine/pki/index.ts';
-import { AgencyClient } from '../connectors/rest/agency.ts';
+import { AgencyClient, receiptSigned } from '../connectors/rest/agency.ts';
 import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
@@ -120,9 +121,19 @@ function agencyCredentials(values: { data: string; as?: string; cert?: string; k
   };
 }
 
-const messageOptions = {
+/** Who an agency command acts as and which hub it asks: shared by send, sign and status. */
+const agencyOptions = {
   ...dataOption,
   as: { type: 'string' as const },
+  hub: { type: 'string' as const, default: process.env.SWX_HUB_URL ?? `https://localhost:${process.env.SWX_HTTP_PORT ?? 7443}` },
+  cert: { type: 'string' as const },
+  key: { type: 'string' as const },
+  ca: { type: 'string' as const },
+  'hub-cert': { type: 'string' as const },
+};
+
+const messageOptions = {
+  ...agencyOptions,
   to: { type: 'string' as const },
   service: { type: 'string' as const },
   action: { type: 'string' as const },
@@ -130,20 +141,17 @@ const messageOptions = {
   id: { type: 'string' as const },
   conversation: { type: 'string' as const },
   'ref-to': { type: 'string' as const },
-  hub: { type: 'string' as const, default: process.env.SWX_HUB_URL ?? `https://localhost:${process.env.SWX_HTTP_PORT ?? 7443}` },
-  cert: { type: 'string' as const },
-  key: { type: 'string' as const },
-  ca: { type: 'string' as const },
-  'hub-cert': { type: 'string' as const },
   query: { type: 'string' as const },
   provider: { type: 'string' as const },
 };
+
+const agencyUsage = '[--hub URL] [--cert PEM --key PEM --ca PEM] [--hub-cert PEM (the hub signing certificate answers are checked against)]';
 
 const sendUsage = [
   'swx send --as AGENCY [--to AGENCY] --service SERVICE [--action A] [--content-type T] [--id ID] [--conversation ID] [--ref-to ID] FILE',
   '  (no --to with --service notify.<topic> or exchange.<channel>: the message reaches every receiver or requester)',
   'swx send --as AGENCY --query DATASET [--provider AGENCY] [--id ID] NAME=VALUE...',
-  '  common: [--hub URL] [--cert PEM --key PEM --ca PEM] [--hub-cert PEM (the hub signing certificate answers are checked against)]',
+  `  common: ${agencyUsage}`,
 ].join('\n');
 
 /** What `swx send` and `swx sign` were asked to send: a message (FILE) or a query (--query DATASET NAME=VALUE...). */
@@ -295,6 +303,34 @@ const commands: Record<string, Command> = {
         return answer.status === 202 ? 0 : 1;
       } finally {
         request.client.close();
+      }
+    },
+  },
+  status: {
+    summary: 'what became of a message an agency sent: each receiver\'s state and signed receipt; exit 0 only when all delivered',
+    usage: `swx status ID --as AGENCY [--from AGENCY (the sender, when asking as one of its receivers)] ${agencyUsage}`,
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, options: { ...agencyOptions, from: { type: 'string' } }, allowPositionals: true });
+      if (positionals.length !== 1) throw new Error(commands.status!.usage);
+      const id = positionals[0]!;
+      const credentials = agencyCredentials(values);
+      const client = new AgencyClient(values.hub!, credentials, { hubSignCertPem: credentials.hubSignCertPem });
+      try {
+        const answer = await client.status(id, { from: values.from });
+        print(answer.body);
+        if (answer.status !== 200) return 1;
+        if (!answer.signed) console.error('the answer\'s signature was not checked: give --hub-cert (the hub signing certificate)');
+        const status = answer.body as unknown as MessageStatus;
+        if (!status.archived) console.error(`${id}: accepted, not archived yet; ask again shortly`);
+        let delivered = status.state === 'accepted' && status.receivers.length > 0;
+        for (const receiver of status.receivers) {
+          const receipt = receiver.receipt && (receiptSigned(receiver.receipt, id) ? 'receipt signature verifies' : 'receipt signature does NOT verify');
+          console.error(`${receiver.to}: ${receiver.state}${receiver.code ? ` (${receiver.code})` : ''}${receipt ? `, ${receipt}` : ''}`);
+          delivered &&= (receiver.state === 'delivered' || receiver.state === 'redelivered') && receipt === 'receipt signature verifies';
+        }
+        return delivered ? 0 : 1;
+      } finally {
+        client.close();
       }
     },
   },

@@ -29,11 +29,13 @@ import { startExpiry } from '../engine/retention.ts';
 import { initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
+import { unarchivedMessages } from '../engine/status.ts';
 import { createSignaturePool, verifyCms, verifyXml as verifyXmlInline } from '../engine/trust/index.ts';
 import { ReplayWindow } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
+import { EvidenceMessages } from '../pipelines/status.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
 import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
@@ -160,6 +162,7 @@ export async function startHub(config: Config): Promise<Hub> {
     let agencyUrl = '';
     const context: ConnectorContext = {
       config, identity, registry, trust, signatures, intake, payloads, evidence, queries, catalogue, replay, router, budget,
+      messages: store ? new EvidenceMessages(store, bus, { keyring }) : unarchivedMessages,
       publicUrl: () => agencyUrl,
     };
     for (const connector of registeredConnectors()) {

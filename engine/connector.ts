@@ -14,6 +14,7 @@ import type { Outbound } from './outbound.ts';
 import type { Payloads } from './payloads.ts';
 import type { ProviderConnector, QueryService, ReplayGuard } from './query.ts';
 import type { Registry } from './registry.ts';
+import type { Messages } from './status.ts';
 import type { Intake } from './submission.ts';
 import type { CertificateCheck } from './trust/path.ts';
 import type { PayloadVerifiers } from './trust/payload.ts';
@@ -32,6 +33,8 @@ export interface ConnectorContext {
   payloads: Payloads;
   evidence: EvidenceLog;
   queries: QueryService;
+  /** What became of a message at each receiver, as its sender asks; SWX_UNAVAILABLE in a process that does not archive. */
+  messages: Messages;
   catalogue: Catalogue;
   /** Claims query ids and request signatures once within the replay window. */
   replay: ReplayGuard;

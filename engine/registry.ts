@@ -88,6 +88,14 @@ export type Audience =
 /** The service a message to a topic or channel is sent under. */
 export const audienceService = { topic: (id: string) => `notify.${id}`, channel: (id: string) => `exchange.${id}` };
 
+/** The topic or channel a service names (`notify.<topic>`, `exchange.<channel>`), or undefined for a direct service. */
+export function serviceAudience(service: string): { kind: 'topic' | 'channel'; id: string } | undefined {
+  const [prefix, id = ''] = service.split(/\.(.*)/s) as [string, string?];
+  if (prefix === 'notify') return { kind: 'topic', id };
+  if (prefix === 'exchange') return { kind: 'channel', id };
+  return undefined;
+}
+
 type Kind = 'partner' | 'service' | 'topic' | 'channel';
 const kindIds: Record<Kind, z.ZodType<string>> = { partner: partnerId, service: serviceId, topic: topicId, channel: channelId };
 
@@ -193,9 +201,9 @@ export class Registry {
    * topic or provide to the channel, or a topic or channel message names a receiver.
    */
   audience(from: string, service: string, to: string | undefined): Audience {
-    const [prefix, id = ''] = service.split(/\.(.*)/s) as [string, string?];
-    if (prefix === 'notify' || prefix === 'exchange') {
-      const kind = prefix === 'notify' ? 'topic' : 'channel';
+    const named = serviceAudience(service);
+    if (named) {
+      const { kind, id } = named;
       if (to !== undefined) throw new SwxError('SWX_BAD_REQUEST', `a message to ${kind} ${id} names no receiver: it reaches every ${kind === 'topic' ? 'receiver' : 'requester'}`);
       const receivers = kind === 'topic' ? this.topicReceivers(from, id) : this.channelRequesters(from, id);
       return { kind, id, receivers: receivers.filter((receiver) => receiver !== from) };

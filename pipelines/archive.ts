@@ -23,6 +23,9 @@ const recordsPerMessage = 256;
 /** Rows built between yields to the event loop, which meanwhile takes traffic. */
 const rowsPerSlice = 50;
 
+/** The archive's durable consumer of the message stream: its acknowledged floor is how far envelopes are archived. */
+export const archiveMessagesActor = 'archive-messages';
+
 export interface ArchiveOptions { batchSize: number; batchMs: number; node: string; keyring?: Keyring }
 
 /** The stream a record came from, named with the stream's creation time: a recreated stream restarts its sequences. */
@@ -157,7 +160,7 @@ export async function startArchive(bus: Bus, store: Store, options: ArchiveOptio
   // A batch held by a hub that died comes back after the ack wait; an insert takes well under a second.
   const consumer = { ack_wait: 20_000_000_000, max_deliver: -1, max_ack_pending: options.batchSize * 4 };
   await ensureConsumer(bus.jsm, streams.evidence, { durable_name: 'archive', filter_subject: subjects.evidence, ...consumer });
-  await ensureConsumer(bus.jsm, streams.messages, { durable_name: 'archive-messages', filter_subject: 'swx.msg.>', ...consumer });
+  await ensureConsumer(bus.jsm, streams.messages, { durable_name: archiveMessagesActor, filter_subject: 'swx.msg.>', ...consumer });
   const common = { maxInFlight: options.batchSize * 2, backoffMs: [2_000], maxAttempts: Number.MAX_SAFE_INTEGER };
   const evidence = await startActor<EvidenceRecord[]>(bus, {
     name: 'archive',
@@ -168,7 +171,7 @@ export async function startArchive(bus: Bus, store: Store, options: ArchiveOptio
     ...common,
   });
   const messages = await startActor<EvidenceRecord[]>(bus, {
-    name: 'archive-messages',
+    name: archiveMessagesActor,
     stream: streams.messages,
     filterSubject: 'swx.msg.>',
     decode: (data, msg) => envelopeRecords(JSON.parse(Buffer.from(data).toString('utf8')) as Envelope, msg.seq, msg.subject, msg.headers?.get(resentFromHeader) || undefined, options.node),

@@ -1,6 +1,6 @@
-// The agency side of the REST contract: a client that sends signed messages to the hub (behind `swx send`,
-// `swx sign`, the demo and the bench) and a receiver that checks the hub's signature, keeps each message once
-// by id, and answers with a signed receipt. Reference code for agency integrators.
+// The agency side of the REST contract: a client that sends signed messages to the hub and asks what became of them
+// (behind `swx send`, `swx status`, `swx sign`, the demo and the bench) and a receiver that checks the hub's
+// signature, keeps each message once by id, and answers with a signed receipt. Reference code for agency integrators.
 import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
@@ -10,9 +10,10 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { SwxError } from '../../engine/errors.ts';
 import { boundedBody, clientAgent, contained, readBody } from '../../engine/http.ts';
-import { algorithmFor, checkContentDigest, checkContentDigestWith, contentDigest, sign, verify, type SigAlg } from '../../engine/httpsig.ts';
+import { algorithmFor, checkContentDigest, checkContentDigestWith, contentDigest, isSigAlg, sign, verify, verifySignatureBase, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryComponents, deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents } from './contract.ts';
+import { deliveryComponents, deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, statusComponents } from './contract.ts';
+import type { HeldReceipt } from '../../engine/status.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -155,6 +156,30 @@ export class AgencyClient {
     return true;
   }
 
+  /** A signed request for message `id`'s status: as its sender, or as one of its receivers naming the sender (`from`). */
+  signedStatus(id: string, from?: string): { url: string; headers: Record<string, string> } {
+    const url = new URL(`${messagePath}/${encodeURIComponent(id)}`, this.hubUrl);
+    if (from) url.searchParams.set('from', from);
+    const headers: Record<string, string> = {};
+    return { url: url.href, headers: sign({ method: 'GET', targetUri: url.href, headers }, { ...this.signer, components: statusComponents(headers) }) };
+  }
+
+  /**
+   * What became of message `id` at each receiver, with their signed receipts. A 200 answer must carry the hub's
+   * signature (checked when the client knows the hub's signing certificate): `signed` says so; an answer whose signature
+   * fails, or that is about another message, is an error, never data.
+   */
+  async status(id: string, options: { from?: string } = {}): Promise<ReceivedAnswer & { signed: boolean }> {
+    const { url, headers } = this.signedStatus(id, options.from);
+    const answer = await this.exchange('GET', url, headers);
+    const signed = this.hubSigned(answer, 200);
+    const signedId = answer.headers[envelopeHeaders.messageId];
+    if ((signed && signedId !== id) || (answer.status === 200 && answer.body.id !== id)) {
+      throw new Error(`the hub's answer is about message ${String(signedId ?? answer.body.id)}, not ${id}`);
+    }
+    return { ...answer, signed };
+  }
+
   /**
    * Whether a reply carries the hub's signature over its status, content type, digest and the id it names: false when
    * the client does not know the hub's signing certificate, or for an unsigned refusal; throws when the signature or
@@ -175,8 +200,12 @@ export class AgencyClient {
   }
 
   private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<ReceivedAnswer> {
+    return this.exchange('POST', url, { ...headers, 'content-length': String(payload.length) }, payload);
+  }
+
+  private exchange(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: Buffer): Promise<ReceivedAnswer> {
     return new Promise((resolve, reject) => {
-      const req = request(url, { method: 'POST', agent: this.agent, headers: { ...headers, 'content-length': String(payload.length) } }, (res) => {
+      const req = request(url, { method, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -193,6 +222,19 @@ export class AgencyClient {
   }
 
   close(): void { this.agent.destroy(); }
+}
+
+/**
+ * Whether a receipt the hub holds is the receiver's signature for message `id`: its RFC 9421 signature base names
+ * the message and verifies with the certificate it was checked against. Whether that certificate is the receiver's is
+ * for the agency to judge against its own trust anchors.
+ */
+export function receiptSigned(receipt: HeldReceipt, id: string): boolean {
+  const { base, certificate, algorithm, value } = receipt.signature;
+  const signature = /^[^=]+=:([A-Za-z0-9+/=]+):$/.exec(value.split('\n').at(-1) ?? '')?.[1];
+  if (!base || !certificate || !signature || !isSigAlg(algorithm)) return false;
+  if (!base.split('\n').includes(`"${envelopeHeaders.messageId}": ${id}`)) return false;
+  return verifySignatureBase(base, Buffer.from(signature, 'base64'), new X509Certificate(certificate).publicKey, algorithm);
 }
 
 export interface InboxEntry {

@@ -46,3 +46,11 @@ export function queryComponents(headers: Record<string, unknown>): string[] {
 }
 /** What the hub's request to a provider covers: whose query it is and its id. */
 export const providerRequestComponents = [...queryRequestComponents, envelopeHeaders.messageId, deliveryHeaders.from];
+
+/** Message status: the sender GETs /v1/messages/<id> (a receiver adds `?from=<sender>`); the request has no body, so
+ * its signature covers the method and the target URI with its query; the answer is signed like a receipt. */
+export const statusRequestComponents = ['@method', '@target-uri'];
+/** Components to sign for a status request with these (lower-case) headers. */
+export function statusComponents(headers: Record<string, unknown>): string[] {
+  return withSwxHeaders(statusRequestComponents, headers);
+}

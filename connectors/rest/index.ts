@@ -1,21 +1,23 @@
-// The REST connector: agencies send messages (POST /v1/messages) and ask queries (POST /v1/query/<dataset>) over mutual
-// TLS with HTTP Message Signatures; the hub delivers to and queries agencies' REST endpoints the same way.
+// The REST connector: agencies send messages (POST /v1/messages), ask what became of them (GET /v1/messages/<id>) and
+// ask queries (POST /v1/query/<dataset>) over mutual TLS with HTTP Message Signatures; the hub delivers to and queries
+// agencies' REST endpoints the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
 import { restEndpoint, restServes } from './endpoint.ts';
 import { mountRestInbound } from './inbound.ts';
 import { mountOpenApi } from './openapi.ts';
 import { RestOutbound } from './outbound.ts';
 import { mountRestQueries } from './query.ts';
+import { mountRestStatus } from './status.ts';
 
 export { restEndpoint, type RestEndpoint } from './endpoint.ts';
 
 registerConnector({
   protocol: 'rest',
-  summary: 'HTTPS + RFC 9421 message signatures: messages, queries, the OpenAPI document',
+  summary: 'HTTPS + RFC 9421 message signatures: messages, their status, queries, the OpenAPI document',
   settings: connectorSettings,
   endpoint: restEndpoint,
   serves: restServes,
-  start({ config, identity, registry, trust, signatures, intake, payloads, queries, catalogue, replay, router, budget }) {
+  start({ config, identity, registry, trust, signatures, intake, payloads, queries, messages, catalogue, replay, router, budget }) {
     const outbound = new RestOutbound(identity, registry, {
       timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds,
     }, trust);
@@ -27,6 +29,7 @@ registerConnector({
       registry, trust, queries, replay, signing: identity.signing,
       maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds,
     });
+    mountRestStatus(router, { registry, trust, messages, signing: identity.signing, clockSkewSeconds: config.clockSkewSeconds });
     mountOpenApi(router, { catalogue });
     return { outbound, provider: outbound, stop: () => outbound.close() };
   },

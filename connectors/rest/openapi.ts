@@ -1,5 +1,5 @@
-// The OpenAPI 3.1 document of the hub's REST face for agencies: POST /v1/messages and one query operation per dataset
-// of the live catalogue. Built from the REST contract and the schemas the hub checks with, so it follows the code.
+// The OpenAPI 3.1 document of the hub's REST face for agencies: POST /v1/messages, GET /v1/messages/{id} and one query
+// operation per dataset of the live catalogue. Built from the REST contract and the schemas the hub checks with, so it follows the code.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Catalogue, Dataset } from '../../engine/catalogue.ts';
@@ -9,7 +9,8 @@ import type { Router } from '../../engine/http.ts';
 import type { SigAlg } from '../../engine/httpsig.ts';
 import { partnerId, serviceSchema } from '../../engine/registry.ts';
 import { keyValueLength } from '../../engine/query.ts';
-import { envelopeHeaders, messagePath, queryPath, queryRequestComponents, receiptComponents, requiredRequestComponents } from './contract.ts';
+import { receiverStates } from '../../engine/status.ts';
+import { envelopeHeaders, messagePath, queryPath, queryRequestComponents, receiptComponents, requiredRequestComponents, statusRequestComponents } from './contract.ts';
 
 export const openApiPath = '/v1/openapi.json';
 
@@ -39,7 +40,8 @@ const keyValueSchema = { type: 'string', minLength: keyValueLength.min, maxLengt
 const signingGuide = [
   'Every request goes over **mutual TLS** with the agency\'s registered client certificate, and carries an',
   '**RFC 9421 HTTP Message Signature** by a registered signing certificate of the same agency over an',
-  '**RFC 9530 `Content-Digest`** of the body (`sha-256=:<base64>:` or sha-512).',
+  '**RFC 9530 `Content-Digest`** of the body (`sha-256=:<base64>:` or sha-512); a request without a body (a message\'s',
+  'status) has no digest.',
   '',
   '- `Signature-Input` carries `created` (unix seconds, no older or later than the hub allows, 300 s by default)',
   '  and `keyid` = the base64url SHA-256 thumbprint of the signing certificate\'s DER; `alg` may be given.',
@@ -48,7 +50,7 @@ const signingGuide = [
   '- The covered components are listed on each operation.',
   '',
   'The hub signs its replies the same way with its signing certificate (`hub-sign.pem`), over',
-  `${quotedList(receiptComponents)}: a message's acceptance, a query's answer and every refusal; check that`,
+  `${quotedList(receiptComponents)}: a message's acceptance and status, a query's answer and every refusal; check that`,
   'signature before trusting a reply.',
   '',
   'Refusals are RFC 9457 problem details (`application/problem+json`) with a stable `code`; each is kept as evidence,',
@@ -122,6 +124,67 @@ function components(): JsonObject {
           id: tokenSchema,
           conversationId: tokenSchema,
           duplicate: { type: 'boolean', description: 'True when this message id was already accepted from you; it is not delivered again.' },
+        },
+      },
+      MessageStatus: {
+        type: 'object',
+        required: ['id', 'from', 'service', 'action', 'conversationId', 'receivedAt', 'size', 'sha256', 'state', 'archived', 'receivers'],
+        properties: {
+          id: tokenSchema,
+          from: { ...jsonSchemaOf(partnerId), description: 'The sender.' },
+          service: { type: 'string' },
+          action: tokenSchema,
+          conversationId: tokenSchema,
+          receivedAt: { type: 'string', format: 'date-time', description: 'When the hub received the message.' },
+          size: { type: 'integer', minimum: 0, description: 'Bytes of the body.' },
+          sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', description: 'Hex SHA-256 of the body.' },
+          topic: { type: 'string', description: 'A notification: the topic it was sent to.' },
+          channel: { type: 'string', description: 'A channel item: the channel it was published on.' },
+          state: { enum: ['accepted', 'rejected'], description: '`accepted`: stored and delivered to each receiver in turn; `rejected`: refused when it was sent, `code` says why.' },
+          archived: { type: 'boolean', description: 'False while the message\'s evidence is not archived yet: each receiver is `waiting`; ask again shortly.' },
+          code: ref('schemas', 'ErrorCode'),
+          detail: { type: 'string' },
+          receivers: { type: 'array', items: ref('schemas', 'ReceiverStatus'), description: 'Every receiver for the sender; the asker\'s own entry for a receiver.' },
+        },
+      },
+      ReceiverStatus: {
+        type: 'object',
+        required: ['to', 'state'],
+        properties: {
+          to: jsonSchemaOf(partnerId),
+          state: {
+            enum: Object.keys(receiverStates),
+            description: Object.entries(receiverStates).map(([state, meaning]) => `- \`${state}\`: ${meaning}`).join('\n'),
+          },
+          at: { type: 'string', format: 'date-time', description: 'When the copy reached this state.' },
+          routedAt: { type: 'string', format: 'date-time' },
+          deliveredAt: { type: 'string', format: 'date-time' },
+          code: ref('schemas', 'ErrorCode'),
+          detail: { type: 'string' },
+          receipt: ref('schemas', 'HeldReceipt'),
+        },
+      },
+      HeldReceipt: {
+        type: 'object',
+        required: ['raw', 'signature'],
+        description: 'The receiver\'s signed receipt as the hub holds it, checkable without the hub: the signature verifies over `signature.base` with `signature.certificate`.',
+        properties: {
+          raw: { type: 'string', contentEncoding: 'base64', description: 'The receipt as received: status line, signature headers, digest and body.' },
+          signature: {
+            type: 'object',
+            required: ['scheme', 'algorithm', 'keyId', 'certThumbprint', 'covered', 'value'],
+            properties: {
+              scheme: { type: 'string' },
+              algorithm: { type: 'string' },
+              keyId: { type: 'string' },
+              certThumbprint: { type: 'string', description: 'base64url SHA-256 of the signing certificate\'s DER.' },
+              covered: { type: 'array', items: { type: 'string' } },
+              value: { type: 'string', description: '`Signature-Input` and `Signature` as received, one per line.' },
+              createdAt: { type: 'string', format: 'date-time' },
+              base: { type: 'string', description: 'The RFC 9421 signature base the signature is over.' },
+              certificate: { type: 'string', description: 'The receiver\'s signing certificate (PEM).' },
+            },
+          },
         },
       },
     },
@@ -235,6 +298,34 @@ function messageOperation(): JsonObject {
   };
 }
 
+function statusOperation(): JsonObject {
+  return {
+    operationId: 'messageStatus',
+    tags: ['messages'],
+    summary: 'What became of a message: each receiver\'s state and signed receipt',
+    description: [
+      `The signature covers ${quotedList(statusRequestComponents)} (the query too) and every \`Swx-*\` header present.`,
+      'The sender sees every receiver; a receiver of the message, naming its sender with `from`, sees its own entry.',
+      'To anyone else, as for an unknown id, the answer is `SWX_NOT_FOUND`. A hub process that does not archive',
+      'evidence answers `SWX_UNAVAILABLE` with `Retry-After`.',
+    ].join(' '),
+    parameters: [
+      { name: 'id', in: 'path', required: true, schema: tokenSchema, description: 'The message id.' },
+      { name: 'from', in: 'query', required: false, schema: jsonSchemaOf(partnerId), description: 'The sender, when a receiver asks (default: the asking agency).' },
+      ref('parameters', 'SignatureInput'),
+      ref('parameters', 'Signature'),
+    ],
+    responses: {
+      200: {
+        description: 'The message\'s state, signed by the hub.',
+        headers: signedReplyHeaders(),
+        content: { 'application/json': { schema: ref('schemas', 'MessageStatus') } },
+      },
+      ...refusals,
+    },
+  };
+}
+
 /** The OpenAPI 3.1 document for these datasets, with `serverUrl` as the server (may be relative to the document). */
 export function openApiDocument(datasets: readonly Dataset[], serverUrl: string): object {
   const base = components();
@@ -254,6 +345,7 @@ export function openApiDocument(datasets: readonly Dataset[], serverUrl: string)
     ],
     paths: {
       [messagePath]: { post: messageOperation() },
+      [`${messagePath}/{id}`]: { get: statusOperation() },
       ...Object.fromEntries(datasets.map((dataset) => [`${queryPath}/${dataset.id}`, { post: queryOperation(dataset) }])),
       [openApiPath]: {
         get: {

@@ -150,6 +150,19 @@ test('POST /v1/messages documents its envelope headers, signature and 202 answer
   assert.match(operation.description, /every other `Swx-\*` header present/);
 });
 
+test('GET /v1/messages/{id} documents its signature and the status answer as the hub writes it', () => {
+  const operation = resolved.paths['/v1/messages/{id}'].get;
+  for (const component of ['@method', '@target-uri']) assert.match(operation.description, component);
+  assert.equal(Object.keys(operation.responses[200].headers).sort(), [...signedHeaders, 'Swx-Message-Id'].sort());
+  const valid = ajv.compile(operation.responses[200].content['application/json'].schema);
+  const facts = { id: 'DECL-1', from: 'CUSTOMS', service: 'customs.declaration', action: 'deliver', conversationId: 'DECL-1', receivedAt: new Date().toISOString(), size: 12, sha256: 'a'.repeat(64) };
+  const receipt = { raw: 'SFRUUCAyMDA=', signature: { scheme: 'http-message-signatures', algorithm: 'ecdsa-p256-sha256', keyId: 'k', certThumbprint: 'k', covered: ['@status'], value: 'sig1=()\nsig1=:AA==:', base: '"@status": 200' } };
+  assert.ok(valid({ ...facts, state: 'accepted', archived: true, receivers: [{ to: 'BOFT', state: 'delivered', at: facts.receivedAt, deliveredAt: facts.receivedAt, receipt }] }), JSON.stringify(valid.errors));
+  assert.ok(valid({ ...facts, state: 'accepted', archived: false, receivers: [{ to: 'BOFT', state: 'waiting' }] }));
+  assert.ok(valid({ ...facts, state: 'rejected', archived: true, code: 'SWX_ACL_DENIED', detail: 'no', receivers: [] }));
+  assert.not.ok(valid({ ...facts, state: 'accepted', archived: true, receivers: [{ to: 'BOFT', state: 'lost' }] }));
+});
+
 let dataDir: string;
 let nats: EmbeddedNats | undefined;
 let bus: Bus | undefined;
