@@ -35,6 +35,7 @@ import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
+import { Receipts } from '../pipelines/receipts.ts';
 import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
@@ -156,6 +157,7 @@ export async function startHub(config: Config): Promise<Hub> {
       replay,
       admission: () => stamper?.refusal(),
     });
+    const receipts = await Receipts.open(bus, evidence, config.dedupeHorizonSeconds);
     // Known once the agency port is bound (it may be chosen by the system).
     let agencyUrl = '';
     const context: ConnectorContext = {
@@ -171,7 +173,7 @@ export async function startHub(config: Config): Promise<Hub> {
       if (offered.provider) providers.set(connector.protocol, offered.provider);
     }
     // Started after the connectors and so stopped before them: in-flight deliveries finish on open connections.
-    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
+    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, receipts, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
     await deliveries.start();
     started.push(() => deliveries.stop());
     const route = await startRoute(bus, { concurrency: config.delivery.concurrency, backoffMs: config.delivery.backoffMs });
