@@ -35,6 +35,7 @@ import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
+import { PartnerInbox } from '../pipelines/inbox.ts';
 import { Receipts } from '../pipelines/receipts.ts';
 import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
@@ -158,10 +159,11 @@ export async function startHub(config: Config): Promise<Hub> {
       admission: () => stamper?.refusal(),
     });
     const receipts = await Receipts.open(bus, evidence, config.dedupeHorizonSeconds);
+    const inbox = new PartnerInbox(bus, registry, receipts);
     // Known once the agency port is bound (it may be chosen by the system).
     let agencyUrl = '';
     const context: ConnectorContext = {
-      config, identity, registry, trust, signatures, intake, payloads, evidence, queries, catalogue, replay, router, budget,
+      config, identity, registry, trust, signatures, intake, payloads, evidence, inbox, queries, catalogue, replay, router, budget,
       publicUrl: () => agencyUrl,
     };
     for (const connector of registeredConnectors()) {
