@@ -17,7 +17,7 @@ import {
   importCertificates, initPki, issuableProfiles, issueCertificate, resignCrl, revokeCertificate, TrustStore,
   type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
 } from '../engine/pki/index.ts';
-import { AgencyClient, receiptSigned } from '../connectors/rest/agency.ts';
+import { AgencyClient, receiptSigned, receiveInbox } from '../connectors/rest/agency.ts';
 import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
@@ -352,6 +352,38 @@ const commands: Record<string, Command> = {
       const data = signed.body ? `--data-binary ${shellQuote(signed.body.toString('utf8'))}` : `--data-binary @${request.file}`;
       console.log(`\ncurl ${creds} \\\n  ${flags} \\\n  ${data} ${signed.url}`);
       return 0;
+    },
+  },
+  receive: {
+    summary: 'collect an agency\'s deliveries from its inbox (it receives by pull): store each, checked, then acknowledge it',
+    usage: [
+      'swx receive --as AGENCY [--out DIR] [--wait SECONDS] [--max N] [--once] [--hub URL] [--cert PEM --key PEM --ca PEM] [--hub-cert PEM]',
+      '  stores each message as DIR/<id>.bin and DIR/<id>.json (default DIR ./inbox), its SHA-256 and the hub\'s signature',
+      '  checked, and acknowledges it once written; prints one JSON line per message stored. Runs until Ctrl-C; --once stops',
+      '  when the inbox is empty (after waiting up to --wait, default 20, for the first).',
+    ].join('\n'),
+    async run(args) {
+      const { values } = parseArgs({ args, options: {
+        ...messageOptions, out: { type: 'string', default: 'inbox' }, wait: { type: 'string', default: '20' }, max: { type: 'string' }, once: { type: 'boolean', default: false },
+      } });
+      const credentials = agencyCredentials(values);
+      if (!credentials.hubSignCertPem) throw new Error(`the hub's signing certificate is needed to check what the inbox answers: give --hub-cert\n${this.usage}`);
+      const client = new AgencyClient(values.hub!, credentials, { hubSignCertPem: credentials.hubSignCertPem });
+      const stop = new AbortController();
+      const onSignal = () => stop.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const result = await receiveInbox(client, {
+          inboxDir: resolve(values.out!), wait: Number(values.wait), ...(values.max ? { max: Number(values.max) } : {}), once: values.once, signal: stop.signal,
+          onMessage: (entry) => console.log(JSON.stringify(entry)),
+          onError: (error) => console.error(`the inbox could not be read (${error.message}); trying again in 5 s`),
+        });
+        for (const failure of result.failed) console.error(`${failure.id}: not acknowledged: ${failure.error}`);
+        return result.failed.length > 0 ? 1 : 0;
+      } finally {
+        client.close();
+      }
     },
   },
   pki: {

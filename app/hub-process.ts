@@ -158,6 +158,8 @@ export function agencyEndpoints(receiverPort: number | undefined, provider?: { p
 
 export async function addAgency(hub: HubProcess, id: string, options: {
   receiver?: boolean;
+  /** `pull`: registered to collect its deliveries from its inbox, with no receiver of its own. */
+  receive?: 'push' | 'pull';
   port?: number;
   /** Called once per message the agency's receiver stores (not for redeliveries), in the order they arrive. */
   onMessage?(entry: InboxEntry): void;
@@ -169,7 +171,8 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const credential = await issueAgency(pkiDir, id);
   const credentials = { certPem: credential.certPem, keyPem: credential.keyPem, caPem: pki.ca.certPem };
   const inboxDir = join(hub.dataDir, 'agencies', id, 'inbox');
-  const receiver = options.receiver === false ? undefined : await startAgencyReceiver({
+  const pull = options.receive === 'pull';
+  const receiver = options.receiver === false || pull ? undefined : await startAgencyReceiver({
     ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir, ...(options.onMessage ? { onMessage: options.onMessage } : {}),
   });
   const providerCredentials = { ...credentials, ...options.provider?.credentials };
@@ -180,6 +183,7 @@ export async function addAgency(hub: HubProcess, id: string, options: {
     name: `${id} (test)`,
     certificates: [credential.certPem],
     endpoints: agencyEndpoints(receiver?.port, provider && { protocol: options.provider!.protocol ?? 'rest', port: provider.port }),
+    ...(pull ? { receive: 'pull' } : {}),
   });
   if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);
   const client = new AgencyClient(`https://localhost:${hub.agencyPort}`, credentials, { hubSignCertPem: pki.hubSign.certPem });

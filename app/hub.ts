@@ -37,6 +37,8 @@ import { QueryPipeline } from '../pipelines/query.ts';
 import { startArchive } from '../pipelines/archive.ts';
 import { EvidenceMessages } from '../pipelines/status.ts';
 import { Deliveries } from '../pipelines/deliver.ts';
+import { PartnerInbox } from '../pipelines/inbox.ts';
+import { Receipts } from '../pipelines/receipts.ts';
 import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
@@ -158,10 +160,12 @@ export async function startHub(config: Config): Promise<Hub> {
       replay,
       admission: () => stamper?.refusal(),
     });
+    const receipts = await Receipts.open(bus, evidence, config.dedupeHorizonSeconds);
+    const inbox = new PartnerInbox(bus, registry, receipts);
     // Known once the agency port is bound (it may be chosen by the system).
     let agencyUrl = '';
     const context: ConnectorContext = {
-      config, identity, registry, trust, signatures, intake, payloads, evidence, queries, catalogue, replay, router, budget,
+      config, identity, registry, trust, signatures, intake, payloads, evidence, inbox, queries, catalogue, replay, router, budget,
       messages: store ? new EvidenceMessages(store, bus, { keyring }) : unarchivedMessages,
       publicUrl: () => agencyUrl,
     };
@@ -174,7 +178,7 @@ export async function startHub(config: Config): Promise<Hub> {
       if (offered.provider) providers.set(connector.protocol, offered.provider);
     }
     // Started after the connectors and so stopped before them: in-flight deliveries finish on open connections.
-    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
+    const deliveries = await Deliveries.open(bus, registry, payloads, evidence, receipts, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
     await deliveries.start();
     started.push(() => deliveries.stop());
     const route = await startRoute(bus, { concurrency: config.delivery.concurrency, backoffMs: config.delivery.backoffMs });

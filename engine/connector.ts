@@ -10,6 +10,7 @@ import { registerEndpointKind, type EndpointKind } from './endpoints.ts';
 import type { EvidenceLog } from './evidence.ts';
 import type { Router } from './http.ts';
 import type { HubIdentity } from './identity.ts';
+import type { Inbox } from './inbox.ts';
 import type { Outbound } from './outbound.ts';
 import type { Payloads } from './payloads.ts';
 import type { ProviderConnector, QueryService, ReplayGuard } from './query.ts';
@@ -32,6 +33,8 @@ export interface ConnectorContext {
   intake: Intake;
   payloads: Payloads;
   evidence: EvidenceLog;
+  /** The deliveries waiting for partners that receive by pull. */
+  inbox: Inbox;
   queries: QueryService;
   /** What became of a message at each receiver, as its sender asks; SWX_UNAVAILABLE in a process that does not archive. */
   messages: Messages;

@@ -47,6 +47,8 @@ export const errorCodes = {
   SWX_SOAP_ACTION: { status: 400, title: 'SOAP action does not match the operation of the body' },
   SWX_RATE_LIMITED: { status: 429, title: 'Too many requests from this agency; retry after the time given', retryAfterSeconds: 1 },
   SWX_NOT_FOUND: { status: 404, title: 'Not found' },
+  SWX_RANGE_NOT_SATISFIABLE: { status: 416, title: 'The byte range asked for is not within the payload' },
+  SWX_RECEIVES_BY_PUSH: { status: 409, title: 'This agency receives by push: its deliveries go to its endpoint, not to an inbox' },
   SWX_OPS_UNAUTHORIZED: { status: 401, title: 'Operator token missing or wrong' },
   SWX_UNAVAILABLE: { status: 503, title: 'Hub is not ready', retryAfterSeconds: 5 },
   SWX_TSA_UNAVAILABLE: { status: 503, title: 'Evidence cannot be time-stamped: the time-stamp authority has failed beyond the grace period or backlog', retryAfterSeconds: 30 },

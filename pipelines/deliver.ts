@@ -3,19 +3,21 @@
 // least once: a message in flight at a crash may reach its receiver again, evidenced as `redelivered`. Transport
 // failures trip the partner's circuit breaker and wait; only message-specific failures (the receiver refuses
 // it, its receipt does not verify, its partner was removed) and expired time-to-live reach the dead-letter stream.
-import { setTimeout as sleep } from 'node:timers/promises';
+// A partner that collects its deliveries from its inbox (pipelines/inbox.ts) has no actors: the inbox reads the same
+// consumers, so a switch between push and pull keeps their place and order.
 import { Kvm, type KV } from '@nats-io/kv';
 import { startActor, perMessage, type Actor, type Delivery, type Verdict } from '../engine/actor.ts';
 import type { Envelope } from '../engine/envelope.ts';
-import { envelopeFacts, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
+import { envelopeFacts, type EvidenceLog } from '../engine/evidence.ts';
 import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import { endpointFor } from '../engine/endpoints.ts';
 import { DeliveryError, type Outbound } from '../engine/outbound.ts';
 import type { Payloads } from '../engine/payloads.ts';
-import type { Registry } from '../engine/registry.ts';
+import type { Partner, Registry } from '../engine/registry.ts';
 import { CircuitBreaker } from './breaker.ts';
+import type { Receipts } from './receipts.ts';
 
 export interface DeliveryOptions {
   timeoutMs: number;
@@ -24,13 +26,17 @@ export interface DeliveryOptions {
   backoffMs: number[];
   breakerFailures: number;
   probeIntervalMs: number;
+  /** How long a delivery collected from an inbox stays handed out before it is offered again, unacknowledged. */
+  inboxVisibilitySeconds: number;
 }
 
 /** The delivery actor (and durable consumer) of a partner's messages, or of its items of one channel. */
 export const deliverActorName = (partnerId: string, channel?: string) => (channel ? `deliver-${partnerId}-${channel}` : `deliver-${partnerId}`);
 
-/** A KV key for the delivery of a message: message ids may hold ':' and '@', which keys may not. */
-const deliveredKey = (envelope: Envelope) => `${envelope.to}.${envelope.from}.${Buffer.from(envelope.id).toString('base64url')}`;
+/** The channels a partner has a lane of its own for: those it requests. */
+export function laneChannels(registry: Registry, partnerId: string): string[] {
+  return registry.listChannels().filter((channel) => channel.requesters.includes(partnerId)).map((channel) => channel.id);
+}
 
 export class Deliveries {
   private readonly actors = new Map<string, Actor>();
@@ -46,22 +52,20 @@ export class Deliveries {
     /** The started connector that delivers over a protocol, if this hub runs one. */
     private readonly outbounds: (protocol: string) => Outbound | undefined,
     private readonly options: DeliveryOptions,
+    private readonly receipts: Receipts,
     /** How often each receiver refused each message: JetStream's delivery count also counts outage retries. */
     private readonly refusals: KV,
-    /** The messages whose receipt the hub holds, by receiver, sender and id: a later receipt is for a repeat. */
-    private readonly delivered: KV,
   ) {}
 
-  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, outbounds: (protocol: string) => Outbound | undefined, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
-    const kvm = new Kvm(bus.js);
-    const refusals = await kvm.create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
-    const delivered = await kvm.create('swx_delivered', { history: 1, ttl: horizonSeconds * 1000 });
-    return new Deliveries(bus, registry, payloads, evidence, outbounds, options, refusals, delivered);
+  static async open(bus: Bus, registry: Registry, payloads: Payloads, evidence: EvidenceLog, receipts: Receipts, outbounds: (protocol: string) => Outbound | undefined, options: DeliveryOptions, horizonSeconds: number): Promise<Deliveries> {
+    const refusals = await new Kvm(bus.js).create('swx_refusals', { history: 1, ttl: horizonSeconds * 1000 });
+    return new Deliveries(bus, registry, payloads, evidence, outbounds, options, receipts, refusals);
   }
 
   /**
    * Starts the delivery actors of every partner the hub pushes to, and of partners and channels added later: one for
-   * its messages and notifications, and one per channel it requests, whose items go out one at a time, in order.
+   * its messages and notifications, and one per channel it requests, whose items go out one at a time, in order. A
+   * partner that switches to pull has its actors stopped and its consumers left to its inbox, and the other way round.
    */
   async start(): Promise<void> {
     for (const partner of this.registry.listPartners()) await this.ensure(partner.id);
@@ -75,11 +79,15 @@ export class Deliveries {
 
   private async ensure(partnerId: string): Promise<void> {
     const partner = this.registry.partner(partnerId);
-    if (!partner || partner.receive === 'pull' || !endpointFor(partner, [], 'deliver')) return;
-    await this.startLane(partnerId);
-    for (const channel of this.registry.listChannels()) {
-      if (channel.requesters.includes(partnerId)) await this.startLane(partnerId, channel.id);
+    if (!partner) return;
+    const channels = [undefined, ...laneChannels(this.registry, partnerId)];
+    if (partner.receive === 'pull') {
+      for (const channel of channels) await this.stopLane(partnerId, channel);
+      for (const channel of channels) await this.ensureLane(partner, channel);
+      return;
     }
+    if (!endpointFor(partner, [], 'deliver')) return;
+    for (const channel of channels) await this.startLane(partner, channel);
   }
 
   /** One partner's circuit breaker, shared by all its lanes: they reach the same agency. */
@@ -95,21 +103,39 @@ export class Deliveries {
     return breaker;
   }
 
-  private async startLane(partnerId: string, channel?: string): Promise<void> {
-    const name = deliverActorName(partnerId, channel);
-    if (this.actors.has(name)) return;
-    const filter = channel ? subjects.channelItem(partnerId, channel) : subjects.message(partnerId);
-    // A channel's lane holds one item at a time: JetStream hands out the next only once this one is settled, and a
-    // retry (a delayed nak) keeps its place, so items reach the requester in the order they were published.
-    const inFlight = channel ? 1 : this.options.concurrency;
+  /**
+   * The durable consumer of a lane, shaped for how its partner receives. A channel's lane holds one item at a time:
+   * JetStream hands out the next only once this one is settled, and a retry (a delayed nak) keeps its place, so items
+   * reach the requester in the order they were published, pushed or collected. Resolves with the lane's subject.
+   */
+  private async ensureLane(partner: Partner, channel?: string): Promise<string> {
+    const filter = channel ? subjects.channelItem(partner.id, channel) : subjects.message(partner.id);
     await ensureConsumer(this.bus.jsm, streams.messages, {
-      durable_name: name,
+      durable_name: deliverActorName(partner.id, channel),
       filter_subject: filter,
-      // A message held by a hub that died comes back after this: long enough for one attempt, short for recovery.
-      ack_wait: (2 * this.options.timeoutMs + 5_000) * 1_000_000,
+      // Pushed, a message held by a hub that died comes back after this: long enough for one attempt, short for
+      // recovery. Collected, one handed out and never acknowledged comes back after the inbox's visibility timeout.
+      ack_wait: (partner.receive === 'pull' ? this.options.inboxVisibilitySeconds * 1_000 : 2 * this.options.timeoutMs + 5_000) * 1_000_000,
       max_deliver: -1,
       max_ack_pending: channel ? 1 : 4 * this.options.concurrency,
     });
+    return filter;
+  }
+
+  private async stopLane(partnerId: string, channel?: string): Promise<void> {
+    const name = deliverActorName(partnerId, channel);
+    const actor = this.actors.get(name);
+    if (!actor) return;
+    this.actors.delete(name);
+    await actor.stop();
+  }
+
+  private async startLane(partner: Partner, channel?: string): Promise<void> {
+    const partnerId = partner.id;
+    const name = deliverActorName(partnerId, channel);
+    if (this.actors.has(name)) return;
+    const inFlight = channel ? 1 : this.options.concurrency;
+    const filter = await this.ensureLane(partner, channel);
     const breaker = this.breaker(partnerId);
     const actor = await startActor<Envelope>(this.bus, {
       name,
@@ -125,30 +151,13 @@ export class Deliveries {
     this.actors.set(name, actor);
   }
 
-  /**
-   * Publishes evidence until the stream has it; the record ids make a repeated publish a no-op. Resolves false when
-   * the stream held the first record's id before this call.
-   */
-  private async record(records: EvidenceRecord[]): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // A retry that finds the record there finds, as far as it can know, this call's own earlier publish whose
-        // acknowledgement was lost (nats-server gone mid-reply): only a first attempt's answer says it was there before.
-        return (await this.evidence.publish(records)) || attempt > 1;
-      } catch (error) {
-        if (attempt >= 5) throw error;
-        await sleep(200 * attempt);
-      }
-    }
-  }
-
   private async deliverOne(delivery: Delivery<Envelope>, breaker: CircuitBreaker): Promise<Verdict> {
     const envelope = delivery.body;
     const facts = envelopeFacts(envelope);
     const recordId = (stage: string) => `${stage}:${envelope.from}/${envelope.id}:${delivery.msg.seq}:${delivery.attempt}`;
     const expired = async (): Promise<Verdict | undefined> => {
       if (!envelope.expiresAt || Date.parse(envelope.expiresAt) >= Date.now()) return undefined;
-      await this.record([this.evidence.record({ ...facts, id: recordId('expired'), stage: 'dead_lettered', code: 'SWX_TTL_EXPIRED', detail: `expired at ${envelope.expiresAt}` })]);
+      await this.receipts.record([this.evidence.record({ ...facts, id: recordId('expired'), stage: 'dead_lettered', code: 'SWX_TTL_EXPIRED', detail: `expired at ${envelope.expiresAt}` })]);
       return { kind: 'dead-letter', code: 'SWX_TTL_EXPIRED', reason: `time-to-live expired at ${envelope.expiresAt}` };
     };
     const early = await expired();
@@ -156,18 +165,18 @@ export class Deliveries {
     const partner = this.registry.partner(envelope.to);
     const chosen = partner && endpointFor(partner, [envelope.service], 'deliver');
     if (!partner || !chosen) {
-      await this.record([this.evidence.record({ ...facts, id: recordId('removed'), stage: 'dead_lettered', code: 'SWX_UNKNOWN_RECEIVER', detail: `${envelope.to} is no longer registered with an endpoint` })]);
+      await this.receipts.record([this.evidence.record({ ...facts, id: recordId('removed'), stage: 'dead_lettered', code: 'SWX_UNKNOWN_RECEIVER', detail: `${envelope.to} is no longer registered with an endpoint` })]);
       return { kind: 'dead-letter', code: 'SWX_UNKNOWN_RECEIVER', reason: `${envelope.to} is no longer registered with an endpoint` };
     }
     if (!partner.enabled) return { kind: 'retry', reason: `${partner.id} is disabled; held until it is enabled`, delayMs: 30_000, transient: true };
-    if (partner.receive === 'pull') return { kind: 'retry', reason: `${partner.id} now collects its deliveries from its inbox`, delayMs: 30_000, transient: true };
+    // Handed back to the consumer at once: the actor is being stopped, and the inbox reads the same consumer.
+    if (partner.receive === 'pull') return { kind: 'retry', reason: `${partner.id} now collects its deliveries from its inbox`, delayMs: 1_000, transient: true };
     const outbound = this.outbounds(chosen.protocol);
     if (!outbound) return { kind: 'retry', reason: `${partner.id} is reached over ${chosen.protocol}, which this hub process does not run`, delayMs: 30_000, transient: true };
-    const key = deliveredKey(envelope);
     // A copy of a topic's or channel's message asks the bucket before it is sent. A nats-server killed mid-flight can
     // forget acknowledgements it had taken (it writes consumer state behind) and hand out again, as new, items the
     // receiver already has: a channel's lane would repeat its whole unwritten tail. An operator's resend goes again.
-    if (envelope.audience && !delivery.msg.headers?.get(resentFromHeader) && (await this.delivered.get(key))?.operation === 'PUT') {
+    if (envelope.audience && !delivery.msg.headers?.get(resentFromHeader) && (await this.receipts.held(envelope))) {
       return { kind: 'ack' };
     }
     if (!(await breaker.permit(delivery.working))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };
@@ -189,7 +198,7 @@ export class Deliveries {
       const refused = Number((await this.refusals.get(key))?.string() ?? 0) + 1;
       await this.refusals.put(key, String(refused));
       const final = refused >= this.options.maxAttempts;
-      await this.record([this.evidence.record({
+      await this.receipts.record([this.evidence.record({
         ...facts, id: recordId(final ? 'dead' : 'failed'), stage: final ? 'dead_lettered' : 'delivery_failed', code: error.code,
         detail: `refusal ${refused} of ${this.options.maxAttempts}: ${error.message}`,
       })]);
@@ -201,22 +210,11 @@ export class Deliveries {
     }
     breaker.success();
     // Delivered: from here on a failure only retries the evidence, never the delivery (the receiver has it).
-    // The first receipt the hub holds is `delivered`, any later one `redelivered`. A first delivery cannot be a
-    // repeat, so only a redelivery asks the bucket. The `delivered` record's id is the message's own: an attempt
-    // that died between that record and the mark below leaves its retry de-duplicated by the stream, and recorded
-    // as the repeat it is.
-    const repeat = delivery.attempt > 1 && (await this.delivered.get(key))?.operation === 'PUT';
-    const receiptRecord = (stage: 'delivered' | 'redelivered', id: string) => this.evidence.record({
-      ...facts,
-      id,
-      stage,
+    await this.receipts.receipt(envelope, { seq: delivery.msg.seq, attempt: delivery.attempt }, {
+      raw: receipt.raw,
+      signature: receipt.signature,
       detail: `receipt ${receipt.status} on delivery ${delivery.attempt}${delivery.attempt > 1 && receipt.duplicate ? '; the receiver already had it' : ''}`,
-      raw: Buffer.from(receipt.raw).toString('base64'),
-      signature: JSON.stringify(receipt.signature),
-    });
-    const first = !repeat && await this.record([receiptRecord('delivered', `delivered:${envelope.from}/${envelope.id}/${envelope.to}`)]);
-    if (!first) await this.record([receiptRecord('redelivered', recordId('redelivered'))]);
-    if (!repeat) await this.delivered.put(key, String(delivery.msg.seq));
+    }, delivery.attempt > 1);
     deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
     return { kind: 'ack' };
   }

@@ -1,18 +1,24 @@
-// The agency side of the REST contract: a client that sends signed messages to the hub and asks what became of them
-// (behind `swx send`, `swx status`, `swx sign`, the demo and the bench) and a receiver that checks the hub's
-// signature, keeps each message once by id, and answers with a signed receipt. Reference code for agency integrators.
+// The agency side of the REST contract: a client that sends signed messages to the hub, asks what became of them
+// (`swx send`, `swx status`, `swx sign`, the demo and the bench) and collects them from its inbox when it receives by
+// pull (`swx receive`), and a receiver that checks the hub's signature, keeps each message once by id, and answers with
+// a signed receipt. Reference code for agency integrators.
 import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createServer, request, type Agent } from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { messageIdPattern } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { boundedBody, clientAgent, contained, readBody } from '../../engine/http.ts';
 import { algorithmFor, checkContentDigest, checkContentDigestWith, contentDigest, isSigAlg, sign, verify, verifySignatureBase, type SigAlg } from '../../engine/httpsig.ts';
 import { thumbprint } from '../../engine/pki/index.ts';
-import { deliveryComponents, deliveryHeaders, envelopeHeaders, messagePath, providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, statusComponents } from './contract.ts';
+import {
+  deliveryComponents, deliveryHeaders, envelopeHeaders, inboxAckPath, inboxComponents, inboxPath, messagePath, payloadReplyComponents,
+  providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, statusComponents,
+} from './contract.ts';
 import type { HeldReceipt } from '../../engine/status.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
@@ -171,7 +177,7 @@ export class AgencyClient {
    */
   async status(id: string, options: { from?: string } = {}): Promise<ReceivedAnswer & { signed: boolean }> {
     const { url, headers } = this.signedStatus(id, options.from);
-    const answer = await this.exchange('GET', url, headers);
+    const answer = await this.call('GET', url, headers);
     const signed = this.hubSigned(answer, 200);
     const signedId = answer.headers[envelopeHeaders.messageId];
     if ((signed && signedId !== id) || (answer.status === 200 && answer.body.id !== id)) {
@@ -185,27 +191,145 @@ export class AgencyClient {
    * the client does not know the hub's signing certificate, or for an unsigned refusal; throws when the signature or
    * the digest is wrong, or when the `success` reply is unsigned.
    */
-  private hubSigned(answer: ReceivedAnswer, success: number): boolean {
+  private hubSigned(answer: ReceivedAnswer, success: number, named = answer.status === success || answer.headers[envelopeHeaders.messageId] !== undefined): boolean {
     if (!this.hubKey || (answer.status !== success && answer.headers.signature === undefined)) return false;
-    verify({ status: answer.status, headers: answer.headers }, {
-      required: replyComponents(answer.status === success || answer.headers[envelopeHeaders.messageId] !== undefined),
-      maxSkewSeconds: 300,
-      key: (keyId, declared) => {
-        const alg = keyId === this.hubKey!.keyId ? algorithmFor(this.hubKey!.key, declared) : undefined;
-        return alg ? { key: this.hubKey!.key, alg } : undefined;
-      },
-    });
+    this.verifyHub(answer.status, answer.headers, replyComponents(named));
     if (!checkContentDigest(String(answer.headers['content-digest']), Buffer.from(answer.text))) throw new Error('the reply\'s Content-Digest does not match its body');
     return true;
   }
 
-  private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<ReceivedAnswer> {
-    return this.exchange('POST', url, { ...headers, 'content-length': String(payload.length) }, payload);
+  /** Throws unless the hub's signing key signed these headers over `required`. */
+  private verifyHub(status: number, headers: IncomingMessage['headers'], required: string[]): void {
+    const hub = this.requiredHubKey();
+    verify({ status, headers }, {
+      required,
+      maxSkewSeconds: 300,
+      key: (keyId, declared) => {
+        const alg = keyId === hub.keyId ? algorithmFor(hub.key, declared) : undefined;
+        return alg ? { key: hub.key, alg } : undefined;
+      },
+    });
   }
 
-  private exchange(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: Buffer): Promise<ReceivedAnswer> {
+  /**
+   * Lists the deliveries waiting in this agency's inbox (it receives by pull): up to `max`, waiting up to `wait`
+   * seconds for the first. Each stays handed out to this agency until acknowledged, or until the hub's visibility
+   * timeout passes. The listing must carry the hub's signature.
+   */
+  async inbox(options: { max?: number; wait?: number } = {}): Promise<InboxListing> {
+    const url = new URL(inboxPath, this.hubUrl);
+    if (options.max !== undefined) url.searchParams.set('max', String(options.max));
+    if (options.wait !== undefined) url.searchParams.set('wait', String(options.wait));
+    return this.inboxAnswer(await this.call('GET', url.href, this.signedGet(url.href))) as unknown as InboxListing;
+  }
+
+  /**
+   * Acknowledges deliveries this agency kept, with `receipt` data of its own if it likes: the signed request is the
+   * receipt the hub keeps as evidence. Acknowledge a delivery only once it is stored: one not acknowledged comes back.
+   */
+  async acknowledge(messages: Pick<InboxMessage, 'id' | 'token'>[], receipt?: Record<string, unknown>): Promise<InboxAcknowledgement> {
+    const url = new URL(inboxAckPath, this.hubUrl).href;
+    const body = Buffer.from(JSON.stringify({ messages: messages.map(({ id, token }) => ({ id, token })), ...(receipt ? { receipt } : {}) }));
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'content-digest': contentDigest(body) };
+    const nonce = randomBytes(16).toString('base64url');
+    Object.assign(headers, sign({ method: 'POST', targetUri: url, headers }, { ...this.signer, components: inboxComponents('POST', headers), nonce }));
+    return this.inboxAnswer(await this.call('POST', url, headers, body)) as unknown as InboxAcknowledgement;
+  }
+
+  /**
+   * Writes a listed message's payload to `file`: the inline one at once; a large one downloaded, resuming from what
+   * `file` already holds (a download cut off) with a Range request, up to `attempts` times. The whole must match the
+   * SHA-256 the hub signed, or the file is removed and this throws.
+   */
+  async download(message: InboxMessage, file: string, attempts = 5): Promise<void> {
+    if (message.payload !== undefined) {
+      writeFileSync(file, Buffer.from(message.payload, 'base64'));
+    } else {
+      for (let attempt = 1; ; attempt++) {
+        const held = existsSync(file) ? statSync(file).size : 0;
+        if (held >= message.size) break;
+        try {
+          await pipeline(await this.openPayload(message, held), createWriteStream(file, { flags: 'a' }));
+        } catch (error) {
+          if (attempt >= attempts) throw error;
+        }
+      }
+    }
+    const hash = createHash('sha256');
+    await pipeline(createReadStream(file), hash);
+    if (hash.digest('hex') !== message.sha256) {
+      unlinkSync(file);
+      throw new Error(`the payload of ${message.id} from ${message.from} does not match its SHA-256; removed, download it again`);
+    }
+  }
+
+  /** Bytes start..end (inclusive; to the end without it) of a listed message's payload, its signed answer checked. */
+  async payloadPart(message: InboxMessage, start: number, end?: number): Promise<{ status: number; contentRange?: string; body: Buffer }> {
+    const res = await this.openPayload(message, start, end);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    return { status: res.statusCode!, ...(res.headers['content-range'] ? { contentRange: res.headers['content-range'] } : {}), body: Buffer.concat(chunks) };
+  }
+
+  /**
+   * The answer streaming a message's payload from `start`, once its signature is checked: signed by the hub for this
+   * message and sender, with the SHA-256 the listing gave, and for the range asked.
+   */
+  private openPayload(message: InboxMessage, start: number, end?: number): Promise<IncomingMessage> {
+    const url = new URL(message.payloadUrl ?? `${inboxPath}/payload/${message.token}`, this.hubUrl).href;
+    const range = start > 0 || end !== undefined ? { range: `bytes=${start}-${end ?? ''}` } : {};
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, agent: this.agent, headers }, (res) => {
+      const req = request(url, { method: 'GET', agent: this.agent, headers: { ...range, ...this.signedGet(url) } }, (res) => {
+        const status = res.statusCode ?? 0;
+        try {
+          if (status !== 200 && status !== 206) throw new Error(`the hub answered ${status} for the payload of ${message.id}`);
+          this.verifyHub(status, res.headers, payloadReplyComponents(status === 206));
+          const digest = `sha-256=:${Buffer.from(message.sha256, 'hex').toString('base64')}:`;
+          if (res.headers['repr-digest'] !== digest || res.headers[envelopeHeaders.messageId] !== message.id || res.headers[deliveryHeaders.from] !== message.from) {
+            throw new Error(`the hub's answer is for another payload than that of ${message.id} from ${message.from}`);
+          }
+          if ((status === 206) !== (range.range !== undefined) || (status === 206 && !String(res.headers['content-range']).startsWith(`bytes ${start}-`))) {
+            throw new Error(`the hub answered ${status} ${res.headers['content-range'] ?? ''} for ${range.range ?? 'the whole payload'}`);
+          }
+          resolve(res);
+        } catch (error) {
+          res.resume();
+          reject(error);
+        }
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  /** The headers of a signed GET on the inbox. */
+  private signedGet(url: string): Record<string, string> {
+    const nonce = randomBytes(16).toString('base64url');
+    return sign({ method: 'GET', targetUri: url, headers: {} }, { ...this.signer, components: inboxComponents('GET', {}), nonce });
+  }
+
+  /** The inbox's answers are checked always: what is kept and acknowledged must be what the hub signed. */
+  private requiredHubKey(): { key: KeyObject; keyId: string } {
+    if (!this.hubKey) throw new Error('the hub\'s signing certificate is needed to check its answers from the inbox (hubSignCertPem, --hub-cert)');
+    return this.hubKey;
+  }
+
+  /** The body of an inbox answer, which must carry the hub's signature (a refusal may not); a refusal throws with its code. */
+  private inboxAnswer(answer: ReceivedAnswer): Record<string, unknown> {
+    this.requiredHubKey();
+    this.hubSigned(answer, 200, false);
+    if (answer.status !== 200) throw new Error(`${String(answer.body.code ?? answer.status)}: ${String(answer.body.detail ?? answer.text.slice(0, 300))}`);
+    return answer.body;
+  }
+
+  private post(url: string, headers: Record<string, string>, payload: Buffer): Promise<ReceivedAnswer> {
+    return this.call('POST', url, headers, payload);
+  }
+
+  private call(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: Buffer): Promise<ReceivedAnswer> {
+    return new Promise((resolve, reject) => {
+      const length = payload ? { 'content-length': String(payload.length) } : {};
+      const req = request(url, { method, agent: this.agent, headers: { ...headers, ...length } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
@@ -237,6 +361,36 @@ export function receiptSigned(receipt: HeldReceipt, id: string): boolean {
   return verifySignatureBase(base, Buffer.from(signature, 'base64'), new X509Certificate(certificate).publicKey, algorithm);
 }
 
+/** A delivery as the inbox lists it: its envelope's facts, its token, and its payload inline or where to fetch it. */
+export interface InboxMessage {
+  token: string;
+  id: string;
+  from: string;
+  to: string;
+  service: string;
+  action: string;
+  conversationId: string;
+  refTo?: string;
+  /** The topic or channel it came through. */
+  topic?: string;
+  channel?: string;
+  contentType: string;
+  size: number;
+  /** Hex SHA-256 of the payload. */
+  sha256: string;
+  receivedAt: string;
+  /** 1 the first time it is handed out. */
+  attempt: number;
+  /** Base64, when small enough to list; otherwise fetched from payloadUrl. */
+  payload?: string;
+  payloadUrl?: string;
+}
+
+export interface InboxListing { partner: string; messages: InboxMessage[] }
+
+/** How the hub evidenced each acknowledged delivery: the first receipt it holds for the message, or a repeat. */
+export interface InboxAcknowledgement { partner: string; acknowledged: { id: string; from: string; stage: 'delivered' | 'redelivered' }[] }
+
 export interface InboxEntry {
   id: string;
   from: string;
@@ -245,10 +399,93 @@ export interface InboxEntry {
   conversationId: string;
   refToMessageId?: string;
   contentType: string;
-  /** Hex SHA-256 of the body as stored in `<id>.bin`. */
+  /** Hex SHA-256 of the body as stored in `<id>.bin`, as the hub signed it. */
   sha256: string;
   receivedAt: string;
   deliveredAt: string;
+}
+
+/** Writes a message's metadata last and by rename, so an entry that exists is complete (its `.bin` written before it). */
+function writeEntry(inboxDir: string, entry: InboxEntry): void {
+  const meta = join(inboxDir, `${entry.id}.json`);
+  writeFileSync(`${meta}.tmp`, JSON.stringify(entry));
+  renameSync(`${meta}.tmp`, meta);
+}
+
+/**
+ * Collects this agency's deliveries from its inbox into `inboxDir` as the reference receiver keeps them: `<id>.bin`
+ * (its SHA-256 checked) and `<id>.json`, each id once, and acknowledges each once it is written. A repeat of a kept
+ * message (same sender and SHA-256) is acknowledged again; another message under a kept id is left unacknowledged and
+ * reported. With `once`, it stops when the inbox is empty (having waited `wait` seconds for the first); otherwise
+ * when `signal` aborts.
+ */
+export async function receiveInbox(client: AgencyClient, options: {
+  inboxDir: string;
+  wait?: number;
+  max?: number;
+  once?: boolean;
+  signal?: AbortSignal;
+  /** Called once per newly stored message. */
+  onMessage?(entry: InboxEntry): void;
+  /** Without `once`: called when the inbox cannot be read, which is then tried again after a pause. */
+  onError?(error: Error): void;
+}): Promise<{ stored: string[]; repeats: string[]; failed: { id: string; error: string }[] }> {
+  mkdirSync(options.inboxDir, { recursive: true });
+  const result = { stored: [] as string[], repeats: [] as string[], failed: [] as { id: string; error: string }[] };
+  for (let round = 0; !options.signal?.aborted; round++) {
+    let messages: InboxMessage[];
+    try {
+      ({ messages } = await client.inbox({ max: options.max, wait: options.once && round > 0 ? 0 : options.wait }));
+    } catch (error) {
+      // Running on, a hub that is away (restarting, unreachable) is asked again later; once, it is the answer.
+      if (options.once || !options.onError) throw error;
+      options.onError(error as Error);
+      await sleep(5_000);
+      continue;
+    }
+    if (options.once && messages.length === 0) break;
+    const kept: InboxMessage[] = [];
+    for (const message of messages) {
+      try {
+        const entry = await keepListed(client, options.inboxDir, message);
+        if (entry) { result.stored.push(message.id); options.onMessage?.(entry); } else result.repeats.push(message.id);
+        kept.push(message);
+      } catch (error) {
+        result.failed.push({ id: message.id, error: (error as Error).message });
+      }
+    }
+    if (kept.length > 0) await client.acknowledge(kept);
+  }
+  return result;
+}
+
+/** Stores one listed message once by id; undefined for a repeat of one already kept. */
+async function keepListed(client: AgencyClient, inboxDir: string, message: InboxMessage): Promise<InboxEntry | undefined> {
+  // Ids name files here: held to their grammar (no path separator) even though the hub signed them.
+  if (!messageIdPattern.test(message.id)) throw new Error('malformed message id');
+  const meta = join(inboxDir, `${message.id}.json`);
+  if (existsSync(meta)) {
+    const stored = JSON.parse(readFileSync(meta, 'utf8')) as InboxEntry;
+    if (stored.from === message.from && stored.sha256 === message.sha256) return undefined;
+    throw new Error(`another message is stored under ${message.id} (from ${stored.from})`);
+  }
+  const bin = join(inboxDir, `${message.id}.bin`);
+  await client.download(message, `${bin}.part`);
+  renameSync(`${bin}.part`, bin);
+  const entry: InboxEntry = {
+    id: message.id,
+    from: message.from,
+    service: message.service,
+    action: message.action,
+    conversationId: message.conversationId,
+    ...(message.refTo ? { refToMessageId: message.refTo } : {}),
+    contentType: message.contentType,
+    receivedAt: message.receivedAt,
+    deliveredAt: new Date().toISOString(),
+    sha256: message.sha256,
+  };
+  writeEntry(inboxDir, entry);
+  return entry;
 }
 
 export interface AgencyReceiver {
@@ -345,9 +582,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         deliveredAt: new Date().toISOString(),
       };
       renameSync(part, join(options.inboxDir, `${id}.bin`));
-      // Written last and by rename, so an entry that exists is complete.
-      writeFileSync(`${meta}.tmp`, JSON.stringify(entry));
-      renameSync(`${meta}.tmp`, meta);
+      writeEntry(options.inboxDir, entry);
       options.onMessage?.(entry);
     }
     answer(res, 200, id, { id, received: true, duplicate, at: new Date().toISOString() });

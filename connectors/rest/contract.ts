@@ -54,3 +54,20 @@ export const statusRequestComponents = ['@method', '@target-uri'];
 export function statusComponents(headers: Record<string, unknown>): string[] {
   return withSwxHeaders(statusRequestComponents, headers);
 }
+/**
+ * The pull inbox of an agency that receives by pull: it lists what waits for it (GET /v1/inbox?max=&wait=), downloads
+ * a payload too large to list inline (GET /v1/inbox/payload/<token>, Range allowed) and acknowledges what it kept
+ * (POST /v1/inbox/ack, `{ messages: [{ id, token }], receipt? }`). The hub's answers are signed like its other replies;
+ * a payload's answer signs the digest of the whole payload (Repr-Digest), known before its first byte is sent.
+ */
+export const inboxPath = '/v1/inbox';
+export const inboxPayloadPath = `${inboxPath}/payload`;
+export const inboxAckPath = `${inboxPath}/ack`;
+/** Components to sign for an inbox request: a GET has no body, so no content type or digest. */
+export function inboxComponents(method: 'GET' | 'POST', headers: Record<string, unknown>): string[] {
+  return withSwxHeaders(method === 'GET' ? statusRequestComponents : queryRequestComponents, headers);
+}
+/** What the hub's answer with a payload, or the range of it asked for, covers. */
+export const payloadReplyComponents = (partial: boolean) => [
+  '@status', 'content-type', 'repr-digest', envelopeHeaders.messageId, deliveryHeaders.from, ...(partial ? ['content-range'] : []),
+];

@@ -1,9 +1,10 @@
-// The REST connector: agencies send messages (POST /v1/messages), ask what became of them (GET /v1/messages/<id>) and
-// ask queries (POST /v1/query/<dataset>) over mutual TLS with HTTP Message Signatures; the hub delivers to and queries
-// agencies' REST endpoints the same way.
+// The REST connector: agencies send messages (POST /v1/messages), ask what became of them (GET /v1/messages/<id>),
+// ask queries (POST /v1/query/<dataset>) and, when they receive by pull, collect their deliveries (/v1/inbox), over
+// mutual TLS with HTTP Message Signatures; the hub delivers to and queries agencies' REST endpoints the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
 import { restEndpoint, restServes } from './endpoint.ts';
 import { mountRestInbound } from './inbound.ts';
+import { mountRestInbox } from './inbox.ts';
 import { mountOpenApi } from './openapi.ts';
 import { RestOutbound } from './outbound.ts';
 import { mountRestQueries } from './query.ts';
@@ -13,11 +14,11 @@ export { restEndpoint, type RestEndpoint } from './endpoint.ts';
 
 registerConnector({
   protocol: 'rest',
-  summary: 'HTTPS + RFC 9421 message signatures: messages, their status, queries, the OpenAPI document',
+  summary: 'HTTPS + RFC 9421 message signatures: messages, their status, queries, the pull inbox, the OpenAPI document',
   settings: connectorSettings,
   endpoint: restEndpoint,
   serves: restServes,
-  start({ config, identity, registry, trust, signatures, intake, payloads, queries, messages, catalogue, replay, router, budget }) {
+  start({ config, identity, registry, trust, signatures, intake, payloads, inbox, queries, messages, catalogue, replay, router, budget }) {
     const outbound = new RestOutbound(identity, registry, {
       timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds,
     }, trust);
@@ -30,6 +31,7 @@ registerConnector({
       maxBodyBytes: config.query.maxBodyBytes, budget, freshnessSeconds: config.query.freshnessSeconds,
     });
     mountRestStatus(router, { registry, trust, messages, signing: identity.signing, clockSkewSeconds: config.clockSkewSeconds });
+    mountRestInbox(router, { registry, trust, inbox, payloads, signing: identity.signing, budget, clockSkewSeconds: config.clockSkewSeconds });
     mountOpenApi(router, { catalogue });
     return { outbound, provider: outbound, stop: () => outbound.close() };
   },
