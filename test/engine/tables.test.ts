@@ -1,6 +1,7 @@
 // Tables 2 and 3 (app/table2.ts, app/table3.ts) against the platform's description: the rows below are written as the
 // original (Traditional Chinese) prints them, agencies by name, and mapped to ids with the reference's agency list,
-// so a row left out, an agency on the wrong side or an id not in the list fails here.
+// so a row left out, an agency on the wrong side or an id not in the list fails here; and the README's tables of them.
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { channelSchema, topicSchema } from '../../engine/registry.ts';
@@ -100,6 +101,17 @@ test('the agencies are the reference\'s list, each named in Table 1, 2 or 3, and
     ...table3.flatMap((channel) => [...channel.providers, ...channel.requesters]),
   ]);
   assert.equal([...named].sort(), agencies.map((agency) => agency.id).sort());
+});
+
+test('the README\'s tables of topics and channels say what the data says', () => {
+  const rows = new Map<string, string[][]>();
+  for (const line of readFileSync(new URL('../../README.md', import.meta.url), 'utf8').split('\n')) {
+    const cells = line.split('|').slice(1, -1).map((cell) => cell.trim());
+    if (cells.length === 3) for (const id of cells[0]!.matchAll(/`([a-z0-9-]+)`/g)) rows.set(id[1]!, [...rows.get(id[1]!) ?? [], cells.slice(1)]);
+  }
+  const listed = (id: string) => (rows.get(id) ?? []).map((cells) => cells.map((cell) => cell.split(', ')));
+  for (const topic of table2) assert.equal(listed(topic.id), [[topic.notifiers, topic.receivers]], topic.id);
+  for (const channel of table3) assert.equal(listed(channel.id), [[channel.providers, channel.requesters]], channel.id);
 });
 
 test.run();
