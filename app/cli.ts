@@ -249,10 +249,14 @@ const commands: Record<string, Command> = {
       }
       const sample = join(config.dataDir, 'demo', 'declaration.json');
       writeFileSync(sample, `${JSON.stringify({ declarationNo: 'AA/BE/13/101/00002', type: 'G1', trader: '12345675', value: 98000, currency: 'TWD' }, null, 2)}\n`);
+      const alert = join(config.dataDir, 'demo', 'alert.json');
+      writeFileSync(alert, `${JSON.stringify({ case: 'FISH-0099', product: 'frozen squid', origin: 'AR', finding: 'cadmium 1.8 mg/kg' }, null, 2)}\n`);
       console.log([
         '', 'The hub keeps running. Send as an agency from another terminal:',
         `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
         `  npx swx send --as BOFT --query import-declaration-sea --data ${values.data} declarationNo=${sampleQuery('import-declaration-sea', 2)[1]!.declarationNo}`,
+        `  npx swx send --as TFDA --service notify.fishery-safety --content-type application/json --data ${values.data} ${alert}   (reaches BSMI and FA)`,
+        `  npx swx topic list --data ${values.data}; npx swx channel list --data ${values.data}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         'Press Ctrl-C to stop (in-flight work is drained).',
