@@ -22,7 +22,8 @@ import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import { sampleQuery } from './demo-data.ts';
-import { askDemoQueries, checkDelivered, demoDir, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { askDemoQueries, demoDir, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { checkDelivered } from './demo-check.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
 import './connectors.ts';
@@ -256,10 +257,14 @@ const commands: Record<string, Command> = {
       }
       const sample = join(config.dataDir, 'demo', 'declaration.json');
       writeFileSync(sample, `${JSON.stringify({ declarationNo: 'AA/BE/13/101/00002', type: 'G1', trader: '12345675', value: 98000, currency: 'TWD' }, null, 2)}\n`);
+      const alert = join(config.dataDir, 'demo', 'alert.json');
+      writeFileSync(alert, `${JSON.stringify({ case: 'FISH-0099', product: 'frozen squid', origin: 'AR', finding: 'cadmium 1.8 mg/kg' }, null, 2)}\n`);
       console.log([
         '', 'The hub keeps running. Send as an agency from another terminal:',
         `  npx swx send --as CUSTOMS --to BOFT --service customs.declaration --content-type application/json --data ${values.data} ${sample}`,
         `  npx swx send --as BOFT --query import-declaration-sea --data ${values.data} declarationNo=${sampleQuery('import-declaration-sea', 2)[1]!.declarationNo}`,
+        `  npx swx send --as TFDA --service notify.fishery-safety --content-type application/json --data ${values.data} ${alert}   (reaches BSMI and FA)`,
+        `  npx swx topic list --data ${values.data}; npx swx channel list --data ${values.data}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         'Press Ctrl-C to stop (in-flight work is drained).',
@@ -627,30 +632,70 @@ const commands: Record<string, Command> = {
 
 type DemoResult = Awaited<ReturnType<typeof checkDelivered>>;
 
+/** The demo's messages by kind: direct, notifications (notify.<topic>) and channel items (exchange.<channel>). */
+function demoKinds(sent: SentMessage[]) {
+  const under = (prefix: string) => sent.filter((m) => m.service.startsWith(prefix));
+  const items = under('exchange.');
+  const channels = new Map<string, SentMessage[]>();
+  for (const item of items) channels.set(item.service, [...channels.get(item.service) ?? [], item]);
+  return { direct: sent.filter((m) => !m.service.startsWith('notify.') && !m.service.startsWith('exchange.')), notifications: under('notify.'), items, channels };
+}
+
+const settled = (messages: SentMessage[], result: DemoResult) => messages.filter((m) => !result.failed.has(m.id)).length;
+
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
-  for (const message of sent) {
-    const done = !result.missingInbox.includes(message.id) && !result.missingEvidence.includes(message.id);
-    console.log(`${done ? 'delivered' : 'PENDING  '}  ${message.from.padEnd(8)} → ${message.to.join(',').padEnd(8)} ${message.service.padEnd(26)} ${message.id}`);
+  const { direct, notifications, items, channels } = demoKinds(sent);
+  for (const message of [...direct, ...notifications]) {
+    const outcome = result.failed.has(message.id) ? 'PENDING  ' : 'delivered';
+    console.log(`${outcome}  ${message.from.padEnd(12)} → ${message.to.join(',').padEnd(18)} ${message.service.padEnd(40)} ${message.id}${message.refTo ? ` (replies to ${message.refTo})` : ''}`);
+  }
+  for (const [service, channelItems] of channels) {
+    const channel = service.slice('exchange.'.length);
+    const inOrder = !result.notInOrder.some((lane) => lane.startsWith(`${channel} → `));
+    const outcome = settled(channelItems, result) === channelItems.length && inOrder ? 'delivered' : 'PENDING  ';
+    const providers = [...new Set(channelItems.map((item) => item.from))].join(',');
+    const requesters = channelItems[0]!.to.length > 3 ? `${channelItems[0]!.to.length} requesters` : channelItems[0]!.to.join(',');
+    console.log(`${outcome}  ${providers.padEnd(12)} ⇒ ${requesters.padEnd(18)} ${service.padEnd(40)} ${channelItems.length} items${inOrder ? ', in order' : ', NOT IN ORDER'}`);
   }
   for (const query of asked) {
     const done = query.status === 200 && query.found && query.signed && !result.missingEvidence.includes(query.queryId);
     const outcome = done ? 'answered ' : `FAILED ${query.code ?? query.status}`;
-    console.log(`${outcome}  ${query.asker.padEnd(8)} ? ${query.provider.padEnd(8)} ${query.dataset.padEnd(26)} ${query.queryId} (provider answers over ${query.protocol.toUpperCase()})`);
+    console.log(`${outcome}  ${query.asker.padEnd(12)} ? ${query.provider.padEnd(18)} ${query.dataset.padEnd(40)} ${query.queryId} (provider answers over ${query.protocol.toUpperCase()})`);
   }
   const failedQueries = new Set([...result.unanswered, ...result.missingEvidence]);
-  console.log(`\n${sent.length - new Set([...result.missingInbox, ...result.missingEvidence]).size}/${sent.length} messages delivered and evidenced; ${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`);
+  console.log([
+    '',
+    `${settled(direct, result)}/${direct.length} direct messages, ${settled(notifications, result)}/${notifications.length} notifications on ${new Set(notifications.map((m) => m.service)).size} topics`
+      + ` and ${settled(items, result)}/${items.length} items on ${channels.size} channels (${channels.size - new Set(result.notInOrder.map((lane) => lane.split(' → ')[0])).size} in order at every requester)`
+      + ` reached every receiver and were evidenced, ${sent.reduce((sum, m) => sum + m.to.length, 0)} deliveries in all;`,
+    `${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`,
+  ].join('\n'));
+  if (result.stray.length > 0) console.log(`Delivered where not meant to be: ${result.stray.join(', ')}`);
+  if (result.lostRefTo.length > 0) console.log(`Replies that arrived without their Ref-To: ${result.lostRefTo.join(', ')}`);
+  if (result.notInOrder.length > 0) console.log(`Channel items not stored in the order published: ${result.notInOrder.join(', ')}`);
   console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.dataDir}`);
 }
 
 function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult) {
+  const { notifications, items, channels } = demoKinds(sent);
+  const sentIds = new Set(sent.map((m) => m.id));
   return {
     ok: result.ok,
     sent: sent.length,
     delivered: sent.length - result.missingInbox.length,
-    evidenced: sent.length - result.missingEvidence.filter((id) => sent.some((m) => m.id === id)).length,
+    evidenced: sent.length - result.missingEvidence.filter((id) => sentIds.has(id)).length,
+    deliveries: sent.reduce((sum, m) => sum + m.to.length, 0),
+    topics: new Set(notifications.map((m) => m.service)).size,
+    notifications: notifications.length,
+    replies: notifications.filter((m) => m.refTo).length,
+    channels: channels.size,
+    items: items.length,
     messageIds: sent.map((m) => m.id),
     missingInbox: result.missingInbox,
     missingEvidence: result.missingEvidence,
+    stray: result.stray,
+    notInOrder: result.notInOrder,
+    lostRefTo: result.lostRefTo,
     queries: asked.length,
     answered: asked.length - result.unanswered.length,
     unanswered: result.unanswered,

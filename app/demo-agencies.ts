@@ -1,13 +1,13 @@
-// The demo agencies' own process, apart from the hub as real agencies are: a receiver (inbox under <data>/demo/<ID>/)
-// for each agency that exchanges messages, and a query provider for each Table 1 provider answering from the demo
+// The demo agencies' own process, apart from the hub as real agencies are: a receiver (inbox under <data>/demo/<ID>/,
+// and arrivals.log, the ids in the order stored) for each agency that exchanges messages, and a query provider for each Table 1 provider answering from the demo
 // data over REST or SOAP, each with the credentials the demo issued in <data>/demo/<ID>/. Nothing an agency's code
 // does here can take the hub down.
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgencyReceiver, startRestProvider } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
 import { answer as demoAnswer } from './demo-data.ts';
-import { demoAgencies, demoDir, demoProviders, messagingAgencies, type DemoEndpoints } from './demo.ts';
+import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, type DemoEndpoints } from './demo.ts';
 
 export async function startDemoAgencies(dataDir: string): Promise<{ endpoints: DemoEndpoints; stop(): Promise<void> }> {
   const servers: { close(): Promise<void> }[] = [];
@@ -21,7 +21,11 @@ export async function startDemoAgencies(dataDir: string): Promise<{ endpoints: D
       const hubSignCertPem = read('hub-sign.pem');
       const endpoint: DemoEndpoints[string] = {};
       if (messagingAgencies.has(id)) {
-        const receiver = await startAgencyReceiver({ ...credentials, port: 0, hubSignCertPem, inboxDir: join(dir, 'inbox') });
+        // The order stored, for judging a channel's order: deliveredAt can tie within a millisecond, a line cannot.
+        const log = arrivalLog(dataDir, id);
+        const receiver = await startAgencyReceiver({
+          ...credentials, port: 0, hubSignCertPem, inboxDir: join(dir, 'inbox'), onMessage: (entry) => appendFileSync(log, `${entry.id}\n`),
+        });
         servers.push(receiver);
         endpoint.receiver = receiver.port;
       }

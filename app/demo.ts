@@ -1,42 +1,28 @@
-// The demo: agencies from the domain reference, each with its credentials under <data>/demo/<ID>/, the services they
-// may use, and a round of signed traffic through the hub: messages, and one query per Table 1 dataset. Three
+// The demo, the reference deployment of the platform's description: every agency, each with its credentials under
+// <data>/demo/<ID>/, every topic of Table 2 and channel of Table 3, and a round of signed traffic through the hub
+// (app/demo-traffic.ts): messages, notifications, channel items, and one query per Table 1 dataset. Three
 // processes, as in a real deployment: the hub (`swx start`), the agencies' receivers and providers
 // (`swx demo-agencies`), and this one, which sets them up as an operator would and sends as the agencies' systems do.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readOpsToken } from '../engine/admin.ts';
 import type { Config } from '../engine/config.ts';
+import { audienceService } from '../engine/registry.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
+import { agencies } from './agencies.ts';
 import { sampleQuery } from './demo-data.ts';
+import { demoTraffic, type DemoMessage } from './demo-traffic.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { agencyEndpoints, swxBin } from './hub-process.ts';
+import { table2 } from './table2.ts';
+import { table3 } from './table3.ts';
 
-export const demoAgencies = [
-  { id: 'CUSTOMS', name: 'Customs Administration (關務署)' },
-  { id: 'BOFT', name: 'Bureau of Foreign Trade (貿易局)' },
-  { id: 'BSMI', name: 'Bureau of Standards, Metrology and Inspection (標檢局)' },
-  { id: 'TFDA', name: 'Food and Drug Administration (食藥署)' },
-  { id: 'COA-DAI', name: 'Council of Agriculture, Dept. of Animal Industry (畜牧處)' },
-  { id: 'FA', name: 'Fisheries Agency (漁業署)' },
-  { id: 'IDB', name: 'Industrial Development Bureau (工業局)' },
-  { id: 'NCC', name: 'National Communications Commission (通傳會)' },
-  { id: 'COA', name: 'Council of Agriculture (農委會)' },
-  { id: 'BAPHIQ', name: 'Bureau of Animal and Plant Health Inspection and Quarantine (防檢局)' },
-  { id: 'PABP', name: 'Pingtung Agricultural Biotechnology Park (農科園區)' },
-  { id: 'EPZA', name: 'Export Processing Zone Administration (加工區管理處)' },
-  { id: 'DCMP', name: 'Dept. of Chinese Medicine and Pharmacy (中醫藥司)' },
-  { id: 'NTA', name: 'National Treasury Administration (國庫署)' },
-  { id: 'SPA', name: 'Science Park Administration (科管局)' },
-  { id: 'MPB', name: 'Maritime and Port Bureau (航港局)' },
-  { id: 'DOC', name: 'Dept. of Commerce (商業司)' },
-  { id: 'CDC', name: 'Centers for Disease Control (疾管署)' },
-  { id: 'NIA', name: 'National Immigration Agency (移民署)' },
-  { id: 'BOT', name: 'Bank of Taiwan (臺灣銀行)' },
-];
+/** The agencies the demo issues credentials for and registers: every agency of the description, each named in a table. */
+export const demoAgencies = agencies;
 
 /** How each Table 1 provider answers queries in the demo: a mix, so REST askers meet SOAP providers and back. */
 export const demoProviders: Record<string, 'rest' | 'soap'> = {
@@ -45,13 +31,6 @@ export const demoProviders: Record<string, 'rest' | 'soap'> = {
 
 export const demoServices = [
   { id: 'customs.declaration', name: 'Declarations (報單) exchange', rules: [{ from: ['CUSTOMS'], to: ['BOFT', 'BSMI', 'TFDA'] }] },
-];
-
-/** Notification topics of Table 2 (情資通報) the demo runs. */
-export const demoTopics = [
-  { id: 'substandard-feed', name: 'Preventing substandard feed imports', nameZh: '防範劣質飼料進口', notifiers: ['COA-DAI'], receivers: ['TFDA'] },
-  { id: 'fishery-safety', name: 'International fishery product safety', nameZh: '國際漁產品安全', notifiers: ['TFDA'], receivers: ['BSMI', 'FA'] },
-  { id: 'food-toy', name: 'Food-toy import inspection', nameZh: '食品玩具輸入查驗', notifiers: ['BSMI', 'TFDA'], receivers: ['BSMI', 'TFDA'], twoWay: true },
 ];
 
 /** The hub as the demo reaches it: its ports and its operator API. */
@@ -72,11 +51,18 @@ export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id
 /** Where each demo agency listens: its receiver's port, and its query provider's port and protocol. */
 export type DemoEndpoints = Record<string, { receiver?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
 
-/** Agencies that exchange messages in the demo services: each gets a receiver. */
+/**
+ * Agencies that receive messages in the demo: each gets a receiver (an HTTPS endpoint the hub pushes to) in the agencies'
+ * process. An agency that collects its deliveries instead (`"receive": "pull"`) would be registered without one.
+ */
 export const messagingAgencies = new Set([
   ...demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])),
-  ...demoTopics.flatMap((topic) => [...topic.notifiers, ...topic.receivers]),
+  ...table2.flatMap((topic) => [...topic.notifiers, ...topic.receivers]),
+  ...table3.flatMap((channel) => [...channel.providers, ...channel.requesters]),
 ]);
+
+/** Where the demo agencies' process writes the ids its receiver stores for an agency, one a line, in the order stored. */
+export const arrivalLog = (dataDir: string, id: string) => join(demoDir(dataDir, id), 'arrivals.log');
 
 /** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
 function swx(args: string[], stdout: 'inherit' | 'pipe'): ChildProcess {
@@ -146,15 +132,16 @@ export async function startDemo(config: Config): Promise<Demo> {
     children.push(agencyProcess);
     const agencyExit = exitOf(agencyProcess, 'the demo agencies\' process');
     const endpoints = await Promise.race([firstLine(agencyProcess), failOnExit(agencyExit)]);
-    for (const { id, name } of demoAgencies) {
+    for (const { id, name, nameZh } of demoAgencies) {
       const { receiver, provider } = endpoints[id] ?? {};
       await hub.operator('PUT', `/api/partners/${id}`, {
-        name, certificates: [certificates.get(id)],
+        name: `${name} (${nameZh})`, certificates: [certificates.get(id)],
         endpoints: agencyEndpoints(receiver, provider),
       });
     }
     for (const service of demoServices) await hub.operator('PUT', `/api/services/${service.id}`, service);
-    for (const topic of demoTopics) await hub.operator('PUT', `/api/topics/${topic.id}`, topic);
+    for (const topic of table2) await hub.operator('PUT', `/api/topics/${topic.id}`, topic);
+    for (const channel of table3) await hub.operator('PUT', `/api/channels/${channel.id}`, channel);
 
     const hubUrl = `https://localhost:${hub.agencyPort}`;
     const agencies = new Map<string, DemoAgency>();
@@ -221,78 +208,35 @@ export async function askDemoQueries(demo: Demo, round: number): Promise<AskedQu
   return asked;
 }
 
-/** One round of realistic traffic: declarations to one agency each, and alerts to every receiver of their topic. */
-export function demoTraffic(round: number): { from: string; to?: string; service: string; action: string; body: Record<string, unknown> }[] {
-  const declaration = (to: string, n: number) => ({
-    from: 'CUSTOMS', to, service: 'customs.declaration', action: 'import-declaration',
-    body: { declarationNo: `AA/BE/${String(13 + round).padStart(2, '0')}/${String(100 + n).padStart(3, '0')}/0001`, type: 'G1', trader: '12345675', hsCode: '0303.89', value: 125000 + n, currency: 'TWD' },
-  });
-  return [
-    declaration('BOFT', 1), declaration('BSMI', 2), declaration('TFDA', 3),
-    { from: 'COA-DAI', service: 'notify.substandard-feed', action: 'alert', body: { case: `FEED-${round}-01`, product: 'fish meal', finding: 'melamine above limit', importer: '24536806' } },
-    { from: 'TFDA', service: 'notify.fishery-safety', action: 'alert', body: { case: `FISH-${round}-07`, product: 'frozen mackerel', finding: 'histamine 320 mg/kg' } },
-    { from: 'BSMI', service: 'notify.food-toy', action: 'alert', body: { case: `TOY-${round}-03`, product: 'candy-shaped eraser', finding: 'food-shaped toy' } },
-    { from: 'TFDA', service: 'notify.food-toy', action: 'reply', body: { case: `TOY-${round}-03`, decision: 'seized at border' } },
-  ];
-}
+/** A message the demo sent, every agency it must reach, and the message it answers. */
+export interface SentMessage { id: string; from: string; to: string[]; service: string; refTo?: string }
 
-/** A message the demo sent, and every agency it must reach. */
-export interface SentMessage { id: string; from: string; to: string[]; service: string }
-
-/** Who a demo message reaches: its receiver, or every receiver of its topic but its sender. */
-function receiversOf(message: { from: string; to?: string; service: string }): string[] {
+/**
+ * Who a demo message must reach, by the tables, not by the hub: its receiver; a topic's receivers (from a receiver of a
+ * two-way topic, its notifiers); a channel's requesters. Never its sender.
+ */
+function receiversOf(message: DemoMessage): string[] {
   if (message.to) return [message.to];
-  const topic = demoTopics.find((candidate) => `notify.${candidate.id}` === message.service)!;
-  return (topic.notifiers.includes(message.from) ? topic.receivers : topic.notifiers).filter((id) => id !== message.from);
+  const topic = table2.find((candidate) => audienceService.topic(candidate.id) === message.service);
+  const channel = table3.find((candidate) => audienceService.channel(candidate.id) === message.service);
+  const receivers = topic ? (topic.notifiers.includes(message.from) ? topic.receivers : topic.notifiers) : channel!.requesters;
+  return receivers.filter((id) => id !== message.from);
 }
 
+/** Sends a round of traffic one message at a time, so that each channel's items are published in the order listed. */
 export async function sendDemoRound(demo: Demo, round: number): Promise<SentMessage[]> {
   const sent: SentMessage[] = [];
   for (const message of demoTraffic(round)) {
     const agency = demo.agencies.get(message.from)!;
+    const refTo = message.replyTo === undefined ? undefined : sent[message.replyTo]!.id;
     const answer = await agency.client.send({
-      ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action,
+      ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action, refTo,
       contentType: 'application/json', body: Buffer.from(JSON.stringify(message.body)),
     });
     const to = receiversOf(message);
     if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to.join(', ')} refused: ${JSON.stringify(answer.body)}`);
     if (!answer.signed) throw new Error(`demo message ${message.from} → ${to.join(', ')}: the hub's receipt was not checked`);
-    sent.push({ id: String(answer.body.id), from: message.from, to, service: message.service });
+    sent.push({ id: String(answer.body.id), from: message.from, to, service: message.service, ...(refTo ? { refTo } : {}) });
   }
   return sent;
-}
-
-/** Ids in an agency's inbox: judged from the receiver's own files, not from the hub. */
-export function inboxIds(dataDir: string, agency: string): Set<string> {
-  const inbox = join(demoDir(dataDir, agency), 'inbox');
-  if (!existsSync(inbox)) return new Set();
-  return new Set(readdirSync(inbox).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)));
-}
-
-/**
- * Waits until every sent message is in each of its receivers' inboxes with `delivered` evidence for each in ClickHouse, and every
- * query answered found and signed has `answered` evidence.
- */
-export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  const unanswered = asked.filter((query) => query.status !== 200 || !query.found || !query.signed).map((query) => query.queryId || query.dataset);
-  let missingInbox: string[] = [];
-  let missingEvidence: string[] = [];
-  const ids = [...sent.map((m) => m.id), ...asked.map((query) => query.queryId).filter(Boolean)];
-  while (Date.now() < deadline) {
-    missingInbox = sent.filter((m) => m.to.some((to) => !inboxIds(hub.dataDir, to).has(m.id))).map((m) => m.id);
-    // The evidence as the archive holds it (ClickHouse), per id and stage.
-    const stages = await hub.operator('POST', '/api/messages/stages', { ids }) as Record<string, Record<string, number>>;
-    missingEvidence = [
-      ...sent.filter((m) => (stages[m.id]?.delivered ?? 0) < m.to.length).map((m) => m.id),
-      ...asked.filter((query) => query.status === 200 && !stages[query.queryId]?.answered).map((query) => query.queryId),
-    ];
-    if (missingInbox.length === 0 && missingEvidence.length === 0) break;
-    await sleep(200);
-  }
-  return { missingInbox, missingEvidence, unanswered, ok: missingInbox.length === 0 && missingEvidence.length === 0 && unanswered.length === 0 };
-}
-
-export function readInboxEntry(dataDir: string, agency: string, id: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(demoDir(dataDir, agency), 'inbox', `${id}.json`), 'utf8')) as Record<string, unknown>;
 }

@@ -1,13 +1,20 @@
-// The swx command as its users type it: help, the demo check on a fresh folder, partner and service admin,
-// send and sign (with real curl), and the dead-letter list and resend.
+// The swx command as its users type it: help, the demo check on a fresh folder (the traffic of every table), partner
+// and service admin, send and sign (with real curl), and the dead-letter list and resend.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPki } from '../../engine/pki/index.ts';
+import type { Topic } from '../../engine/registry.ts';
+import { answer } from '../../app/demo-data.ts';
+import { demoAgencies, demoServices } from '../../app/demo.ts';
+import { itemsPerProvider } from '../../app/demo-traffic.ts';
+import { table1 } from '../../app/table1.ts';
+import { table2 } from '../../app/table2.ts';
+import { table3 } from '../../app/table3.ts';
 import { startAgencyReceiver } from '../../connectors/rest/agency.ts';
 import { addAgency, cleanEnv, freePort, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
@@ -31,29 +38,51 @@ test('swx --help lists every command with a one-line description', async () => {
   }
 });
 
-test('swx demo --check on a fresh data folder delivers and evidences every demo message and answers a query of every Table 1 dataset', async () => {
+test('swx demo --check on a fresh data folder delivers every message, notification and channel item of Tables 2 and 3, and answers a query of every Table 1 dataset', async () => {
   const data = tempDir('demo');
   const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
   const { code, stdout, stderr } = await swx(['demo', '--check', '--data', data], env);
   assert.is(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.is(summary.ok, true);
-  assert.ok(summary.sent >= 7);
+  // What the tables call for: a notification on every topic and a reply on each two-way one, every provider's items on
+  // every channel, each reaching every receiver or requester but its sender.
+  const direct = demoServices.flatMap((service) => service.rules.flatMap((rule) => rule.to));
+  const twoWay = table2.filter((topic) => topic.twoWay);
+  const replier = (topic: Topic) => topic.receivers.find((receiver) => receiver !== topic.notifiers[0])!;
+  const items = table3.reduce((sum, channel) => sum + channel.providers.length * itemsPerProvider, 0);
+  const deliveries = direct.length
+    + table2.reduce((sum, topic) => sum + topic.receivers.filter((receiver) => receiver !== topic.notifiers[0]).length, 0)
+    + twoWay.reduce((sum, topic) => sum + topic.notifiers.filter((notifier) => notifier !== replier(topic)).length, 0)
+    + table3.reduce((sum, channel) => sum + channel.providers.length * itemsPerProvider * channel.requesters.length, 0);
+  assert.is(summary.topics, table2.length);
+  assert.is(summary.notifications, table2.length + twoWay.length);
+  assert.is(summary.replies, twoWay.length);
+  assert.is(summary.channels, table3.length);
+  assert.is(summary.items, items);
+  assert.is(summary.sent, direct.length + table2.length + twoWay.length + items);
+  assert.is(summary.deliveries, deliveries);
   assert.is(summary.delivered, summary.sent);
   assert.is(summary.evidenced, summary.sent);
+  assert.equal([summary.stray, summary.notInOrder, summary.lostRefTo], [[], [], []]);
   assert.is(summary.dataDir, data);
-  assert.is(summary.queries, 16, 'one query per Table 1 dataset');
-  assert.is(summary.answered, 16);
+  assert.is(summary.queries, table1.length, 'one query per Table 1 dataset');
+  assert.is(summary.answered, table1.length);
   assert.match(stdout, /provider answers over SOAP/);
   assert.match(stdout, /provider answers over REST/);
   let inInboxes = 0;
-  for (const agency of ['CUSTOMS', 'BOFT', 'BSMI', 'TFDA', 'COA-DAI', 'FA']) {
-    for (const file of ['cert.pem', 'key.pem', 'ca.pem', 'hub-sign.pem']) assert.ok(existsSync(join(data, 'demo', agency, file)), `${agency}/${file}`);
-    const inbox = join(data, 'demo', agency, 'inbox');
+  for (const { id } of demoAgencies) {
+    for (const file of ['cert.pem', 'key.pem', 'ca.pem', 'hub-sign.pem']) assert.ok(existsSync(join(data, 'demo', id, file)), `${id}/${file}`);
+    const inbox = join(data, 'demo', id, 'inbox');
     if (existsSync(inbox)) inInboxes += readdirSync(inbox).filter((f) => f.endsWith('.json')).length;
   }
-  // The fishery-safety notification reaches two receivers; every other demo message one.
-  assert.is(inInboxes, summary.sent + 1);
+  assert.is(inInboxes, deliveries, 'each delivery stored once, by its receiver');
+  // The last declaration on the channel, as Bank of Taiwan (its last requester) stored it: a record a query also finds.
+  const stored = readFileSync(join(data, 'demo', 'BOT', 'arrivals.log'), 'utf8').trim().split('\n');
+  const item = JSON.parse(readFileSync(join(data, 'demo', 'BOT', 'inbox', `${stored.at(-1)}.bin`), 'utf8'));
+  assert.is(item.sequence, itemsPerProvider);
+  const declarations = table1.filter((dataset) => dataset.keys.join() === 'declarationNo').map((dataset) => dataset.id);
+  assert.ok(declarations.some((dataset) => answer(dataset, { declarationNo: item.declarationNo })), JSON.stringify(item));
 });
 
 let hub: HubProcess;

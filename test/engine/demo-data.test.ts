@@ -4,7 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { answer, declarationNumberShape, isValidUbn, queryKeys, sampleQuery, type DemoRecord } from '../../app/demo-data.ts';
+import { demoTraffic, itemsPerProvider } from '../../app/demo-traffic.ts';
 import { table1 } from '../../app/table1.ts';
+import { table2 } from '../../app/table2.ts';
+import { table3 } from '../../app/table3.ts';
 
 // The MoF/FIA note on the revised check (營利事業統一編號檢查碼邏輯修正說明) gives 04595257, 10458575 and 10458574
 // as valid and 04595252 and 10458570 as test numbers valid only under the revised (divisible by 5) rule.
@@ -143,6 +146,31 @@ test('unknown keys find nothing; malformed queries are bad requests', () => {
 
 test('the demo providers expect exactly the query keys the catalogue seed publishes for each dataset', () => {
   for (const dataset of table1) assert.equal([...queryKeys(dataset.id)], dataset.keys, dataset.id);
+});
+
+test('a round of demo traffic notifies on every topic, replies on every two-way one, and feeds every channel from each provider', () => {
+  for (const round of [1, 2]) {
+    const traffic = demoTraffic(round);
+    for (const topic of table2) {
+      const messages = traffic.filter((message) => message.service === `notify.${topic.id}`);
+      assert.ok(messages.some((message) => topic.notifiers.includes(message.from) && message.replyTo === undefined), `${topic.id}: a notification`);
+      const replies = messages.filter((message) => message.replyTo !== undefined);
+      assert.is(replies.length, topic.twoWay ? 1 : 0, `${topic.id}: a reply only in a two-way topic`);
+      for (const reply of replies) {
+        assert.ok(topic.receivers.includes(reply.from), `${topic.id}: a receiver replies`);
+        assert.is(traffic[reply.replyTo!]!.service, reply.service, `${topic.id}: the reply answers a notification of its topic`);
+      }
+    }
+    for (const channel of table3) {
+      const items = traffic.filter((message) => message.service === `exchange.${channel.id}`);
+      for (const provider of channel.providers) assert.is(items.filter((item) => item.from === provider).length, itemsPerProvider, `${channel.id} from ${provider}`);
+      const sequences = items.map((item) => item.body.sequence as number);
+      assert.equal(sequences, sequences.map((_, i) => sequences[0]! + i), `${channel.id}: items numbered in the order sent`);
+    }
+    for (const message of traffic) assert.ok(JSON.stringify(message.body).length < 2048, `${message.service}: a small body`);
+  }
+  const [first, second] = [demoTraffic(1), demoTraffic(2)].map((traffic) => new Set(traffic.map((message) => JSON.stringify(message.body))));
+  assert.ok([...second!].every((body) => !first!.has(body)), 'each round sends other records');
 });
 
 test.run();

@@ -1,0 +1,98 @@
+// How `swx demo --check` judges a round: by what each agency's receiver stored (its inbox, and the order it stored
+// messages in) and by the evidence the archive (ClickHouse) holds, not by the hub's word that it delivered.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { InboxEntry } from '../connectors/rest/agency.ts';
+import { arrivalLog, demoAgencies, demoDir, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+
+/** Ids in an agency's inbox: judged from the receiver's own files, not from the hub. */
+export function inboxIds(dataDir: string, agency: string): Set<string> {
+  const inbox = join(demoDir(dataDir, agency), 'inbox');
+  if (!existsSync(inbox)) return new Set();
+  return new Set(readdirSync(inbox).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)));
+}
+
+export function readInboxEntry(dataDir: string, agency: string, id: string): InboxEntry {
+  return JSON.parse(readFileSync(join(demoDir(dataDir, agency), 'inbox', `${id}.json`), 'utf8')) as InboxEntry;
+}
+
+/**
+ * The ids an agency's receiver stored, in the order it stored them. Deliveries of an agency that collects them from its
+ * inbox (`"receive": "pull"`) would be read here, in the order it collected them.
+ */
+function arrivals(dataDir: string, agency: string): string[] {
+  const log = arrivalLog(dataDir, agency);
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+const channelOf = (message: SentMessage) => (message.service.startsWith('exchange.') ? message.service.slice('exchange.'.length) : undefined);
+
+/**
+ * Each channel's items as each requester stored them, against the order they were published (the demo sends one at
+ * a time, so the order sent). `incomplete` names lanes whose items have not all arrived yet, `outOfOrder` those whose
+ * items all arrived in another order; each as `channel → requester`.
+ */
+function laneOrder(dataDir: string, sent: SentMessage[]) {
+  const lanes = new Map<string, string[]>();
+  for (const message of sent) {
+    const channel = channelOf(message);
+    if (channel) for (const requester of message.to) lanes.set(`${channel} → ${requester}`, [...lanes.get(`${channel} → ${requester}`) ?? [], message.id]);
+  }
+  const stored = new Map<string, string[]>();
+  const incomplete: string[] = [];
+  const outOfOrder: string[] = [];
+  for (const [lane, published] of lanes) {
+    const requester = lane.slice(lane.indexOf(' → ') + 3);
+    if (!stored.has(requester)) stored.set(requester, arrivals(dataDir, requester));
+    const items = new Set(published);
+    const arrived = stored.get(requester)!.filter((id) => items.has(id));
+    if (arrived.length < published.length) incomplete.push(lane);
+    else if (arrived.some((id, i) => id !== published[i])) outOfOrder.push(lane);
+  }
+  return { incomplete, outOfOrder };
+}
+
+/**
+ * Waits until every sent message is in each of its receivers' inboxes with one `delivered` record per receiver in
+ * ClickHouse, every channel's items are stored by every requester, and every query answered found and signed has
+ * `answered` evidence. Then judges what is there: a message in an inbox it was not meant for (`stray`), `delivered`
+ * records that are not one per receiver, a channel lane (`notInOrder`) whose items did not all arrive in the order
+ * published, a reply that lost its Ref-To.
+ */
+export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  const unanswered = asked.filter((query) => query.status !== 200 || !query.found || !query.signed).map((query) => query.queryId || query.dataset);
+  const ids = [...sent.map((m) => m.id), ...asked.map((query) => query.queryId).filter(Boolean)];
+  const agencies = demoAgencies.map((agency) => agency.id);
+  let missingInbox: string[] = [];
+  let stages: Record<string, Record<string, number>> = {};
+  let lanes = laneOrder(hub.dataDir, sent);
+  const delivered = (id: string) => stages[id]?.delivered ?? 0;
+  while (Date.now() < deadline) {
+    const inboxes = new Map(agencies.map((agency) => [agency, inboxIds(hub.dataDir, agency)]));
+    missingInbox = sent.filter((m) => m.to.some((to) => !inboxes.get(to)!.has(m.id))).map((m) => m.id);
+    // The evidence as the archive holds it (ClickHouse), per id and stage.
+    stages = await hub.operator('POST', '/api/messages/stages', { ids }) as Record<string, Record<string, number>>;
+    lanes = laneOrder(hub.dataDir, sent);
+    const unevidenced = sent.some((m) => delivered(m.id) < m.to.length) || asked.some((query) => query.status === 200 && !stages[query.queryId]?.answered);
+    if (missingInbox.length === 0 && !unevidenced && lanes.incomplete.length === 0) break;
+    await sleep(200);
+  }
+  const missingEvidence = [
+    ...sent.filter((m) => delivered(m.id) !== m.to.length).map((m) => m.id),
+    ...asked.filter((query) => query.status === 200 && !stages[query.queryId]?.answered).map((query) => query.queryId),
+  ];
+  const receivers = new Map(sent.map((m) => [m.id, m.to]));
+  const stray = agencies.flatMap((agency) => [...inboxIds(hub.dataDir, agency)]
+    .filter((id) => receivers.has(id) && !receivers.get(id)!.includes(agency)).map((id) => `${id} at ${agency}`));
+  const lostRefTo = sent.filter((m) => m.refTo && m.to.some((to) => inboxIds(hub.dataDir, to).has(m.id) && readInboxEntry(hub.dataDir, to, m.id).refToMessageId !== m.refTo)).map((m) => m.id);
+  const notInOrder = [...lanes.incomplete, ...lanes.outOfOrder];
+  const failed = new Set([...missingInbox, ...missingEvidence, ...lostRefTo, ...stray.map((entry) => entry.slice(0, entry.indexOf(' at ')))]);
+  return {
+    missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered,
+    /** Every sent message with any of the problems above. */
+    failed,
+    ok: [missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered].every((problems) => problems.length === 0),
+  };
+}
