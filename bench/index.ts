@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cryptoBench } from './crypto.ts';
+import { exchangeBench, exchangeCases } from './exchange.ts';
 import { defaultRates, queryBench } from './query.ts';
 import { floorBench } from './query-floor.ts';
 import { routeBench } from './route.ts';
@@ -21,6 +22,8 @@ const { values, positionals } = parseArgs({
     'cpu-prof': { type: 'string' },
     mandated: { type: 'boolean', default: false },
     soap: { type: 'boolean', default: false },
+    cases: { type: 'string' },
+    requesters: { type: 'string', default: '20' },
   },
 });
 
@@ -32,6 +35,17 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     seconds: Number(values.seconds ?? 10),
     payloadBytes: Number(values.payload),
     concurrency: Number(values.concurrency),
+  }),
+  // --cases 4KiB,1MiB,1GiB (default all), --requesters N (default 20), --cpu-prof DIR as for query.
+  exchange: () => exchangeBench({
+    json: values.json!,
+    requesters: Number(values.requesters),
+    cases: values.cases ? values.cases.split(',').map((name) => {
+      const spec = exchangeCases.find((candidate) => candidate.name === name);
+      if (!spec) throw new Error(`--cases: ${exchangeCases.map((candidate) => candidate.name).join(', ')}, not ${name}`);
+      return spec;
+    }) : exchangeCases,
+    ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { loadPki } from '../engine/pki/index.ts';
 import { addAgency, startHubProcess, type HubProcess } from '../app/hub-process.ts';
+import { cpuProfileEnv } from './profile.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 import { reply } from './ipc.ts';
 import type { AskerResult, AskerRun, AskerSetup, BenchProtocol } from './query-asker.ts';
@@ -72,10 +73,7 @@ export async function queryBench(options: QueryOptions): Promise<Record<string, 
     SWX_LOG_LEVEL: 'warn',
     // The per-asker limit is not what is measured: it stays in the path, set far above the offered rates.
     SWX_QUERY_RATE: '100000', SWX_QUERY_BURST: '100000',
-    ...(options.profileDir ? {
-      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${new URL('./query-profile.mjs', import.meta.url).href}`.trim(),
-      SWX_BENCH_CPU_PROF_DIR: options.profileDir,
-    } : {}),
+    ...cpuProfileEnv(options.profileDir),
   };
   const hub = await startHubProcess({ env });
   const children: ChildProcess[] = [];

@@ -2,13 +2,10 @@
 // (receive → verify → archive → route → deliver). A message counts only when its receiver has it and its
 // `delivered` evidence is in ClickHouse. Closed-loop for throughput, then open-loop at fixed offered rates for
 // latency measured from each message's scheduled send time.
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { loadPki } from '../engine/pki/index.ts';
-import { addAgency, addService, agencyEndpoints, startHubProcess } from '../app/hub-process.ts';
+import { addAgency, addService, startHubProcess } from '../app/hub-process.ts';
+import { arrivalKey, startBenchReceivers } from './agencies.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
 
 export interface RouteOptions { json: boolean; messages: number; rates: number[]; seconds: number; payloadBytes: number; concurrency: number }
@@ -18,25 +15,12 @@ const receiverIds = ['BOFT', 'BSMI', 'TFDA', 'NTA'];
 export async function routeBench(options: RouteOptions): Promise<Record<string, unknown>> {
   const say = (line: string) => { if (!options.json) console.log(line); };
   const hub = await startHubProcess({ env: { SWX_LOG_LEVEL: 'warn' } });
-  const pki = await loadPki(join(hub.dataDir, 'pki'));
   const sender = await addAgency(hub, 'CUSTOMS', { receiver: false });
-  const receiverProcess = fork(fileURLToPath(new URL('./receivers.ts', import.meta.url)), { execArgv: ['--import', 'tsx'] });
-  const arrivals = new Map<string, number>();
-  receiverProcess.on('message', (message: { arrived?: [string, number][] }) => {
-    for (const [id, at] of message.arrived ?? []) arrivals.set(id, at);
-  });
-  const setup = [];
-  for (const id of receiverIds) {
-    const agency = await addAgency(hub, id, { receiver: false });
-    setup.push({ id, ...agency.credentials, inboxDir: join(hub.dataDir, 'bench-inbox', id) });
-  }
-  receiverProcess.send({ agencies: setup, hubSignCertPem: pki.hubSign.certPem });
-  const ports = await new Promise<Record<string, number>>((resolve) => receiverProcess.once('message', (m: { ready: Record<string, number> }) => resolve(m.ready)));
-  for (const id of receiverIds) {
-    await hub.admin('PUT', `/api/partners/${id}`, {
-      name: id, certificates: [setup.find((a) => a.id === id)!.certPem], endpoints: agencyEndpoints(ports[id]),
-    });
-  }
+  const receivers = await startBenchReceivers(hub, receiverIds);
+  // Each message goes to one receiver, which names where to look for its arrival.
+  const receiverOf = new Map<string, string>();
+  const arrivalOf = (id: string) => receivers.arrivals.get(arrivalKey(receiverOf.get(id) ?? '', id));
+  const arrivals = { has: (id: string) => arrivalOf(id) !== undefined, get: arrivalOf };
   await addService(hub, 'bench.route', ['CUSTOMS'], receiverIds);
   const client = sender.client;
   const payload = (n: number) => {
@@ -47,7 +31,9 @@ export async function routeBench(options: RouteOptions): Promise<Record<string, 
   let counter = 0;
   const sendOne = async (): Promise<{ id: string; ok: boolean }> => {
     const n = counter++;
-    const answer = await client.send({ to: receiverIds[n % receiverIds.length]!, service: 'bench.route', contentType: 'application/octet-stream', body: payload(n) });
+    const to = receiverIds[n % receiverIds.length]!;
+    const answer = await client.send({ to, service: 'bench.route', contentType: 'application/octet-stream', body: payload(n) });
+    receiverOf.set(String(answer.body.id), to);
     return { id: String(answer.body.id), ok: answer.status === 202 };
   };
 
@@ -133,7 +119,7 @@ export async function routeBench(options: RouteOptions): Promise<Record<string, 
     say(`  achieved ${row.achieved_per_s}/s, p50 ${row.p50_ms} ms, p95 ${row.p95_ms} ms, p99 ${row.p99_ms} ms, hub CPU ${row.hub_cpu_ms_per_msg} ms/msg`);
   }
 
-  receiverProcess.disconnect();
+  receivers.stop();
   client.close();
   await hub.stop();
   // The headline latency is the highest offered rate the hub still kept up with (achieved ≥ 95 % of offered).

@@ -40,6 +40,8 @@ export function laneChannels(registry: Registry, partnerId: string): string[] {
 
 export class Deliveries {
   private readonly actors = new Map<string, Actor>();
+  /** The highest stream sequence each lane acked in this process: a later handing of one at or below it may be a repeat. */
+  private readonly ackedUpTo = new Map<string, number>();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private unsubscribe?: () => void;
   private chain: Promise<void> = Promise.resolve();
@@ -128,6 +130,7 @@ export class Deliveries {
     if (!actor) return;
     this.actors.delete(name);
     await actor.stop();
+    this.ackedUpTo.delete(name);
   }
 
   private async startLane(partner: Partner, channel?: string): Promise<void> {
@@ -142,16 +145,19 @@ export class Deliveries {
       stream: streams.messages,
       filterSubject: filter,
       decode: (data) => JSON.parse(Buffer.from(data).toString('utf8')) as Envelope,
-      process: perMessage((delivery) => this.deliverOne(delivery, breaker), inFlight),
+      process: perMessage((delivery) => this.deliverOne(delivery, breaker, name), inFlight),
       maxInFlight: inFlight,
       backoffMs: this.options.backoffMs,
       maxAttempts: Number.MAX_SAFE_INTEGER, // refusals are counted here, not by JetStream's delivery count
-      onSettled: ({ verdict }) => messagesTotal.inc({ stage: 'deliver', outcome: verdict.kind, code: verdict.kind === 'dead-letter' ? verdict.code : '' }),
+      onSettled: ({ delivery, verdict }) => {
+        if (verdict.kind !== 'retry' && delivery.msg.seq > (this.ackedUpTo.get(name) ?? 0)) this.ackedUpTo.set(name, delivery.msg.seq);
+        messagesTotal.inc({ stage: 'deliver', outcome: verdict.kind, code: verdict.kind === 'dead-letter' ? verdict.code : '' });
+      },
     });
     this.actors.set(name, actor);
   }
 
-  private async deliverOne(delivery: Delivery<Envelope>, breaker: CircuitBreaker): Promise<Verdict> {
+  private async deliverOne(delivery: Delivery<Envelope>, breaker: CircuitBreaker, lane: string): Promise<Verdict> {
     const envelope = delivery.body;
     const facts = envelopeFacts(envelope);
     const recordId = (stage: string) => `${stage}:${envelope.from}/${envelope.id}:${delivery.msg.seq}:${delivery.attempt}`;
@@ -173,10 +179,13 @@ export class Deliveries {
     if (partner.receive === 'pull') return { kind: 'retry', reason: `${partner.id} now collects its deliveries from its inbox`, delayMs: 1_000, transient: true };
     const outbound = this.outbounds(chosen.protocol);
     if (!outbound) return { kind: 'retry', reason: `${partner.id} is reached over ${chosen.protocol}, which this hub process does not run`, delayMs: 30_000, transient: true };
-    // A copy of a topic's or channel's message asks the bucket before it is sent. A nats-server killed mid-flight can
-    // forget acknowledgements it had taken (it writes consumer state behind) and hand out again, as new, items the
-    // receiver already has: a channel's lane would repeat its whole unwritten tail. An operator's resend goes again.
-    if (envelope.audience && !delivery.msg.headers?.get(resentFromHeader) && (await this.receipts.held(envelope))) {
+    // A copy of a topic's or channel's message that may be a repeat asks the bucket before it is sent. A nats-server
+    // killed mid-flight can forget acknowledgements it had taken (it writes consumer state behind) and hand out again,
+    // as new, items the receiver already has: a channel's lane would repeat its whole unwritten tail. Such an item
+    // comes at or below what the lane acked; one a dead process held comes as a redelivery. An operator's resend goes
+    // again. A first handing of a new item, the common case, costs no lookup.
+    const mayRepeat = delivery.attempt > 1 || delivery.msg.seq <= (this.ackedUpTo.get(lane) ?? 0);
+    if (envelope.audience && mayRepeat && !delivery.msg.headers?.get(resentFromHeader) && (await this.receipts.held(envelope))) {
       return { kind: 'ack' };
     }
     if (!(await breaker.permit(delivery.working))) return { kind: 'retry', reason: 'hub is stopping', delayMs: 1_000, transient: true };

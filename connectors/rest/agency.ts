@@ -4,7 +4,7 @@
 // a signed receipt. Reference code for agency integrators.
 import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { createServer, request, type Agent } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -512,6 +512,8 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
   clockSkewSeconds?: number;
   /** Largest delivery kept (default 4 GiB, the hub's default SWX_MAX_STREAMED_BODY_BYTES); a larger one is refused 413. */
   maxBodyBytes?: number;
+  /** Keep each message's metadata and digest but not its body (default false): for benches that move gigabytes. */
+  discardBodies?: boolean;
   /** Called once per newly stored message (not for redeliveries). */
   onMessage?(entry: InboxEntry): void;
 }): Promise<AgencyReceiver> {
@@ -545,7 +547,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
     try {
       await pipeline(boundedBody(req, options.maxBodyBytes ?? 4 * 1024 ** 3), new Transform({
         transform(chunk: Buffer, _encoding, done) { sha256.update(chunk); done(null, chunk); },
-      }), createWriteStream(part));
+      }), options.discardBodies ? new Writable({ write: (_chunk, _encoding, done) => done() }) : createWriteStream(part));
     } catch (error) {
       rmSync(part, { force: true });
       throw error;
@@ -581,7 +583,7 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
         receivedAt: h(req, deliveryHeaders.receivedAt) ?? '',
         deliveredAt: new Date().toISOString(),
       };
-      renameSync(part, join(options.inboxDir, `${id}.bin`));
+      if (!options.discardBodies) renameSync(part, join(options.inboxDir, `${id}.bin`));
       writeEntry(options.inboxDir, entry);
       options.onMessage?.(entry);
     }

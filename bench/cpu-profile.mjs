@@ -1,4 +1,4 @@
-// Loaded into the hub by the query bench (NODE_OPTIONS=--import, where node refuses --cpu-prof): profiles the hub's
+// Loaded into the hub by a bench (NODE_OPTIONS=--import, where node refuses --cpu-prof): profiles the hub's
 // main thread with the in-process inspector and writes a .cpuprofile to SWX_BENCH_CPU_PROF_DIR when it exits.
 // Plain JavaScript because it runs before the hub registers its TypeScript loader.
 import { writeFileSync, mkdirSync } from 'node:fs';
