@@ -2,6 +2,8 @@
 // channel reaches every receiver or requester once, a channel's items in the order published, one requester down
 // stalls nobody else, and a requester that lost its copies gets the channel's items again on the operator's word.
 import { readFileSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -101,6 +103,42 @@ test('a channel\'s items reach every requester once and in order; a requester do
   const refused = await agency('BOFT').client.send({ service: 'exchange.taxes-fees', ...json({}) });
   assert.is(refused.status, 403, 'a requester is not a provider');
   assert.is(refused.body.code, 'SWX_ACL_DENIED');
+});
+
+test('a slow requester (its link passes one request a second) slows no other requester of the channel', async () => {
+  // A TCP relay in front of FA's receiver holds every chunk the hub sends for a second: about one item a second.
+  const fa = agency('FA');
+  const slowLink = createServer((client) => {
+    const upstream = connect(fa.receiver!.port, 'localhost');
+    let queue = Promise.resolve();
+    client.on('data', (chunk) => { queue = queue.then(() => sleep(1_000)).then(() => { upstream.write(chunk); }); });
+    upstream.pipe(client);
+    const close = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', close);
+    upstream.on('error', close);
+    client.on('close', close);
+  });
+  await new Promise<void>((resolve) => slowLink.listen(0, '127.0.0.1', resolve));
+  const slowPort = (slowLink.address() as AddressInfo).port;
+  try {
+    const registered = await hub.admin('PUT', '/api/partners/FA', {
+      name: 'FA (slow link)', certificates: [fa.credential.certPem], endpoints: { rest: { url: `https://localhost:${slowPort}/inbox` } },
+    });
+    assert.is(registered.status, 200, JSON.stringify(registered.body));
+    const put = await hub.admin('PUT', '/api/channels/fishery-catch', { name: 'Fishery catch reports', dataset: 'catch reports', providers: ['CUSTOMS'], requesters: ['FA', 'BSMI', 'MPB'] });
+    assert.is(put.status, 200);
+    const items = Array.from({ length: 10 }, (_, index) => `CATCH-${String(index + 1).padStart(2, '0')}`);
+    const started = Date.now();
+    for (const id of items) assert.is((await agency('CUSTOMS').client.send({ service: 'exchange.fishery-catch', messageId: id, ...json({ id }) })).status, 202);
+    await waitFor('every item at the fast requesters', () => ['BSMI', 'MPB'].every((who) => items.every((id) => arrived(who).some((entry) => entry.id === id))), 15_000);
+    const fastDone = Date.now() - started;
+    const slowSoFar = arrived('FA').filter((entry) => entry.id.startsWith('CATCH-')).length;
+    assert.ok(slowSoFar < items.length / 2, `the slow requester had ${slowSoFar} of ${items.length} when the others had all (after ${fastDone} ms)`);
+    await waitFor('every item at the slow requester', () => items.every((id) => arrived('FA').some((entry) => entry.id === id)), 60_000);
+    assert.equal(arrived('FA').filter((entry) => entry.id.startsWith('CATCH-')).map((entry) => entry.id), items, 'in order, each once');
+  } finally {
+    slowLink.close();
+  }
 });
 
 test('a requester that joins later gets new items; the operator re-sends a channel\'s items since a time to one requester', async () => {
