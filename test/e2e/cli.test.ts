@@ -117,6 +117,27 @@ test('swx partner and service commands manage the registry of a running hub', as
   assert.is(JSON.parse((await swx(['service', 'list'], admin)).stdout)[0].id, 'customs.declaration');
 });
 
+test('swx topic and swx channel manage topics and channels: add, list, join, leave, history, resend', async () => {
+  const run = async (args: string[]) => {
+    const result = await swx(args, admin);
+    assert.is(result.code, 0, `${args.join(' ')}: ${result.stderr}`);
+    return JSON.parse(result.stdout);
+  };
+  const topic = await run(['topic', 'add', '--id', 'rice-inspection', '--name', 'Imported rice failing inspection', '--name-zh', '進口稻米檢驗不合格', '--notifiers', 'CUSTOMS', '--receivers', 'BOFT,NTA']);
+  assert.equal([topic.notifiers, topic.receivers, topic.twoWay], [['CUSTOMS'], ['BOFT', 'NTA'], false]);
+  assert.equal((await run(['topic', 'list'])).map((t: { id: string }) => t.id), ['rice-inspection']);
+  await run(['channel', 'add', '--id', 'tariff-data', '--name', 'Tariff data', '--dataset', 'tariff data', '--providers', 'CUSTOMS', '--requesters', 'BOFT']);
+  assert.equal((await run(['channel', 'join', 'tariff-data', 'NTA'])).requesters, ['BOFT', 'NTA']);
+  assert.equal((await run(['channel', 'leave', 'tariff-data', 'BOFT'])).requesters, ['NTA']);
+  assert.is((await run(['channel', 'history', 'tariff-data'])).length, 3);
+  assert.equal(await run(['channel', 'resend', 'tariff-data', '--to', 'NTA', '--since', '2026-01-01T00:00:00Z']), { channel: 'tariff-data', requester: 'NTA', since: '2026-01-01T00:00:00Z', resent: 0 });
+  const unknown = await swx(['channel', 'join', 'tariff-data', 'NOBODY'], admin);
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stderr, /SWX_NOT_FOUND/);
+  await run(['topic', 'remove', 'rice-inspection']);
+  assert.equal(await run(['topic', 'list']), []);
+});
+
 test('swx operator commands send the hub token from --data, SWX_DATA or SWX_ADMIN_TOKEN, and are refused without it', async () => {
   const url = { SWX_ADMIN_URL: admin.SWX_ADMIN_URL };
   const ids = (result: { stdout: string }) => JSON.parse(result.stdout).map((p: { id: string }) => p.id);
