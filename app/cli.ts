@@ -382,7 +382,7 @@ const commands: Record<string, Command> = {
         const result = await receiveInbox(client, {
           inboxDir: resolve(values.out!), wait: Number(values.wait), ...(values.max ? { max: Number(values.max) } : {}), once: values.once, signal: stop.signal,
           onMessage: (entry) => console.log(JSON.stringify(entry)),
-          onError: (error) => console.error(`the inbox could not be read (${error.message}); trying again in 5 s`),
+          onError: (error) => console.error(`the inbox could not be read or acknowledged (${error.message}); trying again in 5 s`),
         });
         for (const failure of result.failed) console.error(`${failure.id}: not acknowledged: ${failure.error}`);
         return result.failed.length > 0 ? 1 : 0;

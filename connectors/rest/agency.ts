@@ -427,21 +427,30 @@ export async function receiveInbox(client: AgencyClient, options: {
   signal?: AbortSignal;
   /** Called once per newly stored message. */
   onMessage?(entry: InboxEntry): void;
-  /** Without `once`: called when the inbox cannot be read, which is then tried again after a pause. */
+  /** Without `once`: called when the inbox cannot be read or acknowledged, which is then tried again after a pause. */
   onError?(error: Error): void;
 }): Promise<{ stored: string[]; repeats: string[]; failed: { id: string; error: string }[] }> {
   mkdirSync(options.inboxDir, { recursive: true });
   const result = { stored: [] as string[], repeats: [] as string[], failed: [] as { id: string; error: string }[] };
+  /**
+   * Whether to go on after a failed request. Running on, a hub that is away (restarting, unreachable) is asked again
+   * after a pause; once, it is the answer. Stopped, a request cut short ends the loop: whatever it concerned stays
+   * in the inbox, handed out again after the visibility timeout.
+   */
+  const goOn = async (error: unknown) => {
+    if (options.signal?.aborted) return false;
+    if (options.once || !options.onError) throw error;
+    options.onError(error as Error);
+    await sleep(5_000, undefined, { signal: options.signal }).catch(() => undefined);
+    return true;
+  };
   for (let round = 0; !options.signal?.aborted; round++) {
     let messages: InboxMessage[];
     try {
       ({ messages } = await client.inbox({ max: options.max, wait: options.once && round > 0 ? 0 : options.wait }));
     } catch (error) {
-      // Running on, a hub that is away (restarting, unreachable) is asked again later; once, it is the answer.
-      if (options.once || !options.onError) throw error;
-      options.onError(error as Error);
-      await sleep(5_000);
-      continue;
+      if (await goOn(error)) continue;
+      break;
     }
     if (options.once && messages.length === 0) break;
     const kept: InboxMessage[] = [];
@@ -454,7 +463,13 @@ export async function receiveInbox(client: AgencyClient, options: {
         result.failed.push({ id: message.id, error: (error as Error).message });
       }
     }
-    if (kept.length > 0) await client.acknowledge(kept);
+    if (kept.length > 0) {
+      try {
+        await client.acknowledge(kept);
+      } catch (error) {
+        if (!(await goOn(error))) break;
+      }
+    }
   }
   return result;
 }
