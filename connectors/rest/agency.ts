@@ -20,6 +20,8 @@ import {
   providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, statusComponents,
 } from './contract.ts';
 import type { HeldReceipt } from '../../engine/status.ts';
+// The inbox's answers as the hub's route declares them; type-only, so the toolkit loads none of the hub's code.
+import type { InboxAcknowledgement, InboxListing, InboxMessage } from './inbox.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -361,35 +363,7 @@ export function receiptSigned(receipt: HeldReceipt, id: string): boolean {
   return verifySignatureBase(base, Buffer.from(signature, 'base64'), new X509Certificate(certificate).publicKey, algorithm);
 }
 
-/** A delivery as the inbox lists it: its envelope's facts, its token, and its payload inline or where to fetch it. */
-export interface InboxMessage {
-  token: string;
-  id: string;
-  from: string;
-  to: string;
-  service: string;
-  action: string;
-  conversationId: string;
-  refTo?: string;
-  /** The topic or channel it came through. */
-  topic?: string;
-  channel?: string;
-  contentType: string;
-  size: number;
-  /** Hex SHA-256 of the payload. */
-  sha256: string;
-  receivedAt: string;
-  /** 1 the first time it is handed out. */
-  attempt: number;
-  /** Base64, when small enough to list; otherwise fetched from payloadUrl. */
-  payload?: string;
-  payloadUrl?: string;
-}
-
-export interface InboxListing { partner: string; messages: InboxMessage[] }
-
-/** How the hub evidenced each acknowledged delivery: the first receipt it holds for the message, or a repeat. */
-export interface InboxAcknowledgement { partner: string; acknowledged: { id: string; from: string; stage: 'delivered' | 'redelivered' }[] }
+export type { InboxAcknowledgement, InboxListing, InboxMessage };
 
 export interface InboxEntry {
   id: string;
