@@ -22,7 +22,7 @@ import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import { sampleQuery } from './demo-data.ts';
-import { askDemoQueries, demoDir, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { askDemoQueries, demoDir, pullAgencies, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { checkDelivered } from './demo-check.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
@@ -276,13 +276,14 @@ const commands: Record<string, Command> = {
     },
   },
   'demo-agencies': {
-    summary: 'the demo agencies\' receivers and providers, in their own process (started by swx demo); prints their ports',
-    usage: 'swx demo-agencies [--data DIR]   (after swx demo issued their credentials in <DIR>/demo/<AGENCY>/)',
+    summary: 'the demo agencies\' receivers, inbox collectors and providers, in their own process (started by swx demo); prints their ports',
+    usage: 'swx demo-agencies --hub URL [--data DIR]   (after swx demo issued their credentials in <DIR>/demo/<AGENCY>/)',
     async run(args) {
-      const { values } = parseArgs({ args, options: dataOption });
+      const { values } = parseArgs({ args, options: { ...dataOption, hub: { type: 'string' } } });
+      if (!values.hub) throw new Error(`the hub's agency URL is needed for the agencies that collect from their inbox: give --hub\n${this.usage}`);
       const signalled = stopSignal();
       const { startDemoAgencies } = await import('./demo-agencies.ts');
-      const agencies = await startDemoAgencies(resolve(values.data));
+      const agencies = await startDemoAgencies(resolve(values.data), values.hub);
       console.log(JSON.stringify({ endpoints: agencies.endpoints }));
       await signalled;
       await agencies.stop();
@@ -382,7 +383,7 @@ const commands: Record<string, Command> = {
         const result = await receiveInbox(client, {
           inboxDir: resolve(values.out!), wait: Number(values.wait), ...(values.max ? { max: Number(values.max) } : {}), once: values.once, signal: stop.signal,
           onMessage: (entry) => console.log(JSON.stringify(entry)),
-          onError: (error) => console.error(`the inbox could not be read (${error.message}); trying again in 5 s`),
+          onError: (error) => console.error(`the inbox could not be read or acknowledged (${error.message}); trying again in 5 s`),
         });
         for (const failure of result.failed) console.error(`${failure.id}: not acknowledged: ${failure.error}`);
         return result.failed.length > 0 ? 1 : 0;
@@ -643,6 +644,9 @@ function demoKinds(sent: SentMessage[]) {
 
 const settled = (messages: SentMessage[], result: DemoResult) => messages.filter((m) => !result.failed.has(m.id)).length;
 
+/** The messages meant for each agency that receives by pull. */
+const pulledBy = (sent: SentMessage[]) => new Map([...pullAgencies].map((id) => [id, sent.filter((m) => m.to.includes(id))]));
+
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
   const { direct, notifications, items, channels } = demoKinds(sent);
   for (const message of [...direct, ...notifications]) {
@@ -669,6 +673,8 @@ function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: 
       + ` and ${settled(items, result)}/${items.length} items on ${channels.size} channels (${channels.size - new Set(result.notInOrder.map((lane) => lane.split(' → ')[0])).size} in order at every requester)`
       + ` reached every receiver and were evidenced, ${sent.reduce((sum, m) => sum + m.to.length, 0)} deliveries in all;`,
     `${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`,
+    `Received by pull, collected from the inbox and acknowledged: ${[...pulledBy(sent)].map(([id, meant]) => `${id} ${settled(meant, result)}/${meant.length}`).join(', ')};`
+      + ' every other receiver by push to its endpoint.',
   ].join('\n'));
   if (result.stray.length > 0) console.log(`Delivered where not meant to be: ${result.stray.join(', ')}`);
   if (result.lostRefTo.length > 0) console.log(`Replies that arrived without their Ref-To: ${result.lostRefTo.join(', ')}`);
@@ -690,6 +696,8 @@ function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result:
     replies: notifications.filter((m) => m.refTo).length,
     channels: channels.size,
     items: items.length,
+    /** Deliveries to each agency that receives by pull. */
+    pulled: Object.fromEntries([...pulledBy(sent)].map(([id, meant]) => [id, meant.length])),
     messageIds: sent.map((m) => m.id),
     missingInbox: result.missingInbox,
     missingEvidence: result.missingEvidence,

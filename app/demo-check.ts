@@ -1,5 +1,5 @@
-// How `swx demo --check` judges a round: by what each agency's receiver stored (its inbox, and the order it stored
-// messages in) and by the evidence the archive (ClickHouse) holds, not by the hub's word that it delivered.
+// How `swx demo --check` judges a round: by what each agency's receiver or inbox collector stored (its inbox, and the
+// order it stored messages in) and by the evidence the archive (ClickHouse) holds, not by the hub's word that it delivered.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,10 +17,7 @@ export function readInboxEntry(dataDir: string, agency: string, id: string): Inb
   return JSON.parse(readFileSync(join(demoDir(dataDir, agency), 'inbox', `${id}.json`), 'utf8')) as InboxEntry;
 }
 
-/**
- * The ids an agency's receiver stored, in the order it stored them. Deliveries of an agency that collects them from its
- * inbox (`"receive": "pull"`) would be read here, in the order it collected them.
- */
+/** The ids an agency's receiver, or the collector of an agency that receives by pull, stored, in the order stored. */
 function arrivals(dataDir: string, agency: string): string[] {
   const log = arrivalLog(dataDir, agency);
   return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];

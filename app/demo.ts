@@ -13,7 +13,7 @@ import type { Config } from '../engine/config.ts';
 import { audienceService } from '../engine/registry.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import { AgencyClient } from '../connectors/rest/agency.ts';
-import { agencies } from './agencies.ts';
+import { agencies, type Agency } from './agencies.ts';
 import { sampleQuery } from './demo-data.ts';
 import { demoTraffic, type DemoMessage } from './demo-traffic.ts';
 import { operatorApi, type Operator } from './operator.ts';
@@ -53,7 +53,7 @@ export type DemoEndpoints = Record<string, { receiver?: number; provider?: { por
 
 /**
  * Agencies that receive messages in the demo: each gets a receiver (an HTTPS endpoint the hub pushes to) in the agencies'
- * process. An agency that collects its deliveries instead (`"receive": "pull"`) would be registered without one.
+ * process, or, if it receives by pull, a collector of its inbox there.
  */
 export const messagingAgencies = new Set([
   ...demoServices.flatMap((service) => service.rules.flatMap((rule) => [...rule.from, ...rule.to])),
@@ -61,7 +61,16 @@ export const messagingAgencies = new Set([
   ...table3.flatMap((channel) => [...channel.providers, ...channel.requesters]),
 ]);
 
-/** Where the demo agencies' process writes the ids its receiver stores for an agency, one a line, in the order stored. */
+/**
+ * Agencies that receive by pull in the demo (`"receive": "pull"`, no endpoint): their collectors list, store and
+ * acknowledge their deliveries as `swx receive` does. Agencies whose older in-house systems sit behind a firewall that
+ * takes no inbound connection: the Agriculture and Food Agency (the rice-inspection notifications and the declarations
+ * channel) and the Maritime and Port Bureau (three channels, so three lanes collected in order at once). Neither
+ * answers queries, which would take an endpoint.
+ */
+export const pullAgencies = new Set(['AFA', 'MPB']);
+
+/** Where the demo agencies' process writes the ids an agency's receiver or collector stores, one a line, in the order stored. */
 export const arrivalLog = (dataDir: string, id: string) => join(demoDir(dataDir, id), 'arrivals.log');
 
 /** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
@@ -128,22 +137,22 @@ export async function startDemo(config: Config): Promise<Demo> {
       certificates.set(id, credential.certPem);
     }
 
-    const agencyProcess = swx(['demo-agencies', '--data', dataDir], 'pipe');
+    const register = (agency: Agency, endpoints: DemoEndpoints[string] = {}) => hub.operator('PUT', `/api/partners/${agency.id}`, {
+      name: `${agency.name} (${agency.nameZh})`, certificates: [certificates.get(agency.id)],
+      endpoints: agencyEndpoints(endpoints.receiver, endpoints.provider), ...(pullAgencies.has(agency.id) ? { receive: 'pull' } : {}),
+    });
+    // Pull agencies need no endpoint from the agencies' process: registered first, their collectors find them at once.
+    for (const agency of demoAgencies) if (pullAgencies.has(agency.id)) await register(agency);
+    const hubUrl = `https://localhost:${hub.agencyPort}`;
+    const agencyProcess = swx(['demo-agencies', '--data', dataDir, '--hub', hubUrl], 'pipe');
     children.push(agencyProcess);
     const agencyExit = exitOf(agencyProcess, 'the demo agencies\' process');
     const endpoints = await Promise.race([firstLine(agencyProcess), failOnExit(agencyExit)]);
-    for (const { id, name, nameZh } of demoAgencies) {
-      const { receiver, provider } = endpoints[id] ?? {};
-      await hub.operator('PUT', `/api/partners/${id}`, {
-        name: `${name} (${nameZh})`, certificates: [certificates.get(id)],
-        endpoints: agencyEndpoints(receiver, provider),
-      });
-    }
+    for (const agency of demoAgencies) if (!pullAgencies.has(agency.id) || endpoints[agency.id]?.provider) await register(agency, endpoints[agency.id]);
     for (const service of demoServices) await hub.operator('PUT', `/api/services/${service.id}`, service);
     for (const topic of table2) await hub.operator('PUT', `/api/topics/${topic.id}`, topic);
     for (const channel of table3) await hub.operator('PUT', `/api/channels/${channel.id}`, channel);
 
-    const hubUrl = `https://localhost:${hub.agencyPort}`;
     const agencies = new Map<string, DemoAgency>();
     for (const { id } of demoAgencies) {
       const dir = demoDir(dataDir, id);

@@ -186,8 +186,8 @@ export async function startHub(config: Config): Promise<Hub> {
     const agencyServer: Server = createAgencyServer(identity.tls, router);
     const agencyPort = await listen(agencyServer, config.http.port, config.http.host);
     agencyUrl = publicUrl(config, agencyPort);
-    // Stopped first of all: no new work while the actors drain.
-    const stopAgency = () => closeServer(agencyServer);
+    // Stopped first of all: no new work while the actors drain; listings waiting for deliveries are answered at once.
+    const stopAgency = () => { inbox.stop(); return closeServer(agencyServer); };
 
     let ready = true;
     const opsRouter = new Router();

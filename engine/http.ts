@@ -394,7 +394,10 @@ export function listen(server: Server, port: number, host: string): Promise<numb
 
 export function close(server: Server): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
+    // A connection that turns idle after close() (its request answered, a long poll ended) is closed as it does, not
+    // left open for the keep-alive timeout, which would hold up the stop.
+    const idle = setInterval(() => server.closeIdleConnections?.(), 100);
+    server.close(() => { clearInterval(idle); resolve(); });
     server.closeIdleConnections?.();
   });
 }

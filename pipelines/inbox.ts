@@ -44,6 +44,8 @@ function parseAckSubject(subject: string): AckSubject | undefined {
 }
 
 export class PartnerInbox implements Inbox {
+  private readonly stopping = new AbortController();
+
   constructor(
     private readonly bus: Bus,
     private readonly registry: Registry,
@@ -62,9 +64,14 @@ export class PartnerInbox implements Inbox {
         items.push(...await this.pull(deliverActorName(partnerId, channel), 1));
       }
       const left = deadline - Date.now();
-      if (items.length > 0 || left <= 0) return items;
-      await sleep(Math.min(pollMs, left));
+      if (items.length > 0 || left <= 0 || this.stopping.signal.aborted) return items;
+      await sleep(Math.min(pollMs, left), undefined, { signal: this.stopping.signal }).catch(() => undefined);
     }
+  }
+
+  /** Answers every waiting listing at once with what it has: agencies' long polls do not hold up a hub that stops. */
+  stop(): void {
+    this.stopping.abort();
   }
 
   /**

@@ -20,6 +20,8 @@ import {
   providerRequestComponents, queryComponents, queryPath, receiptComponents, replyComponents, requestComponents, statusComponents,
 } from './contract.ts';
 import type { HeldReceipt } from '../../engine/status.ts';
+// The inbox's answers as the hub's route declares them; type-only, so the toolkit loads none of the hub's code.
+import type { InboxAcknowledgement, InboxListing, InboxMessage } from './inbox.ts';
 
 export interface AgencyCredentials { certPem: string; keyPem: string; caPem: string }
 
@@ -361,35 +363,7 @@ export function receiptSigned(receipt: HeldReceipt, id: string): boolean {
   return verifySignatureBase(base, Buffer.from(signature, 'base64'), new X509Certificate(certificate).publicKey, algorithm);
 }
 
-/** A delivery as the inbox lists it: its envelope's facts, its token, and its payload inline or where to fetch it. */
-export interface InboxMessage {
-  token: string;
-  id: string;
-  from: string;
-  to: string;
-  service: string;
-  action: string;
-  conversationId: string;
-  refTo?: string;
-  /** The topic or channel it came through. */
-  topic?: string;
-  channel?: string;
-  contentType: string;
-  size: number;
-  /** Hex SHA-256 of the payload. */
-  sha256: string;
-  receivedAt: string;
-  /** 1 the first time it is handed out. */
-  attempt: number;
-  /** Base64, when small enough to list; otherwise fetched from payloadUrl. */
-  payload?: string;
-  payloadUrl?: string;
-}
-
-export interface InboxListing { partner: string; messages: InboxMessage[] }
-
-/** How the hub evidenced each acknowledged delivery: the first receipt it holds for the message, or a repeat. */
-export interface InboxAcknowledgement { partner: string; acknowledged: { id: string; from: string; stage: 'delivered' | 'redelivered' }[] }
+export type { InboxAcknowledgement, InboxListing, InboxMessage };
 
 export interface InboxEntry {
   id: string;
@@ -427,21 +401,30 @@ export async function receiveInbox(client: AgencyClient, options: {
   signal?: AbortSignal;
   /** Called once per newly stored message. */
   onMessage?(entry: InboxEntry): void;
-  /** Without `once`: called when the inbox cannot be read, which is then tried again after a pause. */
+  /** Without `once`: called when the inbox cannot be read or acknowledged, which is then tried again after a pause. */
   onError?(error: Error): void;
 }): Promise<{ stored: string[]; repeats: string[]; failed: { id: string; error: string }[] }> {
   mkdirSync(options.inboxDir, { recursive: true });
   const result = { stored: [] as string[], repeats: [] as string[], failed: [] as { id: string; error: string }[] };
+  /**
+   * Whether to go on after a failed request. Running on, a hub that is away (restarting, unreachable) is asked again
+   * after a pause; once, it is the answer. Stopped, a request cut short ends the loop: whatever it concerned stays
+   * in the inbox, handed out again after the visibility timeout.
+   */
+  const goOn = async (error: unknown) => {
+    if (options.signal?.aborted) return false;
+    if (options.once || !options.onError) throw error;
+    options.onError(error as Error);
+    await sleep(5_000, undefined, { signal: options.signal }).catch(() => undefined);
+    return true;
+  };
   for (let round = 0; !options.signal?.aborted; round++) {
     let messages: InboxMessage[];
     try {
       ({ messages } = await client.inbox({ max: options.max, wait: options.once && round > 0 ? 0 : options.wait }));
     } catch (error) {
-      // Running on, a hub that is away (restarting, unreachable) is asked again later; once, it is the answer.
-      if (options.once || !options.onError) throw error;
-      options.onError(error as Error);
-      await sleep(5_000);
-      continue;
+      if (await goOn(error)) continue;
+      break;
     }
     if (options.once && messages.length === 0) break;
     const kept: InboxMessage[] = [];
@@ -454,7 +437,13 @@ export async function receiveInbox(client: AgencyClient, options: {
         result.failed.push({ id: message.id, error: (error as Error).message });
       }
     }
-    if (kept.length > 0) await client.acknowledge(kept);
+    if (kept.length > 0) {
+      try {
+        await client.acknowledge(kept);
+      } catch (error) {
+        if (!(await goOn(error))) break;
+      }
+    }
   }
   return result;
 }

@@ -15,7 +15,7 @@ import type { Inbox, InboxItem } from '../../engine/inbox.ts';
 import { log } from '../../engine/log.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
-import type { PartnerKey, Registry } from '../../engine/registry.ts';
+import { partnerId, type PartnerKey, type Registry } from '../../engine/registry.ts';
 import type { CertificateCheck } from '../../engine/trust/index.ts';
 import { inboxAckPath, inboxComponents, inboxPath, inboxPayloadPath } from './contract.ts';
 import { verifySignature } from './inbound.ts';
@@ -38,10 +38,59 @@ const inlineBytesPerListing = 4 * 1024 * 1024;
 /** The largest acknowledgement read: ids, tokens and the agency's own receipt data. */
 const maxAckBytes = 1024 * 1024;
 
-const acknowledgementSchema = z.object({
-  messages: z.array(z.object({ id: z.string().regex(messageIdPattern), token: z.string().min(1).max(1024) }).strict()).min(1).max(inboxLimits.max),
-  receipt: z.record(z.string(), z.unknown()).optional(),
+const messageId = z.string().regex(messageIdPattern);
+
+/** The body of POST /v1/inbox/ack. */
+export const acknowledgementSchema = z.object({
+  messages: z.array(z.object({
+    id: messageId.describe('The message id, as listed.'),
+    token: z.string().min(1).max(1024).describe('The token it was listed with.'),
+  }).strict()).min(1).max(inboxLimits.max).describe('The deliveries kept: acknowledge each only once it is stored.'),
+  receipt: z.record(z.string(), z.unknown()).optional().describe('Receipt data of the agency\'s own, kept in the evidence with the signed request.'),
 }).strict();
+
+// What the inbox answers, as `listed` and the routes below write it; the agency toolkit's types and the OpenAPI
+// document are derived from these.
+
+/** A delivery as a listing hands it out. */
+export const inboxMessageSchema = z.object({
+  token: z.string().describe('Opaque, and of use to this agency only: names this handing out of the delivery, for its payload and its acknowledgement.'),
+  id: messageId,
+  from: partnerId.describe('The sender.'),
+  to: partnerId.describe('The receiver: the agency collecting.'),
+  service: z.string(),
+  action: z.string(),
+  conversationId: messageId,
+  refTo: messageId.optional().describe('The message this one answers.'),
+  topic: z.string().optional().describe('A notification: the topic it came through.'),
+  channel: z.string().optional().describe('A channel item: the channel it came through.'),
+  contentType: z.string(),
+  size: z.number().int().min(0).describe('Bytes of the payload.'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('Hex SHA-256 of the payload.'),
+  receivedAt: z.iso.datetime().describe('When the hub received the message.'),
+  attempt: z.number().int().min(1).describe('1 the first time the delivery is handed out (pushed or collected), more after each return.'),
+  payload: z.base64().optional().describe('The payload, when small enough to list (SWX_INLINE_PAYLOAD_BYTES, up to 4 MiB per listing).'),
+  payloadUrl: z.string().optional().describe('Otherwise where to download it (GET, Range allowed), relative to the hub.'),
+});
+export type InboxMessage = z.infer<typeof inboxMessageSchema>;
+
+/** The answer of GET /v1/inbox. */
+export const inboxListingSchema = z.object({
+  partner: partnerId.describe('The agency collecting.'),
+  messages: z.array(inboxMessageSchema).describe('Its messages first, then at most one item of each channel lane.'),
+});
+export type InboxListing = z.infer<typeof inboxListingSchema>;
+
+/** The answer of POST /v1/inbox/ack: how the hub evidenced each acknowledged delivery. */
+export const inboxAcknowledgementSchema = z.object({
+  partner: partnerId.describe('The agency acknowledging.'),
+  acknowledged: z.array(z.object({
+    id: messageId,
+    from: partnerId.describe('The sender.'),
+    stage: z.enum(['delivered', 'redelivered']).describe('`delivered`: the first receipt the hub holds for the message; `redelivered`: a repeat.'),
+  })),
+});
+export type InboxAcknowledgement = z.infer<typeof inboxAcknowledgementSchema>;
 
 /** The partner behind a request: its TLS certificate, and its RFC 9421 signature over `components` by one of its keys. */
 async function signedBy(req: IncomingMessage, options: RestInboxOptions, components: string[]): Promise<{ peer: PartnerKey; verified: Verified; signer: PartnerKey }> {
@@ -74,7 +123,7 @@ export function requestedRange(value: string | undefined, size: number): ByteRan
 }
 
 /** A listed delivery: the envelope's facts, its token, and its payload inline or where to fetch it. */
-function listed(item: InboxItem, inline: boolean) {
+function listed(item: InboxItem, inline: boolean): InboxMessage {
   const { envelope } = item;
   return {
     token: item.token,
@@ -126,7 +175,8 @@ export function mountRestInbox(router: Router, options: RestInboxOptions): void 
         const inline = item.envelope.payload !== undefined && (inlineBytes += item.envelope.size) <= inlineBytesPerListing;
         return listed(item, inline);
       });
-      sendJson(res, 200, { partner: peer.partner.id, messages }, {}, sealFor(undefined));
+      const listing: InboxListing = { partner: peer.partner.id, messages };
+      sendJson(res, 200, listing, {}, sealFor(undefined));
     } catch (error) {
       refuse(res, error, 'listing the inbox');
     }
@@ -167,7 +217,8 @@ export function mountRestInbox(router: Router, options: RestInboxOptions): void 
         raw: rawRequest(req, body),
         signature: signatureInfo(verified, signer.certificate.toString()),
       });
-      sendJson(res, 200, { partner: peer.partner.id, acknowledged }, {}, sealFor(undefined));
+      const answer: InboxAcknowledgement = { partner: peer.partner.id, acknowledged };
+      sendJson(res, 200, answer, {}, sealFor(undefined));
     } catch (error) {
       refuse(res, error, 'an acknowledgement');
     }

@@ -1,5 +1,6 @@
-// The OpenAPI 3.1 document of the hub's REST face for agencies: POST /v1/messages, GET /v1/messages/{id} and one query
-// operation per dataset of the live catalogue. Built from the REST contract and the schemas the hub checks with, so it follows the code.
+// The OpenAPI 3.1 document of the hub's REST face for agencies: POST /v1/messages, GET /v1/messages/{id}, the pull
+// inbox (GET /v1/inbox, GET /v1/inbox/payload/{token}, POST /v1/inbox/ack) and one query operation per dataset of the
+// live catalogue. Built from the REST contract and the schemas the hub checks and writes with, so it follows the code.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Catalogue, Dataset } from '../../engine/catalogue.ts';
@@ -10,7 +11,11 @@ import type { SigAlg } from '../../engine/httpsig.ts';
 import { partnerId, serviceSchema } from '../../engine/registry.ts';
 import { keyValueLength } from '../../engine/query.ts';
 import { receiverStates } from '../../engine/status.ts';
-import { envelopeHeaders, messagePath, queryPath, queryRequestComponents, receiptComponents, requiredRequestComponents, statusRequestComponents } from './contract.ts';
+import {
+  deliveryHeaders, envelopeHeaders, inboxAckPath, inboxComponents, inboxPath, inboxPayloadPath, messagePath, payloadReplyComponents, queryPath,
+  queryRequestComponents, receiptComponents, replyComponents, requiredRequestComponents, statusRequestComponents,
+} from './contract.ts';
+import { acknowledgementSchema, inboxAcknowledgementSchema, inboxLimits, inboxListingSchema } from './inbox.ts';
 
 export const openApiPath = '/v1/openapi.json';
 
@@ -28,9 +33,12 @@ const displayName = (header: string) => header.replace(/(^|-)([a-z])/g, (_, dash
  */
 const pascal = (id: string) => id.replace(/(^|-)([a-z])/g, (_, _dash: string, letter: string) => letter.toUpperCase());
 
-/** The JSON Schema of a zod schema the hub validates with, without its `$schema` (the document's dialect applies). */
-function jsonSchemaOf(schema: z.ZodType): JsonObject {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema) as JsonObject;
+/**
+ * The JSON Schema of a zod schema the hub validates or writes with, without its `$schema` (the document's dialect
+ * applies). An answer's schema is taken as input: members a later hub adds are allowed, as clients should take them.
+ */
+function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output' = 'output'): JsonObject {
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io }) as JsonObject;
   return rest;
 }
 
@@ -41,7 +49,7 @@ const signingGuide = [
   'Every request goes over **mutual TLS** with the agency\'s registered client certificate, and carries an',
   '**RFC 9421 HTTP Message Signature** by a registered signing certificate of the same agency over an',
   '**RFC 9530 `Content-Digest`** of the body (`sha-256=:<base64>:` or sha-512); a request without a body (a message\'s',
-  'status) has no digest.',
+  'status, an inbox listing or payload) has no digest.',
   '',
   '- `Signature-Input` carries `created` (unix seconds, no older or later than the hub allows, 300 s by default)',
   '  and `keyid` = the base64url SHA-256 thumbprint of the signing certificate\'s DER; `alg` may be given.',
@@ -50,8 +58,9 @@ const signingGuide = [
   '- The covered components are listed on each operation.',
   '',
   'The hub signs its replies the same way with its signing certificate (`hub-sign.pem`), over',
-  `${quotedList(receiptComponents)}: a message's acceptance and status, a query's answer and every refusal; check that`,
-  'signature before trusting a reply.',
+  `${quotedList(receiptComponents)}: a message's acceptance and status, a query's answer and every refusal; the inbox's`,
+  `answers and refusals, which name no message, over ${quotedList(replyComponents(false))}; a payload as its operation says.`,
+  'Check that signature before trusting a reply.',
   '',
   'Refusals are RFC 9457 problem details (`application/problem+json`) with a stable `code`; each is kept as evidence,',
   `and \`${displayName(envelopeHeaders.messageId)}\` names the id it was kept under (absent, and not covered, only when it could not be kept).`,
@@ -88,6 +97,11 @@ function components(): JsonObject {
       SignatureInput: responseHeader(`The hub's RFC 9421 signature parameters, covering ${quotedList(receiptComponents)}.`),
       Signature: responseHeader('The hub\'s signature value, by its signing certificate.'),
       SwxMessageId: responseHeader('The id the hub keeps this exchange under (the query id or message id).'),
+      InboxSignatureInput: responseHeader(`The hub's RFC 9421 signature parameters, covering ${quotedList(replyComponents(false))}.`),
+      PayloadSignatureInput: responseHeader(`The hub's RFC 9421 signature parameters, covering ${quotedList(payloadReplyComponents(false))}, and \`content-range\` for a range.`),
+      ReprDigest: responseHeader('RFC 9530 digest of the whole payload (`sha-256=:<base64>:`), also for a range: check it once you hold every byte.'),
+      SwxFrom: responseHeader('The sender of the message whose payload this is.'),
+      PayloadMessageId: responseHeader('The message whose payload this is.'),
     },
     schemas: {
       ErrorCode: errorCodeSchema(),
@@ -194,6 +208,11 @@ function components(): JsonObject {
         headers: signedReplyHeaders(),
         content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
       },
+      InboxProblem: {
+        description: 'Refused: RFC 9457 problem details with the stable `code`, signed by the hub; an inbox refusal names no message.',
+        headers: inboxReplyHeaders(),
+        content: { 'application/problem+json': { schema: ref('schemas', 'Problem') } },
+      },
     },
   };
 }
@@ -207,6 +226,22 @@ const signedReplyHeaders = () => ({
   [displayName(envelopeHeaders.messageId)]: ref('headers', 'SwxMessageId'),
 });
 const signedRequestParameters = [ref('parameters', 'ContentDigest'), ref('parameters', 'SignatureInput'), ref('parameters', 'Signature')];
+/** The headers of the inbox's signed answers and refusals, which name no message. */
+const inboxReplyHeaders = () => ({
+  'Content-Digest': ref('headers', 'ContentDigest'),
+  'Signature-Input': ref('headers', 'InboxSignatureInput'),
+  Signature: ref('headers', 'Signature'),
+});
+const inboxAnswer = (description: string, schema: string) => ({ description, headers: inboxReplyHeaders(), content: { 'application/json': { schema: ref('schemas', schema) } } });
+const inboxRefusals = { '4XX': ref('responses', 'InboxProblem'), '5XX': ref('responses', 'InboxProblem') };
+/** A refusal with one code, named apart from the other refusals because the operation has a reason to meet it. */
+const inboxRefusal = (code: ErrorCode, when: string) => ({
+  [errorCodes[code].status]: {
+    description: `\`${code}\`: ${when}`,
+    headers: inboxReplyHeaders(),
+    content: { 'application/problem+json': { schema: { allOf: [ref('schemas', 'Problem'), { type: 'object', properties: { code: { const: code } } }] } } },
+  },
+});
 
 /** The body of a query for `dataset`: exactly its keys, and a provider (required only when it has several). */
 function queryRequestSchema(dataset: Dataset): JsonObject {
@@ -326,6 +361,108 @@ function statusOperation(): JsonObject {
   };
 }
 
+const inboxGuide = 'For an agency registered to receive by pull (`"receive": "pull"`); one that receives by push is refused with `SWX_RECEIVES_BY_PUSH`.';
+
+function inboxListOperation(): JsonObject {
+  return {
+    operationId: 'listInbox',
+    tags: ['inbox'],
+    summary: 'Collect waiting deliveries: messages, notifications and channel items',
+    description: [
+      inboxGuide,
+      `The signature covers ${quotedList(inboxComponents('GET', {}))} (the query too) and every \`Swx-*\` header present.`,
+      'Each delivery listed stays handed out to you until acknowledged (POST /v1/inbox/ack), or until the visibility',
+      'timeout (`SWX_INBOX_VISIBILITY_SECONDS`) passes, when it is listed again with a higher `attempt`. A channel\'s lane',
+      'lists its next item only once the one before is acknowledged, so items arrive in the order published.',
+    ].join(' '),
+    parameters: [
+      {
+        name: 'max', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: inboxLimits.max, default: inboxLimits.defaultMax },
+        description: 'The most deliveries to list.',
+      },
+      {
+        name: 'wait', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: inboxLimits.waitSeconds, default: 0 },
+        description: 'Seconds to wait for the first delivery when none is waiting (a long poll); a hub that stops answers at once.',
+      },
+      ref('parameters', 'SignatureInput'),
+      ref('parameters', 'Signature'),
+    ],
+    responses: {
+      200: inboxAnswer('The deliveries handed out now (none when none came within `wait`), signed by the hub.', 'InboxListing'),
+      ...inboxRefusal('SWX_RECEIVES_BY_PUSH', 'you receive by push: the hub delivers to your endpoint.'),
+      ...inboxRefusals,
+    },
+  };
+}
+
+function inboxPayloadOperation(): JsonObject {
+  return {
+    operationId: 'inboxPayload',
+    tags: ['inbox'],
+    summary: 'Download a listed delivery\'s payload, or a range of it',
+    description: [
+      inboxGuide,
+      `The signature covers ${quotedList(inboxComponents('GET', {}))} and every \`Swx-*\` header present.`,
+      'For a payload too large to list inline (`payloadUrl`); a download cut off resumes with `Range`. The answer is',
+      'signed before its bytes stream: it signs the SHA-256 of the whole payload (`Repr-Digest`), which the bytes must',
+      'match once all are held.',
+    ].join(' '),
+    parameters: [
+      { name: 'token', in: 'path', required: true, schema: { type: 'string' }, description: 'The token the delivery was listed with.' },
+      {
+        name: 'Range', in: 'header', required: false, schema: { type: 'string', pattern: '^bytes=(\\d+-\\d*|-\\d+)$' },
+        description: 'One range, `bytes=a-b`, `bytes=a-` or `bytes=-n` (the last n bytes); other forms get the whole payload.',
+      },
+      ref('parameters', 'SignatureInput'),
+      ref('parameters', 'Signature'),
+    ],
+    responses: {
+      200: { description: 'The whole payload.', headers: payloadHeaders(false), content: { '*/*': { schema: {} } } },
+      206: { description: 'The range asked for.', headers: payloadHeaders(true), content: { '*/*': { schema: {} } } },
+      ...inboxRefusal('SWX_NOT_FOUND', 'no delivery to you is handed out under this token (another agency\'s token, or one no longer on the message stream).'),
+      ...inboxRefusal('SWX_RANGE_NOT_SATISFIABLE', 'the range is not within the payload.'),
+      ...inboxRefusals,
+    },
+  };
+}
+
+/** The headers of a payload's answer, signed over payloadReplyComponents. */
+function payloadHeaders(partial: boolean): JsonObject {
+  return {
+    'Content-Type': { required: true, schema: { type: 'string' }, description: 'The message\'s content type.' },
+    'Accept-Ranges': { required: true, schema: { const: 'bytes' } },
+    ...(partial ? { 'Content-Range': { required: true, schema: { type: 'string', pattern: '^bytes \\d+-\\d+/\\d+$' }, description: '`bytes a-b/size`; covered by the signature.' } } : {}),
+    'Repr-Digest': ref('headers', 'ReprDigest'),
+    [displayName(envelopeHeaders.messageId)]: ref('headers', 'PayloadMessageId'),
+    [displayName(deliveryHeaders.from)]: ref('headers', 'SwxFrom'),
+    'Signature-Input': ref('headers', 'PayloadSignatureInput'),
+    Signature: ref('headers', 'Signature'),
+  };
+}
+
+function inboxAckOperation(): JsonObject {
+  return {
+    operationId: 'acknowledgeInbox',
+    tags: ['inbox'],
+    summary: 'Acknowledge deliveries kept: the signed request is their receipt',
+    description: [
+      inboxGuide,
+      `The signature covers ${quotedList(inboxComponents('POST', {}))} and every \`Swx-*\` header present.`,
+      'The hub keeps the signed request as the receipt of each delivery it names, evidenced as `delivered` (the first',
+      'receipt it holds for the message) or `redelivered` (a repeat, which changes nothing), then settles them; one',
+      'acknowledged after the visibility timeout is a receipt all the same. Every token must be yours and name its',
+      'message id, or nothing is acknowledged. Acknowledge only what is stored: delivery is at least once.',
+    ].join(' '),
+    parameters: signedRequestParameters,
+    requestBody: { required: true, content: { 'application/json': { schema: ref('schemas', 'InboxAcknowledgementRequest') } } },
+    responses: {
+      200: inboxAnswer('How each delivery was evidenced, signed by the hub.', 'InboxAcknowledgement'),
+      ...inboxRefusal('SWX_NOT_FOUND', 'a token is not one of yours, or its delivery is no longer on the message stream; nothing is acknowledged.'),
+      ...inboxRefusals,
+    },
+  };
+}
+
 /** The OpenAPI 3.1 document for these datasets, with `serverUrl` as the server (may be relative to the document). */
 export function openApiDocument(datasets: readonly Dataset[], serverUrl: string): object {
   const base = components();
@@ -341,11 +478,15 @@ export function openApiDocument(datasets: readonly Dataset[], serverUrl: string)
     security: [{ mutualTLS: [] }],
     tags: [
       { name: 'messages', description: 'Signed messages between agencies' },
+      { name: 'inbox', description: 'Deliveries an agency that receives by pull collects itself' },
       ...[...services.values()].map((service) => ({ name: service.id, description: `${service.name} (${service.nameZh})` })),
     ],
     paths: {
       [messagePath]: { post: messageOperation() },
       [`${messagePath}/{id}`]: { get: statusOperation() },
+      [inboxPath]: { get: inboxListOperation() },
+      [`${inboxPayloadPath}/{token}`]: { get: inboxPayloadOperation() },
+      [inboxAckPath]: { post: inboxAckOperation() },
       ...Object.fromEntries(datasets.map((dataset) => [`${queryPath}/${dataset.id}`, { post: queryOperation(dataset) }])),
       [openApiPath]: {
         get: {
@@ -360,6 +501,9 @@ export function openApiDocument(datasets: readonly Dataset[], serverUrl: string)
       ...base,
       schemas: {
         ...(base.schemas as JsonObject),
+        InboxListing: jsonSchemaOf(inboxListingSchema, 'input'),
+        InboxAcknowledgementRequest: jsonSchemaOf(acknowledgementSchema),
+        InboxAcknowledgement: jsonSchemaOf(inboxAcknowledgementSchema, 'input'),
         ...Object.fromEntries(datasets.map((dataset) => [`${pascal(dataset.id)}Query`, queryRequestSchema(dataset)])),
       },
     },

@@ -1,6 +1,7 @@
 // The OpenAPI document of the REST face: valid OpenAPI 3.1 for the Table 1 catalogue (judged by swagger-parser), its
 // request schemas take the demo's real queries and refuse malformed ones (judged by ajv, JSON Schema 2020-12), and the
-// hub serves it from the live catalogue without a client certificate. Expectations per dataset are transcribed by hand.
+// hub serves it from the live catalogue without a client certificate; the inbox's answers as the hub writes them fit
+// its schemas. Expectations per dataset are transcribed by hand.
 import { get } from 'node:https';
 import { rmSync } from 'node:fs';
 import type { Server } from 'node:http';
@@ -16,6 +17,7 @@ import { close, createAgencyServer, listen, Router } from '../../engine/http.ts'
 import { connectBus, type Bus } from '../../engine/nats/jetstream.ts';
 import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.ts';
 import { mountOpenApi, openApiDocument, openApiPath } from '../../connectors/rest/openapi.ts';
+import { acknowledgementSchema } from '../../connectors/rest/inbox.ts';
 import { freePort, tempDir, waitFor } from '../helpers/hub.ts';
 import { trustFixture } from '../helpers/trust-fixture.ts';
 
@@ -161,6 +163,98 @@ test('GET /v1/messages/{id} documents its signature and the status answer as the
   assert.ok(valid({ ...facts, state: 'accepted', archived: false, receivers: [{ to: 'BOFT', state: 'waiting' }] }));
   assert.ok(valid({ ...facts, state: 'rejected', archived: true, code: 'SWX_ACL_DENIED', detail: 'no', receivers: [] }));
   assert.not.ok(valid({ ...facts, state: 'accepted', archived: true, receivers: [{ to: 'BOFT', state: 'lost' }] }));
+});
+
+test('GET /v1/inbox documents its limits, its signature and the listing as the hub writes it', () => {
+  const operation = resolved.paths['/v1/inbox'].get;
+  const parameters = Object.fromEntries(operation.parameters.map((parameter: any) => [parameter.name, parameter]));
+  assert.equal(parameters.max.schema, { type: 'integer', minimum: 1, maximum: 100, default: 10 });
+  assert.equal(parameters.wait.schema, { type: 'integer', minimum: 0, maximum: 30, default: 0 });
+  for (const name of ['Signature-Input', 'Signature']) assert.ok(parameters[name]?.required, name);
+  assert.not.ok(parameters['Content-Digest'], 'a GET has no body to digest');
+  for (const component of ['@method', '@target-uri', 'SWX_RECEIVES_BY_PUSH']) assert.match(operation.description, component);
+  // An inbox answer names no message: its signature covers no Swx-Message-Id.
+  assert.equal(Object.keys(operation.responses[200].headers).sort(), signedHeaders.slice().sort());
+  assert.match(operation.responses[200].headers['Signature-Input'].description, /`@status`, `content-type`, `content-digest`\.$/);
+  assert.is(operation.responses[409].content['application/problem+json'].schema.allOf[1].properties.code.const, 'SWX_RECEIVES_BY_PUSH');
+
+  const valid = ajv.compile(operation.responses[200].content['application/json'].schema);
+  const facts = {
+    token: 'JEpTLkFDSy5TV1hfTVNH', id: 'DECL-1', from: 'CUSTOMS', to: 'NTA', service: 'customs.declaration', action: 'deliver', conversationId: 'DECL-1',
+    contentType: 'application/json', size: 2, sha256: 'a'.repeat(64), receivedAt: '2025-03-01T09:00:00.123Z', attempt: 1,
+  };
+  assert.ok(valid({ partner: 'NTA', messages: [] }));
+  const listing = { partner: 'NTA', messages: [
+    { ...facts, payload: Buffer.from('{}').toString('base64') },
+    { ...facts, id: 'FISH-1', service: 'notify.fishery-safety', action: 'alert', topic: 'fishery-safety', refTo: 'DECL-1', attempt: 2, payloadUrl: '/v1/inbox/payload/JEpTLkFDSy5TV1hfTVNH' },
+    { ...facts, id: 'TAX-1', service: 'exchange.taxes-fees', channel: 'taxes-fees', payload: '' },
+  ] };
+  assert.ok(valid(listing), ajv.errorsText(valid.errors));
+  const bad: [why: string, message: unknown][] = [
+    ['no token', { ...facts, token: undefined }],
+    ['a sha256 not in hex', { ...facts, sha256: 'A'.repeat(64) }],
+    ['attempt 0', { ...facts, attempt: 0 }],
+    ['a lower-case sender', { ...facts, from: 'customs' }],
+    ['a payload not in base64', { ...facts, payload: '{}' }],
+    ['receivedAt not a time', { ...facts, receivedAt: 'yesterday' }],
+  ];
+  for (const [why, message] of bad) assert.not.ok(valid({ partner: 'NTA', messages: [JSON.parse(JSON.stringify(message))] }), why);
+});
+
+test('GET /v1/inbox/payload/{token} documents Range, its 206 and 416 answers and what their signature covers', () => {
+  const operation = resolved.paths['/v1/inbox/payload/{token}'].get;
+  const parameters = Object.fromEntries(operation.parameters.map((parameter: any) => [parameter.name, parameter]));
+  assert.ok(parameters.token.required && parameters.token.in === 'path');
+  const range = new RegExp(parameters.Range.schema.pattern);
+  for (const value of ['bytes=0-99', 'bytes=100-', 'bytes=-5']) assert.ok(range.test(value), value);
+  assert.not.ok(range.test('bytes=0-1,5-9'));
+  assert.is(parameters.Range.required, false);
+  for (const component of ['@method', '@target-uri', 'Repr-Digest']) assert.match(operation.description, component);
+  const whole = Object.keys(operation.responses[200].headers);
+  const part = Object.keys(operation.responses[206].headers);
+  for (const header of ['Repr-Digest', 'Swx-Message-Id', 'Swx-From', 'Signature-Input', 'Signature', 'Content-Type']) {
+    assert.ok(whole.includes(header) && part.includes(header), header);
+  }
+  assert.not.ok(whole.includes('Content-Range'));
+  assert.ok(new RegExp(operation.responses[206].headers['Content-Range'].schema.pattern).test('bytes 100-199/1000'));
+  for (const component of ['@status', 'repr-digest', 'swx-message-id', 'swx-from', 'content-range']) {
+    assert.match(operation.responses[206].headers['Signature-Input'].description, component);
+  }
+  const validRangeProblem = ajv.compile(operation.responses[416].content['application/problem+json'].schema);
+  assert.ok(validRangeProblem(problem(new SwxError('SWX_RANGE_NOT_SATISFIABLE', 'bytes=900- are not within the payload of 10 bytes'))), ajv.errorsText(validRangeProblem.errors));
+  assert.not.ok(validRangeProblem(problem(new SwxError('SWX_NOT_FOUND', 'no delivery'))));
+  assert.is(operation.responses[404].content['application/problem+json'].schema.allOf[1].properties.code.const, 'SWX_NOT_FOUND');
+});
+
+test('POST /v1/inbox/ack takes what the hub takes, and documents its signed answer', () => {
+  const operation = resolved.paths['/v1/inbox/ack'].post;
+  const headers = operation.parameters.filter((parameter: any) => parameter.in === 'header' && parameter.required).map((parameter: any) => parameter.name);
+  assert.equal(headers.sort(), signedHeaders.slice().sort());
+  for (const component of ['@method', '@target-uri', 'content-type', 'content-digest', '`delivered`', '`redelivered`']) assert.match(operation.description, component);
+  const validRequest = ajv.compile(operation.requestBody.content['application/json'].schema);
+  const ack = { id: 'DECL-1', token: 'JEpTLkFDSy5TV1hfTVNH' };
+  const bodies: unknown[] = [
+    { messages: [ack] },
+    { messages: [ack, { ...ack, id: 'DECL-2' }], receipt: { storedAt: '2025-03-01T09:00:01Z', system: 'NTA inbox' } },
+    { messages: [] },
+    { messages: Array.from({ length: 101 }, () => ack) },
+    { messages: [{ ...ack, token: '' }] },
+    { messages: [{ ...ack, id: 'a/b' }] },
+    { messages: [{ ...ack, extra: 1 }] },
+    { messages: [ack], signedBy: 'NTA' },
+    { receipt: {} },
+    [ack],
+  ];
+  // The document's schema is the hub's own (zod → JSON Schema): both judge every body alike.
+  for (const body of bodies) assert.is(validRequest(body), acknowledgementSchema.safeParse(body).success, JSON.stringify(body).slice(0, 80));
+  assert.ok(validRequest(bodies[1]));
+  assert.not.ok(validRequest(bodies[2]));
+
+  assert.equal(Object.keys(operation.responses[200].headers).sort(), signedHeaders.slice().sort());
+  const validAnswer = ajv.compile(operation.responses[200].content['application/json'].schema);
+  assert.ok(validAnswer({ partner: 'NTA', acknowledged: [{ id: 'DECL-1', from: 'CUSTOMS', stage: 'delivered' }, { id: 'DECL-2', from: 'CUSTOMS', stage: 'redelivered' }] }));
+  assert.not.ok(validAnswer({ partner: 'NTA', acknowledged: [{ id: 'DECL-1', from: 'CUSTOMS', stage: 'lost' }] }));
+  assert.not.ok(validAnswer({ acknowledged: [] }));
 });
 
 let dataDir: string;

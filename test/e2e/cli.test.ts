@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { loadPki } from '../../engine/pki/index.ts';
 import type { Topic } from '../../engine/registry.ts';
 import { answer } from '../../app/demo-data.ts';
-import { demoAgencies, demoServices } from '../../app/demo.ts';
+import { demoAgencies, demoServices, pullAgencies } from '../../app/demo.ts';
 import { itemsPerProvider } from '../../app/demo-traffic.ts';
 import { table1 } from '../../app/table1.ts';
 import { table2 } from '../../app/table2.ts';
@@ -77,6 +77,21 @@ test('swx demo --check on a fresh data folder delivers every message, notificati
     if (existsSync(inbox)) inInboxes += readdirSync(inbox).filter((f) => f.endsWith('.json')).length;
   }
   assert.is(inInboxes, deliveries, 'each delivery stored once, by its receiver');
+  // The agencies that receive by pull collected what the tables send them, as the others received it, in the order
+  // stored (their channels' order is judged with everyone's by the check above).
+  const meantFor = (id: string) => direct.filter((to) => to === id).length
+    + table2.filter((topic) => topic.receivers.includes(id) && topic.notifiers[0] !== id).length
+    + twoWay.filter((topic) => topic.notifiers.includes(id) && replier(topic) !== id).length
+    + table3.reduce((sum, channel) => sum + (channel.requesters.includes(id) ? channel.providers.length * itemsPerProvider : 0), 0);
+  assert.ok(pullAgencies.size > 0);
+  assert.equal(Object.keys(summary.pulled).sort(), [...pullAgencies].sort());
+  for (const id of pullAgencies) {
+    assert.ok(meantFor(id) > 0, id);
+    assert.is(summary.pulled[id], meantFor(id), id);
+    assert.is(readdirSync(join(data, 'demo', id, 'inbox')).filter((f) => f.endsWith('.json')).length, meantFor(id), id);
+    assert.is(readFileSync(join(data, 'demo', id, 'arrivals.log'), 'utf8').trim().split('\n').length, meantFor(id), id);
+  }
+  assert.match(stdout, new RegExp(`Received by pull, collected from the inbox and acknowledged: ${[...pullAgencies].map((id) => `${id} ${meantFor(id)}/${meantFor(id)}`).join(', ')};`));
   // The last declaration on the channel, as Bank of Taiwan (its last requester) stored it: a record a query also finds.
   const stored = readFileSync(join(data, 'demo', 'BOT', 'arrivals.log'), 'utf8').trim().split('\n');
   const item = JSON.parse(readFileSync(join(data, 'demo', 'BOT', 'inbox', `${stored.at(-1)}.bin`), 'utf8'));
