@@ -83,7 +83,8 @@ export async function exchangeBench(options: ExchangeOptions): Promise<Record<st
     const cpuBefore = treeCpuMs(pid);
     const started = performance.now();
     const ids = await publish(spec.sizeBytes, spec.items, spec.publishers);
-    const deadline = Date.now() + Math.max(120_000, (spec.sizeBytes * spec.items * requesterIds.length) / (5 * MiB));
+    // Time enough at 5 MiB/s in all, and two minutes at least.
+    const deadline = Date.now() + Math.max(120_000, ((spec.sizeBytes * spec.items * requesterIds.length) / (5 * MiB)) * 1000);
     while (!ids.every(everywhere) && Date.now() < deadline) await sleep(20);
     const elapsed = (performance.now() - started) / 1000;
     const cpuMs = treeCpuMs(pid) - cpuBefore;
