@@ -1,7 +1,7 @@
 // Notification topics (Table 2) and exchange channels (Table 3) as agencies see them: one signed message to a topic or
 // channel reaches every receiver or requester once, a channel's items in the order published, one requester down
 // stalls nobody else, and a requester that lost its copies gets the channel's items again on the operator's word.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
@@ -166,6 +166,23 @@ test('a requester that joins later gets new items; the operator re-sends a chann
   assert.is((history.body as unknown[]).length, 3, 'created, joined, left: each change kept');
   const notRequester = await hub.admin('POST', '/api/channels/taxes-fees/resend', { requester: 'MPB', since });
   assert.is(notRequester.status, 400);
+});
+
+
+test('an item a requester refuses goes to the dead-letter stream and holds up none of the items after it', async () => {
+  // BOFT already keeps another message under TAX-0203's id, so its receiver refuses that item (a signed 409): the
+  // item's own problem, retried and then dead-lettered, while the items after it go on in order.
+  writeFileSync(join(agency('BOFT').inboxDir, 'TAX-0203.json'), JSON.stringify({ id: 'TAX-0203', from: 'ANOTHER-SENDER', sha256: '0'.repeat(64) }));
+  const items = ['TAX-0201', 'TAX-0202', 'TAX-0203', 'TAX-0204', 'TAX-0205'];
+  for (const id of items) assert.is((await agency('CUSTOMS').client.send({ service: 'exchange.taxes-fees', messageId: id, ...json({ id }) })).status, 202);
+  const delivered = items.filter((id) => id !== 'TAX-0203');
+  await waitFor('the items after the refused one at BOFT', () => delivered.every((id) => arrived('BOFT').some((entry) => entry.id === id)), 30_000);
+  assert.equal(arrived('BOFT').map((entry) => entry.id).filter((id) => items.includes(id)), delivered, 'in order, the refused one left out');
+  await waitFor('every item at FIA', () => items.every((id) => arrived('FIA').some((entry) => entry.id === id)), 30_000);
+  const letters = (await hub.admin('GET', '/api/dlq')).body as { messageId?: string; to?: string; actor: string; code: string }[];
+  const letter = letters.find((candidate) => candidate.messageId === 'TAX-0203');
+  assert.equal([letter?.to, letter?.actor, letter?.code], ['BOFT', 'deliver-BOFT-taxes-fees', 'SWX_DELIVERY_REJECTED']);
+  assert.ok((await evidenceOf(hub, 'TAX-0203', 'dead_lettered')).some((row) => row.stage === 'dead_lettered' && row.to_partner === 'BOFT'));
 });
 
 test.run();

@@ -46,7 +46,8 @@ test('sealed streams of 0, 1, S-1, S, S+1 bytes and several MB open to the same 
     const sealed = await seal(plain);
     assert.ok(sealed.subarray(0, 11).equals(Buffer.from('swx-enc:v2:')), `${size}: chunked header`);
     assert.is(sealed.length, headerBytes + Math.max(1, Math.ceil(size / S)) * 16 + size, `${size}: one tag per segment`);
-    if (size > 0) assert.is(sealed.indexOf(plain.subarray(0, Math.min(size, 64))), -1, `${size}: the plaintext is not stored`);
+    // A run of 32 random bytes turns up in the sealed bytes only if they hold the plaintext (a shorter one might by chance).
+    if (size >= 32) assert.is(sealed.indexOf(plain.subarray(0, Math.min(size, 64))), -1, `${size}: the plaintext is not stored`);
     assert.ok((await open(sealed)).equals(plain), `${size}: round trip`);
   }
 });

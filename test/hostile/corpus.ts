@@ -324,7 +324,8 @@ function pathCases(ctx: CorpusContext): HostileCase[] {
     ['a malformed percent-encoding', 400, 'SWX_BAD_REQUEST', () => query(ctx, ctx.receiver, '%ZZ', json({ keys: ctx.queryKeys }))()],
     ['a WSDL path outside the datasets', 404, 'SWX_UNKNOWN_DATASET', get('/ws/query/..%2F..%2Fetc%2Fpasswd.wsdl')],
     ['an 8 KB path', 404, 'SWX_NOT_FOUND', get(`/${'a'.repeat(8000)}`)],
-    ['a TRACE request', 404, 'SWX_NOT_FOUND', get('/v1/messages/x', 'TRACE')],
+    ['a TRACE request on a path served to GET', 400, 'SWX_BAD_REQUEST', get('/v1/messages/x', 'TRACE')],
+    ['a TRACE request on an unknown path', 404, 'SWX_NOT_FOUND', get('/v1/nothing/x', 'TRACE')],
   ];
   return cases.map(([name, status, code, send]) => ({ category: 'paths', name, status, code, kept: 'metric', send }));
 }
