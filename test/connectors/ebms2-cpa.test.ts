@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseCpa, type Cpa, type CpaParty } from '../../connectors/ebms2/cpa.ts';
+import { parseCpa, type Cpa, type CpaParty } from '../../connectors/ebms2/index.ts';
 import { SwxError } from '../../engine/errors.ts';
 
 const folder = fileURLToPath(new URL('../../../shared/conformance/cpa/', import.meta.url));
