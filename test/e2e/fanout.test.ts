@@ -127,14 +127,14 @@ test('a slow requester (its link passes one request a second) slows no other req
     assert.is(registered.status, 200, JSON.stringify(registered.body));
     const put = await hub.admin('PUT', '/api/channels/fishery-catch', { name: 'Fishery catch reports', dataset: 'catch reports', providers: ['CUSTOMS'], requesters: ['FA', 'BSMI', 'MPB'] });
     assert.is(put.status, 200);
-    const items = Array.from({ length: 10 }, (_, index) => `CATCH-${String(index + 1).padStart(2, '0')}`);
+    const items = Array.from({ length: 20 }, (_, index) => `CATCH-${String(index + 1).padStart(2, '0')}`);
     const started = Date.now();
     for (const id of items) assert.is((await agency('CUSTOMS').client.send({ service: 'exchange.fishery-catch', messageId: id, ...json({ id }) })).status, 202);
     await waitFor('every item at the fast requesters', () => ['BSMI', 'MPB'].every((who) => items.every((id) => arrived(who).some((entry) => entry.id === id))), 15_000);
     const fastDone = Date.now() - started;
     const slowSoFar = arrived('FA').filter((entry) => entry.id.startsWith('CATCH-')).length;
     assert.ok(slowSoFar < items.length / 2, `the slow requester had ${slowSoFar} of ${items.length} when the others had all (after ${fastDone} ms)`);
-    await waitFor('every item at the slow requester', () => items.every((id) => arrived('FA').some((entry) => entry.id === id)), 60_000);
+    await waitFor('every item at the slow requester', () => items.every((id) => arrived('FA').some((entry) => entry.id === id)), 90_000);
     assert.equal(arrived('FA').filter((entry) => entry.id.startsWith('CATCH-')).map((entry) => entry.id), items, 'in order, each once');
   } finally {
     slowLink.close();
