@@ -46,10 +46,24 @@ export function entityOf(headers: Headers, body: Buffer, limits: MimeLimits = de
   return buildEntity(headers, body, limits, { parts: 0 }, 0, 'message');
 }
 
-function buildEntity(headers: Headers, body: Buffer, limits: MimeLimits, count: { parts: number }, depth: number, what: string): MimePart {
+/** What a part's header fields say of it: media type, Content-ID (without <>) and transfer encoding (lower case). */
+export function describePart(headers: Headers, what: string): { contentType: MediaType; contentId?: string; encoding: string } {
   const contentType = headers['content-type'] === undefined ? textPlain() : parseMediaType(headers['content-type'], `${what} Content-Type`);
-  const contentId = headers['content-id'] === undefined ? undefined : bareContentId(headers['content-id']);
   const encoding = (headers['content-transfer-encoding'] ?? '7bit').trim().toLowerCase();
+  return headers['content-id'] === undefined ? { contentType, encoding } : { contentType, contentId: bareContentId(headers['content-id']), encoding };
+}
+
+/** The boundary parameter of a multipart media type, checked against RFC 2046 5.1.1. */
+export function boundaryOf(contentType: MediaType, what: string): string {
+  const boundary = contentType.parameters.boundary;
+  if (!boundary || boundary.length > 70 || /[^ -~]|\s$/.test(boundary)) {
+    throw new SwxError('SWX_BAD_REQUEST', `${what}: multipart/${contentType.subtype} needs a boundary of 1-70 printable characters`);
+  }
+  return boundary;
+}
+
+function buildEntity(headers: Headers, body: Buffer, limits: MimeLimits, count: { parts: number }, depth: number, what: string): MimePart {
+  const { contentType, contentId, encoding } = describePart(headers, what);
   const part: MimePart = { headers, contentType, body, ...(contentId === undefined ? {} : { contentId }) };
   if (contentType.type !== 'multipart') {
     part.body = transferDecode(body, encoding, what);
@@ -58,10 +72,7 @@ function buildEntity(headers: Headers, body: Buffer, limits: MimeLimits, count: 
   // RFC 2045 6.4: a multipart is never encoded, or its boundaries could not be found.
   if (!['7bit', '8bit', 'binary'].includes(encoding)) throw new SwxError('SWX_BAD_REQUEST', `${what}: a multipart with Content-Transfer-Encoding ${encoding}`);
   if (depth >= limits.maxDepth) throw new SwxError('SWX_TOO_LARGE', `${what}: multiparts nested deeper than ${limits.maxDepth}`);
-  const boundary = contentType.parameters.boundary;
-  if (!boundary || boundary.length > 70 || /[^ -~]|\s$/.test(boundary)) {
-    throw new SwxError('SWX_BAD_REQUEST', `${what}: multipart/${contentType.subtype} needs a boundary of 1-70 printable characters`);
-  }
+  const boundary = boundaryOf(contentType, what);
   part.parts = splitMultipart(body, boundary, what, count, limits.maxParts).map((range, index) => {
     const name = depth === 0 ? `part ${index + 1}` : `${what}.${index + 1}`;
     const content = body.subarray(range.start, range.end);
@@ -123,11 +134,18 @@ function transferDecode(body: Buffer, encoding: string, what: string): Buffer {
 
 /** Strict base64: only the alphabet and white space, padding only at the end (Node's decoder would skip any junk). */
 function base64Decode(body: Buffer, what: string): Buffer {
-  const text = body.toString('latin1').replace(/[ \t\r\n]+/g, '');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 === 1) {
+  const text = base64Text(body, '', what);
+  if (text.length % 4 === 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: the base64 content ends in a lone character`);
+  return Buffer.from(text, 'base64');
+}
+
+/** `carry` and `bytes` as base64 text without its white space; refused unless all of it is alphabet, then padding. */
+export function base64Text(bytes: Buffer, carry: string, what: string): string {
+  const text = carry + bytes.toString('latin1').replace(/[ \t\r\n]+/g, '');
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) {
     throw new SwxError('SWX_BAD_REQUEST', `${what}: the base64 content holds characters outside the base64 alphabet or misplaced padding`);
   }
-  return Buffer.from(text, 'base64');
+  return text;
 }
 
 const hexValue = (byte: number | undefined): number => {

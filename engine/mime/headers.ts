@@ -144,3 +144,8 @@ export function bareContentId(value: string): string {
   const trimmed = value.trim();
   return trimmed.startsWith('<') && trimmed.endsWith('>') ? trimmed.slice(1, -1).trim() : trimmed;
 }
+
+/** A `cid:` URL naming a part by its Content-ID (RFC 2392), as XMLDSig references and ebMS manifests write it. */
+export function cidUrl(contentId: string): string {
+  return `cid:${encodeURIComponent(contentId).replace(/%40/g, '@')}`;
+}

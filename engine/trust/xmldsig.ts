@@ -6,6 +6,7 @@
 import { XMLSerializer } from '@xmldom/xmldom';
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SwxError } from '../errors.ts';
+import { cidUrl } from '../mime/headers.ts';
 import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { soapVersionOf } from '../xml/soap.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
@@ -496,7 +497,7 @@ export function addElementReferences(signature: Element, targets: { uri: string;
 export function addAttachmentReferences(signature: Element, attachments: readonly XmlAttachment[], transform: 'content' | 'complete' | 'none', digestUri: string): void {
   const algorithm = transform === 'content' ? transformUris.attachmentContent : transform === 'complete' ? transformUris.attachmentComplete : undefined;
   for (const attachment of attachments) {
-    addReference(signature, `cid:${encodeURIComponent(attachment.contentId).replace(/%40/g, '@')}`, algorithm ? [{ algorithm }] : [], digestUri);
+    addReference(signature, cidUrl(attachment.contentId), algorithm ? [{ algorithm }] : [], digestUri);
   }
 }
 

@@ -1,0 +1,53 @@
+// A SOAP-with-Attachments body (multipart/related, RFC 2387) written as it is read: the root part, then each attachment
+// streamed from its source, so an attachment of any size costs only the chunks in flight.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { SwxError } from '../errors.ts';
+import { parseMediaType } from './headers.ts';
+
+export interface OutgoingPart {
+  /** Without angle brackets; written `<id>` in the Content-ID field, referenced as `cid:id` (RFC 2392). */
+  contentId: string;
+  /** The full field value, parameters included (e.g. `application/soap+xml; charset=utf-8`). */
+  contentType: string;
+  /** The content as is (binary transfer encoding); a function is called when the part is reached. */
+  body: Buffer | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+}
+
+export interface MultipartBody {
+  /** For the Content-Type field: boundary, `type` (the root's media type) and `start` (its Content-ID). */
+  contentType: string;
+  body: Readable;
+}
+
+/** The multipart/related body of a root part and its attachments, with a fresh random boundary. */
+export function writeMultipart(root: OutgoingPart, attachments: OutgoingPart[]): MultipartBody {
+  const parts = [root, ...attachments];
+  const fields = parts.map((part, index) => partFields(part, index === 0 ? 'the root part' : `attachment ${index}`));
+  const seen = new Set(parts.map((part) => part.contentId));
+  if (seen.size < parts.length) throw new SwxError('SWX_BAD_REQUEST', 'two parts have one Content-ID: a cid: reference must name one part only');
+  // 144 random bits: no content, however chosen, holds the delimiter by chance.
+  const boundary = `=_swx_${randomBytes(18).toString('base64url')}`;
+  const { type, subtype } = parseMediaType(root.contentType, 'the root part Content-Type');
+  const contentType = `multipart/related; boundary="${boundary}"; type="${type}/${subtype}"; start="<${root.contentId}>"`;
+  async function* content(): AsyncGenerator<Buffer> {
+    for (const [index, part] of parts.entries()) {
+      yield Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n${fields[index]}\r\n`, 'latin1');
+      const body = typeof part.body === 'function' ? part.body() : part.body;
+      if (Buffer.isBuffer(body)) yield body;
+      else for await (const chunk of body) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    }
+    yield Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  }
+  return { contentType, body: Readable.from(content(), { objectMode: false }) };
+}
+
+/** The header block of a part; a value that could end the field early (a line break) would let it forge others. */
+function partFields(part: OutgoingPart, what: string): string {
+  if (/[\r\n]/.test(part.contentType)) throw new SwxError('SWX_BAD_REQUEST', `${what}: Content-Type holds a line break`);
+  parseMediaType(part.contentType, `${what} Content-Type`);
+  if (!/^[!-;=?-~]+$/.test(part.contentId)) {
+    throw new SwxError('SWX_BAD_REQUEST', `${what}: Content-ID ${JSON.stringify(part.contentId.slice(0, 80))} is not printable ASCII without <, > and white space`);
+  }
+  return `Content-Type: ${part.contentType}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <${part.contentId}>\r\n`;
+}
