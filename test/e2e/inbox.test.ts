@@ -216,4 +216,15 @@ test('swx receive --once stores each message with its metadata, checked, and ack
   assert.equal((await agency('NTA').client.inbox({ wait: 0 })).messages, [], 'everything acknowledged');
 });
 
+test('a hub that stops answers a listing waiting for mail at once and stops within seconds, not after the wait', async () => {
+  const waiting = agency('MPB').client.inbox({ wait: 30 }).then(() => 'answered', (error: Error) => `refused: ${error.message}`);
+  await sleep(500);
+  const started = Date.now();
+  await hub.stop();
+  const stoppedMs = Date.now() - started;
+  assert.ok(stoppedMs < 15_000, `the hub took ${stoppedMs} ms to stop with a listing waiting`);
+  const outcome = await Promise.race([waiting, sleep(5_000).then(() => 'still waiting')]);
+  assert.is.not(outcome, 'still waiting', 'the waiting listing was answered or closed when the hub stopped');
+});
+
 test.run();
