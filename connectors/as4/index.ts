@@ -9,6 +9,8 @@ export {
   isEbmsCode,
   messageIdOf,
   readAs4Message,
+  signatureReferences,
+  signedReferences,
   type As4Message,
   type CollaborationInfo,
   type MessageInfo,
@@ -30,7 +32,6 @@ export {
   receiptEnvelope,
   serializeElement,
   signAs4,
-  signatureReferences,
   signedAttachment,
   soapContentType,
   userMessageEnvelope,
@@ -43,3 +44,4 @@ export {
 } from './write.ts';
 export { compress, decompress, defaultInflateLimits, gzipType, mayCompress, type InflateLimits } from './compression.ts';
 export { algorithmsOf, as4Endpoint, as4Serves, checkProfile, profiles, type As4Endpoint, type ProfileName, type UsedAlgorithms } from './pmode.ts';
+export { checkReceipt, DuplicateDetection, errorsEnd, nextStep, type NextStep, type Outstanding, type ReceiptStore, type RetryPolicy, type SentMessage } from './reception.ts';

@@ -298,6 +298,19 @@ function referenceCopy(reference: XmlElement): ReferenceCopy {
   return { uri: attribute(reference, 'URI') ?? '', transforms, digestMethod: attribute(method, 'Algorithm') ?? '', digestValue: text(value).replace(/\s+/g, '') };
 }
 
+/** The ds:Reference elements of the WS-Security signature over a read message; empty when it is not signed. */
+export function signatureReferences(message: As4Message): XmlElement[] {
+  const security = elementChildren(message.envelope.header!).filter((block) => block.namespace === as4Namespaces.wsse && block.localName === 'Security');
+  return security.flatMap(elementChildren).filter((e) => e.namespace === as4Namespaces.ds && e.localName === 'Signature')
+    .flatMap(elementChildren).filter((e) => e.namespace === as4Namespaces.ds && e.localName === 'SignedInfo')
+    .flatMap(elementChildren).filter((e) => e.namespace === as4Namespaces.ds && e.localName === 'Reference');
+}
+
+/** The references of the signature over a read message, as a non-repudiation receipt must copy them. */
+export function signedReferences(message: As4Message): ReferenceCopy[] {
+  return signatureReferences(message).map(referenceCopy);
+}
+
 function signalError(element: XmlElement): SignalError {
   const errorCode = attribute(element, 'errorCode');
   const severity = attribute(element, 'severity');

@@ -8,11 +8,11 @@ import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
 import { EbmsError } from './errors.ts';
-import { as4Namespaces, type As4Message, type CollaborationInfo, type Party, type Property } from './message.ts';
+import { as4Namespaces, signatureReferences, type As4Message, type CollaborationInfo, type Party, type Property } from './message.ts';
 
 export const soapContentType = 'application/soap+xml; charset=UTF-8';
 
-const { eb, ebbp, ds, wsse, wsu, soap12 } = as4Namespaces;
+const { eb, ebbp, wsu, soap12 } = as4Namespaces;
 
 /** A new MessageId: RFC 2822 msg-id form without angle brackets (Core 5.2.2.1). */
 export function newMessageId(domain = 'swx'): string {
@@ -133,14 +133,6 @@ export function serializeElement(element: XmlElement): string {
     return `<${open}>${content}</${node.qualifiedName}>`;
   };
   return write(element, added);
-}
-
-/** The ds:Reference elements of the WS-Security signature over a read message; empty when it is not signed. */
-export function signatureReferences(message: As4Message): XmlElement[] {
-  const security = elementChildren(message.envelope.header!).filter((block) => block.namespace === wsse && block.localName === 'Security');
-  return security.flatMap(elementChildren).filter((e) => e.namespace === ds && e.localName === 'Signature')
-    .flatMap(elementChildren).filter((e) => e.namespace === ds && e.localName === 'SignedInfo')
-    .flatMap(elementChildren).filter((e) => e.namespace === ds && e.localName === 'Reference');
 }
 
 export interface SignalOptions {
