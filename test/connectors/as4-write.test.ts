@@ -13,11 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import {
-  as4Multipart, compress, EbmsError, errorEnvelope, gzipType, readAs4Message, receiptEnvelope, signAs4, signatureReferences, signedAttachment,
-  userMessageEnvelope, type As4Message, type SignalMessage,
+  EbmsError, errorEnvelope, gzipType, readAs4Message, receiptEnvelope, signAs4, signatureReferences, userMessageEnvelope, type SignalMessage,
 } from '../../connectors/as4/index.ts';
-import { readMultipart } from '../../engine/mime/index.ts';
-import { checkWsSecurity, verifyXml, type XmlAttachment } from '../../engine/trust/index.ts';
+import { checkWsSecurity, verifyXml } from '../../engine/trust/index.ts';
+import { invoice, party, received, sendUserMessage, type Sent } from '../helpers/as4.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const run = promisify(execFile);
@@ -76,60 +75,8 @@ const python = async (body: Buffer, contentType: string, signer: TestCredential)
   return { ...result, verdict: JSON.parse(result.out.trim().split('\n').at(-1) ?? '{}') as { valid: boolean; references: { uri: string; valid: boolean }[] } };
 };
 
-async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
-
-const party = (id: string) => ({ partyIds: [{ id, type: 'urn:oasis:names:tc:ebcore:partyid-type:unregistered:swx' }], role: 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole' });
-const invoice = Buffer.from(`<?xml version="1.0"?>\n<Invoice xmlns="urn:test:invoice"><Id>INV-1</Id><Lines>${'<Line amount="1.00">widget</Line>'.repeat(200)}</Lines></Invoice>\n`);
-const note = Buffer.from('<note   xmlns="urn:test:note" b="2" a="1"><to>BOFT</to></note>');
-const text = Buffer.from('line one\nline two\n');
-
-interface Sent { xml: string; contentType: string; body: Buffer; attachments: XmlAttachment[] }
-
-/** A UserMessage of three payloads: an XML invoice gzipped as it streams, an XML note and a text sent as they are. */
-async function sendUserMessage(signer: TestCredential): Promise<Sent> {
-  const zipped = await collect(compress(invoice));
-  const parts = [
-    { contentId: 'invoice@customs.example', contentType: gzipType, body: zipped },
-    { contentId: 'note/1@customs.example', contentType: 'application/xml', body: note },
-    { contentId: 'text@customs.example', contentType: 'text/plain; charset=utf-8', body: text },
-  ];
-  const written = userMessageEnvelope({
-    messageId: 'msg-1@customs.example',
-    timestamp: at,
-    from: party('CUSTOMS'),
-    to: party('BOFT'),
-    collaboration: { agreementRef: { value: 'urn:swx:agreement:customs-boft', pmode: 'customs-boft' }, service: { value: 'customs.declaration', type: 'swx' }, action: 'deliver', conversationId: 'conv-1' },
-    properties: [{ name: 'originalSender', value: 'CUSTOMS' }, { name: 'finalRecipient', value: 'BOFT' }],
-    payloads: [
-      { contentId: 'invoice@customs.example', mimeType: 'application/xml', compressionType: gzipType },
-      { contentId: 'note/1@customs.example', mimeType: 'application/xml' },
-      { contentId: 'text@customs.example', mimeType: 'text/plain', characterSet: 'utf-8' },
-    ],
-  });
-  const attachments = parts.map(signedAttachment);
-  const xml = await signAs4(written, { keyPem: signer.keyPem, certPem: signer.certPem, attachments, createdAt: at });
-  const multipart = as4Multipart(xml, parts.map((part) => ({ ...part, body: (async function* () { yield part.body; })() })));
-  return { xml, contentType: multipart.contentType, body: await collect(multipart.body), attachments };
-}
-
-/** What the receiving side reads of a multipart body: the envelope and its parts, through swx's streaming MIME reader. */
-async function received(sent: Sent): Promise<{ message: As4Message; attachments: XmlAttachment[] }> {
-  let envelope: Buffer | undefined;
-  const attachments: XmlAttachment[] = [];
-  for await (const part of readMultipart((async function* () { yield sent.body; })(), sent.contentType)) {
-    const body = await collect(part.body);
-    if (part.root) envelope = body;
-    else attachments.push({ contentId: part.contentId!, headers: part.headers, body });
-  }
-  return { message: readAs4Message(envelope!, { attachments: attachments.map((a) => a.contentId) }), attachments };
-}
-
 test('a signed UserMessage as sent: multipart/related SOAP 1.2, read back typed, compressed part restored', async () => {
-  const sent = await sendUserMessage(fixture.rsa);
+  const sent = await sendUserMessage(fixture.rsa, { at });
   assert.match(sent.contentType, /^multipart\/related; boundary="[^"]+"; type="application\/soap\+xml"; start="<soap-[^>]+>"$/);
   const { message, attachments } = await received(sent);
   assert.is(message.soapVersion, '1.2');
@@ -153,7 +100,7 @@ test('a signed UserMessage as sent: multipart/related SOAP 1.2, read back typed,
 for (const key of ['rsa', 'ed25519'] as const) {
   test(`the Python verifier checks a ${key} UserMessage as sent, every attachment reference included, and refuses a changed part`, async () => {
     const signer = fixture[key];
-    const sent = await sendUserMessage(signer);
+    const sent = await sendUserMessage(signer, { at });
     const good = await python(sent.body, sent.contentType, signer);
     assert.is(good.code, 0, good.out);
     assert.equal(good.verdict.references.map((r) => r.uri.split('-')[0]), ['#TS', '#body', '#eb', 'cid:invoice@customs.example', 'cid:note%2F1@customs.example', 'cid:text@customs.example']);
@@ -171,7 +118,7 @@ async function receiptFor(sent: Sent, signer: TestCredential): Promise<{ xml: st
 }
 
 test('the NRR receipt copies every reference of the user message\'s signature, attachments included, digests unchanged', async () => {
-  const sent = await sendUserMessage(fixture.rsa);
+  const sent = await sendUserMessage(fixture.rsa, { at });
   const { message } = await received(sent);
   const { xml } = await receiptFor(sent, fixture.ecdsa);
   const receipt = readAs4Message(Buffer.from(xml));
@@ -186,7 +133,7 @@ test('the NRR receipt copies every reference of the user message\'s signature, a
 
 for (const key of ['rsa', 'ecdsa'] as const) {
   test(`a ${key}-signed receipt validates against the schemas and verifies with xmlsec1`, async () => {
-    const { xml } = await receiptFor(await sendUserMessage(fixture.rsa), fixture[key]);
+    const { xml } = await receiptFor(await sendUserMessage(fixture.rsa, { at }), fixture[key]);
     const valid = await xmllint(xml);
     assert.is(valid.code, 0, valid.out);
     const verified = await xmlsec1(xml, fixture[key]);
@@ -198,7 +145,7 @@ for (const key of ['rsa', 'ecdsa'] as const) {
 }
 
 test('an Ed25519-signed receipt verifies with the Python verifier; a changed receipt does not', async () => {
-  const { xml } = await receiptFor(await sendUserMessage(fixture.ed25519), fixture.ed25519);
+  const { xml } = await receiptFor(await sendUserMessage(fixture.ed25519, { at }), fixture.ed25519);
   assert.is((await xmllint(xml)).code, 0);
   assert.is((await python(Buffer.from(xml), 'application/soap+xml', fixture.ed25519)).code, 0);
   const changed = xml.replace('receipt-1@boft.example', 'receipt-2@boft.example');
@@ -246,7 +193,7 @@ test('error signals: a failure with its SOAP Fault, a warning without; both vali
 });
 
 test('the schema check is real: a receipt or error written wrong is refused by xmllint', async () => {
-  const { xml } = await receiptFor(await sendUserMessage(fixture.rsa), fixture.rsa);
+  const { xml } = await receiptFor(await sendUserMessage(fixture.rsa, { at }), fixture.rsa);
   const noDigest = xml.replace(/<ds:DigestValue>[^<]*<\/ds:DigestValue><\/ds:Reference><\/ebbp:MessagePartNRInformation>/, '</ds:Reference></ebbp:MessagePartNRInformation>');
   assert.is.not(noDigest, xml);
   assert.is((await xmllint(noDigest)).code, 3);
@@ -256,7 +203,7 @@ test('the schema check is real: a receipt or error written wrong is refused by x
 });
 
 test('an xmlsec1 check of a receipt changed after signing fails', async () => {
-  const { xml } = await receiptFor(await sendUserMessage(fixture.rsa), fixture.rsa);
+  const { xml } = await receiptFor(await sendUserMessage(fixture.rsa, { at }), fixture.rsa);
   const changed = xml.replace('receipt-1@boft.example', 'receipt-9@boft.example');
   assert.is.not((await xmlsec1(changed, fixture.rsa)).code, 0);
 });
