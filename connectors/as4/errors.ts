@@ -71,11 +71,15 @@ export class EbmsError extends Error {
   get category(): EbmsCategory {
     return ebmsErrors[this.code].category;
   }
-  /** Content and Unpackaging errors and failed security lie in what was sent (resend only changed); others in the receiver. */
+  /**
+   * SOAP 1.2's Sender when the fault lies in what was sent, so that it is not resent unchanged: Content (but Other) and
+   * Unpackaging errors, a P-Mode mismatch, failed authentication, a policy not met. Receiver for the rest.
+   */
   get faultCode(): FaultCode {
     if (this.fault) return this.fault;
-    return this.category === 'Content' && this.code !== 'EBMS:0004' || this.category === 'Unpackaging'
-      || this.code === 'EBMS:0101' || this.code === 'EBMS:0103' || this.code === 'EBMS:0010' ? 'Sender' : 'Receiver';
+    const inMessage = (this.category === 'Content' && this.code !== 'EBMS:0004') || this.category === 'Unpackaging'
+      || this.code === 'EBMS:0010' || this.code === 'EBMS:0101' || this.code === 'EBMS:0103';
+    return inMessage ? 'Sender' : 'Receiver';
   }
   /** The same error about a known message. */
   about(messageId: string | undefined): EbmsError {

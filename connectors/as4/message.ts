@@ -88,8 +88,11 @@ export interface SignalError {
 export interface SignalMessage {
   kind: 'signal';
   messageInfo: MessageInfo;
-  /** `nonRepudiation`: the references of the signature over the message received; `content`: the names of what else the Receipt holds. */
-  receipt?: { nonRepudiation: ReferenceCopy[]; content: string[] };
+  /**
+   * `nonRepudiation`: the references of the signature over the message received; `partIdentifiers`: the parts a
+   * reception-awareness receipt names instead; `content`: the names of the elements the Receipt holds.
+   */
+  receipt?: { nonRepudiation: ReferenceCopy[]; partIdentifiers: string[]; content: string[] };
   errors: SignalError[];
   pullRequest?: { mpc: string };
 }
@@ -340,9 +343,10 @@ function signalMessage(element: XmlElement): SignalMessage {
       const content = elementChildren(receiptElement);
       if (content.length === 0) throw invalid('the eb:Receipt is empty');
       const nri = content.filter((child) => child.namespace === as4Namespaces.ebbp && child.localName === 'NonRepudiationInformation');
-      const nonRepudiation = nri.flatMap((list) => children(list, 'MessagePartNRInformation', as4Namespaces.ebbp))
-        .flatMap((part) => children(part, 'Reference', as4Namespaces.ds)).map(referenceCopy);
-      signal.receipt = { nonRepudiation, content: content.map((child) => `{${child.namespace}}${child.localName}`) };
+      const parts = nri.flatMap((list) => children(list, 'MessagePartNRInformation', as4Namespaces.ebbp));
+      const nonRepudiation = parts.flatMap((part) => children(part, 'Reference', as4Namespaces.ds)).map(referenceCopy);
+      const partIdentifiers = parts.flatMap((part) => children(part, 'MessagePartIdentifier', as4Namespaces.ebbp)).map((id) => text(id));
+      signal.receipt = { nonRepudiation, partIdentifiers, content: content.map((child) => `{${child.namespace}}${child.localName}`) };
     }
     if (pull) signal.pullRequest = { mpc: attribute(pull, 'mpc') ?? ebmsDefaults.mpc };
     return signal;

@@ -141,18 +141,22 @@ export interface SignalOptions {
 }
 
 /**
- * The Receipt for a received UserMessage. A signed one gets non-repudiation of receipt (AS4 5.1.8, ebBP signals): one
- * ebbp:MessagePartNRInformation per ds:Reference of its signature, attachments included, each a copy of that
- * Reference; an unsigned one gets a copy of its eb:UserMessage, as Core 5.2.3.3 allows.
+ * The Receipt for a received UserMessage: ebbp:NonRepudiationInformation (AS4 5.1.8), one ebbp:MessagePartNRInformation
+ * per part. For a signed message, non-repudiation of receipt: a copy of each ds:Reference of its signature,
+ * attachments included. For an unsigned one, reception awareness only: a MessagePartIdentifier per payload, its
+ * PartInfo href (the SOAP Body's being "#" and its Id), or the MessageId for a message without payloads.
  */
 export function receiptEnvelope(received: As4Message, options: SignalOptions = {}): WrittenEnvelope {
-  if (received.message.kind !== 'user') throw new EbmsError('EBMS:0004', 'a Receipt answers a UserMessage, not a signal');
+  const user = received.message;
+  if (user.kind !== 'user') throw new EbmsError('EBMS:0004', 'a Receipt answers a UserMessage, not a signal');
   const references = signatureReferences(received);
-  const content = references.length
-    ? `<ebbp:NonRepudiationInformation xmlns:ebbp="${ebbp}">${references.map((reference) => `<ebbp:MessagePartNRInformation>${serializeElement(reference)}</ebbp:MessagePartNRInformation>`).join('')}</ebbp:NonRepudiationInformation>`
-    : serializeElement(elementChildren(received.messaging).find((e) => e.namespace === eb && e.localName === 'UserMessage')!);
+  const identifiers = user.parts.map((part) => part.href ?? `#${part.location.kind === 'body' ? part.location.id ?? '' : ''}`);
+  const items = references.length
+    ? references.map(serializeElement)
+    : (identifiers.length ? identifiers : [user.messageInfo.messageId]).map((id) => `<ebbp:MessagePartIdentifier>${txt(id)}</ebbp:MessagePartIdentifier>`);
+  const content = `<ebbp:NonRepudiationInformation xmlns:ebbp="${ebbp}">${items.map((item) => `<ebbp:MessagePartNRInformation>${item}</ebbp:MessagePartNRInformation>`).join('')}</ebbp:NonRepudiationInformation>`;
   const messageId = options.messageId ?? newMessageId();
-  const signal = `<eb:SignalMessage>${messageInfoXml(messageId, options.timestamp ?? new Date(), received.message.messageInfo.messageId)}<eb:Receipt>${content}</eb:Receipt></eb:SignalMessage>`;
+  const signal = `<eb:SignalMessage>${messageInfoXml(messageId, options.timestamp ?? new Date(), user.messageInfo.messageId)}<eb:Receipt>${content}</eb:Receipt></eb:SignalMessage>`;
   return envelope(signal, '', messageId);
 }
 

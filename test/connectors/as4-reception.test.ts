@@ -51,7 +51,7 @@ test('a receipt is held to what was signed: MessageId, and every reference copie
   assert.match(changed.detail, /with another digest than was signed/);
   const more = checkReceipt(signal, { ...sent, references: [...sent.references, { uri: 'cid:extra@x', transforms: [], digestMethod: 'x', digestValue: 'y' }] }, true)!;
   assert.match(more.detail, /does not copy the signature's reference cid:extra@x/);
-  const bare = { ...signal, receipt: { nonRepudiation: [], content: [] } };
+  const bare = { ...signal, receipt: { nonRepudiation: [], partIdentifiers: ['cid:p@x'], content: [] } };
   assert.is(checkReceipt(bare, sent, false), undefined);
   assert.match(checkReceipt(bare, sent, true)!.detail, /no non-repudiation information/);
 });

@@ -152,16 +152,19 @@ test('an Ed25519-signed receipt verifies with the Python verifier; a changed rec
   assert.is((await python(Buffer.from(changed), 'application/soap+xml', fixture.ed25519)).code, 1);
 });
 
-test('a receipt for an unsigned UserMessage holds a copy of its eb:UserMessage, and validates', async () => {
+test('a receipt for an unsigned UserMessage names its parts by PartInfo href (reception awareness), and validates', async () => {
   const written = userMessageEnvelope({
     messageId: 'plain@customs.example', from: party('CUSTOMS'), to: party('BOFT'),
-    collaboration: { service: { value: 'customs.declaration' }, action: 'deliver', conversationId: 'c' }, payloads: [{ contentId: 'p@x', mimeType: 'text/plain' }],
+    collaboration: { service: { value: 'customs.declaration' }, action: 'deliver', conversationId: 'c' }, payloads: [{ contentId: 'p/1@x', mimeType: 'text/plain' }],
   });
-  const receipt = receiptEnvelope(readAs4Message(Buffer.from(written.xml), { attachments: ['p@x'] }), { timestamp: at });
+  const receipt = receiptEnvelope(readAs4Message(Buffer.from(written.xml), { attachments: ['p/1@x'] }), { timestamp: at });
   const signal = readAs4Message(Buffer.from(receipt.xml)).message as SignalMessage;
-  assert.equal(signal.receipt!.content, ['{http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/}UserMessage']);
-  // eb:UserMessage is not of another namespace than eb:Receipt: it is there as Core 5.2.3.3 allows, the schema disagrees.
-  assert.is((await xmllint(receipt.xml)).code, 3);
+  assert.equal(signal.receipt, { nonRepudiation: [], partIdentifiers: ['cid:p%2F1@x'], content: ['{http://docs.oasis-open.org/ebxml-bp/ebbp-signals-2.0}NonRepudiationInformation'] });
+  const valid = await xmllint(receipt.xml);
+  assert.is(valid.code, 0, valid.out);
+  const empty = userMessageEnvelope({ messageId: 'empty@customs.example', from: party('A'), to: party('B'), collaboration: { service: { value: 's' }, action: 'a', conversationId: 'c' }, payloads: [] });
+  const named = readAs4Message(Buffer.from(receiptEnvelope(readAs4Message(Buffer.from(empty.xml))).xml)).message as SignalMessage;
+  assert.equal(named.receipt!.partIdentifiers, ['empty@customs.example']);
 });
 
 test('error signals: a failure with its SOAP Fault, a warning without; both validate and verify with xmlsec1', async () => {
