@@ -29,6 +29,7 @@ export {
   as4Multipart,
   errorEnvelope,
   newMessageId,
+  pullRequestEnvelope,
   receiptEnvelope,
   serializeElement,
   signAs4,

@@ -160,6 +160,12 @@ export function receiptEnvelope(received: As4Message, options: SignalOptions = {
   return envelope(signal, '', messageId);
 }
 
+/** A PullRequest signal for an MPC (one-way pull: the hub asks a partner's MSH for what waits for it). */
+export function pullRequestEnvelope(mpc: string, options: SignalOptions = {}): WrittenEnvelope {
+  const messageId = options.messageId ?? newMessageId();
+  return envelope(`<eb:SignalMessage>${messageInfoXml(messageId, options.timestamp ?? new Date())}<eb:PullRequest mpc="${attr(mpc)}"/></eb:SignalMessage>`, '', messageId);
+}
+
 export interface ErrorSignal extends WrittenEnvelope {
   /** SOAP 1.2 HTTP binding: 400 for a Sender fault, 500 for a Receiver fault, 200 for warnings only. */
   httpStatus: number;

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 import {
-  EbmsError, errorEnvelope, gzipType, readAs4Message, receiptEnvelope, signAs4, signatureReferences, userMessageEnvelope, type SignalMessage,
+  EbmsError, errorEnvelope, gzipType, pullRequestEnvelope, readAs4Message, receiptEnvelope, signAs4, signatureReferences, userMessageEnvelope, type SignalMessage,
 } from '../../connectors/as4/index.ts';
 import { checkWsSecurity, verifyXml } from '../../engine/trust/index.ts';
 import { invoice, party, received, sendUserMessage, type Sent } from '../helpers/as4.ts';
@@ -94,6 +94,9 @@ test('a signed UserMessage as sent: multipart/related SOAP 1.2, read back typed,
     now: () => at.getTime(), verifyXml: (xml, options) => verifyXml(xml, { ...options, attachments, at }),
   });
   assert.equal(checked.signedHeaders, ['/Envelope/Header/Messaging']);
+  // The envelope as sent validates too (the UserMessage against the ebMS header schema).
+  const valid = await xmllint(sent.xml);
+  assert.is(valid.code, 0, valid.out);
   assert.equal(checked.verdict.signedAttachments, ['invoice@customs.example', 'note/1@customs.example', 'text@customs.example']);
 });
 
@@ -193,6 +196,13 @@ test('error signals: a failure with its SOAP Fault, a warning without; both vali
   const receiver = errorEnvelope([new EbmsError('EBMS:0202', 'the receiver is down')]);
   assert.is(receiver.httpStatus, 500);
   assert.match(receiver.xml, /<env:Value>env:Receiver<\/env:Value>/);
+});
+
+test('a signed PullRequest validates, verifies with xmlsec1 and reads back with its MPC', async () => {
+  const xml = await signAs4(pullRequestEnvelope('urn:swx:mpc:boft', { timestamp: at }), { keyPem: fixture.ecdsa.keyPem, certPem: fixture.ecdsa.certPem, createdAt: at });
+  assert.is((await xmllint(xml)).code, 0);
+  assert.is((await xmlsec1(xml, fixture.ecdsa)).code, 0);
+  assert.equal((readAs4Message(Buffer.from(xml)).message as SignalMessage).pullRequest, { mpc: 'urn:swx:mpc:boft' });
 });
 
 test('the schema check is real: a receipt or error written wrong is refused by xmllint', async () => {
