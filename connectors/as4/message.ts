@@ -355,7 +355,20 @@ function signalMessage(element: XmlElement): SignalMessage {
   }
 }
 
-const truthy = (value: string | undefined) => value === 'true' || value === '1';
+const truthy = (value: string | undefined) => value?.trim() === 'true' || value?.trim() === '1';
+
+/** SOAP 1.2 roles and the SOAP 1.1 actor this MSH plays: the next node and the ultimate receiver. */
+const ourRoles = new Set([
+  'http://www.w3.org/2003/05/soap-envelope/role/next',
+  'http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver',
+  'http://schemas.xmlsoap.org/soap/actor/next',
+]);
+
+/** Whether a header block is addressed to this node: no role (or actor) means the ultimate receiver. */
+function targetsUs(block: XmlElement, soap: string): boolean {
+  const role = attribute(block, soap === as4Namespaces.soap12 ? 'role' : 'actor', soap)?.trim();
+  return role === undefined || role === '' || ourRoles.has(role);
+}
 
 /** Every Id, ID, id or wsu:Id in the envelope, each once: a repeated one would let a signature name one element and the reader act on another. */
 function collectIds(root: XmlElement, body: XmlElement): Set<string> {
@@ -397,6 +410,7 @@ export function readAs4Message(xml: Buffer, options: ReadOptions = {}): As4Messa
   const body = bodies[0]!;
   const understood = new Set([...understoodBlocks, ...(options.understood ?? [])]);
   for (const block of elementChildren(header)) {
+    if (!targetsUs(block, soap)) continue;
     if (truthy(attribute(block, 'mustUnderstand', soap)) && !understood.has(`{${block.namespace}}${block.localName}`)) {
       throw new EbmsError('EBMS:0008', `the header block {${block.namespace.slice(0, 120)}}${block.localName.slice(0, 80)} must be understood, and this MSH does not process it`, { faultCode: 'MustUnderstand' });
     }

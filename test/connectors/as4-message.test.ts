@@ -197,11 +197,15 @@ test('refusals: envelope and Messaging', () => {
   assert.equal([dtd.code, dtd.swxCode], ['EBMS:0009', 'SWX_XML_FORBIDDEN']);
 });
 
-test('refusals: a header that must be understood and is not, and one that need not be', () => {
+test('refusals: a header for this node that must be understood and is not; one for another role, or that need not be, passes', () => {
   const must = good.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:x" env:mustUnderstand="true"/>');
   const error = refusal(must, ['part 1@test']);
   assert.equal([error.code, error.faultCode], ['EBMS:0008', 'MustUnderstand']);
   assert.match(error.detail, /\{urn:x\}Routing/);
+  const elsewhere = good.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:x" env:mustUnderstand="true" env:role="urn:x:gateway"/>');
+  assert.is(readAs4Message(Buffer.from(elsewhere), { attachments: ['part 1@test'] }).message.kind, 'user', 'a block for another role is not ours to understand');
+  const ours = good.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:x" env:mustUnderstand=" 1 " env:role="http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"/>');
+  assert.is(refusal(ours, ['part 1@test']).code, 'EBMS:0008');
   const optional = good.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:x" env:mustUnderstand="false"/>');
   assert.is(readAs4Message(Buffer.from(optional), { attachments: ['part 1@test'] }).message.kind, 'user');
 });
