@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +146,18 @@ for (const key of ['rsa', 'ecdsa'] as const) {
     assert.is(python3.code, 0, python3.out);
   });
 }
+
+test('a receipt for another MSH\'s signed message (phase4 TestMessage11, SOAP 1.1) copies its reference with its own prefixes, and validates', async () => {
+  const phase4 = readAs4Message(readFileSync(fileURLToPath(new URL('../../../shared/conformance/phase4/unused/TestMessage11.xml', import.meta.url))));
+  const receipt = await signAs4(receiptEnvelope(phase4, { timestamp: at }), { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, createdAt: at });
+  assert.match(receipt, /<ds:Reference xmlns:ds="http:\/\/www.w3.org\/2000\/09\/xmldsig#" URI="#id-4ff7820d-254f-437c-878c-1cc740158317">/);
+  assert.match(receipt, /<ds:DigestValue>[^<]+<\/ds:DigestValue><\/ds:Reference><\/ebbp:MessagePartNRInformation>/);
+  const signal = readAs4Message(Buffer.from(receipt)).message as SignalMessage;
+  assert.equal([signal.messageInfo.refToMessageId, signal.receipt!.nonRepudiation.map((r) => r.uri)], ['UUID-1@requester.example.com', ['#id-4ff7820d-254f-437c-878c-1cc740158317']]);
+  const valid = await xmllint(receipt);
+  assert.is(valid.code, 0, valid.out);
+  assert.is((await xmlsec1(receipt, fixture.rsa)).code, 0);
+});
 
 test('an Ed25519-signed receipt verifies with the Python verifier; a changed receipt does not', async () => {
   const { xml } = await receiptFor(await sendUserMessage(fixture.ed25519, { at }), fixture.ed25519);
