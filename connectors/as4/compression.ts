@@ -4,7 +4,7 @@
 import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { EbmsError } from './errors.ts';
-import type { PartInfo } from './message.ts';
+import type { PartInfo } from './model.ts';
 
 export const gzipType = 'application/gzip';
 const gzipTypes = new Set([gzipType, 'application/x-gzip']);

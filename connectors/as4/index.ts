@@ -4,13 +4,7 @@
 export { EbmsError, ebmsErrorOf, ebmsErrors, swxToEbms, type EbmsCategory, type EbmsCode, type EbmsSeverity, type FaultCode } from './errors.ts';
 export {
   as4Namespaces,
-  contentIdOfHref,
   ebmsDefaults,
-  isEbmsCode,
-  messageIdOf,
-  readAs4Message,
-  signatureReferences,
-  signedReferences,
   type As4Message,
   type CollaborationInfo,
   type MessageInfo,
@@ -24,7 +18,8 @@ export {
   type SignalError,
   type SignalMessage,
   type UserMessage,
-} from './message.ts';
+} from './model.ts';
+export { contentIdOfHref, isEbmsCode, messageIdOf, readAs4Message, signatureReferences, signedReferences } from './message.ts';
 export {
   as4Multipart,
   errorEnvelope,

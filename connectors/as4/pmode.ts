@@ -6,7 +6,7 @@ import type { Purpose } from '../../engine/endpoints.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { EbmsError } from './errors.ts';
-import { as4Namespaces, ebmsDefaults, type As4Message } from './message.ts';
+import { as4Namespaces, ebmsDefaults, type As4Message } from './model.ts';
 
 const uri = (what: string) => z.string().min(1).max(2048).describe(what);
 

@@ -3,7 +3,7 @@
 // missing receipt after the last retry raising EBMS:0301; the receiver's duplicate detection within a window,
 // answering a repeat with the receipt it stored for the first.
 import { EbmsError } from './errors.ts';
-import type { ReferenceCopy, SignalError, SignalMessage } from './message.ts';
+import type { ReferenceCopy, SignalError, SignalMessage } from './model.ts';
 
 export interface RetryPolicy {
   /** The waits (seconds) after each send before the next; after the last, the last wait again before giving up. */

@@ -4,7 +4,7 @@
 import { elementPath } from '../../engine/xml/elements.ts';
 import { checkWsSecurity, verifyXml as verifyInProcess, type WsSecurityCheckOptions, type WsSecurityResult, type XmlAttachment } from '../../engine/trust/index.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
-import type { As4Message } from './message.ts';
+import type { As4Message } from './model.ts';
 import { algorithmsOf, checkProfile, type ProfileName } from './pmode.ts';
 
 export interface As4SecurityOptions extends WsSecurityCheckOptions {

@@ -8,7 +8,8 @@ import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
 import { EbmsError } from './errors.ts';
-import { as4Namespaces, signatureReferences, type As4Message, type CollaborationInfo, type Party, type Property } from './message.ts';
+import { signatureReferences } from './message.ts';
+import { as4Namespaces, type As4Message, type CollaborationInfo, type Party, type Property } from './model.ts';
 
 export const soapContentType = 'application/soap+xml; charset=UTF-8';
 
