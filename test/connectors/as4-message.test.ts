@@ -4,7 +4,7 @@
 // broken messages each refused with the code the ebMS 3.0 specification gives.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { algorithmsOf, checkProfile, contentIdOfHref, EbmsError, ebmsErrorOf, readAs4Message, swxToEbms, userMessageEnvelope, type As4Message, type SignalMessage, type UserMessage } from '../../connectors/as4/index.ts';
@@ -38,6 +38,26 @@ async function judged(xml: Buffer, signerPem: string, at = readAs4Message(xml).m
   const verdict = await verifyXml(xml, { pinnedCertsPem: signerPem, policy: 'archive', at });
   return verdict.valid ? undefined : ebmsErrorOf(new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, verdict.detail));
 }
+
+/** Every AS4 message file of the set, and what it is (INDEX.md); a file added to the set without a line here fails. */
+const expected: Record<string, string> = {
+  'verify/dataport1-mustunderstand.as4in': 'receipt', 'verify/dataport1.as4in': 'receipt',
+  '_derived/dataport1-mustunderstand.as4in.envelope.xml': 'receipt', '_derived/dataport1.as4in.envelope.xml': 'receipt',
+  'testfiles/TestReceipt12.xml': 'receipt', 'testfiles/TestReceipt11.xml': 'receipt',
+  'testfiles/WrongSigningAlgorithm.xml': 'user', 'testfiles/WrongSigningDigestAlgorithm.xml': 'user', 'unused/TestMessage11.xml': 'user',
+  'testfiles/ErrorMessage.xml': 'error', 'testfiles/ErrorMessageWithFault.xml': 'error',
+};
+
+test('every AS4 message file of the phase4 set reads, as the kind INDEX.md says it is', () => {
+  const files = readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((name) => /\.(xml|as4in)$/.test(name)).sort();
+  assert.equal(files, Object.keys(expected).sort());
+  for (const name of files) {
+    const bytes = read(name);
+    const message = readAs4Message(name.endsWith('.as4in') ? parseHttpMessage(bytes).entity.body : bytes).message;
+    const kind = message.kind === 'user' ? 'user' : message.receipt ? 'receipt' : message.errors.length ? 'error' : 'pull';
+    assert.is(kind, expected[name], name);
+  }
+});
 
 test('the Holodeck receipt (HTTP capture) is a signed NRR receipt whose signature verifies', async () => {
   const http = parseHttpMessage(read('verify/dataport1-mustunderstand.as4in'));
