@@ -75,6 +75,16 @@ const python = async (body: Buffer, contentType: string, signer: TestCredential)
   return { ...result, verdict: JSON.parse(result.out.trim().split('\n').at(-1) ?? '{}') as { valid: boolean; references: { uri: string; valid: boolean }[] } };
 };
 
+test('the Python verifier agrees with xmlsec1 on the phase4 receipts: two verified, the tampered one refused', async () => {
+  const phase4 = fileURLToPath(new URL('../../../shared/conformance/phase4/', import.meta.url));
+  const judge = (envelope: string, signer: string) => outcome('/usr/bin/python3', [verifier, join(phase4, envelope), 'application/soap+xml', join(phase4, '_derived', signer)]);
+  assert.is((await judge('testfiles/TestReceipt12.xml', 'TestReceipt12.xml.signer.pem')).code, 0);
+  assert.is((await judge('_derived/dataport1-mustunderstand.as4in.envelope.xml', 'dataport1-mustunderstand.as4in.signer.pem')).code, 0);
+  const tampered = await judge('_derived/dataport1.as4in.envelope.xml', 'dataport1.as4in.signer.pem');
+  assert.is(tampered.code, 1);
+  assert.match(tampered.out, /"uri": "#id-4b28412d2948bca-f4a2-48fe-8503-d3693f501057", "valid": false/);
+});
+
 test('a signed UserMessage as sent: multipart/related SOAP 1.2, read back typed, compressed part restored', async () => {
   const sent = await sendUserMessage(fixture.rsa, { at });
   assert.match(sent.contentType, /^multipart\/related; boundary="[^"]+"; type="application\/soap\+xml"; start="<soap-[^>]+>"$/);
