@@ -1,4 +1,4 @@
-// Writing text into XML markup we build: escaped, and safe for characters XML 1.0 cannot carry.
+// Writing text into XML markup built by hand (SOAP replies, WSDL, ebMS headers): escaped, and safe for characters XML 1.0 cannot carry.
 
 // Outside XML 1.0 Char: C0 controls but tab, LF and CR; U+FFFE, U+FFFF; surrogates that are not in a pair.
 const notXmlChar = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;

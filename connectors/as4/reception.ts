@@ -1,0 +1,121 @@
+// AS4 reception awareness (AS4 profile 3.2), as pure functions over state the caller keeps: the sender's retry
+// schedule (every resend keeps the MessageId and the signed bytes), the receipt judged against what was signed, a
+// missing receipt after the last retry raising EBMS:0301; the receiver's duplicate detection within a window,
+// answering a repeat with the receipt it stored for the first.
+import { EbmsError } from './errors.ts';
+import type { ReferenceCopy, SignalError, SignalMessage } from './model.ts';
+
+export interface RetryPolicy {
+  /** The waits (seconds) after each send before the next; after the last, the last wait again before giving up. */
+  retrySeconds: readonly number[];
+}
+
+/** A UserMessage sent and not yet answered by its receipt. */
+export interface Outstanding {
+  messageId: string;
+  /** Sends so far, the first included. */
+  attempts: number;
+  firstSentAt: number;
+  lastSentAt: number;
+}
+
+export type NextStep =
+  | { kind: 'resend'; messageId: string; at: number }
+  | { kind: 'wait'; until: number }
+  | { kind: 'failed'; error: EbmsError };
+
+/**
+ * What to do about a message still without its receipt at `now`: resend it (same MessageId) when its wait has run,
+ * wait for the receipt after the last resend, or fail with EBMS:0301 (MissingReceipt) once that wait has run too.
+ */
+export function nextStep(outstanding: Outstanding, policy: RetryPolicy, now: number): NextStep {
+  const { retrySeconds } = policy;
+  if (outstanding.attempts <= retrySeconds.length) {
+    return { kind: 'resend', messageId: outstanding.messageId, at: outstanding.lastSentAt + retrySeconds[outstanding.attempts - 1]! * 1000 };
+  }
+  const until = outstanding.lastSentAt + (retrySeconds.at(-1) ?? 0) * 1000;
+  if (now < until) return { kind: 'wait', until };
+  const seconds = Math.round((now - outstanding.firstSentAt) / 1000);
+  return {
+    kind: 'failed',
+    error: new EbmsError('EBMS:0301', `no receipt for ${outstanding.messageId} after ${outstanding.attempts} sends over ${seconds} s`, { refToMessageInError: outstanding.messageId }),
+  };
+}
+
+/** The message as sent: its MessageId and the references of its signature, which a non-repudiation receipt must copy. */
+export interface SentMessage {
+  messageId: string;
+  references: readonly ReferenceCopy[];
+}
+
+/**
+ * Judges a Receipt for a sent message: it must answer that MessageId and, when a non-repudiation receipt is required,
+ * copy every reference of the message's signature with the same digest. EBMS:0302 (InvalidReceipt) naming the first
+ * difference; undefined when it holds. Whether the receipt's own signature checks out is the caller's WS-Security check.
+ */
+export function checkReceipt(receipt: SignalMessage, sent: SentMessage, nonRepudiation: boolean): EbmsError | undefined {
+  const invalid = (detail: string) => new EbmsError('EBMS:0302', detail, { refToMessageInError: receipt.messageInfo.messageId });
+  if (!receipt.receipt) return invalid(`signal ${receipt.messageInfo.messageId} holds no eb:Receipt`);
+  if (receipt.messageInfo.refToMessageId !== sent.messageId) {
+    return invalid(`the receipt answers ${receipt.messageInfo.refToMessageId ?? 'no message'}, not ${sent.messageId}`);
+  }
+  if (!nonRepudiation) return undefined;
+  const copied = new Map(receipt.receipt.nonRepudiation.map((reference) => [reference.uri, reference]));
+  if (copied.size === 0) return invalid(`the receipt for ${sent.messageId} holds no non-repudiation information, and the P-Mode asks for it`);
+  for (const reference of sent.references) {
+    const copy = copied.get(reference.uri);
+    if (!copy) return invalid(`the receipt for ${sent.messageId} does not copy the signature's reference ${reference.uri.slice(0, 120)}`);
+    if (copy.digestValue !== reference.digestValue || copy.digestMethod !== reference.digestMethod) {
+      return invalid(`the receipt for ${sent.messageId} copies reference ${reference.uri.slice(0, 120)} with another digest than was signed`);
+    }
+  }
+  return undefined;
+}
+
+/** Whether an Error signal answering a sent message ends it (a failure) or lets it stand (warnings only). */
+export function errorsEnd(errors: readonly SignalError[]): boolean {
+  return errors.some((error) => error.severity === 'failure');
+}
+
+/** Where the receiver keeps what it answered each message with; the hub backs it with a durable bucket. */
+export interface ReceiptStore {
+  get(key: string): { receipt: string; at: number } | undefined;
+  set(key: string, value: { receipt: string; at: number }): void;
+  delete(key: string): void;
+  keys(): Iterable<string>;
+}
+
+/**
+ * Duplicate detection within a window: a MessageId from the same sender seen before (and not longer ago than the
+ * window) is a duplicate, answered with the receipt stored for it and not delivered again.
+ */
+export class DuplicateDetection {
+  private readonly windowMs: number;
+  private prunedAt = -Infinity;
+  constructor(windowSeconds: number, private readonly store: ReceiptStore = new Map()) {
+    if (!Number.isFinite(windowSeconds) || windowSeconds <= 0) throw new RangeError('the duplicate detection window must be a positive number of seconds');
+    this.windowMs = windowSeconds * 1000;
+  }
+
+  private static key(sender: string, messageId: string): string {
+    return `${sender}\u0000${messageId}`;
+  }
+
+  /** The receipt stored for this message when it is a duplicate within the window; undefined for a message not seen. */
+  duplicate(sender: string, messageId: string, now: number): string | undefined {
+    const seen = this.store.get(DuplicateDetection.key(sender, messageId));
+    return seen && now - seen.at <= this.windowMs ? seen.receipt : undefined;
+  }
+
+  /** Remembers the receipt a message was answered with; those past the window are forgotten, a sweep a minute at most. */
+  record(sender: string, messageId: string, receipt: string, now: number): void {
+    if (now - this.prunedAt >= 60_000) {
+      this.prunedAt = now;
+      for (const key of [...this.store.keys()]) {
+        const entry = this.store.get(key);
+        if (entry && now - entry.at > this.windowMs) this.store.delete(key);
+      }
+    }
+    this.store.set(DuplicateDetection.key(sender, messageId), { receipt, at: now });
+  }
+}
