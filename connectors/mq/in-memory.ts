@@ -22,12 +22,20 @@ const zeros = Buffer.alloc(24);
 
 export class InMemoryQueueManager {
   private readonly queues = new Map<string, Entry[]>();
+  private readonly sessions = new Set<InMemorySession>();
 
   constructor(readonly name: string, private readonly now: () => number = Date.now) {}
 
   /** A new connection (MQCONNX). */
   connect(): InMemorySession {
-    return new InMemorySession(this);
+    const session = new InMemorySession(this, () => this.sessions.delete(session));
+    this.sessions.add(session);
+    return session;
+  }
+
+  /** Breaks every connection, as a queue manager ending immediately or a network failure does: their units of work back out. */
+  severAll(): void {
+    for (const session of [...this.sessions]) session.sever();
   }
 
   /** Messages another session could get now: committed, not held, not expired. */
@@ -85,7 +93,7 @@ export class InMemorySession implements QueueSession {
   private puts: { queue: string; entry: Entry }[] = [];
   private ended = false;
 
-  constructor(private readonly manager: InMemoryQueueManager) {}
+  constructor(private readonly manager: InMemoryQueueManager, private readonly onEnd: () => void) {}
 
   private check(): void {
     if (this.ended) throw new MqError('the connection to the queue manager is closed', connectionBroken);
@@ -128,6 +136,7 @@ export class InMemorySession implements QueueSession {
     if (this.ended) return;
     await this.commit();
     this.ended = true;
+    this.onEnd();
   }
 
   /** The connection breaks (the process holding it died): the unit of work still open is backed out. */
@@ -137,6 +146,7 @@ export class InMemorySession implements QueueSession {
     this.gotten = [];
     this.puts = [];
     this.ended = true;
+    this.onEnd();
   }
 }
 
