@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { deliveryMessage, InMemoryQueueManagers, MqInbound, MqOutbound, mqEndpoint, mqIdOf, type MqEndpoint } from '../../connectors/mq/index.ts';
+import { deliveryMessage, InMemoryQueueManager, InMemoryQueueManagers, MqInbound, MqOutbound, mqEndpoint, mqIdOf, type MqEndpoint } from '../../connectors/mq/index.ts';
 import type { OutgoingMqMessage } from '../../connectors/mq/session.ts';
 import type { Envelope } from '../../engine/envelope.ts';
-import { EvidenceLog, type EvidenceRecord } from '../../engine/evidence.ts';
+import { EvidenceLog } from '../../engine/evidence.ts';
 import { hubIdentity } from '../../engine/identity.ts';
 import { DeliveryError } from '../../engine/outbound.ts';
 import { connectBus, provisionStreams, streams, subjects, type Bus } from '../../engine/nats/jetstream.ts';
@@ -22,6 +22,7 @@ import { Registry } from '../../engine/registry.ts';
 import { signCms, verifyCms, verifyXml } from '../../engine/trust/index.ts';
 import { UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
 import { IntakeStage } from '../../pipelines/intake.ts';
+import { EvidenceStream } from '../helpers/evidence-stream.ts';
 import { freePort, tempDir, waitFor } from '../helpers/hub.ts';
 
 let dir: string;
@@ -33,7 +34,7 @@ let intake: IntakeStage;
 let customs: Credential;
 let hubCaPem: string;
 let signing: ReturnType<typeof hubIdentity>['signing'];
-let evidenceRead = 0;
+let evidence: EvidenceStream;
 
 const endpoint: MqEndpoint = mqEndpoint.parse({
   queueManager: 'QM1', connectionName: 'mq.customs.example(1414)', channel: 'SWX.SVRCONN',
@@ -59,8 +60,9 @@ test.before(async () => {
   await registry.putPartner({ id: 'BOFT', name: 'Foreign Trade', certificates: [boft.certPem], receive: 'pull' });
   await registry.putService({ id: 'customs.declaration', name: 'Declarations', rules: [{ from: ['CUSTOMS'], to: ['BOFT'] }] });
   trust = await TrustStore.open(pkiDir, { graceSeconds: 86_400, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000, failOpen: false });
-  const evidence = new EvidenceLog(bus, 'test');
-  intake = new IntakeStage(bus, registry, await Payloads.open(bus, 256 * 1024), evidence, new UnauthenticatedRefusals(evidence));
+  const log = new EvidenceLog(bus, 'test');
+  intake = new IntakeStage(bus, registry, await Payloads.open(bus, 256 * 1024), log, new UnauthenticatedRefusals(log));
+  evidence = new EvidenceStream(bus);
 });
 
 test.after(async () => {
@@ -111,32 +113,32 @@ async function stored(id: string): Promise<Envelope[]> {
   return found;
 }
 
-/** Evidence records published since the last call. */
-async function evidencePublished(): Promise<EvidenceRecord[]> {
-  const { state } = await bus.jsm.streams.info(streams.evidence);
-  const records: EvidenceRecord[] = [];
-  for (let seq = Math.max(evidenceRead + 1, state.first_seq); seq <= state.last_seq; seq++) {
-    records.push(...(await bus.jsm.streams.getMessage(streams.evidence, { seq }))!.json<EvidenceRecord[]>());
-  }
-  evidenceRead = state.last_seq;
-  return records;
-}
-
-test('a message is committed only once JetStream acknowledged its envelope: while the nats-server is paused it stays got and uncommitted', async () => {
+/**
+ * Puts a declaration as CUSTOMS, pauses the nats-server, starts the inbound loop and, once the loop holds the message
+ * under syncpoint, runs `whilePaused`; then lets the nats-server go on. Resolves with the loop and the queue manager.
+ */
+async function gotWhileNatsPaused(id: string, whilePaused: (manager: InMemoryQueueManager) => Promise<void> | void) {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  await partnerPuts(managers, await declaration('DECL-1'));
+  await partnerPuts(managers, await declaration(id));
   const loop = inbound(managers);
   process.kill(natsPid(), 'SIGSTOP');
   try {
     loop.start();
     await waitFor('the loop got the message under syncpoint', () => manager.held(endpoint.getQueue!) === 1, 5_000);
-    await sleep(1_500);
-    assert.is(manager.held(endpoint.getQueue!), 1, 'still held by the uncommitted get while JetStream cannot acknowledge');
-    assert.is(manager.depth(endpoint.getQueue!), 0);
+    await whilePaused(manager);
   } finally {
     process.kill(natsPid(), 'SIGCONT');
   }
+  return { loop, manager };
+}
+
+test('a message is committed only once JetStream acknowledged its envelope: while the nats-server is paused it stays got and uncommitted', async () => {
+  const { loop, manager } = await gotWhileNatsPaused('DECL-1', async (paused) => {
+    await sleep(1_500);
+    assert.is(paused.held(endpoint.getQueue!), 1, 'still held by the uncommitted get while JetStream cannot acknowledge');
+    assert.is(paused.depth(endpoint.getQueue!), 0);
+  });
   await waitFor('committed', () => manager.held(endpoint.getQueue!) === 0, 15_000);
   await loop.stop();
   assert.is(manager.depth(endpoint.getQueue!), 0, 'committed: gone from the queue');
@@ -150,32 +152,23 @@ test('a message is committed only once JetStream acknowledged its envelope: whil
 });
 
 test('a hub that dies before its commit leaves the message on the queue: got again, stored once (the repeat is a duplicate)', async () => {
-  const managers = new InMemoryQueueManagers();
-  const manager = managers.manager('QM1');
-  await partnerPuts(managers, await declaration('DECL-2'));
-  const loop = inbound(managers);
-  process.kill(natsPid(), 'SIGSTOP');
-  try {
-    loop.start();
-    await waitFor('got under syncpoint', () => manager.held(endpoint.getQueue!) === 1, 5_000);
+  const { loop, manager } = await gotWhileNatsPaused('DECL-2', (paused) => {
     // The connection breaks as it does when the hub process dies: the queue manager backs the get out.
-    manager.severAll();
-    assert.is(manager.depth(endpoint.getQueue!), 1, 'back on the queue');
-    assert.is(manager.browse(endpoint.getQueue!)[0]!.descriptor.backoutCount, 1);
-  } finally {
-    process.kill(natsPid(), 'SIGCONT');
-  }
+    paused.severAll();
+    assert.is(paused.depth(endpoint.getQueue!), 1, 'back on the queue');
+    assert.is(paused.browse(endpoint.getQueue!)[0]!.descriptor.backoutCount, 1);
+  });
   await waitFor('taken again and committed', () => manager.depth(endpoint.getQueue!) === 0 && manager.held(endpoint.getQueue!) === 0, 20_000);
   await loop.stop();
   assert.is((await stored('DECL-2')).length, 1, 'one envelope: JetStream de-duplicated the second acceptance');
-  const records = (await evidencePublished()).filter((record) => record.messageId === 'DECL-2');
+  const records = (await evidence.published()).filter((record) => record.messageId === 'DECL-2');
   assert.ok(records.some((record) => record.stage === 'duplicate'), 'the repeat is evidenced as a duplicate');
 });
 
 test('a refused message is evidenced, answered with a signed error report to its ReplyToQ (else the error queue) and committed', async () => {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  await evidencePublished();
+  await evidence.published();
   await partnerPuts(managers, await declaration('DECL-UNSIGNED', { signed: false, replyToQ: 'CUSTOMS.REPLY', properties: { swxContentType: 'application/json' } }));
   await partnerPuts(managers, await declaration('DECL-DENIED', { properties: { swxTo: 'CUSTOMS' } }));
   const original = manager.browse(endpoint.getQueue!)[0]!;
@@ -186,7 +179,7 @@ test('a refused message is evidenced, answered with a signed error report to its
 
   assert.equal(await stored('DECL-UNSIGNED'), []);
   assert.equal(await stored('DECL-DENIED'), []);
-  const records = await evidencePublished();
+  const records = await evidence.published();
   const rejected = (id: string) => records.find((record) => record.messageId === id && record.stage === 'rejected');
   assert.is(rejected('DECL-UNSIGNED')?.code, 'SWX_SIG_MISSING');
   assert.is(rejected('DECL-DENIED')?.code, 'SWX_ACL_DENIED');
@@ -209,7 +202,7 @@ test('a refused message is evidenced, answered with a signed error report to its
 test('a poison message goes to the backout queue with evidence; one at the threshold is tried once more and taken', async () => {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  await evidencePublished();
+  await evidence.published();
   const crash = async (times: number) => {
     for (let i = 0; i < times; i++) {
       const session = manager.connect();
@@ -237,7 +230,7 @@ test('a poison message goes to the backout queue with evidence; one at the thres
   assert.is(poison?.properties.swxMessageId, 'DECL-POISON', 'moved whole, properties and body, to the backout queue');
   assert.is(poison?.descriptor.backoutCount, 0, 'a fresh put');
   assert.equal(await stored('DECL-POISON'), [], 'not accepted');
-  const records = await evidencePublished();
+  const records = await evidence.published();
   const evidenced = records.find((record) => record.messageId === 'DECL-POISON' && record.stage === 'rejected');
   assert.is(evidenced?.code, 'SWX_MQ_BACKOUT');
   assert.match(evidenced?.detail ?? '', /backed out 6 times; moved to CUSTOMS\.BACKOUT/);
