@@ -64,7 +64,7 @@ test('the sender of a direct message sees it delivered, with the receiver\'s rec
   assert.ok(boft!.routedAt && boft!.deliveredAt && boft!.deliveredAt >= boft!.routedAt);
   assert.ok(receiptSigned(boft!.receipt!, 'DECL-0001'), 'the receipt verifies with the certificate it names');
   assert.ok(!receiptSigned(boft!.receipt!, 'DECL-0002'), 'and names this message only');
-  assert.is(boft!.receipt!.signature.certificate!.trim(), agency('BOFT').credential.certPem.trim(), 'the certificate is BOFT\'s');
+  assert.is(boft!.receipt!.signature!.certificate!.trim(), agency('BOFT').credential.certPem.trim(), 'the certificate is BOFT\'s');
   assert.match(Buffer.from(boft!.receipt!.raw, 'base64').toString('utf8'), /^HTTP 200\n/);
 });
 
