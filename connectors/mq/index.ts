@@ -35,8 +35,9 @@ registerConnector({
     const loops = new Map<string, { inbound: MqInbound; endpoint: string }>();
     let chain: Promise<void> = Promise.resolve();
 
+    // The import is tried once per process (a library installed later needs a restart): a failure is logged once.
     const load = async (): Promise<QueueManagers | undefined> => {
-      if (managers) return managers;
+      if (managers || missing) return managers;
       try {
         managers = new IbmMqQueueManagers(await loadIbmMq());
         missing = undefined;
