@@ -54,6 +54,13 @@ export const connectorHealthy = new Gauge({
   registers: [metricsRegistry],
 });
 
+export const inboundBackouts = new Counter({
+  name: 'swx_inbound_backouts_total',
+  help: 'Messages an inbound connector handed back to the partner\'s queue because the hub failed to take them (MQ: MQBACK)',
+  labelNames: ['protocol', 'partner'] as const,
+  registers: [metricsRegistry],
+});
+
 export const breakerOpen = new Gauge({
   name: 'swx_partner_circuit_open',
   help: '1 while deliveries to the partner are paused by its circuit breaker',

@@ -8,7 +8,7 @@ import { messageIdPattern } from '../../engine/envelope.ts';
 import { errorCodes, SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
-import { messagesTotal } from '../../engine/metrics.ts';
+import { inboundBackouts, messagesTotal } from '../../engine/metrics.ts';
 import { partnerId, serviceSchema, type Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import { checkSignedPayload, signCms, type CertificateCheck, type PayloadVerifiers } from '../../engine/trust/index.ts';
@@ -100,6 +100,7 @@ export class MqInbound {
         // queue manager backs it out when the connection ends.
         const session = this.session;
         const kept = await session?.backout().then(() => true, () => false);
+        if (kept) inboundBackouts.inc({ protocol: 'mq', partner: this.partner });
         if (!kept) {
           this.session = undefined;
           this.options.onHealth(false, detail);

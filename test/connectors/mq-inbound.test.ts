@@ -19,7 +19,8 @@ import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.t
 import { Payloads } from '../../engine/payloads.ts';
 import { initPki, issueAgency, loadPki, TrustStore, type Credential } from '../../engine/pki/index.ts';
 import { Registry } from '../../engine/registry.ts';
-import { signCms, verifyCms, verifyXml } from '../../engine/trust/index.ts';
+import { inboundBackouts } from '../../engine/metrics.ts';
+import { signCms, signXml, verifyCms, verifyXml } from '../../engine/trust/index.ts';
 import { UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
 import { IntakeStage } from '../../pipelines/intake.ts';
 import { EvidenceStream } from '../helpers/evidence-stream.ts';
@@ -163,6 +164,34 @@ test('a hub that dies before its commit leaves the message on the queue: got aga
   assert.is((await stored('DECL-2')).length, 1, 'one envelope: JetStream de-duplicated the second acceptance');
   const records = (await evidence.published()).filter((record) => record.messageId === 'DECL-2');
   assert.ok(records.some((record) => record.stage === 'duplicate'), 'the repeat is evidenced as a duplicate');
+});
+
+test('a hub failure backs the message out (JetStream does not answer within its timeout); it is taken once the hub is well again', async () => {
+  const backouts = async () => (await inboundBackouts.get()).values.find((value) => value.labels.partner === 'CUSTOMS')?.value ?? 0;
+  const before = await backouts();
+  const { loop, manager } = await gotWhileNatsPaused('DECL-3', async () => {
+    // The publish times out after 10 s: the get is backed out, counted, and the message got again.
+    await waitFor('a backout', async () => (await backouts()) > before, 15_000);
+  });
+  await waitFor('committed', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 20_000);
+  await loop.stop();
+  assert.is((await stored('DECL-3')).length, 1, 'stored once');
+  assert.equal(manager.browse('CUSTOMS.BACKOUT'), [], 'an outage does not make a message poison');
+});
+
+test('a body with an enveloped XMLDSig by the partner is taken like CMS', async () => {
+  const managers = new InMemoryQueueManagers();
+  const manager = managers.manager('QM1');
+  const xml = await signXml('<declaration xmlns="urn:example:customs"><no>DECL-XML</no><goods>tea</goods></declaration>', { keyPem: customs.keyPem, certPem: customs.certPem });
+  const message = await declaration('DECL-XML');
+  await partnerPuts(managers, { ...message, descriptor: { ...message.descriptor, format: 'MQSTR' }, body: Buffer.from(xml) });
+  const loop = inbound(managers);
+  loop.start();
+  await waitFor('settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 10_000);
+  await loop.stop();
+  const [envelope] = await stored('DECL-XML');
+  assert.is(envelope?.contentType, 'application/xml', 'a body beginning with < is XML');
+  assert.is(envelope?.payloadSignature?.scheme, 'xmldsig');
 });
 
 test('a refused message is evidenced, answered with a signed error report to its ReplyToQ (else the error queue) and committed', async () => {
