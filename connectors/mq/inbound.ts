@@ -10,7 +10,7 @@ import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
 import { inboundBackouts, messagesTotal } from '../../engine/metrics.ts';
 import { partnerId, serviceSchema, type Registry } from '../../engine/registry.ts';
-import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
+import type { Accepted, Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import { checkSignedPayload, signCms, type CertificateCheck, type PayloadVerifiers } from '../../engine/trust/index.ts';
 import { contentTypeOf, envelopeProperties, hubProperties, idOfMqId, noId } from './contract.ts';
 import type { MqEndpoint } from './endpoint.ts';
@@ -95,7 +95,7 @@ export class MqInbound {
         this.failures += 1;
         waitMs = Math.min(60_000, this.endpoint.pollIntervalMs * 2 ** Math.min(this.failures, 6));
         const detail = `${this.partner}: ${(error as Error).message}`;
-        log.warn({ err: error, partner: this.partner, queue: this.endpoint.getQueue, retryInMs: waitMs }, 'MQ inbound: backed out; retrying');
+        log.warn({ err: error, partner: this.partner, queue: this.endpoint.getQueue, retryInMs: waitMs }, 'MQ inbound: failed; its unit of work is backed out and the loop retries');
         // What the unit of work holds goes back to the queue; a session that cannot back out is dropped, and its
         // queue manager backs it out when the connection ends.
         const session = this.session;
@@ -118,19 +118,20 @@ export class MqInbound {
     const threshold = this.endpoint.backoutThreshold;
     // A message that comes back after twice the threshold crashed the processes that tried it: no further try.
     if (message.descriptor.backoutCount >= 2 * threshold) return this.setAside(session, message, partial);
+    let accepted: Accepted;
     try {
-      const submission = await this.checked(message, partial, malformed);
-      const accepted = await this.options.intake.accept(submission);
-      await session.commit();
-      messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
+      accepted = await this.options.intake.accept(await this.checked(message, partial, malformed));
     } catch (error) {
       if (hubFailure(error)) {
         // Past the threshold a failure is the message's last: it goes to the backout queue, if that can be evidenced.
         if (message.descriptor.backoutCount >= threshold) return this.setAside(session, message, partial, error as Error);
         throw error;
       }
-      await this.refuse(session, message, partial, error as SwxError);
+      return this.refuse(session, message, partial, error as SwxError);
     }
+    // Stored: a commit that fails now leaves the message to come again, and intake answers the repeat as a duplicate.
+    await session.commit();
+    messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
   }
 
   /** The submission of a message whose envelope is well-formed and whose body carries its sender's valid signature. */

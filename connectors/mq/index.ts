@@ -40,10 +40,9 @@ registerConnector({
       if (managers || missing) return managers;
       try {
         managers = new IbmMqQueueManagers(await loadIbmMq());
-        missing = undefined;
       } catch (error) {
         missing = (error as Error).message;
-        log.error({ partners: [...mqPartners().map((partner) => partner.id)] }, `MQ connector unhealthy: ${missing}`);
+        log.error({ partners: mqPartners().map((partner) => partner.id) }, `MQ connector unhealthy: ${missing}`);
       }
       return managers;
     };
