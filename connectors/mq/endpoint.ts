@@ -43,7 +43,7 @@ export const mqSettings = connectorSettings.extend({
     .describe('ibmmq: IBM MQ queue managers through the ibmmq package and IBM\'s MQ client library; in-memory: queues inside this hub process, lost when it stops (tests and the demo only)'),
   backoutQueue: objectName.default('SWX.BACKOUT').describe('the backout queue of partners whose endpoint names none'),
   maxMessageBytes: z.number().int().min(1024).max(100 * 1024 * 1024).default(4 * 1024 * 1024)
-    .describe('the largest message the hub gets (MQ\'s MAXMSGL); a larger one is refused and set aside'),
+    .describe('the largest message the hub gets or puts (MQ\'s MAXMSGL): a larger one from a partner is refused SWX_TOO_LARGE, one for a partner is dead-lettered with it'),
 });
 
 export type MqSettings = z.infer<typeof mqSettings>;

@@ -26,6 +26,9 @@ async function hubWithMqPartner(settings?: Record<string, unknown>): Promise<{ h
   assert.not.ok(hub.output().includes('Cannot find MQ C library'), 'ibmmq is not loaded while no partner needs it');
   const customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   const ports = await addAgency(hub, 'PORTS', { receiver: false });
+  const refused = await hub.admin('PUT', '/api/partners/PORTS', { name: 'Ports (MQ)', certificates: [ports.credential.certPem], endpoints: { mq: { ...mqEndpoint, connectionName: 'mq.ports.example:1414' } } });
+  assert.is(refused.status, 400);
+  assert.match(JSON.stringify(refused.body), /endpoint mq\.connectionName: host\(port\)/, 'an endpoint that does not fit the schema is refused, naming the field');
   const registered = await hub.admin('PUT', '/api/partners/PORTS', { name: 'Ports (MQ)', certificates: [ports.credential.certPem], endpoints: { mq: mqEndpoint } });
   assert.is(registered.status, 200, JSON.stringify(registered.body));
   await addService(hub, 'customs.declaration', ['CUSTOMS'], ['PORTS']);
