@@ -61,13 +61,14 @@ class IbmMqSession implements QueueSession {
 
   constructor(private readonly mq: IbmMq, private readonly hConn: unknown) {}
 
-  private async object(queue: string, input: boolean): Promise<unknown> {
-    const key = `${input ? 'get' : 'put'}:${queue}`;
+  private async object(queue: string, input: boolean, queueManager = ''): Promise<unknown> {
+    const key = `${input ? 'get' : 'put'}:${queue}@${queueManager}`;
     let hObj = this.objects.get(key);
     if (!hObj) {
       const { MQC } = this.mq;
       const od = new this.mq.MQOD();
       od.ObjectName = queue;
+      if (queueManager) od.ObjectQMgrName = queueManager;
       const options = (input ? MQC.MQOO_INPUT_AS_Q_DEF : MQC.MQOO_OUTPUT) | MQC.MQOO_FAIL_IF_QUIESCING;
       hObj = await call(() => this.mq.OpenPromise(this.hConn, od, options), `opening ${queue}`);
       this.objects.set(key, hObj);
@@ -131,10 +132,10 @@ class IbmMqSession implements QueueSession {
     }
   }
 
-  async put(queue: string, message: OutgoingMqMessage): Promise<void> {
+  async put(queue: string, message: OutgoingMqMessage, queueManager?: string): Promise<void> {
     const { mq } = this;
     const { MQC } = mq;
-    const hObj = await this.object(queue, false);
+    const hObj = await this.object(queue, false, queueManager);
     const md = new mq.MQMD();
     const { descriptor } = message;
     md.MsgId = descriptor.msgId;

@@ -109,6 +109,7 @@ export class InMemorySession implements QueueSession {
     return got.body.length > maxBytes ? { ...got, body: got.body.subarray(0, maxBytes), truncated: true } : got;
   }
 
+  /** One in-memory queue manager stands for every other: a queue named on another (a ReplyToQMgr) is on this one. */
   async put(queue: string, message: OutgoingMqMessage): Promise<void> {
     this.check();
     const descriptor = { ...message.descriptor, backoutCount: 0 };

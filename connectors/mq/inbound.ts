@@ -154,9 +154,10 @@ export class MqInbound {
   private async refuse(session: QueueSession, message: GotMessage, partial: RefusedSubmission, error: SwxError): Promise<void> {
     messagesTotal.inc({ stage: 'received', outcome: 'rejected', code: error.code });
     const id = await this.options.intake.reject(partial, error);
-    const replyQueue = message.descriptor.replyToQ.trim() || this.endpoint.errorQueue || this.endpoint.replyToQueue;
+    const named = message.descriptor.replyToQ.trim();
+    const replyQueue = named || this.endpoint.errorQueue || this.endpoint.replyToQueue;
     if (replyQueue) {
-      await session.put(replyQueue, await this.errorReport(message, id, error));
+      await session.put(replyQueue, await this.errorReport(message, id, error), named ? message.descriptor.replyToQMgr.trim() : undefined);
     } else {
       log.warn({ partner: this.partner, id, code: error.code }, 'MQ inbound: refused message names no ReplyToQ and the endpoint no error queue; evidenced only');
     }

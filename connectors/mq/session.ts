@@ -46,8 +46,11 @@ export interface QueueSession {
    * waits. One over `maxBytes` is got all the same with its body cut (MQGMO_ACCEPT_TRUNCATED_MSG), marked `truncated`.
    */
   get(queue: string, maxBytes: number): Promise<GotMessage | undefined>;
-  /** Puts under syncpoint: invisible until commit, discarded by backout. */
-  put(queue: string, message: OutgoingMqMessage): Promise<void>;
+  /**
+   * Puts under syncpoint: invisible until commit, discarded by backout. `queueManager` names another queue manager
+   * the queue is on (a ReplyToQMgr), reached through the connected one's transmission queues.
+   */
+  put(queue: string, message: OutgoingMqMessage, queueManager?: string): Promise<void>;
   commit(): Promise<void>;
   backout(): Promise<void>;
   /** Disconnects (MQDISC: what is still uncommitted is committed, so back out first to discard it). */
