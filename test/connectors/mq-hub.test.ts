@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { MessageStatus } from '../../engine/status.ts';
+import { statusCommand } from '../helpers/status-command.ts';
 import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 const mqEndpoint = {
@@ -83,6 +84,10 @@ test('with the in-memory queue manager (tests and demos): a delivery to an MQ pa
     assert.is(ports?.state, 'delivered', 'the sender sees it delivered');
     assert.is(ports?.receipt?.signature, undefined, 'with the commit as its receipt, no signature');
     assert.match(Buffer.from(ports!.receipt!.raw, 'base64').toString('utf8'), /^MQCMIT ok/);
+    const swx = await statusCommand(hub, customs);
+    const command = await swx(id);
+    assert.is(command.code, 0, `swx status counts a committed MQ delivery as delivered: ${command.stderr}`);
+    assert.match(command.stderr, /^PORTS: delivered, committed to its MQ queue manager/m);
     const mq = (await readyz(hub)).connectors.mq!;
     assert.is(mq.ok, true, JSON.stringify(mq));
     assert.match(mq.detail ?? '', /in-memory/);
