@@ -26,6 +26,9 @@ export function deliveryMessage(envelope: Envelope, body: Buffer, endpoint: MqEn
   };
 }
 
+/** A changed endpoint (another queue manager, channel or credentials) gets a session of its own. */
+const sessionKey = (partnerId: string, endpoint: MqEndpoint) => `${partnerId}\0${JSON.stringify(endpoint)}`;
+
 export class MqOutbound implements Outbound {
   /** One session per partner, reused while it works; a delivery holds it from put to commit. */
   private readonly sessions = new Map<string, Promise<QueueSession>>();
@@ -51,7 +54,7 @@ export class MqOutbound implements Outbound {
     return { status: 200, duplicate: false, raw };
   }
 
-  private async putAndCommit(partnerId: string, endpoint: MqEndpoint & { putQueue?: string }, message: OutgoingMqMessage): Promise<void> {
+  private async putAndCommit(partnerId: string, endpoint: MqEndpoint, message: OutgoingMqMessage): Promise<void> {
     let session: QueueSession | undefined;
     try {
       session = await this.session(partnerId, endpoint);
@@ -59,7 +62,7 @@ export class MqOutbound implements Outbound {
       await session.commit();
     } catch (error) {
       // Not committed: nothing was delivered. The session is dropped; its queue manager backs out what it held.
-      this.sessions.delete(`${partnerId}\0${JSON.stringify(endpoint)}`);
+      this.sessions.delete(sessionKey(partnerId, endpoint));
       await session?.backout().catch(() => undefined);
       await session?.close().catch(() => undefined);
       if (error instanceof DeliveryError) throw error;
@@ -68,8 +71,7 @@ export class MqOutbound implements Outbound {
   }
 
   private session(partnerId: string, endpoint: MqEndpoint): Promise<QueueSession> {
-    // A changed endpoint (another queue manager, channel or credentials) gets a session of its own.
-    const key = `${partnerId}\0${JSON.stringify(endpoint)}`;
+    const key = sessionKey(partnerId, endpoint);
     let session = this.sessions.get(key);
     if (!session) {
       for (const [other, stale] of this.sessions) {
