@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { publicUrl, type Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
-import { registeredConnectors, type Connector, type ConnectorContext } from '../engine/connector.ts';
+import { registeredConnectors, type Connector, type ConnectorContext, type ConnectorHealth } from '../engine/connector.ts';
 import { hubIdentity } from '../engine/identity.ts';
 import type { Outbound } from '../engine/outbound.ts';
 import type { ProviderConnector } from '../engine/query.ts';
@@ -128,6 +128,8 @@ export async function startHub(config: Config): Promise<Hub> {
     // Filled as the connectors start; the stages look a protocol up when they need it.
     const outbounds = new Map<string, Outbound>();
     const providers = new Map<string, ProviderConnector>();
+    /** Each started connector's health, asked when /readyz or /metrics is read. */
+    const health = new Map<string, () => ConnectorHealth>();
 
     const bundleSigner = {
       caPem: pki.ca.certPem,
@@ -176,6 +178,7 @@ export async function startHub(config: Config): Promise<Hub> {
       if (offered.stop) started.push(offered.stop);
       if (offered.outbound) outbounds.set(connector.protocol, offered.outbound);
       if (offered.provider) providers.set(connector.protocol, offered.provider);
+      health.set(connector.protocol, offered.health ? () => offered.health!() : () => ({ ok: true }));
     }
     // Started after the connectors and so stopped before them: in-flight deliveries finish on open connections.
     const deliveries = await Deliveries.open(bus, registry, payloads, evidence, receipts, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
@@ -195,6 +198,7 @@ export async function startHub(config: Config): Promise<Hub> {
     mountAdminApi(opsRouter, {
       bus, registry, store, evidence, bundle, keyring, catalogue,
       isReady: () => ready && !stamper?.refusal(),
+      connectors: () => Object.fromEntries([...health].map(([protocol, of]) => [protocol, of()])),
       stamping: () => stamper?.health(),
       resendChannel: (channel, requester, since) => resendChannel(bus, evidence, channel, requester, since),
       token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,

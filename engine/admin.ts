@@ -10,7 +10,8 @@ import { SwxError } from './errors.ts';
 import { evidenceStages, type EvidenceLog, type EvidenceStage, type StampHealth } from './evidence.ts';
 import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Router } from './http.ts';
 import { log } from './log.ts';
-import { metricsRegistry } from './metrics.ts';
+import { connectorHealthy, metricsRegistry } from './metrics.ts';
+import type { ConnectorHealth } from './connector.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { messageIdPattern } from './envelope.ts';
@@ -34,6 +35,8 @@ export interface AdminDeps {
   /** The evidence bundle of a message (engine/evidence-bundle.ts), in the process that archives. */
   bundle?: (messageId: string) => Promise<{ name: string; tar: Buffer }>;
   isReady(): boolean;
+  /** Each started connector's own account of its health, by protocol. */
+  connectors(): Record<string, ConnectorHealth>;
   /** The bearer token /api/* requires: `opsToken(dataDir, config.http.opsToken)`. */
   token: string;
   /** The address the operator server listens on, and other names it answers to: requests must name one as Host. */
@@ -240,10 +243,13 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     .add('GET', '/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' }))
     .add('GET', '/readyz', (_req, res) => {
       const ready = deps.isReady() && !bus.nc.isClosed();
-      if (ready) sendJson(res, 200, { status: 'ready' });
+      // A connector in trouble (an MQ client library missing) holds up its own partners, not the hub: the process stays
+      // ready for the rest, and says which connector is unhealthy and why.
+      if (ready) sendJson(res, 200, { status: 'ready', connectors: deps.connectors() });
       else sendProblem(res, new SwxError('SWX_UNAVAILABLE', 'starting, stopping or disconnected from NATS'));
     })
     .add('GET', '/metrics', async (_req, res) => {
+      for (const [protocol, health] of Object.entries(deps.connectors())) connectorHealthy.set({ protocol }, health.ok ? 1 : 0);
       const text = await metricsRegistry.metrics();
       res.writeHead(200, { 'content-type': metricsRegistry.contentType });
       res.end(text);

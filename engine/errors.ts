@@ -56,6 +56,7 @@ export const errorCodes = {
   SWX_RECEIPT_INVALID: { status: 502, title: "Receiver's receipt does not verify" },
   SWX_TTL_EXPIRED: { status: 410, title: 'Message time-to-live expired before delivery' },
   SWX_INTERNAL: { status: 500, title: 'Internal error' },
+  SWX_MQ_BACKOUT: { status: 500, title: 'The hub failed to take this MQ message every time it tried and set it aside on the backout queue' },
 } as const satisfies Record<string, { status: number; title: string; retryAfterSeconds?: number }>;
 
 export type ErrorCode = keyof typeof errorCodes;

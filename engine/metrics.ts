@@ -47,6 +47,20 @@ export const hubProcesses = new Gauge({
   registers: [metricsRegistry],
 });
 
+export const connectorHealthy = new Gauge({
+  name: 'swx_connector_healthy',
+  help: '1 while a connector reports itself healthy, 0 while it does not (GET /readyz says why)',
+  labelNames: ['protocol'] as const,
+  registers: [metricsRegistry],
+});
+
+export const inboundBackouts = new Counter({
+  name: 'swx_inbound_backouts_total',
+  help: 'Messages an inbound connector handed back to the partner\'s queue because the hub failed to take them (MQ: MQBACK)',
+  labelNames: ['protocol', 'partner'] as const,
+  registers: [metricsRegistry],
+});
+
 export const breakerOpen = new Gauge({
   name: 'swx_partner_circuit_open',
   help: '1 while deliveries to the partner are paused by its circuit breaker',

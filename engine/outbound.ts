@@ -11,8 +11,11 @@ export interface Receipt {
   status: number;
   /** The receiver said it already had the message (a repeat whose first answer was lost). */
   duplicate: boolean;
-  /** What the receiver signed and with which key, as evidence keeps it. */
-  signature: SignatureInfo;
+  /**
+   * What the receiver signed and with which key, as evidence keeps it; absent where the protocol's acknowledgement is
+   * not signed by the receiver (MQ: the queue manager's MQCMIT, described in `raw`).
+   */
+  signature?: SignatureInfo;
   /** The receipt as received, for evidence. */
   raw: string;
 }

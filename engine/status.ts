@@ -17,12 +17,15 @@ export const receiverStates = {
 
 export type ReceiverState = keyof typeof receiverStates;
 
-/** The receiver's signed acknowledgement, as the `delivered` evidence record keeps it. */
+/** The receiver's acknowledgement, as the `delivered` evidence record keeps it. */
 export interface HeldReceipt {
-  /** Base64 of the receipt as received: status line, signature headers, digest and body. */
+  /** Base64 of the receipt as received: status line, signature headers, digest and body (MQ: the commit it was put under). */
   raw: string;
-  /** The receiver's signature as the hub checked it: RFC 9421 signature base, key id and certificate. */
-  signature: SignatureInfo;
+  /**
+   * The receiver's signature as the hub checked it: RFC 9421 signature base, key id and certificate. Absent for an
+   * MQ delivery, whose acknowledgement is its queue manager's commit, not a signature.
+   */
+  signature?: SignatureInfo;
 }
 
 export interface ReceiverStatus {

@@ -16,10 +16,10 @@ export const deliveredRecordId = (envelope: Pick<Envelope, 'from' | 'id' | 'to'>
 /** One handing of a message to its receiver: its position on the stream and how many times it was handed. */
 export interface Handing { seq: number; attempt: number }
 
-/** A receiver's signed acknowledgement as evidence keeps it. */
+/** A receiver's acknowledgement as evidence keeps it: signed, except where its protocol has no signed one (MQ). */
 export interface SignedReceipt {
   raw: string;
-  signature: SignatureInfo;
+  signature?: SignatureInfo;
   detail: string;
 }
 
@@ -67,7 +67,7 @@ export class Receipts {
     const key = deliveredKey(envelope);
     const repeat = mayRepeat && await this.held(envelope);
     const receiptRecord = (stage: 'delivered' | 'redelivered', id: string) => this.evidence.record({
-      ...envelopeFacts(envelope), id, stage, detail: receipt.detail, raw: Buffer.from(receipt.raw).toString('base64'), signature: JSON.stringify(receipt.signature),
+      ...envelopeFacts(envelope), id, stage, detail: receipt.detail, raw: Buffer.from(receipt.raw).toString('base64'), signature: receipt.signature && JSON.stringify(receipt.signature),
     });
     const first = !repeat && await this.record([receiptRecord('delivered', deliveredRecordId(envelope))]);
     if (!first) await this.record([receiptRecord('redelivered', `redelivered:${envelope.from}/${envelope.id}:${handing.seq}:${handing.attempt}`)]);

@@ -93,7 +93,7 @@ export class EvidenceMessages implements Messages {
       Object.assign(entry, { state, at, code: (row.code || undefined) as ErrorCode | undefined, detail: row.detail || undefined });
       if (row.stage === 'delivered') {
         entry.deliveredAt = at;
-        entry.receipt = { raw: openRaw(this.options.keyring, row.raw, row.id), signature: JSON.parse(row.signature) };
+        entry.receipt = { raw: openRaw(this.options.keyring, row.raw, row.id), ...(row.signature ? { signature: JSON.parse(row.signature) } : {}) };
       }
     }
     return {

@@ -356,6 +356,7 @@ export class AgencyClient {
  * for the agency to judge against its own trust anchors.
  */
 export function receiptSigned(receipt: HeldReceipt, id: string): boolean {
+  if (!receipt.signature) return false;
   const { base, certificate, algorithm, value } = receipt.signature;
   const signature = /^[^=]+=:([A-Za-z0-9+/=]+):$/.exec(value.split('\n').at(-1) ?? '')?.[1];
   if (!base || !certificate || !signature || !isSigAlg(algorithm)) return false;

@@ -180,8 +180,8 @@ function components(): JsonObject {
       },
       HeldReceipt: {
         type: 'object',
-        required: ['raw', 'signature'],
-        description: 'The receiver\'s signed receipt as the hub holds it, checkable without the hub: the signature verifies over `signature.base` with `signature.certificate`.',
+        required: ['raw'],
+        description: 'The receiver\'s signed receipt as the hub holds it, checkable without the hub: the signature verifies over `signature.base` with `signature.certificate`. A delivery over MQ has no signature: its acknowledgement is the queue manager\'s commit, which `raw` describes.',
         properties: {
           raw: { type: 'string', contentEncoding: 'base64', description: 'The receipt as received: status line, signature headers, digest and body.' },
           signature: {

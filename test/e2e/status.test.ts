@@ -1,19 +1,16 @@
 // Message status as agencies see it: the sender asks the hub what became of its message and gets, signed by the hub,
 // each receiver's state and the receiver's own signed receipt, which it checks without the hub; a receiver sees only
 // its own entry, anyone else nothing; `swx status` prints it and exits 0 only when every receiver has it.
-import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPki } from '../../engine/pki/index.ts';
 import type { MessageStatus } from '../../engine/status.ts';
 import { receiptSigned, startAgencyReceiver } from '../../connectors/rest/agency.ts';
-import { addAgency, addService, cleanEnv, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { statusCommand } from '../helpers/status-command.ts';
+import { addAgency, addService, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
-const run = promisify(execFile);
 let hub: HubProcess;
 const agencies = new Map<string, TestAgency>();
 const agency = (id: string) => agencies.get(id)!;
@@ -64,7 +61,7 @@ test('the sender of a direct message sees it delivered, with the receiver\'s rec
   assert.ok(boft!.routedAt && boft!.deliveredAt && boft!.deliveredAt >= boft!.routedAt);
   assert.ok(receiptSigned(boft!.receipt!, 'DECL-0001'), 'the receipt verifies with the certificate it names');
   assert.ok(!receiptSigned(boft!.receipt!, 'DECL-0002'), 'and names this message only');
-  assert.is(boft!.receipt!.signature.certificate!.trim(), agency('BOFT').credential.certPem.trim(), 'the certificate is BOFT\'s');
+  assert.is(boft!.receipt!.signature!.certificate!.trim(), agency('BOFT').credential.certPem.trim(), 'the certificate is BOFT\'s');
   assert.match(Buffer.from(boft!.receipt!.raw, 'base64').toString('utf8'), /^HTTP 200\n/);
 });
 
@@ -119,20 +116,7 @@ test('a status request without the agency\'s signature is refused', async () => 
 });
 
 test('swx status prints each receiver\'s state and exits 0 only when every receiver has the message', async () => {
-  const data = tempDir('status');
-  const pki = await loadPki(join(hub.dataDir, 'pki'));
-  const { credentials } = agency('CUSTOMS');
-  const dir = join(data, 'demo', 'CUSTOMS');
-  mkdirSync(dir, { recursive: true });
-  for (const [file, pem] of [['cert.pem', credentials.certPem], ['key.pem', credentials.keyPem], ['ca.pem', credentials.caPem], ['hub-sign.pem', pki.hubSign.certPem]]) writeFileSync(join(dir, file!), pem!);
-  const swx = async (id: string) => {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [swxBin, 'status', id, '--as', 'CUSTOMS', '--data', data, '--hub', `https://localhost:${hub.agencyPort}`], { env: cleanEnv() });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      return error as { code: number; stdout: string; stderr: string };
-    }
-  };
+  const swx = await statusCommand(hub, agency('CUSTOMS'));
   const done = await swx('DECL-0001');
   assert.is(done.code, 0, done.stderr);
   assert.is(JSON.parse(done.stdout).receivers[0].state, 'delivered');

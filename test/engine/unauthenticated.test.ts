@@ -7,35 +7,26 @@ import { connectBus, provisionStreams, streams, type Bus } from '../../engine/na
 import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.ts';
 import { Unauthenticated } from '../../engine/peer.ts';
 import { maxSourcesPerMinute, overflowSource, UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
+import { EvidenceStream } from '../helpers/evidence-stream.ts';
 import { freePort, tempDir } from '../helpers/hub.ts';
 
 let nats: EmbeddedNats;
 let bus: Bus;
 let evidence: EvidenceLog;
-let read = 0;
+let stream: EvidenceStream;
 
 test.before(async () => {
   nats = await startEmbeddedNats(tempDir('unauthenticated'), await freePort());
   bus = await connectBus(nats.url, 'unauthenticated-test');
   await provisionStreams(bus.jsm, 3600, 30);
   evidence = new EvidenceLog(bus, 'test');
+  stream = new EvidenceStream(bus);
 });
 
 test.after(async () => {
   await bus?.nc.drain();
   await nats?.stop();
 });
-
-/** The records published since the last call. */
-async function published(): Promise<EvidenceRecord[]> {
-  const { state } = await bus.jsm.streams.info(streams.evidence);
-  const records: EvidenceRecord[] = [];
-  for (let seq = Math.max(read + 1, state.first_seq); seq <= state.last_seq; seq++) {
-    records.push(...(await bus.jsm.streams.getMessage(streams.evidence, { seq }))!.json<EvidenceRecord[]>());
-  }
-  read = state.last_seq;
-  return records;
-}
 
 const minute = Date.parse('2030-01-02T03:04:00Z');
 const refusal = (source: string, code: 'SWX_AUTH_REQUIRED' | 'SWX_AUTH_UNKNOWN_CERT' = 'SWX_AUTH_REQUIRED') =>
@@ -55,11 +46,11 @@ test('one record per source, minute and code, written once the minute is over, w
   assert.equal([...ids], ['refused:2030-01-02T03:04:SWX_AUTH_REQUIRED:192.0.2.1'], 'every refusal names its minute\'s record');
 
   await counter.flush();
-  assert.equal(await published(), [], 'nothing is written while the minute is open');
+  assert.equal(await stream.published(), [], 'nothing is written while the minute is open');
   now = minute + 60_000;
   counter.count(refusal('192.0.2.1'), { protocol: 'rest' });
   await counter.flush();
-  const records = await published();
+  const records = await stream.published();
   assert.equal(records.map((record) => [record.code, detail(record).source, detail(record).count]).sort(), [
     ['SWX_AUTH_REQUIRED', '192.0.2.1', 120],
     ['SWX_AUTH_REQUIRED', '2001:db8::1', 3],
@@ -80,9 +71,9 @@ test('one record per source, minute and code, written once the minute is over, w
 
   // The next minute's count is held until stop, which writes it.
   await counter.stop();
-  assert.equal((await published()).map((record) => [record.messageId, detail(record).count]), [['refused:2030-01-02T03:05:SWX_AUTH_REQUIRED:192.0.2.1', 1]]);
+  assert.equal((await stream.published()).map((record) => [record.messageId, detail(record).count]), [['refused:2030-01-02T03:05:SWX_AUTH_REQUIRED:192.0.2.1', 1]]);
   await counter.stop();
-  assert.equal(await published(), [], 'nothing is written twice');
+  assert.equal(await stream.published(), [], 'nothing is written twice');
 });
 
 test('addresses beyond the cap in one minute share the overflow count; samples are cut to size', async () => {
@@ -94,7 +85,7 @@ test('addresses beyond the cap in one minute share the overflow count; samples a
   }
   now = minute + 60_000;
   await counter.flush();
-  const records = await published();
+  const records = await stream.published();
   assert.is(records.length, maxSourcesPerMinute + 1, 'one record per kept address, and one for the overflow');
   assert.is(records.reduce((sum, record) => sum + detail(record).count, 0), 2 * sources, 'every refusal is counted once');
   const overflow = records.filter((record) => detail(record).source === overflowSource);
@@ -110,10 +101,10 @@ test('a minute the evidence stream did not take is written at the next flush', a
   await bus.jsm.streams.delete(streams.evidence);
   await counter.flush();
   await provisionStreams(bus.jsm, 3600, 30);
-  read = 0;
-  assert.equal(await published(), [], 'nothing could be written without the stream');
+  stream.rewind();
+  assert.equal(await stream.published(), [], 'nothing could be written without the stream');
   await counter.flush();
-  assert.equal((await published()).map((record) => detail(record).count), [1]);
+  assert.equal((await stream.published()).map((record) => detail(record).count), [1]);
 });
 
 test.run();
