@@ -126,7 +126,7 @@ async function gotWhileNatsPaused(id: string, whilePaused: (manager: InMemoryQue
   process.kill(natsPid(), 'SIGSTOP');
   try {
     loop.start();
-    await waitFor('the loop got the message under syncpoint', () => manager.held(endpoint.getQueue!) === 1, 5_000);
+    await waitFor('the loop got the message under syncpoint', () => manager.held(endpoint.getQueue!) === 1, 30_000);
     await whilePaused(manager);
   } finally {
     process.kill(natsPid(), 'SIGCONT');
@@ -140,7 +140,7 @@ test('a message is committed only once JetStream acknowledged its envelope: whil
     assert.is(paused.held(endpoint.getQueue!), 1, 'still held by the uncommitted get while JetStream cannot acknowledge');
     assert.is(paused.depth(endpoint.getQueue!), 0);
   });
-  await waitFor('committed', () => manager.held(endpoint.getQueue!) === 0, 15_000);
+  await waitFor('committed', () => manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
   assert.is(manager.depth(endpoint.getQueue!), 0, 'committed: gone from the queue');
   const [envelope, ...more] = await stored('DECL-1');
@@ -159,7 +159,7 @@ test('a hub that dies before its commit leaves the message on the queue: got aga
     assert.is(paused.depth(endpoint.getQueue!), 1, 'back on the queue');
     assert.is(paused.browse(endpoint.getQueue!)[0]!.descriptor.backoutCount, 1);
   });
-  await waitFor('taken again and committed', () => manager.depth(endpoint.getQueue!) === 0 && manager.held(endpoint.getQueue!) === 0, 20_000);
+  await waitFor('taken again and committed', () => manager.depth(endpoint.getQueue!) === 0 && manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
   assert.is((await stored('DECL-2')).length, 1, 'one envelope: JetStream de-duplicated the second acceptance');
   const records = (await evidence.published()).filter((record) => record.messageId === 'DECL-2');
@@ -171,9 +171,9 @@ test('a hub failure backs the message out (JetStream does not answer within its 
   const before = await backouts();
   const { loop, manager } = await gotWhileNatsPaused('DECL-3', async () => {
     // The publish times out after 10 s: the get is backed out, counted, and the message got again.
-    await waitFor('a backout', async () => (await backouts()) > before, 15_000);
+    await waitFor('a backout', async () => (await backouts()) > before, 30_000);
   });
-  await waitFor('committed', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 20_000);
+  await waitFor('committed', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
   assert.is((await stored('DECL-3')).length, 1, 'stored once');
   assert.equal(manager.browse('CUSTOMS.BACKOUT'), [], 'an outage does not make a message poison');
@@ -187,7 +187,7 @@ test('a body with an enveloped XMLDSig by the partner is taken like CMS', async 
   await partnerPuts(managers, { ...message, descriptor: { ...message.descriptor, format: 'MQSTR' }, body: Buffer.from(xml) });
   const loop = inbound(managers);
   loop.start();
-  await waitFor('settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 10_000);
+  await waitFor('settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
   const [envelope] = await stored('DECL-XML');
   assert.is(envelope?.contentType, 'application/xml', 'a body beginning with < is XML');
@@ -203,7 +203,7 @@ test('a refused message is evidenced, answered with a signed error report to its
   const original = manager.browse(endpoint.getQueue!)[0]!;
   const loop = inbound(managers);
   loop.start();
-  await waitFor('both settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 10_000);
+  await waitFor('both settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
 
   assert.equal(await stored('DECL-UNSIGNED'), []);
@@ -242,7 +242,7 @@ test('a poison message goes to the backout queue with evidence; one at the thres
   const settled = async () => {
     const loop = inbound(managers);
     loop.start();
-    await waitFor('settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 10_000);
+    await waitFor('settled', () => manager.depth(endpoint.getQueue!) + manager.held(endpoint.getQueue!) === 0, 30_000);
     await loop.stop();
   };
   await partnerPuts(managers, await declaration('DECL-POISON'));
