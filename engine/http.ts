@@ -344,7 +344,7 @@ const parserLog = { until: 0, unlogged: 0 };
  * reaches a handler: it is answered here with a problem, counted and logged. As in Node's own handler, the reply is
  * written only where no reply to an earlier request on the connection has begun, so none is corrupted.
  */
-function refuseUnparsed(error: Error & { code?: string }, socket: Socket): void {
+export function refuseUnparsed(error: Error & { code?: string }, socket: Socket): void {
   const reason = error.code ?? '';
   // A reset, or a connection that ended mid-request (HPE_INVALID_EOF_STATE): a sender gone, nobody to answer.
   if ((!reason.startsWith('HPE_') && reason !== 'ERR_HTTP_REQUEST_TIMEOUT') || reason === 'HPE_INVALID_EOF_STATE') {
