@@ -82,17 +82,24 @@ function currentState(deps: ConsoleDeps, target: string): unknown {
   }
 }
 
-/** Keeps what a handler writes to the raw response (its JSON answer), for the audit's `after`. */
-function captured(res: ServerResponse): () => unknown {
-  const chunks: Buffer[] = [];
+/**
+ * Holds back the end of a handler's answer (its JSON, written with one end call) until `release`: a change is answered
+ * only once its audit entry is written, and the entry's `after` is what the answer says.
+ */
+function heldAnswer(res: ServerResponse): { body(): unknown; release(): void } {
   const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
-  res.end = ((...args: unknown[]) => {
-    if (Buffer.isBuffer(args[0]) || typeof args[0] === 'string') chunks.push(Buffer.from(args[0] as string));
-    return end(...args);
-  }) as ServerResponse['end'];
-  return () => {
-    const text = Buffer.concat(chunks).toString('utf8');
-    try { return JSON.parse(text); } catch { return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text; }
+  let held: unknown[] | undefined;
+  res.end = ((...args: unknown[]) => { held = args; return res; }) as ServerResponse['end'];
+  return {
+    body() {
+      const chunk = held?.[0];
+      const text = Buffer.isBuffer(chunk) || typeof chunk === 'string' ? Buffer.from(chunk).toString('utf8') : '';
+      try { return JSON.parse(text); } catch { return text.length > 2_000 ? `${text.slice(0, 2_000)}…` : text; }
+    },
+    release() {
+      res.end = end as ServerResponse['end'];
+      if (held) end(...held);
+    },
   };
 }
 
@@ -211,17 +218,20 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
           const change = unsafeMethods.has(method);
           const target = targetOf(pattern, request.params as Record<string, string>);
           const before = change ? structuredClone(currentState(deps, target)) : undefined;
-          const after = change ? captured(res) : undefined;
+          const answer = change ? heldAnswer(res) : undefined;
           try {
             await handle(req, res, request.params as Record<string, string>);
           } catch (error) {
             await problemReply(req, res, error);
           }
-          if (!change || res.statusCode >= 400) return;
-          const principal = request.principal!;
-          await deps.audit.append({
-            actor: principal.name, role: allowedRole(access, principal.roles) ?? '', action: key, target, before, after: after!(), reason: reasonOf(request),
-          }).catch((error: unknown) => log.error({ err: error, action: key, target }, 'the audit entry of a change could not be written'));
+          if (!answer) return;
+          if (res.statusCode < 400) {
+            const principal = request.principal!;
+            await deps.audit.append({
+              actor: principal.name, role: allowedRole(access, principal.roles) ?? '', action: key, target, before, after: answer.body(), reason: reasonOf(request),
+            }).catch((error: unknown) => log.error({ err: error, action: key, target }, 'the audit entry of a change could not be written'));
+          }
+          answer.release();
         },
       });
     },
