@@ -56,6 +56,8 @@ export class Sessions {
  * lock that user, or that address, out until the oldest of them leaves the window. Counted in the process that
  * answered: a deployment of several hub processes behind one balancer allows that many times as many tries.
  */
+const maxTracked = 10_000;
+
 export class Lockout {
   private readonly failed = new Map<string, number[]>();
 
@@ -82,6 +84,8 @@ export class Lockout {
 
   /** Counts a failure; says whether it is the one that locked the user or the address out. */
   fail(user: string, source: string): { locked: boolean; user: number; source: number } {
+    // Guesses at many names must not grow the table without end: past a bound, what left its window is dropped.
+    if (this.failed.size > maxTracked) for (const key of [...this.failed.keys()]) this.recent(key);
     const keys = [`user:${user}`, `source:${source}`];
     const before = keys.map((key) => this.wait(key) > 0);
     for (const key of keys) this.failed.set(key, [...this.recent(key), this.now()]);

@@ -246,6 +246,13 @@ test('lists are paged: limit and cursor, the next cursor in x-next-cursor', asyn
   const all = (await hub.admin('GET', '/api/services')).body.map((service: { id: string }) => service.id);
   assert.equal(seen, all);
   assert.ok(all.includes('paged.c'));
+  // Evidence pages by its order (time, node, position): a cursor after a time far back and one far ahead.
+  const cursor = (at: string) => Buffer.from(JSON.stringify([at, 'console-test', '0'])).toString('base64url');
+  const early = await console_('GET', `/api/evidence?limit=5&cursor=${cursor('2000-01-01 00:00:00.000')}`, { bearer: tokens.auditor });
+  assert.is(early.status, 200, JSON.stringify(early.body));
+  const late = await console_('GET', `/api/evidence?limit=5&cursor=${cursor('2999-01-01 00:00:00.000')}`, { bearer: tokens.auditor });
+  assert.equal([late.status, late.body], [200, []]);
+  assert.is((await console_('GET', '/api/evidence?cursor=not*a*cursor', { bearer: tokens.auditor })).status, 400);
 });
 
 test('an API token works until it is revoked (swx user token add|revoke)', async () => {

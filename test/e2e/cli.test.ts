@@ -45,6 +45,7 @@ test('swx demo --check on a fresh data folder delivers every message, notificati
   assert.is(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.is(summary.ok, true);
+  assert.match(stdout, /^Console: https:\/\/localhost:\d+\/api\/session \(sign in as admin, password [A-Za-z0-9_-]{24};/m);
   // What the tables call for: a notification on every topic and a reply on each two-way one, every provider's items on
   // every channel, each reaching every receiver or requester but its sender.
   const direct = demoServices.flatMap((service) => service.rules.flatMap((rule) => rule.to));
