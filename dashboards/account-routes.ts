@@ -144,10 +144,22 @@ export function mountAccountRoutes(app: App, deps: ConsoleDeps, listener: Consol
 
   app.put('/api/users/:user/password', {
     config: config('PUT', '/api/users/:user/password'),
-    schema: { summary: 'Set a password (a user\'s own, or any as admin)', params: userParams, body: z.object({ password: passwordSchema }).strict() },
+    schema: {
+      summary: 'Set a password: a user\'s own, giving the current one, or any as admin',
+      params: userParams,
+      body: z.object({ password: passwordSchema, current: z.string().max(1024).optional().describe('the current password, when changing one\'s own') }).strict(),
+    },
   }, async (request) => {
     selfOrAdmin(request, request.params.user);
-    known(request.params.user);
+    const target = known(request.params.user);
+    // Changing one's own password proves the current one, so a session left open or a token taken cannot keep the
+    // account; the operator token on loopback (the hub's machine) needs none.
+    const caller = principal(request);
+    if (caller.name === target.name && caller.via !== 'operator-token' && target.password !== undefined) {
+      if (!request.body.current) throw new SwxError('SWX_BAD_REQUEST', 'body.current: give the current password to change your own');
+      await lockedOut(request, target.name);
+      if (!await users.checkPassword(target.name, request.body.current)) await refuse(request, target.name, 'wrong current password', new SwxError('SWX_CONSOLE_UNAUTHORIZED', 'the current password is wrong'));
+    }
     const user = publicUser(await users.setPassword(request.params.user, request.body.password));
     await change(request, 'PUT', '/api/users/:user/password', `users/${user.name}`, null, { password: 'changed' });
     return user;

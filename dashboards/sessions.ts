@@ -15,6 +15,8 @@ export interface Session {
 }
 
 const bucketName = 'swx_console_sessions';
+/** The largest console.sessionMinutes the configuration takes (engine/config.ts). */
+const longestSessionMinutes = 7 * 24 * 60;
 
 const keyOf = (token: string) => createHash('sha256').update(token).digest('hex');
 
@@ -22,8 +24,9 @@ export class Sessions {
   private constructor(private readonly kv: KV, private readonly lifetimeMs: number) {}
 
   static async open(bus: Bus, minutes: number): Promise<Sessions> {
-    const lifetimeMs = minutes * 60_000;
-    return new Sessions(await new Kvm(bus.js).create(bucketName, { history: 1, ttl: lifetimeMs }), lifetimeMs);
+    // The bucket keeps entries for the longest session the settings allow, whatever this process's setting: a bucket's
+    // age limit is fixed when it is made, and every process checks a session's own age against its setting.
+    return new Sessions(await new Kvm(bus.js).create(bucketName, { history: 1, ttl: longestSessionMinutes * 60_000 }), minutes * 60_000);
   }
 
   get lifetimeSeconds(): number { return Math.floor(this.lifetimeMs / 1000); }

@@ -175,6 +175,18 @@ test('a user\'s own tokens are theirs: another user\'s are refused unless the ca
   assert.is((await console_('GET', `/api/users/${userOf.operator}/tokens`, { bearer: tokens.admin })).status, 200);
 });
 
+test('a user changes their own password only by giving the current one', async () => {
+  const path = `/api/users/${userOf.analyst}/password`;
+  const fresh = 'a-new-analyst-password';
+  const without = await console_('PUT', path, { body: { password: fresh }, bearer: tokens.analyst });
+  assert.is(without.status, 400);
+  assert.is((await console_('PUT', path, { body: { password: fresh, current: 'wrong-current-one' }, bearer: tokens.analyst })).status, 401);
+  assert.is((await console_('PUT', path, { body: { password: fresh, current: password('analyst') }, bearer: tokens.analyst })).status, 200);
+  assert.is((await signIn(userOf.analyst, fresh)).answer.status, 200);
+  // An admin sets anyone else's without it: back to the one the other tests use.
+  assert.is((await console_('PUT', path, { body: { password: password('analyst') }, bearer: tokens.admin })).status, 200);
+});
+
 test('every route is in the table and in the OpenAPI document, which is valid OpenAPI 3.1', async () => {
   const answer = await hub.admin('GET', '/api/openapi.json');
   assert.is(answer.status, 200);
