@@ -1,6 +1,6 @@
 // HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
 // JSON and RFC 9457 problem replies.
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
@@ -328,11 +328,6 @@ export function createAgencyServer(tls: { key: string; cert: string; ca: string[
   server.on('tlsClientError', (error) => log.debug({ err: error.message }, 'TLS handshake failed'));
   server.on('clientError', refuseUnparsed);
   return server as unknown as Server;
-}
-
-export function createOpsServer(router: Router): Server {
-  // The operator API judges Host itself and answers a missing one with a problem, not Node's bare 400.
-  return createHttpServer({ requireHostHeader: false }, router.handler).on('clientError', refuseUnparsed);
 }
 
 /** At most one warn line per window, counting those left out: a flood of malformed requests cannot flood the log. */
