@@ -180,7 +180,8 @@ export class Users {
   /** A new API token for a user: the whole token is in the answer only, the bucket keeps its digest. */
   async addToken(name: string, label: string): Promise<{ token: string } & Omit<ApiToken, 'digest'>> {
     this.known(name);
-    const id = randomBytes(12).toString('base64url');
+    // Hex, so an id never starts with '-' and reads as an option on a command line (swx user token revoke NAME ID).
+    const id = randomBytes(12).toString('hex');
     const secret = randomBytes(32).toString('base64url');
     const entry = tokenSchema.parse({ id, user: name, label, digest: digestOf(secret).toString('hex'), created: new Date().toISOString() });
     await this.kv.put(`token.${id}`, JSON.stringify(entry));

@@ -60,10 +60,10 @@ function console_(method: string, path: string, options: { body?: unknown; jar?:
   });
 }
 
-async function swx(args: string[]) {
+async function swx(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
     const { stdout, stderr } = await run(process.execPath, [swxBin, ...args, '--data', hub.dataDir], {
-      env: { ...cleanEnv(), SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}` }, timeout: 60_000,
+      env: { ...cleanEnv(), SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}`, ...env }, timeout: 60_000,
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -334,6 +334,12 @@ test('the loopback listener still serves the CLI with the operator token, and a 
   const partners = await swx(['partner', 'list']);
   assert.is(partners.code, 0, partners.stderr);
   assert.equal(JSON.parse(partners.stdout), []);
+  // A script with a user's API token on the same port does what that user's role may.
+  const asOperator = { SWX_ADMIN_TOKEN: tokens.operator };
+  assert.is((await swx(['partner', 'list'], asOperator)).code, 0);
+  const refused = await swx(['user', 'list'], asOperator);
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /SWX_ROLE_DENIED/);
   const listed = await swx(['user', 'list']);
   assert.equal(printed(listed.stdout).map((user: { name: string }) => user.name), Object.values(userOf).sort());
   const disabled = await swx(['user', 'disable', userOf.analyst, '--reason', 'left the agency']);
