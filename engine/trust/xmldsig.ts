@@ -513,7 +513,7 @@ export function uniqueById(doc: Document, ids: readonly string[]): { uri: string
 }
 
 /** Written so that a carriage return in content survives a re-parse (XML 1.0 2.11 would turn it into a line feed). */
-function serialize(doc: Document): string {
+export function serialize(doc: Document): string {
   return new XMLSerializer().serializeToString(doc).replace(/\r/g, '&#xD;');
 }
 
