@@ -33,8 +33,10 @@ export {
   type WsSecurityResult,
 } from './wssecurity.ts';
 export {
+  decryptAttachments,
   decryptSoapAttachments,
   encryptedParts,
+  encryptionProfileOf,
   encryptionProfiles,
   encryptSoapAttachments,
   encryptToDocument,

@@ -10,8 +10,9 @@ import { elementChildren, elementPath, textOf } from '../xml/elements.ts';
 import type { XmlElement } from '../xml/parse.ts';
 import { soapVersionOf, type SoapEnvelope } from '../xml/soap.ts';
 import { certificate } from './certs.ts';
-import { childElement, childElements } from './keyinfo.ts';
+import { certificateReference, childElement, childElements, type CertificateReference } from './keyinfo.ts';
 import { pemBlocks, toPem } from './x509.ts';
+import { decryptAttachments, namespaces as encryptionNamespaces, type DecryptionKey, type EncryptionProfile } from './xmlenc.ts';
 import {
   addAttachmentReferences,
   addElementReferences,
@@ -34,6 +35,7 @@ import { canonicalizations, digest, digestAlgorithms, namespaces, parseDocument,
 
 /** The WS-Security utility namespace, for the parts a connector writes with a wsu:Id to be signed. */
 export const wsuNamespace = namespaces.wsu;
+const xencNamespace = encryptionNamespaces.xenc;
 const x509TokenType = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
 const base64Binary = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
 
@@ -50,6 +52,9 @@ export interface SignSoapOptions {
   digestAlgorithm?: DigestName;
   /** wsu:Created of the Timestamp (default now). */
   createdAt?: Date;
+  /** How KeyInfo names the signer: a BinarySecurityToken in the header (default), or, for a partner that holds the
+   *  certificate already, its X509 SubjectKeyIdentifier (`ski`) or issuer and serial (`issuer-serial`), with no token. */
+  keyReference?: 'token' | CertificateReference;
 }
 
 /** A wsu:Id for the element, the one it has or a new one. */
@@ -99,10 +104,13 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
       security.appendChild(timestamp);
       targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
     }
+    const keyReference = options.keyReference ?? 'token';
     const tokenId = `X509-${randomUUID()}`;
-    const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
-    token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
-    security.appendChild(token);
+    if (keyReference === 'token') {
+      const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
+      token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
+      security.appendChild(token);
+    }
     if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
     targets.push(...uniqueById(doc, options.ids ?? []));
     if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
@@ -112,9 +120,15 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
     addElementReferences(signature, targets, sign);
     addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
     const keyInfo = ds(doc, 'KeyInfo');
-    const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
-    reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
-    keyInfo.appendChild(reference);
+    if (keyReference === 'token') {
+      const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
+      reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
+      keyInfo.appendChild(reference);
+    } else if (keyReference === 'ski' || keyReference === 'issuer-serial') {
+      keyInfo.appendChild(certificateReference(doc, certificate(certDer), keyReference));
+    } else {
+      throw new SwxError('SWX_BAD_REQUEST', `keyReference ${JSON.stringify(keyReference)} is not token, ski or issuer-serial`);
+    }
     signature.appendChild(keyInfo);
     return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
   });
@@ -199,6 +213,12 @@ export interface WsSecurityCheckOptions {
   /** How old Created may be (default 300 s). */
   freshnessSeconds?: number;
   now?: () => number;
+  /** The MIME parts of a SOAP-with-attachments message, which the signature may reference by cid:. */
+  attachments?: readonly XmlAttachment[];
+  /** The hub's key and the profile agreed with the sender: parts the Security header says are encrypted are decrypted
+   *  first and the signature is judged over their plaintext. Without it an encrypted message is refused
+   *  (SWX_DECRYPT_KEY_MISSING). */
+  decryption?: { key: DecryptionKey; profile: EncryptionProfile };
 }
 
 export interface WsSecurityResult {
@@ -212,6 +232,8 @@ export interface WsSecurityResult {
   signedHeaders: string[];
   /** `<signer thumbprint>:<digest of what the signature signs>`: the same for a replay, however re-encoded. */
   replayKey: string;
+  /** The attachments as the signature was judged over them: decrypted where they came encrypted. */
+  attachments: XmlAttachment[];
 }
 
 const defaults = { clockSkewSeconds: 60, freshnessSeconds: 300 };
@@ -308,8 +330,14 @@ export async function checkWsSecurity(envelope: SoapEnvelope, options: WsSecurit
     throw new SwxError('SWX_BAD_REQUEST', `the BinarySecurityToken is not an X.509 certificate: ${(error as Error).message}`);
   }
   const certificatePem = toPem(certificateDer, 'CERTIFICATE');
+  // Sign-then-encrypt: the signature digests the plaintext, so encrypted parts are opened first.
+  let attachments = [...(options.attachments ?? [])];
+  if (children(security, xencNamespace, 'EncryptedData').length > 0) {
+    if (!options.decryption) throw new SwxError('SWX_DECRYPT_KEY_MISSING', 'the message\'s parts are encrypted and no decryption key was given');
+    attachments = await decryptAttachments(envelope.raw, attachments, options.decryption.key, { profile: options.decryption.profile });
+  }
   // Pinned to the token the KeyInfo names, so the verdict's signer is that certificate and no other.
-  const verdict = await (options.verifyXml ?? verifyXmlInProcess)(envelope.raw, { pinnedCertsPem: certificatePem });
+  const verdict = await (options.verifyXml ?? verifyXmlInProcess)(envelope.raw, { pinnedCertsPem: certificatePem, ...(attachments.length ? { attachments } : {}) });
   if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `WS-Security signature: ${verdict.detail}`);
   if (verdict.signer?.thumbprint !== print) throw new SwxError('SWX_SIG_INVALID', 'the signature was not checked with the BinarySecurityToken its KeyInfo names');
   const covered = [requireSigned(verdict, envelope.body, 'soap:Body'), requireSigned(verdict, timestamp, 'wsu:Timestamp')];
@@ -328,6 +356,7 @@ export async function checkWsSecurity(envelope: SoapEnvelope, options: WsSecurit
     verdict,
     signedHeaders,
     replayKey,
+    attachments,
     signature: {
       scheme: 'xmldsig',
       algorithm: verdict.algorithms?.signature ?? '',

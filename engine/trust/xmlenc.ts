@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, constants, type DecipherGCM, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { SwxError } from '../errors.ts';
+import type { Attachment } from '../mime/entity.ts';
 import { bareContentId, cidUrl } from '../mime/headers.ts';
 import { XmlRefusal } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
@@ -132,15 +133,19 @@ async function* gcmOpened(source: AsyncIterable<Uint8Array>, cipherName: 'aes-12
       decipher = createDecipheriv(cipherName, key, head.subarray(0, ivLength), { authTagLength: tagLength });
       bytes = head.subarray(ivLength);
     }
-    const pending = tail.length === 0 ? bytes : Buffer.concat([tail, bytes]);
-    if (pending.length <= tagLength) {
-      tail = Buffer.from(pending);
+    if (tail.length + bytes.length <= tagLength) {
+      tail = Buffer.concat([tail, bytes]);
       continue;
     }
-    const out = decipher.update(pending.subarray(0, pending.length - tagLength));
+    // What was held back is ciphertext after all: it goes first, then all of this chunk but its last 16 bytes (with
+    // fewer than 16 in the chunk, part of the held bytes stays held).
+    const keep = Math.max(0, tagLength - bytes.length);
+    const released = tail.length > keep ? decipher.update(tail.subarray(0, tail.length - keep)) : undefined;
+    const out = bytes.length > tagLength ? decipher.update(bytes.subarray(0, bytes.length - tagLength)) : undefined;
     // A copy, so that the held tag does not keep a whole source chunk alive.
-    tail = Buffer.from(pending.subarray(pending.length - tagLength));
-    if (out.length > 0) yield out;
+    tail = Buffer.concat([tail.subarray(tail.length - keep), bytes.subarray(Math.max(0, bytes.length - tagLength))]);
+    if (released && released.length > 0) yield released;
+    if (out && out.length > 0) yield out;
   }
   if (!decipher || tail.length < tagLength) throw failed(`${what}: the ciphertext is shorter than its IV and tag (truncated?)`);
   decipher.setAuthTag(tail);
@@ -609,4 +614,33 @@ export async function decryptSoapAttachments(
     const plaintext = gcmOpened(chunks(part.body), content.cipher, cek, `part <${part.contentId}>`);
     return { contentId: part.contentId, contentType: info.mimeType ?? 'application/octet-stream', body: Readable.from(plaintext, { objectMode: false }) };
   });
+}
+
+/**
+ * decryptSoapAttachments over parts held whole (a message already within its size limit, as `swx verify` and the
+ * WS-Security check read them): the same parts with each encrypted one's plaintext and its Content-Type restored. Any
+ * failure rejects, so no plaintext of a failed part is ever returned.
+ */
+export async function decryptAttachments(envelope: Buffer | string, attachments: readonly Attachment[], key: DecryptionKey, options: DecryptOptions): Promise<Attachment[]> {
+  const inputs = attachments.map((part) => ({ contentId: part.contentId, contentType: part.headers['content-type'] ?? 'application/octet-stream', body: part.body }));
+  const decrypted = await decryptSoapAttachments(envelope, inputs, key, options);
+  if (!decrypted) return [...attachments];
+  const encrypted = new Set(encryptedParts(envelope).map((part) => part.contentId));
+  return Promise.all(decrypted.map(async (part, index) => {
+    const original = attachments[index]!;
+    if (!encrypted.has(original.contentId)) return original;
+    const chunks: Buffer[] = [];
+    for await (const chunk of part.body) chunks.push(chunk as Buffer);
+    return { contentId: original.contentId, headers: { ...original.headers, 'content-type': part.contentType }, body: Buffer.concat(chunks) };
+  }));
+}
+
+/** The profile whose algorithms the envelope's EncryptedKey uses (for a reader with no agreement at hand); undefined when nothing is encrypted or the algorithm is neither profile's. */
+export function encryptionProfileOf(envelope: Buffer | string): EncryptionProfile | undefined {
+  const encryption = readEncryption(parsed(envelope));
+  const encryptionMethod = encryption && childElement(encryption.encryptedKey, namespaces.xenc, 'EncryptionMethod');
+  const algorithm = encryptionMethod ? attr(encryptionMethod, 'Algorithm') : undefined;
+  if (algorithm === encryptionUris.rsaOaep || algorithm === encryptionUris.rsaOaepMgf1p) return 'edelivery-as4-1';
+  if (algorithm === encryptionUris.kwAes128) return 'edelivery-as4-2';
+  return undefined;
 }
