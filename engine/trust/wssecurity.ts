@@ -10,7 +10,7 @@ import { elementChildren, elementPath, textOf } from '../xml/elements.ts';
 import type { XmlElement } from '../xml/parse.ts';
 import { soapVersionOf, type SoapEnvelope } from '../xml/soap.ts';
 import { certificate } from './certs.ts';
-import { certificateReference, childElement, childElements, type CertificateReference } from './keyinfo.ts';
+import { certificateReference, childElements, type CertificateReference } from './keyinfo.ts';
 import { pemBlocks, toPem } from './x509.ts';
 import { decryptAttachments, namespaces as encryptionNamespaces, type DecryptionKey, type EncryptionProfile } from './xmlenc.ts';
 import {
@@ -21,10 +21,10 @@ import {
   guarded,
   pemCache,
   seal,
+  securityHeader,
   signatureShell,
   signedElement,
   signer,
-  soapHeader,
   uniqueById,
   verifyXml as verifyXmlInProcess,
   type VerifyXmlOptions,
@@ -80,18 +80,10 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
     const ttl = options.timestampTtlSeconds ?? 300;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
     const doc = parseDocument(envelope);
-    const header = soapHeader(doc, true);
+    const security = securityHeader(doc);
     const root = doc.documentElement;
-    const soap = root.namespaceURI!;
-    const bodies = childElements(root, soap, 'Body');
+    const bodies = childElements(root, root.namespaceURI!, 'Body');
     if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
-    let security = childElement(header, namespaces.wsse, 'Security');
-    if (!security) {
-      security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
-      if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
-      security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
-      header.appendChild(security);
-    }
 
     const targets: { uri: string; element: Element }[] = [];
     if (parts.includes('Timestamp')) {

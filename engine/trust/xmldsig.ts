@@ -589,6 +589,20 @@ export function signXml(xml: Buffer | string, options: SignXmlOptions): Promise<
   });
 }
 
+/** The wsse:Security block of an envelope's SOAP Header, made (mustUnderstand) if it has none; the Header too. */
+export function securityHeader(doc: Document): Element {
+  const header = soapHeader(doc, true);
+  const existing = childElement(header, namespaces.wsse, 'Security');
+  if (existing) return existing;
+  const root = doc.documentElement;
+  const soap = root.namespaceURI!;
+  const security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
+  if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
+  security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
+  header.appendChild(security);
+  return security;
+}
+
 /** Where an enveloped signature goes: the SOAP Header of an envelope (made if missing), else the root element. */
 export function soapHeader(doc: Document, required: boolean): Element {
   const root = doc.documentElement;

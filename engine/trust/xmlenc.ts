@@ -14,7 +14,7 @@ import { bareContentId, cidUrl } from '../mime/headers.ts';
 import { XmlRefusal } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { certificateReference, childElement, childElements, namesCertificate, type CertificateReference } from './keyinfo.ts';
-import { create, pemCache, serialize, soapHeader } from './xmldsig.ts';
+import { create, pemCache, securityHeader, serialize } from './xmldsig.ts';
 import { namespaces as dsNamespaces, parseDocument } from './xmldsig-algorithms.ts';
 
 export const namespaces = {
@@ -286,14 +286,7 @@ export async function encryptSoapAttachments(
     if (error instanceof XmlRefusal) throw new SwxError(error.code, error.message);
     throw error;
   }
-  const header = soapHeader(doc, true);
-  const root = doc.documentElement;
-  let security = childElement(header, namespaces.wsse, 'Security');
-  if (!security) {
-    security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse });
-    security.setAttributeNS(root.namespaceURI!, `${root.prefix || 'soap'}:mustUnderstand`, root.namespaceURI === namespaces.soap11 ? '1' : 'true');
-    header.appendChild(security);
-  }
+  const security = securityHeader(doc);
   const content = contentCiphers[encryptionUris.aes128gcm]!;
   const cek = randomBytes(content.keyLength);
   const keyId = `EK-${randomUUID()}`;
@@ -381,7 +374,7 @@ const base64 = (el: Element | undefined, what: string): Buffer => {
   return Buffer.from(text, 'base64');
 };
 
-function securityHeader(doc: Document): Element | undefined {
+function securityBlock(doc: Document): Element | undefined {
   const root = doc.documentElement;
   const header = root.namespaceURI ? childElement(root, root.namespaceURI, 'Header') : undefined;
   const blocks = header ? childElements(header, namespaces.wsse, 'Security') : [];
@@ -413,7 +406,7 @@ function partOf(data: Element): EncryptedPartInfo {
 }
 
 function readEncryption(doc: Document): ReadEncryption | undefined {
-  const security = securityHeader(doc);
+  const security = securityBlock(doc);
   if (!security) return undefined;
   const keys = childElements(security, namespaces.xenc, 'EncryptedKey').filter((key) => childElement(key, namespaces.xenc, 'ReferenceList'));
   const allData = childElements(security, namespaces.xenc, 'EncryptedData');
@@ -477,7 +470,7 @@ function contentKey(encryptedKey: Element, key: DecryptionKey, profile: Encrypti
     const outcome = namesCertificate(reference, byId, cert);
     if (outcome === true) return;
     if (outcome === false) throw failed(`${where} names another recipient's certificate than ${cert.subject} (serial ${cert.serial}): this message is not encrypted for this key`);
-    throw new SwxError(outcome.code === 'SWX_SIG_REF_UNRESOLVED' || outcome.code === 'SWX_SIG_WRAPPED' ? 'SWX_BAD_REQUEST' : outcome.code === 'SWX_BAD_REQUEST' ? 'SWX_BAD_REQUEST' : 'SWX_DECRYPT_FAILED', `${where}: ${outcome.detail}`);
+    throw failed(`${where} cannot be matched to ${cert.subject}: ${outcome.detail}`);
   };
 
   if (profile === 'edelivery-as4-1') {
