@@ -10,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { thumbprint } from '../../engine/pki/store.ts';
-import { signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { checkWsSecurity, signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
+import { elementChildren } from '../../engine/xml/elements.ts';
+import { parseXml } from '../../engine/xml/parse.ts';
+import type { SoapEnvelope } from '../../engine/xml/soap.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
@@ -312,7 +316,14 @@ for (const [version, soap] of [['1.1', ns.soap11], ['1.2', ns.soap12]] as const)
   });
 }
 
-test('WS-Security with the signer named by SubjectKeyIdentifier or by issuer and serial, no BinarySecurityToken: xmlsec1 verifies it given the certificate, swx resolves it among the certificates given', async () => {
+/** The envelope as a SOAP connector hands it to checkWsSecurity. */
+function soapEnvelopeOf(xml: string): SoapEnvelope {
+  const raw = Buffer.from(xml);
+  const blocks = elementChildren(parseXml(raw).root);
+  return { raw, header: blocks.find((el) => el.localName === 'Header'), body: blocks.find((el) => el.localName === 'Body')! };
+}
+
+test('WS-Security with the signer named by SubjectKeyIdentifier or by issuer and serial, no BinarySecurityToken: xmlsec1 verifies it given the certificate, swx and checkWsSecurity resolve it among the certificates given', async () => {
   const fixture = await trustFixture();
   const envelope = `<S:Envelope xmlns:S="${ns.soap12}"><S:Header><eb:Messaging xmlns:eb="${ns.eb3}" xmlns:wsu="${ns.wsu}" wsu:Id="msg-1"><eb:MessageId>m-1@swx</eb:MessageId></eb:Messaging></S:Header>`
     + '<S:Body><d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration></S:Body></S:Envelope>';
@@ -329,6 +340,16 @@ test('WS-Security with the signer named by SubjectKeyIdentifier or by issuer and
     const among = await verifyXml(signed, { untrustedCertsPem: fixture.ecdsa.certPem + fixture.rsa.certPem + fixture.intermediate.certPem, trustedCertsPem: fixture.root.certPem, at: fixture.issuedAt });
     accepted(among);
     refused(await verifyXml(signed, { pinnedCertsPem: fixture.ecdsa.certPem, at: fixture.issuedAt }), 'SWX_CERT_UNTRUSTED');
+    // The inbound WS-Security check finds the signer among the certificates the receiver holds for the sender.
+    const message = soapEnvelopeOf(signed);
+    const now = () => fixture.issuedAt.getTime();
+    const inbound = await checkWsSecurity(message, { certificatesPem: fixture.ecdsa.certPem + fixture.rsa.certPem, now });
+    assert.is(inbound.certificatePem, fixture.rsa.certPem);
+    assert.ok(inbound.signedHeaders.includes('/Envelope/Header/Messaging'));
+    const without = await checkWsSecurity(message, { now }).catch((error: SwxError) => error);
+    assert.is((without as SwxError).code, 'SWX_CERT_UNTRUSTED');
+    const others = await checkWsSecurity(message, { certificatesPem: fixture.ecdsa.certPem, now }).catch((error: SwxError) => error);
+    assert.is((others as SwxError).code, 'SWX_CERT_UNTRUSTED', String(others));
   }
   const unknown = await signSoap(envelope, { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, keyReference: 'thumbprint' as never }).catch((error: Error) => error);
   assert.match(String(unknown), /keyReference "thumbprint" is not token, ski or issuer-serial/);

@@ -231,6 +231,27 @@ function soapEnvelope(raw: Buffer): SoapEnvelope {
   return { raw, header: blocks.find((el) => el.localName === 'Header'), body: blocks.find((el) => el.localName === 'Body')! };
 }
 
+test('eDelivery AS4 2.0 read as other implementations write it: the originator key as dsig11:ECKeyValue (urn:oid:1.3.101.110) or inside ds:KeyValue, the recipient inside ds:KeyValue', async () => {
+  const sealed = await signThenEncrypt('edelivery-as4-2', hubX25519);
+  const originator = /<xenc:OriginatorKeyInfo><dsig11:DEREncodedKeyValue xmlns:dsig11="([^"]+)">([^<]+)<\/dsig11:DEREncodedKeyValue><\/xenc:OriginatorKeyInfo>/.exec(sealed.envelope)!;
+  assert.ok(originator, 'the originator key as swx writes it');
+  const raw = Buffer.from(originator[2]!, 'base64').subarray(-32).toString('base64');
+  const forms = [
+    `<xenc:OriginatorKeyInfo><ds:KeyValue><dsig11:ECKeyValue xmlns:dsig11="${originator[1]}"><dsig11:NamedCurve URI="urn:oid:1.3.101.110"/><dsig11:PublicKey>${raw}</dsig11:PublicKey></dsig11:ECKeyValue></ds:KeyValue></xenc:OriginatorKeyInfo>`,
+    `<xenc:OriginatorKeyInfo><ds:KeyValue><dsig11:DEREncodedKeyValue xmlns:dsig11="${originator[1]}">${originator[2]}</dsig11:DEREncodedKeyValue></ds:KeyValue></xenc:OriginatorKeyInfo>`,
+  ];
+  for (const form of forms) {
+    const envelope = sealed.envelope.replace(originator[0], form)
+      .replace(/<xenc:RecipientKeyInfo>([\s\S]*?)<\/xenc:RecipientKeyInfo>/, '<xenc:RecipientKeyInfo><ds:KeyValue>$1</ds:KeyValue></xenc:RecipientKeyInfo>');
+    assert.is.not(envelope, sealed.envelope);
+    const opened = await openAll({ ...sealed, envelope }, 'edelivery-as4-2', { keyPem: hubX25519.keyPem, certPem: hubX25519.certPem });
+    opened.forEach((part, index) => assert.ok(part.body.equals(plainParts[index]!.body as Buffer), part.contentId));
+    await refusedWith(openAll({ ...sealed, envelope }, 'edelivery-as4-2', { keyPem: otherX25519.keyPem, certPem: otherX25519.certPem }), 'SWX_DECRYPT_FAILED', /another recipient/);
+  }
+  const p256 = sealed.envelope.replace(originator[0], forms[0]!.replace('urn:oid:1.3.101.110', 'urn:oid:1.2.840.10045.3.1.7'));
+  await refusedWith(openAll({ ...sealed, envelope: p256 }, 'edelivery-as4-2', { keyPem: hubX25519.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED', /not X25519/);
+});
+
 test('checkWsSecurity decrypts an encrypted message with the hub\'s key before judging its signature, and refuses it without one', async () => {
   for (const { profile, hub } of suites) {
     const sealed = await signThenEncrypt(profile, hub);
