@@ -571,14 +571,56 @@ export interface DecryptOptions {
   profile: EncryptionProfile;
 }
 
+/** The content key of a message, unwrapped once, for its parts as they arrive (a multipart body read as a stream). */
+export interface PartDecryption {
+  /** The parts the Security header says are encrypted, in its order. */
+  parts: EncryptedPartInfo[];
+  /**
+   * A part as it arrives: its plaintext stream with the original MimeType when the header names it, else the part as
+   * it is. The stream errors with SWX_DECRYPT_FAILED at its end when the tag does not match; its bytes are authentic
+   * only once it has ended cleanly. A caller reading parts one by one checks at the end that every part in `parts`
+   * came (a missing one is SWX_DECRYPT_FAILED, as decryptSoapAttachments makes it).
+   */
+  open(part: SwaPart): TransformedPart;
+}
+
 /**
- * Decrypts the parts a SOAP envelope's Security header says are encrypted: unwraps the content key with the hub's key
- * (checked against the profile and, with `key.certPem`, against the recipient the EncryptedKey names), then gives each
- * encrypted part as a plaintext stream with its original MimeType; parts not named pass through untouched. Refuses
- * (SWX_DECRYPT_FAILED, SWX_ENC_ALG_UNSUPPORTED, SWX_BAD_REQUEST) before any part is read when the header or the key
- * does not fit; a part's stream errors with SWX_DECRYPT_FAILED at its end when its tag does not match. The bytes a
- * stream gave are authentic only once it has ended without error: a caller stages them (a temporary file, a buffer)
- * and discards all of them on error, never acting on a prefix. Resolves to undefined when nothing is encrypted.
+ * Unwraps the content key of a SOAP envelope's encryption with the hub's key, after judging every algorithm against
+ * the profile and, with `key.certPem`, checking that the EncryptedKey names that certificate; nothing of any part is
+ * read. Refuses with SWX_DECRYPT_FAILED, SWX_ENC_ALG_UNSUPPORTED or SWX_BAD_REQUEST; resolves to undefined when the
+ * envelope encrypts nothing.
+ */
+export async function openEncryption(envelope: Buffer | string, key: DecryptionKey, options: DecryptOptions): Promise<PartDecryption | undefined> {
+  checkProfile(options.profile);
+  const doc = parsed(envelope);
+  const encryption = readEncryption(doc);
+  if (!encryption) return undefined;
+  for (const { info } of encryption.data) {
+    expect(options.profile, 'content encryption', [encryptionUris.aes128gcm], info.algorithm);
+    if (info.type === encryptionUris.complete) throw unsupported(`the part <${info.contentId}> is encrypted Attachment-Complete (MIME headers inside); only ${encryptionUris.contentOnly} is supported`);
+    if (info.type !== encryptionUris.contentOnly) throw unsupported(`EncryptedData Type ${info.type.slice(0, 200) || '(none)'} is not ${encryptionUris.contentOnly}`);
+  }
+  const cek = contentKey(encryption.encryptedKey, key, options.profile, idLookup(doc));
+  const content = contentCiphers[encryptionUris.aes128gcm]!;
+  if (cek.length !== content.keyLength) throw failed(`the content key is ${cek.length} bytes; AES-128-GCM takes ${content.keyLength}`);
+  const encrypted = new Map(encryption.data.map(({ info }) => [info.contentId, info]));
+  return {
+    parts: encryption.data.map(({ info }) => info),
+    open(part) {
+      const info = encrypted.get(part.contentId);
+      if (!info) return { contentId: part.contentId, contentType: part.contentType, body: Readable.from(chunks(part.body), { objectMode: false }) };
+      const plaintext = gcmOpened(chunks(part.body), content.cipher, cek, `part <${part.contentId}>`);
+      return { contentId: part.contentId, contentType: info.mimeType ?? 'application/octet-stream', body: Readable.from(plaintext, { objectMode: false }) };
+    },
+  };
+}
+
+/**
+ * Decrypts the parts a SOAP envelope's Security header says are encrypted, all at hand: openEncryption, then each
+ * encrypted part as a plaintext stream with its original MimeType; parts not named pass through untouched; a part the
+ * header names and `parts` lacks is SWX_DECRYPT_FAILED, before any part is read. The bytes a stream gave are authentic
+ * only once it has ended without error: a caller stages them (a temporary file, a buffer) and discards all of them on
+ * error, never acting on a prefix. Resolves to undefined when nothing is encrypted.
  */
 export async function decryptSoapAttachments(
   envelope: Buffer | string,
@@ -587,26 +629,14 @@ export async function decryptSoapAttachments(
   options: DecryptOptions,
 ): Promise<TransformedPart[] | undefined> {
   checkProfile(options.profile);
-  const doc = parsed(envelope);
-  const encryption = readEncryption(doc);
-  if (!encryption) return undefined;
-  const byContentId = new Map(parts.map((part) => [part.contentId, part]));
-  for (const { info } of encryption.data) {
-    expect(options.profile, 'content encryption', [encryptionUris.aes128gcm], info.algorithm);
-    if (info.type === encryptionUris.complete) throw unsupported(`the part <${info.contentId}> is encrypted Attachment-Complete (MIME headers inside); only ${encryptionUris.contentOnly} is supported`);
-    if (info.type !== encryptionUris.contentOnly) throw unsupported(`EncryptedData Type ${info.type.slice(0, 200) || '(none)'} is not ${encryptionUris.contentOnly}`);
-    if (!byContentId.has(info.contentId)) throw failed(`an EncryptedData names the MIME part <${info.contentId.slice(0, 120)}>, which the message does not carry`);
-  }
-  const cek = contentKey(encryption.encryptedKey, key, options.profile, idLookup(doc));
-  const content = contentCiphers[encryptionUris.aes128gcm]!;
-  if (cek.length !== content.keyLength) throw failed(`the content key is ${cek.length} bytes; AES-128-GCM takes ${content.keyLength}`);
-  const encrypted = new Map(encryption.data.map(({ info }) => [info.contentId, info]));
-  return parts.map((part) => {
-    const info = encrypted.get(part.contentId);
-    if (!info) return { contentId: part.contentId, contentType: part.contentType, body: Readable.from(chunks(part.body), { objectMode: false }) };
-    const plaintext = gcmOpened(chunks(part.body), content.cipher, cek, `part <${part.contentId}>`);
-    return { contentId: part.contentId, contentType: info.mimeType ?? 'application/octet-stream', body: Readable.from(plaintext, { objectMode: false }) };
-  });
+  const present = new Set(parts.map((part) => part.contentId));
+  const named = encryptedParts(envelope);
+  const missing = named.find((info) => !present.has(info.contentId));
+  // Judged first only when the algorithms are known, so that a message under another profile is named as such.
+  const decryption = await openEncryption(envelope, key, options);
+  if (!decryption) return undefined;
+  if (missing) throw failed(`an EncryptedData names the MIME part <${missing.contentId.slice(0, 120)}>, which the message does not carry`);
+  return parts.map((part) => decryption.open(part));
 }
 
 /**

@@ -22,9 +22,11 @@ import {
   encryptedParts,
   encryptSoapAttachments,
   encryptToDocument,
+  openEncryption,
   signSoap,
   verifyXml,
   type EncryptionProfile,
+  type PartDecryption,
   type SwaPart,
   type XmlAttachment,
 } from '../../engine/trust/index.ts';
@@ -129,15 +131,17 @@ async function streamThrough(profile: EncryptionProfile, hub: TestCredential, si
   const received = createHash('sha256');
   let length = 0;
   let wire = 0;
-  let rootXml = '';
+  let decryption: PartDecryption | undefined;
   for await (const part of readMultipart(body.body, body.contentType, { ...defaultMimeLimits, maxBytes: 2 * size })) {
+    // The root first: its Security header gives the content key, unwrapped once for the parts that follow.
     if (part.root) {
-      rootXml = (await bytesOf(part.body)).toString();
+      decryption = await openEncryption(await bytesOf(part.body), { keyPem: hub.keyPem, certPem: hub.certPem }, { profile });
       continue;
     }
     const counted = (async function* () { for await (const chunk of part.body) { wire += (chunk as Buffer).length; yield chunk as Buffer; } })();
-    const [plain] = (await decryptSoapAttachments(rootXml, [{ contentId: part.contentId!, contentType: 'application/octet-stream', body: counted }], { keyPem: hub.keyPem, certPem: hub.certPem }, { profile }))!;
-    for await (const chunk of plain!.body) {
+    const plain = decryption!.open({ contentId: part.contentId!, contentType: 'application/octet-stream', body: counted });
+    assert.is(plain.contentType, 'application/octet-stream');
+    for await (const chunk of plain.body) {
       received.update(chunk as Buffer);
       length += (chunk as Buffer).length;
     }
