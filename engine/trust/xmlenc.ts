@@ -5,8 +5,9 @@
 // RSA-OAEP key transport) and 2.0 (AES-128-GCM content, X25519 key agreement, HKDF-SHA256, AES-128 key wrap).
 // Parts are streamed both ways, a chunk at a time. A decrypted stream is authentic only once it has ended: GCM's tag
 // is checked at the end, and a tag that fails makes the stream emit SWX_DECRYPT_FAILED after the bytes it gave, so a
-// consumer must hold or stage what it reads and discard all of it on that error (see decryptSoapAttachments).
-import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, constants, type DecipherGCM, type KeyObject } from 'node:crypto';
+// consumer must hold or stage what it reads and discard all of it on that error (see PartDecryption.open). The
+// ciphers themselves are xmlenc-ciphers.ts.
+import { createCipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, constants, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { SwxError } from '../errors.ts';
 import type { Attachment } from '../mime/entity.ts';
@@ -16,6 +17,7 @@ import { certificate, type ParsedCert } from './certs.ts';
 import { certificateReference, childElement, childElements, namesCertificate, type CertificateReference } from './keyinfo.ts';
 import { create, pemCache, securityHeader, serialize } from './xmldsig.ts';
 import { namespaces as dsNamespaces, parseDocument } from './xmldsig-algorithms.ts';
+import { chunks, contentCiphers, derivedKek, gcmOpened, gcmSealed, hkdfKeyLength, ivLength, tagLength, unwrapWithKek, wrapWithKek, type HkdfParams } from './xmlenc-ciphers.ts';
 
 export const namespaces = {
   ...dsNamespaces,
@@ -45,16 +47,6 @@ export const encryptionUris = {
   encryptedKeyToken: 'http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#EncryptedKey',
 } as const;
 
-/** Content ciphers: key length and Node's name. */
-const contentCiphers: Record<string, { cipher: 'aes-128-gcm' | 'aes-256-gcm'; keyLength: number }> = {
-  [encryptionUris.aes128gcm]: { cipher: 'aes-128-gcm', keyLength: 16 },
-  [encryptionUris.aes256gcm]: { cipher: 'aes-256-gcm', keyLength: 32 },
-};
-const ivLength = 12;
-const tagLength = 16;
-/** RFC 3394 2.2.3.1: the default initial value of AES key wrap. */
-const keyWrapIv = Buffer.from('A6A6A6A6A6A6A6A6', 'hex');
-const hkdfKeyLength = 16;
 
 /**
  * The algorithm suites a partner agreement (P-Mode) names. eDelivery AS4 1.x: AES-128-GCM, RSA-OAEP (xmlenc 1.1 with
@@ -96,67 +88,6 @@ export interface TransformedPart {
 const failed = (detail: string) => new SwxError('SWX_DECRYPT_FAILED', detail);
 const unsupported = (detail: string) => new SwxError('SWX_ENC_ALG_UNSUPPORTED', detail);
 
-// ---------------------------------------------------------------- the ciphers, as streams
-
-function chunks(body: Buffer | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
-  return Buffer.isBuffer(body) ? (async function* () { yield body; })() : body;
-}
-
-/** IV (12 bytes) ‖ ciphertext ‖ tag (16 bytes), as xmlenc 1.1 5.2.4 lays out AES-GCM. */
-async function* gcmSealed(source: AsyncIterable<Uint8Array>, cipherName: 'aes-128-gcm' | 'aes-256-gcm', key: Buffer): AsyncGenerator<Buffer> {
-  const iv = randomBytes(ivLength);
-  const cipher = createCipheriv(cipherName, key, iv, { authTagLength: tagLength });
-  yield iv;
-  for await (const chunk of source) {
-    const out = cipher.update(chunk);
-    if (out.length > 0) yield out;
-  }
-  const last = cipher.final();
-  if (last.length > 0) yield last;
-  yield cipher.getAuthTag();
-}
-
-/**
- * The plaintext of IV ‖ ciphertext ‖ tag as it arrives: the last 16 bytes seen are always held back as the possible
- * tag, and only `final()` says whether all that was given is authentic. On failure the generator throws
- * SWX_DECRYPT_FAILED after the last chunk: what it yielded before must then be discarded.
- */
-async function* gcmOpened(source: AsyncIterable<Uint8Array>, cipherName: 'aes-128-gcm' | 'aes-256-gcm', key: Buffer, what: string): AsyncGenerator<Buffer> {
-  let head: Buffer = Buffer.alloc(0);
-  let decipher: DecipherGCM | undefined;
-  let tail: Buffer = Buffer.alloc(0);
-  for await (const chunk of source) {
-    let bytes: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    if (!decipher) {
-      head = head.length === 0 ? bytes : Buffer.concat([head, bytes]);
-      if (head.length < ivLength) continue;
-      decipher = createDecipheriv(cipherName, key, head.subarray(0, ivLength), { authTagLength: tagLength });
-      bytes = head.subarray(ivLength);
-    }
-    if (tail.length + bytes.length <= tagLength) {
-      tail = Buffer.concat([tail, bytes]);
-      continue;
-    }
-    // What was held back is ciphertext after all: it goes first, then all of this chunk but its last 16 bytes (with
-    // fewer than 16 in the chunk, part of the held bytes stays held).
-    const keep = Math.max(0, tagLength - bytes.length);
-    const released = tail.length > keep ? decipher.update(tail.subarray(0, tail.length - keep)) : undefined;
-    const out = bytes.length > tagLength ? decipher.update(bytes.subarray(0, bytes.length - tagLength)) : undefined;
-    // A copy, so that the held tag does not keep a whole source chunk alive.
-    tail = Buffer.concat([tail.subarray(tail.length - keep), bytes.subarray(Math.max(0, bytes.length - tagLength))]);
-    if (released && released.length > 0) yield released;
-    if (out && out.length > 0) yield out;
-  }
-  if (!decipher || tail.length < tagLength) throw failed(`${what}: the ciphertext is shorter than its IV and tag (truncated?)`);
-  decipher.setAuthTag(tail);
-  let last: Buffer;
-  try {
-    last = decipher.final();
-  } catch {
-    throw failed(`${what}: the AES-GCM tag does not match: the ciphertext was altered or cut short, or the key is not the one it was encrypted with; discard every byte already read`);
-  }
-  if (last.length > 0) yield last;
-}
 
 // ---------------------------------------------------------------- keys
 
@@ -179,24 +110,7 @@ function recipientCertificate(pem: string): ParsedCert {
 }
 
 const oaepHashes: Record<string, 'sha1' | 'sha256'> = { [encryptionUris.sha1]: 'sha1', [encryptionUris.sha256]: 'sha256' };
-const mgfHashes: Record<string, 'sha1' | 'sha256'> = { [encryptionUris.mgf1sha1]: 'sha1', [encryptionUris.mgf1sha256]: 'sha256' };
 
-function wrapWithKek(kek: Buffer, key: Buffer): Buffer {
-  const cipher = createCipheriv('id-aes128-wrap', kek, keyWrapIv);
-  return Buffer.concat([cipher.update(key), cipher.final()]);
-}
-
-function unwrapWithKek(kek: Buffer, wrapped: Buffer): Buffer {
-  const decipher = createDecipheriv('id-aes128-wrap', kek, keyWrapIv);
-  return Buffer.concat([decipher.update(wrapped), decipher.final()]);
-}
-
-interface HkdfParams { salt: Buffer; info: Buffer; keyLength: number }
-
-function derivedKek(privateKey: KeyObject, publicKey: KeyObject, params: HkdfParams): Buffer {
-  const secret = diffieHellman({ privateKey, publicKey });
-  return Buffer.from(hkdfSync('sha256', secret, params.salt, params.info, params.keyLength));
-}
 
 // ---------------------------------------------------------------- writing
 
