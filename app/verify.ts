@@ -240,7 +240,7 @@ async function verifyEncryptedMessage(xml: Buffer, attachments: Attachment[], op
   }
   if (encrypted.length === 0) return verifyXmlMessage(xml, attachments, options, detected);
   if (options.decryptionKeyPem) {
-    const profile = options.encryptionProfile ?? encryptionProfileOf(xml) ?? 'edelivery-as4-1';
+    const profile = options.encryptionProfile ?? encryptionProfileOf(xml) ?? 'eDelivery-AS4-1.15';
     const key = { keyPem: options.decryptionKeyPem, ...(options.decryptionCertPem ? { certPem: options.decryptionCertPem } : {}) };
     const plaintext = await decryptAttachments(xml, attachments, key, { profile });
     const verdict = await verifyXmlMessage(xml, plaintext, options, detected);
@@ -293,7 +293,7 @@ function timeStampOptions(options: VerifyFileOptions): TimeStampOptions {
 
 // ---------------------------------------------------------------- the command
 
-export const verifyUsage = 'swx verify FILE [--cert PEM] [--trusted PEM]... [--untrusted PEM]... [--data FILE] [--key PEM] [--profile edelivery-as4-1|edelivery-as4-2] [--at ISO-8601|EPOCH-SECONDS] [--policy archive|live]';
+export const verifyUsage = 'swx verify FILE [--cert PEM] [--trusted PEM]... [--untrusted PEM]... [--data FILE] [--key PEM] [--profile eDelivery-AS4-1.15|eDelivery-AS4-2.0] [--at ISO-8601|EPOCH-SECONDS] [--policy archive|live]';
 
 /** Certificates (PEM, any number, or one DER certificate) and public keys (PEM SPKI) from a key file. */
 function readKeyFile(path: string, option: string): { certsPem: string; keysPem: string } {

@@ -49,12 +49,12 @@ export const encryptionUris = {
 
 
 /**
- * The algorithm suites a partner agreement (P-Mode) names. eDelivery AS4 1.x: AES-128-GCM, RSA-OAEP (xmlenc 1.1 with
+ * The algorithm suites a partner agreement (P-Mode) names, by the names connectors/as4's P-Modes give them. eDelivery AS4 1.x: AES-128-GCM, RSA-OAEP (xmlenc 1.1 with
  * MGF1-SHA-256 and SHA-256 written; rsa-oaep-mgf1p also read and, on request, written). eDelivery AS4 2.0:
  * AES-128-GCM, X25519 agreement with HKDF (HMAC-SHA-256) and AES-128 key wrap.
  */
-export type EncryptionProfile = 'edelivery-as4-1' | 'edelivery-as4-2';
-export const encryptionProfiles: readonly EncryptionProfile[] = ['edelivery-as4-1', 'edelivery-as4-2'];
+export type EncryptionProfile = 'eDelivery-AS4-1.15' | 'eDelivery-AS4-2.0';
+export const encryptionProfiles: readonly EncryptionProfile[] = ['eDelivery-AS4-1.15', 'eDelivery-AS4-2.0'];
 
 /** The partner a message is encrypted for. */
 export interface EncryptionRecipient {
@@ -128,7 +128,7 @@ function keyEncryption(doc: Document, cek: Buffer, recipient: EncryptionRecipien
   const keyType = cert.publicKey.asymmetricKeyType;
   const keyInfo = element(doc, namespaces.ds, 'ds:KeyInfo');
   const named = certificateReference(doc, cert, recipient.reference ?? 'ski');
-  if (profile === 'edelivery-as4-1') {
+  if (profile === 'eDelivery-AS4-1.15') {
     if (keyType !== 'rsa') throw new SwxError('SWX_BAD_REQUEST', `eDelivery AS4 1.x encrypts for an RSA key; ${cert.subject} holds a ${keyType} key`);
     const legacy = options.keyTransport === 'rsa-oaep-mgf1p';
     const hash = legacy ? 'sha1' : 'sha256';
@@ -192,7 +192,7 @@ export async function encryptSoapAttachments(
 ): Promise<{ envelope: string; parts: TransformedPart[] }> {
   checkProfile(profile);
   if (parts.length === 0) throw new SwxError('SWX_BAD_REQUEST', 'no attachment to encrypt');
-  if (options.keyTransport && profile !== 'edelivery-as4-1') throw new SwxError('SWX_BAD_REQUEST', 'keyTransport is chosen only under eDelivery AS4 1.x');
+  if (options.keyTransport && profile !== 'eDelivery-AS4-1.15') throw new SwxError('SWX_BAD_REQUEST', 'keyTransport is chosen only under eDelivery AS4 1.x');
   let doc: Document;
   try {
     doc = parseDocument(envelope);
@@ -360,11 +360,9 @@ export interface DecryptionKey {
   certPem?: string;
 }
 
-const profileSays = (profile: EncryptionProfile) => (profile === 'edelivery-as4-1' ? 'eDelivery AS4 1.x' : 'eDelivery AS4 2.0');
-
 function expect(profile: EncryptionProfile, what: string, expected: readonly string[], found: string): void {
   if (expected.includes(found)) return;
-  throw unsupported(`${profileSays(profile)} expects ${what} ${expected.join(' or ')}; the message has ${found.slice(0, 200) || '(none)'}`);
+  throw unsupported(`${profile} expects ${what} ${expected.join(' or ')}; the message has ${found.slice(0, 200) || '(none)'}`);
 }
 
 /** The content key the EncryptedKey carries, for this key and this profile. */
@@ -377,7 +375,7 @@ function contentKey(encryptedKey: Element, key: DecryptionKey, profile: Encrypti
   const wrapped = base64(childElement(childElement(encryptedKey, namespaces.xenc, 'CipherData') ?? encryptedKey, namespaces.xenc, 'CipherValue'), 'the EncryptedKey\'s CipherValue');
   const known = [encryptionUris.rsaOaep, encryptionUris.rsaOaepMgf1p, encryptionUris.kwAes128];
   if (!known.includes(algorithm as never)) {
-    throw unsupported(`EncryptedKey algorithm ${algorithm.slice(0, 200) || '(none)'} is not supported; ${profileSays(profile)} expects ${profile === 'edelivery-as4-1' ? `${encryptionUris.rsaOaep} or ${encryptionUris.rsaOaepMgf1p}` : encryptionUris.kwAes128}`);
+    throw unsupported(`EncryptedKey algorithm ${algorithm.slice(0, 200) || '(none)'} is not supported; ${profile} expects ${profile === 'eDelivery-AS4-1.15' ? `${encryptionUris.rsaOaep} or ${encryptionUris.rsaOaepMgf1p}` : encryptionUris.kwAes128}`);
   }
   const named = (reference: Element | undefined, where: string) => {
     if (!cert || !reference) return;
@@ -387,7 +385,7 @@ function contentKey(encryptedKey: Element, key: DecryptionKey, profile: Encrypti
     throw failed(`${where} cannot be matched to ${cert.subject}: ${outcome.detail}`);
   };
 
-  if (profile === 'edelivery-as4-1') {
+  if (profile === 'eDelivery-AS4-1.15') {
     expect(profile, 'key transport', [encryptionUris.rsaOaep, encryptionUris.rsaOaepMgf1p], algorithm);
     const digest = childElement(encryptionMethod!, namespaces.ds, 'DigestMethod');
     const digestUri = digest ? attr(digest, 'Algorithm') ?? '' : encryptionUris.sha1;
@@ -412,7 +410,7 @@ function contentKey(encryptedKey: Element, key: DecryptionKey, profile: Encrypti
 
   expect(profile, 'key wrap', [encryptionUris.kwAes128], algorithm);
   const agreement = keyInfo && childElement(keyInfo, namespaces.xenc, 'AgreementMethod');
-  if (!agreement) throw unsupported(`${profileSays(profile)} expects key agreement ${encryptionUris.x25519} in the EncryptedKey's KeyInfo; it has none`);
+  if (!agreement) throw unsupported(`${profile} expects key agreement ${encryptionUris.x25519} in the EncryptedKey's KeyInfo; it has none`);
   expect(profile, 'key agreement', [encryptionUris.x25519], attr(agreement, 'Algorithm') ?? '');
   const derivation = childElement(agreement, namespaces.xenc11, 'KeyDerivationMethod');
   expect(profile, 'key derivation', [encryptionUris.hkdf], derivation ? attr(derivation, 'Algorithm') ?? '' : '');
@@ -577,7 +575,7 @@ export function encryptionProfileOf(envelope: Buffer | string): EncryptionProfil
   const encryption = readEncryption(parsed(envelope));
   const encryptionMethod = encryption && childElement(encryption.encryptedKey, namespaces.xenc, 'EncryptionMethod');
   const algorithm = encryptionMethod ? attr(encryptionMethod, 'Algorithm') : undefined;
-  if (algorithm === encryptionUris.rsaOaep || algorithm === encryptionUris.rsaOaepMgf1p) return 'edelivery-as4-1';
-  if (algorithm === encryptionUris.kwAes128) return 'edelivery-as4-2';
+  if (algorithm === encryptionUris.rsaOaep || algorithm === encryptionUris.rsaOaepMgf1p) return 'eDelivery-AS4-1.15';
+  if (algorithm === encryptionUris.kwAes128) return 'eDelivery-AS4-2.0';
   return undefined;
 }

@@ -377,8 +377,8 @@ const [hubRsa, hubX25519, otherRsa] = await Promise.all([
 const keyFile = (name: string, credential: TestCredential) => hostileFile(name, credential.keyPem + credential.certPem);
 
 for (const { profile, signer, hub } of [
-  { profile: 'edelivery-as4-1', signer: fixture.rsa, hub: hubRsa },
-  { profile: 'edelivery-as4-2', signer: fixture.ed25519, hub: hubX25519 },
+  { profile: 'eDelivery-AS4-1.15', signer: fixture.rsa, hub: hubRsa },
+  { profile: 'eDelivery-AS4-2.0', signer: fixture.ed25519, hub: hubX25519 },
 ] as const) {
   test(`${profile}: a signed-then-encrypted AS4 message is reported encrypted without --key (the envelope's references judged), and valid with the hub's key`, async () => {
     const message = await encryptedAs4File(`encrypted-${profile}.msg`, profile, signer, hub);
@@ -414,12 +414,12 @@ for (const { profile, signer, hub } of [
 }
 
 test('swx verify on encrypted AS4: another recipient\'s key, a ciphertext altered, the other profile and an altered Body each get their own code', async () => {
-  const message = await encryptedAs4File('encrypted-refusals.msg', 'edelivery-as4-1', fixture.rsa, hubRsa);
+  const message = await encryptedAs4File('encrypted-refusals.msg', 'eDelivery-AS4-1.15', fixture.rsa, hubRsa);
   const other = await swxVerify([message, '--key', keyFile('other.pem', otherRsa)]);
   assert.is(other.exit, 1);
   assert.is(other.verdict.code, 'SWX_DECRYPT_FAILED', JSON.stringify(other.verdict));
   assert.match(other.verdict.detail, /another recipient/);
-  const wrongProfile = await swxVerify([message, '--key', keyFile('hub-rsa.pem', hubRsa), '--profile', 'edelivery-as4-2']);
+  const wrongProfile = await swxVerify([message, '--key', keyFile('hub-rsa.pem', hubRsa), '--profile', 'eDelivery-AS4-2.0']);
   assert.is(wrongProfile.verdict.code, 'SWX_ENC_ALG_UNSUPPORTED');
   assert.match(wrongProfile.verdict.detail, /expects key wrap http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128/);
   // A byte of the scan's ciphertext flipped (the last part, so the MIME framing stays intact).
@@ -430,10 +430,10 @@ test('swx verify on encrypted AS4: another recipient\'s key, a ciphertext altere
   assert.is(altered.verdict.code, 'SWX_DECRYPT_FAILED', JSON.stringify(altered.verdict));
   assert.match(altered.verdict.detail, /tag does not match/);
   // Without a key, a Body changed after signing is still a digest mismatch: encryption hides nothing of the envelope.
-  const body = await encryptedAs4File('encrypted-body-altered.msg', 'edelivery-as4-1', fixture.rsa, hubRsa, (xml) => xml.replace('<S:Body wsu:Id="body"/>', '<S:Body wsu:Id="body"><x/></S:Body>'));
+  const body = await encryptedAs4File('encrypted-body-altered.msg', 'eDelivery-AS4-1.15', fixture.rsa, hubRsa, (xml) => xml.replace('<S:Body wsu:Id="body"/>', '<S:Body wsu:Id="body"><x/></S:Body>'));
   const changed = await swxVerify([body]);
   assert.is(changed.verdict.code, 'SWX_DIGEST_MISMATCH', JSON.stringify(changed.verdict));
-  const usage = await swxVerify([message, '--profile', 'edelivery-as4-3']);
+  const usage = await swxVerify([message, '--profile', 'eDelivery-AS4-3']);
   assert.is(usage.exit, 2);
   const noKey = await swxVerify([message, '--key', hostileFile('not-a-key.pem', hubRsa.certPem)]);
   assert.is(noKey.exit, 2);

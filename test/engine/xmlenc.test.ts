@@ -47,8 +47,8 @@ const [hubRsa, hubX25519, otherRsa, otherX25519] = await Promise.all([
   fixture.issue({ key: 'x25519', commonName: 'another recipient (X25519)', usages: ['keyAgreement'] }),
 ]);
 const suites: { profile: EncryptionProfile; hub: TestCredential; other: TestCredential; signer: TestCredential }[] = [
-  { profile: 'edelivery-as4-1', hub: hubRsa, other: otherRsa, signer: fixture.rsa },
-  { profile: 'edelivery-as4-2', hub: hubX25519, other: otherX25519, signer: fixture.ed25519 },
+  { profile: 'eDelivery-AS4-1.15', hub: hubRsa, other: otherRsa, signer: fixture.rsa },
+  { profile: 'eDelivery-AS4-2.0', hub: hubX25519, other: otherX25519, signer: fixture.ed25519 },
 ];
 
 const ns = {
@@ -213,19 +213,19 @@ test('a part cut into chunks of any size, down to single bytes, decrypts to the 
 
 test('the EncryptedKey names the recipient by SubjectKeyIdentifier or by issuer and serial; both decrypt, and the header carries the suites\' algorithms', async () => {
   for (const reference of ['ski', 'issuer-serial'] as const) {
-    const rsa = await signThenEncrypt('edelivery-as4-1', hubRsa, {}, reference);
+    const rsa = await signThenEncrypt('eDelivery-AS4-1.15', hubRsa, {}, reference);
     assert.match(rsa.envelope, reference === 'ski' ? /#X509SubjectKeyIdentifier">/ : /<ds:X509SerialNumber>\d+<\/ds:X509SerialNumber>/);
     assert.match(rsa.envelope, /Algorithm="http:\/\/www.w3.org\/2009\/xmlenc11#rsa-oaep"/);
     assert.match(rsa.envelope, /xenc11:MGF Algorithm="http:\/\/www.w3.org\/2009\/xmlenc11#mgf1sha256"/);
     assert.match(rsa.envelope, /Type="http:\/\/docs.oasis-open.org\/wss\/oasis-wss-SwAProfile-1.1#Attachment-Content-Only"/);
     assert.match(rsa.envelope, /Transform Algorithm="http:\/\/docs.oasis-open.org\/wss\/oasis-wss-SwAProfile-1.1#Attachment-Ciphertext-Transform"/);
-    assert.is((await openAll(rsa, 'edelivery-as4-1', { keyPem: hubRsa.keyPem, certPem: hubRsa.certPem })).length, 3);
-    const x = await signThenEncrypt('edelivery-as4-2', hubX25519, {}, reference);
+    assert.is((await openAll(rsa, 'eDelivery-AS4-1.15', { keyPem: hubRsa.keyPem, certPem: hubRsa.certPem })).length, 3);
+    const x = await signThenEncrypt('eDelivery-AS4-2.0', hubX25519, {}, reference);
     for (const uri of ['2021/04/xmldsig-more#x25519', '2021/04/xmldsig-more#hkdf', '2001/04/xmlenc#kw-aes128', '2009/xmlenc11#aes128-gcm', '2001/04/xmldsig-more#hmac-sha256']) {
       assert.ok(x.envelope.includes(`Algorithm="http://www.w3.org/${uri}"`), uri);
     }
     assert.match(x.envelope, /<xenc:OriginatorKeyInfo><dsig11:DEREncodedKeyValue/);
-    assert.is((await openAll(x, 'edelivery-as4-2', { keyPem: hubX25519.keyPem, certPem: hubX25519.certPem })).length, 3);
+    assert.is((await openAll(x, 'eDelivery-AS4-2.0', { keyPem: hubX25519.keyPem, certPem: hubX25519.certPem })).length, 3);
   }
 });
 
@@ -236,7 +236,7 @@ function soapEnvelope(raw: Buffer): SoapEnvelope {
 }
 
 test('eDelivery AS4 2.0 read as other implementations write it: the originator key as dsig11:ECKeyValue (urn:oid:1.3.101.110) or inside ds:KeyValue, the recipient inside ds:KeyValue', async () => {
-  const sealed = await signThenEncrypt('edelivery-as4-2', hubX25519);
+  const sealed = await signThenEncrypt('eDelivery-AS4-2.0', hubX25519);
   const originator = /<xenc:OriginatorKeyInfo><dsig11:DEREncodedKeyValue xmlns:dsig11="([^"]+)">([^<]+)<\/dsig11:DEREncodedKeyValue><\/xenc:OriginatorKeyInfo>/.exec(sealed.envelope)!;
   assert.ok(originator, 'the originator key as swx writes it');
   const raw = Buffer.from(originator[2]!, 'base64').subarray(-32).toString('base64');
@@ -248,12 +248,12 @@ test('eDelivery AS4 2.0 read as other implementations write it: the originator k
     const envelope = sealed.envelope.replace(originator[0], form)
       .replace(/<xenc:RecipientKeyInfo>([\s\S]*?)<\/xenc:RecipientKeyInfo>/, '<xenc:RecipientKeyInfo><ds:KeyValue>$1</ds:KeyValue></xenc:RecipientKeyInfo>');
     assert.is.not(envelope, sealed.envelope);
-    const opened = await openAll({ ...sealed, envelope }, 'edelivery-as4-2', { keyPem: hubX25519.keyPem, certPem: hubX25519.certPem });
+    const opened = await openAll({ ...sealed, envelope }, 'eDelivery-AS4-2.0', { keyPem: hubX25519.keyPem, certPem: hubX25519.certPem });
     opened.forEach((part, index) => assert.ok(part.body.equals(plainParts[index]!.body as Buffer), part.contentId));
-    await refusedWith(openAll({ ...sealed, envelope }, 'edelivery-as4-2', { keyPem: otherX25519.keyPem, certPem: otherX25519.certPem }), 'SWX_DECRYPT_FAILED', /another recipient/);
+    await refusedWith(openAll({ ...sealed, envelope }, 'eDelivery-AS4-2.0', { keyPem: otherX25519.keyPem, certPem: otherX25519.certPem }), 'SWX_DECRYPT_FAILED', /another recipient/);
   }
   const p256 = sealed.envelope.replace(originator[0], forms[0]!.replace('urn:oid:1.3.101.110', 'urn:oid:1.2.840.10045.3.1.7'));
-  await refusedWith(openAll({ ...sealed, envelope: p256 }, 'edelivery-as4-2', { keyPem: hubX25519.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED', /not X25519/);
+  await refusedWith(openAll({ ...sealed, envelope: p256 }, 'eDelivery-AS4-2.0', { keyPem: hubX25519.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED', /not X25519/);
 });
 
 test('checkWsSecurity decrypts an encrypted message with the hub\'s key before judging its signature, and refuses it without one', async () => {
@@ -284,9 +284,9 @@ function file(content: string | Buffer, suffix: string): string {
 }
 
 const outsideCases: { name: string; profile: EncryptionProfile; hub: TestCredential; options: { keyTransport?: 'rsa-oaep' | 'rsa-oaep-mgf1p' }; algorithms: string[] }[] = [
-  { name: 'RSA-OAEP, MGF1-SHA-256, SHA-256', profile: 'edelivery-as4-1', hub: hubRsa, options: {}, algorithms: ['http://www.w3.org/2009/xmlenc11#rsa-oaep', 'OAEP sha256 MGF1-sha256'] },
-  { name: 'rsa-oaep-mgf1p (SHA-1)', profile: 'edelivery-as4-1', hub: hubRsa, options: { keyTransport: 'rsa-oaep-mgf1p' }, algorithms: ['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', 'OAEP sha1 MGF1-sha1'] },
-  { name: 'X25519, HKDF-SHA256, AES-128 key wrap', profile: 'edelivery-as4-2', hub: hubX25519, options: {}, algorithms: ['http://www.w3.org/2001/04/xmlenc#kw-aes128', 'http://www.w3.org/2021/04/xmldsig-more#x25519', 'http://www.w3.org/2021/04/xmldsig-more#hkdf'] },
+  { name: 'RSA-OAEP, MGF1-SHA-256, SHA-256', profile: 'eDelivery-AS4-1.15', hub: hubRsa, options: {}, algorithms: ['http://www.w3.org/2009/xmlenc11#rsa-oaep', 'OAEP sha256 MGF1-sha256'] },
+  { name: 'rsa-oaep-mgf1p (SHA-1)', profile: 'eDelivery-AS4-1.15', hub: hubRsa, options: { keyTransport: 'rsa-oaep-mgf1p' }, algorithms: ['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', 'OAEP sha1 MGF1-sha1'] },
+  { name: 'X25519, HKDF-SHA256, AES-128 key wrap', profile: 'eDelivery-AS4-2.0', hub: hubX25519, options: {}, algorithms: ['http://www.w3.org/2001/04/xmlenc#kw-aes128', 'http://www.w3.org/2021/04/xmldsig-more#x25519', 'http://www.w3.org/2021/04/xmldsig-more#hkdf'] },
 ];
 
 for (const item of outsideCases) {
@@ -310,7 +310,7 @@ for (const item of outsideCases) {
 
 test('xmlsec1 decrypts what swx encrypts with rsa-oaep-mgf1p and AES-128-GCM, in the self-contained CipherValue form (it resolves no cid:, so this judges the primitives, not the SwA layout)', () => {
   const payload = Buffer.concat([Buffer.from('<declaration>binary after this: '), randomBytes(3000), Buffer.from('</declaration>')]);
-  const document = encryptToDocument(payload, 'application/octet-stream', { certPem: hubRsa.certPem }, 'edelivery-as4-1', { keyTransport: 'rsa-oaep-mgf1p' });
+  const document = encryptToDocument(payload, 'application/octet-stream', { certPem: hubRsa.certPem }, 'eDelivery-AS4-1.15', { keyTransport: 'rsa-oaep-mgf1p' });
   const result = spawnSync('xmlsec1', ['--decrypt', '--privkey-pem', file(hubRsa.keyPem, '.pem'), file(document, '.xml')], { cwd: work });
   assert.is(result.status, 0, result.stderr.toString());
   assert.ok(result.stdout.equals(payload), 'xmlsec1 gives back the plaintext byte for byte');
@@ -355,42 +355,42 @@ for (const { profile, hub, other } of suites) {
 }
 
 test('a message under the other profile is refused naming the algorithm expected and the one found', async () => {
-  const rsa = await signThenEncrypt('edelivery-as4-1', hubRsa);
-  await refusedWith(openAll(rsa, 'edelivery-as4-2', { keyPem: hubX25519.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED',
-    /eDelivery AS4 2\.0 expects key wrap http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128; the message has http:\/\/www\.w3\.org\/2009\/xmlenc11#rsa-oaep/);
-  const x = await signThenEncrypt('edelivery-as4-2', hubX25519);
-  await refusedWith(openAll(x, 'edelivery-as4-1', { keyPem: hubRsa.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED',
-    /eDelivery AS4 1\.x expects key transport http:\/\/www\.w3\.org\/2009\/xmlenc11#rsa-oaep or http:\/\/www\.w3\.org\/2001\/04\/xmlenc#rsa-oaep-mgf1p; the message has http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128/);
+  const rsa = await signThenEncrypt('eDelivery-AS4-1.15', hubRsa);
+  await refusedWith(openAll(rsa, 'eDelivery-AS4-2.0', { keyPem: hubX25519.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED',
+    /eDelivery-AS4-2\.0 expects key wrap http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128; the message has http:\/\/www\.w3\.org\/2009\/xmlenc11#rsa-oaep/);
+  const x = await signThenEncrypt('eDelivery-AS4-2.0', hubX25519);
+  await refusedWith(openAll(x, 'eDelivery-AS4-1.15', { keyPem: hubRsa.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED',
+    /eDelivery-AS4-1\.15 expects key transport http:\/\/www\.w3\.org\/2009\/xmlenc11#rsa-oaep or http:\/\/www\.w3\.org\/2001\/04\/xmlenc#rsa-oaep-mgf1p; the message has http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128/);
   // Within a profile, a weaker choice of a known algorithm: RSA-OAEP with MGF1-SHA-1.
   const sha1Mgf = { ...rsa, envelope: rsa.envelope.replace('xmlenc11#mgf1sha256', 'xmlenc11#mgf1sha1') };
-  await refusedWith(openAll(sha1Mgf, 'edelivery-as4-1', { keyPem: hubRsa.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED', /expects RSA-OAEP with MGF http:\/\/www\.w3\.org\/2009\/xmlenc11#mgf1sha256; the message has .*mgf1sha1/);
+  await refusedWith(openAll(sha1Mgf, 'eDelivery-AS4-1.15', { keyPem: hubRsa.keyPem }), 'SWX_ENC_ALG_UNSUPPORTED', /expects RSA-OAEP with MGF http:\/\/www\.w3\.org\/2009\/xmlenc11#mgf1sha256; the message has .*mgf1sha1/);
 });
 
 test('unknown algorithm URIs and an EncryptedData naming a part the message lacks are refused before any part is read', async () => {
-  const sealed = await signThenEncrypt('edelivery-as4-1', hubRsa);
+  const sealed = await signThenEncrypt('eDelivery-AS4-1.15', hubRsa);
   const key = { keyPem: hubRsa.keyPem, certPem: hubRsa.certPem };
   const cbc = { ...sealed, envelope: sealed.envelope.replaceAll('http://www.w3.org/2009/xmlenc11#aes128-gcm', 'http://www.w3.org/2001/04/xmlenc#aes128-cbc') };
-  await refusedWith(openAll(cbc, 'edelivery-as4-1', key), 'SWX_ENC_ALG_UNSUPPORTED', /expects content encryption http:\/\/www\.w3\.org\/2009\/xmlenc11#aes128-gcm; the message has http:\/\/www\.w3\.org\/2001\/04\/xmlenc#aes128-cbc/);
+  await refusedWith(openAll(cbc, 'eDelivery-AS4-1.15', key), 'SWX_ENC_ALG_UNSUPPORTED', /expects content encryption http:\/\/www\.w3\.org\/2009\/xmlenc11#aes128-gcm; the message has http:\/\/www\.w3\.org\/2001\/04\/xmlenc#aes128-cbc/);
   const unknownKey = { ...sealed, envelope: sealed.envelope.replace('http://www.w3.org/2009/xmlenc11#rsa-oaep"', 'urn:example:unknown-transport"') };
-  await refusedWith(openAll(unknownKey, 'edelivery-as4-1', key), 'SWX_ENC_ALG_UNSUPPORTED', /urn:example:unknown-transport is not supported; eDelivery AS4 1\.x expects/);
+  await refusedWith(openAll(unknownKey, 'eDelivery-AS4-1.15', key), 'SWX_ENC_ALG_UNSUPPORTED', /urn:example:unknown-transport is not supported; eDelivery-AS4-1\.15 expects/);
   const otherTransform = { ...sealed, envelope: sealed.envelope.replaceAll('#Attachment-Ciphertext-Transform', '#Attachment-Something-Else') };
-  await refusedWith(openAll(otherTransform, 'edelivery-as4-1', key), 'SWX_ENC_ALG_UNSUPPORTED', /Attachment-Something-Else is not supported/);
+  await refusedWith(openAll(otherTransform, 'eDelivery-AS4-1.15', key), 'SWX_ENC_ALG_UNSUPPORTED', /Attachment-Something-Else is not supported/);
   const complete = { ...sealed, envelope: sealed.envelope.replaceAll('#Attachment-Content-Only', '#Attachment-Complete') };
-  await refusedWith(openAll(complete, 'edelivery-as4-1', key), 'SWX_ENC_ALG_UNSUPPORTED', /Attachment-Complete/);
+  await refusedWith(openAll(complete, 'eDelivery-AS4-1.15', key), 'SWX_ENC_ALG_UNSUPPORTED', /Attachment-Complete/);
   const elsewhere = { ...sealed, envelope: sealed.envelope.replace('URI="cid:scan@swx"', 'URI="cid:not-here@swx"') };
-  await refusedWith(openAll(elsewhere, 'edelivery-as4-1', key), 'SWX_DECRYPT_FAILED', /<not-here@swx>, which the message does not carry/);
+  await refusedWith(openAll(elsewhere, 'eDelivery-AS4-1.15', key), 'SWX_DECRYPT_FAILED', /<not-here@swx>, which the message does not carry/);
   const dangling = { ...sealed, envelope: sealed.envelope.replace(/<xenc:DataReference URI="#[^"]+"\/>/, '<xenc:DataReference URI="#nowhere"/>') };
-  await refusedWith(openAll(dangling, 'edelivery-as4-1', key), 'SWX_DECRYPT_FAILED', /#nowhere: 0 EncryptedData/);
-  await refusedWith(decryptSoapAttachments(sealed.envelope, sealed.parts, key, { profile: 'edelivery-as4-9' as EncryptionProfile }), 'SWX_BAD_REQUEST', /encryption profile/);
+  await refusedWith(openAll(dangling, 'eDelivery-AS4-1.15', key), 'SWX_DECRYPT_FAILED', /#nowhere: 0 EncryptedData/);
+  await refusedWith(decryptSoapAttachments(sealed.envelope, sealed.parts, key, { profile: 'eDelivery-AS4-9' as EncryptionProfile }), 'SWX_BAD_REQUEST', /encryption profile/);
   // Nothing encrypted: nothing to do.
-  assert.is(await decryptSoapAttachments(envelope, plainParts, key, { profile: 'edelivery-as4-1' }), undefined);
+  assert.is(await decryptSoapAttachments(envelope, plainParts, key, { profile: 'eDelivery-AS4-1.15' }), undefined);
 });
 
 test('encrypting for a key of the wrong kind for the profile, or with nothing to encrypt, is refused', async () => {
-  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubX25519.certPem }, 'edelivery-as4-1'), 'SWX_BAD_REQUEST', /RSA key/);
-  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubRsa.certPem }, 'edelivery-as4-2'), 'SWX_BAD_REQUEST', /X25519 key/);
-  await refusedWith(encryptSoapAttachments(envelope, [], { certPem: hubRsa.certPem }, 'edelivery-as4-1'), 'SWX_BAD_REQUEST');
-  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubX25519.certPem }, 'edelivery-as4-2', { keyTransport: 'rsa-oaep-mgf1p' }), 'SWX_BAD_REQUEST');
+  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubX25519.certPem }, 'eDelivery-AS4-1.15'), 'SWX_BAD_REQUEST', /RSA key/);
+  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubRsa.certPem }, 'eDelivery-AS4-2.0'), 'SWX_BAD_REQUEST', /X25519 key/);
+  await refusedWith(encryptSoapAttachments(envelope, [], { certPem: hubRsa.certPem }, 'eDelivery-AS4-1.15'), 'SWX_BAD_REQUEST');
+  await refusedWith(encryptSoapAttachments(envelope, plainParts, { certPem: hubX25519.certPem }, 'eDelivery-AS4-2.0', { keyTransport: 'rsa-oaep-mgf1p' }), 'SWX_BAD_REQUEST');
 });
 
 test.run();
