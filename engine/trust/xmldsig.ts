@@ -513,7 +513,7 @@ export function uniqueById(doc: Document, ids: readonly string[]): { uri: string
 }
 
 /** Written so that a carriage return in content survives a re-parse (XML 1.0 2.11 would turn it into a line feed). */
-function serialize(doc: Document): string {
+export function serialize(doc: Document): string {
   return new XMLSerializer().serializeToString(doc).replace(/\r/g, '&#xD;');
 }
 
@@ -587,6 +587,20 @@ export function signXml(xml: Buffer | string, options: SignXmlOptions): Promise<
     if (keyInfo) signature.insertBefore(keyInfo, childElement(signature, namespaces.ds, 'Object') ?? null);
     return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
   });
+}
+
+/** The wsse:Security block of an envelope's SOAP Header, made (mustUnderstand) if it has none; the Header too. */
+export function securityHeader(doc: Document): Element {
+  const header = soapHeader(doc, true);
+  const existing = childElement(header, namespaces.wsse, 'Security');
+  if (existing) return existing;
+  const root = doc.documentElement;
+  const soap = root.namespaceURI!;
+  const security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
+  if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
+  security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
+  header.appendChild(security);
+  return security;
 }
 
 /** Where an enveloped signature goes: the SOAP Header of an envelope (made if missing), else the root element. */
