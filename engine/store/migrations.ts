@@ -14,6 +14,49 @@ export interface Migration {
   sql: string | readonly string[];
 }
 
+// ---- the SELECTs behind the search and statistics views (each also copies existing evidence in once) ----------
+// Each ends in a WHERE clause, so that the copy can add its own condition. Their text is part of the checksums of
+// the migrations that use them: change a view through a new migration, never here.
+
+/** The stages that open a message's life: one per submission. */
+const firstStages = `('verified', 'rejected', 'answered', 'query_failed')`;
+
+const messageKeysSelect = `SELECT key_pair.2 AS key, key_pair.1 AS key_kind, from_partner, message_id, at
+FROM evidence ARRAY JOIN [('message', message_id), ('conversation', conversation_id), ('ref_to', ref_to), ('file', file_name), ('sha256', sha256)] AS key_pair
+WHERE stage IN ${firstStages} AND key_pair.2 != ''`;
+
+const messagesSelect = `SELECT at, from_partner, message_id, to_partner, conversation_id, ref_to, file_name, service, action, protocol, size, sha256,
+  stage AS outcome, code
+FROM evidence WHERE stage IN ${firstStages}`;
+
+/** A record without a code must never win last_code: it counts as the epoch. */
+const messageStateSelect = `SELECT from_partner, message_id, min(at) AS first_at, max(at) AS last_at,
+  argMaxState(stage, at) AS last_stage,
+  argMaxState(code, if(code = '', toDateTime64(0, 3, 'UTC'), at)) AS last_code,
+  groupUniqArrayIf(to_partner, stage = 'routed' AND to_partner != '') AS receivers,
+  groupUniqArrayIf(to_partner, stage IN ('delivered', 'redelivered')) AS delivered_to,
+  groupUniqArrayIf(to_partner, stage = 'delivery_failed') AS failed_to,
+  groupUniqArrayIf(to_partner, stage = 'dead_lettered') AS dead_to,
+  count() AS records, countIf(stage = 'rejected') AS rejected, countIf(stage = 'redelivered') AS redelivered,
+  countIf(stage = 'resent') AS resent, countIf(stage = 'answered') AS answered, countIf(stage = 'query_failed') AS query_failed
+FROM evidence WHERE message_id != '' AND stage != 'refused_unauthenticated'`;
+
+/** Quantile levels of the latency states; a query merges them with the same levels (dashboards/stats.ts). */
+export const latencyLevels = [0.5, 0.9, 0.95, 0.99] as const;
+const latencyType = `AggregateFunction(quantilesTDigestIf(${latencyLevels.join(', ')}), Float64, UInt8)`;
+
+function statsSelect(grain: 'hour' | 'day'): string {
+  const bucket = grain === 'hour' ? 'toStartOfHour(at)' : 'toDateTime(toStartOfDay(at))';
+  return `SELECT ${bucket} AS ${grain}, service, protocol, from_partner, to_partner, stage, code,
+  count() AS records, sum(size) AS bytes,
+  quantilesTDigestIfState(${latencyLevels.join(', ')})(toFloat64(dateDiff('millisecond', received_at, at)), stage = 'delivered' AND received_at > toDateTime64(0, 3, 'UTC')) AS latency_ms
+FROM evidence WHERE 1`;
+}
+
+function statsGroupBy(grain: 'hour' | 'day'): string {
+  return `GROUP BY ${grain}, service, protocol, from_partner, to_partner, stage, code`;
+}
+
 export const MIGRATIONS_TABLE = 'swx_migrations';
 
 export const migrations: readonly Migration[] = [
@@ -73,6 +116,124 @@ export const migrations: readonly Migration[] = [
   gen_time DateTime64(3, 'UTC'),
   tsa String
 ) ENGINE = ReplacingMergeTree ORDER BY block_id`,
+  },
+  {
+    // What message search and latency need of every record, outside the hash chain (recordHash covers
+    // hashedColumns only): ref_to is the Swx-Ref-To the sender signed, received_at the receipt time of the message a
+    // record is about (a delivery's latency is at - received_at), file_name the name a file-based protocol carried.
+    // Each repeats a fact of the message already proven by its hashed records; an empty value or zero means unknown.
+    id: '0003_evidence_search_columns',
+    sql: [
+      `ALTER TABLE evidence ADD COLUMN IF NOT EXISTS ref_to String DEFAULT ''`,
+      `ALTER TABLE evidence ADD COLUMN IF NOT EXISTS file_name String DEFAULT ''`,
+      `ALTER TABLE evidence ADD COLUMN IF NOT EXISTS received_at DateTime64(3, 'UTC') DEFAULT toDateTime64(0, 3, 'UTC')`,
+    ],
+  },
+  {
+    // Message search (dashboards/search.ts), kept by materialized views as evidence is inserted, so that no search
+    // scans evidence. A message is (from_partner, message_id): senders choose their ids. Its first record is
+    // `verified` (accepted), `rejected`, `answered` or `query_failed` (a query): one per submission.
+    // - message_keys: every id a message can be looked up by, sorted by the id.
+    // - messages: one row per message with the facts of its first record, sorted by time for keyset paging.
+    // - message_state: what became of a message, merged from all of its records, sorted by (from_partner, message_id).
+    // Evidence already archived is copied in once, before the views exist (on a fresh store there is none).
+    id: '0004_message_search',
+    sql: [
+      `CREATE TABLE IF NOT EXISTS message_keys (
+  key String,
+  key_kind LowCardinality(String),
+  from_partner LowCardinality(String),
+  message_id String,
+  at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY (key, key_kind, from_partner, message_id)`,
+      `CREATE TABLE IF NOT EXISTS messages (
+  at DateTime64(3, 'UTC'),
+  from_partner LowCardinality(String),
+  message_id String,
+  to_partner LowCardinality(String),
+  conversation_id String,
+  ref_to String,
+  file_name String,
+  service LowCardinality(String),
+  action LowCardinality(String),
+  protocol LowCardinality(String),
+  size UInt64,
+  sha256 String,
+  outcome LowCardinality(String),
+  code LowCardinality(String),
+  INDEX idx_from from_partner TYPE set(1024) GRANULARITY 4,
+  INDEX idx_to to_partner TYPE set(1024) GRANULARITY 4,
+  INDEX idx_service service TYPE set(1024) GRANULARITY 4,
+  INDEX idx_protocol protocol TYPE set(64) GRANULARITY 4
+) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(at) ORDER BY (at, from_partner, message_id)`,
+      `CREATE TABLE IF NOT EXISTS message_state (
+  from_partner LowCardinality(String),
+  message_id String,
+  first_at SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+  last_at SimpleAggregateFunction(max, DateTime64(3, 'UTC')),
+  last_stage AggregateFunction(argMax, LowCardinality(String), DateTime64(3, 'UTC')),
+  last_code AggregateFunction(argMax, LowCardinality(String), DateTime64(3, 'UTC')),
+  receivers SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+  delivered_to SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+  failed_to SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+  dead_to SimpleAggregateFunction(groupUniqArrayArray, Array(String)),
+  records SimpleAggregateFunction(sum, UInt64),
+  rejected SimpleAggregateFunction(sum, UInt64),
+  redelivered SimpleAggregateFunction(sum, UInt64),
+  resent SimpleAggregateFunction(sum, UInt64),
+  answered SimpleAggregateFunction(sum, UInt64),
+  query_failed SimpleAggregateFunction(sum, UInt64)
+) ENGINE = AggregatingMergeTree ORDER BY (from_partner, message_id)`,
+      `INSERT INTO message_keys ${messageKeysSelect} AND (SELECT count() FROM message_keys) = 0`,
+      `INSERT INTO messages ${messagesSelect} AND (SELECT count() FROM messages) = 0`,
+      `INSERT INTO message_state ${messageStateSelect} AND (SELECT count() FROM message_state) = 0 GROUP BY from_partner, message_id`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS message_keys_mv TO message_keys AS ${messageKeysSelect}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS messages_mv TO messages AS ${messagesSelect}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS message_state_mv TO message_state AS ${messageStateSelect} GROUP BY from_partner, message_id`,
+    ],
+  },
+  {
+    // Statistics rollups (dashboards/stats.ts): per hour and per day, by sender, receiver, service, protocol, stage and
+    // code, kept by materialized views, so that a chart over a year reads thousands of rows. Latency is from the
+    // message's receipt to the receiver's receipt (`delivered` records), as t-digest quantile states. Rollups keep
+    // their rows when evidence expires.
+    id: '0005_statistics',
+    sql: [
+      ...(['hour', 'day'] as const).map((grain) => `CREATE TABLE IF NOT EXISTS stats_${grain === 'hour' ? 'hourly' : 'daily'} (
+  ${grain} DateTime('UTC'),
+  service LowCardinality(String),
+  protocol LowCardinality(String),
+  from_partner LowCardinality(String),
+  to_partner LowCardinality(String),
+  stage LowCardinality(String),
+  code LowCardinality(String),
+  records SimpleAggregateFunction(sum, UInt64),
+  bytes SimpleAggregateFunction(sum, UInt64),
+  latency_ms ${latencyType}
+) ENGINE = AggregatingMergeTree PARTITION BY toYear(${grain}) ORDER BY (${grain}, service, protocol, from_partner, to_partner, stage, code)`),
+      `INSERT INTO stats_hourly ${statsSelect('hour')} AND (SELECT count() FROM stats_hourly) = 0 ${statsGroupBy('hour')}`,
+      `INSERT INTO stats_daily ${statsSelect('day')} AND (SELECT count() FROM stats_daily) = 0 ${statsGroupBy('day')}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS stats_hourly_mv TO stats_hourly AS ${statsSelect('hour')} ${statsGroupBy('hour')}`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS stats_daily_mv TO stats_daily AS ${statsSelect('day')} ${statsGroupBy('day')}`,
+    ],
+  },
+  {
+    // The console's audit log (dashboards/audit.ts): who changed what, hash-chained per node as evidence is.
+    id: '0006_audit',
+    sql: `CREATE TABLE IF NOT EXISTS audit (
+  node LowCardinality(String),
+  chain UInt64,
+  at DateTime64(3, 'UTC'),
+  actor String,
+  role LowCardinality(String),
+  action LowCardinality(String),
+  target String,
+  before String,
+  after String,
+  reason String,
+  prev_hash String,
+  record_hash String
+) ENGINE = ReplacingMergeTree ORDER BY (node, chain)`,
   },
 ];
 
