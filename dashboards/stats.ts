@@ -74,7 +74,7 @@ export async function traffic(store: Store, query: StatsQuery): Promise<TrafficR
   const levels = latencyLevels.join(', ');
   const rows = await store.query<Record<string, unknown>>(
     `SELECT toString(${expr}) AS bucket${dims.map((d) => `, ${d}`).join('')},
-       sum(records) AS records,
+       sum(records) AS all_records,
        sumIf(records, stage = 'verified') AS messages,
        sumIf(records, stage = 'delivered') AS deliveries,
        sumIf(records, stage = 'delivery_failed') AS failures,
@@ -82,7 +82,7 @@ export async function traffic(store: Store, query: StatsQuery): Promise<TrafficR
        sumIf(records, stage = 'rejected') AS rejections,
        sumIf(records, stage = 'redelivered') AS redeliveries,
        sumIf(records, code != '') AS errors,
-       sumIf(bytes, stage = 'verified') AS bytes,
+       sumIf(bytes, stage = 'verified') AS accepted_bytes,
        quantilesTDigestIfMerge(${levels})(latency_ms) AS latency
      FROM ${table} WHERE ${where.join(' AND ')}
      GROUP BY bucket${by.map((d) => `, ${d}`).join('')}
@@ -95,8 +95,8 @@ export async function traffic(store: Store, query: StatsQuery): Promise<TrafficR
     return {
       bucket: isoTime(String(row.bucket)),
       ...Object.fromEntries(by.map((dimension) => [dimension, String(row[dimension])])),
-      records: n('records'), messages: n('messages'), deliveries: n('deliveries'), failures: n('failures'), deadLetters: n('deadLetters'),
-      rejections: n('rejections'), redeliveries: n('redeliveries'), errors: n('errors'), bytes: n('bytes'),
+      records: n('all_records'), messages: n('messages'), deliveries: n('deliveries'), failures: n('failures'), deadLetters: n('deadLetters'),
+      rejections: n('rejections'), redeliveries: n('redeliveries'), errors: n('errors'), bytes: n('accepted_bytes'),
       errorRate: attempts === 0 ? 0 : (n('rejections') + n('deadLetters')) / attempts,
       latencyP50Ms: latency[0] ?? null, latencyP90Ms: latency[1] ?? null, latencyP95Ms: latency[2] ?? null, latencyP99Ms: latency[3] ?? null,
     };
@@ -114,14 +114,14 @@ export interface TalkerRow { partner: string; messages: number; bytes: number; d
 export async function topTalkers(store: Store, query: { since: string; until: string; side: 'sender' | 'receiver'; limit?: number }): Promise<TalkerRow[]> {
   // A sender's messages are its accepted submissions; a receiver's are its first receipts (a topic's copies count once each).
   const [column, stage] = query.side === 'sender' ? ['from_partner', 'verified'] : ['to_partner', 'delivered'];
-  const rows = await store.query<TalkerRow>(
-    `SELECT ${column} AS partner, sumIf(records, stage = {stage:String}) AS messages, sumIf(bytes, stage = {stage:String}) AS bytes,
+  const rows = await store.query<Omit<TalkerRow, 'bytes'> & { partner_bytes: number }>(
+    `SELECT ${column} AS partner, sumIf(records, stage = {stage:String}) AS messages, sumIf(bytes, stage = {stage:String}) AS partner_bytes,
        sumIf(records, stage = 'delivered') AS deliveries, sumIf(records, code != '') AS errors
      FROM stats_daily
      WHERE day >= toStartOfDay(toDateTime64({since:String}, 3, 'UTC')) AND day < toDateTime64({until:String}, 3, 'UTC') AND ${column} != ''
      GROUP BY partner ORDER BY messages DESC, partner LIMIT {limit:UInt32}`,
     { since: time(query.since), until: time(query.until), stage, limit: query.limit ?? 10 });
-  return rows.map((row) => ({ partner: row.partner, messages: Number(row.messages), bytes: Number(row.bytes), deliveries: Number(row.deliveries), errors: Number(row.errors) }));
+  return rows.map((row) => ({ partner: row.partner, messages: Number(row.messages), bytes: Number(row.partner_bytes), deliveries: Number(row.deliveries), errors: Number(row.errors) }));
 }
 
 /** CSV (RFC 4180) of any rows these functions return: a header of the first row's keys, fields quoted when needed. */
