@@ -19,7 +19,11 @@ export interface AnalysisLimits {
 
 export const defaultAnalysisLimits: AnalysisLimits = { maxExecutionTimeSec: 10, maxResultRows: 10_000, maxMemoryBytes: 1 << 30 };
 
-export type AnalysisRefusalCode = 'SWX_SQL_NOT_A_QUERY' | 'SWX_SQL_TABLE_REFUSED' | 'SWX_SQL_LIMIT';
+/**
+ * NOT_A_QUERY: not one SELECT ClickHouse could read; TABLE_REFUSED: it reads a table off the list; READONLY: ClickHouse
+ * refused it in read-only mode while reading it (table functions that reach files or the network); LIMIT: stopped at a limit.
+ */
+export type AnalysisRefusalCode = 'SWX_SQL_NOT_A_QUERY' | 'SWX_SQL_TABLE_REFUSED' | 'SWX_SQL_READONLY' | 'SWX_SQL_LIMIT';
 
 /** A query the sandbox would not run, or that ClickHouse stopped at a limit. */
 export class AnalysisRefused extends Error {
@@ -31,25 +35,41 @@ export class AnalysisRefused extends Error {
 
 export interface AnalysisResult { rows: Record<string, unknown>[]; tables: string[] }
 
-/** The settings clause every sandboxed query carries; readonly=1 comes last, after which no setting may change. */
-function settingsClause(limits: AnalysisLimits): string {
+/**
+ * The settings every sandboxed query carries, in order; readonly=1 comes last, after which no setting may change.
+ * `resultRows` differs for the EXPLAIN, whose lines max_result_rows would count too.
+ */
+function limitSettings(limits: AnalysisLimits, resultRows = limits.maxResultRows): [string, string | number][] {
   const int = (n: number, name: string) => {
     if (!Number.isInteger(n) || n <= 0) throw new RangeError(`${name} must be a positive integer`);
     return n;
   };
   return [
-    `max_execution_time = ${int(limits.maxExecutionTimeSec, 'maxExecutionTimeSec')}`,
-    `max_result_rows = ${int(limits.maxResultRows, 'maxResultRows')}`,
-    `result_overflow_mode = 'throw'`,
-    `max_memory_usage = ${int(limits.maxMemoryBytes, 'maxMemoryBytes')}`,
-    'readonly = 1',
-  ].join(', ');
+    ['max_execution_time', int(limits.maxExecutionTimeSec, 'maxExecutionTimeSec')],
+    ['max_result_rows', int(resultRows, 'maxResultRows')],
+    ['result_overflow_mode', 'throw'],
+    ['max_memory_usage', int(limits.maxMemoryBytes, 'maxMemoryBytes')],
+    ['readonly', 1],
+  ];
 }
 
+const settingsClause = (limits: AnalysisLimits, resultRows?: number) =>
+  limitSettings(limits, resultRows).map(([name, value]) => `${name} = ${typeof value === 'string' ? `'${value}'` : value}`).join(', ');
+
+/** The settings line EXPLAIN QUERY TREE prints for the root query when it carries exactly these limits. */
+const treeSettingsLine = (limits: AnalysisLimits, resultRows?: number) => `SETTINGS ${limitSettings(limits, resultRows).map(([name, value]) => `${name}=${value}`).join(' ')}`;
+
 /** The query as it is explained and run: the analyst's SELECT as a subquery (its own lines, so a trailing comment ends there). */
-function sandboxed(sql: string, limits: AnalysisLimits): string {
-  return `SELECT * FROM (\n${sql.replace(/[\s;]+$/, '')}\n) SETTINGS ${settingsClause(limits)}`;
+function sandboxed(sql: string, limits: AnalysisLimits, resultRows?: number): string {
+  return `SELECT * FROM (\n${sql.replace(/[\s;]+$/, '')}\n) SETTINGS ${settingsClause(limits, resultRows)}`;
 }
+
+/**
+ * Lines of query tree an EXPLAIN may print. The explained text differs from the one run only in this number, inside
+ * the closing clause: if the analyst's text swallowed that clause (a string or comment left open), the root query would
+ * not carry it, which the check below refuses.
+ */
+const explainLines = 1_000_000;
 
 /** The tables and table functions a query reads, from its query tree: `db.table`, or `fn()` for a table function. */
 export async function tablesRead(store: Store, sql: string): Promise<string[]> {
@@ -80,9 +100,9 @@ export async function runAnalysis(store: Store, sql: string, limits: AnalysisLim
   if (sql.trim() === '') throw new AnalysisRefused('SWX_SQL_NOT_A_QUERY', 'the query is empty');
   const query = sandboxed(sql, limits);
   const [{ database }] = await store.query<{ database: string }>('SELECT currentDatabase() AS database') as [{ database: string }];
-  const tree = await explain(store, query);
+  const tree = await explain(store, sandboxed(sql, limits, explainLines));
   // The limits must be the root query's own; text that closed the subquery early and added its own clause would move them.
-  if (rootSettings(tree) !== `SETTINGS ${settingsClause(limits).replace(/ = /g, '=')}`) {
+  if (rootSettings(tree) !== treeSettingsLine(limits, explainLines)) {
     throw new AnalysisRefused('SWX_SQL_NOT_A_QUERY', 'the query must be one SELECT, without a SETTINGS clause of its own at the end');
   }
   const tables = tablesIn(tree);
@@ -95,7 +115,8 @@ export async function runAnalysis(store: Store, sql: string, limits: AnalysisLim
     return { rows: await store.query<Record<string, unknown>>(query), tables };
   } catch (err) {
     const type = (err as { type?: string }).type;
-    if (type && /^(TIMEOUT_EXCEEDED|TOO_MANY_ROWS_OR_BYTES|MEMORY_LIMIT_EXCEEDED|TOO_SLOW|READONLY)$/.test(type)) {
+    if (type === 'READONLY') throw new AnalysisRefused('SWX_SQL_READONLY', `refused by ClickHouse in read-only mode: ${(err as Error).message}`);
+    if (type && /^(TIMEOUT_EXCEEDED|TOO_MANY_ROWS_OR_BYTES|MEMORY_LIMIT_EXCEEDED|TOO_SLOW)$/.test(type)) {
       throw new AnalysisRefused('SWX_SQL_LIMIT', `stopped by ClickHouse (${type}): ${(err as Error).message}`);
     }
     throw err;
@@ -106,6 +127,7 @@ async function explain(store: Store, query: string): Promise<string[]> {
   try {
     return (await store.query<{ explain: string }>(`EXPLAIN QUERY TREE ${query}`)).map((row) => row.explain);
   } catch (err) {
+    if ((err as { type?: string }).type === 'READONLY') throw new AnalysisRefused('SWX_SQL_READONLY', `refused by ClickHouse in read-only mode: ${(err as Error).message}`);
     throw new AnalysisRefused('SWX_SQL_NOT_A_QUERY', `not a query ClickHouse could read: ${(err as Error).message}`);
   }
 }
