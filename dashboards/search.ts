@@ -24,6 +24,12 @@ const stateSql = `multiIf(
   NOT hasAll(groupUniqArrayArray(delivered_to), groupUniqArrayArray(failed_to)), 'failing',
   'routed')`;
 
+/** What one partial row of message_state must show for the message to be in a state: a necessary condition, cheap to scan. */
+const stateCandidates: Record<MessageState, string> = {
+  rejected: 'rejected > 0', answered: 'answered > 0', query_failed: 'query_failed > 0', delivered: 'notEmpty(delivered_to)',
+  dead_lettered: 'notEmpty(dead_to)', failing: 'notEmpty(failed_to)', routed: 'records > 0',
+};
+
 export interface MessageFilter {
   /** Received at or after (ISO 8601). */
   since?: string;
@@ -96,8 +102,10 @@ export async function searchMessages(store: Store, filter: MessageFilter = {}, c
     if (filter.keyKind) params.keyKind = filter.keyKind;
   }
   if (filter.state !== undefined) {
-    // Partial rows are merged before the state is judged: a WHERE on them would judge from part of a message's records.
+    // The state is judged over all of a message's partial rows; a column only one state needs narrows which messages
+    // are judged at all (a WHERE on the judged rows themselves would judge from part of the records).
     where.push(`(from_partner, message_id) IN (SELECT from_partner, message_id FROM message_state
+      WHERE (from_partner, message_id) IN (SELECT from_partner, message_id FROM message_state WHERE ${stateCandidates[filter.state]})
       GROUP BY from_partner, message_id HAVING ${stateSql} = {state:String})`);
     params.state = filter.state;
   }
@@ -110,11 +118,13 @@ export async function searchMessages(store: Store, filter: MessageFilter = {}, c
     `SELECT toString(messages.at) AS at_text, from_partner, message_id, to_partner, conversation_id, ref_to, file_name, service, action, protocol, size, sha256, outcome, code
      FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY messages.at DESC, from_partner DESC, message_id DESC
-     LIMIT 1 BY messages.at, from_partner, message_id
      LIMIT {limit:UInt32}`,
     params);
-  const states = await messageStatesOf(store, rows);
-  const page = rows.map((row) => summary(row, states.get(`${row.from_partner}\u0000${row.message_id}`)));
+  // A row stored twice (before its parts merged) sorts next to its twin: kept once here, where it costs nothing, rather
+  // than by LIMIT 1 BY, which would keep ClickHouse from reading in key order and stopping at the limit.
+  const unique = rows.filter((row, i) => i === 0 || row.at_text !== rows[i - 1]!.at_text || row.from_partner !== rows[i - 1]!.from_partner || row.message_id !== rows[i - 1]!.message_id);
+  const states = await messageStatesOf(store, unique);
+  const page = unique.map((row) => summary(row, states.get(`${row.from_partner}\u0000${row.message_id}`)));
   const last = rows.at(-1);
   return { rows: page, ...(last && rows.length === limit ? { next: { at: isoTime(last.at_text), from: last.from_partner, messageId: last.message_id } } : {}) };
 }

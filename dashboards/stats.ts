@@ -1,6 +1,7 @@
-// Statistics for the console and analysts, read from the hourly and daily rollups (migration 0005_statistics), never
-// from evidence: a chart over a year reads at most a few rows per day and dimension. Every function returns typed
-// rows; toCsv turns any of them into CSV. Days and hours are UTC.
+// Statistics for the console and analysts, read from the rollups (migration 0005_statistics), never from evidence:
+// stats_hourly and stats_daily by service, protocol, stage and code; stats_partner_daily by partner as well, each
+// record once on its sender's side and once on its receiver's. Every function returns typed rows; toCsv turns any of
+// them into CSV. Days and hours are UTC.
 import { latencyLevels, type Store } from '../engine/store/index.ts';
 
 export type Grain = 'hour' | 'day' | 'month' | 'year';
@@ -8,7 +9,7 @@ export type Grain = 'hour' | 'day' | 'month' | 'year';
 export type Dimension = 'service' | 'protocol' | 'sender' | 'receiver' | 'stage' | 'code';
 
 const dimensionColumns: Record<Dimension, string> = {
-  service: 'service', protocol: 'protocol', sender: 'from_partner', receiver: 'to_partner', stage: 'stage', code: 'code',
+  service: 'service', protocol: 'protocol', sender: 'partner', receiver: 'partner', stage: 'stage', code: 'code',
 };
 
 export interface StatsQuery {
@@ -46,25 +47,33 @@ export interface TrafficRow {
   latencyP99Ms: number | null;
 }
 
-const bucketSql: Record<Grain, { table: string; expr: string }> = {
-  hour: { table: 'stats_hourly', expr: 'hour' },
-  day: { table: 'stats_daily', expr: 'day' },
-  month: { table: 'stats_daily', expr: 'toDateTime(toStartOfMonth(day))' },
-  year: { table: 'stats_daily', expr: 'toDateTime(toStartOfYear(day))' },
+const bucketSql: Record<Grain, string> = {
+  hour: 'hour', day: 'day', month: 'toDateTime(toStartOfMonth(day))', year: 'toDateTime(toStartOfYear(day))',
 };
+
+/** The rollup a query reads, and the side of the partner rows it counts ('' when it needs no partner). */
+function source(query: StatsQuery): { table: string; side: '' | 'sender' | 'receiver' } {
+  const dimensions = new Set<Dimension>([...(query.by ?? []), ...(Object.keys(query.where ?? {}) as Dimension[])]);
+  if (dimensions.has('sender') && dimensions.has('receiver')) throw new RangeError('statistics split or filter by sender or by receiver, not both');
+  const side = dimensions.has('sender') ? 'sender' : dimensions.has('receiver') ? 'receiver' : '';
+  if (side && query.grain === 'hour') throw new RangeError('statistics by partner are kept per day: use grain day, month or year');
+  return { table: side ? 'stats_partner_daily' : query.grain === 'hour' ? 'stats_hourly' : 'stats_daily', side };
+}
 
 const time = (iso: string) => iso.replace('T', ' ').replace('Z', '');
 const isoTime = (clickhouse: string) => `${clickhouse.replace(' ', 'T')}Z`;
 
 /** Traffic per time bucket and dimension: volumes, errors, bytes and delivery latency percentiles. */
 export async function traffic(store: Store, query: StatsQuery): Promise<TrafficRow[]> {
-  const { table, expr } = bucketSql[query.grain];
+  const { table, side } = source(query);
+  const expr = bucketSql[query.grain];
   const column = table === 'stats_hourly' ? 'hour' : 'day';
   const by = query.by ?? [];
-  const params: Record<string, unknown> = { since: time(query.since), until: time(query.until) };
+  const params: Record<string, unknown> = { since: time(query.since), until: time(query.until), side };
   const where = [
     `${column} >= ${query.grain === 'hour' ? 'toStartOfHour' : 'toStartOfDay'}(toDateTime64({since:String}, 3, 'UTC'))`,
     `${column} < toDateTime64({until:String}, 3, 'UTC')`,
+    ...(side ? ['side = {side:String}'] : []),
   ];
   for (const [dimension, value] of Object.entries(query.where ?? {}) as [Dimension, string][]) {
     where.push(`${dimensionColumns[dimension]} = {w_${dimension}:String}`);
@@ -113,14 +122,15 @@ export interface TalkerRow { partner: string; messages: number; bytes: number; d
 /** The partners that sent (`sender`) or received (`receiver`) the most messages in a period. */
 export async function topTalkers(store: Store, query: { since: string; until: string; side: 'sender' | 'receiver'; limit?: number }): Promise<TalkerRow[]> {
   // A sender's messages are its accepted submissions; a receiver's are its first receipts (a topic's copies count once each).
-  const [column, stage] = query.side === 'sender' ? ['from_partner', 'verified'] : ['to_partner', 'delivered'];
+  const stage = query.side === 'sender' ? 'verified' : 'delivered';
   const rows = await store.query<Omit<TalkerRow, 'bytes'> & { partner_bytes: number }>(
-    `SELECT ${column} AS partner, sumIf(records, stage = {stage:String}) AS messages, sumIf(bytes, stage = {stage:String}) AS partner_bytes,
+    `SELECT partner, sumIf(records, stage = {stage:String}) AS messages, sumIf(bytes, stage = {stage:String}) AS partner_bytes,
        sumIf(records, stage = 'delivered') AS deliveries, sumIf(records, code != '') AS errors
-     FROM stats_daily
-     WHERE day >= toStartOfDay(toDateTime64({since:String}, 3, 'UTC')) AND day < toDateTime64({until:String}, 3, 'UTC') AND ${column} != ''
+     FROM stats_partner_daily
+     WHERE day >= toStartOfDay(toDateTime64({since:String}, 3, 'UTC')) AND day < toDateTime64({until:String}, 3, 'UTC')
+       AND side = {side:String} AND partner != ''
      GROUP BY partner ORDER BY messages DESC, partner LIMIT {limit:UInt32}`,
-    { since: time(query.since), until: time(query.until), stage, limit: query.limit ?? 10 });
+    { since: time(query.since), until: time(query.until), side: query.side, stage, limit: query.limit ?? 10 });
   return rows.map((row) => ({ partner: row.partner, messages: Number(row.messages), bytes: Number(row.partner_bytes), deliveries: Number(row.deliveries), errors: Number(row.errors) }));
 }
 

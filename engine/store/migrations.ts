@@ -45,16 +45,44 @@ FROM evidence WHERE message_id != '' AND stage != 'refused_unauthenticated'`;
 export const latencyLevels = [0.5, 0.9, 0.95, 0.99] as const;
 const latencyType = `AggregateFunction(quantilesTDigestIf(${latencyLevels.join(', ')}), Float64, UInt8)`;
 
-function statsSelect(grain: 'hour' | 'day'): string {
-  const bucket = grain === 'hour' ? 'toStartOfHour(at)' : 'toDateTime(toStartOfDay(at))';
-  return `SELECT ${bucket} AS ${grain}, service, protocol, from_partner, to_partner, stage, code,
-  count() AS records, sum(size) AS bytes,
-  quantilesTDigestIfState(${latencyLevels.join(', ')})(toFloat64(dateDiff('millisecond', received_at, at)), stage = 'delivered' AND received_at > toDateTime64(0, 3, 'UTC')) AS latency_ms
-FROM evidence WHERE 1`;
+/**
+ * The statistics rollups. Without partners, a bucket holds a row per service, protocol, stage and code: a year of days
+ * is a few hundred thousand rows at most, whatever the traffic. By partner, each record counts twice, once on its
+ * sender's side and once on its receiver's (`side`), so that "by agency" needs no pair of columns.
+ */
+const rollups = [
+  { table: 'stats_hourly', time: 'hour', bucket: 'toStartOfHour(at)', partners: false },
+  { table: 'stats_daily', time: 'day', bucket: 'toDateTime(toStartOfDay(at))', partners: false },
+  { table: 'stats_partner_daily', time: 'day', bucket: 'toDateTime(toStartOfDay(at))', partners: true },
+] as const;
+
+type Rollup = (typeof rollups)[number];
+
+const rollupKey = (r: Rollup) => [r.time, ...(r.partners ? ['side', 'partner'] : []), 'service', 'protocol', 'stage', 'code'].join(', ');
+
+function rollupTable(r: Rollup): string {
+  return `CREATE TABLE IF NOT EXISTS ${r.table} (
+  ${r.time} DateTime('UTC'),${r.partners ? `
+  side LowCardinality(String),
+  partner LowCardinality(String),` : ''}
+  service LowCardinality(String),
+  protocol LowCardinality(String),
+  stage LowCardinality(String),
+  code LowCardinality(String),
+  records SimpleAggregateFunction(sum, UInt64),
+  bytes SimpleAggregateFunction(sum, UInt64),
+  latency_ms ${latencyType}
+) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})`;
 }
 
-function statsGroupBy(grain: 'hour' | 'day'): string {
-  return `GROUP BY ${grain}, service, protocol, from_partner, to_partner, stage, code`;
+/** The rollup's rows of the evidence read; `copyOnce` adds the condition of the one-time copy of evidence already archived. */
+function rollupSelect(r: Rollup, copyOnce = ''): string {
+  return `SELECT ${r.bucket} AS ${r.time},${r.partners ? ' side_partner.1 AS side, side_partner.2 AS partner,' : ''} service, protocol, stage, code,
+  count() AS records, sum(size) AS bytes,
+  quantilesTDigestIfState(${latencyLevels.join(', ')})(toFloat64(dateDiff('millisecond', received_at, at)), stage = 'delivered' AND received_at > toDateTime64(0, 3, 'UTC')) AS latency_ms
+FROM evidence${r.partners ? " ARRAY JOIN [('sender', from_partner), ('receiver', to_partner)] AS side_partner" : ''}
+${copyOnce ? `WHERE ${copyOnce}` : ''}
+GROUP BY ${rollupKey(r)}`;
 }
 
 export const MIGRATIONS_TABLE = 'swx_migrations';
@@ -193,28 +221,15 @@ export const migrations: readonly Migration[] = [
     ],
   },
   {
-    // Statistics rollups (dashboards/stats.ts): per hour and per day, by sender, receiver, service, protocol, stage and
-    // code, kept by materialized views, so that a chart over a year reads thousands of rows. Latency is from the
-    // message's receipt to the receiver's receipt (`delivered` records), as t-digest quantile states. Rollups keep
-    // their rows when evidence expires.
+    // Statistics rollups (dashboards/stats.ts): per hour and per day by service, protocol, stage and code, and per day
+    // by partner as well, kept by materialized views, so that a chart over a year reads rollup rows, not evidence.
+    // Latency is from the message's receipt to the receiver's receipt (`delivered` records), as t-digest quantile
+    // states. Rollups keep their rows when evidence expires.
     id: '0005_statistics',
     sql: [
-      ...(['hour', 'day'] as const).map((grain) => `CREATE TABLE IF NOT EXISTS stats_${grain === 'hour' ? 'hourly' : 'daily'} (
-  ${grain} DateTime('UTC'),
-  service LowCardinality(String),
-  protocol LowCardinality(String),
-  from_partner LowCardinality(String),
-  to_partner LowCardinality(String),
-  stage LowCardinality(String),
-  code LowCardinality(String),
-  records SimpleAggregateFunction(sum, UInt64),
-  bytes SimpleAggregateFunction(sum, UInt64),
-  latency_ms ${latencyType}
-) ENGINE = AggregatingMergeTree PARTITION BY toYear(${grain}) ORDER BY (${grain}, service, protocol, from_partner, to_partner, stage, code)`),
-      `INSERT INTO stats_hourly ${statsSelect('hour')} AND (SELECT count() FROM stats_hourly) = 0 ${statsGroupBy('hour')}`,
-      `INSERT INTO stats_daily ${statsSelect('day')} AND (SELECT count() FROM stats_daily) = 0 ${statsGroupBy('day')}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS stats_hourly_mv TO stats_hourly AS ${statsSelect('hour')} ${statsGroupBy('hour')}`,
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS stats_daily_mv TO stats_daily AS ${statsSelect('day')} ${statsGroupBy('day')}`,
+      ...rollups.map(rollupTable),
+      ...rollups.map((r) => `INSERT INTO ${r.table} ${rollupSelect(r, `(SELECT count() FROM ${r.table}) = 0`)}`),
+      ...rollups.map((r) => `CREATE MATERIALIZED VIEW IF NOT EXISTS ${r.table}_mv TO ${r.table} AS ${rollupSelect(r)}`),
     ],
   },
   {

@@ -37,11 +37,11 @@ for (const backend of backends) {
 
   test(`${backend}: a SELECT over the allowed tables runs, and says what it read`, async () => {
     const result = await runAnalysis(store, `
-      SELECT from_partner, sum(records) AS n FROM stats_daily WHERE stage = 'verified'
-      GROUP BY from_partner ORDER BY from_partner -- a trailing comment ends on its line
+      SELECT partner, sum(records) AS n FROM stats_partner_daily WHERE side = 'sender' AND stage = 'verified'
+      GROUP BY partner ORDER BY partner -- a trailing comment ends on its line
     `, limits);
-    assert.equal(result.rows, [{ from_partner: 'BOFT', n: 20 }, { from_partner: 'CUSTOMS', n: 20 }]);
-    assert.equal(result.tables, [`${database}.stats_daily`]);
+    assert.equal(result.rows, [{ partner: 'BOFT', n: 20 }, { partner: 'CUSTOMS', n: 20 }]);
+    assert.equal(result.tables, [`${database}.stats_partner_daily`]);
     const joined = await runAnalysis(store, `WITH s AS (SELECT from_partner, message_id FROM message_state GROUP BY ALL)
       SELECT count() AS n FROM messages m JOIN s USING (from_partner, message_id);`, limits);
     assert.equal(joined.rows, [{ n: 40 }]);

@@ -67,12 +67,18 @@ for (const backend of backends) {
   test(`${backend}: rollups equal a direct aggregate over evidence, at every grain and split`, async () => {
     // Once merged, the daily rollup holds one row per day and combination of dimensions.
     const [{ n }] = await store.query<{ n: number }>(
-      'SELECT count() AS n FROM (SELECT DISTINCT toStartOfDay(at), service, protocol, from_partner, to_partner, stage, code FROM evidence)') as [{ n: number }];
+      'SELECT count() AS n FROM (SELECT DISTINCT toStartOfDay(at), service, protocol, stage, code FROM evidence)') as [{ n: number }];
     const [{ rows }] = await store.query<{ rows: number }>('SELECT count() AS rows FROM stats_daily FINAL') as [{ rows: number }];
     assert.is(rows, Number(n));
-    const splits: Dimension[][] = [[], ['service'], ['protocol', 'stage'], ['sender', 'receiver'], ['code']];
+    const [{ sides }] = await store.query<{ sides: number }>(
+      `SELECT (SELECT count() FROM (SELECT DISTINCT toStartOfDay(at), from_partner, service, protocol, stage, code FROM evidence))
+            + (SELECT count() FROM (SELECT DISTINCT toStartOfDay(at), to_partner, service, protocol, stage, code FROM evidence)) AS sides`) as [{ sides: number }];
+    const [{ partnerRows }] = await store.query<{ partnerRows: number }>('SELECT count() AS partnerRows FROM stats_partner_daily FINAL') as [{ partnerRows: number }];
+    assert.is(partnerRows, Number(sides), 'one row per day, side, partner and combination');
+    const splits: Dimension[][] = [[], ['service'], ['protocol', 'stage'], ['code'], ['sender'], ['receiver', 'service'], ['sender', 'stage', 'code']];
     for (const grain of ['hour', 'day', 'month', 'year'] as Grain[]) {
-      for (const by of splits) {
+      // Partners are kept per day.
+      for (const by of splits.filter((split) => grain !== 'hour' || !split.some((d) => d === 'sender' || d === 'receiver'))) {
         const rolled = await traffic(store, { grain, by, since, until });
         const expected = await direct(store, grain, by, since, until);
         assert.ok(rolled.length > 0);
@@ -82,6 +88,20 @@ for (const backend of backends) {
     const years = await traffic(store, { grain: 'year', since, until });
     assert.equal(years.map((row) => row.bucket), ['2025-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2027-01-01T00:00:00.000Z'].map((b) => b.replace('.000Z', 'Z')));
     assert.is(years.reduce((sum, row) => sum + row.messages, 0), messages.filter((m) => m.outcome !== 'rejected').length);
+  });
+
+  test(`${backend}: partners are split per day and up, on one side at a time`, async () => {
+    for (const query of [{ grain: 'hour' as const, by: ['sender' as const] }, { grain: 'day' as const, by: ['sender' as const, 'receiver' as const] }, { grain: 'day' as const, by: ['sender' as const], where: { receiver: 'NTA' } }]) {
+      try {
+        await traffic(store, { ...query, since, until });
+        assert.unreachable(JSON.stringify(query));
+      } catch (err) {
+        assert.instance(err, RangeError);
+      }
+    }
+    const nta = await traffic(store, { grain: 'year', where: { receiver: 'NTA' }, since, until });
+    const [direct] = await store.query<{ n: number }>("SELECT countIf(stage = 'delivered') AS n FROM evidence WHERE to_partner = 'NTA'");
+    assert.is(nta.reduce((sum, row) => sum + row.deliveries, 0), Number(direct!.n));
   });
 
   test(`${backend}: a filter keeps only its rows; error rates count rejections and dead letters`, async () => {
