@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findMessages, messageTimeline, searchMessages, topTalkers, traffic } from '../dashboards/index.ts';
+import { evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
 import { conditions, percentile } from './conditions.ts';
 
@@ -65,6 +66,41 @@ async function timed(repeats: number, run: (i: number) => Promise<unknown>): Pro
   return { p50_ms: round(percentile(times, 50)), p95_ms: round(percentile(times, 95)), runs: repeats };
 }
 
+/**
+ * What the views cost the archive: 10k-row JSONEachRow inserts of archive-shaped rows (engine/evidence.ts's evidenceRow)
+ * into evidence, which feeds six views, and into a copy of its columns that feeds none, alternated in the same run.
+ */
+async function archiveInsertCost(store: Store, say: (line: string) => void): Promise<{ with_views: number; without_views: number }> {
+  await store.command('CREATE TABLE IF NOT EXISTS evidence_plain AS evidence');
+  let chain = 0;
+  let prev = '';
+  const batch = () => Array.from({ length: 10_000 }, () => {
+    const n = chain;
+    const record: EvidenceRecord = {
+      id: `I-${n}`, messageId: `I-${Math.floor(n / 4)}`, conversationId: `I-${Math.floor(n / 4)}`, stage: (['received', 'verified', 'routed', 'delivered'] as const)[n % 4]!,
+      at: new Date(Date.UTC(2026, 0, 1) + n * 10).toISOString(), from: agencies[n % agencies.length]!, to: agencies[(n + 3) % agencies.length]!,
+      service: services[n % services.length]!, action: 'submit', protocol: 'rest', size: 4096, sha256: 'ab'.repeat(32), node: 'insert-bench',
+      receivedAt: new Date(Date.UTC(2026, 0, 1) + (n - (n % 4)) * 10).toISOString(), raw: n % 4 === 0 ? Buffer.alloc(700, n % 251).toString('base64') : '',
+    };
+    const { row, hash } = evidenceRow(record, 'INSERT@1', n, n, prev);
+    chain++;
+    prev = hash;
+    return JSON.stringify(row);
+  });
+  const totals = { with_views: { rows: 0, ms: 0 }, without_views: { rows: 0, ms: 0 } };
+  for (let round = 0; round < 6; round++) {
+    const [table, key] = round % 2 === 0 ? ['evidence', 'with_views'] as const : ['evidence_plain', 'without_views'] as const;
+    const rows = batch();
+    const t0 = performance.now();
+    await store.insert(table, rows);
+    totals[key].ms += performance.now() - t0;
+    totals[key].rows += rows.length;
+  }
+  const rate = (t: { rows: number; ms: number }) => Math.round(t.rows / (t.ms / 1000));
+  say(`archive insert: ${rate(totals.with_views)} rows/s with the views, ${rate(totals.without_views)} without`);
+  return { with_views: rate(totals.with_views), without_views: rate(totals.without_views) };
+}
+
 async function count(store: Store, table: string): Promise<number> {
   return Number((await store.query<{ n: number }>(`SELECT count() AS n FROM ${table}`))[0]!.n);
 }
@@ -112,22 +148,26 @@ export async function searchBench(options: SearchBenchOptions): Promise<Record<s
     await measure('timeline', (i) => messageTimeline(store, `B-${pick(i)}`));
     await measure('year_chart_daily_by_service', () => traffic(store, { grain: 'day', by: ['service'], since, until }), Math.min(options.repeats, 10));
     await measure('year_trend_monthly_by_protocol', () => traffic(store, { grain: 'month', by: ['protocol'], since, until }), Math.min(options.repeats, 10));
-    await measure('year_hourly_latency', () => traffic(store, { grain: 'hour', where: { stage: 'delivered' }, since, until }), Math.min(options.repeats, 5));
+    await measure('week_hourly_latency', () => traffic(store, { grain: 'hour', where: { stage: 'delivered' }, since: '2025-12-24T00:00:00Z', until }), Math.min(options.repeats, 10));
     await measure('top_talkers_year', () => topTalkers(store, { since, until, side: 'sender' }), Math.min(options.repeats, 10));
     // The same year chart straight from evidence: what the rollup saves.
     await measure('year_chart_daily_by_service_from_evidence', () => store.query(
       `SELECT toStartOfDay(at) AS day, service, countIf(stage = 'verified') AS messages, countIf(stage = 'delivered') AS deliveries, countIf(code != '') AS errors,
          quantilesTDigestIf(0.5, 0.9, 0.95, 0.99)(toFloat64(dateDiff('millisecond', received_at, at)), stage = 'delivered') AS latency
        FROM evidence WHERE at >= '2025-01-01 00:00:00' AND at < '2026-01-01 00:00:00' GROUP BY day, service ORDER BY day, service`), 3);
+    const tableRows = {
+      messages: await count(store, 'messages'), message_keys: await count(store, 'message_keys'), message_state: await count(store, 'message_state'),
+      stats_hourly: await count(store, 'stats_hourly'), stats_daily: await count(store, 'stats_daily'), stats_partner_daily: await count(store, 'stats_partner_daily'),
+    };
+    const insert = await archiveInsertCost(store, say);
     return {
       bench: 'search',
       messages: total,
       evidence_rows: evidenceRows,
       load_rows_per_s: Math.round(evidenceRows / loadSeconds),
-      table_rows: {
-        messages: await count(store, 'messages'), message_keys: await count(store, 'message_keys'), message_state: await count(store, 'message_state'),
-        stats_hourly: await count(store, 'stats_hourly'), stats_daily: await count(store, 'stats_daily'),
-      },
+      archive_insert_rows_per_s: insert,
+      // Physical rows, before background merges fold a rollup's rows with the same key.
+      table_rows: tableRows,
       cases,
       conditions: conditions({ backend: 'chdb', measured: 'end to end through the store (IPC to the chDB owner), first run of each case untimed' }),
     };
