@@ -80,6 +80,8 @@ for (const backend of backends) {
       'ALTER TABLE messages DELETE WHERE 1',
       'SELECT 1; DROP TABLE messages',
       'SET readonly = 0',
+      "SELECT * FROM messages INTO OUTFILE '/tmp/swx-analysis-outfile.csv'",
+      'SELECT * FROM messages FORMAT CSV',
       'SELECT * FROM messages) SETTINGS max_result_rows = 0, readonly = 0 /*',
       '',
     ]) {

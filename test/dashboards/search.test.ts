@@ -4,8 +4,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { findMessages, messageTimeline, searchMessages, type MessageCursor, type MessageFilter, type MessageState, type MessageSummary } from '../../dashboards/index.ts';
+import { evidenceRow } from '../../engine/evidence.ts';
 import type { Store } from '../../engine/store/index.ts';
-import { archive, backends, sha256Of, testStore, type SampleMessage } from '../helpers/evidence-sample.ts';
+import { archive, backends, lifeOf, sha256Of, testStore, type SampleMessage } from '../helpers/evidence-sample.ts';
 
 const agencies = ['CUSTOMS', 'BOFT', 'BSMI', 'TFDA', 'NTA'];
 const start = Date.UTC(2026, 0, 5, 8);
@@ -53,6 +54,16 @@ async function allPages(store: Store, filter: MessageFilter, limit: number): Pro
     assert.ok(pages < 1000, 'paging ends');
   }
 }
+
+test('ref_to and received_at stay outside the hash chain: a record hashes as it did before them', () => {
+  const record = lifeOf(sample()[7]!)[3]!;
+  const { refTo: _refTo, receivedAt: _receivedAt, ...before } = record;
+  const withColumns = evidenceRow({ ...record, refTo: 'M-0001' }, 'S@1', 1, 1, 'p');
+  const without = evidenceRow(before, 'S@1', 1, 1, 'p');
+  assert.is(withColumns.hash, without.hash);
+  assert.equal([withColumns.row.ref_to, withColumns.row.received_at], ['M-0001', record.receivedAt!.replace('T', ' ').replace('Z', '')]);
+  assert.equal([without.row.ref_to, without.row.received_at], [undefined, undefined]);
+});
 
 for (const backend of backends) {
   let store: Store;
