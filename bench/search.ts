@@ -137,6 +137,10 @@ export async function searchBench(options: SearchBenchOptions): Promise<Record<s
       const day = new Date(Date.parse(since) + (i % 360) * 86_400_000);
       return searchMessages(store, { sender: agencies[i % agencies.length], since: day.toISOString(), until: new Date(day.getTime() + 86_400_000).toISOString() }, undefined, 50);
     });
+    await measure('page_receiver_day', (i) => {
+      const day = new Date(Date.parse(since) + (i % 360) * 86_400_000);
+      return searchMessages(store, { receiver: agencies[(i + 3) % agencies.length], since: day.toISOString(), until: new Date(day.getTime() + 86_400_000).toISOString() }, undefined, 50);
+    });
     await measure('page_newest_then_next', async () => {
       const first = await searchMessages(store, {}, undefined, 50);
       return searchMessages(store, {}, first.next, 50);
