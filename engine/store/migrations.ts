@@ -15,8 +15,7 @@ export interface Migration {
 }
 
 // ---- the SELECTs behind the search and statistics views (each also copies existing evidence in once) ----------
-// Each ends in a WHERE clause, so that the copy can add its own condition. Their text is part of the checksums of
-// the migrations that use them: change a view through a new migration, never here.
+// Their text is part of the checksums of the migrations that use them: change a view through a new migration, never here.
 
 /** The stages that open a message's life: one per submission. */
 const firstStages = `('verified', 'rejected', 'answered', 'query_failed')`;
@@ -75,14 +74,22 @@ function rollupTable(r: Rollup): string {
 ) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})`;
 }
 
-/** The rollup's rows of the evidence read; `copyOnce` adds the condition of the one-time copy of evidence already archived. */
-function rollupSelect(r: Rollup, copyOnce = ''): string {
+/** The rollup's rows of the evidence read. */
+function rollupSelect(r: Rollup): string {
   return `SELECT ${r.bucket} AS ${r.time},${r.partners ? ' side_partner.1 AS side, side_partner.2 AS partner,' : ''} service, protocol, stage, code,
   count() AS records, sum(size) AS bytes,
   quantilesTDigestIfState(${latencyLevels.join(', ')})(toFloat64(dateDiff('millisecond', received_at, at)), stage = 'delivered' AND received_at > toDateTime64(0, 3, 'UTC')) AS latency_ms
 FROM evidence${r.partners ? " ARRAY JOIN [('sender', from_partner), ('receiver', to_partner)] AS side_partner" : ''}
-${copyOnce ? `WHERE ${copyOnce}` : ''}
 GROUP BY ${rollupKey(r)}`;
+}
+
+/**
+ * Copies the evidence already archived into a view's table, before the view exists. Emptied first, so that a run
+ * cut short and run again copies everything once. A large store's copy may take long: it runs at start, before the
+ * hub takes traffic, with an hour allowed.
+ */
+function copyIn(table: string, select: string): string[] {
+  return [`TRUNCATE TABLE IF EXISTS ${table}`, `INSERT INTO ${table} ${select} SETTINGS max_execution_time = 3600`];
 }
 
 export const MIGRATIONS_TABLE = 'swx_migrations';
@@ -164,7 +171,7 @@ export const migrations: readonly Migration[] = [
     // - message_keys: every id a message can be looked up by, sorted by the id.
     // - messages: one row per message with the facts of its first record, sorted by time for keyset paging.
     // - message_state: what became of a message, merged from all of its records, sorted by (from_partner, message_id).
-    // Evidence already archived is copied in once, before the views exist (on a fresh store there is none).
+    // Evidence already archived is copied in once, before the views exist (on a fresh store there is none; see copyIn).
     // Granules are small: these tables answer point lookups (a page's 50 messages), and a lookup reads whole granules;
     // message_state's aggregate states are the dearest to read (with 8192 rows a granule, a page cost ~350 ms at 300k
     // messages, most of it deserialising states of messages not asked for).
@@ -215,9 +222,9 @@ export const migrations: readonly Migration[] = [
   answered SimpleAggregateFunction(sum, UInt64),
   query_failed SimpleAggregateFunction(sum, UInt64)
 ) ENGINE = AggregatingMergeTree ORDER BY (from_partner, message_id) SETTINGS index_granularity = 256`,
-      `INSERT INTO message_keys ${messageKeysSelect} AND (SELECT count() FROM message_keys) = 0`,
-      `INSERT INTO messages ${messagesSelect} AND (SELECT count() FROM messages) = 0`,
-      `INSERT INTO message_state ${messageStateSelect} AND (SELECT count() FROM message_state) = 0 GROUP BY from_partner, message_id`,
+      ...copyIn('message_keys', messageKeysSelect),
+      ...copyIn('messages', messagesSelect),
+      ...copyIn('message_state', `${messageStateSelect} GROUP BY from_partner, message_id`),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS message_keys_mv TO message_keys AS ${messageKeysSelect}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS messages_mv TO messages AS ${messagesSelect}`,
       `CREATE MATERIALIZED VIEW IF NOT EXISTS message_state_mv TO message_state AS ${messageStateSelect} GROUP BY from_partner, message_id`,
@@ -231,7 +238,7 @@ export const migrations: readonly Migration[] = [
     id: '0005_statistics',
     sql: [
       ...rollups.map(rollupTable),
-      ...rollups.map((r) => `INSERT INTO ${r.table} ${rollupSelect(r, `(SELECT count() FROM ${r.table}) = 0`)}`),
+      ...rollups.flatMap((r) => copyIn(r.table, rollupSelect(r))),
       ...rollups.map((r) => `CREATE MATERIALIZED VIEW IF NOT EXISTS ${r.table}_mv TO ${r.table} AS ${rollupSelect(r)}`),
     ],
   },
