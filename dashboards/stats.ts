@@ -27,6 +27,8 @@ export interface StatsQuery {
  * One time bucket of one combination of dimensions. `messages`: accepted submissions (verified); `deliveries`: first
  * receipts; `failures`: refused deliveries (retried); `deadLetters`, `rejections`, `redeliveries`; `errors`: records
  * with an error code; `bytes`: payload bytes accepted; latency from receipt at the hub to the receiver's receipt.
+ * Split by receiver, a message to a topic or channel is accepted under receiver '' (it names none); each receiver's
+ * copy counts in its own deliveries, failures and dead letters.
  */
 export interface TrafficRow {
   bucket: string;
