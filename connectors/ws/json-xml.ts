@@ -4,7 +4,7 @@
 import { SwxError } from '../../engine/errors.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { jsonXmlNamespace } from './contract.ts';
-import { escapeXml, hasNonXmlChar } from './xml-text.ts';
+import { escapeXml, hasNonXmlChar } from '../../engine/xml/text.ts';
 
 export interface JsonXmlLimits {
   /** Nesting of maps and arrays. */

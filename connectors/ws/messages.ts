@@ -8,7 +8,7 @@ import { wsuNamespace } from '../../engine/trust/index.ts';
 import { elementChildren, textOf } from '../../engine/xml/elements.ts';
 import { queryNamespace } from './contract.ts';
 import { jsonToXml, xmlToJson } from './json-xml.ts';
-import { escapeXml, hasNonXmlChar } from './xml-text.ts';
+import { escapeXml, hasNonXmlChar } from '../../engine/xml/text.ts';
 
 const q = (name: string, value: string) => `<q:${name}>${escapeXml(value)}</q:${name}>`;
 const bad = (detail: string) => new SwxError('SWX_BAD_REQUEST', detail);

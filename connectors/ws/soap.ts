@@ -8,7 +8,7 @@ import { parseXml, type XmlDocument, type XmlElement, type XmlLimits } from '../
 import { soapVersionOf, type SoapEnvelope } from '../../engine/xml/soap.ts';
 import { signedSecurityHeader, wsuNamespace } from '../../engine/trust/index.ts';
 import { queryNamespace, soapNamespaces, type SoapVersion } from './contract.ts';
-import { escapeXml } from './xml-text.ts';
+import { escapeXml } from '../../engine/xml/text.ts';
 
 export interface SoapMessage extends SoapEnvelope {
   version: SoapVersion;

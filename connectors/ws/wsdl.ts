@@ -1,7 +1,7 @@
 // The WSDL 1.1 (document/literal) of one dataset's query operation, with a SOAP 1.1 and a SOAP 1.2 binding.
 import type { Dataset } from '../../engine/catalogue.ts';
 import { jsonXmlNamespace, queryNamespace, soapAction } from './contract.ts';
-import { escapeXml } from './xml-text.ts';
+import { escapeXml } from '../../engine/xml/text.ts';
 
 const stringElement = (name: string, optional = false) => `<xsd:element name="${name}" type="xsd:string"${optional ? ' minOccurs="0"' : ''}/>`;
 
