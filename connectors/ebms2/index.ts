@@ -1,3 +1,14 @@
-// The ebMS 2.0 connector's public face. So far it reads partners' collaboration-protocol agreements (CPA 2.0); the
-// connector registers itself here once it sends and receives.
+// The ebMS 2.0 connector's public face: partners' collaboration-protocol agreements (CPA 2.0), the ebMS 2.0 message read
+// and validated, the MSH signals and outgoing headers written and signed, and the partner endpoint kind. The connector
+// registers its endpoint kind here; its inbound and outbound halves are not built yet.
 export { cpaNamespace, parseCpa, type Cpa, type CpaActionBinding, type CpaDeliveryChannel, type CpaMessagingBinding, type CpaParty, type CpaTransport } from './cpa.ts';
+export { ebmsError, ebmsErrorCodes, ebmsErrorContext, EbmsRefusal, highestSeverity, securityFailure, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
+export {
+  actors, ebmsNamespace, messageStatuses, mshActions, mshService, pointer, readEbmsMessage,
+  type DsReference, type EbmsMessage, type EbmsParty, type ManifestReference, type MessageHeader, type MessageStatus, type MshAction, type PartyId, type ReadOptions,
+} from './message.ts';
+export {
+  acknowledgmentXml, ackRequestedXml, actorFilter, dsReferenceXml, ebmsMultipart, envelopeXml, errorListXml, manifestXml, messageErrorXml, messageHeaderXml,
+  newMessageId, pongXml, signEbms, statusResponseXml, syncReplyXml,
+  type EbmsSigning, type OutgoingHeader, type ReplyOptions, type SignedEbms,
+} from './write.ts';
