@@ -19,3 +19,4 @@ export {
 export { ebms2Endpoint, ebms2Serves, endpointFromCpa, partnerIdFor, partyOf, signatureFor, type Ebms2Channel, type Ebms2Endpoint } from './endpoint.ts';
 
 registerEndpointKind({ protocol: 'ebms2', endpoint: ebms2Endpoint, serves: (endpoint) => ebms2Serves(endpoint as Ebms2Endpoint) });
+export { nextStep, received, receivedEntry, reception, sent, type NextStep, type Outstanding, type ReceivedEntry, type Reception, type RetryPolicy } from './reliability.ts';
