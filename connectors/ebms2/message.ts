@@ -2,6 +2,7 @@
 // acts on, and validated as the spec requires: each fault becomes an ebMS error with the spec's errorCode, severity and
 // location, and a message with any error of severity Error is refused as a whole (EbmsRefusal) so that the MSH answers
 // it with a MessageError. Read through the hardened XML gate.
+import { cidUrl, type MessageParts } from '../../engine/mime/index.ts';
 import { ebxmlNamespaces, soapNamespaces } from '../../engine/xml/soap.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml, XmlRefusal, type XmlElement } from '../../engine/xml/parse.ts';
@@ -458,4 +459,17 @@ export function readEbmsMessage(xml: Buffer | string, options: ReadOptions = {})
     ...(statusResponse ? { statusResponse } : {}),
     signatureReferences,
   };
+}
+
+/**
+ * Reads the message a MIME package carries (2.1): its SOAP part, which must be text/xml (2.1.3.1, else MimeProblem),
+ * with the other parts as the payloads its Manifest may name.
+ */
+export function readEbmsParts(parts: MessageParts, options: Omit<ReadOptions, 'attachments'> = {}): EbmsMessage {
+  const { type, subtype } = parts.root.contentType;
+  if (type !== 'text' || subtype !== 'xml') {
+    const location = parts.root.contentId === undefined ? undefined : cidUrl(parts.root.contentId);
+    throw new EbmsRefusal([ebmsError('MimeProblem', `the SOAP part is ${type}/${subtype}; ebMS 2.0 carries it as text/xml`, location)]);
+  }
+  return readEbmsMessage(parts.root.body, { ...options, attachments: parts.attachments });
 }

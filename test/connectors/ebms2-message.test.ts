@@ -7,12 +7,12 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { messageParts, parseEntity, parseHttpMessage, type MessageParts } from '../../engine/mime/index.ts';
-import { EbmsRefusal, mshService, readEbmsMessage, type EbmsError, type EbmsMessage } from '../../connectors/ebms2/index.ts';
+import { EbmsRefusal, mshService, readEbmsMessage, readEbmsParts, type EbmsError, type EbmsMessage } from '../../connectors/ebms2/index.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
 const bytes = (path: string) => readFileSync(conformance + path);
 const mail = (path: string) => messageParts(parseEntity(bytes(path)));
-const read = (parts: MessageParts, at?: Date | false) => readEbmsMessage(parts.root.body, { attachments: parts.attachments, ...(at === undefined ? {} : { at }) });
+const read = (parts: MessageParts, at?: Date | false) => readEbmsParts(parts, at === undefined ? {} : { at });
 
 const oppgjor = () => mail('navikt-ebxml-processor/oppgjorsmelding/2023_08_29T12_56_58_328.msg');
 const oppgjorXml = () => oppgjor().root.body.toString('utf8');
@@ -166,6 +166,19 @@ test('other faults the spec names: MessageHeader without mustUnderstand, untyped
   hasError(refusal(ping.replace('<eb:Action>Ping', '<eb:Action>Jump'), options()), 'ValueNotRecognized', /eb:Service\)$/);
   hasError(refusal('<a/>'), 'OtherXml');
   hasError(refusal('<!DOCTYPE x [<!ENTITY e "e">]><x>&e;</x>'), 'OtherXml');
+});
+
+test('a package whose SOAP part is not text/xml is MimeProblem at that part', () => {
+  const parts = oppgjor();
+  const root = { ...parts.root, contentType: { type: 'application', subtype: 'soap+xml', parameters: {} } };
+  try {
+    readEbmsParts({ ...parts, root }, { at: ackrequestedAt });
+    assert.unreachable('accepted');
+  } catch (error) {
+    const refused = error as EbmsRefusal;
+    hasError(refused, 'MimeProblem');
+    assert.is(refused.errors[0]!.location, 'cid:ZTTPT8UKUKU4.U2O3MHW7UL03@speare.no');
+  }
 });
 
 test.run();
