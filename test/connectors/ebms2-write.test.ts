@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   acknowledgmentXml, ackRequestedXml, EbmsRefusal, ebmsMultipart, envelopeXml, manifestXml, messageErrorXml, messageHeaderXml,
-  mshService, pongXml, readEbmsMessage, signEbms, statusResponseXml, type EbmsMessage,
+  endpointFromCpa, mshService, parseCpa, partyOf, pongXml, readEbmsMessage, signatureFor, signEbms, statusResponseXml, type EbmsMessage,
 } from '../../connectors/ebms2/index.ts';
 import { messageParts, parseEntity } from '../../engine/mime/index.ts';
 import { signXml, verifyXml } from '../../engine/trust/index.ts';
@@ -192,8 +192,18 @@ test('StatusResponse and Pong answer their requests in the spec\'s shape', () =>
 
 test('RSA-SHA1 only when the agreement asks for it, and flagged weak', async () => {
   const fixture = await trustFixture();
+  // The national health network's agreement as an older partner would write it: RSA-SHA1 over SHA-1.
+  const cpaText = readFileSync(`${conformance}cpa/nav-qass-35065.xml`, 'utf8')
+    .replaceAll('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256', 'http://www.w3.org/2000/09/xmldsig#rsa-sha1')
+    .replaceAll('http://www.w3.org/2001/04/xmlenc#sha256', 'http://www.w3.org/2000/09/xmldsig#sha1');
+  const cpa = parseCpa(cpaText);
+  const channel = endpointFromCpa(cpa, partyOf(cpa, '8141253')).channels.Partner_channelSMTP0_partner!;
+  assert.equal(channel.signature, { algorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', hashFunction: 'http://www.w3.org/2000/09/xmldsig#sha1', weak: true });
+  assert.is(signatureFor(channel), 'rsa-sha1');
+  const original = parseCpa(readFileSync(`${conformance}cpa/nav-qass-35065.xml`));
+  assert.is(signatureFor(endpointFromCpa(original, partyOf(original, '8141253')).channels.Partner_channelSMTP0_partner!), 'rsa-sha256');
   const envelope = acknowledgmentXml(received(), { from: us, receivedAt: new Date() });
-  const signed = await signEbms(envelope, [], { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, signatureAlgorithm: 'rsa-sha1' });
+  const signed = await signEbms(envelope, [], { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, signatureAlgorithm: signatureFor(channel) });
   assert.is(signed.weak, true);
   assert.match(signed.xml, /Algorithm="http:\/\/www.w3.org\/2000\/09\/xmldsig#rsa-sha1"/);
   assert.match(signed.xml, /Algorithm="http:\/\/www.w3.org\/2000\/09\/xmldsig#sha1"/);
