@@ -81,6 +81,11 @@ async function importCpa(admin: Operator, file: string, values: { as?: string; p
   }) as { name: string; certificates: string[]; endpoints: Record<string, unknown> } | undefined;
   const certificates = [...new Set([...(existing?.certificates ?? []), ...fromCpa, ...given].map((pem) => pem.trim() + '\n'))];
   if (certificates.length === 0) throw new Error(`CPA ${cpa.cpaid} carries no X.509 certificate for ${values.party}: give its signing certificate with --cert`);
+  const now = Date.now();
+  if (Date.parse(cpa.end) < now || Date.parse(cpa.start) > now || cpa.status === 'proposed') {
+    // Registered all the same (an operator may be preparing an agreement or keeping an old one's partner on record).
+    console.error(`swx partner: note: CPA ${cpa.cpaid} is ${cpa.status}, valid from ${cpa.start} to ${cpa.end}`);
+  }
   return admin('PUT', `/api/partners/${encodeURIComponent(id)}`, {
     ...existing,
     name: values.name ?? existing?.name ?? party.partyName ?? id,

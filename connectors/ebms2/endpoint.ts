@@ -38,6 +38,11 @@ const channel = z.object({
 
 export const ebms2Endpoint = z.object({
   cpaId: z.string().min(1),
+  agreement: z.object({
+    status: z.enum(['agreed', 'signed', 'proposed']),
+    start: z.iso.datetime({ offset: true }),
+    end: z.iso.datetime({ offset: true }),
+  }).strict().optional().describe('the CPA\'s Status, Start and End: messages under it outside that period are refused'),
   partyIds: z.array(partyId).min(1),
   roles: z.array(z.string().min(1)).min(1),
   url: z.string().regex(/^(https?|mailto):\/?\/?\S+$/, 'an http(s) or mailto URI').optional()
@@ -132,6 +137,7 @@ export function endpointFromCpa(cpa: Cpa, party: CpaParty): Ebms2Endpoint {
   const url = receiving ? channels[receiving]!.url : channels[party.defaultMshChannelId]?.url;
   return ebms2Endpoint.parse({
     cpaId: cpa.cpaid,
+    agreement: { status: cpa.status, start: cpa.start, end: cpa.end },
     partyIds: party.partyIds,
     roles: [...new Set(party.roles.map((role) => role.role))],
     ...(url ? { url } : {}),

@@ -48,6 +48,7 @@ test('nav-qass-35065: the partner by its HER id, its CPA certificates, channels 
   assert.ok(partner.certificates.length >= 1 && subjects.every((subject: string) => /SPEARE|flytit|O=/.test(subject)), subjects.join(' | '));
   const endpoint = partner.endpoints.ebms2;
   assert.is(endpoint.cpaId, 'nav:qass:35065');
+  assert.equal(endpoint.agreement, { status: 'proposed', start: '2025-09-29T13:33:28Z', end: '2028-01-02T22:59:00Z' });
   assert.equal(endpoint.partyIds, [{ id: '8141253', type: 'HER' }, { id: '123456789', type: 'orgnummer' }, { id: '123456789', type: 'ENH' }]);
   assert.equal(endpoint.roles.sort(), ['Behandler', 'Lege', 'Sykmelder']);
   assert.is(endpoint.url, 'mailto://example@example.com');
@@ -97,10 +98,13 @@ test('the ebIOT agreements (no X.509 certificate in them): refused without --cer
   const stranger = await swx(['partner', 'import-cpa', `${cpaFolder}ebIOT-CPAT1.CECID.I3T.xml`, '--party', 'NOBODY']);
   assert.match(stranger.stderr, /SWX_BAD_REQUEST: CPA ebIOT-CPAT1\.CECID\.I3T: no party is "NOBODY"/);
 
-  const seller = await imported([`${cpaFolder}ebIOT-CPAT1.CECID.I3T.xml`, '--party', 'I3T', '--cert', await issued('I3T')]);
+  const sellerCert = await issued('I3T');
+  const noted = await swx(['partner', 'import-cpa', `${cpaFolder}ebIOT-CPAT1.CECID.I3T.xml`, '--party', 'I3T', '--cert', sellerCert]);
+  assert.match(noted.stderr, /note: CPA ebIOT-CPAT1\.CECID\.I3T is agreed, valid from 2002-01-01T00:00:00Z to 2010-01-01T00:00:00Z/);
+  const seller = await imported([`${cpaFolder}ebIOT-CPAT1.CECID.I3T.xml`, '--party', 'I3T', '--cert', sellerCert]);
   assert.is(seller.id, 'I3T');
   assert.equal(seller.endpoints.ebms2, {
-    cpaId: 'ebIOT-CPAT1.CECID.I3T', partyIds: [{ id: 'I3T', type: 'ebIOT' }], roles: ['Seller'], url: 'http://147.8.177.35:8080/msh',
+    cpaId: 'ebIOT-CPAT1.CECID.I3T', agreement: { status: 'agreed', start: '2002-01-01T00:00:00Z', end: '2010-01-01T00:00:00Z' }, partyIds: [{ id: 'I3T', type: 'ebIOT' }], roles: ['Seller'], url: 'http://147.8.177.35:8080/msh',
     defaultChannel: 'Party-Seller-chan001',
     channels: { 'Party-Seller-chan001': {
       transport: 'HTTP', url: 'http://147.8.177.35:8080/msh', syncReplyMode: 'none', ackRequested: 'never', ackSignatureRequested: 'never',
