@@ -1,6 +1,6 @@
 // The errors an ebMS 2.0 MSH reports to the sending party (OASIS ebMS 2.0, 4.2.3.4): the spec's errorCode, a severity
 // and where in the message the fault is. A message refused for them is answered with a MessageError (write.ts).
-import type { XmlVerdict } from '../../engine/trust/index.ts';
+import type { ErrorCode } from '../../engine/errors.ts';
 
 /** 4.2.3.4.1 (errors in the ebXML elements) and 4.2.3.4.2 (non-XML errors). */
 export const ebmsErrorCodes = [
@@ -53,7 +53,29 @@ export function highestSeverity(errors: readonly EbmsError[]): EbmsSeverity {
   return errors.some((error) => error.severity === 'Error') ? 'Error' : 'Warning';
 }
 
-/** A signature the trust core did not accept, as ebMS 2.0 reports it (4.1.5: SecurityFailure, severity Error). */
-export function securityFailure(verdict: Pick<XmlVerdict, 'code' | 'detail'>): EbmsError {
-  return ebmsError('SecurityFailure', `${verdict.code}: ${verdict.detail}`.slice(0, 500), 'xpointer(/SOAP:Envelope/SOAP:Header/ds:Signature)');
+
+/** The hub's stable code for a refusal made of ebMS errors, for its evidence and logs: the first Error decides. */
+export function swxCodeOf(errors: readonly EbmsError[]): ErrorCode {
+  const first = errors.find((error) => error.severity === 'Error') ?? errors[0];
+  switch (first?.errorCode) {
+    case 'SecurityFailure': return 'SWX_SIG_INVALID';
+    case 'TimeToLiveExpired': return 'SWX_TTL_EXPIRED';
+    case 'DeliveryFailure': return 'SWX_DELIVERY_REJECTED';
+    default: return 'SWX_BAD_REQUEST';
+  }
+}
+
+/**
+ * The ebMS error a partner is told of when the hub refuses its message with one of its own codes (after the message
+ * was read: its signature verdict, certificate, access or routing), so that the MessageError says what the evidence
+ * says. A signature the trust core did not accept is a SecurityFailure (4.1.5).
+ */
+export function ebmsErrorFor(code: ErrorCode, detail: string): EbmsError {
+  const description = `${code}: ${detail}`.slice(0, 500);
+  if (/^SWX_(SIG_|CERT_|DIGEST_MISMATCH)/.test(code)) return ebmsError('SecurityFailure', description, 'xpointer(/SOAP:Envelope/SOAP:Header/ds:Signature)');
+  if (code.startsWith('SWX_XML_')) return ebmsError('OtherXml', description);
+  if (code === 'SWX_TTL_EXPIRED') return ebmsError('TimeToLiveExpired', description);
+  if (code === 'SWX_ACL_DENIED' || code === 'SWX_UNKNOWN_RECEIVER' || code === 'SWX_UNKNOWN_SERVICE') return ebmsError('DeliveryFailure', description);
+  if (code === 'SWX_BAD_REQUEST' || code === 'SWX_TOO_LARGE') return ebmsError('MimeProblem', description);
+  return ebmsError('Unknown', description);
 }

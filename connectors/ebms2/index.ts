@@ -6,7 +6,7 @@ import { registerEndpointKind } from '../../engine/endpoints.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
 
 export { cpaNamespace, parseCpa, type Cpa, type CpaActionBinding, type CpaDeliveryChannel, type CpaMessagingBinding, type CpaParty, type CpaTransport } from './cpa.ts';
-export { ebmsError, ebmsErrorCodes, ebmsErrorContext, EbmsRefusal, highestSeverity, securityFailure, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
+export { ebmsError, ebmsErrorCodes, ebmsErrorContext, ebmsErrorFor, EbmsRefusal, highestSeverity, swxCodeOf, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
 export {
   actors, ebmsNamespace, messageStatuses, mshActions, mshService, pointer, readEbmsMessage, readEbmsParts,
   type DsReference, type EbmsMessage, type EbmsParty, type ManifestReference, type MessageHeader, type MessageStatus, type MshAction, type PartyId, type ReadOptions,

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { messageParts, parseEntity, parseHttpMessage, type MessageParts } from '../../engine/mime/index.ts';
-import { EbmsRefusal, mshService, readEbmsMessage, readEbmsParts, type EbmsError, type EbmsMessage } from '../../connectors/ebms2/index.ts';
+import { ebmsError, ebmsErrorFor, EbmsRefusal, mshService, swxCodeOf, readEbmsMessage, readEbmsParts, type EbmsError, type EbmsMessage } from '../../connectors/ebms2/index.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
 const bytes = (path: string) => readFileSync(conformance + path);
@@ -179,6 +179,17 @@ test('a package whose SOAP part is not text/xml is MimeProblem at that part', ()
     hasError(refused, 'MimeProblem');
     assert.is(refused.errors[0]!.location, 'cid:ZTTPT8UKUKU4.U2O3MHW7UL03@speare.no');
   }
+});
+
+test('ebMS errors and the hub\'s codes map both ways, so a MessageError says what the evidence says', () => {
+  assert.is(swxCodeOf([ebmsError('NotSupported', 'x', undefined, 'Warning'), ebmsError('TimeToLiveExpired', 'y')]), 'SWX_TTL_EXPIRED');
+  assert.is(swxCodeOf([ebmsError('SecurityFailure', 'x')]), 'SWX_SIG_INVALID');
+  assert.is(swxCodeOf([ebmsError('OtherXml', 'x')]), 'SWX_BAD_REQUEST');
+  assert.is(ebmsErrorFor('SWX_CERT_EXPIRED', 'expired 2025-09-22').errorCode, 'SecurityFailure');
+  assert.is(ebmsErrorFor('SWX_DIGEST_MISMATCH', 'cid:a').errorCode, 'SecurityFailure');
+  assert.is(ebmsErrorFor('SWX_ACL_DENIED', 'not allowed').errorCode, 'DeliveryFailure');
+  assert.is(ebmsErrorFor('SWX_INTERNAL', 'oops').errorCode, 'Unknown');
+  assert.match(ebmsErrorFor('SWX_CERT_EXPIRED', 'expired').description, /^SWX_CERT_EXPIRED: expired/);
 });
 
 test.run();
