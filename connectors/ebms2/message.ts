@@ -88,12 +88,16 @@ const uriScheme = /^[A-Za-z][A-Za-z0-9+.-]*:\S/;
 /** Header blocks this MSH processes; a mustUnderstand block not among them is refused (NotSupported). */
 const understood = new Set(['MessageHeader', 'AckRequested', 'SyncReply', 'ErrorList', 'Acknowledgment']);
 
+const maxErrors = 50;
+
 /** Collects errors as the message is walked, each with the XPointer of where it is. */
 class Reading {
   readonly errors: EbmsError[] = [];
   readonly refused: RefusedMessage = {};
 
   fail(errorCode: EbmsErrorCode, description: string, at: XmlElement | string | undefined, severity: EbmsSeverity = 'Error'): undefined {
+    // Enough to tell the sender what is wrong; a hostile message of a million faults costs no more than this many.
+    if (this.errors.length >= maxErrors) return undefined;
     const location = typeof at === 'string' ? at : at ? pointer(at) : undefined;
     this.errors.push(ebmsError(errorCode, description, location, severity));
     return undefined;
@@ -146,8 +150,16 @@ export function pointer(element: XmlElement): string {
   for (let node: XmlElement | undefined = element; node; node = node.parent) {
     let step = node.qualifiedName;
     if (node.parent) {
-      const namesakes = elementChildren(node.parent).filter((sibling) => sibling.namespace === node!.namespace && sibling.localName === node!.localName);
-      if (namesakes.length > 1) step += `[${namesakes.indexOf(node) + 1}]`;
+      // One pass over the siblings, no copies: a hostile parent may hold a hundred thousand of them.
+      let position = 0;
+      let namesakes = 0;
+      for (const sibling of node.parent.children) {
+        if (sibling.type !== 'element' || sibling.namespace !== node.namespace || sibling.localName !== node.localName) continue;
+        namesakes += 1;
+        if (sibling === node) position = namesakes;
+        if (position && namesakes > 1) break;
+      }
+      if (namesakes > 1) step += `[${position}]`;
     }
     path = `/${step}${path}`;
   }
@@ -300,6 +312,7 @@ function readManifest(reading: Reading, element: XmlElement, attachments: readon
   const references = elementChildren(element).filter((child) => child.namespace === ebmsNamespace && child.localName === 'Reference');
   if (references.length === 0) reading.fail('OtherXml', 'Manifest holds no Reference', element);
   const out: ManifestReference[] = [];
+  const parts = new Set(attachments.map((part) => part.contentId));
   for (const reference of references) {
     const href = reference.attributes.find((a) => a.namespace === xlinkNamespace && a.localName === 'href')?.value;
     if (href === undefined) { reading.fail('OtherXml', 'Reference has no xlink:href', reference); continue; }
@@ -313,7 +326,7 @@ function readManifest(reading: Reading, element: XmlElement, attachments: readon
       reading.fail('MimeProblem', `Reference ${JSON.stringify(href.slice(0, 120))} is not a valid cid: URL`, reference);
       continue;
     }
-    if (!attachments.some((part) => part.contentId === contentId)) {
+    if (!parts.has(contentId)) {
       reading.fail('MimeProblem', `no MIME part has Content-ID <${contentId.slice(0, 120)}>`, href.slice(0, 200));
       continue;
     }
