@@ -1,7 +1,7 @@
 // What swx writes as an ebMS 2.0 MSH, judged from outside: its signatures (ebMS 2.0 profile, with an attachment) verify
 // with xmlsec1 and --url-map as INDEX.md checks the conformance messages; its signals have the element order and the
 // required attributes of the spec's msg-header-2_0 schema (no copy of it is at hand, so the order is written out here
-// from the spec); and everything it writes reads back through its own reader to the values it was given.
+// from the spec) inside envelopes valid under the SOAP 1.1 schema (xmllint); and everything it writes reads back through its own reader to the values it was given.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -36,6 +36,12 @@ function xmlsec(xml: string, certPem: string, parts: { contentId: string; body: 
   const out = `${result.stdout}${result.stderr}`;
   const refs = /SignedInfo References \(ok\/all\): (\d+)\/(\d+)/.exec(out);
   return { ok: result.status === 0 && /^OK$/m.test(out) && !!refs && refs[1] === refs[2] && refs[1] !== '0', out };
+}
+
+/** The SOAP 1.1 envelope schema (../shared/schemas, offline): what swx writes is a valid envelope around its blocks. */
+function soapValid(xml: string): void {
+  const result = spawnSync('xmllint', ['--nonet', '--noout', '--schema', fileURLToPath(new URL('../../../shared/schemas/soap11.xsd', import.meta.url)), file(xml, '.xml')], { encoding: 'utf8' });
+  assert.is(result.status, 0, result.stderr);
 }
 
 const eb = 'http://www.oasis-open.org/committees/ebxml-msg/schema/msg-header-2_0.xsd';
@@ -81,6 +87,7 @@ test('an outgoing message with a payload: signed with the ebMS 2.0 profile, xmls
   assertMessageHeader(child(headerOf(signed.xml), 'MessageHeader'), 'OppgjorsMelding', undefined, true);
   assert.equal(names(child(headerOf(signed.xml), 'MessageHeader')).at(-1), 'DuplicateElimination');
   assert.equal(names(headerOf(signed.xml)), ['MessageHeader', 'AckRequested', 'Signature']);
+  soapValid(signed.xml);
 
   // On the wire: multipart/related, read back as a receiver reads it.
   const wire = ebmsMultipart(signed.xml, [payload]);
@@ -110,6 +117,7 @@ test('a signed Acknowledgment of the conformance message: the spec\'s structure,
   const checked = xmlsec(signed.xml, fixture.rsa.certPem);
   assert.ok(checked.ok, checked.out);
 
+  soapValid(signed.xml);
   const header = headerOf(signed.xml);
   assert.equal(names(header), ['MessageHeader', 'Acknowledgment', 'Signature']);
   assertMessageHeader(child(header, 'MessageHeader'), 'Acknowledgment', acked.header.messageId);
@@ -149,6 +157,7 @@ test('a signed MessageError for a refused message: ErrorList per the spec, addre
   const checked = xmlsec(signed.xml, fixture.rsa.certPem);
   assert.ok(checked.ok, checked.out);
 
+  soapValid(signed.xml);
   const header = headerOf(signed.xml);
   assert.equal(names(header), ['MessageHeader', 'ErrorList', 'Signature']);
   assertMessageHeader(child(header, 'MessageHeader'), 'MessageError', '7104acf8-21e9-4ee7-b894-d413a00a8881');
@@ -174,6 +183,7 @@ test('a signed MessageError for a refused message: ErrorList per the spec, addre
 test('StatusResponse and Pong answer their requests in the spec\'s shape', () => {
   const request: EbmsMessage = { ...received(), signal: 'StatusRequest', statusRequest: { refToMessageId: 'asked-1@x' } };
   const response = statusResponseXml(request, 'Received', new Date('2023-08-29T10:56:55Z'), { from: us });
+  soapValid(response);
   const body = child(parseXml(response).root, 'Body');
   const status = child(body, 'StatusResponse');
   assert.equal(names(status), ['RefToMessageId', 'Timestamp']);
@@ -184,6 +194,7 @@ test('StatusResponse and Pong answer their requests in the spec\'s shape', () =>
   assert.equal(names(child(parseXml(statusResponseXml(request, 'NotRecognized')).root, 'Body').children[0] as XmlElement), ['RefToMessageId'], 'no Timestamp for a message not received');
 
   const ping: EbmsMessage = { ...received(), signal: 'Ping' };
+  soapValid(pongXml(ping));
   const pong = readEbmsMessage(pongXml(ping), { at: false });
   assert.is(pong.signal, 'Pong');
   assert.is(pong.header.refToMessageId, ping.header.messageId);
