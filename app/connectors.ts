@@ -3,3 +3,4 @@
 import '../connectors/mq/index.ts';
 import '../connectors/rest/index.ts';
 import '../connectors/ws/index.ts';
+import '../connectors/ebms2/index.ts';

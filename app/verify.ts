@@ -5,7 +5,7 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import * as asn1js from 'asn1js';
 import { SwxError, type ErrorCode } from '../engine/errors.ts';
-import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
+import { headerlessMultipart, messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
 import {
   decryptAttachments,
   encryptedParts,
@@ -183,6 +183,8 @@ const httpFields = ['host', 'server', 'transfer-encoding', 'content-length', 'so
 
 function readMessage(bytes: Buffer): ReadMessage {
   if (startsWithStartLine(bytes)) return { detected: 'http-capture', parts: messageParts(parseHttpMessage(bytes).entity) };
+  const headerless = headerlessMultipart(bytes);
+  if (headerless) return { detected: 'mime', parts: messageParts(headerless) };
   if (!/^[!-9;-~]+:/.test(bytes.toString('latin1', 0, 200))) throw new SwxError('SWX_BAD_REQUEST', 'not XML, CMS, RFC 3161, MIME, mail or an HTTP capture');
   const { headers } = parseHeaderBlock(bytes, 0, defaultMimeLimits, 'message headers');
   if (mailFields.some((name) => name in headers)) return { detected: 'smtp-mail', parts: messageParts(parseEntity(bytes)) };
