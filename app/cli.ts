@@ -432,7 +432,8 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
+      + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
@@ -441,6 +442,15 @@ const commands: Record<string, Command> = {
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
+      if (verb === 'ssh-key') {
+        const [, action, partner, subject] = positionals;
+        const path = `/api/partners/${encodeURIComponent(partner ?? '')}/ssh-keys`;
+        if (action === 'add' && partner && subject) print(await admin('POST', path, { key: readFileSync(subject, 'utf8') }));
+        else if (action === 'list' && partner && !subject) print(await admin('GET', path));
+        else if (action === 'remove' && partner && subject) print(await admin('DELETE', `${path}/${encodeURIComponent(subject)}`));
+        else throw new Error(this.usage);
+        return 0;
+      }
       if (verb === 'add') {
         if (!values.id || !values.name || !values.cert) throw new Error(this.usage);
         print(await admin('PUT', `/api/partners/${encodeURIComponent(values.id)}`, {
