@@ -225,7 +225,7 @@ const commands: Record<string, Command> = {
       const { startHub } = await import('./hub.ts');
       const hub = await startHub(loadConfig(values.data));
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
-      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
+      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}${hub.listening.map((line) => `, ${line}`).join('')}`);
       await signalled;
       await hub.stop();
       return 0;

@@ -1,4 +1,5 @@
 // The protocols this build of the hub speaks: importing a connector's folder registers it (engine/connector.ts).
 // Adding a protocol is its folder and one line here.
 import '../connectors/rest/index.ts';
+import '../connectors/sftp/index.ts';
 import '../connectors/ws/index.ts';

@@ -2,7 +2,7 @@
 // fingerprint as OpenSSH prints it (SHA256:<base64 without padding> of the key blob). Connectors that authenticate
 // agencies by SSH key (SFTP) match the key a client offers against these.
 import { createHash } from 'node:crypto';
-import { utils } from 'ssh2';
+import ssh2 from 'ssh2';
 import { z } from 'zod';
 import { SwxError } from './errors.ts';
 
@@ -38,7 +38,7 @@ export function readSshPublicKey(text: string, addedAt = new Date()): SshKey {
   if (!(sshKeyTypes as readonly string[]).includes(type)) {
     throw new SwxError('SWX_BAD_REQUEST', `SSH key type ${JSON.stringify(type.slice(0, 40))} is not one of ${sshKeyTypes.join(', ')}`);
   }
-  const parsed = utils.parseKey(`${type} ${blobText}`);
+  const parsed = ssh2.utils.parseKey(`${type} ${blobText}`);
   if (parsed instanceof Error || Array.isArray(parsed) || parsed.type !== type || parsed.isPrivateKey()) {
     throw new SwxError('SWX_BAD_REQUEST', `not a valid ${type} public key${parsed instanceof Error ? `: ${parsed.message}` : ''}`);
   }
