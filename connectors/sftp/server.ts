@@ -99,6 +99,7 @@ export function startSftpServer(options: SftpServerOptions, host: string, port: 
       log.info({ partner: partnerId, address: info.ip }, 'SFTP login');
       client.on('session', (accept) => {
         const session = accept();
+        session.on('error', (error: Error) => log.debug({ err: error.message, partner: partnerId }, 'SFTP session channel error'));
         session.on('sftp', (acceptSftp) => {
           const sftp = acceptSftp();
           new AgencySession(sftp, partnerId!, options.session, () => client.end());

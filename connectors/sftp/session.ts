@@ -78,7 +78,9 @@ export class AgencySession {
   constructor(private readonly sftp: SFTPWrapper, private readonly partnerId: string, private readonly context: SessionContext, private readonly end: () => void) {
     const on = (event: string, handler: (id: number, ...args: any[]) => Promise<void> | void) => {
       sftp.on(event, (id: number, ...args: unknown[]) => {
-        Promise.resolve().then(() => handler.call(this, id, ...args)).catch((error: unknown) => this.fail(id, error));
+        Promise.resolve().then(() => handler.call(this, id, ...args)).catch((error: unknown) => this.fail(id, error))
+          // A reply on a channel the client already closed has no one to reach.
+          .catch((error: unknown) => log.debug({ err: error, from: partnerId }, 'an SFTP reply could not be sent'));
       });
     };
     on('REALPATH', this.realpath);
@@ -99,6 +101,10 @@ export class AgencySession {
     on('RMDIR', () => { throw new SwxError('SWX_ACL_DENIED', 'the folders are the registry\'s: channels, topics, services and their receivers'); });
     on('READLINK', () => { throw new SwxError('SWX_NOT_FOUND', 'there are no links'); });
     on('SYMLINK', this.symlink);
+    sftp.on('error', (error: Error) => {
+      log.warn({ err: error.message, from: partnerId }, 'SFTP session ended on a protocol error');
+      this.dispose();
+    });
     sftp.on('close', () => this.dispose());
     // The client is done (EOF on the channel): close it, as OpenSSH's sftp-server exits, or the client waits.
     sftp.on('end', () => {
