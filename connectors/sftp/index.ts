@@ -5,6 +5,7 @@
 import { registerConnector } from '../../engine/connector.ts';
 import { log } from '../../engine/log.ts';
 import { loadHostKey } from './hostkey.ts';
+import { InboxFolders } from './inbox.ts';
 import { ReceiptFolder } from './receipts.ts';
 import { startSftpServer } from './server.ts';
 import { sftpEndpoint, sftpServes, sftpSettings } from './settings.ts';
@@ -19,11 +20,12 @@ registerConnector({
   settings: sftpSettings,
   endpoint: sftpEndpoint,
   serves: sftpServes,
-  async start({ config, registry, intake, payloads, trust, signatures, identity }, settings) {
+  async start({ config, registry, intake, payloads, trust, signatures, identity, inbox }, settings) {
     const hostKey = loadHostKey(config.dataDir);
     const server = await startSftpServer({
       hostKey, registry, intake, maxSessionsPerAgency: settings.maxSessionsPerAgency,
-      session: { registry, intake, payloads, trust, signatures, receipts: new ReceiptFolder(identity.signing), staging: new Staging(), quotaBytes: settings.quotaBytes },
+      session: { registry, intake, payloads, trust, signatures, receipts: new ReceiptFolder(identity.signing), staging: new Staging(), quotaBytes: settings.quotaBytes,
+        inboxes: new InboxFolders({ inbox, payloads, registry, trust, signatures, visibilitySeconds: config.delivery.inboxVisibilitySeconds }) },
     }, settings.host, settings.port);
     log.info({ port: server.port, host: settings.host, fingerprint: hostKey.fingerprint }, 'SFTP server listening');
     return {

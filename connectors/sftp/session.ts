@@ -2,6 +2,7 @@
 // streamed to the Object Store and taken once complete (take.ts), its receipts to read. Every request looks the agency
 // up again, so disabling or removing it ends what it may do at once. Refusals that matter (traversal, symlinks,
 // writing outside the outbox, overwriting a file in flight, the quota) are evidenced; a plain "no such file" is not.
+import type { Readable } from 'node:stream';
 import type { Attributes, FileEntry, SFTPWrapper } from 'ssh2';
 import ssh2 from 'ssh2';
 import { SwxError } from '../../engine/errors.ts';
@@ -9,6 +10,7 @@ import { log } from '../../engine/log.ts';
 import type { StoredPayload } from '../../engine/payloads.ts';
 import type { Partner } from '../../engine/registry.ts';
 import { sftpEndpoint, type SftpEndpoint } from './settings.ts';
+import type { InboxFolder, InboxFolders } from './inbox.ts';
 import type { Staging } from './staging.ts';
 import { take, type TakeContext } from './take.ts';
 import { pathParts, placeOf, subdirectories, type Place, type Target } from './tree.ts';
@@ -25,6 +27,8 @@ export interface SessionContext extends TakeContext {
   staging: Staging;
   /** The hub-wide quota, when the agency's endpoint names none. */
   quotaBytes: number;
+  /** The inbox folders of agencies that receive by pull. */
+  inboxes: InboxFolders;
 }
 
 /** A file being uploaded in this session, until it is taken or abandoned. */
@@ -42,7 +46,11 @@ interface Staged {
 type Handle =
   | { kind: 'dir'; entries: FileEntry[] }
   | { kind: 'write'; staged: Staged }
-  | { kind: 'read'; bytes: Buffer };
+  | { kind: 'read'; bytes: Buffer }
+  /** A payload in the inbox, read from where it is as the client asks, one request after the other. */
+  | { kind: 'payload'; name: string; size: number; position: number; source?: Readable; chunks?: AsyncIterator<Buffer>; left: Buffer; queue: Promise<void> }
+  /** NAME.p7s in the inbox: the acknowledgement of NAME, held until closed. */
+  | { kind: 'ack'; name: string; upload: Upload };
 
 const dirMode = 0o040755;
 const fileMode = 0o100644;
@@ -74,8 +82,10 @@ export class AgencySession {
   /** This session's uploads by path, until taken. */
   private readonly staged = new Map<string, Staged>();
   private closed = false;
+  private readonly inbox: InboxFolder;
 
   constructor(private readonly sftp: SFTPWrapper, private readonly partnerId: string, private readonly context: SessionContext, private readonly end: () => void) {
+    this.inbox = context.inboxes.of(partnerId);
     const on = (event: string, handler: (id: number, ...args: any[]) => Promise<void> | void) => {
       sftp.on(event, (id: number, ...args: unknown[]) => {
         Promise.resolve().then(() => handler.call(this, id, ...args)).catch((error: unknown) => this.fail(id, error))
@@ -184,6 +194,10 @@ export class AgencySession {
       const file = this.context.receipts.get(this.partnerId, place.name);
       return file && attributes(fileMode, file.bytes.length, file.at);
     }
+    if (place.parent.kind === 'inbox') {
+      const file = this.inbox.file(place.name);
+      return file && attributes(fileMode, file.size);
+    }
     const staged = this.staged.get(place.path);
     return staged && attributes(fileMode, staged.upload.size);
   }
@@ -196,7 +210,7 @@ export class AgencySession {
 
   private async fstat(id: number, bytes: Buffer): Promise<void> {
     const [, handle] = this.handleOf(bytes);
-    const size = handle.kind === 'write' ? handle.staged.upload.size : handle.kind === 'read' ? handle.bytes.length : 0;
+    const size = handle.kind === 'write' ? handle.staged.upload.size : handle.kind === 'read' ? handle.bytes.length : handle.kind === 'payload' ? handle.size : 0;
     this.sftp.attrs(id, attributes(handle.kind === 'dir' ? dirMode : fileMode, size));
   }
 
@@ -209,6 +223,9 @@ export class AgencySession {
     }
     if (place.kind === 'receipts') {
       for (const [name, file] of this.context.receipts.list(this.partnerId)) entries.push(entry(name, attributes(fileMode, file.bytes.length, file.at)));
+    }
+    if (place.kind === 'inbox') {
+      for (const file of await this.inbox.list()) entries.push(entry(file.name, attributes(fileMode, file.size)));
     }
     this.sftp.handle(id, this.handle({ kind: 'dir', entries: [entry('.', attributes(dirMode, 0)), entry('..', attributes(dirMode, 0)), ...entries] }));
   }
@@ -233,8 +250,20 @@ export class AgencySession {
           return;
         }
       }
+      const delivery = place?.kind === 'file' && place.parent.kind === 'inbox' ? this.inbox.file(place.name) : undefined;
+      if (delivery) {
+        const handle: Handle = delivery.bytes
+          ? { kind: 'read', bytes: delivery.bytes }
+          : { kind: 'payload', name: delivery.name, size: delivery.size, position: 0, left: Buffer.alloc(0), queue: Promise.resolve() };
+        this.sftp.handle(id, this.handle(handle));
+        return;
+      }
       if (place?.kind === 'file' && this.staged.has(place.path)) throw new SwxError('SWX_ACL_DENIED', 'a file being uploaded cannot be read back; its SHA-256 is in its receipt once it is taken');
       throw new SwxError('SWX_NOT_FOUND', 'no such file');
+    }
+    if (place?.kind === 'file' && place.parent.kind === 'inbox' && this.inbox.acknowledges(place.name)) {
+      this.sftp.handle(id, this.handle({ kind: 'ack', name: place.name, upload: heldUpload() }));
+      return;
     }
     if (place?.kind !== 'file' || place.parent.kind !== 'drop') {
       const error = new SwxError('SWX_ACL_DENIED', 'files are written only into the outbox: /outbox/<channel>/, /outbox/<topic>/ or /outbox/<service>/<RECEIVER>/, as the listing shows');
@@ -261,6 +290,11 @@ export class AgencySession {
 
   private async write(id: number, bytes: Buffer, offset: number, data: Buffer): Promise<void> {
     const [, handle] = this.handleOf(bytes);
+    if (handle.kind === 'ack') {
+      await handle.upload.write(offset, data);
+      this.sftp.status(id, STATUS_CODE.OK);
+      return;
+    }
     if (handle.kind !== 'write') throw new SwxError('SWX_BAD_REQUEST', 'not opened for writing');
     const { staged } = handle;
     if (staged.failed) throw staged.failed;
@@ -282,6 +316,12 @@ export class AgencySession {
 
   private async read(id: number, bytes: Buffer, offset: number, length: number): Promise<void> {
     const [, handle] = this.handleOf(bytes);
+    if (handle.kind === 'payload') {
+      // One read after the other, so that each continues the stream where the last ended.
+      const reading = handle.queue.then(() => this.readPayload(id, handle, offset, length));
+      handle.queue = reading.catch(() => undefined);
+      return reading;
+    }
     if (handle.kind !== 'read') throw new SwxError('SWX_BAD_REQUEST', 'not opened for reading');
     if (offset >= handle.bytes.length) {
       this.sftp.status(id, STATUS_CODE.EOF);
@@ -290,9 +330,39 @@ export class AgencySession {
     this.sftp.data(id, handle.bytes.subarray(offset, offset + length));
   }
 
+  /** Reads a delivery's payload at `offset`: from the open stream when it continues it, else from a stream opened there. */
+  private async readPayload(id: number, handle: Extract<Handle, { kind: 'payload' }>, offset: number, length: number): Promise<void> {
+    if (offset !== handle.position || !handle.chunks) {
+      handle.source?.destroy();
+      handle.source = this.inbox.payload(handle.name, offset);
+      handle.chunks = handle.source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      handle.left = Buffer.alloc(0);
+      handle.position = offset;
+    }
+    while (handle.left.length < length) {
+      const { done, value } = await handle.chunks.next();
+      if (done) break;
+      handle.left = handle.left.length ? Buffer.concat([handle.left, value]) : value;
+    }
+    if (handle.left.length === 0) {
+      this.sftp.status(id, STATUS_CODE.EOF);
+      return;
+    }
+    const part = handle.left.subarray(0, length);
+    handle.left = handle.left.subarray(part.length);
+    handle.position += part.length;
+    this.sftp.data(id, part);
+  }
+
   private async close(id: number, bytes: Buffer): Promise<void> {
     const [number, handle] = this.handleOf(bytes);
     this.handles.delete(number);
+    if (handle.kind === 'payload') handle.source?.destroy();
+    if (handle.kind === 'ack') {
+      await this.inbox.acknowledge(handle.name, await handle.upload.finish() as Buffer);
+      this.sftp.status(id, STATUS_CODE.OK);
+      return;
+    }
     if (handle.kind !== 'write') {
       this.sftp.status(id, STATUS_CODE.OK);
       return;
@@ -402,6 +472,7 @@ export class AgencySession {
     if (this.closed) return;
     this.closed = true;
     for (const staged of [...this.staged.values()]) this.discard(staged);
+    for (const handle of this.handles.values()) if (handle.kind === 'payload') handle.source?.destroy();
     this.handles.clear();
   }
 }

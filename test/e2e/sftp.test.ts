@@ -16,6 +16,7 @@ let customs: TestAgency;
 let boft: TestAgency;
 let nta: TestAgency;
 let tfda: TestAgency;
+let afa: TestAgency;
 let side: SftpAgencySide;
 let customsKey: string;
 let boftKey: string;
@@ -42,8 +43,9 @@ test.before(async () => {
   boft = await addAgency(hub, 'BOFT');
   nta = await addAgency(hub, 'NTA');
   tfda = await addAgency(hub, 'TFDA');
+  afa = await addAgency(hub, 'AFA', { receive: 'pull' });
   await addService(hub, 'customs.declaration', ['CUSTOMS'], ['TFDA']);
-  const channel = await hub.admin('PUT', '/api/channels/taxes-fees', { name: 'Taxes and fees', dataset: 'drawback', providers: ['CUSTOMS'], requesters: ['BOFT', 'NTA'] });
+  const channel = await hub.admin('PUT', '/api/channels/taxes-fees', { name: 'Taxes and fees', dataset: 'drawback', providers: ['CUSTOMS'], requesters: ['BOFT', 'NTA', 'AFA'] });
   assert.is(channel.status, 200);
   side = new SftpAgencySide(hub);
   customsKey = side.sshKey('customs');
@@ -51,7 +53,7 @@ test.before(async () => {
 });
 
 test.after(async () => {
-  for (const agency of [customs, boft, nta, tfda]) { agency?.client.close(); await agency?.receiver?.close(); }
+  for (const agency of [customs, boft, nta, tfda, afa]) { agency?.client.close(); await agency?.receiver?.close(); }
   await hub?.stop();
 });
 
@@ -110,6 +112,33 @@ test('a file uploaded as .part with its detached signature and renamed reaches e
   const received = rows.find((row) => row.stage === 'received');
   assert.is(received.protocol, 'sftp');
   assert.is(JSON.parse(received.signature).scheme, 'cms');
+});
+
+test('an agency that receives by pull collects from inbox/ and acknowledges with its signature over what it kept', async () => {
+  const afaKey = side.sshKey('afa');
+  await side.register('AFA', afaKey);
+  const listing = sftp('AFA', afaKey, ['ls -l /inbox']);
+  assert.is(listing.code, 0, listing.out);
+  const name = /(CUSTOMS\.sftp:[A-Za-z0-9_-]+)\.json/.exec(listing.out)?.[1];
+  assert.ok(name, `the channel item is listed with its facts: ${listing.out}`);
+  const fetched = sftp('AFA', afaKey, ['cd /inbox', `get ${name}`, `get ${name}.json`]);
+  assert.is(fetched.code, 0, fetched.out);
+  const kept = join(side.work, name!);
+  assert.is(readFileSync(kept, 'utf8'), 'declarationNo,amount\nAA/BE/13/101/00001,1250\n');
+  const facts = JSON.parse(readFileSync(`${kept}.json`, 'utf8'));
+  assert.is(facts.channel, 'taxes-fees');
+  assert.is(facts.sha256, createHash('sha256').update(readFileSync(kept)).digest('hex'));
+  side.sign(afa, kept);
+  const acknowledged = sftp('AFA', afaKey, ['cd /inbox', `put ${name}.p7s`]);
+  assert.is(acknowledged.code, 0, acknowledged.out);
+  let delivered: { raw: string } | undefined;
+  await waitFor('AFA\'s receipt evidenced as delivered', async () => {
+    delivered = (await evidenceOf(hub, facts.id, ['delivered'])).find((row) => row.stage === 'delivered' && row.to_partner === 'AFA');
+    return delivered !== undefined;
+  }, 20_000);
+  assert.match(Buffer.from(delivered!.raw, 'base64').toString('utf8'), /SFTP acknowledgement: AFA uploaded inbox\//);
+  const after = sftp('AFA', afaKey, ['ls /inbox']);
+  assert.not.match(after.out, new RegExp(`^${name!.replace(/[.:]/g, '\\$&')}$`, 'm'), 'an acknowledged delivery leaves the inbox');
 });
 
 test('a message to one receiver goes through outbox/<service>/<RECEIVER>/', async () => {
