@@ -24,7 +24,7 @@ export interface InboxFolderContext {
   visibilitySeconds: number;
 }
 
-export interface InboxFile { name: string; bytes?: Buffer; size: number }
+export interface InboxFile { name: string; bytes?: Buffer; size: number; /** A payload's hex SHA-256. */ sha256?: string }
 
 const nameOf = (envelope: Envelope) => `${envelope.from}.${envelope.id}`;
 
@@ -60,7 +60,7 @@ export class InboxFolder {
   /** A file of the folder: a payload (its size) or its facts (their bytes). */
   file(name: string): InboxFile | undefined {
     const payload = this.items.get(name);
-    if (payload) return { name, size: payload.envelope.size };
+    if (payload) return { name, size: payload.envelope.size, sha256: payload.envelope.sha256 };
     const described = name.endsWith('.json') ? this.items.get(name.slice(0, -'.json'.length)) : undefined;
     if (!described) return undefined;
     const bytes = facts(described);

@@ -186,10 +186,25 @@ export class AgencySession {
     this.sftp.name(id, [{ filename: absolute, longname: absolute, attrs: attributes(dirMode, 0) }]);
   }
 
-  /** The attributes of a place: a folder, a file this session is uploading, a receipt. */
+  /**
+   * NAME.sha256 beside a file whose SHA-256 the hub knows (an upload once closed, a delivery in the inbox), in the
+   * form `sha256sum -c` reads: how an agency asks for a file's digest without a shell. (The check-file extension
+   * cannot be answered through ssh2's server, and OpenSSH's sftp does not ask it.)
+   */
+  private checksum(place: Place | undefined): Buffer | undefined {
+    if (place?.kind !== 'file' || !place.name.endsWith('.sha256')) return undefined;
+    const name = place.name.slice(0, -'.sha256'.length);
+    const staged = place.parent.kind === 'drop' ? this.staged.get(`${place.parent.path}/${name}`)?.result : undefined;
+    const sha256 = staged && !Buffer.isBuffer(staged) ? staged.sha256 : place.parent.kind === 'inbox' ? this.inbox.file(name)?.sha256 : undefined;
+    return sha256 ? Buffer.from(`${sha256}  ${name}\n`) : undefined;
+  }
+
+  /** The attributes of a place: a folder, a file this session is uploading, a receipt, a delivery, a checksum. */
   private attributesOf(place: Place | undefined): Attributes | undefined {
     if (!place) return undefined;
     if (place.kind !== 'file') return attributes(dirMode, 0);
+    const checksum = this.checksum(place);
+    if (checksum) return attributes(fileMode, checksum.length);
     if (place.parent.kind === 'receipts') {
       const file = this.context.receipts.get(this.partnerId, place.name);
       return file && attributes(fileMode, file.bytes.length, file.at);
@@ -243,6 +258,11 @@ export class AgencySession {
   private async open(id: number, path: string, flags: number): Promise<void> {
     const place = await this.place(path);
     if (!(flags & OPEN_MODE.WRITE)) {
+      const checksum = this.checksum(place);
+      if (checksum) {
+        this.sftp.handle(id, this.handle({ kind: 'read', bytes: checksum }));
+        return;
+      }
       if (place?.kind === 'file' && place.parent.kind === 'receipts') {
         const file = this.context.receipts.get(this.partnerId, place.name);
         if (file) {

@@ -71,7 +71,7 @@ test('a 200 MiB file streams through: the hub holds far less than the file, and 
   writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM from here holds this upload's peak alone
   const started = Date.now();
   const { code, out: said } = side.sftp('CUSTOMS', keys.CUSTOMS!, [
-    'cd /outbox/firms', 'put statistics.bin.p7s', 'put statistics.bin statistics.bin.part', 'rename statistics.bin.part statistics.bin',
+    'cd /outbox/firms', 'put statistics.bin.p7s', 'put statistics.bin statistics.bin.part', 'get statistics.bin.part.sha256', 'rename statistics.bin.part statistics.bin',
     'get /receipts/statistics.bin.receipt.json',
   ], 300_000);
   const seconds = (Date.now() - started) / 1000;
@@ -82,6 +82,7 @@ test('a 200 MiB file streams through: the hub holds far less than the file, and 
   const receipt = JSON.parse(readFileSync(join(side.work, 'statistics.bin.receipt.json'), 'utf8'));
   const sent = await sha256File(file);
   assert.is(receipt.sha256, sent, 'the receipt names the SHA-256 the hub computed on the way, the sender\'s');
+  assert.is(readFileSync(join(side.work, 'statistics.bin.part.sha256'), 'utf8'), `${sent}  statistics.bin.part\n`, 'the upload\'s SHA-256 could be asked before completing it');
   const arrived = join(boft.inboxDir, `${receipt.id}.bin`);
   await waitFor('the file at BOFT', () => existsSync(join(boft.inboxDir, `${receipt.id}.json`)), 240_000);
   assert.is(await sha256File(arrived), sent, 'BOFT stored the same bytes');

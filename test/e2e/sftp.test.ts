@@ -121,8 +121,9 @@ test('an agency that receives by pull collects from inbox/ and acknowledges with
   assert.is(listing.code, 0, listing.out);
   const name = /(CUSTOMS\.sftp:[A-Za-z0-9_-]+)\.json/.exec(listing.out)?.[1];
   assert.ok(name, `the channel item is listed with its facts: ${listing.out}`);
-  const fetched = sftp('AFA', afaKey, ['cd /inbox', `get ${name}`, `get ${name}.json`]);
+  const fetched = sftp('AFA', afaKey, ['cd /inbox', `get ${name}`, `get ${name}.json`, `get ${name}.sha256`]);
   assert.is(fetched.code, 0, fetched.out);
+  assert.is(spawnSync('sha256sum', ['-c', `${name}.sha256`], { cwd: side.work }).status, 0, 'sha256sum -c accepts what was fetched against the hub\'s SHA-256');
   const kept = join(side.work, name!);
   assert.is(readFileSync(kept, 'utf8'), 'declarationNo,amount\nAA/BE/13/101/00001,1250\n');
   const facts = JSON.parse(readFileSync(`${kept}.json`, 'utf8'));
