@@ -79,6 +79,7 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     SWX_HTTP_HOST: '127.0.0.1',
     SWX_OPS_PORT: String(ports.ops),
     SWX_NATS_PORT: String(ports.nats),
+    SWX_SFTP_HOST: '127.0.0.1',
     SWX_SFTP_PORT: String(ports.sftp),
     ...options.env,
   };

@@ -258,7 +258,9 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     })
     .add('PUT', '/api/partners/:partner', async (req, res, { partner: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
-      const partner = await validation(() => registry.putPartner({ ...body, id }));
+      // SSH keys have their own routes: an entry put without them keeps the ones it has (swx partner add again).
+      const sshKeys = body.sshKeys ?? registry.partner(id!)?.sshKeys;
+      const partner = await validation(() => registry.putPartner({ ...body, id, ...(sshKeys ? { sshKeys } : {}) }));
       sendJson(res, 200, partner);
     })
     .add('DELETE', '/api/partners/:partner', async (_req, res, { partner: id }) => {

@@ -70,7 +70,7 @@ test('a 200 MiB file streams through: the hub holds far less than the file, and 
   const before = kib(pid, 'VmRSS');
   writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM from here holds this upload's peak alone
   const started = Date.now();
-  const { code, out: said } = side.sftp('CUSTOMS', keys.CUSTOMS!, [
+  const { code, out: said } = await side.sftp('CUSTOMS', keys.CUSTOMS!, [
     'cd /outbox/firms', 'put statistics.bin.p7s', 'put statistics.bin statistics.bin.part', 'get statistics.bin.part.sha256', 'rename statistics.bin.part statistics.bin',
     'get /receipts/statistics.bin.receipt.json',
   ], 300_000);
@@ -91,7 +91,7 @@ test('a 200 MiB file streams through: the hub holds far less than the file, and 
 test('an upload over the agency\'s quota is stopped and evidenced, and its bytes are released', async () => {
   const big = join(side.work, 'firms-big.csv');
   writeFileSync(big, randomBytes(2 * MiB));
-  const { out } = side.sftp('DOC', keys.DOC!, ['cd /outbox/firms', '-put firms-big.csv firms-big.csv.part', 'ls -l']);
+  const { out } = await side.sftp('DOC', keys.DOC!, ['cd /outbox/firms', '-put firms-big.csv firms-big.csv.part', 'ls -l']);
   assert.match(out, /Failure|failed/i, out);
   assert.not.match(out, /^-rw.*firms-big\.csv\.part/m, `nothing of it is left in the outbox: ${out}`);
   await waitFor('the refusal in the evidence', async () => {
@@ -101,7 +101,7 @@ test('an upload over the agency\'s quota is stopped and evidenced, and its bytes
   const small = join(side.work, 'firms-small.csv');
   writeFileSync(small, 'firm,name\n12345675,Example Trading\n');
   side.sign(doc, small);
-  const after = side.sftp('DOC', keys.DOC!, ['cd /outbox/firms', 'put firms-small.csv.p7s', 'put firms-small.csv firms-small.csv.part', 'rename firms-small.csv.part firms-small.csv']);
+  const after = await side.sftp('DOC', keys.DOC!, ['cd /outbox/firms', 'put firms-small.csv.p7s', 'put firms-small.csv firms-small.csv.part', 'rename firms-small.csv.part firms-small.csv']);
   assert.is(after.code, 0, `the quota is free again: ${after.out}`);
 });
 
@@ -126,7 +126,7 @@ test('an agency that completes by signature has its file taken once the file and
   const file = join(side.work, 'science-park.csv');
   writeFileSync(file, 'firm,park\n87654321,Hsinchu\n');
   side.sign(spa, file);
-  const { code, out } = side.sftp('SPA', keys.SPA!, ['cd /outbox/firms', 'put science-park.csv', 'put science-park.csv.p7s', 'get /receipts/science-park.csv.receipt.json']);
+  const { code, out } = await side.sftp('SPA', keys.SPA!, ['cd /outbox/firms', 'put science-park.csv', 'put science-park.csv.p7s', 'get /receipts/science-park.csv.receipt.json']);
   assert.is(code, 0, out);
   const receipt = JSON.parse(readFileSync(join(side.work, 'science-park.csv.receipt.json'), 'utf8'));
   await waitFor('the item at BOFT', () => existsSync(join(boft.inboxDir, `${receipt.id}.bin`)), 20_000);
@@ -137,13 +137,13 @@ test('an RSA key signing with SHA-1 logs in only once the agency\'s endpoint all
   const rsa = side.sshKey('spa-legacy', 'rsa');
   await side.register('SPA', rsa);
   const sha1Only = ['-o', 'PubkeyAcceptedAlgorithms=ssh-rsa'];
-  const modern = side.sftp('SPA', rsa, ['ls /']);
+  const modern = await side.sftp('SPA', rsa, ['ls /']);
   assert.is(modern.code, 0, `rsa-sha2-512 is not legacy: ${modern.out}`);
-  const refused = side.sftp('SPA', rsa, ['ls /'], 30_000, sha1Only);
+  const refused = await side.sftp('SPA', rsa, ['ls /'], 30_000, sha1Only);
   assert.not.equal(refused.code, 0, refused.out);
   assert.match(refused.out, /Permission denied \(publickey\)/);
   await sftpEndpoint('SPA', { completion: 'signature', legacyKeyTypes: true });
-  const allowed = side.sftp('SPA', rsa, ['ls /'], 30_000, sha1Only);
+  const allowed = await side.sftp('SPA', rsa, ['ls /'], 30_000, sha1Only);
   assert.is(allowed.code, 0, allowed.out);
   await waitFor('the legacy login flagged in the log', () => /SFTP login with a legacy key signature/.test(hub.output()), 5_000);
 });

@@ -2,7 +2,8 @@
 // agency's tree; a file uploaded as NAME.part with its detached CMS signature and renamed to NAME reaches every
 // requester of a channel, or the receiver of a service, with a receipt the hub signed that openssl accepts; refusals
 // come back signed too and are evidenced; what is not the agency's is not there.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ let nta: TestAgency;
 let tfda: TestAgency;
 let afa: TestAgency;
 let side: SftpAgencySide;
+const execFileAsync = promisify(execFile);
 let customsKey: string;
 let boftKey: string;
 const sftp = (user: string, key: string, commands: string[]) => side.sftp(user, key, commands);
@@ -26,11 +28,11 @@ const sftp = (user: string, key: string, commands: string[]) => side.sftp(user, 
  * Writes `content` as `name` in the client's folder, signs it as `signer`, and uploads it as CUSTOMS into `dir` as an
  * agency's system does: the signature, then NAME.part renamed to NAME; then fetches what receipts/ says of it.
  */
-function upload(dir: string, name: string, content: string, signer: TestAgency = customs): { code: number | null; out: string; file: string } {
+async function upload(dir: string, name: string, content: string, signer: TestAgency = customs): Promise<{ code: number | null; out: string; file: string }> {
   const file = join(side.work, name);
   writeFileSync(file, content);
   side.sign(signer, file);
-  const outcome = sftp('CUSTOMS', customsKey, [
+  const outcome = await sftp('CUSTOMS', customsKey, [
     `cd ${dir}`, `put ${name}.p7s`, `put ${name} ${name}.part`, `-rename ${name}.part ${name}`,
     `-get /receipts/${name}.receipt.json`, `-get /receipts/${name}.receipt.json.p7s`, `-get /receipts/${name}.error.json`, `-get /receipts/${name}.error.json.p7s`,
   ]);
@@ -63,40 +65,44 @@ test('the host key is made once in the data folder and its fingerprint is printe
   assert.ok(hub.output().includes(`host key ${printed}`) || hub.output().includes(printed), `the start output names ${printed}:\n${hub.output().slice(0, 2000)}`);
 });
 
-test('swx partner ssh-key add, list and remove keep the keys on the partner entry, each change in its history', () => {
+test('swx partner ssh-key add, list and remove keep the keys on the partner entry, each change in its history', async () => {
   const env = { ...process.env, SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}` };
-  const run = (args: string[]) => execFileSync(swxBin, args, { env, encoding: 'utf8' });
-  const added = JSON.parse(run(['partner', 'ssh-key', 'add', 'CUSTOMS', `${customsKey}.pub`, '--data', hub.dataDir]));
+  const run = async (args: string[]) => (await execFileAsync(swxBin, args, { env, encoding: 'utf8' })).stdout;
+  const added = JSON.parse(await run(['partner', 'ssh-key', 'add', 'CUSTOMS', `${customsKey}.pub`, '--data', hub.dataDir]));
   const expected = execFileSync('ssh-keygen', ['-l', '-f', `${customsKey}.pub`], { encoding: 'utf8' }).split(' ')[1];
   assert.is(added.fingerprint, expected, 'the fingerprint is the one ssh-keygen prints');
-  run(['partner', 'ssh-key', 'add', 'BOFT', `${boftKey}.pub`, '--data', hub.dataDir]);
+  await run(['partner', 'ssh-key', 'add', 'BOFT', `${boftKey}.pub`, '--data', hub.dataDir]);
   const spare = side.sshKey('spare');
-  const second = JSON.parse(run(['partner', 'ssh-key', 'add', 'CUSTOMS', `${spare}.pub`, '--data', hub.dataDir]));
-  const listed = JSON.parse(run(['partner', 'ssh-key', 'list', 'CUSTOMS', '--data', hub.dataDir]));
+  const second = JSON.parse(await run(['partner', 'ssh-key', 'add', 'CUSTOMS', `${spare}.pub`, '--data', hub.dataDir]));
+  const listed = JSON.parse(await run(['partner', 'ssh-key', 'list', 'CUSTOMS', '--data', hub.dataDir]));
   assert.equal(listed.map((key: { fingerprint: string }) => key.fingerprint), [added.fingerprint, second.fingerprint]);
-  run(['partner', 'ssh-key', 'remove', 'CUSTOMS', second.fingerprint, '--data', hub.dataDir]);
-  const history = JSON.parse(run(['partner', 'history', 'CUSTOMS', '--data', hub.dataDir]));
-  assert.equal(history.map((revision: { value?: { sshKeys: unknown[] } }) => revision.value?.sshKeys.length), [0, 1, 2, 1]);
-  const taken = spawnSync(swxBin, ['partner', 'ssh-key', 'add', 'BOFT', `${customsKey}.pub`, '--data', hub.dataDir], { env, encoding: 'utf8' });
-  assert.is(taken.status, 1);
-  assert.match(taken.stderr, /registered to CUSTOMS/);
+  await run(['partner', 'ssh-key', 'remove', 'CUSTOMS', second.fingerprint, '--data', hub.dataDir]);
+  const { body: entry } = await hub.admin('GET', '/api/partners/CUSTOMS');
+  const { sshKeys: _kept, ...withoutKeys } = entry;
+  assert.is((await hub.admin('PUT', '/api/partners/CUSTOMS', withoutKeys)).status, 200);
+  assert.is((await hub.admin('GET', '/api/partners/CUSTOMS')).body.sshKeys.length, 1, 'an entry put again without sshKeys keeps its keys');
+  const history = JSON.parse(await run(['partner', 'history', 'CUSTOMS', '--data', hub.dataDir]));
+  assert.equal(history.map((revision: { value?: { sshKeys: unknown[] } }) => revision.value?.sshKeys.length), [0, 1, 2, 1, 1]);
+  const taken = await execFileAsync(swxBin, ['partner', 'ssh-key', 'add', 'BOFT', `${customsKey}.pub`, '--data', hub.dataDir], { env, encoding: 'utf8' }).then(() => undefined, (error: { code: number; stderr: string }) => error);
+  assert.is(taken?.code, 1);
+  assert.match(taken!.stderr, /registered to CUSTOMS/);
 });
 
-test('an agency sees its own tree: the channels it provides, the services and receivers it may use, its receipts', () => {
-  const { code, out } = sftp('CUSTOMS', customsKey, ['ls /', 'ls /outbox', 'ls /outbox/customs.declaration']);
+test('an agency sees its own tree: the channels it provides, the services and receivers it may use, its receipts', async () => {
+  const { code, out } = await sftp('CUSTOMS', customsKey, ['ls /', 'ls /outbox', 'ls /outbox/customs.declaration']);
   assert.is(code, 0, out);
   assert.match(out, /outbox/);
   assert.match(out, /receipts/);
   assert.match(out, /taxes-fees/);
   assert.match(out, /customs\.declaration/);
   assert.match(out, /TFDA/);
-  const other = sftp('BOFT', boftKey, ['ls /outbox']);
+  const other = await sftp('BOFT', boftKey, ['ls /outbox']);
   assert.is(other.code, 0, other.out);
   assert.not.match(other.out, /taxes-fees|customs\.declaration/, 'BOFT provides nothing and may use no service');
 });
 
 test('a file uploaded as .part with its detached signature and renamed reaches every requester of the channel, with a hub-signed receipt', async () => {
-  const { code, out, file } = upload('/outbox/taxes-fees', 'drawback.csv', 'declarationNo,amount\nAA/BE/13/101/00001,1250\n');
+  const { code, out, file } = await upload('/outbox/taxes-fees', 'drawback.csv', 'declarationNo,amount\nAA/BE/13/101/00001,1250\n');
   assert.is(code, 0, out);
   assert.not.match(out, /remote rename/, out);
   const receiptFile = join(side.work, 'drawback.csv.receipt.json');
@@ -117,11 +123,11 @@ test('a file uploaded as .part with its detached signature and renamed reaches e
 test('an agency that receives by pull collects from inbox/ and acknowledges with its signature over what it kept', async () => {
   const afaKey = side.sshKey('afa');
   await side.register('AFA', afaKey);
-  const listing = sftp('AFA', afaKey, ['ls -l /inbox']);
+  const listing = await sftp('AFA', afaKey, ['ls -l /inbox']);
   assert.is(listing.code, 0, listing.out);
   const name = /(CUSTOMS\.sftp:[A-Za-z0-9_-]+)\.json/.exec(listing.out)?.[1];
   assert.ok(name, `the channel item is listed with its facts: ${listing.out}`);
-  const fetched = sftp('AFA', afaKey, ['cd /inbox', `get ${name}`, `get ${name}.json`, `get ${name}.sha256`]);
+  const fetched = await sftp('AFA', afaKey, ['cd /inbox', `get ${name}`, `get ${name}.json`, `get ${name}.sha256`]);
   assert.is(fetched.code, 0, fetched.out);
   assert.is(spawnSync('sha256sum', ['-c', `${name}.sha256`], { cwd: side.work }).status, 0, 'sha256sum -c accepts what was fetched against the hub\'s SHA-256');
   const kept = join(side.work, name!);
@@ -130,7 +136,7 @@ test('an agency that receives by pull collects from inbox/ and acknowledges with
   assert.is(facts.channel, 'taxes-fees');
   assert.is(facts.sha256, createHash('sha256').update(readFileSync(kept)).digest('hex'));
   side.sign(afa, kept);
-  const acknowledged = sftp('AFA', afaKey, ['cd /inbox', `put ${name}.p7s`]);
+  const acknowledged = await sftp('AFA', afaKey, ['cd /inbox', `put ${name}.p7s`]);
   assert.is(acknowledged.code, 0, acknowledged.out);
   let delivered: { raw: string } | undefined;
   await waitFor('AFA\'s receipt evidenced as delivered', async () => {
@@ -138,12 +144,12 @@ test('an agency that receives by pull collects from inbox/ and acknowledges with
     return delivered !== undefined;
   }, 20_000);
   assert.match(Buffer.from(delivered!.raw, 'base64').toString('utf8'), /SFTP acknowledgement: AFA uploaded inbox\//);
-  const after = sftp('AFA', afaKey, ['ls /inbox']);
+  const after = await sftp('AFA', afaKey, ['ls /inbox']);
   assert.not.match(after.out, new RegExp(`^${name!.replace(/[.:]/g, '\\$&')}$`, 'm'), 'an acknowledged delivery leaves the inbox');
 });
 
 test('a message to one receiver goes through outbox/<service>/<RECEIVER>/', async () => {
-  const { code, out, file } = upload('/outbox/customs.declaration/TFDA', 'declaration.json', JSON.stringify({ declarationNo: 'AA/BE/13/101/00002' }));
+  const { code, out, file } = await upload('/outbox/customs.declaration/TFDA', 'declaration.json', JSON.stringify({ declarationNo: 'AA/BE/13/101/00002' }));
   assert.is(code, 0, out);
   const receipt = JSON.parse(readFileSync(join(side.work, 'declaration.json.receipt.json'), 'utf8'));
   assert.is(receipt.to, 'TFDA');
@@ -152,7 +158,7 @@ test('a message to one receiver goes through outbox/<service>/<RECEIVER>/', asyn
 });
 
 test('a file whose signature is not its sender\'s is refused with an .error.json the hub signed, and evidenced', async () => {
-  const { code, out } = upload('/outbox/taxes-fees', 'forged.csv', 'declarationNo,amount\nAA/BE/13/101/00003,99\n', boft);
+  const { code, out } = await upload('/outbox/taxes-fees', 'forged.csv', 'declarationNo,amount\nAA/BE/13/101/00003,99\n', boft);
   assert.is(code, 0, out);
   assert.match(out, /remote rename .*forged\.csv.*: Failure/, 'the rename that completes the file is answered with the refusal');
   const errorFile = join(side.work, 'forged.csv.error.json');
@@ -161,14 +167,14 @@ test('a file whose signature is not its sender\'s is refused with an .error.json
   assert.is(refusal.code, 'SWX_SIG_KEY_MISMATCH');
   const rows = await evidenceOf(hub, refusal.messageId, ['rejected']);
   assert.is(rows.find((row) => row.stage === 'rejected')?.code, 'SWX_SIG_KEY_MISMATCH');
-  const listed = sftp('CUSTOMS', customsKey, ['ls /outbox/taxes-fees', 'ls /receipts']);
+  const listed = await sftp('CUSTOMS', customsKey, ['ls /outbox/taxes-fees', 'ls /receipts']);
   assert.not.match(listed.out.split('ls /receipts')[0]!, /forged\.csv\b(?!\.)/, 'a refused file leaves the outbox');
 });
 
 test('traversal, links, writing outside the outbox and another agency\'s folders are refused, and evidenced', async () => {
   const file = join(side.work, 'probe.txt');
   writeFileSync(file, 'probe');
-  const { code, out } = sftp('BOFT', boftKey, [
+  const { code, out } = await sftp('BOFT', boftKey, [
     '-ls /outbox/../../etc', '-get /../etc/passwd', '-put probe.txt /receipts/probe.txt', '-put probe.txt /probe.txt',
     '-ln -s /etc/passwd /outbox/link', '-ls /outbox/taxes-fees', '-put probe.txt /outbox/taxes-fees/probe.txt.part', '-mkdir /outbox/mine',
   ]);
@@ -201,9 +207,9 @@ test('traversal, links, writing outside the outbox and another agency\'s folders
   assert.ok(rows.some((row) => row.protocol === 'sftp' && /only into the outbox/.test(row.detail)), 'writing outside the outbox is evidenced');
 });
 
-test('an unregistered key and a password are refused', () => {
+test('an unregistered key is refused, and publickey is the only way in offered', async () => {
   const stranger = side.sshKey('stranger');
-  const { code, out } = sftp('CUSTOMS', stranger, ['ls /']);
+  const { code, out } = await sftp('CUSTOMS', stranger, ['ls /']);
   assert.not.equal(code, 0);
   assert.match(out, /Permission denied \(publickey\)/);
 });

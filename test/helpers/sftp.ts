@@ -1,7 +1,7 @@
 // The agency's side of the SFTP tests: its folder, SSH keys made with ssh-keygen, OpenSSH's sftp in batch mode pinning
 // the hub's host key, detached CMS signatures made with openssl, the hub's signed receipts checked with openssl, and
 // ssh2's client where a test reads the status messages (OpenSSH's sftp shows only the status).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2, { type SFTPWrapper } from 'ssh2';
@@ -12,6 +12,7 @@ export class SftpAgencySide {
   readonly work = tempDir('sftp-client');
   private readonly knownHosts = join(this.work, 'known_hosts');
   private readonly hostKey: string;
+  private batches = 0;
 
   constructor(private readonly hub: HubProcess) {
     this.hostKey = execFileSync('ssh-keygen', ['-y', '-f', join(hub.dataDir, 'sftp', 'host_ed25519_key')], { encoding: 'utf8' }).trim();
@@ -32,17 +33,24 @@ export class SftpAgencySide {
     return answer.body.fingerprint;
   }
 
-  /** OpenSSH's sftp in batch mode as `user` with `key` (no password, no keyboard-interactive), in the agency's folder. */
-  sftp(user: string, key: string, commands: string[], timeoutMs = 60_000, options: string[] = []): { code: number | null; out: string } {
-    const batch = join(this.work, 'batch');
+  /**
+   * OpenSSH's sftp in batch mode as `user` with `key` (no password, no keyboard-interactive), in the agency's folder.
+   * Run without blocking: a test's keep-alive connections to the operator API must see the server close them.
+   */
+  sftp(user: string, key: string, commands: string[], timeoutMs = 60_000, options: string[] = []): Promise<{ code: number | null; out: string }> {
+    const batch = join(this.work, `batch-${++this.batches}`);
     writeFileSync(batch, `${commands.join('\n')}\n`);
-    const run = spawnSync('sftp', [
+    const child = spawn('sftp', [
       '-F', '/dev/null', '-b', batch, '-i', key, '-P', String(this.hub.sftpPort),
       '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${this.knownHosts}`, '-o', 'IdentitiesOnly=yes',
       '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'BatchMode=yes', ...options,
       `${user}@127.0.0.1`,
-    ], { cwd: this.work, encoding: 'utf8', timeout: timeoutMs });
-    return { code: run.status, out: `${run.stdout}${run.stderr}` };
+    ], { cwd: this.work, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk) => { stdout += chunk; });
+    child.stderr!.on('data', (chunk) => { stderr += chunk; });
+    return new Promise((resolve) => child.on('close', (code) => resolve({ code, out: `${stdout}${stderr}` })));
   }
 
   /** A detached CMS signature of `file` by the agency's certificate, as openssl makes it: `file`.p7s. */
