@@ -66,7 +66,8 @@ export function startSftpServer(options: SftpServerOptions, host: string, port: 
       const fingerprint = fingerprintOf(context.key.data);
       const found = registry.sshKeyByFingerprint(fingerprint);
       if (!found || !found.partner.enabled || found.partner.id !== context.username) {
-        refuseUnknown(fingerprint, found ? `SSH key ${fingerprint} offered for user ${JSON.stringify(context.username.slice(0, 40))}, not its partner's id` : `SSH key ${fingerprint} is not registered to any enabled partner`);
+        // The user name is the client's word only: it is not kept.
+        refuseUnknown(fingerprint, found ? `SSH key ${fingerprint} offered under a user name that is not its partner's id` : `SSH key ${fingerprint} is not registered to any enabled partner`);
         context.reject(['publickey']);
         return;
       }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { addAgency, addService, evidenceOf, startHubProcess, swxBin, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import ssh2 from 'ssh2';
 import { outcome, SftpAgencySide } from '../helpers/sftp.ts';
 
 let hub: HubProcess;
@@ -211,7 +212,15 @@ test('an unregistered key is refused, and publickey is the only way in offered',
   const stranger = side.sshKey('stranger');
   const { code, out } = await sftp('CUSTOMS', stranger, ['ls /']);
   assert.not.equal(code, 0);
-  assert.match(out, /Permission denied \(publickey\)/);
+  assert.match(out, /Permission denied \(publickey\)/, 'publickey is the one method the server lists');
+  const withPassword = await new Promise<string>((resolve) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => { client.end(); resolve('logged in'); }).once('error', (error) => resolve(error.message));
+    client.connect({ host: '127.0.0.1', port: hub.sftpPort, username: 'CUSTOMS', password: 'CUSTOMS', tryKeyboard: true });
+  });
+  assert.match(withPassword, /authentication methods failed/, 'a password and keyboard-interactive are refused');
+  const wrongUser = await sftp('BOFT', customsKey, ['ls /']);
+  assert.match(wrongUser.out, /Permission denied \(publickey\)/, 'a registered key logs in only as its own agency');
 });
 
 test.run();
