@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { connectBus } from '../../engine/nats/jetstream.ts';
 import { addAgency, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { outcome, SftpAgencySide } from '../helpers/sftp.ts';
 
@@ -86,6 +87,49 @@ test('a 200 MiB file streams through: the hub holds far less than the file, and 
   const arrived = join(boft.inboxDir, `${receipt.id}.bin`);
   await waitFor('the file at BOFT', () => existsSync(join(boft.inboxDir, `${receipt.id}.json`)), 240_000);
   assert.is(await sha256File(arrived), sent, 'BOFT stored the same bytes');
+});
+
+/** The hub's own nats-server: a child of the hub process, named by its data folder. */
+function natsServerPid(): number {
+  const children = readFileSync(`/proc/${hub.proc.pid}/task/${hub.proc.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  const pid = children.find((child) => readFileSync(`/proc/${child}/cmdline`, 'utf8').startsWith('nats-server'));
+  if (!pid) throw new Error('the hub\'s nats-server was not found');
+  return pid;
+}
+
+test('a store that stops taking chunks stops the upload: the hub does not buffer what the agency keeps sending', async () => {
+  const size = 96 * MiB;
+  const file = join(side.work, 'stalled.bin');
+  writeFileSync(file, randomBytes(size));
+  side.sign(customs, file);
+  const pid = hub.proc.pid!;
+  const nats = natsServerPid();
+  const before = kib(pid, 'VmRSS');
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const bus = await connectBus(`nats://127.0.0.1:${hub.natsPort}`, 'sftp-stall-test');
+  const chunks = async () => (await bus.jsm.streams.info('OBJ_swx_payloads')).state.messages;
+  const idle = await chunks();
+  let settled = false;
+  const uploading = side.sftp('CUSTOMS', keys.CUSTOMS!, ['cd /outbox/firms', 'put stalled.bin.p7s', 'put stalled.bin stalled.bin.part', 'rename stalled.bin.part stalled.bin'], 300_000)
+    .finally(() => { settled = true; });
+  // Stopped once the file's first chunks are in the store: the rest of the upload meets a store that takes nothing.
+  await waitFor('the upload under way', async () => (await chunks()) > idle + 4, 30_000);
+  await bus.nc.close();
+  process.kill(nats, 'SIGSTOP');
+  let stalledGrowth = 0;
+  try {
+    const atStop = kib(pid, 'VmRSS');
+    await new Promise((resolve) => setTimeout(resolve, 6_000));
+    stalledGrowth = kib(pid, 'VmRSS') - atStop;
+  } finally {
+    process.kill(nats, 'SIGCONT');
+  }
+  assert.is(settled, false, 'the upload waited for the store');
+  const { code, out } = await uploading;
+  const grown = kib(pid, 'VmHWM') - before;
+  console.log(`store stalled 6 s during a ${size / MiB} MiB upload: the hub's RSS grew ${(stalledGrowth / MiB).toFixed(1)} MiB while stalled, peak +${(grown / MiB).toFixed(0)} MiB`);
+  assert.ok(stalledGrowth < 16 * MiB, `while the store took nothing the hub grew ${(stalledGrowth / MiB).toFixed(1)} MiB`);
+  assert.is(code, 0, `the upload went on once the store did: ${out}`);
 });
 
 test('an upload over the agency\'s quota is stopped and evidenced, and its bytes are released', async () => {
