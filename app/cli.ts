@@ -261,7 +261,7 @@ const commands: Record<string, Command> = {
       const { startHub } = await import('./hub.ts');
       const hub = await startHub(loadConfig(values.data));
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
-      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
+      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}${hub.listening.map((line) => `, ${line}`).join('')}`);
       await signalled;
       await hub.stop();
       return 0;
@@ -471,7 +471,9 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | import-cpa CPA.xml --party PARTYID [--as ID] [--name NAME] [--cert PEM]... | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
+      + '  | import-cpa CPA.xml --party PARTYID [--as ID] [--name NAME] [--cert PEM]...\n'
+      + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
@@ -481,6 +483,15 @@ const commands: Record<string, Command> = {
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
+      if (verb === 'ssh-key') {
+        const [, action, partner, subject] = positionals;
+        const path = `/api/partners/${encodeURIComponent(partner ?? '')}/ssh-keys`;
+        if (action === 'add' && partner && subject) print(await admin('POST', path, { key: readFileSync(subject, 'utf8') }));
+        else if (action === 'list' && partner && !subject) print(await admin('GET', path));
+        else if (action === 'remove' && partner && subject) print(await admin('DELETE', `${path}/${encodeURIComponent(subject)}`));
+        else throw new Error(this.usage);
+        return 0;
+      }
       if (verb === 'import-cpa') {
         if (!id) throw new Error(this.usage);
         print(await importCpa(admin, id, values).catch((error) => {
