@@ -1,6 +1,6 @@
 // Import rules of the source tree, checked by test/architecture.test.ts: the engine is the bottom layer and knows
-// no stage, connector, dashboard or application; a stage knows no protocol; the trust code knows no transport or
-// store; a bench uses no test code; no module or folder imports itself again.
+// no stage, connector, dashboard or application; the dashboards stand on the engine alone; a stage knows no protocol;
+// the trust code knows no transport or store; a bench uses no test code; no module or folder imports itself again.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
@@ -26,6 +26,13 @@ module.exports = {
       to: { path: '^engine/(nats/|store/|http\\.ts$|registry\\.ts$)' },
     },
     {
+      name: 'dashboards-stand-on-the-engine',
+      comment: 'the console reads the store and the contracts in engine/; it drives no stage, connector or hub assembly of its own',
+      severity: 'error',
+      from: { path: '^dashboards/' },
+      to: { path: '^(pipelines|connectors|app|bench|test)/' },
+    },
+    {
       name: 'benches-use-no-test-code',
       comment: 'a bench drives the hub as the suite does, through app/hub-process.ts, not through the test harness',
       severity: 'error',
@@ -36,7 +43,7 @@ module.exports = {
       name: 'no-cycles',
       comment: 'a cycle means one concept lives in two homes: move the shared piece down',
       severity: 'error',
-      from: { path: '^(engine|pipelines|connectors|app)/' },
+      from: { path: '^(engine|pipelines|connectors|dashboards|app)/' },
       to: { circular: true },
     },
     {
@@ -44,7 +51,7 @@ module.exports = {
       comment: 'two folders that import each other are one concept in two homes: move the shared piece down',
       severity: 'error',
       scope: 'folder',
-      from: { path: '^(engine|pipelines|connectors|app)/' },
+      from: { path: '^(engine|pipelines|connectors|dashboards|app)/' },
       to: { circular: true },
     },
   ],

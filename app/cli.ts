@@ -18,6 +18,7 @@ import {
   type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
 } from '../engine/pki/index.ts';
 import { AgencyClient, receiptSigned, receiveInbox } from '../connectors/rest/agency.ts';
+import { endpointFromCpa, parseCpa, partnerIdFor, partyOf } from '../connectors/ebms2/index.ts';
 import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
@@ -56,6 +57,41 @@ function partnerEndpoints(values: { endpoints?: string; endpoint?: string; 'quer
     endpoints[protocol] = { ...endpoints[protocol], queryUrl: values['query-endpoint'] };
   }
   return endpoints;
+}
+
+/**
+ * `swx partner import-cpa`: the other party of an ebMS 2.0 agreement registered as a partner, with the certificates the
+ * CPA carries (and any given with --cert) and an ebms2 endpoint read from it. A partner already registered keeps its
+ * other endpoints and certificates.
+ */
+async function importCpa(admin: Operator, file: string, values: { as?: string; party?: string; name?: string; cert?: string[] }): Promise<unknown> {
+  const cpa = parseCpa(readFileSync(file));
+  if (!values.party) {
+    const parties = cpa.parties.map((party) => party.partyIds.map((partyId) => partyId.id).join('|')).join(' or ');
+    throw new Error(`name the partner's party of CPA ${cpa.cpaid} with --party (${parties}); the other party is this hub`);
+  }
+  const party = partyOf(cpa, values.party);
+  const id = values.as ?? partnerIdFor(party);
+  if (!id) throw new Error(`no partner id can be made from PartyId ${party.partyIds[0]!.id}: give one with --as`);
+  const fromCpa = Object.values(party.certificates).flatMap((certificate) => (certificate.pem ? [certificate.pem] : []));
+  const given = (values.cert ?? []).map((path) => readFileSync(path, 'utf8'));
+  const existing = await admin('GET', `/api/partners/${encodeURIComponent(id)}`).catch((error: Error) => {
+    if (error.message.startsWith('SWX_NOT_FOUND')) return undefined;
+    throw error;
+  }) as { name: string; certificates: string[]; endpoints: Record<string, unknown> } | undefined;
+  const certificates = [...new Set([...(existing?.certificates ?? []), ...fromCpa, ...given].map((pem) => pem.trim() + '\n'))];
+  if (certificates.length === 0) throw new Error(`CPA ${cpa.cpaid} carries no X.509 certificate for ${values.party}: give its signing certificate with --cert`);
+  const now = Date.now();
+  if (Date.parse(cpa.end) < now || Date.parse(cpa.start) > now || cpa.status === 'proposed') {
+    // Registered all the same (an operator may be preparing an agreement or keeping an old one's partner on record).
+    console.error(`swx partner: note: CPA ${cpa.cpaid} is ${cpa.status}, valid from ${cpa.start} to ${cpa.end}`);
+  }
+  return admin('PUT', `/api/partners/${encodeURIComponent(id)}`, {
+    ...existing,
+    name: values.name ?? existing?.name ?? party.partyName ?? id,
+    certificates,
+    endpoints: { ...existing?.endpoints, ebms2: endpointFromCpa(cpa, party) },
+  });
 }
 
 async function adminDownload(dataDir: string, path: string): Promise<Buffer> {
@@ -225,7 +261,7 @@ const commands: Record<string, Command> = {
       const { startHub } = await import('./hub.ts');
       const hub = await startHub(loadConfig(values.data));
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
-      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), console https://${hub.config.console.host}:${hub.consolePort}, NATS ${hub.natsUrl}`);
+      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), console https://${hub.config.console.host}:${hub.consolePort}, NATS ${hub.natsUrl}${hub.listening.map((line) => `, ${line}`).join('')}`);
       await signalled;
       await hub.stop();
       return 0;
@@ -436,16 +472,33 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
+      + '  | import-cpa CPA.xml --party PARTYID [--as ID] [--name NAME] [--cert PEM]...\n'
+      + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
         'query-endpoint': { type: 'string' }, 'query-protocol': { type: 'string', default: 'rest' },
         endpoints: { type: 'string' }, prefer: { type: 'string', multiple: true }, receive: { type: 'string' },
+        as: { type: 'string' }, party: { type: 'string' },
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
-      if (verb === 'add') {
+      if (verb === 'ssh-key') {
+        const [, action, partner, subject] = positionals;
+        const path = `/api/partners/${encodeURIComponent(partner ?? '')}/ssh-keys`;
+        if (action === 'add' && partner && subject) print(await admin('POST', path, { key: readFileSync(subject, 'utf8') }));
+        else if (action === 'list' && partner && !subject) print(await admin('GET', path));
+        else if (action === 'remove' && partner && subject) print(await admin('DELETE', `${path}/${encodeURIComponent(subject)}`));
+        else throw new Error(this.usage);
+        return 0;
+      }
+      if (verb === 'import-cpa') {
+        if (!id) throw new Error(this.usage);
+        print(await importCpa(admin, id, values).catch((error) => {
+          throw error instanceof SwxError ? new Error(`${error.code}: ${error.message}`) : error;
+        }));
+      } else if (verb === 'add') {
         if (!values.id || !values.name || !values.cert) throw new Error(this.usage);
         print(await admin('PUT', `/api/partners/${encodeURIComponent(values.id)}`, {
           name: values.name,

@@ -57,6 +57,8 @@ export interface HubProcess {
   natsPort: number;
   /** The console's HTTPS port. */
   consolePort: number;
+  /** The SFTP connector's port. */
+  sftpPort: number;
   env: NodeJS.ProcessEnv;
   proc: ChildProcess;
   output(): string;
@@ -69,10 +71,10 @@ export interface HubProcess {
   restart(): Promise<void>;
 }
 
-export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number; console?: number } } = {}): Promise<HubProcess> {
+export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number; sftp?: number; console?: number } } = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? tempDir('hub');
   const given = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
-  const ports = { ...given, console: given.console ?? await freePort() };
+  const ports = { ...given, sftp: given.sftp ?? await freePort(), console: given.console ?? await freePort() };
   const env: NodeJS.ProcessEnv = {
     ...cleanEnv(),
     SWX_HTTP_PORT: String(ports.agency),
@@ -81,6 +83,8 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     SWX_NATS_PORT: String(ports.nats),
     SWX_CONSOLE_PORT: String(ports.console),
     SWX_CONSOLE_HOST: '127.0.0.1',
+    SWX_SFTP_HOST: '127.0.0.1',
+    SWX_SFTP_PORT: String(ports.sftp),
     ...options.env,
   };
   let out = '';
@@ -104,6 +108,7 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     opsPort: ports.ops,
     natsPort: ports.nats,
     consolePort: ports.console,
+    sftpPort: ports.sftp,
     env,
     proc: await launch(),
     output: () => out,

@@ -60,6 +60,8 @@ export interface Hub {
   /** The console's HTTPS port (the console API for operators on the network). */
   consolePort: number;
   natsUrl: string;
+  /** What the connectors with ports of their own listen on (SFTP: its port and host key fingerprint). */
+  listening: string[];
   stop(): Promise<void>;
 }
 
@@ -178,11 +180,13 @@ export async function startHub(config: Config): Promise<Hub> {
       messages: store ? new EvidenceMessages(store, bus, { keyring }) : unarchivedMessages,
       publicUrl: () => agencyUrl,
     };
+    const listening: string[] = [];
     for (const connector of registeredConnectors()) {
       const settings = connectorSettingsOf(connector, config.connectors[connector.protocol]);
       if (!settings.enabled) continue;
       const offered = await connector.start(context, settings);
       if (offered.stop) started.push(offered.stop);
+      if (offered.listening) listening.push(offered.listening);
       if (offered.outbound) outbounds.set(connector.protocol, offered.outbound);
       if (offered.provider) providers.set(connector.protocol, offered.provider);
       health.set(connector.protocol, offered.health ? () => offered.health!() : () => ({ ok: true }));
@@ -240,7 +244,7 @@ export async function startHub(config: Config): Promise<Hub> {
 
     log.info({ agencyPort, opsPort, consolePort, nats: natsUrl, archive: config.archive, dataDir: config.dataDir }, 'hub ready');
     return {
-      config, bus, registry, catalogue, store, agencyPort, opsPort, consolePort, natsUrl,
+      config, bus, registry, catalogue, store, agencyPort, opsPort, consolePort, natsUrl, listening,
       async stop() {
         ready = false;
         log.info('hub stopping: draining in-flight work');

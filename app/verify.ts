@@ -5,8 +5,12 @@ import { X509Certificate, createPublicKey } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import * as asn1js from 'asn1js';
 import { SwxError, type ErrorCode } from '../engine/errors.ts';
-import { messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
+import { headerlessMultipart, messageParts, parseEntity, parseHeaderBlock, parseHttpMessage, startsWithStartLine, defaultMimeLimits, type Attachment, type MessageParts } from '../engine/mime/index.ts';
 import {
+  decryptAttachments,
+  encryptedParts,
+  encryptionProfileOf,
+  encryptionProfiles,
   pemBlocks,
   toArrayBuffer,
   toPem,
@@ -15,6 +19,8 @@ import {
   verifyTimeStampToken,
   verifyXml,
   type CmsVerdict,
+  type EncryptedPartInfo,
+  type EncryptionProfile,
   type SignatureVerdict,
   type TimeStampVerdict,
   type VerdictKind,
@@ -45,6 +51,8 @@ export interface FileVerdict extends Omit<SignatureVerdict, 'kind'> {
   kind?: VerdictKind;
   /** The MIME parts of a MIME, HTTP or mail message, root first. */
   parts?: PartSummary[];
+  /** The parts the Security header says are encrypted (WS-Security SwA), and whether they were decrypted to be judged. */
+  encrypted?: (EncryptedPartInfo & { decrypted: boolean })[];
   /** XML: what the valid references cover (see engine/trust/xmldsig.ts). */
   signedElements?: XmlVerdict['signedElements'];
   signedAttachments?: string[];
@@ -73,6 +81,11 @@ export interface VerifyFileOptions {
   at?: Date;
   /** 'archive' (default) accepts legacy SHA-1/DSA and lists them in `weak`; 'live' refuses them. */
   policy?: 'archive' | 'live';
+  /** The recipient's private key (PEM) for encrypted attachments, and its certificate if at hand. */
+  decryptionKeyPem?: string;
+  decryptionCertPem?: string;
+  /** The profile the encryption must follow; default the one the message's EncryptedKey uses. */
+  encryptionProfile?: EncryptionProfile;
 }
 
 const signedDataOid = '1.2.840.113549.1.7.2';
@@ -110,7 +123,7 @@ export async function verifyFile(bytes: Buffer, options: VerifyFileOptions = {})
     if (firstSignificantByte(root.body) !== 0x3c) {
       return refusal(detected, 'SWX_SIG_MISSING', `the root part (${mediaTypeOf(root.contentType)}) is not an XML document, so it carries no XML signature`, parts);
     }
-    return { ...(await verifyXmlMessage(root.body, message.parts.attachments, options, detected)), parts };
+    return { ...(await verifyEncryptedMessage(root.body, message.parts.attachments, options, detected)), parts };
   } catch (error) {
     if (error instanceof UsageError) throw error;
     if (error instanceof SwxError) return refusal(detected, error.code, error.message, parts);
@@ -170,6 +183,8 @@ const httpFields = ['host', 'server', 'transfer-encoding', 'content-length', 'so
 
 function readMessage(bytes: Buffer): ReadMessage {
   if (startsWithStartLine(bytes)) return { detected: 'http-capture', parts: messageParts(parseHttpMessage(bytes).entity) };
+  const headerless = headerlessMultipart(bytes);
+  if (headerless) return { detected: 'mime', parts: messageParts(headerless) };
   if (!/^[!-9;-~]+:/.test(bytes.toString('latin1', 0, 200))) throw new SwxError('SWX_BAD_REQUEST', 'not XML, CMS, RFC 3161, MIME, mail or an HTTP capture');
   const { headers } = parseHeaderBlock(bytes, 0, defaultMimeLimits, 'message headers');
   if (mailFields.some((name) => name in headers)) return { detected: 'smtp-mail', parts: messageParts(parseEntity(bytes)) };
@@ -210,6 +225,47 @@ async function verifyXmlMessage(xml: Buffer, attachments: Attachment[], options:
   return { detected, valid, code, detail, kind: (passedGate ? messagingKind(xml) : undefined) ?? kind, ...rest, signedElements, signedAttachments };
 }
 
+/**
+ * A SOAP message whose parts may be encrypted (sign-then-encrypt, as AS4 does): with a key the parts are decrypted and
+ * every reference judged over the plaintext; without one the references to the envelope's own elements are judged
+ * and the verdict says that the encrypted parts were not (SWX_DECRYPT_KEY_MISSING), rather than calling them altered.
+ */
+async function verifyEncryptedMessage(xml: Buffer, attachments: Attachment[], options: VerifyFileOptions, detected: Detected): Promise<FileVerdict> {
+  let encrypted: EncryptedPartInfo[] = [];
+  if (firstSignificantByte(xml) === 0x3c) {
+    try {
+      encrypted = encryptedParts(xml);
+    } catch (error) {
+      // What the XML gate refuses is the signature verifier's to report, with its own code.
+      if (!(error instanceof SwxError) || !error.code.startsWith('SWX_XML_')) throw error;
+    }
+  }
+  if (encrypted.length === 0) return verifyXmlMessage(xml, attachments, options, detected);
+  if (options.decryptionKeyPem) {
+    const profile = options.encryptionProfile ?? encryptionProfileOf(xml) ?? 'eDelivery-AS4-1.15';
+    const key = { keyPem: options.decryptionKeyPem, ...(options.decryptionCertPem ? { certPem: options.decryptionCertPem } : {}) };
+    const plaintext = await decryptAttachments(xml, attachments, key, { profile });
+    const verdict = await verifyXmlMessage(xml, plaintext, options, detected);
+    return { ...verdict, encrypted: encrypted.map((part) => ({ ...part, decrypted: true })) };
+  }
+  const sealed = new Set(encrypted.map((part) => part.contentId));
+  const verdict = await verifyXmlMessage(xml, attachments.filter((part) => !sealed.has(part.contentId)), options, detected);
+  const isSealed = (uri: string) => uri.toLowerCase().startsWith('cid:') && sealed.has(decodeURIComponent(uri.slice(4)));
+  const references = verdict.references?.map((reference) => (isSealed(reference.uri) ? { ...reference, detail: 'encrypted: not judged without the key to decrypt it (--key)' } : reference));
+  const others = references?.filter((reference) => !isSealed(reference.uri)) ?? [];
+  const list = [...sealed].map((id) => `<${id}>`).join(', ');
+  const result: FileVerdict = { ...verdict, ...(references ? { references } : {}), encrypted: encrypted.map((part) => ({ ...part, decrypted: false })) };
+  if (verdict.code === 'SWX_SIG_REF_UNRESOLVED' && others.every((reference) => reference.valid)) {
+    return {
+      ...result,
+      valid: false,
+      code: 'SWX_DECRYPT_KEY_MISSING',
+      detail: `the parts ${list} are encrypted and no key was given to decrypt them (--key): the ${others.length} reference${others.length === 1 ? '' : 's'} to the message's own elements check out; the encrypted parts and the SignatureValue are not judged`,
+    };
+  }
+  return result;
+}
+
 // ---------------------------------------------------------------- the command line as CMS and RFC 3161 options
 
 function cmsOptions(options: VerifyFileOptions): VerifyCmsOptions {
@@ -239,7 +295,7 @@ function timeStampOptions(options: VerifyFileOptions): TimeStampOptions {
 
 // ---------------------------------------------------------------- the command
 
-export const verifyUsage = 'swx verify FILE [--cert PEM] [--trusted PEM]... [--untrusted PEM]... [--data FILE] [--at ISO-8601|EPOCH-SECONDS] [--policy archive|live]';
+export const verifyUsage = 'swx verify FILE [--cert PEM] [--trusted PEM]... [--untrusted PEM]... [--data FILE] [--key PEM] [--profile eDelivery-AS4-1.15|eDelivery-AS4-2.0] [--at ISO-8601|EPOCH-SECONDS] [--policy archive|live]';
 
 /** Certificates (PEM, any number, or one DER certificate) and public keys (PEM SPKI) from a key file. */
 function readKeyFile(path: string, option: string): { certsPem: string; keysPem: string } {
@@ -288,6 +344,8 @@ function commandOptions(args: string[]): { file: string; options: VerifyFileOpti
       data: { type: 'string' },
       at: { type: 'string' },
       policy: { type: 'string', default: 'archive' },
+      key: { type: 'string' },
+      profile: { type: 'string' },
     } });
   } catch (error) {
     throw new UsageError((error as Error).message);
@@ -310,6 +368,24 @@ function commandOptions(args: string[]): { file: string; options: VerifyFileOpti
   const untrusted = certsOf(values.untrusted, '--untrusted');
   if (trusted) options.trustedCertsPem = trusted;
   if (untrusted) options.untrustedCertsPem = untrusted;
+  if (values.key) {
+    let text: string;
+    try {
+      text = readFileSync(values.key, 'latin1');
+    } catch (error) {
+      throw new UsageError(`--key ${values.key}: ${(error as Error).message}`);
+    }
+    const keyDer = pemBlocks(text, 'PRIVATE KEY')[0] ?? pemBlocks(text, 'RSA PRIVATE KEY')[0];
+    if (!keyDer) throw new UsageError(`--key ${values.key}: no PRIVATE KEY block (the recipient's decryption key, PEM, optionally followed by its certificate)`);
+    const label = pemBlocks(text, 'PRIVATE KEY')[0] ? 'PRIVATE KEY' : 'RSA PRIVATE KEY';
+    options.decryptionKeyPem = toPem(keyDer, label);
+    const certs = pemBlocks(text, 'CERTIFICATE');
+    if (certs.length) options.decryptionCertPem = toPem(certs[0]!, 'CERTIFICATE');
+  }
+  if (values.profile !== undefined) {
+    if (!encryptionProfiles.includes(values.profile as EncryptionProfile)) throw new UsageError(`--profile ${values.profile}: ${encryptionProfiles.join(' or ')}`);
+    options.encryptionProfile = values.profile as EncryptionProfile;
+  }
   if (values.data) {
     try {
       options.data = readFileSync(values.data);

@@ -7,13 +7,16 @@ import { exchangeBench, exchangeCases } from './exchange.ts';
 import { defaultRates, queryBench } from './query.ts';
 import { floorBench } from './query-floor.ts';
 import { routeBench } from './route.ts';
+import { searchBench } from './search.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     json: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
-    messages: { type: 'string', default: '5000' },
+    // Each bench has its own default: route 5000, search 750000.
+    messages: { type: 'string' },
+    repeats: { type: 'string', default: '30' },
     rates: { type: 'string' },
     seconds: { type: 'string' },
     payload: { type: 'string', default: '4096' },
@@ -30,7 +33,7 @@ const { values, positionals } = parseArgs({
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   route: () => routeBench({
     json: values.json!,
-    messages: Number(values.messages),
+    messages: Number(values.messages ?? 5000),
     rates: (values.rates ?? '100,200,400').split(',').map(Number),
     seconds: Number(values.seconds ?? 10),
     payloadBytes: Number(values.payload),
@@ -47,6 +50,8 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     }) : exchangeCases,
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
+  // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
+  search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
   // --rates: one list for every protocol (default REST 100,500,1000 and SOAP 100,200,500); --seconds per rate (default 5);

@@ -163,6 +163,11 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
     if (!role) throw new SwxError('SWX_ROLE_DENIED', `${principal.name} (${principal.roles.join(', ')}) may not ${request.method} ${request.routeOptions.url}: it is for ${typeof access === 'string' ? access : access.join(', ')}`);
     request.principal = principal;
   });
+  // The JSON as sent, kept before the route's schema checks it (and fills its defaults).
+  const sentBodies = new WeakMap<FastifyRequest, unknown>();
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined) sentBodies.set(request, structuredClone(request.body));
+  });
   // A change made with the session cookie must carry the CSRF token; bearer tokens are never sent by a browser on its own.
   app.addHook('preHandler', (request, reply, done) => {
     if (request.principal?.via === 'session' && unsafeMethods.has(request.method)) return app.csrfProtection(request, reply, done);
@@ -214,7 +219,9 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
           reply.hijack();
           const req = request.raw as IncomingMessage;
           const res = reply.raw;
-          if (request.body !== undefined) giveBody(req, request.body);
+          // The handler gets the body as it came, not as the schema's defaults filled it: a field left out (a partner's
+          // sshKeys) means "keep what is there" to it.
+          if (sentBodies.has(request)) giveBody(req, sentBodies.get(request));
           const change = unsafeMethods.has(method);
           const target = targetOf(pattern, request.params as Record<string, string>);
           const before = change ? structuredClone(currentState(deps, target)) : undefined;

@@ -18,6 +18,7 @@ import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
 import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Registry } from './registry.ts';
+import { sshFingerprint } from './ssh-key.ts';
 import type { Store } from './store/index.ts';
 
 export interface AdminDeps {
@@ -119,6 +120,7 @@ export const pathGrammar: Record<string, z.ZodType<string>> = {
   channel: channelId,
   dataset: datasetSchema.shape.id,
   messageId,
+  fingerprint: sshFingerprint,
   seq: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a dead-letter sequence is a positive integer'),
 };
 
@@ -279,13 +281,26 @@ export function mountAdminApi(router: RouteTable, deps: AdminDeps): void {
     })
     .add('PUT', '/api/partners/:partner', async (req, res, { partner: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
-      const partner = await validation(() => registry.putPartner({ ...body, id }));
+      // SSH keys have their own routes: an entry put without them keeps the ones it has (swx partner add again).
+      const sshKeys = body.sshKeys ?? registry.partner(id!)?.sshKeys;
+      const partner = await validation(() => registry.putPartner({ ...body, id, ...(sshKeys ? { sshKeys } : {}) }));
       sendJson(res, 200, partner);
     })
     .add('DELETE', '/api/partners/:partner', async (_req, res, { partner: id }) => {
       if (!registry.partner(id!)) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
       await registry.removePartner(id!);
       sendJson(res, 200, { removed: id });
+    })
+    // A partner's SSH keys (SFTP logins): each change is a new revision of the partner's entry, so it has history.
+    .add('GET', '/api/partners/:partner/ssh-keys', (_req, res, { partner: id }) => sendJson(res, 200, known(registry.partner(id!), `partner ${id}`).sshKeys))
+    .add('POST', '/api/partners/:partner/ssh-keys', async (req, res, { partner: id }) => {
+      const body = await jsonBody(req);
+      const { key } = await validation(() => z.object({ key: z.string().min(1).max(16_384) }).strict().parse(body));
+      sendJson(res, 200, await registry.addSshKey(id!, key));
+    })
+    .add('DELETE', '/api/partners/:partner/ssh-keys/:fingerprint', async (_req, res, { partner: id, fingerprint }) => {
+      await registry.removeSshKey(id!, fingerprint!);
+      sendJson(res, 200, { partner: id, removed: fingerprint });
     })
     .add('GET', '/api/partners/:partner/history', async (_req, res, { partner: id }) => sendJson(res, 200, found(await registry.history('partner', id!), `partner ${id}`)))
     .add('GET', '/api/services', (req, res) => sendJson(res, 200, page(req, res, registry.listServices(), (service) => service.id)))

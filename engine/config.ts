@@ -168,6 +168,8 @@ export const envSettings: Record<string, string> = {
   SWX_CRL_FETCH_TIMEOUT_MS: 'revocation.fetchTimeoutMs',
   SWX_REVOCATION_FAIL_OPEN: 'revocation.failOpen',
   SWX_OCSP: 'revocation.ocsp',
+  SWX_SFTP_HOST: 'connectors.sftp.host',
+  SWX_SFTP_PORT: 'connectors.sftp.port',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -44,6 +44,10 @@ export interface EvidenceRecord {
   rawRef?: string;
   /** JSON of the signature information checked at this stage. */
   signature?: string;
+  /** The message this record is about referred to this one (Swx-Ref-To): for search, outside the hash (see evidenceRow). */
+  refTo?: string;
+  /** When the hub received the message this record is about: for latency, outside the hash (see evidenceRow). */
+  receivedAt?: string;
   node: string;
 }
 
@@ -51,14 +55,14 @@ export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: 
 
 /** The fields every record about an envelope repeats. */
 export function envelopeFacts(envelope: Envelope) {
-  const { id: messageId, conversationId, from, to, service, action, protocol, size, sha256 } = envelope;
-  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
+  const { id: messageId, conversationId, from, to, service, action, protocol, size, sha256, receivedAt } = envelope;
+  return { messageId, conversationId, from, to, service, action, protocol, size, sha256, receivedAt, ...(envelope.refToMessageId ? { refTo: envelope.refToMessageId } : {}) };
 }
 
 /** The fields of a record that a later record about the same message repeats. */
 export function sameMessage(record: EvidenceRecord) {
   const { messageId, conversationId, from, to, service, action, protocol, size, sha256 } = record;
-  return { messageId, conversationId, from, to, service, action, protocol, size, sha256 };
+  return { messageId, conversationId, from, to, service, action, protocol, size, sha256, ...(record.refTo ? { refTo: record.refTo } : {}), ...(record.receivedAt ? { receivedAt: record.receivedAt } : {}) };
 }
 
 /** Publishes the records of one moment as one stream message; the archive actor writes them to ClickHouse. */
@@ -104,8 +108,16 @@ export function recordHash(row: HashedRow): string {
   return hash('sha256', `${row.prev_hash}${JSON.stringify(ordered)}`, 'hex');
 }
 
-/** The row a record is archived as: `source` is the stream it came from, `seq` its position there, `chain` in the hash chain. */
-export function evidenceRow(record: EvidenceRecord, source: string, seq: number, chain: number, prevHash: string): { row: HashedRow & { record_hash: string }; hash: string } {
+/** Columns a row carries beside the hashed ones: facts of the message its hashed records prove, kept for search and statistics. */
+export interface SearchColumns { ref_to?: string; received_at?: string }
+
+const clickhouseTime = (iso: string) => iso.replace('T', ' ').replace('Z', '');
+
+/**
+ * The row a record is archived as: `source` is the stream it came from, `seq` its position there, `chain` in the hash
+ * chain. ref_to and received_at are left out of the hash, so that rows written before them still verify.
+ */
+export function evidenceRow(record: EvidenceRecord, source: string, seq: number, chain: number, prevHash: string): { row: HashedRow & SearchColumns & { record_hash: string }; hash: string } {
   const row: HashedRow = {
     stream: source,
     seq,
@@ -114,7 +126,7 @@ export function evidenceRow(record: EvidenceRecord, source: string, seq: number,
     message_id: record.messageId,
     conversation_id: record.conversationId,
     stage: record.stage,
-    at: record.at.replace('T', ' ').replace('Z', ''),
+    at: clickhouseTime(record.at),
     from_partner: record.from,
     to_partner: record.to,
     service: record.service,
@@ -131,5 +143,9 @@ export function evidenceRow(record: EvidenceRecord, source: string, seq: number,
     prev_hash: prevHash,
   };
   const recordHashHex = recordHash(row);
-  return { row: { ...row, record_hash: recordHashHex }, hash: recordHashHex };
+  const search: SearchColumns = {
+    ...(record.refTo ? { ref_to: record.refTo } : {}),
+    ...(record.receivedAt ? { received_at: clickhouseTime(record.receivedAt) } : {}),
+  };
+  return { row: { ...row, ...search, record_hash: recordHashHex }, hash: recordHashHex };
 }

@@ -56,6 +56,7 @@ export class IntakeStage implements Intake {
       sha256,
       raw: !submission.stored && size <= this.payloads.inlineLimit ? submission.payload.toString('base64') : undefined,
       signature: submission.signature ? JSON.stringify(submission.signature) : undefined,
+      ...(submission.refToMessageId ? { refTo: submission.refToMessageId } : {}),
     });
   }
 

@@ -29,6 +29,19 @@ test('every relative import resolves, so no rule passes for want of a dependency
   assert.ok(result.modules.some((module) => module.source === 'pipelines/deliver.ts' && module.dependencies.some((dependency) => dependency.resolved === 'engine/outbound.ts')), 'imports written with .ts extensions are followed');
 });
 
+test('dashboards/ imports only itself and engine/, and engine/ nothing of dashboards/', () => {
+  const local = (resolved: string) => /^(engine|pipelines|connectors|dashboards|app|bench|test)\//.test(resolved);
+  const outside = result.modules.filter((module) => module.source.startsWith('dashboards/')).flatMap((module) => module.dependencies
+    .filter((dependency) => local(dependency.resolved) && !/^(dashboards|engine)\//.test(dependency.resolved))
+    .map((dependency) => `${module.source} → ${dependency.resolved}`));
+  assert.equal(outside, []);
+  const upward = result.modules.filter((module) => module.source.startsWith('engine/')).flatMap((module) => module.dependencies
+    .filter((dependency) => dependency.resolved.startsWith('dashboards/'))
+    .map((dependency) => `${module.source} → ${dependency.resolved}`));
+  assert.equal(upward, []);
+  assert.ok(result.modules.some((module) => module.source === 'dashboards/search.ts'), 'dashboards/ is cruised');
+});
+
 test('no import breaks a rule of .dependency-cruiser.cjs', () => {
   const violations = result.summary.violations.map((violation) => {
     const path = violation.cycle?.length ? ` (cycle: ${[violation.from, ...violation.cycle.map((step) => step.name)].join(' → ')})` : '';

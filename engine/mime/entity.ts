@@ -40,6 +40,23 @@ export function parseEntity(bytes: Buffer, limits: MimeLimits = defaultMimeLimit
   return entityOf(block.headers, bytes.subarray(block.bodyStart), limits);
 }
 
+// RFC 2046 5.1.1 bchars: what a boundary may hold (a space, but not last).
+const boundaryLine = /^--([0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?])[ \t]*$/;
+
+/**
+ * A multipart/related body logged without the headers that named its boundary (some MSH logs keep only the body): it
+ * begins with a delimiter line, whose boundary it is read with. Undefined when the first line is not a delimiter.
+ */
+export function headerlessMultipart(bytes: Buffer, limits: MimeLimits = defaultMimeLimits): MimePart | undefined {
+  let start = 0;
+  while (bytes[start] === 0x0d || bytes[start] === 0x0a) start += 1;
+  const line = lineAt(bytes.subarray(start, start + 200), 0);
+  if (line.end === -1) return undefined;
+  const boundary = boundaryLine.exec(bytes.toString('latin1', start, start + line.end))?.[1];
+  if (boundary === undefined) return undefined;
+  return entityOf({ 'content-type': `multipart/related; boundary="${boundary}"` }, bytes.subarray(start), limits);
+}
+
 /** The entity made of given headers (e.g. an HTTP message's) and body; the body is transfer-decoded or split. */
 export function entityOf(headers: Headers, body: Buffer, limits: MimeLimits = defaultMimeLimits): MimePart {
   if (body.length > limits.maxBytes) throw new SwxError('SWX_TOO_LARGE', `message body of ${body.length} bytes exceeds ${limits.maxBytes}`);

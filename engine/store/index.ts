@@ -15,7 +15,7 @@ import { ServerStore } from './server.ts';
 
 export { StoreError } from './common.ts';
 export type { InsertPath, Store, StoreErrorCode, StoreEvent, StoreHealth, StoreOptions } from './common.ts';
-export { migrate, migrations, type Migration } from './migrations.ts';
+export { latencyLevels, migrate, migrations, type Migration } from './migrations.ts';
 
 export const DEFAULT_DATABASE = 'swx';
 

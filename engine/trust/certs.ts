@@ -57,8 +57,8 @@ function keyUsageOf(ext: pkijs.Extension): Set<KeyUsageName | 'other'> {
   const set = new Set<KeyUsageName | 'other'>();
   const bit = (n: number) => ((bytes[n >> 3] ?? 0) & (0x80 >> (n & 7))) !== 0;
   for (const [name, n] of usageNames) if (bit(n)) set.add(name);
-  // keyAgreement, dataEncipherment, encipherOnly, decipherOnly: present but not named here.
-  for (const n of [3, 4, 7, 8]) if (bit(n)) set.add('other');
+  // dataEncipherment, encipherOnly, decipherOnly: present but not named here.
+  for (const n of [3, 7, 8]) if (bit(n)) set.add('other');
   return set;
 }
 

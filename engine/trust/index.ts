@@ -1,4 +1,4 @@
-// The trust core's public face: XMLDSig and its WS-Security profile, CMS signatures, evidence time-stamping (RFC 3161),
+// The trust core's public face: XMLDSig and its WS-Security profile, XML Encryption of SwA attachments, CMS signatures, evidence time-stamping (RFC 3161),
 // batch proofs (RFC 6962 Merkle trees), certificate paths and revocation.
 export { decodeProof, encodeProof, inclusionProof, leafHash, merkleRoot, merkleTree, nodeHash, verifyInclusion, type InclusionProof, type MerkleTree, type Side } from './merkle.ts';
 export {
@@ -32,10 +32,30 @@ export {
   type WsSecurityCheckOptions,
   type WsSecurityResult,
 } from './wssecurity.ts';
+export {
+  decryptAttachments,
+  decryptSoapAttachments,
+  encryptedParts,
+  encryptionProfileOf,
+  encryptionProfiles,
+  encryptSoapAttachments,
+  encryptToDocument,
+  openEncryption,
+  type DecryptionKey,
+  type DecryptOptions,
+  type EncryptedPartInfo,
+  type EncryptionProfile,
+  type EncryptionRecipient,
+  type EncryptOptions,
+  type PartDecryption,
+  type SwaPart,
+  type TransformedPart,
+} from './xmlenc.ts';
+export type { CertificateReference } from './keyinfo.ts';
 export { certificate, certificates, type ParsedCert } from './certs.ts';
 export { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from './path.ts';
 export { parseCrl, Revocation } from './revocation.ts';
 export { createSignaturePool, type SignaturePool } from './pool.ts';
-export { checkSignedPayload, maySignPayload, type PayloadVerifiers, type RegisteredKey } from './payload.ts';
+export { checkDetachedSignature, checkSignedPayload, maySignPayload, type PayloadVerifiers, type RegisteredKey } from './payload.ts';
 export type { AlgorithmPolicy, SignatureVerdict, VerdictKind } from './verdict.ts';
 export { pemBlocks, toArrayBuffer, toPem } from './x509.ts';

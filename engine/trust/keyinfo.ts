@@ -195,6 +195,60 @@ function tokenReference(reference: Element, byId: (id: string) => Element[], kno
   return { cert, source: 'KeyIdentifier' };
 }
 
+/**
+ * Whether a wsse:SecurityTokenReference names `cert` (by a BinarySecurityToken of this message, key identifier, or
+ * issuer and serial); a reference that cannot be read is a refusal.
+ */
+export function namesCertificate(reference: Element, byId: (id: string) => Element[], cert: ParsedCert): boolean | KeyRefusal {
+  try {
+    const named = tokenReference(reference, byId, [cert]);
+    return named.cert.thumbprint === cert.thumbprint;
+  } catch (error) {
+    if (error instanceof KeyInfoProblem) return error.refusal.code === 'SWX_CERT_UNTRUSTED' ? false : error.refusal;
+    return { code: 'SWX_BAD_REQUEST', detail: `SecurityTokenReference cannot be read: ${(error as Error).message}` };
+  }
+}
+
+/** How a SecurityTokenReference names a certificate the other side already holds. */
+export type CertificateReference = 'ski' | 'issuer-serial';
+
+/** RFC 4514 text of a node X509Certificate's issuer ("CN=..., O=..."), most specific first. */
+function distinguishedName(lines: string): string {
+  const escape = (value: string) => value.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`).replace(/^[ #]|[ ]$/g, (c) => `\\${c}`);
+  return lines.split('\n').filter(Boolean).reverse().map((line) => {
+    const at = line.indexOf('=');
+    return `${line.slice(0, at)}=${escape(line.slice(at + 1))}`;
+  }).join(',');
+}
+
+/**
+ * A wsse:SecurityTokenReference naming `cert` by its X509 SubjectKeyIdentifier or by ds:X509IssuerSerial (WS-Security
+ * X.509 token profile 1.1, 3.2): for a partner that holds the certificate and wants no BinarySecurityToken.
+ */
+export function certificateReference(doc: Document, cert: ParsedCert, by: CertificateReference): Element {
+  const element = (namespace: string, name: string, text?: string) => {
+    const made = doc.createElementNS(namespace, name);
+    if (text !== undefined) made.appendChild(doc.createTextNode(text));
+    return made;
+  };
+  const reference = element(namespaces.wsse, 'wsse:SecurityTokenReference');
+  if (by === 'ski') {
+    if (!cert.subjectKeyId) throw new Error(`certificate ${cert.subject} has no SubjectKeyIdentifier extension: name it by issuer-serial`);
+    const identifier = element(namespaces.wsse, 'wsse:KeyIdentifier', Buffer.from(cert.subjectKeyId, 'hex').toString('base64'));
+    identifier.setAttribute('EncodingType', 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary');
+    identifier.setAttribute('ValueType', `${tokenProfile}#X509SubjectKeyIdentifier`);
+    reference.appendChild(identifier);
+    return reference;
+  }
+  const data = element(namespaces.ds, 'ds:X509Data');
+  const pair = element(namespaces.ds, 'ds:X509IssuerSerial');
+  pair.appendChild(element(namespaces.ds, 'ds:X509IssuerName', distinguishedName(cert.x509.issuer)));
+  pair.appendChild(element(namespaces.ds, 'ds:X509SerialNumber', BigInt(`0x${cert.serial}`).toString(10)));
+  data.appendChild(pair);
+  reference.appendChild(data);
+  return reference;
+}
+
 function resolve(signature: Element, byId: (id: string) => Element[], sources: KeySources): ResolvedKey {
   const keyInfo = childElement(signature, namespaces.ds, 'KeyInfo');
   const keyName = keyInfo ? childElement(keyInfo, namespaces.ds, 'KeyName')?.textContent?.trim() : undefined;

@@ -1,17 +1,19 @@
 // WS-Security (X.509 token profile) over a SOAP 1.1 or 1.2 envelope, for every protocol that signs that way: signing
 // (signSoap through the DOM for any envelope; signedSecurityHeader for parts the caller wrote canonical, with no parse)
 // and the inbound check. The check is strict on shape (one Security header, one Signature, its key a
-// BinarySecurityToken of that header, a Timestamp), on time (fresh, not from the future, not expired), on coverage
-// (the Body and the Timestamp acted on are the elements signed: wrapping fails) and on replay.
+// BinarySecurityToken of that header or a certificate the receiver gives, named by key identifier or issuer and
+// serial, a Timestamp), on time (fresh, not from the future, not expired), on coverage (the Body and the Timestamp
+// acted on are the elements signed: wrapping fails) and on replay. Encrypted attachments are decrypted first.
 import { createHash, randomUUID } from 'node:crypto';
 import type { SignatureInfo } from '../envelope.ts';
 import { SwxError } from '../errors.ts';
 import { elementChildren, elementPath, textOf } from '../xml/elements.ts';
 import type { XmlElement } from '../xml/parse.ts';
 import { soapVersionOf, type SoapEnvelope } from '../xml/soap.ts';
-import { certificate } from './certs.ts';
-import { childElement, childElements } from './keyinfo.ts';
+import { certificate, certificates, type ParsedCert } from './certs.ts';
+import { certificateReference, childElements, type CertificateReference } from './keyinfo.ts';
 import { pemBlocks, toPem } from './x509.ts';
+import { decryptAttachments, namespaces as encryptionNamespaces, type DecryptionKey, type EncryptionProfile } from './xmlenc.ts';
 import {
   addAttachmentReferences,
   addElementReferences,
@@ -20,10 +22,10 @@ import {
   guarded,
   pemCache,
   seal,
+  securityHeader,
   signatureShell,
   signedElement,
   signer,
-  soapHeader,
   uniqueById,
   verifyXml as verifyXmlInProcess,
   type VerifyXmlOptions,
@@ -34,6 +36,7 @@ import { canonicalizations, digest, digestAlgorithms, namespaces, parseDocument,
 
 /** The WS-Security utility namespace, for the parts a connector writes with a wsu:Id to be signed. */
 export const wsuNamespace = namespaces.wsu;
+const xencNamespace = encryptionNamespaces.xenc;
 const x509TokenType = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3';
 const base64Binary = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary';
 
@@ -50,6 +53,9 @@ export interface SignSoapOptions {
   digestAlgorithm?: DigestName;
   /** wsu:Created of the Timestamp (default now). */
   createdAt?: Date;
+  /** How KeyInfo names the signer: a BinarySecurityToken in the header (default), or, for a partner that holds the
+   *  certificate already, its X509 SubjectKeyIdentifier (`ski`) or issuer and serial (`issuer-serial`), with no token. */
+  keyReference?: 'token' | CertificateReference;
 }
 
 /** A wsu:Id for the element, the one it has or a new one. */
@@ -75,18 +81,10 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
     const ttl = options.timestampTtlSeconds ?? 300;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
     const doc = parseDocument(envelope);
-    const header = soapHeader(doc, true);
+    const security = securityHeader(doc);
     const root = doc.documentElement;
-    const soap = root.namespaceURI!;
-    const bodies = childElements(root, soap, 'Body');
+    const bodies = childElements(root, root.namespaceURI!, 'Body');
     if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
-    let security = childElement(header, namespaces.wsse, 'Security');
-    if (!security) {
-      security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
-      if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
-      security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
-      header.appendChild(security);
-    }
 
     const targets: { uri: string; element: Element }[] = [];
     if (parts.includes('Timestamp')) {
@@ -99,10 +97,13 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
       security.appendChild(timestamp);
       targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
     }
+    const keyReference = options.keyReference ?? 'token';
     const tokenId = `X509-${randomUUID()}`;
-    const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
-    token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
-    security.appendChild(token);
+    if (keyReference === 'token') {
+      const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
+      token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
+      security.appendChild(token);
+    }
     if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
     targets.push(...uniqueById(doc, options.ids ?? []));
     if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
@@ -112,9 +113,15 @@ export function signSoap(envelope: Buffer | string, options: SignSoapOptions): P
     addElementReferences(signature, targets, sign);
     addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
     const keyInfo = ds(doc, 'KeyInfo');
-    const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
-    reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
-    keyInfo.appendChild(reference);
+    if (keyReference === 'token') {
+      const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
+      reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
+      keyInfo.appendChild(reference);
+    } else if (keyReference === 'ski' || keyReference === 'issuer-serial') {
+      keyInfo.appendChild(certificateReference(doc, certificate(certDer), keyReference));
+    } else {
+      throw new SwxError('SWX_BAD_REQUEST', `keyReference ${JSON.stringify(keyReference)} is not token, ski or issuer-serial`);
+    }
     signature.appendChild(keyInfo);
     return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
   });
@@ -199,6 +206,15 @@ export interface WsSecurityCheckOptions {
   /** How old Created may be (default 300 s). */
   freshnessSeconds?: number;
   now?: () => number;
+  /** The certificates (PEM) a signer named by KeyIdentifier or X509IssuerSerial, with no BinarySecurityToken, may be:
+   *  the sender's, as registered. Without them such a message is refused (SWX_CERT_UNTRUSTED). */
+  certificatesPem?: string;
+  /** The MIME parts of a SOAP-with-attachments message, which the signature may reference by cid:. */
+  attachments?: readonly XmlAttachment[];
+  /** The hub's key and the profile agreed with the sender: parts the Security header says are encrypted are decrypted
+   *  first and the signature is judged over their plaintext. Without it an encrypted message is refused
+   *  (SWX_DECRYPT_KEY_MISSING). */
+  decryption?: { key: DecryptionKey; profile: EncryptionProfile };
 }
 
 export interface WsSecurityResult {
@@ -212,6 +228,8 @@ export interface WsSecurityResult {
   signedHeaders: string[];
   /** `<signer thumbprint>:<digest of what the signature signs>`: the same for a replay, however re-encoded. */
   replayKey: string;
+  /** The attachments as the signature was judged over them: decrypted where they came encrypted. */
+  attachments: XmlAttachment[];
 }
 
 const defaults = { clockSkewSeconds: 60, freshnessSeconds: 300 };
@@ -238,12 +256,17 @@ function one(parent: XmlElement, namespace: string, localName: string, where: st
   return found[0]!;
 }
 
-/** The BinarySecurityToken of `security` the signature's KeyInfo names. */
-function signingToken(security: XmlElement, signature: XmlElement): Buffer {
+/**
+ * The BinarySecurityToken of `security` the signature's KeyInfo names; undefined when it names a certificate the
+ * receiver holds instead (by KeyIdentifier or X509IssuerSerial).
+ */
+function signingToken(security: XmlElement, signature: XmlElement): Buffer | undefined {
   const keyInfo = children(signature, namespaces.ds, 'KeyInfo')[0];
   const reference = keyInfo && children(keyInfo, namespaces.wsse, 'SecurityTokenReference')[0];
+  if (reference && children(reference, namespaces.wsse, 'Reference').length === 0
+    && (children(reference, namespaces.wsse, 'KeyIdentifier').length > 0 || children(reference, namespaces.ds, 'X509Data').length > 0)) return undefined;
   const uri = reference && children(reference, namespaces.wsse, 'Reference')[0]?.attributes.find((a) => a.localName === 'URI' && a.namespace === '')?.value;
-  if (!uri?.startsWith('#')) throw new SwxError('SWX_BAD_REQUEST', 'the Signature\'s KeyInfo must be a SecurityTokenReference to a BinarySecurityToken (Reference URI="#...")');
+  if (!uri?.startsWith('#')) throw new SwxError('SWX_BAD_REQUEST', 'the Signature\'s KeyInfo must be a SecurityTokenReference to a BinarySecurityToken (Reference URI="#...") or to a known certificate (KeyIdentifier, X509IssuerSerial)');
   const tokens = children(security, namespaces.wsse, 'BinarySecurityToken').filter((token) => attribute(token, namespaces.wsu, 'Id') === uri.slice(1));
   const token = tokens[0];
   if (tokens.length !== 1 || !token) throw new SwxError('SWX_BAD_REQUEST', `the Security header holds ${tokens.length} BinarySecurityToken elements with wsu:Id ${uri.slice(1, 80)}; exactly one must`);
@@ -299,18 +322,36 @@ export async function checkWsSecurity(envelope: SoapEnvelope, options: WsSecurit
   if (created < now - freshness - skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Created ${createdAt} is older than ${freshness / 1000} s`);
   if (expires < now - skew) throw new SwxError('SWX_SIG_EXPIRED', `wsu:Expires ${new Date(expires).toISOString()} has passed`);
 
-  const certificateDer = signingToken(security, signature);
-  let print: string;
+  const token = signingToken(security, signature);
+  let named: ParsedCert;
   try {
     // Parsed once per certificate (engine/trust/certs.ts): a peer signs every message with the same one.
-    print = certificate(certificateDer).thumbprint;
+    if (token) named = certificate(token);
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `the BinarySecurityToken is not an X.509 certificate: ${(error as Error).message}`);
   }
-  const certificatePem = toPem(certificateDer, 'CERTIFICATE');
-  // Pinned to the token the KeyInfo names, so the verdict's signer is that certificate and no other.
-  const verdict = await (options.verifyXml ?? verifyXmlInProcess)(envelope.raw, { pinnedCertsPem: certificatePem });
+  if (!token && !options.certificatesPem) {
+    throw new SwxError('SWX_CERT_UNTRUSTED', 'the signer is named by key identifier or issuer and serial, with no BinarySecurityToken, and no certificate it may be was given');
+  }
+  // Sign-then-encrypt: the signature digests the plaintext, so encrypted parts are opened first.
+  let attachments = [...(options.attachments ?? [])];
+  if (children(security, xencNamespace, 'EncryptedData').length > 0) {
+    if (!options.decryption) throw new SwxError('SWX_DECRYPT_KEY_MISSING', 'the message\'s parts are encrypted and no decryption key was given');
+    attachments = await decryptAttachments(envelope.raw, attachments, options.decryption.key, { profile: options.decryption.profile });
+  }
+  // Pinned to the token the KeyInfo names, so the verdict's signer is that certificate and no other; a certificate named
+  // by identifier is resolved among those given, and must be one of them.
+  const keys = token ? { pinnedCertsPem: toPem(token, 'CERTIFICATE') } : { untrustedCertsPem: options.certificatesPem! };
+  const verdict = await (options.verifyXml ?? verifyXmlInProcess)(envelope.raw, { ...keys, ...(attachments.length ? { attachments } : {}) });
   if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `WS-Security signature: ${verdict.detail}`);
+  if (!token) {
+    const given = certificates(options.certificatesPem!).find((cert) => cert.thumbprint === verdict.signer?.thumbprint);
+    if (!given) throw new SwxError('SWX_SIG_INVALID', 'the signature was not checked with a certificate given for its key identifier');
+    named = given;
+  }
+  const print = named!.thumbprint;
+  const certificateDer = named!.der;
+  const certificatePem = toPem(certificateDer, 'CERTIFICATE');
   if (verdict.signer?.thumbprint !== print) throw new SwxError('SWX_SIG_INVALID', 'the signature was not checked with the BinarySecurityToken its KeyInfo names');
   const covered = [requireSigned(verdict, envelope.body, 'soap:Body'), requireSigned(verdict, timestamp, 'wsu:Timestamp')];
   const signedHeaders = elementChildren(envelope.header).filter((block) => block !== security).map(elementPath)
@@ -328,6 +369,7 @@ export async function checkWsSecurity(envelope: SoapEnvelope, options: WsSecurit
     verdict,
     signedHeaders,
     replayKey,
+    attachments,
     signature: {
       scheme: 'xmldsig',
       algorithm: verdict.algorithms?.signature ?? '',

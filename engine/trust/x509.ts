@@ -47,6 +47,7 @@ export const keyUsageBit = {
   digitalSignature: 0,
   nonRepudiation: 1,
   keyEncipherment: 2,
+  keyAgreement: 4,
   keyCertSign: 5,
   cRLSign: 6,
 } as const;

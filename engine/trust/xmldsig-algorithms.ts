@@ -77,6 +77,10 @@ export const digestUris: Record<DigestName, string> = {
   sha512: 'http://www.w3.org/2001/04/xmlenc#sha512',
 };
 
+/** SHA-1, signed with only where a partner's agreement names it (an old ebMS 2.0 CPA); such a signature is weak. */
+export type WeakDigestName = 'sha1';
+export const weakDigestUris: Record<WeakDigestName, string> = { sha1: 'http://www.w3.org/2000/09/xmldsig#sha1' };
+
 type KeyFamily = 'rsa' | 'rsa-pss' | 'ec' | 'dsa' | 'ed25519';
 
 interface Signature { name: string; family: KeyFamily; hash: string | null; weak: boolean }
@@ -121,6 +125,10 @@ export const signatureUris: Record<SignatureName, string> = {
   'ecdsa-sha512': `${more}ecdsa-sha512`,
   ed25519: 'http://www.w3.org/2021/04/xmldsig-more#eddsa-ed25519',
 };
+
+/** RSA-SHA1, signed with only when asked (allowWeak): for partners whose agreement names it; the signature is weak. */
+export type WeakSignatureName = 'rsa-sha1';
+export const weakSignatureUris: Record<WeakSignatureName, string> = { 'rsa-sha1': 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' };
 
 /** The algorithm a key signs with when none is asked for: its hash matches the curve's strength. */
 export function defaultSignatureFor(key: KeyObject): SignatureName | undefined {

@@ -42,10 +42,14 @@ import {
   type Canonicalizer,
   type DigestName,
   type SignatureName,
+  type WeakDigestName,
+  type WeakSignatureName,
   type XPathFilter,
+  weakDigestUris,
+  weakSignatureUris,
 } from './xmldsig-algorithms.ts';
 
-export type { CanonicalizationName, DigestName, SignatureName, XPathFilter };
+export type { CanonicalizationName, DigestName, SignatureName, WeakDigestName, WeakSignatureName, XPathFilter };
 export type { SignedElement, XmlVerdict } from './verdict.ts';
 export type { VerifyXmlOptions, XmlAttachment } from './xmldsig-trust.ts';
 
@@ -377,8 +381,10 @@ export interface SignXmlOptions {
   attachments?: readonly XmlAttachment[];
   /** content (AS4, default), complete (with MIME headers) or none (ebMS 2.0: the decoded octets). */
   attachmentTransform?: 'content' | 'complete' | 'none';
-  signatureAlgorithm?: SignatureName;
-  digestAlgorithm?: DigestName;
+  signatureAlgorithm?: SignatureName | WeakSignatureName;
+  digestAlgorithm?: DigestName | WeakDigestName;
+  /** Signs with RSA-SHA1 / SHA-1 when they are asked for (a partner's agreement names them); refused otherwise. */
+  allowWeak?: boolean;
   /** For SignedInfo and every XML reference; default exc-c14n. */
   canonicalization?: CanonicalizationName;
   inclusiveNamespaces?: readonly string[];
@@ -410,19 +416,28 @@ export function pemCache<T>(capacity: number): (pem: string, make: (pem: string)
 // Reading a PEM key costs more than the ECDSA signature made with it, and a process signs with a handful of keys.
 const privateKeys = pemCache<KeyObject>(64);
 
-export function signer(options: { keyPem: string; signatureAlgorithm?: SignatureName; digestAlgorithm?: DigestName; canonicalization?: CanonicalizationName; inclusiveNamespaces?: readonly string[] }): Signer {
+export function signer(options: {
+  keyPem: string; signatureAlgorithm?: SignatureName | WeakSignatureName; digestAlgorithm?: DigestName | WeakDigestName; allowWeak?: boolean;
+  canonicalization?: CanonicalizationName; inclusiveNamespaces?: readonly string[];
+}): Signer {
   let key: KeyObject;
   try {
     key = privateKeys(options.keyPem, (pem) => createPrivateKey(pem));
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `keyPem is not a readable PEM private key: ${(error as Error).message}`);
   }
+  const weakSignature = options.signatureAlgorithm !== undefined && Object.hasOwn(weakSignatureUris, options.signatureAlgorithm);
+  const weakDigest = options.digestAlgorithm !== undefined && Object.hasOwn(weakDigestUris, options.digestAlgorithm);
+  if ((weakSignature || weakDigest) && !options.allowWeak) {
+    throw new SwxError('SWX_SIG_WEAK_ALG', `${weakSignature ? options.signatureAlgorithm : options.digestAlgorithm} is weak: swx signs with it only when asked (allowWeak), for a partner whose agreement names it`);
+  }
   const name = options.signatureAlgorithm ?? defaultSignatureFor(key);
-  const uri = name ? signatureUris[name] : undefined;
+  const uri = name ? (signatureUris as Record<string, string>)[name] ?? (weakSignatureUris as Record<string, string>)[name] : undefined;
   if (!uri) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', `no XML signature algorithm for ${options.signatureAlgorithm ?? `a ${key.asymmetricKeyType} key`}`);
   const mismatch = keyMismatch(signatureAlgorithms[uri]!, key);
   if (mismatch) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', mismatch);
-  const digestUri = digestUris[options.digestAlgorithm ?? 'sha256'];
+  const digestName = options.digestAlgorithm ?? 'sha256';
+  const digestUri = (digestUris as Record<string, string>)[digestName] ?? (weakDigestUris as Record<string, string>)[digestName];
   const canonicalization = canonicalizations[options.canonicalization ?? 'exc-c14n'];
   if (!digestUri || !canonicalization) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', `digest ${options.digestAlgorithm} or canonicalization ${options.canonicalization} is not offered`);
   return { key, uri, digestUri, canonicalization, prefixes: [...(options.inclusiveNamespaces ?? [])] };
@@ -513,7 +528,7 @@ export function uniqueById(doc: Document, ids: readonly string[]): { uri: string
 }
 
 /** Written so that a carriage return in content survives a re-parse (XML 1.0 2.11 would turn it into a line feed). */
-function serialize(doc: Document): string {
+export function serialize(doc: Document): string {
   return new XMLSerializer().serializeToString(doc).replace(/\r/g, '&#xD;');
 }
 
@@ -587,6 +602,20 @@ export function signXml(xml: Buffer | string, options: SignXmlOptions): Promise<
     if (keyInfo) signature.insertBefore(keyInfo, childElement(signature, namespaces.ds, 'Object') ?? null);
     return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
   });
+}
+
+/** The wsse:Security block of an envelope's SOAP Header, made (mustUnderstand) if it has none; the Header too. */
+export function securityHeader(doc: Document): Element {
+  const header = soapHeader(doc, true);
+  const existing = childElement(header, namespaces.wsse, 'Security');
+  if (existing) return existing;
+  const root = doc.documentElement;
+  const soap = root.namespaceURI!;
+  const security = create(doc, namespaces.wsse, 'wsse:Security', { 'xmlns:wsse': namespaces.wsse, 'xmlns:wsu': namespaces.wsu });
+  if (!root.prefix) security.setAttributeNS(namespaces.xmlns, 'xmlns:soap', soap);
+  security.setAttributeNS(soap, `${root.prefix || 'soap'}:mustUnderstand`, soap === namespaces.soap11 ? '1' : 'true');
+  header.appendChild(security);
+  return security;
 }
 
 /** Where an enveloped signature goes: the SOAP Header of an envelope (made if missing), else the root element. */

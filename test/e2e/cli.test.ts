@@ -16,19 +16,11 @@ import { table1 } from '../../app/table1.ts';
 import { table2 } from '../../app/table2.ts';
 import { table3 } from '../../app/table3.ts';
 import { startAgencyReceiver } from '../../connectors/rest/agency.ts';
-import { addAgency, cleanEnv, freePort, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, freePort, startHubProcess, swxCommand, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+
 
 const run = promisify(execFile);
-
-async function swx(args: string[], env: NodeJS.ProcessEnv = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const swx = swxCommand;
 
 test('swx --help lists every command with a one-line description', async () => {
   const { code, stdout } = await swx(['--help']);
@@ -40,7 +32,7 @@ test('swx --help lists every command with a one-line description', async () => {
 
 test('swx demo --check on a fresh data folder delivers every message, notification and channel item of Tables 2 and 3, and answers a query of every Table 1 dataset', async () => {
   const data = tempDir('demo');
-  const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_CONSOLE_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
+  const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_SFTP_PORT: String(await freePort()), SWX_CONSOLE_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
   const { code, stdout, stderr } = await swx(['demo', '--check', '--data', data], env);
   assert.is(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);

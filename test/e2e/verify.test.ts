@@ -9,7 +9,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { writeMultipart } from '../../engine/mime/index.ts';
+import { encryptSoapAttachments, signSoap, type EncryptionProfile, type SwaPart } from '../../engine/trust/index.ts';
 import { swxBin, tempDir } from '../helpers/hub.ts';
+import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const run = promisify(execFile);
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
@@ -342,6 +345,99 @@ test('usage errors exit 2 with the usage line', async () => {
     assert.is(exit, 2, args.join(' '));
     assert.match(stderr, /usage: swx verify FILE/, args.join(' '));
   }
+});
+
+// ---------------------------------------------------------------- AS4 messages signed, then encrypted for the hub
+
+const as4Envelope = '<S:Envelope xmlns:S="http://www.w3.org/2003/05/soap-envelope" xmlns:eb="http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/" '
+  + 'xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><S:Header><eb:Messaging wsu:Id="messaging"><eb:UserMessage>'
+  + '<eb:MessageInfo><eb:MessageId>enc-1@swx</eb:MessageId></eb:MessageInfo></eb:UserMessage></eb:Messaging></S:Header><S:Body wsu:Id="body"/></S:Envelope>';
+const payloads: SwaPart[] = [
+  { contentId: 'declaration@swx', contentType: 'application/xml', body: Buffer.from('<declaration><hs>0901.21</hs></declaration>') },
+  { contentId: 'scan@swx', contentType: 'application/pdf', body: Buffer.from('%PDF-1.7 not really, but bytes all the same') },
+];
+
+/** An AS4 message as a MIME file: signed by `signer` over its plaintext parts, then encrypted for `hub`. */
+async function encryptedAs4File(name: string, profile: EncryptionProfile, signer: TestCredential, hub: TestCredential, alter?: (xml: string) => string): Promise<string> {
+  const signed = await signSoap(as4Envelope, { keyPem: signer.keyPem, certPem: signer.certPem, ids: ['messaging'], attachments: payloads.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body as Buffer })) });
+  const encrypted = await encryptSoapAttachments(signed, payloads, { certPem: hub.certPem }, profile);
+  const root = alter ? alter(encrypted.envelope) : encrypted.envelope;
+  const { contentType, body } = writeMultipart({ contentId: 'root@swx', contentType: 'application/soap+xml; charset=utf-8', body: Buffer.from(root) }, encrypted.parts);
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return hostileFile(name, Buffer.concat([Buffer.from(`MIME-Version: 1.0\r\nContent-Type: ${contentType}\r\n\r\n`), ...chunks]));
+}
+
+const fixture = await trustFixture();
+const [hubRsa, hubX25519, otherRsa] = await Promise.all([
+  fixture.issue({ key: 'rsa', commonName: 'hub encryption (RSA)', usages: ['keyEncipherment'] }),
+  fixture.issue({ key: 'x25519', commonName: 'hub encryption (X25519)', usages: ['keyAgreement'] }),
+  fixture.issue({ key: 'rsa', commonName: 'another recipient', usages: ['keyEncipherment'] }),
+]);
+const keyFile = (name: string, credential: TestCredential) => hostileFile(name, credential.keyPem + credential.certPem);
+
+for (const { profile, signer, hub } of [
+  { profile: 'eDelivery-AS4-1.15', signer: fixture.rsa, hub: hubRsa },
+  { profile: 'eDelivery-AS4-2.0', signer: fixture.ed25519, hub: hubX25519 },
+] as const) {
+  test(`${profile}: a signed-then-encrypted AS4 message is reported encrypted without --key (the envelope's references judged), and valid with the hub's key`, async () => {
+    const message = await encryptedAs4File(`encrypted-${profile}.msg`, profile, signer, hub);
+    const signerPem = hostileFile(`signer-${profile}.pem`, signer.certPem);
+    const sealed = await swxVerify([message, '--cert', signerPem]);
+    const where = JSON.stringify(sealed.verdict);
+    assert.is(sealed.exit, 1, where);
+    assert.is(sealed.verdict.detected, 'mime', where);
+    assert.is(sealed.verdict.kind, 'as4', where);
+    assert.is(sealed.verdict.code, 'SWX_DECRYPT_KEY_MISSING', where);
+    assert.match(sealed.verdict.detail, /<declaration@swx>, <scan@swx> are encrypted and no key was given/);
+    const byUri = Object.fromEntries(sealed.verdict.references.map((reference: { uri: string }) => [reference.uri, reference]));
+    assert.is(sealed.verdict.references.length, 5, where);
+    for (const uri of ['#messaging', '#body']) assert.is(byUri[uri].valid, true, `${uri}: ${where}`);
+    assert.ok(sealed.verdict.references.some((reference: { uri: string; valid: boolean }) => reference.uri.startsWith('#TS-') && reference.valid), where);
+    for (const uri of ['cid:declaration@swx', 'cid:scan@swx']) {
+      assert.is(byUri[uri].valid, false, where);
+      assert.match(byUri[uri].detail, /encrypted: not judged/);
+    }
+    assert.not.match(where, /SWX_DIGEST_MISMATCH|tampered|altered/);
+    assert.equal(sealed.verdict.encrypted.map((part: { contentId: string; mimeType: string; decrypted: boolean }) => [part.contentId, part.mimeType, part.decrypted]),
+      [['declaration@swx', 'application/xml', false], ['scan@swx', 'application/pdf', false]]);
+
+    const opened = await swxVerify([message, '--cert', signerPem, '--key', keyFile(`hub-${profile}.pem`, hub)]);
+    assert.is(opened.exit, 0, JSON.stringify(opened.verdict));
+    assert.is(opened.verdict.code, 'SWX_OK');
+    assert.is(opened.verdict.certificate.status, 'valid');
+    assert.is(opened.verdict.references.length, 5);
+    assert.ok(opened.verdict.references.every((reference: { valid: boolean }) => reference.valid));
+    assert.equal(opened.verdict.signedAttachments.sort(), ['declaration@swx', 'scan@swx']);
+    assert.ok(opened.verdict.encrypted.every((part: { decrypted: boolean }) => part.decrypted));
+  });
+}
+
+test('swx verify on encrypted AS4: another recipient\'s key, a ciphertext altered, the other profile and an altered Body each get their own code', async () => {
+  const message = await encryptedAs4File('encrypted-refusals.msg', 'eDelivery-AS4-1.15', fixture.rsa, hubRsa);
+  const other = await swxVerify([message, '--key', keyFile('other.pem', otherRsa)]);
+  assert.is(other.exit, 1);
+  assert.is(other.verdict.code, 'SWX_DECRYPT_FAILED', JSON.stringify(other.verdict));
+  assert.match(other.verdict.detail, /another recipient/);
+  const wrongProfile = await swxVerify([message, '--key', keyFile('hub-rsa.pem', hubRsa), '--profile', 'eDelivery-AS4-2.0']);
+  assert.is(wrongProfile.verdict.code, 'SWX_ENC_ALG_UNSUPPORTED');
+  assert.match(wrongProfile.verdict.detail, /expects key wrap http:\/\/www\.w3\.org\/2001\/04\/xmlenc#kw-aes128/);
+  // A byte of the scan's ciphertext flipped (the last part, so the MIME framing stays intact).
+  const bytes = readFileSync(message);
+  const end = bytes.lastIndexOf(Buffer.from('\r\n--='));
+  bytes[end - 20] = bytes[end - 20]! ^ 0x01;
+  const altered = await swxVerify([hostileFile('encrypted-altered.msg', bytes), '--key', keyFile('hub-rsa.pem', hubRsa)]);
+  assert.is(altered.verdict.code, 'SWX_DECRYPT_FAILED', JSON.stringify(altered.verdict));
+  assert.match(altered.verdict.detail, /tag does not match/);
+  // Without a key, a Body changed after signing is still a digest mismatch: encryption hides nothing of the envelope.
+  const body = await encryptedAs4File('encrypted-body-altered.msg', 'eDelivery-AS4-1.15', fixture.rsa, hubRsa, (xml) => xml.replace('<S:Body wsu:Id="body"/>', '<S:Body wsu:Id="body"><x/></S:Body>'));
+  const changed = await swxVerify([body]);
+  assert.is(changed.verdict.code, 'SWX_DIGEST_MISMATCH', JSON.stringify(changed.verdict));
+  const usage = await swxVerify([message, '--profile', 'eDelivery-AS4-3']);
+  assert.is(usage.exit, 2);
+  const noKey = await swxVerify([message, '--key', hostileFile('not-a-key.pem', hubRsa.certPem)]);
+  assert.is(noKey.exit, 2);
+  assert.match(noKey.stderr, /no PRIVATE KEY block/);
 });
 
 test.run();

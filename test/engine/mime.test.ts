@@ -11,7 +11,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SwxError } from '../../engine/errors.ts';
-import { defaultMimeLimits, messageParts, parseEntity, parseHttpMessage, type MimePart } from '../../engine/mime/index.ts';
+import { defaultMimeLimits, headerlessMultipart, messageParts, parseEntity, parseHttpMessage, type MimePart } from '../../engine/mime/index.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
 const fixture = (path: string) => readFileSync(join(conformance, path));
@@ -301,6 +301,17 @@ test('every truncation and byte flip of the real captures parses or is refused w
   // Truncations of a multipart mostly lose the closing delimiter; most byte flips land in base64 or text and still parse.
   assert.ok(refused > 100, `refused ${refused}`);
   assert.ok(parsed > 100, `parsed ${parsed}`);
+});
+
+test('a multipart body logged without its headers is read with the boundary of its first line; anything else is not one', () => {
+  const body = Buffer.from('\r\n--b1\r\nContent-ID: <root>\r\nContent-Type: text/xml\r\n\r\n<a/>\r\n--b1\r\nContent-ID: <p>\r\n\r\nxyz\r\n--b1--\r\n');
+  const parts = messageParts(headerlessMultipart(body)!);
+  assert.is(parts.root.contentId, 'root');
+  assert.equal(parts.attachments.map((part) => [part.contentId, part.body.toString()]), [['p', 'xyz']]);
+  assert.is(headerlessMultipart(Buffer.from('Content-Type: text/xml\r\n\r\n<a/>')), undefined);
+  assert.is(headerlessMultipart(Buffer.from('--"quoted"\r\n\r\nx\r\n--"quoted"--\r\n')), undefined, 'a quote is no boundary character');
+  assert.is(headerlessMultipart(Buffer.from(`--${'b'.repeat(71)}\r\n\r\nx`)), undefined, 'boundaries are at most 70 characters');
+  assert.throws(() => headerlessMultipart(Buffer.from('--b1\r\n\r\nx\r\n')), (error: unknown) => error instanceof SwxError, 'a body without its closing delimiter is refused as any multipart is');
 });
 
 test.run();

@@ -10,7 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { thumbprint } from '../../engine/pki/store.ts';
-import { signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { checkWsSecurity, signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
+import { elementChildren } from '../../engine/xml/elements.ts';
+import { parseXml } from '../../engine/xml/parse.ts';
+import type { SoapEnvelope } from '../../engine/xml/soap.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
@@ -255,10 +259,10 @@ for (const [name, signer, extra] of [
 }
 
 /** The SignatureValue and xmlsec1's canonical SignedInfo of a document whose SignatureMethod xmlsec1 1.2.37 lacks. */
-function canonicalSignedInfoByXmlsec(signed: string, stand: string, certPem: string): { data: Buffer; signature: Buffer; refs: string } {
+function canonicalSignedInfoByXmlsec(signed: string, stand: string, certPem: string, args: string[] = []): { data: Buffer; signature: Buffer; refs: string } {
   const method = /SignatureMethod Algorithm="([^"]+)"/.exec(signed)![1]!;
   // xmlsec1 canonicalises SignedInfo and prints it before it fails on the algorithm swapped in; swapped back after.
-  const result = run('xmlsec1', ['--verify', '--store-signatures', '--pubkey-cert-pem', file(certPem, '.pem'), file(signed.replace(method, stand))]);
+  const result = run('xmlsec1', ['--verify', '--store-signatures', '--pubkey-cert-pem', file(certPem, '.pem'), ...args, file(signed.replace(method, stand))]);
   const printed = /== PreSigned data - start buffer:\n([\s\S]*?)\n== PreSigned data - end buffer/.exec(result.out);
   assert.ok(printed, result.out);
   return {
@@ -311,6 +315,65 @@ for (const [version, soap] of [['1.1', ns.soap11], ['1.2', ns.soap12]] as const)
     refused(await verifyXml(signed.replace('>42<', '>43<'), { pinnedCertsPem: fixture.rsa.certPem, at: createdAt }), 'SWX_DIGEST_MISMATCH');
   });
 }
+
+/** The envelope as a SOAP connector hands it to checkWsSecurity. */
+function soapEnvelopeOf(xml: string): SoapEnvelope {
+  const raw = Buffer.from(xml);
+  const blocks = elementChildren(parseXml(raw).root);
+  return { raw, header: blocks.find((el) => el.localName === 'Header'), body: blocks.find((el) => el.localName === 'Body')! };
+}
+
+test('WS-Security with the signer named by SubjectKeyIdentifier or by issuer and serial, no BinarySecurityToken: xmlsec1 verifies it given the certificate, swx and checkWsSecurity resolve it among the certificates given', async () => {
+  const fixture = await trustFixture();
+  const envelope = `<S:Envelope xmlns:S="${ns.soap12}"><S:Header><eb:Messaging xmlns:eb="${ns.eb3}" xmlns:wsu="${ns.wsu}" wsu:Id="msg-1"><eb:MessageId>m-1@swx</eb:MessageId></eb:Messaging></S:Header>`
+    + '<S:Body><d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration></S:Body></S:Envelope>';
+  const idAttrs = ['--id-attr:Id', `${ns.soap12}:Body`, '--id-attr:Id', `${ns.wsu}:Timestamp`, '--id-attr:Id', `${ns.eb3}:Messaging`];
+  for (const keyReference of ['ski', 'issuer-serial'] as const) {
+    const signed = await signSoap(envelope, { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, ids: ['msg-1'], keyReference, createdAt: fixture.issuedAt });
+    assert.not.match(signed, /BinarySecurityToken/);
+    assert.match(signed, keyReference === 'ski' ? /<wsse:KeyIdentifier [^>]*ValueType="[^"]*#X509SubjectKeyIdentifier"/ : /<ds:X509IssuerSerial><ds:X509IssuerName>CN=Test Issuing CA,O=swx test<\/ds:X509IssuerName><ds:X509SerialNumber>\d+</);
+    const checked = xmlsecVerifies(signed, ['--pubkey-cert-pem', file(fixture.rsa.certPem, '.pem'), ...idAttrs]);
+    assert.ok(checked.ok, checked.out);
+    const verdict = await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, at: fixture.issuedAt });
+    accepted(verdict);
+    assert.is(verdict.signer?.subject, fixture.rsa.subject);
+    const among = await verifyXml(signed, { untrustedCertsPem: fixture.ecdsa.certPem + fixture.rsa.certPem + fixture.intermediate.certPem, trustedCertsPem: fixture.root.certPem, at: fixture.issuedAt });
+    accepted(among);
+    refused(await verifyXml(signed, { pinnedCertsPem: fixture.ecdsa.certPem, at: fixture.issuedAt }), 'SWX_CERT_UNTRUSTED');
+    // The inbound WS-Security check finds the signer among the certificates the receiver holds for the sender.
+    const message = soapEnvelopeOf(signed);
+    const now = () => fixture.issuedAt.getTime();
+    const inbound = await checkWsSecurity(message, { certificatesPem: fixture.ecdsa.certPem + fixture.rsa.certPem, now });
+    assert.is(inbound.certificatePem, fixture.rsa.certPem);
+    assert.ok(inbound.signedHeaders.includes('/Envelope/Header/Messaging'));
+    const without = await checkWsSecurity(message, { now }).catch((error: SwxError) => error);
+    assert.is((without as SwxError).code, 'SWX_CERT_UNTRUSTED');
+    const others = await checkWsSecurity(message, { certificatesPem: fixture.ecdsa.certPem, now }).catch((error: SwxError) => error);
+    assert.is((others as SwxError).code, 'SWX_CERT_UNTRUSTED', String(others));
+  }
+  const unknown = await signSoap(envelope, { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, keyReference: 'thumbprint' as never }).catch((error: Error) => error);
+  assert.match(String(unknown), /keyReference "thumbprint" is not token, ski or issuer-serial/);
+});
+
+test('WS-Security with Ed25519 (eDelivery AS4 2.0): swx signs through signSoap, openssl verifies over xmlsec1\'s canonical SignedInfo, swx verifies', async () => {
+  const fixture = await trustFixture();
+  const envelope = `<S:Envelope xmlns:S="${ns.soap12}"><S:Header><eb:Messaging xmlns:eb="${ns.eb3}" xmlns:wsu="${ns.wsu}" wsu:Id="msg-1"><eb:MessageId>m-1@swx</eb:MessageId></eb:Messaging></S:Header>`
+    + '<S:Body><d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration></S:Body></S:Envelope>';
+  const attachment: XmlAttachment = { contentId: 'payload@swx', headers: { 'content-type': 'application/xml' }, body: Buffer.from('<p>1</p>') };
+  const signed = await signSoap(envelope, { keyPem: fixture.ed25519.keyPem, certPem: fixture.ed25519.certPem, ids: ['msg-1'], attachments: [attachment], createdAt: fixture.issuedAt });
+  assert.match(signed, /SignatureMethod Algorithm="http:\/\/www\.w3\.org\/2021\/04\/xmldsig-more#eddsa-ed25519"/);
+  const verdict = await verifyXml(signed, { trustedCertsPem: fixture.root.certPem, untrustedCertsPem: fixture.intermediate.certPem, attachments: [attachment], at: fixture.issuedAt });
+  accepted(verdict);
+  assert.is(verdict.algorithms?.signature, 'Ed25519');
+  assert.equal(verdict.signedAttachments, ['payload@swx']);
+  // xmlsec1 1.2 knows no EdDSA and no SwA transform: it judges the same signing without the attachment.
+  const bare = await signSoap(envelope, { keyPem: fixture.ed25519.keyPem, certPem: fixture.ed25519.certPem, ids: ['msg-1'], createdAt: fixture.issuedAt });
+  const { data, signature, refs } = canonicalSignedInfoByXmlsec(bare, 'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256', fixture.ecdsa.certPem,
+    ['--id-attr:Id', `${ns.soap12}:Body`, '--id-attr:Id', `${ns.wsu}:Timestamp`, '--id-attr:Id', `${ns.eb3}:Messaging`]);
+  assert.is(refs, '3/3', 'xmlsec1 finds Messaging, Body and Timestamp good');
+  const checked = run('openssl', ['pkeyutl', '-verify', '-certin', '-inkey', file(fixture.ed25519.certPem, '.pem'), '-rawin', '-in', file(data, '.bin'), '-sigfile', file(signature, '.sig')]);
+  assert.ok(checked.status === 0 && checked.out.includes('Signature Verified Successfully'), checked.out);
+});
 
 test('ebMS 2.0: swx signs URI="" with the actor XPath filter and an attachment; xmlsec1 verifies it with --url-map', async () => {
   const fixture = await trustFixture();

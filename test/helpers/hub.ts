@@ -1,7 +1,9 @@
 // Test harness: hubs run as child processes through app/hub-process.ts (which the benches share); what only tests
 // need, reading a message's evidence and checking the hash chain, lives here.
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HubProcess } from '../../app/hub-process.ts';
+import { promisify } from 'node:util';
+import { cleanEnv, swxBin, type HubProcess } from '../../app/hub-process.ts';
 
 export { addAgency, addService, cleanEnv, freePort, root, startHubProcess, swxBin, tempDir, waitFor } from '../../app/hub-process.ts';
 export type { HubAgency as TestAgency, HubProcess, ProviderAnswerFn } from '../../app/hub-process.ts';
@@ -46,4 +48,17 @@ export async function assertChained(hub: HubProcess): Promise<{ node: string; me
     });
   }
   return rows;
+}
+
+const execute = promisify(execFile);
+
+/** The swx command as an operator types it (bin/swx.js in a child process): its exit code and output, never a throw. */
+export async function swxCommand(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execute(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
 }

@@ -8,7 +8,7 @@ import { authorityKeyId, extension, keyIdentifier, keyUsage, name, time } from '
 import { generateKey, type KeyPair } from '../../engine/pki/keys.ts';
 import { oid, toArrayBuffer, type KeyUsageName, toPem } from '../../engine/trust/x509.ts';
 
-export type LeafKey = 'rsa' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519';
+export type LeafKey = 'rsa' | 'ecdsa-p256' | 'ecdsa-p384' | 'ed25519' | 'x25519';
 
 export interface TestCredential {
   certPem: string;
@@ -77,6 +77,7 @@ function spki(key: KeyObject): pkijs.PublicKeyInfo {
 async function leafKey(kind: LeafKey): Promise<{ publicKey: KeyObject; keyPem: string }> {
   const pair = kind === 'rsa' ? await generate('rsa', { modulusLength: 2048 })
     : kind === 'ed25519' ? await generate('ed25519')
+      : kind === 'x25519' ? await generate('x25519')
       : await generate('ec', { namedCurve: kind === 'ecdsa-p384' ? 'P-384' : 'P-256' });
   return { publicKey: pair.publicKey, keyPem: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string };
 }
