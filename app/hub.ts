@@ -43,7 +43,8 @@ import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
 import { mountAdminApi, opsToken } from '../engine/admin.ts';
-import { AuditFile } from '../dashboards/audit-sink.ts';
+import { AuditLog } from '../dashboards/audit.ts';
+import { AuditFile, auditLogSink } from '../dashboards/audit-sink.ts';
 import { buildConsole, listenConsole } from '../dashboards/console.ts';
 import type { ConsoleDeps } from '../dashboards/console-context.ts';
 import { Lockout, Sessions } from '../dashboards/sessions.ts';
@@ -212,8 +213,9 @@ export async function startHub(config: Config): Promise<Hub> {
       users,
       sessions: await Sessions.open(bus, config.console.sessionMinutes),
       lockout: new Lockout(config.console.lockoutFailures, config.console.lockoutSeconds),
-      // Where the ClickHouse audit log plugs in once the store has one: any AuditSink.
-      audit: new AuditFile(auditPath(config.dataDir, config.node), config.node),
+      // The ClickHouse audit log where this process holds the store; a file of its own where it does not.
+      audit: store ? auditLogSink(await AuditLog.open(store, config.node)) : new AuditFile(auditPath(config.dataDir, config.node), config.node),
+      store,
       trust,
       opsToken: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
       csrfKey: await users.sharedSecret(),

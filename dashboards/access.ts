@@ -74,6 +74,8 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence': auditor,
   'GET /api/evidence/stamping': auditor,
   'GET /api/evidence/bundle/:messageId': auditor,
+  'GET /api/audit': auditor,
+  'GET /api/audit/verify': auditor,
 };
 
 /**

@@ -1,8 +1,10 @@
 // Where the console's audit entries go: every change made through the API, every refused sign-in and every lockout.
-// The hub wires a sink; AuditFile, a hash-chained JSON-lines file per hub process, is the one it has today.
+// The hub wires a sink: the ClickHouse audit log (dashboards/audit.ts) in the process that holds the store, and
+// AuditFile, a hash-chained JSON-lines file of its own, in a process that does not.
 import { createHash } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { AuditLog } from './audit.ts';
 
 export interface AuditEntry {
   /** The user (or `local-operator`, the holder of the operator token; `anonymous` before a sign-in). */
@@ -20,6 +22,16 @@ export interface AuditEntry {
 
 export interface AuditSink {
   append(entry: AuditEntry): Promise<void>;
+}
+
+/** The ClickHouse audit log as a sink: the states before and after as JSON text, '' for none. */
+export function auditLogSink(log: AuditLog): AuditSink {
+  const json = (value: unknown) => (value === undefined || value === null ? '' : JSON.stringify(value));
+  return {
+    async append(entry) {
+      await log.append({ ...entry, before: json(entry.before), after: json(entry.after), reason: entry.reason ?? '' });
+    },
+  };
 }
 
 /**

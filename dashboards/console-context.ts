@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify';
 import type { RouteTable } from '../engine/admin.ts';
 import type { Catalogue } from '../engine/catalogue.ts';
 import type { Registry } from '../engine/registry.ts';
+import type { Store } from '../engine/store/index.ts';
 import type { CertificateCheck } from '../engine/trust/index.ts';
 import type { Access } from './access.ts';
 import type { AuditSink } from './audit-sink.ts';
@@ -43,6 +44,8 @@ export interface ConsoleDeps {
   catalogue: Pick<Catalogue, 'dataset'>;
   /** The settings the hub runs with, without secrets (GET /api/settings). */
   settings(): unknown;
+  /** The store, in the process that archives: where the audit log is read. */
+  store?: Store;
 }
 
 export interface ConsoleListener {

@@ -13,9 +13,8 @@ import { promisify } from 'node:util';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { auditPath } from '../../app/hub.ts';
 import { initPki, issueCertificate, loadPki } from '../../engine/pki/index.ts';
-import { auditChainBreak } from '../../dashboards/audit-sink.ts';
+import { AuditFile, auditChainBreak } from '../../dashboards/audit-sink.ts';
 import { routeAccess } from '../../dashboards/access.ts';
 import { roles, type Role } from '../../dashboards/users.ts';
 import { cleanEnv, startHubProcess, swxBin, tempDir, type HubProcess } from '../helpers/hub.ts';
@@ -85,7 +84,13 @@ async function signIn(user: string, secret: string): Promise<{ jar: Jar; answer:
   return { jar, answer };
 }
 
-const auditEntries = () => readFileSync(auditPath(hub.dataDir, 'console-test'), 'utf8');
+/** The audit log's entries as an auditor reads them, before and after parsed. */
+async function auditEntries(): Promise<any[]> {
+  const answer = await console_('GET', '/api/audit?limit=10000', { bearer: tokens.auditor });
+  assert.is(answer.status, 200, JSON.stringify(answer.body));
+  const parse = (text: string) => (text ? JSON.parse(text) : null);
+  return answer.body.map((row: any) => ({ ...row, before: parse(row.before), after: parse(row.after) }));
+}
 
 test.before(async () => {
   hub = await startHubProcess({ env: { SWX_CONSOLE_LOCKOUT_FAILURES: '5', SWX_CONSOLE_LOCKOUT_SECONDS: String(lockoutSeconds), SWX_NODE_NAME: 'console-test' } });
@@ -229,9 +234,11 @@ test('changes are audited with who, role, what, target, before and after, in a h
   assert.is((await console_('PUT', '/api/services/audited.one', { body: { ...service, name: 'Audited again' }, bearer: tokens.operator })).status, 200);
   const disabled = await console_('POST', `/api/users/${userOf.analyst}/disable`, { body: {}, bearer: tokens.admin });
   assert.is(disabled.status, 400, 'disabling a user needs a reason');
-  const text = auditEntries();
-  assert.is(auditChainBreak(text), undefined);
-  const entries = text.trimEnd().split('\n').map((line) => JSON.parse(line));
+  const verdict = await console_('GET', '/api/audit/verify', { bearer: tokens.auditor });
+  assert.is(verdict.status, 200);
+  assert.is(verdict.body.ok, true, JSON.stringify(verdict.body));
+  const entries = await auditEntries();
+  assert.is(verdict.body.records, entries.length);
   const last = entries.filter((entry) => entry.target === 'services/audited.one').at(-1);
   assert.is(last.actor, userOf.operator);
   assert.is(last.role, 'operator');
@@ -239,7 +246,9 @@ test('changes are audited with who, role, what, target, before and after, in a h
   assert.is(last.before.name, 'Audited');
   assert.is(last.after.name, 'Audited again');
   assert.ok(entries.some((entry) => entry.action === 'PUT /api/users/:user' && entry.actor === 'local-operator' && entry.after.name === userOf.operator && entry.after.password === true));
-  assert.not.match(text, /password-for-tests/, 'no password is written');
+  assert.not.match(JSON.stringify(entries), /password-for-tests/, 'no password is written');
+  // Only auditors read it.
+  assert.is((await console_('GET', '/api/audit', { bearer: tokens.operator })).status, 403);
 });
 
 test('lists are paged: limit and cursor, the next cursor in x-next-cursor', async () => {
@@ -322,7 +331,7 @@ test('five failed sign-ins lock the user and the address out, evidenced in the a
   assert.ok(wait >= 1 && wait <= lockoutSeconds, `retry-after ${wait}`);
   // The address is locked out too: another user from it waits as well.
   assert.is((await signIn(userOf.admin, password('admin'))).answer.status, 429);
-  const entries = auditEntries().trimEnd().split('\n').map((line) => JSON.parse(line));
+  const entries = await auditEntries();
   assert.ok(entries.filter((entry) => entry.action === 'session.refused' && entry.target === `users/${userOf.operator}`).length >= 6);
   assert.ok(entries.some((entry) => entry.action === 'session.lockout' && entry.target === `users/${userOf.operator}`));
   await sleep(wait * 1000 + 500);
@@ -346,10 +355,23 @@ test('the loopback listener still serves the CLI with the operator token, and a 
   assert.is(disabled.code, 0, disabled.stderr);
   assert.is((await console_('GET', '/api/session', { bearer: tokens.analyst })).status, 401);
   assert.is((await signIn(userOf.analyst, password('analyst'))).answer.status, 401);
-  const entry = auditEntries().trimEnd().split('\n').map((line) => JSON.parse(line)).find((line) => line.action === 'POST /api/users/:user/disable');
+  const entry = (await auditEntries()).find((line) => line.action === 'POST /api/users/:user/disable');
   assert.is(entry.reason, 'left the agency');
   assert.is(entry.before.disabled, false);
   assert.is(entry.after.disabled, true);
+});
+
+test('a hub process without the store audits to a file of its own, each line chained to the one before', async () => {
+  const path = join(tempDir('audit'), 'audit.jsonl');
+  const file = new AuditFile(path, 'node-a');
+  await Promise.all([1, 2, 3].map((n) => file.append({ actor: 'ada', role: 'admin', action: 'PUT /api/users/:user', target: `users/u${n}`, before: null, after: { n } })));
+  const text = readFileSync(path, 'utf8');
+  assert.is(text.trimEnd().split('\n').length, 3);
+  assert.is(auditChainBreak(text), undefined);
+  // Reopened, it continues the chain.
+  await new AuditFile(path, 'node-a').append({ actor: 'ada', role: 'admin', action: 'x', target: 'y', before: null, after: null });
+  assert.is(auditChainBreak(readFileSync(path, 'utf8')), undefined);
+  assert.match(String(auditChainBreak(text.replace('users/u2', 'users/u9'))), /line 2/);
 });
 
 test.run();
