@@ -2,3 +2,4 @@
 // Adding a protocol is its folder and one line here.
 import '../connectors/rest/index.ts';
 import '../connectors/ws/index.ts';
+import '../connectors/as4/index.ts';

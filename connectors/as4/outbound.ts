@@ -1,0 +1,162 @@
+// AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
+// To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
+// WS-Security with the algorithm the partner's profile fixes, over mutual TLS; the partner's signed Receipt, its
+// signature judged through the trust store and its references against what was signed, is the delivery's receipt.
+import type { Agent } from 'node:https';
+import type { Readable } from 'node:stream';
+import type { Envelope } from '../../engine/envelope.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
+import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import type { Partner, Registry } from '../../engine/registry.ts';
+import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import { checkWsSecurity } from '../../engine/trust/index.ts';
+import { compress, gzipType, mayCompress } from './compression.ts';
+import { ebmsErrorOf } from './errors.ts';
+import { readAs4Message, signedReferences } from './message.ts';
+import { as4ServiceFor } from './parties.ts';
+import { as4Endpoint, type As4Endpoint } from './pmode.ts';
+import { checkReceipt } from './reception.ts';
+import { hubParty, signatureFor, type As4Settings } from './settings.ts';
+import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope } from './write.ts';
+
+export interface As4OutboundOptions {
+  settings: As4Settings;
+  timeoutMs: number;
+  maxSockets: number;
+  clockSkewSeconds: number;
+  /** The largest payload sent: the signature needs the part whole. */
+  maxPayloadBytes: number;
+}
+
+/** The largest answer read: a Receipt copies the message's references, an Error signal a detail; neither is large. */
+const maxAnswerBytes = 1024 * 1024;
+
+async function whole(source: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+const mediaType = (contentType: string) => contentType.split(';')[0]!.trim();
+const charsetOf = (contentType: string) => /;\s*charset="?([^";\s]+)"?/i.exec(contentType)?.[1];
+
+export class As4Outbound implements Outbound {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(
+    private readonly hub: HubIdentity,
+    private readonly registry: Registry,
+    private readonly trust: CertificateCheck,
+    private readonly signatures: PayloadVerifiers,
+    private readonly options: As4OutboundOptions,
+  ) {}
+
+  private agent(partnerId: string): Agent {
+    let agent = this.agents.get(partnerId);
+    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
+    return agent;
+  }
+
+  async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: Record<string, unknown>): Promise<Receipt> {
+    const permanent = (code: ConstructorParameters<typeof SwxError>[0], detail: string) => new DeliveryError(false, code, `${partner.id}: ${detail}`);
+    const parsed = as4Endpoint.safeParse(endpoint);
+    if (!parsed.success) throw permanent('SWX_BAD_REQUEST', `its as4 P-Mode does not fit the schema: ${parsed.error.issues[0]?.message}`);
+    const pmode: As4Endpoint = parsed.data;
+    if (pmode.mep.binding !== 'push' || !pmode.url) throw permanent('SWX_UNKNOWN_RECEIVER', 'its as4 P-Mode is not one-way push to a url');
+    if (pmode.security.encrypt) throw permanent('SWX_SIG_ALG_UNSUPPORTED', 'its P-Mode asks for encrypted payloads, which this hub does not send yet');
+    let algorithm: 'rsa-sha256' | 'ed25519';
+    try {
+      algorithm = signatureFor(pmode.profile, this.hub.signing.key);
+    } catch (error) {
+      throw permanent('SWX_SIG_ALG_UNSUPPORTED', (error as Error).message);
+    }
+    const service = as4ServiceFor(pmode, envelope.service, envelope.action);
+    if (!service) throw permanent('SWX_UNKNOWN_SERVICE', `its P-Mode has no eb:Service for swx service ${envelope.service} with action ${envelope.action}`);
+    if (payload.size > this.options.maxPayloadBytes) {
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; AS4 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.as4.maxPayloadBytes)`);
+    }
+
+    const content = payload.held ?? await whole(payload.open());
+    const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
+    const part = {
+      contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`,
+      contentType: compressed ? gzipType : envelope.contentType,
+      body: compressed ? await whole(compress(content)) : content,
+    };
+    const charset = charsetOf(envelope.contentType);
+    const written = userMessageEnvelope({
+      messageId: envelope.id,
+      ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
+      from: { partyIds: [hubParty(this.options.settings)], role: this.options.settings.role },
+      to: { partyIds: pmode.partyIds, role: pmode.role },
+      collaboration: {
+        ...(pmode.agreement ? { agreementRef: { value: pmode.agreement.ref, ...(pmode.agreement.type ? { type: pmode.agreement.type } : {}), ...(pmode.agreement.pmode ? { pmode: pmode.agreement.pmode } : {}) } } : {}),
+        service, action: envelope.action, conversationId: envelope.conversationId,
+      },
+      properties: [{ name: 'originalSender', value: envelope.from }],
+      payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
+    });
+    const signed = await signAs4(written, { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)] });
+    const sent = readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] });
+    const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
+    const body = await whole(multipart.body);
+
+    const url = new URL(pmode.url);
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
+    const answer = await postHttps(url, {
+      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length) },
+      agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+    }, body, maxAnswerBytes).catch((error: Error) => {
+      if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
+      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
+      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+    });
+    return this.judge(answer, partner, pmode, { messageId: envelope.id, references: signedReferences(sent) });
+  }
+
+  /** The answer to a UserMessage: a signed Receipt for it (the delivery's receipt), an Error signal, or a failure. */
+  private async judge(answer: HttpsAnswer, partner: Partner, pmode: As4Endpoint, sent: { messageId: string; references: ReturnType<typeof signedReferences> }): Promise<Receipt> {
+    const text = answer.body.toString('utf8');
+    let message;
+    try {
+      message = readAs4Message(answer.body);
+    } catch (error) {
+      if (answer.status >= 500 || answer.status === 429 || answer.status === 408) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status} with no ebMS signal: ${ebmsErrorOf(error).detail.slice(0, 300)}`);
+    }
+    const signal = message.message;
+    if (signal.kind !== 'signal') throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered with a UserMessage, not a signal`);
+    if (signal.errors.length > 0 && !signal.receipt) {
+      const detail = signal.errors.map((e) => `${e.errorCode} ${e.shortDescription ?? ''}: ${e.detail ?? e.description?.text ?? ''}`).join('; ').slice(0, 1000);
+      // A Receiver fault (5xx) is the partner's own trouble and passes; a Sender fault is its verdict on this message.
+      const transient = answer.status >= 500;
+      throw new DeliveryError(transient, transient ? 'SWX_UNAVAILABLE' : 'SWX_DELIVERY_REJECTED', `${partner.id} answered ${answer.status} with an ebMS Error: ${detail}`);
+    }
+    if (answer.status !== 200) throw new DeliveryError(answer.status >= 500, answer.status >= 500 ? 'SWX_UNAVAILABLE' : 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status}`);
+    const invalid = checkReceipt(signal, sent, pmode.receipt.signed);
+    if (invalid) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${invalid.detail}`);
+    if (!pmode.receipt.signed) {
+      return { status: answer.status, duplicate: false, signature: { scheme: 'xmldsig', algorithm: '', keyId: '', certThumbprint: '', covered: [], value: '' }, raw: text };
+    }
+    let security;
+    try {
+      security = await checkWsSecurity(message.envelope, { verifyXml: this.signatures.verifyXml, clockSkewSeconds: this.options.clockSkewSeconds });
+    } catch (error) {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${(error as Error).message}`);
+    }
+    const signer = this.registry.keyByThumbprint(security.thumbprint);
+    if (!signer || signer.partner.id !== partner.id) {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${security.thumbprint}, not a certificate registered to ${partner.id}`);
+    }
+    const refusal = await this.trust.check(signer.parsed, 'agency-signing');
+    if (refusal) throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${security.thumbprint}: ${refusal.code}: ${refusal.detail}`);
+    return { status: answer.status, duplicate: false, signature: { ...security.signature, certificate: signer.certificate.toString() }, raw: text };
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
