@@ -95,7 +95,8 @@ export class As4Outbound implements Outbound {
         ...(pmode.agreement ? { agreementRef: { value: pmode.agreement.ref, ...(pmode.agreement.type ? { type: pmode.agreement.type } : {}), ...(pmode.agreement.pmode ? { pmode: pmode.agreement.pmode } : {}) } } : {}),
         service, action: envelope.action, conversationId: envelope.conversationId,
       },
-      properties: [{ name: 'originalSender', value: envelope.from }],
+      // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds.
+      properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: this.options.settings.receiverProperty, value: envelope.to }] : [])],
       payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
     });
     const signed = await signAs4(written, { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)] });

@@ -1,0 +1,260 @@
+// AS4 through the hub as agencies' MSHs and another swx hub see it: two hubs under one root exchange AS4 over HTTPS
+// both ways (REST in at one, AS4 between them, REST out at the other), each receipt signed and checked; a partner's
+// MSH sends to a REST agency; and every kind of bad input gets its ebMS Error signal and evidence while the hub serves on.
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  as4Multipart, checkReceipt, compress, readAs4Message, signAs4, signedAttachment, signedReferences, swxPartyIdType, userMessageEnvelope,
+  type As4Message, type SignalMessage,
+} from '../../connectors/as4/index.ts';
+import { initPki, issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { checkWsSecurity } from '../../engine/trust/index.ts';
+import { collect } from '../helpers/as4.ts';
+import { stagesOf } from '../helpers/delivery.ts';
+import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { rawPost } from '../helpers/raw.ts';
+
+const T = swxPartyIdType;
+const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
+
+let hubA: HubProcess;
+let hubB: HubProcess;
+let customs: TestAgency;
+let boft: TestAgency;
+let gateway: Credential;
+let rogue: Credential;
+let caPem: string;
+let hubASign: string;
+const arrivedAtCustoms: string[] = [];
+
+function writeSettings(dir: string, partyId: string): void {
+  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ connectors: { as4: { partyId: { id: partyId } } } }));
+}
+
+/** The P-Mode of a remote hub's MSH, as the other hub registers it. */
+const hubPmode = (port: number, partyId: string) => ({
+  url: `https://localhost:${port}/as4`,
+  partyIds: [{ id: partyId, type: T }],
+  services: [{ service: 'customs.declaration', actions: ['deliver'] }, { service: 'trade.reply', actions: ['deliver'] }],
+  security: { sign: true, encrypt: false },
+});
+
+test.before(async () => {
+  const dirA = tempDir('as4-a');
+  writeSettings(dirA, 'hub-a');
+  hubA = await startHubProcess({ dataDir: dirA, env: { SWX_PKI_ALG: 'rsa' } });
+  // Hub B's PKI under hub A's root: each trusts the other's TLS and signing certificates through the common anchor.
+  const portsB = { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const dirB = tempDir('as4-b');
+  writeSettings(dirB, 'hub-b');
+  cpSync(join(dirA, 'pki', 'ca'), join(dirB, 'pki', 'ca'), { recursive: true });
+  await initPki(join(dirB, 'pki'), { agencies: [], alg: 'rsa', crlUrl: `http://localhost:${portsB.ops}/pki/crl` });
+  hubB = await startHubProcess({ dataDir: dirB, env: { SWX_PKI_ALG: 'rsa' }, ports: portsB });
+
+  const pkiA = await loadPki(join(dirA, 'pki'));
+  const pkiB = await loadPki(join(dirB, 'pki'));
+  caPem = pkiA.ca.certPem;
+  hubASign = pkiA.hubSign.certPem;
+  customs = await addAgency(hubA, 'CUSTOMS', { onMessage: (entry) => arrivedAtCustoms.push(entry.id) });
+  boft = await addAgency(hubB, 'BOFT');
+  for (const [hub, id, other, port, party] of [[hubA, 'BOFT', pkiB, hubB.agencyPort, 'hub-b'], [hubB, 'CUSTOMS', pkiA, hubA.agencyPort, 'hub-a']] as const) {
+    const put = await hub.admin('PUT', `/api/partners/${id}`, { name: `${id} behind ${party}`, certificates: [other.hubSign.certPem], endpoints: { as4: hubPmode(port, party) } });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+  }
+  for (const hub of [hubA, hubB]) {
+    await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+    await addService(hub, 'trade.reply', ['BOFT'], ['CUSTOMS']);
+  }
+  // TFDA's own AS4 gateway, registered at hub A with its certificate and P-Mode; it sends, and never receives over AS4.
+  gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
+  rogue = await issueAgency(join(dirA, 'pki'), 'ROGUE');
+  const put = await hubA.admin('PUT', '/api/partners/TFDA', {
+    name: 'TFDA gateway', certificates: [gateway.certPem],
+    endpoints: { as4: {
+      url: 'https://localhost:9/as4', partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }],
+      services: [{ service: 'urn:example:health-notice', type: 'urn:example', actions: ['Submit'], swx: 'health.notice' }],
+      security: { sign: true, encrypt: false },
+    } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'health.notice', ['TFDA'], ['CUSTOMS']);
+});
+
+test.after(async () => {
+  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  await Promise.all([hubA?.stop(), hubB?.stop()]);
+});
+
+const notice = Buffer.from('<Notice xmlns="urn:example:health"><Product>frozen shrimp</Product><Finding>residue over limit</Finding></Notice>');
+
+interface GatewayOptions {
+  messageId: string;
+  signer?: Credential;
+  fromParty?: string;
+  payload?: Buffer;
+  /** Sent gzip-compressed, as the AS4 compression feature does. */
+  gzip?: boolean;
+  /** A header block the hub does not process, marked mustUnderstand. */
+  extraHeader?: boolean;
+  /** The attachment changed after signing. */
+  tamper?: boolean;
+}
+
+/** A UserMessage as TFDA's MSH sends it to hub A: To hub A's PartyId, the swx receiver in finalRecipient. */
+async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; contentType: string; sent: As4Message }> {
+  const signer = options.signer ?? gateway;
+  const payload = options.payload ?? notice;
+  const part = { contentId: `notice-${options.messageId}`, contentType: options.gzip ? 'application/gzip' : 'application/xml', body: options.gzip ? await collect(compress(payload)) : payload };
+  const written = userMessageEnvelope({
+    messageId: options.messageId,
+    from: { partyIds: [{ id: options.fromParty ?? 'tfda-gw', type: 'urn:example:party' }], role },
+    to: { partyIds: [{ id: 'hub-a', type: T }], role },
+    collaboration: { service: { value: 'urn:example:health-notice', type: 'urn:example' }, action: 'Submit', conversationId: `conv-${options.messageId}` },
+    properties: [{ name: 'originalSender', value: 'TFDA' }, { name: 'finalRecipient', value: 'CUSTOMS' }],
+    payloads: [{ contentId: part.contentId, mimeType: 'application/xml', ...(options.gzip ? { compressionType: 'application/gzip' as const } : {}) }],
+  });
+  if (options.extraHeader) written.xml = written.xml.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:example:routing" env:mustUnderstand="true">r1</x:Routing>');
+  const xml = await signAs4(written, { keyPem: signer.keyPem, certPem: signer.certPem, attachments: [signedAttachment(part)] });
+  const sentBody = options.tamper ? Buffer.from(part.body.toString('utf8').replace('residue', 'RESIDUE')) : part.body;
+  const multipart = as4Multipart(xml, [{ ...part, body: (async function* () { yield sentBody; })() }]);
+  return { body: await collect(multipart.body), contentType: multipart.contentType, sent: readAs4Message(Buffer.from(xml), { attachments: [part.contentId], understood: ['{urn:example:routing}Routing'] }) };
+}
+
+async function post(body: Buffer, contentType: string): Promise<{ status: number; signal: SignalMessage; message: As4Message; text: string }> {
+  const answer = await rawPost(`https://localhost:${hubA.agencyPort}/as4`, { 'content-type': contentType }, body, { ca: caPem });
+  const message = readAs4Message(Buffer.from(answer.text, 'utf8'));
+  assert.is(message.message.kind, 'signal', `an ebMS signal answers: ${answer.text.slice(0, 300)}`);
+  // Every answer, receipt or error, is signed by hub A.
+  const security = await checkWsSecurity(message.envelope);
+  assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''));
+  return { status: answer.status, signal: message.message as SignalMessage, message, text: answer.text };
+}
+
+const errorCodeOf = (signal: SignalMessage) => signal.errors.map((e) => e.errorCode).join(',');
+
+test('REST in at hub A, AS4 to hub B, REST out to BOFT; and the reply back the other way, each receipt signed and checked', async () => {
+  const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/00042', value: 98000 });
+  const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from(declaration) });
+  assert.is(answer.status, 202, answer.text);
+  const id = String(answer.body.id);
+  await waitFor('the declaration in BOFT\'s inbox behind hub B', () => existsSync(join(boft.inboxDir, `${id}.json`)), 60_000);
+  assert.is(readFileSync(join(boft.inboxDir, `${id}.bin`), 'utf8'), declaration);
+  const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
+  assert.is(entry.from, 'CUSTOMS');
+  assert.is(entry.contentType, 'application/json');
+
+  // Hub A kept hub B's signed Receipt as the delivery's receipt; hub B kept the signed AS4 envelope it received.
+  const atA = await evidenceOf(hubA, id, ['received', 'delivered'], 30_000);
+  const delivered = atA.find((row) => row.stage === 'delivered');
+  assert.ok(delivered, `hub A evidenced the delivery: ${atA.map((row) => row.stage)}`);
+  const receiptXml = Buffer.from(delivered.raw, 'base64').toString('utf8');
+  assert.match(receiptXml, /NonRepudiationInformation/);
+  const receiptSignature = JSON.parse(delivered.signature);
+  assert.is(receiptSignature.scheme, 'xmldsig');
+  const atB = await evidenceOf(hubB, id, ['received', 'delivered'], 30_000);
+  const received = atB.find((row) => row.stage === 'received');
+  assert.is(received.protocol, 'as4');
+  assert.is(received.from_partner, 'CUSTOMS');
+  const signature = JSON.parse(received.signature);
+  assert.match(signature.base, /<eb:Messaging[^>]*>.*<eb:MessageId>/s, 'the signed AS4 envelope is kept as evidence');
+  assert.ok(atB.some((row) => row.stage === 'delivered'), 'hub B evidenced the REST delivery to BOFT');
+
+  const reply = await boft.client.send({ to: 'CUSTOMS', service: 'trade.reply', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"accepted":true}'), refTo: id });
+  assert.is(reply.status, 202, reply.text);
+  const replyId = String(reply.body.id);
+  await waitFor('the reply in CUSTOMS\'s inbox behind hub A', () => existsSync(join(customs.inboxDir, `${replyId}.json`)), 60_000);
+  const replyEntry = JSON.parse(readFileSync(join(customs.inboxDir, `${replyId}.json`), 'utf8'));
+  assert.is(replyEntry.from, 'BOFT');
+  assert.is(replyEntry.refToMessageId, id);
+  const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
+  assert.ok(replyAtB.some((row) => row.stage === 'delivered'), 'hub B evidenced hub A\'s receipt for the reply');
+});
+
+test('a partner\'s MSH sends AS4 to a REST agency: signed receipt with every reference; a resend gets the same receipt and is delivered once', async () => {
+  const messageId = `notice-1@tfda.example`;
+  const message = await gatewayMessage({ messageId, gzip: true });
+  const first = await post(message.body, message.contentType);
+  assert.is(first.status, 200, first.text);
+  assert.is(errorCodeOf(first.signal), '');
+  assert.is(checkReceipt(first.signal, { messageId, references: signedReferences(message.sent) }, true), undefined, 'the receipt copies every reference the gateway signed');
+  await waitFor('the notice in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 60_000);
+  assert.is(readFileSync(join(customs.inboxDir, `${messageId}.bin`), 'utf8'), notice.toString('utf8'), 'inflated to the payload the gateway sent');
+  const entry = JSON.parse(readFileSync(join(customs.inboxDir, `${messageId}.json`), 'utf8'));
+  assert.is(entry.from, 'TFDA');
+  assert.is(entry.service, 'health.notice');
+  assert.is(entry.action, 'Submit');
+  assert.is(entry.conversationId, `conv-${messageId}`);
+  assert.match(entry.contentType, /^application\/xml/);
+
+  const again = await post(message.body, message.contentType);
+  assert.is(again.status, 200);
+  assert.is(again.text, first.text, 'the stored receipt, byte for byte');
+  const resent = await gatewayMessage({ messageId, gzip: true });
+  const third = await post(resent.body, resent.contentType);
+  assert.is(third.text, first.text, 'a freshly signed resend of the MessageId gets the stored receipt too');
+  const stages = (await waitStages(messageId, 'duplicate', 2))[messageId] ?? {};
+  assert.is(Number(stages.delivered), 1, `delivered once: ${JSON.stringify(stages)}`);
+  assert.is(Number(stages.duplicate), 2, `both repeats evidenced: ${JSON.stringify(stages)}`);
+  assert.is(arrivedAtCustoms.filter((id) => id === messageId).length, 1, 'CUSTOMS stored it once');
+});
+
+async function waitStages(id: string, stage: string, count: number): Promise<Record<string, Record<string, number>>> {
+  let stages: Record<string, Record<string, number>> = {};
+  await waitFor(`${count} ${stage} records of ${id}`, async () => {
+    stages = await stagesOf(hubA, [id]);
+    return Number(stages[id]?.[stage] ?? 0) >= count && Number(stages[id]?.delivered ?? 0) >= 1;
+  }, 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  return stagesOf(hubA, [id]);
+}
+
+test('bad input gets its ebMS Error signal, signed, a 4xx, and evidence; the hub serves on', async () => {
+  const refusedBefore = await unauthenticatedCount();
+  const cases: [string, () => Promise<{ body: Buffer; contentType: string }>, string][] = [
+    ['no eb:Messaging', async () => ({ body: Buffer.from('<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header/><env:Body/></env:Envelope>'), contentType: 'application/soap+xml' }), 'EBMS:0009'],
+    ['an unknown party', () => gatewayMessage({ messageId: 'bad-party@tfda.example', fromParty: 'nobody' }), 'EBMS:0010'],
+    ['a tampered attachment', () => gatewayMessage({ messageId: 'bad-tamper@tfda.example', tamper: true }), 'EBMS:0101'],
+    ['a certificate registered to no partner', () => gatewayMessage({ messageId: 'bad-cert@tfda.example', signer: rogue }), 'EBMS:0101'],
+    ['a mustUnderstand header not understood', () => gatewayMessage({ messageId: 'bad-mu@tfda.example', extraHeader: true }), 'EBMS:0008'],
+    ['truncated MIME', async () => { const m = await gatewayMessage({ messageId: 'bad-cut@tfda.example' }); return { ...m, body: m.body.subarray(0, m.body.length - 120) }; }, 'EBMS:0007'],
+  ];
+  for (const [what, build, code] of cases) {
+    const { body, contentType } = await build();
+    const answer = await post(body, contentType);
+    assert.is(errorCodeOf(answer.signal), code, `${what}: ${answer.text.slice(0, 600)}`);
+    assert.ok(answer.status >= 400 && answer.status < 500, `${what}: answered ${answer.status}`);
+  }
+
+  // A gzip bomb from the authenticated gateway: refused as it inflates, evidenced under its MessageId.
+  const bomb = await gatewayMessage({ messageId: 'bad-bomb@tfda.example', gzip: true, payload: Buffer.alloc(64 * 1024 * 1024) });
+  const bombAnswer = await post(bomb.body, bomb.contentType);
+  assert.is(errorCodeOf(bombAnswer.signal), 'EBMS:0303', bombAnswer.text.slice(0, 600));
+  assert.ok(bombAnswer.status >= 400 && bombAnswer.status < 500, `the bomb answered ${bombAnswer.status}`);
+  const bombEvidence = await evidenceOf(hubA, 'bad-bomb@tfda.example', ['rejected'], 30_000);
+  const rejected = bombEvidence.filter((row) => row.stage === 'rejected');
+  assert.is(rejected.length, 1);
+  assert.is(rejected[0].from_partner, 'TFDA');
+  assert.match(rejected[0].detail, /EBMS:0303/);
+
+  // The hub serves on: a good message after all that gets its receipt.
+  const good = await gatewayMessage({ messageId: 'after-bad@tfda.example' });
+  const goodAnswer = await post(good.body, good.contentType);
+  assert.is(goodAnswer.status, 200, goodAnswer.text.slice(0, 600));
+  assert.ok(goodAnswer.signal.receipt, 'a Receipt');
+
+  // Refusals before the sender is authenticated are counted per source, code and minute, each one of them.
+  let counted = 0;
+  await waitFor('the six refusals before authentication counted in evidence', async () => (counted = await unauthenticatedCount() - refusedBefore) >= cases.length, 120_000);
+  assert.is(counted, cases.length);
+});
+
+/** How many AS4 refusals before authentication hub A's evidence counts. */
+async function unauthenticatedCount(): Promise<number> {
+  const answer = await hubA.admin('GET', '/api/evidence?raw=true&stage=refused_unauthenticated&limit=1000');
+  const rows = Array.isArray(answer.body) ? answer.body : [];
+  return rows.filter((row: any) => row.protocol === 'as4').reduce((sum: number, row: any) => sum + Number(JSON.parse(row.detail).count), 0);
+}
+
+test.run();
