@@ -22,6 +22,7 @@ import { EbmsError, ebmsErrorOf, type EbmsCode } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import type { As4Message, UserMessage } from './model.ts';
 import { receiverOf, senderOf, serviceOf, type As4Partner } from './parties.ts';
+import { answerSignal, type As4PullOptions } from './pull.ts';
 import { checkAs4Security } from './security.ts';
 import type { As4Settings } from './settings.ts';
 import { errorEnvelope, receiptEnvelope, serializeElement, signAs4, soapContentType } from './write.ts';
@@ -40,6 +41,8 @@ export interface As4InboundOptions {
   maxMessageBytes: number;
   maxPayloadBytes: number;
   clockSkewSeconds: number;
+  /** What answers PullRequests and the Receipts for pulled messages. */
+  pull: As4PullOptions;
 }
 
 /** The hub's SWX_* code an ebMS refusal is evidenced and counted under, when the error does not carry one. */
@@ -76,7 +79,10 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
-        throw new EbmsError('EBMS:0008', `this hub takes UserMessages at ${settings.path}; a ${user.pullRequest ? 'PullRequest' : user.receipt ? 'Receipt' : 'signal'} is not served here`, { refToMessageInError: user.messageInfo.messageId });
+        const answer = await answerSignal(message, user, partial, options.pull);
+        res.writeHead(answer.status, { ...(answer.contentType ? { 'content-type': answer.contentType } : {}), 'content-length': String(answer.body.length) });
+        res.end(answer.body);
+        return;
       }
       const messageId = user.messageInfo.messageId;
       partial.claimedId = messageId;

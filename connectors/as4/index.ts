@@ -7,6 +7,7 @@ import { duplicatesBucket, ReceivedMessages } from './duplicates.ts';
 import { mountAs4Inbound } from './inbound.ts';
 import { As4Outbound } from './outbound.ts';
 import { as4Endpoint, as4Serves } from './pmode.ts';
+import { pulledBucket } from './pull.ts';
 import { as4Settings, type As4Settings } from './settings.ts';
 
 /** A P-Mode as the registry takes it: payload encryption is not built yet, so a P-Mode must say it does without. */
@@ -17,17 +18,20 @@ const registrable = as4Endpoint.refine((pmode) => !pmode.security.encrypt, {
 
 registerConnector<As4Settings, typeof registrable['_output']>({
   protocol: 'as4',
-  summary: 'eDelivery AS4 (ebMS 3.0) one-way push: signed UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
+  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
   settings: as4Settings,
   endpoint: registrable,
   serves: as4Serves,
-  async start({ config, identity, registry, trust, signatures, intake, evidence, router, budget, bucket }, settings) {
+  async start({ config, identity, registry, trust, signatures, intake, evidence, inbox, payloads, router, budget, bucket }, settings) {
     const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
     const maxPayloadBytes = settings.maxPayloadBytes ?? config.limits.inlinePayloadBytes;
     const received = new ReceivedMessages(await bucket(duplicatesBucket, settings.duplicateHorizonSeconds));
+    // A pulled message is remembered as long as the inbox keeps it handed out, and as long again for a late Receipt.
+    const pulled = await bucket(pulledBucket, 2 * config.delivery.inboxVisibilitySeconds);
     mountAs4Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received,
       maxMessageBytes, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds,
+      pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
     });
     const outbound = new As4Outbound(identity, registry, trust, signatures, {
       settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes,

@@ -3,7 +3,6 @@
 // WS-Security with the algorithm the partner's profile fixes, over mutual TLS; the partner's signed Receipt, its
 // signature judged through the trust store and its references against what was signed, is the delivery's receipt.
 import type { Agent } from 'node:https';
-import type { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
@@ -12,14 +11,12 @@ import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound,
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
-import { compress, gzipType, mayCompress } from './compression.ts';
+import { composeUserMessage, sendable, whole } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
-import { readAs4Message, signedReferences } from './message.ts';
-import { as4ServiceFor } from './parties.ts';
+import { readAs4Message } from './message.ts';
 import { as4Endpoint, type As4Endpoint } from './pmode.ts';
-import { checkReceipt } from './reception.ts';
-import { hubParty, signatureFor, type As4Settings } from './settings.ts';
-import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope } from './write.ts';
+import { checkReceipt, type SentMessage } from './reception.ts';
+import type { As4Settings } from './settings.ts';
 
 export interface As4OutboundOptions {
   settings: As4Settings;
@@ -32,15 +29,6 @@ export interface As4OutboundOptions {
 
 /** The largest answer read: a Receipt copies the message's references, an Error signal a detail; neither is large. */
 const maxAnswerBytes = 1024 * 1024;
-
-async function whole(source: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
-
-const mediaType = (contentType: string) => contentType.split(';')[0]!.trim();
-const charsetOf = (contentType: string) => /;\s*charset="?([^";\s]+)"?/i.exec(contentType)?.[1];
 
 export class As4Outbound implements Outbound {
   private readonly agents = new Map<string, Agent>();
@@ -65,60 +53,32 @@ export class As4Outbound implements Outbound {
     if (!parsed.success) throw permanent('SWX_BAD_REQUEST', `its as4 P-Mode does not fit the schema: ${parsed.error.issues[0]?.message}`);
     const pmode: As4Endpoint = parsed.data;
     if (pmode.mep.binding !== 'push' || !pmode.url) throw permanent('SWX_UNKNOWN_RECEIVER', 'its as4 P-Mode is not one-way push to a url');
-    if (pmode.security.encrypt) throw permanent('SWX_SIG_ALG_UNSUPPORTED', 'its P-Mode asks for encrypted payloads, which this hub does not send yet');
-    let algorithm: 'rsa-sha256' | 'ed25519';
     try {
-      algorithm = signatureFor(pmode.profile, this.hub.signing.key);
+      sendable(envelope, pmode, this.hub.signing);
     } catch (error) {
-      throw permanent('SWX_SIG_ALG_UNSUPPORTED', (error as Error).message);
+      throw permanent((error as SwxError).code, (error as Error).message);
     }
-    const service = as4ServiceFor(pmode, envelope.service, envelope.action);
-    if (!service) throw permanent('SWX_UNKNOWN_SERVICE', `its P-Mode has no eb:Service for swx service ${envelope.service} with action ${envelope.action}`);
     if (payload.size > this.options.maxPayloadBytes) {
       throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; AS4 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.as4.maxPayloadBytes)`);
     }
-
-    const content = payload.held ?? await whole(payload.open());
-    const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
-    const part = {
-      contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`,
-      contentType: compressed ? gzipType : envelope.contentType,
-      body: compressed ? await whole(compress(content)) : content,
-    };
-    const charset = charsetOf(envelope.contentType);
-    const written = userMessageEnvelope({
-      messageId: envelope.id,
-      ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
-      from: { partyIds: [hubParty(this.options.settings)], role: this.options.settings.role },
-      to: { partyIds: pmode.partyIds, role: pmode.role },
-      collaboration: {
-        ...(pmode.agreement ? { agreementRef: { value: pmode.agreement.ref, ...(pmode.agreement.type ? { type: pmode.agreement.type } : {}), ...(pmode.agreement.pmode ? { pmode: pmode.agreement.pmode } : {}) } } : {}),
-        service, action: envelope.action, conversationId: envelope.conversationId,
-      },
-      // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds.
-      properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: this.options.settings.receiverProperty, value: envelope.to }] : [])],
-      payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
-    });
-    const signed = await signAs4(written, { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)] });
-    const sent = readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] });
-    const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
-    const body = await whole(multipart.body);
+    const composed = await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing);
+    const body = composed.body;
 
     const url = new URL(pmode.url);
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
     const answer = await postHttps(url, {
-      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length) },
+      headers: { 'content-type': composed.contentType, 'content-length': String(body.length) },
       agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
     }, body, maxAnswerBytes).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
       const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
       throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
     });
-    return this.judge(answer, partner, pmode, { messageId: envelope.id, references: signedReferences(sent) });
+    return this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
   }
 
   /** The answer to a UserMessage: a signed Receipt for it (the delivery's receipt), an Error signal, or a failure. */
-  private async judge(answer: HttpsAnswer, partner: Partner, pmode: As4Endpoint, sent: { messageId: string; references: ReturnType<typeof signedReferences> }): Promise<Receipt> {
+  private async judge(answer: HttpsAnswer, partner: Partner, pmode: As4Endpoint, sent: SentMessage): Promise<Receipt> {
     const text = answer.body.toString('utf8');
     let message;
     try {

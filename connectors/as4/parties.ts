@@ -10,7 +10,7 @@ import { hubParty, sameParty, swxPartyIdType, type As4Settings } from './setting
 export interface As4Partner { partner: Partner; pmode: As4Endpoint }
 
 /** The enabled partners with an `as4` endpoint, each with its P-Mode as its schema reads it. */
-function as4Partners(registry: Registry): As4Partner[] {
+export function as4Partners(registry: Registry): As4Partner[] {
   const found: As4Partner[] = [];
   for (const partner of registry.listPartners()) {
     const endpoint = partner.endpoints.as4;

@@ -86,7 +86,8 @@ export const as4Endpoint = z.object({
 
 export type As4Endpoint = z.infer<typeof as4Endpoint>;
 
-export const as4Serves = (): Purpose[] => ['deliver'];
+/** A push P-Mode is where the hub delivers; a pull one serves nothing by push (the partner receives by pull, from its inbox). */
+export const as4Serves = (endpoint: Pick<As4Endpoint, 'mep'>): Purpose[] => (endpoint.mep.binding === 'push' ? ['deliver'] : []);
 
 /** The algorithm URIs a received message used: its signature's and, when it is encrypted, its encryption's. */
 export interface UsedAlgorithms {

@@ -6,15 +6,15 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  as4Multipart, checkReceipt, compress, readAs4Message, signAs4, signedAttachment, signedReferences, swxPartyIdType, userMessageEnvelope,
-  type As4Message, type SignalMessage,
+  as4Multipart, checkAs4Security, checkReceipt, compress, decompress, pullRequestEnvelope, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment,
+  signedReferences, swxPartyIdType, userMessageEnvelope, type As4Message, type SignalMessage,
 } from '../../connectors/as4/index.ts';
 import { initPki, issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
 import { stagesOf } from '../helpers/delivery.ts';
 import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
-import { rawPost } from '../helpers/raw.ts';
+import { request } from 'node:https';
 
 const T = swxPartyIdType;
 const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
@@ -25,6 +25,8 @@ let customs: TestAgency;
 let boft: TestAgency;
 let gateway: Credential;
 let rogue: Credential;
+let nta: Credential;
+const ntaMpc = 'urn:example:mpc:nta';
 let caPem: string;
 let hubASign: string;
 const arrivedAtCustoms: string[] = [];
@@ -80,6 +82,17 @@ test.before(async () => {
   });
   assert.is(put.status, 200, JSON.stringify(put.body));
   await addService(hubA, 'health.notice', ['TFDA'], ['CUSTOMS']);
+  // NTA's MSH takes no inbound connection: it pulls from its MPC.
+  nta = await issueAgency(join(dirA, 'pki'), 'NTA');
+  const ntaPut = await hubA.admin('PUT', '/api/partners/NTA', {
+    name: 'NTA gateway (pull)', certificates: [nta.certPem], receive: 'pull',
+    endpoints: { as4: {
+      partyIds: [{ id: 'nta-gw', type: 'urn:example:party' }], mep: { binding: 'pull', mpc: ntaMpc },
+      services: [{ service: 'tax.notice', actions: ['deliver'] }], security: { sign: true, encrypt: false },
+    } },
+  });
+  assert.is(ntaPut.status, 200, JSON.stringify(ntaPut.body));
+  await addService(hubA, 'tax.notice', ['CUSTOMS'], ['NTA']);
 });
 
 test.after(async () => {
@@ -122,14 +135,28 @@ async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; 
   return { body: await collect(multipart.body), contentType: multipart.contentType, sent: readAs4Message(Buffer.from(xml), { attachments: [part.contentId], understood: ['{urn:example:routing}Routing'] }) };
 }
 
+/** POSTs to hub A's AS4 path as an MSH does (server-authenticated TLS, no client certificate); the answer as bytes. */
+function postBytes(body: Buffer, contentType: string): Promise<{ status: number; contentType: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`https://localhost:${hubA.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function post(body: Buffer, contentType: string): Promise<{ status: number; signal: SignalMessage; message: As4Message; text: string }> {
-  const answer = await rawPost(`https://localhost:${hubA.agencyPort}/as4`, { 'content-type': contentType }, body, { ca: caPem });
-  const message = readAs4Message(Buffer.from(answer.text, 'utf8'));
-  assert.is(message.message.kind, 'signal', `an ebMS signal answers: ${answer.text.slice(0, 300)}`);
+  const answer = await postBytes(body, contentType);
+  const text = answer.body.toString('utf8');
+  const message = readAs4Message(answer.body);
+  assert.is(message.message.kind, 'signal', `an ebMS signal answers: ${text.slice(0, 300)}`);
   // Every answer, receipt or error, is signed by hub A.
   const security = await checkWsSecurity(message.envelope);
   assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''));
-  return { status: answer.status, signal: message.message as SignalMessage, message, text: answer.text };
+  return { status: answer.status, signal: message.message as SignalMessage, message, text };
 }
 
 const errorCodeOf = (signal: SignalMessage) => signal.errors.map((e) => e.errorCode).join(',');
@@ -248,6 +275,49 @@ test('bad input gets its ebMS Error signal, signed, a 4xx, and evidence; the hub
   let counted = 0;
   await waitFor('the six refusals before authentication counted in evidence', async () => (counted = await unauthenticatedCount() - refusedBefore) >= cases.length, 120_000);
   assert.is(counted, cases.length);
+});
+
+test('a partner that pulls gets the waiting message as a signed UserMessage, acknowledges it with its Receipt, then EBMS:0006', async () => {
+  const notice = Buffer.from(JSON.stringify({ taxId: '12345678', amount: 4200 }));
+  const sent = await customs.client.send({ to: 'NTA', service: 'tax.notice', action: 'deliver', contentType: 'application/json', body: notice });
+  assert.is(sent.status, 202, sent.text);
+  const id = String(sent.body.id);
+  const pullRequest = async () => {
+    const xml = await signAs4(pullRequestEnvelope(ntaMpc), { keyPem: nta.keyPem, certPem: nta.certPem });
+    return postBytes(Buffer.from(xml), 'application/soap+xml; charset=UTF-8');
+  };
+  let pulled = await pullRequest();
+  // Routed a moment after the 202: until then the MPC is empty, and each PullRequest hands out at most one message.
+  await waitFor('the message waiting in NTA\'s inbox', async () => pulled.contentType.startsWith('multipart/related') || ((pulled = await pullRequest()), false), 30_000);
+  assert.is(pulled.status, 200);
+  const body = await readAs4Body((async function* () { yield pulled.body; })(), pulled.contentType, 16 * 1024 * 1024);
+  const message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
+  const user = message.message;
+  assert.is(user.kind, 'user');
+  if (user.kind !== 'user') return;
+  assert.is(user.messageInfo.messageId, id, 'the MessageId is the envelope id');
+  assert.is(user.mpc, ntaMpc);
+  assert.is(user.properties.find((p) => p.name === 'originalSender')?.value, 'CUSTOMS');
+  const security = await checkAs4Security(message, { profile: 'eDelivery-AS4-1.15', attachments: body.attachments });
+  assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''), 'signed by hub A');
+  const part = user.parts[0]!;
+  assert.is(part.mimeType, 'application/json');
+  const attachment = body.attachments[0]!;
+  assert.is((await collect(decompress((async function* () { yield attachment.body; })(), part))).toString('utf8'), notice.toString('utf8'));
+
+  const receipt = await signAs4(receiptEnvelope(message), { keyPem: nta.keyPem, certPem: nta.certPem });
+  const acked = await postBytes(Buffer.from(receipt), 'application/soap+xml; charset=UTF-8');
+  assert.is(acked.status, 200, acked.body.toString('utf8').slice(0, 600));
+  const rows = await evidenceOf(hubA, id, ['delivered'], 30_000);
+  const delivered = rows.filter((row) => row.stage === 'delivered');
+  assert.is(delivered.length, 1, `one delivered record: ${rows.map((row) => row.stage)}`);
+  assert.match(Buffer.from(delivered[0].raw, 'base64').toString('utf8'), /NonRepudiationInformation/, 'NTA\'s signed Receipt is the evidence');
+
+  const empty = await pullRequest();
+  assert.is(empty.status, 200);
+  const signal = readAs4Message(empty.body).message as SignalMessage;
+  assert.is(errorCodeOf(signal), 'EBMS:0006');
+  assert.is(signal.errors[0]!.severity, 'warning');
 });
 
 /** How many AS4 refusals before authentication hub A's evidence counts. */
