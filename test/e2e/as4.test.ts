@@ -320,6 +320,25 @@ test('a partner that pulls gets the waiting message as a signed UserMessage, ack
   assert.is(signal.errors[0]!.severity, 'warning');
 });
 
+test('a P-Mode the hub cannot honour: encryption is refused at registration, an Ed25519 profile fails delivery for good with an RSA hub key', async () => {
+  const pmode = { url: 'https://localhost:9/as4', partyIds: [{ id: 'ed-gw', type: 'urn:example:party' }], services: [{ service: 'customs.declaration', actions: ['deliver'] }] };
+  const encrypted = await hubA.admin('PUT', '/api/partners/EDGW', { name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: pmode } });
+  assert.is(encrypted.status, 400);
+  assert.match(JSON.stringify(encrypted.body), /endpoint as4\.security\.encrypt: payload encryption .* not supported by this hub yet/);
+  const put = await hubA.admin('PUT', '/api/partners/EDGW', {
+    name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: { ...pmode, profile: 'eDelivery-AS4-2.0', security: { sign: true, encrypt: false } } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'customs.declaration', ['CUSTOMS'], ['BOFT', 'EDGW']);
+  const answer = await customs.client.send({ to: 'EDGW', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"n":1}') });
+  assert.is(answer.status, 202, answer.text);
+  const rows = await evidenceOf(hubA, String(answer.body.id), ['delivery_failed'], 30_000);
+  const failed = rows.find((row) => row.stage === 'delivery_failed');
+  assert.ok(failed, `evidenced as failed: ${rows.map((row) => row.stage)}`);
+  assert.is(failed.code, 'SWX_SIG_ALG_UNSUPPORTED');
+  assert.match(failed.detail, /eDelivery-AS4-2\.0 signs with Ed25519, and the hub's signing key is rsa/);
+});
+
 /** How many AS4 refusals before authentication hub A's evidence counts. */
 async function unauthenticatedCount(): Promise<number> {
   const answer = await hubA.admin('GET', '/api/evidence?raw=true&stage=refused_unauthenticated&limit=1000');
