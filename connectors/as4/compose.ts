@@ -42,7 +42,8 @@ export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIde
   return { algorithm, service };
 }
 
-export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing']): Promise<ComposedMessage> {
+/** `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be resent as it is. */
+export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
   const { algorithm, service } = sendable(envelope, pmode, signing);
   const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
   const part = {
@@ -65,7 +66,7 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
     properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
     payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
   });
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)] });
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds });
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
   const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
   return { body: await whole(multipart.body), contentType: multipart.contentType, references };

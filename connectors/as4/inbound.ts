@@ -71,7 +71,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
   router.add('POST', settings.path, async (req: IncomingMessage, res: ServerResponse) => {
     const partial: RefusedSubmission = { protocol: 'as4', payload: Buffer.alloc(0) };
     let message: As4Message | undefined;
-    let receipt: string;
+    let accepted: { message: As4Message; sender: string; profile: As4Partner['pmode']['profile'] };
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
@@ -126,16 +126,26 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       }
       const payload = await payloadOf(user, body.attachments, message, options.maxPayloadBytes);
       Object.assign(partial, payload);
-      const accepted = await intake.accept(partial as Submission);
-      messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
-      receipt = await signAs4(receiptEnvelope(message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, sender.pmode.profile) });
-      await options.received.remember(sender.partner.id, messageId, receipt);
+      const taken = await intake.accept(partial as Submission);
+      messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
+      accepted = { message, sender: sender.partner.id, profile: sender.pmode.profile };
     } catch (error) {
       await refuse(req, res, options, partial, message, error);
       return;
     }
-    // Outside the try: the message is accepted whatever happens to its receipt's delivery.
-    reply(res, 200, receipt);
+    // Outside the try: the message is accepted whatever happens to its receipt, so it is never evidenced as refused.
+    // A receipt that cannot be made or kept is the hub's trouble: EBMS:0004 (HTTP 500), and the sender's resend, which
+    // intake takes as a duplicate, gets one.
+    try {
+      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, accepted.profile) });
+      await options.received.remember(accepted.sender, accepted.message.message.messageInfo.messageId, receipt);
+      reply(res, 200, receipt);
+    } catch (error) {
+      log.error({ err: error, from: accepted.sender, id: partial.id }, 'an accepted AS4 message\'s receipt could not be signed or kept');
+      const signal = errorEnvelope([new EbmsError('EBMS:0004', 'the message was accepted, but its receipt could not be made; send it again for the receipt', { refToMessageInError: partial.id })]);
+      const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }).catch(() => '');
+      if (!res.headersSent) reply(res, 500, xml);
+    }
   });
 }
 

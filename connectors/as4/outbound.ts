@@ -11,7 +11,7 @@ import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound,
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
-import { composeUserMessage, sendable, whole } from './compose.ts';
+import { composeUserMessage, sendable, whole, type ComposedMessage } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import { as4Endpoint, type As4Endpoint } from './pmode.ts';
@@ -30,8 +30,18 @@ export interface As4OutboundOptions {
 /** The largest answer read: a Receipt copies the message's references, an Error signal a detail; neither is large. */
 const maxAnswerBytes = 1024 * 1024;
 
+/**
+ * A retry resends the signed message of the first attempt byte for byte (AS4 reception awareness), so that a receiver
+ * that took the first and stored its receipt answers with a receipt whose references match: for an hour (its
+ * Timestamp's validity, less a margin), within 64 MiB of copies in this process. Past either, it is signed afresh.
+ */
+const resend = { timestampTtlSeconds: 3600, reuseMs: 3540_000, maxBytes: 64 * 1024 * 1024 };
+
 export class As4Outbound implements Outbound {
   private readonly agents = new Map<string, Agent>();
+  /** The signed message sent for each delivery not yet settled, oldest first. */
+  private readonly copies = new Map<string, { composed: ComposedMessage; at: number }>();
+  private copiedBytes = 0;
 
   constructor(
     private readonly hub: HubIdentity,
@@ -61,20 +71,49 @@ export class As4Outbound implements Outbound {
     if (payload.size > this.options.maxPayloadBytes) {
       throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; AS4 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.as4.maxPayloadBytes)`);
     }
-    const composed = await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing);
+    const key = `${partner.id}\u0000${envelope.id}`;
+    const copy = this.copies.get(key);
+    const composed = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
+      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, resend.timestampTtlSeconds);
+    if (composed !== copy?.composed) this.keep(key, composed);
     const body = composed.body;
 
     const url = new URL(pmode.url);
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
-    const answer = await postHttps(url, {
-      headers: { 'content-type': composed.contentType, 'content-length': String(body.length) },
-      agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
-    }, body, maxAnswerBytes).catch((error: Error) => {
-      if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
-      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
-      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
-    });
-    return this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
+    try {
+      const answer = await postHttps(url, {
+        headers: { 'content-type': composed.contentType, 'content-length': String(body.length) },
+        agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+      }, body, maxAnswerBytes).catch((error: Error) => {
+        if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
+        const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
+        throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+      });
+      const receipt = await this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
+      this.forget(key);
+      return receipt;
+    } catch (error) {
+      // Kept for the retry only when one follows: a transient failure.
+      if (!(error instanceof DeliveryError) || !error.transient) this.forget(key);
+      throw error;
+    }
+  }
+
+  private keep(key: string, composed: ComposedMessage): void {
+    this.forget(key);
+    this.copies.set(key, { composed, at: Date.now() });
+    this.copiedBytes += composed.body.length;
+    for (const [oldest] of this.copies) {
+      if (this.copiedBytes <= resend.maxBytes) break;
+      this.forget(oldest);
+    }
+  }
+
+  private forget(key: string): void {
+    const copy = this.copies.get(key);
+    if (!copy) return;
+    this.copiedBytes -= copy.composed.body.length;
+    this.copies.delete(key);
   }
 
   /** The answer to a UserMessage: a signed Receipt for it (the delivery's receipt), an Error signal, or a failure. */
@@ -119,5 +158,7 @@ export class As4Outbound implements Outbound {
   close(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    this.copies.clear();
+    this.copiedBytes = 0;
   }
 }

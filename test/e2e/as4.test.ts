@@ -9,12 +9,12 @@ import {
   as4Multipart, checkAs4Security, checkReceipt, compress, decompress, pullRequestEnvelope, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment,
   signedReferences, swxPartyIdType, userMessageEnvelope, type As4Message, type SignalMessage,
 } from '../../connectors/as4/index.ts';
-import { initPki, issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { initPki, issueAgency, issueCertificate, loadPki, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
 import { stagesOf } from '../helpers/delivery.ts';
 import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
-import { request } from 'node:https';
+import { createServer as createHttpsServer, request } from 'node:https';
 
 const T = swxPartyIdType;
 const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
@@ -28,6 +28,9 @@ let rogue: Credential;
 let nta: Credential;
 const ntaMpc = 'urn:example:mpc:nta';
 let caPem: string;
+let pkiDirA: string;
+let pmodeOfHubB: ReturnType<typeof hubPmode>;
+let hubBSign: string;
 let hubASign: string;
 const arrivedAtCustoms: string[] = [];
 
@@ -58,6 +61,9 @@ test.before(async () => {
   const pkiA = await loadPki(join(dirA, 'pki'));
   const pkiB = await loadPki(join(dirB, 'pki'));
   caPem = pkiA.ca.certPem;
+  pkiDirA = join(dirA, 'pki');
+  pmodeOfHubB = hubPmode(hubB.agencyPort, 'hub-b');
+  hubBSign = pkiB.hubSign.certPem;
   hubASign = pkiA.hubSign.certPem;
   customs = await addAgency(hubA, 'CUSTOMS', { onMessage: (entry) => arrivedAtCustoms.push(entry.id) });
   boft = await addAgency(hubB, 'BOFT');
@@ -337,6 +343,47 @@ test('a P-Mode the hub cannot honour: encryption is refused at registration, an 
   assert.ok(failed, `evidenced as failed: ${rows.map((row) => row.stage)}`);
   assert.is(failed.code, 'SWX_SIG_ALG_UNSUPPORTED');
   assert.match(failed.detail, /eDelivery-AS4-2\.0 signs with Ed25519, and the hub's signing key is rsa/);
+});
+
+test('a delivery whose receipt was lost is resent byte for byte: hub B answers with its stored receipt, which checks out; BOFT gets it once', async () => {
+  // Between hub A and hub B, a relay that loses the first answer: hub B took the message, hub A never heard.
+  const tls = await issueCertificate(pkiDirA, 'RELAY', { profile: 'tls-server', hosts: ['localhost'] });
+  let forwarded = 0;
+  const relay = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const first = forwarded++ === 0;
+      const onward = request(`https://localhost:${hubB.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': String(req.headers['content-type']) } }, (answer) => {
+        const back: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => back.push(chunk));
+        answer.on('end', () => {
+          if (first) { req.socket.destroy(); return; }
+          res.writeHead(answer.statusCode ?? 502, { 'content-type': String(answer.headers['content-type'] ?? '') });
+          res.end(Buffer.concat(back));
+        });
+      });
+      onward.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const port = (relay.address() as { port: number }).port;
+  try {
+    const put = await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: { ...pmodeOfHubB, url: `https://localhost:${port}/as4` } } });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+    const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"resent":true}') });
+    assert.is(answer.status, 202, answer.text);
+    const id = String(answer.body.id);
+    const atA = await evidenceOf(hubA, id, ['delivered'], 60_000);
+    assert.is(atA.filter((row) => row.stage === 'delivered').length, 1, `hub A holds hub B's receipt: ${atA.map((row) => [row.stage, row.code, row.detail])}`);
+    assert.ok(forwarded >= 2, `the message went twice: ${forwarded}`);
+    const atB = await evidenceOf(hubB, id, ['delivered', 'duplicate'], 30_000);
+    assert.is(atB.filter((row) => row.stage === 'duplicate').length, forwarded - 1, 'each resend evidenced as a duplicate at hub B');
+    assert.is(atB.filter((row) => row.stage === 'delivered').length, 1, 'BOFT got it once');
+  } finally {
+    relay.close();
+    await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: pmodeOfHubB } });
+  }
 });
 
 /** How many AS4 refusals before authentication hub A's evidence counts. */
