@@ -79,7 +79,7 @@ export {
 } from './write.ts';
 export { compress, decompress, defaultInflateLimits, gzipType, mayCompress, type InflateLimits } from './compression.ts';
 export { algorithmsOf, as4Endpoint, as4Serves, checkProfile, profiles, type As4Endpoint, type ProfileName, type UsedAlgorithms } from './pmode.ts';
-export { checkReceipt, DuplicateDetection, errorsEnd, nextStep, type NextStep, type Outstanding, type ReceiptStore, type RetryPolicy, type SentMessage } from './reception.ts';
+export { checkReceipt, errorsEnd, nextStep, type NextStep, type Outstanding, type RetryPolicy, type SentMessage } from './reception.ts';
 export { checkAs4Security, type As4SecurityOptions } from './security.ts';
 export { readAs4Body, type As4Body } from './body.ts';
 export { as4Settings, swxPartyIdType, type As4Settings } from './settings.ts';
