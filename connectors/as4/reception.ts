@@ -1,7 +1,6 @@
 // AS4 reception awareness (AS4 profile 3.2), as pure functions over state the caller keeps: the sender's retry
 // schedule (every resend keeps the MessageId and the signed bytes), the receipt judged against what was signed, a
-// missing receipt after the last retry raising EBMS:0301; the receiver's duplicate detection within a window,
-// answering a repeat with the receipt it stored for the first.
+// missing receipt after the last retry raising EBMS:0301. The receiver's duplicate detection is duplicates.ts.
 import { EbmsError } from './errors.ts';
 import type { ReferenceCopy, SignalError, SignalMessage } from './model.ts';
 
