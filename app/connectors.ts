@@ -4,4 +4,5 @@ import '../connectors/mq/index.ts';
 import '../connectors/rest/index.ts';
 import '../connectors/sftp/index.ts';
 import '../connectors/ws/index.ts';
+import '../connectors/as4/index.ts';
 import '../connectors/ebms2/index.ts';
