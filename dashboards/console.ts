@@ -16,6 +16,7 @@ import { datasetSchema } from '../engine/catalogue.ts';
 import { problem, SwxError } from '../engine/errors.ts';
 import { problemReply, refuseUnparsed, retryAfter, type RouteHandler } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
+import { problemReplies } from '../engine/metrics.ts';
 import { channelSchema, partnerSchema, serviceSchema, topicSchema } from '../engine/registry.ts';
 import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
@@ -61,6 +62,7 @@ function refusalOf(error: FastifyError | Error): SwxError {
 }
 
 function sendRefusal(reply: FastifyReply, error: SwxError): FastifyReply {
+  problemReplies.inc({ code: error.code });
   if (error.code === 'SWX_OPS_UNAUTHORIZED' || error.code === 'SWX_CONSOLE_UNAUTHORIZED') reply.header('www-authenticate', 'Bearer realm="swx-console"');
   return reply.code(error.status).headers(retryAfter(error)).type('application/problem+json').send(problem(error));
 }
@@ -191,7 +193,11 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
     const cookie = request.cookies[sessionCookie];
     const session = cookie ? await deps.sessions.find(cookie) : undefined;
     const user = session ? deps.users.user(session.user) : undefined;
-    if (!session || !user || user.disabled) throw new SwxError('SWX_CONSOLE_UNAUTHORIZED', 'sign in (POST /api/session), or send Authorization: Bearer with an API token');
+    if (!session || !user || user.disabled) {
+      // On loopback the operator API's own refusal, which its scripts know.
+      if (loopback && !cookie) throw new SwxError('SWX_OPS_UNAUTHORIZED', 'send Authorization: Bearer <token>: the operator token in <data>/ops-token (SWX_OPS_TOKEN when set), or a user\'s API token (swx user token add)');
+      throw new SwxError('SWX_CONSOLE_UNAUTHORIZED', 'sign in (POST /api/session), or send Authorization: Bearer with an API token');
+    }
     return { name: user.name, roles: user.roles, via: 'session', session };
   }
 
