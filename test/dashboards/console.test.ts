@@ -343,18 +343,10 @@ test('the loopback listener still serves the CLI with the operator token, and a 
   const partners = await swx(['partner', 'list']);
   assert.is(partners.code, 0, partners.stderr);
   assert.equal(JSON.parse(partners.stdout), []);
-  // The operator API's refusals as its scripts know them: no or a wrong token, a body that is not JSON.
-  const api = `http://127.0.0.1:${hub.opsPort}/api/partners`;
-  for (const authorization of [undefined, 'Bearer wrong-token-wrong-token-wrong-token-wrong', `Basic ${await hub.token()}`]) {
-    const response = await fetch(api, { headers: authorization ? { authorization } : {} });
-    assert.is(response.status, 401, String(authorization));
-    assert.is((await response.json()).code, 'SWX_OPS_UNAUTHORIZED');
-    assert.match(String(response.headers.get('www-authenticate')), /^Bearer/);
-  }
-  const plain = await fetch(`${api}/PLAIN`, { method: 'PUT', headers: { authorization: `Bearer ${await hub.token()}`, 'content-type': 'text/plain' }, body: '{"name":"x"}' });
-  assert.is(plain.status, 400);
-  assert.match((await plain.json()).detail, /application\/json/);
-  for (const open of ['/healthz', '/readyz', '/metrics']) assert.is((await fetch(`http://127.0.0.1:${hub.opsPort}${open}`)).status, 200, open);
+  // Without any credential, loopback answers as the operator API always did (test/e2e/route.test.ts holds the rest of
+  // its refusals), and the console's refusals are counted with every other problem reply.
+  const bare = await fetch(`http://127.0.0.1:${hub.opsPort}/api/users`);
+  assert.equal([bare.status, (await bare.json()).code], [401, 'SWX_OPS_UNAUTHORIZED']);
   assert.match(await (await fetch(`http://127.0.0.1:${hub.opsPort}/metrics`)).text(), /swx_http_problem_replies_total\{code="SWX_ROLE_DENIED"\}/);
   // A script with a user's API token on the same port does what that user's role may.
   const asOperator = { SWX_ADMIN_TOKEN: tokens.operator };
