@@ -4,3 +4,4 @@
 export { clientKeyName, hostKeyFingerprint, isTempName, sftpClientEndpoint, sftpClientServes, tempNameOf, type SftpClientEndpoint } from './endpoint.ts';
 export { fileNameOf, SftpPushOutbound, type SftpClientOptions, type SftpPushOptions, type TransferRecord } from './push.ts';
 export { fingerprintOfBlob, HostKeyMismatch, SftpSession } from './session.ts';
+export { outboxMessageId, SftpOutboxPoller, type PollResult, type SftpOutboxPollerOptions } from './poll.ts';
