@@ -156,6 +156,24 @@ test('a temporary file holding other bytes is not trusted: the digest check fail
   assert.equal(readFileSync(join(inbox, 'D-STALE.bin')), bytes);
 });
 
+test('a server that denies writing to the inbox folder refuses the delivery permanently', async () => {
+  const hubKey = readFileSync(join(dir, 'hub.pub'), 'utf8');
+  const readOnly = await startSshd(join(dir, 'sshd-read-only'), [hubKey], { readOnly: true });
+  try {
+    mkdirSync(join(readOnly.root, 'inbox'));
+    const bytes = Buffer.from('{"declaration":"D-4"}');
+    const failure = await outbound.deliver(envelopeOf('D-4', bytes), slowPayload(bytes, 0), partner, sftpClientEndpoint.parse({
+      host: '127.0.0.1', port: readOnly.port, user: readOnly.user, hostKeyFingerprint: readOnly.fingerprint, inboxDir: join(readOnly.root, 'inbox'),
+    })).catch((error: unknown) => error);
+    assert.instance(failure, DeliveryError);
+    assert.is((failure as DeliveryError).transient, false, 'the agency\'s refusal: dead-lettered, not retried for ever');
+    assert.is((failure as DeliveryError).code, 'SWX_DELIVERY_REJECTED');
+    assert.match((failure as Error).message, /permission denied/);
+  } finally {
+    await readOnly.stop();
+  }
+});
+
 test('an unreachable server is a transient failure', async () => {
   const bytes = Buffer.from('{}');
   const failure = await outbound.deliver(envelopeOf('D-3', bytes), slowPayload(bytes, 0), partner, endpoint({ port: 1 })).catch((error: unknown) => error);

@@ -32,8 +32,8 @@ export function fingerprintOf(publicKeyLine: string): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Starts sshd in `dir` accepting `authorizedKeys`; resolves once it takes connections. */
-export async function startSshd(dir: string, authorizedKeys: string[]): Promise<Sshd> {
+/** Starts sshd in `dir` accepting `authorizedKeys` (`readOnly`: every write is denied); resolves once it takes connections. */
+export async function startSshd(dir: string, authorizedKeys: string[], options: { readOnly?: boolean } = {}): Promise<Sshd> {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // its privilege separation folder
   const root = join(dir, 'files');
   mkdirSync(root, { recursive: true });
@@ -45,7 +45,7 @@ export async function startSshd(dir: string, authorizedKeys: string[]): Promise<
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${host.privateKeyPath}`, `PidFile ${join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`, 'StrictModes no', 'PasswordAuthentication no',
     'KbdInteractiveAuthentication no', 'PubkeyAuthentication yes', 'PermitRootLogin prohibit-password', 'UsePAM no',
-    'Subsystem sftp internal-sftp', 'ForceCommand internal-sftp', 'AllowTcpForwarding no', 'X11Forwarding no', 'LogLevel ERROR',
+    'Subsystem sftp internal-sftp', `ForceCommand internal-sftp${options.readOnly ? ' -R' : ''}`, 'AllowTcpForwarding no', 'X11Forwarding no', 'LogLevel ERROR',
   ].join('\n') + '\n');
   const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';

@@ -116,19 +116,22 @@ export class SftpPushOutbound implements Outbound {
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, payload.size);
     const session = await openSession(partner.id, endpoint, this.options);
     const timer = setTimeout(() => session.end(true), deadlineMs);
+    // Ends the payload's stream when the connection dies under a write that will never be answered.
+    const abandon = new AbortController();
     try {
-      const record = await session.whileConnected(this.transfer(session, envelope, payload, partner.id, endpoint, endpoint.inboxDir));
+      const record = await session.whileConnected(this.transfer(session, envelope, payload, partner.id, endpoint, endpoint.inboxDir, abandon.signal));
       const signed = await signCms({ data: Buffer.from(JSON.stringify(record)), certPem: this.options.signing.certPem, keyPem: this.options.signing.keyPem });
       return { status: 200, duplicate: record.duplicate, raw: JSON.stringify({ transfer: record, hubSignature: signed.toString('base64') }) };
     } catch (error) {
       throw failure(partner.id, `delivering ${envelope.id}`, error);
     } finally {
+      abandon.abort();
       clearTimeout(timer);
       session.end();
     }
   }
 
-  private async transfer(session: SftpSession, envelope: Envelope, payload: OutgoingPayload, partner: string, endpoint: SftpClientEndpoint, inboxDir: string): Promise<TransferRecord> {
+  private async transfer(session: SftpSession, envelope: Envelope, payload: OutgoingPayload, partner: string, endpoint: SftpClientEndpoint, inboxDir: string, signal: AbortSignal): Promise<TransferRecord> {
     const name = fileNameOf(envelope);
     const final = posix.join(inboxDir, name);
     const temp = posix.join(inboxDir, tempNameOf(endpoint, name));
@@ -145,7 +148,7 @@ export class SftpPushOutbound implements Outbound {
     const resumeAt = partial && partial.size <= payload.size ? partial.size : 0;
     if (resumeAt < payload.size || !partial) {
       const sink = session.sftp.createWriteStream(temp, resumeAt > 0 ? { flags: 'r+', start: resumeAt } : { flags: 'w' });
-      await pipeline(payloadFrom(payload, resumeAt), sink).catch((error) => { throw failure(partner, `writing ${temp}`, error); });
+      await pipeline(payloadFrom(payload, resumeAt), sink, { signal }).catch((error) => { throw failure(partner, `writing ${temp}`, error); });
     }
     const written = await remoteDigest(session, temp).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });
     if (written.size !== payload.size || written.sha256 !== payload.sha256) {
