@@ -112,6 +112,12 @@ test('a badly signed file is refused with evidence and moved to error/ with name
   assert.equal(rejected.map((record) => record.code).sort(), [report.code, 'SWX_SIG_KEY_MISMATCH'].sort());
   assert.is(rejected.find((record) => record.code === report.code)?.messageId, report.messageId, 'the report names the evidenced id');
   assert.equal(await hub.stored('BOFT', idOf('F-3.json', bytes)), []);
+
+  // The same name refused again replaces what error/ held, rather than failing the move at every listing.
+  await drop('F-3.json', bytes, hub.agencies.BOFT!);
+  assert.equal((await poller().poll()).refused, [tampered]);
+  assert.is(JSON.parse(readFileSync(join(errors, 'F-3.json.error.json'), 'utf8')).code, 'SWX_SIG_KEY_MISMATCH');
+  assert.not.ok(existsSync(tampered));
 });
 
 test('temporary names are never taken; without a signature rule a file is taken once its size held across two listings', async () => {

@@ -195,7 +195,7 @@ export class SftpOutboxPoller {
     if (dir) await session.mkdirs(dir);
     for (const file of [path, `${path}${signatureSuffix}`]) {
       if (!(await session.stat(file))) continue;
-      if (dir) await session.rename(file, posix.join(dir, posix.basename(file)));
+      if (dir) await session.replace(file, posix.join(dir, posix.basename(file)));
       else await session.unlink(file);
     }
   }

@@ -156,14 +156,7 @@ export class SftpPushOutbound implements Outbound {
       await session.unlink(temp).catch(() => undefined);
       throw new DeliveryError(true, 'SWX_DIGEST_MISMATCH', `${partner}'s SFTP server holds ${written.size} bytes with SHA-256 ${written.sha256} under ${temp}, not the ${payload.size} bytes sent; written again on the next attempt`);
     }
-    await this.rename(session, temp, final, there !== undefined).catch((error) => { throw failure(partner, `renaming ${temp} to ${final}`, error); });
+    await (there ? session.replace(temp, final) : session.rename(temp, final)).catch((error) => { throw failure(partner, `renaming ${temp} to ${final}`, error); });
     return record(false, resumeAt);
-  }
-
-  /** Renames over a stale file of the same name with OpenSSH's posix-rename where offered. */
-  private rename(session: SftpSession, from: string, to: string, replace: boolean): Promise<void> {
-    const posixRename = replace ? (session.sftp as unknown as { ext_openssh_rename?: (a: string, b: string, cb: (error?: Error) => void) => void }).ext_openssh_rename : undefined;
-    if (!posixRename) return session.rename(from, to);
-    return new Promise((resolve, reject) => posixRename.call(session.sftp, from, to, (error) => (error ? reject(error) : resolve())));
   }
 }

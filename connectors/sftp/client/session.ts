@@ -92,6 +92,13 @@ export class SftpSession {
     return new Promise((resolve, reject) => this.sftp.rename(from, to, (error) => (error ? reject(error) : resolve())));
   }
 
+  /** Renames over a file already at `to`, with OpenSSH's posix-rename where the server offers it (plain rename refuses). */
+  replace(from: string, to: string): Promise<void> {
+    const posixRename = (this.sftp as unknown as { ext_openssh_rename?: (a: string, b: string, cb: (error?: Error) => void) => void }).ext_openssh_rename;
+    if (!posixRename) return this.rename(from, to);
+    return new Promise((resolve, reject) => posixRename.call(this.sftp, from, to, (error) => (error ? reject(error) : resolve())));
+  }
+
   unlink(path: string): Promise<void> {
     return new Promise((resolve, reject) => this.sftp.unlink(path, (error) => (error ? reject(error) : resolve())));
   }
