@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { outboxMessageId, sftpClientEndpoint, SftpOutboxPoller, type SftpClientEndpoint } from '../../connectors/sftp/client/index.ts';
 import { createHash } from 'node:crypto';
-import { signCms, verifyCms } from '../../engine/trust/index.ts';
+import { signCms, verifyCms, verifyXml } from '../../engine/trust/index.ts';
 import { tempDir } from '../helpers/hub.ts';
 import { startIntakeParts, type IntakeParts } from '../helpers/intake-parts.ts';
 import { sshKeyPair, startSshd, type Sshd } from '../helpers/sshd.ts';
@@ -41,7 +41,7 @@ function poller(extra: Partial<SftpClientEndpoint> = {}): SftpOutboxPoller {
     host: '127.0.0.1', port: sshd.port, user: sshd.user, hostKeyFingerprint: sshd.fingerprint, outboxDir: outbox, complete: 'signature', ...extra,
   });
   return new SftpOutboxPoller('CUSTOMS', endpoint as SftpClientEndpoint & { outboxDir: string }, {
-    intake: hub.intake, registry: hub.registry, payloads: hub.payloads, trust: hub.trust, signatures: { verifyCms },
+    intake: hub.intake, registry: hub.registry, payloads: hub.payloads, trust: hub.trust, signatures: { verifyCms, verifyXml },
     clientKey: () => clientKey, maxFileBytes: 64 * 1024 * 1024,
   });
 }

@@ -1,22 +1,20 @@
 // SFTP outbox polling: the hub lists an agency's outbox folder on the agency's own SFTP server every interval and
 // takes each complete file (never a temporary name; either its size and time unchanged across two listings, or its
 // name.p7s present, as the endpoint says). The file streams into the Object Store with its SHA-256 computed on the
-// way, its detached CMS signature name.p7s is checked against the agency's registered certificate, and it is handed
+// way, its detached CMS signature name.p7s is checked by that digest against the agency's registered certificate, and it is handed
 // to intake under an id derived from the agency, its path and its SHA-256. The remote file is removed (or moved to
 // the done folder) only once intake resolved, i.e. JetStream acknowledged: a crash before that takes it again, and
 // intake answers the repeat as a duplicate. A refusal is evidenced and the file moved to the error folder with
 // name.error.json beside it.
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorCodes, SwxError } from '../../../engine/errors.ts';
-import type { SignatureInfo } from '../../../engine/envelope.ts';
 import { log } from '../../../engine/log.ts';
 import type { Payloads, StoredPayload } from '../../../engine/payloads.ts';
 import type { Registry } from '../../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers } from '../../../engine/trust/index.ts';
+import { checkDetachedSignature, type CertificateCheck, type PayloadVerifiers } from '../../../engine/trust/index.ts';
 import { isTempName, type SftpClientEndpoint } from './endpoint.ts';
 import { openSession, type SftpClientOptions } from './push.ts';
 import type { SftpSession } from './session.ts';
@@ -27,9 +25,9 @@ export interface SftpOutboxPollerOptions extends SftpClientOptions {
   payloads: Payloads;
   /** Judges the agency's signing certificate: path, validity, usage, revocation. */
   trust: CertificateCheck;
-  /** The CMS check of the detached signatures (the signature pool's, off the event loop). */
-  signatures: Pick<PayloadVerifiers, 'verifyCms'>;
-  /** The largest file taken: its bytes are held for the detached signature check. */
+  /** The signature checks (the signature pool's, off the event loop). */
+  signatures: PayloadVerifiers;
+  /** The largest file taken: a larger one is refused SWX_TOO_LARGE and moved to the error folder. */
   maxFileBytes: number;
 }
 
@@ -127,16 +125,17 @@ export class SftpOutboxPoller {
     let stored: StoredPayload | undefined;
     try {
       if (size > this.options.maxFileBytes) throw new SwxError('SWX_TOO_LARGE', `${size} bytes is over the ${this.options.maxFileBytes} an outbox file may have`);
-      const held: Buffer[] = [];
-      stored = await this.options.payloads.receive(session.sftp.createReadStream(path).pipe(new Transform({
-        transform(chunk: Buffer, _encoding, done) { held.push(chunk); done(null, chunk); },
-      })), []);
+      stored = await this.options.payloads.receive(session.sftp.createReadStream(path), []);
       partial.id = outboxMessageId(this.partner, posix.relative(this.endpoint.outboxDir, path), stored.sha256);
       partial.stored = stored;
       if (!partial.service) throw new SwxError('SWX_BAD_REQUEST', `${path} is not in a folder that names a service, channel or topic: <service>/<RECEIVER>/file, <channel>/file or <topic>/file`);
       if (!signed) throw new SwxError('SWX_SIG_MISSING', `${path} has no detached CMS signature ${posix.basename(path)}${signatureSuffix}`);
       const signature = await this.readAll(session, `${path}${signatureSuffix}`);
-      partial.payloadSignature = await this.checkSignature(signature, Buffer.concat(held));
+      // Checked by the SHA-256 computed as the file streamed in: the file is never held whole.
+      const { registry, signatures, trust } = this.options;
+      partial.payloadSignature = await checkDetachedSignature(signature, Buffer.from(stored.sha256, 'hex'), this.partner, {
+        verifiers: signatures, keyByThumbprint: (print) => registry.keyByThumbprint(print), trust,
+      });
       await this.options.intake.accept(partial as Submission);
     } catch (error) {
       if (!(error instanceof SwxError) || errorCodes[error.code].status >= 500) {
@@ -161,23 +160,6 @@ export class SftpOutboxPoller {
     if (this.options.registry.channel(id)) return { service: `exchange.${id}` };
     if (this.options.registry.topic(id)) return { service: `notify.${id}` };
     return { service: id };
-  }
-
-  /** The detached signature over the file, by a registered certificate of the agency that passes the trust store. */
-  private async checkSignature(signature: Buffer, data: Buffer): Promise<SignatureInfo> {
-    const verdict = await this.options.signatures.verifyCms(signature, { data, policy: 'live' });
-    if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `the detached CMS signature: ${verdict.detail}`);
-    const key = verdict.signer ? this.options.registry.keyByThumbprint(verdict.signer.thumbprint) : undefined;
-    if (!key || key.partner.id !== this.partner) {
-      throw new SwxError('SWX_SIG_KEY_MISMATCH', `the file is signed by ${verdict.signer?.subject ?? 'an unknown key'}, not by a registered certificate of ${this.partner}`);
-    }
-    const refusal = await this.options.trust.check(key.parsed, 'agency-signing');
-    if (refusal) throw new SwxError(refusal.code, `the signing certificate ${key.thumbprint} of ${this.partner}: ${refusal.detail}`);
-    return {
-      scheme: 'cms', algorithm: verdict.algorithms?.signature ?? '', keyId: key.thumbprint, certThumbprint: key.thumbprint,
-      covered: ['detached content'], value: signature.toString('base64'), ...(verdict.signedAt ? { createdAt: verdict.signedAt } : {}),
-      certificate: key.certificate.toString(),
-    };
   }
 
   /** Evidences a refusal and moves the file (and its signature) to the error folder, name.error.json beside it. */
