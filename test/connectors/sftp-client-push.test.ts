@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileNameOf, sftpClientEndpoint, SftpPushOutbound, type SftpClientEndpoint } from '../../connectors/sftp/client/index.ts';
+import { fileNameOf, hubClientKey, sftpClientEndpoint, SftpPushOutbound, type SftpClientEndpoint } from '../../connectors/sftp/client/index.ts';
 import type { Envelope } from '../../engine/envelope.ts';
 import { hubIdentity } from '../../engine/identity.ts';
 import { DeliveryError, type OutgoingPayload } from '../../engine/outbound.ts';
@@ -15,7 +15,7 @@ import { initPki, loadPki } from '../../engine/pki/index.ts';
 import type { Partner } from '../../engine/registry.ts';
 import { verifyCms } from '../../engine/trust/index.ts';
 import { tempDir, waitFor } from '../helpers/hub.ts';
-import { dropConnections, sshKeyPair, startSshd, type Sshd } from '../helpers/sshd.ts';
+import { dropConnections, startSshd, type Sshd } from '../helpers/sshd.ts';
 
 let dir: string;
 let sshd: Sshd;
@@ -30,8 +30,10 @@ test.before(async () => {
   const pkiDir = join(dir, 'pki');
   await initPki(pkiDir, { agencies: [], alg: 'ecdsa', crlUrl: 'http://127.0.0.1:9/pki/crl' });
   signing = hubIdentity(await loadPki(pkiDir)).signing;
-  const hubKey = sshKeyPair(dir, 'hub');
-  clientKey = readFileSync(hubKey.privateKeyPath);
+  // The hub's own client key, made under its data folder as a running hub makes it; the agency authorizes its .pub.
+  const hubKey = hubClientKey(join(dir, 'data'), 'hub');
+  assert.equal(hubClientKey(join(dir, 'data'), 'hub'), hubKey, 'made once, then read');
+  clientKey = hubKey.privateKey;
   sshd = await startSshd(join(dir, 'sshd'), [hubKey.publicKey]);
   inbox = join(sshd.root, 'inbox');
   mkdirSync(inbox);
@@ -157,7 +159,7 @@ test('a temporary file holding other bytes is not trusted: the digest check fail
 });
 
 test('a server that denies writing to the inbox folder refuses the delivery permanently', async () => {
-  const hubKey = readFileSync(join(dir, 'hub.pub'), 'utf8');
+  const hubKey = hubClientKey(join(dir, 'data'), 'hub').publicKey;
   const readOnly = await startSshd(join(dir, 'sshd-read-only'), [hubKey], { readOnly: true });
   try {
     mkdirSync(join(readOnly.root, 'inbox'));

@@ -3,12 +3,11 @@
 // SFTP server's in the partner's `sftp` endpoint; the server connector merges them into its schema.
 import { z } from 'zod';
 import type { Purpose } from '../../../engine/endpoints.ts';
+import { sshFingerprint } from '../../../engine/ssh-key.ts';
 
 /** A remote absolute folder: no `..`, no NUL, no trailing slash. */
 const remoteDir = z.string().max(1024).regex(/^\/(?!.*(^|\/)\.\.(\/|$))[^\0]*[^/\0]$|^\/$/, 'an absolute remote folder without .. or NUL');
 
-/** OpenSSH's SHA256 fingerprint (`ssh-keygen -l -f key.pub`): SHA256: then 43 unpadded base64 characters. */
-export const hostKeyFingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'a SHA256 host key fingerprint as ssh-keygen -l prints it (SHA256:…)');
 
 /** The name of one of the hub's SSH client keys, a file under <data>/sftp/client-keys/. */
 export const clientKeyName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, 'a client key name: lower-case letters, digits, _ and -');
@@ -17,7 +16,7 @@ export const sftpClientEndpoint = z.object({
   host: z.string().min(1).max(253).regex(/^[A-Za-z0-9.:[\]-]+$/, 'a host name or IP address').describe('the agency\'s SFTP server'),
   port: z.number().int().min(1).max(65_535).default(22),
   user: z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'a user name: letters, digits, . _ -').describe('the user the hub logs in as'),
-  hostKeyFingerprint: hostKeyFingerprint.describe('the agency server\'s host key, pinned: a server presenting any other key is refused (never trusted on first use)'),
+  hostKeyFingerprint: sshFingerprint.describe('the agency server\'s host key, pinned: a server presenting any other key is refused (never trusted on first use)'),
   clientKey: clientKeyName.default('hub').describe('which of the hub\'s own SSH client keys it logs in with: <data>/sftp/client-keys/<name> (its .pub is what the agency authorizes)'),
   inboxDir: remoteDir.optional().describe('where the hub pushes deliveries (towards the agency)'),
   outboxDir: remoteDir.optional().describe('where the hub collects the agency\'s files: <outboxDir>/<service>/<RECEIVER>/file, <outboxDir>/<channel>/file, <outboxDir>/<topic>/file'),

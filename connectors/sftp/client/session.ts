@@ -1,8 +1,8 @@
 // One SFTP session on an agency's own server: the SSH handshake refuses any host key but the pinned one (never trust
 // on first use), the hub logs in with its own client key, and the session's calls are promises. Errors carry what the
 // callers decide on: a pinned-key mismatch, a login refused, or the SFTP status code of a failed call.
-import { createHash } from 'node:crypto';
 import { Client, type SFTPWrapper, type Stats, type FileEntryWithStats } from 'ssh2';
+import { fingerprintOf } from '../../../engine/ssh-key.ts';
 import type { SftpClientEndpoint } from './endpoint.ts';
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02) the client acts on. */
@@ -14,9 +14,6 @@ export class HostKeyMismatch extends Error {
     super(`host key ${presented} is not the pinned ${pinned}: refused (a changed key must be pinned anew by an operator)`);
   }
 }
-
-/** The SHA256 fingerprint of an SSH public key blob, as ssh-keygen -l prints it. */
-export const fingerprintOfBlob = (blob: Buffer) => `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 
 /** The SFTP status code of a failed call, if it was one. */
 export const statusOf = (error: unknown): number | undefined => {
@@ -67,7 +64,7 @@ export class SftpSession {
         readyTimeout: endpoint.connectTimeoutMs,
         keepaliveInterval: 15_000,
         hostVerifier: (key: Buffer) => {
-          presented = fingerprintOfBlob(key);
+          presented = fingerprintOf(key);
           if (presented === endpoint.hostKeyFingerprint) return true;
           mismatch = new HostKeyMismatch(presented, endpoint.hostKeyFingerprint);
           return false;
