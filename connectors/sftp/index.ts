@@ -1,14 +1,18 @@
 // The SFTP connector: agencies that exchange files log in with a registered SSH key and upload into their outbox
 // (a channel's items, a topic's notifications, a service's messages to one receiver), each file with its detached
 // CMS signature; the hub takes a file once it is complete and checked, and answers with a signed receipt or refusal
-// in the agency's receipts folder.
+// in the agency's receipts folder. Towards an agency with its own SFTP server, the hub pushes deliveries into its inbox
+// folder and collects the files in its outbox folder (client/).
 import { registerConnector } from '../../engine/connector.ts';
 import { log } from '../../engine/log.ts';
+import { DeliveryError, type Outbound } from '../../engine/outbound.ts';
+import type { Partner } from '../../engine/registry.ts';
+import { hubClientKey, SftpOutboxPoller, SftpPushOutbound, type SftpClientEndpoint } from './client/index.ts';
 import { loadHostKey } from './hostkey.ts';
 import { InboxFolders } from './inbox.ts';
 import { ReceiptFolder } from './receipts.ts';
 import { startSftpServer } from './server.ts';
-import { sftpEndpoint, sftpServes, sftpSettings } from './settings.ts';
+import { sftpEndpoint, sftpServes, sftpSettings, type SftpEndpoint } from './settings.ts';
 import { Staging } from './staging.ts';
 
 export { sftpEndpoint, type SftpEndpoint, defaultSftpPort } from './settings.ts';
@@ -28,9 +32,55 @@ registerConnector({
         inboxes: new InboxFolders({ inbox, payloads, registry, trust, signatures, visibilitySeconds: config.delivery.inboxVisibilitySeconds }) },
     }, settings.host, settings.port);
     log.info({ port: server.port, host: settings.host, fingerprint: hostKey.fingerprint }, 'SFTP server listening');
+
+    const clientKey = (name: string) => hubClientKey(config.dataDir, name).privateKey;
+    const push = new SftpPushOutbound({ clientKey, signing: identity.signing, timeoutMs: config.delivery.timeoutMs });
+    const outbound: Outbound = {
+      deliver(envelope, payload, partner, endpoint) {
+        const remote = (endpoint as SftpEndpoint).remote;
+        if (!remote) return Promise.reject(new DeliveryError(false, 'SWX_UNKNOWN_RECEIVER', `${partner.id} has no SFTP server of its own to deliver to`));
+        return push.deliver(envelope, payload, partner, remote);
+      },
+    };
+
+    /** One poller per agency whose own server has an outbox folder, restarted when its endpoint changes. */
+    const pollers = new Map<string, { poller: SftpOutboxPoller; endpoint: string }>();
+    const outboxOf = (partner: Partner) => {
+      const remote = sftpEndpoint.safeParse(partner.endpoints.sftp ?? {}).data?.remote;
+      return remote?.outboxDir && partner.enabled ? remote as SftpClientEndpoint & { outboxDir: string } : undefined;
+    };
+    let chain: Promise<void> = Promise.resolve();
+    const sync = async () => {
+      const wanted = new Map(registry.listPartners().flatMap((partner) => {
+        const remote = outboxOf(partner);
+        return remote ? [[partner.id, remote] as const] : [];
+      }));
+      for (const [id, running] of pollers) {
+        if (JSON.stringify(wanted.get(id)) === running.endpoint) continue;
+        pollers.delete(id);
+        await running.poller.stop();
+      }
+      for (const [id, remote] of wanted) {
+        if (pollers.has(id)) continue;
+        const poller = new SftpOutboxPoller(id, remote, { intake, registry, payloads, trust, signatures, clientKey, maxFileBytes: config.limits.maxStreamedBodyBytes });
+        pollers.set(id, { poller, endpoint: JSON.stringify(remote) });
+        poller.start();
+      }
+    };
+    const resync = () => { chain = chain.then(sync).catch((error) => log.error({ err: error }, 'SFTP connector: could not start the outbox pollers')); };
+    resync();
+    const unsubscribe = registry.onChange((kind) => { if (kind === 'partner') resync(); });
+
     return {
       listening: `SFTP ${settings.host}:${server.port} (host key ${hostKey.fingerprint})`,
-      stop: () => server.close(),
+      outbound,
+      async stop() {
+        unsubscribe();
+        await chain;
+        await Promise.all([...pollers.values()].map((running) => running.poller.stop()));
+        pollers.clear();
+        await server.close();
+      },
     };
   },
 });

@@ -1,8 +1,10 @@
 // The SFTP connector's hub-wide settings (connectors.sftp in swx.json, SWX_SFTP_HOST / SWX_SFTP_PORT) and the shape of
-// a partner's sftp endpoint: how that agency completes its uploads, its quota, and whether its legacy keys may log in.
+// a partner's sftp endpoint: how that agency completes its uploads, its quota, whether its legacy keys may log in, and
+// the agency's own SFTP server where the hub pushes deliveries and collects files (`remote`).
 import { z } from 'zod';
 import { connectorSettings } from '../../engine/connector.ts';
 import type { Purpose } from '../../engine/endpoints.ts';
+import { sftpClientEndpoint, sftpClientServes } from './client/endpoint.ts';
 
 /** The SFTP port: beside the agency HTTPS port (7443) and the operator port (7480), clear of a system sshd on 22. */
 export const defaultSftpPort = 7422;
@@ -24,10 +26,12 @@ export const sftpEndpoint = z.object({
   quotaBytes: bytes.optional().describe('this agency\'s quota instead of connectors.sftp.quotaBytes'),
   legacyKeyTypes: z.boolean().default(false)
     .describe('let this agency log in with ssh-rsa keys signing with SHA-1, or DSA keys (flagged in the log); off by default'),
+  remote: sftpClientEndpoint.optional()
+    .describe('the agency\'s own SFTP server: the hub pushes deliveries into its inboxDir and collects files from its outboxDir'),
 }).strict();
 export type SftpEndpoint = z.infer<typeof sftpEndpoint>;
 
-/** An sftp endpoint says how the agency sends over SFTP; the hub does not deliver over SFTP yet. */
-export function sftpServes(_endpoint: SftpEndpoint): Purpose[] {
-  return [];
+/** The hub delivers over SFTP to an agency whose own server has an inbox folder; the hub's server is for its uploads. */
+export function sftpServes(endpoint: SftpEndpoint): Purpose[] {
+  return endpoint.remote ? sftpClientServes(endpoint.remote) : [];
 }
