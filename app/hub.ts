@@ -1,5 +1,6 @@
 // The composition root: builds a hub process from its configuration, and stops it in reverse order, draining.
 import { existsSync, readFileSync } from 'node:fs';
+import { Kvm } from '@nats-io/kv';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { publicUrl, type Config } from '../engine/config.ts';
@@ -170,6 +171,7 @@ export async function startHub(config: Config): Promise<Hub> {
       config, identity, registry, trust, signatures, intake, payloads, evidence, inbox, queries, catalogue, replay, router, budget,
       messages: store ? new EvidenceMessages(store, bus, { keyring }) : unarchivedMessages,
       publicUrl: () => agencyUrl,
+      bucket: (name, maxAgeSeconds) => new Kvm(bus.js).create(name, { history: 1, ttl: maxAgeSeconds * 1000 }),
     };
     for (const connector of registeredConnectors()) {
       const settings = connectorSettingsOf(connector, config.connectors[connector.protocol]);

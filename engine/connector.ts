@@ -2,6 +2,7 @@
 // A connector declares its protocol, the schema of its hub-wide settings and of a partner's endpoint, and a start that
 // takes the one context below and returns what it offers. Each connectors/<protocol>/index.ts registers itself here;
 // the hub starts every registered connector its settings do not turn off.
+import type { KV } from '@nats-io/kv';
 import { z } from 'zod';
 import type { BodyBudget } from './budget.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -47,6 +48,11 @@ export interface ConnectorContext {
   budget: BodyBudget;
   /** The origin agencies reach the agency port at; known once the port is bound. */
   publicUrl(): string;
+  /**
+   * A key-value bucket of the connector's own, shared by every hub process on this NATS (created when missing), whose
+   * entries are forgotten `maxAgeSeconds` after they were written: state a protocol must keep beyond one process.
+   */
+  bucket(name: string, maxAgeSeconds: number): Promise<KV>;
 }
 
 /** The settings every connector has; a connector's own schema extends it. */
