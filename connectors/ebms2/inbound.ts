@@ -146,14 +146,21 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
     : { payload: Buffer.alloc(0), contentType: 'application/octet-stream' });
   const accepted = await options.intake.accept(partial as Submission);
   messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
+  // Accepted from here: a failure to acknowledge or to remember it is no refusal. The sender sends again without an
+  // Acknowledgment, and intake knows the id.
   let acknowledgment: string | undefined;
-  if (message.ackRequested.length > 0) {
-    const signed = message.ackRequested.some((ack) => ack.signed) || channel.ackSignatureRequested === 'always';
-    const xml = acknowledgmentXml(message, { receivedAt: new Date(now), ...hubParty(options.settings) });
-    acknowledgment = signed ? (await signEbms(xml, [], signingFor(options.signing, channel))).xml : xml;
+  try {
+    if (message.ackRequested.length > 0) {
+      const signed = message.ackRequested.some((ack) => ack.signed) || channel.ackSignatureRequested === 'always';
+      const xml = acknowledgmentXml(message, { receivedAt: new Date(now), ...hubParty(options.settings) });
+      acknowledgment = signed ? (await signEbms(xml, [], signingFor(options.signing, channel))).xml : xml;
+    }
+    const persistMs = channel.reliability?.persistDurationMs ?? options.settings.defaultPersistSeconds * 1000;
+    await options.received.remember(from, receivedEntry(message, now, Math.min(persistMs, options.settings.persistSeconds * 1000), acknowledgment));
+  } catch (error) {
+    log.error({ err: error, from, id: accepted.id }, 'an accepted ebMS 2.0 message could not be acknowledged or remembered');
+    return { status: 200 };
   }
-  const persistMs = channel.reliability?.persistDurationMs ?? options.settings.defaultPersistSeconds * 1000;
-  await options.received.remember(from, receivedEntry(message, now, Math.min(persistMs, options.settings.persistSeconds * 1000), acknowledgment));
   return answerWith(acknowledgment, message, sender, options);
 }
 

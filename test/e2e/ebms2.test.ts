@@ -4,7 +4,8 @@
 // Hermes conformance message, unsigned, is refused where the agreement asks for signing; and every kind of bad input
 // gets its MessageError and evidence while the hub serves on.
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createServer, request } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
@@ -17,7 +18,7 @@ import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { initPki, issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
 import { stagesOf } from '../helpers/delivery.ts';
-import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, addService, evidenceOf, freePort, startHubProcess, swxCommand, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 const hubType = 'urn:swx:hub';
 const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
@@ -134,6 +135,10 @@ interface GatewayOptions {
   expired?: boolean;
   /** This many more MIME parts after the payload. */
   extraParts?: number;
+  /** Another sending MSH's PartyId (of type urn:example:party). */
+  fromParty?: string;
+  /** Signed with RSA-SHA1 and SHA-1 digests. */
+  sha1?: boolean;
 }
 
 /** A message as TFDA's MSH sends it to hub A: To hub A's PartyId and CUSTOMS by its swx PartyId, signed, Acknowledgment asked for on the connection. */
@@ -141,7 +146,7 @@ async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; 
   const signer = options.signer ?? gateway;
   const part = { contentId: `notice-${options.messageId}`, contentType: 'application/xml', body: notice };
   const header = messageHeaderXml({
-    from: { partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }] },
+    from: { partyIds: [{ id: options.fromParty ?? 'tfda-gw', type: 'urn:example:party' }] },
     to: { partyIds: [{ id: 'hub-a', type: hubType }, { id: 'CUSTOMS', type: swxPartyIdType }] },
     cpaId: options.cpaId ?? 'tfda-hub-a', conversationId: `conv-${options.messageId}`,
     service: { value: 'health.notice', type: swxServiceType }, action: 'Submit',
@@ -155,7 +160,7 @@ async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; 
   ];
   const signed = await signEbms(envelopeXml(blocks, [manifestXml([{ contentId: part.contentId }])]), [
     { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
-  ], { keyPem: signer.keyPem, certPem: signer.certPem });
+  ], { keyPem: signer.keyPem, certPem: signer.certPem, ...(options.sha1 ? { signatureAlgorithm: 'rsa-sha1' as const } : {}) });
   const sentBody = options.tamper ? Buffer.from(notice.toString('utf8').replace('residue', 'RESIDUE')) : part.body;
   const extra = Array.from({ length: options.extraParts ?? 0 }, (_, index) => ({ contentId: `extra-${index}`, contentType: 'text/plain', body: Buffer.from('x') }));
   const multipart = ebmsMultipart(signed.xml, [{ ...part, body: sentBody }, ...extra]);
@@ -165,9 +170,10 @@ async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; 
   return { body: await whole(multipart.body), contentType: multipart.contentType, sent: message };
 }
 
-function postBytes(body: Buffer, contentType: string, headers: Record<string, string> = { soapaction: '"ebXML"' }): Promise<{ status: number; contentType: string; body: Buffer }> {
+function postBytes(body: Buffer, contentType: string, client?: Credential): Promise<{ status: number; contentType: string; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = request(`https://localhost:${hubA.agencyPort}/ebms2`, { method: 'POST', ca: caPem, headers: { ...headers, 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
+    const tls = client ? { cert: client.certPem, key: client.keyPem } : {};
+    const req = request(`https://localhost:${hubA.agencyPort}/ebms2`, { method: 'POST', ca: caPem, ...tls, headers: { soapaction: '"ebXML"', 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
@@ -178,15 +184,16 @@ function postBytes(body: Buffer, contentType: string, headers: Record<string, st
 }
 
 /** Posts to hub A and reads its answer: an ebMS signal, signed by hub A. */
-async function post(body: Buffer, contentType: string): Promise<{ status: number; signal: EbmsMessage; text: string; envelope: string }> {
+async function post(body: Buffer, contentType: string): Promise<{ status: number; signal: EbmsMessage; text: string; envelope: string; weak: string[] }> {
   const answer = await postBytes(body, contentType);
   const text = answer.body.toString('utf8');
   assert.match(answer.contentType, /^multipart\/related/, `an ebMS message answers (${answer.status}): ${text.slice(0, 400)}`);
   const parts = messageParts(entityOf({ 'content-type': answer.contentType }, answer.body));
   const signal = readEbmsParts(parts, { at: false });
-  const verdict = await verifyXml(parts.root.body, { pinnedCertsPem: hubASign });
+  // Archive policy: SHA-1 verifies too, listed in `weak` (hub A signs with it only towards an agreement that names it).
+  const verdict = await verifyXml(parts.root.body, { pinnedCertsPem: hubASign, policy: 'archive' });
   assert.ok(verdict.valid, `hub A's signal verifies with hub A's signing certificate: ${verdict.detail}`);
-  return { status: answer.status, signal, text, envelope: parts.root.body.toString('utf8') };
+  return { status: answer.status, signal, text, envelope: parts.root.body.toString('utf8'), weak: verdict.weak ?? [] };
 }
 
 const errorCodeOf = (signal: EbmsMessage) => (signal.errorList?.errors ?? []).map((e) => e.errorCode).join(',');
@@ -237,6 +244,7 @@ test('a partner\'s MSH sends ebMS 2.0 to a REST agency: signed Acknowledgment re
   const first = await post(message.body, message.contentType);
   assert.is(first.status, 200, first.text);
   assert.is(first.signal.signal, 'Acknowledgment', first.text.slice(0, 600));
+  assert.equal(first.weak, [], 'RSA-SHA256 towards an agreement that names it');
   const outcome = received(sent({ messageId, signatureReferences: message.sent.signatureReferences }, true, Date.now()), first.signal, true);
   assert.is(outcome.refused, undefined);
   assert.is(outcome.outstanding.state, 'acknowledged', 'the Acknowledgment repeats every reference the gateway signed');
@@ -339,6 +347,93 @@ test('Ping gets a signed Pong, StatusRequest a StatusResponse; an unsigned or un
   assert.ok(['Received', 'Processed', 'Forwarded'].includes(status.signal.statusResponse!.messageStatus), JSON.stringify(status.signal.statusResponse));
   const unknown = await signal('StatusRequest', 'status-2@tfda.example', ['<eb:StatusRequest eb:version="2.0"><eb:RefToMessageId>never-sent@tfda.example</eb:RefToMessageId></eb:StatusRequest>']);
   assert.is(unknown.signal.statusResponse!.messageStatus, 'NotRecognized');
+});
+
+test('RSA-SHA1 passes only from a partner whose agreement names it, and its evidence says weak', async () => {
+  const old = await issueAgency(join(hubA.dataDir, 'pki'), 'OLDGW');
+  const put = await hubA.admin('PUT', '/api/partners/OLDGW', {
+    name: 'A gateway on an old agreement', certificates: [old.certPem],
+    endpoints: { ebms2: {
+      cpaId: 'oldgw-hub-a', partyIds: [{ id: 'old-gw', type: 'urn:example:party' }], roles: ['notifier'], defaultChannel: 'c1',
+      channels: { c1: channel('https://localhost:9/msh', { signature: { algorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', weak: true } }) },
+      services: [{ service: 'health.notice', role: 'notifier', canSend: [{ action: 'Submit', channels: ['c1'] }], canReceive: [] }],
+    } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'health.notice', ['TFDA', 'OLDGW'], ['CUSTOMS']);
+  const messageId = 'weak-1@old.example';
+  const weak = await gatewayMessage({ messageId, fromParty: 'old-gw', cpaId: 'oldgw-hub-a', signer: old, sha1: true });
+  const acknowledged = await post(weak.body, weak.contentType);
+  assert.is(acknowledged.signal.signal, 'Acknowledgment', acknowledged.text.slice(0, 600));
+  assert.match(acknowledged.envelope, /xmldsig#rsa-sha1/, 'acknowledged with the algorithm of the agreement');
+  assert.ok(acknowledged.weak.length > 0);
+  const rows = await evidenceOf(hubA, messageId, ['received'], 30_000);
+  const arrived = rows.filter((row) => row.stage === 'received');
+  assert.is(arrived.length, 1);
+  assert.ok(JSON.parse(arrived[0].signature).weak?.length > 0, `weak in evidence: ${arrived[0].signature.slice(0, 300)}`);
+
+  // The same algorithm from TFDA, whose agreement names RSA-SHA256: SecurityFailure.
+  const refused = await gatewayMessage({ messageId: 'weak-2@tfda.example', sha1: true });
+  const answer = await post(refused.body, refused.contentType);
+  assert.is(errorCodeOf(answer.signal), 'SecurityFailure', answer.text.slice(0, 600));
+});
+
+test('an unsigned message passes over the partner\'s own TLS connection where its agreement asks for no signature; the Acknowledgment follows to its URL', async () => {
+  const plain = await issueAgency(join(hubA.dataDir, 'pki'), 'PLAINGW');
+  const acknowledgments: { contentType: string; body: Buffer }[] = [];
+  const msh = createServer({ key: plain.keyPem, cert: plain.certPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => { acknowledgments.push({ contentType: String(req.headers['content-type']), body: Buffer.concat(chunks) }); res.writeHead(200, { 'content-length': '0' }); res.end(); });
+  });
+  await new Promise<void>((resolve) => msh.listen(0, 'localhost', resolve));
+  try {
+    const url = `https://localhost:${(msh.address() as AddressInfo).port}/msh`;
+    const { signature: _, ...unsignedChannel } = channel(url, { syncReplyMode: 'none' });
+    const put = await hubA.admin('PUT', '/api/partners/PLAINGW', {
+      name: 'A gateway that does not sign', certificates: [plain.certPem],
+      endpoints: { ebms2: {
+        cpaId: 'plain-hub-a', partyIds: [{ id: 'plain-gw', type: 'urn:example:party' }], roles: ['notifier'], url, defaultChannel: 'c1',
+        channels: { c1: unsignedChannel },
+        services: [{ service: 'health.notice', role: 'notifier', canSend: [{ action: 'Submit', channels: ['c1'] }], canReceive: [] }],
+      } },
+    });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+    await addService(hubA, 'health.notice', ['TFDA', 'OLDGW', 'PLAINGW'], ['CUSTOMS']);
+    const messageId = 'plain-1@plain.example';
+    const xml = envelopeXml([messageHeaderXml({
+      from: { partyIds: [{ id: 'plain-gw', type: 'urn:example:party' }] },
+      to: { partyIds: [{ id: 'hub-a', type: hubType }, { id: 'CUSTOMS', type: swxPartyIdType }] },
+      cpaId: 'plain-hub-a', conversationId: `conv-${messageId}`, service: { value: 'health.notice', type: swxServiceType }, action: 'Submit',
+      messageId, timestamp: new Date(), duplicateElimination: true,
+    }), ackRequestedXml(true)], [manifestXml([{ contentId: 'notice' }])]);
+    const multipart = ebmsMultipart(xml, [{ contentId: 'notice', contentType: 'application/xml', body: notice }]);
+    const body = await whole(multipart.body);
+
+    // Without the partner's TLS client certificate, nothing says who sent it.
+    const stranger = await post(body, multipart.contentType);
+    assert.is(errorCodeOf(stranger.signal), 'SecurityFailure', stranger.text.slice(0, 600));
+    const taken = await postBytes(body, multipart.contentType, plain);
+    assert.is(taken.status, 200, taken.body.toString('utf8').slice(0, 600));
+    assert.is(taken.body.length, 0, 'no SyncReply: nothing on the connection');
+    await waitFor('the Acknowledgment at the gateway\'s URL', () => acknowledgments.length > 0, 30_000);
+    const parts = messageParts(entityOf({ 'content-type': acknowledgments[0]!.contentType }, acknowledgments[0]!.body));
+    const ack = readEbmsParts(parts, { at: false });
+    assert.is(ack.acknowledgment?.refToMessageId, messageId);
+    assert.ok((await verifyXml(parts.root.body, { pinnedCertsPem: hubASign })).valid, 'signed by hub A');
+    await waitFor('the notice in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 60_000);
+  } finally {
+    msh.close();
+  }
+});
+
+test('swx connectors lists ebms2 with its settings and endpoint schema', async () => {
+  const listed = await swxCommand(['connectors']);
+  assert.is(listed.code, 0, listed.stderr);
+  const ebms2 = (JSON.parse(listed.stdout) as { protocol: string; settings: unknown; endpoint: unknown }[]).filter((connector) => connector.protocol === 'ebms2');
+  assert.is(ebms2.length, 1);
+  assert.match(JSON.stringify(ebms2[0]!.settings), /partyIds/);
+  assert.match(JSON.stringify(ebms2[0]!.endpoint), /cpaId/);
 });
 
 async function unauthenticatedCount(): Promise<number> {
