@@ -139,6 +139,9 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
     messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
     return answerWith(seen.acknowledgment, message, sender, options);
   }
+  if (message.manifest.length > 1) {
+    throw new EbmsRefusal([ebmsError('NotSupported', `the Manifest names ${message.manifest.length} payloads; this hub carries one payload per message`, 'xpointer(/SOAP:Envelope/SOAP:Body/eb:Manifest)')], refusedOf(message));
+  }
   const first = message.manifest[0];
   const part = first && parts.attachments.find((attachment) => attachment.contentId === first.contentId);
   Object.assign(partial, part

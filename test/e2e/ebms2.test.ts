@@ -45,13 +45,13 @@ const channel = (url: string, extra: Record<string, unknown> = {}) => ({
 });
 
 /** The agreement with a remote hub's MSH, as the other hub registers each agency behind it. */
-const hubAgreement = (port: number, party: string) => {
+const hubAgreement = (port: number, party: string, cpaId = 'swx-hub-a-hub-b', services = ['customs.declaration', 'trade.reply']) => {
   const url = `https://localhost:${port}/ebms2`;
   const both = [{ action: 'deliver', channels: ['messages'] }];
   return {
-    cpaId: 'swx-hub-a-hub-b', partyIds: [{ id: party, type: hubType }], roles: ['exchange'], url, defaultChannel: 'messages',
+    cpaId, partyIds: [{ id: party, type: hubType }], roles: ['exchange'], url, defaultChannel: 'messages',
     channels: { messages: channel(url) },
-    services: ['customs.declaration', 'trade.reply'].map((service) => ({ service, role: 'exchange', canSend: both, canReceive: both })),
+    services: services.map((service) => ({ service, role: 'exchange', canSend: both, canReceive: both })),
   };
 };
 
@@ -236,6 +236,26 @@ test('REST in at hub A, ebMS 2.0 to hub B, REST out to BOFT; and the reply back 
   assert.is(replyEntry.refToMessageId, id);
   const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
   assert.is(replyAtB.filter((row) => row.stage === 'delivered').length, 1, 'hub B evidenced hub A\'s Acknowledgment for the reply');
+});
+
+test('a MessageError from the partner\'s MSH fails the delivery for good: dead-lettered with its errorCode, sent once', async () => {
+  // Hub A holds an agreement for NTA behind hub B that hub B does not: hub B answers ValueNotRecognized.
+  const put = await hubA.admin('PUT', '/api/partners/NTA', {
+    // One certificate identifies one partner: hub B's is BOFT's here, so NTA's own stands in (hub B never signs for NTA).
+    name: 'NTA behind hub-b', certificates: [(await issueAgency(join(hubA.dataDir, 'pki'), 'NTA')).certPem],
+    endpoints: { ebms2: hubAgreement(hubB.agencyPort, 'hub-b', 'unknown-at-hub-b', ['tax.notice']) },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'tax.notice', ['CUSTOMS'], ['NTA']);
+  const answer = await customs.client.send({ to: 'NTA', service: 'tax.notice', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"taxId":"12345678"}') });
+  assert.is(answer.status, 202, answer.text);
+  const id = String(answer.body.id);
+  const rows = await evidenceOf(hubA, id, ['dead_lettered'], 60_000);
+  const dead = rows.filter((row) => row.stage === 'dead_lettered');
+  assert.is(dead.length, 1, `dead-lettered once: ${rows.map((row) => row.stage)}`);
+  assert.is(dead[0].code, 'SWX_DELIVERY_REJECTED');
+  assert.match(dead[0].detail, /ValueNotRecognized: CPAId "unknown-at-hub-b"/);
+  assert.is(rows.filter((row) => row.stage === 'delivered').length, 0);
 });
 
 test('a partner\'s MSH sends ebMS 2.0 to a REST agency: signed Acknowledgment repeating its references; a resend gets the stored one and is delivered once', async () => {
