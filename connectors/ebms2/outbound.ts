@@ -83,7 +83,9 @@ export class Ebms2Outbound implements Outbound {
         service: binding.service,
         action: envelope.action,
         messageId: envelope.id,
-        timestamp: new Date(),
+        // The hub's receipt of the message, not the attempt's: a retry writes the same envelope, whose signature
+        // references then digest the same, so the Acknowledgment a receiver stored for the first attempt still holds.
+        timestamp: new Date(envelope.receivedAt),
         ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
         duplicateElimination: wants(channel.duplicateElimination),
       }),
