@@ -1,5 +1,5 @@
 // The `swx` command line: every command with a one-line description in `swx --help`.
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -258,7 +258,7 @@ const commands: Record<string, Command> = {
       const { startHub } = await import('./hub.ts');
       const hub = await startHub(loadConfig(values.data));
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
-      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), NATS ${hub.natsUrl}`);
+      console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), console https://${hub.config.console.host}:${hub.consolePort}, NATS ${hub.natsUrl}${hub.listening.map((line) => `, ${line}`).join('')}`);
       await signalled;
       await hub.stop();
       return 0;
@@ -274,6 +274,7 @@ const commands: Record<string, Command> = {
       const config = loadConfig(values.data);
       const signalled = stopSignal();
       const demo = await startDemo(config);
+      console.log(`Console: ${demo.console.url} (sign in as ${demo.console.user}, password ${demo.console.password}; CA certificate ${join(config.dataDir, 'pki', 'ca', 'cert.pem')})`);
       try {
         const sent = await sendDemoRound(demo, 1);
         const asked = await askDemoQueries(demo, 1);
@@ -468,7 +469,9 @@ const commands: Record<string, Command> = {
   },
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
-    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | import-cpa CPA.xml [--party PARTYID] [--as ID] [--name NAME] [--cert PEM]... | list | show ID | history ID | remove ID [--data DIR]',
+    usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
+      + '  | import-cpa CPA.xml [--party PARTYID] [--as ID] [--name NAME] [--cert PEM]...\n'
+      + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
         ...dataOption, id: { type: 'string' }, name: { type: 'string' }, cert: { type: 'string', multiple: true }, endpoint: { type: 'string' },
@@ -478,6 +481,15 @@ const commands: Record<string, Command> = {
       } });
       const admin = operator(values.data);
       const [verb, id] = positionals;
+      if (verb === 'ssh-key') {
+        const [, action, partner, subject] = positionals;
+        const path = `/api/partners/${encodeURIComponent(partner ?? '')}/ssh-keys`;
+        if (action === 'add' && partner && subject) print(await admin('POST', path, { key: readFileSync(subject, 'utf8') }));
+        else if (action === 'list' && partner && !subject) print(await admin('GET', path));
+        else if (action === 'remove' && partner && subject) print(await admin('DELETE', `${path}/${encodeURIComponent(subject)}`));
+        else throw new Error(this.usage);
+        return 0;
+      }
       if (verb === 'import-cpa') {
         if (!id) throw new Error(this.usage);
         const hubPartyIds = () => ebms2Settings.parse(loadConfig(values.data).connectors.ebms2 ?? {}).partyIds;
@@ -622,6 +634,50 @@ const commands: Record<string, Command> = {
       const [verb, seq] = positionals;
       if (verb === 'list') print(await admin('GET', '/api/dlq'));
       else if (verb === 'resend' && seq) print(await admin('POST', `/api/dlq/${encodeURIComponent(seq)}/resend`));
+      else throw new Error(this.usage);
+      return 0;
+    },
+  },
+  user: {
+    summary: 'user add|passwd|list|disable|enable|roles|cert|token: console users, their roles, sign-in certificates and API tokens',
+    usage: [
+      'swx user add NAME --role ROLE[,ROLE…] [--password P] [--data DIR]   without --password one is made and printed once',
+      'swx user passwd NAME [--password P]',
+      'swx user list | swx user show NAME | swx user history NAME',
+      'swx user disable NAME --reason TEXT | swx user enable NAME',
+      'swx user roles NAME --role ROLE[,ROLE…]',
+      'swx user cert NAME FILE.pem   a TLS client certificate (from the deployment\'s PKI) the user signs in with',
+      'swx user token add NAME [--label TEXT] | swx user token list NAME | swx user token revoke NAME ID',
+      'ROLE is admin, operator, auditor or analyst. Through the operator API: the first admin is added on the hub\'s machine with its operator token.',
+    ].join('\n'),
+    async run(args) {
+      const { values, positionals } = parseArgs({
+        args, allowPositionals: true,
+        options: { ...dataOption, role: { type: 'string', multiple: true }, password: { type: 'string' }, reason: { type: 'string' }, label: { type: 'string' } },
+      });
+      const admin = operator(values.data);
+      const [verb, name, third, fourth] = positionals;
+      const path = (user: string) => `/api/users/${encodeURIComponent(user)}`;
+      const roles = (values.role ?? []).flatMap((role) => role.split(',')).map((role) => role.trim()).filter(Boolean);
+      const made = () => randomBytes(18).toString('base64url');
+      if (verb === 'add' && name && roles.length) {
+        const password = values.password ?? made();
+        print(await admin('PUT', path(name), { roles, password }));
+        if (!values.password) console.log(`password: ${password}`);
+      } else if (verb === 'passwd' && name) {
+        const password = values.password ?? made();
+        print(await admin('PUT', `${path(name)}/password`, { password }));
+        if (!values.password) console.log(`password: ${password}`);
+      } else if (verb === 'list') print(await admin('GET', '/api/users'));
+      else if (verb === 'show' && name) print(await admin('GET', path(name)));
+      else if (verb === 'history' && name) print(await admin('GET', `${path(name)}/history`));
+      else if (verb === 'disable' && name && values.reason) print(await admin('POST', `${path(name)}/disable`, { reason: values.reason }));
+      else if (verb === 'enable' && name) print(await admin('POST', `${path(name)}/enable`, {}));
+      else if (verb === 'roles' && name && roles.length) print(await admin('PUT', `${path(name)}/roles`, { roles }));
+      else if (verb === 'cert' && name && third) print(await admin('POST', `${path(name)}/certificates`, { certificate: readFileSync(third, 'utf8') }));
+      else if (verb === 'token' && name === 'add' && third) print(await admin('POST', `${path(third)}/tokens`, values.label ? { label: values.label } : {}));
+      else if (verb === 'token' && name === 'list' && third) print(await admin('GET', `${path(third)}/tokens`));
+      else if (verb === 'token' && name === 'revoke' && third && fourth) print(await admin('DELETE', `${path(third)}/tokens/${encodeURIComponent(fourth)}`));
       else throw new Error(this.usage);
       return 0;
     },

@@ -1,11 +1,11 @@
 // The hub CA's CRL distribution point on the operator port: the URL written into the certificates the hub CA issues.
 import { SwxError } from '../engine/errors.ts';
-import type { Router } from '../engine/http.ts';
+import type { RouteTable } from '../engine/admin.ts';
 
 const crlPath = '/pki/crl';
 
 /** GET /pki/crl: the hub CA's current CRL (DER) as `ownCrl` answers it (TrustStore.ownCrl); 404 without a CA of its own. */
-export function mountCrlDistribution(router: Router, ownCrl: () => Buffer | undefined): void {
+export function mountCrlDistribution(router: RouteTable, ownCrl: () => Buffer | undefined): void {
   router.add('GET', crlPath, (_req, res) => {
     const der = ownCrl();
     if (!der) throw new SwxError('SWX_NOT_FOUND', 'this hub has no CA of its own');

@@ -4,6 +4,7 @@
 // processes, as in a real deployment: the hub (`swx start`), the agencies' receivers and providers
 // (`swx demo-agencies`), and this one, which sets them up as an operator would and sends as the agencies' systems do.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,6 +44,8 @@ export interface Demo {
   agencies: Map<string, DemoAgency>;
   /** Resolves when the hub or the agencies' process exits before stop() was called, with what exited. */
   exited: Promise<string>;
+  /** Where operators sign in to the console, and the demo's admin user, made at each start with a fresh password. */
+  console: { url: string; user: string; password: string };
   stop(): Promise<void>;
 }
 
@@ -152,6 +155,7 @@ export async function startDemo(config: Config): Promise<Demo> {
     for (const service of demoServices) await hub.operator('PUT', `/api/services/${service.id}`, service);
     for (const topic of table2) await hub.operator('PUT', `/api/topics/${topic.id}`, topic);
     for (const channel of table3) await hub.operator('PUT', `/api/channels/${channel.id}`, channel);
+    const consoleAdmin = await demoAdmin(hub.operator);
 
     const agencies = new Map<string, DemoAgency>();
     for (const { id } of demoAgencies) {
@@ -162,6 +166,7 @@ export async function startDemo(config: Config): Promise<Demo> {
     const exited = Promise.race([hubExit, agencyExit]).then(async (what) => { if (stopping) await new Promise(() => undefined); return what; });
     return {
       hub, agencies, exited,
+      console: { url: `https://localhost:${config.console.port}/api/session`, ...consoleAdmin },
       async stop() {
         for (const agency of agencies.values()) agency.client.close();
         await stop();
@@ -171,6 +176,18 @@ export async function startDemo(config: Config): Promise<Demo> {
     await stop();
     throw error;
   }
+}
+
+/**
+ * The demo's console admin: added on the first start, given a fresh password on every start (the demo prints it), as
+ * the first admin of a deployment is, through the loopback listener with the operator token.
+ */
+async function demoAdmin(operator: Operator): Promise<{ user: string; password: string }> {
+  const user = 'admin';
+  const password = randomBytes(18).toString('base64url');
+  await operator('PUT', `/api/users/${user}`, { roles: ['admin'], password })
+    .catch(() => operator('PUT', `/api/users/${user}/password`, { password }));
+  return { user, password };
 }
 
 async function hubReady(opsUrl: string): Promise<void> {

@@ -55,6 +55,10 @@ export interface HubProcess {
   agencyPort: number;
   opsPort: number;
   natsPort: number;
+  /** The console's HTTPS port. */
+  consolePort: number;
+  /** The SFTP connector's port. */
+  sftpPort: number;
   env: NodeJS.ProcessEnv;
   proc: ChildProcess;
   output(): string;
@@ -67,15 +71,20 @@ export interface HubProcess {
   restart(): Promise<void>;
 }
 
-export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number } } = {}): Promise<HubProcess> {
+export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number; sftp?: number; console?: number } } = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? tempDir('hub');
-  const ports = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const given = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const ports = { ...given, sftp: given.sftp ?? await freePort(), console: given.console ?? await freePort() };
   const env: NodeJS.ProcessEnv = {
     ...cleanEnv(),
     SWX_HTTP_PORT: String(ports.agency),
     SWX_HTTP_HOST: '127.0.0.1',
     SWX_OPS_PORT: String(ports.ops),
     SWX_NATS_PORT: String(ports.nats),
+    SWX_CONSOLE_PORT: String(ports.console),
+    SWX_CONSOLE_HOST: '127.0.0.1',
+    SWX_SFTP_HOST: '127.0.0.1',
+    SWX_SFTP_PORT: String(ports.sftp),
     ...options.env,
   };
   let out = '';
@@ -98,6 +107,8 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     agencyPort: ports.agency,
     opsPort: ports.ops,
     natsPort: ports.nats,
+    consolePort: ports.console,
+    sftpPort: ports.sftp,
     env,
     proc: await launch(),
     output: () => out,

@@ -18,7 +18,7 @@ import { Catalogue } from '../engine/catalogue.ts';
 import { table1 } from './table1.ts';
 import { defaultCrlUrl, mountCrlDistribution } from './crl-distribution.ts';
 import { BodyBudget } from '../engine/budget.ts';
-import { close as closeServer, createAgencyServer, createOpsServer, listen, Router } from '../engine/http.ts';
+import { close as closeServer, createAgencyServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
 import { actorBacklog } from '../engine/metrics.ts';
 import { connectBus, provisionStreams, streams, type Bus } from '../engine/nats/jetstream.ts';
@@ -44,6 +44,12 @@ import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
 import { mountAdminApi, opsToken } from '../engine/admin.ts';
+import { AuditLog } from '../dashboards/audit.ts';
+import { AuditFile, auditLogSink } from '../dashboards/audit-sink.ts';
+import { buildConsole, listenConsole } from '../dashboards/console.ts';
+import type { ConsoleDeps } from '../dashboards/console-context.ts';
+import { Lockout, Sessions } from '../dashboards/sessions.ts';
+import { Users } from '../dashboards/users.ts';
 
 export interface Hub {
   config: Config;
@@ -53,7 +59,11 @@ export interface Hub {
   store?: Store;
   agencyPort: number;
   opsPort: number;
+  /** The console's HTTPS port (the console API for operators on the network). */
+  consolePort: number;
   natsUrl: string;
+  /** What the connectors with ports of their own listen on (SFTP: its port and host key fingerprint). */
+  listening: string[];
   stop(): Promise<void>;
 }
 
@@ -173,11 +183,13 @@ export async function startHub(config: Config): Promise<Hub> {
       publicUrl: () => agencyUrl,
       bucket: (name, maxAgeSeconds) => new Kvm(bus.js).create(name, { history: 1, ttl: maxAgeSeconds * 1000 }),
     };
+    const listening: string[] = [];
     for (const connector of registeredConnectors()) {
       const settings = connectorSettingsOf(connector, config.connectors[connector.protocol]);
       if (!settings.enabled) continue;
       const offered = await connector.start(context, settings);
       if (offered.stop) started.push(offered.stop);
+      if (offered.listening) listening.push(offered.listening);
       if (offered.outbound) outbounds.set(connector.protocol, offered.outbound);
       if (offered.provider) providers.set(connector.protocol, offered.provider);
       health.set(connector.protocol, offered.health ? () => offered.health!() : () => ({ ok: true }));
@@ -195,28 +207,48 @@ export async function startHub(config: Config): Promise<Hub> {
     const stopAgency = () => { inbox.stop(); return closeServer(agencyServer); };
 
     let ready = true;
-    const opsRouter = new Router();
-    mountCrlDistribution(opsRouter, () => trust.ownCrl());
-    mountAdminApi(opsRouter, {
-      bus, registry, store, evidence, bundle, keyring, catalogue,
-      isReady: () => ready && !stamper?.refusal(),
-      connectors: () => Object.fromEntries([...health].map(([protocol, of]) => [protocol, of()])),
-      stamping: () => stamper?.health(),
-      resendChannel: (channel, requester, since) => resendChannel(bus, evidence, channel, requester, since),
-      token: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
-    });
-    const opsServer = createOpsServer(opsRouter);
-    const opsPort = await listen(opsServer, config.http.opsPort, config.http.opsHost);
-    started.push(() => closeServer(opsServer));
+    // The console API: the operator routes and the console's own, behind users, roles and audit, on loopback (where
+    // the operator token also works, for local scripts) and on its HTTPS port for operators on the network.
+    const users = await Users.open(bus);
+    started.push(() => users.close());
+    const consoleDeps: ConsoleDeps = {
+      users,
+      sessions: await Sessions.open(bus, config.console.sessionMinutes),
+      lockout: new Lockout(config.console.lockoutFailures, config.console.lockoutSeconds),
+      // The ClickHouse audit log where this process holds the store; a file of its own where it does not.
+      audit: store ? auditLogSink(await AuditLog.open(store, config.node)) : new AuditFile(auditPath(config.dataDir, config.node), config.node),
+      store,
+      trust,
+      opsToken: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
+      csrfKey: await users.sharedSecret(),
+      registry, catalogue,
+      settings: () => publicSettings(config),
+      operatorRoutes: (table) => {
+        mountCrlDistribution(table, () => trust.ownCrl());
+        mountAdminApi(table, {
+          bus, registry, store, evidence, bundle, keyring, catalogue,
+          isReady: () => ready && !stamper?.refusal(),
+          connectors: () => Object.fromEntries([...health].map(([protocol, of]) => [protocol, of()])),
+          stamping: () => stamper?.health(),
+          resendChannel: (channel, requester, since) => resendChannel(bus, evidence, channel, requester, since),
+        });
+      },
+    };
+    const opsConsole = await buildConsole(consoleDeps, { kind: 'loopback' });
+    const opsPort = await listenConsole(opsConsole, config.http.opsPort, config.http.opsHost);
+    started.push(() => opsConsole.close());
+    const networkConsole = await buildConsole(consoleDeps, { kind: 'network', tls: { ...identity.tls, requestCert: config.console.clientCertificates } });
+    const consolePort = await listenConsole(networkConsole, config.console.port, config.console.host);
+    started.push(() => networkConsole.close());
 
     const backlogTimer = setInterval(() => void sampleBacklog(bus), 5_000);
     backlogTimer.unref();
     started.push(() => clearInterval(backlogTimer));
     started.push(stopAgency);
 
-    log.info({ agencyPort, opsPort, nats: natsUrl, archive: config.archive, dataDir: config.dataDir }, 'hub ready');
+    log.info({ agencyPort, opsPort, consolePort, nats: natsUrl, archive: config.archive, dataDir: config.dataDir }, 'hub ready');
     return {
-      config, bus, registry, catalogue, store, agencyPort, opsPort, natsUrl,
+      config, bus, registry, catalogue, store, agencyPort, opsPort, consolePort, natsUrl, listening,
       async stop() {
         ready = false;
         log.info('hub stopping: draining in-flight work');
@@ -228,6 +260,18 @@ export async function startHub(config: Config): Promise<Hub> {
     await stopAll();
     throw error;
   }
+}
+
+/** Where this hub process appends the console's audit entries (dashboards/audit-sink.ts). */
+export function auditPath(dataDir: string, node: string): string {
+  return join(dataDir, 'console', `audit-${node.replace(/[^A-Za-z0-9._-]/g, '_')}.jsonl`);
+}
+
+/** The settings a hub runs with, as GET /api/settings shows them: without the operator token and database password. */
+function publicSettings(config: Config): unknown {
+  const { opsToken: _token, ...http } = config.http;
+  const { password: _password, ...clickhouse } = config.clickhouse;
+  return { ...config, http, clickhouse };
 }
 
 /** A connector's part of `connectors` in the configuration, checked by its own schema; a bad one stops the start naming it. */

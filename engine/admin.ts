@@ -1,6 +1,7 @@
-// The operator server: health, readiness, Prometheus metrics and the JSON admin API (partners, services, topics,
-// channels, dead letters, evidence). Bound to loopback by default; /api/* takes a bearer token (<data>/ops-token or SWX_OPS_TOKEN).
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+// The operator routes: health, readiness, Prometheus metrics and the JSON admin API (partners, services, topics,
+// channels, dead letters, evidence), as handlers on a route table. Who may call them (the operator token, users and
+// their roles) is the console's to judge (dashboards/console.ts), which serves them on its listeners.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { z } from 'zod';
 import { listDeadLetters, resendDeadLetter } from './deadletters.ts';
 import { SwxError } from './errors.ts';
 import { evidenceStages, type EvidenceLog, type EvidenceStage, type StampHealth } from './evidence.ts';
-import { readBody, readJson, sendJson, sendProblem, type RouteHandler, type Router } from './http.ts';
+import { readBody, readJson, sendJson, sendProblem, type RouteHandler } from './http.ts';
 import { log } from './log.ts';
 import { connectorHealthy, metricsRegistry } from './metrics.ts';
 import type { ConnectorHealth } from './connector.ts';
@@ -17,6 +18,7 @@ import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
 import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Registry } from './registry.ts';
+import { sshFingerprint } from './ssh-key.ts';
 import type { Store } from './store/index.ts';
 
 export interface AdminDeps {
@@ -37,11 +39,11 @@ export interface AdminDeps {
   isReady(): boolean;
   /** Each started connector's own account of its health, by protocol. */
   connectors(): Record<string, ConnectorHealth>;
-  /** The bearer token /api/* requires: `opsToken(dataDir, config.http.opsToken)`. */
-  token: string;
-  /** The address the operator server listens on, and other names it answers to: requests must name one as Host. */
-  opsHost: string;
-  opsNames: readonly string[];
+}
+
+/** Where the operator routes are added: `pattern` as `/api/partners/:partner`; the console serves them. */
+export interface RouteTable {
+  add(method: string, pattern: string, handle: RouteHandler): unknown;
 }
 
 /** Where the hub keeps its operator token; `swx` commands read it from there. */
@@ -89,7 +91,7 @@ function isLoopback(host: string): boolean {
 }
 
 /** The host name of a Host header value, lower-case, without port or IPv6 brackets. */
-function hostName(header: string): string {
+export function hostName(header: string): string {
   const name = header.startsWith('[') ? header.slice(1, header.indexOf(']')) : header.replace(/:[0-9]*$/, '');
   return name.toLowerCase();
 }
@@ -108,56 +110,26 @@ export function opsNames(opsHost: string, configured: readonly string[]): Set<st
   return names;
 }
 
-/**
- * Guards the operator server against what a browser on the operator's machine could be made to send:
- * a Host that is not one of its own names (DNS rebinding), a request without the token, a body that is not JSON (form CSRF).
- */
-function operatorGuard(deps: Pick<AdminDeps, 'token' | 'opsHost' | 'opsNames'>) {
-  if (!tokenShape.test(deps.token)) throw new Error('the operator API needs a token of 32-512 visible ASCII characters');
-  const expected = createHash('sha256').update(deps.token).digest();
-  const names = opsNames(deps.opsHost, deps.opsNames);
-  const listed = [...names].join(', ');
-  return {
-    host(req: IncomingMessage): void {
-      const host = req.headers.host;
-      if (host === undefined || !names.has(hostName(host))) {
-        throw new SwxError('SWX_BAD_REQUEST', `Host ${host === undefined ? '(none)' : JSON.stringify(host.slice(0, 100))} is not a name of this operator server: it answers to ${listed} (SWX_OPS_HOST, SWX_OPS_NAMES)`);
-      }
-    },
-    api(req: IncomingMessage, res: ServerResponse): void {
-      const match = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
-      const given = match ? createHash('sha256').update(match[1]!).digest() : undefined;
-      if (!given || !timingSafeEqual(given, expected)) {
-        res.setHeader('www-authenticate', 'Bearer realm="swx-ops"');
-        throw new SwxError('SWX_OPS_UNAUTHORIZED', 'send Authorization: Bearer <token>; the token is in <data>/ops-token, or SWX_OPS_TOKEN when set');
-      }
-      const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-      if (hasBody && !/^application\/json *(;|$)/i.test(req.headers['content-type'] ?? '')) {
-        throw new SwxError('SWX_BAD_REQUEST', 'a request body must be sent as content-type: application/json');
-      }
-    },
-  };
-}
-
-const messageId = z.string().regex(messageIdPattern, 'message ids are 1-128 characters of letters, digits and . _ : @ -');
+export const messageId = z.string().regex(messageIdPattern, 'message ids are 1-128 characters of letters, digits and . _ : @ -');
 
 /** The grammar of every path parameter: a handler sees a parameter only once it passed. */
-const pathGrammar: Record<string, z.ZodType<string>> = {
+export const pathGrammar: Record<string, z.ZodType<string>> = {
   partner: partnerId,
   service: serviceId,
   topic: topicId,
   channel: channelId,
   dataset: datasetSchema.shape.id,
   messageId,
+  fingerprint: sshFingerprint,
   seq: z.string().regex(/^[1-9][0-9]{0,15}$/, 'a dead-letter sequence is a positive integer'),
 };
 
-const resendRequest = z.object({
+export const resendRequest = z.object({
   requester: partnerId,
   since: z.iso.datetime({ offset: true }),
 }).strict();
 
-const evidenceQuery = z.object({
+export const evidenceQuery = z.object({
   messageId: messageId.optional(),
   conversationId: messageId.optional(),
   partner: partnerId.optional(),
@@ -167,7 +139,48 @@ const evidenceQuery = z.object({
   /** Include the raw bytes (base64) and the signature JSON, which are large. */
   raw: z.stringbool().default(false),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** The x-next-cursor of the page before: the rows after its last one. */
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,400}$/).optional(),
 });
+
+/** Paging of every list: at most `limit` entries after `cursor`, the x-next-cursor header of the page before. */
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(1_000).default(1_000),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,400}$/).optional(),
+});
+
+const cursorOf = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
+
+function cursorKey(cursor: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new SwxError('SWX_BAD_REQUEST', 'cursor: not one this server gave');
+  }
+}
+
+/**
+ * One page of a list ordered by `key`: the body stays the list it always was, and when more entries follow, the
+ * x-next-cursor header (and a Link rel="next") names where the next page starts.
+ */
+export function page<T>(req: IncomingMessage, res: ServerResponse, items: readonly T[], key: (item: T) => string | number): T[] {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const parsed = pageQuery.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) throw new SwxError('SWX_BAD_REQUEST', `${parsed.error.issues[0]!.path.join('.')}: ${parsed.error.issues[0]!.message}`);
+  const { limit, cursor } = parsed.data;
+  const after = cursor === undefined ? undefined : cursorKey(cursor);
+  const rest = after === undefined ? [...items] : items.filter((item) => key(item) > (after as string | number));
+  const shown = rest.slice(0, limit);
+  if (rest.length > limit) nextPage(req, res, cursorOf(key(shown.at(-1)!)));
+  return shown;
+}
+
+function nextPage(req: IncomingMessage, res: ServerResponse, cursor: string): void {
+  const url = new URL(req.url ?? '/', 'http://x');
+  url.searchParams.set('cursor', cursor);
+  res.setHeader('x-next-cursor', cursor);
+  res.setHeader('link', `<${url.pathname}${url.search}>; rel="next"`);
+}
 
 /** What exists now, or SWX_NOT_FOUND naming what was asked for. */
 function known<T>(value: T | undefined, what: string): T {
@@ -181,7 +194,16 @@ function found<T>(history: T[], what: string, code: 'SWX_NOT_FOUND' | 'SWX_UNKNO
   return history;
 }
 
+/** Bodies a server in front already read and checked against the route's schema (the console's). */
+const givenBodies = new WeakMap<IncomingMessage, unknown>();
+
+/** Hands a handler the body the server in front read, instead of reading the request again. */
+export function giveBody(req: IncomingMessage, body: unknown): void {
+  givenBodies.set(req, body);
+}
+
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  if (givenBodies.has(req)) return givenBodies.get(req);
   return readJson(await readBody(req, 1024 * 1024));
 }
 
@@ -198,20 +220,17 @@ async function validation<T>(parse: () => T | Promise<T>): Promise<T> {
   }
 }
 
-export function mountAdminApi(router: Router, deps: AdminDeps): void {
+export function mountAdminApi(router: RouteTable, deps: AdminDeps): void {
   const { registry, bus } = deps;
   const archive = (): Store => {
     if (!deps.store) throw new SwxError('SWX_UNAVAILABLE', 'this hub process does not run the archive; ask the one that does');
     return deps.store;
   };
-  const guard = operatorGuard(deps);
   const route = { add(method: string, pattern: string, handle: RouteHandler) {
     const names = [...pattern.matchAll(/:([a-zA-Z]+)/g)].map((match) => match[1]!);
     const unchecked = names.find((name) => !pathGrammar[name]);
     if (unchecked) throw new Error(`operator route ${pattern}: no grammar for :${unchecked}`);
     router.add(method, pattern, (req, res, params) => {
-      guard.host(req);
-      if (pattern.startsWith('/api/')) guard.api(req, res);
       for (const name of names) checkedId(pathGrammar[name]!, name, params[name]!);
       return handle(req, res, params);
     });
@@ -226,7 +245,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     const current = (id: string) => known(kind === 'topic' ? registry.topic(id) : registry.channel(id), `${kind} ${id}`);
     const path = `/api/${collection}/:${kind}`;
     route
-      .add('GET', `/api/${collection}`, (_req, res) => sendJson(res, 200, kind === 'topic' ? registry.listTopics() : registry.listChannels()))
+      .add('GET', `/api/${collection}`, (req, res) => sendJson(res, 200, page<{ id: string }>(req, res, kind === 'topic' ? registry.listTopics() : registry.listChannels(), (entry) => entry.id)))
       .add('GET', path, (_req, res, params) => sendJson(res, 200, current(params[kind]!)))
       .add('PUT', path, async (req, res, params) => {
         const body = await jsonBody(req) as Record<string, unknown>;
@@ -254,7 +273,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       res.writeHead(200, { 'content-type': metricsRegistry.contentType });
       res.end(text);
     })
-    .add('GET', '/api/partners', (_req, res) => sendJson(res, 200, registry.listPartners()))
+    .add('GET', '/api/partners', (req, res) => sendJson(res, 200, page(req, res, registry.listPartners(), (partner) => partner.id)))
     .add('GET', '/api/partners/:partner', (_req, res, { partner: id }) => {
       const partner = registry.partner(id!);
       if (!partner) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
@@ -262,7 +281,9 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
     })
     .add('PUT', '/api/partners/:partner', async (req, res, { partner: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
-      const partner = await validation(() => registry.putPartner({ ...body, id }));
+      // SSH keys have their own routes: an entry put without them keeps the ones it has (swx partner add again).
+      const sshKeys = body.sshKeys ?? registry.partner(id!)?.sshKeys;
+      const partner = await validation(() => registry.putPartner({ ...body, id, ...(sshKeys ? { sshKeys } : {}) }));
       sendJson(res, 200, partner);
     })
     .add('DELETE', '/api/partners/:partner', async (_req, res, { partner: id }) => {
@@ -270,8 +291,19 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       await registry.removePartner(id!);
       sendJson(res, 200, { removed: id });
     })
+    // A partner's SSH keys (SFTP logins): each change is a new revision of the partner's entry, so it has history.
+    .add('GET', '/api/partners/:partner/ssh-keys', (_req, res, { partner: id }) => sendJson(res, 200, known(registry.partner(id!), `partner ${id}`).sshKeys))
+    .add('POST', '/api/partners/:partner/ssh-keys', async (req, res, { partner: id }) => {
+      const body = await jsonBody(req);
+      const { key } = await validation(() => z.object({ key: z.string().min(1).max(16_384) }).strict().parse(body));
+      sendJson(res, 200, await registry.addSshKey(id!, key));
+    })
+    .add('DELETE', '/api/partners/:partner/ssh-keys/:fingerprint', async (_req, res, { partner: id, fingerprint }) => {
+      await registry.removeSshKey(id!, fingerprint!);
+      sendJson(res, 200, { partner: id, removed: fingerprint });
+    })
     .add('GET', '/api/partners/:partner/history', async (_req, res, { partner: id }) => sendJson(res, 200, found(await registry.history('partner', id!), `partner ${id}`)))
-    .add('GET', '/api/services', (_req, res) => sendJson(res, 200, registry.listServices()))
+    .add('GET', '/api/services', (req, res) => sendJson(res, 200, page(req, res, registry.listServices(), (service) => service.id)))
     .add('PUT', '/api/services/:service', async (req, res, { service: id }) => {
       const body = await jsonBody(req) as Record<string, unknown>;
       sendJson(res, 200, await validation(() => registry.putService({ ...body, id })));
@@ -296,7 +328,7 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       if (!channel.requesters.includes(requester)) throw new SwxError('SWX_BAD_REQUEST', `${requester} is not a requester of channel ${channel.id}`);
       sendJson(res, 200, { channel: channel.id, requester, since, ...(await deps.resendChannel(channel.id, requester, new Date(since))) });
     })
-    .add('GET', '/api/catalogue', (_req, res) => sendJson(res, 200, deps.catalogue.list()))
+    .add('GET', '/api/catalogue', (req, res) => sendJson(res, 200, page(req, res, deps.catalogue.list(), (dataset) => dataset.id)))
     .add('GET', '/api/catalogue/:dataset', (_req, res, { dataset: id }) => {
       const dataset = deps.catalogue.dataset(id!);
       if (!dataset) throw new SwxError('SWX_UNKNOWN_DATASET', `no dataset ${id}`);
@@ -311,7 +343,12 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       sendJson(res, 200, { removed: id });
     })
     .add('GET', '/api/catalogue/:dataset/history', async (_req, res, { dataset: id }) => sendJson(res, 200, found(await deps.catalogue.history(id!), `dataset ${id}`, 'SWX_UNKNOWN_DATASET')))
-    .add('GET', '/api/dlq', async (_req, res) => sendJson(res, 200, await listDeadLetters(bus)))
+    .add('GET', '/api/dlq', async (req, res) => {
+      // Read from the stream after the cursor's sequence, one more than the page to know whether another follows.
+      const { limit, cursor } = pageQuery.parse(Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams));
+      const after = cursor === undefined ? 0 : Number(cursorKey(cursor));
+      sendJson(res, 200, page(req, res, await listDeadLetters(bus, limit + 1, Number.isSafeInteger(after) ? after : 0), (letter) => letter.seq));
+    })
     .add('POST', '/api/dlq/:seq/resend', async (_req, res, { seq }) => {
       sendJson(res, 200, await resendDeadLetter(bus, Number(seq), deps.evidence));
     })
@@ -335,6 +372,12 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
       if (query.stage) where.push('stage = {stage:String}');
       if (query.from) where.push("at >= parseDateTime64BestEffort({from:String}, 3)");
       if (query.to) where.push("at < parseDateTime64BestEffort({to:String}, 3)");
+      const params: Record<string, unknown> = { ...query };
+      if (query.cursor) {
+        const [at, node, chain] = cursorKey(query.cursor) as [string, string, string];
+        Object.assign(params, { cursorAt: String(at), cursorNode: String(node), cursorChain: String(chain) });
+        where.push("(at, node, chain) > (toDateTime64({cursorAt:String}, 3, 'UTC'), {cursorNode:String}, toUInt64({cursorChain:String}))");
+      }
       const rows = await store.query<Record<string, unknown>>(
         `SELECT e.chain AS chain, e.stream AS stream, e.seq AS seq, e.id AS id, e.message_id AS message_id, e.conversation_id AS conversation_id,
                 e.stage AS stage, toString(e.at) AS at, e.from_partner AS from_partner, e.to_partner AS to_partner, e.service AS service,
@@ -346,8 +389,10 @@ export function mountAdminApi(router: Router, deps: AdminDeps): void {
          LEFT JOIN (SELECT block_id, gen_time, tsa FROM evidence_batches FINAL
                     WHERE block_id IN (SELECT batch_id FROM evidence ${where.length ? `WHERE ${where.join(' AND ')}` : ''})) AS b ON b.block_id = e.batch_id
          ORDER BY e.at, e.node, e.chain`,
-        query,
+        params,
       );
+      const last = rows.at(-1);
+      if (last && rows.length === query.limit) nextPage(req, res, cursorOf([last.at, last.node, String(last.chain)]));
       if (query.raw) for (const row of rows) row.raw = openRaw(deps.keyring, String(row.raw), String(row.id));
       sendJson(res, 200, rows);
     })

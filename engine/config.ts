@@ -30,6 +30,14 @@ export const configSchema = z.object({
     opsPort: port.describe('operator HTTP port: health, metrics, admin API'),
     opsToken: z.string().optional().describe('bearer token of the operator API; when absent, <data>/ops-token'),
   }),
+  console: z.object({
+    host: z.string().describe('address the console\'s HTTPS listener binds to (operators on the network)'),
+    port: port.describe('console HTTPS port: the console API with sign-in, roles and audit, served with the hub\'s TLS certificate'),
+    clientCertificates: z.union([z.boolean(), z.stringbool()]).describe('ask browsers for a TLS client certificate, for officers who sign in with one (optional: a password still works)'),
+    sessionMinutes: z.coerce.number().int().positive().max(7 * 24 * 60).describe('how long a console session lasts after sign-in'),
+    lockoutFailures: z.coerce.number().int().positive().describe('failed sign-ins for one user, or from one address, within the window that lock it out'),
+    lockoutSeconds: z.coerce.number().int().positive().describe('the lockout window: failures older than this are forgotten, and a lockout ends this long after the failure that started its window'),
+  }),
   limits: z.object({
     maxBodyBytes: z.coerce.number().int().positive().describe('largest message body read whole (JSON, signed payloads, bodies within the inline limit)'),
     inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
@@ -87,6 +95,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   nats: { port: 14222 },
   clickhouse: { database: 'swx' },
   http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480, opsNames: [] },
+  console: { host: '0.0.0.0', port: 7444, clientCertificates: true, sessionMinutes: 8 * 60, lockoutFailures: 5, lockoutSeconds: 15 * 60 },
   // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
   limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, maxStreamedBodyBytes: 4 * 1024 ** 3, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
@@ -116,6 +125,12 @@ export const envSettings: Record<string, string> = {
   SWX_OPS_NAMES: 'http.opsNames',
   SWX_OPS_PORT: 'http.opsPort',
   SWX_OPS_TOKEN: 'http.opsToken',
+  SWX_CONSOLE_HOST: 'console.host',
+  SWX_CONSOLE_PORT: 'console.port',
+  SWX_CONSOLE_CLIENT_CERTIFICATES: 'console.clientCertificates',
+  SWX_CONSOLE_SESSION_MINUTES: 'console.sessionMinutes',
+  SWX_CONSOLE_LOCKOUT_FAILURES: 'console.lockoutFailures',
+  SWX_CONSOLE_LOCKOUT_SECONDS: 'console.lockoutSeconds',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
   SWX_MAX_STREAMED_BODY_BYTES: 'limits.maxStreamedBodyBytes',
@@ -153,6 +168,8 @@ export const envSettings: Record<string, string> = {
   SWX_CRL_FETCH_TIMEOUT_MS: 'revocation.fetchTimeoutMs',
   SWX_REVOCATION_FAIL_OPEN: 'revocation.failOpen',
   SWX_OCSP: 'revocation.ocsp',
+  SWX_SFTP_HOST: 'connectors.sftp.host',
+  SWX_SFTP_PORT: 'connectors.sftp.port',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

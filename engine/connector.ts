@@ -69,6 +69,8 @@ export interface Offered {
   /** Puts queries to providers' endpoints of this protocol. */
   provider?: ProviderConnector;
   health?(): ConnectorHealth;
+  /** One line for the hub's start message when the connector listens on a port of its own: where, and what agencies pin. */
+  listening?: string;
   /** Stops taking work and drains; called in reverse order of start. */
   stop?(): Promise<void> | void;
 }

@@ -32,10 +32,10 @@ function describe(stored: { seq: number; time: Date; header: { get(name: string)
   };
 }
 
-export async function listDeadLetters(bus: Bus, limit = 100): Promise<DeadLetter[]> {
+export async function listDeadLetters(bus: Bus, limit = 100, afterSeq = 0): Promise<DeadLetter[]> {
   const info = await bus.jsm.streams.info(streams.deadLetters);
   const out: DeadLetter[] = [];
-  for (let seq = info.state.first_seq; seq <= info.state.last_seq && out.length < limit; seq++) {
+  for (let seq = Math.max(info.state.first_seq, afterSeq + 1); seq <= info.state.last_seq && out.length < limit; seq++) {
     const stored = await bus.jsm.streams.getMessage(streams.deadLetters, { seq }).catch(() => null);
     if (stored) out.push(describe(stored));
   }

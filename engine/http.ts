@@ -1,6 +1,6 @@
 // HTTP plumbing shared by the agency-facing HTTPS server and the operator server: routing, bounded bodies,
 // JSON and RFC 9457 problem replies.
-import { createServer as createHttpServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Agent, createServer as createHttpsServer, request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { pipeline, Readable } from 'node:stream';
@@ -330,11 +330,6 @@ export function createAgencyServer(tls: { key: string; cert: string; ca: string[
   return server as unknown as Server;
 }
 
-export function createOpsServer(router: Router): Server {
-  // The operator API judges Host itself and answers a missing one with a problem, not Node's bare 400.
-  return createHttpServer({ requireHostHeader: false }, router.handler).on('clientError', refuseUnparsed);
-}
-
 /** At most one warn line per window, counting those left out: a flood of malformed requests cannot flood the log. */
 const parserLogWindowMs = 10_000;
 const parserLog = { until: 0, unlogged: 0 };
@@ -344,7 +339,7 @@ const parserLog = { until: 0, unlogged: 0 };
  * reaches a handler: it is answered here with a problem, counted and logged. As in Node's own handler, the reply is
  * written only where no reply to an earlier request on the connection has begun, so none is corrupted.
  */
-function refuseUnparsed(error: Error & { code?: string }, socket: Socket): void {
+export function refuseUnparsed(error: Error & { code?: string }, socket: Socket): void {
   const reason = error.code ?? '';
   // A reset, or a connection that ended mid-request (HPE_INVALID_EOF_STATE): a sender gone, nobody to answer.
   if ((!reason.startsWith('HPE_') && reason !== 'ERR_HTTP_REQUEST_TIMEOUT') || reason === 'HPE_INVALID_EOF_STATE') {

@@ -38,6 +38,11 @@ export interface OutgoingPayload {
   /** The bytes, when the payload travels inline in its envelope. */
   held?: Buffer;
   open(): Readable;
+  /**
+   * The bytes from `start` to the end, for a transfer that resumes where an interrupted one stopped; not checked
+   * against `sha256` (that covers the whole), so the receiver's copy must be checked whole. Absent: skip in open().
+   */
+  openAt?(start: number): Readable;
 }
 
 export interface Outbound {

@@ -159,6 +159,7 @@ export class Payloads {
       sha256: envelope.sha256,
       ...(held ? { held } : {}),
       open: () => (held ? Readable.from([held]) : this.stream(envelope)),
+      openAt: (start) => (held ? Readable.from([held.subarray(start)]) : this.stream(envelope, { start })),
     };
   }
 

@@ -10,6 +10,7 @@ import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import { followBucket } from './nats/follow.ts';
 import type { Bus } from './nats/jetstream.ts';
+import { readSshPublicKey, sshKeySchema, type SshKey } from './ssh-key.ts';
 
 export const partnerId = z.string().regex(/^[A-Z][A-Z0-9-]{1,31}$/, 'partner ids are upper-case letters, digits and dashes, e.g. CUSTOMS');
 // Dot-separated words: each id is a key of the registry bucket (service.<id>), where an empty word is not allowed.
@@ -37,6 +38,8 @@ export const partnerSchema = z.object({
     .describe('which endpoint serves a service, topic, channel or dataset (* for all others); otherwise the first that can'),
   receive: z.enum(['push', 'pull']).default('push')
     .describe('push: the hub delivers to the partner\'s endpoint; pull: deliveries wait in its inbox until it fetches them'),
+  sshKeys: z.array(sshKeySchema).max(32).default([])
+    .describe('SSH public keys the partner logs in with over SFTP, each named by its SHA-256 fingerprint'),
   enabled: z.boolean().default(true),
 });
 export type Partner = z.infer<typeof partnerSchema>;
@@ -116,6 +119,7 @@ export class Registry {
   private readonly topics = new Map<string, Topic>();
   private readonly channels = new Map<string, Channel>();
   private readonly keys = new Map<string, PartnerKey>();
+  private readonly sshKeys = new Map<string, { partner: Partner; key: SshKey }>();
   private readonly listeners = new Set<(kind: Kind, id: string) => void>();
   private stopWatch?: () => void;
 
@@ -158,6 +162,7 @@ export class Registry {
   private unindex(id: string): void {
     this.partners.delete(id);
     for (const [print, key] of this.keys) if (key.partner.id === id) this.keys.delete(print);
+    for (const [print, key] of this.sshKeys) if (key.partner.id === id) this.sshKeys.delete(print);
   }
 
   private index(partner: Partner): void {
@@ -167,6 +172,7 @@ export class Registry {
       const parsed = certificate(pemText);
       this.keys.set(parsed.thumbprint, { partner, certificate: parsed.x509, publicKey: parsed.publicKey, thumbprint: parsed.thumbprint, parsed });
     }
+    for (const key of partner.sshKeys) this.sshKeys.set(key.fingerprint, { partner, key });
   }
 
   onChange(listener: (kind: Kind, id: string) => void): () => void {
@@ -184,6 +190,8 @@ export class Registry {
   listChannels(): Channel[] { return [...this.channels.values()].sort((a, b) => a.id.localeCompare(b.id)); }
   /** The registered certificate (and its cached key object) with this SHA-256 thumbprint. */
   keyByThumbprint(print: string): PartnerKey | undefined { return this.keys.get(print); }
+  /** The registered SSH key with this fingerprint (SHA256:…) and the partner it belongs to, if any. */
+  sshKeyByFingerprint(fingerprint: string): { partner: Partner; key: SshKey } | undefined { return this.sshKeys.get(fingerprint); }
 
   /** The key and algorithm to check a signature with, when `keyId` is a certificate of `partnerId`. */
   verificationKey(keyId: string, partnerId: string, declaredAlg?: string): { key: KeyObject; alg: SigAlg } | undefined {
@@ -248,9 +256,32 @@ export class Registry {
         throw new SwxError('SWX_BAD_REQUEST', `certificate ${thumbprint} is registered to ${holder}; one certificate identifies one partner`);
       }
     }
+    for (const { fingerprint } of partner.sshKeys) {
+      const holder = this.sshKeys.get(fingerprint)?.partner.id;
+      if (holder && holder !== partner.id) throw new SwxError('SWX_BAD_REQUEST', `SSH key ${fingerprint} is registered to ${holder}; one key identifies one partner`);
+    }
+    if (new Set(partner.sshKeys.map((key) => key.fingerprint)).size !== partner.sshKeys.length) throw new SwxError('SWX_BAD_REQUEST', 'sshKeys: the same key is listed twice');
     await this.kv.put(`partner.${partner.id}`, JSON.stringify(partner));
     this.index(partner);
     return partner;
+  }
+
+  /** Adds an SSH public key (an OpenSSH line) to a partner's entry, a registry change with its history like any other. */
+  async addSshKey(id: string, publicKey: string): Promise<SshKey> {
+    const partner = this.partners.get(checkedId(partnerId, 'partner', id));
+    if (!partner) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
+    const key = readSshPublicKey(publicKey);
+    if (partner.sshKeys.some((known) => known.fingerprint === key.fingerprint)) throw new SwxError('SWX_BAD_REQUEST', `SSH key ${key.fingerprint} is already registered to ${id}`);
+    await this.putPartner({ ...partner, sshKeys: [...partner.sshKeys, key] });
+    return key;
+  }
+
+  /** Removes an SSH key from a partner's entry; SWX_NOT_FOUND when the partner has no key of that fingerprint. */
+  async removeSshKey(id: string, fingerprint: string): Promise<void> {
+    const partner = this.partners.get(checkedId(partnerId, 'partner', id));
+    if (!partner) throw new SwxError('SWX_NOT_FOUND', `no partner ${id}`);
+    if (!partner.sshKeys.some((key) => key.fingerprint === fingerprint)) throw new SwxError('SWX_NOT_FOUND', `${id} has no SSH key ${fingerprint}`);
+    await this.putPartner({ ...partner, sshKeys: partner.sshKeys.filter((key) => key.fingerprint !== fingerprint) });
   }
 
   putService(input: unknown): Promise<Service> { return this.putEntry('service', serviceSchema, this.services, input); }

@@ -1,6 +1,45 @@
-// The AS4 connector's message layer (eDelivery AS4 over ebMS 3.0): reading and writing messages and signals, P-Modes
-// and their algorithm profiles, payload compression, and the ebMS error codes. The inbound route, the outbound and
-// reception awareness build on these; the connector registers itself once they exist.
+// The AS4 connector (eDelivery AS4 over ebMS 3.0, one-way push): partners' MSHs POST UserMessages to the agency port
+// and get the hub's signed Receipt once the envelope is durable; the hub delivers to partners' MSHs the same way. The
+// message layer below it (reading and writing messages and signals, P-Modes and their algorithm profiles, payload
+// compression, the ebMS error codes) is exported for the tests and `swx verify`.
+import { registerConnector } from '../../engine/connector.ts';
+import { duplicatesBucket, ReceivedMessages } from './duplicates.ts';
+import { mountAs4Inbound } from './inbound.ts';
+import { As4Outbound } from './outbound.ts';
+import { as4Endpoint, as4Serves } from './pmode.ts';
+import { pulledBucket } from './pull.ts';
+import { as4Settings, type As4Settings } from './settings.ts';
+
+/** A P-Mode as the registry takes it: payload encryption is not built yet, so a P-Mode must say it does without. */
+const registrable = as4Endpoint.refine((pmode) => !pmode.security.encrypt, {
+  path: ['security', 'encrypt'],
+  message: 'payload encryption (XML Encryption) is not supported by this hub yet: set security.encrypt to false',
+});
+
+registerConnector<As4Settings, typeof registrable['_output']>({
+  protocol: 'as4',
+  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
+  settings: as4Settings,
+  endpoint: registrable,
+  serves: as4Serves,
+  async start({ config, identity, registry, trust, signatures, intake, evidence, inbox, payloads, router, budget, bucket }, settings) {
+    const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
+    const maxPayloadBytes = settings.maxPayloadBytes ?? config.limits.inlinePayloadBytes;
+    const received = new ReceivedMessages(await bucket(duplicatesBucket, settings.duplicateHorizonSeconds));
+    // A pulled message is remembered as long as the inbox keeps it handed out, and as long again for a late Receipt.
+    const pulled = await bucket(pulledBucket, 2 * config.delivery.inboxVisibilitySeconds);
+    mountAs4Inbound(router, {
+      settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received,
+      maxMessageBytes, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds,
+      pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
+    });
+    const outbound = new As4Outbound(identity, registry, trust, signatures, {
+      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes,
+    });
+    return { outbound, stop: () => outbound.close() };
+  },
+});
+
 export { EbmsError, ebmsErrorOf, ebmsErrors, swxToEbms, type EbmsCategory, type EbmsCode, type EbmsSeverity, type FaultCode } from './errors.ts';
 export {
   as4Namespaces,
@@ -40,6 +79,7 @@ export {
 } from './write.ts';
 export { compress, decompress, defaultInflateLimits, gzipType, mayCompress, type InflateLimits } from './compression.ts';
 export { algorithmsOf, as4Endpoint, as4Serves, checkProfile, profiles, type As4Endpoint, type ProfileName, type UsedAlgorithms } from './pmode.ts';
-export { checkReceipt, DuplicateDetection, errorsEnd, nextStep, type NextStep, type Outstanding, type ReceiptStore, type RetryPolicy, type SentMessage } from './reception.ts';
+export { checkReceipt, errorsEnd, nextStep, type NextStep, type Outstanding, type RetryPolicy, type SentMessage } from './reception.ts';
 export { checkAs4Security, type As4SecurityOptions } from './security.ts';
 export { readAs4Body, type As4Body } from './body.ts';
+export { as4Settings, swxPartyIdType, type As4Settings } from './settings.ts';

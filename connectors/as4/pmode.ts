@@ -3,6 +3,7 @@
 // answers EBMS:0103 naming the algorithm the profile expects when they differ.
 import { z } from 'zod';
 import type { Purpose } from '../../engine/endpoints.ts';
+import { serviceId } from '../../engine/registry.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { EbmsError } from './errors.ts';
@@ -19,6 +20,8 @@ const service = z.object({
   service: z.string().min(1).max(512).describe('eb:Service value'),
   type: z.string().min(1).max(512).optional().describe('eb:Service type attribute'),
   actions: z.array(z.string().min(1).max(512)).min(1).describe('the eb:Action values allowed with this service'),
+  swx: serviceId.optional()
+    .describe('the swx service (or notify.<topic>, exchange.<channel>) this AS4 service is, both ways; default the eb:Service value itself'),
 }).strict();
 
 /** The two eDelivery AS4 profiles and the algorithms each fixes (eDelivery AS4 1.15 section 3.2.6, AS4 2.0 section 3.2). */
@@ -83,7 +86,8 @@ export const as4Endpoint = z.object({
 
 export type As4Endpoint = z.infer<typeof as4Endpoint>;
 
-export const as4Serves = (): Purpose[] => ['deliver'];
+/** A push P-Mode is where the hub delivers; a pull one serves nothing by push (the partner receives by pull, from its inbox). */
+export const as4Serves = (endpoint: Pick<As4Endpoint, 'mep'>): Purpose[] => (endpoint.mep.binding === 'push' ? ['deliver'] : []);
 
 /** The algorithm URIs a received message used: its signature's and, when it is encrypted, its encryption's. */
 export interface UsedAlgorithms {

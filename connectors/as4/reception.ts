@@ -1,7 +1,6 @@
 // AS4 reception awareness (AS4 profile 3.2), as pure functions over state the caller keeps: the sender's retry
 // schedule (every resend keeps the MessageId and the signed bytes), the receipt judged against what was signed, a
-// missing receipt after the last retry raising EBMS:0301; the receiver's duplicate detection within a window,
-// answering a repeat with the receipt it stored for the first.
+// missing receipt after the last retry raising EBMS:0301. The receiver's duplicate detection is duplicates.ts.
 import { EbmsError } from './errors.ts';
 import type { ReferenceCopy, SignalError, SignalMessage } from './model.ts';
 
@@ -75,47 +74,4 @@ export function checkReceipt(receipt: SignalMessage, sent: SentMessage, nonRepud
 /** Whether an Error signal answering a sent message ends it (a failure) or lets it stand (warnings only). */
 export function errorsEnd(errors: readonly SignalError[]): boolean {
   return errors.some((error) => error.severity === 'failure');
-}
-
-/** Where the receiver keeps what it answered each message with; the hub backs it with a durable bucket. */
-export interface ReceiptStore {
-  get(key: string): { receipt: string; at: number } | undefined;
-  set(key: string, value: { receipt: string; at: number }): void;
-  delete(key: string): void;
-  keys(): Iterable<string>;
-}
-
-/**
- * Duplicate detection within a window: a MessageId from the same sender seen before (and not longer ago than the
- * window) is a duplicate, answered with the receipt stored for it and not delivered again.
- */
-export class DuplicateDetection {
-  private readonly windowMs: number;
-  private prunedAt = -Infinity;
-  constructor(windowSeconds: number, private readonly store: ReceiptStore = new Map()) {
-    if (!Number.isFinite(windowSeconds) || windowSeconds <= 0) throw new RangeError('the duplicate detection window must be a positive number of seconds');
-    this.windowMs = windowSeconds * 1000;
-  }
-
-  private static key(sender: string, messageId: string): string {
-    return `${sender}\u0000${messageId}`;
-  }
-
-  /** The receipt stored for this message when it is a duplicate within the window; undefined for a message not seen. */
-  duplicate(sender: string, messageId: string, now: number): string | undefined {
-    const seen = this.store.get(DuplicateDetection.key(sender, messageId));
-    return seen && now - seen.at <= this.windowMs ? seen.receipt : undefined;
-  }
-
-  /** Remembers the receipt a message was answered with; those past the window are forgotten, a sweep a minute at most. */
-  record(sender: string, messageId: string, receipt: string, now: number): void {
-    if (now - this.prunedAt >= 60_000) {
-      this.prunedAt = now;
-      for (const key of [...this.store.keys()]) {
-        const entry = this.store.get(key);
-        if (entry && now - entry.at > this.windowMs) this.store.delete(key);
-      }
-    }
-    this.store.set(DuplicateDetection.key(sender, messageId), { receipt, at: now });
-  }
 }

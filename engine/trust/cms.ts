@@ -64,6 +64,11 @@ export interface SignCmsOptions {
 export interface VerifyCmsOptions {
   /** The content of a detached signature. */
   data?: Buffer;
+  /**
+   * The SHA-256 of a detached signature's content, for content too large to hold (streamed to a store, hashed on the
+   * way): the signed messageDigest is checked against it. The signature must then use SHA-256 as its digest.
+   */
+  sha256?: Buffer;
   /** Trust anchors; when given, the signer certificate must chain to one of them (through certificates in the message). */
   trustedCertsPem?: string[];
   /** The partner's registered certificate; the signer certificate must be exactly this one. */
@@ -90,7 +95,7 @@ export interface CmsVerdict extends SignatureVerdict {
   /** The signed signingTime attribute, ISO: claimed by the signer, not proven. */
   signedAt?: string;
   detached: boolean;
-  /** The content the signature covers (eContent, or the detached data), when the verdict is valid. */
+  /** The content the signature covers (eContent, or the detached data), when the verdict is valid and it was given. */
   content?: Buffer;
 }
 
@@ -233,21 +238,31 @@ function certificateRefusal(signer: ParsedCert, carried: ParsedCert[], options: 
  * What both paths check before the signature, in this order: the content it covers (the encapsulated content, which
  * `data` must then equal, or the detached `data`) and the pinned certificate, when one is given.
  */
-function contentAndPin(eContent: Buffer | undefined, options: VerifyCmsOptions): { content: Buffer; pinned?: Buffer } | Refusal {
+function contentAndPin(eContent: Buffer | undefined, options: VerifyCmsOptions): Covered | Refusal {
   if (eContent && options.data && !options.data.equals(eContent)) return { code: 'SWX_DIGEST_MISMATCH', detail: 'the data given differs from the content the message carries' };
+  if (eContent && options.sha256 && !hash('sha256', eContent, 'buffer').equals(options.sha256)) return { code: 'SWX_DIGEST_MISMATCH', detail: 'the SHA-256 given is not that of the content the message carries' };
   const content = eContent ?? options.data;
-  if (!content) return { code: 'SWX_BAD_REQUEST', detail: 'detached signature: the signed data must be given' };
-  if (!options.pinnedCertPem) return { content };
+  if (!content && !options.sha256) return { code: 'SWX_BAD_REQUEST', detail: 'detached signature: the signed data (or its SHA-256) must be given' };
+  const covered: Covered = content ? { content } : { sha256: options.sha256! };
+  if (!options.pinnedCertPem) return covered;
   const pinned = pemBlocks(options.pinnedCertPem, 'CERTIFICATE')[0];
-  return pinned ? { content, pinned } : { code: 'SWX_BAD_REQUEST', detail: 'pinnedCertPem holds no PEM CERTIFICATE block' };
+  return pinned ? { ...covered, pinned } : { code: 'SWX_BAD_REQUEST', detail: 'pinnedCertPem holds no PEM CERTIFICATE block' };
+}
+
+/** What a signature is checked against: the content, or only its SHA-256 (detached content not held); and the pin. */
+type Covered = ({ content: Buffer; sha256?: undefined } | { content?: undefined; sha256: Buffer }) & { pinned?: Buffer };
+
+/** The refusal when the digest algorithm cannot be checked against content known only by its SHA-256. */
+function byDigestOnly(digestName: string): Refusal {
+  return { code: 'SWX_BAD_REQUEST', detail: `the signature digests its content with ${digestName.toUpperCase()}; the content is known by its SHA-256 only, so sign with SHA-256` };
 }
 
 /** What both paths check once the signature verified: the pin, then the certificate's standing at `at`. */
-function accept(signer: ParsedCert, carried: ParsedCert[], checked: { content: Buffer; pinned?: Buffer }, options: VerifyCmsOptions, known: Failure): CmsVerdict {
+function accept(signer: ParsedCert, carried: ParsedCert[], checked: Covered, options: VerifyCmsOptions, known: Failure): CmsVerdict {
   if (checked.pinned && !checked.pinned.equals(signer.der)) return refuse('SWX_SIG_KEY_MISMATCH', `signed by ${signer.subject}, not by the pinned certificate`, known);
   const refusal = certificateRefusal(signer, carried, options);
   if (refusal) return refuse(refusal.code, refusal.detail, known);
-  return { ...known, valid: true, code: 'SWX_OK', detail: '', content: checked.content };
+  return { ...known, valid: true, code: 'SWX_OK', detail: '', ...(checked.content ? { content: checked.content } : {}) };
 }
 
 /** Verifies a DER ContentInfo(SignedData) with one signer; never throws. */
@@ -549,8 +564,13 @@ function decide(der: Buffer, options: VerifyCmsOptions, known: Failure): CmsVerd
   if (index < 0) return refuse('SWX_CERT_UNTRUSTED', 'signer certificate not found: no certificate in the message matches the signer identifier', known);
   const signer = carried[index]!.cert;
   known.signer = signerSummary(signer);
-  if (known.detached && content.length === 0) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data is empty', known);
-  if (!hash(digestName, content, 'buffer').equals(messageDigest.value)) return refuse('SWX_DIGEST_MISMATCH', 'the content does not match the signed messageDigest', known);
+  if (known.detached && content?.length === 0) return refuse('SWX_BAD_REQUEST', 'detached signature: the signed data is empty', known);
+  if (!content && digestName !== 'sha256') {
+    const { code, detail } = byDigestOnly(digestName);
+    return refuse(code, detail, known);
+  }
+  const digest = content ? hash(digestName, content, 'buffer') : checked.sha256!;
+  if (!digest.equals(messageDigest.value)) return refuse('SWX_DIGEST_MISMATCH', 'the content does not match the signed messageDigest', known);
 
   const key = signer.publicKey;
   if (key.asymmetricKeyType !== scheme.key) notCovered('the key does not fit the signature algorithm');
@@ -653,6 +673,26 @@ function fromPkijs(error: pkijs.SignedDataVerifyError): { code: Exclude<CmsCode,
   }
 }
 
+/**
+ * pkijs' own crypto engine, except that the digest of `stand` (the stand-in for detached content known only by its
+ * SHA-256) is that SHA-256: pkijs then checks the signed messageDigest against it and the signature as it always does.
+ */
+function digestGiven(stand: ArrayBuffer, sha256: Buffer): pkijs.ICryptoEngine {
+  const engine = pkijs.getCrypto(true);
+  return new Proxy(engine, {
+    get(target, property, receiver) {
+      if (property !== 'digest') {
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return (algorithm: AlgorithmIdentifier, data: BufferSource) => {
+        const bytes = ArrayBuffer.isView(data) ? data.buffer : data;
+        return bytes === stand ? Promise.resolve(toArrayBuffer(sha256)) : target.digest(algorithm, data);
+      };
+    },
+  });
+}
+
 const derCache = new WeakMap<pkijs.Certificate, Buffer>();
 
 /** pkijs keeps no copy of the bytes it parsed; re-encoding costs ~0.6 ms, so it is done once per certificate. */
@@ -722,7 +762,17 @@ async function referenceVerify(der: Buffer, options: VerifyCmsOptions, known: Fa
   let result: Awaited<ReturnType<pkijs.SignedData['verify']>>;
   try {
     // pkijs reads an empty buffer as "no data", so an empty detached content is refused (SWX_BAD_REQUEST).
-    result = await signedData.verify({ signer: 0, data: toArrayBuffer(content), extendedMode: true, checkChain: false });
+    if (content) {
+      result = await signedData.verify({ signer: 0, data: toArrayBuffer(content), extendedMode: true, checkChain: false });
+    } else {
+      const digestId = signerInfo.digestAlgorithm.algorithmId;
+      if (digestNames[digestId] !== 'sha256') {
+        const { code, detail } = byDigestOnly(digestNames[digestId] ?? digestId);
+        return refuse(code, detail, known);
+      }
+      const stand = new ArrayBuffer(1);
+      result = await signedData.verify({ signer: 0, data: stand, extendedMode: true, checkChain: false }, digestGiven(stand, checked.sha256!));
+    }
   } catch (error) {
     if (error instanceof pkijs.SignedDataVerifyError) {
       try {

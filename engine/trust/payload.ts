@@ -70,6 +70,19 @@ export async function checkSignedPayload(payload: Buffer, contentType: string, s
   return info('cms', verdict, signer, [(verdict as CmsVerdict).detached ? 'detached content' : 'encapsulated content']);
 }
 
+/**
+ * A detached CMS signature over content known by its SHA-256 (a file streamed to a store as it arrived): it must verify
+ * under the live policy and be made with a registered certificate of `sender` that the trust store accepts. Throws
+ * SwxError with the verdict's code otherwise; returns what was checked, the signature itself as the value kept.
+ */
+export async function checkDetachedSignature(signature: Buffer, sha256: Buffer, sender: string, context: SignedPayloadContext): Promise<SignatureInfo> {
+  const verdict = await context.verifiers.verifyCms(signature, { sha256, policy: 'live' });
+  if (!verdict.valid) throw new SwxError(verdict.code === 'SWX_OK' ? 'SWX_SIG_INVALID' : verdict.code, `the detached CMS signature: ${verdict.detail}`);
+  if (!verdict.detached) throw new SwxError('SWX_BAD_REQUEST', 'the CMS signature carries its content: a detached signature (openssl cms -sign -binary, without -nodetach) is expected');
+  const signer = await senderKey(verdict, sender, context);
+  return { ...info('cms', verdict, signer, ['detached content']), value: signature.toString('base64') };
+}
+
 async function senderKey(verdict: SignatureVerdict, sender: string, context: SignedPayloadContext): Promise<RegisteredKey> {
   const print = verdict.signer?.thumbprint;
   const key = print ? context.keyByThumbprint(print) : undefined;

@@ -28,7 +28,7 @@ async function settle(work: () => Promise<CmsVerdict | XmlVerdict>): Promise<Out
 export default async function run(task: SignatureTask): Promise<Outcome[]> {
   switch (task.kind) {
     case 'cms-verify':
-      return Promise.all(task.items.map(({ der, options }) => settle(() => verifyCms(asBuffer(der), { ...options, ...(options.data ? { data: asBuffer(options.data) } : {}) }))));
+      return Promise.all(task.items.map(({ der, options }) => settle(() => verifyCms(asBuffer(der), { ...options, ...(options.data ? { data: asBuffer(options.data) } : {}), ...(options.sha256 ? { sha256: asBuffer(options.sha256) } : {}) }))));
     case 'xml-verify':
       return Promise.all(task.items.map(({ xml, options }) => settle(() => verifyXml(typeof xml === 'string' ? xml : asBuffer(xml), {
         ...options,

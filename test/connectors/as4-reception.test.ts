@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  checkReceipt, DuplicateDetection, errorsEnd, nextStep, readAs4Message, receiptEnvelope, signAs4, signedReferences, userMessageEnvelope, type SignalMessage,
+  checkReceipt, errorsEnd, nextStep, readAs4Message, receiptEnvelope, signAs4, signedReferences, userMessageEnvelope, type SignalMessage,
 } from '../../connectors/as4/index.ts';
 import { trustFixture } from '../helpers/trust-fixture.ts';
 
@@ -54,25 +54,6 @@ test('a receipt is held to what was signed: MessageId, and every reference copie
   const bare = { ...signal, receipt: { nonRepudiation: [], partIdentifiers: ['cid:p@x'], content: [] } };
   assert.is(checkReceipt(bare, sent, false), undefined);
   assert.match(checkReceipt(bare, sent, true)!.detail, /no non-repudiation information/);
-});
-
-test('a repeat within the window is answered with the stored receipt, not after it, and per sender', async () => {
-  const { signed, receipt } = await exchange();
-  const detection = new DuplicateDetection(3600);
-  const first = readAs4Message(Buffer.from(signed)).message;
-  assert.is(detection.duplicate('CUSTOMS', first.messageInfo.messageId, t0), undefined);
-  detection.record('CUSTOMS', first.messageInfo.messageId, receipt, t0);
-  const again = readAs4Message(Buffer.from(signed)).message;
-  assert.is(detection.duplicate('CUSTOMS', again.messageInfo.messageId, t0 + 3_599_000), receipt);
-  assert.is(detection.duplicate('NTA', again.messageInfo.messageId, t0 + 1000), undefined);
-  assert.is(detection.duplicate('CUSTOMS', again.messageInfo.messageId, t0 + 3_601_000), undefined);
-  // Entries past the window are swept when later messages are recorded.
-  const store = new Map<string, { receipt: string; at: number }>();
-  const swept = new DuplicateDetection(60, store);
-  swept.record('A', '1', 'r1', t0);
-  swept.record('A', '2', 'r2', t0 + 120_000);
-  assert.equal([...store.keys()], ['A\u00002']);
-  assert.throws(() => new DuplicateDetection(0), /positive/);
 });
 
 test('an Error signal ends the message when it holds a failure, not for warnings only', () => {

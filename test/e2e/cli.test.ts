@@ -32,11 +32,12 @@ test('swx --help lists every command with a one-line description', async () => {
 
 test('swx demo --check on a fresh data folder delivers every message, notification and channel item of Tables 2 and 3, and answers a query of every Table 1 dataset', async () => {
   const data = tempDir('demo');
-  const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
+  const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_SFTP_PORT: String(await freePort()), SWX_CONSOLE_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
   const { code, stdout, stderr } = await swx(['demo', '--check', '--data', data], env);
   assert.is(code, 0, stderr);
   const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
   assert.is(summary.ok, true);
+  assert.match(stdout, /^Console: https:\/\/localhost:\d+\/api\/session \(sign in as admin, password [A-Za-z0-9_-]{24};/m);
   // What the tables call for: a notification on every topic and a reply on each two-way one, every provider's items on
   // every channel, each reaching every receiver or requester but its sender.
   const direct = demoServices.flatMap((service) => service.rules.flatMap((rule) => rule.to));

@@ -1,0 +1,73 @@
+// An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
+// the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
+// properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes.
+import type { Readable } from 'node:stream';
+import type { Envelope } from '../../engine/envelope.ts';
+import { SwxError } from '../../engine/errors.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
+import { compress, gzipType, mayCompress } from './compression.ts';
+import { readAs4Message, signedReferences } from './message.ts';
+import type { ReferenceCopy } from './model.ts';
+import { as4ServiceFor } from './parties.ts';
+import type { As4Endpoint } from './pmode.ts';
+import { hubParty, signatureFor, type As4Settings } from './settings.ts';
+import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope } from './write.ts';
+
+export interface ComposedMessage {
+  /** The multipart/related HTTP body and its Content-Type. */
+  body: Buffer;
+  contentType: string;
+  /** What the signature covers: a non-repudiation receipt must copy each of these. */
+  references: ReferenceCopy[];
+}
+
+export async function whole(source: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+const mediaType = (contentType: string) => contentType.split(';')[0]!.trim();
+const charsetOf = (contentType: string) => /;\s*charset="?([^";\s]+)"?/i.exec(contentType)?.[1];
+
+/**
+ * Checks that the hub can send the envelope to this P-Mode at all (no encryption asked, a signature its key can make,
+ * an eb:Service for the swx service): SwxError otherwise, a refusal that no retry changes.
+ */
+export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIdentity['signing']): { algorithm: 'rsa-sha256' | 'ed25519'; service: { value: string; type?: string } } {
+  if (pmode.security.encrypt) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', 'the P-Mode asks for encrypted payloads, which this hub does not send yet');
+  const algorithm = signatureFor(pmode.profile, signing.key);
+  const service = as4ServiceFor(pmode, envelope.service, envelope.action);
+  if (!service) throw new SwxError('SWX_UNKNOWN_SERVICE', `the P-Mode has no eb:Service for swx service ${envelope.service} with action ${envelope.action}`);
+  return { algorithm, service };
+}
+
+/** `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be resent as it is. */
+export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
+  const { algorithm, service } = sendable(envelope, pmode, signing);
+  const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
+  const part = {
+    contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`,
+    contentType: compressed ? gzipType : envelope.contentType,
+    body: compressed ? await whole(compress(content)) : content,
+  };
+  const charset = charsetOf(envelope.contentType);
+  const written = userMessageEnvelope({
+    messageId: envelope.id,
+    ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
+    ...(pmode.mep.binding === 'pull' ? { mpc: pmode.mep.mpc } : {}),
+    from: { partyIds: [hubParty(settings)], role: settings.role },
+    to: { partyIds: pmode.partyIds, role: pmode.role },
+    collaboration: {
+      ...(pmode.agreement ? { agreementRef: { value: pmode.agreement.ref, ...(pmode.agreement.type ? { type: pmode.agreement.type } : {}), ...(pmode.agreement.pmode ? { pmode: pmode.agreement.pmode } : {}) } } : {}),
+      service, action: envelope.action, conversationId: envelope.conversationId,
+    },
+    // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds.
+    properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
+    payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
+  });
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds });
+  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
+  const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
+  return { body: await whole(multipart.body), contentType: multipart.contentType, references };
+}

@@ -1,0 +1,242 @@
+// AS4 inbound: a partner's MSH POSTs a UserMessage (one-way push) to the agency port. The message is read within the
+// body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
+// partner, trusted), a repeat answered with the receipt stored for the first, its payload inflated and handed to
+// intake; once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
+// Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BodyBudget } from '../../engine/budget.ts';
+import type { EvidenceLog } from '../../engine/evidence.ts';
+import { SwxError, errorCodes, type ErrorCode } from '../../engine/errors.ts';
+import { boundedBody, header, type Router } from '../../engine/http.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
+import { log } from '../../engine/log.ts';
+import { messagesTotal } from '../../engine/metrics.ts';
+import { admit, Unauthenticated } from '../../engine/peer.ts';
+import type { Registry } from '../../engine/registry.ts';
+import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
+import type { CertificateCheck, PayloadVerifiers, XmlAttachment } from '../../engine/trust/index.ts';
+import { readAs4Body } from './body.ts';
+import { decompress } from './compression.ts';
+import { ReceivedMessages } from './duplicates.ts';
+import { EbmsError, ebmsErrorOf, type EbmsCode } from './errors.ts';
+import { readAs4Message } from './message.ts';
+import type { As4Message, UserMessage } from './model.ts';
+import { receiverOf, senderOf, serviceOf, type As4Partner } from './parties.ts';
+import { answerSignal, type As4PullOptions } from './pull.ts';
+import { checkAs4Security } from './security.ts';
+import type { As4Settings } from './settings.ts';
+import { errorEnvelope, receiptEnvelope, serializeElement, signAs4, soapContentType } from './write.ts';
+import { elementChildren } from '../../engine/xml/elements.ts';
+
+export interface As4InboundOptions {
+  settings: As4Settings;
+  registry: Registry;
+  intake: Intake;
+  evidence: EvidenceLog;
+  trust: CertificateCheck;
+  signatures: PayloadVerifiers;
+  signing: HubIdentity['signing'];
+  budget: BodyBudget;
+  received: ReceivedMessages;
+  maxMessageBytes: number;
+  maxPayloadBytes: number;
+  clockSkewSeconds: number;
+  /** What answers PullRequests and the Receipts for pulled messages. */
+  pull: As4PullOptions;
+}
+
+/** The hub's SWX_* code an ebMS refusal is evidenced and counted under, when the error does not carry one. */
+const swxCodeOf: Partial<Record<EbmsCode, ErrorCode>> = {
+  'EBMS:0101': 'SWX_SIG_INVALID',
+  'EBMS:0103': 'SWX_SIG_ALG_UNSUPPORTED',
+  'EBMS:0010': 'SWX_ACL_DENIED',
+  'EBMS:0001': 'SWX_UNKNOWN_RECEIVER',
+  'EBMS:0004': 'SWX_INTERNAL',
+};
+
+/** Refusals of the hub's capacity and caps keep their own HTTP status (413, 429, 431, 503): 4xx, never a 500. */
+const capacityCodes = new Set<ErrorCode>(['SWX_TOO_LARGE', 'SWX_HEADERS_TOO_LARGE', 'SWX_BUSY', 'SWX_PARTNER_BUSY', 'SWX_CLIENT_ABORTED']);
+
+/** Where budget is claimed for a body whose sender is not known until its signature is checked: one share for all. */
+const unauthenticatedShare = 'as4:unauthenticated';
+
+const sourceOf = (req: IncomingMessage) => (req.socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '').replace(/%.*$/, '');
+
+/** A repeat that arrives with a signature older than the freshness allows is still a resend: the P-Mode's retries say how old. */
+const retrySpanSeconds = (pmode: As4Partner['pmode']) => pmode.receptionAwareness.retrySeconds.reduce((sum, wait) => sum + wait, 0);
+
+export function mountAs4Inbound(router: Router, options: As4InboundOptions): void {
+  const { settings, registry, intake } = options;
+
+  router.add('POST', settings.path, async (req: IncomingMessage, res: ServerResponse) => {
+    const partial: RefusedSubmission = { protocol: 'as4', payload: Buffer.alloc(0) };
+    let message: As4Message | undefined;
+    let accepted: { message: As4Message; sender: string; profile: As4Partner['pmode']['profile'] };
+    try {
+      const contentType = header(req, 'content-type') ?? '';
+      const claim = options.budget.claim(unauthenticatedShare, res);
+      const body = await readAs4Body(boundedBody(req, options.maxMessageBytes, claim), contentType, options.maxMessageBytes);
+      message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
+      const user = message.message;
+      if (user.kind !== 'user') {
+        const answer = await answerSignal(message, user, partial, options.pull);
+        res.writeHead(answer.status, { ...(answer.contentType ? { 'content-type': answer.contentType } : {}), 'content-length': String(answer.body.length) });
+        res.end(answer.body);
+        return;
+      }
+      const messageId = user.messageInfo.messageId;
+      partial.claimedId = messageId;
+      const sender = senderOf(registry, user);
+      if (sender.pmode.security.encrypt) {
+        throw new EbmsError('EBMS:0103', `the P-Mode of ${sender.partner.id} asks for encrypted payloads, which this hub does not handle yet`, { refToMessageInError: messageId });
+      }
+      const security = await checkAs4Security(message, {
+        profile: sender.pmode.profile,
+        attachments: body.attachments,
+        verifyXml: options.signatures.verifyXml,
+        clockSkewSeconds: options.clockSkewSeconds,
+        freshnessSeconds: Math.max(300, retrySpanSeconds(sender.pmode)) + options.clockSkewSeconds,
+      });
+      const signer = registry.keyByThumbprint(security.thumbprint);
+      if (!signer || signer.partner.id !== sender.partner.id) {
+        throw new EbmsError('EBMS:0101', `the signing certificate ${security.thumbprint} is not registered to ${sender.partner.id}, whose P-Mode the From PartyId names`, { refToMessageInError: messageId, origin: 'security', swxCode: 'SWX_SIG_KEY_MISMATCH' });
+      }
+      await admit(options.trust, signer, 'agency-signing', 'the signing certificate').catch((error: unknown) => { throw ebmsErrorOf(error, messageId); });
+
+      // Authenticated from here: refusals are evidenced as this partner's, the original signed envelope kept with them.
+      Object.assign(partial, {
+        id: messageId,
+        claimedId: undefined,
+        from: sender.partner.id,
+        conversationId: user.collaboration.conversationId,
+        ...(user.messageInfo.refToMessageId ? { refToMessageId: user.messageInfo.refToMessageId } : {}),
+        signature: { ...security.signature, base: body.envelope.toString('utf8') },
+      });
+      const { service, action } = serviceOf(sender.pmode, user.collaboration, messageId);
+      Object.assign(partial, { service, action });
+      const to = receiverOf(registry, user, settings);
+      if (to !== undefined) partial.to = to;
+
+      const stored = await options.received.receiptFor(sender.partner.id, messageId, sender.pmode.receptionAwareness.duplicateWindowSeconds);
+      if (stored !== undefined) {
+        await evidenceRepeat(options.evidence, partial);
+        messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
+        reply(res, 200, stored);
+        return;
+      }
+      const payload = await payloadOf(user, body.attachments, message, options.maxPayloadBytes);
+      Object.assign(partial, payload);
+      const taken = await intake.accept(partial as Submission);
+      messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
+      accepted = { message, sender: sender.partner.id, profile: sender.pmode.profile };
+    } catch (error) {
+      await refuse(req, res, options, partial, message, error);
+      return;
+    }
+    // Outside the try: the message is accepted whatever happens to its receipt, so it is never evidenced as refused.
+    // A receipt that cannot be made or kept is the hub's trouble: EBMS:0004 (HTTP 500), and the sender's resend, which
+    // intake takes as a duplicate, gets one.
+    try {
+      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, accepted.profile) });
+      await options.received.remember(accepted.sender, accepted.message.message.messageInfo.messageId, receipt);
+      reply(res, 200, receipt);
+    } catch (error) {
+      log.error({ err: error, from: accepted.sender, id: partial.id }, 'an accepted AS4 message\'s receipt could not be signed or kept');
+      const signal = errorEnvelope([new EbmsError('EBMS:0004', 'the message was accepted, but its receipt could not be made; send it again for the receipt', { refToMessageInError: partial.id })]);
+      const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }).catch(() => '');
+      if (!res.headersSent) reply(res, 500, xml);
+    }
+  });
+}
+
+function reply(res: ServerResponse, status: number, xml: string): void {
+  const body = Buffer.from(xml, 'utf8');
+  res.writeHead(status, { 'content-type': soapContentType, 'content-length': String(body.length) });
+  res.end(body);
+}
+
+/** What the hub can sign with for a partner's profile: the profile's algorithm when its key can, else its key's own. */
+function signatureAlgorithm(signing: HubIdentity['signing'], profile: As4Partner['pmode']['profile']): 'rsa-sha256' | 'ed25519' | undefined {
+  const type = signing.key.asymmetricKeyType;
+  if (profile === 'eDelivery-AS4-2.0' && type === 'ed25519') return 'ed25519';
+  if (type === 'rsa') return 'rsa-sha256';
+  return undefined;
+}
+
+/**
+ * The message's one payload: an attachment (inflated within `maxBytes` when compressed) or the SOAP Body's content,
+ * with its MimeType. A message with several payloads is refused with EBMS:0008 (FeatureNotSupported): a swx envelope
+ * carries one payload.
+ */
+async function payloadOf(user: UserMessage, attachments: readonly XmlAttachment[], message: As4Message, maxBytes: number): Promise<Pick<Submission, 'payload' | 'contentType'>> {
+  const messageId = user.messageInfo.messageId;
+  if (user.parts.length > 1) {
+    throw new EbmsError('EBMS:0008', `the message has ${user.parts.length} payloads; this hub carries one payload per message`, { refToMessageInError: messageId, faultCode: 'Sender' });
+  }
+  const part = user.parts[0];
+  if (!part) return { payload: Buffer.alloc(0), contentType: 'application/octet-stream' };
+  const withCharset = (type: string) => (part.characterSet && !/;\s*charset=/i.test(type) ? `${type}; charset=${part.characterSet}` : type);
+  if (part.location.kind === 'body') {
+    const content = elementChildren(message.envelope.body);
+    const element = part.location.id === undefined ? content[0] : content.find((child) => child.attributes.some((a) => a.localName === 'Id' && a.value === (part.location as { id?: string }).id));
+    if (!element) throw new EbmsError('EBMS:0009', 'the PartInfo names a Body payload the Body does not hold', { refToMessageInError: messageId });
+    return { payload: Buffer.from(serializeElement(element), 'utf8'), contentType: withCharset(part.mimeType ?? 'application/xml') };
+  }
+  const contentId = part.location.contentId;
+  const attachment = attachments.find((a) => a.contentId === contentId)!;
+  const partType = String(attachment.headers['content-type'] ?? 'application/octet-stream');
+  if (!part.compressionType) {
+    if (attachment.body.length > maxBytes) throw new SwxError('SWX_TOO_LARGE', `payload <${contentId.slice(0, 120)}> is ${attachment.body.length} bytes; this hub carries at most ${maxBytes}`);
+    return { payload: attachment.body, contentType: withCharset(part.mimeType ?? partType) };
+  }
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of decompress((async function* () { yield attachment.body; })(), part, { maxBytes, maxRatio: 200, ratioFloorBytes: Math.min(maxBytes, 1024 * 1024) })) chunks.push(chunk);
+  } catch (error) {
+    // What the sender sent cannot be inflated within the caps: its fault (4xx), not the hub's.
+    const ebms = ebmsErrorOf(error, messageId);
+    throw new EbmsError(ebms.code, ebms.detail, { refToMessageInError: messageId, faultCode: 'Sender', swxCode: 'SWX_TOO_LARGE' });
+  }
+  return { payload: Buffer.concat(chunks), contentType: withCharset(part.mimeType!) };
+}
+
+/** The evidence of a repeat answered with its stored receipt: received again, not processed again. */
+async function evidenceRepeat(evidence: EvidenceLog, partial: RefusedSubmission): Promise<void> {
+  const facts = {
+    messageId: partial.id!, conversationId: partial.conversationId ?? partial.id!, from: partial.from ?? '', to: partial.to ?? '',
+    service: partial.service ?? '', action: partial.action ?? '', protocol: 'as4',
+  };
+  await evidence.publish([
+    evidence.record({ ...facts, stage: 'received', signature: JSON.stringify(partial.signature) }),
+    evidence.record({ ...facts, stage: 'duplicate', detail: 'AS4 resend of a MessageId already received: answered with the stored receipt, not processed again' }),
+  ]);
+}
+
+/** A refusal: evidence (counted before authentication), then the signed Error signal with its HTTP status. */
+async function refuse(req: IncomingMessage, res: ServerResponse, options: As4InboundOptions, partial: RefusedSubmission, message: As4Message | undefined, error: unknown): Promise<void> {
+  const messageId = message?.message.messageInfo.messageId;
+  const ebms = ebmsErrorOf(error, messageId);
+  if (ebms.code === 'EBMS:0004') log.error({ err: error, from: partial.from, id: messageId }, 'AS4 message not accepted: internal error');
+  const swxCode = ebms.swxCode ?? swxCodeOf[ebms.code] ?? 'SWX_BAD_REQUEST';
+  messagesTotal.inc({ stage: 'received', outcome: 'rejected', code: swxCode });
+  const detail = `${ebms.code} ${ebms.shortDescription}: ${ebms.detail}`;
+  const refusal = partial.from
+    ? new SwxError(swxCode, detail)
+    : new Unauthenticated(swxCode, detail, sourceOf(req), String(partial.signature?.certThumbprint ?? ''));
+  await options.intake.reject(partial, refusal).catch((rejectError: unknown) => log.warn({ err: rejectError }, 'an AS4 refusal could not be evidenced'));
+  let signal;
+  try {
+    signal = errorEnvelope([ebms]);
+    const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem });
+    const status = capacityCodes.has(swxCode) ? errorCodes[swxCode].status : signal.httpStatus;
+    if (!res.headersSent) {
+      if (status === 503 || status === 429) res.setHeader('retry-after', '1');
+      // A body not read to its end cannot be followed by another request on this connection.
+      if (!req.complete) res.setHeader('connection', 'close');
+      reply(res, status, xml);
+    }
+  } catch (signError) {
+    log.error({ err: signError }, 'the AS4 Error signal could not be signed');
+    if (!res.headersSent) reply(res, 500, '');
+  }
+}

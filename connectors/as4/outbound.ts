@@ -1,0 +1,164 @@
+// AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
+// To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
+// WS-Security with the algorithm the partner's profile fixes, over mutual TLS; the partner's signed Receipt, its
+// signature judged through the trust store and its references against what was signed, is the delivery's receipt.
+import type { Agent } from 'node:https';
+import type { Envelope } from '../../engine/envelope.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
+import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import type { Partner, Registry } from '../../engine/registry.ts';
+import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import { checkWsSecurity } from '../../engine/trust/index.ts';
+import { composeUserMessage, sendable, whole, type ComposedMessage } from './compose.ts';
+import { ebmsErrorOf } from './errors.ts';
+import { readAs4Message } from './message.ts';
+import { as4Endpoint, type As4Endpoint } from './pmode.ts';
+import { checkReceipt, type SentMessage } from './reception.ts';
+import type { As4Settings } from './settings.ts';
+
+export interface As4OutboundOptions {
+  settings: As4Settings;
+  timeoutMs: number;
+  maxSockets: number;
+  clockSkewSeconds: number;
+  /** The largest payload sent: the signature needs the part whole. */
+  maxPayloadBytes: number;
+}
+
+/** The largest answer read: a Receipt copies the message's references, an Error signal a detail; neither is large. */
+const maxAnswerBytes = 1024 * 1024;
+
+/**
+ * A retry resends the signed message of the first attempt byte for byte (AS4 reception awareness), so that a receiver
+ * that took the first and stored its receipt answers with a receipt whose references match: for an hour (its
+ * Timestamp's validity, less a margin), within 64 MiB of copies in this process. Past either, it is signed afresh.
+ */
+const resend = { timestampTtlSeconds: 3600, reuseMs: 3540_000, maxBytes: 64 * 1024 * 1024 };
+
+export class As4Outbound implements Outbound {
+  private readonly agents = new Map<string, Agent>();
+  /** The signed message sent for each delivery not yet settled, oldest first. */
+  private readonly copies = new Map<string, { composed: ComposedMessage; at: number }>();
+  private copiedBytes = 0;
+
+  constructor(
+    private readonly hub: HubIdentity,
+    private readonly registry: Registry,
+    private readonly trust: CertificateCheck,
+    private readonly signatures: PayloadVerifiers,
+    private readonly options: As4OutboundOptions,
+  ) {}
+
+  private agent(partnerId: string): Agent {
+    let agent = this.agents.get(partnerId);
+    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
+    return agent;
+  }
+
+  async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: Record<string, unknown>): Promise<Receipt> {
+    const permanent = (code: ConstructorParameters<typeof SwxError>[0], detail: string) => new DeliveryError(false, code, `${partner.id}: ${detail}`);
+    const parsed = as4Endpoint.safeParse(endpoint);
+    if (!parsed.success) throw permanent('SWX_BAD_REQUEST', `its as4 P-Mode does not fit the schema: ${parsed.error.issues[0]?.message}`);
+    const pmode: As4Endpoint = parsed.data;
+    if (pmode.mep.binding !== 'push' || !pmode.url) throw permanent('SWX_UNKNOWN_RECEIVER', 'its as4 P-Mode is not one-way push to a url');
+    try {
+      sendable(envelope, pmode, this.hub.signing);
+    } catch (error) {
+      throw permanent((error as SwxError).code, (error as Error).message);
+    }
+    if (payload.size > this.options.maxPayloadBytes) {
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; AS4 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.as4.maxPayloadBytes)`);
+    }
+    const key = `${partner.id}\u0000${envelope.id}`;
+    const copy = this.copies.get(key);
+    const composed = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
+      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, resend.timestampTtlSeconds);
+    if (composed !== copy?.composed) this.keep(key, composed);
+    const body = composed.body;
+
+    const url = new URL(pmode.url);
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
+    try {
+      const answer = await postHttps(url, {
+        headers: { 'content-type': composed.contentType, 'content-length': String(body.length) },
+        agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+      }, body, maxAnswerBytes).catch((error: Error) => {
+        if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
+        const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
+        throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+      });
+      const receipt = await this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
+      this.forget(key);
+      return receipt;
+    } catch (error) {
+      // Kept for the retry only when one follows: a transient failure.
+      if (!(error instanceof DeliveryError) || !error.transient) this.forget(key);
+      throw error;
+    }
+  }
+
+  private keep(key: string, composed: ComposedMessage): void {
+    this.forget(key);
+    this.copies.set(key, { composed, at: Date.now() });
+    this.copiedBytes += composed.body.length;
+    for (const [oldest] of this.copies) {
+      if (this.copiedBytes <= resend.maxBytes) break;
+      this.forget(oldest);
+    }
+  }
+
+  private forget(key: string): void {
+    const copy = this.copies.get(key);
+    if (!copy) return;
+    this.copiedBytes -= copy.composed.body.length;
+    this.copies.delete(key);
+  }
+
+  /** The answer to a UserMessage: a signed Receipt for it (the delivery's receipt), an Error signal, or a failure. */
+  private async judge(answer: HttpsAnswer, partner: Partner, pmode: As4Endpoint, sent: SentMessage): Promise<Receipt> {
+    const text = answer.body.toString('utf8');
+    let message;
+    try {
+      message = readAs4Message(answer.body);
+    } catch (error) {
+      if (answer.status >= 500 || answer.status === 429 || answer.status === 408) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status} with no ebMS signal: ${ebmsErrorOf(error).detail.slice(0, 300)}`);
+    }
+    const signal = message.message;
+    if (signal.kind !== 'signal') throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered with a UserMessage, not a signal`);
+    if (signal.errors.length > 0 && !signal.receipt) {
+      const detail = signal.errors.map((e) => `${e.errorCode} ${e.shortDescription ?? ''}: ${e.detail ?? e.description?.text ?? ''}`).join('; ').slice(0, 1000);
+      // A Receiver fault (5xx) is the partner's own trouble and passes; a Sender fault is its verdict on this message.
+      const transient = answer.status >= 500;
+      throw new DeliveryError(transient, transient ? 'SWX_UNAVAILABLE' : 'SWX_DELIVERY_REJECTED', `${partner.id} answered ${answer.status} with an ebMS Error: ${detail}`);
+    }
+    if (answer.status !== 200) throw new DeliveryError(answer.status >= 500, answer.status >= 500 ? 'SWX_UNAVAILABLE' : 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status}`);
+    const invalid = checkReceipt(signal, sent, pmode.receipt.signed);
+    if (invalid) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${invalid.detail}`);
+    if (!pmode.receipt.signed) {
+      return { status: answer.status, duplicate: false, signature: { scheme: 'xmldsig', algorithm: '', keyId: '', certThumbprint: '', covered: [], value: '' }, raw: text };
+    }
+    let security;
+    try {
+      security = await checkWsSecurity(message.envelope, { verifyXml: this.signatures.verifyXml, clockSkewSeconds: this.options.clockSkewSeconds });
+    } catch (error) {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt: ${(error as Error).message}`);
+    }
+    const signer = this.registry.keyByThumbprint(security.thumbprint);
+    if (!signer || signer.partner.id !== partner.id) {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${security.thumbprint}, not a certificate registered to ${partner.id}`);
+    }
+    const refusal = await this.trust.check(signer.parsed, 'agency-signing');
+    if (refusal) throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${security.thumbprint}: ${refusal.code}: ${refusal.detail}`);
+    return { status: answer.status, duplicate: false, signature: { ...security.signature, certificate: signer.certificate.toString() }, raw: text };
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+    this.copies.clear();
+    this.copiedBytes = 0;
+  }
+}

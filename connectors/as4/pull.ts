@@ -1,0 +1,123 @@
+// AS4 one-way pull: a partner whose P-Mode says pull (and that receives by pull) sends a signed PullRequest for its MPC
+// and gets the next delivery waiting in its inbox (engine/inbox.ts) as a signed UserMessage, or EBMS:0006 (a warning,
+// HTTP 200) when none waits; its signed Receipt for that message, checked against what the hub signed, acknowledges it.
+// What was handed out is kept in a KV bucket for the inbox's visibility time, so any hub process takes the Receipt.
+import { createHash } from 'node:crypto';
+import type { KV } from '@nats-io/kv';
+import type { HubIdentity } from '../../engine/identity.ts';
+import type { Inbox } from '../../engine/inbox.ts';
+import type { Payloads } from '../../engine/payloads.ts';
+import { admit } from '../../engine/peer.ts';
+import type { Registry } from '../../engine/registry.ts';
+import type { RefusedSubmission } from '../../engine/submission.ts';
+import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import { composeUserMessage } from './compose.ts';
+import { EbmsError, ebmsErrorOf } from './errors.ts';
+import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
+import { as4Partners, type As4Partner } from './parties.ts';
+import { algorithmsOf, profiles } from './pmode.ts';
+import { checkReceipt } from './reception.ts';
+import { checkAs4Security } from './security.ts';
+import type { As4Settings } from './settings.ts';
+import { errorEnvelope, signAs4, soapContentType } from './write.ts';
+
+export const pulledBucket = 'swx_as4_pulled';
+
+export interface As4PullOptions {
+  settings: As4Settings;
+  registry: Registry;
+  trust: CertificateCheck;
+  signatures: PayloadVerifiers;
+  signing: HubIdentity['signing'];
+  inbox: Inbox;
+  payloads: Payloads;
+  pulled: KV;
+  maxPayloadBytes: number;
+  clockSkewSeconds: number;
+}
+
+/** An answer to a signal: a body and its type (none for an accepted Receipt). */
+export interface SignalAnswer { status: number; contentType?: string; body: Buffer }
+
+interface Handed { token: string; references: ReferenceCopy[] }
+
+const pulledKey = (partner: string, messageId: string) => createHash('sha256').update(`${partner}\u0000${messageId}`).digest('base64url');
+
+/**
+ * The partner that signed a signal, among `candidates` (pull P-Modes): its signature judged under the profile of the
+ * candidates that use its algorithm, the certificate registered to one of them and trusted. EBMS:0101 otherwise.
+ */
+async function signerOf(message: As4Message, candidates: As4Partner[], options: As4PullOptions): Promise<{ sender: As4Partner; security: Awaited<ReturnType<typeof checkAs4Security>> }> {
+  const messageId = message.message.messageInfo.messageId;
+  const used = algorithmsOf(message).signature;
+  const profile = candidates.find((c) => profiles[c.pmode.profile].signature === used)?.pmode.profile ?? candidates[0]!.pmode.profile;
+  const security = await checkAs4Security(message, { profile, attachments: [], verifyXml: options.signatures.verifyXml, clockSkewSeconds: options.clockSkewSeconds });
+  const signer = options.registry.keyByThumbprint(security.thumbprint);
+  const sender = candidates.find((c) => c.partner.id === signer?.partner.id);
+  if (!signer || !sender) {
+    throw new EbmsError('EBMS:0101', `the signing certificate ${security.thumbprint} is not registered to a partner that pulls here`, { refToMessageInError: messageId, origin: 'security', swxCode: 'SWX_SIG_KEY_MISMATCH' });
+  }
+  await admit(options.trust, signer, 'agency-signing', 'the signing certificate').catch((error: unknown) => { throw ebmsErrorOf(error, messageId); });
+  return { sender, security };
+}
+
+const pullPartners = (registry: Registry) => as4Partners(registry).filter(({ partner, pmode }) => pmode.mep.binding === 'pull' && partner.receive === 'pull');
+
+/** Answers a PullRequest or a Receipt for a pulled message; `partial` learns the sender once it is authenticated. */
+export async function answerSignal(message: As4Message, signal: SignalMessage, partial: RefusedSubmission, options: As4PullOptions): Promise<SignalAnswer> {
+  const messageId = signal.messageInfo.messageId;
+  const notServed = (detail: string) => new EbmsError('EBMS:0008', detail, { refToMessageInError: messageId, faultCode: 'Sender' });
+  if (signal.pullRequest) {
+    const mpc = signal.pullRequest.mpc;
+    const candidates = pullPartners(options.registry).filter(({ pmode }) => pmode.mep.binding === 'pull' && pmode.mep.mpc === mpc);
+    if (candidates.length === 0) throw new EbmsError('EBMS:0010', `no P-Mode of this hub lets a partner pull from MPC ${mpc.slice(0, 300)}`, { refToMessageInError: messageId, swxCode: 'SWX_AUTH_UNKNOWN_CERT' });
+    const { sender } = await signerOf(message, candidates, options);
+    partial.from = sender.partner.id;
+    return pull(sender, messageId, options);
+  }
+  if (signal.receipt) {
+    const candidates = pullPartners(options.registry);
+    if (candidates.length === 0) throw notServed('this hub takes Receipts on their own only for pulled messages, and no partner pulls here');
+    const { sender, security } = await signerOf(message, candidates, options);
+    partial.from = sender.partner.id;
+    const ref = signal.messageInfo.refToMessageId;
+    const entry = ref === undefined ? undefined : await options.pulled.get(pulledKey(sender.partner.id, ref));
+    if (!ref || !entry || entry.operation !== 'PUT' || entry.length === 0) {
+      throw new EbmsError('EBMS:0302', `the Receipt answers ${ref?.slice(0, 200) ?? 'no message'}, which was not handed to ${sender.partner.id} (or its visibility time has passed)`, { refToMessageInError: messageId, faultCode: 'Sender' });
+    }
+    const handed = entry.json<Handed>();
+    const invalid = checkReceipt(signal, { messageId: ref, references: handed.references }, sender.pmode.receipt.signed);
+    if (invalid) throw new EbmsError('EBMS:0302', invalid.detail, { refToMessageInError: messageId, faultCode: 'Sender' });
+    await options.inbox.acknowledge(sender.partner.id, [{ id: ref, token: handed.token }], { raw: message.envelope.raw.toString(), signature: security.signature });
+    await options.pulled.delete(pulledKey(sender.partner.id, ref));
+    return { status: 200, body: Buffer.alloc(0) };
+  }
+  throw notServed('this hub takes UserMessages, PullRequests and Receipts for pulled messages; not this signal');
+}
+
+/** The next delivery waiting for `sender` as a signed UserMessage, or the signed EBMS:0006 warning when none waits. */
+async function pull(sender: As4Partner, pullRequestId: string, options: As4PullOptions): Promise<SignalAnswer> {
+  const [item] = await options.inbox.collect(sender.partner.id, 1, 0);
+  if (!item) {
+    const empty = new EbmsError('EBMS:0006', `nothing waits for ${sender.partner.id} on MPC ${sender.pmode.mep.binding === 'pull' ? sender.pmode.mep.mpc.slice(0, 300) : ''}`, { refToMessageInError: pullRequestId });
+    return signed(errorEnvelope([empty]), options);
+  }
+  const { envelope } = item;
+  if (envelope.size > options.maxPayloadBytes) {
+    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes; AS4 signs the part whole and hands out at most ${options.maxPayloadBytes}`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
+  }
+  const content = envelope.payload !== undefined ? Buffer.from(envelope.payload, 'base64') : await options.payloads.bytes(envelope);
+  let composed;
+  try {
+    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing);
+  } catch (error) {
+    throw ebmsErrorOf(error, pullRequestId);
+  }
+  await options.pulled.put(pulledKey(sender.partner.id, envelope.id), JSON.stringify({ token: item.token, references: composed.references } satisfies Handed));
+  return { status: 200, contentType: composed.contentType, body: composed.body };
+}
+
+async function signed(signal: ReturnType<typeof errorEnvelope>, options: As4PullOptions): Promise<SignalAnswer> {
+  const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem });
+  return { status: signal.httpStatus, contentType: soapContentType, body: Buffer.from(xml, 'utf8') };
+}

@@ -1,0 +1,68 @@
+// What the console's parts share: who is calling (and how), what the hub hands the console, its cookies, and the
+// reason a caller gives for a change.
+import type { FastifyRequest } from 'fastify';
+import type { RouteTable } from '../engine/admin.ts';
+import type { Catalogue } from '../engine/catalogue.ts';
+import type { Registry } from '../engine/registry.ts';
+import type { Store } from '../engine/store/index.ts';
+import type { CertificateCheck } from '../engine/trust/index.ts';
+import type { Access } from './access.ts';
+import type { AuditSink } from './audit-sink.ts';
+import type { Lockout, Session, Sessions } from './sessions.ts';
+import type { Role, Users } from './users.ts';
+
+/** Who is calling: a user, or the holder of the operator token on loopback. */
+export interface Principal {
+  name: string;
+  roles: readonly Role[];
+  via: 'operator-token' | 'api-token' | 'session';
+  session?: Session;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest { principal?: Principal }
+  interface FastifyContextConfig { access?: Access }
+}
+
+export interface ConsoleDeps {
+  users: Users;
+  sessions: Sessions;
+  lockout: Lockout;
+  audit: AuditSink;
+  /** The deployment's judgement of a certificate: officers' client certificates are held to it. */
+  trust: CertificateCheck;
+  /** The operator token (<data>/ops-token or SWX_OPS_TOKEN): every role, on the loopback listener only. */
+  opsToken: string;
+  /** The loopback listener's address and the other names it answers to (SWX_OPS_HOST, SWX_OPS_NAMES). */
+  opsHost: string;
+  opsNames: readonly string[];
+  /** The shared key of CSRF tokens (Users.sharedSecret). */
+  csrfKey: Buffer;
+  /** Adds the operator routes (engine/admin.ts, the CRL distribution point) to the console's route table. */
+  operatorRoutes(table: RouteTable): void;
+  registry: Pick<Registry, 'partner' | 'service' | 'topic' | 'channel'>;
+  catalogue: Pick<Catalogue, 'dataset'>;
+  /** The settings the hub runs with, without secrets (GET /api/settings). */
+  settings(): unknown;
+  /** The store, in the process that archives: where the audit log is read. */
+  store?: Store;
+}
+
+export interface ConsoleListener {
+  kind: 'loopback' | 'network';
+  /** The network listener's TLS: the hub's credential; `requestCert` asks for an officer's client certificate. */
+  tls?: { key: string; cert: string; ca: string[]; requestCert: boolean };
+}
+
+export const sessionCookie = '__Host-swx-session';
+export const csrfCookie = '__Host-swx-csrf';
+/** Cookies the console sets: sent back only over HTTPS, to this host alone, never to a script, never cross-site. */
+export const cookieOptions = { path: '/', httpOnly: true, secure: true, sameSite: 'strict' } as const;
+
+/** The reason a change is made for, when the caller gives one (x-swx-reason, URL-encoded). */
+export function reasonOf(request: FastifyRequest): string | undefined {
+  const header = request.headers['x-swx-reason'];
+  if (typeof header !== 'string' || header === '') return undefined;
+  try { return decodeURIComponent(header).slice(0, 1_000); } catch { return header.slice(0, 1_000); }
+}
+

@@ -1,0 +1,396 @@
+// AS4 through the hub as agencies' MSHs and another swx hub see it: two hubs under one root exchange AS4 over HTTPS
+// both ways (REST in at one, AS4 between them, REST out at the other), each receipt signed and checked; a partner's
+// MSH sends to a REST agency; and every kind of bad input gets its ebMS Error signal and evidence while the hub serves on.
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  as4Multipart, checkAs4Security, checkReceipt, compress, decompress, pullRequestEnvelope, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment,
+  signedReferences, swxPartyIdType, userMessageEnvelope, type As4Message, type SignalMessage,
+} from '../../connectors/as4/index.ts';
+import { initPki, issueAgency, issueCertificate, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { checkWsSecurity } from '../../engine/trust/index.ts';
+import { collect } from '../helpers/as4.ts';
+import { stagesOf } from '../helpers/delivery.ts';
+import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { createServer as createHttpsServer, request } from 'node:https';
+
+const T = swxPartyIdType;
+const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
+
+let hubA: HubProcess;
+let hubB: HubProcess;
+let customs: TestAgency;
+let boft: TestAgency;
+let gateway: Credential;
+let rogue: Credential;
+let nta: Credential;
+const ntaMpc = 'urn:example:mpc:nta';
+let caPem: string;
+let pkiDirA: string;
+let pmodeOfHubB: ReturnType<typeof hubPmode>;
+let hubBSign: string;
+let hubASign: string;
+const arrivedAtCustoms: string[] = [];
+
+function writeSettings(dir: string, partyId: string): void {
+  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ connectors: { as4: { partyId: { id: partyId } } } }));
+}
+
+/** The P-Mode of a remote hub's MSH, as the other hub registers it. */
+const hubPmode = (port: number, partyId: string) => ({
+  url: `https://localhost:${port}/as4`,
+  partyIds: [{ id: partyId, type: T }],
+  services: [{ service: 'customs.declaration', actions: ['deliver'] }, { service: 'trade.reply', actions: ['deliver'] }],
+  security: { sign: true, encrypt: false },
+});
+
+test.before(async () => {
+  const dirA = tempDir('as4-a');
+  writeSettings(dirA, 'hub-a');
+  hubA = await startHubProcess({ dataDir: dirA, env: { SWX_PKI_ALG: 'rsa' } });
+  // Hub B's PKI under hub A's root: each trusts the other's TLS and signing certificates through the common anchor.
+  const portsB = { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const dirB = tempDir('as4-b');
+  writeSettings(dirB, 'hub-b');
+  cpSync(join(dirA, 'pki', 'ca'), join(dirB, 'pki', 'ca'), { recursive: true });
+  await initPki(join(dirB, 'pki'), { agencies: [], alg: 'rsa', crlUrl: `http://localhost:${portsB.ops}/pki/crl` });
+  hubB = await startHubProcess({ dataDir: dirB, env: { SWX_PKI_ALG: 'rsa' }, ports: portsB });
+
+  const pkiA = await loadPki(join(dirA, 'pki'));
+  const pkiB = await loadPki(join(dirB, 'pki'));
+  caPem = pkiA.ca.certPem;
+  pkiDirA = join(dirA, 'pki');
+  pmodeOfHubB = hubPmode(hubB.agencyPort, 'hub-b');
+  hubBSign = pkiB.hubSign.certPem;
+  hubASign = pkiA.hubSign.certPem;
+  customs = await addAgency(hubA, 'CUSTOMS', { onMessage: (entry) => arrivedAtCustoms.push(entry.id) });
+  boft = await addAgency(hubB, 'BOFT');
+  for (const [hub, id, other, port, party] of [[hubA, 'BOFT', pkiB, hubB.agencyPort, 'hub-b'], [hubB, 'CUSTOMS', pkiA, hubA.agencyPort, 'hub-a']] as const) {
+    const put = await hub.admin('PUT', `/api/partners/${id}`, { name: `${id} behind ${party}`, certificates: [other.hubSign.certPem], endpoints: { as4: hubPmode(port, party) } });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+  }
+  for (const hub of [hubA, hubB]) {
+    await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+    await addService(hub, 'trade.reply', ['BOFT'], ['CUSTOMS']);
+  }
+  // TFDA's own AS4 gateway, registered at hub A with its certificate and P-Mode; it sends, and never receives over AS4.
+  gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
+  rogue = await issueAgency(join(dirA, 'pki'), 'ROGUE');
+  const put = await hubA.admin('PUT', '/api/partners/TFDA', {
+    name: 'TFDA gateway', certificates: [gateway.certPem],
+    endpoints: { as4: {
+      url: 'https://localhost:9/as4', partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }],
+      services: [{ service: 'urn:example:health-notice', type: 'urn:example', actions: ['Submit'], swx: 'health.notice' }],
+      security: { sign: true, encrypt: false },
+    } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'health.notice', ['TFDA'], ['CUSTOMS']);
+  // NTA's MSH takes no inbound connection: it pulls from its MPC.
+  nta = await issueAgency(join(dirA, 'pki'), 'NTA');
+  const ntaPut = await hubA.admin('PUT', '/api/partners/NTA', {
+    name: 'NTA gateway (pull)', certificates: [nta.certPem], receive: 'pull',
+    endpoints: { as4: {
+      partyIds: [{ id: 'nta-gw', type: 'urn:example:party' }], mep: { binding: 'pull', mpc: ntaMpc },
+      services: [{ service: 'tax.notice', actions: ['deliver'] }], security: { sign: true, encrypt: false },
+    } },
+  });
+  assert.is(ntaPut.status, 200, JSON.stringify(ntaPut.body));
+  await addService(hubA, 'tax.notice', ['CUSTOMS'], ['NTA']);
+});
+
+test.after(async () => {
+  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  await Promise.all([hubA?.stop(), hubB?.stop()]);
+});
+
+const notice = Buffer.from('<Notice xmlns="urn:example:health"><Product>frozen shrimp</Product><Finding>residue over limit</Finding></Notice>');
+
+interface GatewayOptions {
+  messageId: string;
+  signer?: Credential;
+  fromParty?: string;
+  payload?: Buffer;
+  /** Sent gzip-compressed, as the AS4 compression feature does. */
+  gzip?: boolean;
+  /** A header block the hub does not process, marked mustUnderstand. */
+  extraHeader?: boolean;
+  /** The attachment changed after signing. */
+  tamper?: boolean;
+}
+
+/** A UserMessage as TFDA's MSH sends it to hub A: To hub A's PartyId, the swx receiver in finalRecipient. */
+async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; contentType: string; sent: As4Message }> {
+  const signer = options.signer ?? gateway;
+  const payload = options.payload ?? notice;
+  const part = { contentId: `notice-${options.messageId}`, contentType: options.gzip ? 'application/gzip' : 'application/xml', body: options.gzip ? await collect(compress(payload)) : payload };
+  const written = userMessageEnvelope({
+    messageId: options.messageId,
+    from: { partyIds: [{ id: options.fromParty ?? 'tfda-gw', type: 'urn:example:party' }], role },
+    to: { partyIds: [{ id: 'hub-a', type: T }], role },
+    collaboration: { service: { value: 'urn:example:health-notice', type: 'urn:example' }, action: 'Submit', conversationId: `conv-${options.messageId}` },
+    properties: [{ name: 'originalSender', value: 'TFDA' }, { name: 'finalRecipient', value: 'CUSTOMS' }],
+    payloads: [{ contentId: part.contentId, mimeType: 'application/xml', ...(options.gzip ? { compressionType: 'application/gzip' as const } : {}) }],
+  });
+  if (options.extraHeader) written.xml = written.xml.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:example:routing" env:mustUnderstand="true">r1</x:Routing>');
+  const xml = await signAs4(written, { keyPem: signer.keyPem, certPem: signer.certPem, attachments: [signedAttachment(part)] });
+  const sentBody = options.tamper ? Buffer.from(part.body.toString('utf8').replace('residue', 'RESIDUE')) : part.body;
+  const multipart = as4Multipart(xml, [{ ...part, body: (async function* () { yield sentBody; })() }]);
+  return { body: await collect(multipart.body), contentType: multipart.contentType, sent: readAs4Message(Buffer.from(xml), { attachments: [part.contentId], understood: ['{urn:example:routing}Routing'] }) };
+}
+
+/** POSTs to hub A's AS4 path as an MSH does (server-authenticated TLS, no client certificate); the answer as bytes. */
+function postBytes(body: Buffer, contentType: string): Promise<{ status: number; contentType: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`https://localhost:${hubA.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function post(body: Buffer, contentType: string): Promise<{ status: number; signal: SignalMessage; message: As4Message; text: string }> {
+  const answer = await postBytes(body, contentType);
+  const text = answer.body.toString('utf8');
+  const message = readAs4Message(answer.body);
+  assert.is(message.message.kind, 'signal', `an ebMS signal answers: ${text.slice(0, 300)}`);
+  // Every answer, receipt or error, is signed by hub A.
+  const security = await checkWsSecurity(message.envelope);
+  assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''));
+  return { status: answer.status, signal: message.message as SignalMessage, message, text };
+}
+
+const errorCodeOf = (signal: SignalMessage) => signal.errors.map((e) => e.errorCode).join(',');
+
+test('REST in at hub A, AS4 to hub B, REST out to BOFT; and the reply back the other way, each receipt signed and checked', async () => {
+  const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/00042', value: 98000 });
+  const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from(declaration) });
+  assert.is(answer.status, 202, answer.text);
+  const id = String(answer.body.id);
+  await waitFor('the declaration in BOFT\'s inbox behind hub B', () => existsSync(join(boft.inboxDir, `${id}.json`)), 60_000);
+  assert.is(readFileSync(join(boft.inboxDir, `${id}.bin`), 'utf8'), declaration);
+  const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
+  assert.is(entry.from, 'CUSTOMS');
+  assert.is(entry.contentType, 'application/json');
+
+  // Hub A kept hub B's signed Receipt as the delivery's receipt; hub B kept the signed AS4 envelope it received.
+  const atA = await evidenceOf(hubA, id, ['received', 'delivered'], 30_000);
+  const delivered = atA.find((row) => row.stage === 'delivered');
+  assert.ok(delivered, `hub A evidenced the delivery: ${atA.map((row) => row.stage)}`);
+  const receiptXml = Buffer.from(delivered.raw, 'base64').toString('utf8');
+  assert.match(receiptXml, /NonRepudiationInformation/);
+  const receiptSignature = JSON.parse(delivered.signature);
+  assert.is(receiptSignature.scheme, 'xmldsig');
+  const atB = await evidenceOf(hubB, id, ['received', 'delivered'], 30_000);
+  const received = atB.find((row) => row.stage === 'received');
+  assert.is(received.protocol, 'as4');
+  assert.is(received.from_partner, 'CUSTOMS');
+  const signature = JSON.parse(received.signature);
+  assert.match(signature.base, /<eb:Messaging[^>]*>.*<eb:MessageId>/s, 'the signed AS4 envelope is kept as evidence');
+  assert.ok(atB.some((row) => row.stage === 'delivered'), 'hub B evidenced the REST delivery to BOFT');
+
+  const reply = await boft.client.send({ to: 'CUSTOMS', service: 'trade.reply', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"accepted":true}'), refTo: id });
+  assert.is(reply.status, 202, reply.text);
+  const replyId = String(reply.body.id);
+  await waitFor('the reply in CUSTOMS\'s inbox behind hub A', () => existsSync(join(customs.inboxDir, `${replyId}.json`)), 60_000);
+  const replyEntry = JSON.parse(readFileSync(join(customs.inboxDir, `${replyId}.json`), 'utf8'));
+  assert.is(replyEntry.from, 'BOFT');
+  assert.is(replyEntry.refToMessageId, id);
+  const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
+  assert.ok(replyAtB.some((row) => row.stage === 'delivered'), 'hub B evidenced hub A\'s receipt for the reply');
+});
+
+test('a partner\'s MSH sends AS4 to a REST agency: signed receipt with every reference; a resend gets the same receipt and is delivered once', async () => {
+  const messageId = `notice-1@tfda.example`;
+  const message = await gatewayMessage({ messageId, gzip: true });
+  const first = await post(message.body, message.contentType);
+  assert.is(first.status, 200, first.text);
+  assert.is(errorCodeOf(first.signal), '');
+  assert.is(checkReceipt(first.signal, { messageId, references: signedReferences(message.sent) }, true), undefined, 'the receipt copies every reference the gateway signed');
+  await waitFor('the notice in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 60_000);
+  assert.is(readFileSync(join(customs.inboxDir, `${messageId}.bin`), 'utf8'), notice.toString('utf8'), 'inflated to the payload the gateway sent');
+  const entry = JSON.parse(readFileSync(join(customs.inboxDir, `${messageId}.json`), 'utf8'));
+  assert.is(entry.from, 'TFDA');
+  assert.is(entry.service, 'health.notice');
+  assert.is(entry.action, 'Submit');
+  assert.is(entry.conversationId, `conv-${messageId}`);
+  assert.match(entry.contentType, /^application\/xml/);
+
+  const again = await post(message.body, message.contentType);
+  assert.is(again.status, 200);
+  assert.is(again.text, first.text, 'the stored receipt, byte for byte');
+  const resent = await gatewayMessage({ messageId, gzip: true });
+  const third = await post(resent.body, resent.contentType);
+  assert.is(third.text, first.text, 'a freshly signed resend of the MessageId gets the stored receipt too');
+  const stages = (await waitStages(messageId, 'duplicate', 2))[messageId] ?? {};
+  assert.is(Number(stages.delivered), 1, `delivered once: ${JSON.stringify(stages)}`);
+  assert.is(Number(stages.duplicate), 2, `both repeats evidenced: ${JSON.stringify(stages)}`);
+  assert.is(arrivedAtCustoms.filter((id) => id === messageId).length, 1, 'CUSTOMS stored it once');
+});
+
+async function waitStages(id: string, stage: string, count: number): Promise<Record<string, Record<string, number>>> {
+  let stages: Record<string, Record<string, number>> = {};
+  await waitFor(`${count} ${stage} records of ${id}`, async () => {
+    stages = await stagesOf(hubA, [id]);
+    return Number(stages[id]?.[stage] ?? 0) >= count && Number(stages[id]?.delivered ?? 0) >= 1;
+  }, 30_000);
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  return stagesOf(hubA, [id]);
+}
+
+test('bad input gets its ebMS Error signal, signed, a 4xx, and evidence; the hub serves on', async () => {
+  const refusedBefore = await unauthenticatedCount();
+  const cases: [string, () => Promise<{ body: Buffer; contentType: string }>, string][] = [
+    ['no eb:Messaging', async () => ({ body: Buffer.from('<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header/><env:Body/></env:Envelope>'), contentType: 'application/soap+xml' }), 'EBMS:0009'],
+    ['an unknown party', () => gatewayMessage({ messageId: 'bad-party@tfda.example', fromParty: 'nobody' }), 'EBMS:0010'],
+    ['a tampered attachment', () => gatewayMessage({ messageId: 'bad-tamper@tfda.example', tamper: true }), 'EBMS:0101'],
+    ['a certificate registered to no partner', () => gatewayMessage({ messageId: 'bad-cert@tfda.example', signer: rogue }), 'EBMS:0101'],
+    ['a mustUnderstand header not understood', () => gatewayMessage({ messageId: 'bad-mu@tfda.example', extraHeader: true }), 'EBMS:0008'],
+    ['truncated MIME', async () => { const m = await gatewayMessage({ messageId: 'bad-cut@tfda.example' }); return { ...m, body: m.body.subarray(0, m.body.length - 120) }; }, 'EBMS:0007'],
+  ];
+  for (const [what, build, code] of cases) {
+    const { body, contentType } = await build();
+    const answer = await post(body, contentType);
+    assert.is(errorCodeOf(answer.signal), code, `${what}: ${answer.text.slice(0, 600)}`);
+    assert.ok(answer.status >= 400 && answer.status < 500, `${what}: answered ${answer.status}`);
+  }
+
+  // A gzip bomb from the authenticated gateway: refused as it inflates, evidenced under its MessageId.
+  const bomb = await gatewayMessage({ messageId: 'bad-bomb@tfda.example', gzip: true, payload: Buffer.alloc(64 * 1024 * 1024) });
+  const bombAnswer = await post(bomb.body, bomb.contentType);
+  assert.is(errorCodeOf(bombAnswer.signal), 'EBMS:0303', bombAnswer.text.slice(0, 600));
+  assert.ok(bombAnswer.status >= 400 && bombAnswer.status < 500, `the bomb answered ${bombAnswer.status}`);
+  const bombEvidence = await evidenceOf(hubA, 'bad-bomb@tfda.example', ['rejected'], 30_000);
+  const rejected = bombEvidence.filter((row) => row.stage === 'rejected');
+  assert.is(rejected.length, 1);
+  assert.is(rejected[0].from_partner, 'TFDA');
+  assert.match(rejected[0].detail, /EBMS:0303/);
+
+  // The hub serves on: a good message after all that gets its receipt.
+  const good = await gatewayMessage({ messageId: 'after-bad@tfda.example' });
+  const goodAnswer = await post(good.body, good.contentType);
+  assert.is(goodAnswer.status, 200, goodAnswer.text.slice(0, 600));
+  assert.ok(goodAnswer.signal.receipt, 'a Receipt');
+
+  // Refusals before the sender is authenticated are counted per source, code and minute, each one of them.
+  let counted = 0;
+  await waitFor('the six refusals before authentication counted in evidence', async () => (counted = await unauthenticatedCount() - refusedBefore) >= cases.length, 120_000);
+  assert.is(counted, cases.length);
+});
+
+test('a partner that pulls gets the waiting message as a signed UserMessage, acknowledges it with its Receipt, then EBMS:0006', async () => {
+  const notice = Buffer.from(JSON.stringify({ taxId: '12345678', amount: 4200 }));
+  const sent = await customs.client.send({ to: 'NTA', service: 'tax.notice', action: 'deliver', contentType: 'application/json', body: notice });
+  assert.is(sent.status, 202, sent.text);
+  const id = String(sent.body.id);
+  const pullRequest = async () => {
+    const xml = await signAs4(pullRequestEnvelope(ntaMpc), { keyPem: nta.keyPem, certPem: nta.certPem });
+    return postBytes(Buffer.from(xml), 'application/soap+xml; charset=UTF-8');
+  };
+  let pulled = await pullRequest();
+  // Routed a moment after the 202: until then the MPC is empty, and each PullRequest hands out at most one message.
+  await waitFor('the message waiting in NTA\'s inbox', async () => pulled.contentType.startsWith('multipart/related') || ((pulled = await pullRequest()), false), 30_000);
+  assert.is(pulled.status, 200);
+  const body = await readAs4Body((async function* () { yield pulled.body; })(), pulled.contentType, 16 * 1024 * 1024);
+  const message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
+  const user = message.message;
+  assert.is(user.kind, 'user');
+  if (user.kind !== 'user') return;
+  assert.is(user.messageInfo.messageId, id, 'the MessageId is the envelope id');
+  assert.is(user.mpc, ntaMpc);
+  assert.is(user.properties.find((p) => p.name === 'originalSender')?.value, 'CUSTOMS');
+  const security = await checkAs4Security(message, { profile: 'eDelivery-AS4-1.15', attachments: body.attachments });
+  assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''), 'signed by hub A');
+  const part = user.parts[0]!;
+  assert.is(part.mimeType, 'application/json');
+  const attachment = body.attachments[0]!;
+  assert.is((await collect(decompress((async function* () { yield attachment.body; })(), part))).toString('utf8'), notice.toString('utf8'));
+
+  const receipt = await signAs4(receiptEnvelope(message), { keyPem: nta.keyPem, certPem: nta.certPem });
+  const acked = await postBytes(Buffer.from(receipt), 'application/soap+xml; charset=UTF-8');
+  assert.is(acked.status, 200, acked.body.toString('utf8').slice(0, 600));
+  const rows = await evidenceOf(hubA, id, ['delivered'], 30_000);
+  const delivered = rows.filter((row) => row.stage === 'delivered');
+  assert.is(delivered.length, 1, `one delivered record: ${rows.map((row) => row.stage)}`);
+  assert.match(Buffer.from(delivered[0].raw, 'base64').toString('utf8'), /NonRepudiationInformation/, 'NTA\'s signed Receipt is the evidence');
+
+  const empty = await pullRequest();
+  assert.is(empty.status, 200);
+  const signal = readAs4Message(empty.body).message as SignalMessage;
+  assert.is(errorCodeOf(signal), 'EBMS:0006');
+  assert.is(signal.errors[0]!.severity, 'warning');
+});
+
+test('a P-Mode the hub cannot honour: encryption is refused at registration, an Ed25519 profile fails delivery for good with an RSA hub key', async () => {
+  const pmode = { url: 'https://localhost:9/as4', partyIds: [{ id: 'ed-gw', type: 'urn:example:party' }], services: [{ service: 'customs.declaration', actions: ['deliver'] }] };
+  const encrypted = await hubA.admin('PUT', '/api/partners/EDGW', { name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: pmode } });
+  assert.is(encrypted.status, 400);
+  assert.match(JSON.stringify(encrypted.body), /endpoint as4\.security\.encrypt: payload encryption .* not supported by this hub yet/);
+  const put = await hubA.admin('PUT', '/api/partners/EDGW', {
+    name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: { ...pmode, profile: 'eDelivery-AS4-2.0', security: { sign: true, encrypt: false } } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'customs.declaration', ['CUSTOMS'], ['BOFT', 'EDGW']);
+  const answer = await customs.client.send({ to: 'EDGW', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"n":1}') });
+  assert.is(answer.status, 202, answer.text);
+  const rows = await evidenceOf(hubA, String(answer.body.id), ['delivery_failed'], 30_000);
+  const failed = rows.find((row) => row.stage === 'delivery_failed');
+  assert.ok(failed, `evidenced as failed: ${rows.map((row) => row.stage)}`);
+  assert.is(failed.code, 'SWX_SIG_ALG_UNSUPPORTED');
+  assert.match(failed.detail, /eDelivery-AS4-2\.0 signs with Ed25519, and the hub's signing key is rsa/);
+});
+
+test('a delivery whose receipt was lost is resent byte for byte: hub B answers with its stored receipt, which checks out; BOFT gets it once', async () => {
+  // Between hub A and hub B, a relay that loses the first answer: hub B took the message, hub A never heard.
+  const tls = await issueCertificate(pkiDirA, 'RELAY', { profile: 'tls-server', hosts: ['localhost'] });
+  let forwarded = 0;
+  const relay = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const first = forwarded++ === 0;
+      const onward = request(`https://localhost:${hubB.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': String(req.headers['content-type']) } }, (answer) => {
+        const back: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => back.push(chunk));
+        answer.on('end', () => {
+          if (first) { req.socket.destroy(); return; }
+          res.writeHead(answer.statusCode ?? 502, { 'content-type': String(answer.headers['content-type'] ?? '') });
+          res.end(Buffer.concat(back));
+        });
+      });
+      onward.end(Buffer.concat(chunks));
+    });
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  const port = (relay.address() as { port: number }).port;
+  try {
+    const put = await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: { ...pmodeOfHubB, url: `https://localhost:${port}/as4` } } });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+    const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"resent":true}') });
+    assert.is(answer.status, 202, answer.text);
+    const id = String(answer.body.id);
+    const atA = await evidenceOf(hubA, id, ['delivered'], 60_000);
+    assert.is(atA.filter((row) => row.stage === 'delivered').length, 1, `hub A holds hub B's receipt: ${atA.map((row) => [row.stage, row.code, row.detail])}`);
+    assert.ok(forwarded >= 2, `the message went twice: ${forwarded}`);
+    const atB = await evidenceOf(hubB, id, ['delivered', 'duplicate'], 30_000);
+    assert.is(atB.filter((row) => row.stage === 'duplicate').length, forwarded - 1, 'each resend evidenced as a duplicate at hub B');
+    assert.is(atB.filter((row) => row.stage === 'delivered').length, 1, 'BOFT got it once');
+  } finally {
+    relay.close();
+    await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: pmodeOfHubB } });
+  }
+});
+
+/** How many AS4 refusals before authentication hub A's evidence counts. */
+async function unauthenticatedCount(): Promise<number> {
+  const answer = await hubA.admin('GET', '/api/evidence?raw=true&stage=refused_unauthenticated&limit=1000');
+  const rows = Array.isArray(answer.body) ? answer.body : [];
+  return rows.filter((row: any) => row.protocol === 'as4').reduce((sum: number, row: any) => sum + Number(JSON.parse(row.detail).count), 0);
+}
+
+test.run();
