@@ -18,7 +18,7 @@ import {
   type ImportRole, type IssuableProfile, type KeyAlg, type RevocationReason,
 } from '../engine/pki/index.ts';
 import { AgencyClient, receiptSigned, receiveInbox } from '../connectors/rest/agency.ts';
-import { endpointFromCpa, parseCpa, partnerIdFor, partyOf } from '../connectors/ebms2/index.ts';
+import { ebms2Settings, endpointFromCpa, otherParty, parseCpa, partnerIdFor, partyOf } from '../connectors/ebms2/index.ts';
 import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
@@ -64,13 +64,10 @@ function partnerEndpoints(values: { endpoints?: string; endpoint?: string; 'quer
  * CPA carries (and any given with --cert) and an ebms2 endpoint read from it. A partner already registered keeps its
  * other endpoints and certificates.
  */
-async function importCpa(admin: Operator, file: string, values: { as?: string; party?: string; name?: string; cert?: string[] }): Promise<unknown> {
+async function importCpa(admin: Operator, file: string, values: { as?: string; party?: string; name?: string; cert?: string[] }, hubPartyIds: () => { id: string; type?: string }[]): Promise<unknown> {
   const cpa = parseCpa(readFileSync(file));
-  if (!values.party) {
-    const parties = cpa.parties.map((party) => party.partyIds.map((partyId) => partyId.id).join('|')).join(' or ');
-    throw new Error(`name the partner's party of CPA ${cpa.cpaid} with --party (${parties}); the other party is this hub`);
-  }
-  const party = partyOf(cpa, values.party);
+  // Without --party, the party that is not this hub (by its PartyIds in connectors.ebms2.partyIds).
+  const party = values.party ? partyOf(cpa, values.party) : otherParty(cpa, hubPartyIds());
   const id = values.as ?? partnerIdFor(party);
   if (!id) throw new Error(`no partner id can be made from PartyId ${party.partyIds[0]!.id}: give one with --as`);
   const fromCpa = Object.values(party.certificates).flatMap((certificate) => (certificate.pem ? [certificate.pem] : []));
@@ -80,7 +77,7 @@ async function importCpa(admin: Operator, file: string, values: { as?: string; p
     throw error;
   }) as { name: string; certificates: string[]; endpoints: Record<string, unknown> } | undefined;
   const certificates = [...new Set([...(existing?.certificates ?? []), ...fromCpa, ...given].map((pem) => pem.trim() + '\n'))];
-  if (certificates.length === 0) throw new Error(`CPA ${cpa.cpaid} carries no X.509 certificate for ${values.party}: give its signing certificate with --cert`);
+  if (certificates.length === 0) throw new Error(`CPA ${cpa.cpaid} carries no X.509 certificate for ${values.party ?? party.partyIds[0]!.id}: give its signing certificate with --cert`);
   const now = Date.now();
   if (Date.parse(cpa.end) < now || Date.parse(cpa.start) > now || cpa.status === 'proposed') {
     // Registered all the same (an operator may be preparing an agreement or keeping an old one's partner on record).
@@ -473,7 +470,7 @@ const commands: Record<string, Command> = {
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
     usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
-      + '  | import-cpa CPA.xml --party PARTYID [--as ID] [--name NAME] [--cert PEM]...\n'
+      + '  | import-cpa CPA.xml [--party PARTYID] [--as ID] [--name NAME] [--cert PEM]...\n'
       + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
@@ -495,7 +492,8 @@ const commands: Record<string, Command> = {
       }
       if (verb === 'import-cpa') {
         if (!id) throw new Error(this.usage);
-        print(await importCpa(admin, id, values).catch((error) => {
+        const hubPartyIds = () => ebms2Settings.parse(loadConfig(values.data).connectors.ebms2 ?? {}).partyIds;
+        print(await importCpa(admin, id, values, hubPartyIds).catch((error) => {
           throw error instanceof SwxError ? new Error(`${error.code}: ${error.message}`) : error;
         }));
       } else if (verb === 'add') {

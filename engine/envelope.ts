@@ -22,6 +22,8 @@ export interface SignatureInfo {
   base?: string;
   /** The signer certificate (PEM) as registered when the signature was checked. */
   certificate?: string;
+  /** Legacy algorithms (SHA-1) the signature uses, accepted only because the partner's agreement names them. */
+  weak?: string[];
 }
 
 export interface Envelope {

@@ -92,6 +92,22 @@ export function partyOf(cpa: Cpa, name: string): CpaParty {
   return found[0]!;
 }
 
+/**
+ * The party of the agreement that is not this hub: the one none of whose PartyIds is among `own` (the hub's, with their
+ * types, from connectors.ebms2.partyIds), when the other party has one of them.
+ */
+export function otherParty(cpa: Cpa, own: readonly { id: string; type?: string }[]): CpaParty {
+  const isHub = (party: CpaParty) => party.partyIds.some((id) => own.some((mine) => mine.id === id.id && (mine.type ?? '') === (id.type ?? '')));
+  const hub = cpa.parties.filter(isHub);
+  const others = cpa.parties.filter((party) => !isHub(party));
+  if (hub.length !== 1 || others.length !== 1) {
+    const mine = own.map((id) => (id.type ? `${id.type}:${id.id}` : id.id)).join(', ') || 'none set';
+    const parties = cpa.parties.map((party) => party.partyIds.map((partyId) => partyId.id).join('|')).join(' or ');
+    throw new SwxError('SWX_BAD_REQUEST', `CPA ${cpa.cpaid}: this hub's PartyIds (connectors.ebms2.partyIds: ${mine}) name ${hub.length === 0 ? 'neither' : 'both'} of its parties; name the partner's with --party (${parties})`);
+  }
+  return others[0]!;
+}
+
 /** The partner's endpoint as the agreement describes it; `party` is the partner (not the hub). */
 export function endpointFromCpa(cpa: Cpa, party: CpaParty): Ebms2Endpoint {
   const channels: Record<string, Ebms2Channel> = {};

@@ -1,9 +1,14 @@
-// The ebMS 2.0 connector's public face: partners' collaboration-protocol agreements (CPA 2.0), the ebMS 2.0 message read
-// and validated, the MSH signals and outgoing headers written and signed, and the partner endpoint kind. Until the
-// connector sends and receives it registers only its endpoint kind (engine/endpoints.ts), so that the registry takes
-// partners' ebms2 endpoints; deliveries to one wait, as for any protocol this hub process does not run.
-import { registerEndpointKind } from '../../engine/endpoints.ts';
+// The ebMS 2.0 connector: partners' MSHs POST messages to the agency port (connectors.ebms2.path) and get the hub's
+// Acknowledgment, signed as their agreement asks, once the envelope is durable; the hub delivers to partners' MSHs the
+// same way. Partners come from their collaboration-protocol agreements (CPA 2.0, `swx partner import-cpa`). The message
+// layer below it (reading, validating, writing and signing messages and signals, reliable-messaging decisions) is
+// exported for the tests and `swx verify`.
+import { registerConnector } from '../../engine/connector.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
+import { mountEbms2Inbound } from './inbound.ts';
+import { Ebms2Outbound } from './outbound.ts';
+import { receivedBucket, ReceivedMessages } from './received.ts';
+import { ebms2Settings, type Ebms2Settings } from './settings.ts';
 
 export { cpaNamespace, parseCpa, type Cpa, type CpaActionBinding, type CpaDeliveryChannel, type CpaMessagingBinding, type CpaParty, type CpaTransport } from './cpa.ts';
 export { ebmsError, ebmsErrorCodes, ebmsErrorContext, ebmsErrorFor, EbmsRefusal, highestSeverity, swxCodeOf, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
@@ -16,7 +21,27 @@ export {
   newMessageId, pongXml, signEbms, statusResponseXml, syncReplyXml,
   type EbmsSigning, type OutgoingHeader, type ReplyOptions, type SignedEbms,
 } from './write.ts';
-export { ebms2Endpoint, ebms2Serves, endpointFromCpa, partnerIdFor, partyOf, signatureFor, type Ebms2Channel, type Ebms2Endpoint } from './endpoint.ts';
+export { ebms2Endpoint, ebms2Serves, endpointFromCpa, otherParty, partnerIdFor, partyOf, signatureFor, type Ebms2Channel, type Ebms2Endpoint } from './endpoint.ts';
 
-registerEndpointKind({ protocol: 'ebms2', endpoint: ebms2Endpoint, serves: (endpoint) => ebms2Serves(endpoint as Ebms2Endpoint) });
 export { nextStep, received, receivedEntry, reception, sent, type NextStep, type Outstanding, type ReceivedEntry, type Reception, type RetryPolicy } from './reliability.ts';
+export { ebms2Settings, swxPartyIdType, swxServiceType, type Ebms2Settings } from './settings.ts';
+
+registerConnector<Ebms2Settings, Ebms2Endpoint>({
+  protocol: 'ebms2',
+  summary: 'ebMS 2.0 (SOAP with attachments, CPA 2.0): signed messages in and out, signed Acknowledgments, MessageErrors, duplicate elimination, Ping and StatusRequest',
+  settings: ebms2Settings,
+  endpoint: ebms2Endpoint,
+  serves: ebms2Serves,
+  async start({ config, identity, registry, trust, signatures, intake, evidence, messages, router, budget, bucket }, settings) {
+    const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
+    const received = new ReceivedMessages(await bucket(receivedBucket, settings.persistSeconds));
+    const outbound = new Ebms2Outbound(identity, registry, trust, signatures, {
+      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, maxPayloadBytes: maxMessageBytes,
+    });
+    mountEbms2Inbound(router, {
+      settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
+      sendSignal: (partner, xml) => outbound.sendSignal(partner, xml),
+    });
+    return { outbound, stop: () => outbound.close() };
+  },
+});

@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHubProcess, swxCommand, type HubProcess } from '../helpers/hub.ts';
 
@@ -118,8 +119,10 @@ test('the ebIOT agreements (no X.509 certificate in them): refused without --cer
   assert.is(buyer.endpoints.ebms2.url, 'http://147.8.178.159:8080/msh/');
   assert.equal(buyer.endpoints.ebms2.services[0].canReceive, [{ action: 'Order', channels: ['Party-Seller-chan001'] }]);
 
-  // Re-imported under the same id from another agreement: the endpoint is replaced, the certificates kept.
-  const again = await imported([`${cpaFolder}ebIOT-CPAT3-2.CECID.I3T.xml`, '--party', 'I3T']);
+  // Re-imported under the same id from another agreement: the endpoint is replaced, the certificates kept. Without
+  // --party, the party that is not this hub by its PartyIds in connectors.ebms2.partyIds.
+  writeFileSync(join(hub.dataDir, 'swx.json'), JSON.stringify({ connectors: { ebms2: { partyIds: [{ id: 'CECID', type: 'ebIOT' }] } } }));
+  const again = await imported([`${cpaFolder}ebIOT-CPAT3-2.CECID.I3T.xml`]);
   assert.is(again.id, 'I3T');
   assert.is(again.endpoints.ebms2.cpaId, 'ebIOT-CPAT3-2.CECID.I3T');
   assert.is(again.endpoints.ebms2.url, 'https://147.8.177.35:8443/msh');

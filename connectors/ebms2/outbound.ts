@@ -1,0 +1,191 @@
+// ebMS 2.0 outbound: the hub delivers an envelope to a partner's MSH as its agreement (CPA) says — From the hub's
+// PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
+// them on, MessageId the envelope's id (a retry keeps it), AckRequested and SyncReply as the channel asks, the payload
+// as the one Manifest attachment — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names
+// it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
+// references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
+// refusal. The delivery stage's retries with backoff stand in for the CPA's Retries and RetryInterval (see README).
+import type { Agent } from 'node:https';
+import type { Envelope, SignatureInfo } from '../../engine/envelope.ts';
+import { SwxError } from '../../engine/errors.ts';
+import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import type { HubIdentity } from '../../engine/identity.ts';
+import { entityOf, messageParts } from '../../engine/mime/index.ts';
+import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import type { Partner, Registry } from '../../engine/registry.ts';
+import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import { whole } from './body.ts';
+import { EbmsRefusal } from './ebms-error.ts';
+import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
+import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
+import { outboundBinding, type Ebms2Partner } from './parties.ts';
+import { received, sent } from './reliability.ts';
+import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
+import { ackRequestedXml, ebmsMultipart, envelopeXml, manifestXml, messageHeaderXml, signEbms, syncReplyXml } from './write.ts';
+
+export interface Ebms2OutboundOptions {
+  settings: Ebms2Settings;
+  timeoutMs: number;
+  maxSockets: number;
+  /** The largest payload sent: the signature needs the part whole. */
+  maxPayloadBytes: number;
+}
+
+/** The largest answer read: an Acknowledgment copies the message's references, a MessageError its errors; neither is large. */
+const maxAnswerBytes = 1024 * 1024;
+
+const wants = (value: 'always' | 'never' | 'perMessage') => value !== 'never';
+
+export class Ebms2Outbound implements Outbound {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(
+    private readonly hub: HubIdentity,
+    private readonly registry: Registry,
+    private readonly trust: CertificateCheck,
+    private readonly signatures: PayloadVerifiers,
+    private readonly options: Ebms2OutboundOptions,
+  ) {}
+
+  private agent(partnerId: string): Agent {
+    let agent = this.agents.get(partnerId);
+    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
+    return agent;
+  }
+
+  async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, given: Record<string, unknown>): Promise<Receipt> {
+    const permanent = (code: ConstructorParameters<typeof SwxError>[0], detail: string) => new DeliveryError(false, code, `${partner.id}: ${detail}`);
+    const parsed = ebms2Endpoint.safeParse(given);
+    if (!parsed.success) throw permanent('SWX_BAD_REQUEST', `its ebms2 endpoint does not fit the schema: ${parsed.error.issues[0]?.message}`);
+    const endpoint = parsed.data;
+    const { settings } = this.options;
+    if (settings.partyIds.length === 0) throw permanent('SWX_BAD_REQUEST', 'connectors.ebms2.partyIds names no PartyId of this hub to send From');
+    const binding = outboundBinding(endpoint, envelope.service, envelope.action, settings);
+    if (!binding) throw permanent('SWX_UNKNOWN_SERVICE', `agreement ${endpoint.cpaId} has no Service for swx service ${envelope.service} whose Action ${envelope.action} the partner receives`);
+    const { channel } = binding;
+    const url = channel.url ?? endpoint.url;
+    if (!url || !/^https?:/.test(url)) throw permanent('SWX_UNKNOWN_RECEIVER', `agreement ${endpoint.cpaId} gives no HTTP URL for channel ${binding.channelId}`);
+    if (payload.size > this.options.maxPayloadBytes) {
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; ebMS 2.0 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.ebms2.maxMessageBytes)`);
+    }
+
+    const content = payload.held ?? await whole(payload.open());
+    const part = { contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`, contentType: envelope.contentType, body: content };
+    const ackRequested = wants(channel.ackRequested);
+    const syncReply = channel.syncReplyMode !== 'none';
+    const blocks = [
+      messageHeaderXml({
+        // The swx sender and receiver behind the two MSHs, as PartyIds of the swx type beside the MSHs' own.
+        from: { partyIds: [...settings.partyIds, { id: envelope.from, type: swxPartyIdType }] },
+        to: { partyIds: [...endpoint.partyIds, ...(envelope.to ? [{ id: envelope.to, type: swxPartyIdType }] : [])] },
+        cpaId: endpoint.cpaId,
+        conversationId: envelope.conversationId,
+        service: binding.service,
+        action: envelope.action,
+        messageId: envelope.id,
+        // The hub's receipt of the message, not the attempt's: a retry writes the same envelope, whose signature
+        // references then digest the same, so the Acknowledgment a receiver stored for the first attempt still holds.
+        timestamp: new Date(envelope.receivedAt),
+        ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
+        duplicateElimination: wants(channel.duplicateElimination),
+      }),
+      ...(ackRequested ? [ackRequestedXml(wants(channel.ackSignatureRequested))] : []),
+      ...(syncReply ? [syncReplyXml()] : []),
+    ];
+    const algorithm = signatureFor(channel);
+    const signed = await signEbms(envelopeXml(blocks, [manifestXml([{ contentId: part.contentId }])]), [
+      { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
+    ], { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm });
+    const message = readEbmsMessage(signed.xml, { attachments: [{ contentId: part.contentId }], at: false });
+    const multipart = ebmsMultipart(signed.xml, [part]);
+    const body = await whole(multipart.body);
+
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
+    const answer = await postHttps(new URL(url), {
+      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
+      agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+    }, body, maxAnswerBytes).catch((error: Error) => {
+      if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
+      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
+      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${new URL(url).origin}: ${reason}`);
+    });
+    const receipt = await this.judge(answer, { partner, endpoint }, channel, message, ackRequested && syncReply);
+    // The hub's own signature used SHA-1 because the agreement names it: the receipt's evidence says so.
+    return signed.weak ? { ...receipt, raw: `weak: the hub signed with RSA-SHA1 as agreement ${endpoint.cpaId} names it\n${receipt.raw}` } : receipt;
+  }
+
+  /** The answer to a message: its Acknowledgment (the receipt) when one was asked for on the connection, a MessageError, or a failure. */
+  private async judge(answer: HttpsAnswer, to: Ebms2Partner, channel: Ebms2Channel, message: EbmsMessage, acknowledged: boolean): Promise<Receipt> {
+    const { partner } = to;
+    const transient = answer.status >= 500 || answer.status === 429 || answer.status === 408;
+    const text = answer.body.toString('utf8');
+    if (answer.body.length === 0) {
+      if (transient) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
+      if (answer.status < 200 || answer.status >= 300) throw new DeliveryError(false, 'SWX_DELIVERY_REJECTED', `${partner.id} answered ${answer.status}`);
+      if (acknowledged) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status} without the Acknowledgment asked for (SyncReply)`);
+      // No Acknowledgment on the connection was asked for: the transport's 2xx is all the receipt there is.
+      return { status: answer.status, duplicate: false, raw: `HTTP ${answer.status}` };
+    }
+    let signal: EbmsMessage;
+    let parts;
+    try {
+      parts = messageParts(entityOf({ 'content-type': String(answer.headers['content-type'] ?? 'text/xml') }, answer.body));
+      signal = readEbmsParts(parts, { at: false });
+    } catch (error) {
+      if (transient) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
+      const why = error instanceof EbmsRefusal || error instanceof SwxError ? error.message : String(error);
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status} with no ebMS signal: ${why.slice(0, 300)}`);
+    }
+    if (signal.signal === 'MessageError') {
+      const detail = (signal.errorList?.errors ?? []).map((e) => `${e.errorCode}: ${e.description}`).join('; ').slice(0, 1000);
+      if (signal.errorList?.highestSeverity === 'Error' || transient) {
+        throw new DeliveryError(transient, transient ? 'SWX_UNAVAILABLE' : 'SWX_DELIVERY_REJECTED', `${partner.id} answered with an ebMS MessageError: ${detail}`);
+      }
+    }
+    if (transient) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
+    if (!acknowledged) return { status: answer.status, duplicate: false, raw: text };
+    const verified = signal.signatureReferences.length > 0 ? await this.signer(parts.root.body, to, channel) : undefined;
+    const outcome = received(sent({ messageId: message.header.messageId, signatureReferences: message.signatureReferences }, wants(channel.ackSignatureRequested), Date.now()), signal, verified !== undefined);
+    if (outcome.refused || outcome.outstanding.state !== 'acknowledged') {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s Acknowledgment: ${outcome.refused ?? outcome.outstanding.failure?.description ?? 'not an Acknowledgment'}`);
+    }
+    return { status: answer.status, duplicate: false, ...(verified ? { signature: verified } : {}), raw: text };
+  }
+
+  /** The Acknowledgment's signature, by a certificate registered to the partner that passes the trust store. */
+  private async signer(envelope: Buffer, to: Ebms2Partner, channel: Ebms2Channel): Promise<SignatureInfo> {
+    const { partner } = to;
+    const verdict = await this.signatures.verifyXml(envelope, { policy: channel.signature?.weak ? 'archive' : 'live' });
+    if (!verdict.valid) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s Acknowledgment: ${verdict.code}: ${verdict.detail}`);
+    const key = verdict.signer?.thumbprint ? this.registry.keyByThumbprint(verdict.signer.thumbprint) : undefined;
+    if (!key || key.partner.id !== partner.id) {
+      throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}'s Acknowledgment is signed by ${verdict.signer?.subject ?? 'an unknown key'}, not a certificate registered to ${partner.id}`);
+    }
+    const refusal = await this.trust.check(key.parsed, 'agency-signing');
+    if (refusal) throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s Acknowledgment is signed with ${key.thumbprint}: ${refusal.code}: ${refusal.detail}`);
+    return {
+      scheme: 'xmldsig', algorithm: verdict.algorithms?.signature ?? '', keyId: key.thumbprint, certThumbprint: key.thumbprint,
+      covered: ['""'], value: '', base: envelope.toString('utf8'), certificate: key.certificate.toString(),
+      ...(verdict.weak?.length ? { weak: verdict.weak } : {}),
+    };
+  }
+
+  /** A signal (an Acknowledgment asked for without SyncReply) POSTed to the partner on a connection of its own. */
+  async sendSignal(to: Ebms2Partner, xml: string): Promise<void> {
+    const channel = to.endpoint.channels[to.endpoint.defaultChannel];
+    const url = channel?.url ?? to.endpoint.url;
+    if (!url || !/^https?:/.test(url)) throw new SwxError('SWX_UNKNOWN_RECEIVER', `${to.partner.id}: agreement ${to.endpoint.cpaId} gives no HTTP URL for its MSH signals`);
+    const multipart = ebmsMultipart(xml, []);
+    const body = await whole(multipart.body);
+    const answer = await postHttps(new URL(url), {
+      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
+      agent: this.agent(to.partner.id), signal: AbortSignal.timeout(this.options.timeoutMs),
+    }, body, maxAnswerBytes);
+    if (answer.status < 200 || answer.status >= 300) throw new SwxError('SWX_UNAVAILABLE', `${to.partner.id} answered the signal with ${answer.status}`);
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+}
