@@ -27,8 +27,8 @@ import { ebmsError, ebmsErrorFor, EbmsRefusal, swxCodeOf, type EbmsError, type R
 import { signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage, type MessageStatus } from './message.ts';
 import { checkAddressedToHub, inboundChannel, receiverOf, refusedOf, senderOf, swxServiceOf, type Ebms2Partner } from './parties.ts';
-import type { ReceivedMessages } from './received.ts';
-import { receivedEntry, reception } from './reliability.ts';
+import type { AnsweredMessages } from '../../engine/answered.ts';
+import { receivedEntry, reception, type ReceivedEntry } from './reliability.ts';
 import { checkEbmsSignature } from './security.ts';
 import type { Ebms2Settings } from './settings.ts';
 import { acknowledgmentXml, ebmsMultipart, messageErrorXml, pongXml, signEbms, statusResponseXml } from './write.ts';
@@ -42,7 +42,7 @@ export interface Ebms2InboundOptions {
   signatures: PayloadVerifiers;
   signing: HubIdentity['signing'];
   budget: BodyBudget;
-  received: ReceivedMessages;
+  received: AnsweredMessages<ReceivedEntry>;
   /** What became of a message, for StatusRequest. */
   messages: Messages;
   maxMessageBytes: number;
@@ -159,7 +159,7 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
       acknowledgment = signed ? (await signEbms(xml, [], signingFor(options.signing, channel))).xml : xml;
     }
     const persistMs = channel.reliability?.persistDurationMs ?? options.settings.defaultPersistSeconds * 1000;
-    await options.received.remember(from, receivedEntry(message, now, Math.min(persistMs, options.settings.persistSeconds * 1000), acknowledgment));
+    await options.received.remember(from, message.header.messageId, receivedEntry(message, now, Math.min(persistMs, options.settings.persistSeconds * 1000), acknowledgment));
   } catch (error) {
     log.error({ err: error, from, id: accepted.id }, 'an accepted ebMS 2.0 message could not be acknowledged or remembered');
     return { status: 200 };

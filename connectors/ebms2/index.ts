@@ -3,12 +3,16 @@
 // same way. Partners come from their collaboration-protocol agreements (CPA 2.0, `swx partner import-cpa`). The message
 // layer below it (reading, validating, writing and signing messages and signals, reliable-messaging decisions) is
 // exported for the tests and `swx verify`.
+import { AnsweredMessages } from '../../engine/answered.ts';
 import { registerConnector } from '../../engine/connector.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
 import { mountEbms2Inbound } from './inbound.ts';
 import { Ebms2Outbound } from './outbound.ts';
-import { receivedBucket, ReceivedMessages } from './received.ts';
+import type { ReceivedEntry } from './reliability.ts';
 import { ebms2Settings, type Ebms2Settings } from './settings.ts';
+
+/** Received MessageIds and the Acknowledgments they were answered with. */
+const receivedBucket = 'swx_ebms2_received';
 
 export { cpaNamespace, parseCpa, type Cpa, type CpaActionBinding, type CpaDeliveryChannel, type CpaMessagingBinding, type CpaParty, type CpaTransport } from './cpa.ts';
 export { ebmsError, ebmsErrorCodes, ebmsErrorContext, ebmsErrorFor, EbmsRefusal, highestSeverity, swxCodeOf, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
@@ -34,7 +38,8 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
   serves: ebms2Serves,
   async start({ config, identity, registry, trust, signatures, intake, evidence, messages, router, budget, bucket }, settings) {
     const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
-    const received = new ReceivedMessages(await bucket(receivedBucket, settings.persistSeconds));
+    // Duplicate elimination (ebMS 2.0, 6.4.2 and 6.6): each agreement's PersistDuration is judged on the entry's keepUntil.
+    const received = new AnsweredMessages<ReceivedEntry>(await bucket(receivedBucket, settings.persistSeconds));
     const outbound = new Ebms2Outbound(identity, registry, trust, signatures, {
       settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, maxPayloadBytes: maxMessageBytes,
     });

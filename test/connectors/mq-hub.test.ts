@@ -48,7 +48,9 @@ test('without IBM\'s MQ client library: the hub runs, the MQ connector says it i
     assert.is(ready.connectors.rest?.ok, true);
     const detail = ready.connectors.mq!.detail ?? '';
     for (const named of ['IBM MQ redistributable client', '/opt/mqm', 'setmqenv', 'npm install ibmmq']) assert.ok(detail.includes(named), `names ${named}: ${detail}`);
-    assert.ok(hub.output().includes('Cannot find MQ C library'), 'ibmmq was loaded once PORTS was registered');
+    // npm drops the optional package when its postinstall cannot download IBM's client; installed without it, the package
+    // itself fails to find the C library: either way the load was tried once PORTS was registered, and failed.
+    assert.match(hub.output(), /Cannot find MQ C library|Cannot find (package|module) 'ibmmq'/, 'ibmmq was loaded once PORTS was registered');
     assert.match(await metrics(hub), /swx_connector_healthy\{protocol="mq"\} 0/);
     assert.match(await metrics(hub), /swx_connector_healthy\{protocol="rest"\} 1/);
 
