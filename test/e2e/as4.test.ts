@@ -1,7 +1,7 @@
 // AS4 through the hub as agencies' MSHs and another swx hub see it: two hubs under one root exchange AS4 over HTTPS
 // both ways (REST in at one, AS4 between them, REST out at the other), each receipt signed and checked; a partner's
 // MSH sends to a REST agency; and every kind of bad input gets its ebMS Error signal and evidence while the hub serves on.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,11 +9,12 @@ import {
   as4Multipart, checkAs4Security, checkReceipt, compress, decompress, pullRequestEnvelope, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment,
   signedReferences, swxPartyIdType, userMessageEnvelope, type As4Message, type SignalMessage,
 } from '../../connectors/as4/index.ts';
-import { initPki, issueAgency, issueCertificate, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { issueAgency, issueCertificate, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
 import { stagesOf } from '../helpers/delivery.ts';
-import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
+import { addService, evidenceOf, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { createServer as createHttpsServer, request } from 'node:https';
 
 const T = swxPartyIdType;
@@ -47,34 +48,18 @@ const hubPmode = (port: number, partyId: string) => ({
 });
 
 test.before(async () => {
-  const dirA = tempDir('as4-a');
-  writeSettings(dirA, 'hub-a');
-  hubA = await startHubProcess({ dataDir: dirA, env: { SWX_PKI_ALG: 'rsa' } });
-  // Hub B's PKI under hub A's root: each trusts the other's TLS and signing certificates through the common anchor.
-  const portsB = { agency: await freePort(), ops: await freePort(), nats: await freePort() };
-  const dirB = tempDir('as4-b');
-  writeSettings(dirB, 'hub-b');
-  cpSync(join(dirA, 'pki', 'ca'), join(dirB, 'pki', 'ca'), { recursive: true });
-  await initPki(join(dirB, 'pki'), { agencies: [], alg: 'rsa', crlUrl: `http://localhost:${portsB.ops}/pki/crl` });
-  hubB = await startHubProcess({ dataDir: dirB, env: { SWX_PKI_ALG: 'rsa' }, ports: portsB });
-
-  const pkiA = await loadPki(join(dirA, 'pki'));
-  const pkiB = await loadPki(join(dirB, 'pki'));
-  caPem = pkiA.ca.certPem;
+  const hubs = await twoHubsUnderOneRoot('as4', {
+    settings: writeSettings,
+    endpoints: (port, party) => ({ as4: hubPmode(port, party) }),
+    onCustomsMessage: (entry) => arrivedAtCustoms.push(entry.id),
+  });
+  ({ hubA, hubB, customs, boft } = hubs);
+  const dirA = hubs.dirA;
+  caPem = hubs.pkiA.ca.certPem;
   pkiDirA = join(dirA, 'pki');
   pmodeOfHubB = hubPmode(hubB.agencyPort, 'hub-b');
-  hubBSign = pkiB.hubSign.certPem;
-  hubASign = pkiA.hubSign.certPem;
-  customs = await addAgency(hubA, 'CUSTOMS', { onMessage: (entry) => arrivedAtCustoms.push(entry.id) });
-  boft = await addAgency(hubB, 'BOFT');
-  for (const [hub, id, other, port, party] of [[hubA, 'BOFT', pkiB, hubB.agencyPort, 'hub-b'], [hubB, 'CUSTOMS', pkiA, hubA.agencyPort, 'hub-a']] as const) {
-    const put = await hub.admin('PUT', `/api/partners/${id}`, { name: `${id} behind ${party}`, certificates: [other.hubSign.certPem], endpoints: { as4: hubPmode(port, party) } });
-    assert.is(put.status, 200, JSON.stringify(put.body));
-  }
-  for (const hub of [hubA, hubB]) {
-    await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
-    await addService(hub, 'trade.reply', ['BOFT'], ['CUSTOMS']);
-  }
+  hubBSign = hubs.pkiB.hubSign.certPem;
+  hubASign = hubs.pkiA.hubSign.certPem;
   // TFDA's own AS4 gateway, registered at hub A with its certificate and P-Mode; it sends, and never receives over AS4.
   gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
   rogue = await issueAgency(join(dirA, 'pki'), 'ROGUE');

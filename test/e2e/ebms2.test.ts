@@ -3,7 +3,7 @@
 // checked; a partner's MSH sends to a REST agency and its resend gets the stored Acknowledgment, delivered once; the
 // Hermes conformance message, unsigned, is refused where the agreement asks for signing; and every kind of bad input
 // gets its MessageError and evidence while the hub serves on.
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, request } from 'node:https';
 import { join } from 'node:path';
@@ -15,10 +15,11 @@ import {
   type EbmsMessage,
 } from '../../connectors/ebms2/index.ts';
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
-import { initPki, issueAgency, loadPki, type Credential } from '../../engine/pki/index.ts';
+import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
 import { stagesOf } from '../helpers/delivery.ts';
-import { addAgency, addService, evidenceOf, freePort, startHubProcess, swxCommand, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
+import { addService, evidenceOf, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 const hubType = 'urn:swx:hub';
 const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
@@ -56,32 +57,16 @@ const hubAgreement = (port: number, party: string, cpaId = 'swx-hub-a-hub-b', se
 };
 
 test.before(async () => {
-  const dirA = tempDir('ebms2-a');
-  // Hub A also answers to the Hermes capture's To party, so that the capture is judged on its signature.
-  writeSettings(dirA, [{ id: 'hub-a', type: hubType }, { id: 'toPartyId', type: 'toPartyType' }]);
-  hubA = await startHubProcess({ dataDir: dirA, env: { SWX_PKI_ALG: 'rsa' } });
-  // Hub B's PKI under hub A's root: each trusts the other's TLS and signing certificates through the common anchor.
-  const portsB = { agency: await freePort(), ops: await freePort(), nats: await freePort() };
-  const dirB = tempDir('ebms2-b');
-  writeSettings(dirB, [{ id: 'hub-b', type: hubType }]);
-  cpSync(join(dirA, 'pki', 'ca'), join(dirB, 'pki', 'ca'), { recursive: true });
-  await initPki(join(dirB, 'pki'), { agencies: [], alg: 'rsa', crlUrl: `http://localhost:${portsB.ops}/pki/crl` });
-  hubB = await startHubProcess({ dataDir: dirB, env: { SWX_PKI_ALG: 'rsa' }, ports: portsB });
-
-  const pkiA = await loadPki(join(dirA, 'pki'));
-  const pkiB = await loadPki(join(dirB, 'pki'));
-  caPem = pkiA.ca.certPem;
-  hubASign = pkiA.hubSign.certPem;
-  customs = await addAgency(hubA, 'CUSTOMS', { onMessage: (entry) => arrivedAtCustoms.push(entry.id) });
-  boft = await addAgency(hubB, 'BOFT');
-  for (const [hub, id, other, port, party] of [[hubA, 'BOFT', pkiB, hubB.agencyPort, 'hub-b'], [hubB, 'CUSTOMS', pkiA, hubA.agencyPort, 'hub-a']] as const) {
-    const put = await hub.admin('PUT', `/api/partners/${id}`, { name: `${id} behind ${party}`, certificates: [other.hubSign.certPem], endpoints: { ebms2: hubAgreement(port, party) } });
-    assert.is(put.status, 200, JSON.stringify(put.body));
-  }
-  for (const hub of [hubA, hubB]) {
-    await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
-    await addService(hub, 'trade.reply', ['BOFT'], ['CUSTOMS']);
-  }
+  const hubs = await twoHubsUnderOneRoot('ebms2', {
+    // Hub A also answers to the Hermes capture's To party, so that the capture is judged on its signature.
+    settings: (dir, party) => writeSettings(dir, [{ id: party, type: hubType }, ...(party === 'hub-a' ? [{ id: 'toPartyId', type: 'toPartyType' }] : [])]),
+    endpoints: (port, party) => ({ ebms2: hubAgreement(port, party) }),
+    onCustomsMessage: (entry) => arrivedAtCustoms.push(entry.id),
+  });
+  ({ hubA, hubB, customs, boft } = hubs);
+  const dirA = hubs.dirA;
+  caPem = hubs.pkiA.ca.certPem;
+  hubASign = hubs.pkiA.hubSign.certPem;
   // TFDA's own ebMS 2.0 gateway, registered at hub A with its certificate and agreement; it only sends.
   gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
   rogue = await issueAgency(join(dirA, 'pki'), 'ROGUE');
