@@ -27,7 +27,7 @@ import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { trustBucket } from '../engine/nats/trust-share.ts';
 import { Payloads } from '../engine/payloads.ts';
 import { startExpiry } from '../engine/retention.ts';
-import { initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
+import { ensureHubEncryption, initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
 import { unarchivedMessages } from '../engine/status.ts';
@@ -78,6 +78,7 @@ export async function startHub(config: Config): Promise<Hub> {
     started.push(lockDataDir(config.dataDir));
     const pkiDir = join(config.dataDir, 'pki');
     if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg, crlUrl: config.crlUrl ?? defaultCrlUrl(config.http.opsPort) });
+    await ensureHubEncryption(pkiDir);
     const pki = await loadPki(pkiDir);
 
     let embedded: EmbeddedNats | undefined;
