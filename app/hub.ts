@@ -16,7 +16,7 @@ import { exportBundle } from '../engine/evidence-bundle.ts';
 import { Keyring } from '../engine/keyring.ts';
 import { Catalogue } from '../engine/catalogue.ts';
 import { table1 } from './table1.ts';
-import { defaultCrlUrl, mountCrlDistribution } from './crl-distribution.ts';
+import { defaultCrlUrl, mountCrlDistribution, mountHubCertificates } from './crl-distribution.ts';
 import { BodyBudget } from '../engine/budget.ts';
 import { close as closeServer, createAgencyServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
@@ -226,6 +226,7 @@ export async function startHub(config: Config): Promise<Hub> {
       settings: () => publicSettings(config),
       operatorRoutes: (table) => {
         mountCrlDistribution(table, () => trust.ownCrl());
+        mountHubCertificates(table, identity);
         mountAdminApi(table, {
           bus, registry, store, evidence, bundle, keyring, catalogue,
           isReady: () => ready && !stamper?.refusal(),

@@ -44,6 +44,16 @@ test.after(async () => {
   await Promise.all([hubA?.stop(), hubB?.stop()]);
 });
 
+test('a partner fetches a hub\'s certificates from its operator port, no token: the signing one and the X25519 one it encrypts to', async () => {
+  for (const [hub, pki] of [[hubA, hubs.pkiA], [hubB, hubs.pkiB]] as const) {
+    const enc = await fetch(`http://localhost:${hub.opsPort}/pki/hub-enc.pem`);
+    assert.is(enc.status, 200);
+    assert.is(enc.headers.get('content-type'), 'application/x-pem-file');
+    assert.is(await enc.text(), pki.hubEnc!.certPem);
+    assert.is(await (await fetch(`http://localhost:${hub.opsPort}/pki/hub-sign.pem`)).text(), pki.hubSign.certPem);
+  }
+});
+
 test('REST in at hub A, AS4 2.0 signed (Ed25519) and encrypted (X25519) to hub B, REST out to BOFT; the reply back the same way', async () => {
   const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/00077', goods: 'frozen shrimp '.repeat(40) });
   const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from(declaration) });
