@@ -276,14 +276,11 @@ export async function revokeCertificate(dir: string, target: RevocationTarget, r
 /** The hub's credentials and the current CRL, read at start; fails with what is missing or inconsistent and how to fix it. */
 /**
  * Keeps or makes the hub's X25519 key agreement credential (`hub-enc`, issued by the CA) in a PKI made before it
- * existed: generated once, kept from then on. Undefined where it is missing and the CA's key is not here to issue it
- * (a CA kept elsewhere): the hub then takes no eDelivery AS4 2.0 encryption until hub-enc/cert.pem and key.pem are placed.
+ * existed: generated once, kept from then on.
  */
-export async function ensureHubEncryption(dir: string): Promise<Credential | undefined> {
-  const folder = layout.folder(dir, 'hub-enc');
-  if (!existsSync(layout.cert(folder)) && !existsSync(layout.key(layout.folder(dir, 'ca')))) return undefined;
+export async function ensureHubEncryption(dir: string): Promise<Credential> {
   const ca = await loadAuthority(dir);
-  const issued = await ensureLeaf(ca, { folder, profile: 'hub-enc', commonName: `${defaults.hubName} encryption`, alg: 'x25519', validityDays: defaults.leafDays });
+  const issued = await ensureLeaf(ca, { folder: layout.folder(dir, 'hub-enc'), profile: 'hub-enc', commonName: `${defaults.hubName} encryption`, alg: 'x25519', validityDays: defaults.leafDays });
   return issued.credential;
 }
 
