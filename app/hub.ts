@@ -16,7 +16,7 @@ import { exportBundle } from '../engine/evidence-bundle.ts';
 import { Keyring } from '../engine/keyring.ts';
 import { Catalogue } from '../engine/catalogue.ts';
 import { table1 } from './table1.ts';
-import { defaultCrlUrl, mountCrlDistribution } from './crl-distribution.ts';
+import { defaultCrlUrl, mountCrlDistribution, mountHubCertificates } from './crl-distribution.ts';
 import { BodyBudget } from '../engine/budget.ts';
 import { close as closeServer, createAgencyServer, listen, Router } from '../engine/http.ts';
 import { log } from '../engine/log.ts';
@@ -27,7 +27,7 @@ import { startEmbeddedNats, type EmbeddedNats } from '../engine/nats/server.ts';
 import { trustBucket } from '../engine/nats/trust-share.ts';
 import { Payloads } from '../engine/payloads.ts';
 import { startExpiry } from '../engine/retention.ts';
-import { initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
+import { ensureHubEncryption, initPki, loadPki, TrustStore } from '../engine/pki/index.ts';
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
 import { unarchivedMessages } from '../engine/status.ts';
@@ -78,6 +78,7 @@ export async function startHub(config: Config): Promise<Hub> {
     started.push(lockDataDir(config.dataDir));
     const pkiDir = join(config.dataDir, 'pki');
     if (!existsSync(join(pkiDir, 'ca'))) await initPki(pkiDir, { agencies: [], alg: config.pkiAlg, crlUrl: config.crlUrl ?? defaultCrlUrl(config.http.opsPort) });
+    await ensureHubEncryption(pkiDir);
     const pki = await loadPki(pkiDir);
 
     let embedded: EmbeddedNats | undefined;
@@ -225,6 +226,7 @@ export async function startHub(config: Config): Promise<Hub> {
       settings: () => publicSettings(config),
       operatorRoutes: (table) => {
         mountCrlDistribution(table, () => trust.ownCrl());
+        mountHubCertificates(table, identity);
         mountAdminApi(table, {
           bus, registry, store, evidence, bundle, keyring, catalogue,
           isReady: () => ready && !stamper?.refusal(),

@@ -3,7 +3,7 @@
 import type { Role } from './users.ts';
 
 /**
- * `public`: anyone (health, the CRL, signing in); `signed-in`: any user, for their own session and tokens (and the
+ * `public`: anyone (health, the CRL and the hub's certificates, signing in); `signed-in`: any user, for their own session and tokens (and the
  * API's description); otherwise the roles listed. The operator token of the loopback listener holds every role.
  */
 export type Access = 'public' | 'signed-in' | readonly Role[];
@@ -17,6 +17,8 @@ export const routeAccess: Record<string, Access> = {
   'GET /readyz': 'public',
   'GET /metrics': 'public',
   'GET /pki/crl': 'public',
+  'GET /pki/hub-sign.pem': 'public',
+  'GET /pki/hub-enc.pem': 'public',
   'POST /api/session': 'public',
   'POST /api/session/certificate': 'public',
   'GET /api/session': 'signed-in',

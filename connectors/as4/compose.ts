@@ -1,10 +1,12 @@
 // An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
 // the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
-// properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes.
+// properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
+// when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
 import type { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
+import { certificate, encryptSoapAttachments } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
 import type { ReferenceCopy } from './model.ts';
@@ -31,20 +33,39 @@ const mediaType = (contentType: string) => contentType.split(';')[0]!.trim();
 const charsetOf = (contentType: string) => /;\s*charset="?([^";\s]+)"?/i.exec(contentType)?.[1];
 
 /**
- * Checks that the hub can send the envelope to this P-Mode at all (no encryption asked, a signature its key can make,
- * an eb:Service for the swx service): SwxError otherwise, a refusal that no retry changes.
+ * The certificate the hub encrypts to under this P-Mode: its `encryptionCertificate`, else (eDelivery AS4 1.x) the
+ * partner's registered RSA certificate; within its validity. SwxError when there is none.
  */
-export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIdentity['signing']): { algorithm: 'rsa-sha256' | 'ed25519'; service: { value: string; type?: string } } {
-  if (pmode.security.encrypt) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', 'the P-Mode asks for encrypted payloads, which this hub does not send yet');
+function encryptionRecipient(pmode: As4Endpoint, partnerCertificates: readonly string[]): string {
+  const pem = pmode.security.encryptionCertificate
+    ?? (pmode.profile === 'eDelivery-AS4-1.15' ? partnerCertificates.find((text) => certificate(text).publicKey.asymmetricKeyType === 'rsa') : undefined);
+  if (!pem) throw new SwxError('SWX_BAD_REQUEST', `the P-Mode asks for encrypted payloads and names no security.encryptionCertificate${pmode.profile === 'eDelivery-AS4-1.15' ? ', and no RSA certificate is registered to the partner' : ''}`);
+  const cert = certificate(pem);
+  const now = Date.now();
+  if (now < cert.notBefore || now > cert.notAfter) {
+    throw new SwxError('SWX_CERT_EXPIRED', `the encryption certificate ${cert.subject} is valid from ${new Date(cert.notBefore).toISOString()} to ${new Date(cert.notAfter).toISOString()}, not now`);
+  }
+  return pem;
+}
+
+/**
+ * Checks that the hub can send the envelope to this P-Mode at all (a signature its key can make, an eb:Service for the
+ * swx service, a certificate to encrypt to where the P-Mode asks): SwxError otherwise, a refusal that no retry changes.
+ */
+export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIdentity['signing'], partnerCertificates: readonly string[]): { algorithm: 'rsa-sha256' | 'ed25519'; service: { value: string; type?: string }; recipient?: string } {
   const algorithm = signatureFor(pmode.profile, signing.key);
   const service = as4ServiceFor(pmode, envelope.service, envelope.action);
   if (!service) throw new SwxError('SWX_UNKNOWN_SERVICE', `the P-Mode has no eb:Service for swx service ${envelope.service} with action ${envelope.action}`);
-  return { algorithm, service };
+  return { algorithm, service, ...(pmode.security.encrypt ? { recipient: encryptionRecipient(pmode, partnerCertificates) } : {}) };
 }
 
-/** `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be resent as it is. */
-export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
-  const { algorithm, service } = sendable(envelope, pmode, signing);
+/**
+ * `partnerCertificates`: the partner's registered ones, where an eDelivery AS4 1.x recipient is found when the P-Mode
+ * names none. `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be
+ * resent as it is.
+ */
+export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], timestampTtlSeconds = 300): Promise<ComposedMessage> {
+  const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
   const part = {
     contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`,
@@ -68,6 +89,10 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
   });
   const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds });
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
-  const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
+  // Signed over the plaintext, then encrypted: the receiver decrypts, then checks the signature.
+  const sent = recipient
+    ? await encryptSoapAttachments(signed, [part], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
+    : { envelope: signed, parts: [{ ...part, body: (async function* () { yield part.body; })() }] };
+  const multipart = as4Multipart(sent.envelope, sent.parts);
   return { body: await whole(multipart.body), contentType: multipart.contentType, references };
 }

@@ -73,12 +73,12 @@ export class EbmsError extends Error {
   }
   /**
    * SOAP 1.2's Sender when the fault lies in what was sent, so that it is not resent unchanged: Content (but Other) and
-   * Unpackaging errors, a P-Mode mismatch, failed authentication, a policy not met. Receiver for the rest.
+   * Unpackaging errors, a P-Mode mismatch, failed authentication or decryption, a policy not met. Receiver for the rest.
    */
   get faultCode(): FaultCode {
     if (this.fault) return this.fault;
     const inMessage = (this.category === 'Content' && this.code !== 'EBMS:0004') || this.category === 'Unpackaging'
-      || this.code === 'EBMS:0010' || this.code === 'EBMS:0101' || this.code === 'EBMS:0103';
+      || this.code === 'EBMS:0010' || this.code === 'EBMS:0101' || this.code === 'EBMS:0102' || this.code === 'EBMS:0103';
     return inMessage ? 'Sender' : 'Receiver';
   }
   /** The same error about a known message. */
@@ -93,7 +93,8 @@ export class EbmsError extends Error {
 
 /**
  * Which ebMS error answers a refusal of the hub's. Authentication (signature, certificate, freshness, replay) is
- * FailedAuthentication; an algorithm outside what the agreement allows is PolicyNoncompliance; who may send what to
+ * FailedAuthentication; payloads that do not decrypt with the hub's key FailedDecryption; an algorithm outside what the
+ * agreement allows is PolicyNoncompliance; who may send what to
  * whom is the agreement (ProcessingModeMismatch); an unknown party or service a value not recognised; malformed XML an
  * invalid header; the rest, the hub's own state included, Other with the hub's detail.
  */
@@ -112,7 +113,10 @@ const fromSwx: Partial<Record<ErrorCode, EbmsCode>> = {
   SWX_SIG_REF_UNRESOLVED: 'EBMS:0101',
   SWX_DIGEST_MISMATCH: 'EBMS:0101',
   SWX_REPLAY: 'EBMS:0101',
+  SWX_DECRYPT_FAILED: 'EBMS:0102',
+  SWX_DECRYPT_KEY_MISSING: 'EBMS:0102',
   SWX_SIG_ALG_UNSUPPORTED: 'EBMS:0103',
+  SWX_ENC_ALG_UNSUPPORTED: 'EBMS:0103',
   SWX_SIG_WEAK_ALG: 'EBMS:0103',
   SWX_ACL_DENIED: 'EBMS:0010',
   SWX_UNKNOWN_RECEIVER: 'EBMS:0001',
@@ -135,7 +139,7 @@ export function ebmsErrorOf(error: unknown, refToMessageInError?: string): EbmsE
   const ref = refToMessageInError === undefined ? {} : { refToMessageInError };
   if (error instanceof SwxError) {
     const code = fromSwx[error.code] ?? 'EBMS:0004';
-    const origin = code === 'EBMS:0101' || code === 'EBMS:0103' ? 'security' as const : 'ebMS' as const;
+    const origin = code === 'EBMS:0101' || code === 'EBMS:0102' || code === 'EBMS:0103' ? 'security' as const : 'ebMS' as const;
     return new EbmsError(code, `${error.code}: ${error.message}`, { ...ref, origin, swxCode: error.code, cause: error });
   }
   return new EbmsError('EBMS:0004', 'the message could not be processed', { ...ref, swxCode: 'SWX_INTERNAL', cause: error });

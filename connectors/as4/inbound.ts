@@ -1,6 +1,7 @@
 // AS4 inbound: a partner's MSH POSTs a UserMessage (one-way push) to the agency port. The message is read within the
 // body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
-// partner, trusted), a repeat answered with the receipt stored for the first, its payload inflated and handed to
+// partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
+// the receipt stored for the first, its payload inflated and handed to
 // intake; once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
 // Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after.
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -14,7 +15,7 @@ import { messagesTotal } from '../../engine/metrics.ts';
 import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers, XmlAttachment } from '../../engine/trust/index.ts';
+import { encryptedParts, type CertificateCheck, type PayloadVerifiers, type XmlAttachment } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
 import { decompress } from './compression.ts';
 import { ReceivedMessages } from './duplicates.ts';
@@ -36,6 +37,8 @@ export interface As4InboundOptions {
   trust: CertificateCheck;
   signatures: PayloadVerifiers;
   signing: HubIdentity['signing'];
+  /** The hub's keys partners encrypt to: RSA under eDelivery AS4 1.x, X25519 under 2.0. */
+  decryption: HubIdentity['encryption'];
   budget: BodyBudget;
   received: ReceivedMessages;
   maxMessageBytes: number;
@@ -87,11 +90,18 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       const messageId = user.messageInfo.messageId;
       partial.claimedId = messageId;
       const sender = senderOf(registry, user);
-      if (sender.pmode.security.encrypt) {
-        throw new EbmsError('EBMS:0103', `the P-Mode of ${sender.partner.id} asks for encrypted payloads, which this hub does not handle yet`, { refToMessageInError: messageId });
+      const profile = sender.pmode.profile;
+      const hubKey = profile === 'eDelivery-AS4-2.0' ? options.decryption.x25519 : options.decryption.rsa;
+      if (!hubKey && encryptedParts(message.envelope.raw).length > 0) {
+        throw new EbmsError('EBMS:0102', `the payloads are encrypted under ${profile} and this hub holds no ${profile === 'eDelivery-AS4-2.0' ? 'X25519 encryption key' : 'RSA key (its signing key is not RSA)'} to decrypt them`, { refToMessageInError: messageId, origin: 'security', swxCode: 'SWX_DECRYPT_KEY_MISSING' });
       }
+      // Decrypted before the signature is judged (it signs the plaintext), so a message that does not decrypt is
+      // refused before its sender is authenticated: counted, as every such refusal.
       const security = await checkAs4Security(message, {
-        profile: sender.pmode.profile,
+        profile,
+        encrypted: sender.pmode.security.encrypt,
+        keyTransport: sender.pmode.security.keyTransport,
+        ...(hubKey ? { decryption: { key: hubKey, profile } } : {}),
         attachments: body.attachments,
         verifyXml: options.signatures.verifyXml,
         clockSkewSeconds: options.clockSkewSeconds,
@@ -124,7 +134,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
         reply(res, 200, stored);
         return;
       }
-      const payload = await payloadOf(user, body.attachments, message, options.maxPayloadBytes);
+      const payload = await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
       Object.assign(partial, payload);
       const taken = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });

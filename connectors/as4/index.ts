@@ -1,5 +1,6 @@
-// The AS4 connector (eDelivery AS4 over ebMS 3.0, one-way push): partners' MSHs POST UserMessages to the agency port
-// and get the hub's signed Receipt once the envelope is durable; the hub delivers to partners' MSHs the same way. The
+// The AS4 connector (eDelivery AS4 over ebMS 3.0, one-way push and pull): partners' MSHs POST UserMessages (signed,
+// their payloads encrypted to the hub where the P-Mode says) to the agency port and get the hub's signed Receipt once
+// the envelope is durable; the hub delivers to partners' MSHs the same way. The
 // message layer below it (reading and writing messages and signals, P-Modes and their algorithm profiles, payload
 // compression, the ebMS error codes) is exported for the tests and `swx verify`.
 import { registerConnector } from '../../engine/connector.ts';
@@ -10,17 +11,11 @@ import { as4Endpoint, as4Serves } from './pmode.ts';
 import { pulledBucket } from './pull.ts';
 import { as4Settings, type As4Settings } from './settings.ts';
 
-/** A P-Mode as the registry takes it: payload encryption is not built yet, so a P-Mode must say it does without. */
-const registrable = as4Endpoint.refine((pmode) => !pmode.security.encrypt, {
-  path: ['security', 'encrypt'],
-  message: 'payload encryption (XML Encryption) is not supported by this hub yet: set security.encrypt to false',
-});
-
-registerConnector<As4Settings, typeof registrable['_output']>({
+registerConnector<As4Settings, typeof as4Endpoint['_output']>({
   protocol: 'as4',
-  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
+  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed and encrypted UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
   settings: as4Settings,
-  endpoint: registrable,
+  endpoint: as4Endpoint,
   serves: as4Serves,
   async start({ config, identity, registry, trust, signatures, intake, evidence, inbox, payloads, router, budget, bucket }, settings) {
     const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
@@ -29,7 +24,7 @@ registerConnector<As4Settings, typeof registrable['_output']>({
     // A pulled message is remembered as long as the inbox keeps it handed out, and as long again for a late Receipt.
     const pulled = await bucket(pulledBucket, 2 * config.delivery.inboxVisibilitySeconds);
     mountAs4Inbound(router, {
-      settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received,
+      settings, registry, intake, evidence, trust, signatures, signing: identity.signing, decryption: identity.encryption, budget, received,
       maxMessageBytes, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds,
       pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
     });

@@ -1,6 +1,6 @@
 // AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
 // To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
-// WS-Security with the algorithm the partner's profile fixes, over mutual TLS; the partner's signed Receipt, its
+// WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS; the partner's signed Receipt, its
 // signature judged through the trust store and its references against what was signed, is the delivery's receipt.
 import type { Agent } from 'node:https';
 import type { Envelope } from '../../engine/envelope.ts';
@@ -64,7 +64,7 @@ export class As4Outbound implements Outbound {
     const pmode: As4Endpoint = parsed.data;
     if (pmode.mep.binding !== 'push' || !pmode.url) throw permanent('SWX_UNKNOWN_RECEIVER', 'its as4 P-Mode is not one-way push to a url');
     try {
-      sendable(envelope, pmode, this.hub.signing);
+      sendable(envelope, pmode, this.hub.signing, partner.certificates);
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
@@ -74,7 +74,7 @@ export class As4Outbound implements Outbound {
     const key = `${partner.id}\u0000${envelope.id}`;
     const copy = this.copies.get(key);
     const composed = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
-      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, resend.timestampTtlSeconds);
+      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, resend.timestampTtlSeconds);
     if (composed !== copy?.composed) this.keep(key, composed);
     const body = composed.body;
 

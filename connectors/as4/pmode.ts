@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Purpose } from '../../engine/endpoints.ts';
 import { serviceId } from '../../engine/registry.ts';
+import { certificate } from '../../engine/trust/index.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { EbmsError } from './errors.ts';
@@ -59,8 +60,12 @@ export const as4Endpoint = z.object({
     .describe('eDelivery-AS4-1.15: RSA-SHA256, SHA-256, AES-128-GCM with RSA-OAEP (MGF1-SHA256); eDelivery-AS4-2.0: Ed25519, SHA-256, AES-128-GCM with X25519, HKDF and AES key wrap'),
   security: z.object({
     sign: z.boolean().default(true).describe('user messages on this leg are signed'),
-    encrypt: z.boolean().default(true).describe('payloads on this leg are encrypted'),
-  }).strict().default({ sign: true, encrypt: true }),
+    encrypt: z.boolean().default(true).describe('payloads on this leg are encrypted: the hub encrypts what it sends, and takes only encrypted payloads'),
+    encryptionCertificate: z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'expected a PEM certificate' }).max(64 * 1024).optional()
+      .describe('the certificate the hub encrypts to (PMode[1].Security.X509.Encryption.Certificate): RSA for eDelivery-AS4-1.15, X25519 for eDelivery-AS4-2.0; for 1.15 the partner\'s registered RSA certificate when absent'),
+    keyTransport: z.enum(['rsa-oaep', 'rsa-oaep-mgf1p']).default('rsa-oaep')
+      .describe('eDelivery-AS4-1.15 only: xmlenc11 rsa-oaep with MGF1-SHA256 (the profile\'s), or rsa-oaep-mgf1p (SHA-1) for an MSH that knows only that one; both ways'),
+  }).strict().default({ sign: true, encrypt: true, keyTransport: 'rsa-oaep' }),
   receipt: z.object({
     required: z.boolean().default(true),
     signed: z.boolean().default(true).describe('a non-repudiation receipt, signed'),
@@ -80,6 +85,25 @@ export const as4Endpoint = z.object({
 }).strict().superRefine((endpoint, context) => {
   if (endpoint.mep.binding === 'push' && !endpoint.url) context.addIssue({ code: 'custom', path: ['url'], message: 'a push P-Mode needs the url the hub POSTs to' });
   if (endpoint.mep.binding === 'pull' && endpoint.url) context.addIssue({ code: 'custom', path: ['url'], message: 'a pull P-Mode has no url: the partner pulls' });
+  const { encrypt, encryptionCertificate } = endpoint.security;
+  if (endpoint.profile === 'eDelivery-AS4-2.0' && endpoint.security.keyTransport !== 'rsa-oaep') {
+    context.addIssue({ code: 'custom', path: ['security', 'keyTransport'], message: 'eDelivery-AS4-2.0 transports no key by RSA: it agrees one with X25519' });
+  }
+  const keyType = endpoint.profile === 'eDelivery-AS4-2.0' ? 'x25519' : 'rsa';
+  if (encrypt && !encryptionCertificate && keyType === 'x25519') {
+    context.addIssue({ code: 'custom', path: ['security', 'encryptionCertificate'], message: 'eDelivery-AS4-2.0 encrypts to an X25519 key: give the partner\'s X25519 encryption certificate' });
+  }
+  if (encryptionCertificate) {
+    let found: string | undefined;
+    try {
+      found = certificate(encryptionCertificate).publicKey.asymmetricKeyType;
+    } catch (error) {
+      context.addIssue({ code: 'custom', path: ['security', 'encryptionCertificate'], message: `not a readable certificate: ${(error as Error).message}` });
+    }
+    if (found !== undefined && found !== keyType) {
+      context.addIssue({ code: 'custom', path: ['security', 'encryptionCertificate'], message: `${endpoint.profile} encrypts to ${keyType === 'rsa' ? 'an RSA' : 'an X25519'} key; this certificate's is ${found}` });
+    }
+  }
   const names = endpoint.services.map((s) => `${s.type ?? ''}|${s.service}`);
   if (new Set(names).size < names.length) context.addIssue({ code: 'custom', path: ['services'], message: 'a service is listed twice' });
 });
@@ -138,8 +162,11 @@ export function algorithmsOf(message: Pick<As4Message, 'envelope'>): UsedAlgorit
  * Checks a received message's algorithms against its P-Mode's profile: EBMS:0103 (PolicyNoncompliance) naming the
  * algorithm expected and the one found, for the first that differs; undefined when all agree.
  */
-export function checkProfile(used: UsedAlgorithms, profileName: ProfileName, refToMessageInError?: string): EbmsError | undefined {
-  const profile: Record<string, string> = profiles[profileName];
+export function checkProfile(used: UsedAlgorithms, profileName: ProfileName, refToMessageInError?: string, keyTransport: As4Endpoint['security']['keyTransport'] = 'rsa-oaep'): EbmsError | undefined {
+  // rsa-oaep-mgf1p, where the P-Mode names it, fixes its MGF itself (MGF1 with SHA-1): no MGF element is written.
+  const profile: Record<string, string | undefined> = keyTransport === 'rsa-oaep-mgf1p' && profileName === 'eDelivery-AS4-1.15'
+    ? { ...profiles[profileName], keyTransport: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', maskGeneration: undefined }
+    : profiles[profileName];
   const mismatch = (what: string, expected: string | undefined, found: string) =>
     new EbmsError('EBMS:0103', `${profileName} requires ${what} ${expected}; the message uses ${found.slice(0, 200) || 'none'}`, {
       origin: 'security', ...(refToMessageInError ? { refToMessageInError } : {}),

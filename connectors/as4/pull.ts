@@ -109,7 +109,7 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
   const content = envelope.payload !== undefined ? Buffer.from(envelope.payload, 'base64') : await options.payloads.bytes(envelope);
   let composed;
   try {
-    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing);
+    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing, sender.partner.certificates);
   } catch (error) {
     throw ebmsErrorOf(error, pullRequestId);
   }

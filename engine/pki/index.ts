@@ -9,7 +9,7 @@ import { SwxError } from '../errors.ts';
 import { certificate } from '../trust/certs.ts';
 import { issuedBy } from '../trust/path.ts';
 import { ensureCrl, revoke } from './crl.ts';
-import { ensureCa, ensureLeaf, issuableProfiles, loadAuthority, type IssuableProfile, type Issued, type LeafSpec } from './issue.ts';
+import { ensureCa, ensureLeaf, issuableProfiles, loadAuthority, type IssuableProfile, type Issued, type LeafAlg, type LeafSpec } from './issue.ts';
 import { assertKeyAlg, type KeyAlg } from './keys.ts';
 import { assertAgencyId, isAgencyId, layout, loadCredential, readIfExists, type Credential, type PkiPaths } from './store.ts';
 import { revocationReasons, type RevocationReason } from '../trust/x509.ts';
@@ -26,7 +26,7 @@ export interface CertSummary {
   subject: string;
   serial: string;
   thumbprint: string;
-  alg: KeyAlg;
+  alg: LeafAlg;
   notAfter: string;
   certPath: string;
   keyPath: string;
@@ -39,6 +39,8 @@ export interface PkiSummary {
   ca: CertSummary;
   hubSign: CertSummary;
   hubTls: CertSummary;
+  /** The hub's X25519 key agreement certificate (eDelivery AS4 2.0 encryption). */
+  hubEnc: CertSummary;
   tsa: CertSummary;
   agencies: Record<string, CertSummary>;
   crlPath: string;
@@ -144,9 +146,10 @@ export async function initPki(dir: string, options: InitOptions): Promise<PkiSum
   const ca = await ensureCa(dir, alg, `${hubName} Root CA`, Math.max(defaults.caDays, validityDays));
   const leaf = (folder: string, profile: LeafSpec['profile'], commonName: string, extra: Partial<LeafSpec> = {}) =>
     ensureLeaf(ca, { folder, profile, commonName, alg, validityDays, ...(crlUrl ? { crlUrl } : {}), ...extra });
-  const [hubSign, hubTls, tsa, ...issued] = await Promise.all([
+  const [hubSign, hubTls, hubEnc, tsa, ...issued] = await Promise.all([
     leaf(layout.folder(dir, 'hub-sign'), 'hub-sign', `${hubName} signing`),
     leaf(layout.folder(dir, 'hub-tls'), 'hub-tls', `${hubName} TLS`, { hosts }),
+    leaf(layout.folder(dir, 'hub-enc'), 'hub-enc', `${hubName} encryption`, { alg: 'x25519' }),
     leaf(layout.folder(dir, 'tsa'), 'tsa', `${hubName} TSA`),
     ...agencies.map((id) => leaf(layout.agencyFolder(dir, id), 'agency', id)),
   ]);
@@ -156,6 +159,7 @@ export async function initPki(dir: string, options: InitOptions): Promise<PkiSum
     ca: summarise({ credential: ca.credential, alg: ca.key.alg, created: ca.created }),
     hubSign: summarise(hubSign!),
     hubTls: summarise(hubTls!),
+    hubEnc: summarise(hubEnc!),
     tsa: summarise(tsa!),
     agencies: Object.fromEntries(agencies.map((id, i) => [id, summarise(issued[i]!)])),
     crlPath: layout.crl(dir),
@@ -270,8 +274,18 @@ export async function revokeCertificate(dir: string, target: RevocationTarget, r
 }
 
 /** The hub's credentials and the current CRL, read at start; fails with what is missing or inconsistent and how to fix it. */
-export async function loadPki(dir: string): Promise<{ ca: Credential; hubSign: Credential; hubTls: Credential; tsa: Credential; crlPem: string }> {
-  const load = (role: 'ca' | 'hub-sign' | 'hub-tls' | 'tsa') => {
+/**
+ * Keeps or makes the hub's X25519 key agreement credential (`hub-enc`, issued by the CA) in a PKI made before it
+ * existed: generated once, kept from then on.
+ */
+export async function ensureHubEncryption(dir: string): Promise<Credential> {
+  const ca = await loadAuthority(dir);
+  const issued = await ensureLeaf(ca, { folder: layout.folder(dir, 'hub-enc'), profile: 'hub-enc', commonName: `${defaults.hubName} encryption`, alg: 'x25519', validityDays: defaults.leafDays });
+  return issued.credential;
+}
+
+export async function loadPki(dir: string): Promise<{ ca: Credential; hubSign: Credential; hubTls: Credential; hubEnc?: Credential; tsa: Credential; crlPem: string }> {
+  const load = (role: 'ca' | 'hub-sign' | 'hub-tls' | 'hub-enc' | 'tsa') => {
     const folder = layout.folder(dir, role);
     return loadCredential(layout.cert(folder), layout.key(folder));
   };
@@ -287,7 +301,8 @@ export async function loadPki(dir: string): Promise<{ ca: Credential; hubSign: C
     }
     return credential;
   }) as [Credential, Credential, Credential];
-  return { ca, hubSign, hubTls, tsa, crlPem };
+  const hubEnc = existsSync(layout.cert(layout.folder(dir, 'hub-enc'))) ? load('hub-enc') : undefined;
+  return { ca, hubSign, hubTls, ...(hubEnc ? { hubEnc } : {}), tsa, crlPem };
 }
 
 /** Agency ids that have a folder under <dir>/agencies, sorted. */

@@ -2,14 +2,14 @@
 // Existing keys and certificates are always kept; only what is missing is made.
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { createPrivateKey, createPublicKey, randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, X509Certificate as NodeCertificate } from 'node:crypto';
 import { SwxError } from '../errors.ts';
 import { altNames, authorityKeyId, crlDistributionPoint, extension, keyIdentifier, keyUsage, name, parseCertificate, time } from './asn1.ts';
 import { generateKey, importKey, type KeyAlg, type KeyPair } from './keys.ts';
 import { layout, readIfExists, thumbprint, writeOnce, writeReplace, type Credential } from './store.ts';
 import { oid, toArrayBuffer, type KeyUsageName, pemBlocks, toPem } from '../trust/x509.ts';
 
-export type Profile = 'ca' | 'hub-sign' | 'hub-tls' | 'tsa' | 'agency' | 'signing' | 'tls-client' | 'tls-server';
+export type Profile = 'ca' | 'hub-sign' | 'hub-tls' | 'hub-enc' | 'tsa' | 'agency' | 'signing' | 'tls-client' | 'tls-server';
 
 export const organisation = 'swx demo';
 export const defaultHosts = ['localhost', '127.0.0.1', '::1'];
@@ -29,6 +29,8 @@ interface LeafProfile {
 // so signatures made with these certificates check with stock tools without `-purpose any`.
 const leafProfiles: Record<Exclude<Profile, 'ca'>, LeafProfile> = {
   'hub-sign': { usages: ['digitalSignature', 'nonRepudiation'], tls: false, eku: [oid.emailProtection], ekuCritical: false },
+  // The X25519 key partners encrypt to under eDelivery AS4 2.0 (key agreement only; no extended usage applies).
+  'hub-enc': { usages: ['keyAgreement'], tls: false, eku: [], ekuCritical: false },
   // clientAuth too: the hub presents this certificate when it delivers to an agency's TLS receiver.
   'hub-tls': { usages: ['digitalSignature'], tls: true, eku: [oid.serverAuth, oid.clientAuth], ekuCritical: false },
   // RFC 3161 2.3: exactly one EKU, id-kp-timeStamping, critical.
@@ -60,7 +62,7 @@ export interface Authority {
 /** A credential on disk plus what the summary needs to know about it. */
 export interface Issued {
   credential: Credential;
-  alg: KeyAlg;
+  alg: LeafAlg;
   created: boolean;
 }
 
@@ -68,7 +70,7 @@ export interface LeafSpec {
   folder: string;
   profile: Exclude<Profile, 'ca'>;
   commonName: string;
-  alg: KeyAlg;
+  alg: LeafAlg;
   /** Used only when the certificate is made now. */
   validityDays: number;
   notBefore?: Date;
@@ -83,7 +85,7 @@ interface Draft {
   issuer: pkijs.RelativeDistinguishedNames;
   notBefore: Date;
   notAfter: Date;
-  publicKey: KeyPair;
+  publicKey: Pick<KeyPair, 'pem'>;
   signer: KeyPair;
   extensions: pkijs.Extension[];
 }
@@ -95,7 +97,7 @@ function serialNumber(): asn1js.Integer {
   return new asn1js.Integer({ valueHex: toArrayBuffer(bytes) });
 }
 
-function publicKeyInfo(key: KeyPair): pkijs.PublicKeyInfo {
+function publicKeyInfo(key: Pick<KeyPair, 'pem'>): pkijs.PublicKeyInfo {
   const spki = createPublicKey(createPrivateKey(key.pem)).export({ type: 'spki', format: 'der' });
   return pkijs.PublicKeyInfo.fromBER(toArrayBuffer(spki));
 }
@@ -130,7 +132,7 @@ async function ensureCert(certPath: string, make: () => Promise<string>): Promis
   return { pem: written.text, created: written.created };
 }
 
-function assertPair(certPem: string, key: KeyPair, certPath: string, keyPath: string): void {
+function assertPair(certPem: string, key: Pick<KeyPair, 'pem'>, certPath: string, keyPath: string): void {
   if (!new NodeCertificate(certPem).checkPrivateKey(createPrivateKey(key.pem))) {
     throw new SwxError('SWX_INTERNAL', `key ${keyPath} does not belong to certificate ${certPath}; delete the folder to re-issue both, or restore the matching key`);
   }
@@ -201,20 +203,46 @@ export async function loadAuthority(dir: string): Promise<Authority> {
   return { cert: parseCertificate(pemBlocks(certPem, 'CERTIFICATE')[0]!), key, credential };
 }
 
+/**
+ * A leaf's key type: the CA's kinds, and the Edwards-curve keys a leaf may hold but the PKI never signs with — an
+ * Ed25519 hub signing key (eDelivery AS4 2.0 signs with it) and the hub's X25519 key for key agreement.
+ */
+export type LeafAlg = KeyAlg | 'ed25519' | 'x25519';
+
+/** A leaf's key, kept if on disk (of whatever type it is), else made: only the CA's key needs to sign certificates. */
+async function ensureLeafKey(keyPath: string, alg: LeafAlg): Promise<{ alg: LeafAlg; pem: string }> {
+  const existing = await readIfExists(keyPath);
+  if (existing) {
+    let type: string | undefined;
+    try {
+      type = createPrivateKey(existing).asymmetricKeyType;
+    } catch (error) {
+      throw new SwxError('SWX_INTERNAL', `${keyPath} is not a readable PEM private key: ${(error as Error).message}`, { cause: error });
+    }
+    if (type === 'ed25519' || type === 'x25519') return { alg: type, pem: existing };
+    return importKey(existing, keyPath);
+  }
+  if (alg !== 'ed25519' && alg !== 'x25519') return ensureKey(keyPath, alg);
+  const pem = generateKeyPairSync(alg as 'x25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const written = await writeOnce(keyPath, pem, 0o600);
+  return { alg, pem: written.text };
+}
+
 /** Keeps or makes one end-entity credential (key, certificate, chain) issued by the CA. */
 export async function ensureLeaf(ca: Authority, spec: LeafSpec): Promise<Issued> {
   const certPath = layout.cert(spec.folder);
   const keyPath = layout.key(spec.folder);
-  const key = await ensureKey(keyPath, spec.alg);
+  const key = await ensureLeafKey(keyPath, spec.alg);
   const { pem: certPem, created } = await ensureCert(certPath, async () => {
     const profile = leafProfiles[spec.profile];
     const now = Date.now();
     const caNotAfter = ca.cert.notAfter.value.getTime();
-    const usages: KeyUsageName[] = profile.tls && key.alg === 'rsa' ? [...profile.usages, 'keyEncipherment'] : profile.usages;
+    // An RSA hub signing key is also what partners encrypt to under eDelivery AS4 1.x (RSA-OAEP key transport).
+    const usages: KeyUsageName[] = (profile.tls || spec.profile === 'hub-sign') && key.alg === 'rsa' ? [...profile.usages, 'keyEncipherment'] : profile.usages;
     const extensions = [
       extension(oid.basicConstraints, true, new pkijs.BasicConstraints({ cA: false })),
       extension(oid.keyUsage, true, keyUsage(usages)),
-      extension(oid.extKeyUsage, profile.ekuCritical, new pkijs.ExtKeyUsage({ keyPurposes: profile.eku })),
+      ...(profile.eku.length ? [extension(oid.extKeyUsage, profile.ekuCritical, new pkijs.ExtKeyUsage({ keyPurposes: profile.eku }))] : []),
       extension(oid.subjectKeyIdentifier, false, new asn1js.OctetString({ valueHex: keyIdentifier(publicKeyInfo(key)) })),
       authorityKeyId(ca.cert),
     ];

@@ -25,7 +25,7 @@ export interface PkiPaths {
 }
 
 /** Roles the hub holds a credential for; agencies live under agencies/<ID>. */
-export type HubRole = 'ca' | 'hub-sign' | 'hub-tls' | 'tsa';
+export type HubRole = 'ca' | 'hub-sign' | 'hub-tls' | 'hub-enc' | 'tsa';
 
 const agencyIdPattern = /^[A-Z][A-Z0-9-]{1,31}$/;
 

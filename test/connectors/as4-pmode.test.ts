@@ -23,7 +23,7 @@ test('a push P-Mode with its defaults: eDelivery AS4 1.15, signed and encrypted,
   const endpoint: As4Endpoint = as4Endpoint.parse(base);
   assert.equal(endpoint.mep, { binding: 'push' });
   assert.is(endpoint.profile, 'eDelivery-AS4-1.15');
-  assert.equal(endpoint.security, { sign: true, encrypt: true });
+  assert.equal(endpoint.security, { sign: true, encrypt: true, keyTransport: 'rsa-oaep' });
   assert.equal(endpoint.receipt, { required: true, signed: true, reply: 'sync' });
   assert.equal(endpoint.receptionAwareness, { retrySeconds: [60, 300, 900, 3600], duplicateWindowSeconds: 604800 });
   assert.is(endpoint.compression, true);
@@ -32,7 +32,7 @@ test('a push P-Mode with its defaults: eDelivery AS4 1.15, signed and encrypted,
 
 test('a pull P-Mode names its MPC and no url; inconsistent P-Modes are refused naming the field', () => {
   const { url: _url, ...pull } = base;
-  const parsed = as4Endpoint.parse({ ...pull, profile: 'eDelivery-AS4-2.0', mep: { binding: 'pull', mpc: 'urn:swx:mpc:boft' } });
+  const parsed = as4Endpoint.parse({ ...pull, profile: 'eDelivery-AS4-2.0', mep: { binding: 'pull', mpc: 'urn:swx:mpc:boft' }, security: { encrypt: false } });
   assert.equal(parsed.mep, { binding: 'pull', mpc: 'urn:swx:mpc:boft' });
   assert.match(refusal({ ...base, mep: { binding: 'pull', mpc: 'urn:x' } }), /^url: a pull P-Mode has no url/);
   assert.match(refusal(pull), /^url: a push P-Mode needs the url/);
@@ -43,6 +43,19 @@ test('a pull P-Mode names its MPC and no url; inconsistent P-Modes are refused n
   assert.match(refusal({ ...base, services: [...base.services, ...base.services] }), /^services: a service is listed twice/);
   assert.match(refusal({ ...base, receipt: { reply: 'later' } }), /^receipt\.reply:/);
   assert.match(refusal({ ...base, extra: 1 }), /extra/);
+});
+
+test('encryption in a P-Mode: the certificate the hub encrypts to fits the profile (RSA for 1.15, X25519 for 2.0, which must name one); rsa-oaep-mgf1p only under 1.15', async () => {
+  const x25519 = await fixture.issue({ key: 'x25519', commonName: 'partner encryption', usages: ['keyAgreement'] });
+  const v2 = { ...base, profile: 'eDelivery-AS4-2.0' };
+  assert.is(as4Endpoint.parse({ ...v2, security: { encryptionCertificate: x25519.certPem } }).security.encryptionCertificate, x25519.certPem);
+  assert.is(as4Endpoint.parse({ ...base, security: { encryptionCertificate: fixture.rsa.certPem, keyTransport: 'rsa-oaep-mgf1p' } }).security.keyTransport, 'rsa-oaep-mgf1p');
+  assert.is(as4Endpoint.parse(base).security.encryptionCertificate, undefined, '1.15 may fall back to the partner\'s registered RSA certificate');
+  assert.match(refusal(v2), /^security\.encryptionCertificate: eDelivery-AS4-2\.0 encrypts to an X25519 key/);
+  assert.match(refusal({ ...v2, security: { encryptionCertificate: fixture.rsa.certPem } }), /^security\.encryptionCertificate: .*this certificate's is rsa/);
+  assert.match(refusal({ ...base, security: { encryptionCertificate: x25519.certPem } }), /^security\.encryptionCertificate: eDelivery-AS4-1\.15 encrypts to an RSA key; this certificate's is x25519/);
+  assert.match(refusal({ ...base, security: { encryptionCertificate: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' } }), /^security\.encryptionCertificate: not a readable certificate/);
+  assert.match(refusal({ ...v2, security: { encryptionCertificate: x25519.certPem, keyTransport: 'rsa-oaep-mgf1p' } }), /^security\.keyTransport: eDelivery-AS4-2\.0 transports no key by RSA/);
 });
 
 async function signedWith(key: 'rsa' | 'ed25519' | 'ecdsa') {
@@ -85,6 +98,11 @@ test('encryption algorithms are held to the profile too: key transport, mask gen
   assert.is(checkProfile(algorithmsOf(v2), 'eDelivery-AS4-2.0'), undefined);
   assert.match(checkProfile(algorithmsOf(v2), 'eDelivery-AS4-1.15')!.detail, /requires the key agreement \(none in this profile\); the message uses .*x25519/);
   assert.match(checkProfile(algorithmsOf(readAs4Message(encrypted(agreed('http://www.w3.org/2001/04/xmlenc#kw-aes256'), gcm))), 'eDelivery-AS4-2.0')!.detail, /requires the key wrap .*kw-aes128; the message uses .*kw-aes256/);
+  // rsa-oaep-mgf1p (no MGF element: MGF1 with SHA-1) where the P-Mode names it, and only there.
+  const mgf1p = readAs4Message(encrypted('<xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/></xenc:EncryptedKey>', gcm));
+  assert.is(checkProfile(algorithmsOf(mgf1p), 'eDelivery-AS4-1.15', undefined, 'rsa-oaep-mgf1p'), undefined);
+  assert.match(checkProfile(algorithmsOf(mgf1p), 'eDelivery-AS4-1.15')!.detail, /requires the key transport .*xmlenc11#rsa-oaep; the message uses .*rsa-oaep-mgf1p/);
+  assert.match(checkProfile(algorithmsOf(v1), 'eDelivery-AS4-1.15', undefined, 'rsa-oaep-mgf1p')!.detail, /requires the key transport .*rsa-oaep-mgf1p; the message uses .*xmlenc11#rsa-oaep/);
 });
 
 test.run();

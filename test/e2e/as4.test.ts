@@ -1,7 +1,10 @@
 // AS4 through the hub as agencies' MSHs and another swx hub see it: two hubs under one root exchange AS4 over HTTPS
-// both ways (REST in at one, AS4 between them, REST out at the other), each receipt signed and checked; a partner's
-// MSH sends to a REST agency; and every kind of bad input gets its ebMS Error signal and evidence while the hub serves on.
+// both ways (REST in at one, AS4 signed and encrypted under eDelivery AS4 1.x between them, REST out at the other), each
+// receipt signed and checked; a partner's MSH sends to a REST agency, in the clear or encrypted to the hub; what the
+// hub encrypts opens in the independent Python decrypter and in xmlsec1; and every kind of bad input gets its ebMS
+// Error signal and evidence while the hub serves on.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -10,8 +13,9 @@ import {
   signedReferences, swxPartyIdType, userMessageEnvelope, type As4Message, type SignalMessage,
 } from '../../connectors/as4/index.ts';
 import { issueAgency, issueCertificate, type Credential } from '../../engine/pki/index.ts';
-import { checkWsSecurity } from '../../engine/trust/index.ts';
+import { checkWsSecurity, encryptSoapAttachments } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
+import { decryptInPython, decryptWithXmlsec1 } from '../helpers/xmlenc-judges.ts';
 import { stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
 import { addService, evidenceOf, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
@@ -32,6 +36,7 @@ let caPem: string;
 let pkiDirA: string;
 let pmodeOfHubB: ReturnType<typeof hubPmode>;
 let hubBSign: string;
+let hubBKey: string;
 let hubASign: string;
 const arrivedAtCustoms: string[] = [];
 
@@ -44,7 +49,8 @@ const hubPmode = (port: number, partyId: string) => ({
   url: `https://localhost:${port}/as4`,
   partyIds: [{ id: partyId, type: T }],
   services: [{ service: 'customs.declaration', actions: ['deliver'] }, { service: 'trade.reply', actions: ['deliver'] }],
-  security: { sign: true, encrypt: false },
+  // Encrypted to the other hub's registered RSA signing certificate (eDelivery AS4 1.x: RSA-OAEP, AES-128-GCM).
+  security: { sign: true, encrypt: true },
 });
 
 test.before(async () => {
@@ -59,6 +65,7 @@ test.before(async () => {
   pkiDirA = join(dirA, 'pki');
   pmodeOfHubB = hubPmode(hubB.agencyPort, 'hub-b');
   hubBSign = hubs.pkiB.hubSign.certPem;
+  hubBKey = hubs.pkiB.hubSign.keyPem;
   hubASign = hubs.pkiA.hubSign.certPem;
   // TFDA's own AS4 gateway, registered at hub A with its certificate and P-Mode; it sends, and never receives over AS4.
   gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
@@ -79,7 +86,8 @@ test.before(async () => {
     name: 'NTA gateway (pull)', certificates: [nta.certPem], receive: 'pull',
     endpoints: { as4: {
       partyIds: [{ id: 'nta-gw', type: 'urn:example:party' }], mep: { binding: 'pull', mpc: ntaMpc },
-      services: [{ service: 'tax.notice', actions: ['deliver'] }], security: { sign: true, encrypt: false },
+      // Encrypted to NTA's registered RSA certificate with rsa-oaep-mgf1p, which xmlsec1 knows.
+      services: [{ service: 'tax.notice', actions: ['deliver'] }], security: { sign: true, encrypt: true, keyTransport: 'rsa-oaep-mgf1p' },
     } },
   });
   assert.is(ntaPut.status, 200, JSON.stringify(ntaPut.body));
@@ -104,6 +112,10 @@ interface GatewayOptions {
   extraHeader?: boolean;
   /** The attachment changed after signing. */
   tamper?: boolean;
+  /** Encrypted after signing to this certificate (eDelivery AS4 1.x). */
+  encryptTo?: string;
+  /** One byte of the ciphertext flipped on the way. */
+  alterCiphertext?: boolean;
 }
 
 /** A UserMessage as TFDA's MSH sends it to hub A: To hub A's PartyId, the swx receiver in finalRecipient. */
@@ -122,7 +134,15 @@ async function gatewayMessage(options: GatewayOptions): Promise<{ body: Buffer; 
   if (options.extraHeader) written.xml = written.xml.replace('<env:Header>', '<env:Header><x:Routing xmlns:x="urn:example:routing" env:mustUnderstand="true">r1</x:Routing>');
   const xml = await signAs4(written, { keyPem: signer.keyPem, certPem: signer.certPem, attachments: [signedAttachment(part)] });
   const sentBody = options.tamper ? Buffer.from(part.body.toString('utf8').replace('residue', 'RESIDUE')) : part.body;
-  const multipart = as4Multipart(xml, [{ ...part, body: (async function* () { yield sentBody; })() }]);
+  let envelope = xml;
+  let sentParts = [{ ...part, body: sentBody }];
+  if (options.encryptTo) {
+    const encrypted = await encryptSoapAttachments(xml, [{ ...part, body: sentBody }], { certPem: options.encryptTo }, 'eDelivery-AS4-1.15');
+    envelope = encrypted.envelope;
+    sentParts = await Promise.all(encrypted.parts.map(async (p) => ({ ...p, body: await collect(p.body) })));
+    if (options.alterCiphertext) sentParts[0]!.body[40]! ^= 1;
+  }
+  const multipart = as4Multipart(envelope, sentParts.map((p) => ({ ...p, body: (async function* () { yield p.body; })() })));
   return { body: await collect(multipart.body), contentType: multipart.contentType, sent: readAs4Message(Buffer.from(xml), { attachments: [part.contentId], understood: ['{urn:example:routing}Routing'] }) };
 }
 
@@ -152,7 +172,7 @@ async function post(body: Buffer, contentType: string): Promise<{ status: number
 
 const errorCodeOf = (signal: SignalMessage) => signal.errors.map((e) => e.errorCode).join(',');
 
-test('REST in at hub A, AS4 to hub B, REST out to BOFT; and the reply back the other way, each receipt signed and checked', async () => {
+test('REST in at hub A, AS4 signed and encrypted to hub B, REST out to BOFT; and the reply back the other way, each receipt signed and checked', async () => {
   const declaration = JSON.stringify({ declarationNo: 'AA/BE/13/101/00042', value: 98000 });
   const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from(declaration) });
   assert.is(answer.status, 202, answer.text);
@@ -177,6 +197,7 @@ test('REST in at hub A, AS4 to hub B, REST out to BOFT; and the reply back the o
   assert.is(received.from_partner, 'CUSTOMS');
   const signature = JSON.parse(received.signature);
   assert.match(signature.base, /<eb:Messaging[^>]*>.*<eb:MessageId>/s, 'the signed AS4 envelope is kept as evidence');
+  assert.match(signature.base, /<xenc:EncryptedKey[^>]*>.*xmlenc11#rsa-oaep".*<xenc:EncryptedData[^>]*MimeType="application\/gzip"/s, 'as it came: its payload compressed, then encrypted to hub B');
   assert.ok(atB.some((row) => row.stage === 'delivered'), 'hub B evidenced the REST delivery to BOFT');
 
   const reply = await boft.client.send({ to: 'CUSTOMS', service: 'trade.reply', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"accepted":true}'), refTo: id });
@@ -268,7 +289,7 @@ test('bad input gets its ebMS Error signal, signed, a 4xx, and evidence; the hub
   assert.is(counted, cases.length);
 });
 
-test('a partner that pulls gets the waiting message as a signed UserMessage, acknowledges it with its Receipt, then EBMS:0006', async () => {
+test('a partner that pulls gets the waiting message as a signed UserMessage encrypted to it (Python and xmlsec1 open it), acknowledges it with its Receipt, then EBMS:0006', async () => {
   const notice = Buffer.from(JSON.stringify({ taxId: '12345678', amount: 4200 }));
   const sent = await customs.client.send({ to: 'NTA', service: 'tax.notice', action: 'deliver', contentType: 'application/json', body: notice });
   assert.is(sent.status, 202, sent.text);
@@ -289,12 +310,28 @@ test('a partner that pulls gets the waiting message as a signed UserMessage, ack
   assert.is(user.messageInfo.messageId, id, 'the MessageId is the envelope id');
   assert.is(user.mpc, ntaMpc);
   assert.is(user.properties.find((p) => p.name === 'originalSender')?.value, 'CUSTOMS');
-  const security = await checkAs4Security(message, { profile: 'eDelivery-AS4-1.15', attachments: body.attachments });
+  const ntaKey = { keyPem: nta.keyPem, certPem: nta.certPem };
+  const security = await checkAs4Security(message, {
+    profile: 'eDelivery-AS4-1.15', keyTransport: 'rsa-oaep-mgf1p', encrypted: true, attachments: body.attachments, decryption: { key: ntaKey, profile: 'eDelivery-AS4-1.15' },
+  });
   assert.is(security.certificatePem.replace(/\s/g, ''), hubASign.replace(/\s/g, ''), 'signed by hub A');
   const part = user.parts[0]!;
   assert.is(part.mimeType, 'application/json');
-  const attachment = body.attachments[0]!;
+  const attachment = security.attachments[0]!;
   assert.is((await collect(decompress((async function* () { yield attachment.body; })(), part))).toString('utf8'), notice.toString('utf8'));
+
+  // What hub A encrypted opens outside swx: in the Python decrypter and in xmlsec1, to the gzip it compressed first.
+  const ciphertext = body.attachments[0]!;
+  assert.is(ciphertext.headers['content-type'], 'application/octet-stream');
+  const python = decryptInPython(body.envelope, nta.keyPem, [ciphertext]);
+  assert.is(python.status, 0, python.err);
+  assert.ok(python.report!.algorithms.includes('http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p'), JSON.stringify(python.report));
+  assert.is(python.report!.parts[ciphertext.contentId]!.mimeType, 'application/gzip');
+  assert.is(gunzipSync(python.plaintext.get(ciphertext.contentId)!).toString('utf8'), notice.toString('utf8'));
+  const xmlsec = decryptWithXmlsec1(body.envelope, nta.keyPem, ciphertext.contentId, ciphertext.body);
+  assert.is(xmlsec.status, 0, xmlsec.err);
+  assert.is(gunzipSync(xmlsec.out).toString('utf8'), notice.toString('utf8'));
+  assert.is.not(decryptWithXmlsec1(body.envelope, rogue.keyPem, ciphertext.contentId, ciphertext.body).status, 0, 'and not under another key');
 
   const receipt = await signAs4(receiptEnvelope(message), { keyPem: nta.keyPem, certPem: nta.certPem });
   const acked = await postBytes(Buffer.from(receipt), 'application/soap+xml; charset=UTF-8');
@@ -311,13 +348,16 @@ test('a partner that pulls gets the waiting message as a signed UserMessage, ack
   assert.is(signal.errors[0]!.severity, 'warning');
 });
 
-test('a P-Mode the hub cannot honour: encryption is refused at registration, an Ed25519 profile fails delivery for good with an RSA hub key', async () => {
-  const pmode = { url: 'https://localhost:9/as4', partyIds: [{ id: 'ed-gw', type: 'urn:example:party' }], services: [{ service: 'customs.declaration', actions: ['deliver'] }] };
-  const encrypted = await hubA.admin('PUT', '/api/partners/EDGW', { name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: pmode } });
-  assert.is(encrypted.status, 400);
-  assert.match(JSON.stringify(encrypted.body), /endpoint as4\.security\.encrypt: payload encryption .* not supported by this hub yet/);
+test('a P-Mode the hub cannot honour: 2.0 encryption without the partner\'s X25519 certificate, or with an RSA one, is refused at registration; an Ed25519 profile fails delivery for good with an RSA hub key', async () => {
+  const pmode = { url: 'https://localhost:9/as4', partyIds: [{ id: 'ed-gw', type: 'urn:example:party' }], services: [{ service: 'customs.declaration', actions: ['deliver'] }], profile: 'eDelivery-AS4-2.0' };
+  const noCertificate = await hubA.admin('PUT', '/api/partners/EDGW', { name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: pmode } });
+  assert.is(noCertificate.status, 400);
+  assert.match(JSON.stringify(noCertificate.body), /security\.encryptionCertificate: eDelivery-AS4-2\.0 encrypts to an X25519 key/);
+  const rsaCertificate = await hubA.admin('PUT', '/api/partners/EDGW', { name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: { ...pmode, security: { encryptionCertificate: rogue.certPem } } } });
+  assert.is(rsaCertificate.status, 400);
+  assert.match(JSON.stringify(rsaCertificate.body), /encrypts to an X25519 key; this certificate's is rsa/);
   const put = await hubA.admin('PUT', '/api/partners/EDGW', {
-    name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: { ...pmode, profile: 'eDelivery-AS4-2.0', security: { sign: true, encrypt: false } } },
+    name: 'Ed25519 gateway', certificates: [rogue.certPem], endpoints: { as4: { ...pmode, security: { sign: true, encrypt: false } } },
   });
   assert.is(put.status, 200, JSON.stringify(put.body));
   await addService(hubA, 'customs.declaration', ['CUSTOMS'], ['BOFT', 'EDGW']);
@@ -330,15 +370,65 @@ test('a P-Mode the hub cannot honour: encryption is refused at registration, an 
   assert.match(failed.detail, /eDelivery-AS4-2\.0 signs with Ed25519, and the hub's signing key is rsa/);
 });
 
+test('a gateway whose P-Mode asks for encryption: signed, compressed and encrypted to hub A is taken; another recipient\'s key or an altered ciphertext is a signed EBMS:0102, a payload in the clear EBMS:0103, each evidenced; the hub serves on', async () => {
+  const secure = await issueAgency(pkiDirA, 'SECGW');
+  const put = await hubA.admin('PUT', '/api/partners/SECGW', {
+    name: 'gateway that encrypts', certificates: [secure.certPem],
+    endpoints: { as4: {
+      url: 'https://localhost:9/as4', partyIds: [{ id: 'secure-gw', type: 'urn:example:party' }],
+      services: [{ service: 'urn:example:health-notice', type: 'urn:example', actions: ['Submit'], swx: 'health.notice' }],
+      security: { sign: true, encrypt: true },
+    } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'health.notice', ['TFDA', 'SECGW'], ['CUSTOMS']);
+  const send = (messageId: string, extra: Partial<GatewayOptions>) => gatewayMessage({ messageId, signer: secure, fromParty: 'secure-gw', encryptTo: hubASign, gzip: true, ...extra });
+
+  const messageId = 'sealed-1@secgw.example';
+  const good = await send(messageId, {});
+  const taken = await post(good.body, good.contentType);
+  assert.is(taken.status, 200, taken.text.slice(0, 600));
+  assert.is(checkReceipt(taken.signal, { messageId, references: signedReferences(good.sent) }, true), undefined, 'the receipt copies every reference signed over the plaintext');
+  await waitFor('the decrypted notice in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 60_000);
+  assert.is(readFileSync(join(customs.inboxDir, `${messageId}.bin`), 'utf8'), notice.toString('utf8'), 'decrypted, then inflated');
+  const received = (await evidenceOf(hubA, messageId, ['received'], 30_000)).find((row) => row.stage === 'received');
+  assert.is(received.from_partner, 'SECGW');
+  assert.match(JSON.parse(received.signature).base, /<xenc:EncryptedKey.*<ds:Signature/s, 'the envelope as it came, encryption and signature, kept as evidence');
+
+  const refusedBefore = { decrypt: await unauthenticatedCount('SWX_DECRYPT_FAILED') };
+  const cases: [string, Partial<GatewayOptions>, string][] = [
+    ['encrypted to another recipient', { encryptTo: rogue.certPem }, 'EBMS:0102'],
+    ['an altered ciphertext', { alterCiphertext: true }, 'EBMS:0102'],
+    ['a payload in the clear', { encryptTo: undefined }, 'EBMS:0103'],
+  ];
+  for (const [index, [what, extra, code]] of cases.entries()) {
+    const bad = await send(`sealed-bad-${index}@secgw.example`, extra);
+    const answer = await post(bad.body, bad.contentType);
+    assert.is(errorCodeOf(answer.signal), code, `${what}: ${answer.text.slice(0, 600)}`);
+    assert.ok(answer.status >= 400 && answer.status < 500, `${what}: answered ${answer.status}`);
+    assert.match(answer.signal.errors[0]!.detail ?? '', code === 'EBMS:0102' ? /SWX_DECRYPT_FAILED/ : /requires encrypted payloads/, what);
+  }
+  // Refused before the signature over the plaintext could say who sent them: counted per source, code and minute.
+  await waitFor('the decryption failures counted in evidence', async () => await unauthenticatedCount('SWX_DECRYPT_FAILED') - refusedBefore.decrypt >= 2, 120_000);
+  assert.is(await unauthenticatedCount('SWX_DECRYPT_FAILED') - refusedBefore.decrypt, 2);
+
+  const after = await send('sealed-after@secgw.example', {});
+  const afterAnswer = await post(after.body, after.contentType);
+  assert.is(afterAnswer.status, 200, afterAnswer.text.slice(0, 600));
+  assert.ok(afterAnswer.signal.receipt, 'the hub serves on: a Receipt');
+});
+
 test('a delivery whose receipt was lost is resent byte for byte: hub B answers with its stored receipt, which checks out; BOFT gets it once', async () => {
   // Between hub A and hub B, a relay that loses the first answer: hub B took the message, hub A never heard.
   const tls = await issueCertificate(pkiDirA, 'RELAY', { profile: 'tls-server', hosts: ['localhost'] });
   let forwarded = 0;
+  let firstSent: { body: Buffer; contentType: string } | undefined;
   const relay = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const first = forwarded++ === 0;
+      if (first) firstSent = { body: Buffer.concat(chunks), contentType: String(req.headers['content-type']) };
       const onward = request(`https://localhost:${hubB.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': String(req.headers['content-type']) } }, (answer) => {
         const back: Buffer[] = [];
         answer.on('data', (chunk: Buffer) => back.push(chunk));
@@ -365,17 +455,24 @@ test('a delivery whose receipt was lost is resent byte for byte: hub B answers w
     const atB = await evidenceOf(hubB, id, ['delivered', 'duplicate'], 30_000);
     assert.is(atB.filter((row) => row.stage === 'duplicate').length, forwarded - 1, 'each resend evidenced as a duplicate at hub B');
     assert.is(atB.filter((row) => row.stage === 'delivered').length, 1, 'BOFT got it once');
+
+    // What went over the wire opens with hub B's key in the Python decrypter: RSA-OAEP (MGF1-SHA-256), AES-128-GCM.
+    const wire = await readAs4Body((async function* () { yield firstSent!.body; })(), firstSent!.contentType, 16 * 1024 * 1024);
+    const python = decryptInPython(wire.envelope, hubBKey, wire.attachments);
+    assert.is(python.status, 0, python.err);
+    assert.ok(python.report!.algorithms.includes('http://www.w3.org/2009/xmlenc11#rsa-oaep'), JSON.stringify(python.report));
+    assert.is(gunzipSync(python.plaintext.get(wire.attachments[0]!.contentId)!).toString('utf8'), '{"resent":true}');
   } finally {
     relay.close();
     await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: pmodeOfHubB } });
   }
 });
 
-/** How many AS4 refusals before authentication hub A's evidence counts. */
-async function unauthenticatedCount(): Promise<number> {
+/** How many AS4 refusals before authentication hub A's evidence counts (of one code when given). */
+async function unauthenticatedCount(code?: string): Promise<number> {
   const answer = await hubA.admin('GET', '/api/evidence?raw=true&stage=refused_unauthenticated&limit=1000');
   const rows = Array.isArray(answer.body) ? answer.body : [];
-  return rows.filter((row: any) => row.protocol === 'as4').reduce((sum: number, row: any) => sum + Number(JSON.parse(row.detail).count), 0);
+  return rows.filter((row: any) => row.protocol === 'as4' && (code === undefined || row.code === code)).reduce((sum: number, row: any) => sum + Number(JSON.parse(row.detail).count), 0);
 }
 
 test.run();

@@ -34,10 +34,11 @@ import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml } from '../../engine/xml/parse.ts';
 import type { SoapEnvelope } from '../../engine/xml/soap.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
+import { decrypterPath } from '../helpers/xmlenc-judges.ts';
 
 const MiB = 1024 * 1024;
 const work = mkdtempSync(join(tmpdir(), 'swx-xmlenc-'));
-const decrypter = fileURLToPath(new URL('./xmlenc_decrypt.py', import.meta.url));
+const decrypter = decrypterPath;
 const fixture = await trustFixture();
 // The hub's encryption credentials for each suite, a stranger's of each kind, and the senders' signing keys.
 const [hubRsa, hubX25519, otherRsa, otherX25519] = await Promise.all([
