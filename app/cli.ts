@@ -302,6 +302,7 @@ const commands: Record<string, Command> = {
         `  npx swx topic list --data ${values.data}; npx swx channel list --data ${values.data}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
+        `  sftp -i ${join(values.data, 'demo', 'MPB', 'id_ed25519')} -o UserKnownHostsFile=${join(values.data, 'demo', 'known_hosts')} -P ${demo.sftp.port} MPB@localhost   (host key ${demo.sftp.fingerprint}; also CUSTOMS, FIA, ANWS)`,
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
       const exited = await Promise.race([signalled.then(() => undefined), demo.exited]);

@@ -154,9 +154,16 @@ function post(url: string, body: Buffer, contentType: string, caPem: string): Pr
 /** Where an agency's SFTP client logs in: the hub's SFTP server, its host key pinned (the OpenSSH public key line). */
 export interface SftpLogin { host: string; port: number; user: string; privateKey: Buffer; hostKey: string }
 
-/** An SFTP session of the agency on the hub's server, ended when `use` settles. */
-export async function sftpSession<T>(login: SftpLogin, use: (sftp: SFTPWrapper) => Promise<T>): Promise<T> {
+/**
+ * An SFTP session of the agency on the hub's server, ended when `use` settles or `signal` aborts; rejects when the
+ * connection closes under it (the hub stopped), as requests in flight then get no answer.
+ */
+export async function sftpSession<T>(login: SftpLogin, use: (sftp: SFTPWrapper) => Promise<T>, signal?: AbortSignal): Promise<T> {
   const connection = new ssh2.Client();
+  const closed = new Promise<never>((_resolve, reject) => connection.once('close', () => reject(new Error('the SFTP connection closed'))));
+  closed.catch(() => undefined);
+  const end = () => connection.end();
+  signal?.addEventListener('abort', end, { once: true });
   const pinned = login.hostKey.split(' ').slice(0, 2).join(' ');
   await new Promise<void>((resolve, reject) => {
     connection.once('ready', resolve).once('error', reject).connect({
@@ -166,8 +173,9 @@ export async function sftpSession<T>(login: SftpLogin, use: (sftp: SFTPWrapper) 
   });
   try {
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => connection.sftp((error, opened) => (error ? reject(error) : resolve(opened))));
-    return await use(sftp);
+    return await Promise.race([use(sftp), closed]);
   } finally {
+    signal?.removeEventListener('abort', end);
     connection.end();
   }
 }
@@ -197,6 +205,7 @@ export async function uploadSigned(sftp: SFTPWrapper, credentials: AgencyCredent
  */
 export function startSftpCollector(login: SftpLogin, credentials: AgencyCredentials, inboxDir: string, onMessage: (entry: InboxEntry) => void, onError: (error: Error) => void) {
   let stopped = false;
+  const stopping = new AbortController();
   let wake: () => void = () => undefined;
   const collecting = (async () => {
     while (!stopped) {
@@ -220,7 +229,7 @@ export function startSftpCollector(login: SftpLogin, credentials: AgencyCredenti
           }
           if (names.length === 0) await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 500); });
         }
-      }).catch(async (error: unknown) => {
+      }, stopping.signal).catch(async (error: unknown) => {
         if (stopped) return;
         onError(error as Error);
         await new Promise<void>((resolve) => { wake = resolve; setTimeout(resolve, 5_000); });
@@ -230,6 +239,7 @@ export function startSftpCollector(login: SftpLogin, credentials: AgencyCredenti
   return {
     async close() {
       stopped = true;
+      stopping.abort();
       wake();
       await collecting;
     },
