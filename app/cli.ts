@@ -25,6 +25,7 @@ import { defaultCrlUrl } from './crl-distribution.ts';
 import { sampleQuery } from './demo-data.ts';
 import { askDemoQueries, demoDir, pullAgencies, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { checkDelivered } from './demo-check.ts';
+import { receiveProtocol } from './demo-protocols.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
 import './connectors.ts';
@@ -301,6 +302,7 @@ const commands: Record<string, Command> = {
         `  npx swx topic list --data ${values.data}; npx swx channel list --data ${values.data}`,
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
+        `  sftp -i ${join(values.data, 'demo', 'MPB', 'id_ed25519')} -o UserKnownHostsFile=${join(values.data, 'demo', 'known_hosts')} -P ${demo.sftp.port} MPB@localhost   (host key ${demo.sftp.fingerprint}; also CUSTOMS, FIA, ANWS)`,
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
       const exited = await Promise.race([signalled.then(() => undefined), demo.exited]);
@@ -311,13 +313,13 @@ const commands: Record<string, Command> = {
   },
   'demo-agencies': {
     summary: 'the demo agencies\' receivers, inbox collectors and providers, in their own process (started by swx demo); prints their ports',
-    usage: 'swx demo-agencies --hub URL [--data DIR]   (after swx demo issued their credentials in <DIR>/demo/<AGENCY>/)',
+    usage: 'swx demo-agencies --hub URL --sftp-port PORT [--data DIR]   (after swx demo issued their credentials in <DIR>/demo/<AGENCY>/)',
     async run(args) {
-      const { values } = parseArgs({ args, options: { ...dataOption, hub: { type: 'string' } } });
-      if (!values.hub) throw new Error(`the hub's agency URL is needed for the agencies that collect from their inbox: give --hub\n${this.usage}`);
+      const { values } = parseArgs({ args, options: { ...dataOption, hub: { type: 'string' }, 'sftp-port': { type: 'string' } } });
+      if (!values.hub || !values['sftp-port']) throw new Error(`the hub's agency URL and SFTP port are needed for the agencies that collect from their inbox: give --hub and --sftp-port\n${this.usage}`);
       const signalled = stopSignal();
       const { startDemoAgencies } = await import('./demo-agencies.ts');
-      const agencies = await startDemoAgencies(resolve(values.data), values.hub);
+      const agencies = await startDemoAgencies(resolve(values.data), values.hub, Number(values['sftp-port']));
       console.log(JSON.stringify({ endpoints: agencies.endpoints }));
       await signalled;
       await agencies.stop();
@@ -746,6 +748,11 @@ const settled = (messages: SentMessage[], result: DemoResult) => messages.filter
 /** The messages meant for each agency that receives by pull. */
 const pulledBy = (sent: SentMessage[]) => new Map([...pullAgencies].map((id) => [id, sent.filter((m) => m.to.includes(id))]));
 
+/** How the report names each protocol. */
+const protocolNames: Record<string, string> = {
+  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
+};
+
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
   const { direct, notifications, items, channels } = demoKinds(sent);
   for (const message of [...direct, ...notifications]) {
@@ -765,15 +772,24 @@ function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: 
     const outcome = done ? 'answered ' : `FAILED ${query.code ?? query.status}`;
     console.log(`${outcome}  ${query.asker.padEnd(12)} ? ${query.provider.padEnd(18)} ${query.dataset.padEnd(40)} ${query.queryId} (provider answers over ${query.protocol.toUpperCase()})`);
   }
+  const legs = new Map<string, { count: number; reason: string }>();
+  for (const leg of result.skipped) {
+    const key = `${leg.from.padEnd(12)} ⇒ ${leg.to.padEnd(18)} ${leg.service.padEnd(40)}`;
+    legs.set(key, { count: (legs.get(key)?.count ?? 0) + 1, reason: leg.reason });
+  }
+  for (const [key, { count, reason }] of legs) console.log(`skipped    ${key} ${count} over MQ: ${reason}`);
   const failedQueries = new Set([...result.unanswered, ...result.missingEvidence]);
+  const counts = (by: Record<string, number>) => Object.entries(by).map(([protocol, n]) => `${protocolNames[protocol] ?? protocol} ${n}`).join(', ');
   console.log([
     '',
     `${settled(direct, result)}/${direct.length} direct messages, ${settled(notifications, result)}/${notifications.length} notifications on ${new Set(notifications.map((m) => m.service)).size} topics`
       + ` and ${settled(items, result)}/${items.length} items on ${channels.size} channels (${channels.size - new Set(result.notInOrder.map((lane) => lane.split(' → ')[0])).size} in order at every requester)`
       + ` reached every receiver and were evidenced, ${sent.reduce((sum, m) => sum + m.to.length, 0)} deliveries in all;`,
     `${asked.filter((query) => !failedQueries.has(query.queryId)).length}/${asked.length} queries answered, signed and evidenced.`,
-    `Received by pull, collected from the inbox and acknowledged: ${[...pulledBy(sent)].map(([id, meant]) => `${id} ${settled(meant, result)}/${meant.length}`).join(', ')};`
+    `Received by pull, collected from the inbox and acknowledged: ${[...pulledBy(sent)].map(([id, meant]) => `${id} ${settled(meant, result)}/${meant.length} (${protocolNames[receiveProtocol(id)]})`).join(', ')};`
       + ' every other receiver by push to its endpoint.',
+    `Sent by protocol: ${counts(result.sentBy)}; delivered by protocol: ${counts(result.deliveredBy)}`
+      + `${result.skipped.length ? `; skipped: MQ ${result.skipped.length} (no MQ client library or queue manager here)` : ''}.`,
   ].join('\n'));
   if (result.stray.length > 0) console.log(`Delivered where not meant to be: ${result.stray.join(', ')}`);
   if (result.lostRefTo.length > 0) console.log(`Replies that arrived without their Ref-To: ${result.lostRefTo.join(', ')}`);
@@ -803,6 +819,11 @@ function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result:
     stray: result.stray,
     notInOrder: result.notInOrder,
     lostRefTo: result.lostRefTo,
+    /** Messages sent per protocol, and deliveries per protocol counted from what the receivers stored. */
+    sentBy: result.sentBy,
+    deliveredBy: result.deliveredBy,
+    /** Deliveries the demo cannot make here (MQ), each with its reason. */
+    skipped: result.skipped,
     queries: asked.length,
     answered: asked.length - result.unanswered.length,
     unanswered: result.unanswered,

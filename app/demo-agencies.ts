@@ -1,6 +1,8 @@
-// The demo agencies' own process, apart from the hub as real agencies are: for each agency that exchanges messages a
-// receiver the hub pushes to, or for one that receives by pull a collector of its inbox at the hub (each stores into
-// <data>/demo/<ID>/inbox, and appends the ids to arrivals.log in the order stored), and a query provider for each
+// The demo agencies' own process, apart from the hub as real agencies are: for each agency that exchanges messages what
+// receives them by its protocol (app/demo-protocols.ts) — a REST receiver the hub pushes to, an AS4 or ebMS 2.0 gateway,
+// or for one that receives by pull a collector of its inbox at the hub over REST or SFTP (each stores into
+// <data>/demo/<ID>/inbox, and appends the ids to arrivals.log in the order stored); MQ agencies get nothing, no queue
+// manager being reachable here — and a query provider for each
 // Table 1 provider answering from the demo data over REST or SOAP, each with the credentials the demo issued in
 // <data>/demo/<ID>/. Nothing an agency's code does here can take the hub down.
 import { appendFileSync, readFileSync } from 'node:fs';
@@ -8,7 +10,9 @@ import { join } from 'node:path';
 import { AgencyClient, receiveInbox, startAgencyReceiver, startRestProvider, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
 import { answer as demoAnswer } from './demo-data.ts';
-import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, pullAgencies, type DemoEndpoints } from './demo.ts';
+import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, type DemoEndpoints } from './demo.ts';
+import { startAs4Gateway, startEbms2Gateway, startSftpCollector } from './demo-gateways.ts';
+import { receiveProtocol } from './demo-protocols.ts';
 
 /** Long-poll wait of a collector's listing: a delivery is collected as soon as it waits, and few listings come back empty. */
 const collectWaitSeconds = 20;
@@ -35,8 +39,10 @@ function startCollector(id: string, hubUrl: string, credentials: AgencyCredentia
   };
 }
 
-export async function startDemoAgencies(dataDir: string, hubUrl: string): Promise<{ endpoints: DemoEndpoints; stop(): Promise<void> }> {
+export async function startDemoAgencies(dataDir: string, hubUrl: string, sftpPort: number): Promise<{ endpoints: DemoEndpoints; stop(): Promise<void> }> {
   const servers: { close(): Promise<void> }[] = [];
+  // The hub's host key as the demo pinned it for the agencies (<data>/demo/known_hosts).
+  const hostKey = () => readFileSync(join(dataDir, 'demo', 'known_hosts'), 'utf8').split('\n')[0]!.split(' ').slice(1).join(' ');
   const endpoints: DemoEndpoints = {};
   const stop = async () => { for (const server of servers) await server.close(); };
   try {
@@ -49,9 +55,17 @@ export async function startDemoAgencies(dataDir: string, hubUrl: string): Promis
       // The order stored, for judging a channel's order: deliveredAt can tie within a millisecond, a line cannot.
       const stored = (entry: InboxEntry) => appendFileSync(arrivalLog(dataDir, id), `${entry.id}\n`);
       const inboxDir = join(dir, 'inbox');
-      if (pullAgencies.has(id)) {
+      const receives = messagingAgencies.has(id) ? receiveProtocol(id) : undefined;
+      if (receives === 'rest-pull') {
         servers.push(startCollector(id, hubUrl, credentials, hubSignCertPem, inboxDir, stored));
-      } else if (messagingAgencies.has(id)) {
+      } else if (receives === 'sftp-pull') {
+        const login = { host: 'localhost', port: sftpPort, user: id, privateKey: readFileSync(join(dir, 'id_ed25519')), hostKey: hostKey() };
+        servers.push(startSftpCollector(login, credentials, inboxDir, stored, (error) => console.error(`${id}: collecting from inbox/ over SFTP failed (${error.message}); trying again in 5 s`)));
+      } else if (receives === 'as4' || receives === 'ebms2') {
+        const gateway = await (receives === 'as4' ? startAs4Gateway : startEbms2Gateway)({ ...credentials, id, hubSignCertPem, inboxDir, onMessage: stored });
+        servers.push(gateway);
+        endpoint[receives] = gateway.port;
+      } else if (receives === 'rest') {
         const receiver = await startAgencyReceiver({ ...credentials, port: 0, hubSignCertPem, inboxDir, onMessage: stored });
         servers.push(receiver);
         endpoint.receiver = receiver.port;

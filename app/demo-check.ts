@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InboxEntry } from '../connectors/rest/agency.ts';
 import { arrivalLog, demoAgencies, demoDir, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { receiveProtocol } from './demo-protocols.ts';
 
 /** Ids in an agency's inbox: judged from the receiver's own files, not from the hub. */
 export function inboxIds(dataDir: string, agency: string): Set<string> {
@@ -85,11 +86,43 @@ export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: A
     .filter((id) => receivers.has(id) && !receivers.get(id)!.includes(agency)).map((id) => `${id} at ${agency}`));
   const lostRefTo = sent.filter((m) => m.refTo && m.to.some((to) => inboxIds(hub.dataDir, to).has(m.id) && readInboxEntry(hub.dataDir, to, m.id).refToMessageId !== m.refTo)).map((m) => m.id);
   const notInOrder = [...lanes.incomplete, ...lanes.outOfOrder];
+  const { sentBy, deliveredBy } = byProtocol(hub.dataDir, sent);
   const failed = new Set([...missingInbox, ...missingEvidence, ...lostRefTo, ...stray.map((entry) => entry.slice(0, entry.indexOf(' at ')))]);
   return {
-    missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered,
+    missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered, sentBy, deliveredBy, skipped: await skippedLegs(hub, sent),
     /** Every sent message with any of the problems above. */
     failed,
     ok: [missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered].every((problems) => problems.length === 0),
   };
+}
+
+/**
+ * Messages sent per protocol (REST, SFTP upload, AS4), and deliveries per protocol counted from what each receiver
+ * stored: a message in the inbox of an agency it was meant for counts once for that agency's protocol.
+ */
+function byProtocol(dataDir: string, sent: SentMessage[]) {
+  const sentBy: Record<string, number> = {};
+  const deliveredBy: Record<string, number> = {};
+  const inboxes = new Map<string, Set<string>>();
+  for (const message of sent) {
+    sentBy[message.protocol ?? 'rest'] = (sentBy[message.protocol ?? 'rest'] ?? 0) + 1;
+    for (const receiver of message.to) {
+      if (!inboxes.has(receiver)) inboxes.set(receiver, inboxIds(dataDir, receiver));
+      if (inboxes.get(receiver)!.has(message.id)) deliveredBy[receiveProtocol(receiver)] = (deliveredBy[receiveProtocol(receiver)] ?? 0) + 1;
+    }
+  }
+  return { sentBy, deliveredBy };
+}
+
+/**
+ * The legs the demo cannot run here, each with why: deliveries to MQ agencies, which wait at the hub while its MQ
+ * connector is unhealthy (it says why in /readyz: IBM's MQ client library is missing) or no queue manager is reachable.
+ */
+async function skippedLegs(hub: DemoHub, sent: SentMessage[]) {
+  const legs = sent.flatMap((message) => (message.skipped ?? []).map((to) => ({ id: message.id, from: message.from, to, service: message.service, protocol: 'mq' })));
+  if (legs.length === 0) return [];
+  const ready = await hub.operator('GET', '/readyz') as { connectors?: Record<string, { ok: boolean; detail?: string }> };
+  const mq = ready.connectors?.mq;
+  const reason = mq && !mq.ok ? mq.detail ?? 'the MQ connector is unhealthy' : `no queue manager is reachable from the demo${mq?.detail ? ` (${mq.detail})` : ''}`;
+  return legs.map((leg) => ({ ...leg, reason }));
 }

@@ -5,7 +5,7 @@
 // (`swx demo-agencies`), and this one, which sets them up as an operator would and sends as the agencies' systems do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,9 +13,15 @@ import { readOpsToken } from '../engine/admin.ts';
 import type { Config } from '../engine/config.ts';
 import { audienceService } from '../engine/registry.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
-import { AgencyClient } from '../connectors/rest/agency.ts';
+import ssh2 from 'ssh2';
+import { AgencyClient, type AgencyCredentials } from '../connectors/rest/agency.ts';
+import { defaultSftpPort, loadHostKey } from '../connectors/sftp/index.ts';
 import { agencies, type Agency } from './agencies.ts';
 import { sampleQuery } from './demo-data.ts';
+import { sendAs4, sftpSession, uploadSigned, type SftpLogin } from './demo-gateways.ts';
+import {
+  as4Agencies, as4Pmode, ebms2Agency, ebms2Agreement, hubEbms2Party, mqAgencies, mqEndpoint, pullAgencies, sendProtocol, sftpAgencies, type SendProtocol,
+} from './demo-protocols.ts';
 import { demoTraffic, type DemoMessage } from './demo-traffic.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { agencyEndpoints, swxBin } from './hub-process.ts';
@@ -34,10 +40,19 @@ export const demoServices = [
   { id: 'customs.declaration', name: 'Declarations (報單) exchange', rules: [{ from: ['CUSTOMS'], to: ['BOFT', 'BSMI', 'TFDA'] }] },
 ];
 
+export { pullAgencies } from './demo-protocols.ts';
+
 /** The hub as the demo reaches it: its ports and its operator API. */
 export interface DemoHub { dataDir: string; agencyPort: number; opsPort: number; operator: Operator }
 
-export interface DemoAgency { id: string; dir: string; client: AgencyClient }
+export interface DemoAgency {
+  id: string;
+  dir: string;
+  client: AgencyClient;
+  credentials: AgencyCredentials;
+  /** How it logs in to the hub's SFTP server, for an agency that exchanges files. */
+  sftp?: SftpLogin;
+}
 
 export interface Demo {
   hub: DemoHub;
@@ -46,13 +61,18 @@ export interface Demo {
   exited: Promise<string>;
   /** Where operators sign in to the console, and the demo's admin user, made at each start with a fresh password. */
   console: { url: string; user: string; password: string };
+  /** The hub's agency URL and its signing certificate, as the agencies' gateways reach and check it. */
+  hubUrl: string;
+  hubSignCertPem: string;
+  /** The hub's SFTP port and its host key's fingerprint, as agencies pin it. */
+  sftp: { port: number; fingerprint: string; knownHosts: string };
   stop(): Promise<void>;
 }
 
 export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id);
 
-/** Where each demo agency listens: its receiver's port, and its query provider's port and protocol. */
-export type DemoEndpoints = Record<string, { receiver?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
+/** Where each demo agency listens: its REST receiver's, AS4 or ebMS 2.0 gateway's port, and its query provider's port and protocol. */
+export type DemoEndpoints = Record<string, { receiver?: number; as4?: number; ebms2?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
 
 /**
  * Agencies that receive messages in the demo: each gets a receiver (an HTTPS endpoint the hub pushes to) in the agencies'
@@ -64,22 +84,19 @@ export const messagingAgencies = new Set([
   ...table3.flatMap((channel) => [...channel.providers, ...channel.requesters]),
 ]);
 
-/**
- * Agencies that receive by pull in the demo (`"receive": "pull"`, no endpoint): their collectors list, store and
- * acknowledge their deliveries as `swx receive` does. Agencies whose older in-house systems sit behind a firewall that
- * takes no inbound connection: the Agriculture and Food Agency (the rice-inspection notifications and the declarations
- * channel) and the Maritime and Port Bureau (three channels, so three lanes collected in order at once). Neither
- * answers queries, which would take an endpoint.
- */
-export const pullAgencies = new Set(['AFA', 'MPB']);
-
 /** Where the demo agencies' process writes the ids an agency's receiver or collector stores, one a line, in the order stored. */
 export const arrivalLog = (dataDir: string, id: string) => join(demoDir(dataDir, id), 'arrivals.log');
+
+/**
+ * The demo's key algorithm, unless SWX_PKI_ALG says: RSA, which the AS4 (eDelivery AS4 1.x) and ebMS 2.0 agencies'
+ * gateways sign and check with; it is the hub's too when the demo makes its data folder.
+ */
+const demoPkiAlg = (config: Config) => (process.env.SWX_PKI_ALG ? config.pkiAlg : 'rsa');
 
 /** `swx <args>` as a child process, as an executable so that it gets the node flags on bin/swx.js's first line. */
 function swx(args: string[], stdout: 'inherit' | 'pipe'): ChildProcess {
   // The demo prints its own account of what happened; the hub's JSON logs only for what goes wrong, unless asked.
-  const env = { ...process.env, SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn' };
+  const env = { ...process.env, SWX_LOG_LEVEL: process.env.SWX_LOG_LEVEL ?? 'warn', SWX_PKI_ALG: process.env.SWX_PKI_ALG ?? 'rsa' };
   return spawn(swxBin, args, { env, stdio: ['ignore', stdout, 'inherit'] });
 }
 
@@ -111,6 +128,9 @@ function failOnExit(exit: Promise<string>): Promise<never> {
 export async function startDemo(config: Config): Promise<Demo> {
   if (config.http.port === 0 || config.http.opsPort === 0) throw new Error('the demo needs fixed ports: set SWX_HTTP_PORT and SWX_OPS_PORT to ports other than 0');
   const { dataDir } = config;
+  const sftpPort = Number(config.connectors.sftp?.port ?? defaultSftpPort);
+  if (sftpPort === 0) throw new Error('the demo needs a fixed SFTP port: set SWX_SFTP_PORT to a port other than 0');
+  hubPartyIdsForEbms2(config);
   const children: ChildProcess[] = [];
   let stopping = false;
   // The hub first, so that what it is still delivering reaches the receivers.
@@ -130,7 +150,7 @@ export async function startDemo(config: Config): Promise<Demo> {
     const pki = await loadPki(pkiDir);
     const certificates = new Map<string, string>();
     for (const { id } of demoAgencies) {
-      const credential = await issueAgency(pkiDir, id, { alg: config.pkiAlg });
+      const credential = await issueAgency(pkiDir, id, { alg: demoPkiAlg(config) });
       const dir = demoDir(dataDir, id);
       mkdirSync(dir, { recursive: true });
       copyFileSync(credential.certPath, join(dir, 'cert.pem'));
@@ -138,16 +158,34 @@ export async function startDemo(config: Config): Promise<Demo> {
       writeFileSync(join(dir, 'ca.pem'), pki.ca.certPem);
       writeFileSync(join(dir, 'hub-sign.pem'), pki.hubSign.certPem);
       certificates.set(id, credential.certPem);
+      if (sftpAgencies.has(id)) sshKeyOf(dir, id);
     }
+    // What an agency pins the hub's SFTP host key with: a known_hosts line, as OpenSSH's sftp reads it.
+    const hostKey = loadHostKey(dataDir);
+    const knownHosts = join(dataDir, 'demo', 'known_hosts');
+    writeFileSync(knownHosts, `[localhost]:${sftpPort} ${hostKey.publicKey}\n[127.0.0.1]:${sftpPort} ${hostKey.publicKey}\n`);
 
-    const register = (agency: Agency, endpoints: DemoEndpoints[string] = {}) => hub.operator('PUT', `/api/partners/${agency.id}`, {
-      name: `${agency.name} (${agency.nameZh})`, certificates: [certificates.get(agency.id)],
-      endpoints: agencyEndpoints(endpoints.receiver, endpoints.provider), ...(pullAgencies.has(agency.id) ? { receive: 'pull' } : {}),
-    });
+    const register = async (agency: Agency, endpoints: DemoEndpoints[string] = {}) => {
+      await hub.operator('PUT', `/api/partners/${agency.id}`, {
+        name: `${agency.name} (${agency.nameZh})`, certificates: [certificates.get(agency.id)], endpoints: {
+          ...agencyEndpoints(endpoints.receiver, endpoints.provider),
+          ...(as4Agencies.has(agency.id) ? { as4: as4Pmode(agency.id, endpoints.as4) } : {}),
+          ...(agency.id === ebms2Agency && endpoints.ebms2 ? { ebms2: ebms2Agreement(agency.id, endpoints.ebms2) } : {}),
+          ...(mqAgencies.has(agency.id) ? { mq: mqEndpoint(agency.id) } : {}),
+        },
+        ...(pullAgencies.has(agency.id) ? { receive: 'pull' } : {}),
+      });
+      if (sftpAgencies.has(agency.id)) {
+        const key = readFileSync(join(demoDir(dataDir, agency.id), 'id_ed25519.pub'), 'utf8');
+        await hub.operator('POST', `/api/partners/${agency.id}/ssh-keys`, { key }).catch((error: Error) => {
+          if (!/already registered/.test(error.message)) throw error;
+        });
+      }
+    };
     // Pull agencies need no endpoint from the agencies' process: registered first, their collectors find them at once.
     for (const agency of demoAgencies) if (pullAgencies.has(agency.id)) await register(agency);
     const hubUrl = `https://localhost:${hub.agencyPort}`;
-    const agencyProcess = swx(['demo-agencies', '--data', dataDir, '--hub', hubUrl], 'pipe');
+    const agencyProcess = swx(['demo-agencies', '--data', dataDir, '--hub', hubUrl, '--sftp-port', String(sftpPort)], 'pipe');
     children.push(agencyProcess);
     const agencyExit = exitOf(agencyProcess, 'the demo agencies\' process');
     const endpoints = await Promise.race([firstLine(agencyProcess), failOnExit(agencyExit)]);
@@ -161,12 +199,14 @@ export async function startDemo(config: Config): Promise<Demo> {
     for (const { id } of demoAgencies) {
       const dir = demoDir(dataDir, id);
       const credentials = { certPem: certificates.get(id)!, keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'), caPem: pki.ca.certPem };
-      agencies.set(id, { id, dir, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }) });
+      const sftp = sftpAgencies.has(id) ? { host: 'localhost', port: sftpPort, user: id, privateKey: readFileSync(join(dir, 'id_ed25519')), hostKey: hostKey.publicKey } : undefined;
+      agencies.set(id, { id, dir, credentials, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }), ...(sftp ? { sftp } : {}) });
     }
     const exited = Promise.race([hubExit, agencyExit]).then(async (what) => { if (stopping) await new Promise(() => undefined); return what; });
     return {
       hub, agencies, exited,
       console: { url: `https://localhost:${config.console.port}/api/session`, ...consoleAdmin },
+      hubUrl, hubSignCertPem: pki.hubSign.certPem, sftp: { port: sftpPort, fingerprint: hostKey.fingerprint, knownHosts },
       async stop() {
         for (const agency of agencies.values()) agency.client.close();
         await stop();
@@ -176,6 +216,31 @@ export async function startDemo(config: Config): Promise<Demo> {
     await stop();
     throw error;
   }
+}
+
+/**
+ * The agency's SSH key for the hub's SFTP server, `<dir>/id_ed25519` (mode 0600, OpenSSH's format, as `sftp -i` takes
+ * it) and its public half beside it: made once, kept across starts like the registry that holds the public key.
+ */
+function sshKeyOf(dir: string, id: string): void {
+  const file = join(dir, 'id_ed25519');
+  if (existsSync(file)) return;
+  const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${id}@demo` });
+  writeFileSync(file, made.private, { mode: 0o600 });
+  writeFileSync(`${file}.pub`, `${made.public}\n`);
+}
+
+/**
+ * The hub's own PartyIds in its ebMS 2.0 agreements (connectors.ebms2.partyIds), which it needs to send to BOCA's MSH:
+ * written into the data folder's swx.json for the hub the demo starts, unless the settings already name them.
+ */
+function hubPartyIdsForEbms2(config: Config): void {
+  if (((config.connectors.ebms2?.partyIds ?? []) as unknown[]).length > 0) return;
+  if (process.env.SWX_CONFIG) throw new Error(`the demo's ebMS 2.0 agency needs connectors.ebms2.partyIds in ${process.env.SWX_CONFIG}, e.g. [${JSON.stringify(hubEbms2Party)}]`);
+  const file = join(config.dataDir, 'swx.json');
+  const settings = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) as { connectors?: Record<string, Record<string, unknown>> } : {};
+  mkdirSync(config.dataDir, { recursive: true });
+  writeFileSync(file, `${JSON.stringify({ ...settings, connectors: { ...settings.connectors, ebms2: { ...settings.connectors?.ebms2, partyIds: [hubEbms2Party] } } }, null, 2)}\n`);
 }
 
 /**
@@ -234,8 +299,11 @@ export async function askDemoQueries(demo: Demo, round: number): Promise<AskedQu
   return asked;
 }
 
-/** A message the demo sent, every agency it must reach, and the message it answers. */
-export interface SentMessage { id: string; from: string; to: string[]; service: string; refTo?: string }
+/**
+ * A message the demo sent: by which protocol, every agency it must reach, the receivers it cannot reach here (MQ, no
+ * queue manager), and the message it answers.
+ */
+export interface SentMessage { id: string; from: string; to: string[]; service: string; refTo?: string; protocol?: SendProtocol; skipped?: string[] }
 
 /**
  * Who a demo message must reach, by the tables, not by the hub: its receiver; a topic's receivers (from a receiver of a
@@ -249,20 +317,42 @@ function receiversOf(message: DemoMessage): string[] {
   return receivers.filter((id) => id !== message.from);
 }
 
-/** Sends a round of traffic one message at a time, so that each channel's items are published in the order listed. */
+/**
+ * Sends a round of traffic one message at a time, so that each channel's items are published in the order listed; each
+ * as its sender's system does: over REST, from its AS4 gateway, or as a signed file uploaded to the hub's SFTP server.
+ */
 export async function sendDemoRound(demo: Demo, round: number): Promise<SentMessage[]> {
   const sent: SentMessage[] = [];
   for (const message of demoTraffic(round)) {
-    const agency = demo.agencies.get(message.from)!;
     const refTo = message.replyTo === undefined ? undefined : sent[message.replyTo]!.id;
-    const answer = await agency.client.send({
-      ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action, refTo,
-      contentType: 'application/json', body: Buffer.from(JSON.stringify(message.body)),
-    });
-    const to = receiversOf(message);
-    if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to.join(', ')} refused: ${JSON.stringify(answer.body)}`);
-    if (!answer.signed) throw new Error(`demo message ${message.from} → ${to.join(', ')}: the hub's receipt was not checked`);
-    sent.push({ id: String(answer.body.id), from: message.from, to, service: message.service, ...(refTo ? { refTo } : {}) });
+    const receivers = receiversOf(message);
+    const protocol = sendProtocol(message.from, message.service);
+    const id = await sendAs(demo, protocol, message, refTo, `${receivers.join(', ')}`);
+    const to = receivers.filter((receiver) => !mqAgencies.has(receiver));
+    const skipped = receivers.filter((receiver) => mqAgencies.has(receiver));
+    sent.push({ id, from: message.from, to, service: message.service, protocol, ...(refTo ? { refTo } : {}), ...(skipped.length ? { skipped } : {}) });
   }
   return sent;
+}
+
+/** Sends one message by `protocol`; the hub's signed answer checked. Resolves with the message's id at the hub. */
+async function sendAs(demo: Demo, protocol: SendProtocol, message: DemoMessage, refTo: string | undefined, to: string): Promise<string> {
+  const agency = demo.agencies.get(message.from)!;
+  const body = Buffer.from(JSON.stringify(message.body));
+  if (protocol === 'as4') {
+    return sendAs4(demo.hubUrl, agency.id, agency.credentials, demo.hubSignCertPem, {
+      service: message.service, action: message.action, body, contentType: 'application/json', ...(message.to ? { to: message.to } : {}), ...(refTo ? { refTo } : {}),
+    });
+  }
+  if (protocol === 'sftp') {
+    // The folder of the agency's tree for the message: a channel's or topic's, or the service's for one receiver.
+    const [kind, name] = message.service.split(/\.(.*)/s) as [string, string];
+    const folder = kind === 'exchange' || kind === 'notify' ? `/outbox/${name}` : `/outbox/${message.service}/${message.to}`;
+    const file = `${name ?? message.service}-${String(message.body.sequence ?? randomBytes(4).toString('hex'))}.json`;
+    return sftpSession(agency.sftp!, (sftp) => uploadSigned(sftp, agency.credentials, folder, file, body));
+  }
+  const answer = await agency.client.send({ ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action, refTo, contentType: 'application/json', body });
+  if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to} refused: ${JSON.stringify(answer.body)}`);
+  if (!answer.signed) throw new Error(`demo message ${message.from} → ${to}: the hub's receipt was not checked`);
+  return String(answer.body.id);
 }

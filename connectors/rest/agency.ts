@@ -394,6 +394,21 @@ function writeEntry(inboxDir: string, entry: InboxEntry): void {
  * reported. With `once`, it stops when the inbox is empty (having waited `wait` seconds for the first); otherwise
  * when `signal` aborts.
  */
+/**
+ * Keeps a message an agency received by another protocol (an AS4 or ebMS 2.0 gateway, an SFTP inbox) the way the
+ * receiver keeps one: `<id>.bin`, then `<id>.json`. A repeat of a stored id is kept once: undefined.
+ */
+export function keepDelivery(inboxDir: string, message: Omit<InboxEntry, 'sha256' | 'deliveredAt'>, body: Buffer): InboxEntry | undefined {
+  if (!messageIdPattern.test(message.id)) throw new Error(`malformed message id ${JSON.stringify(message.id.slice(0, 140))}`);
+  mkdirSync(inboxDir, { recursive: true });
+  if (existsSync(join(inboxDir, `${message.id}.json`))) return undefined;
+  const entry: InboxEntry = { ...message, sha256: createHash('sha256').update(body).digest('hex'), deliveredAt: new Date().toISOString() };
+  writeFileSync(join(inboxDir, `${message.id}.bin.part`), body);
+  renameSync(join(inboxDir, `${message.id}.bin.part`), join(inboxDir, `${message.id}.bin`));
+  writeEntry(inboxDir, entry);
+  return entry;
+}
+
 export async function receiveInbox(client: AgencyClient, options: {
   inboxDir: string;
   wait?: number;

@@ -1,20 +1,12 @@
-// The swx command as its users type it: help, the demo check on a fresh folder (the traffic of every table), partner
-// and service admin, send and sign (with real curl), and the dead-letter list and resend.
+// The swx command as its users type it: help, partner and service admin, send and sign (with real curl), and the dead-letter list and resend.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadPki } from '../../engine/pki/index.ts';
-import type { Topic } from '../../engine/registry.ts';
-import { answer } from '../../app/demo-data.ts';
-import { demoAgencies, demoServices, pullAgencies } from '../../app/demo.ts';
-import { itemsPerProvider } from '../../app/demo-traffic.ts';
-import { table1 } from '../../app/table1.ts';
-import { table2 } from '../../app/table2.ts';
-import { table3 } from '../../app/table3.ts';
 import { startAgencyReceiver } from '../../connectors/rest/agency.ts';
 import { addAgency, freePort, startHubProcess, swxCommand, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
@@ -28,69 +20,6 @@ test('swx --help lists every command with a one-line description', async () => {
   for (const command of ['start', 'demo', 'send', 'sign', 'pki', 'partner', 'catalogue', 'service', 'dlq', 'evidence']) {
     assert.match(stdout, new RegExp(`^  ${command} +\\S.+$`, 'm'), command);
   }
-});
-
-test('swx demo --check on a fresh data folder delivers every message, notification and channel item of Tables 2 and 3, and answers a query of every Table 1 dataset', async () => {
-  const data = tempDir('demo');
-  const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_SFTP_PORT: String(await freePort()), SWX_CONSOLE_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
-  const { code, stdout, stderr } = await swx(['demo', '--check', '--data', data], env);
-  assert.is(code, 0, stderr);
-  const summary = JSON.parse(stdout.trim().split('\n').at(-1)!);
-  assert.is(summary.ok, true);
-  assert.match(stdout, /^Console: https:\/\/localhost:\d+\/api\/session \(sign in as admin, password [A-Za-z0-9_-]{24};/m);
-  // What the tables call for: a notification on every topic and a reply on each two-way one, every provider's items on
-  // every channel, each reaching every receiver or requester but its sender.
-  const direct = demoServices.flatMap((service) => service.rules.flatMap((rule) => rule.to));
-  const twoWay = table2.filter((topic) => topic.twoWay);
-  const replier = (topic: Topic) => topic.receivers.find((receiver) => receiver !== topic.notifiers[0])!;
-  const items = table3.reduce((sum, channel) => sum + channel.providers.length * itemsPerProvider, 0);
-  const deliveries = direct.length
-    + table2.reduce((sum, topic) => sum + topic.receivers.filter((receiver) => receiver !== topic.notifiers[0]).length, 0)
-    + twoWay.reduce((sum, topic) => sum + topic.notifiers.filter((notifier) => notifier !== replier(topic)).length, 0)
-    + table3.reduce((sum, channel) => sum + channel.providers.length * itemsPerProvider * channel.requesters.length, 0);
-  assert.is(summary.topics, table2.length);
-  assert.is(summary.notifications, table2.length + twoWay.length);
-  assert.is(summary.replies, twoWay.length);
-  assert.is(summary.channels, table3.length);
-  assert.is(summary.items, items);
-  assert.is(summary.sent, direct.length + table2.length + twoWay.length + items);
-  assert.is(summary.deliveries, deliveries);
-  assert.is(summary.delivered, summary.sent);
-  assert.is(summary.evidenced, summary.sent);
-  assert.equal([summary.stray, summary.notInOrder, summary.lostRefTo], [[], [], []]);
-  assert.is(summary.dataDir, data);
-  assert.is(summary.queries, table1.length, 'one query per Table 1 dataset');
-  assert.is(summary.answered, table1.length);
-  assert.match(stdout, /provider answers over SOAP/);
-  assert.match(stdout, /provider answers over REST/);
-  let inInboxes = 0;
-  for (const { id } of demoAgencies) {
-    for (const file of ['cert.pem', 'key.pem', 'ca.pem', 'hub-sign.pem']) assert.ok(existsSync(join(data, 'demo', id, file)), `${id}/${file}`);
-    const inbox = join(data, 'demo', id, 'inbox');
-    if (existsSync(inbox)) inInboxes += readdirSync(inbox).filter((f) => f.endsWith('.json')).length;
-  }
-  assert.is(inInboxes, deliveries, 'each delivery stored once, by its receiver');
-  // The agencies that receive by pull collected what the tables send them, as the others received it, in the order
-  // stored (their channels' order is judged with everyone's by the check above).
-  const meantFor = (id: string) => direct.filter((to) => to === id).length
-    + table2.filter((topic) => topic.receivers.includes(id) && topic.notifiers[0] !== id).length
-    + twoWay.filter((topic) => topic.notifiers.includes(id) && replier(topic) !== id).length
-    + table3.reduce((sum, channel) => sum + (channel.requesters.includes(id) ? channel.providers.length * itemsPerProvider : 0), 0);
-  assert.ok(pullAgencies.size > 0);
-  assert.equal(Object.keys(summary.pulled).sort(), [...pullAgencies].sort());
-  for (const id of pullAgencies) {
-    assert.ok(meantFor(id) > 0, id);
-    assert.is(summary.pulled[id], meantFor(id), id);
-    assert.is(readdirSync(join(data, 'demo', id, 'inbox')).filter((f) => f.endsWith('.json')).length, meantFor(id), id);
-    assert.is(readFileSync(join(data, 'demo', id, 'arrivals.log'), 'utf8').trim().split('\n').length, meantFor(id), id);
-  }
-  assert.match(stdout, new RegExp(`Received by pull, collected from the inbox and acknowledged: ${[...pullAgencies].map((id) => `${id} ${meantFor(id)}/${meantFor(id)}`).join(', ')};`));
-  // The last declaration on the channel, as Bank of Taiwan (its last requester) stored it: a record a query also finds.
-  const stored = readFileSync(join(data, 'demo', 'BOT', 'arrivals.log'), 'utf8').trim().split('\n');
-  const item = JSON.parse(readFileSync(join(data, 'demo', 'BOT', 'inbox', `${stored.at(-1)}.bin`), 'utf8'));
-  assert.is(item.sequence, itemsPerProvider);
-  const declarations = table1.filter((dataset) => dataset.keys.join() === 'declarationNo').map((dataset) => dataset.id);
-  assert.ok(declarations.some((dataset) => answer(dataset, { declarationNo: item.declarationNo })), JSON.stringify(item));
 });
 
 let hub: HubProcess;

@@ -65,4 +65,25 @@ test('a requester that never stored an item is missing it, and the check gives u
   assert.equal(result.notInOrder, ['trade-statistics → COA']);
 });
 
+test('deliveries are counted per protocol from what each receiver stored, once each; legs to MQ agencies are skipped with /readyz\'s reason', async () => {
+  const mixed: SentMessage[] = [
+    { id: 'DECL-1', from: 'CUSTOMS', to: ['BOFT', 'MPB', 'FIA'], service: 'exchange.declarations', protocol: 'sftp', skipped: ['NTA'] },
+    { id: 'FISH-1', from: 'TFDA', to: ['BSMI', 'FA'], service: 'notify.fishery-safety', protocol: 'rest' },
+    { id: 'FEED-1', from: 'COA-DAI', to: ['TFDA'], service: 'notify.substandard-feed', protocol: 'as4' },
+  ];
+  const dataDir = storedAs({ BOFT: ['DECL-1'], MPB: ['DECL-1'], FIA: ['DECL-1'], BSMI: ['FISH-1'], FA: ['FISH-1'], TFDA: ['FEED-1'] });
+  const reason = 'IBM MQ client library not available: install the IBM MQ redistributable client';
+  const hub: DemoHub = {
+    dataDir, agencyPort: 0, opsPort: 0,
+    operator: async (method, _path, body) => (method === 'GET'
+      ? { status: 'ready', connectors: { mq: { ok: false, detail: reason } } }
+      : Object.fromEntries((body as { ids: string[] }).ids.map((id) => [id, { delivered: mixed.find((m) => m.id === id)!.to.length }]))),
+  };
+  const result = await checkDelivered(hub, mixed, [], 1_000);
+  assert.ok(result.ok, JSON.stringify(result));
+  assert.equal(result.sentBy, { sftp: 1, rest: 1, as4: 1 });
+  assert.equal(result.deliveredBy, { rest: 3, 'sftp-pull': 2, as4: 1 });
+  assert.equal(result.skipped, [{ id: 'DECL-1', from: 'CUSTOMS', to: 'NTA', service: 'exchange.declarations', protocol: 'mq', reason }]);
+});
+
 test.run();

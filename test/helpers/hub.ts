@@ -53,9 +53,9 @@ export async function assertChained(hub: HubProcess): Promise<{ node: string; me
 const execute = promisify(execFile);
 
 /** The swx command as an operator types it (bin/swx.js in a child process): its exit code and output, never a throw. */
-export async function swxCommand(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function swxCommand(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execute(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, maxBuffer: 16 * 1024 * 1024, timeout: 120_000 });
+    const { stdout, stderr } = await execute(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), ...env }, maxBuffer: 16 * 1024 * 1024, timeout: timeoutMs });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
