@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
+import type { XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
 import type { ReferenceCopy } from './model.ts';
@@ -43,7 +44,7 @@ export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIde
 }
 
 /** `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be resent as it is. */
-export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
+export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
   const { algorithm, service } = sendable(envelope, pmode, signing);
   const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
   const part = {
@@ -66,7 +67,7 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
     properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
     payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
   });
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds });
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds }, sign);
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
   const multipart = as4Multipart(signed, [{ ...part, body: (async function* () { yield part.body; })() }]);
   return { body: await whole(multipart.body), contentType: multipart.contentType, references };
