@@ -12,6 +12,7 @@ import {
 import { issueAgency, issueCertificate, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
+import { exportCheckedBundle } from '../helpers/bundle.ts';
 import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
 import { addService, evidenceOf, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
@@ -188,6 +189,25 @@ test('REST in at hub A, AS4 to hub B, REST out to BOFT; and the reply back the o
   assert.is(replyEntry.refToMessageId, id);
   const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
   assert.ok(replyAtB.some((row) => row.stage === 'delivered'), 'hub B evidenced hub A\'s receipt for the reply');
+
+  // Hub A's evidence bundle holds hub B's signed Receipt, which swx and xmlsec1 (by the command VERIFY.md gives) verify.
+  const bundle = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
+  assert.ok(bundle.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(bundle.checks));
+  assert.ok(bundle.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), bundle.commands.join('\n'));
+  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Receipt>.*NonRepudiationInformation/s);
+});
+
+test('the evidence bundle of a message an AS4 gateway sent holds its signed envelope and payload, which swx evidence verify checks', async () => {
+  const messageId = 'notice-bundle@tfda.example';
+  const message = await gatewayMessage({ messageId });
+  const answer = await post(message.body, message.contentType);
+  assert.is(answer.status, 200, answer.text);
+  const bundle = await exportCheckedBundle(hubA, messageId, ['received', 'delivered']);
+  assert.ok(bundle.checks.some((check) => check.check === 'received XML signature' && check.ok && /1 part/.test(check.detail)), JSON.stringify(bundle.checks));
+  assert.equal(readFileSync(join(bundle.folder, 'message.bin')), notice);
+  assert.match(readFileSync(join(bundle.folder, 'signatures/received-signed.xml'), 'utf8'), new RegExp(`<eb:MessageId>${messageId}</eb:MessageId>`));
+  // The payload's reference uses the SwA transform Debian's xmlsec1 lacks: VERIFY.md leaves it to swx evidence verify.
+  assert.match(readFileSync(join(bundle.folder, 'VERIFY.md'), 'utf8'), /received-signed\.xml references its payload through the SwA attachment transform/);
 });
 
 test('a partner\'s MSH sends AS4 to a REST agency: signed receipt with every reference; a resend gets the same receipt and is delivered once', async () => {

@@ -17,6 +17,7 @@ import {
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
+import { exportCheckedBundle } from '../helpers/bundle.ts';
 import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
 import { addService, evidenceOf, freePort, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
@@ -221,6 +222,17 @@ test('REST in at hub A, ebMS 2.0 to hub B, REST out to BOFT; and the reply back 
   assert.is(replyEntry.refToMessageId, id);
   const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
   assert.is(replyAtB.filter((row) => row.stage === 'delivered').length, 1, 'hub B evidenced hub A\'s Acknowledgment for the reply');
+
+  // The evidence bundles verify with swx and with the commands VERIFY.md gives: xmlsec1 --url-map for the message as
+  // hub B received it (its attachment is message.bin), xmlsec1 for hub B's Acknowledgment as hub A kept it.
+  const atHubB = await exportCheckedBundle(hubB, id, ['received', 'delivered']);
+  assert.ok(atHubB.checks.some((check) => check.check === 'received XML signature' && check.ok), JSON.stringify(atHubB.checks));
+  assert.ok(atHubB.commands.some((command) => /^xmlsec1 --verify .*--url-map:cid:\S+ message\.bin signatures\/received-signed\.xml$/.test(command)), atHubB.commands.join('\n'));
+  assert.is(readFileSync(join(atHubB.folder, 'message.bin'), 'utf8'), declaration);
+  const atHubA = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
+  assert.ok(atHubA.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(atHubA.checks));
+  assert.ok(atHubA.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), atHubA.commands.join('\n'));
+  assert.match(readFileSync(join(atHubA.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Acknowledgment/);
 });
 
 test('a MessageError from the partner\'s MSH fails the delivery for good: dead-lettered with its errorCode, sent once', async () => {
