@@ -4,8 +4,8 @@
 // as the one Manifest attachment — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names
 // it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
 // references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
-// refusal. A send left without its Acknowledgment goes again (same MessageId and signature) on the CPA's
-// RetryInterval, at most Retries times, counted by the delivery stage; then the delivery fails with DeliveryFailure.
+// refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again (same MessageId and
+// signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then DeliveryFailure.
 import type { Agent } from 'node:https';
 import type { Envelope, SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
