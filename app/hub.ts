@@ -31,7 +31,7 @@ import { ensureHubEncryption, initPki, loadPki, TrustStore } from '../engine/pki
 import { Registry } from '../engine/registry.ts';
 import { openStore, type Store } from '../engine/store/index.ts';
 import { unarchivedMessages } from '../engine/status.ts';
-import { createSignaturePool, verifyCms, verifyXml as verifyXmlInline } from '../engine/trust/index.ts';
+import { createSignaturePool, inProcessSigners, verifyCms, verifyXml as verifyXmlInline } from '../engine/trust/index.ts';
 import { ReplayWindow } from '../engine/replay.ts';
 import { RateLimiter } from '../engine/ratelimit.ts';
 import { QueryPipeline } from '../pipelines/query.ts';
@@ -153,10 +153,10 @@ export async function startHub(config: Config): Promise<Hub> {
       ? (messageId: string) => exportBundle(messageId, { store: store!, signer: bundleSigner, keyring, payload: (rawRef, sha256) => payloads.bytes({ id: messageId, payloadRef: rawRef, sha256 }) })
       : undefined;
     const intake = new IntakeStage(bus, registry, payloads, evidence, refusals, () => stamper?.refusal());
-    // XML and CMS signatures are checked on worker threads, off the event loop that takes traffic (design: CPU work).
+    // XML and CMS signatures are checked, and XML signed, on worker threads, off the event loop that takes traffic.
     const pool = config.signatureThreads > 0 ? createSignaturePool({ threads: config.signatureThreads }) : undefined;
     if (pool) started.push(() => pool.close());
-    const signatures = pool ?? { verifyCms, verifyXml: verifyXmlInline };
+    const signatures = pool ?? { verifyCms, verifyXml: verifyXmlInline, ...inProcessSigners };
     const router = new Router();
     const budget = new BodyBudget(config.limits.inflightBodyBytes, config.limits.inflightBodyBytesPerPartner);
     const replay = new ReplayWindow(replayWindowSeconds);

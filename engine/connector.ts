@@ -20,6 +20,7 @@ import type { Messages } from './status.ts';
 import type { Intake } from './submission.ts';
 import type { CertificateCheck } from './trust/path.ts';
 import type { PayloadVerifiers } from './trust/payload.ts';
+import type { XmlSigners } from './trust/pool.ts';
 
 /** What every connector may use: the hub's parts, shared, and the listener for agency traffic. */
 export interface ConnectorContext {
@@ -29,8 +30,8 @@ export interface ConnectorContext {
   registry: Registry;
   /** Judges certificates: path to a trust anchor, validity, key usage, revocation. */
   trust: CertificateCheck;
-  /** Signature checks for XML and CMS, on the signature pool's threads when there is one. */
-  signatures: PayloadVerifiers;
+  /** Signature checks for XML and CMS, and XML signing, on the signature pool's threads when there is one. */
+  signatures: PayloadVerifiers & XmlSigners;
   intake: Intake;
   payloads: Payloads;
   evidence: EvidenceLog;

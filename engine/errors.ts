@@ -61,6 +61,7 @@ export const errorCodes = {
   SWX_TSA_UNAVAILABLE: { status: 503, title: 'Evidence cannot be time-stamped: the time-stamp authority has failed beyond the grace period or backlog', retryAfterSeconds: 30 },
   SWX_DELIVERY_REJECTED: { status: 502, title: 'Receiver rejected the message' },
   SWX_RECEIPT_INVALID: { status: 502, title: "Receiver's receipt does not verify" },
+  SWX_RECEIPT_MISSING: { status: 504, title: 'Receiver did not answer with its receipt within the sends its agreement allows' },
   SWX_TTL_EXPIRED: { status: 410, title: 'Message time-to-live expired before delivery' },
   SWX_INTERNAL: { status: 500, title: 'Internal error' },
   SWX_MQ_BACKOUT: { status: 500, title: 'The hub failed to take this MQ message every time it tried and set it aside on the backout queue' },

@@ -2,7 +2,8 @@
 // years later with stock tools (openssl, python3, sha256sum; VERIFY.md lists the exact commands) or with
 // `swx evidence verify`. Contents: the message bytes, every evidence record as stored, the records' Merkle proofs,
 // the blocks' proofs into time-stamped roots with their RFC 3161 responses, the checked signatures with their
-// signature bases and certificates, and a manifest of SHA-256 sums signed by the hub (CMS, detached).
+// signature bases and certificates (for ebMS 2.0 and AS4 the signed envelope as received, and the partner's signed
+// receipt or Acknowledgment), and a manifest of SHA-256 sums signed by the hub (CMS, detached).
 import { createPublicKey, hash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SignatureInfo } from './envelope.ts';
@@ -12,7 +13,9 @@ import { isSigAlg, verifySignatureBase, type SigAlg } from './httpsig.ts';
 import { openRaw, type Keyring } from './keyring.ts';
 import type { Store } from './store/index.ts';
 import { readTar, writeTar, type TarEntry } from './tar.ts';
-import { buildPath, certificate, certificates, decodeProof, signCms, verifyCms, verifyInclusion, verifyTimeStampResponse } from './trust/index.ts';
+import { buildPath, certificate, certificates, decodeProof, signCms, verifyCms, verifyInclusion, verifyTimeStampResponse, verifyXml } from './trust/index.ts';
+import { elementChildren, textOf } from './xml/elements.ts';
+import { parseXml, type XmlElement } from './xml/parse.ts';
 
 export interface BundleSigner {
   /** The hub's CA: it issued the hub's signing certificate and, in the demo PKI, the agencies'. */
@@ -77,6 +80,71 @@ function contentDigestCheck(base: string): string | undefined {
   return `openssl dgst -${match[1] === 'sha-512' ? 'sha512' : 'sha256'} -binary message.bin | base64   # equals the ${match[1]} value on the "content-digest" line of signatures/received-base.txt`;
 }
 
+const xmldsigNamespace = 'http://www.w3.org/2000/09/xmldsig#';
+const soapNamespaces = ['http://www.w3.org/2003/05/soap-envelope', 'http://schemas.xmlsoap.org/soap/envelope/'];
+/** The elements a WS-Security signature (AS4) references by wsu:Id, as xmlsec1 must be told of their Id attributes. */
+const wsuIdElements = ['http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/:Messaging', 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd:Timestamp'];
+
+/** A signed XML document a record keeps (an ebMS 2.0 or AS4 message as received, the partner's receipt or Acknowledgment). */
+interface SignedXml {
+  xml: string;
+  /** The MIME parts its signature references (cid:), each the message's one payload, with its type where one is named. */
+  parts: { contentId: string; contentType?: string; compressed: boolean }[];
+  /** Signed by WS-Security, its elements referenced by wsu:Id (AS4), rather than whole (ebMS 2.0). */
+  wsSecurity: boolean;
+}
+
+/** The signed XML of a record whose signature is XMLDSig: its signature base, or the receipt as received. */
+function signedXmlOf(info: SignatureInfo, receipt: string | undefined): SignedXml | undefined {
+  const xml = info.base ?? receipt;
+  if (info.scheme !== 'xmldsig' || !xml || !xml.includes(xmldsigNamespace)) return undefined;
+  let root;
+  try {
+    root = parseXml(xml).root;
+  } catch {
+    return undefined;
+  }
+  const parts: SignedXml['parts'] = [];
+  const partInfo = new Map<string, XmlElement>();
+  let wsSecurity = false;
+  const visit = (element: XmlElement) => {
+    if (element.localName === 'Security') wsSecurity = true;
+    if (element.localName === 'PartInfo') {
+      const href = element.attributes.find((a) => a.localName === 'href')?.value;
+      if (href?.startsWith('cid:')) partInfo.set(href.slice(4), element);
+    }
+    // A signature's own references (a receipt copies the message's into its NonRepudiationInformation).
+    if (element.namespace === xmldsigNamespace && element.localName === 'Reference' && element.parent?.localName === 'SignedInfo') {
+      const uri = element.attributes.find((a) => a.localName === 'URI')?.value;
+      if (uri?.startsWith('cid:')) parts.push({ contentId: decodeURIComponent(uri.slice(4)), compressed: false });
+    }
+    for (const child of elementChildren(element)) visit(child);
+  };
+  visit(root);
+  for (const part of parts) {
+    const properties = new Map<string, string>();
+    const visitProperties = (element: XmlElement) => {
+      if (element.localName === 'Property') properties.set(element.attributes.find((a) => a.localName === 'name')?.value ?? '', textOf(element));
+      for (const child of elementChildren(element)) visitProperties(child);
+    };
+    const info = partInfo.get(part.contentId);
+    if (info) visitProperties(info);
+    const type = properties.get('MimeType');
+    if (type) part.contentType = type;
+    part.compressed = properties.has('CompressionType');
+  }
+  return { xml, parts, wsSecurity };
+}
+
+/** The xmlsec1 command that checks a signed XML document of the bundle with its signer's certificate, if xmlsec1 can. */
+function xmlsecCheck(signed: SignedXml, prefix: string): string {
+  const base = `xmlsec1 --verify --pubkey-cert-pem ${prefix}-cert.pem`;
+  if (!signed.wsSecurity) return `${base} ${signed.parts.map((part) => `--url-map:cid:${part.contentId} message.bin`).join(' ')} ${prefix}-signed.xml`.replace(/ {2,}/g, ' ');
+  if (signed.parts.length > 0) return `# ${prefix}-signed.xml references its payload through the SwA attachment transform, which xmlsec1 lacks: swx evidence verify checks it`;
+  const soap = soapNamespaces.find((namespace) => signed.xml.includes(namespace)) ?? soapNamespaces[0];
+  return `${base} ${[...wsuIdElements, `${soap}:Body`].map((element) => `--id-attr:Id ${element}`).join(' ')} ${prefix}-signed.xml`;
+}
+
 const folderName = (messageId: string) => `swx-evidence-${messageId.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 60);
 
 /** Builds the bundle of one message id (every record that names it); SWX_NOT_FOUND when there is none. */
@@ -139,6 +207,26 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
     }
   }
 
+  const xmlSteps: string[] = [];
+  for (const record of records) {
+    if (!record.signature || (record.stage !== 'received' && record.stage !== 'delivered')) continue;
+    const info = JSON.parse(String(record.signature)) as SignatureInfo;
+    const receipt = record.stage === 'delivered' && record.raw ? Buffer.from(openRaw(sources.keyring, String(record.raw), String(record.id)), 'base64').toString('utf8') : undefined;
+    const signed = signedXmlOf(info, receipt);
+    const prefix = `signatures/${record.stage}`;
+    if (!signed || !info.certificate || files.some((file) => file.path === `${prefix}-signed.xml`)) continue;
+    add(`${prefix}-signed.xml`, signed.xml);
+    add(`${prefix}-cert.pem`, info.certificate);
+    const what = record.stage === 'received' ? `the message as ${record.from_partner} signed it` : `the receipt ${record.to_partner} signed`;
+    xmlSteps.push(`# ${what}, with ${info.algorithm}`);
+    if (signed.parts.some((part) => part.compressed)) {
+      xmlSteps.push(`# not checkable from this bundle: its payload was signed gzip-compressed, and message.bin holds it inflated`);
+      continue;
+    }
+    xmlSteps.push(xmlsecCheck(signed, prefix));
+    xmlSteps.push(`openssl verify -CAfile certs/ca.pem -attime ${Math.floor(Date.parse(info.createdAt ?? `${String(record.at).replace(' ', 'T')}Z`) / 1000)} ${prefix}-cert.pem`);
+  }
+
   add('certs/ca.pem', signer.caPem);
   add('certs/tsa.pem', signer.tsaChainPem);
   add('certs/tsa-ca.pem', signer.tsaAnchorPem);
@@ -186,6 +274,7 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
     ...signatureSteps,
     '```',
     ...xmlStep,
+    ...(xmlSteps.length ? ['', '## The XML signatures (ebMS 2.0, AS4): the message as signed and the receipt or Acknowledgment', '', '```sh', ...xmlSteps, '```'] : []),
     '',
     'Or, with swx installed: `swx evidence verify <this bundle>.tar [--trusted CA.pem]`.',
     '',
@@ -279,6 +368,21 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
       const digest = /^"content-digest"(?:;[^:]*)?: (sha-256|sha-512)=:([A-Za-z0-9+/=]+):/m.exec(base);
       note('content-digest covers message.bin', Boolean(digest && hash(digest[1] === 'sha-512' ? 'sha512' : 'sha256', message, 'base64') === digest[2]));
     }
+  }
+  for (const record of records) {
+    if (record.stage !== 'received' && record.stage !== 'delivered') continue;
+    const xml = text(`signatures/${record.stage}-signed.xml`);
+    const certPem = text(`signatures/${record.stage}-cert.pem`);
+    if (!xml || !certPem) continue;
+    const info = JSON.parse(String(record.signature)) as SignatureInfo;
+    const signed = signedXmlOf({ ...info, base: xml }, undefined);
+    if (!signed || signed.parts.some((part) => part.compressed)) continue;
+    const at = new Date(info.createdAt ?? `${String(record.at).replace(' ', 'T')}Z`);
+    const attachments = message ? signed.parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType ?? 'application/octet-stream' }, body: message })) : [];
+    const checked = await verifyXml(xml, { pinnedCertsPem: certPem, policy: 'archive', at, attachments });
+    const found = buildPath(certificate(new X509Certificate(certPem)), [], certificates(anchor), at.getTime());
+    const refusal = 'path' in found ? undefined : found;
+    note(`${record.stage} XML signature`, checked.valid && !refusal, !checked.valid ? `${checked.code}: ${checked.detail}` : refusal ? `${refusal.code}: ${refusal.detail}` : `${info.algorithm} over the document${signed.parts.length ? ` and ${signed.parts.length} part(s)` : ''} at ${at.toISOString()}`);
   }
   return verdict(records[0]?.message_id as string | undefined);
 }

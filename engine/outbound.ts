@@ -2,7 +2,7 @@
 // protocol it speaks. The stage knows this contract only; the hub hands it the connector.
 import type { Readable } from 'node:stream';
 import type { Envelope, SignatureInfo } from './envelope.ts';
-import { SwxError } from './errors.ts';
+import { SwxError, type ErrorCode } from './errors.ts';
 import type { Partner } from './registry.ts';
 
 /** The receiver's signed acknowledgement of a delivery. */
@@ -24,6 +24,40 @@ export interface Receipt {
 export class DeliveryError extends SwxError {
   constructor(readonly transient: boolean, code: ConstructorParameters<typeof SwxError>[0], detail: string) {
     super(code, detail);
+  }
+}
+
+/** What a protocol's agreement says comes after a send its receiver left without a receipt. */
+export type ResendStep =
+  | { kind: 'resend'; at: number }
+  /** The agreed sends are spent: the delivery fails for good with this code and detail (the protocol's error). */
+  | { kind: 'failed'; code: ErrorCode; detail: string };
+
+/**
+ * A send left without its receipt, under a protocol whose agreement fixes how often and when it is sent again (AS4
+ * reception awareness, ebMS 2.0 reliable messaging): the delivery stage counts such sends per delivery and asks
+ * `next` after each, instead of retrying without end as for an outage. `transient`: the transport failed (no answer
+ * at all), which also counts against the partner's circuit breaker.
+ */
+export class UnansweredDelivery extends DeliveryError {
+  constructor(
+    transient: boolean,
+    detail: string,
+    /** `sends` made so far, the first at `firstSentAt`, the last just now (epoch ms). */
+    readonly next: (sends: number, firstSentAt: number, now: number) => ResendStep,
+  ) {
+    super(transient, 'SWX_RECEIPT_MISSING', detail);
+  }
+
+  /**
+   * The failure of a send as such a protocol sees it: one that left the send without a receipt (no answer or an
+   * outage's SWX_UNAVAILABLE, or SWX_RECEIPT_MISSING: an answer without the receipt) is resent on `next`'s schedule;
+   * any other (a refusal, a receipt that does not verify) stands as it is.
+   */
+  static of(error: unknown, next: UnansweredDelivery['next']): unknown {
+    if (!(error instanceof DeliveryError) || error instanceof UnansweredDelivery) return error;
+    const missing = error.code === 'SWX_RECEIPT_MISSING' || (error.transient && error.code === 'SWX_UNAVAILABLE');
+    return missing ? new UnansweredDelivery(error.transient, error.message, next) : error;
   }
 }
 

@@ -2,7 +2,8 @@
 // the partner's connector, evidences the receipt, and acks only after that evidence was stored, so delivery is at
 // least once: a message in flight at a crash may reach its receiver again, evidenced as `redelivered`. Transport
 // failures trip the partner's circuit breaker and wait; only message-specific failures (the receiver refuses
-// it, its receipt does not verify, its partner was removed) and expired time-to-live reach the dead-letter stream.
+// it, its receipt does not verify, its partner was removed), expired time-to-live and a receipt still missing after
+// the resends a protocol's agreement allows (AS4, ebMS 2.0) reach the dead-letter stream.
 // A partner that collects its deliveries from its inbox (pipelines/inbox.ts) has no actors: the inbox reads the same
 // consumers, so a switch between push and pull keeps their place and order.
 import { Kvm, type KV } from '@nats-io/kv';
@@ -13,7 +14,7 @@ import { log } from '../engine/log.ts';
 import { breakerOpen, deliveryLatency, messagesTotal } from '../engine/metrics.ts';
 import { ensureConsumer, resentFromHeader, streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import { endpointFor } from '../engine/endpoints.ts';
-import { DeliveryError, type Outbound } from '../engine/outbound.ts';
+import { DeliveryError, UnansweredDelivery, type Outbound } from '../engine/outbound.ts';
 import type { Payloads } from '../engine/payloads.ts';
 import type { Partner, Registry } from '../engine/registry.ts';
 import { CircuitBreaker } from './breaker.ts';
@@ -198,6 +199,7 @@ export class Deliveries {
     try {
       receipt = await outbound.deliver(envelope, this.payloads.outgoing(envelope), partner, chosen.endpoint);
     } catch (error) {
+      if (error instanceof UnansweredDelivery) return await this.unanswered(error, delivery, breaker);
       if (!(error instanceof DeliveryError) || error.transient) {
         breaker.failure();
         return { kind: 'retry', reason: (error as Error).message, delayMs: this.options.backoffMs[0], transient: true };
@@ -226,6 +228,33 @@ export class Deliveries {
     }, delivery.attempt > 1);
     deliveryLatency.observe({ partner: envelope.to }, (Date.now() - Date.parse(envelope.receivedAt)) / 1000);
     return { kind: 'ack' };
+  }
+
+  /**
+   * A send left without its receipt under a protocol that fixes its resends: counted per delivery (in the refusals
+   * bucket, as JetStream's delivery count also counts outage retries), evidenced, then sent again when the protocol's
+   * schedule says, or dead-lettered with the protocol's error once its sends are spent.
+   */
+  private async unanswered(error: UnansweredDelivery, delivery: Delivery<Envelope>, breaker: CircuitBreaker): Promise<Verdict> {
+    const envelope = delivery.body;
+    if (error.transient) breaker.failure(); else breaker.success();
+    const key = `${envelope.to}.${delivery.msg.seq}.unanswered`;
+    const now = Date.now();
+    const earlier = (await this.refusals.get(key))?.json<{ sends: number; firstSentAt: number }>();
+    const sends = (earlier?.sends ?? 0) + 1;
+    const firstSentAt = earlier?.firstSentAt ?? now;
+    await this.refusals.put(key, JSON.stringify({ sends, firstSentAt }));
+    const step = error.next(sends, firstSentAt, now);
+    const id = `${step.kind === 'failed' ? 'dead' : 'unanswered'}:${envelope.from}/${envelope.id}:${delivery.msg.seq}:${delivery.attempt}`;
+    const facts = envelopeFacts(envelope);
+    if (step.kind === 'failed') {
+      await this.receipts.record([this.evidence.record({ ...facts, id, stage: 'dead_lettered', code: step.code, detail: `${step.detail} (last: ${error.message})` })]);
+      return { kind: 'dead-letter', code: step.code, reason: step.detail };
+    }
+    await this.receipts.record([this.evidence.record({
+      ...facts, id, stage: 'delivery_failed', code: error.code, detail: `send ${sends} without a receipt, sent again at ${new Date(step.at).toISOString()}: ${error.message}`,
+    })]);
+    return { kind: 'retry', reason: error.message, delayMs: Math.max(0, step.at - now), transient: true };
   }
 
   async stop(): Promise<void> {

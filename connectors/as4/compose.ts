@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { certificate, encryptSoapAttachments } from '../../engine/trust/index.ts';
+import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
 import type { ReferenceCopy } from './model.ts';
@@ -64,7 +64,7 @@ export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIde
  * names none. `timestampTtlSeconds`: how long the signature's wsu:Timestamp stays valid, as long as the message may be
  * resent as it is.
  */
-export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], timestampTtlSeconds = 300): Promise<ComposedMessage> {
+export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
   const part = {
@@ -87,7 +87,7 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
     properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
     payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
   });
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds });
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds }, sign);
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
   // Signed over the plaintext, then encrypted: the receiver decrypts, then checks the signature.
   const sent = recipient

@@ -128,6 +128,7 @@ const fromSwx: Partial<Record<ErrorCode, EbmsCode>> = {
   SWX_DELIVERY_REJECTED: 'EBMS:0202',
   SWX_TTL_EXPIRED: 'EBMS:0202',
   SWX_RECEIPT_INVALID: 'EBMS:0302',
+  SWX_RECEIPT_MISSING: 'EBMS:0301',
 };
 
 /** The table above, for the README and the tests. */

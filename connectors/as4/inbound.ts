@@ -15,7 +15,7 @@ import { messagesTotal } from '../../engine/metrics.ts';
 import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
-import { encryptedParts, type CertificateCheck, type PayloadVerifiers, type XmlAttachment } from '../../engine/trust/index.ts';
+import { encryptedParts, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
 import { decompress } from './compression.ts';
 import { ReceivedMessages } from './duplicates.ts';
@@ -35,7 +35,7 @@ export interface As4InboundOptions {
   intake: Intake;
   evidence: EvidenceLog;
   trust: CertificateCheck;
-  signatures: PayloadVerifiers;
+  signatures: PayloadVerifiers & XmlSigners;
   signing: HubIdentity['signing'];
   /** The hub's keys partners encrypt to: RSA under eDelivery AS4 1.x, X25519 under 2.0. */
   decryption: HubIdentity['encryption'];
@@ -147,13 +147,13 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     // A receipt that cannot be made or kept is the hub's trouble: EBMS:0004 (HTTP 500), and the sender's resend, which
     // intake takes as a duplicate, gets one.
     try {
-      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, accepted.profile) });
+      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, accepted.profile) }, options.signatures.signSoap);
       await options.received.remember(accepted.sender, accepted.message.message.messageInfo.messageId, receipt);
       reply(res, 200, receipt);
     } catch (error) {
       log.error({ err: error, from: accepted.sender, id: partial.id }, 'an accepted AS4 message\'s receipt could not be signed or kept');
       const signal = errorEnvelope([new EbmsError('EBMS:0004', 'the message was accepted, but its receipt could not be made; send it again for the receipt', { refToMessageInError: partial.id })]);
-      const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }).catch(() => '');
+      const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }, options.signatures.signSoap).catch(() => '');
       if (!res.headersSent) reply(res, 500, xml);
     }
   });
@@ -237,7 +237,7 @@ async function refuse(req: IncomingMessage, res: ServerResponse, options: As4Inb
   let signal;
   try {
     signal = errorEnvelope([ebms]);
-    const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem });
+    const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }, options.signatures.signSoap);
     const status = capacityCodes.has(swxCode) ? errorCodes[swxCode].status : signal.httpStatus;
     if (!res.headersSent) {
       if (status === 503 || status === 429) res.setHeader('retry-after', '1');

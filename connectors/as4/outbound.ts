@@ -1,21 +1,23 @@
 // AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
 // To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
-// WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS; the partner's signed Receipt, its
-// signature judged through the trust store and its references against what was signed, is the delivery's receipt.
+// WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS;
+// the partner's signed Receipt, its signature judged through the trust store and its references against what was
+// signed, is the delivery's receipt. A send left without one is resent on the P-Mode's reception-awareness schedule,
+// then fails with EBMS:0301.
 import type { Agent } from 'node:https';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { composeUserMessage, sendable, whole, type ComposedMessage } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import { as4Endpoint, type As4Endpoint } from './pmode.ts';
-import { checkReceipt, type SentMessage } from './reception.ts';
+import { checkReceipt, resendSchedule, type SentMessage } from './reception.ts';
 import type { As4Settings } from './settings.ts';
 
 export interface As4OutboundOptions {
@@ -47,7 +49,7 @@ export class As4Outbound implements Outbound {
     private readonly hub: HubIdentity,
     private readonly registry: Registry,
     private readonly trust: CertificateCheck,
-    private readonly signatures: PayloadVerifiers,
+    private readonly signatures: PayloadVerifiers & XmlSigners,
     private readonly options: As4OutboundOptions,
   ) {}
 
@@ -74,7 +76,7 @@ export class As4Outbound implements Outbound {
     const key = `${partner.id}\u0000${envelope.id}`;
     const copy = this.copies.get(key);
     const composed = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
-      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, resend.timestampTtlSeconds);
+      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds);
     if (composed !== copy?.composed) this.keep(key, composed);
     const body = composed.body;
 
@@ -93,9 +95,10 @@ export class As4Outbound implements Outbound {
       this.forget(key);
       return receipt;
     } catch (error) {
-      // Kept for the retry only when one follows: a transient failure.
-      if (!(error instanceof DeliveryError) || !error.transient) this.forget(key);
-      throw error;
+      const failure = pmode.receipt.required ? UnansweredDelivery.of(error, resendSchedule(envelope.id, pmode.receptionAwareness)) : error;
+      // Kept for the retry only when one follows: a transient failure, or a send left without its receipt.
+      if (!(failure instanceof DeliveryError) || !(failure.transient || failure instanceof UnansweredDelivery)) this.forget(key);
+      throw failure;
     }
   }
 
@@ -119,6 +122,10 @@ export class As4Outbound implements Outbound {
   /** The answer to a UserMessage: a signed Receipt for it (the delivery's receipt), an Error signal, or a failure. */
   private async judge(answer: HttpsAnswer, partner: Partner, pmode: As4Endpoint, sent: SentMessage): Promise<Receipt> {
     const text = answer.body.toString('utf8');
+    if (answer.body.length === 0 && answer.status >= 200 && answer.status < 300) {
+      if (!pmode.receipt.required) return { status: answer.status, duplicate: false, raw: `HTTP ${answer.status}` };
+      throw new DeliveryError(false, 'SWX_RECEIPT_MISSING', `${partner.id} answered ${answer.status} with no receipt`);
+    }
     let message;
     try {
       message = readAs4Message(answer.body);

@@ -10,7 +10,7 @@ import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { RefusedSubmission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { composeUserMessage } from './compose.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
@@ -27,7 +27,7 @@ export interface As4PullOptions {
   settings: As4Settings;
   registry: Registry;
   trust: CertificateCheck;
-  signatures: PayloadVerifiers;
+  signatures: PayloadVerifiers & XmlSigners;
   signing: HubIdentity['signing'];
   inbox: Inbox;
   payloads: Payloads;
@@ -109,7 +109,7 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
   const content = envelope.payload !== undefined ? Buffer.from(envelope.payload, 'base64') : await options.payloads.bytes(envelope);
   let composed;
   try {
-    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing, sender.partner.certificates);
+    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
   } catch (error) {
     throw ebmsErrorOf(error, pullRequestId);
   }
@@ -118,6 +118,6 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
 }
 
 async function signed(signal: ReturnType<typeof errorEnvelope>, options: As4PullOptions): Promise<SignalAnswer> {
-  const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem });
+  const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }, options.signatures.signSoap);
   return { status: signal.httpStatus, contentType: soapContentType, body: Buffer.from(xml, 'utf8') };
 }

@@ -1,6 +1,7 @@
 // AS4 reception awareness (AS4 profile 3.2), as pure functions over state the caller keeps: the sender's retry
 // schedule (every resend keeps the MessageId and the signed bytes), the receipt judged against what was signed, a
 // missing receipt after the last retry raising EBMS:0301. The receiver's duplicate detection is duplicates.ts.
+import type { ResendStep } from '../../engine/outbound.ts';
 import { EbmsError } from './errors.ts';
 import type { ReferenceCopy, SignalError, SignalMessage } from './model.ts';
 
@@ -34,10 +35,27 @@ export function nextStep(outstanding: Outstanding, policy: RetryPolicy, now: num
   }
   const until = outstanding.lastSentAt + (retrySeconds.at(-1) ?? 0) * 1000;
   if (now < until) return { kind: 'wait', until };
+  return { kind: 'failed', error: missingReceipt(outstanding, now) };
+}
+
+/** EBMS:0301 (MissingReceipt) for a message whose sends are spent. */
+function missingReceipt(outstanding: Outstanding, now: number): EbmsError {
   const seconds = Math.round((now - outstanding.firstSentAt) / 1000);
-  return {
-    kind: 'failed',
-    error: new EbmsError('EBMS:0301', `no receipt for ${outstanding.messageId} after ${outstanding.attempts} sends over ${seconds} s`, { refToMessageInError: outstanding.messageId }),
+  return new EbmsError('EBMS:0301', `no receipt for ${outstanding.messageId} after ${outstanding.attempts} sends over ${seconds} s`, { refToMessageInError: outstanding.messageId });
+}
+
+/**
+ * The delivery stage's schedule for a UserMessage sent under `policy` (engine/outbound.ts UnansweredDelivery): after
+ * each send left without a receipt, the resend nextStep gives, or EBMS:0301 once the sends are spent.
+ */
+export function resendSchedule(messageId: string, policy: RetryPolicy): (sends: number, firstSentAt: number, now: number) => ResendStep {
+  return (sends, firstSentAt, now) => {
+    const outstanding: Outstanding = { messageId, attempts: sends, firstSentAt, lastSentAt: now };
+    const step = nextStep(outstanding, policy, now);
+    if (step.kind === 'resend') return { kind: 'resend', at: step.at };
+    // The receipt answers on the connection (sync reply): after the last send there is nothing left to wait for.
+    const error = missingReceipt(outstanding, now);
+    return { kind: 'failed', code: 'SWX_RECEIPT_MISSING', detail: `${error.code} ${error.shortDescription}: ${error.detail}` };
   };
 }
 

@@ -3,7 +3,7 @@
 // over Messaging, Body and the payload parts, and sent as multipart/related with the payloads streamed.
 import { randomUUID } from 'node:crypto';
 import { cidUrl, writeMultipart, type MultipartBody, type OutgoingPart } from '../../engine/mime/index.ts';
-import { signSoap, type SignSoapOptions, type XmlAttachment } from '../../engine/trust/index.ts';
+import { signSoap, type SignSoapOptions, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
@@ -198,9 +198,12 @@ export interface SignAs4Options extends Pick<SignSoapOptions, 'keyPem' | 'certPe
   attachments?: readonly XmlAttachment[];
 }
 
-/** Signs a written envelope by WS-Security: Timestamp, eb:Messaging and Body by wsu:Id, and every attachment by cid:. */
-export function signAs4(written: WrittenEnvelope, options: SignAs4Options): Promise<string> {
-  return signSoap(written.xml, { ...options, parts: ['Body', 'Timestamp'], ids: [written.messagingId], attachments: options.attachments ?? [] });
+/**
+ * Signs a written envelope by WS-Security: Timestamp, eb:Messaging and Body by wsu:Id, and every attachment by cid:;
+ * with `sign`, the hub's signature pool's signSoap, off the event loop.
+ */
+export function signAs4(written: WrittenEnvelope, options: SignAs4Options, sign: XmlSigners['signSoap'] = signSoap): Promise<string> {
+  return sign(written.xml, { ...options, parts: ['Body', 'Timestamp'], ids: [written.messagingId], attachments: options.attachments ?? [] });
 }
 
 /** The attachment as the signature digests it: its Content-ID and the MIME headers it is sent with. */

@@ -21,7 +21,7 @@ import type { Registry } from '../../engine/registry.ts';
 import type { Messages } from '../../engine/status.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { readEbmsBody, UnreadBody } from './body.ts';
 import { ebmsError, ebmsErrorFor, EbmsRefusal, swxCodeOf, type EbmsError, type RefusedMessage } from './ebms-error.ts';
 import { signatureFor, type Ebms2Channel } from './endpoint.ts';
@@ -31,7 +31,7 @@ import type { AnsweredMessages } from '../../engine/answered.ts';
 import { receivedEntry, reception, type ReceivedEntry } from './reliability.ts';
 import { checkEbmsSignature } from './security.ts';
 import type { Ebms2Settings } from './settings.ts';
-import { acknowledgmentXml, ebmsMultipart, messageErrorXml, pongXml, signEbms, statusResponseXml } from './write.ts';
+import { acknowledgmentXml, ebmsMultipart, messageErrorXml, pongXml, signEbms, statusResponseXml, type EbmsSigning } from './write.ts';
 
 export interface Ebms2InboundOptions {
   settings: Ebms2Settings;
@@ -39,7 +39,7 @@ export interface Ebms2InboundOptions {
   intake: Intake;
   evidence: EvidenceLog;
   trust: CertificateCheck;
-  signatures: PayloadVerifiers;
+  signatures: PayloadVerifiers & XmlSigners;
   signing: HubIdentity['signing'];
   budget: BodyBudget;
   received: AnsweredMessages<ReceivedEntry>;
@@ -156,7 +156,7 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
     if (message.ackRequested.length > 0) {
       const signed = message.ackRequested.some((ack) => ack.signed) || channel.ackSignatureRequested === 'always';
       const xml = acknowledgmentXml(message, { receivedAt: new Date(now), ...hubParty(options.settings) });
-      acknowledgment = signed ? (await signEbms(xml, [], signingFor(options.signing, channel))).xml : xml;
+      acknowledgment = signed ? (await signEbms(xml, [], signingFor(options, channel))).xml : xml;
     }
     const persistMs = channel.reliability?.persistDurationMs ?? options.settings.defaultPersistSeconds * 1000;
     await options.received.remember(from, message.header.messageId, receivedEntry(message, now, Math.min(persistMs, options.settings.persistSeconds * 1000), acknowledgment));
@@ -180,13 +180,13 @@ function answerWith(acknowledgment: string | undefined, message: EbmsMessage, se
 /** The hub as the From of its signals: its own PartyIds, when the settings name them. */
 const hubParty = (settings: Ebms2Settings) => (settings.partyIds.length > 0 ? { from: { partyIds: settings.partyIds } } : {});
 
-const signingFor = (signing: HubIdentity['signing'], channel: Ebms2Channel | undefined) => ({
-  keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: channel ? signatureFor(channel) : 'rsa-sha256' as const,
+const signingFor = ({ signing, signatures }: Pick<Ebms2InboundOptions, 'signing' | 'signatures'>, channel: Ebms2Channel | undefined): EbmsSigning => ({
+  keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: channel ? signatureFor(channel) : 'rsa-sha256', sign: signatures.signXml,
 });
 
 /** Ping → Pong; StatusRequest → StatusResponse; an Acknowledgment or MessageError about a message sent is taken. */
 async function signalAnswer(message: EbmsMessage, sender: Ebms2Partner, channel: Ebms2Channel, options: Ebms2InboundOptions): Promise<Answer> {
-  const sign = async (xml: string) => (await signEbms(xml, [], signingFor(options.signing, channel))).xml;
+  const sign = async (xml: string) => (await signEbms(xml, [], signingFor(options, channel))).xml;
   if (message.signal === 'Ping') return { status: 200, xml: await sign(pongXml(message, hubParty(options.settings))) };
   if (message.signal === 'StatusRequest') {
     const id = message.statusRequest!.refToMessageId;
@@ -277,7 +277,7 @@ async function refuse(req: IncomingMessage, res: ServerResponse, options: Ebms2I
     return;
   }
   try {
-    reply(res, { status, xml: (await signEbms(xml, [], signingFor(options.signing, state.channel))).xml });
+    reply(res, { status, xml: (await signEbms(xml, [], signingFor(options, state.channel))).xml });
   } catch (signError) {
     log.error({ err: signError }, 'the ebMS MessageError could not be signed');
     sendFault(res, 500, errors);

@@ -4,22 +4,23 @@
 // as the one Manifest attachment — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names
 // it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
 // references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
-// refusal. The delivery stage's retries with backoff stand in for the CPA's Retries and RetryInterval (see README).
+// refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again (same MessageId and
+// signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then DeliveryFailure.
 import type { Agent } from 'node:https';
 import type { Envelope, SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
-import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import type { CertificateCheck, PayloadVerifiers } from '../../engine/trust/index.ts';
+import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
 import { outboundBinding, type Ebms2Partner } from './parties.ts';
-import { received, sent } from './reliability.ts';
+import { received, resendSchedule, sent } from './reliability.ts';
 import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
 import { ackRequestedXml, ebmsMultipart, envelopeXml, manifestXml, messageHeaderXml, signEbms, syncReplyXml } from './write.ts';
 
@@ -43,7 +44,7 @@ export class Ebms2Outbound implements Outbound {
     private readonly hub: HubIdentity,
     private readonly registry: Registry,
     private readonly trust: CertificateCheck,
-    private readonly signatures: PayloadVerifiers,
+    private readonly signatures: PayloadVerifiers & XmlSigners,
     private readonly options: Ebms2OutboundOptions,
   ) {}
 
@@ -95,21 +96,27 @@ export class Ebms2Outbound implements Outbound {
     const algorithm = signatureFor(channel);
     const signed = await signEbms(envelopeXml(blocks, [manifestXml([{ contentId: part.contentId }])]), [
       { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
-    ], { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm });
+    ], { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
     const message = readEbmsMessage(signed.xml, { attachments: [{ contentId: part.contentId }], at: false });
     const multipart = ebmsMultipart(signed.xml, [part]);
     const body = await whole(multipart.body);
 
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
-    const answer = await postHttps(new URL(url), {
+    const acknowledged = ackRequested && syncReply;
+    const receipt = await postHttps(new URL(url), {
       headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
       agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
     }, body, maxAnswerBytes).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
       const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
       throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${new URL(url).origin}: ${reason}`);
+    }).then((answer) => this.judge(answer, { partner, endpoint }, channel, message, acknowledged)).catch((error: unknown) => {
+      const { reliability } = channel;
+      // Reliable messaging (6.4): a send left without its Acknowledgment goes again on the agreement's RetryInterval,
+      // at most Retries times, then fails with DeliveryFailure.
+      if (!acknowledged || reliability?.retries === undefined) throw error;
+      throw UnansweredDelivery.of(error, resendSchedule(message.header, { retries: reliability.retries, retryIntervalMs: reliability.retryIntervalMs ?? 0 }));
     });
-    const receipt = await this.judge(answer, { partner, endpoint }, channel, message, ackRequested && syncReply);
     // The hub's own signature used SHA-1 because the agreement names it: the receipt's evidence says so.
     return signed.weak ? { ...receipt, raw: `weak: the hub signed with RSA-SHA1 as agreement ${endpoint.cpaId} names it\n${receipt.raw}` } : receipt;
   }
@@ -122,7 +129,7 @@ export class Ebms2Outbound implements Outbound {
     if (answer.body.length === 0) {
       if (transient) throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} answered ${answer.status}`);
       if (answer.status < 200 || answer.status >= 300) throw new DeliveryError(false, 'SWX_DELIVERY_REJECTED', `${partner.id} answered ${answer.status}`);
-      if (acknowledged) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id} answered ${answer.status} without the Acknowledgment asked for (SyncReply)`);
+      if (acknowledged) throw new DeliveryError(false, 'SWX_RECEIPT_MISSING', `${partner.id} answered ${answer.status} without the Acknowledgment asked for (SyncReply)`);
       // No Acknowledgment on the connection was asked for: the transport's 2xx is all the receipt there is.
       return { status: answer.status, duplicate: false, raw: `HTTP ${answer.status}` };
     }

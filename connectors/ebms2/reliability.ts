@@ -1,7 +1,8 @@
-// ebMS 2.0 reliable messaging (6.4) as pure decisions over state the connector keeps (in its store, between attempts):
+// ebMS 2.0 reliable messaging (6.4) as pure decisions over state the connector keeps (the delivery stage counts the sends):
 // the sending side resends a message on RetryInterval until it is acknowledged, at most Retries times, then reports a
 // DeliveryFailure; the receiving side delivers a message once within PersistDuration and answers a duplicate with the
 // Acknowledgment it stored. Times are epoch milliseconds; nothing here reads a clock or does I/O.
+import type { ResendStep } from '../../engine/outbound.ts';
 import { ebmsError, type EbmsError } from './ebms-error.ts';
 import type { DsReference, EbmsMessage } from './message.ts';
 
@@ -57,6 +58,22 @@ export function nextStep(outstanding: Outstanding, policy: RetryPolicy, now: num
     return { kind: 'fail', outstanding: { ...outstanding, state: 'failed', failure } };
   }
   return { kind: 'resend', outstanding: { ...outstanding, attempts: outstanding.attempts + 1, lastSentAt: now } };
+}
+
+/**
+ * The delivery stage's schedule for a message sent with AckRequested under `policy` (engine/outbound.ts
+ * UnansweredDelivery): after each send left without its Acknowledgment, what nextStep finds once RetryInterval has run
+ * — a resend then, or DeliveryFailure. The Acknowledgment answers on the connection (SyncReply), so nothing can come
+ * in between to change it.
+ */
+export function resendSchedule(message: { messageId: string; timeToLive?: string }, policy: RetryPolicy): (sends: number, firstSentAt: number, now: number) => ResendStep {
+  return (sends, firstSentAt, now) => {
+    const outstanding: Outstanding = { ...sent(message, false, firstSentAt), attempts: sends, lastSentAt: now };
+    const step = nextStep(outstanding, policy, now + policy.retryIntervalMs);
+    if (step.kind === 'resend') return { kind: 'resend', at: step.outstanding.lastSentAt };
+    const failure = step.kind === 'fail' ? step.outstanding.failure : undefined;
+    return { kind: 'failed', code: 'SWX_RECEIPT_MISSING', detail: `ebMS ${failure?.errorCode ?? 'DeliveryFailure'}: ${failure?.description ?? `message ${message.messageId} was not acknowledged`}` };
+  };
 }
 
 const sameReference = (a: DsReference, b: DsReference) => a.uri === b.uri && a.digestMethod === b.digestMethod && a.digestValue === b.digestValue;

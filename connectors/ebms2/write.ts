@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { SwxError } from '../../engine/errors.ts';
 import { cidUrl, writeMultipart, type MultipartBody } from '../../engine/mime/index.ts';
-import { signXml, type XmlAttachment } from '../../engine/trust/index.ts';
+import { signXml, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { namespaces } from '../../engine/trust/xmldsig-algorithms.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
 import { ebmsErrorContext, highestSeverity, type EbmsError, type RefusedMessage } from './ebms-error.ts';
@@ -182,6 +182,8 @@ export interface EbmsSigning {
   certPem: string;
   /** rsa-sha256 by default; rsa-sha1 only when the partner's CPA names it. */
   signatureAlgorithm?: 'rsa-sha256' | 'rsa-sha1';
+  /** Where the signature is made: the hub's signature pool's signXml, off the event loop; in process by default. */
+  sign?: XmlSigners['signXml'];
 }
 
 export interface SignedEbms {
@@ -196,7 +198,7 @@ export interface SignedEbms {
  */
 export async function signEbms(envelope: string, attachments: readonly XmlAttachment[], signing: EbmsSigning): Promise<SignedEbms> {
   const weak = signing.signatureAlgorithm === 'rsa-sha1';
-  const xml = await signXml(envelope, {
+  const xml = await (signing.sign ?? signXml)(envelope, {
     keyPem: signing.keyPem,
     certPem: signing.certPem,
     signatureAlgorithm: signing.signatureAlgorithm ?? 'rsa-sha256',

@@ -55,7 +55,7 @@ export type { CertificateReference } from './keyinfo.ts';
 export { certificate, certificates, type ParsedCert } from './certs.ts';
 export { buildPath, usageRefusal, type CertificateCheck, type CertRefusal, type Purpose } from './path.ts';
 export { parseCrl, Revocation } from './revocation.ts';
-export { createSignaturePool, type SignaturePool } from './pool.ts';
+export { createSignaturePool, inProcessSigners, type SignaturePool, type XmlSigners } from './pool.ts';
 export { checkDetachedSignature, checkSignedPayload, maySignPayload, type PayloadVerifiers, type RegisteredKey } from './payload.ts';
 export type { AlgorithmPolicy, SignatureVerdict, VerdictKind } from './verdict.ts';
 export { pemBlocks, toArrayBuffer, toPem } from './x509.ts';

@@ -1,12 +1,14 @@
-// The signature pool: CPU-heavy signature work (CMS and XML verification, batch digests) on worker threads (piscina),
-// off the event loop of the process that takes traffic. Handing a task to a worker costs ~200 µs whatever it carries
-// (field notes), so calls made in the same turn of the event loop travel together, one batch per worker.
+// The signature pool: CPU-heavy signature work (CMS and XML verification, XML signing through the DOM, batch digests)
+// on worker threads (piscina), off the event loop of the process that takes traffic. Handing a task to a worker costs
+// ~200 µs whatever it carries (field notes), so calls made in the same turn of the event loop travel together, one
+// batch per worker.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { errorCodes, SwxError, type ErrorCode } from '../errors.ts';
 import type { CmsVerdict, VerifyCmsOptions } from './cms.ts';
 import { asBuffer, type DigestAlgorithm, type Outcome, type SignatureTask } from './pool-worker.ts';
-import type { VerifyXmlOptions, XmlVerdict } from './xmldsig.ts';
+import { signSoap, type SignSoapOptions } from './wssecurity.ts';
+import { signXml, type SignXmlOptions, type VerifyXmlOptions, type XmlVerdict } from './xmldsig.ts';
 
 export type { DigestAlgorithm };
 
@@ -19,7 +21,16 @@ export interface PoolOptions {
   maxHeapMb?: number;
 }
 
-export interface SignaturePool {
+/** XML signing as the protocols use it: in process (signXml, signSoap), or the signature pool's, on its threads. */
+export interface XmlSigners {
+  signXml(xml: string, options: SignXmlOptions): Promise<string>;
+  signSoap(envelope: string, options: SignSoapOptions): Promise<string>;
+}
+
+/** The signers on the calling thread, for a process that runs no pool (tools, tests). */
+export const inProcessSigners: XmlSigners = { signXml, signSoap };
+
+export interface SignaturePool extends XmlSigners {
   readonly threads: number;
   verifyCms(der: Buffer, options?: VerifyCmsOptions): Promise<CmsVerdict>;
   verifyXml(xml: Buffer | string, options?: VerifyXmlOptions): Promise<XmlVerdict>;
@@ -91,12 +102,16 @@ export function createSignaturePool(options: PoolOptions = {}): SignaturePool {
     return verdict.content ? { ...verdict, content: asBuffer(verdict.content) } : verdict;
   });
   const xml = batcher<'xml-verify', XmlVerdict>((items) => ({ kind: 'xml-verify', items }), (value) => value as XmlVerdict);
+  const xmlSign = batcher<'xml-sign', string>((items) => ({ kind: 'xml-sign', items }), (value) => value as string);
+  const soapSign = batcher<'soap-sign', string>((items) => ({ kind: 'soap-sign', items }), (value) => value as string);
   const digests = new Map<DigestAlgorithm, (item: Uint8Array) => Promise<Buffer>>();
 
   return {
     threads,
     verifyCms: (der, verifyOptions = {}) => cms({ der, options: verifyOptions }),
     verifyXml: (document, verifyOptions = {}) => xml({ xml: document, options: verifyOptions }),
+    signXml: (document, signOptions) => xmlSign({ xml: document, options: signOptions }),
+    signSoap: (envelope, signOptions) => soapSign({ envelope, options: signOptions }),
     digest(data, algorithm = 'sha256') {
       let run = digests.get(algorithm);
       if (!run) {

@@ -16,7 +16,8 @@ import { issueAgency, issueCertificate, type Credential } from '../../engine/pki
 import { checkWsSecurity, encryptSoapAttachments } from '../../engine/trust/index.ts';
 import { collect } from '../helpers/as4.ts';
 import { decryptInPython, decryptWithXmlsec1 } from '../helpers/xmlenc-judges.ts';
-import { stagesOf } from '../helpers/delivery.ts';
+import { exportCheckedBundle } from '../helpers/bundle.ts';
+import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
 import { addService, evidenceOf, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { createServer as createHttpsServer, request } from 'node:https';
@@ -209,6 +210,25 @@ test('REST in at hub A, AS4 signed and encrypted to hub B, REST out to BOFT; and
   assert.is(replyEntry.refToMessageId, id);
   const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
   assert.ok(replyAtB.some((row) => row.stage === 'delivered'), 'hub B evidenced hub A\'s receipt for the reply');
+
+  // Hub A's evidence bundle holds hub B's signed Receipt, which swx and xmlsec1 (by the command VERIFY.md gives) verify.
+  const bundle = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
+  assert.ok(bundle.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(bundle.checks));
+  assert.ok(bundle.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), bundle.commands.join('\n'));
+  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Receipt>.*NonRepudiationInformation/s);
+});
+
+test('the evidence bundle of a message an AS4 gateway sent holds its signed envelope and payload, which swx evidence verify checks', async () => {
+  const messageId = 'notice-bundle@tfda.example';
+  const message = await gatewayMessage({ messageId });
+  const answer = await post(message.body, message.contentType);
+  assert.is(answer.status, 200, answer.text);
+  const bundle = await exportCheckedBundle(hubA, messageId, ['received', 'delivered']);
+  assert.ok(bundle.checks.some((check) => check.check === 'received XML signature' && check.ok && /1 part/.test(check.detail)), JSON.stringify(bundle.checks));
+  assert.equal(readFileSync(join(bundle.folder, 'message.bin')), notice);
+  assert.match(readFileSync(join(bundle.folder, 'signatures/received-signed.xml'), 'utf8'), new RegExp(`<eb:MessageId>${messageId}</eb:MessageId>`));
+  // The payload's reference uses the SwA transform Debian's xmlsec1 lacks: VERIFY.md leaves it to swx evidence verify.
+  assert.match(readFileSync(join(bundle.folder, 'VERIFY.md'), 'utf8'), /received-signed\.xml references its payload through the SwA attachment transform/);
 });
 
 test('a partner\'s MSH sends AS4 to a REST agency: signed receipt with every reference; a resend gets the same receipt and is delivered once', async () => {
@@ -444,7 +464,10 @@ test('a delivery whose receipt was lost is resent byte for byte: hub B answers w
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
   const port = (relay.address() as { port: number }).port;
   try {
-    const put = await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: { ...pmodeOfHubB, url: `https://localhost:${port}/as4` } } });
+    const put = await hubA.admin('PUT', '/api/partners/BOFT', {
+      name: 'BOFT behind hub-b', certificates: [hubBSign],
+      endpoints: { as4: { ...pmodeOfHubB, url: `https://localhost:${port}/as4`, receptionAwareness: { retrySeconds: [1, 1, 1] } } },
+    });
     assert.is(put.status, 200, JSON.stringify(put.body));
     const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"resent":true}') });
     assert.is(answer.status, 202, answer.text);
@@ -465,6 +488,37 @@ test('a delivery whose receipt was lost is resent byte for byte: hub B answers w
   } finally {
     relay.close();
     await hubA.admin('PUT', '/api/partners/BOFT', { name: 'BOFT behind hub-b', certificates: [hubBSign], endpoints: { as4: pmodeOfHubB } });
+  }
+});
+
+test('a receiver that takes the message and never answers with a receipt: resent byte for byte on the P-Mode\'s schedule, then EBMS:0301, evidenced and dead-lettered', async () => {
+  const tls = await issueCertificate(pkiDirA, 'SILENT-MSH', { profile: 'tls-server', hosts: ['localhost'] });
+  const taken: Buffer[] = [];
+  const silent = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => { taken.push(Buffer.concat(chunks)); res.writeHead(200); res.end(); });
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const put = await hubA.admin('PUT', '/api/partners/SILENT', {
+      name: 'An MSH that never sends its receipt', certificates: [(await issueAgency(pkiDirA, 'SILENT')).certPem],
+      endpoints: { as4: {
+        url: `https://localhost:${(silent.address() as { port: number }).port}/as4`, partyIds: [{ id: 'silent-gw', type: 'urn:example:party' }],
+        services: [{ service: 'customs.silent', actions: ['deliver'] }], security: { sign: true, encrypt: false },
+        receptionAwareness: { retrySeconds: [1, 2] },
+      } },
+    });
+    assert.is(put.status, 200, JSON.stringify(put.body));
+    await addService(hubA, 'customs.silent', ['CUSTOMS'], ['SILENT']);
+    const { id, detail } = await deadLetteredUnanswered(hubA, customs.client, { to: 'SILENT', service: 'customs.silent', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"unanswered":true}') }, 3);
+    assert.ok(detail.startsWith(`EBMS:0301 MissingReceipt: no receipt for ${id} after 3 sends`), detail);
+    // The first send and both resends (the P-Mode's two retries), the same signed message each time.
+    assert.is(taken.length, 3);
+    assert.ok(taken[0]!.includes(`<eb:MessageId>${id}</eb:MessageId>`), 'the envelope id is the MessageId');
+    assert.ok(taken.every((body) => body.equals(taken[0]!)), 'each resend is the first send byte for byte');
+  } finally {
+    silent.close();
   }
 });
 

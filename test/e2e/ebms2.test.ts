@@ -17,9 +17,10 @@ import {
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
-import { stagesOf } from '../helpers/delivery.ts';
+import { exportCheckedBundle } from '../helpers/bundle.ts';
+import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
-import { addService, evidenceOf, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addService, evidenceOf, freePort, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 const hubType = 'urn:swx:hub';
 const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
@@ -221,6 +222,17 @@ test('REST in at hub A, ebMS 2.0 to hub B, REST out to BOFT; and the reply back 
   assert.is(replyEntry.refToMessageId, id);
   const replyAtB = await evidenceOf(hubB, replyId, ['delivered'], 30_000);
   assert.is(replyAtB.filter((row) => row.stage === 'delivered').length, 1, 'hub B evidenced hub A\'s Acknowledgment for the reply');
+
+  // The evidence bundles verify with swx and with the commands VERIFY.md gives: xmlsec1 --url-map for the message as
+  // hub B received it (its attachment is message.bin), xmlsec1 for hub B's Acknowledgment as hub A kept it.
+  const atHubB = await exportCheckedBundle(hubB, id, ['received', 'delivered']);
+  assert.ok(atHubB.checks.some((check) => check.check === 'received XML signature' && check.ok), JSON.stringify(atHubB.checks));
+  assert.ok(atHubB.commands.some((command) => /^xmlsec1 --verify .*--url-map:cid:\S+ message\.bin signatures\/received-signed\.xml$/.test(command)), atHubB.commands.join('\n'));
+  assert.is(readFileSync(join(atHubB.folder, 'message.bin'), 'utf8'), declaration);
+  const atHubA = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
+  assert.ok(atHubA.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(atHubA.checks));
+  assert.ok(atHubA.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), atHubA.commands.join('\n'));
+  assert.match(readFileSync(join(atHubA.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Acknowledgment/);
 });
 
 test('a MessageError from the partner\'s MSH fails the delivery for good: dead-lettered with its errorCode, sent once', async () => {
@@ -241,6 +253,20 @@ test('a MessageError from the partner\'s MSH fails the delivery for good: dead-l
   assert.is(dead[0].code, 'SWX_DELIVERY_REJECTED');
   assert.match(dead[0].detail, /ValueNotRecognized: CPAId "unknown-at-hub-b"/);
   assert.is(rows.filter((row) => row.stage === 'delivered').length, 0);
+});
+
+test('a partner whose MSH is down: resent on the agreement\'s RetryInterval, Retries times, then DeliveryFailure, evidenced and dead-lettered', async () => {
+  // Nothing listens on this port: each send finds the partner's MSH stopped.
+  const url = `https://localhost:${await freePort()}/ebms2`;
+  const down = { ...hubAgreement(0, 'down-msh', 'hub-a-down-msh', ['customs.down']), url, channels: { messages: channel(url, { reliability: { retries: 2, retryIntervalMs: 1000 } }) } };
+  const put = await hubA.admin('PUT', '/api/partners/DOWN', {
+    name: 'An MSH that is stopped', certificates: [(await issueAgency(join(hubA.dataDir, 'pki'), 'DOWN')).certPem], endpoints: { ebms2: down },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'customs.down', ['CUSTOMS'], ['DOWN']);
+  const { id, detail, unanswered } = await deadLetteredUnanswered(hubA, customs.client, { to: 'DOWN', service: 'customs.down', action: 'deliver', contentType: 'application/json', body: Buffer.from('{"down":true}') }, 3);
+  assert.ok(detail.startsWith(`ebMS DeliveryFailure: message ${id}: no Acknowledgment after 3 attempts, 1000 ms apart`), detail);
+  assert.ok(unanswered.every((text) => /ECONNREFUSED/.test(text)), JSON.stringify(unanswered));
 });
 
 test('a partner\'s MSH sends ebMS 2.0 to a REST agency: signed Acknowledgment repeating its references; a resend gets the stored one and is delivered once', async () => {

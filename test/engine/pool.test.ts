@@ -92,6 +92,45 @@ test('XML verdicts through the pool equal the inline ones (xmlsec conformance fi
   }
 });
 
+/** xmlsec1 --verify with the signer's certificate: its exit status, and whether every SignedInfo reference checked. */
+function xmlsec1(xml: string, certPem: string, extra: string[] = []): { ok: boolean; out: string } {
+  writeFileSync(join(root, 'signed.xml'), xml);
+  writeFileSync(join(root, 'signer.pem'), certPem);
+  const result = spawnSync('xmlsec1', ['--verify', '--pubkey-cert-pem', join(root, 'signer.pem'), ...extra, join(root, 'signed.xml')], { encoding: 'utf8' });
+  const out = `${result.stdout}${result.stderr}`;
+  const refs = /SignedInfo References \(ok\/all\): (\d+)\/(\d+)/.exec(out);
+  return { ok: result.status === 0 && !!refs && refs[1] === refs[2] && refs[1] !== '0', out };
+}
+
+test('XML and SOAP signatures made through the pool verify with xmlsec1; a bad key is refused with its code', async () => {
+  await initPki(join(root, 'pki-sign'), { agencies: ['SIGNER'], alg: 'rsa' });
+  const certPem = readFileSync(join(root, 'pki-sign', 'agencies/SIGNER/cert.pem'), 'utf8');
+  const keyPem = readFileSync(join(root, 'pki-sign', 'agencies/SIGNER/key.pem'), 'utf8');
+  const pool = createSignaturePool({ threads: 1 });
+  try {
+    // Enveloped over the whole SOAP 1.1 envelope and an attachment's octets, as ebMS 2.0 signs.
+    const part = { contentId: 'payload-1@example', headers: { 'content-type': 'application/xml' }, body: Buffer.from('<Declaration>42</Declaration>') };
+    writeFileSync(join(root, 'part.bin'), part.body);
+    const envelope11 = '<SOAP:Envelope xmlns:SOAP="http://schemas.xmlsoap.org/soap/envelope/"><SOAP:Header/><SOAP:Body><m xmlns="urn:example">x</m></SOAP:Body></SOAP:Envelope>';
+    const enveloped = await pool.signXml(envelope11, { keyPem, certPem, canonicalization: 'c14n', attachments: [part], attachmentTransform: 'none' });
+    const checked = xmlsec1(enveloped, certPem, [`--url-map:cid:${part.contentId}`, join(root, 'part.bin')]);
+    assert.ok(checked.ok, checked.out);
+    // WS-Security over a SOAP 1.2 Body and Timestamp, as AS4 signs its signals.
+    const envelope12 = '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"><env:Header/><env:Body><m xmlns="urn:example">y</m></env:Body></env:Envelope>';
+    const wss = await pool.signSoap(envelope12, { keyPem, certPem });
+    const soapChecked = xmlsec1(wss, certPem, [
+      '--id-attr:Id', 'http://www.w3.org/2003/05/soap-envelope:Body',
+      '--id-attr:Id', 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd:Timestamp',
+    ]);
+    assert.ok(soapChecked.ok, soapChecked.out);
+    let refused: unknown;
+    await pool.signSoap(envelope12, { keyPem: 'not a key', certPem }).catch((error: unknown) => { refused = error; });
+    assert.is((refused as { code?: string })?.code, 'SWX_BAD_REQUEST');
+  } finally {
+    await pool.close();
+  }
+});
+
 test('a worker that dies (heap bound exceeded) fails its batch with an error; the pool goes on and closes', async () => {
   const pool = createSignaturePool({ threads: 1, maxHeapMb: 48 });
   try {
