@@ -3,7 +3,7 @@
 // CMS signature; the hub takes a file once it is complete and checked, and answers with a signed receipt or refusal
 // in the agency's receipts folder. Towards an agency with its own SFTP server, the hub pushes deliveries into its inbox
 // folder and collects the files in its outbox folder (client/).
-import { registerConnector } from '../../engine/connector.ts';
+import { registerConnector, type ConnectorHealth } from '../../engine/connector.ts';
 import { log } from '../../engine/log.ts';
 import { DeliveryError, type Outbound } from '../../engine/outbound.ts';
 import type { Partner } from '../../engine/registry.ts';
@@ -76,6 +76,11 @@ registerConnector({
     const unsubscribe = registry.onChange((kind) => { if (kind === 'partner') resync(); });
 
     return {
+      health(): ConnectorHealth {
+        const problems = [...pollers.values()].flatMap(({ poller }) => poller.problem ?? []);
+        if (problems.length) return { ok: false, detail: `${problems.length} of ${pollers.size} outbox poller(s) failing: ${problems.join('; ')}` };
+        return { ok: true, detail: `${pollers.size} outbox poller(s)` };
+      },
       listening: `SFTP ${settings.host}:${server.port}${legacyServer ? `, legacy ${settings.host}:${legacyServer.port}` : ''} (host key ${hostKey.fingerprint})`,
       outbound,
       async stop() {
