@@ -2,6 +2,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgencyClient, OutgoingMessage } from '../../connectors/rest/agency.ts';
 import type { HubProcess } from '../../app/hub-process.ts';
+import { streams, type Bus } from '../../engine/nats/jetstream.ts';
+import { deliverActorName } from '../../pipelines/deliver.ts';
+import { routeActorName } from '../../pipelines/route.ts';
 
 /** What a careful sender does: retry with the same message id until the hub answers 202. */
 export async function sendUntilAccepted(client: AgencyClient, outgoing: OutgoingMessage, timeoutMs = 90_000): Promise<void> {
@@ -23,4 +26,19 @@ export async function stagesOf(hub: HubProcess, ids: string[]): Promise<Record<s
     Object.assign(out, answer.body);
   }
   return out;
+}
+
+/** No work left on the route, on any requester's lane of the channel, or for the archive. */
+export async function fanOutSettled(bus: Bus, channel: string, requesterIds: string[]): Promise<boolean> {
+  const consumers: [string, string][] = [
+    [streams.messages, routeActorName],
+    ...requesterIds.map((id): [string, string] => [streams.messages, deliverActorName(id, channel)]),
+    [streams.messages, 'archive-messages'],
+    [streams.evidence, 'archive'],
+  ];
+  for (const [stream, consumer] of consumers) {
+    const info = await bus.jsm.consumers.info(stream, consumer).catch(() => undefined);
+    if (!info || info.num_pending + info.num_ack_pending > 0) return false;
+  }
+  return true;
 }
