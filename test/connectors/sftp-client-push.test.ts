@@ -16,7 +16,7 @@ import { initPki, loadPki } from '../../engine/pki/index.ts';
 import type { Partner } from '../../engine/registry.ts';
 import { verifyCms } from '../../engine/trust/index.ts';
 import { tempDir, waitFor } from '../helpers/hub.ts';
-import { dropConnections, startSshd, type Sshd } from '../helpers/sshd.ts';
+import { dropConnections, startSshd, type Sshd } from '../../app/sshd.ts';
 
 let dir: string;
 let sshd: Sshd;

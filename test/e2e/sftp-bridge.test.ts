@@ -12,7 +12,7 @@ import { hubClientKey } from '../../connectors/sftp/client/index.ts';
 import { signCms } from '../../engine/trust/index.ts';
 import { issueAgency } from '../../engine/pki/index.ts';
 import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
-import { startSshd, type Sshd } from '../helpers/sshd.ts';
+import { startSshd, type Sshd } from '../../app/sshd.ts';
 
 let hub: HubProcess;
 let customs: TestAgency;

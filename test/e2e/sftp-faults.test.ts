@@ -18,7 +18,7 @@ import { issueAgency } from '../../engine/pki/index.ts';
 import { addAgency, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { fanOutSettled, stagesOf } from '../helpers/delivery.ts';
 import { SftpAgencySide } from '../helpers/sftp.ts';
-import { startSshd, type Sshd } from '../helpers/sshd.ts';
+import { startSshd, type Sshd } from '../../app/sshd.ts';
 
 const MiB = 1024 * 1024;
 const fileBytes = Number(process.env.SWX_TEST_SFTP_FAULT_MB ?? 100) * MiB;
