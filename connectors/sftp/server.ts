@@ -40,7 +40,7 @@ const withLegacy = {
 export type Listener = 'main' | 'legacy';
 
 /** The flags a session's transfers carry into their evidence (Envelope.flags). */
-export const legacyFlags = { key: 'legacy_login', algorithms: 'legacy_algorithms' } as const;
+const legacyFlags = { key: 'legacy_login', algorithms: 'legacy_algorithms' } as const;
 
 export interface SftpServerOptions {
   hostKey: HostKey;
