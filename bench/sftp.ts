@@ -24,6 +24,10 @@ export const sftpBenchSizes = [MiB, 1024 * MiB];
 export interface SftpBenchOptions { json: boolean; sizes: number[]; requesters: number }
 
 const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const sizeName = (size: number) => {
+  const [unit, name] = ([[1024 * MiB, 'GiB'], [MiB, 'MiB'], [1024, 'KiB']] as const).find(([bytes]) => size >= bytes && size % bytes === 0) ?? [1, 'B'];
+  return `${size / unit}${name}`;
+};
 const mbPerS = (bytes: number, ms: number) => Number((bytes / MiB / (ms / 1000)).toFixed(1));
 
 /** A file of random bytes (nothing on the way can shorten the work by compressing them). */
@@ -154,7 +158,7 @@ export async function sftpBench(options: SftpBenchOptions): Promise<Record<strin
       }
       const fanoutMs = performance.now() - acceptedAt;
       const row = {
-        name: size >= 1024 * MiB ? `${size / (1024 * MiB)}GiB` : size >= MiB ? `${size / MiB}MiB` : `${size}B`,
+        name: sizeName(size),
         size_bytes: size, requesters: options.requesters,
         upload_mb_per_s: mbPerS(size, uploadMs), fanout_mb_per_s: mbPerS(size * options.requesters, fanoutMs),
         peak_rss_mb: Number(((kib(pid, 'VmHWM') - idleRss) / MiB).toFixed(0)),
