@@ -96,7 +96,14 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     const deadline = Date.now() + 60_000;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`hub exited with ${proc.exitCode}:\n${out.slice(-3000)}`);
-      if (Date.now() > deadline) throw new Error(`hub not ready within 60 s:\n${out.slice(-3000)}`);
+      if (Date.now() > deadline) {
+        // Stopped, not left behind: its nats-server and chDB owner would hold ports and folders for the next test.
+        const exited = new Promise((resolve) => proc.once('exit', resolve));
+        proc.kill('SIGTERM');
+        await Promise.race([exited, sleep(20_000, undefined, { ref: false }).then(() => proc.kill('SIGKILL'))]);
+        await exited;
+        throw new Error(`hub not ready within 60 s:\n${out.slice(-3000)}`);
+      }
       const ready = await fetch(`http://127.0.0.1:${ports.ops}/readyz`).then((r) => r.ok, () => false);
       if (ready) return proc;
       await sleep(100);

@@ -8,6 +8,7 @@ import { defaultRates, queryBench } from './query.ts';
 import { floorBench } from './query-floor.ts';
 import { routeBench } from './route.ts';
 import { searchBench } from './search.ts';
+import { sftpBench, sftpBenchSizes } from './sftp.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -27,8 +28,16 @@ const { values, positionals } = parseArgs({
     soap: { type: 'boolean', default: false },
     cases: { type: 'string' },
     requesters: { type: 'string', default: '20' },
+    size: { type: 'string' },
   },
 });
+
+/** A size such as 1048576, 1M, 1MiB or 1G: binary units. */
+function bytesOf(text: string): number {
+  const match = /^(\d+)\s*([KMG]?)(i?B)?$/i.exec(text.trim());
+  if (!match) throw new Error(`--size: a number of bytes, or with K, M or G, not ${text}`);
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
+}
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   route: () => routeBench({
@@ -49,6 +58,13 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
       return spec;
     }) : exchangeCases,
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
+  }),
+  // --size BYTES[,BYTES] (default 1 MiB and 1 GiB; K, M, G suffixes in binary units), --requesters N (default 20: half
+  // SFTP push to a local sshd, half REST pull).
+  sftp: () => sftpBench({
+    json: values.json!,
+    requesters: Number(values.requesters),
+    sizes: values.size ? values.size.split(',').map(bytesOf) : sftpBenchSizes,
   }),
   // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
   search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),

@@ -170,6 +170,7 @@ export const envSettings: Record<string, string> = {
   SWX_OCSP: 'revocation.ocsp',
   SWX_SFTP_HOST: 'connectors.sftp.host',
   SWX_SFTP_PORT: 'connectors.sftp.port',
+  SWX_SFTP_LEGACY_PORT: 'connectors.sftp.legacyPort',
 };
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {

@@ -48,6 +48,8 @@ export interface Envelope {
   signature?: SignatureInfo;
   /** The payload's own signature (CMS SignedData, enveloped XMLDSig) when it carries one, as the hub verified it. */
   payloadSignature?: SignatureInfo;
+  /** How the sender's connection fell short of the hub's policy, allowed by its agreement: e.g. legacy_login. Evidenced. */
+  flags?: string[];
   receivedAt: string;
   /** Deliver before this instant or dead-letter with SWX_TTL_EXPIRED. */
   expiresAt?: string;

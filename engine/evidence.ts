@@ -53,6 +53,9 @@ export interface EvidenceRecord {
 
 export type EvidenceFacts = Omit<EvidenceRecord, 'id' | 'at' | 'node'> & { at?: string; id?: string };
 
+/** The detail of a received record whose connection was flagged (Envelope.flags). */
+export const flaggedDetail = (flags: readonly string[] | undefined) => (flags?.length ? { detail: `flagged: ${flags.join(', ')}` } : {});
+
 /** The fields every record about an envelope repeats. */
 export function envelopeFacts(envelope: Envelope) {
   const { id: messageId, conversationId, from, to, service, action, protocol, size, sha256, receivedAt } = envelope;

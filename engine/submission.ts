@@ -20,6 +20,8 @@ export interface Submission {
   stored?: StoredPayload;
   signature?: SignatureInfo;
   payloadSignature?: SignatureInfo;
+  /** How the sender's connection fell short of the hub's policy, allowed by its agreement (Envelope.flags). */
+  flags?: string[];
 }
 
 /** A submission that was refused before it was whole: what is known of it, and the id its sender claimed. */

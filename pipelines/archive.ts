@@ -8,7 +8,7 @@ import { setImmediate } from 'node:timers/promises';
 import { bufferTime, concatMap, filter, from, mergeMap, type OperatorFunction } from 'rxjs';
 import { startActor, type Actor, type Delivery, type Settlement } from '../engine/actor.ts';
 import type { Envelope } from '../engine/envelope.ts';
-import { envelopeFacts, evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
+import { envelopeFacts, flaggedDetail, evidenceRow, type EvidenceRecord } from '../engine/evidence.ts';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { messagesTotal } from '../engine/metrics.ts';
@@ -46,7 +46,7 @@ export function envelopeRecords(envelope: Envelope, streamSeq: number, subject: 
   };
   if (resentFrom || (audience && envelope.to)) return [routed];
   return [
-    { ...facts, id: `msg:${streamSeq}:received`, stage: 'received', at: envelope.receivedAt, raw: envelope.payload, rawRef: envelope.payloadRef, signature },
+    { ...facts, id: `msg:${streamSeq}:received`, stage: 'received', at: envelope.receivedAt, raw: envelope.payload, rawRef: envelope.payloadRef, signature, ...flaggedDetail(envelope.flags) },
     // What the verify stage checked: the payload's own signature when it has one, else the transport signature.
     { ...facts, id: `msg:${streamSeq}:verified`, stage: 'verified', at: envelope.receivedAt, signature: envelope.payloadSignature ? JSON.stringify(envelope.payloadSignature) : signature },
     { ...routed, at: envelope.receivedAt },

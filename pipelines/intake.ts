@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { messageIdPattern, type Envelope, type SignatureInfo } from '../engine/envelope.ts';
 import { endpointFor } from '../engine/endpoints.ts';
 import { SwxError } from '../engine/errors.ts';
-import { sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
+import { flaggedDetail, sameMessage, type EvidenceLog, type EvidenceRecord } from '../engine/evidence.ts';
 import { streams, subjects, type Bus } from '../engine/nats/jetstream.ts';
 import type { Payloads } from '../engine/payloads.ts';
 import type { Accepted, Intake, RefusedSubmission, Submission } from '../engine/submission.ts';
@@ -56,6 +56,7 @@ export class IntakeStage implements Intake {
       sha256,
       raw: !submission.stored && size <= this.payloads.inlineLimit ? submission.payload.toString('base64') : undefined,
       signature: submission.signature ? JSON.stringify(submission.signature) : undefined,
+      ...flaggedDetail(submission.flags),
       ...(submission.refToMessageId ? { refTo: submission.refToMessageId } : {}),
     });
   }
@@ -110,6 +111,7 @@ export class IntakeStage implements Intake {
       ...(submission.stored ? { payloadRef: submission.stored.payloadRef } : await this.payloads.place(sha256, submission.payload)),
       ...(submission.signature ? { signature: submission.signature } : {}),
       ...(submission.payloadSignature ? { payloadSignature: submission.payloadSignature } : {}),
+      ...(submission.flags?.length ? { flags: submission.flags } : {}),
       receivedAt: receivedAt.toISOString(),
       ...(ttlSeconds ? { expiresAt: new Date(receivedAt.getTime() + ttlSeconds * 1000).toISOString() } : {}),
     };

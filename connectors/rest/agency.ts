@@ -275,9 +275,10 @@ export class AgencyClient {
 
   /**
    * The answer streaming a message's payload from `start`, once its signature is checked: signed by the hub for this
-   * message and sender, with the SHA-256 the listing gave, and for the range asked.
+   * message and sender, with the SHA-256 the listing gave, and for the range asked. For a caller that keeps the payload
+   * somewhere of its own (or only hashes it); the caller checks the SHA-256 of what it read.
    */
-  private openPayload(message: InboxMessage, start: number, end?: number): Promise<IncomingMessage> {
+  openPayload(message: InboxMessage, start: number, end?: number): Promise<IncomingMessage> {
     const url = new URL(message.payloadUrl ?? `${inboxPath}/payload/${message.token}`, this.hubUrl).href;
     const range = start > 0 || end !== undefined ? { range: `bytes=${start}-${end ?? ''}` } : {};
     return new Promise((resolve, reject) => {

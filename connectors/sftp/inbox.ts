@@ -80,7 +80,7 @@ export class InboxFolder {
   }
 
   /** Acknowledges NAME with the agency's detached signature over its payload: evidenced as the delivery's receipt. */
-  async acknowledge(signatureName: string, signature: Buffer): Promise<void> {
+  async acknowledge(signatureName: string, signature: Buffer, flags: readonly string[] = []): Promise<void> {
     const name = signatureName.slice(0, -'.p7s'.length);
     const item = this.items.get(name);
     if (!item) throw new SwxError('SWX_NOT_FOUND', 'no such delivery in this session\'s inbox; list the folder again');
@@ -88,7 +88,7 @@ export class InboxFolder {
       verifiers: this.context.signatures, keyByThumbprint: (print) => this.context.registry.keyByThumbprint(print), trust: this.context.trust,
     });
     await this.context.inbox.acknowledge(this.partnerId, [{ id: item.envelope.id, token: item.token }], {
-      raw: `SFTP acknowledgement: ${this.partnerId} uploaded inbox/${signatureName}, a detached CMS signature over message ${item.envelope.id} from ${item.envelope.from} (SHA-256 ${item.envelope.sha256})\n${signature.toString('base64')}\n`,
+      raw: `SFTP acknowledgement${flags.length ? ` (flagged: ${flags.join(', ')})` : ''}: ${this.partnerId} uploaded inbox/${signatureName}, a detached CMS signature over message ${item.envelope.id} from ${item.envelope.from} (SHA-256 ${item.envelope.sha256})\n${signature.toString('base64')}\n`,
       signature: checked,
     });
     this.forget(name);

@@ -3,7 +3,7 @@
 // CMS signature; the hub takes a file once it is complete and checked, and answers with a signed receipt or refusal
 // in the agency's receipts folder. Towards an agency with its own SFTP server, the hub pushes deliveries into its inbox
 // folder and collects the files in its outbox folder (client/).
-import { registerConnector } from '../../engine/connector.ts';
+import { registerConnector, type ConnectorHealth } from '../../engine/connector.ts';
 import { log } from '../../engine/log.ts';
 import { DeliveryError, type Outbound } from '../../engine/outbound.ts';
 import type { Partner } from '../../engine/registry.ts';
@@ -11,7 +11,7 @@ import { hubClientKey, SftpOutboxPoller, SftpPushOutbound, type SftpClientEndpoi
 import { loadHostKey } from './hostkey.ts';
 import { InboxFolders } from './inbox.ts';
 import { ReceiptFolder } from './receipts.ts';
-import { startSftpServer } from './server.ts';
+import { startSftpServer, type SessionCounts } from './server.ts';
 import { sftpEndpoint, sftpServes, sftpSettings, type SftpEndpoint } from './settings.ts';
 import { Staging } from './staging.ts';
 
@@ -26,12 +26,16 @@ registerConnector({
   serves: sftpServes,
   async start({ config, registry, intake, payloads, trust, signatures, identity, inbox }, settings) {
     const hostKey = loadHostKey(config.dataDir);
-    const server = await startSftpServer({
+    const serverOptions = {
       hostKey, registry, intake, maxSessionsPerAgency: settings.maxSessionsPerAgency,
       session: { registry, intake, payloads, trust, signatures, receipts: new ReceiptFolder(identity.signing), staging: new Staging(), quotaBytes: settings.quotaBytes,
         inboxes: new InboxFolders({ inbox, payloads, registry, trust, signatures, visibilitySeconds: config.delivery.inboxVisibilitySeconds }) },
-    }, settings.host, settings.port);
+    };
+    const sessions: SessionCounts = new Map();
+    const server = await startSftpServer(serverOptions, settings.host, settings.port, 'main', sessions);
     log.info({ port: server.port, host: settings.host, fingerprint: hostKey.fingerprint }, 'SFTP server listening');
+    const legacyServer = settings.legacyPort === undefined ? undefined : await startSftpServer(serverOptions, settings.host, settings.legacyPort, 'legacy', sessions);
+    if (legacyServer) log.warn({ port: legacyServer.port, host: settings.host }, 'SFTP legacy listener (SHA-1 key exchange and MACs, CBC ciphers) listening, for agencies whose endpoint allows legacyAlgorithms');
 
     const clientKey = (name: string) => hubClientKey(config.dataDir, name).privateKey;
     const push = new SftpPushOutbound({ clientKey, signing: identity.signing, timeoutMs: config.delivery.timeoutMs });
@@ -72,14 +76,19 @@ registerConnector({
     const unsubscribe = registry.onChange((kind) => { if (kind === 'partner') resync(); });
 
     return {
-      listening: `SFTP ${settings.host}:${server.port} (host key ${hostKey.fingerprint})`,
+      health(): ConnectorHealth {
+        const problems = [...pollers.values()].flatMap(({ poller }) => poller.problem ?? []);
+        if (problems.length) return { ok: false, detail: `${problems.length} of ${pollers.size} outbox poller(s) failing: ${problems.join('; ')}` };
+        return { ok: true, detail: `${pollers.size} outbox poller(s)` };
+      },
+      listening: `SFTP ${settings.host}:${server.port}${legacyServer ? `, legacy ${settings.host}:${legacyServer.port}` : ''} (host key ${hostKey.fingerprint})`,
       outbound,
       async stop() {
         unsubscribe();
         await chain;
         await Promise.all([...pollers.values()].map((running) => running.poller.stop()));
         pollers.clear();
-        await server.close();
+        await Promise.all([server.close(), legacyServer?.close()]);
       },
     };
   },

@@ -84,7 +84,11 @@ export class AgencySession {
   private closed = false;
   private readonly inbox: InboxFolder;
 
-  constructor(private readonly sftp: SFTPWrapper, private readonly partnerId: string, private readonly context: SessionContext, private readonly end: () => void) {
+  constructor(
+    private readonly sftp: SFTPWrapper, private readonly partnerId: string, private readonly context: SessionContext, private readonly end: () => void,
+    /** How this session's login fell short of policy, allowed for the agency: carried into its transfers' evidence. */
+    private readonly flags: readonly string[] = [],
+  ) {
     this.inbox = context.inboxes.of(partnerId);
     const on = (event: string, handler: (id: number, ...args: any[]) => Promise<void> | void) => {
       sftp.on(event, (id: number, ...args: unknown[]) => {
@@ -379,7 +383,7 @@ export class AgencySession {
     this.handles.delete(number);
     if (handle.kind === 'payload') handle.source?.destroy();
     if (handle.kind === 'ack') {
-      await this.inbox.acknowledge(handle.name, await handle.upload.finish() as Buffer);
+      await this.inbox.acknowledge(handle.name, await handle.upload.finish() as Buffer, this.flags);
       this.sftp.status(id, STATUS_CODE.OK);
       return;
     }
@@ -435,7 +439,7 @@ export class AgencySession {
   /** Hands a complete file to intake with its signature and answers the request that completed it. */
   private async complete(id: number, data: Staged, signature: Staged | undefined): Promise<void> {
     const body = data.result as StoredPayload;
-    const taken = await take(this.context, this.partnerId, data.target, data.name, body, signature?.result as Buffer | undefined);
+    const taken = await take(this.context, this.partnerId, data.target, data.name, body, signature?.result as Buffer | undefined, this.flags);
     // Taken or refused, the file and its signature leave the outbox; the body was handed on or removed.
     this.release(data);
     if (signature) this.release(signature);

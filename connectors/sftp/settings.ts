@@ -1,5 +1,6 @@
-// The SFTP connector's hub-wide settings (connectors.sftp in swx.json, SWX_SFTP_HOST / SWX_SFTP_PORT) and the shape of
-// a partner's sftp endpoint: how that agency completes its uploads, its quota, whether its legacy keys may log in, and
+// The SFTP connector's hub-wide settings (connectors.sftp in swx.json, SWX_SFTP_HOST / SWX_SFTP_PORT /
+// SWX_SFTP_LEGACY_PORT) and the shape of a partner's sftp endpoint: how that agency completes its uploads, its quota,
+// whether its legacy keys may log in and whether it may use the legacy listener, and
 // the agency's own SFTP server where the hub pushes deliveries and collects files (`remote`).
 import { z } from 'zod';
 import { connectorSettings } from '../../engine/connector.ts';
@@ -16,6 +17,8 @@ export const sftpSettings = connectorSettings.extend({
   port: z.coerce.number().int().min(0).max(65535).default(defaultSftpPort).describe('SFTP port (0: chosen by the system)'),
   quotaBytes: bytes.default(4 * 1024 ** 3)
     .describe('bytes one agency\'s uploads may hold on the hub before they are taken (in flight or waiting for their rename or signature), unless its endpoint says otherwise'),
+  legacyPort: z.coerce.number().int().min(0).max(65535).optional()
+    .describe('a second SFTP listener that also offers SHA-1 key exchange and MACs and CBC ciphers, for agencies whose endpoint allows legacyAlgorithms (0: chosen by the system); none by default'),
   maxSessionsPerAgency: z.coerce.number().int().positive().default(16).describe('SFTP sessions one agency may hold open at once in this hub process'),
 });
 export type SftpSettings = z.infer<typeof sftpSettings>;
@@ -25,7 +28,9 @@ export const sftpEndpoint = z.object({
     .describe('rename: a file is taken when NAME.part is renamed to NAME; signature: when NAME is closed and NAME.p7s is there too (either order)'),
   quotaBytes: bytes.optional().describe('this agency\'s quota instead of connectors.sftp.quotaBytes'),
   legacyKeyTypes: z.boolean().default(false)
-    .describe('let this agency log in with ssh-rsa keys signing with SHA-1, or DSA keys (flagged in the log); off by default'),
+    .describe('let this agency log in with ssh-rsa keys signing with SHA-1, or DSA keys (its transfers flagged legacy_login); off by default'),
+  legacyAlgorithms: z.boolean().default(false)
+    .describe('let this agency log in through the legacy listener (connectors.sftp.legacyPort: SHA-1 key exchange and MACs, CBC ciphers; its transfers flagged legacy_algorithms); off by default'),
   remote: sftpClientEndpoint.optional()
     .describe('the agency\'s own SFTP server: the hub pushes deliveries into its inboxDir and collects files from its outboxDir'),
 }).strict();

@@ -40,12 +40,13 @@ export const messageIdOf = (signature: Buffer) => `sftp:${createHash('sha256').u
 
 export type Taken = { ok: true; id: string; duplicate: boolean } | { ok: false; id: string; error: SwxError };
 
-export async function take(context: TakeContext, from: string, target: Target, name: string, body: StoredPayload, signature: Buffer | undefined): Promise<Taken> {
+export async function take(context: TakeContext, from: string, target: Target, name: string, body: StoredPayload, signature: Buffer | undefined, flags: readonly string[] = []): Promise<Taken> {
   const { intake, payloads } = context;
   const file = `${target.dir}/${name}`;
   const submission: RefusedSubmission = {
     protocol: 'sftp', from, service: target.service, ...(target.to ? { to: target.to } : {}), action: 'deliver',
     contentType: contentTypeOf(name), payload: Buffer.alloc(0), stored: body, ...(signature ? { id: messageIdOf(signature) } : {}),
+    ...(flags.length ? { flags: [...flags] } : {}),
   };
   try {
     if (!signature) throw new SwxError('SWX_SIG_MISSING', `${file} has no detached CMS signature: upload ${name}.p7s before completing ${name}`);

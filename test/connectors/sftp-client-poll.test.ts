@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { signCms, verifyCms, verifyXml } from '../../engine/trust/index.ts';
 import { tempDir } from '../helpers/hub.ts';
 import { startIntakeParts, type IntakeParts } from '../helpers/intake-parts.ts';
-import { sshKeyPair, startSshd, type Sshd } from '../helpers/sshd.ts';
+import { sshKeyPair, startSshd, type Sshd } from '../../app/sshd.ts';
 
 let dir: string;
 let sshd: Sshd;

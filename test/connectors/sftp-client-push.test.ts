@@ -1,5 +1,6 @@
 // SFTP push against a real OpenSSH server standing for the agency's own: the pinned host key, the temporary name and
-// rename, a transfer cut by killing the server's connection process and resumed from the size already there.
+// rename, a transfer cut by killing the server's connection process and resumed from the size already there once that
+// prefix is checked to be the payload's own; a partial file that is not is written afresh.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +16,7 @@ import { initPki, loadPki } from '../../engine/pki/index.ts';
 import type { Partner } from '../../engine/registry.ts';
 import { verifyCms } from '../../engine/trust/index.ts';
 import { tempDir, waitFor } from '../helpers/hub.ts';
-import { dropConnections, startSshd, type Sshd } from '../helpers/sshd.ts';
+import { dropConnections, startSshd, type Sshd } from '../../app/sshd.ts';
 
 let dir: string;
 let sshd: Sshd;
@@ -140,22 +141,36 @@ test('a transfer cut by a dropped connection resumes from the size already there
   const receipt = await outbound.deliver(envelope, slowPayload(bytes, 0, opened), partner, endpoint());
   const { transfer } = JSON.parse(receipt.raw);
   assert.is(transfer.resumedFrom, left, 'resumed from the size already there');
-  assert.equal(opened, [0, left], 'the payload was opened at that offset, not sent again from the start');
+  assert.is(transfer.written, bytes.length - left, 'only the rest was written');
+  assert.is(transfer.discarded, 0);
+  assert.equal(opened, [0, 0, left], 'the payload\'s first bytes read to check the partial file, then opened at its size: not sent again from the start');
   const final = readFileSync(join(inbox, 'D-CUT.bin'));
   assert.is(createHash('sha256').update(final).digest('hex'), envelope.sha256, 'SHA-256 of the final file is the payload\'s');
   assert.not.ok(existsSync(temp));
 });
 
-test('a temporary file holding other bytes is not trusted: the digest check fails it, and the next attempt writes it afresh', async () => {
-  const bytes = Buffer.alloc(300 * 1024, 1);
+test('a partial file whose bytes are not the payload\'s first bytes is written afresh, never extended', async () => {
+  const bytes = Buffer.from(Array.from({ length: 300 * 1024 }, (_, i) => (i * 7) & 0xff));
   const envelope = envelopeOf('D-STALE', bytes, 'application/octet-stream');
-  writeFileSync(join(inbox, '.D-STALE.bin.part'), Buffer.alloc(100 * 1024, 2));
-  const failure = await outbound.deliver(envelope, slowPayload(bytes, 0), partner, endpoint()).catch((error: unknown) => error);
-  assert.is((failure as DeliveryError).code, 'SWX_DIGEST_MISMATCH');
-  assert.is((failure as DeliveryError).transient, true);
-  assert.not.ok(existsSync(join(inbox, 'D-STALE.bin')), 'nothing under the final name');
-  await outbound.deliver(envelope, slowPayload(bytes, 0), partner, endpoint());
+  // The payload's own first 100 KiB with one byte flipped: the right size to resume from, the wrong bytes.
+  const corrupted = Buffer.from(bytes.subarray(0, 100 * 1024));
+  corrupted.writeUInt8(corrupted.readUInt8(50_000) ^ 0xff, 50_000);
+  writeFileSync(join(inbox, '.D-STALE.bin.part'), corrupted);
+  const opened: number[] = [];
+  const receipt = await outbound.deliver(envelope, slowPayload(bytes, 0, opened), partner, endpoint());
+  const { transfer } = JSON.parse(receipt.raw);
+  assert.is(transfer.resumedFrom, 0, 'not resumed');
+  assert.is(transfer.discarded, corrupted.length, 'the corrupted partial file was dropped');
+  assert.is(transfer.written, bytes.length, 'written whole from the start');
+  assert.equal(opened, [0, 0], 'the prefix compared, then the payload sent from its first byte');
   assert.equal(readFileSync(join(inbox, 'D-STALE.bin')), bytes);
+
+  // A partial file longer than the payload cannot be its start either.
+  const short = envelopeOf('D-LONG', bytes.subarray(0, 1000), 'application/octet-stream');
+  writeFileSync(join(inbox, '.D-LONG.bin.part'), bytes.subarray(0, 2000));
+  const again = JSON.parse((await outbound.deliver(short, slowPayload(bytes.subarray(0, 1000), 0), partner, endpoint())).raw).transfer;
+  assert.is(again.discarded, 2000);
+  assert.equal(readFileSync(join(inbox, 'D-LONG.bin')), bytes.subarray(0, 1000));
 });
 
 test('a server that denies writing to the inbox folder refuses the delivery permanently', async () => {

@@ -7,12 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connectBus, streams, type Bus } from '../../engine/nats/jetstream.ts';
-import { deliverActorName } from '../../pipelines/deliver.ts';
-import { routeActorName } from '../../pipelines/route.ts';
+import { connectBus, type Bus } from '../../engine/nats/jetstream.ts';
 import type { InboxEntry, OutgoingMessage } from '../../connectors/rest/agency.ts';
 import { addAgency, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
-import { sendUntilAccepted, stagesOf } from '../helpers/delivery.ts';
+import { fanOutSettled, sendUntilAccepted, stagesOf } from '../helpers/delivery.ts';
 
 const channel = 'declarations';
 const requesterIds = Array.from({ length: 20 }, (_, i) => `REQ-${String(i + 1).padStart(2, '0')}`);
@@ -75,26 +73,11 @@ async function publish(ids: string[], after: number, act: () => Promise<void>): 
   await acted;
 }
 
-/** No work left on the route, on any requester's lane, or for the archive. */
-async function settled(): Promise<boolean> {
-  const consumers: [string, string][] = [
-    [streams.messages, routeActorName],
-    ...requesterIds.map((id): [string, string] => [streams.messages, deliverActorName(id, channel)]),
-    [streams.messages, 'archive-messages'],
-    [streams.evidence, 'archive'],
-  ];
-  for (const [stream, consumer] of consumers) {
-    const info = await bus.jsm.consumers.info(stream, consumer).catch(() => undefined);
-    if (!info || info.num_pending + info.num_ack_pending > 0) return false;
-  }
-  return true;
-}
-
 async function assertEveryRequesterOnceInOrder(fault: string, ids: string[]): Promise<void> {
   const storedOf = (requester: string) => stored.get(requester)!.filter((id) => ids.includes(id));
   await waitFor('every item at every requester', () => requesterIds.every((requester) => storedOf(requester).length === ids.length), 120_000);
   await waitFor('the fan-out and its evidence settled', async () => {
-    if (!(await settled())) return false;
+    if (!(await fanOutSettled(bus, channel, requesterIds))) return false;
     const stages = await stagesOf(hub, ids);
     return ids.every((id) => (stages[id]?.delivered ?? 0) >= requesterIds.length);
   }, 120_000);

@@ -1,6 +1,7 @@
 // Protocol bridging over an agency's own SFTP server (a real OpenSSH sshd): a REST agency's message is pushed into
 // the SFTP agency's inbox folder, and a signed file the SFTP agency drops in its outbox folder is collected by the hub
-// and reaches a REST agency; each leg is evidenced, and each message arrives exactly once.
+// and reaches a REST agency; each leg is evidenced, and each message arrives exactly once. An outbox poller that cannot
+// reach its agency's server makes the connector unhealthy in /readyz and swx_connector_healthy until it can.
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +11,8 @@ import type { InboxEntry } from '../../connectors/rest/agency.ts';
 import { hubClientKey } from '../../connectors/sftp/client/index.ts';
 import { signCms } from '../../engine/trust/index.ts';
 import { issueAgency } from '../../engine/pki/index.ts';
-import { addAgency, addService, evidenceOf, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
-import { startSshd, type Sshd } from '../helpers/sshd.ts';
+import { addAgency, addService, evidenceOf, freePort, startHubProcess, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { startSshd, type Sshd } from '../../app/sshd.ts';
 
 let hub: HubProcess;
 let customs: TestAgency;
@@ -81,6 +82,29 @@ test('SFTP in, REST out: a signed file in the agency\'s outbox folder is collect
   const rows = await evidenceOf(hub, entry.id, ['received', 'verified', 'routed', 'delivered']);
   for (const stage of ['received', 'delivered']) assert.is(rows.filter((row) => row.stage === stage).length, 1, `one ${stage} record`);
   assert.is(rows.find((row) => row.stage === 'received').protocol, 'sftp');
+});
+
+const readyz = async () => (await fetch(`http://127.0.0.1:${hub.opsPort}/readyz`)).json() as Promise<{ status: string; connectors: Record<string, { ok: boolean; detail?: string }> }>;
+const healthy = async () => /swx_connector_healthy\{protocol="sftp"\} (\d)/.exec(await (await fetch(`http://127.0.0.1:${hub.opsPort}/metrics`)).text())?.[1];
+
+test('an outbox poller that cannot reach its agency\'s server shows in /readyz and swx_connector_healthy, and recovers with it', async () => {
+  assert.is((await readyz()).connectors.sftp?.ok, true);
+  const closed = await freePort(); // nothing listens there
+  const remote = { host: '127.0.0.1', port: closed, user: sshd.user, hostKeyFingerprint: sshd.fingerprint, outboxDir: outbox, pollIntervalMs: 300, connectTimeoutMs: 1_000 };
+  const { certPem } = await issueAgency(join(hub.dataDir, 'pki'), 'LOST');
+  const put = (port: number) => hub.admin('PUT', '/api/partners/LOST', { name: 'Agency whose server is down', certificates: [certPem], endpoints: { sftp: { remote: { ...remote, port } } } });
+  const registered = await put(closed);
+  assert.is(registered.status, 200, JSON.stringify(registered.body));
+  await waitFor('the SFTP connector unhealthy', async () => (await readyz()).connectors.sftp?.ok === false, 20_000);
+  const ready = await readyz();
+  assert.is(ready.status, 'ready', 'the hub stays ready for its other partners');
+  assert.match(ready.connectors.sftp!.detail ?? '', `LOST's outbox at 127.0.0.1:${closed}`);
+  assert.is(await healthy(), '0');
+  // The agency's server is back (the same sshd): the next listing succeeds and the connector is healthy again.
+  assert.is((await put(sshd.port)).status, 200);
+  await waitFor('the SFTP connector healthy again', async () => (await readyz()).connectors.sftp?.ok === true, 20_000);
+  assert.is(await healthy(), '1');
+  assert.is((await hub.admin('DELETE', '/api/partners/LOST')).status, 200);
 });
 
 test.run();

@@ -1,7 +1,8 @@
 // The SFTP connector's limits, judged from outside: a 200 MiB file streams through the hub into the Object Store and
 // on to its requester without the hub holding it (its peak RSS, from /proc); an agency's quota stops an upload and is
 // evidenced; a path being uploaded cannot be overwritten by another session; an agency that completes by signature
-// has its file taken when the file and its signature are both closed; legacy key signatures log in only where allowed.
+// has its file taken when the file and its signature are both closed; legacy key signatures log in only where allowed,
+// legacy key exchange and ciphers only on the legacy listener, and both are flagged in the evidence of the uploads.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connectBus } from '../../engine/nats/jetstream.ts';
-import { addAgency, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { addAgency, evidenceOf, freePort, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 import { outcome, SftpAgencySide } from '../helpers/sftp.ts';
 
 const MiB = 1024 * 1024;
@@ -29,7 +30,7 @@ async function sftpEndpoint(id: string, endpoint: Record<string, unknown>): Prom
 }
 
 test.before(async () => {
-  hub = await startHubProcess();
+  hub = await startHubProcess({ env: { SWX_SFTP_LEGACY_PORT: String(await freePort()) } });
   customs = await addAgency(hub, 'CUSTOMS', { receiver: false });
   doc = await addAgency(hub, 'DOC', { receiver: false });
   spa = await addAgency(hub, 'SPA', { receiver: false });
@@ -187,9 +188,46 @@ test('an RSA key signing with SHA-1 logs in only once the agency\'s endpoint all
   assert.not.equal(refused.code, 0, refused.out);
   assert.match(refused.out, /Permission denied \(publickey\)/);
   await sftpEndpoint('SPA', { completion: 'signature', legacyKeyTypes: true });
-  const allowed = await side.sftp('SPA', rsa, ['ls /'], 30_000, sha1Only);
+  const file = join(side.work, 'legacy-key.csv');
+  writeFileSync(file, 'firm,park\n11223344,Tainan\n');
+  side.sign(spa, file);
+  const allowed = await side.sftp('SPA', rsa, ['cd /outbox/firms', 'put legacy-key.csv', 'put legacy-key.csv.p7s', 'get /receipts/legacy-key.csv.receipt.json'], 30_000, sha1Only);
   assert.is(allowed.code, 0, allowed.out);
-  await waitFor('the legacy login flagged in the log', () => /SFTP login with a legacy key signature/.test(hub.output()), 5_000);
+  const receipt = JSON.parse(readFileSync(join(side.work, 'legacy-key.csv.receipt.json'), 'utf8'));
+  const received = (await evidenceOf(hub, receipt.id, 'received')).find((row) => row.stage === 'received');
+  assert.is(received.detail, 'flagged: legacy_login', 'the upload of a SHA-1 key login is flagged in its evidence');
+  assert.match(hub.output(), /SFTP login with legacy algorithms/);
+});
+
+test('legacy key exchange, ciphers and MACs: refused on the main listener; on the legacy one only for an agency allowed, its uploads flagged', async () => {
+  const legacyPort = Number(hub.env.SWX_SFTP_LEGACY_PORT);
+  const legacyOnly = ['-o', 'KexAlgorithms=diffie-hellman-group14-sha1', '-o', 'Ciphers=aes128-cbc', '-o', 'MACs=hmac-sha1'];
+  const main = await side.sftp('CUSTOMS', keys.CUSTOMS!, ['ls /'], 30_000, legacyOnly);
+  assert.not.equal(main.code, 0, main.out);
+  assert.match(main.out, /no matching key exchange method/, 'the main listener offers no SHA-1 key exchange');
+  const modernOnLegacy = await side.sftp('CUSTOMS', keys.CUSTOMS!, ['ls /'], 30_000, [], legacyPort);
+  assert.match(modernOnLegacy.out, /Permission denied \(publickey\)/, 'an agency not allowed is refused on the legacy listener, whatever it negotiates');
+  const refused = await side.sftp('CUSTOMS', keys.CUSTOMS!, ['ls /'], 30_000, legacyOnly, legacyPort);
+  assert.match(refused.out, /Permission denied \(publickey\)/);
+
+  await sftpEndpoint('CUSTOMS', { legacyAlgorithms: true });
+  const file = join(side.work, 'legacy-link.csv');
+  writeFileSync(file, 'firm,park\n55667788,Taichung\n');
+  side.sign(customs, file);
+  const accepted = await side.sftp('CUSTOMS', keys.CUSTOMS!, [
+    'cd /outbox/firms', 'put legacy-link.csv.p7s', 'put legacy-link.csv legacy-link.csv.part', 'rename legacy-link.csv.part legacy-link.csv', 'get /receipts/legacy-link.csv.receipt.json',
+  ], 30_000, [...legacyOnly, '-v'], legacyPort);
+  assert.is(accepted.code, 0, accepted.out);
+  assert.match(accepted.out, /kex: algorithm: diffie-hellman-group14-sha1/, 'the legacy key exchange was agreed');
+  assert.match(accepted.out, /cipher: aes128-cbc MAC: hmac-sha1/, 'and the legacy cipher and MAC');
+  const receipt = JSON.parse(readFileSync(join(side.work, 'legacy-link.csv.receipt.json'), 'utf8'));
+  await waitFor('the item at BOFT', () => existsSync(join(boft.inboxDir, `${receipt.id}.bin`)), 20_000);
+  assert.equal(readFileSync(join(boft.inboxDir, `${receipt.id}.bin`)), readFileSync(file));
+  const received = (await evidenceOf(hub, receipt.id, 'received')).find((row) => row.stage === 'received');
+  assert.is(received.detail, 'flagged: legacy_algorithms', 'the upload through the legacy listener is flagged in its evidence');
+
+  const modern = await side.sftp('CUSTOMS', keys.CUSTOMS!, ['ls /'], 30_000);
+  assert.is(modern.code, 0, `the main listener still serves the agency: ${modern.out}`);
 });
 
 test.run();

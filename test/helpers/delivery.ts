@@ -4,6 +4,9 @@ import type { AgencyClient, OutgoingMessage } from '../../connectors/rest/agency
 import * as assert from 'uvu/assert';
 import type { HubProcess } from '../../app/hub-process.ts';
 import { evidenceOf } from './hub.ts';
+import { streams, type Bus } from '../../engine/nats/jetstream.ts';
+import { deliverActorName } from '../../pipelines/deliver.ts';
+import { routeActorName } from '../../pipelines/route.ts';
 
 /** What a careful sender does: retry with the same message id until the hub answers 202. */
 export async function sendUntilAccepted(client: AgencyClient, outgoing: OutgoingMessage, timeoutMs = 90_000): Promise<void> {
@@ -47,4 +50,19 @@ export async function deadLetteredUnanswered(hub: HubProcess, client: AgencyClie
   const letters = (await hub.admin('GET', '/api/dlq')).body as { messageId?: string; code: string }[];
   assert.equal(letters.filter((letter) => letter.messageId === id).map((letter) => letter.code), ['SWX_RECEIPT_MISSING']);
   return { id, detail: dead[0].detail, unanswered: unanswered.map((row) => row.detail) };
+}
+
+/** No work left on the route, on any requester's lane of the channel, or for the archive. */
+export async function fanOutSettled(bus: Bus, channel: string, requesterIds: string[]): Promise<boolean> {
+  const consumers: [string, string][] = [
+    [streams.messages, routeActorName],
+    ...requesterIds.map((id): [string, string] => [streams.messages, deliverActorName(id, channel)]),
+    [streams.messages, 'archive-messages'],
+    [streams.evidence, 'archive'],
+  ];
+  for (const [stream, consumer] of consumers) {
+    const info = await bus.jsm.consumers.info(stream, consumer).catch(() => undefined);
+    if (!info || info.num_pending + info.num_ack_pending > 0) return false;
+  }
+  return true;
 }

@@ -16,7 +16,9 @@ export class SftpAgencySide {
 
   constructor(private readonly hub: HubProcess) {
     this.hostKey = execFileSync('ssh-keygen', ['-y', '-f', join(hub.dataDir, 'sftp', 'host_ed25519_key')], { encoding: 'utf8' }).trim();
-    writeFileSync(this.knownHosts, `[127.0.0.1]:${hub.sftpPort} ${this.hostKey}\n`);
+    // The legacy listener, when the hub has one, presents the same host key.
+    const ports = [hub.sftpPort, ...(hub.env.SWX_SFTP_LEGACY_PORT ? [Number(hub.env.SWX_SFTP_LEGACY_PORT)] : [])];
+    writeFileSync(this.knownHosts, ports.map((port) => `[127.0.0.1]:${port} ${this.hostKey}\n`).join(''));
   }
 
   /** A fresh SSH key pair made with ssh-keygen: the private key's path (the public key is beside it, .pub). */
@@ -36,12 +38,13 @@ export class SftpAgencySide {
   /**
    * OpenSSH's sftp in batch mode as `user` with `key` (no password, no keyboard-interactive), in the agency's folder.
    * Run without blocking: a test's keep-alive connections to the operator API must see the server close them.
+   * `port`: another of the hub's listeners (the legacy one).
    */
-  sftp(user: string, key: string, commands: string[], timeoutMs = 60_000, options: string[] = []): Promise<{ code: number | null; out: string }> {
+  sftp(user: string, key: string, commands: string[], timeoutMs = 60_000, options: string[] = [], port = this.hub.sftpPort): Promise<{ code: number | null; out: string }> {
     const batch = join(this.work, `batch-${++this.batches}`);
     writeFileSync(batch, `${commands.join('\n')}\n`);
     const child = spawn('sftp', [
-      '-F', '/dev/null', '-b', batch, '-i', key, '-P', String(this.hub.sftpPort),
+      '-F', '/dev/null', '-b', batch, '-i', key, '-P', String(port),
       '-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${this.knownHosts}`, '-o', 'IdentitiesOnly=yes',
       '-o', 'PasswordAuthentication=no', '-o', 'KbdInteractiveAuthentication=no', '-o', 'BatchMode=yes', ...options,
       `${user}@127.0.0.1`,

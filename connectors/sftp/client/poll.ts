@@ -53,6 +53,8 @@ export class SftpOutboxPoller {
   private running?: Promise<void>;
   /** size:mtime of each file at the last listing: a file unchanged across two is complete. */
   private seen = new Map<string, string>();
+  /** Why the last listing failed, until one succeeds: the connector's health names it. */
+  private failing?: string;
 
   constructor(
     private readonly partner: string,
@@ -72,10 +74,16 @@ export class SftpOutboxPoller {
   private async loop(): Promise<void> {
     const { signal } = this.stopping;
     while (!signal.aborted) {
-      await this.poll().catch((error) => log.warn({ err: error, partner: this.partner }, 'SFTP outbox: the listing failed; tried again at the next interval'));
+      await this.poll().then(() => { this.failing = undefined; }, (error: Error) => {
+        this.failing = `${this.partner}'s outbox at ${this.endpoint.host}:${this.endpoint.port}: ${error.message}`;
+        log.warn({ err: error, partner: this.partner }, 'SFTP outbox: the listing failed; tried again at the next interval');
+      });
       await sleep(this.endpoint.pollIntervalMs, undefined, { signal }).catch(() => undefined);
     }
   }
+
+  /** Why the last listing failed, or undefined while the agency's outbox is reachable (or not yet tried). */
+  get problem(): string | undefined { return this.failing; }
 
   private get errorDir(): string { return this.endpoint.errorDir ?? posix.join(this.endpoint.outboxDir, 'error'); }
 

@@ -4,7 +4,7 @@
 // final name, so the agency never sees a partial or corrupt file. A transfer cut short resumes from the size the
 // temporary file already has. The agency's server signs nothing: the receipt is the hub's own record of the
 // transfer (file, size, SHA-256, the host key it spoke to), CMS-signed by the hub.
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -55,8 +55,12 @@ export interface TransferRecord {
   sha256: string;
   /** The transfer found the file already complete under its final name: a repeat whose first receipt was lost. */
   duplicate: boolean;
-  /** Bytes already on the server under the temporary name when this transfer began. */
+  /** Bytes already on the server under the temporary name when this transfer began, checked to be the payload's first bytes. */
   resumedFrom: number;
+  /** Bytes this transfer wrote: the size less what it resumed from. */
+  written: number;
+  /** Bytes of a partial file that were not the payload's first bytes, written over from the start. */
+  discarded: number;
   at: string;
 }
 
@@ -82,14 +86,26 @@ export async function openSession(partner: string, endpoint: SftpClientEndpoint,
   }
 }
 
-/** The SHA-256 (hex) and size of a remote file, read whole. */
-async function remoteDigest(session: SftpSession, path: string): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
+/** Hashes what `source` yields into `hash`, `limit` bytes at most; the bytes counted. */
+async function hashInto(source: Readable, hash: Hash, limit = Infinity): Promise<number> {
   let size = 0;
-  await pipeline(session.sftp.createReadStream(path), new Transform({
-    transform(chunk: Buffer, _encoding, done) { size += chunk.length; hash.update(chunk); done(); },
-  }));
-  return { sha256: hash.digest('hex'), size };
+  try {
+    for await (const chunk of source) {
+      const piece = (chunk as Buffer).subarray(0, limit - size);
+      hash.update(piece);
+      size += piece.length;
+      if (size >= limit) break;
+    }
+  } finally {
+    source.destroy();
+  }
+  return size;
+}
+
+/** The SHA-256 state and size of a remote file from byte `start` on, continuing `hash` (a copy of the prefix's). */
+async function remoteDigest(session: SftpSession, path: string, start = 0, hash: Hash = createHash('sha256')): Promise<{ hash: Hash; size: number }> {
+  const size = await hashInto(session.sftp.createReadStream(path, start > 0 ? { start } : {}), hash);
+  return { hash, size: start + size };
 }
 
 /** The payload from byte `start` on: a ranged open where the payload has one, else its stream with the start skipped. */
@@ -107,6 +123,9 @@ function payloadFrom(payload: OutgoingPayload, start: number): Readable {
     },
   }));
 }
+
+/** Where a transfer starts: the offset, the SHA-256 state of the bytes before it, and the size of a partial file dropped. */
+interface Resume { from: number; discarded: number; prefix?: Hash }
 
 export class SftpPushOutbound implements Outbound {
   constructor(private readonly options: SftpPushOptions) {}
@@ -135,28 +154,48 @@ export class SftpPushOutbound implements Outbound {
     const name = fileNameOf(envelope);
     const final = posix.join(inboxDir, name);
     const temp = posix.join(inboxDir, tempNameOf(endpoint, name));
-    const record = (duplicate: boolean, resumedFrom: number): TransferRecord => ({
+    const record = (duplicate: boolean, resume: Resume = { from: 0, discarded: 0 }): TransferRecord => ({
       messageId: envelope.id, to: partner, server: `${endpoint.host}:${endpoint.port}`, hostKey: session.fingerprint,
-      file: final, size: payload.size, sha256: payload.sha256, duplicate, resumedFrom, at: new Date().toISOString(),
+      file: final, size: payload.size, sha256: payload.sha256, duplicate, resumedFrom: resume.from,
+      written: duplicate ? 0 : payload.size - resume.from, discarded: resume.discarded, at: new Date().toISOString(),
     });
 
     // Already there whole (a repeat whose receipt was lost): nothing to write.
     const there = await session.stat(final).catch((error) => { throw failure(partner, `looking at ${final}`, error); });
-    if (there && there.size === payload.size && (await remoteDigest(session, final)).sha256 === payload.sha256) return record(true, 0);
+    if (there && there.size === payload.size && (await remoteDigest(session, final)).hash.digest('hex') === payload.sha256) return record(true);
 
-    const partial = await session.stat(temp).catch((error) => { throw failure(partner, `looking at ${temp}`, error); });
-    const resumeAt = partial && partial.size <= payload.size ? partial.size : 0;
-    if (resumeAt < payload.size || !partial) {
-      const sink = session.sftp.createWriteStream(temp, resumeAt > 0 ? { flags: 'r+', start: resumeAt } : { flags: 'w' });
-      await pipeline(payloadFrom(payload, resumeAt), sink, { signal }).catch((error) => { throw failure(partner, `writing ${temp}`, error); });
+    const resume = await this.resumable(session, temp, payload).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });
+    if (resume.from < payload.size || !resume.prefix) {
+      const sink = session.sftp.createWriteStream(temp, resume.from > 0 ? { flags: 'r+', start: resume.from } : { flags: 'w' });
+      await pipeline(payloadFrom(payload, resume.from), sink, { signal }).catch((error) => { throw failure(partner, `writing ${temp}`, error); });
     }
-    const written = await remoteDigest(session, temp).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });
-    if (written.size !== payload.size || written.sha256 !== payload.sha256) {
-      // Not what was sent (a resume over bytes that were not ours, a server that corrupted them): start again.
+    // The bytes appended are read back and hashed on from the prefix's state: the whole file is checked, each byte read once.
+    const written = await remoteDigest(session, temp, resume.from, resume.prefix).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });
+    const sha256 = written.hash.digest('hex');
+    if (written.size !== payload.size || sha256 !== payload.sha256) {
+      // Not what was sent (a server that corrupted the bytes, a file changed under us): start again.
       await session.unlink(temp).catch(() => undefined);
-      throw new DeliveryError(true, 'SWX_DIGEST_MISMATCH', `${partner}'s SFTP server holds ${written.size} bytes with SHA-256 ${written.sha256} under ${temp}, not the ${payload.size} bytes sent; written again on the next attempt`);
+      throw new DeliveryError(true, 'SWX_DIGEST_MISMATCH', `${partner}'s SFTP server holds ${written.size} bytes with SHA-256 ${sha256} under ${temp}, not the ${payload.size} bytes sent; written again on the next attempt`);
     }
     await (there ? session.replace(temp, final) : session.rename(temp, final)).catch((error) => { throw failure(partner, `renaming ${temp} to ${final}`, error); });
-    return record(false, resumeAt);
+    return record(false, resume);
+  }
+
+  /**
+   * Where a transfer cut short may go on from: the size of the temporary file already there, only when its bytes are
+   * the payload's own first bytes (SHA-256 of both prefixes). A partial file holding anything else (another payload
+   * under the name, bytes the server corrupted, a file longer than the payload) is written afresh, never extended.
+   */
+  private async resumable(session: SftpSession, temp: string, payload: OutgoingPayload): Promise<Resume> {
+    const partial = await session.stat(temp);
+    if (!partial || partial.size === 0) return { from: 0, discarded: 0 };
+    if (partial.size <= payload.size) {
+      const remote = await remoteDigest(session, temp);
+      const local = createHash('sha256');
+      const size = remote.size <= payload.size ? await hashInto(payloadFrom(payload, 0), local, remote.size) : -1;
+      if (size === remote.size && local.digest('hex') === remote.hash.copy().digest('hex')) return { from: remote.size, discarded: 0, prefix: remote.hash };
+    }
+    log.warn({ temp, size: partial.size }, 'SFTP push: the partial file on the server is not the start of this payload; written afresh');
+    return { from: 0, discarded: partial.size };
   }
 }

@@ -1,4 +1,4 @@
-// A real OpenSSH server for tests: the agency's own SFTP server, started on a free loopback port with its own
+// A real OpenSSH server for tests and benches: the agency's own SFTP server, started on a free loopback port with its own
 // sshd_config, host key and authorized keys, serving internal-sftp only. As root (as in CI) it lets root log in by key
 // alone; StrictModes is off since the files live in a temporary folder.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor } from './hub.ts';
+import { freePort, waitFor } from './hub-process.ts';
 
 export interface Sshd {
   port: number;
