@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { as4Bench } from './as4.ts';
 import { cryptoBench } from './crypto.ts';
 import { exchangeBench, exchangeCases } from './exchange.ts';
 import { defaultRates, queryBench } from './query.ts';
@@ -15,7 +16,7 @@ const { values, positionals } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
-    // Each bench has its own default: route 5000, search 750000.
+    // Each bench has its own default: route 5000, as4 3000, search 750000.
     messages: { type: 'string' },
     repeats: { type: 'string', default: '30' },
     rates: { type: 'string' },
@@ -29,6 +30,8 @@ const { values, positionals } = parseArgs({
     cases: { type: 'string' },
     requesters: { type: 'string', default: '20' },
     size: { type: 'string' },
+    profile: { type: 'string', default: '2.0' },
+    compare: { type: 'string' },
   },
 });
 
@@ -61,6 +64,15 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   }),
   // --size BYTES[,BYTES] (default 1 MiB and 1 GiB; K, M, G suffixes in binary units), --requesters N (default 20: half
   // SFTP push to a local sshd, half REST pull).
+  // --profile 2.0 (default) or 1.x; --compare route runs the REST route's closed loop in the same run.
+  as4: () => {
+    if (values.profile !== '2.0' && values.profile !== '1.x') throw new Error(`--profile: 2.0 or 1.x, not ${values.profile}`);
+    if (values.compare !== undefined && values.compare !== 'route') throw new Error(`--compare: route, not ${values.compare}`);
+    return as4Bench({
+      json: values.json!, messages: Number(values.messages ?? 3000), concurrency: Number(values.concurrency),
+      payloadBytes: Number(values.payload), profile: values.profile, compareRoute: values.compare === 'route',
+    });
+  },
   sftp: () => sftpBench({
     json: values.json!,
     requesters: Number(values.requesters),
