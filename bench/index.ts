@@ -4,7 +4,9 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { as4Bench } from './as4.ts';
 import { cryptoBench } from './crypto.ts';
+import { ebms2Bench } from './ebms2.ts';
 import { exchangeBench, exchangeCases } from './exchange.ts';
+import type { MshOptions } from './msh.ts';
 import { defaultRates, queryBench } from './query.ts';
 import { floorBench } from './query-floor.ts';
 import { routeBench } from './route.ts';
@@ -16,7 +18,7 @@ const { values, positionals } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
     record: { type: 'boolean', default: false },
-    // Each bench has its own default: route 5000, as4 3000, search 750000.
+    // Each bench has its own default: route 5000, as4 and ebms2 3000, search 750000.
     messages: { type: 'string' },
     repeats: { type: 'string', default: '30' },
     rates: { type: 'string' },
@@ -40,6 +42,12 @@ function bytesOf(text: string): number {
   const match = /^(\d+)\s*([KMG]?)(i?B)?$/i.exec(text.trim());
   if (!match) throw new Error(`--size: a number of bytes, or with K, M or G, not ${text}`);
   return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
+}
+
+/** The options of the benches of an agency's MSH (as4, ebms2). */
+function mshOptions(): MshOptions {
+  if (values.compare !== undefined && values.compare !== 'route') throw new Error(`--compare: route, not ${values.compare}`);
+  return { json: values.json!, messages: Number(values.messages ?? 3000), concurrency: Number(values.concurrency), payloadBytes: Number(values.payload), compareRoute: values.compare === 'route' };
 }
 
 const benches: Record<string, () => Promise<Record<string, unknown>>> = {
@@ -67,12 +75,10 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   // --profile 2.0 (default) or 1.x; --compare route runs the REST route's closed loop in the same run.
   as4: () => {
     if (values.profile !== '2.0' && values.profile !== '1.x') throw new Error(`--profile: 2.0 or 1.x, not ${values.profile}`);
-    if (values.compare !== undefined && values.compare !== 'route') throw new Error(`--compare: route, not ${values.compare}`);
-    return as4Bench({
-      json: values.json!, messages: Number(values.messages ?? 3000), concurrency: Number(values.concurrency),
-      payloadBytes: Number(values.payload), profile: values.profile, compareRoute: values.compare === 'route',
-    });
+    return as4Bench({ ...mshOptions(), profile: values.profile });
   },
+  // --compare route as for as4.
+  ebms2: () => ebms2Bench(mshOptions()),
   sftp: () => sftpBench({
     json: values.json!,
     requesters: Number(values.requesters),
