@@ -1,6 +1,9 @@
 // Who may call each route of the console API, by method and path pattern: one table, read by the console when it
 // mounts a route and by the tests that try every route as every role.
-import type { Role } from './users.ts';
+
+/** The console's roles, each a part of the work (README, Console API). */
+export const roles = ['admin', 'operator', 'auditor', 'analyst'] as const;
+export type Role = (typeof roles)[number];
 
 /**
  * `public`: anyone (health, the CRL, signing in); `signed-in`: any user, for their own session and tokens (and the
@@ -17,6 +20,9 @@ export const routeAccess: Record<string, Access> = {
   'GET /readyz': 'public',
   'GET /metrics': 'public',
   'GET /pki/crl': 'public',
+  // The console's page and its scripts: what they show comes from the routes below, each held to its roles.
+  'GET /': 'public',
+  'GET /console/:asset': 'public',
   'POST /api/session': 'public',
   'POST /api/session/certificate': 'public',
   'GET /api/session': 'signed-in',
@@ -74,6 +80,7 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence': auditor,
   'GET /api/evidence/stamping': auditor,
   'GET /api/evidence/bundle/:messageId': auditor,
+  'GET /api/evidence/bundle/:messageId/verify': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
 };

@@ -2,18 +2,9 @@
 // the `messages` table (newest first), and a message's whole life as one timeline. Reads the tables of migration
 // 0004_message_search; evidence itself only for one message's timeline (its message_id bloom filter finds the rows).
 import type { Store } from '../engine/store/index.ts';
+import { keyKinds, messageStates, type KeyKind, type MessageState } from './message-terms.ts';
 
-/** The ids a message can be found by (message_keys.key_kind). */
-export const keyKinds = ['message', 'conversation', 'ref_to', 'file', 'sha256'] as const;
-export type KeyKind = (typeof keyKinds)[number];
-
-/**
- * What became of a message, judged from all its records: `rejected`; a query `answered` or `query_failed`; `delivered`
- * once every receiver has it; `dead_lettered` when a receiver's delivery was given up and not delivered since;
- * `failing` while a receiver refuses it and is retried; else `routed` (waiting for delivery).
- */
-export const messageStates = ['rejected', 'answered', 'query_failed', 'delivered', 'dead_lettered', 'failing', 'routed'] as const;
-export type MessageState = (typeof messageStates)[number];
+export { keyKinds, messageStates, type KeyKind, type MessageState };
 
 const stateSql = `multiIf(
   sum(rejected) > 0 AND empty(groupUniqArrayArray(receivers)), 'rejected',

@@ -8,9 +8,9 @@ import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { followBucket } from '../engine/nats/follow.ts';
 import type { Bus } from '../engine/nats/jetstream.ts';
+import { roles, type Role } from './access.ts';
 
-export const roles = ['admin', 'operator', 'auditor', 'analyst'] as const;
-export type Role = (typeof roles)[number];
+export { roles, type Role };
 
 export const userName = z.string().regex(/^[a-z][a-z0-9._-]{1,63}$/, 'user names are 2-64 lower-case letters, digits and . _ -, starting with a letter');
 export const passwordSchema = z.string().min(12, 'a password has at least 12 characters').max(1024);
