@@ -76,6 +76,8 @@ export const routeAccess: Record<string, Access> = {
   'POST /api/dlq/:seq/resend': operator,
   // Reading messages: operators (to resend) and auditors (to check).
   'POST /api/messages/stages': ['operator', 'auditor'],
+  'GET /api/messages': ['operator', 'auditor'],
+  'GET /api/messages/:messageId/timeline': ['operator', 'auditor'],
   // Evidence, its time-stamping and its bundles: the auditors'.
   'GET /api/evidence': auditor,
   'GET /api/evidence/stamping': auditor,

@@ -21,6 +21,7 @@ import { channelSchema, partnerSchema, serviceSchema, topicSchema } from '../eng
 import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
+import { mountMessageRoutes } from './message-routes.ts';
 import { mountConsolePages } from './pages.ts';
 import { cookieOptions, csrfCookie, reasonOf, sessionCookie, type ConsoleDeps, type ConsoleListener, type Principal } from './console-context.ts';
 import { roles } from './users.ts';
@@ -253,7 +254,8 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   };
   deps.operatorRoutes(operatorTable);
   mountAccountRoutes(app, deps, listener);
-  mountAuditRoutes(app, deps.store);
+  mountAuditRoutes(app, deps);
+  mountMessageRoutes(app, deps);
   await mountConsolePages(app);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
   await app.ready();

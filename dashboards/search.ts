@@ -29,6 +29,8 @@ export interface MessageFilter {
   sender?: string;
   /** The direct receiver, or one of a topic's or channel's receivers. */
   receiver?: string;
+  /** Sent or received by this partner. */
+  partner?: string;
   service?: string;
   action?: string;
   protocol?: string;
@@ -81,11 +83,16 @@ export async function searchMessages(store: Store, filter: MessageFilter = {}, c
   for (const [field, column] of [['sender', 'from_partner'], ['service', 'service'], ['action', 'action'], ['protocol', 'protocol']] as const) {
     if (filter[field] !== undefined) { where.push(`${column} = {${field}:String}`); params[field] = filter[field]; }
   }
+  // A topic's or channel's receivers are known from its routed copies (message_state), not from the message row.
+  const receivedBy = (param: string) => `to_partner = {${param}:String} OR (to_partner = '' AND (from_partner, message_id) IN
+      (SELECT from_partner, message_id FROM message_state WHERE has(receivers, {${param}:String})))`;
   if (filter.receiver !== undefined) {
-    // A topic's or channel's receivers are known from its routed copies (message_state), not from the message row.
-    where.push(`(to_partner = {receiver:String} OR (to_partner = '' AND (from_partner, message_id) IN
-      (SELECT from_partner, message_id FROM message_state WHERE has(receivers, {receiver:String}))))`);
+    where.push(`(${receivedBy('receiver')})`);
     params.receiver = filter.receiver;
+  }
+  if (filter.partner !== undefined) {
+    where.push(`(from_partner = {partner:String} OR ${receivedBy('partner')})`);
+    params.partner = filter.partner;
   }
   if (filter.key !== undefined) {
     where.push(`(at, from_partner, message_id) IN (SELECT at, from_partner, message_id FROM message_keys WHERE key = {key:String}${filter.keyKind ? ' AND key_kind = {keyKind:String}' : ''})`);

