@@ -1,0 +1,314 @@
+// The console's web pages in a real browser (Debian's chromium, driven by playwright-core) against a real hub over its
+// HTTPS console port: signing in and the refusals, finding a message just sent and its timeline and evidence, the
+// bundle downloaded and checked by `swx evidence verify`, a partner added, an access rule changed and taking effect,
+// statistics and an analyst's query, an XSS payload shown as text on every page, a cookie replayed after sign-out
+// refused, axe-core's verdict on every page, and screenshots of every page in both languages (test-output/screenshots).
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { addAgency, addService, cleanEnv, root, startHubProcess, swxBin, tempDir, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { consoleRequest, roleTokens, testPassword, userOf } from '../helpers/console.ts';
+import { contentSecurityPolicy, pageLanguage } from '../../dashboards/pages.ts';
+
+const shots = join(root, 'test-output', 'screenshots');
+const xss = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>"\'&';
+const everyRole = { name: 'root', password: 'root-password-for-tests' };
+
+let hub: HubProcess;
+let browser: Browser;
+let customs: TestAgency;
+let boft: TestAgency;
+let nta: TestAgency;
+let sentId = '';
+let tokens: Awaited<ReturnType<typeof roleTokens>>;
+const work = tempDir('console-web');
+
+interface Opened { context: BrowserContext; page: Page; problems: string[] }
+
+/** A browser context as a user in one language; every script error, CSP violation and dialog is a problem. */
+async function openBrowser(locale: 'en-US' | 'zh-TW', viewport = { width: 1280, height: 800 }): Promise<Opened> {
+  const context = await browser.newContext({ locale, viewport, ignoreHTTPSErrors: true, acceptDownloads: true });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => { if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`); });
+  page.on('dialog', (dialog) => { problems.push(`dialog: ${dialog.message()}`); void dialog.dismiss(); });
+  return { context, page, problems };
+}
+
+const base = () => `https://localhost:${hub.consolePort}`;
+
+async function signIn(page: Page, user: string, password: string): Promise<void> {
+  await page.goto(`${base()}/`);
+  await page.locator('input[name=user]').fill(user);
+  await page.locator('input[name=password]').fill(password);
+  await page.keyboard.press('Enter');
+}
+
+/** Opens a page of the console and waits until nothing on it is loading. */
+async function show(page: Page, id: string, params = ''): Promise<void> {
+  await page.goto(`${base()}/#/${id}${params ? `?${params}` : ''}`);
+  await page.locator(`.page[data-page="${id}"], #content .error`).first().waitFor();
+  await page.waitForFunction(() => !document.querySelector('.busy'));
+}
+
+/** axe-core's serious and critical findings on the page as it is. */
+async function accessibilityFindings(page: Page): Promise<string[]> {
+  // Evaluated through the DevTools protocol: the page's CSP (rightly) refuses an injected script tag.
+  if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8'));
+  const result = await page.evaluate(async () => (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: unknown[] }[] }> } }).axe.run());
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.nodes.length} nodes)`);
+}
+
+function swx(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const done = spawnSync(process.execPath, [swxBin, ...args], { env: { ...cleanEnv(), SWX_ADMIN_URL: `http://127.0.0.1:${hub.opsPort}` }, encoding: 'utf8', timeout: 60_000 });
+  return { code: done.status, stdout: done.stdout, stderr: done.stderr };
+}
+
+test.before(async () => {
+  mkdirSync(shots, { recursive: true });
+  hub = await startHubProcess({ env: { SWX_STAMP_INTERVAL_MS: '200' } });
+  tokens = await roleTokens(hub);
+  const made = await hub.admin('PUT', `/api/users/${everyRole.name}`, { roles: ['admin', 'operator', 'auditor', 'analyst'], password: everyRole.password });
+  assert.is(made.status, 200, JSON.stringify(made.body));
+  customs = await addAgency(hub, 'CUSTOMS');
+  boft = await addAgency(hub, 'BOFT', { provider: { answer: (_dataset, keys) => ({ permit: keys.permitNo, status: 'issued' }) } });
+  nta = await addAgency(hub, 'NTA', { receiver: false });
+  await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+  const dataset = await hub.admin('PUT', '/api/catalogue/export-permit', {
+    name: 'Export permits', nameZh: '輸出許可證', service: { id: 'trade-permits', name: 'Trade permits', nameZh: '貿易許可' },
+    keys: ['permitNo'], askers: ['CUSTOMS'], providers: ['BOFT'],
+  });
+  assert.is(dataset.status, 200, JSON.stringify(dataset.body));
+  const topic = await hub.admin('PUT', '/api/topics/rice-inspection', { name: 'Rice inspection', nameZh: '稻米檢驗', notifiers: ['CUSTOMS'], receivers: ['BOFT'] });
+  assert.is(topic.status, 200, JSON.stringify(topic.body));
+  const answer = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'import-declaration', contentType: 'application/json', body: Buffer.from('{"declarationNo":"AA/BE/13/101/00002"}') });
+  assert.is(answer.status, 202, JSON.stringify(answer.body));
+  sentId = String(answer.body.id);
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium' });
+});
+
+test.after(async () => {
+  await browser?.close();
+  for (const agency of [customs, boft, nta]) { agency?.client.close(); await agency?.receiver?.close(); await agency?.provider?.close(); }
+  await hub?.stop();
+});
+
+test('the page is served with a strict CSP, no inline script, its language from Accept-Language', async () => {
+  const served = await consoleRequest(hub, 'GET', '/', { headers: { 'accept-language': 'en-GB,en;q=0.9,zh-TW;q=0.5' } });
+  assert.is(served.status, 200);
+  assert.is(served.headers['content-security-policy'], contentSecurityPolicy);
+  assert.match(contentSecurityPolicy, "script-src 'self'");
+  assert.not.match(contentSecurityPolicy, 'unsafe');
+  assert.match(served.text, '<html lang="en">');
+  assert.not.match(served.text.replace(/<script type="module" src="\/console\/console.js"><\/script>/, ''), /<script|<style|\sstyle=|\son[a-z]+=/i);
+  assert.is(pageLanguage('zh-TW,zh;q=0.9'), 'zh-TW');
+  assert.is(pageLanguage('fr-FR, en;q=0.3'), 'en');
+  assert.is(pageLanguage('en;q=0.2, zh;q=0.8'), 'zh-TW');
+  assert.is(pageLanguage(undefined), 'zh-TW');
+  const script = await consoleRequest(hub, 'GET', '/console/console.js');
+  assert.is(script.status, 200);
+  assert.match(String(script.headers['content-type']), 'text/javascript');
+  assert.not.match(script.text, /\.innerHTML\s*=|insertAdjacentHTML|document\.write/, 'the page scripts never parse text as HTML');
+  assert.is((await consoleRequest(hub, 'GET', '/console/nothing.js')).status, 404);
+});
+
+test('a wrong password is refused on the page; the right one signs in, by keyboard alone', async () => {
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, userOf.operator, 'not-the-password');
+  await page.getByRole('alert').filter({ hasText: 'SWX_CONSOLE_UNAUTHORIZED' }).waitFor();
+  assert.is(await page.locator('nav').count(), 0);
+  await page.screenshot({ path: join(shots, 'en-sign-in-refused.png') });
+  // Keyboard only: the user field has focus, Tab moves to the password, Enter submits.
+  await page.locator('input[name=user]').fill('');
+  await page.locator('input[name=user]').focus();
+  await page.keyboard.type(userOf.operator);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(testPassword('operator'));
+  await page.keyboard.press('Enter');
+  await page.locator('nav').waitFor();
+  const links = await page.locator('nav a').allTextContents();
+  assert.ok(links.includes('Partners') && links.includes('Messages'), links.join(','));
+  assert.not.ok(links.includes('Users') || links.includes('Audit'), `an operator sees no admin or auditor page: ${links.join(',')}`);
+  // The skip link is the first stop of Tab and takes focus to the content.
+  await page.keyboard.press('Tab');
+  assert.is(await page.evaluate(() => document.activeElement?.className), 'skip');
+  await page.keyboard.press('Enter');
+  assert.is(await page.evaluate(() => document.activeElement?.id), 'content');
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('a page the role does not allow says so, and its route is refused 403 SWX_ROLE_DENIED', async () => {
+  const { context, page } = await openBrowser('en-US');
+  await signIn(page, userOf.analyst, testPassword('analyst'));
+  await page.locator('nav').waitFor();
+  await page.goto(`${base()}/#/users`);
+  await page.getByRole('alert').filter({ hasText: 'Your role does not allow this page.' }).waitFor();
+  const refused = await page.evaluate(async () => { const r = await fetch('/api/users'); return { status: r.status, body: await r.json() }; });
+  assert.is(refused.status, 403);
+  assert.is(refused.body.code, 'SWX_ROLE_DENIED');
+  await context.close();
+});
+
+test('an operator finds the message just sent by its id, opens its timeline and the link to its evidence', async () => {
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, everyRole.name, everyRole.password);
+  await page.locator('nav').waitFor();
+  // The search tables are filled as the archive writes: wait for the row, searching as the page does.
+  await waitFor('the message in the search', async () => (await consoleRequest(hub, 'GET', `/api/messages?key=${sentId}`, { bearer: tokens.operator })).body.rows?.length > 0, 30_000);
+  await show(page, 'messages');
+  await page.getByLabel('Any id (message, conversation, reference)').fill(sentId);
+  await page.getByRole('button', { name: 'Search' }).click();
+  const found = page.getByRole('link', { name: sentId, exact: true });
+  await found.waitFor();
+  const row = page.locator('tr', { has: found });
+  assert.match(await row.textContent() ?? '', 'CUSTOMS');
+  await found.click();
+  await page.getByRole('heading', { name: `Timeline: ${sentId}` }).waitFor();
+  await page.waitForFunction(() => !document.querySelector('.busy'));
+  const stages = await page.locator('section table tbody tr td:nth-child(2)').allTextContents();
+  assert.ok(stages.includes('received') && stages.includes('verified'), stages.join(','));
+  await page.getByRole('link', { name: `Evidence: ${sentId}` }).click();
+  await page.locator('.page[data-page="evidence"] table').waitFor();
+  assert.ok((await page.locator('tbody tr').count()) >= 2);
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('an auditor downloads the bundle, which swx evidence verify accepts pinned to the CA, and verifies it in place', async () => {
+  const { context, page, problems } = await openBrowser('zh-TW');
+  await signIn(page, userOf.auditor, testPassword('auditor'));
+  await page.locator('nav').waitFor();
+  await waitFor('the message time-stamped', async () => {
+    const rows = (await consoleRequest(hub, 'GET', `/api/evidence?messageId=${sentId}`, { bearer: tokens.auditor })).body as { stage: string; stamped_at: string }[];
+    return rows.some((row) => row.stage === 'delivered') && rows.every((row) => row.stamped_at !== '');
+  }, 30_000);
+  await show(page, 'evidence', `messageId=${sentId}`);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: '下載存證包' }).click()]);
+  const saved = join(work, 'bundle.tar');
+  await download.saveAs(saved);
+  const verdict = swx(['evidence', 'verify', saved, '--trusted', join(hub.dataDir, 'pki/ca/cert.pem')]);
+  assert.is(verdict.code, 0, verdict.stdout + verdict.stderr);
+  assert.is(JSON.parse(verdict.stdout).trust, 'pinned');
+  await page.getByRole('button', { name: '驗證存證包' }).click();
+  await page.getByRole('status').filter({ hasText: '驗證結果：有效' }).or(page.getByRole('status').filter({ hasText: '驗證結果: 有效' })).waitFor();
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('an operator adds a partner whose name is an XSS payload: every page shows it as text and runs nothing', async () => {
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, everyRole.name, everyRole.password);
+  await page.locator('nav').waitFor();
+  const cert = swx(['pki', 'issue', 'EVIL', '--data', hub.dataDir]);
+  assert.is(cert.code, 0, cert.stderr);
+  await show(page, 'partners');
+  await page.getByLabel('Partner id').fill('EVIL');
+  await page.getByLabel('Name').fill(xss);
+  await page.getByLabel('Certificates (PEM)').fill(readFileSync(join(hub.dataDir, 'pki/agencies/EVIL/cert.pem'), 'utf8'));
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByRole('heading', { name: `EVIL — ${xss}` }).waitFor();
+  const stored = await hub.admin('GET', '/api/partners/EVIL');
+  assert.is(stored.body.name, xss);
+  await show(page, 'partners');
+  assert.is(await page.getByRole('cell', { name: xss, exact: true }).count(), 1, 'the name is shown as the characters it is');
+  for (const id of ['overview', 'messages', 'partners', 'access', 'evidence', 'statistics', 'analysis', 'alerts', 'settings', 'audit', 'users']) {
+    await show(page, id, id === 'partners' ? 'id=EVIL' : id === 'evidence' ? 'partner=EVIL' : '');
+    assert.is(await page.locator('#app img').count(), 0, `${id}: no element made from the payload`);
+    assert.is(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined, `${id}: the payload ran`);
+  }
+  // The audit page (the last shown) holds the partner's entry as JSON text, the payload among it.
+  assert.ok(await page.getByText('<script>window.__xss=2</script>').count() >= 1, 'the audit page shows the change with the name as text');
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('an access rule changed in the Table 1 matrix takes effect: NTA may ask for export permits only after', async () => {
+  const before = await nta.client.query('export-permit', { permitNo: 'EP-1' });
+  assert.is(before.status, 403, JSON.stringify(before.body));
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, userOf.operator, testPassword('operator'));
+  await page.locator('nav').waitFor();
+  await show(page, 'access');
+  await page.getByLabel('Reason', { exact: true }).fill('NTA checks export permits from today');
+  const cell = page.getByRole('checkbox', { name: 'NTA asks export-permit' });
+  assert.is(await cell.isChecked(), false);
+  await cell.check();
+  await page.getByRole('status').filter({ hasText: 'Saved. catalogue/export-permit' }).waitFor();
+  const dataset = await hub.admin('GET', '/api/catalogue/export-permit');
+  assert.equal(dataset.body.askers, ['CUSTOMS', 'NTA']);
+  await waitFor('NTA answered', async () => (await nta.client.query('export-permit', { permitNo: 'EP-1' })).status === 200, 15_000);
+  const audit = await consoleRequest(hub, 'GET', '/api/audit?limit=1000', { bearer: tokens.auditor });
+  assert.ok(audit.body.some((entry: { action: string; reason: string; actor: string }) => entry.action === 'PUT /api/catalogue/:dataset' && entry.reason === 'NTA checks export permits from today' && entry.actor === userOf.operator));
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('changes made without the CSRF token are refused; a session cookie replayed after sign-out is refused', async () => {
+  const { context, page } = await openBrowser('en-US');
+  await signIn(page, userOf.operator, testPassword('operator'));
+  await page.locator('nav').waitFor();
+  const refused = await page.evaluate(async () => {
+    const r = await fetch('/api/topics/rice-inspection', { method: 'DELETE' });
+    return { status: r.status, body: await r.json() };
+  });
+  assert.is(refused.status, 403);
+  assert.is(refused.body.code, 'SWX_CSRF_REFUSED');
+  assert.is((await hub.admin('GET', '/api/topics/rice-inspection')).status, 200, 'the topic is still there');
+  const cookie = (await context.cookies()).find((entry) => entry.name === '__Host-swx-session');
+  assert.ok(cookie?.secure && cookie.httpOnly && cookie.sameSite === 'Strict');
+  const jar = new Map([[cookie.name, cookie.value]]);
+  assert.is((await consoleRequest(hub, 'GET', '/api/session', { jar })).status, 200);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('form.sign-in').waitFor();
+  const replayed = await consoleRequest(hub, 'GET', '/api/partners', { jar });
+  assert.is(replayed.status, 401);
+  assert.is(replayed.body.code, 'SWX_CONSOLE_UNAUTHORIZED');
+  await context.close();
+});
+
+test('the language switch overrides Accept-Language and is remembered', async () => {
+  const { context, page } = await openBrowser('zh-TW');
+  await signIn(page, userOf.operator, testPassword('operator'));
+  await page.getByRole('link', { name: '交換機關' }).waitFor();
+  await page.getByLabel('語言').selectOption('en');
+  await page.getByRole('link', { name: 'Partners' }).waitFor();
+  await page.reload();
+  await page.getByRole('link', { name: 'Partners' }).waitFor();
+  assert.is(await page.evaluate(() => document.documentElement.lang), 'en');
+  await context.close();
+});
+
+test('every page, in both languages, at 1280×800 and on a narrow screen: no serious or critical axe finding; screenshots saved', async () => {
+  for (const locale of ['zh-TW', 'en-US'] as const) {
+    const lang = locale === 'en-US' ? 'en' : 'zh-TW';
+    const { context, page, problems } = await openBrowser(locale);
+    await page.goto(`${base()}/`);
+    await page.locator('form.sign-in').waitFor();
+    assert.equal(await accessibilityFindings(page), [], `${lang} sign-in`);
+    await page.screenshot({ path: join(shots, `${lang}-sign-in.png`) });
+    await signIn(page, everyRole.name, everyRole.password);
+    await page.locator('nav').waitFor();
+    const ids = (await page.locator('nav a').evaluateAll((links) => links.map((link) => link.getAttribute('href')!.replace('#/', ''))));
+    assert.is(ids.length, 11, ids.join(','));
+    for (const id of ids) {
+      await show(page, id, id === 'messages' ? `key=${sentId}&searched=1&timeline=${sentId}` : id === 'evidence' ? `messageId=${sentId}` : id === 'partners' ? 'id=CUSTOMS' : '');
+      assert.equal(await accessibilityFindings(page), [], `${lang} ${id}`);
+      await page.screenshot({ path: join(shots, `${lang}-${id}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const id of ['messages', 'access']) {
+      await show(page, id);
+      assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${lang} ${id} fits a narrow screen`);
+      await page.screenshot({ path: join(shots, `${lang}-${id}-narrow.png`) });
+    }
+    assert.equal(problems, [], `${lang}: ${problems.join('\n')}`);
+    await context.close();
+  }
+});
+
+test.run();
