@@ -14,6 +14,8 @@ export type Access = 'public' | 'signed-in' | readonly Role[];
 const operator: Access = ['operator'];
 const auditor: Access = ['auditor'];
 const admin: Access = ['admin'];
+/** Statistics: the analysts', and the operators' and auditors' who watch the traffic. */
+const statistics: Access = ['analyst', 'operator', 'auditor'];
 
 export const routeAccess: Record<string, Access> = {
   'GET /healthz': 'public',
@@ -85,6 +87,11 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence/bundle/:messageId/verify': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
+  'GET /api/stats/traffic': statistics,
+  'GET /api/stats/trend': statistics,
+  'GET /api/stats/top-talkers': statistics,
+  'GET /api/stats/latency': statistics,
+  'GET /api/stats/errors': statistics,
 };
 
 /**

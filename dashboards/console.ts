@@ -23,6 +23,7 @@ import { mountAccountRoutes } from './account-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
 import { mountMessageRoutes } from './message-routes.ts';
 import { mountConsolePages } from './pages.ts';
+import { mountStatsRoutes } from './stats-routes.ts';
 import { cookieOptions, csrfCookie, reasonOf, sessionCookie, type ConsoleDeps, type ConsoleListener, type Principal } from './console-context.ts';
 import { roles } from './users.ts';
 
@@ -256,6 +257,7 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   mountAccountRoutes(app, deps, listener);
   mountAuditRoutes(app, deps);
   mountMessageRoutes(app, deps);
+  mountStatsRoutes(app, deps);
   await mountConsolePages(app);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
   await app.ready();

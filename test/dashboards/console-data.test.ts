@@ -102,4 +102,48 @@ test('a message\'s timeline: received, verified, archived, routed, delivered, in
   await refused('analyst', 'GET', `/api/messages/${sent[0]}/timeline`);
 });
 
+test('statistics: traffic, trend, latency, errors and top talkers from the rollups, as JSON and CSV; analysts, operators, auditors', async () => {
+  const period = `since=${encodeURIComponent(hourAgo())}&until=${encodeURIComponent(soon())}`;
+  const traffic = await call('analyst', 'GET', `/api/stats/traffic?${period}&grain=hour&by=service,protocol`);
+  assert.is(traffic.status, 200, traffic.text);
+  const declarations = traffic.body.rows.filter((row: any) => row.service === 'customs.declaration');
+  const sum = (rows: any[], key: string) => rows.reduce((total, row) => total + row[key], 0);
+  assert.is(sum(declarations, 'messages'), 3);
+  assert.is(sum(declarations, 'deliveries'), 3);
+  assert.is(sum(declarations, 'rejections'), 1);
+  assert.ok(declarations.every((row: any) => row.protocol === 'rest' && /^\d{4}-\d\d-\d\dT\d\d:00:00Z$/.test(row.bucket)), JSON.stringify(declarations));
+  const latency = await call('operator', 'GET', `/api/stats/latency?${period}&grain=hour`);
+  assert.is(latency.status, 200, latency.text);
+  const measured = latency.body.rows.filter((row: any) => row.deliveries > 0);
+  assert.ok(measured.length >= 1);
+  for (const row of measured) assert.ok(row.p50Ms >= 0 && row.p50Ms <= row.p95Ms && row.p95Ms <= row.p99Ms, JSON.stringify(row));
+  const errors = await call('auditor', 'GET', `/api/stats/errors?${period}&grain=day&by=code`);
+  assert.is(errors.status, 200, errors.text);
+  assert.is(sum(errors.body.rows.filter((row: any) => row.code === 'SWX_ACL_DENIED'), 'rejections'), 1);
+  const senders = await call('analyst', 'GET', `/api/stats/top-talkers?${period}&side=sender`);
+  assert.is(senders.status, 200, senders.text);
+  assert.equal(senders.body.rows.find((row: any) => row.partner === 'CUSTOMS')?.messages, 3);
+  const receivers = await call('analyst', 'GET', `/api/stats/top-talkers?${period}&side=receiver&limit=1`);
+  assert.equal(receivers.body.rows.map((row: any) => [row.partner, row.messages]), [['BOFT', 3]]);
+  const trend = await call('analyst', 'GET', '/api/stats/trend?grain=year&by=sender');
+  assert.is(trend.status, 200, trend.text);
+  assert.is(sum(trend.body.rows.filter((row: any) => row.sender === 'CUSTOMS'), 'messages'), 3);
+  // Every panel as a CSV file: a header, then one line per row.
+  for (const panel of ['traffic', 'trend', 'latency', 'errors', 'top-talkers']) {
+    const json = await call('analyst', 'GET', `/api/stats/${panel}?format=json`);
+    const csv = await call('analyst', 'GET', `/api/stats/${panel}?format=csv`);
+    assert.is(csv.status, 200, `${panel}: ${csv.text}`);
+    assert.match(String(csv.headers['content-type']), /^text\/csv/);
+    const lines = csv.text.split('\r\n').filter(Boolean);
+    assert.is(lines.length, json.body.rows.length === 0 ? 0 : json.body.rows.length + 1, panel);
+    if (lines.length) assert.equal(lines[0]!.split(','), Object.keys(json.body.rows[0]));
+    await refused('admin', 'GET', `/api/stats/${panel}`);
+  }
+  // Wrong questions: a clear 400.
+  for (const query of ['traffic?by=sender&grain=hour', 'traffic?by=weather', 'traffic?grain=week', 'trend?grain=day', 'latency?since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z', 'top-talkers?side=both', 'errors?format=xml']) {
+    const answer = await call('analyst', 'GET', `/api/stats/${query}`);
+    assert.is(answer.status, 400, `${query}: ${answer.text.slice(0, 200)}`);
+  }
+});
+
 test.run();

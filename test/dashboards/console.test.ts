@@ -125,7 +125,6 @@ test('each role does only its part: every route of the table, as every role, is 
   }
   assert.is(denied, expectedDenied);
   assert.ok(allowed > 0 && denied > allowed, `${allowed} allowed, ${denied} denied`);
-  // Analysts have no route of their own yet beyond their session: every operator, auditor and admin route is refused them.
   // Without any credential every one of them is 401, and the operator token is not taken on the network listener.
   for (const [key] of apiRoutes) {
     const [method, pattern] = key.split(' ') as [string, string];
