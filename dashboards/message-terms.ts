@@ -1,5 +1,7 @@
-// The words a message search is made of, shared by the search (search.ts) and the console's pages, which are bundled
-// for the browser and so import nothing that needs the server.
+// The words message searches and statistics are made of, shared by the routes and the console's pages, which are
+// bundled for the browser and so import nothing that needs the server.
+import type { Dimension, Grain } from './stats.ts';
+
 /** The ids a message can be found by (message_keys.key_kind). */
 export const keyKinds = ['message', 'conversation', 'ref_to', 'file', 'sha256'] as const;
 export type KeyKind = (typeof keyKinds)[number];
@@ -11,3 +13,7 @@ export type KeyKind = (typeof keyKinds)[number];
  */
 export const messageStates = ['rejected', 'answered', 'query_failed', 'delivered', 'dead_lettered', 'failing', 'routed'] as const;
 export type MessageState = (typeof messageStates)[number];
+
+/** What statistics split by, and the time buckets they come in (stats-routes.ts). */
+export const dimensions = ['service', 'protocol', 'sender', 'receiver', 'stage', 'code'] as const satisfies readonly Dimension[];
+export const grains = ['hour', 'day', 'month', 'year'] as const satisfies readonly Grain[];

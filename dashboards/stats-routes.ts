@@ -8,8 +8,9 @@ import { accessOf } from './access.ts';
 import { archiveOf, type ConsoleApp, type ConsoleDeps } from './console-context.ts';
 import { toCsv, topTalkers, traffic, type Dimension, type StatsQuery, type TrafficRow } from './stats.ts';
 
-export const dimensions = ['service', 'protocol', 'sender', 'receiver', 'stage', 'code'] as const satisfies readonly Dimension[];
-const grains = ['hour', 'day', 'month', 'year'] as const;
+import { dimensions, grains } from './message-terms.ts';
+
+export { dimensions };
 const dayMs = 86_400_000;
 
 const instant = z.iso.datetime({ offset: true });

@@ -15,7 +15,13 @@ export function table(rows: Row[], columns?: Column[], caption?: string): HTMLEl
     el('table', {},
       caption ? el('caption', {}, caption) : null,
       el('thead', {}, el('tr', {}, cols.map((col) => el('th', { scope: 'col' }, col.label ?? col.key)))),
-      el('tbody', {}, rows.map((row) => el('tr', {}, cols.map((col) => el('td', {}, col.cell ? col.cell(row) : shown(row[col.key]))))))));
+      el('tbody', {}, rows.map((row) => el('tr', {}, cols.map((col) => el('td', {}, col.cell ? col.cell(row) : long(shown(row[col.key])))))))));
+}
+
+/** A long value (a certificate, an entry's JSON) folded to its first line, the whole of it a click away. */
+function long(text: string): Node | string {
+  if (text.length <= 160) return text;
+  return el('details', {}, el('summary', {}, `${text.slice(0, 80)}…`), el('pre', {}, text));
 }
 
 /** What went wrong, said plainly: a route this hub lacks is named; a refusal gives its code and detail. */
@@ -75,22 +81,32 @@ function echarts(): Promise<typeof import('echarts')> {
 const drawn = new Set<EChartsType>();
 window.addEventListener('resize', () => { for (const chart of drawn) chart.resize(); });
 
+export interface ChartSpec {
+  /** The column along the bottom. */
+  x: string;
+  /** The columns drawn (every numeric one when not given). */
+  figures?: string[];
+  /** A column whose values each make a series of the first figure (a split by partner, service…). */
+  seriesBy?: string;
+  kind?: 'line' | 'bar';
+}
+
 /**
- * A chart of rows: `x` along the bottom, one series per numeric column (or per value of `series`). The figure gets an
- * accessible name and the data stays readable in the table beside it.
+ * A chart of rows, drawn by ECharts once it is fetched. The figure gets an accessible name; the data stays readable in
+ * the table the page shows beside it.
  */
-export function chart(rows: Row[], x: string, label: string, kind: 'line' | 'bar' = 'line', seriesKey?: string): HTMLElement {
+export function chart(rows: Row[], spec: ChartSpec, label: string): HTMLElement {
   const box = el('div', { class: 'chart', role: 'img', 'aria-label': label });
+  const { x, seriesBy, kind = 'line' } = spec;
+  const figures = spec.figures ?? Object.keys(rows[0] ?? {}).filter((key) => key !== x && key !== seriesBy && rows.every((row) => row[key] === null || typeof row[key] === 'number' || (row[key] !== '' && Number.isFinite(Number(row[key])))));
   const categories = [...new Set(rows.map((row) => shown(row[x])))];
-  let series: { name: string; type: 'line' | 'bar'; data: number[] }[];
-  if (seriesKey) {
-    const valueKey = Object.keys(rows[0] ?? {}).find((key) => key !== x && key !== seriesKey && Number.isFinite(Number(rows[0]![key]))) ?? '';
-    const names = [...new Set(rows.map((row) => shown(row[seriesKey])))];
-    series = names.map((name) => ({ name, type: kind, data: categories.map((category) => rows.filter((row) => shown(row[x]) === category && shown(row[seriesKey]) === name).reduce((sum, row) => sum + Number(row[valueKey] ?? 0), 0)) }));
-  } else {
-    const numeric = Object.keys(rows[0] ?? {}).filter((key) => key !== x && rows.every((row) => row[key] === null || Number.isFinite(Number(row[key]))));
-    series = numeric.map((key) => ({ name: key, type: kind, data: rows.map((row) => Number(row[key] ?? 0)) }));
-  }
+  const figure = (row: Row, key: string) => Number(row[key] ?? 0);
+  const series = seriesBy
+    ? [...new Set(rows.map((row) => shown(row[seriesBy])))].map((name) => ({
+      name, type: kind,
+      data: categories.map((category) => rows.filter((row) => shown(row[x]) === category && shown(row[seriesBy]) === name).reduce((sum, row) => sum + figure(row, figures[0] ?? ''), 0)),
+    }))
+    : figures.map((key) => ({ name: key, type: kind, data: categories.map((category) => rows.filter((row) => shown(row[x]) === category).reduce((sum, row) => sum + figure(row, key), 0)) }));
   const option: EChartsOption = {
     animation: false,
     tooltip: { trigger: 'axis' },

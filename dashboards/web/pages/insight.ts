@@ -1,9 +1,10 @@
 // Overview, statistics, analysis and alerts: what the hub is doing, as tables and ECharts charts.
-import { api } from '../api.ts';
+import { dimensions, grains } from '../../message-terms.ts';
+import { api, query } from '../api.ts';
 import { el, fill, input, select, shown } from '../dom.ts';
 import { form, go, textarea } from '../forms.ts';
 import { t } from '../i18n.ts';
-import { chart, csvLink, load, section, table, type Row } from '../widgets.ts';
+import { chart, csvLink, load, section, table, type ChartSpec, type Row } from '../widgets.ts';
 import type { Page } from '../page.ts';
 
 /** A value of an answer as it best reads: rows as a table, a number or word as such, an object as one row. */
@@ -23,40 +24,47 @@ export const overviewPage: Page = {
     };
     const traffic = overview.traffic;
     fill(target,
-      Array.isArray(traffic) && traffic.length ? chart(traffic as Row[], Object.keys(traffic[0] as Row)[0] ?? '', t('traffic'), 'bar') : null,
+      Array.isArray(traffic) && traffic.length ? chart(traffic as Row[], { x: Object.keys(traffic[0] as Row)[0] ?? '', kind: 'bar' }, t('traffic')) : null,
       Object.entries(overview).map(([key, value]) => part(titles[key] ?? key, value)));
   },
 };
 
 const statistics = ['traffic', 'trend', 'top-talkers', 'latency', 'errors'] as const;
+type Statistic = (typeof statistics)[number];
 const statisticWords = { traffic: 'traffic', trend: 'trend', 'top-talkers': 'topTalkers', latency: 'latency', errors: 'errors' } as const;
+/** What each panel draws: the figures worth comparing on one axis. */
+const drawn: Record<Statistic, Omit<ChartSpec, 'seriesBy'>> = {
+  traffic: { x: 'bucket', figures: ['messages', 'deliveries', 'errors'] },
+  trend: { x: 'bucket', figures: ['messages', 'deliveries', 'errors'] },
+  latency: { x: 'bucket', figures: ['p50Ms', 'p90Ms', 'p95Ms', 'p99Ms'] },
+  errors: { x: 'bucket', figures: ['rejections', 'failures', 'deadLetters'], kind: 'bar' },
+  'top-talkers': { x: 'partner', figures: ['messages', 'deliveries', 'errors'], kind: 'bar' },
+};
 
 export const statisticsPage: Page = {
   id: 'statistics',
   route: 'GET /api/stats/traffic',
   render(target, params) {
-    const kind = (statistics as readonly string[]).includes(params.get('kind') ?? '') ? params.get('kind')! : 'traffic';
+    const kind: Statistic = statistics.find((name) => name === params.get('kind')) ?? 'traffic';
     const value = (name: string) => params.get(name) ?? '';
     const choose = form(t('filters'), [
       { name: 'kind', label: t('chart'), control: select('kind', statistics.map((name): [string, string] => [name, t(statisticWords[name])]), kind) },
       { name: 'since', label: t('since'), control: input('since', { value: value('since'), placeholder: '2026-01-01T00:00:00Z' }) },
-      { name: 'until', label: t('until'), control: input('until', { value: value('until') }) },
-      { name: 'grain', label: t('grain'), control: select('grain', [['', t('any')], ['minute', 'minute'], ['hour', 'hour'], ['day', 'day'], ['month', 'month']], value('grain')) },
-      { name: 'by', label: t('by'), control: select('by', [['', t('any')], ['partner', 'partner'], ['service', 'service'], ['protocol', 'protocol']], value('by')) },
+      { name: 'until', label: t('until'), control: input('until', { value: value('until'), placeholder: '2026-12-31T00:00:00Z' }) },
+      { name: 'grain', label: t('grain'), control: select('grain', [['', t('any')], ...grains.map((grain): [string, string] => [grain, grain])], value('grain')) },
+      { name: 'by', label: t('by'), control: select('by', [['', t('any')], ...dimensions.map((dimension): [string, string] => [dimension, dimension])], value('by')) },
     ], t('show'), async (values) => { go('statistics', values); });
     const shownStats = el('div');
     fill(target, choose.element, shownStats);
-    const search = new URLSearchParams(Object.entries({ since: value('since'), until: value('until'), grain: value('grain'), by: value('by') }).filter(([, v]) => v)).toString();
-    const path = `/api/stats/${kind}${search ? `?${search}` : ''}`;
+    const asked = kind === 'top-talkers' ? ['since', 'until'] : ['since', 'until', 'grain', 'by'];
+    const path = `/api/stats/${kind}${query(Object.fromEntries(asked.map((name) => [name, value(name)])))}`;
     void load(shownStats, async () => {
       const { rows } = await api<{ rows: Row[] }>('GET', path);
-      const title = t(statisticWords[kind as (typeof statistics)[number]]);
-      const first = rows[0] ?? {};
-      const x = Object.keys(first).find((key) => /^(at|bucket|time|hour|day|period|partner|service|protocol)$/.test(key)) ?? Object.keys(first)[0] ?? '';
-      const seriesKey = x !== 'partner' && 'partner' in first ? 'partner' : undefined;
+      const title = t(statisticWords[kind]);
+      const by = value('by');
       return [
-        rows.length ? chart(rows, x, title, kind === 'top-talkers' || kind === 'errors' ? 'bar' : 'line', seriesKey) : el('span'),
-        el('p', {}, csvLink(rows, `${kind}.csv`), ' ', el('a', { href: `${path}${search ? '&' : '?'}format=csv`, download: `${kind}-server.csv` }, `CSV (${path})`)),
+        rows.length ? chart(rows, { ...drawn[kind], ...(by && kind !== 'top-talkers' ? { seriesBy: by } : {}) }, title) : el('span'),
+        el('p', {}, csvLink(rows, `${kind}.csv`), ' ', el('a', { href: `${path}${path.includes('?') ? '&' : '?'}format=csv`, download: `swx-${kind}.csv` }, `${t('exportCsv')} (${t('statistics')})`)),
         table(rows, undefined, title),
       ];
     });
@@ -81,7 +89,7 @@ export const analysisPage: Page = {
     let last: Row[] = [];
     const run = form(t('analysis'), [{ name: 'sql', label: t('sql'), control: sql }, { name: 'as', label: t('show'), control: as }], t('run'), async (values) => {
       last = analysisRows(await api<Analysis>('POST', '/api/analysis/query', { sql: values.sql }));
-      fill(output, values.as === 'table' || !last.length ? table(last, undefined, t('analysis')) : chart(last, Object.keys(last[0]!)[0]!, t('analysis'), values.as === 'bar' ? 'bar' : 'line'),
+      fill(output, values.as === 'table' || !last.length ? table(last, undefined, t('analysis')) : chart(last, { x: Object.keys(last[0]!)[0]!, kind: values.as === 'bar' ? 'bar' : 'line' }, t('analysis')),
         last.length ? csvLink(last, 'analysis.csv') : null);
     });
     const panels = el('div');
