@@ -22,6 +22,7 @@ import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
 import { mountMessageRoutes } from './message-routes.ts';
+import { mountOverviewRoutes } from './overview-routes.ts';
 import { mountStatsRoutes } from './stats-routes.ts';
 import { cookieOptions, csrfCookie, reasonOf, sessionCookie, type ConsoleDeps, type ConsoleListener, type Principal } from './console-context.ts';
 import { roles } from './users.ts';
@@ -257,6 +258,7 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   mountAuditRoutes(app, deps);
   mountMessageRoutes(app, deps);
   mountStatsRoutes(app, deps);
+  mountOverviewRoutes(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
   await app.ready();
   return app;
