@@ -50,6 +50,7 @@ import { buildConsole, listenConsole } from '../dashboards/console.ts';
 import type { ConsoleDeps } from '../dashboards/console-context.ts';
 import { Lockout, Sessions } from '../dashboards/sessions.ts';
 import { Users } from '../dashboards/users.ts';
+import { hubWatch } from './hub-watch.ts';
 
 export interface Hub {
   config: Config;
@@ -223,6 +224,17 @@ export async function startHub(config: Config): Promise<Hub> {
       csrfKey: await users.sharedSecret(),
       registry, catalogue,
       settings: () => publicSettings(config),
+      watch: hubWatch({
+        bus, registry, deliveries, dataDir: config.dataDir,
+        hubCertificates: [
+          { subject: 'hub CA', kind: 'hub', pem: pki.ca.certPem },
+          { subject: 'hub signing', kind: 'hub', pem: pki.hubSign.certPem },
+          { subject: 'hub TLS', kind: 'hub', pem: pki.hubTls.certPem },
+          { subject: config.evidence.tsaUrl ? `TSA ${config.evidence.tsaUrl}` : 'built-in TSA', kind: 'tsa', pem: config.evidence.tsaUrl ? tsaTrustedPem ?? '' : pki.tsa.certPem },
+        ],
+        crls: () => trust.crlStatus(),
+        stampingBacklog: () => stamper?.health().unstampedRecords ?? 0,
+      }),
       operatorRoutes: (table) => {
         mountCrlDistribution(table, () => trust.ownCrl());
         mountAdminApi(table, {

@@ -87,6 +87,7 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence/bundle/:messageId/verify': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
+  'GET /api/overview': ['operator', 'auditor', 'analyst'],
   'GET /api/stats/traffic': statistics,
   'GET /api/stats/trend': statistics,
   'GET /api/stats/top-talkers': statistics,

@@ -11,6 +11,7 @@ import { SwxError } from '../engine/errors.ts';
 import { allowedRole, type Access } from './access.ts';
 import type { AuditSink } from './audit-sink.ts';
 import type { Lockout, Session, Sessions } from './sessions.ts';
+import type { HubWatch } from './watch.ts';
 import type { Role, Users } from './users.ts';
 
 /** Who is calling: a user, or the holder of the operator token on loopback. */
@@ -48,6 +49,8 @@ export interface ConsoleDeps {
   settings(): unknown;
   /** The store, in the process that archives: where the audit log is read. */
   store?: Store;
+  /** What the overview and the alerts read of the running hub. */
+  watch: HubWatch;
 }
 
 export interface ConsoleListener {

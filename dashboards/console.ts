@@ -22,6 +22,7 @@ import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
 import { mountMessageRoutes } from './message-routes.ts';
+import { mountOverviewRoutes } from './overview-routes.ts';
 import { mountConsolePages } from './pages.ts';
 import { mountStatsRoutes } from './stats-routes.ts';
 import { cookieOptions, csrfCookie, reasonOf, sessionCookie, type ConsoleDeps, type ConsoleListener, type Principal } from './console-context.ts';
@@ -258,8 +259,9 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   mountAuditRoutes(app, deps);
   mountMessageRoutes(app, deps);
   mountStatsRoutes(app, deps);
-  await mountConsolePages(app);
+  mountOverviewRoutes(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
+  await mountConsolePages(app);
   await app.ready();
   return app;
 }

@@ -57,14 +57,19 @@ async function read<T>(run: () => Promise<T>): Promise<T> {
 const count = z.number();
 const dimension = z.string().optional();
 const bucketed = { bucket: z.string(), service: dimension, protocol: dimension, sender: dimension, receiver: dimension, stage: dimension, code: dimension };
-const trafficRow = z.object({
+export const trafficRow = z.object({
   ...bucketed, records: count, messages: count, deliveries: count, failures: count, deadLetters: count, rejections: count,
   redeliveries: count, errors: count, bytes: count, errorRate: count,
   latencyP50Ms: count.nullable(), latencyP90Ms: count.nullable(), latencyP95Ms: count.nullable(), latencyP99Ms: count.nullable(),
 });
 const latencyRow = z.object({ ...bucketed, deliveries: count, p50Ms: count.nullable(), p90Ms: count.nullable(), p95Ms: count.nullable(), p99Ms: count.nullable() });
-const errorRow = z.object({ ...bucketed, messages: count, rejections: count, failures: count, deadLetters: count, errors: count, errorRate: count });
+export const errorRow = z.object({ ...bucketed, messages: count, rejections: count, failures: count, deadLetters: count, errors: count, errorRate: count });
 const talkerRow = z.object({ partner: z.string(), messages: count, bytes: count, deliveries: count, errors: count });
+
+/** The error figures of a traffic row. */
+export const errorsOf = (row: TrafficRow) => ({
+  ...dimensionsOf(row), messages: row.messages, rejections: row.rejections, failures: row.failures, deadLetters: row.deadLetters, errors: row.errors, errorRate: row.errorRate,
+});
 
 /** A row's bucket and dimensions, without its figures. */
 const dimensionsOf = ({ bucket, service, protocol, sender, receiver, stage, code }: TrafficRow) =>
@@ -125,9 +130,7 @@ export function mountStatsRoutes(app: ConsoleApp, deps: ConsoleDeps): void {
       response: rowsOr(errorRow),
     },
   }, async (request, reply) => {
-    const rows = (await read(() => traffic(store(), statsQuery(request.query, 7)))).map((row) => ({
-      ...dimensionsOf(row), messages: row.messages, rejections: row.rejections, failures: row.failures, deadLetters: row.deadLetters, errors: row.errors, errorRate: row.errorRate,
-    }));
+    const rows = (await read(() => traffic(store(), statsQuery(request.query, 7)))).map(errorsOf);
     return answer(reply, rows, request.query.format, 'errors');
   });
 

@@ -146,4 +146,32 @@ test('statistics: traffic, trend, latency, errors and top talkers from the rollu
   }
 });
 
+test('overview: the last hour\'s traffic and errors, partners\' backlogs and breakers, dead letters, certificates by expiry, stamping backlog', async () => {
+  const asked = Date.now();
+  const answer = await call('operator', 'GET', '/api/overview');
+  const answered = Date.now();
+  assert.is(answer.status, 200, answer.text);
+  const overview = answer.body;
+  const declarations = overview.traffic.filter((row: any) => row.service === 'customs.declaration' && row.protocol === 'rest');
+  assert.is(declarations.reduce((sum: number, row: any) => sum + row.messages, 0), 3);
+  assert.ok(overview.errors.some((row: any) => row.service === 'customs.declaration' && row.rejections === 1), JSON.stringify(overview.errors));
+  assert.equal(overview.partners.map((partner: any) => [partner.id, partner.breaker]).sort(), [['BOFT', 'closed'], ['CUSTOMS', 'closed']]);
+  assert.ok(overview.partners.every((partner: any) => Number.isInteger(partner.backlog) && partner.backlog >= 0));
+  assert.ok(Number.isInteger(overview.deadLetters));
+  const kinds = new Set(overview.certificates.map((certificate: any) => certificate.kind));
+  for (const kind of ['agency', 'hub', 'tsa', 'crl']) assert.ok(kinds.has(kind), `${kind} in ${[...kinds]}`);
+  assert.ok(overview.certificates.some((certificate: any) => certificate.subject === 'CUSTOMS' && certificate.kind === 'agency'));
+  const days = overview.certificates.map((certificate: any) => certificate.days);
+  assert.equal(days, [...days].sort((a: number, b: number) => a - b), 'soonest first');
+  for (const certificate of overview.certificates) {
+    const daysAt = (now: number) => Math.floor((Date.parse(certificate.notAfter) - now) / 86_400_000);
+    assert.ok(certificate.days <= daysAt(asked) && certificate.days >= daysAt(answered), certificate.subject);
+  }
+  assert.is(overview.stampingBacklog >= 0, true);
+  assert.ok(overview.disk.totalBytes > 0 && overview.disk.freeBytes <= overview.disk.totalBytes);
+  assert.is((await call('analyst', 'GET', '/api/overview')).status, 200);
+  assert.is((await call('auditor', 'GET', '/api/overview')).status, 200);
+  await refused('admin', 'GET', '/api/overview');
+});
+
 test.run();
