@@ -30,7 +30,7 @@ const en = {
   severity: 'Severity', kind: 'Kind', subject: 'Subject', message: 'Message',
   runtime: 'Runtime settings', hubSettings: 'Settings the hub runs with', value: 'Value',
   verifyAudit: 'Verify the audit chains', roles: 'Roles', addUser: 'Add user', disabled: 'Disabled',
-  backlog: 'Backlog', breaker: 'Breaker', stampingBacklog: 'Time-stamp backlog', expiring: 'Certificates', days: 'Days left',
+  backlog: 'Backlog', breaker: 'Breaker', stampingBacklog: 'Time-stamp backlog', disk: 'Data disk free', expiring: 'Certificates', days: 'Days left',
 } satisfies Record<string, string>;
 
 export type Word = keyof typeof en;
@@ -64,7 +64,7 @@ const zhTW: Record<Word, string> = {
   severity: '嚴重度', kind: '類別', subject: '對象', message: '訊息',
   runtime: '執行期設定', hubSettings: '交換中心目前設定', value: '值',
   verifyAudit: '驗證稽核鏈', roles: '角色', addUser: '新增使用者', disabled: '已停用',
-  backlog: '待處理', breaker: '斷路器', stampingBacklog: '時戳待處理', expiring: '憑證', days: '剩餘天數',
+  backlog: '待處理', breaker: '斷路器', stampingBacklog: '時戳待處理', disk: '資料磁碟可用空間', expiring: '憑證', days: '剩餘天數',
 };
 
 export type Language = 'zh-TW' | 'en';

@@ -324,6 +324,8 @@ test('every page, in both languages, at 1280×800 and on a narrow screen: no ser
     for (const id of ids) {
       await show(page, id, id === 'messages' ? `key=${sentId}&searched=1&timeline=${sentId}` : id === 'evidence' ? `messageId=${sentId}` : id === 'partners' ? 'id=CUSTOMS' : '');
       assert.equal(await accessibilityFindings(page), [], `${lang} ${id}`);
+      // A part may only fail for a route this hub lacks, and then it names the route.
+      for (const failed of await page.locator('#content .error').allTextContents()) assert.match(failed, /(does not serve the route|未提供本區所需的介面).*(GET|POST|PUT) \/api\//, `${lang} ${id}: ${failed}`);
       await page.screenshot({ path: join(shots, `${lang}-${id}.png`), fullPage: true });
     }
     await page.setViewportSize({ width: 390, height: 844 });

@@ -7,25 +7,31 @@ import { t } from '../i18n.ts';
 import { chart, csvLink, load, section, table, type ChartSpec, type Row } from '../widgets.ts';
 import type { Page } from '../page.ts';
 
-/** A value of an answer as it best reads: rows as a table, a number or word as such, an object as one row. */
-function part(title: string, value: unknown): HTMLElement {
-  if (Array.isArray(value)) return section(title, table(value.map((row) => (typeof row === 'object' && row ? row as Row : { value: row })), undefined, title));
-  if (value && typeof value === 'object') return section(title, table([value as Row], undefined, title));
-  return section(title, el('p', { class: 'figure' }, shown(value)));
+interface Overview {
+  traffic: Row[]; errors: Row[]; partners: Row[]; deadLetters: number; certificates: Row[]; stampingBacklog: number;
+  disk?: { path: string; freeBytes: number; totalBytes: number };
 }
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`;
 
 export const overviewPage: Page = {
   id: 'overview',
   route: 'GET /api/overview',
   async render(target) {
-    const overview = await api<Record<string, unknown>>('GET', '/api/overview');
-    const titles: Record<string, string> = {
-      traffic: t('traffic'), errors: t('errors'), partners: t('partners'), deadLetters: t('deadLetters'), certificates: t('expiring'), stampingBacklog: t('stampingBacklog'),
-    };
-    const traffic = overview.traffic;
+    const overview = await api<Overview>('GET', '/api/overview');
+    const figures: [string, string][] = [
+      [t('deadLetters'), String(overview.deadLetters)],
+      [t('stampingBacklog'), String(overview.stampingBacklog)],
+      ...(overview.disk ? [[t('disk'), `${gib(overview.disk.freeBytes)} / ${gib(overview.disk.totalBytes)}`] as [string, string]] : []),
+    ];
     fill(target,
-      Array.isArray(traffic) && traffic.length ? chart(traffic as Row[], { x: Object.keys(traffic[0] as Row)[0] ?? '', kind: 'bar' }, t('traffic')) : null,
-      Object.entries(overview).map(([key, value]) => part(titles[key] ?? key, value)));
+      el('dl', { class: 'figures' }, figures.map(([name, value]) => el('div', {}, el('dt', {}, name), el('dd', { class: 'figure' }, value)))),
+      section(t('traffic'),
+        overview.traffic.length ? chart(overview.traffic, { x: 'service', figures: ['messages', 'deliveries', 'errors'], kind: 'bar' }, t('traffic')) : null,
+        table(overview.traffic, undefined, t('traffic'))),
+      section(t('errors'), table(overview.errors, undefined, t('errors'))),
+      section(t('partners'), table(overview.partners, [{ key: 'id', label: t('partner') }, { key: 'backlog', label: t('backlog') }, { key: 'breaker', label: t('breaker') }], t('partners'))),
+      section(t('expiring'), table(overview.certificates, [{ key: 'subject', label: t('subject') }, { key: 'kind', label: t('kind') }, { key: 'notAfter' }, { key: 'days', label: t('days') }], t('expiring'))));
   },
 };
 
