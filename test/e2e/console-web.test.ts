@@ -5,6 +5,7 @@
 // refused, axe-core's verdict on every page, and screenshots of every page in both languages (test-output/screenshots).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { test } from 'uvu';
@@ -70,7 +71,7 @@ function swx(args: string[]): { code: number | null; stdout: string; stderr: str
 
 test.before(async () => {
   mkdirSync(shots, { recursive: true });
-  hub = await startHubProcess({ env: { SWX_STAMP_INTERVAL_MS: '200' } });
+  hub = await startHubProcess({ env: { SWX_STAMP_INTERVAL_MS: '200', SWX_DELIVERY_MAX_ATTEMPTS: '1' } });
   tokens = await roleTokens(hub);
   const made = await hub.admin('PUT', `/api/users/${everyRole.name}`, { roles: ['admin', 'operator', 'auditor', 'analyst'], password: everyRole.password });
   assert.is(made.status, 200, JSON.stringify(made.body));
@@ -177,6 +178,45 @@ test('an operator finds the message just sent by its id, opens its timeline and 
   assert.ok((await page.locator('tbody tr').count()) >= 2);
   assert.equal(problems, []);
   await context.close();
+});
+
+test('an operator resends a dead letter from the Messages page, giving a reason; its evidence says resent', async () => {
+  // NTA's receiver refuses everything with 422: with one attempt allowed (SWX_DELIVERY_MAX_ATTEMPTS), a dead letter at once.
+  const refusing = createServer({ cert: nta.credentials.certPem, key: nta.credentials.keyPem }, (_req, res) => { res.writeHead(422); res.end('notice format not supported'); });
+  await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve));
+  try {
+    const registered = await hub.admin('PUT', '/api/partners/NTA', { name: 'NTA (test)', certificates: [nta.credentials.certPem], endpoints: { rest: { url: `https://localhost:${(refusing.address() as { port: number }).port}/inbox` } } });
+    assert.is(registered.status, 200, JSON.stringify(registered.body));
+    await addService(hub, 'customs.notice', ['CUSTOMS'], ['NTA']);
+    const sent = await customs.client.send({ to: 'NTA', service: 'customs.notice', action: 'notice', contentType: 'application/json', body: Buffer.from('{"notice":1}') });
+    assert.is(sent.status, 202, JSON.stringify(sent.body));
+    const id = String(sent.body.id);
+    let letters: { seq: number; messageId?: string }[] = [];
+    await waitFor('the delivery NTA refused dead-lettered', async () => {
+      letters = (await hub.admin('GET', '/api/dlq?limit=100')).body;
+      return letters.some((letter) => letter.messageId === id);
+    }, 30_000);
+    const seq = letters.find((letter) => letter.messageId === id)!.seq;
+    const { context, page, problems } = await openBrowser('en-US');
+    await signIn(page, userOf.operator, testPassword('operator'));
+    await page.locator('nav').waitFor();
+    await show(page, 'messages');
+    assert.ok(await page.getByRole('button', { name: 'Resend', exact: true }).isDisabled(), 'the filter resend waits for a preview');
+    await page.getByRole('button', { name: `Resend ${seq}` }).click();
+    await page.getByRole('alert').filter({ hasText: 'Reason (required): missing' }).waitFor();
+    assert.ok(await page.getByRole('textbox', { name: 'Reason (required)' }).evaluate((input) => document.activeElement === input), 'no reason: the field is asked for');
+    await page.getByRole('textbox', { name: 'Reason (required)' }).fill('NTA endpoint registered again');
+    await page.getByRole('button', { name: `Resend ${seq}` }).click();
+    await page.getByRole('status').filter({ hasText: `Resent: ${id}` }).waitFor();
+    await waitFor('the resent record', async () => (await consoleRequest(hub, 'GET', `/api/evidence?messageId=${encodeURIComponent(id)}`, { bearer: tokens.auditor })).body.some((row: { stage: string }) => row.stage === 'resent'), 15_000);
+    const audit = await consoleRequest(hub, 'GET', '/api/audit?limit=1000', { bearer: tokens.auditor });
+    assert.ok(audit.body.some((entry: { action: string; reason: string }) => entry.action === 'POST /api/dlq/:seq/resend' && entry.reason === 'NTA endpoint registered again'));
+    assert.equal(problems, []);
+    await context.close();
+  } finally {
+    refusing.closeAllConnections();
+    refusing.close();
+  }
 });
 
 test('an auditor downloads the bundle, which swx evidence verify accepts pinned to the CA, and verifies it in place', async () => {

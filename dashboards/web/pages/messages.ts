@@ -6,7 +6,7 @@ import { el, fill, input, select, shown } from '../dom.ts';
 import { form, go, link, parsedJson, textarea } from '../forms.ts';
 import { t } from '../i18n.ts';
 import { may } from '../roles.ts';
-import { button, load, section, table, type Row } from '../widgets.ts';
+import { button, failure, load, section, table, type Row } from '../widgets.ts';
 import type { Page } from '../page.ts';
 
 const filterNames = ['key', 'keyKind', 'partner', 'service', 'protocol', 'state', 'since', 'until'] as const;
@@ -49,29 +49,54 @@ function timeline(messageId: string): HTMLElement {
   return section(`${t('timeline')}: ${messageId}`, box);
 }
 
+/**
+ * Dead letters: each resent on its own, or all that a filter matches once a preview showed how many and which; either
+ * way with a reason, which the audit log keeps, and the message id kept or renewed.
+ */
 function deadLetters(): HTMLElement {
   const list = el('div');
-  void load(list, async () => table((await listPage<Row>('/api/dlq?limit=50')).rows, undefined, t('deadLetters')));
+  const status = el('div', { 'aria-live': 'polite' });
   const preview = el('div', { 'aria-live': 'polite' });
   const filter = textarea('filter', '{}', 3);
-  const reason = input('reason', { required: true });
+  const reason = input('reason', { required: true, 'aria-required': 'true' });
   const identity = select('messageId', [['keep', t('keepId')], ['renew', t('renewId')]], 'keep');
+  const needReason = () => {
+    if (reason.value.trim()) return reason.value.trim();
+    reason.focus();
+    throw new Error(`${t('reason')}: ${t('missing')}`);
+  };
+  const drawList = () => load(list, async () => table((await listPage<Row>('/api/dlq?limit=50')).rows, [
+    { key: 'seq' }, { key: 'messageId' }, { key: 'from' }, { key: 'to' }, { key: 'service' }, { key: 'code' }, { key: 'reason' }, { key: 'at' },
+    { key: 'resend', label: t('resend'), cell: (row) => button(`${t('resend')} ${shown(row.seq)}`, () => {
+      // A missing reason is said in the status line, as any refusal is.
+      void Promise.resolve().then(() => api<Row>('POST', `/api/dlq/${encodeURIComponent(shown(row.seq))}/resend`, undefined, { reason: needReason() }))
+        .then(() => { fill(status, el('p', { role: 'status' }, `${t('resent')}: ${shown(row.messageId)}`)); void drawList(); })
+        .catch((error: unknown) => fill(status, failure(error)));
+    }) },
+  ], t('deadLetters')));
+  void drawList();
   const resend = form(t('resend'), [
     { name: 'filter', label: t('filter'), control: filter, hint: '{"partner":"…","service":"…","since":"…"}' },
     { name: 'reason', label: t('reason'), control: reason },
     { name: 'messageId', label: t('messageId'), control: identity },
   ], t('resend'), async (values) => {
-    if (!values.reason) throw new Error(t('reason'));
-    const answer = await api<Row>('POST', '/api/dlq/resend', { filter: parsedJson(values.filter ?? '', t('filter')) ?? {}, reason: values.reason, messageId: values.messageId }, { reason: values.reason });
+    const answer = await api<Row>('POST', '/api/dlq/resend', { filter: parsedJson(values.filter ?? '', t('filter')) ?? {}, reason: needReason(), messageId: values.messageId }, { reason: needReason() });
+    void drawList();
     return el('p', { role: 'status' }, `${t('resent')}: ${shown(answer)}`);
   });
+  // The filter resend is offered only for the filter just previewed.
+  const submit = resend.element.querySelector('button[type=submit]') as HTMLButtonElement;
+  submit.disabled = true;
+  filter.addEventListener('input', () => { submit.disabled = true; });
   const previewButton = button(t('preview'), () => {
+    submit.disabled = true;
     void load(preview, async () => {
       const answer = await api<{ count: number; sample: Row[] }>('POST', '/api/dlq/preview', { filter: parsedJson(filter.value.trim(), t('filter')) ?? {} });
+      submit.disabled = answer.count === 0;
       return [el('p', { role: 'status' }, `${t('matched')}: ${answer.count}`), table(answer.sample, undefined, t('preview'))];
     });
   });
-  return section(t('deadLetters'), list, previewButton, preview, resend.element);
+  return section(t('deadLetters'), status, list, el('div', { class: 'field' }, previewButton), preview, resend.element);
 }
 
 export const messagesPage: Page = {
