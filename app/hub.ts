@@ -49,6 +49,7 @@ import { AuditFile, auditLogSink } from '../dashboards/audit-sink.ts';
 import { buildConsole, listenConsole } from '../dashboards/console.ts';
 import type { ConsoleDeps } from '../dashboards/console-context.ts';
 import { Lockout, Sessions } from '../dashboards/sessions.ts';
+import { openPanels } from '../dashboards/panels.ts';
 import { Users } from '../dashboards/users.ts';
 import { hubWatch } from './hub-watch.ts';
 
@@ -212,6 +213,8 @@ export async function startHub(config: Config): Promise<Hub> {
     // the operator token also works, for local scripts) and on its HTTPS port for operators on the network.
     const users = await Users.open(bus);
     started.push(() => users.close());
+    const panels = await openPanels(bus);
+    started.push(() => panels.close());
     const consoleDeps: ConsoleDeps = {
       users,
       sessions: await Sessions.open(bus, config.console.sessionMinutes),
@@ -222,7 +225,7 @@ export async function startHub(config: Config): Promise<Hub> {
       trust,
       opsToken: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
       csrfKey: await users.sharedSecret(),
-      registry, catalogue,
+      registry, catalogue, panels,
       settings: () => publicSettings(config),
       watch: hubWatch({
         bus, registry, deliveries, dataDir: config.dataDir,

@@ -11,6 +11,7 @@ export type Access = 'public' | 'signed-in' | readonly Role[];
 const operator: Access = ['operator'];
 const auditor: Access = ['auditor'];
 const admin: Access = ['admin'];
+const analyst: Access = ['analyst'];
 /** Statistics: the analysts', and the operators' and auditors' who watch the traffic. */
 const statistics: Access = ['analyst', 'operator', 'auditor'];
 
@@ -86,6 +87,11 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/stats/top-talkers': statistics,
   'GET /api/stats/latency': statistics,
   'GET /api/stats/errors': statistics,
+  // The SQL sandbox and the shared dashboard: the analysts'.
+  'POST /api/analysis/query': analyst,
+  'GET /api/analysis/panels': analyst,
+  'PUT /api/analysis/panels/:panel': analyst,
+  'DELETE /api/analysis/panels/:panel': analyst,
 };
 
 /**

@@ -174,4 +174,70 @@ test('overview: the last hour\'s traffic and errors, partners\' backlogs and bre
   await refused('admin', 'GET', '/api/overview');
 });
 
+/** The audit entries of one action, as an auditor reads them. */
+async function audited(action: string): Promise<any[]> {
+  const answer = await call('auditor', 'GET', '/api/audit?limit=10000');
+  assert.is(answer.status, 200, answer.text);
+  const parse = (text: string) => (text ? JSON.parse(text) : null);
+  return answer.body.filter((row: any) => row.action === action).map((row: any) => ({ ...row, before: parse(row.before), after: parse(row.after) }));
+}
+
+test('analysis: one read-only SELECT over the statistics tables; refusals carry their SWX_SQL_* code; analysts only', async () => {
+  const answer = await call('analyst', 'POST', '/api/analysis/query', { body: { sql: "SELECT service, sumIf(records, stage = 'verified') AS messages FROM stats_daily GROUP BY service ORDER BY service" } });
+  assert.is(answer.status, 200, answer.text);
+  assert.equal(answer.body.columns, ['service', 'messages']);
+  assert.equal(answer.body.rows.find((row: any) => row.service === 'customs.declaration')?.messages, 3);
+  assert.ok(answer.body.tables.some((table: string) => table.endsWith('.stats_daily')), answer.body.tables);
+  const refusals: [string, number, string][] = [
+    ['SELECT * FROM evidence', 403, 'SWX_SQL_TABLE_REFUSED'],
+    ['SELECT name FROM system.users', 403, 'SWX_SQL_TABLE_REFUSED'],
+    ["INSERT INTO messages (message_id) VALUES ('x')", 400, 'SWX_SQL_NOT_A_QUERY'],
+    ['SELECT 1; DROP TABLE messages', 400, 'SWX_SQL_NOT_A_QUERY'],
+    ['SELECT number FROM numbers(20000)', 422, 'SWX_SQL_LIMIT'],
+    ["SELECT * FROM file('/etc/passwd', 'LineAsString')", 403, ''],
+  ];
+  for (const [sql, status, code] of refusals) {
+    const refusal = await call('analyst', 'POST', '/api/analysis/query', { body: { sql } });
+    assert.is(refusal.status, status, `${sql}: ${refusal.text.slice(0, 300)}`);
+    if (code) assert.is(refusal.body.code, code, sql);
+    else assert.match(refusal.body.code, /^SWX_SQL_/, sql);
+  }
+  assert.is((await call('analyst', 'POST', '/api/analysis/query', { body: { sql: '' } })).status, 400);
+  await refused('operator', 'POST', '/api/analysis/query', { sql: 'SELECT 1' });
+  await refused('admin', 'POST', '/api/analysis/query', { sql: 'SELECT 1' });
+});
+
+test('panels: a shared dashboard kept with history; each change audited; a panel whose SQL the sandbox refuses is not saved', async () => {
+  const panel = { title: 'Messages per service', sql: "SELECT service, sumIf(records, stage = 'verified') AS messages FROM stats_daily GROUP BY service", chart: 'bar' };
+  const saved = await call('analyst', 'PUT', '/api/analysis/panels/per-service', { body: panel });
+  assert.is(saved.status, 200, saved.text);
+  assert.is(saved.body.updatedBy, 'anna');
+  const changed = await call('analyst', 'PUT', '/api/analysis/panels/per-service', { body: { ...panel, chart: 'line' }, headers: { 'x-swx-reason': 'trend%20view' } });
+  assert.is(changed.status, 200, changed.text);
+  const listed = await call('analyst', 'GET', '/api/analysis/panels');
+  assert.equal(listed.body.panels.map((p: any) => [p.id, p.title, p.chart]), [['per-service', panel.title, 'line']]);
+  const entries = await audited('PUT /api/analysis/panels/:panel');
+  assert.is(entries.length, 2);
+  assert.is(entries[1].before.chart, 'bar');
+  assert.is(entries[1].after.chart, 'line');
+  assert.is(entries[1].reason, 'trend view');
+  assert.is(entries[1].target, 'analysis/panels/per-service');
+  const sneaky = await call('analyst', 'PUT', '/api/analysis/panels/sneaky', { body: { ...panel, sql: 'SELECT raw FROM evidence' } });
+  assert.is(sneaky.status, 403);
+  assert.is(sneaky.body.code, 'SWX_SQL_TABLE_REFUSED');
+  for (const [id, body] of [['Bad Id', panel], ['ok', { ...panel, chart: 'pie' }], ['ok', { ...panel, extra: 1 }]] as const) {
+    assert.is((await call('analyst', 'PUT', `/api/analysis/panels/${encodeURIComponent(id)}`, { body })).status, 400, `${id} ${JSON.stringify(body)}`);
+  }
+  await refused('operator', 'GET', '/api/analysis/panels');
+  await refused('auditor', 'PUT', '/api/analysis/panels/per-service', panel);
+  await refused('admin', 'DELETE', '/api/analysis/panels/per-service');
+  assert.is((await call('analyst', 'DELETE', '/api/analysis/panels/per-service')).status, 200);
+  assert.is((await call('analyst', 'DELETE', '/api/analysis/panels/per-service')).status, 404);
+  assert.equal((await call('analyst', 'GET', '/api/analysis/panels')).body.panels, []);
+  const removal = await audited('DELETE /api/analysis/panels/:panel');
+  assert.is(removal.length, 1);
+  assert.is(removal[0].before.chart, 'line');
+  assert.is(removal[0].after, null);
+});
+
 test.run();
