@@ -81,6 +81,8 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence/bundle/:messageId': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
+  'GET /api/alerts': ['operator', 'auditor'],
+  'GET /api/alerts/rules': ['operator', 'auditor'],
   'GET /api/overview': ['operator', 'auditor', 'analyst'],
   'GET /api/stats/traffic': statistics,
   'GET /api/stats/trend': statistics,

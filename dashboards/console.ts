@@ -20,6 +20,7 @@ import { problemReplies } from '../engine/metrics.ts';
 import { channelSchema, partnerSchema, serviceSchema, topicSchema } from '../engine/registry.ts';
 import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
+import { mountAlertRoutes } from './alert-routes.ts';
 import { mountAnalysisRoutes } from './analysis-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
 import { mountMessageRoutes } from './message-routes.ts';
@@ -261,6 +262,7 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   mountStatsRoutes(app, deps);
   mountOverviewRoutes(app, deps);
   mountAnalysisRoutes(app, deps);
+  mountAlertRoutes(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
   await app.ready();
   return app;
