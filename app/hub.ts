@@ -49,6 +49,8 @@ import { AuditFile, auditLogSink } from '../dashboards/audit-sink.ts';
 import { buildConsole, listenConsole } from '../dashboards/console.ts';
 import type { ConsoleDeps } from '../dashboards/console-context.ts';
 import { Lockout, Sessions } from '../dashboards/sessions.ts';
+import { AlertEvaluator, judgeAlerts } from '../dashboards/alerts.ts';
+import { openPanels } from '../dashboards/panels.ts';
 import { Users } from '../dashboards/users.ts';
 import { hubWatch } from './hub-watch.ts';
 
@@ -212,6 +214,29 @@ export async function startHub(config: Config): Promise<Hub> {
     // the operator token also works, for local scripts) and on its HTTPS port for operators on the network.
     const users = await Users.open(bus);
     started.push(() => users.close());
+    const panels = await openPanels(bus);
+    started.push(() => panels.close());
+    const watch = hubWatch({
+      bus, registry, deliveries, dataDir: config.dataDir,
+      hubCertificates: [
+        { subject: 'hub CA', kind: 'hub', pem: pki.ca.certPem },
+        { subject: 'hub signing', kind: 'hub', pem: pki.hubSign.certPem },
+        { subject: 'hub TLS', kind: 'hub', pem: pki.hubTls.certPem },
+        { subject: config.evidence.tsaUrl ? `TSA ${config.evidence.tsaUrl}` : 'built-in TSA', kind: 'tsa', pem: config.evidence.tsaUrl ? tsaTrustedPem ?? '' : pki.tsa.certPem },
+      ],
+      crls: () => trust.crlStatus(),
+      stampingBacklog: () => stamper?.health().unstampedRecords ?? 0,
+    });
+    // Judged on a timer (and published on swx.alerts.<kind>) by the process that archives; any process judges on demand.
+    const alerts = new AlertEvaluator(
+      (now) => judgeAlerts(watch, store, config.alerts, now),
+      (subject, change) => bus.nc.publish(subject, JSON.stringify(change)),
+      config.alerts.intervalSeconds * 1_000,
+    );
+    if (store) {
+      alerts.start();
+      started.push(() => alerts.stop());
+    }
     const consoleDeps: ConsoleDeps = {
       users,
       sessions: await Sessions.open(bus, config.console.sessionMinutes),
@@ -222,19 +247,10 @@ export async function startHub(config: Config): Promise<Hub> {
       trust,
       opsToken: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
       csrfKey: await users.sharedSecret(),
-      registry, catalogue,
+      registry, catalogue, panels,
       settings: () => publicSettings(config),
-      watch: hubWatch({
-        bus, registry, deliveries, dataDir: config.dataDir,
-        hubCertificates: [
-          { subject: 'hub CA', kind: 'hub', pem: pki.ca.certPem },
-          { subject: 'hub signing', kind: 'hub', pem: pki.hubSign.certPem },
-          { subject: 'hub TLS', kind: 'hub', pem: pki.hubTls.certPem },
-          { subject: config.evidence.tsaUrl ? `TSA ${config.evidence.tsaUrl}` : 'built-in TSA', kind: 'tsa', pem: config.evidence.tsaUrl ? tsaTrustedPem ?? '' : pki.tsa.certPem },
-        ],
-        crls: () => trust.crlStatus(),
-        stampingBacklog: () => stamper?.health().unstampedRecords ?? 0,
-      }),
+      watch,
+      alerts: { evaluator: alerts, thresholds: config.alerts },
       operatorRoutes: (table) => {
         mountCrlDistribution(table, () => trust.ownCrl());
         mountAdminApi(table, {

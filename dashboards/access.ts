@@ -14,6 +14,7 @@ export type Access = 'public' | 'signed-in' | readonly Role[];
 const operator: Access = ['operator'];
 const auditor: Access = ['auditor'];
 const admin: Access = ['admin'];
+const analyst: Access = ['analyst'];
 /** Statistics: the analysts', and the operators' and auditors' who watch the traffic. */
 const statistics: Access = ['analyst', 'operator', 'auditor'];
 
@@ -87,12 +88,19 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/evidence/bundle/:messageId/verify': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
+  'GET /api/alerts': ['operator', 'auditor'],
+  'GET /api/alerts/rules': ['operator', 'auditor'],
   'GET /api/overview': ['operator', 'auditor', 'analyst'],
   'GET /api/stats/traffic': statistics,
   'GET /api/stats/trend': statistics,
   'GET /api/stats/top-talkers': statistics,
   'GET /api/stats/latency': statistics,
   'GET /api/stats/errors': statistics,
+  // The SQL sandbox and the shared dashboard: the analysts'.
+  'POST /api/analysis/query': analyst,
+  'GET /api/analysis/panels': analyst,
+  'PUT /api/analysis/panels/:panel': analyst,
+  'DELETE /api/analysis/panels/:panel': analyst,
 };
 
 /**

@@ -10,6 +10,8 @@ import type { CertificateCheck } from '../engine/trust/index.ts';
 import { SwxError } from '../engine/errors.ts';
 import { allowedRole, type Access } from './access.ts';
 import type { AuditSink } from './audit-sink.ts';
+import type { AlertEvaluator, AlertThresholds } from './alerts.ts';
+import type { Panels } from './panels.ts';
 import type { Lockout, Session, Sessions } from './sessions.ts';
 import type { HubWatch } from './watch.ts';
 import type { Role, Users } from './users.ts';
@@ -51,6 +53,9 @@ export interface ConsoleDeps {
   store?: Store;
   /** What the overview and the alerts read of the running hub. */
   watch: HubWatch;
+  /** The analysts' shared dashboard. */
+  panels: Panels;
+  alerts: { evaluator: AlertEvaluator; thresholds: AlertThresholds };
 }
 
 export interface ConsoleListener {

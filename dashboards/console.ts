@@ -20,6 +20,8 @@ import { problemReplies } from '../engine/metrics.ts';
 import { channelSchema, partnerSchema, serviceSchema, topicSchema } from '../engine/registry.ts';
 import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
+import { mountAlertRoutes } from './alert-routes.ts';
+import { mountAnalysisRoutes } from './analysis-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
 import { mountMessageRoutes } from './message-routes.ts';
 import { mountOverviewRoutes } from './overview-routes.ts';
@@ -260,6 +262,8 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   mountMessageRoutes(app, deps);
   mountStatsRoutes(app, deps);
   mountOverviewRoutes(app, deps);
+  mountAnalysisRoutes(app, deps);
+  mountAlertRoutes(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
   await mountConsolePages(app);
   await app.ready();

@@ -226,3 +226,21 @@ export async function messageTimeline(store: Store, messageId: string, from?: st
   const rank = (stage: string) => { const i = stageOrder.indexOf(stage); return i < 0 ? stageOrder.length : i; };
   return entries.sort((a, b) => a.at.localeCompare(b.at) || rank(a.stage) - rank(b.stage) || a.chain - b.chain);
 }
+
+/**
+ * Receivers still without a receipt (or a dead letter) for messages received between `since` and `before`: how many
+ * each is waiting on. A message routed and never delivered shows here before anyone asks after it.
+ */
+export async function awaitingReceipt(store: Store, since: string, before: string): Promise<{ receiver: string; waiting: number }[]> {
+  const rows = await store.query<{ receiver: string; waiting: string }>(
+    `SELECT receiver, toString(count()) AS waiting FROM (
+       SELECT groupUniqArrayArray(receivers) AS all_receivers, groupUniqArrayArray(delivered_to) AS all_delivered, groupUniqArrayArray(dead_to) AS all_dead
+       FROM message_state
+       WHERE (from_partner, message_id) IN (SELECT from_partner, message_id FROM messages
+         WHERE at >= {since:DateTime64(3, 'UTC')} AND at < {before:DateTime64(3, 'UTC')})
+       GROUP BY from_partner, message_id)
+     ARRAY JOIN arrayFilter(r -> NOT has(all_delivered, r) AND NOT has(all_dead, r), all_receivers) AS receiver
+     GROUP BY receiver ORDER BY count() DESC, receiver`,
+    { since: time(since), before: time(before) });
+  return rows.map((row) => ({ receiver: row.receiver, waiting: Number(row.waiting) }));
+}

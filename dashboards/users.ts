@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { followBucket } from '../engine/nats/follow.ts';
+import { revisions, type Revision } from '../engine/nats/shared-entries.ts';
 import type { Bus } from '../engine/nats/jetstream.ts';
 import { roles, type Role } from './access.ts';
 
@@ -223,14 +224,9 @@ export class Users {
   }
 
   /** Every stored revision of a user, without its password hash, oldest first. */
-  async history(name: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+  async history(name: string): Promise<Revision[]> {
     userName.parse(name);
-    const out = [];
-    for await (const entry of await this.kv.history({ key: `user.${name}` })) {
-      const value = entry.operation === 'PUT' ? publicUser(userSchema.parse(entry.json())) : undefined;
-      out.push({ revision: entry.revision, at: entry.created.toISOString(), operation: entry.operation, ...(value ? { value } : {}) });
-    }
-    return out;
+    return revisions(this.kv, `user.${name}`, (value) => publicUser(userSchema.parse(value)));
   }
 
   close(): void { this.stopWatch?.(); }

@@ -1,13 +1,19 @@
 // The console's data routes on a running hub, fed by messages agencies really sent: message search and timelines,
 // statistics (JSON and CSV), the overview, the analysts' SQL and shared panels, alerts, runtime settings and the
 // dead-letter preview and bulk resend. Each route is tried with a role that may call it and one that may not.
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Role } from '../../dashboards/users.ts';
 import { consoleRequest, roleTokens, type Answer, type ConsoleRequest } from '../helpers/console.ts';
-import { addAgency, addService, evidenceOf, startHubProcess, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { issueCertificate } from '../../engine/pki/index.ts';
+import { addAgency, addService, evidenceOf, startHubProcess, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
 let hub: HubProcess;
+/** Thresholds low enough for a test to cross: one failure opens a breaker, two waiting deliveries are a backlog, a receipt is missing after 0.6 s. */
+const alertEnv = { SWX_NODE_NAME: 'console-data', SWX_BREAKER_FAILURES: '1', SWX_ALERT_BACKLOG: '1', SWX_ALERT_RECEIPT_MINUTES: '0.01' };
 let tokens = {} as Record<Role, string>;
 let customs: TestAgency;
 let boft: TestAgency;
@@ -26,7 +32,7 @@ async function refused(role: Role, method: string, path: string, body?: unknown)
 }
 
 test.before(async () => {
-  hub = await startHubProcess({ env: { SWX_NODE_NAME: 'console-data' } });
+  hub = await startHubProcess({ env: alertEnv });
   tokens = await roleTokens(hub);
   customs = await addAgency(hub, 'CUSTOMS');
   boft = await addAgency(hub, 'BOFT');
@@ -172,6 +178,149 @@ test('overview: the last hour\'s traffic and errors, partners\' backlogs and bre
   assert.is((await call('analyst', 'GET', '/api/overview')).status, 200);
   assert.is((await call('auditor', 'GET', '/api/overview')).status, 200);
   await refused('admin', 'GET', '/api/overview');
+});
+
+/** The audit entries of one action, as an auditor reads them. */
+async function audited(action: string): Promise<any[]> {
+  const answer = await call('auditor', 'GET', '/api/audit?limit=10000');
+  assert.is(answer.status, 200, answer.text);
+  const parse = (text: string) => (text ? JSON.parse(text) : null);
+  return answer.body.filter((row: any) => row.action === action).map((row: any) => ({ ...row, before: parse(row.before), after: parse(row.after) }));
+}
+
+test('analysis: one read-only SELECT over the statistics tables; refusals carry their SWX_SQL_* code; analysts only', async () => {
+  const answer = await call('analyst', 'POST', '/api/analysis/query', { body: { sql: "SELECT service, sumIf(records, stage = 'verified') AS messages FROM stats_daily GROUP BY service ORDER BY service" } });
+  assert.is(answer.status, 200, answer.text);
+  assert.equal(answer.body.columns, ['service', 'messages']);
+  assert.equal(answer.body.rows.find((row: any) => row.service === 'customs.declaration')?.messages, 3);
+  assert.ok(answer.body.tables.some((table: string) => table.endsWith('.stats_daily')), answer.body.tables);
+  const refusals: [string, number, string][] = [
+    ['SELECT * FROM evidence', 403, 'SWX_SQL_TABLE_REFUSED'],
+    ['SELECT name FROM system.users', 403, 'SWX_SQL_TABLE_REFUSED'],
+    ["INSERT INTO messages (message_id) VALUES ('x')", 400, 'SWX_SQL_NOT_A_QUERY'],
+    ['SELECT 1; DROP TABLE messages', 400, 'SWX_SQL_NOT_A_QUERY'],
+    ['SELECT number FROM numbers(20000)', 422, 'SWX_SQL_LIMIT'],
+    ["SELECT * FROM file('/etc/passwd', 'LineAsString')", 403, ''],
+  ];
+  for (const [sql, status, code] of refusals) {
+    const refusal = await call('analyst', 'POST', '/api/analysis/query', { body: { sql } });
+    assert.is(refusal.status, status, `${sql}: ${refusal.text.slice(0, 300)}`);
+    if (code) assert.is(refusal.body.code, code, sql);
+    else assert.match(refusal.body.code, /^SWX_SQL_/, sql);
+  }
+  assert.is((await call('analyst', 'POST', '/api/analysis/query', { body: { sql: '' } })).status, 400);
+  await refused('operator', 'POST', '/api/analysis/query', { sql: 'SELECT 1' });
+  await refused('admin', 'POST', '/api/analysis/query', { sql: 'SELECT 1' });
+});
+
+test('panels: a shared dashboard kept with history; each change audited; a panel whose SQL the sandbox refuses is not saved', async () => {
+  const panel = { title: 'Messages per service', sql: "SELECT service, sumIf(records, stage = 'verified') AS messages FROM stats_daily GROUP BY service", chart: 'bar' };
+  const saved = await call('analyst', 'PUT', '/api/analysis/panels/per-service', { body: panel });
+  assert.is(saved.status, 200, saved.text);
+  assert.is(saved.body.updatedBy, 'anna');
+  const changed = await call('analyst', 'PUT', '/api/analysis/panels/per-service', { body: { ...panel, chart: 'line' }, headers: { 'x-swx-reason': 'trend%20view' } });
+  assert.is(changed.status, 200, changed.text);
+  const listed = await call('analyst', 'GET', '/api/analysis/panels');
+  assert.equal(listed.body.panels.map((p: any) => [p.id, p.title, p.chart]), [['per-service', panel.title, 'line']]);
+  const entries = await audited('PUT /api/analysis/panels/:panel');
+  assert.is(entries.length, 2);
+  assert.is(entries[1].before.chart, 'bar');
+  assert.is(entries[1].after.chart, 'line');
+  assert.is(entries[1].reason, 'trend view');
+  assert.is(entries[1].target, 'analysis/panels/per-service');
+  const sneaky = await call('analyst', 'PUT', '/api/analysis/panels/sneaky', { body: { ...panel, sql: 'SELECT raw FROM evidence' } });
+  assert.is(sneaky.status, 403);
+  assert.is(sneaky.body.code, 'SWX_SQL_TABLE_REFUSED');
+  for (const [id, body] of [['Bad Id', panel], ['ok', { ...panel, chart: 'pie' }], ['ok', { ...panel, extra: 1 }]] as const) {
+    assert.is((await call('analyst', 'PUT', `/api/analysis/panels/${encodeURIComponent(id)}`, { body })).status, 400, `${id} ${JSON.stringify(body)}`);
+  }
+  await refused('operator', 'GET', '/api/analysis/panels');
+  await refused('auditor', 'PUT', '/api/analysis/panels/per-service', panel);
+  await refused('admin', 'DELETE', '/api/analysis/panels/per-service');
+  assert.is((await call('analyst', 'DELETE', '/api/analysis/panels/per-service')).status, 200);
+  assert.is((await call('analyst', 'DELETE', '/api/analysis/panels/per-service')).status, 404);
+  assert.equal((await call('analyst', 'GET', '/api/analysis/panels')).body.panels, []);
+  const removal = await audited('DELETE /api/analysis/panels/:panel');
+  assert.is(removal.length, 1);
+  assert.is(removal[0].before.chart, 'line');
+  assert.is(removal[0].after, null);
+});
+
+test('alerts: a certificate near expiry, a breaker open, a backlog and missing receipts, published on swx.alerts.<kind> as they start; operators and auditors', async () => {
+  const nc = await connect({ servers: `nats://127.0.0.1:${hub.natsPort}` });
+  const published: any[] = [];
+  const subscription = nc.subscribe('swx.alerts.>', { callback: (_error, message) => { published.push({ subject: message.subject, ...message.json<any>() }); } });
+  await nc.flush();
+  try {
+    // An agency whose certificate ends in 20 days; one whose endpoint refuses connections; one that collects its messages and never does.
+    const short = await issueCertificate(join(hub.dataDir, 'pki'), 'SHORTLIVED', { validityDays: 20 });
+    assert.is((await hub.admin('PUT', '/api/partners/SHORTLIVED', { name: 'short-lived', certificates: [short.certPem] })).status, 200);
+    const down = await issueCertificate(join(hub.dataDir, 'pki'), 'FDA');
+    assert.is((await hub.admin('PUT', '/api/partners/FDA', { name: 'down', certificates: [down.certPem], endpoints: { rest: { url: 'https://localhost:1/inbox' } } })).status, 200);
+    await addAgency(hub, 'NTA', { receive: 'pull' });
+    await addService(hub, 'tax.notice', ['CUSTOMS'], ['FDA', 'NTA']);
+    for (const to of ['FDA', 'FDA', 'NTA']) {
+      assert.is((await customs.client.send({ to, service: 'tax.notice', action: 'deliver', contentType: 'application/json', body: Buffer.from('{}') })).status, 202);
+    }
+    let alerts: any[] = [];
+    const holds = (id: string) => alerts.some((alert) => alert.id === id);
+    await waitFor('the alerts', async () => {
+      const answer = await call('operator', 'GET', '/api/alerts');
+      assert.is(answer.status, 200, answer.text);
+      alerts = answer.body.alerts;
+      return ['certificate-expiry:agency/SHORTLIVED', 'breaker-open:FDA', 'backlog:FDA', 'missing-receipts:NTA'].every(holds);
+    }, 30_000);
+    const byId = new Map(alerts.map((alert) => [alert.id, alert]));
+    assert.is(byId.get('certificate-expiry:agency/SHORTLIVED').severity, 'warning', '20 days: within 30');
+    assert.match(byId.get('certificate-expiry:agency/SHORTLIVED').message, /in 1[89] days|in 20 days/);
+    assert.is(byId.get('breaker-open:FDA').severity, 'critical');
+    assert.match(byId.get('missing-receipts:NTA').message, /^1 messages to NTA/);
+    assert.ok(!alerts.some((alert) => alert.kind === 'certificate-expiry' && alert.subject === 'agency/CUSTOMS'), 'a certificate good for a year raises nothing');
+    const severities = alerts.map((alert) => alert.severity);
+    assert.equal(severities, [...severities].sort((a, b) => ['critical', 'warning', 'info'].indexOf(a) - ['critical', 'warning', 'info'].indexOf(b)));
+    // Each started once on NATS, on its kind's subject, with the time it was first seen.
+    await waitFor('the published changes', () => ['breaker-open:FDA', 'missing-receipts:NTA'].every((id) => published.some((change) => change.alert.id === id)), 10_000);
+    for (const id of ['certificate-expiry:agency/SHORTLIVED', 'breaker-open:FDA', 'missing-receipts:NTA']) {
+      const firing = published.filter((change) => change.alert.id === id && change.state === 'firing');
+      assert.is(firing.length, 1, id);
+      assert.is(firing[0].subject, `swx.alerts.${firing[0].alert.kind}`);
+      assert.is(firing[0].alert.since, byId.get(id).since);
+    }
+    assert.is((await call('auditor', 'GET', '/api/alerts')).status, 200);
+    await refused('analyst', 'GET', '/api/alerts');
+    await refused('admin', 'GET', '/api/alerts');
+  } finally {
+    subscription.unsubscribe();
+    await nc.close();
+  }
+});
+
+test('the Prometheus rule file: valid YAML (read by PyYAML), one rule per condition over metrics the hub exposes, the same from the CLI', async () => {
+  const answer = await call('operator', 'GET', '/api/alerts/rules');
+  assert.is(answer.status, 200, answer.text);
+  assert.match(String(answer.headers['content-type']), /^application\/yaml/);
+  const parsed = await new Promise<any>((resolve, reject) => {
+    const child = execFile('python3', ['-c', 'import sys, yaml, json; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], (error, out) => (error ? reject(error) : resolve(JSON.parse(out))));
+    child.stdin!.end(answer.text);
+  });
+  assert.is(parsed.groups.length, 1);
+  const rules = parsed.groups[0].rules as any[];
+  assert.equal(rules.map((rule) => rule.alert).sort(), [
+    'SwxCertificateExpiresIn30Days', 'SwxCertificateExpiresIn60Days', 'SwxCertificateExpiresIn7Days', 'SwxDataDiskFilling', 'SwxDataDiskFull',
+    'SwxDeliveryBacklog', 'SwxMissingReceipts', 'SwxPartnerCircuitOpen', 'SwxTimeStampingBacklog',
+  ]);
+  const exposed = await (await fetch(`http://127.0.0.1:${hub.opsPort}/metrics`)).text();
+  for (const rule of rules) {
+    assert.ok(['info', 'warning', 'critical'].includes(rule.labels.severity), rule.alert);
+    assert.match(rule.for, /^\d+[smh]$/);
+    assert.ok(rule.annotations.summary.length > 0);
+    for (const metric of rule.expr.match(/swx_[a-z_]+/g)) assert.ok(exposed.includes(`# TYPE ${metric} `), `${rule.alert}: ${metric} is exposed`);
+  }
+  assert.ok(rules.find((rule) => rule.alert === 'SwxDeliveryBacklog').expr.endsWith('> 1'), 'with this hub\'s threshold');
+  const cli = await swxCommand(['alerts', 'rules', '--data', hub.dataDir], alertEnv);
+  assert.is(cli.code, 0, cli.stderr);
+  assert.is(cli.stdout, answer.text);
+  await refused('analyst', 'GET', '/api/alerts/rules');
 });
 
 test.run();
