@@ -314,6 +314,36 @@ test('an analyst reads the traffic chart: its series hold the message sent; the 
   await context.close();
 });
 
+test('an analyst runs a query, charts it and saves it as a panel; an over-limit query is refused with its code', async () => {
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, userOf.analyst, testPassword('analyst'));
+  await page.locator('nav').waitFor();
+  await show(page, 'analysis');
+  const sql = page.getByLabel('SQL (one SELECT)');
+  await sql.fill('SELECT service, count() AS messages FROM messages GROUP BY service ORDER BY service');
+  await page.getByRole('button', { name: 'Run' }).click();
+  const row = page.locator('tr', { has: page.getByRole('cell', { name: 'customs.declaration', exact: true }) });
+  await row.waitFor();
+  assert.ok(Number(await row.locator('td').nth(1).textContent()) >= 1);
+  await page.getByLabel('Show as').first().selectOption('bar');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.locator('.chart[data-drawn]').waitFor();
+  await page.getByLabel('Panel name').fill('messages-by-service');
+  await page.getByLabel('Name', { exact: true }).fill('Messages by service');
+  await page.getByRole('button', { name: 'Save as panel' }).click();
+  await page.getByRole('button', { name: 'Open messages-by-service' }).waitFor();
+  const panel = await consoleRequest(hub, 'GET', '/api/analysis/panels', { bearer: tokens.analyst });
+  assert.ok(panel.body.panels.some((entry: { id: string; chart: string; updatedBy: string }) => entry.id === 'messages-by-service' && entry.chart === 'bar' && entry.updatedBy === userOf.analyst));
+  await sql.fill('SELECT number FROM numbers(20000)');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.getByRole('alert').filter({ hasText: 'SWX_SQL_LIMIT' }).waitFor();
+  await sql.fill('SELECT * FROM audit');
+  await page.getByRole('button', { name: 'Run' }).click();
+  await page.getByRole('alert').filter({ hasText: 'SWX_SQL_TABLE_REFUSED' }).waitFor();
+  assert.equal(problems, []);
+  await context.close();
+});
+
 test('changes made without the CSRF token are refused; a session cookie replayed after sign-out is refused', async () => {
   const { context, page } = await openBrowser('en-US');
   await signIn(page, userOf.operator, testPassword('operator'));

@@ -4,7 +4,7 @@ import { api, query } from '../api.ts';
 import { el, fill, input, select, shown } from '../dom.ts';
 import { form, go, textarea } from '../forms.ts';
 import { t } from '../i18n.ts';
-import { chart, csvLink, load, section, table, type ChartSpec, type Row } from '../widgets.ts';
+import { button, chart, csvLink, load, section, table, type ChartSpec, type Row } from '../widgets.ts';
 import type { Page } from '../page.ts';
 
 interface Overview {
@@ -77,32 +77,33 @@ export const statisticsPage: Page = {
   },
 };
 
-interface Analysis { columns: { name: string; type: string }[] | string[]; rows: Row[] | unknown[][]; tables?: string[] }
-
-/** The analysis answer as rows of named values, whichever way the server lays them out. */
-function analysisRows(answer: Analysis): Row[] {
-  const names = answer.columns.map((column) => (typeof column === 'string' ? column : column.name));
-  return answer.rows.map((row) => (Array.isArray(row) ? Object.fromEntries(names.map((name, i) => [name, row[i]])) : row));
-}
+interface Analysis { columns: string[]; rows: Row[]; tables: string[] }
+interface Panel { id: string; title: string; sql: string; chart: 'table' | 'line' | 'bar'; updatedBy: string; updatedAt: string }
 
 export const analysisPage: Page = {
   id: 'analysis',
   route: 'POST /api/analysis/query',
   render(target) {
-    const output = el('div');
+    const output = el('div', { 'aria-live': 'polite' });
     const sql = textarea('sql', 'SELECT service, count() AS messages FROM messages GROUP BY service ORDER BY messages DESC LIMIT 20', 5);
     const as = select('as', [['table', t('table')], ['bar', `${t('chart')} (bar)`], ['line', `${t('chart')} (line)`]], 'table');
-    let last: Row[] = [];
     const run = form(t('analysis'), [{ name: 'sql', label: t('sql'), control: sql }, { name: 'as', label: t('show'), control: as }], t('run'), async (values) => {
-      last = analysisRows(await api<Analysis>('POST', '/api/analysis/query', { sql: values.sql }));
-      fill(output, values.as === 'table' || !last.length ? table(last, undefined, t('analysis')) : chart(last, { x: Object.keys(last[0]!)[0]!, kind: values.as === 'bar' ? 'bar' : 'line' }, t('analysis')),
-        last.length ? csvLink(last, 'analysis.csv') : null);
+      const answer = await api<Analysis>('POST', '/api/analysis/query', { sql: values.sql });
+      const rows = answer.rows;
+      fill(output,
+        el('p', {}, `${rows.length} × ${answer.columns.length} (${answer.tables.join(', ')})`),
+        values.as === 'table' || !rows.length ? table(rows, answer.columns.map((key) => ({ key })), t('analysis')) : chart(rows, { x: answer.columns[0] ?? '', figures: answer.columns.slice(1), kind: values.as === 'bar' ? 'bar' : 'line' }, t('analysis')),
+        rows.length ? csvLink(rows, 'analysis.csv') : null);
     });
     const panels = el('div');
-    const drawPanels = () => load(panels, async () => {
-      const saved = await api<Row[] | { panels: Row[] }>('GET', '/api/analysis/panels');
-      return table(Array.isArray(saved) ? saved : saved.panels, undefined, t('panels'));
-    });
+    const drawPanels = () => load(panels, async () => table((await api<{ panels: Panel[] }>('GET', '/api/analysis/panels')).panels as unknown as Row[], [
+      { key: 'id' }, { key: 'title', label: t('name') }, { key: 'chart', label: t('show') }, { key: 'sql' }, { key: 'updatedBy' }, { key: 'updatedAt' },
+      { key: 'open', label: t('open'), cell: (row) => button(`${t('open')} ${shown(row.id)}`, () => {
+        sql.value = shown(row.sql);
+        as.value = shown(row.chart);
+        run.element.requestSubmit();
+      }) },
+    ], t('panels')));
     const save = form(t('saveAsPanel'), [
       { name: 'panel', label: t('panelName'), control: input('panel', { placeholder: 'daily-volume' }) },
       { name: 'title', label: t('name'), control: input('title') },
