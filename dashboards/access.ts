@@ -45,6 +45,9 @@ export const routeAccess: Record<string, Access> = {
   'POST /api/users/:user/tokens': 'signed-in',
   'DELETE /api/users/:user/tokens/:token': 'signed-in',
   'GET /api/settings': admin,
+  'GET /api/settings/runtime': admin,
+  'PUT /api/settings/runtime/:name': admin,
+  'GET /api/settings/runtime/:name/history': admin,
   // Trading partners, services, the query catalogue, topics, channels and resends: the operators'.
   'GET /api/partners': operator,
   'GET /api/partners/:partner': operator,
@@ -77,6 +80,8 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/catalogue/:dataset/history': operator,
   'GET /api/dlq': operator,
   'POST /api/dlq/:seq/resend': operator,
+  'POST /api/dlq/preview': operator,
+  'POST /api/dlq/resend': operator,
   // Reading messages: operators (to resend) and auditors (to check).
   'POST /api/messages/stages': ['operator', 'auditor'],
   'GET /api/messages': ['operator', 'auditor'],

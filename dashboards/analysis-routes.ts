@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SwxError } from '../engine/errors.ts';
 import { StoreError } from '../engine/store/index.ts';
 import { accessOf } from './access.ts';
-import { AnalysisRefused, checkAnalysis, runAnalysis } from './analysis.ts';
+import { AnalysisRefused, checkAnalysis, defaultAnalysisLimits, runAnalysis } from './analysis.ts';
 import { archiveOf, auditChange, type ConsoleApp, type ConsoleDeps } from './console-context.ts';
 import { panelId, panelSchema, sql } from './panels.ts';
 
@@ -33,7 +33,12 @@ export function mountAnalysisRoutes(app: ConsoleApp, deps: ConsoleDeps): void {
       response: { 200: z.object({ columns: z.array(z.string()), rows: z.array(z.record(z.string(), z.unknown())), tables: z.array(z.string()) }) },
     },
   }, async (request) => {
-    const { rows, tables } = await sandboxed(() => runAnalysis(archiveOf(deps), request.body.sql));
+    const limits = {
+      ...defaultAnalysisLimits,
+      maxExecutionTimeSec: Number(deps.runtime.value('analysisMaxExecutionSeconds')),
+      maxResultRows: Number(deps.runtime.value('analysisMaxResultRows')),
+    };
+    const { rows, tables } = await sandboxed(() => runAnalysis(archiveOf(deps), request.body.sql, limits));
     return { columns: rows.length ? Object.keys(rows[0]!) : [], rows, tables };
   });
 

@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { RouteTable } from '../engine/admin.ts';
+import type { DeadLetter } from '../engine/deadletters.ts';
 import type { Catalogue } from '../engine/catalogue.ts';
 import type { Registry } from '../engine/registry.ts';
 import type { Store } from '../engine/store/index.ts';
@@ -12,6 +13,7 @@ import { allowedRole, type Access } from './access.ts';
 import type { AuditSink } from './audit-sink.ts';
 import type { AlertEvaluator, AlertThresholds } from './alerts.ts';
 import type { Panels } from './panels.ts';
+import type { RuntimeSettings } from './runtime-settings.ts';
 import type { Lockout, Session, Sessions } from './sessions.ts';
 import type { HubWatch } from './watch.ts';
 import type { Role, Users } from './users.ts';
@@ -56,6 +58,13 @@ export interface ConsoleDeps {
   /** The analysts' shared dashboard. */
   panels: Panels;
   alerts: { evaluator: AlertEvaluator; thresholds: AlertThresholds };
+  /** The settings every hub process applies while running. */
+  runtime: RuntimeSettings;
+  /** The dead-letter stream, oldest first, and the resend of one letter (engine/deadletters.ts). */
+  deadLetters: {
+    list(limit: number): Promise<DeadLetter[]>;
+    resend(seq: number, options: { renewId?: string; reason?: string }): Promise<DeadLetter>;
+  };
 }
 
 export interface ConsoleListener {

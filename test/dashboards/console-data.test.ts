@@ -18,6 +18,8 @@ let tokens = {} as Record<Role, string>;
 let customs: TestAgency;
 let boft: TestAgency;
 const sent: string[] = [];
+/** The certificate of FDA, an agency whose endpoint refuses every connection. */
+let down = '';
 const hourAgo = () => new Date(Date.now() - 3_600_000).toISOString();
 const soon = () => new Date(Date.now() + 3_600_000).toISOString();
 
@@ -255,8 +257,8 @@ test('alerts: a certificate near expiry, a breaker open, a backlog and missing r
     // An agency whose certificate ends in 20 days; one whose endpoint refuses connections; one that collects its messages and never does.
     const short = await issueCertificate(join(hub.dataDir, 'pki'), 'SHORTLIVED', { validityDays: 20 });
     assert.is((await hub.admin('PUT', '/api/partners/SHORTLIVED', { name: 'short-lived', certificates: [short.certPem] })).status, 200);
-    const down = await issueCertificate(join(hub.dataDir, 'pki'), 'FDA');
-    assert.is((await hub.admin('PUT', '/api/partners/FDA', { name: 'down', certificates: [down.certPem], endpoints: { rest: { url: 'https://localhost:1/inbox' } } })).status, 200);
+    down = (await issueCertificate(join(hub.dataDir, 'pki'), 'FDA')).certPem;
+    assert.is((await hub.admin('PUT', '/api/partners/FDA', { name: 'down', certificates: [down], endpoints: { rest: { url: 'https://localhost:1/inbox' } } })).status, 200);
     await addAgency(hub, 'NTA', { receive: 'pull' });
     await addService(hub, 'tax.notice', ['CUSTOMS'], ['FDA', 'NTA']);
     for (const to of ['FDA', 'FDA', 'NTA']) {
@@ -321,6 +323,76 @@ test('the Prometheus rule file: valid YAML (read by PyYAML), one rule per condit
   assert.is(cli.code, 0, cli.stderr);
   assert.is(cli.stdout, answer.text);
   await refused('analyst', 'GET', '/api/alerts/rules');
+});
+
+test('runtime settings: kept with history, applied while running, the runtime value winning over the start-up one until reset; admins only', async () => {
+  const listed = await call('admin', 'GET', '/api/settings/runtime');
+  assert.is(listed.status, 200, listed.text);
+  const rows = listed.body.settings;
+  const row = (name: string) => rows.find((entry: any) => entry.name === name);
+  assert.equal(rows.map((entry: any) => entry.name), ['logLevel', 'retentionDays', 'tsaGraceSeconds', 'maxUnstampedRecords', 'analysisMaxExecutionSeconds', 'analysisMaxResultRows']);
+  assert.equal([row('logLevel').value, row('logLevel').source], ['warn', 'startup']);
+  const query = { sql: 'SELECT number FROM numbers(10)' };
+  assert.is((await call('analyst', 'POST', '/api/analysis/query', { body: query })).status, 200);
+  const lowered = await call('admin', 'PUT', '/api/settings/runtime/analysisMaxResultRows', { body: { value: 5 }, headers: { 'x-swx-reason': 'ad-hoc%20limits' } });
+  assert.is(lowered.status, 200, lowered.text);
+  assert.equal([lowered.body.value, lowered.body.source, lowered.body.startup, lowered.body.updatedBy], [5, 'runtime', 10_000, 'ada']);
+  const limited = await call('analyst', 'POST', '/api/analysis/query', { body: query });
+  assert.is(limited.status, 422, limited.text);
+  assert.is(limited.body.code, 'SWX_SQL_LIMIT');
+  assert.is((await call('admin', 'PUT', '/api/settings/runtime/analysisMaxResultRows', { body: { value: null } })).body.source, 'startup');
+  assert.is((await call('analyst', 'POST', '/api/analysis/query', { body: query })).status, 200);
+  const history = await call('admin', 'GET', '/api/settings/runtime/analysisMaxResultRows/history');
+  assert.is(history.status, 200, history.text);
+  assert.equal(history.body.revisions.map((revision: any) => [revision.operation, revision.value?.value]), [['PUT', 5], ['DEL', undefined]]);
+  const entries = await audited('PUT /api/settings/runtime/:name');
+  assert.is(entries.length, 2);
+  assert.equal([entries[0].before.source, entries[0].after.value, entries[0].reason], ['startup', 5, 'ad-hoc limits']);
+  assert.is((await call('admin', 'PUT', '/api/settings/runtime/logLevel', { body: { value: 'debug' } })).body.value, 'debug');
+  assert.is((await call('admin', 'PUT', '/api/settings/runtime/logLevel', { body: { value: null } })).body.value, 'warn');
+  for (const [name, value] of [['logLevel', 'loud'], ['retentionDays', 0], ['tsaGraceSeconds', 'soon'], ['weather', 1]] as const) {
+    const answer = await call('admin', 'PUT', `/api/settings/runtime/${name}`, { body: { value } });
+    assert.is(answer.status, 400, `${name}=${value}: ${answer.text.slice(0, 200)}`);
+  }
+  await refused('operator', 'GET', '/api/settings/runtime');
+  await refused('analyst', 'PUT', '/api/settings/runtime/logLevel', { value: 'debug' });
+  await refused('auditor', 'GET', '/api/settings/runtime/logLevel/history');
+});
+
+test('dead letters: a preview of what a filter matches, then its resend with a required reason, keeping or renewing the ids, audited', async () => {
+  // FDA removed: the deliveries waiting for it are dead-lettered.
+  assert.is((await hub.admin('DELETE', '/api/partners/FDA')).status, 200);
+  let preview: Answer | undefined;
+  await waitFor('FDA\'s dead letters', async () => {
+    preview = await call('operator', 'POST', '/api/dlq/preview', { body: { filter: { to: 'FDA' } } });
+    return preview.status === 200 && preview.body.count === 2;
+  }, 30_000);
+  assert.is(preview!.body.sample.length, 2);
+  assert.ok(preview!.body.sample.every((letter: any) => letter.to === 'FDA' && letter.from === 'CUSTOMS' && letter.service === 'tax.notice'));
+  assert.is((await call('operator', 'POST', '/api/dlq/preview', { body: { filter: { to: 'NTA' } } })).body.count, 0);
+  const [first, second] = preview!.body.sample;
+  // Back, still unreachable: resent letters wait in its lane rather than dead-letter again.
+  assert.is((await hub.admin('PUT', '/api/partners/FDA', { name: 'down', certificates: [down], endpoints: { rest: { url: 'https://localhost:1/inbox' } } })).status, 200);
+  const noReason = await call('operator', 'POST', '/api/dlq/resend', { body: { filter: { to: 'FDA' } } });
+  assert.is(noReason.status, 400, noReason.text);
+  const kept = await call('operator', 'POST', '/api/dlq/resend', { body: { filter: { messageId: first.messageId }, reason: 'FDA fixed its certificate' } });
+  assert.is(kept.status, 200, kept.text);
+  assert.equal(kept.body.letters, [{ seq: first.seq, messageId: first.messageId }]);
+  const renewed = await call('operator', 'POST', '/api/dlq/resend', { body: { filter: { to: 'FDA' }, reason: 'receiver asks for fresh ids', messageId: 'renew' } });
+  assert.is(renewed.status, 200, renewed.text);
+  assert.is(renewed.body.resent, 1);
+  const [fresh] = renewed.body.letters;
+  assert.is(fresh.renewedFrom, second.messageId);
+  assert.ok(fresh.messageId !== second.messageId && /^[0-9a-f-]{36}$/.test(fresh.messageId));
+  assert.is((await call('operator', 'POST', '/api/dlq/preview', { body: { filter: { to: 'FDA' } } })).body.count, 0);
+  const record = (await evidenceOf(hub, fresh.messageId, 'resent')).find((row: any) => row.stage === 'resent');
+  assert.ok(record, 'the renewed message has its resent record');
+  assert.match(record.detail, new RegExp(`renewed from message id ${second.messageId}.*reason: receiver asks for fresh ids`));
+  const entries = await audited('POST /api/dlq/resend');
+  assert.is(entries.length, 2);
+  assert.equal([entries[1].after.messageId, entries[1].after.resent, entries[1].after.reason], ['renew', 1, 'receiver asks for fresh ids']);
+  await refused('auditor', 'POST', '/api/dlq/preview', { filter: {} });
+  await refused('analyst', 'POST', '/api/dlq/resend', { filter: {}, reason: 'no' });
 });
 
 test.run();

@@ -93,7 +93,7 @@ test('the HTTPS listener serves with the hub\'s TLS certificate, which chains to
 function concrete(pattern: string, self: string): string {
   const values: Record<string, string> = {
     partner: 'NOSUCH', service: 'no.such', topic: 'no-such', channel: 'no-such', dataset: 'no-such', messageId: 'no-such-message',
-    seq: '999999', panel: 'no-such', user: self, token: 'AAAAAAAAAAAAAAAAAAAAAAAA', fingerprint: `SHA256:${'A'.repeat(43)}`,
+    seq: '999999', panel: 'no-such', name: 'logLevel', user: self, token: 'AAAAAAAAAAAAAAAAAAAAAAAA', fingerprint: `SHA256:${'A'.repeat(43)}`,
   };
   return pattern.replace(/:([a-zA-Z]+)/g, (_, name: string) => values[name]!);
 }
