@@ -8,7 +8,7 @@ export interface FormField { name: string; label: string; control?: HTMLInputEle
 export interface Form { element: HTMLFormElement; values(): Record<string, string>; result: HTMLElement }
 
 /** A form of fields; `submit` gets the values, and what it returns (or its failure) is shown under the form. */
-export function form(label: string, fields: FormField[], submitLabel: string, submit: (values: Record<string, string>) => Promise<Node | string | void>): Form {
+export function form(label: string, fields: FormField[], submitLabel: string, submit: (values: Record<string, string>) => Promise<Node | Node[] | string | void>): Form {
   const controls = fields.map((field) => field.control ?? input(field.name, { value: '' }));
   const result = el('div', { class: 'result', 'aria-live': 'polite' });
   const element = el('form', { 'aria-label': label },

@@ -208,6 +208,15 @@ test('an operator resends a dead letter from the Messages page, giving a reason;
     await page.getByRole('textbox', { name: 'Reason (required)' }).fill('NTA endpoint registered again');
     await page.getByRole('button', { name: `Resend ${seq}` }).click();
     await page.getByRole('status').filter({ hasText: `Resent: ${id}` }).waitFor();
+    // Refused again (the receiver still says 422), it is a dead letter again: resent in bulk after a preview, renewed.
+    await waitFor('dead-lettered again', async () => (await hub.admin('GET', '/api/dlq?limit=100')).body.some((letter: { messageId?: string }) => letter.messageId === id), 30_000);
+    await page.getByLabel('Filter (JSON)').fill('{"to":"NTA"}');
+    await page.getByRole('button', { name: 'Preview resend' }).click();
+    await page.getByRole('status').filter({ hasText: 'Messages matched: 1' }).waitFor();
+    await page.getByLabel('Message id').selectOption('renew');
+    await page.getByRole('button', { name: 'Resend', exact: true }).click();
+    await page.getByRole('status').filter({ hasText: 'Resent: 1' }).waitFor();
+    assert.match(await page.locator('table', { has: page.locator('caption', { hasText: 'Resent' }) }).textContent() ?? '', id);
     await waitFor('the resent record', async () => (await consoleRequest(hub, 'GET', `/api/evidence?messageId=${encodeURIComponent(id)}`, { bearer: tokens.auditor })).body.some((row: { stage: string }) => row.stage === 'resent'), 15_000);
     const audit = await consoleRequest(hub, 'GET', '/api/audit?limit=1000', { bearer: tokens.auditor });
     assert.ok(audit.body.some((entry: { action: string; reason: string }) => entry.action === 'POST /api/dlq/:seq/resend' && entry.reason === 'NTA endpoint registered again'));
@@ -340,6 +349,27 @@ test('an analyst runs a query, charts it and saves it as a panel; an over-limit 
   await sql.fill('SELECT * FROM audit');
   await page.getByRole('button', { name: 'Run' }).click();
   await page.getByRole('alert').filter({ hasText: 'SWX_SQL_TABLE_REFUSED' }).waitFor();
+  assert.equal(problems, []);
+  await context.close();
+});
+
+test('an admin changes a runtime setting on the Settings page and it takes effect: the sandbox\'s row limit', async () => {
+  const asked = () => consoleRequest(hub, 'POST', '/api/analysis/query', { bearer: tokens.analyst, body: { sql: 'SELECT number FROM numbers(500)' } });
+  assert.is((await asked()).status, 200);
+  const { context, page, problems } = await openBrowser('en-US');
+  await signIn(page, userOf.admin, testPassword('admin'));
+  await page.locator('nav').waitFor();
+  await show(page, 'settings');
+  await page.getByLabel('Value analysisMaxResultRows').fill('100');
+  await page.getByRole('form', { name: 'analysisMaxResultRows' }).getByRole('button', { name: 'Save' }).click();
+  await page.locator('tr', { has: page.getByRole('cell', { name: 'analysisMaxResultRows', exact: true }) }).getByRole('cell', { name: 'runtime', exact: true }).waitFor();
+  await waitFor('the limit applied', async () => (await asked()).body.code === 'SWX_SQL_LIMIT', 15_000);
+  await page.getByRole('button', { name: 'History analysisMaxResultRows' }).click();
+  await page.getByRole('table', { name: 'History analysisMaxResultRows' }).waitFor();
+  // Emptied, the setting returns to its start-up value.
+  await page.getByLabel('Value analysisMaxResultRows').fill('');
+  await page.getByRole('form', { name: 'analysisMaxResultRows' }).getByRole('button', { name: 'Save' }).click();
+  await waitFor('the limit reset', async () => (await asked()).status === 200, 15_000);
   assert.equal(problems, []);
   await context.close();
 });

@@ -14,21 +14,28 @@ export const settingsPage: Page = {
   render(target, _params, session) {
     const runtime = el('div');
     const hub = el('div');
-    fill(target, section(t('runtime'), runtime), section(t('hubSettings'), hub));
+    const history = el('div');
+    fill(target, section(t('runtime'), runtime), section(t('history'), history), section(t('hubSettings'), hub));
     const drawRuntime = () => load(runtime, async () => {
-      const settings = await api<Row[] | Record<string, unknown>>('GET', '/api/settings/runtime');
-      const rows: Row[] = Array.isArray(settings) ? settings : Object.entries(settings).map(([name, value]) => ({ name, value }));
+      const { settings } = await api<{ settings: Row[] }>('GET', '/api/settings/runtime');
       const editable = may('PUT /api/settings/runtime/:name', session.roles);
-      return table(rows, [{ key: 'name', label: t('name') }, { key: 'value', label: t('value'), cell: (row) => {
-        if (!editable) return shown(row.value);
-        const edit = form(`${shown(row.name)}`, [{ name: 'value', label: `${t('value')} ${shown(row.name)}`, control: input('value', { value: shown(row.value) }) }], t('save'), async (values) => {
-          let value: unknown = values.value;
-          try { value = JSON.parse(values.value ?? ''); } catch { /* a plain word */ }
-          await api('PUT', `/api/settings/runtime/${encodeURIComponent(shown(row.name))}`, { value });
-          return el('p', { role: 'status' }, t('saved'));
-        });
-        return edit.element;
-      } }], t('runtime'));
+      return table(settings, [
+        { key: 'name', label: t('name') },
+        { key: 'value', label: t('value'), cell: (row) => {
+          const name = shown(row.name);
+          if (!editable) return shown(row.value);
+          // A number stays a number; an empty value resets the setting to its start-up value.
+          return form(name, [{ name: 'value', label: `${t('value')} ${name}`, control: input('value', { value: shown(row.value) }) }], t('save'), async (values) => {
+            const typed = values.value ?? '';
+            const value = typed === '' ? null : typeof row.startup === 'number' && Number.isFinite(Number(typed)) ? Number(typed) : typed;
+            await api('PUT', `/api/settings/runtime/${encodeURIComponent(name)}`, { value });
+            void drawRuntime();
+          }).element;
+        } },
+        { key: 'source' }, { key: 'startup' }, { key: 'description' }, { key: 'updatedBy' }, { key: 'updatedAt' },
+        { key: 'history', label: t('history'), cell: (row) => button(`${t('history')} ${shown(row.name)}`, () => void load(history, async () =>
+          table((await api<{ revisions: Row[] }>('GET', `/api/settings/runtime/${encodeURIComponent(shown(row.name))}/history`)).revisions, undefined, `${t('history')} ${shown(row.name)}`))) },
+      ], t('runtime'));
     });
     void drawRuntime();
     void load(hub, async () => table(flatten(await api<Record<string, unknown>>('GET', '/api/settings')), [{ key: 'name', label: t('name') }, { key: 'value', label: t('value') }], t('hubSettings')));

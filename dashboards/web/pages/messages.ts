@@ -76,13 +76,14 @@ function deadLetters(): HTMLElement {
   ], t('deadLetters')));
   void drawList();
   const resend = form(t('resend'), [
-    { name: 'filter', label: t('filter'), control: filter, hint: '{"partner":"…","service":"…","since":"…"}' },
+    { name: 'filter', label: t('filter'), control: filter, hint: '{"to":"…","from":"…","service":"…","code":"…","since":"…","until":"…"}' },
     { name: 'reason', label: t('reason'), control: reason },
     { name: 'messageId', label: t('messageId'), control: identity },
   ], t('resend'), async (values) => {
-    const answer = await api<Row>('POST', '/api/dlq/resend', { filter: parsedJson(values.filter ?? '', t('filter')) ?? {}, reason: needReason(), messageId: values.messageId }, { reason: needReason() });
+    const answer = await api<{ resent: number; letters: Row[] }>('POST', '/api/dlq/resend', { filter: parsedJson(values.filter ?? '', t('filter')) ?? {}, reason: needReason(), messageId: values.messageId }, { reason: needReason() });
     void drawList();
-    return el('p', { role: 'status' }, `${t('resent')}: ${shown(answer)}`);
+    submit.disabled = true;
+    return [el('p', { role: 'status' }, `${t('resent')}: ${answer.resent}`), table(answer.letters, undefined, t('resent'))];
   });
   // The filter resend is offered only for the filter just previewed.
   const submit = resend.element.querySelector('button[type=submit]') as HTMLButtonElement;
