@@ -659,6 +659,26 @@ const commands: Record<string, Command> = {
       return 0;
     },
   },
+  sample: {
+    summary: 'sample load --messages N [--from DATE]: write a realistic year of traffic into the store (stop the hub first when its store is embedded)',
+    usage: 'swx sample load --messages N [--from YYYY-MM-DD] [--seed N] [--data DIR]',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...dataOption, messages: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' } } });
+      const messages = Number(values.messages);
+      const from = values.from === undefined ? undefined : new Date(values.from);
+      if (positionals[0] !== 'load' || !Number.isSafeInteger(messages) || messages < 1 || (from && Number.isNaN(from.getTime()))) throw new Error(this.usage);
+      const config = loadConfig(values.data);
+      const { openStore } = await import('../engine/store/index.ts');
+      const { loadSample } = await import('./sample-load.ts');
+      const store = await openStore({ dataDir: join(config.dataDir, 'chdb'), url: config.clickhouse.url, database: config.clickhouse.database, username: config.clickhouse.username, password: config.clickhouse.password });
+      try {
+        print(await loadSample(store, { messages, ...(from ? { from } : {}), ...(values.seed ? { seed: Number(values.seed) } : {}) }));
+      } finally {
+        await store.close();
+      }
+      return 0;
+    },
+  },
   alerts: {
     summary: 'alerts list | alerts rules: the alerts that hold now; a Prometheus alerting-rule file with this hub\'s thresholds',
     usage: 'swx alerts list [--data DIR] | swx alerts rules [--data DIR] > swx-alerts.yml',

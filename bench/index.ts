@@ -2,6 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { consoleBench } from './console.ts';
 import { cryptoBench } from './crypto.ts';
 import { exchangeBench, exchangeCases } from './exchange.ts';
 import { defaultRates, queryBench } from './query.ts';
@@ -27,6 +28,7 @@ const { values, positionals } = parseArgs({
     soap: { type: 'boolean', default: false },
     cases: { type: 'string' },
     requesters: { type: 'string', default: '20' },
+    rows: { type: 'string' },
   },
 });
 
@@ -52,6 +54,8 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   }),
   // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
   search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),
+  // --rows: evidence rows loaded by swx sample load (default 5,000,000), --repeats per case (default 30).
+  console: () => consoleBench({ json: values.json!, rows: Number(values.rows ?? 5_000_000), repeats: Number(values.repeats) }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
   // --rates: one list for every protocol (default REST 100,500,1000 and SOAP 100,200,500); --seconds per rate (default 5);
