@@ -29,6 +29,7 @@ import { receiveProtocol } from './demo-protocols.ts';
 import { operatorApi, type Operator } from './operator.ts';
 import { verifyCommand, verifyUsage } from './verify.ts';
 import './connectors.ts';
+import { prometheusRules } from '../dashboards/alerts.ts';
 
 interface Command { summary: string; usage: string; run(args: string[]): Promise<number> }
 
@@ -624,6 +625,70 @@ const commands: Record<string, Command> = {
       if (positionals[0] !== 'rotate' || !values.keyring) throw new Error(this.usage);
       const id = Keyring.rotate(values.keyring, values.id);
       console.log(`${values.keyring}: key ${id} is now current; restart the hub (SWX_KEYRING=${values.keyring}) to seal new evidence with it`);
+      return 0;
+    },
+  },
+  messages: {
+    summary: 'messages search [filters] | messages timeline ID: find messages by any id, partner, service, protocol, state and time; one message\'s life',
+    usage: [
+      'swx messages search [--key ID] [--key-kind message|conversation|ref_to|file|sha256] [--partner P] [--service S] [--protocol P] [--state S] [--since T] [--until T] [--limit N] [--cursor C] [--data DIR]',
+      'swx messages timeline ID [--from SENDER] [--data DIR]',
+    ].join('\n'),
+    async run(args) {
+      const names = ['key', 'key-kind', 'partner', 'sender', 'receiver', 'service', 'protocol', 'state', 'since', 'until', 'limit', 'cursor', 'from'] as const;
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...dataOption, ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])) } });
+      const query = (keys: readonly string[]) => new URLSearchParams(keys.flatMap((name) => {
+        const value = (values as Record<string, string | undefined>)[name];
+        return value === undefined ? [] : [[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), value]];
+      })).toString();
+      const [verb, id] = positionals;
+      if (verb === 'search') print(await operator(values.data)('GET', `/api/messages?${query(names.filter((name) => name !== 'from'))}`));
+      else if (verb === 'timeline' && id) print(await operator(values.data)('GET', `/api/messages/${encodeURIComponent(id)}/timeline?${query(['from'])}`));
+      else throw new Error(this.usage);
+      return 0;
+    },
+  },
+  stats: {
+    summary: 'stats traffic|trend|latency|errors|top-talkers [--since T] [--until T] [--grain G] [--by D,D] [--side S] [--limit N]: statistics from the rollups',
+    usage: 'swx stats traffic|trend|latency|errors|top-talkers [--since T] [--until T] [--grain hour|day|month|year] [--by service,protocol,sender,receiver,stage,code] [--side sender|receiver] [--limit N] [--data DIR]',
+    async run(args) {
+      const names = ['since', 'until', 'grain', 'by', 'side', 'limit'] as const;
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...dataOption, ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])) } });
+      const [panel] = positionals;
+      if (!panel || !['traffic', 'trend', 'latency', 'errors', 'top-talkers'].includes(panel)) throw new Error(this.usage);
+      const query = new URLSearchParams(names.flatMap((name) => ((values as Record<string, string | undefined>)[name] === undefined ? [] : [[name, (values as Record<string, string>)[name]!]])));
+      print(await operator(values.data)('GET', `/api/stats/${panel}?${query}`));
+      return 0;
+    },
+  },
+  sample: {
+    summary: 'sample load --messages N [--from DATE]: write a realistic year of traffic into the store (stop the hub first when its store is embedded)',
+    usage: 'swx sample load --messages N [--from YYYY-MM-DD] [--seed N] [--data DIR]',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...dataOption, messages: { type: 'string' }, from: { type: 'string' }, seed: { type: 'string' } } });
+      const messages = Number(values.messages);
+      const from = values.from === undefined ? undefined : new Date(values.from);
+      if (positionals[0] !== 'load' || !Number.isSafeInteger(messages) || messages < 1 || (from && Number.isNaN(from.getTime()))) throw new Error(this.usage);
+      const config = loadConfig(values.data);
+      const { openStore } = await import('../engine/store/index.ts');
+      const { loadSample } = await import('./sample-load.ts');
+      const store = await openStore({ dataDir: join(config.dataDir, 'chdb'), url: config.clickhouse.url, database: config.clickhouse.database, username: config.clickhouse.username, password: config.clickhouse.password });
+      try {
+        print(await loadSample(store, { messages, ...(from ? { from } : {}), ...(values.seed ? { seed: Number(values.seed) } : {}) }));
+      } finally {
+        await store.close();
+      }
+      return 0;
+    },
+  },
+  alerts: {
+    summary: 'alerts list | alerts rules: the alerts that hold now; a Prometheus alerting-rule file with this hub\'s thresholds',
+    usage: 'swx alerts list [--data DIR] | swx alerts rules [--data DIR] > swx-alerts.yml',
+    async run(args) {
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: dataOption });
+      if (positionals[0] === 'rules') process.stdout.write(prometheusRules(loadConfig(values.data).alerts));
+      else if (positionals[0] === 'list') print(await operator(values.data)('GET', '/api/alerts'));
+      else throw new Error(this.usage);
       return 0;
     },
   },

@@ -44,12 +44,17 @@ import { resendChannel, startRoute } from '../pipelines/route.ts';
 import { IntakeStage } from '../pipelines/intake.ts';
 import { builtInTsa, externalTsa, Stamper } from '../pipelines/stamp.ts';
 import { mountAdminApi, opsToken } from '../engine/admin.ts';
+import { listDeadLetters, resendDeadLetter } from '../engine/deadletters.ts';
 import { AuditLog } from '../dashboards/audit.ts';
 import { AuditFile, auditLogSink } from '../dashboards/audit-sink.ts';
 import { buildConsole, listenConsole } from '../dashboards/console.ts';
 import type { ConsoleDeps } from '../dashboards/console-context.ts';
 import { Lockout, Sessions } from '../dashboards/sessions.ts';
+import { AlertEvaluator, judgeAlerts } from '../dashboards/alerts.ts';
+import { openPanels } from '../dashboards/panels.ts';
+import { RuntimeSettings } from '../dashboards/runtime-settings.ts';
 import { Users } from '../dashboards/users.ts';
+import { hubWatch } from './hub-watch.ts';
 
 export interface Hub {
   config: Config;
@@ -96,6 +101,9 @@ export async function startHub(config: Config): Promise<Hub> {
 
     const registry = await Registry.open(bus);
     started.push(() => registry.close());
+    // Settings changed at run time (the console's admins): every process applies them as they change.
+    const runtime = await RuntimeSettings.open(bus, config, log.level);
+    started.push(() => runtime.close());
     const trust = await TrustStore.open(pkiDir, config.revocation, { share: await trustBucket(bus) });
     trust.start();
     started.push(() => trust.close());
@@ -133,7 +141,7 @@ export async function startHub(config: Config): Promise<Hub> {
       started.push(() => stamper!.stop());
       const archive = await startArchive(bus, store, { batchSize: config.evidence.batchSize, batchMs: config.evidence.batchMs, node: config.node, keyring }, stamper);
       started.push(() => Promise.all(archive.map((actor) => actor.stop())).then(() => undefined));
-      if (config.evidence.retentionDays > 0) started.push(startExpiry(store, config.evidence.retentionDays));
+      started.push(startExpiry(store, () => Number(runtime.value('retentionDays'))));
     }
 
     const identity = hubIdentity(pki);
@@ -212,6 +220,29 @@ export async function startHub(config: Config): Promise<Hub> {
     // the operator token also works, for local scripts) and on its HTTPS port for operators on the network.
     const users = await Users.open(bus);
     started.push(() => users.close());
+    const panels = await openPanels(bus);
+    started.push(() => panels.close());
+    const watch = hubWatch({
+      bus, registry, deliveries, dataDir: config.dataDir,
+      hubCertificates: [
+        { subject: 'hub CA', kind: 'hub', pem: pki.ca.certPem },
+        { subject: 'hub signing', kind: 'hub', pem: pki.hubSign.certPem },
+        { subject: 'hub TLS', kind: 'hub', pem: pki.hubTls.certPem },
+        { subject: config.evidence.tsaUrl ? `TSA ${config.evidence.tsaUrl}` : 'built-in TSA', kind: 'tsa', pem: config.evidence.tsaUrl ? tsaTrustedPem ?? '' : pki.tsa.certPem },
+      ],
+      crls: () => trust.crlStatus(),
+      stampingBacklog: () => stamper?.health().unstampedRecords ?? 0,
+    });
+    // Judged on a timer (and published on swx.alerts.<kind>) by the process that archives; any process judges on demand.
+    const alerts = new AlertEvaluator(
+      (now) => judgeAlerts(watch, store, config.alerts, now),
+      (subject, change) => bus.nc.publish(subject, JSON.stringify(change)),
+      config.alerts.intervalSeconds * 1_000,
+    );
+    if (store) {
+      alerts.start();
+      started.push(() => alerts.stop());
+    }
     const consoleDeps: ConsoleDeps = {
       users,
       sessions: await Sessions.open(bus, config.console.sessionMinutes),
@@ -222,8 +253,14 @@ export async function startHub(config: Config): Promise<Hub> {
       trust,
       opsToken: opsToken(config.dataDir, config.http.opsToken), opsHost: config.http.opsHost, opsNames: config.http.opsNames,
       csrfKey: await users.sharedSecret(),
-      registry, catalogue,
+      registry, catalogue, panels, runtime,
+      deadLetters: {
+        list: (limit) => listDeadLetters(bus, limit),
+        resend: (seq, options) => resendDeadLetter(bus, seq, evidence, options),
+      },
       settings: () => publicSettings(config),
+      watch,
+      alerts: { evaluator: alerts, thresholds: config.alerts },
       operatorRoutes: (table) => {
         mountCrlDistribution(table, () => trust.ownCrl());
         mountHubCertificates(table, identity);
@@ -243,6 +280,11 @@ export async function startHub(config: Config): Promise<Hub> {
     const consolePort = await listenConsole(networkConsole, config.console.port, config.console.host);
     started.push(() => networkConsole.close());
 
+    started.push(runtime.follow((name, value) => {
+      if (name === 'logLevel') log.level = String(value);
+      if (name === 'tsaGraceSeconds') stamper?.tune({ graceSeconds: Number(value) });
+      if (name === 'maxUnstampedRecords') stamper?.tune({ maxUnstampedRecords: Number(value) });
+    }));
     const backlogTimer = setInterval(() => void sampleBacklog(bus), 5_000);
     backlogTimer.unref();
     started.push(() => clearInterval(backlogTimer));

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { as4Bench } from './as4.ts';
+import { consoleBench } from './console.ts';
 import { cryptoBench } from './crypto.ts';
 import { ebms2Bench } from './ebms2.ts';
 import { exchangeBench, exchangeCases } from './exchange.ts';
@@ -34,6 +35,7 @@ const { values, positionals } = parseArgs({
     size: { type: 'string' },
     profile: { type: 'string', default: '2.0' },
     compare: { type: 'string' },
+    rows: { type: 'string' },
   },
 });
 
@@ -70,8 +72,6 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     }) : exchangeCases,
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
-  // --size BYTES[,BYTES] (default 1 MiB and 1 GiB; K, M, G suffixes in binary units), --requesters N (default 20: half
-  // SFTP push to a local sshd, half REST pull).
   // --profile 2.0 (default) or 1.x; --compare route runs the REST route's closed loop in the same run.
   as4: () => {
     if (values.profile !== '2.0' && values.profile !== '1.x') throw new Error(`--profile: 2.0 or 1.x, not ${values.profile}`);
@@ -79,6 +79,8 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   },
   // --compare route as for as4.
   ebms2: () => ebms2Bench(mshOptions()),
+  // --size BYTES[,BYTES] (default 1 MiB and 1 GiB; K, M, G suffixes in binary units), --requesters N (default 20: half
+  // SFTP push to a local sshd, half REST pull).
   sftp: () => sftpBench({
     json: values.json!,
     requesters: Number(values.requesters),
@@ -86,6 +88,8 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   }),
   // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
   search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),
+  // --rows: evidence rows loaded by swx sample load (default 5,000,000), --repeats per case (default 30).
+  console: () => consoleBench({ json: values.json!, rows: Number(values.rows ?? 5_000_000), repeats: Number(values.repeats) }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
   // --rates: one list for every protocol (default REST 100,500,1000 and SOAP 100,200,500); --seconds per rate (default 5);

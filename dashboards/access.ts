@@ -1,6 +1,9 @@
 // Who may call each route of the console API, by method and path pattern: one table, read by the console when it
 // mounts a route and by the tests that try every route as every role.
-import type { Role } from './users.ts';
+
+/** The console's roles, each a part of the work (README, Console API). */
+export const roles = ['admin', 'operator', 'auditor', 'analyst'] as const;
+export type Role = (typeof roles)[number];
 
 /**
  * `public`: anyone (health, the CRL and the hub's certificates, signing in); `signed-in`: any user, for their own session and tokens (and the
@@ -11,6 +14,9 @@ export type Access = 'public' | 'signed-in' | readonly Role[];
 const operator: Access = ['operator'];
 const auditor: Access = ['auditor'];
 const admin: Access = ['admin'];
+const analyst: Access = ['analyst'];
+/** Statistics: the analysts', and the operators' and auditors' who watch the traffic. */
+const statistics: Access = ['analyst', 'operator', 'auditor'];
 
 export const routeAccess: Record<string, Access> = {
   'GET /healthz': 'public',
@@ -19,6 +25,9 @@ export const routeAccess: Record<string, Access> = {
   'GET /pki/crl': 'public',
   'GET /pki/hub-sign.pem': 'public',
   'GET /pki/hub-enc.pem': 'public',
+  // The console's page and its scripts: what they show comes from the routes below, each held to its roles.
+  'GET /': 'public',
+  'GET /console/:asset': 'public',
   'POST /api/session': 'public',
   'POST /api/session/certificate': 'public',
   'GET /api/session': 'signed-in',
@@ -38,6 +47,9 @@ export const routeAccess: Record<string, Access> = {
   'POST /api/users/:user/tokens': 'signed-in',
   'DELETE /api/users/:user/tokens/:token': 'signed-in',
   'GET /api/settings': admin,
+  'GET /api/settings/runtime': admin,
+  'PUT /api/settings/runtime/:name': admin,
+  'GET /api/settings/runtime/:name/history': admin,
   // Trading partners, services, the query catalogue, topics, channels and resends: the operators'.
   'GET /api/partners': operator,
   'GET /api/partners/:partner': operator,
@@ -70,14 +82,32 @@ export const routeAccess: Record<string, Access> = {
   'GET /api/catalogue/:dataset/history': operator,
   'GET /api/dlq': operator,
   'POST /api/dlq/:seq/resend': operator,
+  'POST /api/dlq/preview': operator,
+  'POST /api/dlq/resend': operator,
   // Reading messages: operators (to resend) and auditors (to check).
   'POST /api/messages/stages': ['operator', 'auditor'],
+  'GET /api/messages': ['operator', 'auditor'],
+  'GET /api/messages/:messageId/timeline': ['operator', 'auditor'],
   // Evidence, its time-stamping and its bundles: the auditors'.
   'GET /api/evidence': auditor,
   'GET /api/evidence/stamping': auditor,
   'GET /api/evidence/bundle/:messageId': auditor,
+  'GET /api/evidence/bundle/:messageId/verify': auditor,
   'GET /api/audit': auditor,
   'GET /api/audit/verify': auditor,
+  'GET /api/alerts': ['operator', 'auditor'],
+  'GET /api/alerts/rules': ['operator', 'auditor'],
+  'GET /api/overview': ['operator', 'auditor', 'analyst'],
+  'GET /api/stats/traffic': statistics,
+  'GET /api/stats/trend': statistics,
+  'GET /api/stats/top-talkers': statistics,
+  'GET /api/stats/latency': statistics,
+  'GET /api/stats/errors': statistics,
+  // The SQL sandbox and the shared dashboard: the analysts'.
+  'POST /api/analysis/query': analyst,
+  'GET /api/analysis/panels': analyst,
+  'PUT /api/analysis/panels/:panel': analyst,
+  'DELETE /api/analysis/panels/:panel': analyst,
 };
 
 /**

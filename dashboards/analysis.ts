@@ -97,8 +97,23 @@ function rootSettings(tree: string[]): string | undefined {
  * names the table); stopped by ClickHouse when it passes its time, row or memory limit.
  */
 export async function runAnalysis(store: Store, sql: string, limits: AnalysisLimits = defaultAnalysisLimits): Promise<AnalysisResult> {
-  if (sql.trim() === '') throw new AnalysisRefused('SWX_SQL_NOT_A_QUERY', 'the query is empty');
+  const tables = await checkAnalysis(store, sql, limits);
   const query = sandboxed(sql, limits);
+  try {
+    return { rows: await store.query<Record<string, unknown>>(query), tables };
+  } catch (err) {
+    const type = (err as { type?: string }).type;
+    if (type === 'READONLY') throw new AnalysisRefused('SWX_SQL_READONLY', `refused by ClickHouse in read-only mode: ${(err as Error).message}`);
+    if (type && /^(TIMEOUT_EXCEEDED|TOO_MANY_ROWS_OR_BYTES|MEMORY_LIMIT_EXCEEDED|TOO_SLOW)$/.test(type)) {
+      throw new AnalysisRefused('SWX_SQL_LIMIT', `stopped by ClickHouse (${type}): ${(err as Error).message}`);
+    }
+    throw err;
+  }
+}
+
+/** Refuses, without running it, a query that is not one SELECT or reads a table off the list; else the tables it reads. */
+export async function checkAnalysis(store: Store, sql: string, limits: AnalysisLimits = defaultAnalysisLimits): Promise<string[]> {
+  if (sql.trim() === '') throw new AnalysisRefused('SWX_SQL_NOT_A_QUERY', 'the query is empty');
   const [{ database }] = await store.query<{ database: string }>('SELECT currentDatabase() AS database') as [{ database: string }];
   const tree = await explain(store, sandboxed(sql, limits, explainLines));
   // The limits must be the root query's own; text that closed the subquery early and added its own clause would move them.
@@ -111,16 +126,7 @@ export async function runAnalysis(store: Store, sql: string, limits: AnalysisLim
   if (refused) {
     throw new AnalysisRefused('SWX_SQL_TABLE_REFUSED', `the query reads ${refused}, which is not open to analysis (allowed: ${analysisTables.join(', ')})`, refused);
   }
-  try {
-    return { rows: await store.query<Record<string, unknown>>(query), tables };
-  } catch (err) {
-    const type = (err as { type?: string }).type;
-    if (type === 'READONLY') throw new AnalysisRefused('SWX_SQL_READONLY', `refused by ClickHouse in read-only mode: ${(err as Error).message}`);
-    if (type && /^(TIMEOUT_EXCEEDED|TOO_MANY_ROWS_OR_BYTES|MEMORY_LIMIT_EXCEEDED|TOO_SLOW)$/.test(type)) {
-      throw new AnalysisRefused('SWX_SQL_LIMIT', `stopped by ClickHouse (${type}): ${(err as Error).message}`);
-    }
-    throw err;
-  }
+  return tables;
 }
 
 async function explain(store: Store, query: string): Promise<string[]> {

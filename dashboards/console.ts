@@ -20,7 +20,15 @@ import { problemReplies } from '../engine/metrics.ts';
 import { channelSchema, partnerSchema, serviceSchema, topicSchema } from '../engine/registry.ts';
 import { accessOf, allowedRole } from './access.ts';
 import { mountAccountRoutes } from './account-routes.ts';
+import { mountAlertRoutes } from './alert-routes.ts';
+import { mountAnalysisRoutes } from './analysis-routes.ts';
 import { mountAuditRoutes } from './audit-routes.ts';
+import { mountDlqRoutes } from './dlq-routes.ts';
+import { mountMessageRoutes } from './message-routes.ts';
+import { mountOverviewRoutes } from './overview-routes.ts';
+import { mountConsolePages } from './pages.ts';
+import { mountSettingsRoutes } from './settings-routes.ts';
+import { mountStatsRoutes } from './stats-routes.ts';
 import { cookieOptions, csrfCookie, reasonOf, sessionCookie, type ConsoleDeps, type ConsoleListener, type Principal } from './console-context.ts';
 import { roles } from './users.ts';
 
@@ -252,8 +260,16 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
   };
   deps.operatorRoutes(operatorTable);
   mountAccountRoutes(app, deps, listener);
-  mountAuditRoutes(app, deps.store);
+  mountAuditRoutes(app, deps);
+  mountMessageRoutes(app, deps);
+  mountStatsRoutes(app, deps);
+  mountOverviewRoutes(app, deps);
+  mountAnalysisRoutes(app, deps);
+  mountAlertRoutes(app, deps);
+  mountSettingsRoutes(app, deps);
+  mountDlqRoutes(app, deps);
   app.get('/api/openapi.json', { schema: { hide: true }, config: { access: accessOf('GET', '/api/openapi.json').access } }, async () => app.swagger());
+  await mountConsolePages(app);
   await app.ready();
   return app;
 }

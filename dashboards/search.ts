@@ -2,18 +2,9 @@
 // the `messages` table (newest first), and a message's whole life as one timeline. Reads the tables of migration
 // 0004_message_search; evidence itself only for one message's timeline (its message_id bloom filter finds the rows).
 import type { Store } from '../engine/store/index.ts';
+import { keyKinds, messageStates, type KeyKind, type MessageState } from './message-terms.ts';
 
-/** The ids a message can be found by (message_keys.key_kind). */
-export const keyKinds = ['message', 'conversation', 'ref_to', 'file', 'sha256'] as const;
-export type KeyKind = (typeof keyKinds)[number];
-
-/**
- * What became of a message, judged from all its records: `rejected`; a query `answered` or `query_failed`; `delivered`
- * once every receiver has it; `dead_lettered` when a receiver's delivery was given up and not delivered since;
- * `failing` while a receiver refuses it and is retried; else `routed` (waiting for delivery).
- */
-export const messageStates = ['rejected', 'answered', 'query_failed', 'delivered', 'dead_lettered', 'failing', 'routed'] as const;
-export type MessageState = (typeof messageStates)[number];
+export { keyKinds, messageStates, type KeyKind, type MessageState };
 
 const stateSql = `multiIf(
   sum(rejected) > 0 AND empty(groupUniqArrayArray(receivers)), 'rejected',
@@ -38,6 +29,8 @@ export interface MessageFilter {
   sender?: string;
   /** The direct receiver, or one of a topic's or channel's receivers. */
   receiver?: string;
+  /** Sent or received by this partner. */
+  partner?: string;
   service?: string;
   action?: string;
   protocol?: string;
@@ -90,11 +83,16 @@ export async function searchMessages(store: Store, filter: MessageFilter = {}, c
   for (const [field, column] of [['sender', 'from_partner'], ['service', 'service'], ['action', 'action'], ['protocol', 'protocol']] as const) {
     if (filter[field] !== undefined) { where.push(`${column} = {${field}:String}`); params[field] = filter[field]; }
   }
+  // A topic's or channel's receivers are known from its routed copies (message_state), not from the message row.
+  const receivedBy = (param: string) => `to_partner = {${param}:String} OR (to_partner = '' AND (from_partner, message_id) IN
+      (SELECT from_partner, message_id FROM message_state WHERE has(receivers, {${param}:String})))`;
   if (filter.receiver !== undefined) {
-    // A topic's or channel's receivers are known from its routed copies (message_state), not from the message row.
-    where.push(`(to_partner = {receiver:String} OR (to_partner = '' AND (from_partner, message_id) IN
-      (SELECT from_partner, message_id FROM message_state WHERE has(receivers, {receiver:String}))))`);
+    where.push(`(${receivedBy('receiver')})`);
     params.receiver = filter.receiver;
+  }
+  if (filter.partner !== undefined) {
+    where.push(`(from_partner = {partner:String} OR ${receivedBy('partner')})`);
+    params.partner = filter.partner;
   }
   if (filter.key !== undefined) {
     where.push(`(at, from_partner, message_id) IN (SELECT at, from_partner, message_id FROM message_keys WHERE key = {key:String}${filter.keyKind ? ' AND key_kind = {keyKind:String}' : ''})`);
@@ -227,4 +225,22 @@ export async function messageTimeline(store: Store, messageId: string, from?: st
   }
   const rank = (stage: string) => { const i = stageOrder.indexOf(stage); return i < 0 ? stageOrder.length : i; };
   return entries.sort((a, b) => a.at.localeCompare(b.at) || rank(a.stage) - rank(b.stage) || a.chain - b.chain);
+}
+
+/**
+ * Receivers still without a receipt (or a dead letter) for messages received between `since` and `before`: how many
+ * each is waiting on. A message routed and never delivered shows here before anyone asks after it.
+ */
+export async function awaitingReceipt(store: Store, since: string, before: string): Promise<{ receiver: string; waiting: number }[]> {
+  const rows = await store.query<{ receiver: string; waiting: string }>(
+    `SELECT receiver, toString(count()) AS waiting FROM (
+       SELECT groupUniqArrayArray(receivers) AS all_receivers, groupUniqArrayArray(delivered_to) AS all_delivered, groupUniqArrayArray(dead_to) AS all_dead
+       FROM message_state
+       WHERE (from_partner, message_id) IN (SELECT from_partner, message_id FROM messages
+         WHERE at >= {since:DateTime64(3, 'UTC')} AND at < {before:DateTime64(3, 'UTC')})
+       GROUP BY from_partner, message_id)
+     ARRAY JOIN arrayFilter(r -> NOT has(all_delivered, r) AND NOT has(all_dead, r), all_receivers) AS receiver
+     GROUP BY receiver ORDER BY count() DESC, receiver`,
+    { since: time(since), before: time(before) });
+  return rows.map((row) => ({ receiver: row.receiver, waiting: Number(row.waiting) }));
 }

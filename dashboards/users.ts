@@ -7,10 +7,11 @@ import { z } from 'zod';
 import { SwxError } from '../engine/errors.ts';
 import { log } from '../engine/log.ts';
 import { followBucket } from '../engine/nats/follow.ts';
+import { revisions, type Revision } from '../engine/nats/shared-entries.ts';
 import type { Bus } from '../engine/nats/jetstream.ts';
+import { roles, type Role } from './access.ts';
 
-export const roles = ['admin', 'operator', 'auditor', 'analyst'] as const;
-export type Role = (typeof roles)[number];
+export { roles, type Role };
 
 export const userName = z.string().regex(/^[a-z][a-z0-9._-]{1,63}$/, 'user names are 2-64 lower-case letters, digits and . _ -, starting with a letter');
 export const passwordSchema = z.string().min(12, 'a password has at least 12 characters').max(1024);
@@ -223,14 +224,9 @@ export class Users {
   }
 
   /** Every stored revision of a user, without its password hash, oldest first. */
-  async history(name: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+  async history(name: string): Promise<Revision[]> {
     userName.parse(name);
-    const out = [];
-    for await (const entry of await this.kv.history({ key: `user.${name}` })) {
-      const value = entry.operation === 'PUT' ? publicUser(userSchema.parse(entry.json())) : undefined;
-      out.push({ revision: entry.revision, at: entry.created.toISOString(), operation: entry.operation, ...(value ? { value } : {}) });
-    }
-    return out;
+    return revisions(this.kv, `user.${name}`, (value) => publicUser(userSchema.parse(value)));
   }
 
   close(): void { this.stopWatch?.(); }

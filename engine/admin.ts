@@ -15,6 +15,7 @@ import { connectorHealthy, metricsRegistry } from './metrics.ts';
 import type { ConnectorHealth } from './connector.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { datasetSchema, type Catalogue } from './catalogue.ts';
+import { verifyBundle } from './evidence-bundle.ts';
 import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
 import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Registry } from './registry.ts';
@@ -406,5 +407,12 @@ export function mountAdminApi(router: RouteTable, deps: AdminDeps): void {
       const { name, tar } = await deps.bundle(messageId!);
       res.writeHead(200, { 'content-type': 'application/x-tar', 'content-length': tar.length, 'content-disposition': `attachment; filename="${name}"` });
       res.end(tar);
+    })
+    // The console's "verify in place": the bundle made as for download, checked by the code of `swx evidence verify`
+    // against the certificates it carries (integrity; identity is pinned offline with --trusted).
+    .add('GET', '/api/evidence/bundle/:messageId/verify', async (_req, res, { messageId }) => {
+      if (!deps.bundle) throw new SwxError('SWX_UNAVAILABLE', 'this hub process does not archive evidence; ask the one that does');
+      const { tar } = await deps.bundle(messageId!);
+      sendJson(res, 200, await verifyBundle(tar));
     });
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import { followBucket } from './nats/follow.ts';
+import { revisions, type Revision } from './nats/shared-entries.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { checkedId, partnerId } from './registry.ts';
 
@@ -43,12 +44,7 @@ export type Decision =
   | { allowed: true; provider: string }
   | { allowed: false; code: 'SWX_ACL_DENIED' | 'SWX_UNKNOWN_DATASET' | 'SWX_BAD_REQUEST'; detail: string };
 
-export interface DatasetRevision {
-  revision: number;
-  at: string;
-  operation: string;
-  value?: Dataset;
-}
+export type DatasetRevision = Revision<Dataset>;
 
 const bucketName = 'swx_catalogue';
 const keyOf = (id: string) => `dataset.${id}`;
@@ -131,16 +127,7 @@ export class Catalogue {
   /** Every stored revision of a dataset, oldest first (the bucket keeps the last 32); SWX_BAD_REQUEST for a malformed id. */
   async history(id: string): Promise<DatasetRevision[]> {
     checkedId(datasetSchema.shape.id, 'dataset', id);
-    const out: DatasetRevision[] = [];
-    for await (const entry of await this.kv.history({ key: keyOf(id) })) {
-      out.push({
-        revision: entry.revision,
-        at: entry.created.toISOString(),
-        operation: entry.operation,
-        ...(entry.operation === 'PUT' ? { value: entry.json<Dataset>() } : {}),
-      });
-    }
-    return out;
+    return revisions(this.kv, keyOf(id), (value) => value as Dataset);
   }
 
   /**

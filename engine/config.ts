@@ -38,6 +38,13 @@ export const configSchema = z.object({
     lockoutFailures: z.coerce.number().int().positive().describe('failed sign-ins for one user, or from one address, within the window that lock it out'),
     lockoutSeconds: z.coerce.number().int().positive().describe('the lockout window: failures older than this are forgotten, and a lockout ends this long after the failure that started its window'),
   }),
+  alerts: z.object({
+    intervalSeconds: z.coerce.number().int().positive().describe('how often the hub that archives judges the alerts and publishes their changes on swx.alerts.<kind>'),
+    backlog: z.coerce.number().int().positive().describe('deliveries waiting for one partner past which it alerts'),
+    stampingBacklog: z.coerce.number().int().positive().describe('evidence records waiting for their time-stamp past which it alerts'),
+    receiptMinutes: z.coerce.number().positive().describe('minutes a receiver may take to acknowledge a message before it counts as missing'),
+    diskFreeRatio: z.coerce.number().gt(0).lt(1).describe('free share of the data disk below which it warns (critical below half of it)'),
+  }),
   limits: z.object({
     maxBodyBytes: z.coerce.number().int().positive().describe('largest message body read whole (JSON, signed payloads, bodies within the inline limit)'),
     inlinePayloadBytes: z.coerce.number().int().positive().describe('larger payloads go to the Object Store'),
@@ -96,6 +103,7 @@ const defaults = (dataDir: string): z.input<typeof configSchema> => ({
   clickhouse: { database: 'swx' },
   http: { host: '0.0.0.0', port: 7443, opsHost: '127.0.0.1', opsPort: 7480, opsNames: [] },
   console: { host: '0.0.0.0', port: 7444, clientCertificates: true, sessionMinutes: 8 * 60, lockoutFailures: 5, lockoutSeconds: 15 * 60 },
+  alerts: { intervalSeconds: 60, backlog: 1_000, stampingBacklog: 10_000, receiptMinutes: 30, diskFreeRatio: 0.1 },
   // Four largest messages at once for the hub, one for each agency: a burst from one agency cannot starve the rest.
   limits: { maxBodyBytes: 64 * 1024 * 1024, inlinePayloadBytes: 256 * 1024, maxStreamedBodyBytes: 4 * 1024 ** 3, inflightBodyBytes: 256 * 1024 * 1024, inflightBodyBytesPerPartner: 64 * 1024 * 1024 },
   clockSkewSeconds: 300,
@@ -131,6 +139,11 @@ export const envSettings: Record<string, string> = {
   SWX_CONSOLE_SESSION_MINUTES: 'console.sessionMinutes',
   SWX_CONSOLE_LOCKOUT_FAILURES: 'console.lockoutFailures',
   SWX_CONSOLE_LOCKOUT_SECONDS: 'console.lockoutSeconds',
+  SWX_ALERT_INTERVAL_SECONDS: 'alerts.intervalSeconds',
+  SWX_ALERT_BACKLOG: 'alerts.backlog',
+  SWX_ALERT_STAMPING_BACKLOG: 'alerts.stampingBacklog',
+  SWX_ALERT_RECEIPT_MINUTES: 'alerts.receiptMinutes',
+  SWX_ALERT_DISK_FREE_RATIO: 'alerts.diskFreeRatio',
   SWX_MAX_BODY_BYTES: 'limits.maxBodyBytes',
   SWX_INLINE_PAYLOAD_BYTES: 'limits.inlinePayloadBytes',
   SWX_MAX_STREAMED_BODY_BYTES: 'limits.maxStreamedBodyBytes',

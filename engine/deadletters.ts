@@ -42,18 +42,31 @@ export async function listDeadLetters(bus: Bus, limit = 100, afterSeq = 0): Prom
   return out;
 }
 
-/** Puts the dead letter back on its original subject (a fresh delivery with fresh attempts) and removes it. */
-export async function resendDeadLetter(bus: Bus, seq: number, evidence: EvidenceLog): Promise<DeadLetter> {
+/**
+ * Puts the dead letter back on its original subject (a fresh delivery with fresh attempts) and removes it. With
+ * `renewId` the message goes out under that new id (the receiver took the old one as a duplicate, or refused it by id),
+ * in the same conversation; its `resent` evidence names the old id and the operator's reason.
+ */
+export async function resendDeadLetter(bus: Bus, seq: number, evidence: EvidenceLog, options: { renewId?: string; reason?: string } = {}): Promise<DeadLetter> {
   const stored = await bus.jsm.streams.getMessage(streams.deadLetters, { seq }).catch(() => null);
   if (!stored) throw new SwxError('SWX_NOT_FOUND', `no dead letter with sequence ${seq}`);
   const letter = describe(stored);
   const h = natsHeaders();
   h.set(resentFromHeader, `dead letter ${seq}`);
-  await bus.js.publish(letter.subject, stored.data, { msgID: `resend:${seq}`, headers: h });
+  let data = stored.data;
+  let envelope: Envelope | undefined;
   if (letter.messageId) {
-    const envelope = JSON.parse(Buffer.from(stored.data).toString('utf8')) as Envelope;
-    await evidence.publish([evidence.record({ ...envelopeFacts(envelope), id: `resent:${seq}`, stage: 'resent', detail: `from dead letter ${seq} (${letter.code})` })]);
+    envelope = JSON.parse(Buffer.from(stored.data).toString('utf8')) as Envelope;
+    if (options.renewId) {
+      envelope = { ...envelope, id: options.renewId };
+      data = Buffer.from(JSON.stringify(envelope));
+    }
+  }
+  await bus.js.publish(letter.subject, data, { msgID: `resend:${seq}`, headers: h });
+  if (envelope) {
+    const why = [`from dead letter ${seq} (${letter.code})`, options.renewId ? `renewed from message id ${letter.messageId}` : '', options.reason ? `reason: ${options.reason}` : ''].filter(Boolean).join('; ');
+    await evidence.publish([evidence.record({ ...envelopeFacts(envelope), id: `resent:${seq}`, stage: 'resent', detail: why })]);
   }
   await bus.jsm.streams.deleteMessage(streams.deadLetters, seq);
-  return letter;
+  return { ...letter, ...(options.renewId ? { messageId: options.renewId } : {}) };
 }

@@ -125,3 +125,23 @@ export const inflightBodyBytes = new Gauge({
   help: 'Request body bytes this process holds for requests not yet answered (SWX_INFLIGHT_BODY_BYTES is its budget)',
   registers: [metricsRegistry],
 });
+
+export const certificateExpiry = new Gauge({
+  name: 'swx_certificate_expiry_seconds',
+  help: 'Seconds until a certificate the hub relies on expires, or a CRL in use passes its nextUpdate (negative once past)',
+  labelNames: ['kind', 'subject'] as const,
+  registers: [metricsRegistry],
+});
+
+export const awaitingReceipts = new Gauge({
+  name: 'swx_messages_awaiting_receipt',
+  help: 'Messages received in the last day, older than the receipt wait, that a receiver has neither acknowledged nor dead-lettered',
+  labelNames: ['receiver'] as const,
+  registers: [metricsRegistry],
+});
+
+export const dataDiskFree = new Gauge({
+  name: 'swx_data_disk_free_ratio',
+  help: 'Free share (0-1) of the disk that holds the data folder',
+  registers: [metricsRegistry],
+});

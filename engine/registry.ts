@@ -9,6 +9,7 @@ import { checkEndpoints, protocolName } from './endpoints.ts';
 import { SwxError } from './errors.ts';
 import { log } from './log.ts';
 import { followBucket } from './nats/follow.ts';
+import { revisions, type Revision } from './nats/shared-entries.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { readSshPublicKey, sshKeySchema, type SshKey } from './ssh-key.ts';
 
@@ -307,18 +308,9 @@ export class Registry {
   }
 
   /** Every stored revision of a partner, service, topic or channel, oldest first; SWX_BAD_REQUEST for an id not of its grammar. */
-  async history(kind: Kind, id: string): Promise<{ revision: number; at: string; operation: string; value?: unknown }[]> {
+  async history(kind: Kind, id: string): Promise<Revision[]> {
     checkedId(kindIds[kind], kind, id);
-    const out = [];
-    for await (const entry of await this.kv.history({ key: `${kind}.${id}` })) {
-      out.push({
-        revision: entry.revision,
-        at: entry.created.toISOString(),
-        operation: entry.operation,
-        ...(entry.operation === 'PUT' ? { value: entry.json() } : {}),
-      });
-    }
-    return out;
+    return revisions(this.kv, `${kind}.${id}`);
   }
 
   close(): void { this.stopWatch?.(); }

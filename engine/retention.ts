@@ -25,11 +25,18 @@ export async function expireEvidence(store: Store, days: number, now = new Date(
   return heads.length;
 }
 
-/** Expires evidence now and every hour in the process that archives it; returns what stops it. */
-export function startExpiry(store: Store, days: number): () => void {
-  const expire = () => expireEvidence(store, days).catch((error: unknown) => log.warn({ err: error, retentionDays: days }, 'expired evidence could not be removed; trying again in an hour'));
-  void expire();
-  const timer = setInterval(() => void expire(), expiryIntervalMs);
+/**
+ * Expires evidence now and every hour in the process that archives it, at the retention `days()` gives each time (0:
+ * kept for ever; a runtime setting may shorten it); returns what stops it.
+ */
+export function startExpiry(store: Store, days: () => number): () => void {
+  const expire = () => {
+    const retentionDays = days();
+    if (retentionDays <= 0) return;
+    expireEvidence(store, retentionDays).catch((error: unknown) => log.warn({ err: error, retentionDays }, 'expired evidence could not be removed; trying again in an hour'));
+  };
+  expire();
+  const timer = setInterval(expire, expiryIntervalMs);
   timer.unref();
   return () => clearInterval(timer);
 }

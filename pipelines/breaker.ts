@@ -14,6 +14,11 @@ export class CircuitBreaker {
 
   get open(): boolean { return this.failures >= this.threshold; }
 
+  /** `half-open` while a probe delivery is out to find whether the partner is back. */
+  get state(): 'closed' | 'open' | 'half-open' {
+    return !this.open ? 'closed' : this.probing ? 'half-open' : 'open';
+  }
+
   /**
    * Resolves true when this delivery may go: at once while closed; while open, one caller becomes the probe at
    * the next probe time and the others wait for the circuit to close, calling `keepAlive` every 5 s meanwhile

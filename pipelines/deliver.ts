@@ -93,6 +93,11 @@ export class Deliveries {
     for (const channel of channels) await this.startLane(partner, channel);
   }
 
+  /** The circuit breaker of each partner this process has delivered to; the others are closed. */
+  breakerStates(): Map<string, CircuitBreaker['state']> {
+    return new Map([...this.breakers].map(([partner, breaker]) => [partner, breaker.state]));
+  }
+
   /** One partner's circuit breaker, shared by all its lanes: they reach the same agency. */
   private breaker(partnerId: string): CircuitBreaker {
     let breaker = this.breakers.get(partnerId);

@@ -70,7 +70,7 @@ export class Stamper {
   private lastError?: string;
   private warned = false;
 
-  constructor(private readonly store: Store, private readonly tsa: TimeStamper, private readonly options: StampOptions) {}
+  constructor(private readonly store: Store, private readonly tsa: TimeStamper, private options: StampOptions) {}
 
   /** Blocks a previous run wrote but could not stamp (crash, TSA outage) are stamped now, late but honestly dated. */
   async recover(node: string): Promise<void> {
@@ -92,6 +92,11 @@ export class Stamper {
     }
     if (rows.length > 0) log.warn({ blocks: rows.length, records: this.pendingRecords }, 'evidence blocks left unstamped by an earlier run; stamping them now');
   }
+  /** Changes the refusal thresholds while running (a runtime setting); the interval stays as started. */
+  tune(limits: Partial<Pick<StampOptions, 'graceSeconds' | 'maxUnstampedRecords'>>): void {
+    this.options = { ...this.options, ...limits };
+  }
+
 
   add(block: Block): void {
     this.pending.push(block);

@@ -5,7 +5,6 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +16,7 @@ import { initPki, issueCertificate, loadPki } from '../../engine/pki/index.ts';
 import { AuditFile, auditChainBreak } from '../../dashboards/audit-sink.ts';
 import { routeAccess } from '../../dashboards/access.ts';
 import { roles, type Role } from '../../dashboards/users.ts';
+import { consoleRequest, roleTokens, testPassword, userOf, type Answer, type ConsoleRequest, type Jar } from '../helpers/console.ts';
 import { cleanEnv, startHubProcess, swxBin, tempDir, type HubProcess } from '../helpers/hub.ts';
 
 const run = promisify(execFile);
@@ -24,40 +24,8 @@ const lockoutSeconds = 5;
 let hub: HubProcess;
 let ca: string;
 
-/** A cookie jar of one browser: what the console set, sent back as a browser would. */
-type Jar = Map<string, string>;
-
-interface Answer { status: number; headers: IncomingHttpHeaders; body: any }
-
-/** One request to the console's HTTPS port, checked against the hub CA as `localhost`, on a connection of its own. */
-function console_(method: string, path: string, options: { body?: unknown; jar?: Jar; csrf?: string; bearer?: string; cert?: string; key?: string } = {}): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.jar?.size) headers.cookie = [...options.jar].map(([name, value]) => `${name}=${value}`).join('; ');
-  if (options.csrf) headers['x-csrf-token'] = options.csrf;
-  if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest({
-      host: '127.0.0.1', port: hub.consolePort, servername: 'localhost', method, path, headers, ca, agent: false,
-      ...(options.cert ? { cert: options.cert, key: options.key } : {}),
-    }, (res) => {
-      let text = '';
-      res.on('data', (chunk) => { text += chunk; });
-      res.on('end', () => {
-        for (const line of res.headers['set-cookie'] ?? []) {
-          const [pair] = line.split(';');
-          const [name, value = ''] = pair!.split('=');
-          if (/Max-Age=0|Expires=Thu, 01 Jan 1970/i.test(line) || value === '') options.jar?.delete(name!); else options.jar?.set(name!, value);
-        }
-        let body: unknown = text;
-        try { body = JSON.parse(text); } catch { /* kept as text */ }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body === undefined ? undefined : JSON.stringify(options.body));
-  });
-}
+/** One request to the console's HTTPS port (test/helpers/console.ts). */
+const console_ = (method: string, path: string, options: ConsoleRequest = {}): Promise<Answer> => consoleRequest(hub, method, path, options);
 
 async function swx(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
@@ -74,9 +42,8 @@ async function swx(args: string[], env: NodeJS.ProcessEnv = {}) {
 /** The JSON a `swx` command printed, without the line it adds for a password it made. */
 const printed = (stdout: string) => JSON.parse(stdout.replace(/^password: .*$/m, ''));
 
-const password = (role: string) => `${role}-password-for-tests`;
-const userOf: Record<Role, string> = { admin: 'ada', operator: 'oscar', auditor: 'audrey', analyst: 'anna' };
-const tokens = {} as Record<Role, string>;
+const password = testPassword;
+let tokens = {} as Record<Role, string>;
 
 async function signIn(user: string, secret: string): Promise<{ jar: Jar; answer: Answer }> {
   const jar: Jar = new Map();
@@ -98,12 +65,7 @@ test.before(async () => {
   // The first admin, as a deployment gets one: `swx user add` on the hub's machine, with its operator token.
   const first = await swx(['user', 'add', userOf.admin, '--role', 'admin', '--password', password('admin')]);
   assert.is(first.code, 0, first.stderr);
-  for (const role of roles) {
-    if (role !== 'admin') assert.is((await hub.admin('PUT', `/api/users/${userOf[role]}`, { roles: [role], password: password(role) })).status, 200, role);
-    const made = await hub.admin('POST', `/api/users/${userOf[role]}/tokens`, { label: 'tests' });
-    assert.is(made.status, 200, JSON.stringify(made.body));
-    tokens[role] = made.body.token;
-  }
+  tokens = await roleTokens(hub);
 });
 
 test.after(async () => {
@@ -131,7 +93,7 @@ test('the HTTPS listener serves with the hub\'s TLS certificate, which chains to
 function concrete(pattern: string, self: string): string {
   const values: Record<string, string> = {
     partner: 'NOSUCH', service: 'no.such', topic: 'no-such', channel: 'no-such', dataset: 'no-such', messageId: 'no-such-message',
-    seq: '999999', user: self, token: 'AAAAAAAAAAAAAAAAAAAAAAAA', fingerprint: `SHA256:${'A'.repeat(43)}`,
+    seq: '999999', panel: 'no-such', name: 'logLevel', user: self, token: 'AAAAAAAAAAAAAAAAAAAAAAAA', fingerprint: `SHA256:${'A'.repeat(43)}`,
   };
   return pattern.replace(/:([a-zA-Z]+)/g, (_, name: string) => values[name]!);
 }
@@ -163,7 +125,6 @@ test('each role does only its part: every route of the table, as every role, is 
   }
   assert.is(denied, expectedDenied);
   assert.ok(allowed > 0 && denied > allowed, `${allowed} allowed, ${denied} denied`);
-  // Analysts have no route of their own yet beyond their session: every operator, auditor and admin route is refused them.
   // Without any credential every one of them is 401, and the operator token is not taken on the network listener.
   for (const [key] of apiRoutes) {
     const [method, pattern] = key.split(' ') as [string, string];
