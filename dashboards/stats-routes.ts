@@ -9,7 +9,7 @@ import { archiveOf, type ConsoleApp, type ConsoleDeps } from './console-context.
 import { toCsv, topTalkers, traffic, type Dimension, type StatsQuery, type TrafficRow } from './stats.ts';
 
 export const dimensions = ['service', 'protocol', 'sender', 'receiver', 'stage', 'code'] as const satisfies readonly Dimension[];
-const grains = ['hour', 'day', 'month', 'year'] as const;
+const grains = ['minute', 'hour', 'day', 'month', 'year'] as const;
 const dayMs = 86_400_000;
 
 const instant = z.iso.datetime({ offset: true });

@@ -55,7 +55,10 @@ const rollups = [
   { table: 'stats_partner_daily', time: 'day', bucket: 'toDateTime(toStartOfDay(at))', partners: true },
 ] as const;
 
-type Rollup = (typeof rollups)[number];
+/** Per minute, for the last weeks only: what "traffic now" reads; older minutes leave with the TTL, the hours stay. */
+const minuteRollup = { table: 'stats_minutely', time: 'minute', bucket: 'toStartOfMinute(at)', partners: false, ttlDays: 35 } as const;
+
+type Rollup = (typeof rollups)[number] | typeof minuteRollup;
 
 const rollupKey = (r: Rollup) => [r.time, ...(r.partners ? ['side', 'partner'] : []), 'service', 'protocol', 'stage', 'code'].join(', ');
 
@@ -71,7 +74,8 @@ function rollupTable(r: Rollup): string {
   records SimpleAggregateFunction(sum, UInt64),
   bytes SimpleAggregateFunction(sum, UInt64),
   latency_ms ${latencyType}
-) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})`;
+) ENGINE = AggregatingMergeTree PARTITION BY ${'ttlDays' in r ? `toYYYYMMDD(${r.time})` : `toYear(${r.time})`} ORDER BY (${rollupKey(r)})${'ttlDays' in r ? `
+TTL ${r.time} + INTERVAL ${r.ttlDays} DAY` : ''}`;
 }
 
 /** The rollup's rows of the evidence read. */
@@ -259,6 +263,15 @@ export const migrations: readonly Migration[] = [
   prev_hash String,
   record_hash String
 ) ENGINE = ReplacingMergeTree ORDER BY (node, chain)`,
+  },
+  {
+    // The per-minute rollup of the last weeks, kept by its own view like the others (dashboards/stats.ts, grain minute).
+    id: '0007_minute_statistics',
+    sql: [
+      rollupTable(minuteRollup),
+      ...copyIn(minuteRollup.table, `${rollupSelect(minuteRollup)} HAVING minute >= now() - INTERVAL ${minuteRollup.ttlDays} DAY`),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${minuteRollup.table}_mv TO ${minuteRollup.table} AS ${rollupSelect(minuteRollup)}`,
+    ],
   },
 ];
 
