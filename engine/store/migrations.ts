@@ -74,7 +74,7 @@ function rollupTable(r: Rollup): string {
   records SimpleAggregateFunction(sum, UInt64),
   bytes SimpleAggregateFunction(sum, UInt64),
   latency_ms ${latencyType}
-) ENGINE = AggregatingMergeTree PARTITION BY ${'ttlDays' in r ? `toYYYYMMDD(${r.time})` : `toYear(${r.time})`} ORDER BY (${rollupKey(r)})${'ttlDays' in r ? `
+) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})${'ttlDays' in r ? `
 TTL ${r.time} + INTERVAL ${r.ttlDays} DAY` : ''}`;
 }
 
