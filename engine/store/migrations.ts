@@ -96,6 +96,11 @@ function copyIn(table: string, select: string): string[] {
   return [`TRUNCATE TABLE IF EXISTS ${table}`, `INSERT INTO ${table} ${select} SETTINGS max_execution_time = 3600`];
 }
 
+/** The delivery attempts among evidence records, latency from the message's receipt (-1 when unknown). */
+const deliveryAttemptsSelect = `SELECT at, to_partner, from_partner, message_id, protocol, stage AS outcome, code,
+  if(received_at > toDateTime64(0, 3, 'UTC'), dateDiff('millisecond', received_at, at), -1) AS latency_ms
+FROM evidence WHERE stage IN ('delivered', 'delivery_failed', 'dead_lettered', 'redelivered')`;
+
 export const MIGRATIONS_TABLE = 'swx_migrations';
 
 export const migrations: readonly Migration[] = [
@@ -271,6 +276,25 @@ export const migrations: readonly Migration[] = [
       rollupTable(minuteRollup),
       ...copyIn(minuteRollup.table, `${rollupSelect(minuteRollup)} HAVING minute >= now() - INTERVAL ${minuteRollup.ttlDays} DAY`),
       `CREATE MATERIALIZED VIEW IF NOT EXISTS ${minuteRollup.table}_mv TO ${minuteRollup.table} AS ${rollupSelect(minuteRollup)}`,
+    ],
+  },
+  {
+    // Every delivery attempt, one row each (a receipt, a refusal, a dead letter, a repeat's receipt), by receiver and
+    // time: a partner's delivery history without reading evidence.
+    id: '0008_delivery_attempts',
+    sql: [
+      `CREATE TABLE IF NOT EXISTS delivery_attempts (
+  at DateTime64(3, 'UTC'),
+  to_partner LowCardinality(String),
+  from_partner LowCardinality(String),
+  message_id String,
+  protocol LowCardinality(String),
+  outcome LowCardinality(String),
+  code LowCardinality(String),
+  latency_ms Int64
+) ENGINE = ReplacingMergeTree PARTITION BY toYear(at) ORDER BY (to_partner, at, from_partner, message_id, outcome)`,
+      ...copyIn('delivery_attempts', deliveryAttemptsSelect),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS delivery_attempts_mv TO delivery_attempts AS ${deliveryAttemptsSelect}`,
     ],
   },
 ];

@@ -98,6 +98,12 @@ for (const backend of backends) {
       assert.ok(rolled.length > 0, 'the sample reaches the last day');
       assert.equal(counts(rolled, by), counts(await direct(store, 'minute', by, recent.since, recent.until), by), `minute by ${by.join(',') || 'nothing'}`);
     }
+    // Every delivery attempt has its row, by receiver.
+    const [attempts] = await store.query<{ rows: string; direct: string }>(
+      `SELECT toString((SELECT count() FROM delivery_attempts FINAL)) AS rows,
+              toString((SELECT count() FROM evidence WHERE stage IN ('delivered', 'delivery_failed', 'dead_lettered', 'redelivered'))) AS direct`) as [{ rows: string; direct: string }];
+    assert.ok(Number(attempts.rows) > 0);
+    assert.is(attempts.rows, attempts.direct);
     const years = await traffic(store, { grain: 'year', since, until });
     const yearsSent = [...new Set(messages.map((m) => m.receivedAt.getUTCFullYear()))].sort();
     assert.equal(years.map((row) => row.bucket), yearsSent.map((year) => `${year}-01-01T00:00:00Z`));
