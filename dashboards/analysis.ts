@@ -6,7 +6,7 @@
 import type { Store } from '../engine/store/index.ts';
 
 /** What analysts may read: the rollups and the message summaries, never evidence (payloads, signatures). */
-export const analysisTables = ['stats_hourly', 'stats_daily', 'stats_partner_daily', 'messages', 'message_state'] as const;
+export const analysisTables = ['stats_minutely', 'stats_hourly', 'stats_daily', 'stats_partner_daily', 'messages', 'message_state', 'delivery_attempts'] as const;
 /** Readable without data: `SELECT 1` reads system.one; `numbers(N)` generates a series. */
 const harmlessTables = ['system.one'];
 const harmlessTableFunctions = ['numbers'];

@@ -16,4 +16,4 @@ export type MessageState = (typeof messageStates)[number];
 
 /** What statistics split by, and the time buckets they come in (stats-routes.ts). */
 export const dimensions = ['service', 'protocol', 'sender', 'receiver', 'stage', 'code'] as const satisfies readonly Dimension[];
-export const grains = ['hour', 'day', 'month', 'year'] as const satisfies readonly Grain[];
+export const grains = ['minute', 'hour', 'day', 'month', 'year'] as const satisfies readonly Grain[];

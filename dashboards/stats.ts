@@ -4,7 +4,7 @@
 // them into CSV. Days and hours are UTC.
 import { latencyLevels, type Store } from '../engine/store/index.ts';
 
-export type Grain = 'hour' | 'day' | 'month' | 'year';
+export type Grain = 'minute' | 'hour' | 'day' | 'month' | 'year';
 /** What rows are split by, besides the time bucket. */
 export type Dimension = 'service' | 'protocol' | 'sender' | 'receiver' | 'stage' | 'code';
 
@@ -50,7 +50,7 @@ export interface TrafficRow {
 }
 
 const bucketSql: Record<Grain, string> = {
-  hour: 'hour', day: 'day', month: 'toDateTime(toStartOfMonth(day))', year: 'toDateTime(toStartOfYear(day))',
+  minute: 'minute', hour: 'hour', day: 'day', month: 'toDateTime(toStartOfMonth(day))', year: 'toDateTime(toStartOfYear(day))',
 };
 
 /** The rollup a query reads, and the side of the partner rows it counts ('' when it needs no partner). */
@@ -58,8 +58,9 @@ function source(query: StatsQuery): { table: string; side: '' | 'sender' | 'rece
   const dimensions = new Set<Dimension>([...(query.by ?? []), ...(Object.keys(query.where ?? {}) as Dimension[])]);
   if (dimensions.has('sender') && dimensions.has('receiver')) throw new RangeError('statistics split or filter by sender or by receiver, not both');
   const side = dimensions.has('sender') ? 'sender' : dimensions.has('receiver') ? 'receiver' : '';
-  if (side && query.grain === 'hour') throw new RangeError('statistics by partner are kept per day: use grain day, month or year');
-  return { table: side ? 'stats_partner_daily' : query.grain === 'hour' ? 'stats_hourly' : 'stats_daily', side };
+  if (side && (query.grain === 'hour' || query.grain === 'minute')) throw new RangeError('statistics by partner are kept per day: use grain day, month or year');
+  const table = side ? 'stats_partner_daily' : query.grain === 'minute' ? 'stats_minutely' : query.grain === 'hour' ? 'stats_hourly' : 'stats_daily';
+  return { table, side };
 }
 
 const time = (iso: string) => iso.replace('T', ' ').replace('Z', '');
@@ -69,11 +70,11 @@ const isoTime = (clickhouse: string) => `${clickhouse.replace(' ', 'T')}Z`;
 export async function traffic(store: Store, query: StatsQuery): Promise<TrafficRow[]> {
   const { table, side } = source(query);
   const expr = bucketSql[query.grain];
-  const column = table === 'stats_hourly' ? 'hour' : 'day';
+  const column = table === 'stats_minutely' ? 'minute' : table === 'stats_hourly' ? 'hour' : 'day';
   const by = query.by ?? [];
   const params: Record<string, unknown> = { since: time(query.since), until: time(query.until), side };
   const where = [
-    `${column} >= ${query.grain === 'hour' ? 'toStartOfHour' : 'toStartOfDay'}(toDateTime64({since:String}, 3, 'UTC'))`,
+    `${column} >= ${column === 'minute' ? 'toStartOfMinute' : column === 'hour' ? 'toStartOfHour' : 'toStartOfDay'}(toDateTime64({since:String}, 3, 'UTC'))`,
     `${column} < toDateTime64({until:String}, 3, 'UTC')`,
     ...(side ? ['side = {side:String}'] : []),
   ];

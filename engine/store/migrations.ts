@@ -55,7 +55,10 @@ const rollups = [
   { table: 'stats_partner_daily', time: 'day', bucket: 'toDateTime(toStartOfDay(at))', partners: true },
 ] as const;
 
-type Rollup = (typeof rollups)[number];
+/** Per minute, for the last weeks only: what "traffic now" reads; older minutes leave with the TTL, the hours stay. */
+const minuteRollup = { table: 'stats_minutely', time: 'minute', bucket: 'toStartOfMinute(at)', partners: false, ttlDays: 35 } as const;
+
+type Rollup = (typeof rollups)[number] | typeof minuteRollup;
 
 const rollupKey = (r: Rollup) => [r.time, ...(r.partners ? ['side', 'partner'] : []), 'service', 'protocol', 'stage', 'code'].join(', ');
 
@@ -71,7 +74,8 @@ function rollupTable(r: Rollup): string {
   records SimpleAggregateFunction(sum, UInt64),
   bytes SimpleAggregateFunction(sum, UInt64),
   latency_ms ${latencyType}
-) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})`;
+) ENGINE = AggregatingMergeTree PARTITION BY toYear(${r.time}) ORDER BY (${rollupKey(r)})${'ttlDays' in r ? `
+TTL ${r.time} + INTERVAL ${r.ttlDays} DAY` : ''}`;
 }
 
 /** The rollup's rows of the evidence read. */
@@ -91,6 +95,11 @@ GROUP BY ${rollupKey(r)}`;
 function copyIn(table: string, select: string): string[] {
   return [`TRUNCATE TABLE IF EXISTS ${table}`, `INSERT INTO ${table} ${select} SETTINGS max_execution_time = 3600`];
 }
+
+/** The delivery attempts among evidence records, latency from the message's receipt (-1 when unknown). */
+const deliveryAttemptsSelect = `SELECT at, to_partner, from_partner, message_id, protocol, stage AS outcome, code,
+  if(received_at > toDateTime64(0, 3, 'UTC'), dateDiff('millisecond', received_at, at), -1) AS latency_ms
+FROM evidence WHERE stage IN ('delivered', 'delivery_failed', 'dead_lettered', 'redelivered')`;
 
 export const MIGRATIONS_TABLE = 'swx_migrations';
 
@@ -259,6 +268,34 @@ export const migrations: readonly Migration[] = [
   prev_hash String,
   record_hash String
 ) ENGINE = ReplacingMergeTree ORDER BY (node, chain)`,
+  },
+  {
+    // The per-minute rollup of the last weeks, kept by its own view like the others (dashboards/stats.ts, grain minute).
+    id: '0007_minute_statistics',
+    sql: [
+      rollupTable(minuteRollup),
+      ...copyIn(minuteRollup.table, `${rollupSelect(minuteRollup)} HAVING minute >= now() - INTERVAL ${minuteRollup.ttlDays} DAY`),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${minuteRollup.table}_mv TO ${minuteRollup.table} AS ${rollupSelect(minuteRollup)}`,
+    ],
+  },
+  {
+    // Every delivery attempt, one row each (a receipt, a refusal, a dead letter, a repeat's receipt), by receiver and
+    // time: a partner's delivery history without reading evidence.
+    id: '0008_delivery_attempts',
+    sql: [
+      `CREATE TABLE IF NOT EXISTS delivery_attempts (
+  at DateTime64(3, 'UTC'),
+  to_partner LowCardinality(String),
+  from_partner LowCardinality(String),
+  message_id String,
+  protocol LowCardinality(String),
+  outcome LowCardinality(String),
+  code LowCardinality(String),
+  latency_ms Int64
+) ENGINE = ReplacingMergeTree PARTITION BY toYear(at) ORDER BY (to_partner, at, from_partner, message_id, outcome)`,
+      ...copyIn('delivery_attempts', deliveryAttemptsSelect),
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS delivery_attempts_mv TO delivery_attempts AS ${deliveryAttemptsSelect}`,
+    ],
   },
 ];
 

@@ -97,7 +97,12 @@ test('messages: search by filter, by any id and by partner, keyset-paged with an
 });
 
 test('a message\'s timeline: received, verified, archived, routed, delivered, in order', async () => {
-  const answer = await call('auditor', 'GET', `/api/messages/${sent[0]}/timeline`);
+  // The archive writes a block's record (archived, stamped) just after the block's evidence rows.
+  let answer!: Answer;
+  await waitFor('the archived entry', async () => {
+    answer = await call('auditor', 'GET', `/api/messages/${sent[0]}/timeline`);
+    return answer.status === 200 && answer.body.entries.some((entry: any) => entry.stage === 'archived');
+  }, 15_000);
   assert.is(answer.status, 200, answer.text);
   assert.is(answer.body.messageId, sent[0]);
   const stages = answer.body.entries.map((entry: any) => entry.stage);

@@ -112,8 +112,8 @@ test('open runs the migrations once; a second open applies nothing and records n
       }
       const tables = await s.query<{ name: string }>("SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name");
       assert.equal(tables.map((t) => t.name), [
-        'audit', 'evidence', 'evidence_batches', 'message_keys', 'message_keys_mv', 'message_state', 'message_state_mv', 'messages', 'messages_mv',
-        'stats_daily', 'stats_daily_mv', 'stats_hourly', 'stats_hourly_mv', 'stats_partner_daily', 'stats_partner_daily_mv', 'swx_migrations',
+        'audit', 'delivery_attempts', 'delivery_attempts_mv', 'evidence', 'evidence_batches', 'message_keys', 'message_keys_mv', 'message_state', 'message_state_mv', 'messages', 'messages_mv',
+        'stats_daily', 'stats_daily_mv', 'stats_hourly', 'stats_hourly_mv', 'stats_minutely', 'stats_minutely_mv', 'stats_partner_daily', 'stats_partner_daily_mv', 'swx_migrations',
       ]);
       assert.equal(await migrate(s), [], 'migrate on an up-to-date store applies nothing');
     },
