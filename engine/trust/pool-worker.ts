@@ -32,7 +32,7 @@ export default async function run(task: SignatureTask): Promise<Outcome[]> {
     case 'xml-verify':
       return Promise.all(task.items.map(({ xml, options }) => settle(() => verifyXml(typeof xml === 'string' ? xml : asBuffer(xml), {
         ...options,
-        ...(options.attachments ? { attachments: options.attachments.map((part) => ({ ...part, body: asBuffer(part.body) })) } : {}),
+        ...(options.attachments ? { attachments: options.attachments.map((part) => ({ ...part, body: asBuffer(part.body), ...(part.digests ? { digests: { content: asBuffer(part.digests.content), ...(part.digests.complete ? { complete: asBuffer(part.digests.complete) } : {}) } } : {}) })) } : {}),
       }))));
     case 'digest':
       return task.items.map((item) => ({ ok: true, value: hash(task.algorithm, item, 'buffer') }));
