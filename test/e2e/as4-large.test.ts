@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -61,18 +62,18 @@ test.after(async () => {
 });
 
 /** A UserMessage from the gateway: the payload signed, then (altered when asked) encrypted to hub A; the HTTP body whole. */
-async function largeMessage(messageId: string, payload: Buffer, options: { alter?: boolean } = {}): Promise<{ body: Buffer; contentType: string }> {
-  const part = { contentId: `scan-${messageId}`, contentType: 'application/octet-stream', body: payload };
+async function largeMessage(messageId: string, payload: Buffer, options: { alter?: boolean; gzip?: boolean } = {}): Promise<{ body: Buffer; contentType: string }> {
+  const part = { contentId: `scan-${messageId}`, contentType: options.gzip ? 'application/gzip' : 'application/octet-stream', body: options.gzip ? gzipSync(payload) : payload };
   const written = userMessageEnvelope({
     messageId,
     from: { partyIds: [{ id: 'big-gw', type: 'urn:example:party' }], role },
     to: { partyIds: [{ id: 'hub-a', type: T }], role },
     collaboration: { service: { value: 'urn:example:scan', type: 'urn:example' }, action: 'Submit', conversationId: `conv-${messageId}` },
     properties: [{ name: 'originalSender', value: 'BIGGW' }, { name: 'finalRecipient', value: 'CUSTOMS' }],
-    payloads: [{ contentId: part.contentId, mimeType: 'application/octet-stream' }],
+    payloads: [{ contentId: part.contentId, mimeType: 'application/octet-stream', ...(options.gzip ? { compressionType: 'application/gzip' as const } : {}) }],
   });
   const xml = await signAs4(written, { keyPem: gateway.keyPem, certPem: gateway.certPem, attachments: [signedAttachment(part)] });
-  const sent = options.alter ? { ...part, body: Buffer.from(payload) } : part;
+  const sent = options.alter ? { ...part, body: Buffer.from(part.body) } : part;
   if (options.alter) sent.body[sent.body.length - 1]! ^= 1;
   const encrypted = await encryptSoapAttachments(xml, [sent], { certPem: hubASign }, 'eDelivery-AS4-1.15');
   const multipart = as4Multipart(encrypted.envelope, encrypted.parts);
@@ -137,7 +138,7 @@ test('64 MiB REST in at hub B goes AS4 signed and encrypted to hub A, streamed f
   assert.is(Number(stages.delivered), 1, `hub B delivered it once, on hub A's signed receipt: ${JSON.stringify(stages)}`);
 });
 
-test('a large body cut short, or a large payload altered after signing, is refused with a signed 4xx Error signal and never delivered', async () => {
+test('a large body cut short, a large payload altered after signing or a gzip bomb is refused with a signed 4xx Error signal and never delivered; a large gzipped payload is inflated as it streams', async () => {
   const payload = randomBytes(4 * 1024 * 1024);
   const cut = await largeMessage('large-cut@biggw.example', payload);
   // The multipart ends mid-part: no closing delimiter, the ciphertext's tag never comes.
@@ -152,13 +153,27 @@ test('a large body cut short, or a large payload altered after signing, is refus
   assert.is(errorCodeOf(alteredAnswer.signal), 'EBMS:0101', JSON.stringify(alteredAnswer.signal.errors));
   assert.match(alteredAnswer.signal.errors[0]!.detail ?? '', /digest/i);
 
-  // The hub serves on, and neither reached CUSTOMS.
+  // 300 MiB of zeros gzip to 300 KiB, over the inline limit: it streams, and inflating stops at the 200:1 cap.
+  const bomb = await largeMessage('large-bomb@biggw.example', Buffer.alloc(300 * 1024 * 1024), { gzip: true });
+  const bombAnswer = await post(bomb.body, bomb.contentType);
+  assert.ok(bombAnswer.status >= 400 && bombAnswer.status < 500, `bomb: answered ${bombAnswer.status}`);
+  assert.is(errorCodeOf(bombAnswer.signal), 'EBMS:0303', JSON.stringify(bombAnswer.signal.errors));
+
+  // A gzipped payload streams too: inflated on its way into the store, the signature over what was sent.
+  const zipped = await largeMessage('large-gzip@biggw.example', payload, { gzip: true });
+  const zippedAnswer = await post(zipped.body, zipped.contentType);
+  assert.is(zippedAnswer.status, 200, JSON.stringify(zippedAnswer.signal.errors));
+  await waitFor('the inflated one in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, 'large-gzip@biggw.example.json')), 60_000);
+  assert.is(sha256(readFileSync(join(customs.inboxDir, 'large-gzip@biggw.example.bin'))), sha256(payload), 'inflated to the bytes signed before compression');
+
+  // The hub serves on, and none of the refused reached CUSTOMS.
   const after = await largeMessage('large-after@biggw.example', payload);
   const afterAnswer = await post(after.body, after.contentType);
   assert.is(afterAnswer.status, 200, JSON.stringify(afterAnswer.signal.errors));
   await waitFor('the good one in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, 'large-after@biggw.example.json')), 60_000);
-  const stages = await stagesOf(hubA, ['large-cut@biggw.example', 'large-altered@biggw.example']);
-  for (const id of ['large-cut@biggw.example', 'large-altered@biggw.example']) {
+  const refused = ['large-cut@biggw.example', 'large-altered@biggw.example', 'large-bomb@biggw.example'];
+  const stages = await stagesOf(hubA, refused);
+  for (const id of refused) {
     assert.not.ok(existsSync(join(customs.inboxDir, `${id}.bin`)), `${id} not delivered`);
     assert.not.ok(stages[id]?.delivered, `${id} has no delivered evidence: ${JSON.stringify(stages[id])}`);
   }
