@@ -1,8 +1,9 @@
 // The HTTP body of an AS4 message as it arrives: a bare SOAP envelope, or multipart/related with the envelope as its
 // start part and the payloads beside it (SOAP with Attachments), read through engine/mime's streaming reader within a
-// byte limit. The parts are held whole: the signature's digests and the payloads' delivery both need them.
+// byte limit. The envelope is held whole; a part beside it is held too, unless the caller takes it as it streams (a
+// payload too large to hold, written to the Object Store with its digests taken on the way).
 import { SwxError } from '../../engine/errors.ts';
-import { defaultMimeLimits, parseMediaType, readMultipart, type MediaType } from '../../engine/mime/index.ts';
+import { defaultMimeLimits, parseMediaType, readMultipart, type MediaType, type StreamedPart } from '../../engine/mime/index.ts';
 import type { XmlAttachment } from '../../engine/trust/index.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 
@@ -10,6 +11,15 @@ export interface As4Body {
   envelope: Buffer;
   /** The MIME parts beside the envelope, in order, Content-ID without angle brackets. */
   attachments: XmlAttachment[];
+}
+
+/** How parts too large to hold are taken as they arrive. */
+export interface StreamedParts {
+  /** The largest body, streamed parts included; `maxBytes` of readAs4Body still bounds what is held. */
+  maxBytes: number;
+  /** A part beside the envelope, the envelope read before it: the attachment as the signature is judged over it (its
+   *  digests, no body) once its body has streamed through, or undefined to have it held. */
+  take(envelope: Buffer, part: StreamedPart): Promise<XmlAttachment | undefined>;
 }
 
 const soapTypes = new Set(['application/soap+xml', 'text/xml']);
@@ -31,7 +41,7 @@ async function collect(source: AsyncIterable<Uint8Array>, budget: { left: number
  * multipart/related with a SOAP start part, or whose MIME is malformed; over `maxBytes`, the hub's SWX_TOO_LARGE as
  * its EBMS code (ebmsErrorOf).
  */
-export async function readAs4Body(source: AsyncIterable<Uint8Array>, contentType: string, maxBytes: number): Promise<As4Body> {
+export async function readAs4Body(source: AsyncIterable<Uint8Array>, contentType: string, maxBytes: number, streamed?: StreamedParts): Promise<As4Body> {
   const budget = { left: maxBytes };
   try {
     let media: MediaType;
@@ -46,13 +56,15 @@ export async function readAs4Body(source: AsyncIterable<Uint8Array>, contentType
     if (declared !== undefined && !soapTypes.has(declared)) throw mimeError(`multipart/related type ${declared.slice(0, 80)} is not a SOAP envelope's`);
     let envelope: Buffer | undefined;
     const attachments: XmlAttachment[] = [];
-    for await (const part of readMultipart(source, contentType, { ...defaultMimeLimits, maxBytes })) {
+    for await (const part of readMultipart(source, contentType, { ...defaultMimeLimits, maxBytes: streamed?.maxBytes ?? maxBytes })) {
       if (part.root) {
         if (!soapTypes.has(typeOf(part.contentType))) throw mimeError(`the start part is ${typeOf(part.contentType).slice(0, 80)}, not a SOAP envelope`);
         envelope = await collect(part.body, budget, 'the envelope');
       } else {
         if (part.contentId === undefined) throw mimeError('a MIME part beside the envelope has no Content-ID, so no PartInfo can name it');
-        attachments.push({ contentId: part.contentId, headers: part.headers, body: await collect(part.body, budget, `part <${part.contentId.slice(0, 80)}>`) });
+        const taken = envelope && streamed ? await streamed.take(envelope, part) : undefined;
+        if (taken) attachments.push(taken);
+        else attachments.push({ contentId: part.contentId, headers: part.headers, body: await collect(part.body, budget, `part <${part.contentId.slice(0, 80)}>`) });
       }
     }
     if (!envelope) throw mimeError('the multipart body holds no SOAP envelope');

@@ -2,7 +2,9 @@
 // the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
 // properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
 // when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
-import type { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { multipartBoundary } from '../../engine/mime/index.ts';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
@@ -13,7 +15,7 @@ import type { ReferenceCopy } from './model.ts';
 import { as4ServiceFor } from './parties.ts';
 import type { As4Endpoint } from './pmode.ts';
 import { hubParty, signatureFor, type As4Settings } from './settings.ts';
-import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope } from './write.ts';
+import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope, type WrittenEnvelope } from './write.ts';
 
 export interface ComposedMessage {
   /** The multipart/related HTTP body and its Content-Type. */
@@ -68,12 +70,79 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
   const part = {
-    contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`,
+    contentId: contentIdOf(envelope),
     contentType: compressed ? gzipType : envelope.contentType,
     body: compressed ? await whole(compress(content)) : content,
   };
+  const written = writeUserMessage(envelope, pmode, settings, service, part.contentId, compressed);
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds }, sign);
+  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
+  // Signed over the plaintext, then encrypted: the receiver decrypts, then checks the signature.
+  const sent = recipient
+    ? await encryptSoapAttachments(signed, [part], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
+    : { envelope: signed, parts: [{ ...part, body: (async function* () { yield part.body; })() }] };
+  const multipart = as4Multipart(sent.envelope, sent.parts);
+  return { body: await whole(multipart.body), contentType: multipart.contentType, references };
+}
+
+/** A payload too large to hold, as the Object Store gives it: its length, its SHA-256 (hex), and a fresh stream of it. */
+export interface StreamedContent {
+  size: number;
+  sha256: string;
+  open(): Readable;
+}
+
+/** A message whose payload is streamed from the Object Store each time it is sent. */
+export interface StreamedMessage {
+  contentType: string;
+  length: number;
+  /** The body, written afresh each call: the same signed envelope, the payload read again and encrypted anew. */
+  open(): Readable;
+  references: ReferenceCopy[];
+  /** The bytes a resend keeps: the signed envelope only. */
+  keptBytes: number;
+}
+
+const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`;
+
+/**
+ * composeUserMessage for a payload too large to hold: signed with the SHA-256 its store keeps (the Attachment-Content
+ * transform over binary content digests its octets), never gzipped (compressing first would need its bytes to sign),
+ * encrypted as it streams. Each open() sends the same signed envelope, MessageId and references, with the same framing
+ * (boundary, root Content-ID), so its Content-Type and length stay; where the P-Mode encrypts, the content key and IV are
+ * fresh each time (the EncryptedKey is as long), so the ciphertext differs while what the signature and a receipt name
+ * does not.
+ */
+export async function composeStreamedUserMessage(envelope: Envelope, content: StreamedContent, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<StreamedMessage> {
+  const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
+  const part = { contentId: contentIdOf(envelope), contentType: envelope.contentType };
+  const written = writeUserMessage(envelope, pmode, settings, service, part.contentId, false);
+  const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: { content: Buffer.from(content.sha256, 'hex') } };
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [attachment], timestampTtlSeconds }, sign);
+  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
+  const framing = { rootId: `soap-${randomUUID()}@swx`, boundary: multipartBoundary() };
+  const framed = async () => {
+    const payload = { ...part, body: content.open(), size: content.size };
+    const sent = recipient
+      ? await encryptSoapAttachments(signed, [payload], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
+      : { envelope: signed, parts: [payload] };
+    return as4Multipart(sent.envelope, sent.parts, framing);
+  };
+  const first = await framed();
+  first.body.destroy();
+  if (first.length === undefined) throw new SwxError('SWX_INTERNAL', 'the length of a streamed AS4 message is not known');
+  return {
+    contentType: first.contentType,
+    length: first.length,
+    open: () => Readable.from((async function* () { yield* (await framed()).body; })(), { objectMode: false }),
+    references,
+    keptBytes: signed.length,
+  };
+}
+
+function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4Settings, service: { value: string; type?: string }, contentId: string, compressed: boolean): WrittenEnvelope {
   const charset = charsetOf(envelope.contentType);
-  const written = userMessageEnvelope({
+  return userMessageEnvelope({
     messageId: envelope.id,
     ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
     ...(pmode.mep.binding === 'pull' ? { mpc: pmode.mep.mpc } : {}),
@@ -85,14 +154,6 @@ export async function composeUserMessage(envelope: Envelope, content: Buffer, pm
     },
     // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds.
     properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
-    payloads: [{ contentId: part.contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
+    payloads: [{ contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
   });
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds }, sign);
-  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
-  // Signed over the plaintext, then encrypted: the receiver decrypts, then checks the signature.
-  const sent = recipient
-    ? await encryptSoapAttachments(signed, [part], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
-    : { envelope: signed, parts: [{ ...part, body: (async function* () { yield part.body; })() }] };
-  const multipart = as4Multipart(sent.envelope, sent.parts);
-  return { body: await whole(multipart.body), contentType: multipart.contentType, references };
 }

@@ -4,6 +4,7 @@
 import { Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import { EbmsError } from './errors.ts';
+import { SwxError } from '../../engine/errors.ts';
 import type { PartInfo } from './model.ts';
 
 export const gzipType = 'application/gzip';
@@ -71,7 +72,8 @@ export async function* decompress(source: AsyncIterable<Uint8Array>, part: Pick<
       yield chunk;
     }
   } catch (error) {
-    if (error instanceof EbmsError) throw error;
+    // The source's own failure (a part cut short, a ciphertext that does not authenticate) is its own, not gzip's.
+    if (error instanceof EbmsError || error instanceof SwxError) throw error;
     throw new EbmsError('EBMS:0303', `${name} cannot be inflated as gzip: ${(error as Error).message}`, { cause: error });
   } finally {
     gunzip.destroy();

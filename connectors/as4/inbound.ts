@@ -2,7 +2,7 @@
 // body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
 // partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
 // the receipt stored for the first, its payload inflated and handed to
-// intake; once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
+// intake. A payload part of a body over the inline limit streams into the Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
 // Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
@@ -15,13 +15,16 @@ import { messagesTotal } from '../../engine/metrics.ts';
 import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
-import { encryptedParts, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
+import type { Payloads } from '../../engine/payloads.ts';
+import { streamPayloadPart, inflateCaps, type StreamedPayload } from './streamed.ts';
+import { encryptedParts, openEncryption, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
+import type { StreamedPart } from '../../engine/mime/index.ts';
 import { decompress } from './compression.ts';
 import { ReceivedMessages } from './duplicates.ts';
 import { EbmsError, ebmsErrorOf, type EbmsCode } from './errors.ts';
 import { readAs4Message } from './message.ts';
-import type { As4Message, UserMessage } from './model.ts';
+import type { As4Message, PartInfo, UserMessage } from './model.ts';
 import { receiverOf, senderOf, serviceOf, type As4Partner } from './parties.ts';
 import { answerSignal, type As4PullOptions } from './pull.ts';
 import { checkAs4Security } from './security.ts';
@@ -43,6 +46,10 @@ export interface As4InboundOptions {
   received: ReceivedMessages;
   maxMessageBytes: number;
   maxPayloadBytes: number;
+  /** Where a payload part of a body over the inline limit is written as it arrives. */
+  payloads: Payloads;
+  /** The largest body streamed so: its payload part, inflated, at most as large. */
+  maxStreamedBytes: number;
   clockSkewSeconds: number;
   /** What answers PullRequests and the Receipts for pulled messages. */
   pull: As4PullOptions;
@@ -75,10 +82,23 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     const partial: RefusedSubmission = { protocol: 'as4', payload: Buffer.alloc(0) };
     let message: As4Message | undefined;
     let accepted: { message: As4Message; sender: string; profile: As4Partner['pmode']['profile'] };
+    let streamed: StreamedPayload | undefined;
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
-      const body = await readAs4Body(boundedBody(req, options.maxMessageBytes, claim), contentType, options.maxMessageBytes);
+      // Declared over the inline limit: the payload part may stream to the Object Store, so the body may be as large
+      // as a streamed one, while what is held (the envelope, other parts) stays within the message limit and claims it.
+      const streams = Number(req.headers['content-length'] ?? 0) > options.payloads.inlineLimit;
+      const take = async (envelope: Buffer, part: StreamedPart) => {
+        if (streamed) return undefined;
+        streamed = await takePayloadPart(envelope, part, options);
+        if (streamed) partial.stored = streamed.stored;
+        return streamed?.attachment;
+      };
+      const body = await readAs4Body(
+        boundedBody(req, streams ? options.maxStreamedBytes : options.maxMessageBytes, claim, streams ? options.maxMessageBytes : Infinity),
+        contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined,
+      );
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
@@ -129,12 +149,13 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
 
       const stored = await options.received.receiptFor(sender.partner.id, messageId, sender.pmode.receptionAwareness.duplicateWindowSeconds);
       if (stored !== undefined) {
+        await discardStored(options.payloads, partial);
         await evidenceRepeat(options.evidence, partial);
         messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
         reply(res, 200, stored);
         return;
       }
-      const payload = await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
+      const payload = streamed ? { payload: Buffer.alloc(0), contentType: payloadType(user.parts[0]!, streamed.attachment) } : await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
       Object.assign(partial, payload);
       const taken = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
@@ -157,6 +178,37 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       if (!res.headersSent) reply(res, 500, xml);
     }
   });
+}
+
+/**
+ * The payload part of a body that streams, once its envelope is read: the sender's P-Mode found and the hub's key to
+ * decrypt with unwrapped first, so that the part is decrypted on its way into the Object Store. The envelope is read
+ * again, whole, when the body has ended; here only what the part needs is asked of it.
+ */
+async function takePayloadPart(envelope: Buffer, part: StreamedPart, options: As4InboundOptions): Promise<StreamedPayload | undefined> {
+  let message: As4Message;
+  try {
+    message = readAs4Message(envelope, { attachments: part.contentId === undefined ? [] : [part.contentId] });
+  } catch {
+    // The envelope names other parts, or is none that a payload part follows: the part is held, and the message judged
+    // whole once read.
+    return undefined;
+  }
+  const user = message.message;
+  if (user.kind !== 'user') return undefined;
+  const messageId = user.messageInfo.messageId;
+  const sender = senderOf(options.registry, user);
+  const profile = sender.pmode.profile;
+  const hubKey = profile === 'eDelivery-AS4-2.0' ? options.decryption.x25519 : options.decryption.rsa;
+  const decryption = hubKey ? await openEncryption(envelope, hubKey, { profile }).catch((error: unknown) => { throw ebmsErrorOf(error, messageId); }) : undefined;
+  return streamPayloadPart(part, user, options.payloads, options.maxStreamedBytes, decryption);
+}
+
+/** A refused or repeated message's payload that was written to the Object Store as it arrived is removed. */
+async function discardStored(payloads: Payloads, partial: RefusedSubmission): Promise<void> {
+  if (!partial.stored) return;
+  await payloads.discard(partial.stored).catch((error: unknown) => log.warn({ err: error, ref: partial.stored?.payloadRef }, 'a refused AS4 payload could not be removed'));
+  delete partial.stored;
 }
 
 function reply(res: ServerResponse, status: number, xml: string): void {
@@ -185,30 +237,33 @@ async function payloadOf(user: UserMessage, attachments: readonly XmlAttachment[
   }
   const part = user.parts[0];
   if (!part) return { payload: Buffer.alloc(0), contentType: 'application/octet-stream' };
-  const withCharset = (type: string) => (part.characterSet && !/;\s*charset=/i.test(type) ? `${type}; charset=${part.characterSet}` : type);
   if (part.location.kind === 'body') {
     const content = elementChildren(message.envelope.body);
     const element = part.location.id === undefined ? content[0] : content.find((child) => child.attributes.some((a) => a.localName === 'Id' && a.value === (part.location as { id?: string }).id));
     if (!element) throw new EbmsError('EBMS:0009', 'the PartInfo names a Body payload the Body does not hold', { refToMessageInError: messageId });
-    return { payload: Buffer.from(serializeElement(element), 'utf8'), contentType: withCharset(part.mimeType ?? 'application/xml') };
+    return { payload: Buffer.from(serializeElement(element), 'utf8'), contentType: withCharset(part, part.mimeType ?? 'application/xml') };
   }
   const contentId = part.location.contentId;
   const attachment = attachments.find((a) => a.contentId === contentId)!;
-  const partType = String(attachment.headers['content-type'] ?? 'application/octet-stream');
   if (!part.compressionType) {
     if (attachment.body.length > maxBytes) throw new SwxError('SWX_TOO_LARGE', `payload <${contentId.slice(0, 120)}> is ${attachment.body.length} bytes; this hub carries at most ${maxBytes}`);
-    return { payload: attachment.body, contentType: withCharset(part.mimeType ?? partType) };
+    return { payload: attachment.body, contentType: payloadType(part, attachment) };
   }
   const chunks: Buffer[] = [];
   try {
-    for await (const chunk of decompress((async function* () { yield attachment.body; })(), part, { maxBytes, maxRatio: 200, ratioFloorBytes: Math.min(maxBytes, 1024 * 1024) })) chunks.push(chunk);
+    for await (const chunk of decompress((async function* () { yield attachment.body; })(), part, inflateCaps(maxBytes))) chunks.push(chunk);
   } catch (error) {
     // What the sender sent cannot be inflated within the caps: its fault (4xx), not the hub's.
     const ebms = ebmsErrorOf(error, messageId);
     throw new EbmsError(ebms.code, ebms.detail, { refToMessageInError: messageId, faultCode: 'Sender', swxCode: 'SWX_TOO_LARGE' });
   }
-  return { payload: Buffer.concat(chunks), contentType: withCharset(part.mimeType!) };
+  return { payload: Buffer.concat(chunks), contentType: payloadType(part, attachment) };
 }
+
+const withCharset = (part: PartInfo, type: string) => (part.characterSet && !/;\s*charset=/i.test(type) ? `${type}; charset=${part.characterSet}` : type);
+
+/** A payload attachment's media type: its PartInfo MimeType (a compressed one always names it), else its part's Content-Type. */
+const payloadType = (part: PartInfo, attachment: XmlAttachment) => withCharset(part, part.mimeType ?? String(attachment.headers['content-type'] ?? 'application/octet-stream'));
 
 /** The evidence of a repeat answered with its stored receipt: received again, not processed again. */
 async function evidenceRepeat(evidence: EvidenceLog, partial: RefusedSubmission): Promise<void> {
@@ -234,6 +289,7 @@ async function refuse(req: IncomingMessage, res: ServerResponse, options: As4Inb
     ? new SwxError(swxCode, detail)
     : new Unauthenticated(swxCode, detail, sourceOf(req), String(partial.signature?.certThumbprint ?? ''));
   await options.intake.reject(partial, refusal).catch((rejectError: unknown) => log.warn({ err: rejectError }, 'an AS4 refusal could not be evidenced'));
+  await discardStored(options.payloads, partial);
   let signal;
   try {
     signal = errorEnvelope([ebms]);

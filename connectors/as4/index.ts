@@ -25,7 +25,7 @@ registerConnector<As4Settings, typeof as4Endpoint['_output']>({
     const pulled = await bucket(pulledBucket, 2 * config.delivery.inboxVisibilitySeconds);
     mountAs4Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, decryption: identity.encryption, budget, received,
-      maxMessageBytes, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds,
+      maxMessageBytes, maxPayloadBytes, payloads, maxStreamedBytes: config.limits.maxStreamedBodyBytes, clockSkewSeconds: config.clockSkewSeconds,
       pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
     });
     const outbound = new As4Outbound(identity, registry, trust, signatures, {

@@ -1,10 +1,11 @@
 // AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
 // To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
-// WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS;
-// the partner's signed Receipt, its signature judged through the trust store and its references against what was
-// signed, is the delivery's receipt. A send left without one is resent on the P-Mode's reception-awareness schedule,
-// then fails with EBMS:0301.
+// WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS (a
+// payload over the limit streamed from the Object Store, signed with the SHA-256 it is kept with); the partner's signed
+// Receipt, its signature judged through the trust store and its references against what was signed, is the delivery's
+// receipt. A send left without one is resent on the P-Mode's reception-awareness schedule, then fails with EBMS:0301.
 import type { Agent } from 'node:https';
+import { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
@@ -12,8 +13,8 @@ import type { HubIdentity } from '../../engine/identity.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
-import { checkWsSecurity } from '../../engine/trust/index.ts';
-import { composeUserMessage, sendable, whole, type ComposedMessage } from './compose.ts';
+import { checkWsSecurity, digestableAsStreamed } from '../../engine/trust/index.ts';
+import { composeStreamedUserMessage, composeUserMessage, sendable, whole, type ComposedMessage, type StreamedMessage } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import { as4Endpoint, type As4Endpoint } from './pmode.ts';
@@ -35,14 +36,23 @@ const maxAnswerBytes = 1024 * 1024;
 /**
  * A retry resends the signed message of the first attempt byte for byte (AS4 reception awareness), so that a receiver
  * that took the first and stored its receipt answers with a receipt whose references match: for an hour (its
- * Timestamp's validity, less a margin), within 64 MiB of copies in this process. Past either, it is signed afresh.
+ * Timestamp's validity, less a margin), within 64 MiB of copies in this process. Past either, it is signed afresh. A
+ * payload streamed from the Object Store is not copied: its resend keeps the signed envelope (the same MessageId,
+ * signature and references) and reads the payload again, encrypted under a fresh key, so only its ciphertext differs.
  */
+/** A message as sent and kept for its resend: held whole, or its payload streamed from the Object Store each time. */
+type Sendable = StreamedMessage & { body?: Buffer };
+
+const held = (composed: ComposedMessage): Sendable => ({
+  ...composed, length: composed.body.length, keptBytes: composed.body.length, open: () => Readable.from([composed.body]),
+});
+
 const resend = { timestampTtlSeconds: 3600, reuseMs: 3540_000, maxBytes: 64 * 1024 * 1024 };
 
 export class As4Outbound implements Outbound {
   private readonly agents = new Map<string, Agent>();
   /** The signed message sent for each delivery not yet settled, oldest first. */
-  private readonly copies = new Map<string, { composed: ComposedMessage; at: number }>();
+  private readonly copies = new Map<string, { composed: Sendable; at: number }>();
   private copiedBytes = 0;
 
   constructor(
@@ -70,23 +80,25 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    if (payload.size > this.options.maxPayloadBytes) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; AS4 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.as4.maxPayloadBytes)`);
+    // A payload in the Object Store over the limit streams from it when its digest is its octets' (not text or XML).
+    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && digestableAsStreamed({ 'content-type': envelope.contentType });
+    if (payload.size > this.options.maxPayloadBytes && !streams) {
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
     const copy = this.copies.get(key);
-    const composed = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
-      : await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds);
+    const composed: Sendable = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
+      : streams ? await composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
+        : held(await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds));
     if (composed !== copy?.composed) this.keep(key, composed);
-    const body = composed.body;
 
     const url = new URL(pmode.url);
-    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, composed.length);
     try {
       const answer = await postHttps(url, {
-        headers: { 'content-type': composed.contentType, 'content-length': String(body.length) },
+        headers: { 'content-type': composed.contentType, 'content-length': String(composed.length) },
         agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
-      }, body, maxAnswerBytes).catch((error: Error) => {
+      }, composed.body ?? composed.open, maxAnswerBytes).catch((error: Error) => {
         if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
         const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
         throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
@@ -102,10 +114,10 @@ export class As4Outbound implements Outbound {
     }
   }
 
-  private keep(key: string, composed: ComposedMessage): void {
+  private keep(key: string, composed: Sendable): void {
     this.forget(key);
     this.copies.set(key, { composed, at: Date.now() });
-    this.copiedBytes += composed.body.length;
+    this.copiedBytes += composed.keptBytes;
     for (const [oldest] of this.copies) {
       if (this.copiedBytes <= resend.maxBytes) break;
       this.forget(oldest);
@@ -115,7 +127,7 @@ export class As4Outbound implements Outbound {
   private forget(key: string): void {
     const copy = this.copies.get(key);
     if (!copy) return;
-    this.copiedBytes -= copy.composed.body.length;
+    this.copiedBytes -= copy.composed.keptBytes;
     this.copies.delete(key);
   }
 

@@ -211,7 +211,10 @@ export function signedAttachment(part: { contentId: string; contentType: string;
   return { contentId: part.contentId, headers: { 'content-type': part.contentType, 'content-id': `<${part.contentId}>` }, body: part.body };
 }
 
-/** A signed envelope and its payload parts as one multipart/related SOAP 1.2 body (type application/soap+xml, start the envelope). */
-export function as4Multipart(signedXml: string, attachments: OutgoingPart[]): MultipartBody {
-  return writeMultipart({ contentId: `soap-${randomUUID()}@swx`, contentType: soapContentType, body: Buffer.from(signedXml, 'utf8') }, attachments);
+/**
+ * A signed envelope and its payload parts as one multipart/related SOAP 1.2 body (type application/soap+xml, start the
+ * envelope); `framing` the root's Content-ID and the boundary, for a body written again the same way.
+ */
+export function as4Multipart(signedXml: string, attachments: OutgoingPart[], framing?: { rootId: string; boundary: string }): MultipartBody {
+  return writeMultipart({ contentId: framing?.rootId ?? `soap-${randomUUID()}@swx`, contentType: soapContentType, body: Buffer.from(signedXml, 'utf8') }, attachments, framing?.boundary);
 }

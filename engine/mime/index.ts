@@ -6,4 +6,4 @@ export { bareContentId, cidUrl, parseHeaderBlock, parseMediaType, type HeaderBlo
 export { parseHttpMessage, startsWithStartLine, type HttpMessage, type StartLine } from './http.ts';
 export { defaultMimeLimits, type MimeLimits } from './limits.ts';
 export { readMultipart, type StreamedPart } from './multipart-stream.ts';
-export { writeMultipart, type MultipartBody, type OutgoingPart } from './multipart-write.ts';
+export { multipartBoundary, writeMultipart, type MultipartBody, type OutgoingPart } from './multipart-write.ts';

@@ -12,34 +12,47 @@ export interface OutgoingPart {
   contentType: string;
   /** The content as is (binary transfer encoding); a function is called when the part is reached. */
   body: Buffer | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
+  /** The length of a body given as a stream, when known: with every part's, the whole body's is. */
+  size?: number;
 }
 
 export interface MultipartBody {
   /** For the Content-Type field: boundary, `type` (the root's media type) and `start` (its Content-ID). */
   contentType: string;
   body: Readable;
+  /** Its length in bytes, when every part's is known (a Buffer's, or its `size`). */
+  length?: number;
 }
 
-/** The multipart/related body of a root part and its attachments, with a fresh random boundary. */
-export function writeMultipart(root: OutgoingPart, attachments: OutgoingPart[]): MultipartBody {
+/** A fresh random delimiter: 144 random bits, so no content, however chosen, holds it by chance. */
+export const multipartBoundary = () => `=_swx_${randomBytes(18).toString('base64url')}`;
+
+/**
+ * The multipart/related body of a root part and its attachments, with a fresh random boundary unless one is given (a
+ * body written again with the same framing, so that its Content-Type stays the same).
+ */
+export function writeMultipart(root: OutgoingPart, attachments: OutgoingPart[], boundary = multipartBoundary()): MultipartBody {
   const parts = [root, ...attachments];
   const fields = parts.map((part, index) => partFields(part, index === 0 ? 'the root part' : `attachment ${index}`));
   const seen = new Set(parts.map((part) => part.contentId));
   if (seen.size < parts.length) throw new SwxError('SWX_BAD_REQUEST', 'two parts have one Content-ID: a cid: reference must name one part only');
-  // 144 random bits: no content, however chosen, holds the delimiter by chance.
-  const boundary = `=_swx_${randomBytes(18).toString('base64url')}`;
   const { type, subtype } = parseMediaType(root.contentType, 'the root part Content-Type');
   const contentType = `multipart/related; boundary="${boundary}"; type="${type}/${subtype}"; start="<${root.contentId}>"`;
+  const opening = (index: number) => Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n${fields[index]}\r\n`, 'latin1');
+  const closing = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  const sizes = parts.map((part) => (Buffer.isBuffer(part.body) ? part.body.length : part.size));
+  const length = sizes.every((size) => size !== undefined)
+    ? parts.reduce((sum, _part, index) => sum + opening(index).length + sizes[index]!, closing.length) : undefined;
   async function* content(): AsyncGenerator<Buffer> {
     for (const [index, part] of parts.entries()) {
-      yield Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n${fields[index]}\r\n`, 'latin1');
+      yield opening(index);
       const body = typeof part.body === 'function' ? part.body() : part.body;
       if (Buffer.isBuffer(body)) yield body;
       else for await (const chunk of body) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
     }
-    yield Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+    yield closing;
   }
-  return { contentType, body: Readable.from(content(), { objectMode: false }) };
+  return { contentType, body: Readable.from(content(), { objectMode: false }), ...(length === undefined ? {} : { length }) };
 }
 
 /** The header block of a part; a value that could end the field early (a line break) would let it forge others. */

@@ -31,7 +31,13 @@ async function settle(work: () => Promise<CmsVerdict | XmlVerdict | string>): Pr
 
 /** Options whose MIME parts crossed as Uint8Arrays, with their bodies Buffers again. */
 function withBuffers<T extends { attachments?: readonly XmlAttachment[] }>(options: T): T {
-  return options.attachments ? { ...options, attachments: options.attachments.map((part) => ({ ...part, body: asBuffer(part.body) })) } : options;
+  return options.attachments ? {
+    ...options,
+    attachments: options.attachments.map((part) => ({
+      ...part, body: asBuffer(part.body),
+      ...(part.digests ? { digests: { content: asBuffer(part.digests.content), ...(part.digests.complete ? { complete: asBuffer(part.digests.complete) } : {}) } } : {}),
+    })),
+  } : options;
 }
 
 export default async function run(task: SignatureTask): Promise<Outcome[]> {

@@ -488,6 +488,43 @@ function canonicalHeaders(part: MimePart): string {
   return lines.join('');
 }
 
+/**
+ * The SHA-256 digests of an attachment too large to hold, taken as it streamed: of its octets (no transform, or
+ * Attachment-Content-Signature-Transform over content that is not text) and of its canonical MIME headers followed by
+ * them (Attachment-Complete-Signature-Transform).
+ */
+export interface AttachmentDigests {
+  content: Buffer;
+  /** Absent for a part the hub signs itself (with the content transform) from the SHA-256 its store keeps. */
+  complete?: Buffer;
+}
+
+/** Whether a part's canonical content is its octets as they are, so that a digest taken while it streams is the one signed. */
+export function digestableAsStreamed(headers: Record<string, string>): boolean {
+  const type = contentType({ headers, body: Buffer.alloc(0) });
+  return !xmlType.test(type) && !/^text\//i.test(type);
+}
+
+/** Digests a part's octets as they pass, for a reference to it judged with no body at hand (AttachmentDigests). */
+export function attachmentDigester(headers: Record<string, string>): { update(chunk: Uint8Array): void; digests(): AttachmentDigests } {
+  if (!digestableAsStreamed(headers)) throw new Error('text and XML parts are canonicalized whole; they are not digested as they stream');
+  const content = createHash('sha256');
+  const complete = createHash('sha256').update(canonicalHeaders({ headers, body: Buffer.alloc(0) }), 'utf8');
+  return {
+    update(chunk) { content.update(chunk); complete.update(chunk); },
+    digests: () => ({ content: content.digest(), complete: complete.digest() }),
+  };
+}
+
+/**
+ * The digest a cid: reference names for a part digested as it streamed; undefined when the reference's digest is not
+ * SHA-256, the one taken.
+ */
+export function streamedAttachmentDigest(digests: AttachmentDigests, transform: string | undefined, digestUri: string): Buffer | undefined {
+  if (digestUri !== 'http://www.w3.org/2001/04/xmlenc#sha256') return undefined;
+  return transform === transforms.attachmentComplete ? digests.complete : digests.content;
+}
+
 /** The octets a cid: reference digests after its transform (none: the decoded part as it is, as in ebMS 2.0). */
 export function attachmentOctets(part: MimePart, transform: string | undefined, limits?: Partial<XmlLimits>): Buffer {
   if (transform === undefined) return part.body;

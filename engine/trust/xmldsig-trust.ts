@@ -11,7 +11,7 @@ import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
 import { signerSummary, uncheckedCaveat, type AlgorithmPolicy, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
-import { keyMismatch, namespaces, verifyWith } from './xmldsig-algorithms.ts';
+import { keyMismatch, namespaces, verifyWith, type AttachmentDigests } from './xmldsig-algorithms.ts';
 import type { SignatureTree } from './xmldsig-spec.ts';
 
 export type Refusal = { code: ErrorCode; detail: string };
@@ -25,7 +25,8 @@ export interface TrustOptions {
 }
 
 /** A MIME part a reference may name by `cid:`: the attachment shape engine/mime gives (Content-ID without <>). */
-export type XmlAttachment = Attachment;
+/** A MIME part a signature references by cid:, held whole, or (`digests`, body empty) digested as it streamed. */
+export type XmlAttachment = Attachment & { digests?: AttachmentDigests };
 
 /** The options of a verification, as verifyXml and verifyXmlFast take them. */
 export interface VerifyXmlOptions extends TrustOptions {

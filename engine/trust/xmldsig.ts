@@ -36,6 +36,7 @@ import {
   idAttributes,
   transformName,
   transforms as transformUris,
+  streamedAttachmentDigest,
   within,
   UnsupportedNodeSet,
   type CanonicalizationName,
@@ -161,6 +162,15 @@ function dereference(uri: string, doc: Document, byId: (id: string) => Element[]
   if (found.length === 0) return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `no element carries Id ${id.slice(0, 120)}` };
   if (found.length > 1) return { code: 'SWX_SIG_WRAPPED', detail: `${found.length} elements carry Id ${id.slice(0, 120)}: the signed one is ambiguous` };
   return { kind: 'element', element: found[0]!, discardComments: !pointer };
+}
+
+/**
+ * The digest of a Reference's target, the same for signing and verifying: over its octets, or for an attachment too large
+ * to hold, the SHA-256 taken as it streamed (undefined when the Reference asks another digest). Throws UnsupportedNodeSet.
+ */
+function referenceDigest(canon: Canonicalizer, ref: ReferenceSpec<Element>, target: Target, limits?: Partial<XmlLimits>): Buffer | undefined {
+  if (target.kind === 'attachment' && target.attachment.digests) return streamedAttachmentDigest(target.attachment.digests, ref.transforms[0]?.algorithm, ref.digestAlgorithm);
+  return digest(digestAlgorithms[ref.digestAlgorithm]!, referenceOctets(canon, ref, target, limits));
 }
 
 /** The octets a Reference digests (XMLDSig 4.4.3.2), the same for signing and verifying. Throws UnsupportedNodeSet. */
@@ -342,15 +352,15 @@ function checkReference(
   if (ref.malformed) return { code: 'SWX_SIG_INVALID', detail: ref.malformed };
   const target = dereference(ref.uri, doc, byId, attachments);
   if ('code' in target) return target;
-  let octets: string | Buffer;
+  let computed: Buffer | undefined;
   try {
-    octets = referenceOctets(canon, ref, target, limits);
+    computed = referenceDigest(canon, ref, target, limits);
   } catch (error) {
     if (error instanceof UnsupportedNodeSet) return { code: 'SWX_SIG_ALG_UNSUPPORTED', detail: error.message };
     if (error instanceof XmlRefusal) return { code: error.code, detail: `the attachment: ${error.message}` };
     throw error;
   }
-  const computed = digest(digestAlgorithms[ref.digestAlgorithm]!, octets);
+  if (!computed) return { code: 'SWX_SIG_ALG_UNSUPPORTED', detail: `the attachment <${target.kind === 'attachment' ? target.attachment.contentId.slice(0, 120) : ''}> was too large to hold and is digested as it streamed with SHA-256, not ${ref.digestAlgorithm.slice(0, 120)}` };
   if (!computed.equals(ref.digestValue)) {
     return { code: 'SWX_DIGEST_MISMATCH', detail: `computed digest ${computed.toString('base64')}, the Reference says ${ref.digestValue.toString('base64')}` };
   }
@@ -546,8 +556,9 @@ export function seal(draft: Document, signatureId: string, sign: Signer, attachm
   for (const ref of spec.references) {
     const target = dereference(ref.uri, doc, byId, attachments);
     if ('code' in target) throw new SwxError(target.code, target.detail);
-    const octets = referenceOctets(canon, ref, target);
-    childElement(ref.element, namespaces.ds, 'DigestValue')!.textContent = digest(digestAlgorithms[ref.digestAlgorithm]!, octets).toString('base64');
+    const value = referenceDigest(canon, ref, target);
+    if (!value) throw new SwxError('SWX_SIG_ALG_UNSUPPORTED', `an attachment digested as it streamed is signed with SHA-256 only, not ${ref.digestAlgorithm}`);
+    childElement(ref.element, namespaces.ds, 'DigestValue')!.textContent = value.toString('base64');
   }
   const value = signWith(signatureAlgorithms[sign.uri]!, sign.key, canonicalSignedInfo(canon, spec));
   childElement(signature, namespaces.ds, 'SignatureValue')!.textContent = value.toString('base64');

@@ -10,7 +10,7 @@
 import { createCipheriv, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, constants, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { SwxError } from '../errors.ts';
-import type { Attachment } from '../mime/entity.ts';
+import type { XmlAttachment } from './xmldsig-trust.ts';
 import { bareContentId, cidUrl } from '../mime/headers.ts';
 import { XmlRefusal } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
@@ -76,6 +76,8 @@ export interface SwaPart {
   /** The whole field value, parameters included. */
   contentType: string;
   body: Buffer | AsyncIterable<Uint8Array>;
+  /** The length of a body given as a stream, when known. */
+  size?: number;
 }
 
 /** A part after encryption or decryption: the same Content-ID, its new Content-Type, its bytes as a stream. */
@@ -83,6 +85,8 @@ export interface TransformedPart {
   contentId: string;
   contentType: string;
   body: Readable;
+  /** The ciphertext's length, when the plaintext's was known: it is the IV, the plaintext's length and the tag. */
+  size?: number;
 }
 
 const failed = (detail: string) => new SwxError('SWX_DECRYPT_FAILED', detail);
@@ -233,7 +237,11 @@ export async function encryptSoapAttachments(
     cipherData.appendChild(reference);
     data.appendChild(cipherData);
     security.insertBefore(data, first);
-    out.push({ contentId: part.contentId, contentType: 'application/octet-stream', body: Readable.from(gcmSealed(chunks(part.body), content.cipher, cek), { objectMode: false }) });
+    const size = Buffer.isBuffer(part.body) ? part.body.length : part.size;
+    out.push({
+      contentId: part.contentId, contentType: 'application/octet-stream', body: Readable.from(gcmSealed(chunks(part.body), content.cipher, cek), { objectMode: false }),
+      ...(size === undefined ? {} : { size: ivLength + size + tagLength }),
+    });
   }
   return { envelope: serialize(doc), parts: out };
 }
@@ -556,14 +564,15 @@ export async function decryptSoapAttachments(
  * WS-Security check read them): the same parts with each encrypted one's plaintext and its Content-Type restored. Any
  * failure rejects, so no plaintext of a failed part is ever returned.
  */
-export async function decryptAttachments(envelope: Buffer | string, attachments: readonly Attachment[], key: DecryptionKey, options: DecryptOptions): Promise<Attachment[]> {
+export async function decryptAttachments(envelope: Buffer | string, attachments: readonly XmlAttachment[], key: DecryptionKey, options: DecryptOptions): Promise<XmlAttachment[]> {
   const inputs = attachments.map((part) => ({ contentId: part.contentId, contentType: part.headers['content-type'] ?? 'application/octet-stream', body: part.body }));
   const decrypted = await decryptSoapAttachments(envelope, inputs, key, options);
   if (!decrypted) return [...attachments];
   const encrypted = new Set(encryptedParts(envelope).map((part) => part.contentId));
   return Promise.all(decrypted.map(async (part, index) => {
     const original = attachments[index]!;
-    if (!encrypted.has(original.contentId)) return original;
+    // A part digested as it streamed was decrypted on its way in (openEncryption): its body is not here to open.
+    if (!encrypted.has(original.contentId) || original.digests) return original;
     const chunks: Buffer[] = [];
     for await (const chunk of part.body) chunks.push(chunk as Buffer);
     return { contentId: original.contentId, headers: { ...original.headers, 'content-type': part.contentType }, body: Buffer.concat(chunks) };

@@ -14,7 +14,7 @@ import {
 } from '../../connectors/as4/index.ts';
 import { issueAgency, issueCertificate, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity, encryptSoapAttachments } from '../../engine/trust/index.ts';
-import { collect } from '../helpers/as4.ts';
+import { collect, hubPmode, writeAs4Settings } from '../helpers/as4.ts';
 import { decryptInPython, decryptWithXmlsec1 } from '../helpers/xmlenc-judges.ts';
 import { exportCheckedBundle } from '../helpers/bundle.ts';
 import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
@@ -41,22 +41,9 @@ let hubBKey: string;
 let hubASign: string;
 const arrivedAtCustoms: string[] = [];
 
-function writeSettings(dir: string, partyId: string): void {
-  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ connectors: { as4: { partyId: { id: partyId } } } }));
-}
-
-/** The P-Mode of a remote hub's MSH, as the other hub registers it. */
-const hubPmode = (port: number, partyId: string) => ({
-  url: `https://localhost:${port}/as4`,
-  partyIds: [{ id: partyId, type: T }],
-  services: [{ service: 'customs.declaration', actions: ['deliver'] }, { service: 'trade.reply', actions: ['deliver'] }],
-  // Encrypted to the other hub's registered RSA signing certificate (eDelivery AS4 1.x: RSA-OAEP, AES-128-GCM).
-  security: { sign: true, encrypt: true },
-});
-
 test.before(async () => {
   const hubs = await twoHubsUnderOneRoot('as4', {
-    settings: writeSettings,
+    settings: (dir, partyId) => writeAs4Settings(dir, partyId),
     endpoints: (port, party) => ({ as4: hubPmode(port, party) }),
     onCustomsMessage: (entry) => arrivedAtCustoms.push(entry.id),
   });

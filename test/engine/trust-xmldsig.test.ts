@@ -4,14 +4,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { thumbprint } from '../../engine/pki/store.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { checkWsSecurity, signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
+import { attachmentDigester, checkWsSecurity, signedElement, signSoap, signXml, verifyXml, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import { parseXml } from '../../engine/xml/parse.ts';
 import type { SoapEnvelope } from '../../engine/xml/soap.ts';
@@ -353,6 +353,39 @@ test('WS-Security with the signer named by SubjectKeyIdentifier or by issuer and
   }
   const unknown = await signSoap(envelope, { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem, keyReference: 'thumbprint' as never }).catch((error: Error) => error);
   assert.match(String(unknown), /keyReference "thumbprint" is not token, ski or issuer-serial/);
+});
+
+test('an attachment too large to hold, signed and judged by the SHA-256 taken as it streamed: xmlsec1 checks the signature against the whole part; a held part\'s Attachment-Content and -Complete references match the streamed digests; another part or another digest is refused', async () => {
+  const fixture = await trustFixture();
+  const headers = { 'content-type': 'application/octet-stream', 'content-id': '<big@swx>' };
+  const body = randomBytes(300_000);
+  const streamedOf = (content: Buffer): XmlAttachment => {
+    const digester = attachmentDigester(headers);
+    for (let at = 0; at < content.length; at += 64 * 1024) digester.update(content.subarray(at, at + 64 * 1024));
+    return { contentId: 'big@swx', headers, body: Buffer.alloc(0), digests: digester.digests() };
+  };
+  const held: XmlAttachment = { contentId: 'big@swx', headers, body };
+  const document = '<d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration>';
+  const keys = { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem };
+
+  const signedStreamed = await signXml(document, { ...keys, attachments: [streamedOf(body)], attachmentTransform: 'none' });
+  const checked = xmlsecVerifies(signedStreamed, ['--pubkey-cert-pem', file(fixture.rsa.certPem, '.pem'), '--url-map:cid:big@swx', file(body, '.bin')]);
+  assert.ok(checked.ok, checked.out);
+  assert.match(checked.out, /References \(ok\/all\): 2\/2/);
+  accepted(await verifyXml(signedStreamed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [held] }));
+
+  const altered = Buffer.from(body);
+  altered[altered.length - 1]! ^= 1;
+  for (const attachmentTransform of ['content', 'complete'] as const) {
+    const signed = await signXml(document, { ...keys, attachments: [held], attachmentTransform });
+    const verdict = await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body)] });
+    accepted(verdict);
+    assert.equal(verdict.signedAttachments, ['big@swx'], attachmentTransform);
+    refused(await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(altered)] }), 'SWX_DIGEST_MISMATCH');
+  }
+  const sha512 = await signXml(document, { ...keys, attachments: [held], digestAlgorithm: 'sha512' });
+  refused(await verifyXml(sha512, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body)] }), 'SWX_SIG_ALG_UNSUPPORTED');
+  assert.throws(() => attachmentDigester({ 'content-type': 'text/plain' }), /canonicalized whole/);
 });
 
 test('WS-Security with Ed25519 (eDelivery AS4 2.0): swx signs through signSoap, openssl verifies over xmlsec1\'s canonical SignedInfo, swx verifies', async () => {

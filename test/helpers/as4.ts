@@ -1,8 +1,10 @@
 // AS4 user messages as a partner's MSH sends them, for the AS4 tests: three payloads (an XML invoice gzipped as it
 // streams, an XML note and a text sent as they are), signed by WS-Security over Messaging, Body and every part, sent
 // as multipart/related; and the receiving side's first steps on such a body.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  as4Multipart, compress, gzipType, readAs4Body, readAs4Message, signAs4, signedAttachment, userMessageEnvelope, type As4Message, type Party,
+  as4Multipart, compress, gzipType, readAs4Body, readAs4Message, signAs4, signedAttachment, swxPartyIdType, userMessageEnvelope, type As4Message, type Party,
 } from '../../connectors/as4/index.ts';
 import type { XmlAttachment } from '../../engine/trust/index.ts';
 import type { TestCredential } from './trust-fixture.ts';
@@ -12,6 +14,20 @@ export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer
   for await (const chunk of source) chunks.push(Buffer.from(chunk));
   return Buffer.concat(chunks);
 }
+
+/** A hub's swx.json for the AS4 tests: its own PartyId, and any further settings. */
+export function writeAs4Settings(dir: string, partyId: string, settings: Record<string, unknown> = {}): void {
+  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ ...settings, connectors: { as4: { partyId: { id: partyId } } } }));
+}
+
+/** The P-Mode of a remote hub's MSH, as the other hub registers it. */
+export const hubPmode = (port: number, partyId: string) => ({
+  url: `https://localhost:${port}/as4`,
+  partyIds: [{ id: partyId, type: swxPartyIdType }],
+  services: [{ service: 'customs.declaration', actions: ['deliver'] }, { service: 'trade.reply', actions: ['deliver'] }],
+  // Encrypted to the other hub's registered RSA signing certificate (eDelivery AS4 1.x: RSA-OAEP, AES-128-GCM).
+  security: { sign: true, encrypt: true },
+});
 
 export const party = (id: string): Party => ({ partyIds: [{ id, type: 'urn:oasis:names:tc:ebcore:partyid-type:unregistered:swx' }], role: 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole' });
 export const invoice = Buffer.from(`<?xml version="1.0"?>\n<Invoice xmlns="urn:test:invoice"><Id>INV-1</Id><Lines>${'<Line amount="1.00">widget</Line>'.repeat(200)}</Lines></Invoice>\n`);

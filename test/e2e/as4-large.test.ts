@@ -1,0 +1,182 @@
+// AS4 payloads larger than the inline limit (set small here) through hub processes: a partner's MSH sends 64 MiB, signed
+// and encrypted to the hub, and it reaches the REST agency with the same SHA-256 while the hub's resident memory grows
+// by well under the payload's size (its part streamed into the Object Store, decrypted and digested on the way); 64 MiB
+// REST in at one hub goes out AS4 to the other streamed from its Object Store (signed with the stored SHA-256,
+// encrypted as it streams); a body cut short, or a payload altered after signing, gets its ebMS Error signal (4xx) and
+// nothing of it is delivered.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  as4Multipart, readAs4Message, signAs4, signedAttachment, swxPartyIdType, userMessageEnvelope, type SignalMessage,
+} from '../../connectors/as4/index.ts';
+import { issueAgency, type Credential } from '../../engine/pki/index.ts';
+import { checkWsSecurity, encryptSoapAttachments } from '../../engine/trust/index.ts';
+import { collect, hubPmode, writeAs4Settings } from '../helpers/as4.ts';
+import { stagesOf } from '../helpers/delivery.ts';
+import { addService, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
+
+const T = swxPartyIdType;
+const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
+const inlineLimit = 256 * 1024;
+const payloadBytes = 64 * 1024 * 1024;
+
+let hubA: HubProcess;
+let hubB: HubProcess;
+let customs: TestAgency;
+let boft: TestAgency;
+let gateway: Credential;
+let caPem: string;
+let hubASign: string;
+
+test.before(async () => {
+  const hubs = await twoHubsUnderOneRoot('as4-large', {
+    settings: (dir, partyId) => writeAs4Settings(dir, partyId, { limits: { inlinePayloadBytes: inlineLimit } }),
+    endpoints: (port, party) => ({ as4: hubPmode(port, party) }),
+    onCustomsMessage: () => undefined,
+  });
+  ({ hubA, hubB, customs, boft } = hubs);
+  caPem = hubs.pkiA.ca.certPem;
+  hubASign = hubs.pkiA.hubSign.certPem;
+  gateway = await issueAgency(join(hubs.dirA, 'pki'), 'BIGGW');
+  const put = await hubA.admin('PUT', '/api/partners/BIGGW', {
+    name: 'gateway that sends large payloads', certificates: [gateway.certPem],
+    endpoints: { as4: {
+      url: 'https://localhost:9/as4', partyIds: [{ id: 'big-gw', type: 'urn:example:party' }],
+      services: [{ service: 'urn:example:scan', type: 'urn:example', actions: ['Submit'], swx: 'scan.image' }],
+      security: { sign: true, encrypt: true },
+    } },
+  });
+  assert.is(put.status, 200, JSON.stringify(put.body));
+  await addService(hubA, 'scan.image', ['BIGGW'], ['CUSTOMS']);
+});
+
+test.after(async () => {
+  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  await Promise.all([hubA?.stop(), hubB?.stop()]);
+});
+
+/** A UserMessage from the gateway: the payload signed, then (altered when asked) encrypted to hub A; the HTTP body whole. */
+async function largeMessage(messageId: string, payload: Buffer, options: { alter?: boolean; gzip?: boolean } = {}): Promise<{ body: Buffer; contentType: string }> {
+  const part = { contentId: `scan-${messageId}`, contentType: options.gzip ? 'application/gzip' : 'application/octet-stream', body: options.gzip ? gzipSync(payload) : payload };
+  const written = userMessageEnvelope({
+    messageId,
+    from: { partyIds: [{ id: 'big-gw', type: 'urn:example:party' }], role },
+    to: { partyIds: [{ id: 'hub-a', type: T }], role },
+    collaboration: { service: { value: 'urn:example:scan', type: 'urn:example' }, action: 'Submit', conversationId: `conv-${messageId}` },
+    properties: [{ name: 'originalSender', value: 'BIGGW' }, { name: 'finalRecipient', value: 'CUSTOMS' }],
+    payloads: [{ contentId: part.contentId, mimeType: 'application/octet-stream', ...(options.gzip ? { compressionType: 'application/gzip' as const } : {}) }],
+  });
+  const xml = await signAs4(written, { keyPem: gateway.keyPem, certPem: gateway.certPem, attachments: [signedAttachment(part)] });
+  const sent = options.alter ? { ...part, body: Buffer.from(part.body) } : part;
+  if (options.alter) sent.body[sent.body.length - 1]! ^= 1;
+  const encrypted = await encryptSoapAttachments(xml, [sent], { certPem: hubASign }, 'eDelivery-AS4-1.15');
+  const multipart = as4Multipart(encrypted.envelope, encrypted.parts);
+  return { body: await collect(multipart.body), contentType: multipart.contentType };
+}
+
+/** POSTs to hub A's AS4 path; `sendBytes` of the body are sent, with a Content-Length that says as much. */
+function post(body: Buffer, contentType: string): Promise<{ status: number; signal: SignalMessage; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`https://localhost:${hubA.agencyPort}/as4`, { method: 'POST', ca: caPem, headers: { 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const answer = Buffer.concat(chunks);
+        const message = readAs4Message(answer);
+        if (message.message.kind !== 'signal') return reject(new Error(`not a signal: ${answer.toString('utf8').slice(0, 300)}`));
+        checkWsSecurity(message.envelope).then(() => resolve({ status: res.statusCode ?? 0, signal: message.message as SignalMessage, text: answer.toString('utf8') }), reject);
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+const errorCodeOf = (signal: SignalMessage) => signal.errors.map((e) => e.errorCode).join(',');
+
+test('64 MiB signed and encrypted to the hub over AS4 reaches the REST agency with its SHA-256, the hub\'s memory growing by far less than the payload', async () => {
+  const messageId = 'large-1@biggw.example';
+  const payload = randomBytes(payloadBytes);
+  const message = await largeMessage(messageId, payload);
+  const pid = hubA.proc.pid!;
+  const before = kib(pid, 'VmRSS');
+  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // VmHWM from here holds this message's peak alone
+  const answer = await post(message.body, message.contentType);
+  const grown = kib(pid, 'VmHWM') - before;
+  console.log(`${payloadBytes / 1024 / 1024} MiB over AS4 in: hub A's peak RSS grew ${Math.round(grown / 1024 / 1024)} MiB`);
+  assert.is(answer.status, 200, JSON.stringify(answer.signal.errors));
+  assert.ok(answer.signal.receipt, 'a Receipt');
+  // Held whole, the ciphertext and its plaintext alone would be twice the payload.
+  assert.ok(grown < payloadBytes, `hub A grew by ${Math.round(grown / 1024 / 1024)} MiB taking a ${payloadBytes / 1024 / 1024} MiB payload`);
+  await waitFor('the payload in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 120_000);
+  assert.is(sha256(readFileSync(join(customs.inboxDir, `${messageId}.bin`))), sha256(payload), 'decrypted to the bytes the gateway signed');
+});
+
+test('64 MiB REST in at hub B goes AS4 signed and encrypted to hub A, streamed from hub B\'s Object Store and into hub A\'s, and reaches CUSTOMS with its SHA-256; neither hub grows by the payload', async () => {
+  const messageId = 'LARGE-REPLY-1';
+  const payload = randomBytes(payloadBytes);
+  const pids = [hubA.proc.pid!, hubB.proc.pid!];
+  const before = pids.map((pid) => kib(pid, 'VmRSS'));
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const sent = await boft.client.send({ to: 'CUSTOMS', service: 'trade.reply', contentType: 'application/zip', body: payload, messageId });
+  assert.is(sent.status, 202, sent.text);
+  await waitFor('the reply in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 180_000);
+  const grown = pids.map((pid, index) => kib(pid, 'VmHWM') - before[index]!);
+  console.log(`${payloadBytes / 1024 / 1024} MiB REST in, AS4 across, REST out: peak RSS grew ${grown.map((bytes) => `${Math.round(bytes / 1024 / 1024)} MiB`).join(' (hub A), ')} (hub B)`);
+  assert.is(sha256(readFileSync(join(customs.inboxDir, `${messageId}.bin`))), sha256(payload), 'the bytes BOFT sent');
+  // Held whole, the payload alone would be 64 MiB in each hub, and its ciphertext as much again.
+  assert.ok(grown.every((bytes) => bytes < payloadBytes), `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB, hub B by ${Math.round(grown[1]! / 1024 / 1024)} MiB`);
+  const stages = (await stagesOf(hubB, [messageId]))[messageId] ?? {};
+  assert.is(Number(stages.delivered), 1, `hub B delivered it once, on hub A's signed receipt: ${JSON.stringify(stages)}`);
+});
+
+test('a large body cut short, a large payload altered after signing or a gzip bomb is refused with a signed 4xx Error signal and never delivered; a large gzipped payload is inflated as it streams', async () => {
+  const payload = randomBytes(4 * 1024 * 1024);
+  const cut = await largeMessage('large-cut@biggw.example', payload);
+  // The multipart ends mid-part: no closing delimiter, the ciphertext's tag never comes.
+  const truncated = cut.body.subarray(0, Math.floor(cut.body.length * 0.6));
+  const cutAnswer = await post(truncated, cut.contentType);
+  assert.ok(cutAnswer.status >= 400 && cutAnswer.status < 500, `cut short: answered ${cutAnswer.status} ${JSON.stringify(cutAnswer.signal.errors)}`);
+  assert.is(errorCodeOf(cutAnswer.signal), 'EBMS:0007', JSON.stringify(cutAnswer.signal.errors));
+
+  const altered = await largeMessage('large-altered@biggw.example', payload, { alter: true });
+  const alteredAnswer = await post(altered.body, altered.contentType);
+  assert.ok(alteredAnswer.status >= 400 && alteredAnswer.status < 500, `altered: answered ${alteredAnswer.status}`);
+  assert.is(errorCodeOf(alteredAnswer.signal), 'EBMS:0101', JSON.stringify(alteredAnswer.signal.errors));
+  assert.match(alteredAnswer.signal.errors[0]!.detail ?? '', /digest/i);
+
+  // 300 MiB of zeros gzip to 300 KiB, over the inline limit: it streams, and inflating stops at the 200:1 cap.
+  const bomb = await largeMessage('large-bomb@biggw.example', Buffer.alloc(300 * 1024 * 1024), { gzip: true });
+  const bombAnswer = await post(bomb.body, bomb.contentType);
+  assert.ok(bombAnswer.status >= 400 && bombAnswer.status < 500, `bomb: answered ${bombAnswer.status}`);
+  assert.is(errorCodeOf(bombAnswer.signal), 'EBMS:0303', JSON.stringify(bombAnswer.signal.errors));
+
+  // A gzipped payload streams too: inflated on its way into the store, the signature over what was sent.
+  const zipped = await largeMessage('large-gzip@biggw.example', payload, { gzip: true });
+  const zippedAnswer = await post(zipped.body, zipped.contentType);
+  assert.is(zippedAnswer.status, 200, JSON.stringify(zippedAnswer.signal.errors));
+  await waitFor('the inflated one in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, 'large-gzip@biggw.example.json')), 60_000);
+  assert.is(sha256(readFileSync(join(customs.inboxDir, 'large-gzip@biggw.example.bin'))), sha256(payload), 'inflated to the bytes signed before compression');
+
+  // The hub serves on, and none of the refused reached CUSTOMS.
+  const after = await largeMessage('large-after@biggw.example', payload);
+  const afterAnswer = await post(after.body, after.contentType);
+  assert.is(afterAnswer.status, 200, JSON.stringify(afterAnswer.signal.errors));
+  await waitFor('the good one in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, 'large-after@biggw.example.json')), 60_000);
+  const refused = ['large-cut@biggw.example', 'large-altered@biggw.example', 'large-bomb@biggw.example'];
+  const stages = await stagesOf(hubA, refused);
+  for (const id of refused) {
+    assert.not.ok(existsSync(join(customs.inboxDir, `${id}.bin`)), `${id} not delivered`);
+    assert.not.ok(stages[id]?.delivered, `${id} has no delivered evidence: ${JSON.stringify(stages[id])}`);
+  }
+});
+
+test.run();
