@@ -750,7 +750,7 @@ const pulledBy = (sent: SentMessage[]) => new Map([...pullAgencies].map((id) => 
 
 /** How the report names each protocol. */
 const protocolNames: Record<string, string> = {
-  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
+  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', 'sftp-push': 'SFTP push', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
 };
 
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
@@ -792,6 +792,7 @@ function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: 
       + `${result.skipped.length ? `; skipped: MQ ${result.skipped.length} (no MQ client library or queue manager here)` : ''}.`,
   ].join('\n'));
   if (result.stray.length > 0) console.log(`Delivered where not meant to be: ${result.stray.join(', ')}`);
+  if (result.corrupt.length > 0) console.log(`Pushed over SFTP with a SHA-256 other than sent: ${result.corrupt.join(', ')}`);
   if (result.lostRefTo.length > 0) console.log(`Replies that arrived without their Ref-To: ${result.lostRefTo.join(', ')}`);
   if (result.notInOrder.length > 0) console.log(`Channel items not stored in the order published: ${result.notInOrder.join(', ')}`);
   console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.dataDir}`);
@@ -817,6 +818,8 @@ function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result:
     missingInbox: result.missingInbox,
     missingEvidence: result.missingEvidence,
     stray: result.stray,
+    /** Files pushed over SFTP whose SHA-256 is not what was sent. */
+    corrupt: result.corrupt,
     notInOrder: result.notInOrder,
     lostRefTo: result.lostRefTo,
     /** Messages sent per protocol, and deliveries per protocol counted from what the receivers stored. */

@@ -1,10 +1,12 @@
 // The agency side of the demo's other protocols, as an agency's own systems do it with the connectors' own message
 // code: an AS4 gateway that sends signed UserMessages and receives the hub's (answering with its signed Receipt), an
 // ebMS 2.0 MSH that receives the hub's messages (answering with its signed Acknowledgment), and an SFTP client (ssh2)
-// that uploads signed files with their detached CMS signature and collects its deliveries from the hub's inbox folder.
+// that uploads signed files with their detached CMS signature and collects its deliveries from the hub's inbox folder,
+// and an agency's own SFTP server (OpenSSH's sshd) that the hub pushes deliveries into.
+import { mkdirSync, readdirSync, statSync, watch } from 'node:fs';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import {
   as4Multipart, checkReceipt, decompress, newMessageId, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
@@ -19,6 +21,7 @@ import { contained } from '../engine/http.ts';
 import { thumbprint } from '../engine/pki/index.ts';
 import { checkWsSecurity, signCms, verifyXml } from '../engine/trust/index.ts';
 import { gatewayPartyId, gatewayPartyType } from './demo-protocols.ts';
+import { startSshd } from './sshd.ts';
 
 /** Largest message a demo gateway reads: the demo's messages are small JSON documents. */
 const maxMessageBytes = 16 * 1024 * 1024;
@@ -243,5 +246,35 @@ export function startSftpCollector(login: SftpLogin, credentials: AgencyCredenti
       wake();
       await collecting;
     },
+  };
+}
+
+/** An agency's own SFTP server as the hub reaches it: where, as whom, its host key's fingerprint, the folder pushed into. */
+export interface SftpPushServer { port: number; user: string; fingerprint: string; inboxDir: string; close(): Promise<void> }
+
+/**
+ * The agency's own SFTP server, OpenSSH's sshd in `dir`, which lets the hub log in with its client key (`hubKey`, the
+ * public key line) and push deliveries into `inbox/`. The hub writes each under a temporary name (`.NAME.part`) and
+ * renames it once whole, so a file under its final name is complete: the agency's system takes them in the order renamed
+ * (`onArrival` with the message id the file is named by), as it watches the folder. Files already there when it starts
+ * were taken before.
+ */
+export async function startSftpPushServer(dir: string, hubKey: string, onArrival: (name: string) => void): Promise<SftpPushServer> {
+  const sshd = await startSshd(dir, [hubKey]);
+  const inboxDir = join(sshd.root, 'inbox');
+  mkdirSync(inboxDir, { recursive: true });
+  const whole = () => readdirSync(inboxDir).filter((name) => !name.startsWith('.'));
+  const taken = new Set(whole());
+  const take = () => {
+    const arrived = whole().filter((name) => !taken.has(name)).flatMap((name) => {
+      try { return [{ name, renamedAt: statSync(join(inboxDir, name), { bigint: true }).ctimeNs }]; } catch { return []; }
+    }).sort((a, b) => (a.renamedAt < b.renamedAt ? -1 : a.renamedAt > b.renamedAt ? 1 : 0));
+    for (const { name } of arrived) { taken.add(name); onArrival(name); }
+  };
+  const watcher = watch(inboxDir, take);
+  take();
+  return {
+    port: sshd.port, user: sshd.user, fingerprint: sshd.fingerprint, inboxDir,
+    async close() { watcher.close(); await sshd.stop(); },
   };
 }

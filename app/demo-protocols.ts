@@ -1,14 +1,16 @@
 // How each demo agency connects, as a real agency of its kind would: most over REST (the Table 1 providers DOC, BAPHIQ
 // and NIA answering queries over SOAP), the customs bulk datasets and the port and fiscal agencies' files over the hub's
-// SFTP server, the livestock department and the Fisheries Agency through AS4 gateways, the consular bureau's older
+// SFTP server, the clearance network operator's and the energy bureau's own SFTP servers the hub pushes their files to
+// (as long as OpenSSH's sshd is installed to run them), the livestock department and the Fisheries Agency through AS4 gateways, the consular bureau's older
 // ebMS 2.0 MSH, and the treasury on IBM MQ. What the demo registers for each (its endpoints, P-Modes, agreement), and
 // by which protocol each message of a round leaves its sender and reaches each receiver.
+import { existsSync } from 'node:fs';
 import { swxServiceType } from '../connectors/ebms2/settings.ts';
 import { table2 } from './table2.ts';
 import { table3 } from './table3.ts';
 
 /** How an agency receives its deliveries in the demo. */
-export type ReceiveProtocol = 'rest' | 'rest-pull' | 'sftp-pull' | 'as4' | 'ebms2' | 'mq';
+export type ReceiveProtocol = 'rest' | 'rest-pull' | 'sftp-pull' | 'sftp-push' | 'as4' | 'ebms2' | 'mq';
 /** How an agency's system sends a message in the demo. */
 export type SendProtocol = 'rest' | 'sftp' | 'as4';
 
@@ -26,6 +28,16 @@ export const sftpPullAgencies = new Set(['MPB', 'FIA']);
 export const pullAgencies = new Set([...restPullAgencies, ...sftpPullAgencies]);
 
 /**
+ * Agencies whose systems take files on an SFTP server of their own, which the hub logs in to and pushes their
+ * deliveries into: Trade-Van, the clearance network operator (a value-added network exchanging files), and the Bureau of
+ * Energy, taking declarations and trade statistics as bulk files. Each runs OpenSSH's sshd in the demo agencies' process;
+ * without /usr/sbin/sshd they receive by REST push instead.
+ */
+export const sftpPushAgencies = new Set(['TRADEVAN', 'BOE']);
+export const sshdPath = '/usr/sbin/sshd';
+export const sshdInstalled = () => existsSync(sshdPath);
+
+/**
  * Who uploads files to the hub's SFTP server, and which of its channels go that way: the bulk datasets customs
  * publishes as files (declarations, taxes and fees), and every channel of the agencies that exchange files.
  */
@@ -40,6 +52,7 @@ export function receiveProtocol(id: string): ReceiveProtocol {
   if (as4Agencies.has(id)) return 'as4';
   if (id === ebms2Agency) return 'ebms2';
   if (sftpPullAgencies.has(id)) return 'sftp-pull';
+  if (sftpPushAgencies.has(id) && sshdInstalled()) return 'sftp-push';
   if (restPullAgencies.has(id)) return 'rest-pull';
   return 'rest';
 }
