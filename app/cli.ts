@@ -750,7 +750,7 @@ const pulledBy = (sent: SentMessage[]) => new Map([...pullAgencies].map((id) => 
 
 /** How the report names each protocol. */
 const protocolNames: Record<string, string> = {
-  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', 'sftp-push': 'SFTP push', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
+  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', 'sftp-push': 'SFTP push', 'sftp-outbox': 'SFTP outbox (polled)', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
 };
 
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {

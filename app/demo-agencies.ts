@@ -13,7 +13,7 @@ import { startSoapProvider } from '../connectors/ws/agency.ts';
 import { answer as demoAnswer } from './demo-data.ts';
 import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, pushedId, sshdDir, type DemoEndpoints } from './demo.ts';
 import { startAs4Gateway, startEbms2Gateway, startSftpCollector, startSftpPushServer } from './demo-gateways.ts';
-import { receiveProtocol, sftpPushAgencies, sshdInstalled, sshdPath } from './demo-protocols.ts';
+import { receiveProtocol, sftpOutboxAgencies, sftpPushAgencies, sshdInstalled, sshdPath } from './demo-protocols.ts';
 
 /** Long-poll wait of a collector's listing: a delivery is collected as soon as it waits, and few listings come back empty. */
 const collectWaitSeconds = 20;
@@ -68,7 +68,10 @@ export async function startDemoAgencies(dataDir: string, hubUrl: string, sftpPor
       } else if (receives === 'sftp-push') {
         const server = await startSftpPushServer(sshdDir(dataDir, id), read('hub.pub').trim(), (name) => appendFileSync(arrivalLog(dataDir, id), `${pushedId(name)}\n`));
         servers.push(server);
-        endpoint.sftp = { port: server.port, user: server.user, fingerprint: server.fingerprint, inboxDir: server.inboxDir };
+        endpoint.sftp = {
+          port: server.port, user: server.user, fingerprint: server.fingerprint, inboxDir: server.inboxDir,
+          ...(sftpOutboxAgencies.has(id) ? { outboxDir: server.outboxDir } : {}),
+        };
       } else if (receives === 'as4' || receives === 'ebms2') {
         const gateway = await (receives === 'as4' ? startAs4Gateway : startEbms2Gateway)({ ...credentials, id, hubSignCertPem, inboxDir, onMessage: stored });
         servers.push(gateway);

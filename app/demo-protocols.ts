@@ -1,9 +1,10 @@
 // How each demo agency connects, as a real agency of its kind would: most over REST (the Table 1 providers DOC, BAPHIQ
 // and NIA answering queries over SOAP), the customs bulk datasets and the port and fiscal agencies' files over the hub's
 // SFTP server, the clearance network operator's and the energy bureau's own SFTP servers the hub pushes their files to
-// (as long as OpenSSH's sshd is installed to run them), the livestock department and the Fisheries Agency through AS4 gateways, the consular bureau's older
-// ebMS 2.0 MSH, and the treasury on IBM MQ. What the demo registers for each (its endpoints, P-Modes, agreement), and
-// by which protocol each message of a round leaves its sender and reaches each receiver.
+// and polls Trade-Van's outbox on (as long as OpenSSH's sshd is installed to run them), the livestock department and
+// the Fisheries Agency through AS4 gateways, the consular bureau's older ebMS 2.0 MSH, and the treasury on IBM MQ. What
+// the demo registers for each (its endpoints, P-Modes, agreement), and by which protocol each message of a round leaves
+// its sender and reaches each receiver.
 import { existsSync } from 'node:fs';
 import { swxServiceType } from '../connectors/ebms2/settings.ts';
 import { table2 } from './table2.ts';
@@ -12,7 +13,7 @@ import { table3 } from './table3.ts';
 /** How an agency receives its deliveries in the demo. */
 export type ReceiveProtocol = 'rest' | 'rest-pull' | 'sftp-pull' | 'sftp-push' | 'as4' | 'ebms2' | 'mq';
 /** How an agency's system sends a message in the demo. */
-export type SendProtocol = 'rest' | 'sftp' | 'as4';
+export type SendProtocol = 'rest' | 'sftp' | 'sftp-outbox' | 'as4';
 
 /** Agencies behind an AS4 gateway (eDelivery AS4): the Council of Agriculture's livestock department sends its alerts
  *  through one; the Fisheries Agency receives its fishery notifications through its own. */
@@ -34,6 +35,8 @@ export const pullAgencies = new Set([...restPullAgencies, ...sftpPullAgencies]);
  * without /usr/sbin/sshd they receive by REST push instead.
  */
 export const sftpPushAgencies = new Set(['TRADEVAN', 'BOE']);
+/** Of those, Trade-Van also sends its clearance network data as signed files it drops in its own server's outbox folder, which the hub polls. */
+export const sftpOutboxAgencies = new Set(['TRADEVAN']);
 export const sshdPath = '/usr/sbin/sshd';
 export const sshdInstalled = () => existsSync(sshdPath);
 
@@ -60,6 +63,7 @@ export function receiveProtocol(id: string): ReceiveProtocol {
 /** How `from` sends on `service` (a channel's `exchange.<id>`, a topic's `notify.<id>`, or a direct service). */
 export function sendProtocol(from: string, service: string): SendProtocol {
   if (as4Agencies.has(from)) return 'as4';
+  if (sftpOutboxAgencies.has(from) && sshdInstalled()) return 'sftp-outbox';
   const uploads = sftpUploads[from];
   const channel = service.startsWith('exchange.') ? service.slice('exchange.'.length) : undefined;
   if (uploads === 'all' || (channel && uploads?.has(channel))) return 'sftp';

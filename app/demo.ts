@@ -19,7 +19,7 @@ import { defaultSftpPort, loadHostKey } from '../connectors/sftp/index.ts';
 import { hubClientKey } from '../connectors/sftp/client/index.ts';
 import { agencies, type Agency } from './agencies.ts';
 import { sampleQuery } from './demo-data.ts';
-import { sendAs4, sftpSession, uploadSigned, type SftpLogin } from './demo-gateways.ts';
+import { dropSigned, sendAs4, sftpSession, uploadSigned, type SftpLogin } from './demo-gateways.ts';
 import {
   as4Agencies, as4Pmode, ebms2Agency, ebms2Agreement, hubEbms2Party, mqAgencies, mqEndpoint, pullAgencies, sendProtocol, sftpAgencies, sftpPushAgencies,
   sshdInstalled, type SendProtocol,
@@ -54,6 +54,8 @@ export interface DemoAgency {
   credentials: AgencyCredentials;
   /** How it logs in to the hub's SFTP server, for an agency that exchanges files. */
   sftp?: SftpLogin;
+  /** The outbox folder of its own SFTP server, which the hub polls, for an agency that drops files there. */
+  outbox?: string;
 }
 
 export interface Demo {
@@ -78,7 +80,7 @@ export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id
  * hub logs in as, the host key to pin, the folder to push into), and its query provider's port and protocol.
  */
 export type DemoEndpoints = Record<string, {
-  receiver?: number; as4?: number; ebms2?: number; sftp?: { port: number; user: string; fingerprint: string; inboxDir: string };
+  receiver?: number; as4?: number; ebms2?: number; sftp?: { port: number; user: string; fingerprint: string; inboxDir: string; outboxDir?: string };
   provider?: { port: number; protocol: 'rest' | 'soap' };
 }>;
 
@@ -195,6 +197,8 @@ export async function startDemo(config: Config): Promise<Demo> {
           ...(mqAgencies.has(agency.id) ? { mq: mqEndpoint(agency.id) } : {}),
           ...(endpoints.sftp ? { sftp: { remote: {
             host: '127.0.0.1', port: endpoints.sftp.port, user: endpoints.sftp.user, hostKeyFingerprint: endpoints.sftp.fingerprint, inboxDir: endpoints.sftp.inboxDir,
+            // Polled every second, a file taken once its signature is there: the demo drops the file first.
+            ...(endpoints.sftp.outboxDir ? { outboxDir: endpoints.sftp.outboxDir, complete: 'signature', pollIntervalMs: 1000 } : {}),
           } } } : {}),
         },
         ...(pullAgencies.has(agency.id) ? { receive: 'pull' } : {}),
@@ -224,7 +228,8 @@ export async function startDemo(config: Config): Promise<Demo> {
       const dir = demoDir(dataDir, id);
       const credentials = { certPem: certificates.get(id)!, keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'), caPem: pki.ca.certPem };
       const sftp = sftpAgencies.has(id) ? { host: 'localhost', port: sftpPort, user: id, privateKey: readFileSync(join(dir, 'id_ed25519')), hostKey: hostKey.publicKey } : undefined;
-      agencies.set(id, { id, dir, credentials, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }), ...(sftp ? { sftp } : {}) });
+      const outbox = endpoints[id]?.sftp?.outboxDir;
+      agencies.set(id, { id, dir, credentials, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }), ...(sftp ? { sftp } : {}), ...(outbox ? { outbox } : {}) });
     }
     const exited = Promise.race([hubExit, agencyExit]).then(async (what) => { if (stopping) await new Promise(() => undefined); return what; });
     return {
@@ -368,12 +373,13 @@ async function sendAs(demo: Demo, protocol: SendProtocol, message: DemoMessage, 
       service: message.service, action: message.action, body, contentType: 'application/json', ...(message.to ? { to: message.to } : {}), ...(refTo ? { refTo } : {}),
     });
   }
-  if (protocol === 'sftp') {
-    // The folder of the agency's tree for the message: a channel's or topic's, or the service's for one receiver.
+  if (protocol === 'sftp' || protocol === 'sftp-outbox') {
+    // The folder of the agency's outbox for the message: a channel's or topic's, or the service's for one receiver.
     const [kind, name] = message.service.split(/\.(.*)/s) as [string, string];
-    const folder = kind === 'exchange' || kind === 'notify' ? `/outbox/${name}` : `/outbox/${message.service}/${message.to}`;
+    const folder = kind === 'exchange' || kind === 'notify' ? name : `${message.service}/${message.to}`;
     const file = `${name ?? message.service}-${String(message.body.sequence ?? randomBytes(4).toString('hex'))}.json`;
-    return sftpSession(agency.sftp!, (sftp) => uploadSigned(sftp, agency.credentials, folder, file, body));
+    if (protocol === 'sftp-outbox') return dropSigned(agency.id, agency.outbox!, folder, file, body, agency.credentials);
+    return sftpSession(agency.sftp!, (sftp) => uploadSigned(sftp, agency.credentials, `/outbox/${folder}`, file, body));
   }
   const answer = await agency.client.send({ ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action, refTo, contentType: 'application/json', body });
   if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to} refused: ${JSON.stringify(answer.body)}`);

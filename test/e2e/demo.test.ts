@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import type { Topic } from '../../engine/registry.ts';
 import { answer } from '../../app/demo-data.ts';
 import { demoAgencies, demoServices, pullAgencies } from '../../app/demo.ts';
-import { mqAgencies, receiveProtocol, sendProtocol, sftpAgencies, sftpPushAgencies } from '../../app/demo-protocols.ts';
+import { mqAgencies, receiveProtocol, sendProtocol, sftpAgencies, sftpOutboxAgencies, sftpPushAgencies } from '../../app/demo-protocols.ts';
 import { inboxIds } from '../../app/demo-check.ts';
 import { demoTraffic, itemsPerProvider } from '../../app/demo-traffic.ts';
 import { table1 } from '../../app/table1.ts';
@@ -90,7 +90,7 @@ test('deliveries counted per protocol from the files each receiver stored: REST 
   const sentBy: Record<string, number> = {};
   for (const message of demoTraffic(1)) sentBy[sendProtocol(message.from, message.service)] = (sentBy[sendProtocol(message.from, message.service)] ?? 0) + 1;
   assert.equal(summary.sentBy, sentBy);
-  for (const protocol of ['rest', 'sftp', 'as4']) assert.ok((sentBy[protocol] ?? 0) > 0, `some messages sent over ${protocol}`);
+  for (const protocol of ['rest', 'sftp', 'sftp-outbox', 'as4']) assert.ok((sentBy[protocol] ?? 0) > 0, `some messages sent over ${protocol}`);
   // Both directions across protocols: AS4 in reaching a REST receiver, REST in leaving over ebMS 2.0 and AS4, and an
   // SFTP upload fanned out to REST and SFTP requesters alike.
   const by = (id: string) => readdirSync(join(data, 'demo', id, 'inbox')).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(data, 'demo', id, 'inbox', f), 'utf8')));
@@ -112,6 +112,20 @@ test('the hub pushed each SFTP push agency\'s deliveries into its own sshd\'s fo
     assert.match(readFileSync(join(data, 'demo', id, 'sshd', 'authorized_keys'), 'utf8'), readFileSync(join(data, 'sftp', 'client-keys', 'hub.pub'), 'utf8').trim(), `${id} authorized the hub's client key`);
   }
   assert.is(summary.deliveredBy['sftp-push'], [...sftpPushAgencies].reduce((sum, id) => sum + meantFor(id), 0));
+});
+
+test('the hub collected what Trade-Van dropped, signed, in its own server\'s outbox: taken (nothing left, nothing refused) and delivered to CUSTOMS', () => {
+  for (const id of sftpOutboxAgencies) {
+    const outbox = join(data, 'demo', id, 'sshd', 'files', 'outbox');
+    const left = readdirSync(outbox, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => entry.name);
+    assert.equal(left, [], `${id}'s outbox after the round`);
+    const dropped = table3.filter((channel) => channel.providers.includes(id));
+    assert.ok(dropped.length > 0, `${id} provides a channel`);
+    const atCustoms = readdirSync(join(data, 'demo', 'CUSTOMS', 'inbox')).filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(data, 'demo', 'CUSTOMS', 'inbox', f), 'utf8'))).filter((entry) => entry.from === id);
+    assert.is(atCustoms.length, dropped.length * itemsPerProvider);
+    assert.ok(atCustoms.every((entry) => entry.id.startsWith('sftp:')), 'ids of files taken over SFTP');
+  }
 });
 
 test('the MQ legs are reported skipped, each with the connector\'s reason: IBM MQ\'s client library is missing here', () => {
