@@ -23,7 +23,7 @@ import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import { sampleQuery } from './demo-data.ts';
-import { askDemoQueries, demoDir, pullAgencies, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { askDemoQueries, demoDir, pullAgencies, pushInbox, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { checkDelivered } from './demo-check.ts';
 import { receiveProtocol } from './demo-protocols.ts';
 import { operatorApi, type Operator } from './operator.ts';
@@ -303,6 +303,7 @@ const commands: Record<string, Command> = {
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         `  sftp -i ${join(values.data, 'demo', 'MPB', 'id_ed25519')} -o UserKnownHostsFile=${join(values.data, 'demo', 'known_hosts')} -P ${demo.sftp.port} MPB@localhost   (host key ${demo.sftp.fingerprint}; also CUSTOMS, FIA, ANWS)`,
+        ...(receiveProtocol('TRADEVAN') === 'sftp-push' ? [`  ls ${pushInbox(config.dataDir, 'TRADEVAN')}   (what the hub pushed over SFTP to Trade-Van's own server; BOE's likewise)`] : []),
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
       const exited = await Promise.race([signalled.then(() => undefined), demo.exited]);
