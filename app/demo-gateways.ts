@@ -259,7 +259,7 @@ export interface SftpPushServer { port: number; user: string; fingerprint: strin
  * The agency's own SFTP server, OpenSSH's sshd in `dir`, which lets the hub log in with its client key (`hubKey`, the
  * public key line) and push deliveries into `inbox/`. The hub writes each under a temporary name (`.NAME.part`) and
  * renames it once whole, so a file under its final name is complete: the agency's system takes them in the order renamed
- * (`onArrival` with the message id the file is named by), as it watches the folder. Files already there when it starts
+ * (`onArrival` with the file's name), as it watches the folder. Files already there when it starts
  * were taken before. Its `outbox/` is where the agency drops signed files for the hub to collect (dropSigned).
  */
 export async function startSftpPushServer(dir: string, hubKey: string, onArrival: (name: string) => void): Promise<SftpPushServer> {
@@ -268,10 +268,10 @@ export async function startSftpPushServer(dir: string, hubKey: string, onArrival
   const outboxDir = join(sshd.root, 'outbox');
   mkdirSync(inboxDir, { recursive: true });
   mkdirSync(outboxDir, { recursive: true });
-  const whole = () => readdirSync(inboxDir).filter((name) => !name.startsWith('.'));
-  const taken = new Set(whole());
+  const finalNames = () => readdirSync(inboxDir).filter((name) => !name.startsWith('.'));
+  const taken = new Set(finalNames());
   const take = () => {
-    const arrived = whole().filter((name) => !taken.has(name)).flatMap((name) => {
+    const arrived = finalNames().filter((name) => !taken.has(name)).flatMap((name) => {
       try { return [{ name, renamedAt: statSync(join(inboxDir, name), { bigint: true }).ctimeNs }]; } catch { return []; }
     }).sort((a, b) => (a.renamedAt < b.renamedAt ? -1 : a.renamedAt > b.renamedAt ? 1 : 0));
     for (const { name } of arrived) { taken.add(name); onArrival(name); }
@@ -301,11 +301,11 @@ export async function dropSigned(id: string, outboxDir: string, folder: string, 
   place(`${name}.p7s`, await signCms({ data, ...own(credentials), detached: true }));
   const refusal = join(outboxDir, 'error', `${name}.error.json`);
   const deadline = Date.now() + 120_000;
-  while (existsSync(join(dir, name)) || existsSync(join(dir, `${name}.p7s`))) {
+  for (;;) {
     if (existsSync(refusal)) throw new Error(`the hub refused ${id}'s ${folder}/${name}: ${readFileSync(refusal, 'utf8')}`);
+    if (!existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.p7s`))) break;
     if (Date.now() > deadline) throw new Error(`the hub has not collected ${id}'s ${folder}/${name} from its outbox after 120 s`);
     await sleep(100);
   }
-  if (existsSync(refusal)) throw new Error(`the hub refused ${id}'s ${folder}/${name}: ${readFileSync(refusal, 'utf8')}`);
   return outboxMessageId(id, posix.join(folder, name), createHash('sha256').update(data).digest('hex'));
 }
