@@ -23,7 +23,7 @@ import { defaultCrlUrl } from './crl-distribution.ts';
 // The hub loads every connector and the stores: imported when a command runs it, so that offline commands
 // (verify, sign, pki, evidence verify) start in half the time.
 import { sampleQuery } from './demo-data.ts';
-import { askDemoQueries, demoDir, pullAgencies, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { askDemoQueries, demoDir, pullAgencies, pushInbox, sendDemoRound, startDemo, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { checkDelivered } from './demo-check.ts';
 import { receiveProtocol } from './demo-protocols.ts';
 import { operatorApi, type Operator } from './operator.ts';
@@ -304,6 +304,7 @@ const commands: Record<string, Command> = {
         `  npx swx evidence list --partner BOFT --data ${values.data}`,
         `  SOAP clients: WSDL at ${publicUrl(config, demo.hub.agencyPort)}/ws/query/<dataset>?wsdl (credentials in ${join(config.dataDir, 'demo', '<AGENCY>')})`,
         `  sftp -i ${join(values.data, 'demo', 'MPB', 'id_ed25519')} -o UserKnownHostsFile=${join(values.data, 'demo', 'known_hosts')} -P ${demo.sftp.port} MPB@localhost   (host key ${demo.sftp.fingerprint}; also CUSTOMS, FIA, ANWS)`,
+        ...(receiveProtocol('TRADEVAN') === 'sftp-push' ? [`  ls ${pushInbox(config.dataDir, 'TRADEVAN')}   (what the hub pushed over SFTP to Trade-Van's own server; BOE's likewise)`] : []),
         'Press Ctrl-C to stop (in-flight work is drained).',
       ].join('\n'));
       const exited = await Promise.race([signalled.then(() => undefined), demo.exited]);
@@ -815,7 +816,7 @@ const pulledBy = (sent: SentMessage[]) => new Map([...pullAgencies].map((id) => 
 
 /** How the report names each protocol. */
 const protocolNames: Record<string, string> = {
-  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
+  rest: 'REST', 'rest-pull': 'REST pull', 'sftp-pull': 'SFTP pull', 'sftp-push': 'SFTP push', 'sftp-outbox': 'SFTP outbox (polled)', sftp: 'SFTP upload', as4: 'AS4', ebms2: 'ebMS 2.0', mq: 'MQ',
 };
 
 function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: DemoResult): void {
@@ -857,6 +858,7 @@ function report(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result: 
       + `${result.skipped.length ? `; skipped: MQ ${result.skipped.length} (no MQ client library or queue manager here)` : ''}.`,
   ].join('\n'));
   if (result.stray.length > 0) console.log(`Delivered where not meant to be: ${result.stray.join(', ')}`);
+  if (result.corrupt.length > 0) console.log(`Pushed over SFTP with a SHA-256 other than sent: ${result.corrupt.join(', ')}`);
   if (result.lostRefTo.length > 0) console.log(`Replies that arrived without their Ref-To: ${result.lostRefTo.join(', ')}`);
   if (result.notInOrder.length > 0) console.log(`Channel items not stored in the order published: ${result.notInOrder.join(', ')}`);
   console.log(`Agencies: https://localhost:${hub.agencyPort}/v1/messages, /v1/query/<dataset>, /ws/query/<dataset>?wsdl · operator API, /metrics, /healthz: http://127.0.0.1:${hub.opsPort} · data: ${hub.dataDir}`);
@@ -882,6 +884,8 @@ function summary(hub: DemoHub, sent: SentMessage[], asked: AskedQuery[], result:
     missingInbox: result.missingInbox,
     missingEvidence: result.missingEvidence,
     stray: result.stray,
+    /** Files pushed over SFTP whose SHA-256 is not what was sent. */
+    corrupt: result.corrupt,
     notInOrder: result.notInOrder,
     lostRefTo: result.lostRefTo,
     /** Messages sent per protocol, and deliveries per protocol counted from what the receivers stored. */

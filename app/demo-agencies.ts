@@ -1,6 +1,7 @@
 // The demo agencies' own process, apart from the hub as real agencies are: for each agency that exchanges messages what
 // receives them by its protocol (app/demo-protocols.ts) — a REST receiver the hub pushes to, an AS4 or ebMS 2.0 gateway,
-// or for one that receives by pull a collector of its inbox at the hub over REST or SFTP (each stores into
+// its own SFTP server (OpenSSH's sshd) the hub pushes files into, or for one that receives by pull a collector of its
+// inbox at the hub over REST or SFTP (each stores into
 // <data>/demo/<ID>/inbox, and appends the ids to arrivals.log in the order stored); MQ agencies get nothing, no queue
 // manager being reachable here — and a query provider for each
 // Table 1 provider answering from the demo data over REST or SOAP, each with the credentials the demo issued in
@@ -10,9 +11,9 @@ import { join } from 'node:path';
 import { AgencyClient, receiveInbox, startAgencyReceiver, startRestProvider, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
 import { answer as demoAnswer } from './demo-data.ts';
-import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, type DemoEndpoints } from './demo.ts';
-import { startAs4Gateway, startEbms2Gateway, startSftpCollector } from './demo-gateways.ts';
-import { receiveProtocol } from './demo-protocols.ts';
+import { arrivalLog, demoAgencies, demoDir, demoProviders, messagingAgencies, pushedId, sshdDir, type DemoEndpoints } from './demo.ts';
+import { startAs4Gateway, startEbms2Gateway, startSftpCollector, startSftpPushServer } from './demo-gateways.ts';
+import { receiveProtocol, sftpOutboxAgencies, sftpPushAgencies, sshdInstalled, sshdPath } from './demo-protocols.ts';
 
 /** Long-poll wait of a collector's listing: a delivery is collected as soon as it waits, and few listings come back empty. */
 const collectWaitSeconds = 20;
@@ -45,6 +46,9 @@ export async function startDemoAgencies(dataDir: string, hubUrl: string, sftpPor
   const hostKey = () => readFileSync(join(dataDir, 'demo', 'known_hosts'), 'utf8').split('\n')[0]!.split(' ').slice(1).join(' ');
   const endpoints: DemoEndpoints = {};
   const stop = async () => { for (const server of servers) await server.close(); };
+  if (!sshdInstalled()) {
+    console.error(`OpenSSH's sshd is not installed (${sshdPath}; apt-get install openssh-server): ${[...sftpPushAgencies].join(' and ')} receive by REST push instead of SFTP push to an SFTP server of their own`);
+  }
   try {
     for (const { id } of demoAgencies) {
       const dir = demoDir(dataDir, id);
@@ -61,6 +65,13 @@ export async function startDemoAgencies(dataDir: string, hubUrl: string, sftpPor
       } else if (receives === 'sftp-pull') {
         const login = { host: 'localhost', port: sftpPort, user: id, privateKey: readFileSync(join(dir, 'id_ed25519')), hostKey: hostKey() };
         servers.push(startSftpCollector(login, credentials, inboxDir, stored, (error) => console.error(`${id}: collecting from inbox/ over SFTP failed (${error.message}); trying again in 5 s`)));
+      } else if (receives === 'sftp-push') {
+        const server = await startSftpPushServer(sshdDir(dataDir, id), read('hub.pub').trim(), (name) => appendFileSync(arrivalLog(dataDir, id), `${pushedId(name)}\n`));
+        servers.push(server);
+        endpoint.sftp = {
+          port: server.port, user: server.user, fingerprint: server.fingerprint, inboxDir: server.inboxDir,
+          ...(sftpOutboxAgencies.has(id) ? { outboxDir: server.outboxDir } : {}),
+        };
       } else if (receives === 'as4' || receives === 'ebms2') {
         const gateway = await (receives === 'as4' ? startAs4Gateway : startEbms2Gateway)({ ...credentials, id, hubSignCertPem, inboxDir, onMessage: stored });
         servers.push(gateway);

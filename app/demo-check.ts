@@ -1,14 +1,27 @@
 // How `swx demo --check` judges a round: by what each agency's receiver or inbox collector stored (its inbox, and the
-// order it stored messages in) and by the evidence the archive (ClickHouse) holds, not by the hub's word that it delivered.
+// order it stored messages in; for an agency the hub pushes files to over SFTP, the files complete under their final names
+// in its own server's folder, each with the SHA-256 of what was sent) and by the evidence the archive (ClickHouse) holds, not by the hub's word that it delivered.
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { InboxEntry } from '../connectors/rest/agency.ts';
-import { arrivalLog, demoAgencies, demoDir, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
+import { arrivalLog, demoAgencies, demoDir, pushedId, pushInbox, type AskedQuery, type DemoHub, type SentMessage } from './demo.ts';
 import { receiveProtocol } from './demo-protocols.ts';
 
-/** Ids in an agency's inbox: judged from the receiver's own files, not from the hub. */
+/**
+ * The files the hub pushed into an agency's own SFTP server, by message id: only those under their final names (a file
+ * is renamed to it once written whole; `.NAME.part` until then).
+ */
+export function pushedFiles(dataDir: string, agency: string): Map<string, string> {
+  const inbox = pushInbox(dataDir, agency);
+  if (!existsSync(inbox)) return new Map();
+  return new Map(readdirSync(inbox).filter((name) => !name.startsWith('.')).map((name) => [pushedId(name), join(inbox, name)]));
+}
+
+/** Ids in an agency's inbox: judged from the receiver's own files (or its SFTP server's), not from the hub. */
 export function inboxIds(dataDir: string, agency: string): Set<string> {
+  if (receiveProtocol(agency) === 'sftp-push') return new Set(pushedFiles(dataDir, agency).keys());
   const inbox = join(demoDir(dataDir, agency), 'inbox');
   if (!existsSync(inbox)) return new Set();
   return new Set(readdirSync(inbox).filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)));
@@ -84,16 +97,28 @@ export async function checkDelivered(hub: DemoHub, sent: SentMessage[], asked: A
   const receivers = new Map(sent.map((m) => [m.id, m.to]));
   const stray = agencies.flatMap((agency) => [...inboxIds(hub.dataDir, agency)]
     .filter((id) => receivers.has(id) && !receivers.get(id)!.includes(agency)).map((id) => `${id} at ${agency}`));
-  const lostRefTo = sent.filter((m) => m.refTo && m.to.some((to) => inboxIds(hub.dataDir, to).has(m.id) && readInboxEntry(hub.dataDir, to, m.id).refToMessageId !== m.refTo)).map((m) => m.id);
+  // A file pushed over SFTP is the payload alone: it carries no Ref-To to lose.
+  const lostRefTo = sent.filter((m) => m.refTo && m.to.some((to) => receiveProtocol(to) !== 'sftp-push' && inboxIds(hub.dataDir, to).has(m.id) && readInboxEntry(hub.dataDir, to, m.id).refToMessageId !== m.refTo)).map((m) => m.id);
   const notInOrder = [...lanes.incomplete, ...lanes.outOfOrder];
+  const corrupt = corruptPushes(hub.dataDir, sent);
   const { sentBy, deliveredBy } = byProtocol(hub.dataDir, sent);
-  const failed = new Set([...missingInbox, ...missingEvidence, ...lostRefTo, ...stray.map((entry) => entry.slice(0, entry.indexOf(' at ')))]);
+  const failed = new Set([...missingInbox, ...missingEvidence, ...lostRefTo, ...[...stray, ...corrupt].map((entry) => entry.slice(0, entry.indexOf(' at ')))]);
   return {
-    missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered, sentBy, deliveredBy, skipped: await skippedLegs(hub, sent),
+    missingInbox, missingEvidence, stray, corrupt, notInOrder, lostRefTo, unanswered, sentBy, deliveredBy, skipped: await skippedLegs(hub, sent),
     /** Every sent message with any of the problems above. */
     failed,
-    ok: [missingInbox, missingEvidence, stray, notInOrder, lostRefTo, unanswered].every((problems) => problems.length === 0),
+    ok: [missingInbox, missingEvidence, stray, corrupt, notInOrder, lostRefTo, unanswered].every((problems) => problems.length === 0),
   };
+}
+
+/** The files pushed over SFTP whose SHA-256 is not that of the message sent, each as `id at AGENCY`. */
+function corruptPushes(dataDir: string, sent: SentMessage[]): string[] {
+  const pushed = new Map<string, Map<string, string>>();
+  return sent.flatMap((message) => message.to.filter((to) => receiveProtocol(to) === 'sftp-push').flatMap((to) => {
+    if (!pushed.has(to)) pushed.set(to, pushedFiles(dataDir, to));
+    const file = pushed.get(to)!.get(message.id);
+    return file && createHash('sha256').update(readFileSync(file)).digest('hex') !== message.sha256 ? [`${message.id} at ${to}`] : [];
+  }));
 }
 
 /**

@@ -1,10 +1,14 @@
 // The agency side of the demo's other protocols, as an agency's own systems do it with the connectors' own message
 // code: an AS4 gateway that sends signed UserMessages and receives the hub's (answering with its signed Receipt), an
 // ebMS 2.0 MSH that receives the hub's messages (answering with its signed Acknowledgment), and an SFTP client (ssh2)
-// that uploads signed files with their detached CMS signature and collects its deliveries from the hub's inbox folder.
+// that uploads signed files with their detached CMS signature and collects its deliveries from the hub's inbox folder,
+// and an agency's own SFTP server (OpenSSH's sshd) that the hub pushes deliveries into and collects signed files from.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, watch, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, request, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { posix } from 'node:path';
+import { join, posix } from 'node:path';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import {
   as4Multipart, checkReceipt, decompress, newMessageId, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
@@ -15,10 +19,12 @@ import { acknowledgmentXml, ebmsMultipart, readEbmsParts, signEbms } from '../co
 import { readEbmsBody, whole } from '../connectors/ebms2/body.ts';
 import { swxPartyIdType } from '../connectors/ebms2/settings.ts';
 import { keepDelivery, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
+import { outboxMessageId } from '../connectors/sftp/client/index.ts';
 import { contained } from '../engine/http.ts';
 import { thumbprint } from '../engine/pki/index.ts';
 import { checkWsSecurity, signCms, verifyXml } from '../engine/trust/index.ts';
 import { gatewayPartyId, gatewayPartyType } from './demo-protocols.ts';
+import { startSshd } from './sshd.ts';
 
 /** Largest message a demo gateway reads: the demo's messages are small JSON documents. */
 const maxMessageBytes = 16 * 1024 * 1024;
@@ -244,4 +250,62 @@ export function startSftpCollector(login: SftpLogin, credentials: AgencyCredenti
       await collecting;
     },
   };
+}
+
+/** An agency's own SFTP server as the hub reaches it: where, as whom, its host key's fingerprint, the folder pushed into. */
+export interface SftpPushServer { port: number; user: string; fingerprint: string; inboxDir: string; outboxDir: string; close(): Promise<void> }
+
+/**
+ * The agency's own SFTP server, OpenSSH's sshd in `dir`, which lets the hub log in with its client key (`hubKey`, the
+ * public key line) and push deliveries into `inbox/`. The hub writes each under a temporary name (`.NAME.part`) and
+ * renames it once whole, so a file under its final name is complete: the agency's system takes them in the order renamed
+ * (`onArrival` with the file's name), as it watches the folder. Files already there when it starts
+ * were taken before. Its `outbox/` is where the agency drops signed files for the hub to collect (dropSigned).
+ */
+export async function startSftpPushServer(dir: string, hubKey: string, onArrival: (name: string) => void): Promise<SftpPushServer> {
+  const sshd = await startSshd(dir, [hubKey]);
+  const inboxDir = join(sshd.root, 'inbox');
+  const outboxDir = join(sshd.root, 'outbox');
+  mkdirSync(inboxDir, { recursive: true });
+  mkdirSync(outboxDir, { recursive: true });
+  const finalNames = () => readdirSync(inboxDir).filter((name) => !name.startsWith('.'));
+  const taken = new Set(finalNames());
+  const take = () => {
+    const arrived = finalNames().filter((name) => !taken.has(name)).flatMap((name) => {
+      try { return [{ name, renamedAt: statSync(join(inboxDir, name), { bigint: true }).ctimeNs }]; } catch { return []; }
+    }).sort((a, b) => (a.renamedAt < b.renamedAt ? -1 : a.renamedAt > b.renamedAt ? 1 : 0));
+    for (const { name } of arrived) { taken.add(name); onArrival(name); }
+  };
+  const watcher = watch(inboxDir, take);
+  take();
+  return {
+    port: sshd.port, user: sshd.user, fingerprint: sshd.fingerprint, inboxDir, outboxDir,
+    async close() { watcher.close(); await sshd.stop(); },
+  };
+}
+
+/**
+ * Drops a signed file into `folder` of the agency's own outbox, as its system does for the hub to collect: the file, then
+ * its detached CMS signature NAME.p7s, each written under a temporary name (`.NAME.part`, never taken) and renamed, the
+ * signature's arrival marking the file complete. Resolves with the message id once the hub has taken it (file and
+ * signature removed), or rejects with the refusal the hub left in the error folder.
+ */
+export async function dropSigned(id: string, outboxDir: string, folder: string, name: string, data: Buffer, credentials: AgencyCredentials): Promise<string> {
+  const dir = join(outboxDir, folder);
+  mkdirSync(dir, { recursive: true });
+  const place = (file: string, bytes: Buffer) => {
+    writeFileSync(join(dir, `.${file}.part`), bytes);
+    renameSync(join(dir, `.${file}.part`), join(dir, file));
+  };
+  place(name, data);
+  place(`${name}.p7s`, await signCms({ data, ...own(credentials), detached: true }));
+  const refusal = join(outboxDir, 'error', `${name}.error.json`);
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (existsSync(refusal)) throw new Error(`the hub refused ${id}'s ${folder}/${name}: ${readFileSync(refusal, 'utf8')}`);
+    if (!existsSync(join(dir, name)) && !existsSync(join(dir, `${name}.p7s`))) break;
+    if (Date.now() > deadline) throw new Error(`the hub has not collected ${id}'s ${folder}/${name} from its outbox after 120 s`);
+    await sleep(100);
+  }
+  return outboxMessageId(id, posix.join(folder, name), createHash('sha256').update(data).digest('hex'));
 }

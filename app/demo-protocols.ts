@@ -1,16 +1,19 @@
 // How each demo agency connects, as a real agency of its kind would: most over REST (the Table 1 providers DOC, BAPHIQ
 // and NIA answering queries over SOAP), the customs bulk datasets and the port and fiscal agencies' files over the hub's
-// SFTP server, the livestock department and the Fisheries Agency through AS4 gateways, the consular bureau's older
-// ebMS 2.0 MSH, and the treasury on IBM MQ. What the demo registers for each (its endpoints, P-Modes, agreement), and
-// by which protocol each message of a round leaves its sender and reaches each receiver.
+// SFTP server, the clearance network operator's and the energy bureau's own SFTP servers the hub pushes their files to
+// and polls Trade-Van's outbox on (as long as OpenSSH's sshd is installed to run them), the livestock department and
+// the Fisheries Agency through AS4 gateways, the consular bureau's older ebMS 2.0 MSH, and the treasury on IBM MQ. What
+// the demo registers for each (its endpoints, P-Modes, agreement), and by which protocol each message of a round leaves
+// its sender and reaches each receiver.
+import { existsSync } from 'node:fs';
 import { swxServiceType } from '../connectors/ebms2/settings.ts';
 import { table2 } from './table2.ts';
 import { table3 } from './table3.ts';
 
 /** How an agency receives its deliveries in the demo. */
-export type ReceiveProtocol = 'rest' | 'rest-pull' | 'sftp-pull' | 'as4' | 'ebms2' | 'mq';
+export type ReceiveProtocol = 'rest' | 'rest-pull' | 'sftp-pull' | 'sftp-push' | 'as4' | 'ebms2' | 'mq';
 /** How an agency's system sends a message in the demo. */
-export type SendProtocol = 'rest' | 'sftp' | 'as4';
+export type SendProtocol = 'rest' | 'sftp' | 'sftp-outbox' | 'as4';
 
 /** Agencies behind an AS4 gateway (eDelivery AS4): the Council of Agriculture's livestock department sends its alerts
  *  through one; the Fisheries Agency receives its fishery notifications through its own. */
@@ -24,6 +27,18 @@ export const mqAgencies = new Set(['NTA']);
 export const restPullAgencies = new Set(['AFA']);
 export const sftpPullAgencies = new Set(['MPB', 'FIA']);
 export const pullAgencies = new Set([...restPullAgencies, ...sftpPullAgencies]);
+
+/**
+ * Agencies whose systems take files on an SFTP server of their own, which the hub logs in to and pushes their
+ * deliveries into: Trade-Van, the clearance network operator (a value-added network exchanging files), and the Bureau of
+ * Energy, taking declarations and trade statistics as bulk files. Each runs OpenSSH's sshd in the demo agencies' process;
+ * without /usr/sbin/sshd they receive by REST push instead.
+ */
+export const sftpPushAgencies = new Set(['TRADEVAN', 'BOE']);
+/** Of those, Trade-Van also sends its clearance network data as signed files it drops in its own server's outbox folder, which the hub polls. */
+export const sftpOutboxAgencies = new Set(['TRADEVAN']);
+export const sshdPath = '/usr/sbin/sshd';
+export const sshdInstalled = () => existsSync(sshdPath);
 
 /**
  * Who uploads files to the hub's SFTP server, and which of its channels go that way: the bulk datasets customs
@@ -40,6 +55,7 @@ export function receiveProtocol(id: string): ReceiveProtocol {
   if (as4Agencies.has(id)) return 'as4';
   if (id === ebms2Agency) return 'ebms2';
   if (sftpPullAgencies.has(id)) return 'sftp-pull';
+  if (sftpPushAgencies.has(id) && sshdInstalled()) return 'sftp-push';
   if (restPullAgencies.has(id)) return 'rest-pull';
   return 'rest';
 }
@@ -47,6 +63,7 @@ export function receiveProtocol(id: string): ReceiveProtocol {
 /** How `from` sends on `service` (a channel's `exchange.<id>`, a topic's `notify.<id>`, or a direct service). */
 export function sendProtocol(from: string, service: string): SendProtocol {
   if (as4Agencies.has(from)) return 'as4';
+  if (sftpOutboxAgencies.has(from) && sshdInstalled()) return 'sftp-outbox';
   const uploads = sftpUploads[from];
   const channel = service.startsWith('exchange.') ? service.slice('exchange.'.length) : undefined;
   if (uploads === 'all' || (channel && uploads?.has(channel))) return 'sftp';

@@ -4,7 +4,7 @@
 // processes, as in a real deployment: the hub (`swx start`), the agencies' receivers and providers
 // (`swx demo-agencies`), and this one, which sets them up as an operator would and sends as the agencies' systems do.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,11 +16,13 @@ import { issueAgency, loadPki } from '../engine/pki/index.ts';
 import ssh2 from 'ssh2';
 import { AgencyClient, type AgencyCredentials } from '../connectors/rest/agency.ts';
 import { defaultSftpPort, loadHostKey } from '../connectors/sftp/index.ts';
+import { hubClientKey } from '../connectors/sftp/client/index.ts';
 import { agencies, type Agency } from './agencies.ts';
 import { sampleQuery } from './demo-data.ts';
-import { sendAs4, sftpSession, uploadSigned, type SftpLogin } from './demo-gateways.ts';
+import { dropSigned, sendAs4, sftpSession, uploadSigned, type SftpLogin } from './demo-gateways.ts';
 import {
-  as4Agencies, as4Pmode, ebms2Agency, ebms2Agreement, hubEbms2Party, mqAgencies, mqEndpoint, pullAgencies, sendProtocol, sftpAgencies, type SendProtocol,
+  as4Agencies, as4Pmode, ebms2Agency, ebms2Agreement, hubEbms2Party, mqAgencies, mqEndpoint, pullAgencies, sendProtocol, sftpAgencies, sftpPushAgencies,
+  sshdInstalled, type SendProtocol,
 } from './demo-protocols.ts';
 import { demoTraffic, type DemoMessage } from './demo-traffic.ts';
 import { operatorApi, type Operator } from './operator.ts';
@@ -52,6 +54,8 @@ export interface DemoAgency {
   credentials: AgencyCredentials;
   /** How it logs in to the hub's SFTP server, for an agency that exchanges files. */
   sftp?: SftpLogin;
+  /** The outbox folder of its own SFTP server, which the hub polls, for an agency that drops files there. */
+  outbox?: string;
 }
 
 export interface Demo {
@@ -71,8 +75,14 @@ export interface Demo {
 
 export const demoDir = (dataDir: string, id: string) => join(dataDir, 'demo', id);
 
-/** Where each demo agency listens: its REST receiver's, AS4 or ebMS 2.0 gateway's port, and its query provider's port and protocol. */
-export type DemoEndpoints = Record<string, { receiver?: number; as4?: number; ebms2?: number; provider?: { port: number; protocol: 'rest' | 'soap' } }>;
+/**
+ * Where each demo agency listens: its REST receiver's, AS4 or ebMS 2.0 gateway's port, its own SFTP server (the user the
+ * hub logs in as, the host key to pin, the folder to push into), and its query provider's port and protocol.
+ */
+export type DemoEndpoints = Record<string, {
+  receiver?: number; as4?: number; ebms2?: number; sftp?: { port: number; user: string; fingerprint: string; inboxDir: string; outboxDir?: string };
+  provider?: { port: number; protocol: 'rest' | 'soap' };
+}>;
 
 /**
  * Agencies that receive messages in the demo: each gets a receiver (an HTTPS endpoint the hub pushes to) in the agencies'
@@ -83,6 +93,13 @@ export const messagingAgencies = new Set([
   ...table2.flatMap((topic) => [...topic.notifiers, ...topic.receivers]),
   ...table3.flatMap((channel) => [...channel.providers, ...channel.requesters]),
 ]);
+
+/** Where an agency that receives by SFTP push runs its own SFTP server (OpenSSH's sshd): its settings, keys and files. */
+export const sshdDir = (dataDir: string, id: string) => join(demoDir(dataDir, id), 'sshd');
+/** The folder of that server the hub pushes the agency's deliveries into (sshd serves `<sshdDir>/files` by absolute path). */
+export const pushInbox = (dataDir: string, id: string) => join(sshdDir(dataDir, id), 'files', 'inbox');
+/** The message id of a file the hub pushed: its name less the extension its content type gave it. */
+export const pushedId = (name: string) => name.replace(/\.[^.]+$/, '');
 
 /** Where the demo agencies' process writes the ids an agency's receiver or collector stores, one a line, in the order stored. */
 export const arrivalLog = (dataDir: string, id: string) => join(demoDir(dataDir, id), 'arrivals.log');
@@ -164,6 +181,12 @@ export async function startDemo(config: Config): Promise<Demo> {
     const hostKey = loadHostKey(dataDir);
     const knownHosts = join(dataDir, 'demo', 'known_hosts');
     writeFileSync(knownHosts, `[localhost]:${sftpPort} ${hostKey.publicKey}\n[127.0.0.1]:${sftpPort} ${hostKey.publicKey}\n`);
+    // The hub's SSH client key as an operator hands it to the agencies running their own SFTP server, to authorize: made
+    // here if the hub has not used it yet (the hub makes it at first use, and reads the same file).
+    if (sshdInstalled()) {
+      const hubKey = hubClientKey(dataDir, 'hub').publicKey;
+      for (const id of sftpPushAgencies) writeFileSync(join(demoDir(dataDir, id), 'hub.pub'), `${hubKey}\n`);
+    }
 
     const register = async (agency: Agency, endpoints: DemoEndpoints[string] = {}) => {
       await hub.operator('PUT', `/api/partners/${agency.id}`, {
@@ -172,6 +195,11 @@ export async function startDemo(config: Config): Promise<Demo> {
           ...(as4Agencies.has(agency.id) ? { as4: as4Pmode(agency.id, endpoints.as4) } : {}),
           ...(agency.id === ebms2Agency && endpoints.ebms2 ? { ebms2: ebms2Agreement(agency.id, endpoints.ebms2) } : {}),
           ...(mqAgencies.has(agency.id) ? { mq: mqEndpoint(agency.id) } : {}),
+          ...(endpoints.sftp ? { sftp: { remote: {
+            host: '127.0.0.1', port: endpoints.sftp.port, user: endpoints.sftp.user, hostKeyFingerprint: endpoints.sftp.fingerprint, inboxDir: endpoints.sftp.inboxDir,
+            // Polled every second, a file taken once its signature is there: the demo drops the file first.
+            ...(endpoints.sftp.outboxDir ? { outboxDir: endpoints.sftp.outboxDir, complete: 'signature', pollIntervalMs: 1000 } : {}),
+          } } } : {}),
         },
         ...(pullAgencies.has(agency.id) ? { receive: 'pull' } : {}),
       });
@@ -200,7 +228,8 @@ export async function startDemo(config: Config): Promise<Demo> {
       const dir = demoDir(dataDir, id);
       const credentials = { certPem: certificates.get(id)!, keyPem: readFileSync(join(dir, 'key.pem'), 'utf8'), caPem: pki.ca.certPem };
       const sftp = sftpAgencies.has(id) ? { host: 'localhost', port: sftpPort, user: id, privateKey: readFileSync(join(dir, 'id_ed25519')), hostKey: hostKey.publicKey } : undefined;
-      agencies.set(id, { id, dir, credentials, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }), ...(sftp ? { sftp } : {}) });
+      const outbox = endpoints[id]?.sftp?.outboxDir;
+      agencies.set(id, { id, dir, credentials, client: new AgencyClient(hubUrl, credentials, { hubSignCertPem: pki.hubSign.certPem }), ...(sftp ? { sftp } : {}), ...(outbox ? { outbox } : {}) });
     }
     const exited = Promise.race([hubExit, agencyExit]).then(async (what) => { if (stopping) await new Promise(() => undefined); return what; });
     return {
@@ -303,7 +332,7 @@ export async function askDemoQueries(demo: Demo, round: number): Promise<AskedQu
  * A message the demo sent: by which protocol, every agency it must reach, the receivers it cannot reach here (MQ, no
  * queue manager), and the message it answers.
  */
-export interface SentMessage { id: string; from: string; to: string[]; service: string; refTo?: string; protocol?: SendProtocol; skipped?: string[] }
+export interface SentMessage { id: string; from: string; to: string[]; service: string; refTo?: string; protocol?: SendProtocol; skipped?: string[]; sha256: string }
 
 /**
  * Who a demo message must reach, by the tables, not by the hub: its receiver; a topic's receivers (from a receiver of a
@@ -327,29 +356,30 @@ export async function sendDemoRound(demo: Demo, round: number): Promise<SentMess
     const refTo = message.replyTo === undefined ? undefined : sent[message.replyTo]!.id;
     const receivers = receiversOf(message);
     const protocol = sendProtocol(message.from, message.service);
-    const id = await sendAs(demo, protocol, message, refTo, `${receivers.join(', ')}`);
+    const body = Buffer.from(JSON.stringify(message.body));
+    const id = await sendAs(demo, protocol, message, body, refTo, `${receivers.join(', ')}`);
     const to = receivers.filter((receiver) => !mqAgencies.has(receiver));
     const skipped = receivers.filter((receiver) => mqAgencies.has(receiver));
-    sent.push({ id, from: message.from, to, service: message.service, protocol, ...(refTo ? { refTo } : {}), ...(skipped.length ? { skipped } : {}) });
+    sent.push({ id, from: message.from, to, service: message.service, protocol, ...(refTo ? { refTo } : {}), ...(skipped.length ? { skipped } : {}), sha256: createHash('sha256').update(body).digest('hex') });
   }
   return sent;
 }
 
 /** Sends one message by `protocol`; the hub's signed answer checked. Resolves with the message's id at the hub. */
-async function sendAs(demo: Demo, protocol: SendProtocol, message: DemoMessage, refTo: string | undefined, to: string): Promise<string> {
+async function sendAs(demo: Demo, protocol: SendProtocol, message: DemoMessage, body: Buffer, refTo: string | undefined, to: string): Promise<string> {
   const agency = demo.agencies.get(message.from)!;
-  const body = Buffer.from(JSON.stringify(message.body));
   if (protocol === 'as4') {
     return sendAs4(demo.hubUrl, agency.id, agency.credentials, demo.hubSignCertPem, {
       service: message.service, action: message.action, body, contentType: 'application/json', ...(message.to ? { to: message.to } : {}), ...(refTo ? { refTo } : {}),
     });
   }
-  if (protocol === 'sftp') {
-    // The folder of the agency's tree for the message: a channel's or topic's, or the service's for one receiver.
+  if (protocol === 'sftp' || protocol === 'sftp-outbox') {
+    // The folder of the agency's outbox for the message: a channel's or topic's, or the service's for one receiver.
     const [kind, name] = message.service.split(/\.(.*)/s) as [string, string];
-    const folder = kind === 'exchange' || kind === 'notify' ? `/outbox/${name}` : `/outbox/${message.service}/${message.to}`;
+    const folder = kind === 'exchange' || kind === 'notify' ? name : `${message.service}/${message.to}`;
     const file = `${name ?? message.service}-${String(message.body.sequence ?? randomBytes(4).toString('hex'))}.json`;
-    return sftpSession(agency.sftp!, (sftp) => uploadSigned(sftp, agency.credentials, folder, file, body));
+    if (protocol === 'sftp-outbox') return dropSigned(agency.id, agency.outbox!, folder, file, body, agency.credentials);
+    return sftpSession(agency.sftp!, (sftp) => uploadSigned(sftp, agency.credentials, `/outbox/${folder}`, file, body));
   }
   const answer = await agency.client.send({ ...(message.to ? { to: message.to } : {}), service: message.service, action: message.action, refTo, contentType: 'application/json', body });
   if (answer.status !== 202) throw new Error(`demo message ${message.from} → ${to} refused: ${JSON.stringify(answer.body)}`);

@@ -3,7 +3,7 @@
 // alone; StrictModes is off since the files live in a temporary folder.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './hub-process.ts';
@@ -32,12 +32,16 @@ export function fingerprintOf(publicKeyLine: string): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
-/** Starts sshd in `dir` accepting `authorizedKeys` (`readOnly`: every write is denied); resolves once it takes connections. */
+/**
+ * Starts sshd in `dir` accepting `authorizedKeys` (`readOnly`: every write is denied); resolves once it takes connections.
+ * The host key made in `dir` is kept: started again there, the server presents the key its clients pinned.
+ */
 export async function startSshd(dir: string, authorizedKeys: string[], options: { readOnly?: boolean } = {}): Promise<Sshd> {
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // its privilege separation folder
   const root = join(dir, 'files');
   mkdirSync(root, { recursive: true });
-  const host = sshKeyPair(dir, 'ssh_host_ed25519_key');
+  const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
+  const host = existsSync(hostKeyPath) ? { privateKeyPath: hostKeyPath, publicKey: readFileSync(`${hostKeyPath}.pub`, 'utf8').trim() } : sshKeyPair(dir, 'ssh_host_ed25519_key');
   writeFileSync(join(dir, 'authorized_keys'), `${authorizedKeys.join('\n')}\n`, { mode: 0o600 });
   const port = await freePort();
   const config = join(dir, 'sshd_config');

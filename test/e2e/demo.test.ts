@@ -1,6 +1,7 @@
 // The reference deployment as its users run it: `swx demo --check` on a fresh folder sends the traffic of every table
 // by each agency's protocol and judges it from the receivers' own inboxes. Counted per protocol from the stored files;
-// the MQ legs reported skipped with the connector's reason; and each SFTP agency's key, as the demo wrote it, logs in to
+// the files the hub pushed into the SFTP push agencies' own OpenSSH servers counted under their final names, each with the
+// SHA-256 sent; the MQ legs reported skipped with the connector's reason; and each SFTP agency's key, as the demo wrote it, logs in to
 // the hub's SFTP server with OpenSSH's own sftp, pinning the host key whose fingerprint the hub printed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -10,7 +11,8 @@ import * as assert from 'uvu/assert';
 import type { Topic } from '../../engine/registry.ts';
 import { answer } from '../../app/demo-data.ts';
 import { demoAgencies, demoServices, pullAgencies } from '../../app/demo.ts';
-import { mqAgencies, receiveProtocol, sendProtocol, sftpAgencies } from '../../app/demo-protocols.ts';
+import { mqAgencies, receiveProtocol, sendProtocol, sftpAgencies, sftpOutboxAgencies, sftpPushAgencies } from '../../app/demo-protocols.ts';
+import { inboxIds } from '../../app/demo-check.ts';
 import { demoTraffic, itemsPerProvider } from '../../app/demo-traffic.ts';
 import { table1 } from '../../app/table1.ts';
 import { table2 } from '../../app/table2.ts';
@@ -29,10 +31,8 @@ const meantFor = (id: string) => direct.filter((to) => to === id).length
   + table2.filter((topic) => topic.receivers.includes(id) && topic.notifiers[0] !== id).length
   + twoWay.filter((topic) => topic.notifiers.includes(id) && replier(topic) !== id).length
   + table3.reduce((sum, channel) => sum + (channel.requesters.includes(id) ? channel.providers.length * itemsPerProvider : 0), 0);
-const stored = (id: string) => {
-  const inbox = join(data, 'demo', id, 'inbox');
-  return existsSync(inbox) ? readdirSync(inbox).filter((f) => f.endsWith('.json')).length : 0;
-};
+/** What agency `id` stored: its inbox entries, or the files complete in its own SFTP server's folder. */
+const stored = (id: string) => inboxIds(data, id).size;
 
 test.before(async () => {
   const env = { SWX_HTTP_PORT: String(await freePort()), SWX_OPS_PORT: String(await freePort()), SWX_NATS_PORT: String(await freePort()), SWX_SFTP_PORT: String(await freePort()), SWX_CONSOLE_PORT: String(await freePort()), SWX_LOG_LEVEL: 'warn' };
@@ -58,7 +58,7 @@ test('swx demo --check delivers every message, notification and channel item of 
   assert.is(summary.deliveries, all - toMq, 'every delivery but those to MQ agencies');
   assert.is(summary.delivered, summary.sent);
   assert.is(summary.evidenced, summary.sent);
-  assert.equal([summary.stray, summary.notInOrder, summary.lostRefTo], [[], [], []]);
+  assert.equal([summary.stray, summary.corrupt, summary.notInOrder, summary.lostRefTo], [[], [], [], []]);
   assert.is(summary.queries, table1.length, 'one query per Table 1 dataset');
   assert.is(summary.answered, table1.length);
   assert.match(stdout, /provider answers over SOAP/);
@@ -79,18 +79,18 @@ test('swx demo --check delivers every message, notification and channel item of 
   assert.ok(declarations.some((dataset) => answer(dataset, { declarationNo: item.declarationNo })), JSON.stringify(item));
 });
 
-test('deliveries counted per protocol from the files each receiver stored: REST push and pull, SFTP pull, AS4, ebMS 2.0; sends per protocol', () => {
+test('deliveries counted per protocol from the files each receiver stored: REST push and pull, SFTP pull and push, AS4, ebMS 2.0; sends per protocol', () => {
   const counted: Record<string, number> = {};
   for (const { id } of demoAgencies) if (stored(id) > 0) counted[receiveProtocol(id)] = (counted[receiveProtocol(id)] ?? 0) + stored(id);
   const expected: Record<string, number> = {};
   for (const { id } of demoAgencies) if (!mqAgencies.has(id) && meantFor(id) > 0) expected[receiveProtocol(id)] = (expected[receiveProtocol(id)] ?? 0) + meantFor(id);
   assert.equal(counted, expected);
   assert.equal(summary.deliveredBy, expected, 'the summary counts what the receivers stored');
-  for (const protocol of ['rest', 'rest-pull', 'sftp-pull', 'as4', 'ebms2']) assert.ok((counted[protocol] ?? 0) > 0, `some deliveries over ${protocol}`);
+  for (const protocol of ['rest', 'rest-pull', 'sftp-pull', 'sftp-push', 'as4', 'ebms2']) assert.ok((counted[protocol] ?? 0) > 0, `some deliveries over ${protocol}`);
   const sentBy: Record<string, number> = {};
   for (const message of demoTraffic(1)) sentBy[sendProtocol(message.from, message.service)] = (sentBy[sendProtocol(message.from, message.service)] ?? 0) + 1;
   assert.equal(summary.sentBy, sentBy);
-  for (const protocol of ['rest', 'sftp', 'as4']) assert.ok((sentBy[protocol] ?? 0) > 0, `some messages sent over ${protocol}`);
+  for (const protocol of ['rest', 'sftp', 'sftp-outbox', 'as4']) assert.ok((sentBy[protocol] ?? 0) > 0, `some messages sent over ${protocol}`);
   // Both directions across protocols: AS4 in reaching a REST receiver, REST in leaving over ebMS 2.0 and AS4, and an
   // SFTP upload fanned out to REST and SFTP requesters alike.
   const by = (id: string) => readdirSync(join(data, 'demo', id, 'inbox')).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(data, 'demo', id, 'inbox', f), 'utf8')));
@@ -100,6 +100,32 @@ test('deliveries counted per protocol from the files each receiver stored: REST 
   const uploaded = by('BOT').filter((entry) => entry.id.startsWith('sftp:')).map((entry) => entry.id).sort();
   assert.is(uploaded.length, itemsPerProvider, 'the declarations CUSTOMS uploaded over SFTP at a REST requester');
   assert.equal(by('MPB').filter((entry) => uploaded.includes(entry.id)).map((entry) => entry.id).sort(), uploaded, 'and at an SFTP requester');
+});
+
+test('the hub pushed each SFTP push agency\'s deliveries into its own sshd\'s folder: whole, under their final names, nothing partial left', () => {
+  for (const id of sftpPushAgencies) {
+    assert.is(receiveProtocol(id), 'sftp-push', `${id}: sshd is installed here`);
+    const folder = join(data, 'demo', id, 'sshd', 'files', 'inbox');
+    const files = readdirSync(folder);
+    assert.is(files.length, meantFor(id), `${id}: ${files.join(', ')}`);
+    assert.ok(files.every((name) => name.endsWith('.json') && !name.startsWith('.')), `${id}: ${files.join(', ')}`);
+    assert.match(readFileSync(join(data, 'demo', id, 'sshd', 'authorized_keys'), 'utf8'), readFileSync(join(data, 'sftp', 'client-keys', 'hub.pub'), 'utf8').trim(), `${id} authorized the hub's client key`);
+  }
+  assert.is(summary.deliveredBy['sftp-push'], [...sftpPushAgencies].reduce((sum, id) => sum + meantFor(id), 0));
+});
+
+test('the hub collected what Trade-Van dropped, signed, in its own server\'s outbox: taken (nothing left, nothing refused) and delivered to CUSTOMS', () => {
+  for (const id of sftpOutboxAgencies) {
+    const outbox = join(data, 'demo', id, 'sshd', 'files', 'outbox');
+    const left = readdirSync(outbox, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile()).map((entry) => entry.name);
+    assert.equal(left, [], `${id}'s outbox after the round`);
+    const dropped = table3.filter((channel) => channel.providers.includes(id));
+    assert.ok(dropped.length > 0, `${id} provides a channel`);
+    const atCustoms = readdirSync(join(data, 'demo', 'CUSTOMS', 'inbox')).filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(data, 'demo', 'CUSTOMS', 'inbox', f), 'utf8'))).filter((entry) => entry.from === id);
+    assert.is(atCustoms.length, dropped.length * itemsPerProvider);
+    assert.ok(atCustoms.every((entry) => entry.id.startsWith('sftp:')), 'ids of files taken over SFTP');
+  }
 });
 
 test('the MQ legs are reported skipped, each with the connector\'s reason: IBM MQ\'s client library is missing here', () => {

@@ -74,9 +74,14 @@ export class SftpOutboxPoller {
   private async loop(): Promise<void> {
     const { signal } = this.stopping;
     while (!signal.aborted) {
-      await this.poll().then(() => { this.failing = undefined; }, (error: Error) => {
-        this.failing = `${this.partner}'s outbox at ${this.endpoint.host}:${this.endpoint.port}: ${error.message}`;
-        log.warn({ err: error, partner: this.partner }, 'SFTP outbox: the listing failed; tried again at the next interval');
+      await this.poll().then(() => {
+        if (this.failing) log.info({ partner: this.partner }, 'SFTP outbox: listed again after failing');
+        this.failing = undefined;
+      }, (error: Error) => {
+        const failing = `${this.partner}'s outbox at ${this.endpoint.host}:${this.endpoint.port}: ${error.message}`;
+        // Once at warn while the same failure lasts (the health says it meanwhile), not at every interval.
+        (failing === this.failing ? log.debug : log.warn).call(log, { err: error, partner: this.partner }, 'SFTP outbox: the listing failed; tried again at the next interval');
+        this.failing = failing;
       });
       await sleep(this.endpoint.pollIntervalMs, undefined, { signal }).catch(() => undefined);
     }
