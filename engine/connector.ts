@@ -15,7 +15,7 @@ import type { Inbox } from './inbox.ts';
 import type { Outbound } from './outbound.ts';
 import type { Payloads } from './payloads.ts';
 import type { ProviderConnector, QueryService, ReplayGuard } from './query.ts';
-import type { Registry } from './registry.ts';
+import type { Partner, Registry } from './registry.ts';
 import type { Messages } from './status.ts';
 import type { Intake } from './submission.ts';
 import type { CertificateCheck } from './trust/path.ts';
@@ -63,6 +63,9 @@ export const connectorSettings = z.object({
 
 export interface ConnectorHealth { ok: boolean; detail?: string }
 
+/** What a connection test found: whether the partner's endpoint can be reached as deliveries reach it, and how long asking took. */
+export interface ProbeResult { ok: boolean; detail: string; ms: number }
+
 /** What a started connector offers; each part is optional. */
 export interface Offered {
   /** Delivers messages to partners' endpoints of this protocol. */
@@ -70,6 +73,11 @@ export interface Offered {
   /** Puts queries to providers' endpoints of this protocol. */
   provider?: ProviderConnector;
   health?(): ConnectorHealth;
+  /**
+   * Tries the way to a partner's endpoint of this protocol without sending a message (a TLS or SSH handshake with
+   * the credentials deliveries use), within a bounded time; a connector without it cannot be tested.
+   */
+  probe?(partner: Partner, endpoint: unknown): Promise<ProbeResult>;
   /** One line for the hub's start message when the connector listens on a port of its own: where, and what agencies pin. */
   listening?: string;
   /** Stops taking work and drains; called in reverse order of start. */
