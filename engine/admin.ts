@@ -12,7 +12,8 @@ import { evidenceStages, type EvidenceLog, type EvidenceStage, type StampHealth 
 import { readBody, readJson, sendJson, sendProblem, type RouteHandler } from './http.ts';
 import { log } from './log.ts';
 import { connectorHealthy, metricsRegistry } from './metrics.ts';
-import type { ConnectorHealth, ProbeResult } from './connector.ts';
+import type { ConnectorHealth } from './connector.ts';
+import type { ProbeResult } from './probe.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { verifyBundle } from './evidence-bundle.ts';

@@ -16,6 +16,7 @@ import type { Outbound } from './outbound.ts';
 import type { Payloads } from './payloads.ts';
 import type { ProviderConnector, QueryService, ReplayGuard } from './query.ts';
 import type { Partner, Registry } from './registry.ts';
+import type { ProbeResult } from './probe.ts';
 import type { Messages } from './status.ts';
 import type { Intake } from './submission.ts';
 import type { CertificateCheck } from './trust/path.ts';
@@ -62,9 +63,6 @@ export const connectorSettings = z.object({
 });
 
 export interface ConnectorHealth { ok: boolean; detail?: string }
-
-/** What a connection test found: whether the partner's endpoint can be reached as deliveries reach it, and how long asking took. */
-export interface ProbeResult { ok: boolean; detail: string; ms: number }
 
 /** What a started connector offers; each part is optional. */
 export interface Offered {

@@ -6,7 +6,7 @@
 import { registerConnector } from '../../engine/connector.ts';
 import { duplicatesBucket, ReceivedMessages } from './duplicates.ts';
 import { mountAs4Inbound } from './inbound.ts';
-import { probeHttps } from '../../engine/http.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { As4Outbound } from './outbound.ts';
 import { as4Endpoint, as4Serves, type As4Endpoint } from './pmode.ts';
 import { pulledBucket } from './pull.ts';

@@ -5,7 +5,7 @@
 // exported for the tests and `swx verify`.
 import { AnsweredMessages } from '../../engine/answered.ts';
 import { registerConnector } from '../../engine/connector.ts';
-import { probeHttps } from '../../engine/http.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
 import { mountEbms2Inbound } from './inbound.ts';
 import { Ebms2Outbound } from './outbound.ts';

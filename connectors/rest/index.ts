@@ -2,7 +2,7 @@
 // ask queries (POST /v1/query/<dataset>) and, when they receive by pull, collect their deliveries (/v1/inbox), over
 // mutual TLS with HTTP Message Signatures; the hub delivers to and queries agencies' REST endpoints the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
-import { probeHttps } from '../../engine/http.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { restEndpoint, restServes, type RestEndpoint } from './endpoint.ts';
 import { mountRestInbound } from './inbound.ts';
 import { mountRestInbox } from './inbox.ts';

@@ -8,7 +8,7 @@ import { log } from '../../engine/log.ts';
 import { DeliveryError, type Outbound } from '../../engine/outbound.ts';
 import type { Partner } from '../../engine/registry.ts';
 import { hubClientKey, openSession, SftpOutboxPoller, SftpPushOutbound, type SftpClientEndpoint } from './client/index.ts';
-import { probeTimeoutMs } from '../../engine/http.ts';
+import { probeTimeoutMs } from '../../engine/probe.ts';
 import { loadHostKey } from './hostkey.ts';
 import { InboxFolders } from './inbox.ts';
 import { ReceiptFolder } from './receipts.ts';

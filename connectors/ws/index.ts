@@ -1,7 +1,7 @@
 // The SOAP connector (web services): agencies ask queries over SOAP 1.1 or 1.2 with WS-Security, each dataset described
 // by its WSDL; the hub puts queries to providers that answer over SOAP the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
-import { probeHttps } from '../../engine/http.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { soapEndpoint, soapServes, type SoapEndpoint } from './endpoint.ts';
 import { mountSoapQueries } from './inbound.ts';
 import { SoapProvider } from './outbound.ts';
