@@ -474,6 +474,7 @@ const commands: Record<string, Command> = {
   partner: {
     summary: 'partner add|list|show|history|remove: manage agencies in the registry of a running hub',
     usage: 'swx partner add --id ID --name NAME --cert PEM [--endpoint https://...] [--query-endpoint https://... [--query-protocol rest|soap]] [--endpoints FILE.json] [--prefer SERVICE=PROTOCOL]... [--receive push|pull] | list | show ID | history ID | remove ID\n'
+      + '  | test ID   (tries each endpoint as deliveries reach it, no message sent; exit 1 when one fails)\n'
       + '  | import-cpa CPA.xml [--party PARTYID] [--as ID] [--name NAME] [--cert PEM]...\n'
       + '  | ssh-key add ID FILE.pub | ssh-key list ID | ssh-key remove ID FINGERPRINT   (the keys the agency logs in with over SFTP)   [--data DIR]',
     async run(args) {
@@ -513,7 +514,11 @@ const commands: Record<string, Command> = {
       else if (verb === 'show' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}`));
       else if (verb === 'history' && id) print(await admin('GET', `/api/partners/${encodeURIComponent(id)}/history`));
       else if (verb === 'remove' && id) print(await admin('DELETE', `/api/partners/${encodeURIComponent(id)}`));
-      else throw new Error(this.usage);
+      else if (verb === 'test' && id) {
+        const tested = await admin('POST', `/api/partners/${encodeURIComponent(id)}/test`) as { results: { ok: boolean }[] };
+        print(tested);
+        return tested.results.every((result) => result.ok) ? 0 : 1;
+      } else throw new Error(this.usage);
       return 0;
     },
   },

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { publicUrl, type Config } from '../engine/config.ts';
 import { lockDataDir } from '../engine/datadir.ts';
-import { registeredConnectors, type Connector, type ConnectorContext, type ConnectorHealth } from '../engine/connector.ts';
+import { registeredConnectors, type Connector, type ConnectorContext, type ConnectorHealth, type Offered } from '../engine/connector.ts';
 import { hubIdentity } from '../engine/identity.ts';
 import type { Outbound } from '../engine/outbound.ts';
 import type { ProviderConnector } from '../engine/query.ts';
@@ -150,6 +150,8 @@ export async function startHub(config: Config): Promise<Hub> {
     const providers = new Map<string, ProviderConnector>();
     /** Each started connector's health, asked when /readyz or /metrics is read. */
     const health = new Map<string, () => ConnectorHealth>();
+    /** Each started connector's connection test, by protocol. */
+    const probes = new Map<string, NonNullable<Offered['probe']>>();
 
     const bundleSigner = {
       caPem: pki.ca.certPem,
@@ -202,6 +204,7 @@ export async function startHub(config: Config): Promise<Hub> {
       if (offered.outbound) outbounds.set(connector.protocol, offered.outbound);
       if (offered.provider) providers.set(connector.protocol, offered.provider);
       health.set(connector.protocol, offered.health ? () => offered.health!() : () => ({ ok: true }));
+      if (offered.probe) probes.set(connector.protocol, offered.probe.bind(offered));
     }
     // Started after the connectors and so stopped before them: in-flight deliveries finish on open connections.
     const deliveries = await Deliveries.open(bus, registry, payloads, evidence, receipts, (protocol) => outbounds.get(protocol), config.delivery, config.dedupeHorizonSeconds);
@@ -268,6 +271,8 @@ export async function startHub(config: Config): Promise<Hub> {
           bus, registry, store, evidence, bundle, keyring, catalogue,
           isReady: () => ready && !stamper?.refusal(),
           connectors: () => Object.fromEntries([...health].map(([protocol, of]) => [protocol, of()])),
+          probe: (protocol, partner, endpoint) => probes.get(protocol)?.(partner, endpoint)
+            ?? Promise.resolve({ ok: true, detail: `not applicable: the ${protocol} connector ${health.has(protocol) ? 'has no connection test' : 'is not started in this process'}`, ms: 0 }),
           stamping: () => stamper?.health(),
           resendChannel: (channel, requester, since) => resendChannel(bus, evidence, channel, requester, since),
         });

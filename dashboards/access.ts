@@ -56,6 +56,7 @@ export const routeAccess: Record<string, Access> = {
   'PUT /api/partners/:partner': operator,
   'DELETE /api/partners/:partner': operator,
   'GET /api/partners/:partner/history': operator,
+  'POST /api/partners/:partner/test': operator,
   'GET /api/partners/:partner/ssh-keys': operator,
   'POST /api/partners/:partner/ssh-keys': operator,
   'DELETE /api/partners/:partner/ssh-keys/:fingerprint': operator,

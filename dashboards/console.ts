@@ -45,6 +45,14 @@ const operatorBodies: Record<string, z.ZodType> = {
   'POST /api/messages/stages': z.object({ ids: z.array(messageId).max(10_000) }),
 };
 
+/** What an operator route answers, where the API's description states it. */
+const operatorResponses: Record<string, z.ZodType> = {
+  'POST /api/partners/:partner/test': z.object({
+    partner: z.string(),
+    results: z.array(z.object({ protocol: z.string(), ok: z.boolean(), detail: z.string(), ms: z.number() })),
+  }).describe('each endpoint of the partner tried as deliveries reach it (TLS or SSH handshake, no message sent)'),
+};
+
 /** The query each paged operator list takes. */
 const operatorQueries: Record<string, z.ZodType> = {
   'GET /api/evidence': evidenceQuery,
@@ -223,6 +231,7 @@ export async function buildConsole(deps: ConsoleDeps, listener: ConsoleListener)
         ...(params.length ? { params: z.object(Object.fromEntries(params.map((name) => [name, pathGrammar[name] ?? z.string()]))) } : {}),
         ...(operatorBodies[key] ? { body: operatorBodies[key] } : {}),
         ...(operatorQueries[key] ? { querystring: operatorQueries[key] } : {}),
+        ...(operatorResponses[key] ? { response: { 200: operatorResponses[key] } } : {}),
         ...(pattern.startsWith('/api/') ? {} : { hide: true }),
       };
       app.route({

@@ -13,12 +13,13 @@ import { readBody, readJson, sendJson, sendProblem, type RouteHandler } from './
 import { log } from './log.ts';
 import { connectorHealthy, metricsRegistry } from './metrics.ts';
 import type { ConnectorHealth } from './connector.ts';
+import type { ProbeResult } from './probe.ts';
 import type { Bus } from './nats/jetstream.ts';
 import { datasetSchema, type Catalogue } from './catalogue.ts';
 import { verifyBundle } from './evidence-bundle.ts';
 import { messageIdPattern } from './envelope.ts';
 import { openRaw, type Keyring } from './keyring.ts';
-import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Registry } from './registry.ts';
+import { channelId, checkedId, partnerId, serviceId, topicId, type Channel, type Partner, type Registry } from './registry.ts';
 import { sshFingerprint } from './ssh-key.ts';
 import type { Store } from './store/index.ts';
 
@@ -40,6 +41,8 @@ export interface AdminDeps {
   isReady(): boolean;
   /** Each started connector's own account of its health, by protocol. */
   connectors(): Record<string, ConnectorHealth>;
+  /** The connection test of a partner's endpoint by the connector of its protocol, or why there is none. */
+  probe(protocol: string, partner: Partner, endpoint: unknown): Promise<ProbeResult>;
 }
 
 /** Where the operator routes are added: `pattern` as `/api/partners/:partner`; the console serves them. */
@@ -302,6 +305,14 @@ export function mountAdminApi(router: RouteTable, deps: AdminDeps): void {
     .add('DELETE', '/api/partners/:partner/ssh-keys/:fingerprint', async (_req, res, { partner: id, fingerprint }) => {
       await registry.removeSshKey(id!, fingerprint!);
       sendJson(res, 200, { partner: id, removed: fingerprint });
+    })
+    // Each of the partner's endpoints tried as a delivery would reach it, without a message: what fails and why.
+    .add('POST', '/api/partners/:partner/test', async (_req, res, { partner: id }) => {
+      const partner = known(registry.partner(id!), `partner ${id}`);
+      const results = await Promise.all(Object.entries(partner.endpoints).map(async ([protocol, endpoint]) => ({
+        protocol, ...await deps.probe(protocol, partner, endpoint).catch((error: Error) => ({ ok: false, detail: error.message, ms: 0 })),
+      })));
+      sendJson(res, 200, { partner: partner.id, results });
     })
     .add('GET', '/api/partners/:partner/history', async (_req, res, { partner: id }) => sendJson(res, 200, found(await registry.history('partner', id!), `partner ${id}`)))
     .add('GET', '/api/services', (req, res) => sendJson(res, 200, page(req, res, registry.listServices(), (service) => service.id)))

@@ -15,7 +15,8 @@ import type { Inbox } from './inbox.ts';
 import type { Outbound } from './outbound.ts';
 import type { Payloads } from './payloads.ts';
 import type { ProviderConnector, QueryService, ReplayGuard } from './query.ts';
-import type { Registry } from './registry.ts';
+import type { Partner, Registry } from './registry.ts';
+import type { ProbeResult } from './probe.ts';
 import type { Messages } from './status.ts';
 import type { Intake } from './submission.ts';
 import type { CertificateCheck } from './trust/path.ts';
@@ -70,6 +71,11 @@ export interface Offered {
   /** Puts queries to providers' endpoints of this protocol. */
   provider?: ProviderConnector;
   health?(): ConnectorHealth;
+  /**
+   * Tries the way to a partner's endpoint of this protocol without sending a message (a TLS or SSH handshake with
+   * the credentials deliveries use), within a bounded time; a connector without it cannot be tested.
+   */
+  probe?(partner: Partner, endpoint: unknown): Promise<ProbeResult>;
   /** One line for the hub's start message when the connector listens on a port of its own: where, and what agencies pin. */
   listening?: string;
   /** Stops taking work and drains; called in reverse order of start. */

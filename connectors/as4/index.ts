@@ -6,8 +6,9 @@
 import { registerConnector } from '../../engine/connector.ts';
 import { duplicatesBucket, ReceivedMessages } from './duplicates.ts';
 import { mountAs4Inbound } from './inbound.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { As4Outbound } from './outbound.ts';
-import { as4Endpoint, as4Serves } from './pmode.ts';
+import { as4Endpoint, as4Serves, type As4Endpoint } from './pmode.ts';
 import { pulledBucket } from './pull.ts';
 import { as4Settings, type As4Settings } from './settings.ts';
 
@@ -31,7 +32,7 @@ registerConnector<As4Settings, typeof as4Endpoint['_output']>({
     const outbound = new As4Outbound(identity, registry, trust, signatures, {
       settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes,
     });
-    return { outbound, stop: () => outbound.close() };
+    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls) };
   },
 });
 

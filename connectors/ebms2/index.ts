@@ -5,6 +5,7 @@
 // exported for the tests and `swx verify`.
 import { AnsweredMessages } from '../../engine/answered.ts';
 import { registerConnector } from '../../engine/connector.ts';
+import { probeHttps } from '../../engine/probe.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
 import { mountEbms2Inbound } from './inbound.ts';
 import { Ebms2Outbound } from './outbound.ts';
@@ -47,6 +48,6 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
       sendSignal: (partner, xml) => outbound.sendSignal(partner, xml),
     });
-    return { outbound, stop: () => outbound.close() };
+    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls) };
   },
 });

@@ -90,6 +90,11 @@ registerConnector({
         if (unreachable.size > 0) return { ok: false, detail: [...unreachable.values()].join('; ') };
         return { ok: true, detail: `${partners} MQ partner(s), ${settings.queueManager === 'in-memory' ? 'in-memory queue managers (tests and demo only)' : 'IBM MQ client'}` };
       },
+      // The queue manager is the hub's client library's to reach: its state is the connector's health.
+      async probe() {
+        const detail = missing ?? (unreachable.size > 0 ? [...unreachable.values()].join('; ') : 'the MQ client is loaded');
+        return { ok: !missing && unreachable.size === 0, detail, ms: 0 };
+      },
       async stop() {
         unsubscribe();
         await chain;

@@ -2,7 +2,8 @@
 // ask queries (POST /v1/query/<dataset>) and, when they receive by pull, collect their deliveries (/v1/inbox), over
 // mutual TLS with HTTP Message Signatures; the hub delivers to and queries agencies' REST endpoints the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
-import { restEndpoint, restServes } from './endpoint.ts';
+import { probeHttps } from '../../engine/probe.ts';
+import { restEndpoint, restServes, type RestEndpoint } from './endpoint.ts';
 import { mountRestInbound } from './inbound.ts';
 import { mountRestInbox } from './inbox.ts';
 import { mountOpenApi } from './openapi.ts';
@@ -33,6 +34,9 @@ registerConnector({
     mountRestStatus(router, { registry, trust, messages, signing: identity.signing, clockSkewSeconds: config.clockSkewSeconds });
     mountRestInbox(router, { registry, trust, inbox, payloads, signing: identity.signing, budget, clockSkewSeconds: config.clockSkewSeconds });
     mountOpenApi(router, { catalogue });
-    return { outbound, provider: outbound, stop: () => outbound.close() };
+    return {
+      outbound, provider: outbound, stop: () => outbound.close(),
+      probe: (_partner, endpoint) => probeHttps((endpoint as RestEndpoint).url ?? (endpoint as RestEndpoint).queryUrl, identity.tls),
+    };
   },
 });

@@ -7,7 +7,8 @@ import { registerConnector, type ConnectorHealth } from '../../engine/connector.
 import { log } from '../../engine/log.ts';
 import { DeliveryError, type Outbound } from '../../engine/outbound.ts';
 import type { Partner } from '../../engine/registry.ts';
-import { hubClientKey, SftpOutboxPoller, SftpPushOutbound, type SftpClientEndpoint } from './client/index.ts';
+import { hubClientKey, openSession, SftpOutboxPoller, SftpPushOutbound, type SftpClientEndpoint } from './client/index.ts';
+import { probeTimeoutMs } from '../../engine/probe.ts';
 import { loadHostKey } from './hostkey.ts';
 import { InboxFolders } from './inbox.ts';
 import { ReceiptFolder } from './receipts.ts';
@@ -76,6 +77,22 @@ registerConnector({
     const unsubscribe = registry.onChange((kind) => { if (kind === 'partner') resync(); });
 
     return {
+      // The partner's own server, as a push or a poll reaches it: the pinned host key checked, the hub's client key
+      // logged in with, the SFTP subsystem opened, and closed.
+      async probe(partner, endpoint) {
+        const started = performance.now();
+        const result = (ok: boolean, detail: string) => ({ ok, detail, ms: Math.round(performance.now() - started) });
+        const remote = (endpoint as SftpEndpoint).remote;
+        if (!remote) return result(true, 'not applicable: the partner logs in to the hub');
+        const where = `${remote.user}@${remote.host}:${remote.port}`;
+        try {
+          const session = await openSession(partner.id, { ...remote, connectTimeoutMs: Math.min(remote.connectTimeoutMs, probeTimeoutMs) }, { clientKey });
+          session.end();
+          return result(true, `${where}: host key ${session.fingerprint} as pinned, logged in with client key ${remote.clientKey}`);
+        } catch (error) {
+          return result(false, `${where}: ${(error as Error).message}`);
+        }
+      },
       health(): ConnectorHealth {
         const problems = [...pollers.values()].flatMap(({ poller }) => poller.problem ?? []);
         if (problems.length) return { ok: false, detail: `${problems.length} of ${pollers.size} outbox poller(s) failing: ${problems.join('; ')}` };

@@ -1,7 +1,8 @@
 // The SOAP connector (web services): agencies ask queries over SOAP 1.1 or 1.2 with WS-Security, each dataset described
 // by its WSDL; the hub puts queries to providers that answer over SOAP the same way.
 import { connectorSettings, registerConnector } from '../../engine/connector.ts';
-import { soapEndpoint, soapServes } from './endpoint.ts';
+import { probeHttps } from '../../engine/probe.ts';
+import { soapEndpoint, soapServes, type SoapEndpoint } from './endpoint.ts';
 import { mountSoapQueries } from './inbound.ts';
 import { SoapProvider } from './outbound.ts';
 
@@ -23,6 +24,6 @@ registerConnector({
       registry, trust, catalogue, queries, replay, hub: identity.signing, verifyXml, publicUrl,
       maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
     });
-    return { provider, stop: () => provider.close() };
+    return { provider, stop: () => provider.close(), probe: (_partner, endpoint) => probeHttps((endpoint as SoapEndpoint).queryUrl, identity.tls) };
   },
 });

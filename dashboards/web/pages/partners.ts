@@ -47,6 +47,14 @@ function detail(target: HTMLElement, id: string): void {
     ], t('sshKeys')));
     void drawKeys();
     void load(history, async () => table((await api<Row[]>('GET', `${path(id)}/history`)).map((entry) => ({ ...entry, value: shown(entry.value) })), undefined, t('history')));
+    // Each endpoint tried as deliveries reach it (TLS or SSH handshake), no message sent: the answer per protocol.
+    const tested = el('div', { 'aria-live': 'polite' });
+    const test = button(t('testConnection'), () => void load(tested, async () => table((await api<{ results: Row[] }>('POST', `${path(id)}/test`)).results, [
+      { key: 'protocol', label: t('protocol') },
+      { key: 'ok', label: t('outcome'), cell: (row) => (row.ok ? `✓ ${t('reachable')}` : `✗ ${t('unreachable')}`) },
+      { key: 'detail', label: t('testDetail') },
+      { key: 'ms', label: t('took') },
+    ], t('connectionTest'))));
     const addKey = form(t('addKey'), [{ name: 'key', label: t('publicKey'), control: textarea('key', '', 2) }], t('add'), async (values) => {
       await api('POST', `${path(id)}/ssh-keys`, { key: values.key });
       void drawKeys();
@@ -54,6 +62,7 @@ function detail(target: HTMLElement, id: string): void {
     return [
       el('h2', {}, `${partner.id} — ${partner.name}`),
       el('p', {}, `${t('enabled')}: ${partner.enabled ? '✓' : '✗'} `, toggle),
+      section(t('connectionTest'), el('p', {}, test), tested),
       partnerForm(t('edit'), partner, () => detail(target, id)),
       section(t('sshKeys'), keys, addKey.element),
       section(t('history'), history),
