@@ -2,7 +2,9 @@
 // whole pipeline on the embedded stack (receive → decrypt → verify → archive → route → deliver over REST), each
 // answered with the hub's signed non-repudiation Receipt, whose signature and copied references the MSH checks after
 // the run (bench/msh.ts). eDelivery AS4 2.0 (Ed25519, X25519) by default, 1.x (RSA-2048, RSA-OAEP) with --profile 1.x.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHubProcess, tempDir } from '../app/hub-process.ts';
@@ -14,7 +16,11 @@ import { issueCertificate, issuedFolder } from '../engine/pki/index.ts';
 import { checkWsSecurity, encryptSoapAttachments } from '../engine/trust/index.ts';
 import { benchPayload, collect, runMshBench, type MshMessage, type MshOptions } from './msh.ts';
 
-export interface As4BenchOptions extends MshOptions { profile: '2.0' | '1.x' }
+export interface As4BenchOptions extends MshOptions {
+  profile: '2.0' | '1.x';
+  /** The size of the one large attachment sent after the closed loop (0: none). */
+  attachmentBytes: number;
+}
 
 const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
 const hubParty = 'swx-hub';
@@ -51,8 +57,59 @@ export async function as4Bench(options: As4BenchOptions): Promise<Record<string,
   });
   if (put.status !== 200) throw new Error(`registering the MSH: ${JSON.stringify(put.body)}`);
 
+  /**
+   * One message whose attachment is `bytes` long, signed with the digest the MSH computed over it and encrypted as it
+   * streams, sent with its length so that the hub streams it into its store: the hub process's peak RSS growth over its
+   * RSS before, sampled every 50 ms until the receiver has the payload.
+   */
+  const largeAttachment = async (bytes: number, arrived: (to: string, messageId: string) => number | undefined) => {
+    const block = randomBytes(1024 * 1024);
+    const content = async function* () { for (let sent = 0; sent < bytes; sent += block.length) yield block.subarray(0, Math.min(block.length, bytes - sent)); };
+    const digest = createHash('sha256');
+    for await (const chunk of content()) digest.update(chunk);
+    const messageId = `bench-large-${randomBytes(6).toString('hex')}@gateway.example`;
+    const to = 'BOFT';
+    const part = { contentId: 'large@gateway.example', contentType: 'application/octet-stream' };
+    const written = userMessageEnvelope({
+      messageId,
+      from: { partyIds: [{ id: 'gateway', type: 'urn:example:party' }], role },
+      to: { partyIds: [{ id: hubParty, type: swxPartyIdType }], role },
+      collaboration: { service: { value: 'urn:example:bench', type: 'urn:example' }, action: 'Submit', conversationId: messageId },
+      properties: [{ name: 'originalSender', value: 'GATEWAY' }, { name: 'finalRecipient', value: to }],
+      payloads: [{ contentId: part.contentId, mimeType: 'application/octet-stream' }],
+    });
+    const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: { content: digest.digest() } };
+    const signed = await signAs4(written, { keyPem: msh.keyPem, certPem: msh.certPem, attachments: [attachment], signatureAlgorithm: v2 ? 'ed25519' : 'rsa-sha256' });
+    const sealed = await encryptSoapAttachments(signed, [{ ...part, body: content(), size: bytes }], { certPem: hubEncryption }, profile);
+    const multipart = as4Multipart(sealed.envelope, sealed.parts);
+    if (multipart.length === undefined) throw new Error('the length of the large message is not known');
+    const pid = hub.proc.pid!;
+    const rss = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+    const before = rss();
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, rss()); }, 50);
+    const started = performance.now();
+    try {
+      const answer = await new Promise<number>((resolve, reject) => {
+        const req = request(`https://localhost:${hub.agencyPort}/as4`, {
+          method: 'POST', ca: caPem, headers: { 'content-type': multipart.contentType, 'content-length': String(multipart.length) },
+        }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); });
+        req.on('error', reject);
+        multipart.body.pipe(req);
+      });
+      if (answer !== 200) throw new Error(`the large message was answered ${answer}`);
+      const deadline = Date.now() + 30 * 60_000;
+      while (arrived(to, messageId) === undefined && Date.now() < deadline) await sleep(200);
+      if (arrived(to, messageId) === undefined) throw new Error('the large message did not reach its receiver');
+    } finally {
+      clearInterval(sampler);
+    }
+    return { peak_rss_mb_1gb: Math.round((peak - before) / 2 ** 20), large_seconds: Number(((performance.now() - started) / 1000).toFixed(1)) };
+  };
+  const caPem = readFileSync(join(pkiDir, 'ca', 'cert.pem'), 'utf8');
+
   const result = await runMshBench<As4Sent>({
-    bench: 'as4', hub, caPem: readFileSync(join(pkiDir, 'ca', 'cert.pem'), 'utf8'), path: '/as4', service: 'bench.as4', sender: 'GATEWAY',
+    bench: 'as4', hub, caPem, path: '/as4', service: 'bench.as4', sender: 'GATEWAY',
     async prepare(n, to) {
       const messageId = `bench-${n}-${randomBytes(6).toString('hex')}@gateway.example`;
       const part = { contentId: `payload-${n}@gateway.example`, contentType: 'application/octet-stream', body: benchPayload(n, options.payloadBytes) };
@@ -76,6 +133,10 @@ export async function as4Bench(options: As4BenchOptions): Promise<Record<string,
       await checkWsSecurity(signal.envelope);
       const problem = checkReceipt(signal.message as SignalMessage, { messageId: message.messageId, references: message.references }, true);
       if (problem) throw problem;
+    },
+    async after(arrived) {
+      if (!options.attachmentBytes) return {};
+      return { ...await largeAttachment(options.attachmentBytes, arrived), attachment_bytes: options.attachmentBytes };
     },
     conditions: {
       profile: `${profile}: ${Object.values(profiles[profile]).join(' ')}`,

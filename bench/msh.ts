@@ -28,6 +28,8 @@ export interface MshBench<M extends MshMessage> {
   prepare(n: number, to: string): Promise<M>;
   /** Throws unless the answer is the hub's signed acknowledgement of `message`. */
   check(message: M, answer: MshAnswer): Promise<void>;
+  /** A case run after the closed loop, with the hub and receivers still up (as4: one 1 GiB attachment). */
+  after?(arrived: (to: string, messageId: string) => number | undefined): Promise<Record<string, unknown>>;
   conditions: Record<string, unknown>;
 }
 
@@ -99,6 +101,7 @@ export async function runMshBench<M extends MshMessage>(spec: MshBench<M>, optio
     }
   }
   agent.destroy();
+  const afterwards = spec.after ? await spec.after((to, messageId) => receivers.arrivals.get(arrivalKey(to, messageId))) : {};
   receivers.stop();
   await hub.stop();
 
@@ -113,6 +116,7 @@ export async function runMshBench<M extends MshMessage>(spec: MshBench<M>, optio
     p95_ms: Number(percentile(latencies, 95).toFixed(1)),
     p99_ms: Number(percentile(latencies, 99).toFixed(1)),
     cpu_ms_per_msg: Number((cpuMs / delivered.length).toFixed(3)),
+    ...afterwards,
   };
   say(`  ${result.msgs_per_s} msgs/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, p99 ${result.p99_ms} ms, hub CPU ${result.cpu_ms_per_msg} ms/msg; ${checked}/${batch.length} answers checked`);
   if (options.compareRoute) {
