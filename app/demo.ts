@@ -13,7 +13,7 @@ import { readOpsToken } from '../engine/admin.ts';
 import type { Config } from '../engine/config.ts';
 import { audienceService } from '../engine/registry.ts';
 import { issueAgency, loadPki } from '../engine/pki/index.ts';
-import ssh2 from 'ssh2';
+import { newEd25519KeyPair } from '../engine/ssh-key.ts';
 import { AgencyClient, type AgencyCredentials } from '../connectors/rest/agency.ts';
 import { defaultSftpPort, loadHostKey } from '../connectors/sftp/index.ts';
 import { hubClientKey } from '../connectors/sftp/client/index.ts';
@@ -254,7 +254,7 @@ export async function startDemo(config: Config): Promise<Demo> {
 function sshKeyOf(dir: string, id: string): void {
   const file = join(dir, 'id_ed25519');
   if (existsSync(file)) return;
-  const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: `${id}@demo` });
+  const made = newEd25519KeyPair(`${id}@demo`);
   writeFileSync(file, made.private, { mode: 0o600 });
   writeFileSync(`${file}.pub`, `${made.public}\n`);
 }

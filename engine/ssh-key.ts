@@ -22,6 +22,18 @@ export const sshKeySchema = z.object({
 }).strict();
 export type SshKey = z.infer<typeof sshKeySchema>;
 
+/**
+ * A new ed25519 key pair in OpenSSH's formats (private key file text, public key line). ssh2's generator drops a public
+ * key's leading zero byte (about one key in 256), writing a 31-byte key that no parser takes: such a pair is made again.
+ */
+export function newEd25519KeyPair(comment: string): { private: string; public: string } {
+  for (;;) {
+    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    const parsed = ssh2.utils.parseKey(made.public);
+    if (!(parsed instanceof Error) && !Array.isArray(parsed) && parsed.getPublicSSH().length === 51) return made;
+  }
+}
+
 /** The fingerprint of a public key blob, as `ssh-keygen -l` prints it. */
 export function fingerprintOf(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;

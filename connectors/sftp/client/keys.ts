@@ -2,7 +2,7 @@
 // use and kept under the data folder (mode 0600), in OpenSSH's private key format; the agency authorizes its .pub line.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
+import { newEd25519KeyPair } from '../../../engine/ssh-key.ts';
 import type { clientKeyName } from './endpoint.ts';
 
 export const hubClientKeyPath = (dataDir: string, name: string) => join(dataDir, 'sftp', 'client-keys', name);
@@ -12,7 +12,7 @@ export function hubClientKey(dataDir: string, name: ReturnType<typeof clientKeyN
   const file = hubClientKeyPath(dataDir, name);
   mkdirSync(join(dataDir, 'sftp', 'client-keys'), { recursive: true, mode: 0o700 });
   if (!existsSync(file)) {
-    const made = ssh2.utils.generateKeyPairSync('ed25519', { comment: `swx-hub-${name}` });
+    const made = newEd25519KeyPair(`swx-hub-${name}`);
     try {
       writeFileSync(file, made.private, { mode: 0o600, flag: 'wx' });
       writeFileSync(`${file}.pub`, `${made.public}\n`, { mode: 0o644 });
