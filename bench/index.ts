@@ -36,6 +36,7 @@ const { values, positionals } = parseArgs({
     profile: { type: 'string', default: '2.0' },
     compare: { type: 'string' },
     rows: { type: 'string' },
+    data: { type: 'string' },
   },
 });
 
@@ -89,8 +90,9 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   }),
   // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
   search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),
-  // --rows: evidence rows loaded by swx sample load (default 5,000,000), --repeats per case (default 30).
-  console: () => consoleBench({ json: values.json!, rows: Number(values.rows ?? 5_000_000), repeats: Number(values.repeats) }),
+  // --rows: evidence rows loaded by swx sample load (default 5,000,000), --repeats per case (default 30); --data DIR
+  // keeps the loaded folder, and times one already loaded as it is.
+  console: () => consoleBench({ json: values.json!, rows: Number(values.rows ?? 5_000_000), repeats: Number(values.repeats), ...(values.data ? { dataDir: values.data } : {}) }),
   // --seconds: per measured row (default 2).
   crypto: () => cryptoBench({ json: values.json!, seconds: Number(values.seconds ?? 2) }),
   // --rates: one list for every protocol (default REST 100,500,1000 and SOAP 100,200,500); --seconds per rate (default 5);
