@@ -81,6 +81,13 @@ export async function sftpBench(options: SftpBenchOptions): Promise<Record<strin
     const agencyKey = join(work, 'agency');
     const added = await hub.admin('POST', '/api/partners/CUSTOMS/ssh-keys', { key: readFileSync(`${agencyKey}.pub`, 'utf8') });
     if (added.status !== 200) throw new Error(`registering the agency's SSH key: ${JSON.stringify(added.body)}`);
+    // The hub-wide quota (4 GiB by default) would refuse the largest files: this agency's is room for two of them.
+    const registered = await hub.admin('GET', '/api/partners/CUSTOMS');
+    const entry = registered.body as { endpoints?: Record<string, object> };
+    const quota = await hub.admin('PUT', '/api/partners/CUSTOMS', {
+      ...entry, endpoints: { ...entry.endpoints, sftp: { ...entry.endpoints?.sftp, quotaBytes: 2 * Math.max(...options.sizes) } },
+    });
+    if (quota.status !== 200) throw new Error(`setting the agency's quota: ${JSON.stringify(quota.body)}`);
 
     /** Per requester, the ids it holds. */
     const holds = new Map<string, Set<string>>();
