@@ -5,7 +5,7 @@
 import { createHash, createPrivateKey, randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Transform, Writable } from 'node:stream';
-import { createServer, request, type Agent } from 'node:https';
+import { createServer, request, type Agent, type RequestOptions } from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -278,31 +278,26 @@ export class AgencyClient {
    * message and sender, with the SHA-256 the listing gave, and for the range asked. For a caller that keeps the payload
    * somewhere of its own (or only hashes it); the caller checks the SHA-256 of what it read.
    */
-  openPayload(message: InboxMessage, start: number, end?: number): Promise<IncomingMessage> {
+  async openPayload(message: InboxMessage, start: number, end?: number): Promise<IncomingMessage> {
     const url = new URL(message.payloadUrl ?? `${inboxPath}/payload/${message.token}`, this.hubUrl).href;
     const range = start > 0 || end !== undefined ? { range: `bytes=${start}-${end ?? ''}` } : {};
-    return new Promise((resolve, reject) => {
-      const req = request(url, { method: 'GET', agent: this.agent, headers: { ...range, ...this.signedGet(url) } }, (res) => {
-        const status = res.statusCode ?? 0;
-        try {
-          if (status !== 200 && status !== 206) throw new Error(`the hub answered ${status} for the payload of ${message.id}`);
-          this.verifyHub(status, res.headers, payloadReplyComponents(status === 206));
-          const digest = `sha-256=:${Buffer.from(message.sha256, 'hex').toString('base64')}:`;
-          if (res.headers['repr-digest'] !== digest || res.headers[envelopeHeaders.messageId] !== message.id || res.headers[deliveryHeaders.from] !== message.from) {
-            throw new Error(`the hub's answer is for another payload than that of ${message.id} from ${message.from}`);
-          }
-          if ((status === 206) !== (range.range !== undefined) || (status === 206 && !String(res.headers['content-range']).startsWith(`bytes ${start}-`))) {
-            throw new Error(`the hub answered ${status} ${res.headers['content-range'] ?? ''} for ${range.range ?? 'the whole payload'}`);
-          }
-          resolve(res);
-        } catch (error) {
-          res.resume();
-          reject(error);
-        }
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    const res = await exchange(url, { method: 'GET', agent: this.agent, headers: { ...range, ...this.signedGet(url) } });
+    const status = res.statusCode ?? 0;
+    try {
+      if (status !== 200 && status !== 206) throw new Error(`the hub answered ${status} for the payload of ${message.id}`);
+      this.verifyHub(status, res.headers, payloadReplyComponents(status === 206));
+      const digest = `sha-256=:${Buffer.from(message.sha256, 'hex').toString('base64')}:`;
+      if (res.headers['repr-digest'] !== digest || res.headers[envelopeHeaders.messageId] !== message.id || res.headers[deliveryHeaders.from] !== message.from) {
+        throw new Error(`the hub's answer is for another payload than that of ${message.id} from ${message.from}`);
+      }
+      if ((status === 206) !== (range.range !== undefined) || (status === 206 && !String(res.headers['content-range']).startsWith(`bytes ${start}-`))) {
+        throw new Error(`the hub answered ${status} ${res.headers['content-range'] ?? ''} for ${range.range ?? 'the whole payload'}`);
+      }
+      return res;
+    } catch (error) {
+      res.resume();
+      throw error;
+    }
   }
 
   /** The headers of a signed GET on the inbox. */
@@ -329,23 +324,15 @@ export class AgencyClient {
     return this.call('POST', url, headers, payload);
   }
 
-  private call(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: Buffer): Promise<ReceivedAnswer> {
-    return new Promise((resolve, reject) => {
-      const length = payload ? { 'content-length': String(payload.length) } : {};
-      const req = request(url, { method, agent: this.agent, headers: { ...headers, ...length } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: Record<string, unknown>;
-          try { body = JSON.parse(text) as Record<string, unknown>; } catch { body = { text }; }
-          resolve({ status: res.statusCode ?? 0, body, headers: res.headers, text });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end(payload);
-    });
+  private async call(method: 'GET' | 'POST', url: string, headers: Record<string, string>, payload?: Buffer): Promise<ReceivedAnswer> {
+    const length = payload ? { 'content-length': String(payload.length) } : {};
+    const res = await exchange(url, { method, agent: this.agent, headers: { ...headers, ...length } }, payload);
+    const chunks: Buffer[] = [];
+    for await (const chunk of res) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: Record<string, unknown>;
+    try { body = JSON.parse(text) as Record<string, unknown>; } catch { body = { text }; }
+    return { status: res.statusCode ?? 0, body, headers: res.headers, text };
   }
 
   close(): void { this.agent.destroy(); }
@@ -700,4 +687,21 @@ async function listenOn(server: Server, port: number, host = '127.0.0.1'): Promi
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+}
+
+/**
+ * Sends a request and resolves with the hub's answer. A kept-alive connection the hub closed as it idled can be taken
+ * for a request in the same instant; the request then never reached the hub, and is sent once more on a new
+ * connection (Node's documented way through that race: `reusedSocket`).
+ */
+function exchange(url: string, options: RequestOptions, body?: Buffer, again = true): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(url, options, (res) => { answered = true; resolve(res); });
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (again && !answered && req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE')) resolve(exchange(url, options, body, false));
+      else reject(error);
+    });
+    req.end(body);
+  });
 }
