@@ -29,7 +29,12 @@ import { startSshd } from './sshd.ts';
 /** Largest message a demo gateway reads: the demo's messages are small JSON documents. */
 const maxMessageBytes = 16 * 1024 * 1024;
 
-export interface Gateway { port: number; close(): Promise<void> }
+export interface Gateway {
+  port: number;
+  /** Messages received per MessageId, repeats included (the inbox keeps each id once). */
+  deliveriesOf(id: string): number;
+  close(): Promise<void>;
+}
 
 interface ReceiverOptions extends AgencyCredentials {
   id: string;
@@ -38,10 +43,16 @@ interface ReceiverOptions extends AgencyCredentials {
   onMessage(entry: InboxEntry): void;
 }
 
-async function listen(server: Server): Promise<Gateway> {
+async function listen(server: Server, received: Map<string, number>): Promise<Gateway> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { port: (server.address() as AddressInfo).port, close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }) };
+  return {
+    port: (server.address() as AddressInfo).port,
+    deliveriesOf: (id) => received.get(id) ?? 0,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
 }
+
+const count = (received: Map<string, number>, id: string) => received.set(id, (received.get(id) ?? 0) + 1);
 
 const own = (credentials: AgencyCredentials) => ({ keyPem: credentials.keyPem, certPem: credentials.certPem });
 const property = (message: As4Message, name: string) => (message.message.kind === 'user' ? message.message.properties.find((p) => p.name === name)?.value : undefined);
@@ -53,6 +64,7 @@ const property = (message: As4Message, name: string) => (message.message.kind ==
  */
 export async function startAs4Gateway(options: ReceiverOptions): Promise<Gateway> {
   const hubThumbprint = thumbprint(options.hubSignCertPem);
+  const received = new Map<string, number>();
   const server = createServer({ cert: options.certPem, key: options.keyPem }, contained(async (req, res) => {
     const body = await readAs4Body(req, String(req.headers['content-type'] ?? ''), maxMessageBytes);
     const message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
@@ -63,7 +75,9 @@ export async function startAs4Gateway(options: ReceiverOptions): Promise<Gateway
     const part = user.parts[0]!;
     const attachment = part.location.kind === 'attachment' ? body.attachments.find((a) => a.contentId === (part.location as { contentId: string }).contentId) : undefined;
     if (!attachment) throw new Error('the payload is not an attachment of the message');
-    const payload = await whole(decompress((async function* () { yield attachment.body; })(), part));
+    // The hub gzips what compresses; a binary payload streamed from its store travels as it is.
+    const payload = part.compressionType ? await whole(decompress((async function* () { yield attachment.body; })(), part)) : attachment.body;
+    count(received, user.messageInfo.messageId);
     const entry = keepDelivery(options.inboxDir, {
       id: user.messageInfo.messageId, from: property(message, 'originalSender') ?? '', service: user.collaboration.service.value,
       action: user.collaboration.action, conversationId: user.collaboration.conversationId,
@@ -75,7 +89,7 @@ export async function startAs4Gateway(options: ReceiverOptions): Promise<Gateway
     res.writeHead(200, { 'content-type': soapContentType, 'content-length': String(receipt.length) });
     res.end(receipt);
   }));
-  return listen(server);
+  return listen(server, received);
 }
 
 /** What an agency's gateway sends: the swx service, its action and the document. */
@@ -121,6 +135,7 @@ export async function sendAs4(hubUrl: string, id: string, credentials: AgencyCre
  * repeating those references, sent back on the connection as the agreement's SyncReply asks.
  */
 export async function startEbms2Gateway(options: ReceiverOptions): Promise<Gateway> {
+  const received = new Map<string, number>();
   const server = createServer({ cert: options.certPem, key: options.keyPem }, contained(async (req, res) => {
     const parts = await readEbmsBody(req, String(req.headers['content-type'] ?? ''), maxMessageBytes);
     const message = readEbmsParts(parts);
@@ -128,6 +143,7 @@ export async function startEbms2Gateway(options: ReceiverOptions): Promise<Gatew
     if (!verdict.valid) throw new Error(`the hub's ebMS message does not verify: ${verdict.detail}`);
     const payload = parts.attachments.find((attachment) => attachment.contentId === message.manifest[0]?.contentId);
     if (!payload) throw new Error('the Manifest names no attachment of the message');
+    count(received, message.header.messageId);
     const swxParty = (side: 'from' | 'to') => message.header[side].partyIds.find((party) => party.type === swxPartyIdType)?.id ?? '';
     const entry = keepDelivery(options.inboxDir, {
       id: message.header.messageId, from: swxParty('from'), service: message.header.service.value, action: message.header.action,
@@ -142,7 +158,7 @@ export async function startEbms2Gateway(options: ReceiverOptions): Promise<Gatew
     res.writeHead(200, { 'content-type': multipart.contentType, 'content-length': String(answer.length), soapaction: '"ebXML"' });
     res.end(answer);
   }));
-  return listen(server);
+  return listen(server, received);
 }
 
 function post(url: string, body: Buffer, contentType: string, caPem: string): Promise<{ status: number; body: Buffer }> {

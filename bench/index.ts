@@ -82,11 +82,12 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
   // --compare route as for as4.
   ebms2: () => ebms2Bench(mshOptions()),
   // --size BYTES[,BYTES] (default 1 MiB and 1 GiB; K, M, G suffixes in binary units), --requesters N (default 20: half
-  // SFTP push to a local sshd, half REST pull).
+  // SFTP push to a local sshd, half REST pull), --cpu-prof DIR as for query.
   sftp: () => sftpBench({
     json: values.json!,
     requesters: Number(values.requesters),
     sizes: values.size ? values.size.split(',').map(bytesOf) : sftpBenchSizes,
+    ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
   // --messages (default 750000, about 3 million evidence rows), --repeats per case (default 30).
   search: () => searchBench({ json: values.json!, messages: Number(values.messages ?? 750_000), repeats: Number(values.repeats) }),

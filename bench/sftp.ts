@@ -17,11 +17,18 @@ import { issueAgency } from '../engine/pki/index.ts';
 import { addAgency, startHubProcess, tempDir, type HubAgency } from '../app/hub-process.ts';
 import { sshKeyPair, startSshd } from '../app/sshd.ts';
 import { conditions } from './conditions.ts';
+import { cpuProfileEnv } from './profile.ts';
 
 const MiB = 1024 * 1024;
 export const sftpBenchSizes = [MiB, 1024 * MiB];
 
-export interface SftpBenchOptions { json: boolean; sizes: number[]; requesters: number }
+export interface SftpBenchOptions {
+  json: boolean;
+  sizes: number[];
+  requesters: number;
+  /** Where the hub writes its V8 CPU profile when it stops, if anywhere. */
+  profileDir?: string;
+}
 
 const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 const sizeName = (size: number) => {
@@ -72,7 +79,7 @@ async function pullLoop(agency: HubAgency, arrived: (id: string) => void, stoppi
 export async function sftpBench(options: SftpBenchOptions): Promise<Record<string, unknown>> {
   const say = (line: string) => { if (!options.json) console.log(line); };
   const work = tempDir('bench-sftp');
-  const hub = await startHubProcess({ env: { SWX_LOG_LEVEL: 'warn' } });
+  const hub = await startHubProcess({ env: { SWX_LOG_LEVEL: 'warn', ...cpuProfileEnv(options.profileDir) } });
   const sshd = await startSshd(join(work, 'sshd'), [hubClientKey(hub.dataDir, 'hub').publicKey, sshKeyPair(work, 'agency').publicKey]);
   const stopping = new AbortController();
   const pulls: Promise<void>[] = [];

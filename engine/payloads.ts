@@ -32,6 +32,13 @@ export interface StoredPayload {
   digest(hash: 'sha256' | 'sha512'): Buffer;
 }
 
+/** The SHA-256 the Object Store names an object's bytes by (`SHA-256=` and base64url). */
+function objectDigest(digest: string): Buffer {
+  const prefix = 'SHA-256=';
+  if (!digest.startsWith(prefix)) throw new Error(`the Object Store digest ${digest.slice(0, 40)} is not a SHA-256`);
+  return Buffer.from(digest.slice(prefix.length), 'base64url');
+}
+
 /** Where the Object Store keeps the bucket's chunks: its stream, and the subject of one object's chunks. */
 const objectStream = `OBJ_${bucket}`;
 const chunkSubject = (nuid: string) => `$O.${bucket}.C.${nuid}`;
@@ -104,7 +111,9 @@ export class Payloads {
    */
   async receive(body: Readable, hashes: ('sha256' | 'sha512')[]): Promise<StoredPayload> {
     const name = `upload-${randomUUID()}`;
-    const hashing = new Map<string, Hash>(['sha256', ...hashes].map((hash) => [hash, createHash(hash)]));
+    // Unsealed, the bytes stored are the plaintext, whose SHA-256 the Object Store takes anyway: hashed once, not twice.
+    const hashedHere = [...new Set(this.keyring ? ['sha256', ...hashes] : hashes.filter((hash) => hash !== 'sha256'))];
+    const hashing = new Map<string, Hash>(hashedHere.map((hash) => [hash, createHash(hash)]));
     let size = 0;
     const hashed = new Transform({
       transform(chunk: Buffer, _encoding, done) {
@@ -116,15 +125,17 @@ export class Payloads {
     // Joined at once: a body refused as it is declared errors before the Object Store asks for its first chunk.
     let failure: Error | undefined;
     pipeline(body, hashed, (error) => { failure = error ?? undefined; });
+    let storedDigest: string;
     try {
-      await this.store.put({ name, options: { max_chunk_size: chunkBytes } }, pulled(this.sealed(hashed, name)));
+      storedDigest = (await this.store.put({ name, options: { max_chunk_size: chunkBytes } }, pulled(this.sealed(hashed, name)))).digest;
       if (failure) throw failure;
     } catch (error) {
       hashed.destroy();
       await this.store.delete(name).catch(() => undefined);
       throw failure ?? error;
     }
-    const digests = new Map([...hashing].map(([hash, state]) => [hash, state.digest()]));
+    const digests = new Map<string, Buffer>([...hashing].map(([hash, state]) => [hash, state.digest()]));
+    if (!this.keyring) digests.set('sha256', objectDigest(storedDigest));
     return {
       payloadRef: `${bucket}/${name}`,
       size,

@@ -74,6 +74,19 @@ test('with a keyring, a placed and a received payload are stored sealed and read
   }
 });
 
+test('without a keyring, a received payload is stored as it came, named by its SHA-256 and size over chunks and a partial last one', async () => {
+  const bytes = randomBytes(3 * MiB + 5);
+  const received = await plain.receive(body(bytes), ['sha256', 'sha512']);
+  assert.is(received.size, bytes.length);
+  assert.is(received.sha256, sha256(bytes));
+  assert.equal(received.digest('sha256'), createHash('sha256').update(bytes).digest());
+  assert.equal(received.digest('sha512'), createHash('sha512').update(bytes).digest());
+  assert.ok(Buffer.from((await store.getBlob(nameOf(received.payloadRef)))!).equals(bytes), 'stored as it came');
+  assert.ok((await plain.bytes({ id: 'M0', payloadRef: received.payloadRef, sha256: sha256(bytes) })).equals(bytes), 'reads back');
+  const empty = await plain.receive(body(Buffer.alloc(0)), []);
+  assert.is(empty.sha256, sha256(Buffer.alloc(0)), 'an empty body too');
+});
+
 test('a body that fails as it streams in leaves nothing stored and its error is thrown', async () => {
   const before = (await store.list()).length;
   const failing = Readable.from((async function* pieces() { yield randomBytes(300_000); throw new Error('sender gone'); })());
