@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { join, posix } from 'node:path';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import {
-  as4Multipart, checkReceipt, decompress, newMessageId, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
+  as4Multipart, checkReceipt, decompress, newMessageId, originalMessageIdProperty, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
   soapContentType, swxPartyIdType as as4SwxPartyType, userMessageEnvelope, type As4Message,
 } from '../connectors/as4/index.ts';
 import { checkAs4Security } from '../connectors/as4/security.ts';
-import { acknowledgmentXml, ebmsMultipart, readEbmsParts, signEbms } from '../connectors/ebms2/index.ts';
+import { acknowledgmentXml, ebmsMultipart, originalMessageIdOf, readEbmsParts, signEbms } from '../connectors/ebms2/index.ts';
 import { readEbmsBody, whole } from '../connectors/ebms2/body.ts';
 import { swxPartyIdType } from '../connectors/ebms2/settings.ts';
 import { keepDelivery, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
@@ -65,7 +65,8 @@ export async function startAs4Gateway(options: ReceiverOptions): Promise<Gateway
     if (!attachment) throw new Error('the payload is not an attachment of the message');
     const payload = await whole(decompress((async function* () { yield attachment.body; })(), part));
     const entry = keepDelivery(options.inboxDir, {
-      id: user.messageInfo.messageId, from: property(message, 'originalSender') ?? '', service: user.collaboration.service.value,
+      // One receiver's copy of a topic's or channel's message travels under its own MessageId and names the swx message.
+      id: property(message, originalMessageIdProperty) ?? user.messageInfo.messageId, from: property(message, 'originalSender') ?? '', service: user.collaboration.service.value,
       action: user.collaboration.action, conversationId: user.collaboration.conversationId,
       ...(user.messageInfo.refToMessageId ? { refToMessageId: user.messageInfo.refToMessageId } : {}),
       contentType: part.mimeType ?? 'application/octet-stream', receivedAt: user.messageInfo.timestamp,
@@ -130,7 +131,7 @@ export async function startEbms2Gateway(options: ReceiverOptions): Promise<Gatew
     if (!payload) throw new Error('the Manifest names no attachment of the message');
     const swxParty = (side: 'from' | 'to') => message.header[side].partyIds.find((party) => party.type === swxPartyIdType)?.id ?? '';
     const entry = keepDelivery(options.inboxDir, {
-      id: message.header.messageId, from: swxParty('from'), service: message.header.service.value, action: message.header.action,
+      id: originalMessageIdOf(message.header) ?? message.header.messageId, from: swxParty('from'), service: message.header.service.value, action: message.header.action,
       conversationId: message.header.conversationId, ...(message.header.refToMessageId ? { refToMessageId: message.header.refToMessageId } : {}),
       contentType: String(payload.headers['content-type'] ?? 'application/octet-stream'), receivedAt: message.header.timestamp,
     }, payload.body);

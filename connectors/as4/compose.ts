@@ -1,7 +1,8 @@
 // An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
 // the partner's, MessageId the envelope's id, or its receiver's copy's for a topic or channel (a resend keeps it), the
-// swx sender and receiver as the four-corner properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
-// when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
+// swx sender and receiver as the four-corner properties, the one payload gzipped when the P-Mode says; signed with the
+// algorithm the partner's profile fixes, then, when the P-Mode says, its payload encrypted to the partner's encryption
+// certificate (compress, sign, encrypt: AS4).
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { multipartBoundary } from '../../engine/mime/index.ts';

@@ -19,7 +19,7 @@ import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engin
 import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
-import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
+import { originalMessageIdDescription, readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
 import { outboundBinding, type Ebms2Partner } from './parties.ts';
 import { received, resendSchedule, sent } from './reliability.ts';
 import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
@@ -35,9 +35,6 @@ export interface Ebms2OutboundOptions {
 
 /** The largest answer read: an Acknowledgment copies the message's references, a MessageError its errors; neither is large. */
 const maxAnswerBytes = 1024 * 1024;
-
-/** How the Description of a topic's or channel's copy names the envelope it is a copy of. */
-const originalMessageIdLabel = 'originalMessageId';
 
 const wants = (value: 'always' | 'never' | 'perMessage') => value !== 'never';
 
@@ -95,7 +92,7 @@ export class Ebms2Outbound implements Outbound {
         ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
         duplicateElimination: wants(channel.duplicateElimination),
         // A topic's or channel's copy names the message it is a copy of, so that the evidence on both sides links them.
-        ...(messageId === envelope.id ? {} : { descriptions: [{ lang: 'en', text: `${originalMessageIdLabel} ${envelope.id}` }] }),
+        ...(messageId === envelope.id ? {} : { descriptions: [originalMessageIdDescription(envelope.id)] }),
       }),
       ...(ackRequested ? [ackRequestedXml(wants(channel.ackSignatureRequested))] : []),
       ...(syncReply ? [syncReplyXml()] : []),
