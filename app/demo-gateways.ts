@@ -11,11 +11,11 @@ import type { AddressInfo } from 'node:net';
 import { join, posix } from 'node:path';
 import ssh2, { type SFTPWrapper } from 'ssh2';
 import {
-  as4Multipart, checkReceipt, decompress, newMessageId, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
+  as4Multipart, checkReceipt, decompress, newMessageId, originalMessageIdProperty, readAs4Body, readAs4Message, receiptEnvelope, signAs4, signedAttachment, signedReferences,
   soapContentType, swxPartyIdType as as4SwxPartyType, userMessageEnvelope, type As4Message,
 } from '../connectors/as4/index.ts';
 import { checkAs4Security } from '../connectors/as4/security.ts';
-import { acknowledgmentXml, ebmsMultipart, readEbmsParts, signEbms } from '../connectors/ebms2/index.ts';
+import { acknowledgmentXml, ebmsMultipart, originalMessageIdOf, readEbmsParts, signEbms } from '../connectors/ebms2/index.ts';
 import { readEbmsBody, whole } from '../connectors/ebms2/body.ts';
 import { swxPartyIdType } from '../connectors/ebms2/settings.ts';
 import { keepDelivery, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
@@ -31,7 +31,7 @@ const maxMessageBytes = 16 * 1024 * 1024;
 
 export interface Gateway {
   port: number;
-  /** Messages received per MessageId, repeats included (the inbox keeps each id once). */
+  /** Messages received per swx message id (a copy's MessageId names it), repeats included (the inbox keeps each id once). */
   deliveriesOf(id: string): number;
   close(): Promise<void>;
 }
@@ -77,9 +77,11 @@ export async function startAs4Gateway(options: ReceiverOptions): Promise<Gateway
     if (!attachment) throw new Error('the payload is not an attachment of the message');
     // The hub gzips what compresses; a binary payload streamed from its store travels as it is.
     const payload = part.compressionType ? await whole(decompress((async function* () { yield attachment.body; })(), part)) : attachment.body;
-    count(received, user.messageInfo.messageId);
+    // One receiver's copy of a topic's or channel's message travels under its own MessageId and names the swx message.
+    const id = property(message, originalMessageIdProperty) ?? user.messageInfo.messageId;
+    count(received, id);
     const entry = keepDelivery(options.inboxDir, {
-      id: user.messageInfo.messageId, from: property(message, 'originalSender') ?? '', service: user.collaboration.service.value,
+      id, from: property(message, 'originalSender') ?? '', service: user.collaboration.service.value,
       action: user.collaboration.action, conversationId: user.collaboration.conversationId,
       ...(user.messageInfo.refToMessageId ? { refToMessageId: user.messageInfo.refToMessageId } : {}),
       contentType: part.mimeType ?? 'application/octet-stream', receivedAt: user.messageInfo.timestamp,
@@ -143,10 +145,11 @@ export async function startEbms2Gateway(options: ReceiverOptions): Promise<Gatew
     if (!verdict.valid) throw new Error(`the hub's ebMS message does not verify: ${verdict.detail}`);
     const payload = parts.attachments.find((attachment) => attachment.contentId === message.manifest[0]?.contentId);
     if (!payload) throw new Error('the Manifest names no attachment of the message');
-    count(received, message.header.messageId);
+    const id = originalMessageIdOf(message.header) ?? message.header.messageId;
+    count(received, id);
     const swxParty = (side: 'from' | 'to') => message.header[side].partyIds.find((party) => party.type === swxPartyIdType)?.id ?? '';
     const entry = keepDelivery(options.inboxDir, {
-      id: message.header.messageId, from: swxParty('from'), service: message.header.service.value, action: message.header.action,
+      id, from: swxParty('from'), service: message.header.service.value, action: message.header.action,
       conversationId: message.header.conversationId, ...(message.header.refToMessageId ? { refToMessageId: message.header.refToMessageId } : {}),
       contentType: String(payload.headers['content-type'] ?? 'application/octet-stream'), receivedAt: message.header.timestamp,
     }, payload.body);

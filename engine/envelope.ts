@@ -1,4 +1,5 @@
 // The one message model every connector produces and every stage consumes.
+import { createHash } from 'node:crypto';
 
 /** A sender-chosen message id, and the shape of the other envelope tokens (action, conversation, ref-to). */
 export const messageIdPattern = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -53,4 +54,16 @@ export interface Envelope {
   receivedAt: string;
   /** Deliver before this instant or dead-letter with SWX_TTL_EXPIRED. */
   expiresAt?: string;
+}
+
+/**
+ * The MessageId a delivery travels under where the receiving MSH keeps message ids to answer resends (AS4, ebMS 2.0):
+ * the envelope's own for a direct message; for one receiver's copy of a topic's or channel's message, an id of that
+ * copy, since several receivers behind one MSH (another hub) each get a copy and must not share one. Derived from the
+ * sender, the envelope id and the receiver, so that a retry keeps it; RFC 2822 msg-id form, as both protocols ask.
+ */
+export function deliveryMessageId(envelope: Pick<Envelope, 'id' | 'from' | 'to' | 'audience'>): string {
+  if (!envelope.audience) return envelope.id;
+  const digest = createHash('sha256').update(`${envelope.from}\u0000${envelope.id}\u0000${envelope.to}`).digest('hex').slice(0, 32);
+  return `${digest}.${envelope.to}@swx.invalid`;
 }

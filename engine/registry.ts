@@ -206,16 +206,21 @@ export class Registry {
    * Who a message from `from` under `service` reaches: `to` for a service of the registry (whether it may is
    * mayUse's to say, once the receiver is known to exist); for `notify.<topic>` the
    * topic's receivers (or, from a receiver of a two-way topic, its notifiers), for `exchange.<channel>` the channel's
-   * requesters, the sender never among them. SwxError when the service is unknown, the sender may not notify on the
-   * topic or provide to the channel, or a topic or channel message names a receiver.
+   * requesters, the sender never among them; for one receiver's copy another hub `relayed`, `to` alone, when it is one
+   * of them. SwxError when the service is unknown, the sender may not notify on the topic or provide to the channel, or
+   * a topic or channel message names a receiver (not relayed) or one not registered or not among its receivers.
    */
-  audience(from: string, service: string, to: string | undefined): Audience {
+  audience(from: string, service: string, to: string | undefined, relayed = false): Audience {
     const named = serviceAudience(service);
     if (named) {
       const { kind, id } = named;
-      if (to !== undefined) throw new SwxError('SWX_BAD_REQUEST', `a message to ${kind} ${id} names no receiver: it reaches every ${kind === 'topic' ? 'receiver' : 'requester'}`);
-      const receivers = kind === 'topic' ? this.topicReceivers(from, id) : this.channelRequesters(from, id);
-      return { kind, id, receivers: receivers.filter((receiver) => receiver !== from) };
+      const who = kind === 'topic' ? 'receiver' : 'requester';
+      if (to !== undefined && !relayed) throw new SwxError('SWX_BAD_REQUEST', `a message to ${kind} ${id} names no receiver: it reaches every ${who}`);
+      const receivers = (kind === 'topic' ? this.topicReceivers(from, id) : this.channelRequesters(from, id)).filter((receiver) => receiver !== from);
+      if (to === undefined) return { kind, id, receivers };
+      if (!this.partners.get(to)?.enabled) throw new SwxError('SWX_UNKNOWN_RECEIVER', `receiver '${to}' is not a registered partner`);
+      if (!receivers.includes(to)) throw new SwxError('SWX_ACL_DENIED', `${to} is not a ${who} of ${kind} '${id}' here: ${from}'s copy for it is not taken`);
+      return { kind, id, receivers: [to] };
     }
     if (!this.services.has(service)) throw new SwxError('SWX_UNKNOWN_SERVICE', `service '${service}' is not registered`);
     if (to === undefined) throw new SwxError('SWX_BAD_REQUEST', `a message under service ${service} names its receiver`);

@@ -7,8 +7,17 @@ import type { StoredPayload } from './payloads.ts';
 export interface Submission {
   id?: string;
   from: string;
-  /** The receiver; absent for a message to a topic or channel (service notify.<topic> or exchange.<channel>). */
+  /**
+   * The receiver; absent for a message to a topic or channel (service notify.<topic> or exchange.<channel>), but for
+   * one `relayed` to one of its receivers.
+   */
   to?: string;
+  /**
+   * `to` is the final recipient a four-corner protocol (AS4, ebMS 2.0) names on each copy it carries: a topic's or
+   * channel's message so named is one receiver's copy that another hub fanned out, and reaches `to` alone, when `to`
+   * is one of its receivers here.
+   */
+  relayed?: boolean;
   service: string;
   action: string;
   conversationId?: string;

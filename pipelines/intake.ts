@@ -86,7 +86,7 @@ export class IntakeStage implements Intake {
     if (submission.id !== undefined && !messageIdPattern.test(submission.id)) {
       throw new SwxError('SWX_BAD_REQUEST', 'message id must be 1-128 characters of letters, digits and . _ : @ -');
     }
-    const audience = this.registry.audience(submission.from, submission.service, submission.to);
+    const audience = this.registry.audience(submission.from, submission.service, submission.to, submission.relayed);
     if (audience.kind === 'direct') this.checkReceiver(submission.from, audience.receivers[0], submission.service);
     const ttlSeconds = audience.kind === 'direct' ? this.registry.service(submission.service)?.ttlSeconds
       : (audience.kind === 'topic' ? this.registry.topic(audience.id) : this.registry.channel(audience.id))?.ttlSeconds;

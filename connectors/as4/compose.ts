@@ -1,11 +1,12 @@
 // An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
-// the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
-// properties, the one payload gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
-// when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
+// the partner's, MessageId the envelope's id, or its receiver's copy's for a topic or channel (a resend keeps it), the
+// swx sender and receiver as the four-corner properties, the one payload gzipped when the P-Mode says; signed with the
+// algorithm the partner's profile fixes, then, when the P-Mode says, its payload encrypted to the partner's encryption
+// certificate (compress, sign, encrypt: AS4).
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { multipartBoundary } from '../../engine/mime/index.ts';
-import type { Envelope } from '../../engine/envelope.ts';
+import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engine/trust/index.ts';
@@ -103,6 +104,9 @@ export interface StreamedMessage {
   keptBytes: number;
 }
 
+/** The MessageProperty of a topic's or channel's copy that names the envelope it is a copy of. */
+export const originalMessageIdProperty = 'originalMessageId';
+
 const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx`;
 
 /**
@@ -142,8 +146,9 @@ export async function composeStreamedUserMessage(envelope: Envelope, content: St
 
 function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4Settings, service: { value: string; type?: string }, contentId: string, compressed: boolean): WrittenEnvelope {
   const charset = charsetOf(envelope.contentType);
+  const messageId = deliveryMessageId(envelope);
   return userMessageEnvelope({
-    messageId: envelope.id,
+    messageId,
     ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
     ...(pmode.mep.binding === 'pull' ? { mpc: pmode.mep.mpc } : {}),
     from: { partyIds: [hubParty(settings)], role: settings.role },
@@ -152,8 +157,12 @@ function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4S
       ...(pmode.agreement ? { agreementRef: { value: pmode.agreement.ref, ...(pmode.agreement.type ? { type: pmode.agreement.type } : {}), ...(pmode.agreement.pmode ? { pmode: pmode.agreement.pmode } : {}) } } : {}),
       service, action: envelope.action, conversationId: envelope.conversationId,
     },
-    // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds.
-    properties: [{ name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : [])],
+    // The four-corner properties: the swx sender and receiver behind the two MSHs' PartyIds; a copy of a topic's or
+    // channel's message names the message it is a copy of, so that the evidence on both sides links them.
+    properties: [
+      { name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : []),
+      ...(messageId === envelope.id ? [] : [{ name: originalMessageIdProperty, value: envelope.id }]),
+    ],
     payloads: [{ contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
   });
 }

@@ -145,7 +145,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       const { service, action } = serviceOf(sender.pmode, user.collaboration, messageId);
       Object.assign(partial, { service, action });
       const to = receiverOf(registry, user, settings);
-      if (to !== undefined) partial.to = to;
+      if (to !== undefined) Object.assign(partial, { to, relayed: true });
 
       const stored = await options.received.receiptFor(sender.partner.id, messageId, sender.pmode.receptionAwareness.duplicateWindowSeconds);
       if (stored !== undefined) {

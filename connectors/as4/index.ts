@@ -79,3 +79,4 @@ export { checkReceipt, errorsEnd, nextStep, type NextStep, type Outstanding, typ
 export { checkAs4Security, type As4SecurityOptions } from './security.ts';
 export { readAs4Body, type As4Body } from './body.ts';
 export { as4Settings, swxPartyIdType, type As4Settings } from './settings.ts';
+export { originalMessageIdProperty } from './compose.ts';

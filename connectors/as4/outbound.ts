@@ -1,12 +1,12 @@
 // AS4 outbound (one-way push): the hub delivers an envelope to a partner's MSH as a UserMessage — From the hub's PartyId,
-// To the partner's, MessageId the envelope's id (a retry keeps it), the payload gzipped when the P-Mode says — signed by
+// To the partner's, MessageId from compose.ts (a retry keeps it), the payload gzipped when the P-Mode says — signed by
 // WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS (a
 // payload over the limit streamed from the Object Store, signed with the SHA-256 it is kept with); the partner's signed
 // Receipt, its signature judged through the trust store and its references against what was signed, is the delivery's
 // receipt. A send left without one is resent on the P-Mode's reception-awareness schedule, then fails with EBMS:0301.
 import type { Agent } from 'node:https';
 import { Readable } from 'node:stream';
-import type { Envelope } from '../../engine/envelope.ts';
+import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
@@ -103,11 +103,11 @@ export class As4Outbound implements Outbound {
         const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
         throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
       });
-      const receipt = await this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
+      const receipt = await this.judge(answer, partner, pmode, { messageId: deliveryMessageId(envelope), references: composed.references });
       this.forget(key);
       return receipt;
     } catch (error) {
-      const failure = pmode.receipt.required ? UnansweredDelivery.of(error, resendSchedule(envelope.id, pmode.receptionAwareness)) : error;
+      const failure = pmode.receipt.required ? UnansweredDelivery.of(error, resendSchedule(deliveryMessageId(envelope), pmode.receptionAwareness)) : error;
       // Kept for the retry only when one follows: a transient failure, or a send left without its receipt.
       if (!(failure instanceof DeliveryError) || !(failure.transient || failure instanceof UnansweredDelivery)) this.forget(key);
       throw failure;

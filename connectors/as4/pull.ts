@@ -4,6 +4,7 @@
 // What was handed out is kept in a KV bucket for the inbox's visibility time, so any hub process takes the Receipt.
 import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
+import { deliveryMessageId } from '../../engine/envelope.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import type { Inbox } from '../../engine/inbox.ts';
 import type { Payloads } from '../../engine/payloads.ts';
@@ -39,7 +40,11 @@ export interface As4PullOptions {
 /** An answer to a signal: a body and its type (none for an accepted Receipt). */
 export interface SignalAnswer { status: number; contentType?: string; body: Buffer }
 
-interface Handed { token: string; references: ReferenceCopy[] }
+/**
+ * What was handed out under a MessageId: the inbox token, the signature's references, and the envelope's id (absent
+ * where an earlier version handed it out, when the MessageId was always the envelope's id).
+ */
+interface Handed { token: string; references: ReferenceCopy[]; id?: string }
 
 const pulledKey = (partner: string, messageId: string) => createHash('sha256').update(`${partner}\u0000${messageId}`).digest('base64url');
 
@@ -88,7 +93,7 @@ export async function answerSignal(message: As4Message, signal: SignalMessage, p
     const handed = entry.json<Handed>();
     const invalid = checkReceipt(signal, { messageId: ref, references: handed.references }, sender.pmode.receipt.signed);
     if (invalid) throw new EbmsError('EBMS:0302', invalid.detail, { refToMessageInError: messageId, faultCode: 'Sender' });
-    await options.inbox.acknowledge(sender.partner.id, [{ id: ref, token: handed.token }], { raw: message.envelope.raw.toString(), signature: security.signature });
+    await options.inbox.acknowledge(sender.partner.id, [{ id: handed.id ?? ref, token: handed.token }], { raw: message.envelope.raw.toString(), signature: security.signature });
     await options.pulled.delete(pulledKey(sender.partner.id, ref));
     return { status: 200, body: Buffer.alloc(0) };
   }
@@ -113,7 +118,7 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
   } catch (error) {
     throw ebmsErrorOf(error, pullRequestId);
   }
-  await options.pulled.put(pulledKey(sender.partner.id, envelope.id), JSON.stringify({ token: item.token, references: composed.references } satisfies Handed));
+  await options.pulled.put(pulledKey(sender.partner.id, deliveryMessageId(envelope)), JSON.stringify({ token: item.token, references: composed.references, id: envelope.id } satisfies Handed));
   return { status: 200, contentType: composed.contentType, body: composed.body };
 }
 

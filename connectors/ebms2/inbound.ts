@@ -116,7 +116,7 @@ export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions):
       } else {
         Object.assign(partial, swxServiceOf(message, settings));
         const to = receiverOf(registry, message, sender.partner);
-        if (to !== undefined) partial.to = to;
+        if (to !== undefined) Object.assign(partial, { to, relayed: true });
         answer = await businessMessage(message, parts, sender, channel, partial, options);
       }
     } catch (error) {

@@ -18,7 +18,7 @@ const receivedBucket = 'swx_ebms2_received';
 export { cpaNamespace, parseCpa, type Cpa, type CpaActionBinding, type CpaDeliveryChannel, type CpaMessagingBinding, type CpaParty, type CpaTransport } from './cpa.ts';
 export { ebmsError, ebmsErrorCodes, ebmsErrorContext, ebmsErrorFor, EbmsRefusal, highestSeverity, swxCodeOf, type EbmsError, type EbmsErrorCode, type EbmsSeverity, type RefusedMessage } from './ebms-error.ts';
 export {
-  actors, ebmsNamespace, messageStatuses, mshActions, mshService, pointer, readEbmsMessage, readEbmsParts,
+  actors, ebmsNamespace, messageStatuses, mshActions, mshService, originalMessageIdDescription, originalMessageIdOf, pointer, readEbmsMessage, readEbmsParts,
   type DsReference, type EbmsMessage, type EbmsParty, type ManifestReference, type MessageHeader, type MessageStatus, type MshAction, type PartyId, type ReadOptions,
 } from './message.ts';
 export {

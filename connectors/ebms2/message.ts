@@ -43,6 +43,14 @@ export interface MessageHeader {
   descriptions: { lang?: string; text: string }[];
 }
 
+/** The eb:Description by which one receiver's copy of a topic's or channel's message names the message it is a copy of. */
+export const originalMessageIdDescription = (id: string) => ({ lang: 'en', text: `originalMessageId ${id}` });
+
+/** The message a copy names in its eb:Description (originalMessageIdDescription); undefined for any other message. */
+export function originalMessageIdOf(header: Pick<MessageHeader, 'descriptions'>): string | undefined {
+  return header.descriptions.map((description) => /^originalMessageId (\S+)$/.exec(description.text)?.[1]).find((id) => id !== undefined);
+}
+
 /** A ds:Reference as read from a signature (or copied into an Acknowledgment for non-repudiation of receipt). */
 export interface DsReference {
   uri: string;

@@ -1,13 +1,14 @@
 // ebMS 2.0 outbound: the hub delivers an envelope to a partner's MSH as its agreement (CPA) says — From the hub's
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
-// them on, MessageId the envelope's id (a retry keeps it), AckRequested and SyncReply as the channel asks, the payload
-// as the one Manifest attachment — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names
-// it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
-// references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
-// refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again (same MessageId and
-// signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then DeliveryFailure.
+// them on, MessageId the envelope's id or, for a topic's or channel's message, its receiver's copy's (a retry keeps
+// it), AckRequested and SyncReply as the channel asks, the payload as the one Manifest attachment — signed with the
+// ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names it) and POSTed over mutual TLS. The synchronous
+// Acknowledgment, its signature judged through the trust store and its references against what was signed, is the
+// delivery's receipt; a MessageError of severity Error is the partner's refusal. Where the CPA names Retries, a send
+// left without its Acknowledgment goes again (same MessageId and signature) on its RetryInterval, at most Retries
+// times, counted by the delivery stage; then DeliveryFailure.
 import type { Agent } from 'node:https';
-import type { Envelope, SignatureInfo } from '../../engine/envelope.ts';
+import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
@@ -18,7 +19,7 @@ import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engin
 import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
-import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
+import { originalMessageIdDescription, readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
 import { outboundBinding, type Ebms2Partner } from './parties.ts';
 import { received, resendSchedule, sent } from './reliability.ts';
 import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
@@ -72,6 +73,7 @@ export class Ebms2Outbound implements Outbound {
 
     const content = payload.held ?? await whole(payload.open());
     const part = { contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`, contentType: envelope.contentType, body: content };
+    const messageId = deliveryMessageId(envelope);
     const ackRequested = wants(channel.ackRequested);
     const syncReply = channel.syncReplyMode !== 'none';
     const blocks = [
@@ -83,12 +85,14 @@ export class Ebms2Outbound implements Outbound {
         conversationId: envelope.conversationId,
         service: binding.service,
         action: envelope.action,
-        messageId: envelope.id,
+        messageId,
         // The hub's receipt of the message, not the attempt's: a retry writes the same envelope, whose signature
         // references then digest the same, so the Acknowledgment a receiver stored for the first attempt still holds.
         timestamp: new Date(envelope.receivedAt),
         ...(envelope.refToMessageId ? { refToMessageId: envelope.refToMessageId } : {}),
         duplicateElimination: wants(channel.duplicateElimination),
+        // A topic's or channel's copy names the message it is a copy of, so that the evidence on both sides links them.
+        ...(messageId === envelope.id ? {} : { descriptions: [originalMessageIdDescription(envelope.id)] }),
       }),
       ...(ackRequested ? [ackRequestedXml(wants(channel.ackSignatureRequested))] : []),
       ...(syncReply ? [syncReplyXml()] : []),

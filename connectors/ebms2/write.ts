@@ -24,6 +24,7 @@ export type OutgoingHeader = Pick<MessageHeader, 'from' | 'to' | 'cpaId' | 'conv
   timestamp?: Date;
   timeToLive?: Date;
   duplicateElimination?: boolean;
+  descriptions?: MessageHeader['descriptions'];
 };
 
 /** The domain part of the message ids this MSH makes (RFC 2822 msg-id form, as 3.1.6.1 asks). */
@@ -40,7 +41,7 @@ function party(name: 'From' | 'To', value: EbmsParty): string {
   return eb(name, ids + (value.role === undefined ? '' : eb('Role', text(value.role))));
 }
 
-/** eb:MessageHeader (3.1): From, To, CPAId, ConversationId, Service, Action, MessageData, DuplicateElimination. */
+/** eb:MessageHeader (3.1): From, To, CPAId, ConversationId, Service, Action, MessageData, DuplicateElimination, Description. */
 export function messageHeaderXml(header: OutgoingHeader & { messageId: string; timestamp: Date }): string {
   const data = eb('MessageId', text(header.messageId))
     + eb('Timestamp', utc(header.timestamp))
@@ -51,7 +52,8 @@ export function messageHeaderXml(header: OutgoingHeader & { messageId: string; t
     + eb('CPAId', text(header.cpaId)) + eb('ConversationId', text(header.conversationId))
     + eb('Service', text(header.service.value), header.service.type === undefined ? '' : ` eb:type="${attr(header.service.type)}"`)
     + eb('Action', text(header.action)) + eb('MessageData', data)
-    + (header.duplicateElimination ? '<eb:DuplicateElimination/>' : ''),
+    + (header.duplicateElimination ? '<eb:DuplicateElimination/>' : '')
+    + (header.descriptions ?? []).map((description) => eb('Description', text(description.text), description.lang === undefined ? '' : ` xml:lang="${attr(description.lang)}"`)).join(''),
   `${mustUnderstand}${version}`);
 }
 
