@@ -145,6 +145,12 @@ function xmlsecCheck(signed: SignedXml, prefix: string): string {
   return `${base} ${[...wsuIdElements, `${soap}:Body`].map((element) => `--id-attr:Id ${element}`).join(' ')} ${prefix}-signed.xml`;
 }
 
+/**
+ * Where a record's signature files go in a bundle: the sender's under `received`, each receiver's receipt under
+ * `delivered-<RECEIVER>`, since a topic's or channel's message has one per receiver.
+ */
+const signaturePrefix = (record: { stage: unknown; to_partner?: unknown }) => (record.stage === 'delivered'
+  ? `signatures/delivered-${String(record.to_partner).replace(/[^A-Za-z0-9._-]/g, '_')}` : `signatures/${String(record.stage)}`);
 const folderName = (messageId: string) => `swx-evidence-${messageId.replace(/[^A-Za-z0-9._-]/g, '_')}`.slice(0, 60);
 
 /** Builds the bundle of one message id (every record that names it); SWX_NOT_FOUND when there is none. */
@@ -190,7 +196,7 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
     const info = JSON.parse(String(record.signature)) as SignatureInfo;
     const bytes = signatureBytes(info);
     if (!info.base || !info.certificate || !bytes || !isSigAlg(info.algorithm)) continue;
-    const prefix = `signatures/${record.stage}`;
+    const prefix = signaturePrefix(record);
     if (files.some((file) => file.path === `${prefix}-base.txt`)) continue;
     add(`${prefix}-base.txt`, info.base);
     add(`${prefix}-signature.bin`, bytes);
@@ -213,7 +219,7 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
     const info = JSON.parse(String(record.signature)) as SignatureInfo;
     const receipt = record.stage === 'delivered' && record.raw ? Buffer.from(openRaw(sources.keyring, String(record.raw), String(record.id)), 'base64').toString('utf8') : undefined;
     const signed = signedXmlOf(info, receipt);
-    const prefix = `signatures/${record.stage}`;
+    const prefix = signaturePrefix(record);
     if (!signed || !info.certificate || files.some((file) => file.path === `${prefix}-signed.xml`)) continue;
     add(`${prefix}-signed.xml`, signed.xml);
     add(`${prefix}-cert.pem`, info.certificate);
@@ -352,9 +358,9 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
   }
   for (const record of records) {
     if (record.stage !== 'received' && record.stage !== 'delivered') continue;
-    const base = text(`signatures/${record.stage}-base.txt`);
-    const signature = file.get(`signatures/${record.stage}-signature.bin`);
-    const certPem = text(`signatures/${record.stage}-cert.pem`);
+    const base = text(`${signaturePrefix(record)}-base.txt`);
+    const signature = file.get(`${signaturePrefix(record)}-signature.bin`);
+    const certPem = text(`${signaturePrefix(record)}-cert.pem`);
     if (!base || !signature || !certPem) continue;
     const info = JSON.parse(String(record.signature)) as SignatureInfo;
     const cert = new X509Certificate(certPem);
@@ -371,8 +377,8 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
   }
   for (const record of records) {
     if (record.stage !== 'received' && record.stage !== 'delivered') continue;
-    const xml = text(`signatures/${record.stage}-signed.xml`);
-    const certPem = text(`signatures/${record.stage}-cert.pem`);
+    const xml = text(`${signaturePrefix(record)}-signed.xml`);
+    const certPem = text(`${signaturePrefix(record)}-cert.pem`);
     if (!xml || !certPem) continue;
     const info = JSON.parse(String(record.signature)) as SignatureInfo;
     const signed = signedXmlOf({ ...info, base: xml }, undefined);

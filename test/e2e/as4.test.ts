@@ -201,8 +201,8 @@ test('REST in at hub A, AS4 signed and encrypted to hub B, REST out to BOFT; and
   // Hub A's evidence bundle holds hub B's signed Receipt, which swx and xmlsec1 (by the command VERIFY.md gives) verify.
   const bundle = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
   assert.ok(bundle.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(bundle.checks));
-  assert.ok(bundle.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), bundle.commands.join('\n'));
-  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Receipt>.*NonRepudiationInformation/s);
+  assert.ok(bundle.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-BOFT-signed.xml')), bundle.commands.join('\n'));
+  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-BOFT-signed.xml'), 'utf8'), /<eb:Receipt>.*NonRepudiationInformation/s);
 });
 
 test('the evidence bundle of a message an AS4 gateway sent holds its signed envelope and payload, which swx evidence verify checks', async () => {

@@ -231,8 +231,8 @@ test('REST in at hub A, ebMS 2.0 to hub B, REST out to BOFT; and the reply back 
   assert.is(readFileSync(join(atHubB.folder, 'message.bin'), 'utf8'), declaration);
   const atHubA = await exportCheckedBundle(hubA, id, ['received', 'delivered']);
   assert.ok(atHubA.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(atHubA.checks));
-  assert.ok(atHubA.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-signed.xml')), atHubA.commands.join('\n'));
-  assert.match(readFileSync(join(atHubA.folder, 'signatures/delivered-signed.xml'), 'utf8'), /<eb:Acknowledgment/);
+  assert.ok(atHubA.commands.some((command) => command.startsWith('xmlsec1 --verify') && command.endsWith('signatures/delivered-BOFT-signed.xml')), atHubA.commands.join('\n'));
+  assert.match(readFileSync(join(atHubA.folder, 'signatures/delivered-BOFT-signed.xml'), 'utf8'), /<eb:Acknowledgment/);
 });
 
 test('a MessageError from the partner\'s MSH fails the delivery for good: dead-lettered with its errorCode, sent once', async () => {

@@ -18,6 +18,7 @@ import { addAgency, addService, cleanEnv, evidenceOf, freePort, startHubProcess,
 let hub: HubProcess;
 let customs: TestAgency;
 let boft: TestAgency;
+let fda: TestAgency;
 let work: string;
 
 test.before(async () => {
@@ -25,11 +26,14 @@ test.before(async () => {
   hub = await startHubProcess({ env: { SWX_STAMP_INTERVAL_MS: '200' } });
   customs = await addAgency(hub, 'CUSTOMS');
   boft = await addAgency(hub, 'BOFT');
+  fda = await addAgency(hub, 'FDA');
   await addService(hub, 'customs.declaration', ['CUSTOMS'], ['BOFT']);
+  const topic = await hub.admin('PUT', '/api/topics/recall', { name: 'Recalls', notifiers: ['CUSTOMS'], receivers: ['BOFT', 'FDA'] });
+  assert.is(topic.status, 200, JSON.stringify(topic.body));
 });
 
 test.after(async () => {
-  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  for (const agency of [customs, boft, fda]) { agency?.client.close(); await agency?.receiver?.close(); }
   await hub?.stop();
 });
 
@@ -69,6 +73,21 @@ test('every record is time-stamped; the bundle verifies in swx and with the stoc
   assert.ok(digest, commands.join('\n'));
   const run = spawnSync('sh', ['-c', digest], { cwd: folder, encoding: 'utf8' });
   assert.ok(readFileSync(join(folder, 'signatures/received-base.txt'), 'utf8').includes(`sha-256=:${run.stdout.trim()}:`), 'the content digest the sender signed is the message bytes');
+});
+
+test('a notification\'s bundle holds each receiver\'s signed receipt under its own name, and each verifies', async () => {
+  const answer = await customs.client.send({ service: 'notify.recall', action: 'alert', contentType: 'application/json', body: Buffer.from('{"lot":"B-77"}') });
+  assert.is(answer.status, 202, JSON.stringify(answer.body));
+  const id = String(answer.body.id);
+  await waitFor('both receivers\' receipts', async () => (await evidenceOf(hub, id, ['delivered'])).filter((row) => row.stage === 'delivered').length === 2, 60_000);
+  const { folder, checks, commands } = await exportCheckedBundle(hub, id, ['received', 'delivered']);
+  assert.is(checks.filter((check) => check.check === 'delivered signature' && check.ok).length, 2, JSON.stringify(checks));
+  assert.ok(checks.every((check) => check.ok), JSON.stringify(checks.filter((check) => !check.ok)));
+  for (const receiver of ['BOFT', 'FDA']) {
+    assert.ok(commands.some((command) => command.startsWith('openssl') && command.includes(`signatures/delivered-${receiver}-`)), commands.join('\n'));
+    const cert = readFileSync(join(folder, `signatures/delivered-${receiver}-cert.pem`), 'utf8');
+    assert.is(cert, (receiver === 'BOFT' ? boft : fda).credential.certPem, `${receiver}'s receipt is signed with its own certificate`);
+  }
 });
 
 test('tampering with a bundle is caught by the manifest, its signature and the record hashes', async () => {

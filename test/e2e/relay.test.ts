@@ -205,7 +205,7 @@ test('a topic\'s notification over AS4 reaches BOFT behind hub B once, and not h
   assert.is(atB.find((row) => row.stage === 'received').service, 'notify.alerts');
   const bundle = await exportCheckedBundle(hubA, 'ALERT-0001', ['received', 'delivered']);
   assert.ok(bundle.checks.some((check) => check.check === 'delivered XML signature' && check.ok), JSON.stringify(bundle.checks));
-  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-signed.xml'), 'utf8'), new RegExp(`<eb:RefToMessageId>${copyOf('ALERT-0001', 'notify.alerts')}</eb:RefToMessageId>`));
+  assert.match(readFileSync(join(bundle.folder, 'signatures/delivered-BOFT-signed.xml'), 'utf8'), new RegExp(`<eb:RefToMessageId>${copyOf('ALERT-0001', 'notify.alerts')}</eb:RefToMessageId>`));
 });
 
 test('a copy for a receiver hub B\'s own tables do not allow, or do not know, is refused with the protocol\'s code, evidenced on both hubs, and reaches no one', async () => {
