@@ -103,7 +103,7 @@ export class As4Outbound implements Outbound {
       this.forget(key);
       return this.answered(partner, envelope.id, earlier);
     }
-    if (earlier && earlier.attempts > pmode.receptionAwareness.retrySeconds.length) await this.spent(partner, envelope.id, earlier, pmode);
+    if (earlier && earlier.attempts > pmode.receptionAwareness.retrySeconds.length) throw await this.spent(key, partner, envelope.id, earlier, pmode);
     const copy = this.copies.get(key);
     const composed: Sendable = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
       : streams ? await composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
@@ -126,7 +126,7 @@ export class As4Outbound implements Outbound {
         throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
       });
       const receipt = awaits && answer.body.length === 0 && answer.status >= 200 && answer.status < 300
-        ? await this.awaitReceipt(partner, envelope.id, send, pmode, deadlineMs, schedule)
+        ? await this.awaitReceipt(partner, envelope.id, send, deadlineMs, schedule)
         : await this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
       this.forget(key);
       return receipt;
@@ -143,7 +143,7 @@ export class As4Outbound implements Outbound {
    * may take and no longer than until the next resend; then the delivery stage holds it until that resend, when the
    * receipt may have come meanwhile.
    */
-  private async awaitReceipt(partner: Partner, messageId: string, send: AwaitedSend, pmode: As4Endpoint, deadlineMs: number, schedule: UnansweredDelivery['next']): Promise<Receipt> {
+  private async awaitReceipt(partner: Partner, messageId: string, send: AwaitedSend, deadlineMs: number, schedule: UnansweredDelivery['next']): Promise<Receipt> {
     const now = Date.now();
     const next = schedule(send.attempts, send.firstSentAt, now);
     const waitMs = Math.max(0, Math.min(deadlineMs, next.kind === 'resend' ? next.at - now : 0));
@@ -154,18 +154,24 @@ export class As4Outbound implements Outbound {
 
   /** The partner's own answer to a send: its receipt (checked when it came), or its Error signal, which fails this attempt. */
   private async answered(partner: Partner, messageId: string, send: AwaitedSend): Promise<Receipt> {
-    const { outcome, ...sent } = send;
+    const { outcome } = send;
     if (outcome?.kind === 'receipt') return { status: 200, duplicate: false, signature: outcome.signature, raw: outcome.raw };
-    // Taken: the next attempt, should the delivery stage make one, sends the message again.
-    await this.options.awaited.sent(partner.id, messageId, sent);
+    // Taken: the next attempt, should the delivery stage make one after this refusal, sends the message afresh.
+    await this.options.awaited.forget(partner.id, messageId);
     throw new DeliveryError(false, 'SWX_DELIVERY_REJECTED', `${partner.id} answered with an ebMS Error signal of its own: ${outcome?.kind === 'error' ? outcome.detail : 'none'}`);
   }
 
-  /** A send whose resends are spent and awaits its receipt no more: once the last wait has run, the delivery fails with EBMS:0301. */
-  private async spent(partner: Partner, messageId: string, send: AwaitedSend, pmode: As4Endpoint): Promise<never> {
+  /**
+   * A send whose resends are spent: it awaits its receipt through the last wait, then the delivery fails with EBMS:0301
+   * and the send is awaited no more (a Receipt after that answers nothing; an operator's resend starts afresh).
+   */
+  private async spent(key: string, partner: Partner, messageId: string, send: AwaitedSend, pmode: As4Endpoint): Promise<UnansweredDelivery> {
     const schedule = awaitSchedule({ messageId, ...send }, pmode.receptionAwareness);
-    if (schedule(send.attempts, send.firstSentAt, Date.now()).kind === 'failed') await this.options.awaited.forget(partner.id, messageId);
-    throw new UnansweredDelivery(false, `${partner.id} sent no receipt for ${messageId} after ${send.attempts} sends`, schedule);
+    if (schedule(send.attempts, send.firstSentAt, Date.now()).kind === 'failed') {
+      await this.options.awaited.forget(partner.id, messageId);
+      this.forget(key);
+    }
+    return new UnansweredDelivery(false, `${partner.id} sent no receipt for ${messageId} after ${send.attempts} sends`, schedule);
   }
 
   private keep(key: string, composed: Sendable): void {
