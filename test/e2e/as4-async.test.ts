@@ -35,8 +35,10 @@ let hubASign: string;
 let gateway: Credential;
 let rogue: Credential;
 let msh: Server;
-/** What hub A POSTed to the gateway's MSH, in order. */
-const atGateway: { contentType: string; body: Buffer }[] = [];
+/** What hub A POSTed to the gateway's MSH, in order, and what the MSH answered. */
+const atGateway: { contentType: string; body: Buffer; status: number }[] = [];
+/** How many signals the MSH still answers 503, as an MSH that is down for a moment. */
+let signalsRefused = 0;
 const work = mkdtempSync(join(tmpdir(), 'swx-as4-async-'));
 
 test.before(async () => {
@@ -56,7 +58,15 @@ test.before(async () => {
   msh = createHttpsServer({ key: tls.keyPem, cert: tls.certPem }, (req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => { atGateway.push({ contentType: String(req.headers['content-type']), body: Buffer.concat(chunks) }); res.writeHead(200); res.end(); });
+    req.on('end', () => {
+      const contentType = String(req.headers['content-type']);
+      const refuse = contentType.startsWith('application/soap+xml') && signalsRefused > 0;
+      if (refuse) signalsRefused -= 1;
+      const status = refuse ? 503 : 200;
+      atGateway.push({ contentType, body: Buffer.concat(chunks), status });
+      res.writeHead(status);
+      res.end();
+    });
   });
   await new Promise<void>((resolve) => msh.listen(0, '127.0.0.1', resolve));
   const put = await hubA.admin('PUT', '/api/partners/ASYNCGW', {
@@ -179,6 +189,18 @@ test('a partner\'s message under an async P-Mode: 200 with no body, then hub A\'
   await waitFor('the repeat evidenced', async () => Number((await stagesOf(hubA, [messageId]))[messageId]?.duplicate ?? 0) === 1, 30_000);
   const rows = await evidenceOf(hubA, messageId, ['received', 'delivered', 'duplicate'], 30_000);
   assert.is(rows.filter((row) => row.stage === 'delivered').length, 1, 'delivered to CUSTOMS once');
+});
+
+test('an MSH that cannot take the Receipt at first (503) gets it again on the delivery backoff', async () => {
+  const messageId = 'async-in-retried@gw.example';
+  const message = await gatewayMessage(messageId);
+  signalsRefused = 1;
+  assert.is((await postToHubA(message.body, message.contentType)).status, 200);
+  await waitFor('the Receipt sent again after the 503', () => signalsFor(messageId).length === 2, 30_000);
+  const [refused, taken] = signalsFor(messageId);
+  assert.equal([refused!.status, taken!.status], [503, 200]);
+  assert.equal(taken!.body, refused!.body, 'the same signed Receipt');
+  assert.ok(taken!.signal.receipt);
 });
 
 test('a refusal under an async P-Mode: 200 with no body, then hub A\'s signed Error signal at the partner\'s MSH, and the refusal evidenced', async () => {
