@@ -33,6 +33,12 @@ export interface SeparateReplyOptions {
 /** The largest answer read to a signal: an MSH answers one with nothing, or a short signal of its own. */
 const maxAnswerBytes = 1024 * 1024;
 
+/**
+ * Replies waiting to be sent again, at most: a partner that stays down while its messages keep coming would otherwise
+ * hold every reply in memory. Beyond it a reply is dropped, as after its last attempt: the partner's resend gets it.
+ */
+const maxWaiting = 10_000;
+
 /** A failure that passes with time: the partner unreachable, overloaded or failing itself. */
 const passing = (status: number) => status >= 500 || status === 408 || status === 429;
 
@@ -66,7 +72,7 @@ export class SeparateReplies {
     }
     const facts = { partner: reply.partner, refTo: reply.refToMessageId, url: reply.url.origin, attempt };
     if (!failure) return;
-    if (!failure.again || attempt >= this.options.maxAttempts || this.stopped) {
+    if (!failure.again || attempt >= this.options.maxAttempts || this.stopped || this.timers.size >= maxWaiting) {
       log.warn({ ...facts, detail: failure.detail }, `the ${reply.what} could not be sent to the partner; its resend of the message will get it again`);
       return;
     }
