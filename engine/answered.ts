@@ -5,19 +5,19 @@ import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 
 /** A KV key for a sender and message id: message ids hold characters keys may not. */
-const keyOf = (sender: string, messageId: string) => createHash('sha256').update(`${sender}\u0000${messageId}`).digest('base64url');
+export const answeredKey = (sender: string, messageId: string) => createHash('sha256').update(`${sender}\u0000${messageId}`).digest('base64url');
 
 export class AnsweredMessages<Answer> {
   constructor(private readonly kv: KV) {}
 
   /** What the message from `sender` was answered with, if it was received before and is still kept. */
   async earlier(sender: string, messageId: string): Promise<Answer | undefined> {
-    const entry = await this.kv.get(keyOf(sender, messageId));
+    const entry = await this.kv.get(answeredKey(sender, messageId));
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
     return entry.json<Answer>();
   }
 
   async remember(sender: string, messageId: string, answer: Answer): Promise<void> {
-    await this.kv.put(keyOf(sender, messageId), JSON.stringify(answer));
+    await this.kv.put(answeredKey(sender, messageId), JSON.stringify(answer));
   }
 }

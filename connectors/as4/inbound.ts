@@ -3,7 +3,9 @@
 // partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
 // the receipt stored for the first, its payload inflated and handed to
 // intake. A payload part of a body over the inline limit streams into the Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
-// Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after.
+// Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after. Where the
+// sender's P-Mode makes replies asynchronous, its Receipt or Error signal is POSTed to its MSH after an empty 200.
+// Signals on their own go to pull.ts (PullRequests) and answers.ts (Receipts and Error signals for what the hub sent).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';
@@ -26,6 +28,8 @@ import { EbmsError, ebmsErrorOf, type EbmsCode } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import type { As4Message, PartInfo, UserMessage } from './model.ts';
 import { receiverOf, senderOf, serviceOf, type As4Partner } from './parties.ts';
+import { takeAnswer } from './answers.ts';
+import type { AwaitedReceipts } from './awaited.ts';
 import { answerSignal, type As4PullOptions } from './pull.ts';
 import { checkAs4Security } from './security.ts';
 import type { As4Settings } from './settings.ts';
@@ -53,6 +57,10 @@ export interface As4InboundOptions {
   clockSkewSeconds: number;
   /** What answers PullRequests and the Receipts for pulled messages. */
   pull: As4PullOptions;
+  /** The sends awaiting a receipt of their own, which Receipts and Error signals POSTed here settle. */
+  awaited: AwaitedReceipts;
+  /** Sends a signal of the hub's to the partner's MSH on a connection of its own (a P-Mode with asynchronous replies). */
+  sendSignal(to: As4Partner, xml: string, refToMessageId: string, what: string): Promise<void>;
 }
 
 /** The hub's SWX_* code an ebMS refusal is evidenced and counted under, when the error does not carry one. */
@@ -81,7 +89,9 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
   router.add('POST', settings.path, async (req: IncomingMessage, res: ServerResponse) => {
     const partial: RefusedSubmission = { protocol: 'as4', payload: Buffer.alloc(0) };
     let message: As4Message | undefined;
-    let accepted: { message: As4Message; sender: string; profile: As4Partner['pmode']['profile'] };
+    /** The authenticated sender, once known: its P-Mode says whether its signals go on the connection or apart. */
+    let from: As4Partner | undefined;
+    let accepted: { message: As4Message; sender: As4Partner };
     let streamed: StreamedPayload | undefined;
     try {
       const contentType = header(req, 'content-type') ?? '';
@@ -102,7 +112,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
-        const answer = await answerSignal(message, user, partial, options.pull);
+        const answer = user.pullRequest ? await answerSignal(message, user, partial, options.pull) : await takeAnswer(message, user, partial, options);
         res.writeHead(answer.status, { ...(answer.contentType ? { 'content-type': answer.contentType } : {}), 'content-length': String(answer.body.length) });
         res.end(answer.body);
         return;
@@ -134,6 +144,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       await admit(options.trust, signer, 'agency-signing', 'the signing certificate').catch((error: unknown) => { throw ebmsErrorOf(error, messageId); });
 
       // Authenticated from here: refusals are evidenced as this partner's, the original signed envelope kept with them.
+      from = sender;
       Object.assign(partial, {
         id: messageId,
         claimedId: undefined,
@@ -152,27 +163,29 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
         await discardStored(options.payloads, partial);
         await evidenceRepeat(options.evidence, partial);
         messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
-        reply(res, 200, stored);
+        answer(res, 200, stored, sender, messageId, 'AS4 Receipt', options);
         return;
       }
       const payload = streamed ? { payload: Buffer.alloc(0), contentType: payloadType(user.parts[0]!, streamed.attachment) } : await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
       Object.assign(partial, payload);
       const taken = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
-      accepted = { message, sender: sender.partner.id, profile: sender.pmode.profile };
+      accepted = { message, sender };
     } catch (error) {
-      await refuse(req, res, options, partial, message, error);
+      await refuse(req, res, options, partial, message, from, error);
       return;
     }
     // Outside the try: the message is accepted whatever happens to its receipt, so it is never evidenced as refused.
     // A receipt that cannot be made or kept is the hub's trouble: EBMS:0004 (HTTP 500), and the sender's resend, which
     // intake takes as a duplicate, gets one.
     try {
-      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, accepted.profile) }, options.signatures.signSoap);
-      await options.received.remember(accepted.sender, accepted.message.message.messageInfo.messageId, receipt);
-      reply(res, 200, receipt);
+      const { sender } = accepted;
+      const messageId = accepted.message.message.messageInfo.messageId;
+      const receipt = await signAs4(receiptEnvelope(accepted.message), { keyPem: options.signing.keyPem, certPem: options.signing.certPem, signatureAlgorithm: signatureAlgorithm(options.signing, sender.pmode.profile) }, options.signatures.signSoap);
+      await options.received.remember(sender.partner.id, messageId, receipt);
+      answer(res, 200, receipt, sender, messageId, 'AS4 Receipt', options);
     } catch (error) {
-      log.error({ err: error, from: accepted.sender, id: partial.id }, 'an accepted AS4 message\'s receipt could not be signed or kept');
+      log.error({ err: error, from: accepted.sender.partner.id, id: partial.id }, 'an accepted AS4 message\'s receipt could not be signed or kept');
       const signal = errorEnvelope([new EbmsError('EBMS:0004', 'the message was accepted, but its receipt could not be made; send it again for the receipt', { refToMessageInError: partial.id })]);
       const xml = await signAs4(signal, { keyPem: options.signing.keyPem, certPem: options.signing.certPem }, options.signatures.signSoap).catch(() => '');
       if (!res.headersSent) reply(res, 500, xml);
@@ -210,6 +223,23 @@ async function discardStored(payloads: Payloads, partial: RefusedSubmission): Pr
   await payloads.discard(partial.stored).catch((error: unknown) => log.warn({ err: error, ref: partial.stored?.payloadRef }, 'a refused AS4 payload could not be removed'));
   delete partial.stored;
 }
+
+/**
+ * The hub's signal about a sender's message: on the HTTP answer, or, where the sender's P-Mode makes replies
+ * asynchronous, an empty 200 at once and the signal POSTed to its MSH after (retried while it cannot take it).
+ */
+function answer(res: ServerResponse, status: number, xml: string, sender: As4Partner, messageId: string, what: string, options: Pick<As4InboundOptions, 'sendSignal'>): void {
+  if (!repliesApart(sender)) {
+    reply(res, status, xml);
+    return;
+  }
+  res.writeHead(200, { 'content-length': '0' });
+  res.end();
+  options.sendSignal(sender, xml, messageId, what).catch((error: unknown) => log.warn({ err: error, partner: sender.partner.id, id: messageId }, `the ${what} could not be sent to the partner's MSH`));
+}
+
+/** Whether the sender's P-Mode asks for the hub's signals apart (PMode[1].Security.SendReceipt.ReplyPattern = Callback). */
+const repliesApart = (sender: As4Partner) => sender.pmode.receipt.reply === 'async' && sender.pmode.url !== undefined;
 
 function reply(res: ServerResponse, status: number, xml: string): void {
   const body = Buffer.from(xml, 'utf8');
@@ -278,7 +308,7 @@ async function evidenceRepeat(evidence: EvidenceLog, partial: RefusedSubmission)
 }
 
 /** A refusal: evidence (counted before authentication), then the signed Error signal with its HTTP status. */
-async function refuse(req: IncomingMessage, res: ServerResponse, options: As4InboundOptions, partial: RefusedSubmission, message: As4Message | undefined, error: unknown): Promise<void> {
+async function refuse(req: IncomingMessage, res: ServerResponse, options: As4InboundOptions, partial: RefusedSubmission, message: As4Message | undefined, from: As4Partner | undefined, error: unknown): Promise<void> {
   const messageId = message?.message.messageInfo.messageId;
   const ebms = ebmsErrorOf(error, messageId);
   if (ebms.code === 'EBMS:0004') log.error({ err: error, from: partial.from, id: messageId }, 'AS4 message not accepted: internal error');
@@ -299,7 +329,9 @@ async function refuse(req: IncomingMessage, res: ServerResponse, options: As4Inb
       if (status === 503 || status === 429) res.setHeader('retry-after', '1');
       // A body not read to its end cannot be followed by another request on this connection.
       if (!req.complete) res.setHeader('connection', 'close');
-      reply(res, status, xml);
+      // The hub's caps (413, 429, 503) answer on the connection: the sender must hear at once to send again.
+      if (from && messageId && !capacityCodes.has(swxCode)) answer(res, status, xml, from, messageId, 'AS4 Error signal', options);
+      else reply(res, status, xml);
     }
   } catch (signError) {
     log.error({ err: signError }, 'the AS4 Error signal could not be signed');

@@ -4,6 +4,8 @@
 // message layer below it (reading and writing messages and signals, P-Modes and their algorithm profiles, payload
 // compression, the ebMS error codes) is exported for the tests and `swx verify`.
 import { registerConnector } from '../../engine/connector.ts';
+import { SeparateReplies } from '../../engine/separate-replies.ts';
+import { AwaitedReceipts, awaitedBucket } from './awaited.ts';
 import { duplicatesBucket, ReceivedMessages } from './duplicates.ts';
 import { mountAs4Inbound } from './inbound.ts';
 import { probeHttps } from '../../engine/probe.ts';
@@ -14,7 +16,7 @@ import { as4Settings, type As4Settings } from './settings.ts';
 
 registerConnector<As4Settings, typeof as4Endpoint['_output']>({
   protocol: 'as4',
-  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed and encrypted UserMessages in and out, signed non-repudiation receipts, ebMS error signals, duplicate detection',
+  summary: 'eDelivery AS4 (ebMS 3.0) one-way push and pull: signed and encrypted UserMessages in and out, signed non-repudiation receipts and ebMS error signals, on the HTTP answer or asynchronous, duplicate detection',
   settings: as4Settings,
   endpoint: as4Endpoint,
   serves: as4Serves,
@@ -24,15 +26,19 @@ registerConnector<As4Settings, typeof as4Endpoint['_output']>({
     const received = new ReceivedMessages(await bucket(duplicatesBucket, settings.duplicateHorizonSeconds));
     // A pulled message is remembered as long as the inbox keeps it handed out, and as long again for a late Receipt.
     const pulled = await bucket(pulledBucket, 2 * config.delivery.inboxVisibilitySeconds);
+    // A send awaits its own receipt through its P-Mode's resends, which the duplicate horizon bounds as well.
+    const awaited = new AwaitedReceipts(await bucket(awaitedBucket, settings.duplicateHorizonSeconds));
+    const replies = new SeparateReplies(config.delivery);
+    const outbound = new As4Outbound(identity, registry, trust, signatures, {
+      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes, awaited, replies,
+    });
     mountAs4Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, decryption: identity.encryption, budget, received,
       maxMessageBytes, maxPayloadBytes, payloads, maxStreamedBytes: config.limits.maxStreamedBodyBytes, clockSkewSeconds: config.clockSkewSeconds,
       pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
+      awaited, sendSignal: (to, xml, refTo, what) => outbound.sendSignal(to, xml, refTo, what),
     });
-    const outbound = new As4Outbound(identity, registry, trust, signatures, {
-      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes,
-    });
-    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls) };
+    return { outbound, stop: () => { replies.stop(); awaited.close(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls) };
   },
 });
 
@@ -75,7 +81,7 @@ export {
 } from './write.ts';
 export { compress, decompress, defaultInflateLimits, gzipType, mayCompress, type InflateLimits } from './compression.ts';
 export { algorithmsOf, as4Endpoint, as4Serves, checkProfile, profiles, type As4Endpoint, type ProfileName, type UsedAlgorithms } from './pmode.ts';
-export { checkReceipt, errorsEnd, nextStep, type NextStep, type Outstanding, type RetryPolicy, type SentMessage } from './reception.ts';
+export { awaitSchedule, checkReceipt, errorsEnd, nextStep, type NextStep, type Outstanding, type RetryPolicy, type SentMessage } from './reception.ts';
 export { checkAs4Security, type As4SecurityOptions } from './security.ts';
 export { readAs4Body, type As4Body } from './body.ts';
 export { as4Settings, swxPartyIdType, type As4Settings } from './settings.ts';

@@ -3,7 +3,9 @@
 // WS-Security with the algorithm the partner's profile fixes, encrypted to the partner when it says, over mutual TLS (a
 // payload over the limit streamed from the Object Store, signed with the SHA-256 it is kept with); the partner's signed
 // Receipt, its signature judged through the trust store and its references against what was signed, is the delivery's
-// receipt. A send left without one is resent on the P-Mode's reception-awareness schedule, then fails with EBMS:0301.
+// receipt. Under a P-Mode with asynchronous receipts the partner answers 200 and POSTs its receipt to the hub on its
+// own (answers.ts); the delivery waits for it (awaited.ts). A send left without one is resent on the P-Mode's
+// reception-awareness schedule, then fails with EBMS:0301. The hub's own asynchronous replies leave from here too.
 import type { Agent } from 'node:https';
 import { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
@@ -12,14 +14,18 @@ import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
+import type { SeparateReplies } from '../../engine/separate-replies.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { checkWsSecurity, digestableAsStreamed } from '../../engine/trust/index.ts';
 import { composeStreamedUserMessage, composeUserMessage, sendable, whole, type ComposedMessage, type StreamedMessage } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
 import { readAs4Message } from './message.ts';
 import { as4Endpoint, type As4Endpoint } from './pmode.ts';
-import { checkReceipt, resendSchedule, type SentMessage } from './reception.ts';
+import { awaitSchedule, checkReceipt, resendSchedule, type SentMessage } from './reception.ts';
+import type { AwaitedReceipts, AwaitedSend } from './awaited.ts';
+import type { As4Partner } from './parties.ts';
 import type { As4Settings } from './settings.ts';
+import { soapContentType } from './write.ts';
 
 export interface As4OutboundOptions {
   settings: As4Settings;
@@ -28,6 +34,10 @@ export interface As4OutboundOptions {
   clockSkewSeconds: number;
   /** The largest payload sent: the signature needs the part whole. */
   maxPayloadBytes: number;
+  /** The sends awaiting a receipt of their own (P-Modes with receipt.reply "async"), shared by the hub processes. */
+  awaited: AwaitedReceipts;
+  /** Sends the hub's own receipts and errors that go on a connection of their own. */
+  replies: SeparateReplies;
 }
 
 /** The largest answer read: a Receipt copies the message's references, an Error signal a detail; neither is large. */
@@ -86,6 +96,16 @@ export class As4Outbound implements Outbound {
       throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
+    // A topic's or channel's message goes to each receiver as its own copy, under its own MessageId.
+    const messageId = deliveryMessageId(envelope);
+    // The receipt comes on its own: the partner may have answered an earlier send since (or its sends are spent).
+    const awaits = pmode.receipt.reply === 'async' && pmode.receipt.required;
+    const earlier = awaits ? await this.options.awaited.get(partner.id, messageId) : undefined;
+    if (earlier?.outcome) {
+      this.forget(key);
+      return this.answered(partner, messageId, earlier);
+    }
+    if (earlier && earlier.attempts > pmode.receptionAwareness.retrySeconds.length) throw await this.spent(key, partner, messageId, earlier, pmode);
     const copy = this.copies.get(key);
     const composed: Sendable = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
       : streams ? await composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
@@ -94,7 +114,11 @@ export class As4Outbound implements Outbound {
 
     const url = new URL(pmode.url);
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, composed.length);
+    const sentAt = Date.now();
+    const send: AwaitedSend = { references: [...composed.references], attempts: (earlier?.attempts ?? 0) + 1, firstSentAt: earlier?.firstSentAt ?? sentAt, lastSentAt: sentAt };
+    const schedule = awaits ? awaitSchedule({ messageId, ...send }, pmode.receptionAwareness) : resendSchedule(messageId, pmode.receptionAwareness);
     try {
+      if (awaits) await this.options.awaited.sent(partner.id, messageId, send);
       const answer = await postHttps(url, {
         headers: { 'content-type': composed.contentType, 'content-length': String(composed.length) },
         agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
@@ -103,15 +127,53 @@ export class As4Outbound implements Outbound {
         const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
         throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
       });
-      const receipt = await this.judge(answer, partner, pmode, { messageId: deliveryMessageId(envelope), references: composed.references });
+      const receipt = awaits && answer.body.length === 0 && answer.status >= 200 && answer.status < 300
+        ? await this.awaitReceipt(partner, messageId, send, deadlineMs, schedule)
+        : await this.judge(answer, partner, pmode, { messageId, references: composed.references });
       this.forget(key);
       return receipt;
     } catch (error) {
-      const failure = pmode.receipt.required ? UnansweredDelivery.of(error, resendSchedule(deliveryMessageId(envelope), pmode.receptionAwareness)) : error;
+      const failure = pmode.receipt.required ? UnansweredDelivery.of(error, schedule) : error;
       // Kept for the retry only when one follows: a transient failure, or a send left without its receipt.
       if (!(failure instanceof DeliveryError) || !(failure.transient || failure instanceof UnansweredDelivery)) this.forget(key);
       throw failure;
     }
+  }
+
+  /**
+   * Waits for the receipt of a send the partner took without one (HTTP 2xx, empty), as long as a synchronous answer
+   * may take and no longer than until the next resend; then the delivery stage holds it until that resend, when the
+   * receipt may have come meanwhile.
+   */
+  private async awaitReceipt(partner: Partner, messageId: string, send: AwaitedSend, deadlineMs: number, schedule: UnansweredDelivery['next']): Promise<Receipt> {
+    const now = Date.now();
+    const next = schedule(send.attempts, send.firstSentAt, now);
+    const waitMs = Math.max(0, Math.min(deadlineMs, next.kind === 'resend' ? next.at - now : 0));
+    const outcome = await this.options.awaited.outcome(partner.id, messageId, waitMs);
+    if (!outcome) throw new DeliveryError(false, 'SWX_RECEIPT_MISSING', `${partner.id} took send ${send.attempts} of ${messageId} and sent no receipt of its own within ${Math.round(waitMs / 1000)} s`);
+    return this.answered(partner, messageId, { ...send, outcome });
+  }
+
+  /** The partner's own answer to a send: its receipt (checked when it came), or its Error signal, which fails this attempt. */
+  private async answered(partner: Partner, messageId: string, send: AwaitedSend): Promise<Receipt> {
+    const { outcome } = send;
+    if (outcome?.kind === 'receipt') return { status: 200, duplicate: false, signature: outcome.signature, raw: outcome.raw };
+    // Taken: the next attempt, should the delivery stage make one after this refusal, sends the message afresh.
+    await this.options.awaited.forget(partner.id, messageId);
+    throw new DeliveryError(false, 'SWX_DELIVERY_REJECTED', `${partner.id} answered with an ebMS Error signal of its own: ${outcome?.kind === 'error' ? outcome.detail : 'none'}`);
+  }
+
+  /**
+   * A send whose resends are spent: it awaits its receipt through the last wait, then the delivery fails with EBMS:0301
+   * and the send is awaited no more (a Receipt after that answers nothing; an operator's resend starts afresh).
+   */
+  private async spent(key: string, partner: Partner, messageId: string, send: AwaitedSend, pmode: As4Endpoint): Promise<UnansweredDelivery> {
+    const schedule = awaitSchedule({ messageId, ...send }, pmode.receptionAwareness);
+    if (schedule(send.attempts, send.firstSentAt, Date.now()).kind === 'failed') {
+      await this.options.awaited.forget(partner.id, messageId);
+      this.forget(key);
+    }
+    return new UnansweredDelivery(false, `${partner.id} sent no receipt for ${messageId} after ${send.attempts} sends`, schedule);
   }
 
   private keep(key: string, composed: Sendable): void {
@@ -172,6 +234,15 @@ export class As4Outbound implements Outbound {
     const refusal = await this.trust.check(signer.parsed, 'agency-signing');
     if (refusal) throw new DeliveryError(refusal.code === 'SWX_CERT_REVOCATION_UNKNOWN', 'SWX_RECEIPT_INVALID', `${partner.id}'s receipt is signed with ${security.thumbprint}: ${refusal.code}: ${refusal.detail}`);
     return { status: answer.status, duplicate: false, signature: { ...security.signature, certificate: signer.certificate.toString() }, raw: text };
+  }
+
+  /** A signal of the hub's POSTed to the partner's MSH on a connection of its own, in the background, retried while it cannot take it. */
+  async sendSignal(to: As4Partner, xml: string, refToMessageId: string, what: string): Promise<void> {
+    if (!to.pmode.url) throw new SwxError('SWX_UNKNOWN_RECEIVER', `${to.partner.id}: its as4 P-Mode has no url to send the ${what} to`);
+    await this.options.replies.send({
+      partner: to.partner.id, refToMessageId, what, url: new URL(to.pmode.url), agent: this.agent(to.partner.id),
+      headers: { 'content-type': soapContentType }, body: Buffer.from(xml, 'utf8'),
+    });
   }
 
   close(): void {

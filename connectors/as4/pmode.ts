@@ -69,7 +69,8 @@ export const as4Endpoint = z.object({
   receipt: z.object({
     required: z.boolean().default(true),
     signed: z.boolean().default(true).describe('a non-repudiation receipt, signed'),
-    reply: z.enum(['sync', 'async']).default('sync').describe('sync: on the HTTP response; async: as a message of its own'),
+    reply: z.enum(['sync', 'async']).default('sync')
+      .describe('sync: receipts and Error signals on the HTTP response, both ways; async: the HTTP answer is empty and they are POSTed as messages of their own, the hub\'s to url, the partner\'s to the hub\'s AS4 path'),
   }).strict().default({ required: true, signed: true, reply: 'sync' }),
   receptionAwareness: z.object({
     retrySeconds: z.array(z.number().int().positive().max(7 * 24 * 3600)).max(20).default([60, 300, 900, 3600])
@@ -85,6 +86,9 @@ export const as4Endpoint = z.object({
 }).strict().superRefine((endpoint, context) => {
   if (endpoint.mep.binding === 'push' && !endpoint.url) context.addIssue({ code: 'custom', path: ['url'], message: 'a push P-Mode needs the url the hub POSTs to' });
   if (endpoint.mep.binding === 'pull' && endpoint.url) context.addIssue({ code: 'custom', path: ['url'], message: 'a pull P-Mode has no url: the partner pulls' });
+  if (endpoint.mep.binding === 'pull' && endpoint.receipt.reply === 'async') {
+    context.addIssue({ code: 'custom', path: ['receipt', 'reply'], message: 'asynchronous replies go to the partner\'s url, which a pull P-Mode has not' });
+  }
   const { encrypt, encryptionCertificate } = endpoint.security;
   if (endpoint.profile === 'eDelivery-AS4-2.0' && endpoint.security.keyTransport !== 'rsa-oaep') {
     context.addIssue({ code: 'custom', path: ['security', 'keyTransport'], message: 'eDelivery-AS4-2.0 transports no key by RSA: it agrees one with X25519' });

@@ -11,7 +11,7 @@ import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { RefusedSubmission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
+import type { CertificateCheck, PayloadVerifiers, WsSecurityResult, XmlSigners } from '../../engine/trust/index.ts';
 import { composeUserMessage } from './compose.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
@@ -49,55 +49,55 @@ interface Handed { token: string; references: ReferenceCopy[]; id?: string }
 const pulledKey = (partner: string, messageId: string) => createHash('sha256').update(`${partner}\u0000${messageId}`).digest('base64url');
 
 /**
- * The partner that signed a signal, among `candidates` (pull P-Modes): its signature judged under the profile of the
- * candidates that use its algorithm, the certificate registered to one of them and trusted. EBMS:0101 otherwise.
+ * The partner that signed a signal, among `candidates`: its signature judged under the profile of the candidates that
+ * use its algorithm (fresh within `freshnessSeconds`, default the WS-Security check's), the certificate registered to
+ * one of them and trusted. EBMS:0101 otherwise.
  */
-async function signerOf(message: As4Message, candidates: As4Partner[], options: As4PullOptions): Promise<{ sender: As4Partner; security: Awaited<ReturnType<typeof checkAs4Security>> }> {
+export async function signerOf(message: As4Message, candidates: As4Partner[], options: Pick<As4PullOptions, 'registry' | 'trust' | 'signatures' | 'clockSkewSeconds'>, freshnessSeconds?: number): Promise<{ sender: As4Partner; security: WsSecurityResult; certificatePem: string }> {
   const messageId = message.message.messageInfo.messageId;
   const used = algorithmsOf(message).signature;
   const profile = candidates.find((c) => profiles[c.pmode.profile].signature === used)?.pmode.profile ?? candidates[0]!.pmode.profile;
-  const security = await checkAs4Security(message, { profile, attachments: [], verifyXml: options.signatures.verifyXml, clockSkewSeconds: options.clockSkewSeconds });
+  const security = await checkAs4Security(message, {
+    profile, attachments: [], verifyXml: options.signatures.verifyXml, clockSkewSeconds: options.clockSkewSeconds, ...(freshnessSeconds ? { freshnessSeconds } : {}),
+  });
   const signer = options.registry.keyByThumbprint(security.thumbprint);
   const sender = candidates.find((c) => c.partner.id === signer?.partner.id);
   if (!signer || !sender) {
-    throw new EbmsError('EBMS:0101', `the signing certificate ${security.thumbprint} is not registered to a partner that pulls here`, { refToMessageInError: messageId, origin: 'security', swxCode: 'SWX_SIG_KEY_MISMATCH' });
+    throw new EbmsError('EBMS:0101', `the signing certificate ${security.thumbprint} is not registered to a partner that may send this signal here`, { refToMessageInError: messageId, origin: 'security', swxCode: 'SWX_SIG_KEY_MISMATCH' });
   }
   await admit(options.trust, signer, 'agency-signing', 'the signing certificate').catch((error: unknown) => { throw ebmsErrorOf(error, messageId); });
-  return { sender, security };
+  return { sender, security, certificatePem: signer.certificate.toString() };
 }
 
-const pullPartners = (registry: Registry) => as4Partners(registry).filter(({ partner, pmode }) => pmode.mep.binding === 'pull' && partner.receive === 'pull');
+/** The partners that may pull here, and so send Receipts for what they pulled. */
+export const pullPartners = (registry: Registry) => as4Partners(registry).filter(({ partner, pmode }) => pmode.mep.binding === 'pull' && partner.receive === 'pull');
 
-/** Answers a PullRequest or a Receipt for a pulled message; `partial` learns the sender once it is authenticated. */
+/** Answers a PullRequest; `partial` learns the sender once it is authenticated. Receipts are answers.ts's. */
 export async function answerSignal(message: As4Message, signal: SignalMessage, partial: RefusedSubmission, options: As4PullOptions): Promise<SignalAnswer> {
   const messageId = signal.messageInfo.messageId;
-  const notServed = (detail: string) => new EbmsError('EBMS:0008', detail, { refToMessageInError: messageId, faultCode: 'Sender' });
-  if (signal.pullRequest) {
-    const mpc = signal.pullRequest.mpc;
-    const candidates = pullPartners(options.registry).filter(({ pmode }) => pmode.mep.binding === 'pull' && pmode.mep.mpc === mpc);
-    if (candidates.length === 0) throw new EbmsError('EBMS:0010', `no P-Mode of this hub lets a partner pull from MPC ${mpc.slice(0, 300)}`, { refToMessageInError: messageId, swxCode: 'SWX_AUTH_UNKNOWN_CERT' });
-    const { sender } = await signerOf(message, candidates, options);
-    partial.from = sender.partner.id;
-    return pull(sender, messageId, options);
+  if (!signal.pullRequest) throw new EbmsError('EBMS:0008', 'this hub takes UserMessages, PullRequests, and Receipts and Error signals for what it sent; not this signal', { refToMessageInError: messageId, faultCode: 'Sender' });
+  const mpc = signal.pullRequest.mpc;
+  const candidates = pullPartners(options.registry).filter(({ pmode }) => pmode.mep.binding === 'pull' && pmode.mep.mpc === mpc);
+  if (candidates.length === 0) throw new EbmsError('EBMS:0010', `no P-Mode of this hub lets a partner pull from MPC ${mpc.slice(0, 300)}`, { refToMessageInError: messageId, swxCode: 'SWX_AUTH_UNKNOWN_CERT' });
+  const { sender } = await signerOf(message, candidates, options);
+  partial.from = sender.partner.id;
+  return pull(sender, messageId, options);
+}
+
+/** A pulled message's Receipt from the partner that pulled it (authenticated): checked against what the hub signed, it acknowledges the delivery. */
+export async function acknowledgePulled(message: As4Message, signal: SignalMessage, sender: As4Partner, security: WsSecurityResult, options: As4PullOptions): Promise<SignalAnswer> {
+  const messageId = signal.messageInfo.messageId;
+  const ref = signal.messageInfo.refToMessageId;
+  const entry = ref === undefined ? undefined : await options.pulled.get(pulledKey(sender.partner.id, ref));
+  if (!ref || !entry || entry.operation !== 'PUT' || entry.length === 0) {
+    throw new EbmsError('EBMS:0302', `the Receipt answers ${ref?.slice(0, 200) ?? 'no message'}, which was not handed to ${sender.partner.id} (or its visibility time has passed)`, { refToMessageInError: messageId, faultCode: 'Sender' });
   }
-  if (signal.receipt) {
-    const candidates = pullPartners(options.registry);
-    if (candidates.length === 0) throw notServed('this hub takes Receipts on their own only for pulled messages, and no partner pulls here');
-    const { sender, security } = await signerOf(message, candidates, options);
-    partial.from = sender.partner.id;
-    const ref = signal.messageInfo.refToMessageId;
-    const entry = ref === undefined ? undefined : await options.pulled.get(pulledKey(sender.partner.id, ref));
-    if (!ref || !entry || entry.operation !== 'PUT' || entry.length === 0) {
-      throw new EbmsError('EBMS:0302', `the Receipt answers ${ref?.slice(0, 200) ?? 'no message'}, which was not handed to ${sender.partner.id} (or its visibility time has passed)`, { refToMessageInError: messageId, faultCode: 'Sender' });
-    }
-    const handed = entry.json<Handed>();
-    const invalid = checkReceipt(signal, { messageId: ref, references: handed.references }, sender.pmode.receipt.signed);
-    if (invalid) throw new EbmsError('EBMS:0302', invalid.detail, { refToMessageInError: messageId, faultCode: 'Sender' });
-    await options.inbox.acknowledge(sender.partner.id, [{ id: handed.id ?? ref, token: handed.token }], { raw: message.envelope.raw.toString(), signature: security.signature });
-    await options.pulled.delete(pulledKey(sender.partner.id, ref));
-    return { status: 200, body: Buffer.alloc(0) };
-  }
-  throw notServed('this hub takes UserMessages, PullRequests and Receipts for pulled messages; not this signal');
+  const handed = entry.json<Handed>();
+  const invalid = checkReceipt(signal, { messageId: ref, references: handed.references }, sender.pmode.receipt.signed);
+  if (invalid) throw new EbmsError('EBMS:0302', invalid.detail, { refToMessageInError: messageId, faultCode: 'Sender' });
+  await options.inbox.acknowledge(sender.partner.id, [{ id: handed.id ?? ref, token: handed.token }], { raw: message.envelope.raw.toString(), signature: security.signature });
+  await options.pulled.delete(pulledKey(sender.partner.id, ref));
+  return { status: 200, body: Buffer.alloc(0) };
 }
 
 /** The next delivery waiting for `sender` as a signed UserMessage, or the signed EBMS:0006 warning when none waits. */

@@ -54,10 +54,25 @@ export function resendSchedule(messageId: string, policy: RetryPolicy): (sends: 
     const step = nextStep(outstanding, policy, now);
     if (step.kind === 'resend') return { kind: 'resend', at: step.at };
     // The receipt answers on the connection (sync reply): after the last send there is nothing left to wait for.
-    const error = missingReceipt(outstanding, now);
-    return { kind: 'failed', code: 'SWX_RECEIPT_MISSING', detail: `${error.code} ${error.shortDescription}: ${error.detail}` };
+    return failed(missingReceipt(outstanding, now));
   };
 }
+
+/**
+ * The schedule of a UserMessage whose receipt comes on its own (async reply), from the sends the outbound recorded:
+ * the next resend counted from the last send, not from when the delivery stopped waiting; after the last send, one
+ * more attempt once its wait has run, which sends nothing (AwaitedReceipts: the receipt may be there by then), then
+ * EBMS:0301.
+ */
+export function awaitSchedule(outstanding: Outstanding, policy: RetryPolicy): (sends: number, firstSentAt: number, now: number) => ResendStep {
+  return (_sends, _firstSentAt, now) => {
+    const step = nextStep(outstanding, policy, now);
+    if (step.kind === 'failed') return failed(step.error);
+    return { kind: 'resend', at: step.kind === 'resend' ? step.at : step.until };
+  };
+}
+
+const failed = (error: EbmsError): ResendStep => ({ kind: 'failed', code: 'SWX_RECEIPT_MISSING', detail: `${error.code} ${error.shortDescription}: ${error.detail}` });
 
 /** The message as sent: its MessageId and the references of its signature, which a non-repudiation receipt must copy. */
 export interface SentMessage {

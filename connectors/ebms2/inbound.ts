@@ -46,8 +46,8 @@ export interface Ebms2InboundOptions {
   /** What became of a message, for StatusRequest. */
   messages: Messages;
   maxMessageBytes: number;
-  /** Sends a signal to the partner on its own connection (an Acknowledgment asked for without SyncReply). */
-  sendSignal(partner: Ebms2Partner, xml: string): Promise<void>;
+  /** Sends a signal to the partner on its own connection (an Acknowledgment asked for without SyncReply), with retries. */
+  sendSignal(partner: Ebms2Partner, xml: string, refToMessageId: string): Promise<void>;
 }
 
 /** Refusals of the hub's capacity and caps keep their own HTTP status (413, 429, 431, 503): 4xx, never a 500. */
@@ -172,7 +172,7 @@ function answerWith(acknowledgment: string | undefined, message: EbmsMessage, se
   if (!acknowledgment) return { status: 200 };
   if (message.syncReply) return { status: 200, xml: acknowledgment };
   setImmediate(() => {
-    options.sendSignal(sender, acknowledgment).catch((error: unknown) => log.warn({ err: error, partner: sender.partner.id, id: message.header.messageId }, 'the ebMS Acknowledgment could not be sent to the partner'));
+    options.sendSignal(sender, acknowledgment, message.header.messageId).catch((error: unknown) => log.warn({ err: error, partner: sender.partner.id, id: message.header.messageId }, 'the ebMS Acknowledgment could not be sent to the partner'));
   });
   return { status: 200 };
 }

@@ -6,6 +6,7 @@
 import { AnsweredMessages } from '../../engine/answered.ts';
 import { registerConnector } from '../../engine/connector.ts';
 import { probeHttps } from '../../engine/probe.ts';
+import { SeparateReplies } from '../../engine/separate-replies.ts';
 import { ebms2Endpoint, ebms2Serves, type Ebms2Endpoint } from './endpoint.ts';
 import { mountEbms2Inbound } from './inbound.ts';
 import { Ebms2Outbound } from './outbound.ts';
@@ -41,13 +42,14 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
     const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
     // Duplicate elimination (ebMS 2.0, 6.4.2 and 6.6): each agreement's PersistDuration is judged on the entry's keepUntil.
     const received = new AnsweredMessages<ReceivedEntry>(await bucket(receivedBucket, settings.persistSeconds));
+    const replies = new SeparateReplies(config.delivery);
     const outbound = new Ebms2Outbound(identity, registry, trust, signatures, {
-      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, maxPayloadBytes: maxMessageBytes,
+      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, maxPayloadBytes: maxMessageBytes, replies,
     });
     mountEbms2Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
-      sendSignal: (partner, xml) => outbound.sendSignal(partner, xml),
+      sendSignal: (partner, xml, refTo) => outbound.sendSignal(partner, xml, refTo),
     });
-    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls) };
+    return { outbound, stop: () => { replies.stop(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls) };
   },
 });

@@ -15,6 +15,7 @@ import type { HubIdentity } from '../../engine/identity.ts';
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
+import type { SeparateReplies } from '../../engine/separate-replies.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
@@ -31,6 +32,8 @@ export interface Ebms2OutboundOptions {
   maxSockets: number;
   /** The largest payload sent: the signature needs the part whole. */
   maxPayloadBytes: number;
+  /** Sends the signals that go on a connection of their own. */
+  replies: SeparateReplies;
 }
 
 /** The largest answer read: an Acknowledgment copies the message's references, a MessageError its errors; neither is large. */
@@ -181,18 +184,20 @@ export class Ebms2Outbound implements Outbound {
     };
   }
 
-  /** A signal (an Acknowledgment asked for without SyncReply) POSTed to the partner on a connection of its own. */
-  async sendSignal(to: Ebms2Partner, xml: string): Promise<void> {
+  /**
+   * A signal (an Acknowledgment asked for without SyncReply) POSTed to the partner on a connection of its own, in the
+   * background, sent again on the delivery backoff while the partner cannot take it.
+   */
+  async sendSignal(to: Ebms2Partner, xml: string, refToMessageId: string): Promise<void> {
     const channel = to.endpoint.channels[to.endpoint.defaultChannel];
     const url = channel?.url ?? to.endpoint.url;
     if (!url || !/^https?:/.test(url)) throw new SwxError('SWX_UNKNOWN_RECEIVER', `${to.partner.id}: agreement ${to.endpoint.cpaId} gives no HTTP URL for its MSH signals`);
     const multipart = ebmsMultipart(xml, []);
     const body = await whole(multipart.body);
-    const answer = await postHttps(new URL(url), {
-      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
-      agent: this.agent(to.partner.id), signal: AbortSignal.timeout(this.options.timeoutMs),
-    }, body, maxAnswerBytes);
-    if (answer.status < 200 || answer.status >= 300) throw new SwxError('SWX_UNAVAILABLE', `${to.partner.id} answered the signal with ${answer.status}`);
+    await this.options.replies.send({
+      partner: to.partner.id, refToMessageId, what: 'ebMS Acknowledgment', url: new URL(url), agent: this.agent(to.partner.id),
+      headers: { 'content-type': multipart.contentType, soapaction: '"ebXML"' }, body,
+    });
   }
 
   close(): void {

@@ -42,6 +42,8 @@ test('a pull P-Mode names its MPC and no url; inconsistent P-Modes are refused n
   assert.match(refusal({ ...base, mep: { binding: 'pull' } }), /^mep\.mpc:/);
   assert.match(refusal({ ...base, services: [...base.services, ...base.services] }), /^services: a service is listed twice/);
   assert.match(refusal({ ...base, receipt: { reply: 'later' } }), /^receipt\.reply:/);
+  assert.match(refusal({ ...pull, mep: { binding: 'pull', mpc: 'urn:x' }, receipt: { reply: 'async' } }), /^receipt\.reply: asynchronous replies go to the partner's url/);
+  assert.is(as4Endpoint.parse({ ...base, receipt: { reply: 'async' } }).receipt.reply, 'async');
   assert.match(refusal({ ...base, extra: 1 }), /extra/);
 });
 

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  checkReceipt, errorsEnd, nextStep, readAs4Message, receiptEnvelope, signAs4, signedReferences, userMessageEnvelope, type SignalMessage,
+  awaitSchedule, checkReceipt, errorsEnd, nextStep, readAs4Message, receiptEnvelope, signAs4, signedReferences, userMessageEnvelope, type SignalMessage,
 } from '../../connectors/as4/index.ts';
 import { trustFixture } from '../helpers/trust-fixture.ts';
 
@@ -38,6 +38,20 @@ async function exchange() {
   const references = signedReferences(readAs4Message(Buffer.from(signed)));
   return { signed, receipt, sent: { messageId: 'msg-7@customs.example', references } };
 }
+
+test('the schedule of a message whose receipt comes on its own: from its last send, not from when the wait ended; after the last send one attempt that sends nothing, then EBMS:0301', () => {
+  const first = { messageId: 'm@x', attempts: 1, firstSentAt: t0, lastSentAt: t0 };
+  // The delivery stage's own counts and clock are not the schedule's: the sends recorded with the message are.
+  assert.equal(awaitSchedule(first, policy)(7, t0 - 1, t0 + 15_000), { kind: 'resend', at: t0 + 60_000 });
+  const last = { ...first, attempts: 3, lastSentAt: t0 + 360_000 };
+  assert.equal(awaitSchedule(last, policy)(3, t0, t0 + 360_000), { kind: 'resend', at: t0 + 660_000 }, 'the last wait runs for the receipt');
+  const spent = awaitSchedule(last, policy)(4, t0, t0 + 660_000);
+  assert.is(spent.kind, 'failed');
+  if (spent.kind === 'failed') {
+    assert.is(spent.code, 'SWX_RECEIPT_MISSING');
+    assert.is(spent.detail, 'EBMS:0301 MissingReceipt: no receipt for m@x after 3 sends over 660 s');
+  }
+});
 
 test('a receipt is held to what was signed: MessageId, and every reference copied with its digest', async () => {
   const { receipt, sent } = await exchange();
