@@ -1,8 +1,8 @@
 // ebMS 2.0 outbound: the hub delivers an envelope to a partner's MSH as its agreement (CPA) says — From the hub's
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
 // them on, MessageId the envelope's id (a retry keeps it), AckRequested and SyncReply as the channel asks, the payload
-// as the one Manifest attachment — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names
-// it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
+// as the one Manifest attachment (a payload package as one per part, package.ts) — signed with the ebMS 2.0 XMLDSig
+// profile (RSA-SHA1 only where the agreement names it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
 // references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
 // refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again (same MessageId and
 // signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then DeliveryFailure.
@@ -19,6 +19,7 @@ import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
+import { outgoingContents } from './package.ts';
 import { outboundBinding, type Ebms2Partner } from './parties.ts';
 import { received, resendSchedule, sent } from './reliability.ts';
 import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
@@ -71,7 +72,13 @@ export class Ebms2Outbound implements Outbound {
     }
 
     const content = payload.held ?? await whole(payload.open());
-    const part = { contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`, contentType: envelope.contentType, body: content };
+    let parts;
+    try {
+      parts = outgoingContents(envelope, content, `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`);
+    } catch (error) {
+      // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
+      throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`);
+    }
     const ackRequested = wants(channel.ackRequested);
     const syncReply = channel.syncReplyMode !== 'none';
     const blocks = [
@@ -94,11 +101,11 @@ export class Ebms2Outbound implements Outbound {
       ...(syncReply ? [syncReplyXml()] : []),
     ];
     const algorithm = signatureFor(channel);
-    const signed = await signEbms(envelopeXml(blocks, [manifestXml([{ contentId: part.contentId }])]), [
-      { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
-    ], { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
-    const message = readEbmsMessage(signed.xml, { attachments: [{ contentId: part.contentId }], at: false });
-    const multipart = ebmsMultipart(signed.xml, [part]);
+    const signed = await signEbms(envelopeXml(blocks, [manifestXml(parts)]),
+      parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body })),
+      { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
+    const message = readEbmsMessage(signed.xml, { attachments: parts, at: false });
+    const multipart = ebmsMultipart(signed.xml, parts);
     const body = await whole(multipart.body);
 
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
