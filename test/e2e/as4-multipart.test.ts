@@ -228,7 +228,7 @@ test('REST in with a package: AS4 out with one PartInfo per part, each gzipped, 
   const dir = tempDir('as4-multipart-wire');
   writeFileSync(join(dir, 'message'), await collect(plain.body));
   writeFileSync(join(dir, 'cert.pem'), hubASign);
-  const verdict = JSON.parse(execFileSync('python3', [verifier, join(dir, 'message'), plain.contentType, join(dir, 'cert.pem')], { encoding: 'utf8' }));
+  const verdict = JSON.parse(execFileSync('/usr/bin/python3', [verifier, join(dir, 'message'), plain.contentType, join(dir, 'cert.pem')], { encoding: 'utf8' }));
   assert.is(verdict.valid, true, JSON.stringify(verdict));
   assert.is(verdict.references.filter((reference: { uri: string; valid: boolean }) => reference.uri.startsWith('cid:') && reference.valid).length, 3, JSON.stringify(verdict));
 

@@ -6,7 +6,7 @@ export interface PythonPart { contentId: string; mediaType: string; charset: str
 
 /** The parts of a package of the given Content-Type, in order, each with its fields and the SHA-256 of its decoded body. */
 export function pythonPackageParts(contentType: string, body: Buffer): { mediaType: string; start: string | null; parts: PythonPart[] } {
-  const python = spawnSync('python3', ['-c', `
+  const python = spawnSync('/usr/bin/python3', ['-c', `
 import sys, json, hashlib
 from email.parser import BytesParser
 from email.policy import HTTP
