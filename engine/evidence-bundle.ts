@@ -1,9 +1,10 @@
-// Evidence bundles: everything that proves what happened to one message, in a tar archive an auditor can check
-// years later with stock tools (openssl, python3, sha256sum; VERIFY.md lists the exact commands) or with
-// `swx evidence verify`. Contents: the message bytes (and a payload package's signed parts on their own, for xmlsec1), every evidence record as stored, the records' Merkle proofs,
-// the blocks' proofs into time-stamped roots with their RFC 3161 responses, the checked signatures with their
-// signature bases and certificates (for ebMS 2.0 and AS4 the signed envelope as received, and the partner's signed
-// receipt or Acknowledgment), and a manifest of SHA-256 sums signed by the hub (CMS, detached).
+// Evidence bundles: everything that proves what happened to one message, in a tar archive an auditor can check years
+// later with stock tools (openssl, python3, sha256sum; VERIFY.md lists the exact commands) or with `swx evidence
+// verify`. Contents: the message bytes (and a payload package's signed parts on their own, for xmlsec1), every
+// evidence record as stored, the records' Merkle proofs, the blocks' proofs into time-stamped roots with their RFC
+// 3161 responses, the checked signatures with their signature bases and certificates (for ebMS 2.0 and AS4 the signed
+// envelope as received, and the partner's signed receipt or Acknowledgment), and a manifest of SHA-256 sums signed by
+// the hub (CMS, detached).
 import { createPublicKey, hash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SignatureInfo } from './envelope.ts';

@@ -1,10 +1,11 @@
-// An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
-// the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
-// properties, the payload (or each part of a payload package, package.ts) gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
-// when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
+// An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId,
+// To the partner's, MessageId the envelope's id (a resend keeps it), the swx sender and receiver as the four-corner
+// properties, the payload (or each part of a payload package, engine/mime/package.ts) gzipped when the P-Mode says;
+// signed with the algorithm the partner's profile fixes, then, when the P-Mode says, its payload encrypted to the
+// partner's encryption certificate (compress, sign, encrypt: AS4).
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { multipartBoundary } from '../../engine/mime/index.ts';
+import { multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
@@ -12,7 +13,6 @@ import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engi
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
 import type { Property, ReferenceCopy } from './model.ts';
-import { outgoingContents } from './package.ts';
 import { as4ServiceFor } from './parties.ts';
 import type { As4Endpoint } from './pmode.ts';
 import { hubParty, signatureFor, type As4Settings } from './settings.ts';
@@ -70,7 +70,7 @@ export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIde
 export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   // A payload package goes out as its parts, each compressed, signed and encrypted on its own as one payload is.
-  const payloads = await Promise.all(outgoingContents(envelope, content, contentIdOf(envelope)).map(async (payload) => {
+  const payloads = await Promise.all(payloadParts(envelope.contentType, content, contentIdOf(envelope)).map(async (payload) => {
     const compressed = pmode.compression && mayCompress({ contentType: payload.contentType });
     const part = { contentId: payload.contentId, contentType: compressed ? gzipType : payload.contentType, body: compressed ? await whole(compress(payload.body)) : payload.body };
     return { part, info: payloadInfo(payload.contentId, payload.contentType, compressed, payload.properties) };

@@ -2,8 +2,10 @@
 // body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
 // partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
 // the receipt stored for the first, its payload inflated and handed to intake (several as one package, package.ts,
-// held within the payload limit). A message's one payload part of a body over the inline limit streams into the Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
-// Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after.
+// held within the payload limit). A message's one payload part of a body over the inline limit streams into the
+// Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers
+// it. Every refusal is a signed ebMS Error signal and evidence: counted while the sender is unauthenticated, recorded
+// one by one after.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';

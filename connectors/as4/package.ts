@@ -1,12 +1,11 @@
 // A UserMessage's several payloads as one swx payload and back (engine/mime/package.ts): on the way in each part in
 // PartInfo order, held inflated, keeping its Content-ID, MimeType and CharacterSet (as its Content-Type) and its other
 // PartProperties; a SOAP Body payload becomes a part named by its Id (or soap-body@swx.invalid when the PartInfo names
-// the whole Body). On the way out a package is split again into one PartInfo per part.
-import type { Envelope } from '../../engine/envelope.ts';
+// the whole Body). On the way out compose.ts splits a package again (payloadParts), one PartInfo per part.
 import { SwxError } from '../../engine/errors.ts';
-import { isPackage, readPackage, writePackage, type PackagedPart } from '../../engine/mime/index.ts';
+import { writePackage, type PackagedPart } from '../../engine/mime/index.ts';
 import type { Submission } from '../../engine/submission.ts';
-import type { PartInfo, Property, UserMessage } from './model.ts';
+import type { PartInfo, UserMessage } from './model.ts';
 
 /** The PartProperties a package part's Content-Type says, or that no longer hold once it is inflated. */
 const typeProperties = new Set(['MimeType', 'CompressionType', 'CharacterSet']);
@@ -30,18 +29,4 @@ export async function packagedPayload(
   const packaged = await writePackage(parts);
   if (packaged.body.length > maxBytes) throw new SwxError('SWX_TOO_LARGE', `the ${parts.length} payloads make a package of ${packaged.body.length} bytes; this hub carries at most ${maxBytes}`);
   return { payload: packaged.body, contentType: packaged.contentType };
-}
-
-/** A payload as it goes out: one MIME part of the UserMessage, with the PartProperties it keeps. */
-export interface OutgoingContent {
-  contentId: string;
-  contentType: string;
-  body: Buffer;
-  properties: Property[];
-}
-
-/** The parts an envelope's payload goes out as: a package's parts, or the payload as one part named `contentId`. */
-export function outgoingContents(envelope: Envelope, content: Buffer, contentId: string): OutgoingContent[] {
-  if (!isPackage(envelope.contentType)) return [{ contentId, contentType: envelope.contentType, body: content, properties: [] }];
-  return readPackage(envelope.contentType, content).map((part) => ({ contentId: part.contentId, contentType: part.contentType, body: part.body, properties: part.properties }));
 }

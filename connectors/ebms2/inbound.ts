@@ -1,11 +1,12 @@
 // ebMS 2.0 inbound: a partner's MSH POSTs a message (SOAP with attachments) to the agency port. It is read within the
 // body budget and the MIME caps, its sender found by CPAId and From PartyId among the registered agreements, its
-// signature judged for that partner (trust store, its registered certificate, SHA-1 only where the agreement names it),
-// its Service and Action held to what the agreement lets it send, a repeat within PersistDuration answered with the
-// stored Acknowledgment and never processed again, and its payload (several as one package, package.ts) handed to
-// intake. Once the envelope is durable the Acknowledgment asked for (signed when asked) answers it on the connection (SyncReply) or is sent to the
-// partner after. Ping gets a Pong, StatusRequest a StatusResponse. Every refusal is a signed MessageError with the
-// specification's errorCode and evidence: counted while the sender is unauthenticated, recorded one by one after.
+// signature judged for that partner (trust store, its registered certificate, SHA-1 only where the agreement names
+// it), its Service and Action held to what the agreement lets it send, a repeat within PersistDuration answered with
+// the stored Acknowledgment and never processed again, and its payload (several as one package, package.ts) handed to
+// intake. Once the envelope is durable the Acknowledgment asked for (signed when asked) answers it on the connection
+// (SyncReply) or is sent to the partner after. Ping gets a Pong, StatusRequest a StatusResponse. Every refusal is a
+// signed MessageError with the specification's errorCode and evidence: counted while the sender is unauthenticated,
+// recorded one by one after.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';

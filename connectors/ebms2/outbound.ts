@@ -1,17 +1,18 @@
 // ebMS 2.0 outbound: the hub delivers an envelope to a partner's MSH as its agreement (CPA) says — From the hub's
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
-// them on, MessageId the envelope's id (a retry keeps it), AckRequested and SyncReply as the channel asks, the payload
-// as the one Manifest attachment (a payload package as one per part, package.ts) — signed with the ebMS 2.0 XMLDSig
-// profile (RSA-SHA1 only where the agreement names it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the trust store and its
-// references against what was signed, is the delivery's receipt; a MessageError of severity Error is the partner's
-// refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again (same MessageId and
-// signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then DeliveryFailure.
+// them on, MessageId the envelope's id (a retry keeps it), AckRequested and SyncReply as the channel asks, the
+// payload as the one Manifest attachment (a payload package as one per part, engine/mime/package.ts) — signed with
+// the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names it) and POSTed over mutual TLS. The
+// synchronous Acknowledgment, its signature judged through the trust store and its references against what was
+// signed, is the delivery's receipt; a MessageError of severity Error is the partner's refusal. Where the CPA names
+// Retries, a send left without its Acknowledgment goes again (same MessageId and signature) on its RetryInterval, at
+// most Retries times, counted by the delivery stage; then DeliveryFailure.
 import type { Agent } from 'node:https';
 import type { Envelope, SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { entityOf, messageParts } from '../../engine/mime/index.ts';
+import { entityOf, messageParts, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
@@ -19,7 +20,6 @@ import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
-import { outgoingContents } from './package.ts';
 import { outboundBinding, type Ebms2Partner } from './parties.ts';
 import { received, resendSchedule, sent } from './reliability.ts';
 import { swxPartyIdType, type Ebms2Settings } from './settings.ts';
@@ -74,7 +74,7 @@ export class Ebms2Outbound implements Outbound {
     const content = payload.held ?? await whole(payload.open());
     let parts;
     try {
-      parts = outgoingContents(envelope, content, `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`);
+      parts = payloadParts(envelope.contentType, content, `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`);
     } catch (error) {
       // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
       throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`);

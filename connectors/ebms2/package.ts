@@ -1,8 +1,7 @@
 // A message's payloads, named by its Manifest, as one swx payload and back (engine/mime/package.ts): one payload as it
 // is; several as a package in Manifest order, each part keeping its Content-ID, Content-Type and xlink:role. On the way
-// out a package is split again into one Manifest Reference and one signed MIME part per package part.
-import type { Envelope } from '../../engine/envelope.ts';
-import { isPackage, readPackage, writePackage, type Attachment, type MessageParts } from '../../engine/mime/index.ts';
+// out outbound.ts splits a package again (payloadParts), one Manifest Reference and signed MIME part per part.
+import { writePackage, type Attachment, type MessageParts } from '../../engine/mime/index.ts';
 import type { Submission } from '../../engine/submission.ts';
 import type { EbmsMessage } from './message.ts';
 
@@ -21,15 +20,4 @@ export async function manifestPayload(message: EbmsMessage, parts: MessageParts)
     contentId: part.contentId, contentType: contentTypeOf(part), properties: [], ...(reference.role === undefined ? {} : { role: reference.role }), body: part.body,
   })));
   return { payload: packaged.body, contentType: packaged.contentType };
-}
-
-/** A payload as it goes out: a MIME part the Manifest names. */
-export interface OutgoingContent { contentId: string; contentType: string; body: Buffer; role?: string }
-
-/** The parts an envelope's payload goes out as: a package's parts, or the payload as one part named `contentId`. */
-export function outgoingContents(envelope: Envelope, content: Buffer, contentId: string): OutgoingContent[] {
-  if (!isPackage(envelope.contentType)) return [{ contentId, contentType: envelope.contentType, body: content }];
-  return readPackage(envelope.contentType, content).map((part) => ({
-    contentId: part.contentId, contentType: part.contentType, body: part.body, ...(part.role === undefined ? {} : { role: part.role }),
-  }));
 }

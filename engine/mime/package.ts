@@ -54,6 +54,11 @@ export async function writePackage(parts: readonly PackagedPart[]): Promise<{ co
   return { contentType: written.contentType, body: Buffer.concat(chunks) };
 }
 
+/** The payloads an envelope's payload stands for: a package's parts, or the payload itself as one part named `contentId`. */
+export function payloadParts(contentType: string, body: Buffer, contentId: string): PackagedPart[] {
+  return isPackage(contentType) ? readPackage(contentType, body) : [{ contentId, contentType, properties: [], body }];
+}
+
 /**
  * The parts of a package, its start part first (RFC 2387: the first part when `start` names none), each transfer
  * decoded. A part without a Content-ID is named `part-N@swx.invalid` by its place. SWX_BAD_REQUEST for a body that is
