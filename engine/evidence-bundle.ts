@@ -1,9 +1,10 @@
-// Evidence bundles: everything that proves what happened to one message, in a tar archive an auditor can check
-// years later with stock tools (openssl, python3, sha256sum; VERIFY.md lists the exact commands) or with
-// `swx evidence verify`. Contents: the message bytes, every evidence record as stored, the records' Merkle proofs,
-// the blocks' proofs into time-stamped roots with their RFC 3161 responses, the checked signatures with their
-// signature bases and certificates (for ebMS 2.0 and AS4 the signed envelope as received, and the partner's signed
-// receipt or Acknowledgment), and a manifest of SHA-256 sums signed by the hub (CMS, detached).
+// Evidence bundles: everything that proves what happened to one message, in a tar archive an auditor can check years
+// later with stock tools (openssl, python3, sha256sum; VERIFY.md lists the exact commands) or with `swx evidence
+// verify`. Contents: the message bytes (and a payload package's signed parts on their own, for xmlsec1), every
+// evidence record as stored, the records' Merkle proofs, the blocks' proofs into time-stamped roots with their RFC
+// 3161 responses, the checked signatures with their signature bases and certificates (for ebMS 2.0 and AS4 the signed
+// envelope as received, and the partner's signed receipt or Acknowledgment), and a manifest of SHA-256 sums signed by
+// the hub (CMS, detached).
 import { createPublicKey, hash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { SignatureInfo } from './envelope.ts';
@@ -14,6 +15,7 @@ import { openRaw, type Keyring } from './keyring.ts';
 import type { Store } from './store/index.ts';
 import { readTar, writeTar, type TarEntry } from './tar.ts';
 import { buildPath, certificate, certificates, decodeProof, signCms, verifyCms, verifyInclusion, verifyTimeStampResponse, verifyXml } from './trust/index.ts';
+import { readKeptPackage } from './mime/index.ts';
 import { elementChildren, textOf } from './xml/elements.ts';
 import { parseXml, type XmlElement } from './xml/parse.ts';
 
@@ -88,7 +90,7 @@ const wsuIdElements = ['http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/2
 /** A signed XML document a record keeps (an ebMS 2.0 or AS4 message as received, the partner's receipt or Acknowledgment). */
 interface SignedXml {
   xml: string;
-  /** The MIME parts its signature references (cid:), each the message's one payload, with its type where one is named. */
+  /** The MIME parts its signature references (cid:): the message's one payload or a part of its payload package, with its type where one is named. */
   parts: { contentId: string; contentType?: string; compressed: boolean }[];
   /** Signed by WS-Security, its elements referenced by wsu:Id (AS4), rather than whole (ebMS 2.0). */
   wsSecurity: boolean;
@@ -136,10 +138,26 @@ function signedXmlOf(info: SignatureInfo, receipt: string | undefined): SignedXm
   return { xml, parts, wsSecurity };
 }
 
+/**
+ * The bytes of each part a signature references, by Content-ID: message.bin for a message's one payload; a payload
+ * package's own parts (engine/mime/package.ts) where message.bin is one holding every part referenced.
+ */
+function signedPartBodies(signed: SignedXml, message: Buffer | undefined): Map<string, { body: Buffer; file: string; contentType?: string }> {
+  const bodies = new Map<string, { body: Buffer; file: string; contentType?: string }>();
+  if (!message || signed.parts.length === 0) return bodies;
+  const packaged = signed.parts.length > 1 ? readKeptPackage(message) : undefined;
+  for (const [index, part] of signed.parts.entries()) {
+    const found = packaged?.find((candidate) => candidate.contentId === part.contentId);
+    if (packaged && !found) return new Map();
+    bodies.set(part.contentId, found ? { body: found.body, file: `parts/${index + 1}.bin`, contentType: found.contentType } : { body: message, file: 'message.bin' });
+  }
+  return bodies;
+}
+
 /** The xmlsec1 command that checks a signed XML document of the bundle with its signer's certificate, if xmlsec1 can. */
-function xmlsecCheck(signed: SignedXml, prefix: string): string {
+function xmlsecCheck(signed: SignedXml, prefix: string, files: ReadonlyMap<string, { file: string }>): string {
   const base = `xmlsec1 --verify --pubkey-cert-pem ${prefix}-cert.pem`;
-  if (!signed.wsSecurity) return `${base} ${signed.parts.map((part) => `--url-map:cid:${part.contentId} message.bin`).join(' ')} ${prefix}-signed.xml`.replace(/ {2,}/g, ' ');
+  if (!signed.wsSecurity) return `${base} ${signed.parts.map((part) => `--url-map:cid:${part.contentId} ${files.get(part.contentId)?.file ?? 'message.bin'}`).join(' ')} ${prefix}-signed.xml`.replace(/ {2,}/g, ' ');
   if (signed.parts.length > 0) return `# ${prefix}-signed.xml references its payload through the SwA attachment transform, which xmlsec1 lacks: swx evidence verify checks it`;
   const soap = soapNamespaces.find((namespace) => signed.xml.includes(namespace)) ?? soapNamespaces[0];
   return `${base} ${[...wsuIdElements, `${soap}:Body`].map((element) => `--id-attr:Id ${element}`).join(' ')} ${prefix}-signed.xml`;
@@ -229,7 +247,9 @@ export async function exportBundle(messageId: string, sources: BundleSources): P
       xmlSteps.push(`# not checkable from this bundle: its payload was signed gzip-compressed, and message.bin holds it inflated`);
       continue;
     }
-    xmlSteps.push(xmlsecCheck(signed, prefix));
+    const bodies = record.stage === 'received' ? signedPartBodies(signed, files.find((file) => file.path === 'message.bin')?.data) : new Map();
+    for (const { body, file } of bodies.values()) if (file !== 'message.bin' && !files.some((kept) => kept.path === file)) add(file, body);
+    xmlSteps.push(xmlsecCheck(signed, prefix, bodies));
     xmlSteps.push(`openssl verify -CAfile certs/ca.pem -attime ${Math.floor(Date.parse(info.createdAt ?? `${String(record.at).replace(' ', 'T')}Z`) / 1000)} ${prefix}-cert.pem`);
   }
 
@@ -384,7 +404,11 @@ export async function verifyBundle(tar: Buffer, options: { trustedPem?: string; 
     const signed = signedXmlOf({ ...info, base: xml }, undefined);
     if (!signed || signed.parts.some((part) => part.compressed)) continue;
     const at = new Date(info.createdAt ?? `${String(record.at).replace(' ', 'T')}Z`);
-    const attachments = message ? signed.parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType ?? 'application/octet-stream' }, body: message })) : [];
+    const bodies = signedPartBodies(signed, message);
+    const attachments = signed.parts.flatMap((part) => {
+      const kept = bodies.get(part.contentId);
+      return kept ? [{ contentId: part.contentId, headers: { 'content-type': part.contentType ?? kept.contentType ?? 'application/octet-stream' }, body: kept.body }] : [];
+    });
     const checked = await verifyXml(xml, { pinnedCertsPem: certPem, policy: 'archive', at, attachments });
     const found = buildPath(certificate(new X509Certificate(certPem)), [], certificates(anchor), at.getTime());
     const refusal = 'path' in found ? undefined : found;

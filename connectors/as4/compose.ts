@@ -1,22 +1,22 @@
 // An swx envelope as the UserMessage the hub sends, pushed (outbound.ts) or pulled (pull.ts): From the hub's PartyId, To
 // the partner's, MessageId the envelope's id, or its receiver's copy's for a topic or channel (a resend keeps it), the
-// swx sender and receiver as the four-corner properties, the one payload gzipped when the P-Mode says; signed with the
-// algorithm the partner's profile fixes, then, when the P-Mode says, its payload encrypted to the partner's encryption
-// certificate (compress, sign, encrypt: AS4).
+// swx sender and receiver as the four-corner properties, the payload (or each part of a payload package,
+// engine/mime/package.ts) gzipped when the P-Mode says; signed with the algorithm the partner's profile fixes, then,
+// when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { multipartBoundary } from '../../engine/mime/index.ts';
+import { multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
-import type { ReferenceCopy } from './model.ts';
+import type { Property, ReferenceCopy } from './model.ts';
 import { as4ServiceFor } from './parties.ts';
 import type { As4Endpoint } from './pmode.ts';
 import { hubParty, signatureFor, type As4Settings } from './settings.ts';
-import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope, type WrittenEnvelope } from './write.ts';
+import { as4Multipart, signAs4, signedAttachment, userMessageEnvelope, type OutgoingPayload, type WrittenEnvelope } from './write.ts';
 
 export interface ComposedMessage {
   /** The multipart/related HTTP body and its Content-Type. */
@@ -69,19 +69,20 @@ export function sendable(envelope: Envelope, pmode: As4Endpoint, signing: HubIde
  */
 export async function composeUserMessage(envelope: Envelope, content: Buffer, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<ComposedMessage> {
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
-  const compressed = pmode.compression && mayCompress({ contentType: envelope.contentType });
-  const part = {
-    contentId: contentIdOf(envelope),
-    contentType: compressed ? gzipType : envelope.contentType,
-    body: compressed ? await whole(compress(content)) : content,
-  };
-  const written = writeUserMessage(envelope, pmode, settings, service, part.contentId, compressed);
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [signedAttachment(part)], timestampTtlSeconds }, sign);
-  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
+  // A payload package goes out as its parts, each compressed, signed and encrypted on its own as one payload is.
+  const payloads = await Promise.all(payloadParts(envelope.contentType, content, contentIdOf(envelope)).map(async (payload) => {
+    const compressed = pmode.compression && mayCompress({ contentType: payload.contentType });
+    const part = { contentId: payload.contentId, contentType: compressed ? gzipType : payload.contentType, body: compressed ? await whole(compress(payload.body)) : payload.body };
+    return { part, info: payloadInfo(payload.contentId, payload.contentType, compressed, payload.properties) };
+  }));
+  const parts = payloads.map((payload) => payload.part);
+  const written = writeUserMessage(envelope, pmode, settings, service, payloads.map((payload) => payload.info));
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: parts.map(signedAttachment), timestampTtlSeconds }, sign);
+  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: parts.map((part) => part.contentId) }));
   // Signed over the plaintext, then encrypted: the receiver decrypts, then checks the signature.
   const sent = recipient
-    ? await encryptSoapAttachments(signed, [part], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
-    : { envelope: signed, parts: [{ ...part, body: (async function* () { yield part.body; })() }] };
+    ? await encryptSoapAttachments(signed, parts, { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
+    : { envelope: signed, parts: parts.map((part) => ({ ...part, body: (async function* () { yield part.body; })() })) };
   const multipart = as4Multipart(sent.envelope, sent.parts);
   return { body: await whole(multipart.body), contentType: multipart.contentType, references };
 }
@@ -120,7 +121,7 @@ const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-
 export async function composeStreamedUserMessage(envelope: Envelope, content: StreamedContent, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<StreamedMessage> {
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   const part = { contentId: contentIdOf(envelope), contentType: envelope.contentType };
-  const written = writeUserMessage(envelope, pmode, settings, service, part.contentId, false);
+  const written = writeUserMessage(envelope, pmode, settings, service, [payloadInfo(part.contentId, part.contentType, false, [])]);
   const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: { content: Buffer.from(content.sha256, 'hex') } };
   const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [attachment], timestampTtlSeconds }, sign);
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
@@ -144,8 +145,13 @@ export async function composeStreamedUserMessage(envelope: Envelope, content: St
   };
 }
 
-function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4Settings, service: { value: string; type?: string }, contentId: string, compressed: boolean): WrittenEnvelope {
-  const charset = charsetOf(envelope.contentType);
+/** A payload's PartInfo: its MimeType and CharacterSet from its media type, CompressionType when gzipped, its other PartProperties. */
+function payloadInfo(contentId: string, contentType: string, compressed: boolean, properties: readonly Property[]): OutgoingPayload {
+  const charset = charsetOf(contentType);
+  return { contentId, mimeType: mediaType(contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}), properties };
+}
+
+function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4Settings, service: { value: string; type?: string }, payloads: OutgoingPayload[]): WrittenEnvelope {
   const messageId = deliveryMessageId(envelope);
   return userMessageEnvelope({
     messageId,
@@ -163,6 +169,6 @@ function writeUserMessage(envelope: Envelope, pmode: As4Endpoint, settings: As4S
       { name: 'originalSender', value: envelope.from }, ...(envelope.to ? [{ name: settings.receiverProperty, value: envelope.to }] : []),
       ...(messageId === envelope.id ? [] : [{ name: originalMessageIdProperty, value: envelope.id }]),
     ],
-    payloads: [{ contentId, mimeType: mediaType(envelope.contentType), ...(compressed ? { compressionType: gzipType } : {}), ...(charset ? { characterSet: charset } : {}) }],
+    payloads,
   });
 }

@@ -1,11 +1,13 @@
 // AS4 inbound: a partner's MSH POSTs a UserMessage (one-way push) to the agency port. The message is read within the
 // body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
 // partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
-// the receipt stored for the first, its payload inflated and handed to
-// intake. A payload part of a body over the inline limit streams into the Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS
-// Error signal and evidence: counted while the sender is unauthenticated, recorded one by one after. Where the
-// sender's P-Mode makes replies asynchronous, its Receipt or Error signal is POSTed to its MSH after an empty 200.
-// Signals on their own go to pull.ts (PullRequests) and answers.ts (Receipts and Error signals for what the hub sent).
+// the receipt stored for the first, its payload inflated and handed to intake (several as one package, package.ts,
+// held within the payload limit). A message's one payload part of a body over the inline limit streams into the
+// Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers
+// it. Every refusal is a signed ebMS Error signal and evidence: counted while the sender is unauthenticated, recorded
+// one by one after. Where the sender's P-Mode makes replies asynchronous, its Receipt or Error signal is POSTed to its
+// MSH after an empty 200. Signals on their own go to pull.ts (PullRequests) and answers.ts (Receipts and Error
+// signals for what the hub sent).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';
@@ -19,6 +21,7 @@ import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { streamPayloadPart, inflateCaps, type StreamedPayload } from './streamed.ts';
+import { packagedPayload } from './package.ts';
 import { encryptedParts, openEncryption, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
 import type { StreamedPart } from '../../engine/mime/index.ts';
@@ -256,17 +259,18 @@ function signatureAlgorithm(signing: HubIdentity['signing'], profile: As4Partner
 }
 
 /**
- * The message's one payload: an attachment (inflated within `maxBytes` when compressed) or the SOAP Body's content,
- * with its MimeType. A message with several payloads is refused with EBMS:0008 (FeatureNotSupported): a swx envelope
- * carries one payload.
+ * The message's payload: its one part, or a package of its several parts (package.ts), within `maxBytes` in all.
  */
 async function payloadOf(user: UserMessage, attachments: readonly XmlAttachment[], message: As4Message, maxBytes: number): Promise<Pick<Submission, 'payload' | 'contentType'>> {
-  const messageId = user.messageInfo.messageId;
-  if (user.parts.length > 1) {
-    throw new EbmsError('EBMS:0008', `the message has ${user.parts.length} payloads; this hub carries one payload per message`, { refToMessageInError: messageId, faultCode: 'Sender' });
-  }
+  if (user.parts.length > 1) return packagedPayload(user, (part, left) => partPayload(part, user, attachments, message, left), maxBytes);
   const part = user.parts[0];
   if (!part) return { payload: Buffer.alloc(0), contentType: 'application/octet-stream' };
+  return partPayload(part, user, attachments, message, maxBytes);
+}
+
+/** One payload: an attachment (inflated within `maxBytes` when compressed) or an element of the SOAP Body, with its MimeType. */
+async function partPayload(part: PartInfo, user: UserMessage, attachments: readonly XmlAttachment[], message: As4Message, maxBytes: number): Promise<Pick<Submission, 'payload' | 'contentType'>> {
+  const messageId = user.messageInfo.messageId;
   if (part.location.kind === 'body') {
     const content = elementChildren(message.envelope.body);
     const element = part.location.id === undefined ? content[0] : content.find((child) => child.attributes.some((a) => a.localName === 'Id' && a.value === (part.location as { id?: string }).id));

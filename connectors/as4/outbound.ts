@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import { isPackage } from '../../engine/mime/index.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
@@ -90,10 +91,11 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    // A payload in the Object Store over the limit streams from it when its digest is its octets' (not text or XML).
-    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && digestableAsStreamed({ 'content-type': envelope.contentType });
+    // A payload in the Object Store over the limit streams from it when its digest is its octets' (not text or XML); a
+    // payload package is split into its parts, so it is held.
+    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && !isPackage(envelope.contentType) && digestableAsStreamed({ 'content-type': envelope.contentType });
     if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts and payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
     // A topic's or channel's message goes to each receiver as its own copy, under its own MessageId.
@@ -109,7 +111,11 @@ export class As4Outbound implements Outbound {
     const copy = this.copies.get(key);
     const composed: Sendable = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
       : streams ? await composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
-        : held(await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds));
+        : held(await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds).catch((error: unknown) => {
+          // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
+          if (error instanceof SwxError && !(error instanceof DeliveryError) && (error.code === 'SWX_BAD_REQUEST' || error.code === 'SWX_TOO_LARGE')) throw permanent(error.code, error.message);
+          throw error;
+        }));
     if (composed !== copy?.composed) this.keep(key, composed);
 
     const url = new URL(pmode.url);

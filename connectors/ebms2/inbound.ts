@@ -1,11 +1,12 @@
 // ebMS 2.0 inbound: a partner's MSH POSTs a message (SOAP with attachments) to the agency port. It is read within the
 // body budget and the MIME caps, its sender found by CPAId and From PartyId among the registered agreements, its
-// signature judged for that partner (trust store, its registered certificate, SHA-1 only where the agreement names it),
-// its Service and Action held to what the agreement lets it send, a repeat within PersistDuration answered with the
-// stored Acknowledgment and never processed again, and its first payload handed to intake. Once the envelope is
-// durable the Acknowledgment asked for (signed when asked) answers it on the connection (SyncReply) or is sent to the
-// partner after. Ping gets a Pong, StatusRequest a StatusResponse. Every refusal is a signed MessageError with the
-// specification's errorCode and evidence: counted while the sender is unauthenticated, recorded one by one after.
+// signature judged for that partner (trust store, its registered certificate, SHA-1 only where the agreement names
+// it), its Service and Action held to what the agreement lets it send, a repeat within PersistDuration answered with
+// the stored Acknowledgment and never processed again, and its payload (several as one package, package.ts) handed to
+// intake. Once the envelope is durable the Acknowledgment asked for (signed when asked) answers it on the connection
+// (SyncReply) or is sent to the partner after. Ping gets a Pong, StatusRequest a StatusResponse. Every refusal is a
+// signed MessageError with the specification's errorCode and evidence: counted while the sender is unauthenticated,
+// recorded one by one after.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BodyBudget } from '../../engine/budget.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
@@ -23,6 +24,7 @@ import { escapeXml } from '../../engine/xml/text.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { readEbmsBody, UnreadBody } from './body.ts';
+import { manifestPayload } from './package.ts';
 import { ebmsError, ebmsErrorFor, EbmsRefusal, swxCodeOf, type EbmsError, type RefusedMessage } from './ebms-error.ts';
 import { signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage, type MessageStatus } from './message.ts';
@@ -139,14 +141,7 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
     messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
     return answerWith(seen.acknowledgment, message, sender, options);
   }
-  if (message.manifest.length > 1) {
-    throw new EbmsRefusal([ebmsError('NotSupported', `the Manifest names ${message.manifest.length} payloads; this hub carries one payload per message`, 'xpointer(/SOAP:Envelope/SOAP:Body/eb:Manifest)')], refusedOf(message));
-  }
-  const first = message.manifest[0];
-  const part = first && parts.attachments.find((attachment) => attachment.contentId === first.contentId);
-  Object.assign(partial, part
-    ? { payload: part.body, contentType: String(part.headers['content-type'] ?? 'application/octet-stream').trim() }
-    : { payload: Buffer.alloc(0), contentType: 'application/octet-stream' });
+  Object.assign(partial, await manifestPayload(message, parts));
   const accepted = await options.intake.accept(partial as Submission);
   messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
   // Accepted from here: a failure to acknowledge or to remember it is no refusal. The sender sends again without an

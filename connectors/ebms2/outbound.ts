@@ -1,18 +1,19 @@
 // ebMS 2.0 outbound: the hub delivers an envelope to a partner's MSH as its agreement (CPA) says — From the hub's
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
 // them on, MessageId the envelope's id or, for a topic's or channel's message, its receiver's copy's (a retry keeps
-// it), AckRequested and SyncReply as the channel asks, the payload as the one Manifest attachment — signed with the
-// ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the agreement names it) and POSTed over mutual TLS. The synchronous
-// Acknowledgment, its signature judged through the trust store and its references against what was signed, is the
-// delivery's receipt; a MessageError of severity Error is the partner's refusal. Where the CPA names Retries, a send
-// left without its Acknowledgment goes again (same MessageId and signature) on its RetryInterval, at most Retries
-// times, counted by the delivery stage; then DeliveryFailure.
+// it), AckRequested and SyncReply as the channel asks, the payload as the one Manifest attachment (a payload package
+// as one per part, engine/mime/package.ts) — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the
+// agreement names it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the
+// trust store and its references against what was signed, is the delivery's receipt; a MessageError of severity
+// Error is the partner's refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again
+// (same MessageId and signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then
+// DeliveryFailure.
 import type { Agent } from 'node:https';
 import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { entityOf, messageParts } from '../../engine/mime/index.ts';
+import { entityOf, messageParts, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
@@ -75,7 +76,13 @@ export class Ebms2Outbound implements Outbound {
     }
 
     const content = payload.held ?? await whole(payload.open());
-    const part = { contentId: `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`, contentType: envelope.contentType, body: content };
+    let parts;
+    try {
+      parts = payloadParts(envelope.contentType, content, `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`);
+    } catch (error) {
+      // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
+      throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`);
+    }
     const messageId = deliveryMessageId(envelope);
     const ackRequested = wants(channel.ackRequested);
     const syncReply = channel.syncReplyMode !== 'none';
@@ -101,11 +108,11 @@ export class Ebms2Outbound implements Outbound {
       ...(syncReply ? [syncReplyXml()] : []),
     ];
     const algorithm = signatureFor(channel);
-    const signed = await signEbms(envelopeXml(blocks, [manifestXml([{ contentId: part.contentId }])]), [
-      { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
-    ], { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
-    const message = readEbmsMessage(signed.xml, { attachments: [{ contentId: part.contentId }], at: false });
-    const multipart = ebmsMultipart(signed.xml, [part]);
+    const signed = await signEbms(envelopeXml(blocks, [manifestXml(parts)]),
+      parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body })),
+      { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
+    const message = readEbmsMessage(signed.xml, { attachments: parts, at: false });
+    const multipart = ebmsMultipart(signed.xml, parts);
     const body = await whole(multipart.body);
 
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);

@@ -66,8 +66,8 @@ export function ackRequestedXml(signed: boolean, actor: string = actors.toPartyM
 export const syncReplyXml = () => `<eb:SyncReply SOAP:actor="${actors.soapNext}"${mustUnderstand}${version}/>`;
 
 /** eb:Manifest (3.2): one Reference per payload, by its cid: URL. */
-export function manifestXml(parts: readonly { contentId: string; id?: string }[]): string {
-  return eb('Manifest', parts.map((part) => `<eb:Reference${part.id === undefined ? '' : ` eb:id="${attr(part.id)}"`} xlink:type="simple" xlink:href="${attr(cidUrl(part.contentId))}"/>`).join(''), version);
+export function manifestXml(parts: readonly { contentId: string; id?: string; role?: string }[]): string {
+  return eb('Manifest', parts.map((part) => `<eb:Reference${part.id === undefined ? '' : ` eb:id="${attr(part.id)}"`} xlink:type="simple" xlink:href="${attr(cidUrl(part.contentId))}"${part.role === undefined ? '' : ` xlink:role="${attr(part.role)}"`}/>`).join(''), version);
 }
 
 /** A ds:Reference written again as read, e.g. into an Acknowledgment (6.3.2.4: non-repudiation of receipt). */

@@ -14,6 +14,8 @@ export interface OutgoingPart {
   body: Buffer | AsyncIterable<Uint8Array> | (() => AsyncIterable<Uint8Array>);
   /** The length of a body given as a stream, when known: with every part's, the whole body's is. */
   size?: number;
+  /** Further header fields of the part, by name (e.g. a payload package's Part-Property). */
+  fields?: Readonly<Record<string, string>>;
 }
 
 export interface MultipartBody {
@@ -62,5 +64,10 @@ function partFields(part: OutgoingPart, what: string): string {
   if (!/^[!-;=?-~]+$/.test(part.contentId)) {
     throw new SwxError('SWX_BAD_REQUEST', `${what}: Content-ID ${JSON.stringify(part.contentId.slice(0, 80))} is not printable ASCII without <, > and white space`);
   }
-  return `Content-Type: ${part.contentType}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <${part.contentId}>\r\n`;
+  const extra = Object.entries(part.fields ?? {}).map(([name, value]) => {
+    if (!/^[!-9;-~]+$/.test(name) || /^content-/i.test(name)) throw new SwxError('SWX_BAD_REQUEST', `${what}: ${JSON.stringify(name.slice(0, 40))} is not a further header field name`);
+    if (/[^\x20-\x7e]/.test(value)) throw new SwxError('SWX_BAD_REQUEST', `${what}: the ${name} field holds a character outside printable ASCII`);
+    return `${name}: ${value}\r\n`;
+  }).join('');
+  return `Content-Type: ${part.contentType}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <${part.contentId}>\r\n${extra}`;
 }

@@ -76,6 +76,7 @@ test('a delivery is written under its final name, byte for byte, with the hub\'s
   const envelope = envelopeOf('D-1', bytes);
   const receipt = await outbound.deliver(envelope, slowPayload(bytes, 0), partner, endpoint());
   assert.is(fileNameOf(envelope), 'D-1.json');
+  assert.is(fileNameOf({ id: 'P-1', contentType: 'multipart/related; boundary="b1"; type="application/xml"; start="<d@x>"' }), 'P-1.mime', 'a payload package');
   assert.equal(readFileSync(join(inbox, 'D-1.json')), bytes);
   assert.equal(readdirSync(inbox).filter((name) => name.endsWith('.part')), [], 'no temporary file left');
   assert.is(receipt.signature, undefined, 'the agency\'s server signs nothing');

@@ -3,7 +3,7 @@
 // checked; a partner's MSH sends to a REST agency and its resend gets the stored Acknowledgment, delivered once; the
 // Hermes conformance message, unsigned, is refused where the agreement asks for signing; and every kind of bad input
 // gets its MessageError and evidence while the hub serves on.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, request } from 'node:https';
 import { join } from 'node:path';
@@ -18,12 +18,11 @@ import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
 import { exportCheckedBundle } from '../helpers/bundle.ts';
+import { channel, hubAgreement, hubType, registerTfdaGateway, writeEbms2Settings } from '../helpers/ebms2.ts';
 import { deadLetteredUnanswered, stagesOf } from '../helpers/delivery.ts';
 import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
 import { addService, evidenceOf, freePort, swxCommand, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
 
-const hubType = 'urn:swx:hub';
-const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 const hermesCapture = fileURLToPath(new URL('../../../shared/conformance/hermes/test1.msg', import.meta.url));
 
 let hubA: HubProcess;
@@ -36,31 +35,10 @@ let caPem: string;
 let hubASign: string;
 const arrivedAtCustoms: string[] = [];
 
-function writeSettings(dir: string, partyIds: { id: string; type: string }[]): void {
-  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ connectors: { ebms2: { partyIds } } }));
-}
-
-const channel = (url: string, extra: Record<string, unknown> = {}) => ({
-  transport: 'HTTP', url, syncReplyMode: 'mshSignalsOnly', ackRequested: 'always', ackSignatureRequested: 'always', duplicateElimination: 'always',
-  reliability: { retries: 3, retryIntervalMs: 2000, persistDurationMs: 24 * 3600 * 1000 },
-  signature: { algorithm: rsaSha256, weak: false }, ...extra,
-});
-
-/** The agreement with a remote hub's MSH, as the other hub registers each agency behind it. */
-const hubAgreement = (port: number, party: string, cpaId = 'swx-hub-a-hub-b', services = ['customs.declaration', 'trade.reply']) => {
-  const url = `https://localhost:${port}/ebms2`;
-  const both = [{ action: 'deliver', channels: ['messages'] }];
-  return {
-    cpaId, partyIds: [{ id: party, type: hubType }], roles: ['exchange'], url, defaultChannel: 'messages',
-    channels: { messages: channel(url) },
-    services: services.map((service) => ({ service, role: 'exchange', canSend: both, canReceive: both })),
-  };
-};
-
 test.before(async () => {
   const hubs = await twoHubsUnderOneRoot('ebms2', {
     // Hub A also answers to the Hermes capture's To party, so that the capture is judged on its signature.
-    settings: (dir, party) => writeSettings(dir, [{ id: party, type: hubType }, ...(party === 'hub-a' ? [{ id: 'toPartyId', type: 'toPartyType' }] : [])]),
+    settings: (dir, party) => writeEbms2Settings(dir, [{ id: party, type: hubType }, ...(party === 'hub-a' ? [{ id: 'toPartyId', type: 'toPartyType' }] : [])]),
     endpoints: (port, party) => ({ ebms2: hubAgreement(port, party) }),
     onCustomsMessage: (entry) => arrivedAtCustoms.push(entry.id),
   });
@@ -71,16 +49,7 @@ test.before(async () => {
   // TFDA's own ebMS 2.0 gateway, registered at hub A with its certificate and agreement; it only sends.
   gateway = await issueAgency(join(dirA, 'pki'), 'TFDA');
   rogue = await issueAgency(join(dirA, 'pki'), 'ROGUE');
-  const tfda = await hubA.admin('PUT', '/api/partners/TFDA', {
-    name: 'TFDA gateway', certificates: [gateway.certPem],
-    endpoints: { ebms2: {
-      cpaId: 'tfda-hub-a', partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }], roles: ['notifier'], defaultChannel: 'c1',
-      channels: { c1: channel('https://localhost:9/msh') },
-      services: [{ service: 'health.notice', role: 'notifier', canSend: [{ action: 'Submit', channels: ['c1'] }], canReceive: [] }],
-    } },
-  });
-  assert.is(tfda.status, 200, JSON.stringify(tfda.body));
-  await addService(hubA, 'health.notice', ['TFDA'], ['CUSTOMS']);
+  await registerTfdaGateway(hubA, gateway.certPem);
   // The Hermes capture's sending party, whose agreement asks for signed messages.
   const hermes = await issueAgency(join(dirA, 'pki'), 'HERMES');
   const put = await hubA.admin('PUT', '/api/partners/HERMES', {

@@ -37,6 +37,8 @@ const extensions: [RegExp, string][] = [
   [/^application\/zip\b/i, '.zip'],
   [/^text\/csv\b/i, '.csv'],
   [/^text\/plain\b/i, '.txt'],
+  // A payload package (several payloads of one AS4 or ebMS 2.0 message): a MIME multipart/related body.
+  [/^multipart\/related\b/i, '.mime'],
 ];
 
 /** The file name a delivery is written under: its message id and an extension from its content type. */

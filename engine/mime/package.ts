@@ -1,0 +1,110 @@
+// A payload package: the several payloads of one message (an AS4 UserMessage's parts, an ebMS 2.0 message's Manifest
+// references) carried as the one payload of an swx envelope, a multipart/related body (RFC 2387) whose parts keep their
+// Content-ID, media type and protocol attributes as part header fields. The AS4 and ebMS 2.0 connectors write it on the
+// way in and split it again on the way out; REST and SFTP deliver it as it is.
+import { SwxError } from '../errors.ts';
+import { entityOf, headerlessMultipart } from './entity.ts';
+import { parseMediaType } from './headers.ts';
+import { defaultMimeLimits, type MimeLimits } from './limits.ts';
+import { writeMultipart } from './multipart-write.ts';
+
+/** An AS4 PartProperty carried by a package part: `Part-Property: name=value;type=t`, each percent-encoded (UTF-8). */
+export interface PackagedProperty { name: string; value: string; type?: string }
+
+export interface PackagedPart {
+  /** Without angle brackets. */
+  contentId: string;
+  /** The payload's own media type, parameters (charset) included: a part that came compressed is held inflated. */
+  contentType: string;
+  /** The AS4 PartProperties beside MimeType, CompressionType and CharacterSet, which Content-Type says. */
+  properties: PackagedProperty[];
+  /** The ebMS 2.0 Manifest Reference's xlink:role, as `Part-Role` (percent-encoded). */
+  role?: string;
+  body: Buffer;
+}
+
+/** Whether an envelope's content type is that of a package: multipart/related, whatever its parameters. */
+export const isPackage = (contentType: string) => /^\s*multipart\/related\s*(;|$)/i.test(contentType);
+
+const encode = encodeURIComponent;
+
+function decode(text: string, what: string): string {
+  try {
+    return decodeURIComponent(text.trim());
+  } catch {
+    throw new SwxError('SWX_BAD_REQUEST', `${what}: ${JSON.stringify(text.slice(0, 80))} is not percent-encoded UTF-8`);
+  }
+}
+
+/** The package of the parts, the first its start part, with a fresh boundary: its Content-Type and bytes. */
+export async function writePackage(parts: readonly PackagedPart[]): Promise<{ contentType: string; body: Buffer }> {
+  const [first, ...rest] = parts.map((part) => ({
+    contentId: part.contentId,
+    contentType: part.contentType,
+    body: part.body,
+    fields: {
+      ...(part.properties.length ? { 'Part-Property': part.properties.map((p) => `${encode(p.name)}=${encode(p.value)}${p.type === undefined ? '' : `;type=${encode(p.type)}`}`).join(', ') } : {}),
+      ...(part.role === undefined ? {} : { 'Part-Role': encode(part.role) }),
+    },
+  }));
+  if (!first) throw new SwxError('SWX_BAD_REQUEST', 'a payload package holds at least one part');
+  const written = writeMultipart(first, rest);
+  const chunks: Buffer[] = [];
+  for await (const chunk of written.body) chunks.push(chunk as Buffer);
+  return { contentType: written.contentType, body: Buffer.concat(chunks) };
+}
+
+/** The payloads an envelope's payload stands for: a package's parts, or the payload itself as one part named `contentId`. */
+export function payloadParts(contentType: string, body: Buffer, contentId: string): PackagedPart[] {
+  return isPackage(contentType) ? readPackage(contentType, body) : [{ contentId, contentType, properties: [], body }];
+}
+
+/**
+ * The parts of a package, its start part first (RFC 2387: the first part when `start` names none), each transfer
+ * decoded. A part without a Content-ID is named `part-N@swx.invalid` by its place. SWX_BAD_REQUEST for a body that is
+ * not a multipart/related of the given Content-Type, SWX_TOO_LARGE past the MIME limits.
+ */
+export function readPackage(contentType: string, body: Buffer, limits: MimeLimits = defaultMimeLimits): PackagedPart[] {
+  if (!isPackage(contentType)) throw new SwxError('SWX_BAD_REQUEST', `${JSON.stringify(contentType.slice(0, 80))} is not multipart/related`);
+  const entity = entityOf({ 'content-type': contentType }, body, limits);
+  const all = entity.parts ?? [];
+  const start = entity.contentType.parameters.start;
+  const rootIndex = start === undefined ? 0 : all.findIndex((part) => part.contentId === start.trim().replace(/^<|>$/g, '').trim());
+  if (rootIndex === -1) throw new SwxError('SWX_BAD_REQUEST', `the package's start parameter names ${start!.slice(0, 80)}, which no part has`);
+  const ordered = [all[rootIndex]!, ...all.filter((_part, index) => index !== rootIndex)];
+  const seen = new Set<string>();
+  return ordered.map((part, index) => {
+    const what = `package part ${index + 1}`;
+    const contentId = part.contentId ?? `part-${all.indexOf(part) + 1}@swx.invalid`;
+    if (seen.has(contentId)) throw new SwxError('SWX_BAD_REQUEST', `two parts of the package have Content-ID <${contentId.slice(0, 80)}>`);
+    seen.add(contentId);
+    const type = part.headers['content-type']?.trim() || 'text/plain; charset=us-ascii';
+    parseMediaType(type, `${what} Content-Type`);
+    const listed = part.headers['part-property'];
+    const properties = listed === undefined ? [] : listed.split(',').map((item) => {
+      const [pair = '', ...parameters] = item.split(';');
+      const equals = pair.indexOf('=');
+      if (equals < 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} is not name=value`);
+      const typed = parameters.map((parameter) => /^\s*type=(.*)$/.exec(parameter)?.[1]);
+      if (typed.some((value) => value === undefined) || typed.length > 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} has a parameter other than one type=`);
+      const property: PackagedProperty = { name: decode(pair.slice(0, equals), what), value: decode(pair.slice(equals + 1), what) };
+      if (typed[0] !== undefined) property.type = decode(typed[0], what);
+      return property;
+    });
+    const role = part.headers['part-role'];
+    return { contentId, contentType: type, properties, ...(role === undefined ? {} : { role: decode(role, what) }), body: part.body };
+  });
+}
+
+/**
+ * The parts of a package kept without its Content-Type (as evidence keeps a payload's bytes): its boundary read from its
+ * first line, as a package this hub writes begins. Undefined for bytes that are no such package.
+ */
+export function readKeptPackage(body: Buffer, limits: MimeLimits = defaultMimeLimits): PackagedPart[] | undefined {
+  try {
+    const boundary = headerlessMultipart(body, limits)?.contentType.parameters.boundary;
+    return boundary === undefined ? undefined : readPackage(`multipart/related; boundary="${boundary}"`, body, limits);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,149 @@
+// Several payloads in one ebMS 2.0 message through the hub: a partner's MSH sends two attachments, one Manifest
+// Reference each (one with its xlink:role), and the REST agency receives one multipart/related package of them, each
+// part's SHA-256 what was sent; an agency's package sent over REST leaves as a message with one Reference and one signed
+// MIME part per package part, which hub B takes and xmlsec1 judges with one --url-map per attachment (VERIFY.md's
+// command); a second attachment changed after signing is refused with SecurityFailure.
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  ackRequestedXml, ebmsMultipart, envelopeXml, manifestXml, messageHeaderXml, readEbmsParts, signEbms, swxPartyIdType, swxServiceType, syncReplyXml,
+  type EbmsMessage,
+} from '../../connectors/ebms2/index.ts';
+import { entityOf, messageParts, readPackage, writePackage, type PackagedPart } from '../../engine/mime/index.ts';
+import { issueAgency, type Credential } from '../../engine/pki/index.ts';
+import { exportCheckedBundle } from '../helpers/bundle.ts';
+import { hubAgreement, hubType, registerTfdaGateway, writeEbms2Settings } from '../helpers/ebms2.ts';
+import { waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { pythonPackageParts } from '../helpers/package.ts';
+import { twoHubsUnderOneRoot } from '../helpers/two-hubs.ts';
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+let hubA: HubProcess;
+let hubB: HubProcess;
+let customs: TestAgency;
+let boft: TestAgency;
+let gateway: Credential;
+let caPem: string;
+
+test.before(async () => {
+  const hubs = await twoHubsUnderOneRoot('ebms2-multipart', {
+    settings: (dir, party) => writeEbms2Settings(dir, [{ id: party, type: hubType }]),
+    endpoints: (port, party) => ({ ebms2: hubAgreement(port, party) }),
+    onCustomsMessage: () => undefined,
+  });
+  ({ hubA, hubB, customs, boft } = hubs);
+  caPem = hubs.pkiA.ca.certPem;
+  gateway = await issueAgency(join(hubs.dirA, 'pki'), 'TFDA');
+  await registerTfdaGateway(hubA, gateway.certPem);
+});
+
+test.after(async () => {
+  for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
+  await Promise.all([hubA?.stop(), hubB?.stop()]);
+});
+
+/** A notice and the laboratory report behind it: the business document and its attachment. */
+const attachments: PackagedPart[] = [
+  { contentId: 'notice@tfda.example', contentType: 'application/xml', properties: [], body: Buffer.from('<Notice xmlns="urn:example:health"><Product>frozen shrimp</Product><Finding>residue over limit</Finding></Notice>') },
+  { contentId: 'lab-report@tfda.example', contentType: 'application/pdf', properties: [], role: 'urn:example:role:lab-report', body: Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\nresidue 0.42 mg/kg\n%%EOF\n', 'latin1') },
+];
+
+/** The two attachments as TFDA's MSH sends them to hub A: one Manifest Reference each, signed over both. */
+async function gatewayMessage(messageId: string, options: { tamperSecond?: boolean } = {}): Promise<{ body: Buffer; contentType: string }> {
+  const header = messageHeaderXml({
+    from: { partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }] },
+    to: { partyIds: [{ id: 'hub-a', type: hubType }, { id: 'CUSTOMS', type: swxPartyIdType }] },
+    cpaId: 'tfda-hub-a', conversationId: `conv-${messageId}`,
+    service: { value: 'health.notice', type: swxServiceType }, action: 'Submit',
+    messageId, timestamp: new Date(), duplicateElimination: true,
+  });
+  const signed = await signEbms(envelopeXml([header, ackRequestedXml(true), syncReplyXml()], [manifestXml(attachments)]),
+    attachments.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body })),
+    { keyPem: gateway.keyPem, certPem: gateway.certPem });
+  const sent = attachments.map((part, index) => (options.tamperSecond && index === 1 ? { ...part, body: Buffer.from(part.body.toString('latin1').replace('0.42', '0.04'), 'latin1') } : part));
+  const multipart = ebmsMultipart(signed.xml, sent);
+  const chunks: Buffer[] = [];
+  for await (const chunk of multipart.body) chunks.push(chunk as Buffer);
+  return { body: Buffer.concat(chunks), contentType: multipart.contentType };
+}
+
+/** Posts to hub A's ebMS 2.0 path and reads the signal that answers. */
+function post(body: Buffer, contentType: string): Promise<{ status: number; signal: EbmsMessage; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`https://localhost:${hubA.agencyPort}/ebms2`, { method: 'POST', ca: caPem, headers: { soapaction: '"ebXML"', 'content-type': contentType, 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const answer = Buffer.concat(chunks);
+        try {
+          const signal = readEbmsParts(messageParts(entityOf({ 'content-type': String(res.headers['content-type'] ?? '') }, answer)), { at: false });
+          resolve({ status: res.statusCode ?? 0, signal, text: answer.toString('utf8') });
+        } catch (error) {
+          reject(new Error(`${res.statusCode}: no ebMS signal answers (${(error as Error).message}): ${answer.toString('utf8').slice(0, 400)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A delivered package as Python reads it: the parts' Content-IDs, types, roles and SHA-256s as sent. */
+function assertPackageOf(contentType: string, body: Buffer, expected: readonly PackagedPart[]): void {
+  const read = pythonPackageParts(contentType, body);
+  assert.is(read.mediaType, 'multipart/related');
+  assert.equal(read.parts.map((part) => part.contentId), expected.map((part) => part.contentId));
+  assert.equal(read.parts.map((part) => part.mediaType), expected.map((part) => part.contentType));
+  assert.equal(read.parts.map((part) => part.role), expected.map((part) => part.role ?? null));
+  assert.equal(read.parts.map((part) => part.sha256), expected.map((part) => sha256(part.body)), 'every part\'s SHA-256 as sent');
+}
+
+test('ebMS 2.0 in with two attachments: the Acknowledgment copies every reference, CUSTOMS gets one package of both over REST, and the evidence verifies with xmlsec1 --url-map per attachment', async () => {
+  const messageId = 'two-attachments@tfda.example';
+  const message = await gatewayMessage(messageId);
+  const answer = await post(message.body, message.contentType);
+  assert.is(answer.signal.signal, 'Acknowledgment', answer.text.slice(0, 600));
+  assert.equal(answer.signal.acknowledgment?.references.map((reference) => reference.uri), ['', 'cid:notice@tfda.example', 'cid:lab-report@tfda.example']);
+  await waitFor('the package in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 90_000);
+  const entry = JSON.parse(readFileSync(join(customs.inboxDir, `${messageId}.json`), 'utf8'));
+  assertPackageOf(entry.contentType, readFileSync(join(customs.inboxDir, `${messageId}.bin`)), attachments);
+
+  const bundle = await exportCheckedBundle(hubA, messageId, ['received', 'delivered']);
+  assert.ok(bundle.checks.some((check) => check.check === 'received XML signature' && check.ok && /2 part/.test(check.detail)), JSON.stringify(bundle.checks));
+  assert.ok(bundle.commands.some((command) => /^xmlsec1 --verify .*--url-map:cid:notice@tfda\.example parts\/1\.bin --url-map:cid:lab-report@tfda\.example parts\/2\.bin signatures\/received-signed\.xml$/.test(command)), bundle.commands.join('\n'));
+});
+
+test('a second attachment changed after signing is refused with SecurityFailure; the hub serves on', async () => {
+  const tampered = await gatewayMessage('two-attachments-tampered@tfda.example', { tamperSecond: true });
+  const answer = await post(tampered.body, tampered.contentType);
+  assert.is(answer.signal.signal, 'MessageError', answer.text.slice(0, 600));
+  assert.equal(answer.signal.errorList?.errors.map((error) => error.errorCode), ['SecurityFailure']);
+  assert.ok(answer.status < 500, `answered ${answer.status}`);
+  const good = await gatewayMessage('two-attachments-after@tfda.example');
+  assert.is((await post(good.body, good.contentType)).signal.signal, 'Acknowledgment', 'a good message after it is acknowledged');
+});
+
+test('REST in with a package: ebMS 2.0 out with one Reference per part, hub B takes it (xmlsec1 --url-map per attachment judges the signature), BOFT gets the package', async () => {
+  const packaged = await writePackage(attachments.map((part) => ({ ...part, contentId: part.contentId.replace('tfda', 'customs') })));
+  const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: packaged.contentType, body: packaged.body });
+  assert.is(sent.status, 202, sent.text);
+  const id = String(sent.body.id);
+  await waitFor('the package in BOFT\'s inbox behind hub B', () => existsSync(join(boft.inboxDir, `${id}.json`)), 90_000);
+  const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
+  assertPackageOf(entry.contentType, readFileSync(join(boft.inboxDir, `${id}.bin`)), readPackage(packaged.contentType, packaged.body));
+
+  // Hub B kept what hub A signed: one Manifest Reference per part (its role kept), and VERIFY.md's xmlsec1 command,
+  // one --url-map per attachment, verifies it (exportCheckedBundle runs every command).
+  const bundle = await exportCheckedBundle(hubB, id, ['received', 'delivered']);
+  const signed = readFileSync(join(bundle.folder, 'signatures/received-signed.xml'), 'utf8');
+  assert.match(signed, /<eb:Manifest[^>]*><eb:Reference [^>]*xlink:href="cid:notice@customs\.example"\/><eb:Reference [^>]*xlink:href="cid:lab-report@customs\.example" xlink:role="urn:example:role:lab-report"\/><\/eb:Manifest>/);
+  assert.ok(bundle.commands.some((command) => /--url-map:cid:notice@customs\.example parts\/1\.bin --url-map:cid:lab-report@customs\.example parts\/2\.bin signatures\/received-signed\.xml$/.test(command)), bundle.commands.join('\n'));
+  assert.ok(bundle.checks.some((check) => check.check === 'received XML signature' && check.ok && /2 part/.test(check.detail)), JSON.stringify(bundle.checks));
+});
+
+test.run();
