@@ -16,7 +16,8 @@ import {
 } from '../connectors/as4/index.ts';
 import { checkAs4Security } from '../connectors/as4/security.ts';
 import { acknowledgmentXml, ebmsMultipart, originalMessageIdOf, readEbmsParts, signEbms } from '../connectors/ebms2/index.ts';
-import { readEbmsBody, whole } from '../connectors/ebms2/body.ts';
+import { readEbmsBody } from '../connectors/ebms2/body.ts';
+import { whole } from '../engine/http.ts';
 import { swxPartyIdType } from '../connectors/ebms2/settings.ts';
 import { keepDelivery, type AgencyCredentials, type InboxEntry } from '../connectors/rest/agency.ts';
 import { outboxMessageId } from '../connectors/sftp/client/index.ts';

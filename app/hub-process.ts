@@ -71,7 +71,11 @@ export interface HubProcess {
   restart(): Promise<void>;
 }
 
-export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number; sftp?: number; console?: number } } = {}): Promise<HubProcess> {
+export async function startHubProcess(options: {
+  dataDir?: string; env?: NodeJS.ProcessEnv; ports?: { agency: number; ops: number; nats: number; sftp?: number; console?: number };
+  /** How long a start may take to be ready before the hub is stopped and the start fails. */
+  readyWithinMs?: number;
+} = {}): Promise<HubProcess> {
   const dataDir = options.dataDir ?? tempDir('hub');
   const given = options.ports ?? { agency: await freePort(), ops: await freePort(), nats: await freePort() };
   const ports = { ...given, sftp: given.sftp ?? await freePort(), console: given.console ?? await freePort() };
@@ -93,7 +97,8 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
     const proc = spawn(swxBin, ['start', '--data', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout!.on('data', (chunk) => { out += chunk; });
     proc.stderr!.on('data', (chunk) => { out += chunk; });
-    const deadline = Date.now() + 60_000;
+    const readyWithinMs = options.readyWithinMs ?? 60_000;
+    const deadline = Date.now() + readyWithinMs;
     for (;;) {
       if (proc.exitCode !== null) throw new Error(`hub exited with ${proc.exitCode}:\n${out.slice(-3000)}`);
       if (Date.now() > deadline) {
@@ -102,7 +107,7 @@ export async function startHubProcess(options: { dataDir?: string; env?: NodeJS.
         proc.kill('SIGTERM');
         await Promise.race([exited, sleep(20_000, undefined, { ref: false }).then(() => proc.kill('SIGKILL'))]);
         await exited;
-        throw new Error(`hub not ready within 60 s:\n${out.slice(-3000)}`);
+        throw new Error(`hub not ready within ${readyWithinMs / 1000} s:\n${out.slice(-3000)}`);
       }
       const ready = await fetch(`http://127.0.0.1:${ports.ops}/readyz`).then((r) => r.ok, () => false);
       if (ready) return proc;

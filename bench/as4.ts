@@ -14,7 +14,9 @@ import {
 } from '../connectors/as4/index.ts';
 import { issueCertificate, issuedFolder } from '../engine/pki/index.ts';
 import { checkWsSecurity, encryptSoapAttachments } from '../engine/trust/index.ts';
-import { benchPayload, collect, runMshBench, type MshMessage, type MshOptions } from './msh.ts';
+import { whole } from '../engine/http.ts';
+import { benchPayload } from './payload.ts';
+import { runMshBench, type MshMessage, type MshOptions } from './msh.ts';
 
 export interface As4BenchOptions extends MshOptions {
   profile: '2.0' | '1.x';
@@ -125,7 +127,7 @@ export async function as4Bench(options: As4BenchOptions): Promise<Record<string,
       const references = signedReferences(readAs4Message(Buffer.from(signed), { attachments: [part.contentId] }));
       const sealed = await encryptSoapAttachments(signed, [part], { certPem: hubEncryption }, profile);
       const multipart = as4Multipart(sealed.envelope, sealed.parts);
-      return { messageId, to, body: await collect(multipart.body), contentType: multipart.contentType, references };
+      return { messageId, to, body: await whole(multipart.body), contentType: multipart.contentType, references };
     },
     async check(message, answer) {
       if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);

@@ -12,7 +12,9 @@ import {
 import { entityOf, messageParts } from '../engine/mime/index.ts';
 import { issueCertificate } from '../engine/pki/index.ts';
 import { verifyXml } from '../engine/trust/index.ts';
-import { benchPayload, collect, runMshBench, type MshOptions } from './msh.ts';
+import { whole } from '../engine/http.ts';
+import { benchPayload } from './payload.ts';
+import { runMshBench, type MshOptions } from './msh.ts';
 
 const hubType = 'urn:swx:hub';
 const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
@@ -54,7 +56,7 @@ export async function ebms2Bench(options: MshOptions): Promise<Record<string, un
         { contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body },
       ], { keyPem: msh.keyPem, certPem: msh.certPem });
       const multipart = ebmsMultipart(signed.xml, [part]);
-      return { messageId, to, body: await collect(multipart.body), contentType: multipart.contentType };
+      return { messageId, to, body: await whole(multipart.body), contentType: multipart.contentType };
     },
     async check(message, answer) {
       if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.body.toString('utf8').slice(0, 300)}`);

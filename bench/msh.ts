@@ -136,16 +136,3 @@ export async function runMshBench<M extends MshMessage>(spec: MshBench<M>, optio
   });
   return result;
 }
-
-/** A payload of `bytes`, distinct by its number and a nonce, as every bench message is. */
-export function benchPayload(n: number, bytes: number): Buffer {
-  const body = Buffer.alloc(bytes, 0x20);
-  Buffer.from(JSON.stringify({ n, nonce: crypto.randomUUID() })).copy(body);
-  return body;
-}
-
-export async function collect(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}

@@ -2,11 +2,11 @@
 // (receive → verify → archive → route → deliver). A message counts only when its receiver has it and its
 // `delivered` evidence is in ClickHouse. Closed-loop for throughput, then open-loop at fixed offered rates for
 // latency measured from each message's scheduled send time.
-import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addAgency, addService, startHubProcess } from '../app/hub-process.ts';
 import { arrivalKey, startBenchReceivers } from './agencies.ts';
 import { conditions, percentile, treeCpuMs } from './conditions.ts';
+import { benchPayload } from './payload.ts';
 
 export interface RouteOptions { json: boolean; messages: number; rates: number[]; seconds: number; payloadBytes: number; concurrency: number }
 
@@ -23,16 +23,11 @@ export async function routeBench(options: RouteOptions): Promise<Record<string, 
   const arrivals = { has: (id: string) => arrivalOf(id) !== undefined, get: arrivalOf };
   await addService(hub, 'bench.route', ['CUSTOMS'], receiverIds);
   const client = sender.client;
-  const payload = (n: number) => {
-    const body = Buffer.alloc(options.payloadBytes, 0x20);
-    Buffer.from(JSON.stringify({ n, nonce: randomBytes(16).toString('hex') })).copy(body);
-    return body;
-  };
   let counter = 0;
   const sendOne = async (): Promise<{ id: string; ok: boolean }> => {
     const n = counter++;
     const to = receiverIds[n % receiverIds.length]!;
-    const answer = await client.send({ to, service: 'bench.route', contentType: 'application/octet-stream', body: payload(n) });
+    const answer = await client.send({ to, service: 'bench.route', contentType: 'application/octet-stream', body: benchPayload(n, options.payloadBytes) });
     receiverOf.set(String(answer.body.id), to);
     return { id: String(answer.body.id), ok: answer.status === 202 };
   };

@@ -120,6 +120,13 @@ function lingerOnClose(socket: Socket): void {
   };
 }
 
+/** A stream's bytes held whole; its bounds are the reader's (boundedBody, the MIME limits' maxBytes). */
+export async function whole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of source) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
 /**
  * Reads the whole body through boundedBody (its limit, its budget claim, a sender that leaves). A declared body is read
  * into one buffer of its length, so it costs what was claimed; a body without a length is gathered in chunks and

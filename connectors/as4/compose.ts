@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
+import { whole } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
@@ -24,12 +25,6 @@ export interface ComposedMessage {
   contentType: string;
   /** What the signature covers: a non-repudiation receipt must copy each of these. */
   references: ReferenceCopy[];
-}
-
-export async function whole(source: Readable | AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
 }
 
 const mediaType = (contentType: string) => contentType.split(';')[0]!.trim();

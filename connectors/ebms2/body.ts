@@ -3,6 +3,7 @@
 // text/xml envelope (a signal with no payload) is read too. The parts are held whole: the signature digests them and
 // the payload is handed on in one piece. Generic SwA reading: one piece with the AS4 connector's body reader at merge.
 import { SwxError } from '../../engine/errors.ts';
+import { whole } from '../../engine/http.ts';
 import { defaultMimeLimits, parseMediaType, readMultipart, type MediaType, type MessageParts, type MimePart } from '../../engine/mime/index.ts';
 import { ebmsError, EbmsRefusal } from './ebms-error.ts';
 
@@ -15,13 +16,6 @@ export class UnreadBody extends Error {
 }
 
 const typeOf = (media: MediaType) => `${media.type}/${media.subtype}`.toLowerCase();
-
-/** A stream's bytes held whole; its bounds are the reader's (boundedBody and the MIME limits' maxBytes). */
-export async function whole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
 
 const mimeProblem = (detail: string) => new EbmsRefusal([ebmsError('MimeProblem', detail)]);
 

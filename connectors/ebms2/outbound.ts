@@ -11,14 +11,13 @@
 import type { Agent } from 'node:https';
 import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import { clientAgent, postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { entityOf, messageParts, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
-import { whole } from './body.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { originalMessageIdDescription, readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';

@@ -3,81 +3,42 @@
 // that the test holds the queue manager the loop reads and can pause the nats-server under it: what a partner and the
 // hub each see on the queues, what JetStream stored, and what the evidence stream says. (A hub under test runs as a
 // child process, where its in-memory queues cannot be reached; test/connectors/mq-hub.test.ts drives that one.)
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { deliveryMessage, InMemoryQueueManager, InMemoryQueueManagers, MqInbound, MqOutbound, mqEndpoint, mqIdOf, type MqEndpoint } from '../../connectors/mq/index.ts';
 import type { OutgoingMqMessage } from '../../connectors/mq/session.ts';
 import type { Envelope } from '../../engine/envelope.ts';
-import { EvidenceLog } from '../../engine/evidence.ts';
-import { hubIdentity } from '../../engine/identity.ts';
 import { DeliveryError } from '../../engine/outbound.ts';
-import { connectBus, provisionStreams, streams, subjects, type Bus } from '../../engine/nats/jetstream.ts';
-import { startEmbeddedNats, type EmbeddedNats } from '../../engine/nats/server.ts';
-import { Payloads } from '../../engine/payloads.ts';
-import { initPki, issueAgency, loadPki, TrustStore, type Credential } from '../../engine/pki/index.ts';
-import { Registry } from '../../engine/registry.ts';
 import { inboundBackouts } from '../../engine/metrics.ts';
 import { signCms, signXml, verifyCms, verifyXml } from '../../engine/trust/index.ts';
-import { UnauthenticatedRefusals } from '../../engine/unauthenticated.ts';
-import { IntakeStage } from '../../pipelines/intake.ts';
-import { EvidenceStream } from '../helpers/evidence-stream.ts';
-import { freePort, tempDir, waitFor } from '../helpers/hub.ts';
+import { tempDir, waitFor } from '../helpers/hub.ts';
+import { startIntakeParts, type IntakeParts } from '../helpers/intake-parts.ts';
+import { pause, resume } from '../helpers/pause.ts';
 
-let dir: string;
-let nats: EmbeddedNats;
-let bus: Bus;
-let registry: Registry;
-let trust: TrustStore;
-let intake: IntakeStage;
-let customs: Credential;
-let hubCaPem: string;
-let signing: ReturnType<typeof hubIdentity>['signing'];
-let evidence: EvidenceStream;
+let hub: IntakeParts;
 
 const endpoint: MqEndpoint = mqEndpoint.parse({
   queueManager: 'QM1', connectionName: 'mq.customs.example(1414)', channel: 'SWX.SVRCONN',
   getQueue: 'CUSTOMS.TO.SWX', putQueue: 'SWX.TO.CUSTOMS', errorQueue: 'CUSTOMS.ERRORS', backoutQueue: 'CUSTOMS.BACKOUT',
   backoutThreshold: 3, pollIntervalMs: 50,
 });
-const natsPid = () => Number(readFileSync(join(dir, 'nats', 'nats-server.pid'), 'utf8').trim());
 
 test.before(async () => {
-  dir = tempDir('mq-inbound');
-  const pkiDir = join(dir, 'pki');
-  await initPki(pkiDir, { agencies: [], alg: 'ecdsa', crlUrl: 'http://127.0.0.1:9/pki/crl' });
-  const pki = await loadPki(pkiDir);
-  hubCaPem = pki.ca.certPem;
-  signing = hubIdentity(pki).signing;
-  customs = await issueAgency(pkiDir, 'CUSTOMS');
-  const boft = await issueAgency(pkiDir, 'BOFT');
-  nats = await startEmbeddedNats(dir, await freePort());
-  bus = await connectBus(nats.url, 'mq-inbound-test');
-  await provisionStreams(bus.jsm, 3600, 30);
-  registry = await Registry.open(bus);
-  await registry.putPartner({ id: 'CUSTOMS', name: 'Customs', certificates: [customs.certPem], endpoints: { mq: endpoint } });
-  await registry.putPartner({ id: 'BOFT', name: 'Foreign Trade', certificates: [boft.certPem], receive: 'pull' });
-  await registry.putService({ id: 'customs.declaration', name: 'Declarations', rules: [{ from: ['CUSTOMS'], to: ['BOFT'] }] });
-  trust = await TrustStore.open(pkiDir, { graceSeconds: 86_400, ocsp: false, maxAgeSeconds: 3_600, fetchTimeoutMs: 5_000, failOpen: false });
-  const log = new EvidenceLog(bus, 'test');
-  intake = new IntakeStage(bus, registry, await Payloads.open(bus, 256 * 1024), log, new UnauthenticatedRefusals(log));
-  evidence = new EvidenceStream(bus);
+  hub = await startIntakeParts(tempDir('mq-inbound'), ['CUSTOMS', 'BOFT']);
+  await hub.registry.putPartner({ id: 'CUSTOMS', name: 'Customs', certificates: [hub.agencies.CUSTOMS!.certPem], endpoints: { mq: endpoint } });
+  await hub.registry.putPartner({ id: 'BOFT', name: 'Foreign Trade', certificates: [hub.agencies.BOFT!.certPem], receive: 'pull' });
+  await hub.registry.putService({ id: 'customs.declaration', name: 'Declarations', rules: [{ from: ['CUSTOMS'], to: ['BOFT'] }] });
 });
 
 test.after(async () => {
-  try { process.kill(natsPid(), 'SIGCONT'); } catch { /* not running */ }
-  trust?.close();
-  registry?.close();
-  await bus?.nc.drain();
-  await nats?.stop();
+  await hub?.close();
 });
 
 /** The inbound loop of CUSTOMS over `managers`, as the connector starts it. */
 function inbound(managers: InMemoryQueueManagers): MqInbound {
   return new MqInbound('CUSTOMS', endpoint as MqEndpoint & { getQueue: string }, managers, {
-    intake, registry, trust, payloadVerifiers: { verifyCms, verifyXml }, signing,
+    intake: hub.intake, registry: hub.registry, trust: hub.trust, payloadVerifiers: { verifyCms, verifyXml }, signing: hub.signing,
     maxMessageBytes: 1024 * 1024, backoutQueue: 'SWX.BACKOUT', onHealth: () => undefined,
   });
 }
@@ -91,7 +52,7 @@ async function declaration(id: string, extra: { properties?: Record<string, stri
       replyToQ: extra.replyToQ ?? '', replyToQMgr: '',
     },
     properties: { swxService: 'customs.declaration', swxTo: 'BOFT', swxMessageId: id, ...extra.properties },
-    body: extra.signed === false ? document : await signCms({ data: document, certPem: customs.certPem, keyPem: customs.keyPem }),
+    body: extra.signed === false ? document : await signCms({ data: document, certPem: hub.agencies.CUSTOMS!.certPem, keyPem: hub.agencies.CUSTOMS!.keyPem }),
   };
 }
 
@@ -102,17 +63,7 @@ async function partnerPuts(managers: InMemoryQueueManagers, message: OutgoingMqM
 }
 
 /** The envelopes JetStream holds for BOFT with this id. */
-async function stored(id: string): Promise<Envelope[]> {
-  const { state } = await bus.jsm.streams.info(streams.messages);
-  const found: Envelope[] = [];
-  for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq++) {
-    const message = await bus.jsm.streams.getMessage(streams.messages, { seq }).catch(() => null);
-    if (message?.subject !== subjects.message('BOFT')) continue;
-    const envelope = message.json<Envelope>();
-    if (envelope.id === id) found.push(envelope);
-  }
-  return found;
-}
+const stored = (id: string) => hub.stored('BOFT', id);
 
 /**
  * Puts a declaration as CUSTOMS, pauses the nats-server, starts the inbound loop and, once the loop holds the message
@@ -123,14 +74,19 @@ async function gotWhileNatsPaused(id: string, whilePaused: (manager: InMemoryQue
   const manager = managers.manager('QM1');
   await partnerPuts(managers, await declaration(id));
   const loop = inbound(managers);
-  process.kill(natsPid(), 'SIGSTOP');
+  const nats = hub.natsPid();
   try {
+    await pause(nats);
     loop.start();
     await waitFor('the loop got the message under syncpoint', () => manager.held(endpoint.getQueue!) === 1, 30_000);
     await whilePaused(manager);
-  } finally {
-    process.kill(natsPid(), 'SIGCONT');
+  } catch (error) {
+    resume(nats);
+    // A loop left running would keep the test process alive past its last test.
+    await loop.stop();
+    throw error;
   }
+  resume(nats);
   return { loop, manager };
 }
 
@@ -162,7 +118,7 @@ test('a hub that dies before its commit leaves the message on the queue: got aga
   await waitFor('taken again and committed', () => manager.depth(endpoint.getQueue!) === 0 && manager.held(endpoint.getQueue!) === 0, 30_000);
   await loop.stop();
   assert.is((await stored('DECL-2')).length, 1, 'one envelope: JetStream de-duplicated the second acceptance');
-  const records = (await evidence.published()).filter((record) => record.messageId === 'DECL-2');
+  const records = (await hub.evidence.published()).filter((record) => record.messageId === 'DECL-2');
   assert.ok(records.some((record) => record.stage === 'duplicate'), 'the repeat is evidenced as a duplicate');
 });
 
@@ -182,7 +138,7 @@ test('a hub failure backs the message out (JetStream does not answer within its 
 test('a body with an enveloped XMLDSig by the partner is taken like CMS', async () => {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  const xml = await signXml('<declaration xmlns="urn:example:customs"><no>DECL-XML</no><goods>tea</goods></declaration>', { keyPem: customs.keyPem, certPem: customs.certPem });
+  const xml = await signXml('<declaration xmlns="urn:example:customs"><no>DECL-XML</no><goods>tea</goods></declaration>', { keyPem: hub.agencies.CUSTOMS!.keyPem, certPem: hub.agencies.CUSTOMS!.certPem });
   const message = await declaration('DECL-XML');
   await partnerPuts(managers, { ...message, descriptor: { ...message.descriptor, format: 'MQSTR' }, body: Buffer.from(xml) });
   const loop = inbound(managers);
@@ -197,7 +153,7 @@ test('a body with an enveloped XMLDSig by the partner is taken like CMS', async 
 test('a refused message is evidenced, answered with a signed error report to its ReplyToQ (else the error queue) and committed', async () => {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  await evidence.published();
+  await hub.evidence.published();
   await partnerPuts(managers, await declaration('DECL-UNSIGNED', { signed: false, replyToQ: 'CUSTOMS.REPLY', properties: { swxContentType: 'application/json' } }));
   await partnerPuts(managers, await declaration('DECL-DENIED', { properties: { swxTo: 'CUSTOMS' } }));
   const original = manager.browse(endpoint.getQueue!)[0]!;
@@ -208,7 +164,7 @@ test('a refused message is evidenced, answered with a signed error report to its
 
   assert.equal(await stored('DECL-UNSIGNED'), []);
   assert.equal(await stored('DECL-DENIED'), []);
-  const records = await evidence.published();
+  const records = await hub.evidence.published();
   const rejected = (id: string) => records.find((record) => record.messageId === id && record.stage === 'rejected');
   assert.is(rejected('DECL-UNSIGNED')?.code, 'SWX_SIG_MISSING');
   assert.is(rejected('DECL-DENIED')?.code, 'SWX_ACL_DENIED');
@@ -219,7 +175,7 @@ test('a refused message is evidenced, answered with a signed error report to its
   assert.ok(reply!.descriptor.correlId.equals(original.descriptor.msgId), 'the report\'s CorrelId is the refused message\'s MsgId');
   assert.is(reply!.properties.swxRefTo, 'DECL-UNSIGNED');
   assert.is(reply!.properties.swxCode, 'SWX_SIG_MISSING');
-  const verdict = await verifyCms(reply!.body, { trustedCertsPem: [hubCaPem], pinnedCertPem: signing.certPem });
+  const verdict = await verifyCms(reply!.body, { trustedCertsPem: [hub.hubCaPem], pinnedCertPem: hub.signing.certPem });
   assert.ok(verdict.valid, `the report is CMS signed by the hub: ${verdict.detail}`);
   const report = JSON.parse(Buffer.from(verdict.content!).toString('utf8'));
   assert.is(report.code, 'SWX_SIG_MISSING');
@@ -231,7 +187,7 @@ test('a refused message is evidenced, answered with a signed error report to its
 test('a poison message goes to the backout queue with evidence; one at the threshold is tried once more and taken', async () => {
   const managers = new InMemoryQueueManagers();
   const manager = managers.manager('QM1');
-  await evidence.published();
+  await hub.evidence.published();
   const crash = async (times: number) => {
     for (let i = 0; i < times; i++) {
       const session = manager.connect();
@@ -259,7 +215,7 @@ test('a poison message goes to the backout queue with evidence; one at the thres
   assert.is(poison?.properties.swxMessageId, 'DECL-POISON', 'moved whole, properties and body, to the backout queue');
   assert.is(poison?.descriptor.backoutCount, 0, 'a fresh put');
   assert.equal(await stored('DECL-POISON'), [], 'not accepted');
-  const records = await evidence.published();
+  const records = await hub.evidence.published();
   const evidenced = records.find((record) => record.messageId === 'DECL-POISON' && record.stage === 'rejected');
   assert.is(evidenced?.code, 'SWX_MQ_BACKOUT');
   assert.match(evidenced?.detail ?? '', /backed out 6 times; moved to CUSTOMS\.BACKOUT/);
@@ -277,7 +233,7 @@ test('outbound: a delivery is put under syncpoint and committed, MQMD and proper
     protocol: 'rest', contentType: 'application/xml', size: body.length, sha256: '00', receivedAt: new Date(now).toISOString(),
     expiresAt: new Date(now + 60_000).toISOString(),
   };
-  const partner = registry.partner('CUSTOMS')!;
+  const partner = hub.registry.partner('CUSTOMS')!;
   const receipt = await outbound.deliver(envelope, { size: body.length, sha256: '00', held: body, open: () => { throw new Error('held'); } }, partner, endpoint);
   assert.match(receipt.raw, /^MQCMIT ok: QM1 SWX\.TO\.CUSTOMS MsgId /);
   assert.is(receipt.signature, undefined, 'MQ\'s acknowledgement is the commit, not a signature');

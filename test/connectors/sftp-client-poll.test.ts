@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { signCms, verifyCms, verifyXml } from '../../engine/trust/index.ts';
 import { tempDir } from '../helpers/hub.ts';
 import { startIntakeParts, type IntakeParts } from '../helpers/intake-parts.ts';
+import { pause, resume } from '../helpers/pause.ts';
 import { sshKeyPair, startSshd, type Sshd } from '../../app/sshd.ts';
 
 let dir: string;
@@ -78,15 +79,15 @@ test('a signed file is taken: stored with its checked signature, then removed wi
 test('a file is removed only once JetStream acknowledged: while the nats-server is paused it stays in the outbox', async () => {
   const bytes = Buffer.alloc(300 * 1024, 3); // over the inline limit: streamed into the Object Store
   const path = await drop('F-2.bin', bytes);
-  process.kill(hub.natsPid(), 'SIGSTOP');
   let polled: ReturnType<SftpOutboxPoller['poll']> | undefined;
   try {
+    await pause(hub.natsPid());
     polled = poller().poll();
     polled.catch(() => undefined);
     await sleep(2_000);
     assert.ok(existsSync(path), 'still in the outbox while nothing is acknowledged');
   } finally {
-    process.kill(hub.natsPid(), 'SIGCONT');
+    resume(hub.natsPid());
   }
   const result = await polled!;
   assert.equal(result.taken, [path]);

@@ -14,6 +14,7 @@ import {
   ackRequestedXml, ebmsMultipart, envelopeXml, manifestXml, messageHeaderXml, readEbmsParts, received, sent, signEbms, swxPartyIdType, swxServiceType, syncReplyXml,
   type EbmsMessage,
 } from '../../connectors/ebms2/index.ts';
+import { whole } from '../../engine/http.ts';
 import { entityOf, messageParts } from '../../engine/mime/index.ts';
 import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { verifyXml } from '../../engine/trust/index.ts';
@@ -67,12 +68,6 @@ test.after(async () => {
   for (const agency of [customs, boft]) { agency?.client.close(); await agency?.receiver?.close(); }
   await Promise.all([hubA?.stop(), hubB?.stop()]);
 });
-
-async function whole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks);
-}
 
 const notice = Buffer.from('<Notice xmlns="urn:example:health"><Product>frozen shrimp</Product><Finding>residue over limit</Finding></Notice>');
 

@@ -4,7 +4,8 @@
 // outside, counted: every accepted file reaches every requester, stored once; none is lost; the repeats are bounded by
 // what each requester's lane holds in flight and are evidenced as redeliveries; no half-file is ever delivered (the
 // requester's inbox folder is watched throughout, and every file and request body delivered is checked by SHA-256).
-// SWX_TEST_SFTP_FAULT_MB sets the file size (default 100) for a quicker run while developing.
+// SWX_TEST_SFTP_FAULT_MB sets the file size (default 20: large enough that a push is caught with less than half of it
+// written and the kill lands in its middle, which the test asserts).
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ import { SftpAgencySide } from '../helpers/sftp.ts';
 import { startSshd, type Sshd } from '../../app/sshd.ts';
 
 const MiB = 1024 * 1024;
-const fileBytes = Number(process.env.SWX_TEST_SFTP_FAULT_MB ?? 100) * MiB;
+const fileBytes = Number(process.env.SWX_TEST_SFTP_FAULT_MB ?? 20) * MiB;
 const files = 20;
 /** Uploads the agency keeps going at once. */
 const uploadsAtOnce = 4;
@@ -159,15 +160,19 @@ test(`kill -9 of the hub during ${files} uploads of ${fileBytes / MiB} MiB and t
   };
   const uploads = Promise.all(Array.from({ length: uploadsAtOnce }, worker));
 
-  // The kill comes once a push to PORTS is writing its temporary file while uploads are still going on.
+  // The kill comes once a push to PORTS has written part of its temporary file, less than half (so that the rest
+  // cannot be written in the moment the kill takes), while uploads are still going on.
   let killedAt: { accepted: number; pushing: string[] } | undefined;
-  await waitFor('a push in flight while uploads go on', () => {
-    const pushing = readdirSync(inbox).filter((name) => name.startsWith('.') && (statSync(join(inbox, name), { throwIfNoEntry: false })?.size ?? 0) > 0);
+  const tempSize = (name: string) => statSync(join(inbox, name), { throwIfNoEntry: false })?.size ?? 0;
+  await waitFor('a push under way while uploads go on', () => {
+    const pushing = readdirSync(inbox).filter((name) => name.startsWith('.') && tempSize(name) > 0 && tempSize(name) < fileBytes / 2);
     if (pushing.length === 0 || taken.size >= files - uploadsAtOnce) return false;
     killedAt = { accepted: taken.size, pushing };
     return true;
   }, 20 * 60_000);
   await hub.kill();
+  assert.ok(killedAt!.pushing.some((name) => existsSync(join(inbox, name)) && tempSize(name) < fileBytes),
+    `the kill cut a push short: ${killedAt!.pushing.join(', ')} still under its temporary name, not whole`);
   await hub.restart();
 
   await uploads;
@@ -219,6 +224,7 @@ test(`kill -9 of the hub during ${files} uploads of ${fileBytes / MiB} MiB and t
   const boftRepeats = ids.reduce((sum, id) => sum + Math.max(0, (boftRequests.get(id)?.length ?? 0) - 1), 0);
   for (const [requester, count] of evidenced) assert.ok(count <= repeatsPerRequester, `${requester}: ${count} repeats, more than its lane holds in flight`);
   assert.ok(boftRepeats <= evidenced.get('BOFT')!, `each repeat BOFT received is evidenced (${boftRepeats} received, ${evidenced.get('BOFT')} evidenced)`);
+  assert.ok(resumedPushes >= 1, 'the push the kill cut short went on from its partial file');
   const reuploads = [...taken.values()].reduce((sum, upload) => sum + upload.attempts - 1, 0);
   console.log(`kill -9 with ${killedAt!.accepted} of ${files} files accepted and ${killedAt!.pushing.length} push(es) writing: ${reuploads} upload(s) sent again, ${resumedPushes} push(es) resumed ` +
     `(${[...taken.values()].filter((upload) => upload.duplicate).length} answered as duplicates); repeats evidenced ${JSON.stringify(Object.fromEntries(evidenced))}, ` +

@@ -11,6 +11,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connectBus } from '../../engine/nats/jetstream.ts';
 import { addAgency, evidenceOf, freePort, startHubProcess, waitFor, type HubProcess, type TestAgency } from '../helpers/hub.ts';
+import { pause, resume } from '../helpers/pause.ts';
 import { outcome, SftpAgencySide } from '../helpers/sftp.ts';
 
 const MiB = 1024 * 1024;
@@ -116,14 +117,14 @@ test('a store that stops taking chunks stops the upload: the hub does not buffer
   // Stopped once the file's first chunks are in the store: the rest of the upload meets a store that takes nothing.
   await waitFor('the upload under way', async () => (await chunks()) > idle + 4, 30_000);
   await bus.nc.close();
-  process.kill(nats, 'SIGSTOP');
   let stalledGrowth = 0;
   try {
+    await pause(nats);
     const atStop = kib(pid, 'VmRSS');
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     stalledGrowth = kib(pid, 'VmRSS') - atStop;
   } finally {
-    process.kill(nats, 'SIGCONT');
+    resume(nats);
   }
   assert.is(settled, false, 'the upload waited for the store');
   const { code, out } = await uploading;

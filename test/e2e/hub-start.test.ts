@@ -1,0 +1,34 @@
+// A hub that never becomes ready (its NATS cannot be reached) fails its start and is stopped with everything it
+// started: nothing is left holding the ports and folders of the next test.
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { freePort, startHubProcess, waitFor } from '../helpers/hub.ts';
+
+/** Pids of the processes whose environment holds `entry`: a hub and whatever it started inherit its SWX_* settings. */
+function processesWith(entry: string): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+    } catch {
+      return false; // ended meanwhile, or not ours to read
+    }
+  });
+}
+
+test('a hub not ready in time is stopped, and no process of it is left behind', async () => {
+  const ports = { agency: await freePort(), ops: await freePort(), nats: await freePort() };
+  const nowhere = await freePort(); // nothing listens there
+  const marker = `SWX_NATS_URL=nats://127.0.0.1:${nowhere}`;
+  let running = false;
+  const watching = waitFor('the hub process running', () => (running = processesWith(marker).length > 0), 30_000);
+  const started = await startHubProcess({ ports, env: { SWX_NATS_URL: `nats://127.0.0.1:${nowhere}` }, readyWithinMs: 3_000 })
+    .then(() => undefined, (error: Error) => error);
+  await watching.catch(() => undefined);
+  assert.ok(running, 'the hub was started');
+  assert.instance(started, Error);
+  assert.match(started!.message, /hub not ready within 3 s/);
+  assert.equal(processesWith(marker), [], 'the hub and what it started are gone');
+});
+
+test.run();
