@@ -118,7 +118,7 @@ function beyondBasicOrder(name: string): boolean {
 // ---- the signature ----
 
 /** Our tree as the shared signature reader (engine/trust/xmldsig-spec.ts) walks it. */
-const fastTree: SignatureTree<XmlElement> = {
+export const fastTree: SignatureTree<XmlElement> = {
   children: childElements,
   attribute,
   text: textContent,

@@ -116,7 +116,7 @@ function idIndex(doc: Document): (id: string) => Element[] {
 
 
 /** The DOM as the shared signature reader (xmldsig-spec.ts) walks it. */
-const domTree: SignatureTree<Element> = {
+export const domTree: SignatureTree<Element> = {
   children: childElements,
   attribute: (element, name) => (element.hasAttribute(name) ? element.getAttribute(name) ?? '' : undefined),
   text: (element) => element.textContent ?? '',
