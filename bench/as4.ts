@@ -17,11 +17,14 @@ import { checkWsSecurity, encryptSoapAttachments } from '../engine/trust/index.t
 import { whole } from '../engine/http.ts';
 import { benchPayload } from './payload.ts';
 import { runMshBench, type MshMessage, type MshOptions } from './msh.ts';
+import { cpuProfileEnv } from './profile.ts';
 
 export interface As4BenchOptions extends MshOptions {
   profile: '2.0' | '1.x';
   /** The size of the one large attachment sent after the closed loop (0: none). */
   attachmentBytes: number;
+  /** The hub writes V8 CPU profiles of its main thread and its worker threads here (bench/cpu-profile.mjs). */
+  profileDir?: string;
 }
 
 const role = 'http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/defaultRole';
@@ -42,7 +45,7 @@ export async function as4Bench(options: As4BenchOptions): Promise<Record<string,
   };
   // 2.0 signs with Ed25519: the hub's signing key too.
   if (v2) place(join(pkiDir, 'hub-sign'), 'ed25519');
-  const hub = await startHubProcess({ dataDir, env: { SWX_LOG_LEVEL: 'warn', ...(v2 ? {} : { SWX_PKI_ALG: 'rsa' }) } });
+  const hub = await startHubProcess({ dataDir, env: { SWX_LOG_LEVEL: 'warn', ...(v2 ? {} : { SWX_PKI_ALG: 'rsa' }), ...cpuProfileEnv(options.profileDir) } });
   const hubEncryption = readFileSync(join(pkiDir, v2 ? 'hub-enc' : 'hub-sign', 'cert.pem'), 'utf8');
   if (v2) place(issuedFolder(pkiDir, 'GATEWAY'), 'ed25519');
   const msh = await issueCertificate(pkiDir, 'GATEWAY', v2 ? {} : { alg: 'rsa' });
@@ -143,6 +146,7 @@ export async function as4Bench(options: As4BenchOptions): Promise<Record<string,
     conditions: {
       profile: `${profile}: ${Object.values(profiles[profile]).join(' ')}`,
       path: 'agency MSH → POST /as4 (signed, payload encrypted) → hub → REST delivery to 4 receivers; the hub\'s signed Receipt on each answer',
+      ...(options.profileDir ? { hub_cpu_profile: options.profileDir } : {}),
     },
   }, options);
   return { ...result, profile };

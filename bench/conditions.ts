@@ -45,6 +45,21 @@ export function treeCpuMs(rootPid: number): number {
   return total;
 }
 
+/** CPU time (ms) of one process or thread from its /proc stat file (utime + stime). */
+function statCpuMs(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / ticksPerSecond);
+}
+
+/**
+ * CPU time (ms) of a process: all its threads, and its main thread (the event loop) alone. The rest is its worker
+ * threads (the signature pool), libuv's pool and V8's own threads (GC, compilers).
+ */
+export function processCpuMs(pid: number): { process: number; mainThread: number } {
+  return { process: statCpuMs(`/proc/${pid}/stat`), mainThread: statCpuMs(`/proc/${pid}/task/${pid}/stat`) };
+}
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;

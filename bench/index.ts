@@ -74,10 +74,13 @@ const benches: Record<string, () => Promise<Record<string, unknown>>> = {
     ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
   }),
   // --profile 2.0 (default) or 1.x; --compare route runs the REST route's closed loop in the same run; --size of the one
-  // large attachment sent after it (default 1G; 0 for none).
+  // large attachment sent after it (default 1G; 0 for none); --cpu-prof DIR as for query, worker threads included.
   as4: () => {
     if (values.profile !== '2.0' && values.profile !== '1.x') throw new Error(`--profile: 2.0 or 1.x, not ${values.profile}`);
-    return as4Bench({ ...mshOptions(), profile: values.profile, attachmentBytes: values.size ? bytesOf(values.size) : 1024 ** 3 });
+    return as4Bench({
+      ...mshOptions(), profile: values.profile, attachmentBytes: values.size ? bytesOf(values.size) : 1024 ** 3,
+      ...(values['cpu-prof'] ? { profileDir: values['cpu-prof'] } : {}),
+    });
   },
   // --compare route as for as4.
   ebms2: () => ebms2Bench(mshOptions()),

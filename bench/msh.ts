@@ -6,7 +6,7 @@ import { Agent, request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addService, type HubProcess } from '../app/hub-process.ts';
 import { arrivalKey, startBenchReceivers } from './agencies.ts';
-import { conditions, percentile, treeCpuMs } from './conditions.ts';
+import { conditions, percentile, processCpuMs, treeCpuMs } from './conditions.ts';
 import { routeBench } from './route.ts';
 
 export const mshReceiverIds = ['BOFT', 'BSMI', 'TFDA', 'NTA'];
@@ -82,10 +82,15 @@ export async function runMshBench<M extends MshMessage>(spec: MshBench<M>, optio
 
   say(`closed loop: ${options.messages} messages, ${options.concurrency} in flight`);
   const cpuBefore = treeCpuMs(hub.proc.pid!);
+  const threadsBefore = processCpuMs(hub.proc.pid!);
   const started = performance.timeOrigin + performance.now();
   const { sentAt, answers } = await run(batch);
   const cpuMs = treeCpuMs(hub.proc.pid!) - cpuBefore;
+  const threadsAfter = processCpuMs(hub.proc.pid!);
+  const mainThreadMs = threadsAfter.mainThread - threadsBefore.mainThread;
+  const processMs = threadsAfter.process - threadsBefore.process;
   const delivered = batch.filter((message) => arrived(message) !== undefined);
+  const perMessage = (ms: number) => Number((ms / delivered.length).toFixed(3));
   const elapsed = (Math.max(...delivered.map((message) => arrived(message)!)) - started) / 1000;
   const latencies = delivered.map((message) => arrived(message)! - sentAt.get(message.messageId)!).sort((a, b) => a - b);
 
@@ -115,7 +120,13 @@ export async function runMshBench<M extends MshMessage>(spec: MshBench<M>, optio
     p50_ms: Number(percentile(latencies, 50).toFixed(1)),
     p95_ms: Number(percentile(latencies, 95).toFixed(1)),
     p99_ms: Number(percentile(latencies, 99).toFixed(1)),
-    cpu_ms_per_msg: Number((cpuMs / delivered.length).toFixed(3)),
+    cpu_ms_per_msg: perMessage(cpuMs),
+    // Where that CPU is: the hub's event loop, its other threads (signature pool workers, libuv, GC), its children.
+    cpu_split_ms_per_msg: {
+      main_thread: perMessage(mainThreadMs),
+      other_threads: perMessage(processMs - mainThreadMs),
+      child_processes: perMessage(cpuMs - processMs),
+    },
     ...afterwards,
   };
   say(`  ${result.msgs_per_s} msgs/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms, p99 ${result.p99_ms} ms, hub CPU ${result.cpu_ms_per_msg} ms/msg; ${checked}/${batch.length} answers checked`);

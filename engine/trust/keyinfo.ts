@@ -170,7 +170,8 @@ function tokenReference(reference: Element, byId: (id: string) => Element[], kno
     if (targets.length > 1) throw problem('SWX_SIG_WRAPPED', `${targets.length} elements carry Id ${uri.slice(1, 81)}`);
     const token = targets[0]!;
     const valueType = token.getAttribute('ValueType') ?? '';
-    const encoding = token.getAttribute('EncodingType');
+    // xmldom's getAttribute answers '' for an absent attribute: EncodingType is optional (base64 by default).
+    const encoding = token.hasAttribute('EncodingType') ? token.getAttribute('EncodingType') : null;
     if (token.namespaceURI !== namespaces.wsse || token.localName !== 'BinarySecurityToken' || valueType !== `${tokenProfile}#X509v3`
       || (encoding !== null && !encoding.endsWith('#Base64Binary'))) {
       throw problem('SWX_BAD_REQUEST', `the token reference points to a ${token.localName} (${valueType || 'no ValueType'}), not to a base64 X.509 v3 BinarySecurityToken`);

@@ -8,11 +8,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { SignatureInfo } from '../envelope.ts';
 import { SwxError } from '../errors.ts';
 import { elementChildren, elementPath, textOf } from '../xml/elements.ts';
-import type { XmlElement } from '../xml/parse.ts';
+import { parseXml, type XmlElement } from '../xml/parse.ts';
 import { soapVersionOf, type SoapEnvelope } from '../xml/soap.ts';
 import { certificate, certificates, type ParsedCert } from './certs.ts';
 import { certificateReference, childElements, type CertificateReference } from './keyinfo.ts';
 import { pemBlocks, toPem } from './x509.ts';
+import { canonicalDocument } from './xmldsig-fast.ts';
 import { decryptAttachments, namespaces as encryptionNamespaces, type DecryptionKey, type EncryptionProfile } from './xmlenc.ts';
 import {
   addAttachmentReferences,
@@ -70,61 +71,117 @@ function wsuId(element: Element, prefix: string): string {
 
 /**
  * Signs a SOAP 1.1 or 1.2 envelope by the WS-Security X.509 token profile: BinarySecurityToken, a Signature over
- * Body and Timestamp (by wsu:Id, exc-c14n) and whatever else is asked for, KeyInfo as a SecurityTokenReference.
+ * Body and Timestamp (by wsu:Id, exc-c14n) and whatever else is asked for, KeyInfo as a SecurityTokenReference. An
+ * envelope signSoapFast recognises is signed without the DOM, any other through it.
  */
 export function signSoap(envelope: Buffer | string, options: SignSoapOptions): Promise<string> {
-  return guarded(() => {
-    const sign = signer(options);
-    const certDer = pemBlocks(options.certPem ?? '', 'CERTIFICATE')[0];
-    if (!certDer) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
-    const parts = options.parts ?? ['Body', 'Timestamp'];
-    const ttl = options.timestampTtlSeconds ?? 300;
-    if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
-    const doc = parseDocument(envelope);
-    const security = securityHeader(doc);
-    const root = doc.documentElement;
-    const bodies = childElements(root, root.namespaceURI!, 'Body');
-    if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
+  return guarded(() => signSoapFast(envelope, options) ?? signSoapReference(envelope, options));
+}
 
-    const targets: { uri: string; element: Element }[] = [];
-    if (parts.includes('Timestamp')) {
-      const created = options.createdAt ?? new Date();
-      if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
-      const timestamp = create(doc, namespaces.wsu, 'wsu:Timestamp');
-      timestamp.setAttributeNS(namespaces.wsu, 'wsu:Id', `TS-${randomUUID()}`);
-      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Created', {}, created.toISOString()));
-      timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Expires', {}, new Date(created.getTime() + ttl * 1000).toISOString()));
-      security.appendChild(timestamp);
-      targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
-    }
-    const keyReference = options.keyReference ?? 'token';
-    const tokenId = `X509-${randomUUID()}`;
-    if (keyReference === 'token') {
-      const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
-      token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
-      security.appendChild(token);
-    }
-    if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
-    targets.push(...uniqueById(doc, options.ids ?? []));
-    if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
+/** The envelope's declared encoding is UTF-8 (or none is declared), so its text is written back as it came. */
+const utf8Declared = (source: string) => {
+  const declaration = /^<\?xml\s[^?]*\?>/.exec(source)?.[0];
+  return !declaration || !/encoding\s*=/.test(declaration) || /encoding\s*=\s*["']utf-8["']/i.test(declaration);
+};
 
-    const signature = signatureShell(doc, sign);
-    security.appendChild(signature);
-    addElementReferences(signature, targets, sign);
-    addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
-    const keyInfo = ds(doc, 'KeyInfo');
-    if (keyReference === 'token') {
-      const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
-      reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
-      keyInfo.appendChild(reference);
-    } else if (keyReference === 'ski' || keyReference === 'issuer-serial') {
-      keyInfo.appendChild(certificateReference(doc, certificate(certDer), keyReference));
-    } else {
-      throw new SwxError('SWX_BAD_REQUEST', `keyReference ${JSON.stringify(keyReference)} is not token, ski or issuer-serial`);
+/**
+ * signSoap without the DOM, for the envelopes the hub writes itself (an AS4 Receipt, an Error signal): one Header
+ * without a Security block, one Body with a wsu:Id, each other id on exactly one element, no attachments, the
+ * signer named by a BinarySecurityToken. The signed parts are canonicalised from swx's own parse
+ * (xmldsig-fast.ts, which declines what xml-crypto canonicalises otherwise), signedSecurityHeader writes the
+ * Security block, and it goes in before the Header's end tag, the rest of the text kept as it is. Undefined for
+ * anything else, and for any input signedSecurityHeader refuses: signSoap then signs through the DOM, which says why.
+ * The same Signature as that path (test/engine/wssecurity-fastsign.test.ts).
+ */
+export function signSoapFast(envelope: Buffer | string, options: SignSoapOptions): string | undefined {
+  const parts = options.parts ?? ['Body', 'Timestamp'];
+  if (options.attachments?.length || (options.keyReference ?? 'token') !== 'token') return undefined;
+  if (parts.length !== 2 || !parts.includes('Body') || !parts.includes('Timestamp')) return undefined;
+  try {
+    const document = parseXml(envelope);
+    const root = document.root;
+    if (root.localName !== 'Envelope' || !soapVersionOf(root.namespace) || !utf8Declared(document.source)) return undefined;
+    const headers = children(root, root.namespace, 'Header');
+    const bodies = children(root, root.namespace, 'Body');
+    const header = headers[0];
+    if (headers.length !== 1 || bodies.length !== 1 || !header || header.contentEnd === header.end) return undefined;
+    if (children(header, namespaces.wsse, 'Security').length > 0) return undefined;
+    const bodyId = attribute(bodies[0]!, namespaces.wsu, 'Id');
+    const canonical = canonicalDocument(document);
+    if (bodyId === undefined || !canonical) return undefined;
+    const signed: CanonicalPart[] = [];
+    for (const id of [bodyId, ...(options.ids ?? [])]) {
+      const found = canonical.byId(id);
+      const text = found.length === 1 ? canonical.exclusive(found[0]!) : undefined;
+      // The Envelope or the Header would hold the Signature: the DOM path signs those with enveloped-signature.
+      if (text === undefined || found[0] === root || found[0] === header || (id === bodyId && found[0] !== bodies[0])) return undefined;
+      signed.push({ id, canonical: text });
     }
-    signature.appendChild(keyInfo);
-    return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
-  });
+    const security = signedSecurityHeader(signed, {
+      keyPem: options.keyPem, certPem: options.certPem, soapNamespace: root.namespace,
+      ...(options.timestampTtlSeconds !== undefined ? { timestampTtlSeconds: options.timestampTtlSeconds } : {}),
+      ...(options.createdAt ? { createdAt: options.createdAt } : {}),
+      ...(options.signatureAlgorithm ? { signatureAlgorithm: options.signatureAlgorithm } : {}),
+      ...(options.digestAlgorithm ? { digestAlgorithm: options.digestAlgorithm } : {}),
+    });
+    return document.source.slice(0, header.contentEnd) + security + document.source.slice(header.contentEnd);
+  } catch {
+    return undefined;
+  }
+}
+
+/** signSoap through the DOM and xml-crypto alone, for any envelope: what signSoapFast is tested against. Throws SwxError. */
+export function signSoapReference(envelope: Buffer | string, options: SignSoapOptions): string {
+  const sign = signer(options);
+  const certDer = pemBlocks(options.certPem ?? '', 'CERTIFICATE')[0];
+  if (!certDer) throw new SwxError('SWX_BAD_REQUEST', 'certPem holds no PEM CERTIFICATE block');
+  const parts = options.parts ?? ['Body', 'Timestamp'];
+  const ttl = options.timestampTtlSeconds ?? 300;
+  if (!Number.isFinite(ttl) || ttl <= 0) throw new SwxError('SWX_BAD_REQUEST', 'timestampTtlSeconds must be a positive number');
+  const doc = parseDocument(envelope);
+  const security = securityHeader(doc);
+  const root = doc.documentElement;
+  const bodies = childElements(root, root.namespaceURI!, 'Body');
+  if (bodies.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the envelope has ${bodies.length} Body elements, not one`);
+
+  const targets: { uri: string; element: Element }[] = [];
+  if (parts.includes('Timestamp')) {
+    const created = options.createdAt ?? new Date();
+    if (Number.isNaN(created.getTime())) throw new SwxError('SWX_BAD_REQUEST', 'createdAt is not a valid Date');
+    const timestamp = create(doc, namespaces.wsu, 'wsu:Timestamp');
+    timestamp.setAttributeNS(namespaces.wsu, 'wsu:Id', `TS-${randomUUID()}`);
+    timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Created', {}, created.toISOString()));
+    timestamp.appendChild(create(doc, namespaces.wsu, 'wsu:Expires', {}, new Date(created.getTime() + ttl * 1000).toISOString()));
+    security.appendChild(timestamp);
+    targets.push({ uri: `#${timestamp.getAttributeNS(namespaces.wsu, 'Id')}`, element: timestamp });
+  }
+  const keyReference = options.keyReference ?? 'token';
+  const tokenId = `X509-${randomUUID()}`;
+  if (keyReference === 'token') {
+    const token = create(doc, namespaces.wsse, 'wsse:BinarySecurityToken', { EncodingType: base64Binary, ValueType: x509TokenType }, certDer.toString('base64'));
+    token.setAttributeNS(namespaces.wsu, 'wsu:Id', tokenId);
+    security.appendChild(token);
+  }
+  if (parts.includes('Body')) targets.push({ uri: `#${wsuId(bodies[0]!, 'id')}`, element: bodies[0]! });
+  targets.push(...uniqueById(doc, options.ids ?? []));
+  if (targets.length === 0 && !options.attachments?.length) throw new SwxError('SWX_BAD_REQUEST', 'nothing to sign: parts, ids and attachments are all empty');
+
+  const signature = signatureShell(doc, sign);
+  security.appendChild(signature);
+  addElementReferences(signature, targets, sign);
+  addAttachmentReferences(signature, options.attachments ?? [], 'content', sign.digestUri);
+  const keyInfo = ds(doc, 'KeyInfo');
+  if (keyReference === 'token') {
+    const reference = create(doc, namespaces.wsse, 'wsse:SecurityTokenReference');
+    reference.appendChild(create(doc, namespaces.wsse, 'wsse:Reference', { URI: `#${tokenId}`, ValueType: x509TokenType }));
+    keyInfo.appendChild(reference);
+  } else if (keyReference === 'ski' || keyReference === 'issuer-serial') {
+    keyInfo.appendChild(certificateReference(doc, certificate(certDer), keyReference));
+  } else {
+    throw new SwxError('SWX_BAD_REQUEST', `keyReference ${JSON.stringify(keyReference)} is not token, ski or issuer-serial`);
+  }
+  signature.appendChild(keyInfo);
+  return seal(doc, signature.getAttribute('Id')!, sign, options.attachments ?? []);
 }
 
 /** An element the caller wrote itself, referenced by its wsu:Id: `canonical` is its exclusive-c14n form, byte for byte as it stands in the envelope. */

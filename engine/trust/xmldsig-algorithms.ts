@@ -525,6 +525,16 @@ export function streamedAttachmentDigest(digests: AttachmentDigests, transform: 
   return transform === transforms.attachmentComplete ? digests.complete : digests.content;
 }
 
+/**
+ * The digest of a cid: reference's part, the same for signing and verifying: over its octets after the transform, or
+ * for a part too large to hold, the SHA-256 taken as it streamed (undefined when the reference asks another digest).
+ * Throws XmlRefusal for an XML part that does not parse.
+ */
+export function attachmentDigest(part: MimePart & { digests?: AttachmentDigests }, transform: string | undefined, digestUri: string, limits?: Partial<XmlLimits>): Buffer | undefined {
+  if (part.digests) return streamedAttachmentDigest(part.digests, transform, digestUri);
+  return digest(digestAlgorithms[digestUri]!, attachmentOctets(part, transform, limits));
+}
+
 /** The octets a cid: reference digests after its transform (none: the decoded part as it is, as in ebMS 2.0). */
 export function attachmentOctets(part: MimePart, transform: string | undefined, limits?: Partial<XmlLimits>): Buffer {
   if (transform === undefined) return part.body;

@@ -3,7 +3,8 @@
 // the caller to the reference, for anything outside these profiles and wherever the reference's xml-crypto departs
 // from the specifications (test/engine/xml-c14n.test.ts lists how), so speed never changes a verdict.
 // Profiles: enveloped URI="" and references by Id / ID / id / wsu:Id, with enveloped-signature and one c14n or
-// exc-c14n (with or without comments); SHA-2 digests; RSA PKCS#1, RSA-PSS, ECDSA, Ed25519; the key from KeyInfo as
+// exc-c14n (with or without comments); MIME parts by cid: (AS4's SwA transforms, or none), digested by the code the
+// reference digests them with; SHA-2 digests; RSA PKCS#1, RSA-PSS, ECDSA, Ed25519; the key from KeyInfo as
 // one X509Certificate or a WS-Security BinarySecurityToken.
 import type { KeyObject } from 'node:crypto';
 import { C14N, C14N_WITH_COMMENTS, canonicalize, EXC_C14N, EXC_C14N_WITH_COMMENTS, isC14nAlgorithm, type C14nAlgorithm } from '../xml/c14n.ts';
@@ -12,8 +13,9 @@ import { parseXml, XML_NAMESPACE, XmlRefusal, type XmlDocument, type XmlElement 
 import { certificate, type ParsedCert } from './certs.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
 import { base64Of, chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree } from './xmldsig-spec.ts';
-import { concludeSignature, readTrust, xmlDraft, type Refusal, type Trust, type VerifyXmlOptions } from './xmldsig-trust.ts';
+import { attachmentRefusal, attachmentTarget, concludeSignature, digestRefusal, readTrust, xmlDraft, type Refusal, type Trust, type VerifyXmlOptions, type XmlAttachment } from './xmldsig-trust.ts';
 import {
+  attachmentTransforms,
   digest,
   digestAlgorithms,
   namespaces,
@@ -116,7 +118,7 @@ function beyondBasicOrder(name: string): boolean {
 // ---- the signature ----
 
 /** Our tree as the shared signature reader (engine/trust/xmldsig-spec.ts) walks it. */
-const fastTree: SignatureTree<XmlElement> = {
+export const fastTree: SignatureTree<XmlElement> = {
   children: childElements,
   attribute,
   text: textContent,
@@ -142,7 +144,9 @@ function covered(spec: SignatureSpec<XmlElement>): boolean {
   return spec.references.every((ref) => {
     const digestAlgorithm = digestAlgorithms[ref.digestAlgorithm];
     if (!digestAlgorithm || !coveredHashes.has(digestAlgorithm.hash)) return false;
-    if (ref.uri.toLowerCase().startsWith('cid:') || ref.uri.startsWith('#xpointer(')) return false;
+    // A MIME part: by the SwA transforms (AS4) or none (the decoded octets), as the reference takes them.
+    if (ref.uri.toLowerCase().startsWith('cid:')) return ref.transforms.length === 0 || (ref.transforms.length === 1 && attachmentTransforms.has(ref.transforms[0]!.algorithm));
+    if (ref.uri.startsWith('#xpointer(')) return false;
     // enveloped-signature, then at most one canonicalisation: the chains xml-crypto runs without re-parsing.
     const [first, ...rest] = ref.transforms.map((step) => step.algorithm);
     const chain = first === transformUris.envelopedSignature ? rest : first === undefined ? [] : [first, ...rest];
@@ -203,18 +207,19 @@ function dereference(uri: string, document: XmlDocument, facts: DocumentFacts): 
   return found[0]!;
 }
 
-function checkReference(ref: ReferenceSpec<XmlElement>, document: XmlDocument, facts: DocumentFacts, signature: XmlElement): XmlElement | Refusal {
+function checkReference(ref: ReferenceSpec<XmlElement>, document: XmlDocument, facts: DocumentFacts, signature: XmlElement, options: VerifyXmlOptions): XmlElement | XmlAttachment | Refusal {
+  if (ref.uri.toLowerCase().startsWith('cid:')) {
+    const attachment = attachmentTarget(ref.uri, options.attachments ?? []);
+    if ('code' in attachment) return attachment;
+    return attachmentRefusal(ref, attachment, options.limits) ?? attachment;
+  }
   const target = dereference(ref.uri, document, facts);
   if ('code' in target) return target;
   const enveloped = ref.transforms[0]?.algorithm === transformUris.envelopedSignature;
   const algorithm = referenceAlgorithm(ref);
   const prefixes = ref.transforms.filter((step) => step.prefixes).at(-1)?.prefixes ?? [];
   const octets = canonical(target, algorithm, prefixes, facts, enveloped && isInside(signature, target) ? signature : undefined);
-  const computed = digest(digestAlgorithms[ref.digestAlgorithm]!, octets);
-  if (!computed.equals(ref.digestValue)) {
-    return { code: 'SWX_DIGEST_MISMATCH', detail: `computed digest ${computed.toString('base64')}, the Reference says ${ref.digestValue.toString('base64')}` };
-  }
-  return target;
+  return digestRefusal(digest(digestAlgorithms[ref.digestAlgorithm]!, octets), ref.digestValue) ?? target;
 }
 
 // ---- the key and its certificate ----
@@ -272,6 +277,34 @@ function trustOf(options: VerifyXmlOptions): Trust {
   }
 }
 
+/** What signing without the DOM needs of a document: its Id index and exclusive canonical forms, as the reference makes them. */
+export interface CanonicalDocument {
+  /** Elements by each Id, ID or id attribute (any namespace), as both verifiers find them. */
+  byId(id: string): readonly XmlElement[];
+  /** The element's exc-c14n form (no comments, no PrefixList); undefined where the reference's would differ. */
+  exclusive(element: XmlElement): string | undefined;
+}
+
+/** The document as signing without the DOM reads it; undefined when it holds what the reference canonicalises otherwise. */
+export function canonicalDocument(document: XmlDocument): CanonicalDocument | undefined {
+  let facts: DocumentFacts;
+  try {
+    facts = survey(document);
+  } catch {
+    return undefined;
+  }
+  return {
+    byId: (id) => facts.byId.get(id) ?? [],
+    exclusive(element) {
+      try {
+        return canonical(element, EXC_C14N, [], facts);
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
 // ---- the verdict ----
 
 /**
@@ -324,6 +357,7 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
 
   let failure: Refusal | undefined;
   const signedElements: SignedElement[] = [];
+  const signedAttachments: string[] = [];
   known.references = spec.references.map((ref): ReferenceCheck => {
     const check: ReferenceCheck = {
       uri: ref.uri,
@@ -331,10 +365,14 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
       transforms: ref.transforms.map((step) => transformName(step.algorithm)),
       valid: false,
     };
-    const outcome = checkReference(ref, document, facts, signature);
+    const outcome = checkReference(ref, document, facts, signature, options);
     if ('code' in outcome) {
       failure ??= { code: outcome.code, detail: `reference ${ref.uri.slice(0, 120) || '""'}: ${outcome.detail}` };
       return { ...check, detail: outcome.detail };
+    }
+    if (!('type' in outcome)) {
+      signedAttachments.push(outcome.contentId);
+      return { ...check, valid: true };
     }
     const enveloped = ref.transforms.some((step) => step.algorithm === transformUris.envelopedSignature);
     const signaturePath = elementPath(signature);
@@ -360,7 +398,7 @@ function verify(xml: Buffer | string, options: VerifyXmlOptions): XmlVerdict {
     signedInfo: () => canonical(spec.signedInfo, spec.canonicalization as C14nAlgorithm, spec.prefixes, facts),
     resolved: resolveKey(signature, facts),
     signedElements,
-    signedAttachments: [],
+    signedAttachments,
     trust,
     at,
   });

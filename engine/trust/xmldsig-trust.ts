@@ -5,13 +5,13 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { SwxError, type ErrorCode } from '../errors.ts';
 import type { Attachment } from '../mime/index.ts';
-import type { XmlLimits } from '../xml/parse.ts';
+import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { soapVersionOf } from '../xml/soap.ts';
 import { certificates, type ParsedCert } from './certs.ts';
 import type { ResolvedKey } from './keyinfo.ts';
 import { buildPath, usageRefusal } from './path.ts';
 import { signerSummary, uncheckedCaveat, type AlgorithmPolicy, type CertificateStatus, type SignedElement, type SignerSummary, type XmlVerdict } from './verdict.ts';
-import { keyMismatch, namespaces, verifyWith, type AttachmentDigests } from './xmldsig-algorithms.ts';
+import { attachmentDigest, keyMismatch, namespaces, verifyWith, type AttachmentDigests } from './xmldsig-algorithms.ts';
 import type { SignatureTree } from './xmldsig-spec.ts';
 
 export type Refusal = { code: ErrorCode; detail: string };
@@ -27,6 +27,43 @@ export interface TrustOptions {
 /** A MIME part a reference may name by `cid:`: the attachment shape engine/mime gives (Content-ID without <>). */
 /** A MIME part a signature references by cid:, held whole, or (`digests`, body empty) digested as it streamed. */
 export type XmlAttachment = Attachment & { digests?: AttachmentDigests };
+
+/** The MIME part a cid: Reference URI names among `attachments`, as both verifiers and the signer resolve it. */
+export function attachmentTarget(uri: string, attachments: readonly XmlAttachment[]): XmlAttachment | Refusal {
+  let contentId: string;
+  try {
+    contentId = decodeURIComponent(uri.slice(4));
+  } catch {
+    return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `${uri.slice(0, 120)} is not a valid cid: URL` };
+  }
+  const parts = attachments.filter((part) => part.contentId === contentId);
+  if (parts.length === 0) return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `no attachment with Content-ID <${contentId.slice(0, 120)}>` };
+  if (parts.length > 1) return { code: 'SWX_SIG_WRAPPED', detail: `${parts.length} attachments carry Content-ID <${contentId.slice(0, 120)}>` };
+  return parts[0]!;
+}
+
+/** The judgement of a cid: reference's digest, the same in both verifiers: undefined when it matches. */
+export function attachmentRefusal(
+  ref: { transforms: readonly { algorithm: string }[]; digestAlgorithm: string; digestValue: Buffer },
+  attachment: XmlAttachment,
+  limits?: Partial<XmlLimits>,
+): Refusal | undefined {
+  let computed: Buffer | undefined;
+  try {
+    computed = attachmentDigest(attachment, ref.transforms[0]?.algorithm, ref.digestAlgorithm, limits);
+  } catch (error) {
+    if (error instanceof XmlRefusal) return { code: error.code, detail: `the attachment: ${error.message}` };
+    throw error;
+  }
+  if (!computed) return { code: 'SWX_SIG_ALG_UNSUPPORTED', detail: `the attachment <${attachment.contentId.slice(0, 120)}> was too large to hold and is digested as it streamed with SHA-256, not ${ref.digestAlgorithm.slice(0, 120)}` };
+  return digestRefusal(computed, ref.digestValue);
+}
+
+/** A Reference whose computed digest is not the one it states. */
+export function digestRefusal(computed: Buffer, stated: Buffer): Refusal | undefined {
+  if (computed.equals(stated)) return undefined;
+  return { code: 'SWX_DIGEST_MISMATCH', detail: `computed digest ${computed.toString('base64')}, the Reference says ${stated.toString('base64')}` };
+}
 
 /** The options of a verification, as verifyXml and verifyXmlFast take them. */
 export interface VerifyXmlOptions extends TrustOptions {

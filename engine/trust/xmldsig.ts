@@ -11,12 +11,12 @@ import { XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { soapVersionOf } from '../xml/soap.ts';
 import { childElement, childElements, resolveKey, type KeySources } from './keyinfo.ts';
 import { chooseSignature, readSignature, type ReferenceSpec, type SignatureSpec, type SignatureTree, type TransformStep } from './xmldsig-spec.ts';
-import { concludeSignature, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
+import { attachmentRefusal, attachmentTarget, concludeSignature, digestRefusal, readTrust, xmlDraft, type Refusal, type VerifyXmlOptions, type XmlAttachment, type XmlDraft } from './xmldsig-trust.ts';
 import type { ReferenceCheck, SignedElement, XmlVerdict } from './verdict.ts';
 import { verifyXmlFast } from './xmldsig-fast.ts';
 import { pemBlocks } from './x509.ts';
 import {
-  attachmentOctets,
+  attachmentDigest,
   attachmentTransforms,
   canonicalizationNames,
   canonicalizations,
@@ -36,7 +36,6 @@ import {
   idAttributes,
   transformName,
   transforms as transformUris,
-  streamedAttachmentDigest,
   within,
   UnsupportedNodeSet,
   type CanonicalizationName,
@@ -117,7 +116,7 @@ function idIndex(doc: Document): (id: string) => Element[] {
 
 
 /** The DOM as the shared signature reader (xmldsig-spec.ts) walks it. */
-const domTree: SignatureTree<Element> = {
+export const domTree: SignatureTree<Element> = {
   children: childElements,
   attribute: (element, name) => (element.hasAttribute(name) ? element.getAttribute(name) ?? '' : undefined),
   text: (element) => element.textContent ?? '',
@@ -142,16 +141,8 @@ type Target =
 function dereference(uri: string, doc: Document, byId: (id: string) => Element[], attachments: readonly XmlAttachment[]): Target | Refusal {
   if (uri === '') return { kind: 'element', element: doc.documentElement, discardComments: true };
   if (uri.toLowerCase().startsWith('cid:')) {
-    let contentId: string;
-    try {
-      contentId = decodeURIComponent(uri.slice(4));
-    } catch {
-      return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `${uri.slice(0, 120)} is not a valid cid: URL` };
-    }
-    const parts = attachments.filter((part) => part.contentId === contentId);
-    if (parts.length === 0) return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `no attachment with Content-ID <${contentId.slice(0, 120)}>` };
-    if (parts.length > 1) return { code: 'SWX_SIG_WRAPPED', detail: `${parts.length} attachments carry Content-ID <${contentId.slice(0, 120)}>` };
-    return { kind: 'attachment', attachment: parts[0]! };
+    const attachment = attachmentTarget(uri, attachments);
+    return 'code' in attachment ? attachment : { kind: 'attachment', attachment };
   }
   if (!uri.startsWith('#')) return { code: 'SWX_SIG_REF_UNRESOLVED', detail: `${uri.slice(0, 120)} is outside this message; external references are not fetched` };
   // XMLDSig 4.4.3.3: bare names drop comments, XPointers keep them.
@@ -169,13 +160,12 @@ function dereference(uri: string, doc: Document, byId: (id: string) => Element[]
  * to hold, the SHA-256 taken as it streamed (undefined when the Reference asks another digest). Throws UnsupportedNodeSet.
  */
 function referenceDigest(canon: Canonicalizer, ref: ReferenceSpec<Element>, target: Target, limits?: Partial<XmlLimits>): Buffer | undefined {
-  if (target.kind === 'attachment' && target.attachment.digests) return streamedAttachmentDigest(target.attachment.digests, ref.transforms[0]?.algorithm, ref.digestAlgorithm);
-  return digest(digestAlgorithms[ref.digestAlgorithm]!, referenceOctets(canon, ref, target, limits));
+  if (target.kind === 'attachment') return attachmentDigest(target.attachment, ref.transforms[0]?.algorithm, ref.digestAlgorithm, limits);
+  return digest(digestAlgorithms[ref.digestAlgorithm]!, elementOctets(canon, ref, target));
 }
 
-/** The octets a Reference digests (XMLDSig 4.4.3.2), the same for signing and verifying. Throws UnsupportedNodeSet. */
-function referenceOctets(canon: Canonicalizer, ref: ReferenceSpec<Element>, target: Target, limits?: Partial<XmlLimits>): string | Buffer {
-  if (target.kind === 'attachment') return attachmentOctets(target.attachment, ref.transforms[0]?.algorithm, limits);
+/** The octets a same-document Reference digests (XMLDSig 4.4.3.2), the same for signing and verifying. Throws UnsupportedNodeSet. */
+function elementOctets(canon: Canonicalizer, ref: ReferenceSpec<Element>, target: Extract<Target, { kind: 'element' }>): string {
   const prefixes = ref.transforms.filter((step) => step.prefixes).at(-1)?.prefixes ?? [];
   return canon.canonicalize(ref.transforms.map((step) => step.algorithm), target.element, {
     ancestorNamespaces: ancestorNamespaces(target.element),
@@ -352,19 +342,15 @@ function checkReference(
   if (ref.malformed) return { code: 'SWX_SIG_INVALID', detail: ref.malformed };
   const target = dereference(ref.uri, doc, byId, attachments);
   if ('code' in target) return target;
-  let computed: Buffer | undefined;
+  if (target.kind === 'attachment') return attachmentRefusal(ref, target.attachment, limits) ?? target;
+  let computed: Buffer;
   try {
-    computed = referenceDigest(canon, ref, target, limits);
+    computed = digest(digestAlgorithms[ref.digestAlgorithm]!, elementOctets(canon, ref, target));
   } catch (error) {
     if (error instanceof UnsupportedNodeSet) return { code: 'SWX_SIG_ALG_UNSUPPORTED', detail: error.message };
-    if (error instanceof XmlRefusal) return { code: error.code, detail: `the attachment: ${error.message}` };
     throw error;
   }
-  if (!computed) return { code: 'SWX_SIG_ALG_UNSUPPORTED', detail: `the attachment <${target.kind === 'attachment' ? target.attachment.contentId.slice(0, 120) : ''}> was too large to hold and is digested as it streamed with SHA-256, not ${ref.digestAlgorithm.slice(0, 120)}` };
-  if (!computed.equals(ref.digestValue)) {
-    return { code: 'SWX_DIGEST_MISMATCH', detail: `computed digest ${computed.toString('base64')}, the Reference says ${ref.digestValue.toString('base64')}` };
-  }
-  return target;
+  return digestRefusal(computed, ref.digestValue) ?? target;
 }
 
 /** The element a connector may act on: signed itself, or inside a signed element with nothing in or around it left out. */

@@ -12,10 +12,12 @@ import { Readable } from 'node:stream';
 import { SwxError } from '../errors.ts';
 import type { XmlAttachment } from './xmldsig-trust.ts';
 import { bareContentId, cidUrl } from '../mime/headers.ts';
-import { XmlRefusal } from '../xml/parse.ts';
+import { parseXml, XmlRefusal } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
 import { certificateReference, childElement, childElements, namesCertificate, type CertificateReference } from './keyinfo.ts';
-import { create, pemCache, securityHeader, serialize } from './xmldsig.ts';
+import { create, domTree, pemCache, securityHeader, serialize } from './xmldsig.ts';
+import { fastTree } from './xmldsig-fast.ts';
+import type { SignatureTree } from './xmldsig-spec.ts';
 import { namespaces as dsNamespaces, parseDocument } from './xmldsig-algorithms.ts';
 import { chunks, contentCiphers, derivedKek, gcmOpened, gcmSealed, hkdfKeyLength, ivLength, tagLength, unwrapWithKek, wrapWithKek, type HkdfParams } from './xmlenc-ciphers.ts';
 
@@ -284,9 +286,9 @@ export interface EncryptedPartInfo {
   type: string;
 }
 
-interface ReadEncryption {
-  encryptedKey: Element;
-  data: { element: Element; info: EncryptedPartInfo }[];
+interface ReadEncryption<E> {
+  encryptedKey: E;
+  data: { element: E; info: EncryptedPartInfo }[];
 }
 
 const attr = (el: Element, name: string) => (el.hasAttribute(name) ? el.getAttribute(name) ?? '' : undefined);
@@ -296,20 +298,24 @@ const base64 = (el: Element | undefined, what: string): Buffer => {
   return Buffer.from(text, 'base64');
 };
 
-function securityBlock(doc: Document): Element | undefined {
-  const root = doc.documentElement;
-  const header = root.namespaceURI ? childElement(root, root.namespaceURI, 'Header') : undefined;
-  const blocks = header ? childElements(header, namespaces.wsse, 'Security') : [];
+// The header is read alike from the DOM (to decrypt, where the key's KeyInfo is judged) and from swx's own parse (to
+// list the encrypted parts, which costs a fraction of a DOM).
+const first = <E>(tree: SignatureTree<E>, parent: E, namespace: string, localName: string): E | undefined => tree.children(parent, namespace, localName)[0];
+
+function securityBlock<E>(tree: SignatureTree<E>, root: E): E | undefined {
+  const soap = tree.namespace(root);
+  const header = soap ? first(tree, root, soap, 'Header') : undefined;
+  const blocks = header ? tree.children(header, namespaces.wsse, 'Security') : [];
   if (blocks.length > 1) throw new SwxError('SWX_BAD_REQUEST', `the SOAP Header holds ${blocks.length} wsse:Security headers; one is accepted`);
   return blocks[0];
 }
 
 /** An EncryptedData of the header that names a MIME part (CipherReference to a cid:). */
-function partOf(data: Element): EncryptedPartInfo {
-  const id = attr(data, 'Id') ?? '(no Id)';
-  const cipherData = childElement(data, namespaces.xenc, 'CipherData');
-  const reference = cipherData && childElement(cipherData, namespaces.xenc, 'CipherReference');
-  const uri = reference ? attr(reference, 'URI') ?? '' : '';
+function partOf<E>(tree: SignatureTree<E>, data: E): EncryptedPartInfo {
+  const id = tree.attribute(data, 'Id') ?? '(no Id)';
+  const cipherData = first(tree, data, namespaces.xenc, 'CipherData');
+  const reference = cipherData && first(tree, cipherData, namespaces.xenc, 'CipherReference');
+  const uri = reference ? tree.attribute(reference, 'URI') ?? '' : '';
   if (!uri.toLowerCase().startsWith('cid:')) throw new SwxError('SWX_BAD_REQUEST', `EncryptedData ${id} does not reference a MIME part (CipherReference URI="cid:...")`);
   let contentId: string;
   try {
@@ -317,30 +323,30 @@ function partOf(data: Element): EncryptedPartInfo {
   } catch {
     throw new SwxError('SWX_BAD_REQUEST', `EncryptedData ${id}: ${uri.slice(0, 120)} is not a valid cid: URL`);
   }
-  const transforms = childElement(reference!, namespaces.xenc, 'Transforms');
-  for (const transform of transforms ? childElements(transforms, namespaces.ds, 'Transform') : []) {
-    const algorithm = attr(transform, 'Algorithm') ?? '';
+  const transforms = first(tree, reference!, namespaces.xenc, 'Transforms');
+  for (const transform of transforms ? tree.children(transforms, namespaces.ds, 'Transform') : []) {
+    const algorithm = tree.attribute(transform, 'Algorithm') ?? '';
     if (algorithm !== encryptionUris.ciphertextTransform) throw unsupported(`EncryptedData ${id}: CipherReference transform ${algorithm.slice(0, 200)} is not supported (only ${encryptionUris.ciphertextTransform})`);
   }
-  const encryptionMethod = childElement(data, namespaces.xenc, 'EncryptionMethod');
-  const mimeType = attr(data, 'MimeType');
-  return { contentId, algorithm: encryptionMethod ? attr(encryptionMethod, 'Algorithm') ?? '' : '', type: attr(data, 'Type') ?? '', ...(mimeType ? { mimeType } : {}) };
+  const encryptionMethod = first(tree, data, namespaces.xenc, 'EncryptionMethod');
+  const mimeType = tree.attribute(data, 'MimeType');
+  return { contentId, algorithm: encryptionMethod ? tree.attribute(encryptionMethod, 'Algorithm') ?? '' : '', type: tree.attribute(data, 'Type') ?? '', ...(mimeType ? { mimeType } : {}) };
 }
 
-function readEncryption(doc: Document): ReadEncryption | undefined {
-  const security = securityBlock(doc);
+function readEncryption<E>(tree: SignatureTree<E>, root: E): ReadEncryption<E> | undefined {
+  const security = securityBlock(tree, root);
   if (!security) return undefined;
-  const keys = childElements(security, namespaces.xenc, 'EncryptedKey').filter((key) => childElement(key, namespaces.xenc, 'ReferenceList'));
-  const allData = childElements(security, namespaces.xenc, 'EncryptedData');
+  const keys = tree.children(security, namespaces.xenc, 'EncryptedKey').filter((key) => first(tree, key, namespaces.xenc, 'ReferenceList'));
+  const allData = tree.children(security, namespaces.xenc, 'EncryptedData');
   if (keys.length === 0 && allData.length === 0) return undefined;
   if (keys.length !== 1) throw new SwxError('SWX_BAD_REQUEST', `the Security header holds ${keys.length} EncryptedKey elements with a ReferenceList; one is accepted`);
   const encryptedKey = keys[0]!;
-  const data = childElements(childElement(encryptedKey, namespaces.xenc, 'ReferenceList')!, namespaces.xenc, 'DataReference').map((reference) => {
-    const uri = attr(reference, 'URI') ?? '';
+  const data = tree.children(first(tree, encryptedKey, namespaces.xenc, 'ReferenceList')!, namespaces.xenc, 'DataReference').map((reference) => {
+    const uri = tree.attribute(reference, 'URI') ?? '';
     if (!uri.startsWith('#')) throw new SwxError('SWX_BAD_REQUEST', `DataReference URI ${uri.slice(0, 120)} is not to this header`);
-    const found = allData.filter((candidate) => attr(candidate, 'Id') === uri.slice(1));
+    const found = allData.filter((candidate) => tree.attribute(candidate, 'Id') === uri.slice(1));
     if (found.length !== 1) throw failed(`DataReference ${uri.slice(0, 120)}: ${found.length} EncryptedData elements of the Security header carry that Id; exactly one must`);
-    return { element: found[0]!, info: partOf(found[0]!) };
+    return { element: found[0]!, info: partOf(tree, found[0]!) };
   });
   if (data.length === 0) throw new SwxError('SWX_BAD_REQUEST', 'the EncryptedKey\'s ReferenceList names no EncryptedData');
   const cids = new Set(data.map((entry) => entry.info.contentId));
@@ -348,18 +354,22 @@ function readEncryption(doc: Document): ReadEncryption | undefined {
   return { encryptedKey, data };
 }
 
-function parsed(envelope: Buffer | string): Document {
+/** The envelope through the XML gate; its refusals as SwxErrors with the gate's code. */
+function gated<T>(read: () => T): T {
   try {
-    return parseDocument(envelope);
+    return read();
   } catch (error) {
     if (error instanceof XmlRefusal) throw new SwxError(error.code, error.message);
     throw error;
   }
 }
 
+const parsed = (envelope: Buffer | string): Document => gated(() => parseDocument(envelope));
+const readFast = (envelope: Buffer | string) => readEncryption(fastTree, gated(() => parseXml(envelope)).root);
+
 /** The parts a SOAP envelope's Security header says are encrypted (SwA CipherReferences); empty when none. */
 export function encryptedParts(envelope: Buffer | string): EncryptedPartInfo[] {
-  return readEncryption(parsed(envelope))?.data.map((entry) => entry.info) ?? [];
+  return readFast(envelope)?.data.map((entry) => entry.info) ?? [];
 }
 
 /** The hub's key to decrypt with: its private key, and the certificate partners encrypt for (to check the EncryptedKey names it). */
@@ -473,7 +483,9 @@ function ephemeralKey(originator: Element): KeyObject {
   }
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
+    // The same key read from its 32 bytes as a JWK: OpenSSL 3 decodes a DER key ~20× slower, and a key arrives per message.
+    const raw = spki.length === x25519Spki.length + 32 && spki.subarray(0, x25519Spki.length).equals(x25519Spki) ? spki.subarray(x25519Spki.length) : undefined;
+    key = raw ? createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: raw.toString('base64url') }, format: 'jwk' }) : createPublicKey({ key: spki, format: 'der', type: 'spki' });
   } catch (error) {
     throw new SwxError('SWX_BAD_REQUEST', `the originator's key is not a readable public key: ${(error as Error).message}`);
   }
@@ -513,7 +525,11 @@ export interface PartDecryption {
 export async function openEncryption(envelope: Buffer | string, key: DecryptionKey, options: DecryptOptions): Promise<PartDecryption | undefined> {
   checkProfile(options.profile);
   const doc = parsed(envelope);
-  const encryption = readEncryption(doc);
+  return openRead(doc, readEncryption(domTree, doc.documentElement), key, options);
+}
+
+/** openEncryption of an envelope read already (parsing it costs more than the decryption). */
+function openRead(doc: Document, encryption: ReadEncryption<Element> | undefined, key: DecryptionKey, options: DecryptOptions): PartDecryption | undefined {
   if (!encryption) return undefined;
   for (const { info } of encryption.data) {
     expect(options.profile, 'content encryption', [encryptionUris.aes128gcm], info.algorithm);
@@ -548,15 +564,21 @@ export async function decryptSoapAttachments(
   key: DecryptionKey,
   options: DecryptOptions,
 ): Promise<TransformedPart[] | undefined> {
+  return decryptParts(envelope, parts, key, options)?.opened;
+}
+
+/** decryptSoapAttachments, with the parts the header names encrypted; the envelope is read once. */
+function decryptParts(envelope: Buffer | string, parts: readonly SwaPart[], key: DecryptionKey, options: DecryptOptions): { opened: TransformedPart[]; encrypted: Set<string> } | undefined {
   checkProfile(options.profile);
+  const doc = parsed(envelope);
+  const encryption = readEncryption(domTree, doc.documentElement);
   const present = new Set(parts.map((part) => part.contentId));
-  const named = encryptedParts(envelope);
-  const missing = named.find((info) => !present.has(info.contentId));
+  const missing = encryption?.data.find(({ info }) => !present.has(info.contentId))?.info;
   // Judged first only when the algorithms are known, so that a message under another profile is named as such.
-  const decryption = await openEncryption(envelope, key, options);
+  const decryption = openRead(doc, encryption, key, options);
   if (!decryption) return undefined;
   if (missing) throw failed(`an EncryptedData names the MIME part <${missing.contentId.slice(0, 120)}>, which the message does not carry`);
-  return parts.map((part) => decryption.open(part));
+  return { opened: parts.map((part) => decryption.open(part)), encrypted: new Set(decryption.parts.map((part) => part.contentId)) };
 }
 
 /**
@@ -566,10 +588,10 @@ export async function decryptSoapAttachments(
  */
 export async function decryptAttachments(envelope: Buffer | string, attachments: readonly XmlAttachment[], key: DecryptionKey, options: DecryptOptions): Promise<XmlAttachment[]> {
   const inputs = attachments.map((part) => ({ contentId: part.contentId, contentType: part.headers['content-type'] ?? 'application/octet-stream', body: part.body }));
-  const decrypted = await decryptSoapAttachments(envelope, inputs, key, options);
+  const decrypted = decryptParts(envelope, inputs, key, options);
   if (!decrypted) return [...attachments];
-  const encrypted = new Set(encryptedParts(envelope).map((part) => part.contentId));
-  return Promise.all(decrypted.map(async (part, index) => {
+  const { opened, encrypted } = decrypted;
+  return Promise.all(opened.map(async (part, index) => {
     const original = attachments[index]!;
     // A part digested as it streamed was decrypted on its way in (openEncryption): its body is not here to open.
     if (!encrypted.has(original.contentId) || original.digests) return original;
@@ -581,9 +603,9 @@ export async function decryptAttachments(envelope: Buffer | string, attachments:
 
 /** The profile whose algorithms the envelope's EncryptedKey uses (for a reader with no agreement at hand); undefined when nothing is encrypted or the algorithm is neither profile's. */
 export function encryptionProfileOf(envelope: Buffer | string): EncryptionProfile | undefined {
-  const encryption = readEncryption(parsed(envelope));
-  const encryptionMethod = encryption && childElement(encryption.encryptedKey, namespaces.xenc, 'EncryptionMethod');
-  const algorithm = encryptionMethod ? attr(encryptionMethod, 'Algorithm') : undefined;
+  const encryption = readFast(envelope);
+  const encryptionMethod = encryption && first(fastTree, encryption.encryptedKey, namespaces.xenc, 'EncryptionMethod');
+  const algorithm = encryptionMethod ? fastTree.attribute(encryptionMethod, 'Algorithm') : undefined;
   if (algorithm === encryptionUris.rsaOaep || algorithm === encryptionUris.rsaOaepMgf1p) return 'eDelivery-AS4-1.15';
   if (algorithm === encryptionUris.kwAes128) return 'eDelivery-AS4-2.0';
   return undefined;

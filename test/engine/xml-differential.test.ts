@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignedXml } from 'xml-crypto';
-import { signSoap, signXml, verifyXmlReference, type SignXmlOptions, type VerifyXmlOptions, type XmlVerdict } from '../../engine/trust/index.ts';
+import { createHash } from 'node:crypto';
+import { signSoap, signXml, verifyXmlReference, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from '../../engine/trust/index.ts';
 import { verifyXmlFast } from '../../engine/trust/xmldsig-fast.ts';
 import { trustFixture, type TestCredential } from '../helpers/trust-fixture.ts';
 
@@ -26,7 +27,7 @@ async function compare(label: string, xml: Buffer | string, options: VerifyXmlOp
   const reference = await verifyXmlReference(xml, options);
   const fast = verifyXmlFast(xml, options);
   if (fast) {
-    const shape = (v: XmlVerdict) => ({ valid: v.valid, code: v.code, signedElements: v.signedElements });
+    const shape = (v: XmlVerdict) => ({ valid: v.valid, code: v.code, signedElements: v.signedElements, signedAttachments: v.signedAttachments });
     assert.equal(shape(fast), shape(reference), `${label}\n reference: ${reference.code} ${reference.detail}\n fast:      ${fast.code} ${fast.detail}`);
     // Beyond the three that must agree: what a valid verdict reports about the signer and its certificate.
     if (reference.valid) {
@@ -282,6 +283,69 @@ test('mutated: duplicated Ids, moved elements, inserted whitespace and comments,
     const outcome = await compare(label, xml, options);
     assert.is(outcome.reference.code, code, `${label}: ${outcome.reference.detail}`);
   }
+});
+
+// ---- MIME parts by cid: (AS4, ebMS 2.0): the same digests, the same refusals ----
+
+const part = (contentId: string, contentType: string, body: string | Buffer, extra: Record<string, string> = {}): XmlAttachment =>
+  ({ contentId, headers: { 'content-type': contentType, 'content-id': `<${contentId}>`, ...extra }, body: Buffer.from(body) });
+const parts = [
+  part('payload-1@swx', 'application/octet-stream', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7) % 256))),
+  part('text-2@swx', 'text/plain; charset=UTF-8', 'line one\nline two\r\nline three\r'),
+  part('xml-3@swx', 'application/xml', '<?xml version="1.0"?><d:Doc xmlns:d="urn:d" b="2" a="1"><d:x/><!-- c --></d:Doc>', { 'content-disposition': 'attachment; filename="d.xml"' }),
+  part('name with space%@swx', 'application/json', '{"n":1}'),
+];
+
+test('attachments: signed by cid: with every transform, tampered, missing, doubled, streamed; fast and reference agree', async () => {
+  const fixture = await trustFixture();
+  const options = { pinnedCertsPem: fixture.ed25519.certPem, at: fixture.issuedAt };
+  const as4 = await signSoap(envelope(soap12), { keyPem: fixture.ed25519.keyPem, certPem: fixture.ed25519.certPem, ids: ['msg-1'], attachments: parts, createdAt: fixture.issuedAt });
+  const key = { keyPem: fixture.ed25519.keyPem, certPem: fixture.ed25519.certPem };
+  const complete = await signXml(envelope(soap12), { ...key, ids: ['msg-1'], attachments: parts, attachmentTransform: 'complete' });
+  const plain = await signXml(envelope(soap11), { ...key, attachments: parts, attachmentTransform: 'none', digestAlgorithm: 'sha512' });
+  const tampered = (index: number, body: Buffer | string) => parts.map((p, i) => (i === index ? { ...p, body: Buffer.from(body) } : p));
+  const streamed = (digest: 'sha256' | 'sha512') => parts.map((p, i) => (i === 0 ? { ...p, body: Buffer.alloc(0), digests: { content: createHash(digest).update(p.body).digest() } } : p));
+  const cases: [string, string, readonly XmlAttachment[], string][] = [
+    ['AS4: Attachment-Content transform', as4, parts, 'SWX_OK'],
+    ['Attachment-Complete transform', complete, parts, 'SWX_OK'],
+    ['no transform (ebMS 2.0), SHA-512', plain, parts, 'SWX_OK'],
+    ['parts in another order', as4, [...parts].reverse(), 'SWX_OK'],
+    ['a binary payload changed', as4, tampered(0, 'x'), 'SWX_DIGEST_MISMATCH'],
+    ['text with its line ends changed (canonical the same)', as4, tampered(1, 'line one\r\nline two\nline three\n'), 'SWX_OK'],
+    ['text changed', as4, tampered(1, 'line one\nline 2\r\nline three\r'), 'SWX_DIGEST_MISMATCH'],
+    ['XML re-serialised (canonical the same)', as4, tampered(2, '<d:Doc xmlns:d="urn:d" a="1" b="2"><d:x></d:x></d:Doc>'), 'SWX_OK'],
+    ['XML that does not parse', as4, tampered(2, '<d:Doc xmlns:d="urn:d">'), 'SWX_XML_MALFORMED'],
+    ['XML with a DOCTYPE', as4, tampered(2, '<!DOCTYPE d [<!ENTITY e "e">]><d>&e;</d>'), 'SWX_XML_FORBIDDEN'],
+    ['a MIME header changed under the complete transform', complete, parts.map((p, i) => (i === 2 ? { ...p, headers: { ...p.headers, 'content-disposition': 'inline' } } : p)), 'SWX_DIGEST_MISMATCH'],
+    ['a part missing', as4, parts.slice(1), 'SWX_SIG_REF_UNRESOLVED'],
+    ['no parts given', as4, [], 'SWX_SIG_REF_UNRESOLVED'],
+    ['a Content-ID carried twice', as4, [...parts, parts[0]!], 'SWX_SIG_WRAPPED'],
+    ['a streamed part with its SHA-256', as4, streamed('sha256'), 'SWX_OK'],
+    ['a streamed part whose digest is another\'s', as4, streamed('sha512'), 'SWX_DIGEST_MISMATCH'],
+    ['a streamed part under a SHA-512 reference', plain, streamed('sha512'), 'SWX_SIG_ALG_UNSUPPORTED'],
+    ['a cid: URL that does not decode', as4.replace('cid:text-2@swx', 'cid:text-2%ZZ@swx'), parts, 'SWX_SIG_REF_UNRESOLVED'],
+    ['a reference renamed to another part', as4.replace('cid:text-2@swx', 'cid:payload-1@swx'), parts, 'SWX_DIGEST_MISMATCH'],
+    ['a BinarySecurityToken without its optional EncodingType', as4.replace(/ EncodingType="[^"]*"/, ''), parts, 'SWX_OK'],
+    ['a second transform on an attachment', as4.replace(/(<ds:Reference URI="cid:payload-1@swx"><ds:Transforms>)/, '$1<ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>'), parts, 'SWX_SIG_ALG_UNSUPPORTED'],
+    ['a document transform on an attachment', as4.replace(/(<ds:Reference URI="cid:payload-1@swx"><ds:Transforms><ds:Transform Algorithm=")[^"]+/, '$1http://www.w3.org/2001/10/xml-exc-c14n#'), parts, 'SWX_SIG_ALG_UNSUPPORTED'],
+  ];
+  let covered = 0;
+  for (const [label, xml, attachments, code] of cases) {
+    const outcome = await compare(label, xml, { ...options, attachments });
+    assert.is(outcome.reference.code, code, `${label}: ${outcome.reference.detail}`);
+    if (outcome.covered) covered++;
+  }
+  for (const [label, xml, attachments] of cases.slice(0, 4)) assert.ok((await compare(label, xml, { ...options, attachments })).covered, `the fast path declined ${label}`);
+  assert.ok(covered >= cases.length - 2, `the fast path answered ${covered} of ${cases.length}`);
+});
+
+test('attachments: a flipped character anywhere in an AS4 envelope signed over parts gives the same verdict', async () => {
+  const fixture = await trustFixture();
+  const options = { pinnedCertsPem: fixture.ed25519.certPem, at: fixture.issuedAt, attachments: parts };
+  const xml = await signSoap(envelope(soap12), { keyPem: fixture.ed25519.keyPem, certPem: fixture.ed25519.certPem, ids: ['msg-1'], attachments: parts, createdAt: fixture.issuedAt });
+  const codes = new Set<string>();
+  for (const at of [...Object.values(classified(xml)).flat(), ...positions(xml.length, 80)]) codes.add((await compare(`byte ${at}`, flipAt(xml, at), options)).reference.code);
+  for (const code of ['SWX_OK', 'SWX_DIGEST_MISMATCH', 'SWX_SIG_INVALID', 'SWX_SIG_REF_UNRESOLVED']) assert.ok(codes.has(code), `no mutation gave ${code}: ${[...codes].join(', ')}`);
 });
 
 test.run();
