@@ -32,7 +32,7 @@ registerConnector<As4Settings, typeof as4Endpoint['_output']>({
     const outbound = new As4Outbound(identity, registry, trust, signatures, {
       settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, clockSkewSeconds: config.clockSkewSeconds, maxPayloadBytes,
     });
-    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls) };
+    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls, (endpoint as As4Endpoint).tls) };
   },
 });
 

@@ -4,14 +4,14 @@
 // payload over the limit streamed from the Object Store, signed with the SHA-256 it is kept with); the partner's signed
 // Receipt, its signature judged through the trust store and its references against what was signed, is the delivery's
 // receipt. A send left without one is resent on the P-Mode's reception-awareness schedule, then fails with EBMS:0301.
-import type { Agent } from 'node:https';
 import { Readable } from 'node:stream';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
+import { PartnerAgents } from '../../engine/server-trust.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { checkWsSecurity, digestableAsStreamed } from '../../engine/trust/index.ts';
 import { composeStreamedUserMessage, composeUserMessage, sendable, whole, type ComposedMessage, type StreamedMessage } from './compose.ts';
@@ -50,7 +50,7 @@ const held = (composed: ComposedMessage): Sendable => ({
 const resend = { timestampTtlSeconds: 3600, reuseMs: 3540_000, maxBytes: 64 * 1024 * 1024 };
 
 export class As4Outbound implements Outbound {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents: PartnerAgents;
   /** The signed message sent for each delivery not yet settled, oldest first. */
   private readonly copies = new Map<string, { composed: Sendable; at: number }>();
   private copiedBytes = 0;
@@ -61,12 +61,8 @@ export class As4Outbound implements Outbound {
     private readonly trust: CertificateCheck,
     private readonly signatures: PayloadVerifiers & XmlSigners,
     private readonly options: As4OutboundOptions,
-  ) {}
-
-  private agent(partnerId: string): Agent {
-    let agent = this.agents.get(partnerId);
-    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
-    return agent;
+  ) {
+    this.agents = new PartnerAgents(hub.tls, options.maxSockets);
   }
 
   async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: Record<string, unknown>): Promise<Receipt> {
@@ -97,11 +93,10 @@ export class As4Outbound implements Outbound {
     try {
       const answer = await postHttps(url, {
         headers: { 'content-type': composed.contentType, 'content-length': String(composed.length) },
-        agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+        agent: this.agents.for(partner.id, pmode.tls), signal: AbortSignal.timeout(deadlineMs),
       }, composed.body ?? composed.open, maxAnswerBytes).catch((error: Error) => {
         if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
-        const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
-        throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+        throw transportFailure(error, `${partner.id} at ${url.origin}`, deadlineMs);
       });
       const receipt = await this.judge(answer, partner, pmode, { messageId: envelope.id, references: composed.references });
       this.forget(key);
@@ -175,8 +170,7 @@ export class As4Outbound implements Outbound {
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    this.agents.close();
     this.copies.clear();
     this.copiedBytes = 0;
   }

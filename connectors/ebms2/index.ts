@@ -48,6 +48,6 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
       sendSignal: (partner, xml) => outbound.sendSignal(partner, xml),
     });
-    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls) };
+    return { outbound, stop: () => outbound.close(), probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls, (endpoint as Ebms2Endpoint).tls) };
   },
 });
