@@ -76,10 +76,10 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    // A payload in the Object Store over the limit streams from it when its digest is its octets' (not text or XML).
+    // A payload in the Object Store over the limit streams from it unless it is XML (canonicalized whole to be signed).
     const streams = !payload.held && payload.size > this.options.maxPayloadBytes && digestableAsStreamed({ 'content-type': envelope.contentType });
     if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs XML parts whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
     const copy = this.copies.get(key);

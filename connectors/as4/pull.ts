@@ -10,8 +10,8 @@ import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { RefusedSubmission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
-import { composeUserMessage } from './compose.ts';
+import { digestableAsStreamed, type CertificateCheck, type PayloadVerifiers, type XmlSigners } from '../../engine/trust/index.ts';
+import { composeStreamedUserMessage, composeUserMessage, whole, type StreamedMessage } from './compose.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
 import { as4Partners, type As4Partner } from './parties.ts';
@@ -36,8 +36,8 @@ export interface As4PullOptions {
   clockSkewSeconds: number;
 }
 
-/** An answer to a signal: a body and its type (none for an accepted Receipt). */
-export interface SignalAnswer { status: number; contentType?: string; body: Buffer }
+/** An answer to a signal: a body and its type (none for an accepted Receipt); a pulled large message streams instead. */
+export interface SignalAnswer { status: number; contentType?: string; body: Buffer; streamed?: Pick<StreamedMessage, 'length' | 'open'> }
 
 interface Handed { token: string; references: ReferenceCopy[] }
 
@@ -103,18 +103,30 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
     return signed(errorEnvelope([empty]), options);
   }
   const { envelope } = item;
-  if (envelope.size > options.maxPayloadBytes) {
-    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes; AS4 signs the part whole and hands out at most ${options.maxPayloadBytes}`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
+  const payload = options.payloads.outgoing(envelope);
+  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store unless it is XML, whose
+  // canonical form the signature digests whole.
+  const streams = !payload.held && payload.size > options.maxPayloadBytes && digestableAsStreamed({ 'content-type': envelope.contentType });
+  if (payload.size > options.maxPayloadBytes && !streams) {
+    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 signs XML parts whole and hands out at most ${options.maxPayloadBytes} of them`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
   }
-  const content = envelope.payload !== undefined ? Buffer.from(envelope.payload, 'base64') : await options.payloads.bytes(envelope);
-  let composed;
+  let composed: { contentType: string; references: ReferenceCopy[] };
+  let answer: SignalAnswer;
   try {
-    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+    if (streams) {
+      const message = await composeStreamedUserMessage(envelope, payload, sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+      composed = message;
+      answer = { status: 200, contentType: message.contentType, body: Buffer.alloc(0), streamed: message };
+    } else {
+      const message = await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+      composed = message;
+      answer = { status: 200, contentType: message.contentType, body: message.body };
+    }
   } catch (error) {
     throw ebmsErrorOf(error, pullRequestId);
   }
   await options.pulled.put(pulledKey(sender.partner.id, envelope.id), JSON.stringify({ token: item.token, references: composed.references } satisfies Handed));
-  return { status: 200, contentType: composed.contentType, body: composed.body };
+  return answer;
 }
 
 async function signed(signal: ReturnType<typeof errorEnvelope>, options: As4PullOptions): Promise<SignalAnswer> {
