@@ -77,7 +77,7 @@ async function importCpa(admin: Operator, file: string, values: { as?: string; p
   const existing = await admin('GET', `/api/partners/${encodeURIComponent(id)}`).catch((error: Error) => {
     if (error.message.startsWith('SWX_NOT_FOUND')) return undefined;
     throw error;
-  }) as { name: string; certificates: string[]; endpoints: Record<string, unknown> } | undefined;
+  }) as { name: string; certificates: string[]; endpoints: Record<string, Record<string, unknown> | undefined> } | undefined;
   const certificates = [...new Set([...(existing?.certificates ?? []), ...fromCpa, ...given].map((pem) => pem.trim() + '\n'))];
   if (certificates.length === 0) throw new Error(`CPA ${cpa.cpaid} carries no X.509 certificate for ${values.party ?? party.partyIds[0]!.id}: give its signing certificate with --cert`);
   const now = Date.now();
@@ -89,7 +89,8 @@ async function importCpa(admin: Operator, file: string, values: { as?: string; p
     ...existing,
     name: values.name ?? existing?.name ?? party.partyName ?? id,
     certificates,
-    endpoints: { ...existing?.endpoints, ebms2: endpointFromCpa(cpa, party) },
+    // The server trust is the operator's, not the agreement's: a new CPA keeps it.
+    endpoints: { ...existing?.endpoints, ebms2: { ...endpointFromCpa(cpa, party), ...(existing?.endpoints.ebms2?.tls ? { tls: existing.endpoints.ebms2.tls } : {}) } },
   });
 }
 

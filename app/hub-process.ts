@@ -172,9 +172,9 @@ export type ProviderAnswerFn = (dataset: string, keys: Record<string, string>, a
  * The registry endpoints of an agency run by the agency toolkit on this machine: its reference receiver (REST, at
  * /inbox) and its query provider (REST or SOAP, at /query).
  */
-export function agencyEndpoints(receiverPort: number | undefined, provider?: { protocol: 'rest' | 'soap'; port: number }): Record<string, Record<string, string>> {
-  const endpoints: Record<string, Record<string, string>> = {};
-  if (receiverPort) endpoints.rest = { url: `https://localhost:${receiverPort}/inbox` };
+export function agencyEndpoints(receiverPort: number | undefined, provider?: { protocol: 'rest' | 'soap'; port: number }, tls?: Record<string, unknown>): Record<string, Record<string, unknown>> {
+  const endpoints: Record<string, Record<string, unknown>> = {};
+  if (receiverPort) endpoints.rest = { url: `https://localhost:${receiverPort}/inbox`, ...(tls ? { tls } : {}) };
   if (provider) endpoints[provider.protocol] = { ...endpoints[provider.protocol], queryUrl: `https://localhost:${provider.port}/query` };
   return endpoints;
 }
@@ -184,6 +184,8 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   /** `pull`: registered to collect its deliveries from its inbox, with no receiver of its own. */
   receive?: 'push' | 'pull';
   port?: number;
+  /** The receiver's TLS server credential when another CA issued it, and the server trust its endpoint names. */
+  serverTls?: { certPem: string; keyPem: string; trust?: Record<string, unknown> };
   /** Called once per message the agency's receiver stores (not for redeliveries), in the order they arrive. */
   onMessage?(entry: InboxEntry): void;
   /** Also answer queries as a provider (REST unless said), with this function; `credentials` signs its answers instead of its own. */
@@ -197,6 +199,7 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const pull = options.receive === 'pull';
   const receiver = options.receiver === false || pull ? undefined : await startAgencyReceiver({
     ...credentials, port: options.port ?? 0, hubSignCertPem: pki.hubSign.certPem, inboxDir, ...(options.onMessage ? { onMessage: options.onMessage } : {}),
+    ...(options.serverTls ? { serverTls: options.serverTls } : {}),
   });
   const providerCredentials = { ...credentials, ...options.provider?.credentials };
   const provider = !options.provider ? undefined : options.provider.protocol === 'soap'
@@ -205,7 +208,7 @@ export async function addAgency(hub: HubProcess, id: string, options: {
   const registered = await hub.admin('PUT', `/api/partners/${id}`, {
     name: `${id} (test)`,
     certificates: [credential.certPem],
-    endpoints: agencyEndpoints(receiver?.port, provider && { protocol: options.provider!.protocol ?? 'rest', port: provider.port }),
+    endpoints: agencyEndpoints(receiver?.port, provider && { protocol: options.provider!.protocol ?? 'rest', port: provider.port }, options.serverTls?.trust),
     ...(pull ? { receive: 'pull' } : {}),
   });
   if (registered.status !== 200) throw new Error(`registering ${id}: ${JSON.stringify(registered.body)}`);

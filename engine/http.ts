@@ -147,6 +147,34 @@ export async function readBody(req: IncomingMessage, limit: number, claim?: Body
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }
 
+/** Whether the sender declared the body's length; a chunked body did not, and shows its size only as it ends. */
+export const undeclaredLength = (req: IncomingMessage): boolean => req.headers['content-length'] === undefined;
+
+/**
+ * A body of undeclared length read up to `bytes`: `whole` when it ended within them (handled as a small body is);
+ * otherwise what was read is put back in front of the rest, which streams on as it arrives.
+ */
+export async function peekBody(body: Readable, bytes: number): Promise<{ whole?: Buffer; body: Readable }> {
+  const head: Buffer[] = [];
+  let size = 0;
+  const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  while (size <= bytes) {
+    const next = await chunks.next();
+    if (next.done) {
+      const whole = Buffer.concat(head, size);
+      return { whole, body: Readable.from([whole], { objectMode: false }) };
+    }
+    head.push(next.value);
+    size += next.value.length;
+  }
+  return {
+    body: Readable.from((async function* () {
+      yield* head.splice(0);
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    })(), { objectMode: false }),
+  };
+}
+
 /**
  * The body as a stream of its own, held within `limit` and `claim` (the declared length at once, a body without one as
  * it arrives): past either it ends with the refusal (SWX_TOO_LARGE, SWX_BUSY, SWX_PARTNER_BUSY) and the rest is

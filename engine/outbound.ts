@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Envelope, SignatureInfo } from './envelope.ts';
 import { SwxError, type ErrorCode } from './errors.ts';
 import type { Partner } from './registry.ts';
+import { describeTransportFailure, untrustedServer } from './server-trust.ts';
 
 /** The receiver's signed acknowledgement of a delivery. */
 export interface Receipt {
@@ -25,6 +26,17 @@ export class DeliveryError extends SwxError {
   constructor(readonly transient: boolean, code: ConstructorParameters<typeof SwxError>[0], detail: string) {
     super(code, detail);
   }
+}
+
+/**
+ * A delivery's request that got no answer, `where` naming the partner and origin: a server the hub does not trust is
+ * a refusal (retried on the backoff, then dead-lettered, each in the evidence) until the endpoint's tls setting says
+ * otherwise; anything else (a refused connection, a reset, the deadline) an outage.
+ */
+export function transportFailure(error: Error, where: string, deadlineMs: number): DeliveryError {
+  if (untrustedServer(error)) return new DeliveryError(false, 'SWX_CERT_UNTRUSTED', `${where}: ${describeTransportFailure(error)}`);
+  const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : describeTransportFailure(error);
+  return new DeliveryError(true, 'SWX_UNAVAILABLE', `${where}: ${reason}`);
 }
 
 /** What a protocol's agreement says comes after a send its receiver left without a receipt. */

@@ -10,7 +10,7 @@ import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { whole } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { certificate, encryptSoapAttachments, type XmlSigners } from '../../engine/trust/index.ts';
+import { certificate, encryptSoapAttachments, storedAttachmentDigests, type XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
 import type { Property, ReferenceCopy } from './model.ts';
@@ -107,7 +107,7 @@ const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-
 
 /**
  * composeUserMessage for a payload too large to hold: signed with the SHA-256 its store keeps (the Attachment-Content
- * transform over binary content digests its octets), never gzipped (compressing first would need its bytes to sign),
+ * transform over binary content digests its octets; text is read through once for its CR LF form), never gzipped (compressing first would need its bytes to sign),
  * encrypted as it streams. Each open() sends the same signed envelope, MessageId and references, with the same framing
  * (boundary, root Content-ID), so its Content-Type and length stay; where the P-Mode encrypts, the content key and IV are
  * fresh each time (the EncryptedKey is as long), so the ciphertext differs while what the signature and a receipt name
@@ -117,7 +117,7 @@ export async function composeStreamedUserMessage(envelope: Envelope, content: St
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
   const part = { contentId: contentIdOf(envelope), contentType: envelope.contentType };
   const written = writeUserMessage(envelope, pmode, settings, service, [payloadInfo(part.contentId, part.contentType, false, [])]);
-  const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: { content: Buffer.from(content.sha256, 'hex') } };
+  const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: await storedAttachmentDigests({ 'content-type': part.contentType }, content) };
   const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [attachment], timestampTtlSeconds }, sign);
   const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
   const framing = { rootId: `soap-${randomUUID()}@swx`, boundary: multipartBoundary() };

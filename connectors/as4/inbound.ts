@@ -9,10 +9,11 @@
 // MSH after an empty 200. Signals on their own go to pull.ts (PullRequests) and answers.ts (Receipts and Error
 // signals for what the hub sent).
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import type { BodyBudget } from '../../engine/budget.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';
 import { SwxError, errorCodes, type ErrorCode } from '../../engine/errors.ts';
-import { boundedBody, header, type Router } from '../../engine/http.ts';
+import { boundedBody, header, peekBody, undeclaredLength, type Router } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
@@ -99,25 +100,38 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
-      // Declared over the inline limit: the payload part may stream to the Object Store, so the body may be as large
-      // as a streamed one, while what is held (the envelope, other parts) stays within the message limit and claims it.
-      const streams = Number(req.headers['content-length'] ?? 0) > options.payloads.inlineLimit;
+      // Declared over the inline limit, or of undeclared length (chunked) and past it: the payload part may stream to
+      // the Object Store, so the body may be as large as a streamed one, while what is held (the envelope, other
+      // parts) stays within the message limit and claims it.
+      const undeclared = undeclaredLength(req);
+      let streams = undeclared || Number(req.headers['content-length']) > options.payloads.inlineLimit;
+      let source = boundedBody(req, streams ? options.maxStreamedBytes : options.maxMessageBytes, claim, streams ? options.maxMessageBytes : Infinity);
+      if (undeclared) {
+        const peeked = await peekBody(source, options.payloads.inlineLimit);
+        streams = peeked.whole === undefined;
+        source = peeked.body;
+      }
       const take = async (envelope: Buffer, part: StreamedPart) => {
         if (streamed) return undefined;
         streamed = await takePayloadPart(envelope, part, options);
         if (streamed) partial.stored = streamed.stored;
         return streamed?.attachment;
       };
-      const body = await readAs4Body(
-        boundedBody(req, streams ? options.maxStreamedBytes : options.maxMessageBytes, claim, streams ? options.maxMessageBytes : Infinity),
-        contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined,
-      );
+      const body = await readAs4Body(source, contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined);
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
         const answer = user.pullRequest ? await answerSignal(message, user, partial, options.pull) : await takeAnswer(message, user, partial, options);
-        res.writeHead(answer.status, { ...(answer.contentType ? { 'content-type': answer.contentType } : {}), 'content-length': String(answer.body.length) });
-        res.end(answer.body);
+        res.writeHead(answer.status, { ...(answer.contentType ? { 'content-type': answer.contentType } : {}), 'content-length': String(answer.streamed?.length ?? answer.body.length) });
+        if (!answer.streamed) {
+          res.end(answer.body);
+          return;
+        }
+        // A failure mid-way (the Object Store, the payload's digest) cuts the answer short: the puller sends no Receipt,
+        // and the message is handed out again once its visibility time has passed.
+        await pipeline(answer.streamed.open(), res).catch((error: Error) => {
+          log.warn({ err: error.message, id: message?.message.messageInfo.messageId }, 'a pulled message could not be streamed whole');
+        });
         return;
       }
       const messageId = user.messageInfo.messageId;

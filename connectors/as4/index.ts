@@ -38,7 +38,7 @@ registerConnector<As4Settings, typeof as4Endpoint['_output']>({
       pull: { settings, registry, trust, signatures, signing: identity.signing, inbox, payloads, pulled, maxPayloadBytes, clockSkewSeconds: config.clockSkewSeconds },
       awaited, sendSignal: (to, xml, refTo, what) => outbound.sendSignal(to, xml, refTo, what),
     });
-    return { outbound, stop: () => { replies.stop(); awaited.close(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls) };
+    return { outbound, stop: () => { replies.stop(); awaited.close(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as As4Endpoint).url, identity.tls, (endpoint as As4Endpoint).tls) };
   },
 });
 

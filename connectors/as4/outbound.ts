@@ -6,16 +6,16 @@
 // receipt. Under a P-Mode with asynchronous receipts the partner answers 200 and POSTs its receipt to the hub on its
 // own (answers.ts); the delivery waits for it (awaited.ts). A send left without one is resent on the P-Mode's
 // reception-awareness schedule, then fails with EBMS:0301. The hub's own asynchronous replies leave from here too.
-import type { Agent } from 'node:https';
 import { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { clientAgent, postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
+import { postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
 import { isPackage } from '../../engine/mime/index.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
+import { PartnerAgents } from '../../engine/server-trust.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { checkWsSecurity, digestableAsStreamed } from '../../engine/trust/index.ts';
 import { composeStreamedUserMessage, composeUserMessage, sendable, type ComposedMessage, type StreamedMessage } from './compose.ts';
@@ -61,7 +61,7 @@ const held = (composed: ComposedMessage): Sendable => ({
 const resend = { timestampTtlSeconds: 3600, reuseMs: 3540_000, maxBytes: 64 * 1024 * 1024 };
 
 export class As4Outbound implements Outbound {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents: PartnerAgents;
   /** The signed message sent for each delivery not yet settled, oldest first. */
   private readonly copies = new Map<string, { composed: Sendable; at: number }>();
   private copiedBytes = 0;
@@ -72,12 +72,8 @@ export class As4Outbound implements Outbound {
     private readonly trust: CertificateCheck,
     private readonly signatures: PayloadVerifiers & XmlSigners,
     private readonly options: As4OutboundOptions,
-  ) {}
-
-  private agent(partnerId: string): Agent {
-    let agent = this.agents.get(partnerId);
-    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
-    return agent;
+  ) {
+    this.agents = new PartnerAgents(hub.tls, options.maxSockets);
   }
 
   async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: Record<string, unknown>): Promise<Receipt> {
@@ -91,11 +87,11 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    // A payload in the Object Store over the limit streams from it when its digest is its octets' (not text or XML); a
-    // payload package is split into its parts, so it is held.
+    // A payload in the Object Store over the limit streams from it unless it is XML (canonicalized whole to be signed)
+    // or a payload package (split into its parts, so held).
     const streams = !payload.held && payload.size > this.options.maxPayloadBytes && !isPackage(envelope.contentType) && digestableAsStreamed({ 'content-type': envelope.contentType });
     if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs text and XML parts and payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs XML parts and payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
     // A topic's or channel's message goes to each receiver as its own copy, under its own MessageId.
@@ -127,11 +123,10 @@ export class As4Outbound implements Outbound {
       if (awaits) await this.options.awaited.sent(partner.id, messageId, send);
       const answer = await postHttps(url, {
         headers: { 'content-type': composed.contentType, 'content-length': String(composed.length) },
-        agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+        agent: this.agents.for(partner.id, pmode.tls), signal: AbortSignal.timeout(deadlineMs),
       }, composed.body ?? composed.open, maxAnswerBytes).catch((error: Error) => {
         if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
-        const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
-        throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+        throw transportFailure(error, `${partner.id} at ${url.origin}`, deadlineMs);
       });
       const receipt = awaits && answer.body.length === 0 && answer.status >= 200 && answer.status < 300
         ? await this.awaitReceipt(partner, messageId, send, deadlineMs, schedule)
@@ -246,14 +241,13 @@ export class As4Outbound implements Outbound {
   async sendSignal(to: As4Partner, xml: string, refToMessageId: string, what: string): Promise<void> {
     if (!to.pmode.url) throw new SwxError('SWX_UNKNOWN_RECEIVER', `${to.partner.id}: its as4 P-Mode has no url to send the ${what} to`);
     await this.options.replies.send({
-      partner: to.partner.id, refToMessageId, what, url: new URL(to.pmode.url), agent: this.agent(to.partner.id),
+      partner: to.partner.id, refToMessageId, what, url: new URL(to.pmode.url), agent: this.agents.for(to.partner.id, to.pmode.tls),
       headers: { 'content-type': soapContentType }, body: Buffer.from(xml, 'utf8'),
     });
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    this.agents.close();
     this.copies.clear();
     this.copiedBytes = 0;
   }

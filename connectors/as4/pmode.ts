@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Purpose } from '../../engine/endpoints.ts';
 import { serviceId } from '../../engine/registry.ts';
+import { serverTrust } from '../../engine/server-trust.ts';
 import { certificate } from '../../engine/trust/index.ts';
 import { elementChildren } from '../../engine/xml/elements.ts';
 import type { XmlElement } from '../../engine/xml/parse.ts';
@@ -48,6 +49,7 @@ export type ProfileName = keyof typeof profiles;
 
 export const as4Endpoint = z.object({
   url: z.url({ protocol: /^https$/ }).optional().describe('where the hub POSTs this partner\'s AS4 messages (one-way push)'),
+  tls: serverTrust.optional().describe('which server certificates the hub accepts at url (default: those its own CA issued)'),
   partyIds: z.array(partyId).min(1).describe('the partner\'s eb:PartyId(s)'),
   role: uri('the partner\'s eb:Role as receiver').default(ebmsDefaults.role),
   agreement: z.object({

@@ -5,14 +5,16 @@
 import { createHash } from 'node:crypto';
 import type { KV } from '@nats-io/kv';
 import { deliveryMessageId } from '../../engine/envelope.ts';
+import { whole } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import type { Inbox } from '../../engine/inbox.ts';
+import { isPackage } from '../../engine/mime/index.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { RefusedSubmission } from '../../engine/submission.ts';
-import type { CertificateCheck, PayloadVerifiers, WsSecurityResult, XmlSigners } from '../../engine/trust/index.ts';
-import { composeUserMessage } from './compose.ts';
+import { digestableAsStreamed, type CertificateCheck, type PayloadVerifiers, type WsSecurityResult, type XmlSigners } from '../../engine/trust/index.ts';
+import { composeStreamedUserMessage, composeUserMessage, type StreamedMessage } from './compose.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
 import { as4Partners, type As4Partner } from './parties.ts';
@@ -37,8 +39,8 @@ export interface As4PullOptions {
   clockSkewSeconds: number;
 }
 
-/** An answer to a signal: a body and its type (none for an accepted Receipt). */
-export interface SignalAnswer { status: number; contentType?: string; body: Buffer }
+/** An answer to a signal: a body and its type (none for an accepted Receipt); a pulled large message streams instead. */
+export interface SignalAnswer { status: number; contentType?: string; body: Buffer; streamed?: Pick<StreamedMessage, 'length' | 'open'> }
 
 /**
  * What was handed out under a MessageId: the inbox token, the signature's references, and the envelope's id (absent
@@ -108,18 +110,30 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
     return signed(errorEnvelope([empty]), options);
   }
   const { envelope } = item;
-  if (envelope.size > options.maxPayloadBytes) {
-    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes; AS4 signs the part whole and hands out at most ${options.maxPayloadBytes}`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
+  const payload = options.payloads.outgoing(envelope);
+  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store unless it is XML, whose
+  // canonical form the signature digests whole, or a payload package, split into its parts.
+  const streams = !payload.held && payload.size > options.maxPayloadBytes && !isPackage(envelope.contentType) && digestableAsStreamed({ 'content-type': envelope.contentType });
+  if (payload.size > options.maxPayloadBytes && !streams) {
+    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 signs XML parts and payload packages whole and hands out at most ${options.maxPayloadBytes} of them`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
   }
-  const content = envelope.payload !== undefined ? Buffer.from(envelope.payload, 'base64') : await options.payloads.bytes(envelope);
-  let composed;
+  let composed: { contentType: string; references: ReferenceCopy[] };
+  let answer: SignalAnswer;
   try {
-    composed = await composeUserMessage(envelope, content, sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+    if (streams) {
+      const message = await composeStreamedUserMessage(envelope, payload, sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+      composed = message;
+      answer = { status: 200, contentType: message.contentType, body: Buffer.alloc(0), streamed: message };
+    } else {
+      const message = await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), sender.pmode, options.settings, options.signing, sender.partner.certificates, options.signatures.signSoap);
+      composed = message;
+      answer = { status: 200, contentType: message.contentType, body: message.body };
+    }
   } catch (error) {
     throw ebmsErrorOf(error, pullRequestId);
   }
   await options.pulled.put(pulledKey(sender.partner.id, deliveryMessageId(envelope)), JSON.stringify({ token: item.token, references: composed.references, id: envelope.id } satisfies Handed));
-  return { status: 200, contentType: composed.contentType, body: composed.body };
+  return answer;
 }
 
 async function signed(signal: ReturnType<typeof errorEnvelope>, options: As4PullOptions): Promise<SignalAnswer> {

@@ -23,7 +23,7 @@ export const inflateCaps = (maxBytes: number) => ({ maxBytes, maxRatio: 200, rat
 
 /**
  * Streams the message's one payload part into the Object Store; undefined (the part is held, as ever) when the part is
- * not a payload the message names, or its content is text or XML, whose canonical form the signature digests whole.
+ * not a payload the message names, or its content is XML, whose canonical form the signature digests whole.
  */
 export async function streamPayloadPart(part: StreamedPart, user: UserMessage, payloads: Payloads, maxBytes: number, decryption?: PartDecryption): Promise<StreamedPayload | undefined> {
   const messageId = user.messageInfo.messageId;

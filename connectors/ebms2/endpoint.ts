@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Purpose } from '../../engine/endpoints.ts';
 import { SwxError } from '../../engine/errors.ts';
+import { serverTrust } from '../../engine/server-trust.ts';
 import type { Cpa, CpaParty } from './cpa.ts';
 
 const perMessage = z.enum(['always', 'never', 'perMessage']);
@@ -47,6 +48,7 @@ export const ebms2Endpoint = z.object({
   roles: z.array(z.string().min(1)).min(1),
   url: z.string().regex(/^(https?|mailto):\/?\/?\S+$/, 'an http(s) or mailto URI').optional()
     .describe('where the hub delivers business messages to the partner: the url of the channel it receives its first action on'),
+  tls: serverTrust.optional().describe('which server certificates the hub accepts at the partner\'s https URLs (default: those its own CA issued)'),
   defaultChannel: z.string().min(1).describe('the channel of MSH signals (the CPA\'s defaultMshChannelId)'),
   channels: z.record(z.string().min(1), channel),
   services: z.array(z.object({

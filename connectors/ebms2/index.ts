@@ -50,6 +50,6 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
       sendSignal: (partner, xml, refTo) => outbound.sendSignal(partner, xml, refTo),
     });
-    return { outbound, stop: () => { replies.stop(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls) };
+    return { outbound, stop: () => { replies.stop(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls, (endpoint as Ebms2Endpoint).tls) };
   },
 });

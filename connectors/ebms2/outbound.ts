@@ -8,13 +8,13 @@
 // Error is the partner's refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again
 // (same MessageId and signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then
 // DeliveryFailure.
-import type { Agent } from 'node:https';
 import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
-import { clientAgent, postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
+import { postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
+import { PartnerAgents } from '../../engine/server-trust.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { entityOf, messageParts, payloadParts } from '../../engine/mime/index.ts';
-import { deliveryDeadlineMs, DeliveryError, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
@@ -42,7 +42,7 @@ const maxAnswerBytes = 1024 * 1024;
 const wants = (value: 'always' | 'never' | 'perMessage') => value !== 'never';
 
 export class Ebms2Outbound implements Outbound {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents: PartnerAgents;
 
   constructor(
     private readonly hub: HubIdentity,
@@ -50,12 +50,8 @@ export class Ebms2Outbound implements Outbound {
     private readonly trust: CertificateCheck,
     private readonly signatures: PayloadVerifiers & XmlSigners,
     private readonly options: Ebms2OutboundOptions,
-  ) {}
-
-  private agent(partnerId: string): Agent {
-    let agent = this.agents.get(partnerId);
-    if (!agent) this.agents.set(partnerId, agent = clientAgent(this.hub.tls, this.options.maxSockets));
-    return agent;
+  ) {
+    this.agents = new PartnerAgents(hub.tls, options.maxSockets);
   }
 
   async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, given: Record<string, unknown>): Promise<Receipt> {
@@ -118,11 +114,10 @@ export class Ebms2Outbound implements Outbound {
     const acknowledged = ackRequested && syncReply;
     const receipt = await postHttps(new URL(url), {
       headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
-      agent: this.agent(partner.id), signal: AbortSignal.timeout(deadlineMs),
+      agent: this.agents.for(partner.id, endpoint.tls), signal: AbortSignal.timeout(deadlineMs),
     }, body, maxAnswerBytes).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);
-      const reason = error.name === 'AbortError' || error.name === 'TimeoutError' ? `no complete answer within ${deadlineMs} ms` : error.message;
-      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${new URL(url).origin}: ${reason}`);
+      throw transportFailure(error, `${partner.id} at ${new URL(url).origin}`, deadlineMs);
     }).then((answer) => this.judge(answer, { partner, endpoint }, channel, message, acknowledged)).catch((error: unknown) => {
       const { reliability } = channel;
       // Reliable messaging (6.4): a send left without its Acknowledgment goes again on the agreement's RetryInterval,
@@ -201,13 +196,12 @@ export class Ebms2Outbound implements Outbound {
     const multipart = ebmsMultipart(xml, []);
     const body = await whole(multipart.body);
     await this.options.replies.send({
-      partner: to.partner.id, refToMessageId, what: 'ebMS Acknowledgment', url: new URL(url), agent: this.agent(to.partner.id),
+      partner: to.partner.id, refToMessageId, what: 'ebMS Acknowledgment', url: new URL(url), agent: this.agents.for(to.partner.id, to.endpoint.tls),
       headers: { 'content-type': multipart.contentType, soapaction: '"ebXML"' }, body,
     });
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    this.agents.close();
   }
 }

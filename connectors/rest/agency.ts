@@ -500,6 +500,8 @@ export interface AgencyReceiver {
 export async function startAgencyReceiver(options: AgencyCredentials & {
   port: number;
   host?: string;
+  /** The TLS server credential, when another CA than the hub's issued it (default: the agency credential). */
+  serverTls?: { certPem: string; keyPem: string };
   hubSignCertPem: string;
   inboxDir: string;
   clockSkewSeconds?: number;
@@ -521,7 +523,8 @@ export async function startAgencyReceiver(options: AgencyCredentials & {
   const answer = (res: ServerResponse, status: number, messageId: string, payload: Record<string, unknown>) => signedAnswer(res, own, status, messageId, payload);
 
   const h = (req: IncomingMessage, name: string) => { const v = req.headers[name]; return Array.isArray(v) ? v.join(', ') : v; };
-  const server = createServer({ cert: options.certPem, key: options.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(async (req, res) => {
+  const serverTls = options.serverTls ?? options;
+  const server = createServer({ cert: serverTls.certPem, key: serverTls.keyPem, ca: options.caPem, requestCert: true, rejectUnauthorized: true }, contained(async (req, res) => {
     receiver.deliveries++;
     const id = h(req, envelopeHeaders.messageId) ?? '';
     perId.set(id, (perId.get(id) ?? 0) + 1);

@@ -6,7 +6,7 @@ import { checkContentDigest, checkContentDigestWith, contentDigestHashes, HttpSi
 import { log } from '../../engine/log.ts';
 import { SwxError, type ErrorCode } from '../../engine/errors.ts';
 import type { BodyBudget } from '../../engine/budget.ts';
-import { boundedBody, header, isJsonMediaType, readBody, readJson, sendJson, sendProblem, type Router } from '../../engine/http.ts';
+import { boundedBody, header, isJsonMediaType, peekBody, readBody, readJson, sendJson, sendProblem, undeclaredLength, type Router } from '../../engine/http.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
 import { checkSignedPayload, maySignPayload, type CertificateCheck, type PayloadVerifiers } from '../../engine/trust/index.ts';
 import { admit, authenticate } from '../../engine/peer.ts';
@@ -101,16 +101,22 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
       if (!partial.service || !partial.contentType) throw new SwxError('SWX_BAD_REQUEST', 'Swx-Service and Content-Type are required');
       const digestHeader = header(req, 'content-digest');
       const claim = options.budget.claim(peer.partner.id, res);
+      let peeked: Buffer | undefined;
       if (streamsToStore(req, partial.contentType, options.payloads)) {
-        // Over the inline limit and judged without its bytes: written to the Object Store as it arrives, never held
-        // whole. It is in flight all the same, so it claims from the budget what it holds at once.
-        const body = boundedBody(req, options.maxStreamedBodyBytes, claim, receiveHolds);
-        partial.stored = await options.payloads.receive(body, contentDigestHashes(digestHeader));
+        // Over the inline limit (or of undeclared length, past it) and judged without its bytes: written to the
+        // Object Store as it arrives, never held whole. It is in flight all the same, so it claims from the budget
+        // what it holds at once.
+        const bounded = boundedBody(req, options.maxStreamedBodyBytes, claim, receiveHolds);
+        const { whole, body } = undeclaredLength(req) ? await peekBody(bounded, options.payloads.inlineLimit) : { body: bounded };
+        if (whole) peeked = whole;
+        else partial.stored = await options.payloads.receive(body, contentDigestHashes(digestHeader));
+      }
+      if (partial.stored) {
         if (!checkContentDigestWith(digestHeader, partial.stored.digest)) {
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
       } else {
-        partial.payload = await readBody(req, options.maxBodyBytes, claim);
+        partial.payload = peeked ?? await readBody(req, options.maxBodyBytes, claim);
         if (!checkContentDigest(digestHeader, partial.payload)) {
           throw new SwxError('SWX_DIGEST_MISMATCH', 'Content-Digest (sha-256 or sha-512) does not match the body');
         }
@@ -139,13 +145,13 @@ export function mountRestInbound(router: Router, options: RestInboundOptions): v
 }
 
 /**
- * Whether a body goes to the Object Store as it arrives: one declared over the inline limit, whose checks do not need
- * it whole (JSON is parsed, a payload that may carry its own signature is verified). Everything else is read within
- * the in-flight budget.
+ * Whether a body goes to the Object Store as it arrives: one declared over the inline limit, or of undeclared length
+ * (chunked) once it passes it, whose checks do not need it whole (JSON is parsed, a payload that may carry its own
+ * signature is verified). Everything else is read within the in-flight budget.
  */
 function streamsToStore(req: IncomingMessage, contentType: string, payloads: Payloads): boolean {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  return declared > payloads.inlineLimit && !isJsonMediaType(contentType) && !maySignPayload(contentType);
+  const large = undeclaredLength(req) || Number(req.headers['content-length']) > payloads.inlineLimit;
+  return large && !isJsonMediaType(contentType) && !maySignPayload(contentType);
 }
 
 /** The RFC 9421 signature of a request, by a key of the partner that authenticated the TLS connection. */

@@ -36,7 +36,7 @@ registerConnector({
     mountOpenApi(router, { catalogue });
     return {
       outbound, provider: outbound, stop: () => outbound.close(),
-      probe: (_partner, endpoint) => probeHttps((endpoint as RestEndpoint).url ?? (endpoint as RestEndpoint).queryUrl, identity.tls),
+      probe: (_partner, endpoint) => probeHttps((endpoint as RestEndpoint).url ?? (endpoint as RestEndpoint).queryUrl, identity.tls, (endpoint as RestEndpoint).tls),
     };
   },
 });

@@ -1,20 +1,20 @@
 // REST outbound: the hub delivers an envelope to the partner's HTTPS endpoint, signed as the hub, and keeps the
 // receiver's signed 2xx answer as its receipt; and puts queries to providers that answer over REST.
 import type { CertificateCheck } from '../../engine/trust/index.ts';
-import type { Agent } from 'node:https';
-import { clientAgent, postHttps, type HttpsAnswer, type RequestBody } from '../../engine/http.ts';
+import { postHttps, type HttpsAnswer, type RequestBody } from '../../engine/http.ts';
 import type { Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { contentDigest, checkContentDigest, sign, signatureInfo, verify, type Verified } from '../../engine/httpsig.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
-import { deliveryDeadlineMs, DeliveryError, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
+import { describeTransportFailure, PartnerAgents, type ServerTrust } from '../../engine/server-trust.ts';
+import { deliveryDeadlineMs, DeliveryError, transportFailure, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { RestEndpoint } from './endpoint.ts';
 import { deliveryHeaders, envelopeHeaders, providerRequestComponents, receiptComponents, requestComponents } from './contract.ts';
 
 export class RestOutbound implements Outbound, ProviderConnector {
-  private readonly agents = new Map<string, Agent>();
+  private readonly agents: PartnerAgents;
 
   constructor(
     private readonly hub: HubIdentity,
@@ -22,15 +22,8 @@ export class RestOutbound implements Outbound, ProviderConnector {
     private readonly options: { timeoutMs: number; maxSockets: number; clockSkewSeconds: number },
     /** Receipts are signatures like any other: the receiver's key must pass the trust store (path, usage, revocation). */
     private readonly trust: CertificateCheck,
-  ) {}
-
-  private agent(partnerId: string): Agent {
-    let agent = this.agents.get(partnerId);
-    if (!agent) {
-      agent = clientAgent(this.hub.tls, this.options.maxSockets);
-      this.agents.set(partnerId, agent);
-    }
-    return agent;
+  ) {
+    this.agents = new PartnerAgents(hub.tls, options.maxSockets);
   }
 
   async deliver(envelope: Envelope, payload: OutgoingPayload, partner: Partner, endpoint: RestEndpoint): Promise<Receipt> {
@@ -52,10 +45,9 @@ export class RestOutbound implements Outbound, ProviderConnector {
     // A deadline for the whole exchange, not an idle timeout: a receiver that drips its answer must not hold a
     // delivery for ever. A large payload gets the time it needs at the slowest rate allowed.
     const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, payload.size);
-    const response = await this.post(url, headers, requestComponents(headers), payload.held ?? payload.open, payload.size, partner.id, AbortSignal.timeout(deadlineMs)).catch((error: Error) => {
+    const response = await this.post(url, headers, requestComponents(headers), payload.held ?? payload.open, payload.size, { id: partner.id, tls: endpoint.tls }, AbortSignal.timeout(deadlineMs)).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', error.message);
-      const reason = isAbort(error) ? `no complete answer within ${deadlineMs} ms` : error.message;
-      throw new DeliveryError(true, 'SWX_UNAVAILABLE', `${partner.id} at ${url.origin}: ${reason}`);
+      throw transportFailure(error, `${partner.id} at ${url.origin}`, deadlineMs);
     });
 
     if (response.status >= 500 || response.status === 429 || response.status === 408) {
@@ -80,7 +72,7 @@ export class RestOutbound implements Outbound, ProviderConnector {
 
   /** Puts a query to a provider answering over REST: the provider's signed 200 `{ found, record? }` is its answer. */
   async ask(call: ProviderCall): Promise<ProviderAnswer> {
-    const { queryUrl } = call.endpoint as RestEndpoint;
+    const { queryUrl, tls } = call.endpoint as RestEndpoint;
     if (!queryUrl) throw new SwxError('SWX_PROVIDER_ERROR', `${call.provider} has no REST query URL`);
     const url = new URL(queryUrl);
     const body = Buffer.from(JSON.stringify({ queryId: call.id, dataset: call.dataset, asker: call.asker, keys: call.keys }));
@@ -91,9 +83,9 @@ export class RestOutbound implements Outbound, ProviderConnector {
       [deliveryHeaders.from]: call.asker,
     };
     const failed = (detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider}: ${detail}`);
-    const response = await this.post(url, headers, providerRequestComponents, body, body.length, call.provider, call.signal).catch((error: Error) => {
+    const response = await this.post(url, headers, providerRequestComponents, body, body.length, { id: call.provider, tls }, call.signal).catch((error: Error) => {
       if (isAbort(error)) throw error;
-      throw failed(error instanceof SwxError ? error.message : `${url.origin}: ${error.message}`);
+      throw failed(error instanceof SwxError ? error.message : `${url.origin}: ${describeTransportFailure(error)}`);
     });
     const checked = await this.checkSigned(response, call.provider, call.id);
     // Only what the provider signed may reach the asker, its error text included.
@@ -118,11 +110,11 @@ export class RestOutbound implements Outbound, ProviderConnector {
   }
 
   /** One signed POST over the partner's keep-alive mutual-TLS agent; the answer is read up to a bound. */
-  private post(url: URL, headers: Record<string, string>, components: string[], body: RequestBody, size: number, partnerId: string, signal: AbortSignal): Promise<HttpsAnswer> {
+  private post(url: URL, headers: Record<string, string>, components: string[], body: RequestBody, size: number, partner: { id: string; tls: ServerTrust | undefined }, signal: AbortSignal): Promise<HttpsAnswer> {
     Object.assign(headers, sign({ method: 'POST', targetUri: url.href, headers }, { ...this.hub.signing, components }));
     headers['content-length'] = String(size);
-    return postHttps(url, { headers, agent: this.agent(partnerId), signal }, body, 1024 * 1024).catch((error: Error) => {
-      throw error instanceof SwxError ? new SwxError(error.code, `${partnerId}: ${error.message}`) : error;
+    return postHttps(url, { headers, agent: this.agents.for(partner.id, partner.tls), signal }, body, 1024 * 1024).catch((error: Error) => {
+      throw error instanceof SwxError ? new SwxError(error.code, `${partner.id}: ${error.message}`) : error;
     });
   }
 
@@ -151,8 +143,7 @@ export class RestOutbound implements Outbound, ProviderConnector {
   }
 
   close(): void {
-    for (const agent of this.agents.values()) agent.destroy();
-    this.agents.clear();
+    this.agents.close();
   }
 }
 

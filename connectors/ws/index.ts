@@ -24,6 +24,6 @@ registerConnector({
       registry, trust, catalogue, queries, replay, hub: identity.signing, verifyXml, publicUrl,
       maxBodyBytes: config.query.maxBodyBytes, clockSkewSeconds: config.clockSkewSeconds, freshnessSeconds: config.query.freshnessSeconds,
     });
-    return { provider, stop: () => provider.close(), probe: (_partner, endpoint) => probeHttps((endpoint as SoapEndpoint).queryUrl, identity.tls) };
+    return { provider, stop: () => provider.close(), probe: (_partner, endpoint) => probeHttps((endpoint as SoapEndpoint).queryUrl, identity.tls, (endpoint as SoapEndpoint).tls) };
   },
 });

@@ -1,19 +1,19 @@
 // SOAP outbound for the query service: the hub puts a query to a provider agency as a hub-signed SOAP 1.1 request over
 // mutual TLS, and accepts only a fresh q:Answer to that very query, signed by a trusted certificate of that provider.
-import type { Agent } from 'node:https';
-import { clientAgent, postHttps, type HttpsAnswer } from '../../engine/http.ts';
+import { postHttps, type HttpsAnswer } from '../../engine/http.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { checkWsSecurity, type CertificateCheck, type VerifyXml } from '../../engine/trust/index.ts';
 import type { ProviderAnswer, ProviderCall, ProviderConnector } from '../../engine/query.ts';
 import type { Registry } from '../../engine/registry.ts';
+import { describeTransportFailure, PartnerAgents, type ClientCredential } from '../../engine/server-trust.ts';
 import { soapAction } from './contract.ts';
 import type { SoapEndpoint } from './endpoint.ts';
 import { contextXml, queryXml, readAnswer } from './messages.ts';
 import { readFault, readSoap, soapContentType, writeSignedEnvelope, type SoapSigner } from './soap.ts';
 
 export interface SoapProviderOptions {
-  /** The hub's TLS client credential and the CAs its peers' servers chain to. */
-  tls: { key: string; cert: string; ca: string[] };
+  /** The hub's TLS client credential, and the CAs a provider's server chains to unless its endpoint says others. */
+  tls: ClientCredential;
   /** The hub's signing key and certificate. */
   signing: SoapSigner;
   registry: Pick<Registry, 'keyByThumbprint'>;
@@ -30,10 +30,10 @@ export interface SoapProviderOptions {
 const failed = (call: ProviderCall, detail: string) => new SwxError('SWX_PROVIDER_ERROR', `${call.provider} (${call.dataset}, query ${call.id}): ${detail}`);
 
 export class SoapProvider implements ProviderConnector {
-  private readonly agent: Agent;
+  private readonly agents: PartnerAgents;
 
   constructor(private readonly options: SoapProviderOptions) {
-    this.agent = clientAgent(options.tls, options.maxSockets ?? 16);
+    this.agents = new PartnerAgents(options.tls, options.maxSockets ?? 16);
   }
 
   async ask(call: ProviderCall): Promise<ProviderAnswer> {
@@ -53,15 +53,15 @@ export class SoapProvider implements ProviderConnector {
 
   private post(call: ProviderCall, body: Buffer): Promise<HttpsAnswer> {
     const limit = this.options.maxAnswerBytes ?? 4 * 1024 * 1024;
-    const { queryUrl } = call.endpoint as SoapEndpoint;
+    const { queryUrl, tls } = call.endpoint as SoapEndpoint;
     return postHttps(queryUrl, {
-      agent: this.agent,
+      agent: this.agents.for(call.provider, tls),
       signal: call.signal,
       headers: { 'content-type': soapContentType('1.1'), soapaction: `"${soapAction(call.dataset)}"`, 'content-length': body.length },
     }, body, limit).catch((error: Error) => {
       if (error instanceof SwxError) throw failed(call, error.message);
       if (call.signal.aborted) throw new SwxError('SWX_PROVIDER_TIMEOUT', `${call.provider} did not answer query ${call.id} before the deadline`);
-      throw failed(call, `cannot reach ${new URL(queryUrl).origin}: ${error.message}`);
+      throw failed(call, `cannot reach ${new URL(queryUrl).origin}: ${describeTransportFailure(error)}`);
     });
   }
 
@@ -97,6 +97,6 @@ export class SoapProvider implements ProviderConnector {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.agents.close();
   }
 }

@@ -489,30 +489,86 @@ function canonicalHeaders(part: MimePart): string {
 }
 
 /**
- * The SHA-256 digests of an attachment too large to hold, taken as it streamed: of its octets (no transform, or
- * Attachment-Content-Signature-Transform over content that is not text) and of its canonical MIME headers followed by
- * them (Attachment-Complete-Signature-Transform).
+ * The SHA-256 digests of an attachment too large to hold, taken as it streamed: of its canonical content
+ * (Attachment-Content-Signature-Transform: the octets, a text part's line ends as CR LF), of its canonical MIME headers
+ * followed by that (Attachment-Complete-Signature-Transform), and of a text part's octets as they are (no transform).
  */
 export interface AttachmentDigests {
   content: Buffer;
   /** Absent for a part the hub signs itself (with the content transform) from the SHA-256 its store keeps. */
   complete?: Buffer;
+  /** A text part's octets, where they differ from its canonical content. */
+  octets?: Buffer;
 }
 
-/** Whether a part's canonical content is its octets as they are, so that a digest taken while it streams is the one signed. */
+/**
+ * Whether a part's canonical content can be taken as it streams, so that a digest taken then is the one signed: any
+ * but XML, which is canonicalized (exclusive c14n) over its whole parse tree.
+ */
 export function digestableAsStreamed(headers: Record<string, string>): boolean {
-  const type = contentType({ headers, body: Buffer.alloc(0) });
-  return !xmlType.test(type) && !/^text\//i.test(type);
+  return !xmlType.test(contentType({ headers, body: Buffer.alloc(0) }));
+}
+
+const crlf = Buffer.from('\r\n');
+
+/**
+ * Text line ends made CR LF chunk by chunk, as canonicalContent makes them in one piece, handed to `sink` as views of
+ * the chunk and CR LF (no copy of a large part is made): a CR ending one chunk has its LF at the start of the next.
+ */
+function crlfLineEnds(): (chunk: Uint8Array, sink: (piece: Uint8Array) => void) => void {
+  let endedWithCr = false;
+  return (chunk, sink) => {
+    let from = endedWithCr && chunk[0] === 0x0a ? 1 : 0;
+    if (chunk.length > 0) endedWithCr = chunk[chunk.length - 1] === 0x0d;
+    for (let at = from; at < chunk.length; at++) {
+      const byte = chunk[at];
+      if (byte !== 0x0d && byte !== 0x0a) continue;
+      if (byte === 0x0d && chunk[at + 1] === 0x0a) {
+        at++;
+        continue;
+      }
+      // A bare LF, or a CR alone (one that ends the chunk too: its LF, if one follows, is skipped in the next).
+      if (at > from) sink(chunk.subarray(from, at));
+      sink(crlf);
+      from = at + 1;
+    }
+    if (from < chunk.length) sink(chunk.subarray(from));
+  };
+}
+
+const isText = (headers: Record<string, string>) => /^text\//i.test(contentType({ headers, body: Buffer.alloc(0) }));
+
+/**
+ * The digests of a stored part the hub signs: the SHA-256 it is stored with, when its canonical content is its octets;
+ * a text part's read through once (its line ends made CR LF), never held.
+ */
+export async function storedAttachmentDigests(headers: Record<string, string>, stored: { sha256: string; open(): AsyncIterable<Uint8Array> }): Promise<AttachmentDigests> {
+  if (!isText(headers)) return { content: Buffer.from(stored.sha256, 'hex') };
+  const digester = attachmentDigester(headers);
+  for await (const chunk of stored.open()) digester.update(chunk);
+  return digester.digests();
 }
 
 /** Digests a part's octets as they pass, for a reference to it judged with no body at hand (AttachmentDigests). */
 export function attachmentDigester(headers: Record<string, string>): { update(chunk: Uint8Array): void; digests(): AttachmentDigests } {
-  if (!digestableAsStreamed(headers)) throw new Error('text and XML parts are canonicalized whole; they are not digested as they stream');
-  const content = createHash('sha256');
+  if (!digestableAsStreamed(headers)) throw new Error('XML parts are canonicalized whole; they are not digested as they stream');
+  const canonical = isText(headers) ? crlfLineEnds() : undefined;
+  const octets = createHash('sha256');
+  const content = canonical ? createHash('sha256') : octets;
   const complete = createHash('sha256').update(canonicalHeaders({ headers, body: Buffer.alloc(0) }), 'utf8');
   return {
-    update(chunk) { content.update(chunk); complete.update(chunk); },
-    digests: () => ({ content: content.digest(), complete: complete.digest() }),
+    update(chunk) {
+      octets.update(chunk);
+      if (!canonical) {
+        complete.update(chunk);
+        return;
+      }
+      canonical(chunk, (piece) => {
+        content.update(piece);
+        complete.update(piece);
+      });
+    },
+    digests: () => ({ content: content.digest(), complete: complete.digest(), ...(canonical ? { octets: octets.digest() } : {}) }),
   };
 }
 
@@ -522,6 +578,7 @@ export function attachmentDigester(headers: Record<string, string>): { update(ch
  */
 export function streamedAttachmentDigest(digests: AttachmentDigests, transform: string | undefined, digestUri: string): Buffer | undefined {
   if (digestUri !== 'http://www.w3.org/2001/04/xmlenc#sha256') return undefined;
+  if (transform === undefined) return digests.octets ?? digests.content;
   return transform === transforms.attachmentComplete ? digests.complete : digests.content;
 }
 

@@ -95,6 +95,39 @@ test('a 24 MiB body, three times the limit for bodies read whole, streams into t
   assert.is(await uploads(), 1, 'the resend\'s copy is discarded');
 });
 
+test('a chunked body (no Content-Length) three times the limit for bodies read whole streams into the Object Store; a small chunked one is held inline as ever', async () => {
+  const chunked = (body: Buffer, messageId: string) => rawPost(`https://localhost:${hub.agencyPort}/v1/messages`, customs.client.signedHeaders(bulk(body, messageId)), body, {
+    cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem, chunked: true,
+  });
+  const stored = await uploads();
+  const body = randomBytes(24 * MiB);
+  const answer = await chunked(body, 'CHUNKED-LARGE');
+  assert.is(answer.status, 202, answer.text);
+  assert.is(await uploads(), stored + 1, 'streamed into the Object Store');
+  await waitFor('the chunked message in BOFT inbox', () => existsSync(join(boft.inboxDir, 'CHUNKED-LARGE.json')), 60_000);
+  assert.is(createHash('sha256').update(readFileSync(join(boft.inboxDir, 'CHUNKED-LARGE.bin'))).digest('hex'), createHash('sha256').update(body).digest('hex'));
+
+  const small = randomBytes(3000);
+  const smallAnswer = await chunked(small, 'CHUNKED-SMALL');
+  assert.is(smallAnswer.status, 202, smallAnswer.text);
+  assert.is(await uploads(), stored + 1, 'a small body is not put in the Object Store');
+  const received = (await evidenceOf(hub, 'CHUNKED-SMALL', 'received')).find((row) => row.stage === 'received');
+  assert.is(received?.raw, small.toString('base64'), 'held inline, its bytes in the evidence');
+  await waitFor('the small chunked message in BOFT inbox', () => existsSync(join(boft.inboxDir, 'CHUNKED-SMALL.json')), 60_000);
+  assert.ok(readFileSync(join(boft.inboxDir, 'CHUNKED-SMALL.bin')).equals(small));
+
+  // A digest that does not match is refused after the body streamed past, and nothing of it is kept.
+  const wrong = customs.client.signedHeaders(bulk(body, 'CHUNKED-WRONG'));
+  const altered = Buffer.from(body);
+  altered[altered.length - 1]! ^= 1;
+  const refused = await rawPost(`https://localhost:${hub.agencyPort}/v1/messages`, wrong, altered, {
+    cert: customs.credentials.certPem, key: customs.credentials.keyPem, ca: customs.credentials.caPem, chunked: true,
+  });
+  assert.is(refused.status, 400, refused.text);
+  assert.is(refused.body.code, 'SWX_DIGEST_MISMATCH');
+  assert.is(await uploads(), stored + 1, 'the refused body is not kept');
+});
+
 test('a 192 MiB body streams in and out again: accepted, sealed, delivered intact, and the hub held far less than the body', async () => {
   const size = 192 * MiB;
   const body = randomBytes(size);

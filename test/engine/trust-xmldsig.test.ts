@@ -385,7 +385,34 @@ test('an attachment too large to hold, signed and judged by the SHA-256 taken as
   }
   const sha512 = await signXml(document, { ...keys, attachments: [held], digestAlgorithm: 'sha512' });
   refused(await verifyXml(sha512, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body)] }), 'SWX_SIG_ALG_UNSUPPORTED');
-  assert.throws(() => attachmentDigester({ 'content-type': 'text/plain' }), /canonicalized whole/);
+  assert.throws(() => attachmentDigester({ 'content-type': 'application/xml' }), /canonicalized whole/);
+  assert.throws(() => attachmentDigester({ 'content-type': 'text/xml; charset=utf-8' }), /canonicalized whole/);
+});
+
+test('a text part digested as it streams, its line ends made CR LF across chunk boundaries, matches what the held part is signed over, for each transform', async () => {
+  const fixture = await trustFixture();
+  const headers = { 'content-type': 'text/csv; charset=utf-8', 'content-id': '<rows@swx>' };
+  // LF, CR LF, a lone CR, and runs of them: cut into 7-byte chunks, a CR and its LF fall into different chunks.
+  const rows = Array.from({ length: 5000 }, (_, i) => `${i};név ${i};${['\n', '\r\n', '\r', '\r\r\n', '\n\r'][i % 5]}`).join('');
+  const body = Buffer.from(rows, 'utf8');
+  const streamedOf = (content: Buffer, step: number): XmlAttachment => {
+    const digester = attachmentDigester(headers);
+    for (let at = 0; at < content.length; at += step) digester.update(content.subarray(at, at + step));
+    return { contentId: 'rows@swx', headers, body: Buffer.alloc(0), digests: digester.digests() };
+  };
+  const held: XmlAttachment = { contentId: 'rows@swx', headers, body };
+  const document = '<d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration>';
+  const keys = { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem };
+  const altered = Buffer.from(body);
+  altered[100] = 0x0a;
+  for (const attachmentTransform of ['content', 'complete', 'none'] as const) {
+    const signed = await signXml(document, { ...keys, attachments: [held], attachmentTransform });
+    for (const step of [7, 4096, body.length]) accepted(await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body, step)] }));
+    refused(await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(altered, 7)] }), 'SWX_DIGEST_MISMATCH');
+  }
+  // The content transform's digest is not the octets': the part has bare LFs and CRs.
+  const streamed = streamedOf(body, 7).digests!;
+  assert.not.ok(streamed.content.equals(streamed.octets!));
 });
 
 test('WS-Security with Ed25519 (eDelivery AS4 2.0): swx signs through signSoap, openssl verifies over xmlsec1\'s canonical SignedInfo, swx verifies', async () => {
