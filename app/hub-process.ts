@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { readOpsToken } from '../engine/admin.ts';
+import { stopLeftNats } from '../engine/nats/server.ts';
 import { issueAgency, loadPki, type Credential } from '../engine/pki/index.ts';
 import { AgencyClient, startAgencyReceiver, startRestProvider, type AgencyReceiver, type InboxEntry } from '../connectors/rest/agency.ts';
 import { startSoapProvider } from '../connectors/ws/agency.ts';
@@ -107,6 +108,8 @@ export async function startHubProcess(options: {
         proc.kill('SIGTERM');
         await Promise.race([exited, sleep(20_000, undefined, { ref: false }).then(() => proc.kill('SIGKILL'))]);
         await exited;
+        // Killed mid-start, it may have left its nats-server (its own process group) running.
+        await stopLeftNats(dataDir);
         throw new Error(`hub not ready within ${readyWithinMs / 1000} s:\n${out.slice(-3000)}`);
       }
       const ready = await fetch(`http://127.0.0.1:${ports.ops}/readyz`).then((r) => r.ok, () => false);

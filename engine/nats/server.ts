@@ -23,8 +23,12 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-/** A nats-server left behind by a hub that was killed holds our store and port: stop it before starting ours. */
-async function stopOrphan(pidFile: string): Promise<void> {
+/**
+ * A nats-server left behind by a hub of `dataDir` that was killed holds its store and port: stopped before another
+ * starts there, and by a supervisor that gave up on a hub.
+ */
+export async function stopLeftNats(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'nats', 'nats-server.pid');
   if (!existsSync(pidFile)) return;
   const pid = Number(readFileSync(pidFile, 'utf8').trim());
   if (!pid || !alive(pid)) return;
@@ -51,7 +55,7 @@ export async function startEmbeddedNats(dataDir: string, port: number): Promise<
     `}`,
     '',
   ].join('\n'));
-  await stopOrphan(pidFile);
+  await stopLeftNats(dataDir);
   if (await portOpen(port)) {
     throw new Error(`port ${port} for the embedded nats-server is taken by another process; set SWX_NATS_PORT or SWX_NATS_URL`);
   }

@@ -3,7 +3,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort, startHubProcess, waitFor } from '../helpers/hub.ts';
+import { stopLeftNats, startEmbeddedNats } from '../../engine/nats/server.ts';
+import { freePort, startHubProcess, tempDir, waitFor } from '../helpers/hub.ts';
 
 /** Pids of the processes whose environment holds `entry`: a hub and whatever it started inherit its SWX_* settings. */
 function processesWith(entry: string): number[] {
@@ -29,6 +30,17 @@ test('a hub not ready in time is stopped, and no process of it is left behind', 
   assert.instance(started, Error);
   assert.match(started!.message, /hub not ready within 3 s/);
   assert.equal(processesWith(marker), [], 'the hub and what it started are gone');
+});
+
+test('a nats-server left running by a hub killed mid-start is stopped by the supervisor that gave up on it', async () => {
+  const dataDir = tempDir('left-nats');
+  // Started as a hub starts its own (a process group of its own), then left as a SIGKILLed hub leaves it.
+  const left = await startEmbeddedNats(dataDir, await freePort());
+  const pid = Number(readFileSync(`${dataDir}/nats/nats-server.pid`, 'utf8').trim());
+  assert.ok(readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('nats-server'), 'the nats-server runs');
+  await stopLeftNats(dataDir);
+  await waitFor('the nats-server gone', () => { try { process.kill(pid, 0); return false; } catch { return true; } }, 10_000);
+  await left.stop().catch(() => undefined);
 });
 
 test.run();
