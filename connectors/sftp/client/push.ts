@@ -106,7 +106,7 @@ async function hashInto(source: Readable, hash: Hash, limit = Infinity): Promise
 
 /** The SHA-256 state and size of a remote file from byte `start` on, continuing `hash` (a copy of the prefix's). */
 async function remoteDigest(session: SftpSession, path: string, start = 0, hash: Hash = createHash('sha256')): Promise<{ hash: Hash; size: number }> {
-  const size = await hashInto(session.sftp.createReadStream(path, start > 0 ? { start } : {}), hash);
+  const size = await hashInto(Readable.from(session.reader(path, start)), hash);
   return { hash, size: start + size };
 }
 
@@ -168,8 +168,8 @@ export class SftpPushOutbound implements Outbound {
 
     const resume = await this.resumable(session, temp, payload).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });
     if (resume.from < payload.size || !resume.prefix) {
-      const sink = session.sftp.createWriteStream(temp, resume.from > 0 ? { flags: 'r+', start: resume.from } : { flags: 'w' });
-      await pipeline(payloadFrom(payload, resume.from), sink, { signal }).catch((error) => { throw failure(partner, `writing ${temp}`, error); });
+      const written = async () => pipeline(payloadFrom(payload, resume.from), await session.writer(temp, resume.from, resume.from > 0 ? 'r+' : 'w'), { signal });
+      await written().catch((error) => { throw failure(partner, `writing ${temp}`, error); });
     }
     // The bytes appended are read back and hashed on from the prefix's state: the whole file is checked, each byte read once.
     const written = await remoteDigest(session, temp, resume.from, resume.prefix).catch((error) => { throw failure(partner, `reading ${temp} back`, error); });

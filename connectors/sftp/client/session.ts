@@ -1,6 +1,7 @@
 // One SFTP session on an agency's own server: the SSH handshake refuses any host key but the pinned one (never trust
 // on first use), the hub logs in with its own client key, and the session's calls are promises. Errors carry what the
 // callers decide on: a pinned-key mismatch, a login refused, or the SFTP status code of a failed call.
+import { Writable } from 'node:stream';
 import { Client, type SFTPWrapper, type Stats, type FileEntryWithStats } from 'ssh2';
 import { fingerprintOf } from '../../../engine/ssh-key.ts';
 import type { SftpClientEndpoint } from './endpoint.ts';
@@ -14,6 +15,13 @@ export class HostKeyMismatch extends Error {
     super(`host key ${presented} is not the pinned ${pinned}: refused (a changed key must be pinned anew by an operator)`);
   }
 }
+
+/**
+ * Read and write requests kept in flight on one file, as OpenSSH's sftp keeps 64: with one at a time, each 32 KiB
+ * waits a round trip, and a push ran at about 10 MiB/s on an idle machine.
+ */
+const requestsInFlight = 32;
+const requestBytes = 32 * 1024;
 
 /** The SFTP status code of a failed call, if it was one. */
 export const statusOf = (error: unknown): number | undefined => {
@@ -110,6 +118,93 @@ export class SftpSession {
   /** Writes `bytes` to a new file (replacing one there). */
   writeFile(path: string, bytes: Buffer): Promise<void> {
     return new Promise((resolve, reject) => this.sftp.writeFile(path, bytes, (error) => (error ? reject(error) : resolve())));
+  }
+
+  private open(path: string, flags: 'r' | 'w' | 'r+'): Promise<Buffer> {
+    return new Promise((resolve, reject) => this.sftp.open(path, flags, (error, handle) => (error ? reject(error) : resolve(handle))));
+  }
+
+  private close(handle: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => this.sftp.close(handle, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /**
+   * A Writable onto `path` from byte `start` (`w` makes the file anew, `r+` writes into the one there), with up to
+   * `requestsInFlight` write requests outstanding; it finishes once every write is answered and the file closed.
+   */
+  async writer(path: string, start: number, flags: 'w' | 'r+'): Promise<Writable> {
+    const handle = await this.open(path, flags);
+    const sftp = this.sftp;
+    let position = start;
+    let outstanding = 0;
+    let failed: Error | undefined;
+    let wake: (() => void) | undefined;
+    const settle = (error?: Error | null) => {
+      if (error) failed ??= error;
+      outstanding -= 1;
+      const waiting = wake;
+      wake = undefined;
+      waiting?.();
+    };
+    const whileAbove = async (limit: number) => {
+      while (outstanding > limit && !failed) await new Promise<void>((resolve) => { wake = resolve; });
+      if (failed) throw failed;
+    };
+    return new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        (async () => {
+          for (let offset = 0; offset < chunk.length; offset += requestBytes) {
+            await whileAbove(requestsInFlight - 1);
+            const piece = chunk.subarray(offset, offset + requestBytes);
+            outstanding += 1;
+            sftp.write(handle, piece, 0, piece.length, position, settle);
+            position += piece.length;
+          }
+        })().then(() => done(), done);
+      },
+      final: (done) => {
+        whileAbove(0).then(() => this.close(handle)).then(() => done(), done);
+      },
+      destroy: (error, done) => {
+        if (!error) return done(null);
+        this.close(handle).then(() => done(error), () => done(error));
+      },
+    });
+  }
+
+  /**
+   * The bytes of `path` from byte `start` on, in order, read with up to `requestsInFlight` requests outstanding; a read
+   * answered short (a server's own limit) has the rest of its range read before the next is given.
+   */
+  async *reader(path: string, start = 0): AsyncGenerator<Buffer> {
+    const handle = await this.open(path, 'r');
+    const read = (at: number, length: number) => new Promise<Buffer>((resolve, reject) => {
+      this.sftp.read(handle, Buffer.allocUnsafe(length), 0, length, at, (error, bytes, buffer) => (error ? reject(error) : resolve(buffer.subarray(0, bytes))));
+    });
+    const pending: { at: number; answer: Promise<Buffer> }[] = [];
+    let next = start;
+    const request = () => {
+      pending.push({ at: next, answer: read(next, requestBytes) });
+      pending.at(-1)!.answer.catch(() => undefined);
+      next += requestBytes;
+    };
+    try {
+      for (let i = 0; i < requestsInFlight; i++) request();
+      for (;;) {
+        const { at, answer } = pending.shift()!;
+        let piece = await answer;
+        for (let got = piece.length; ; got += piece.length) {
+          if (piece.length === 0) return; // the end of the file
+          yield piece;
+          if (got === requestBytes) break;
+          piece = await read(at + got, requestBytes - got);
+        }
+        request();
+      }
+    } finally {
+      await Promise.allSettled(pending.map(({ answer }) => answer));
+      await this.close(handle).catch(() => undefined);
+    }
   }
 
   /** Closes the connection; `abrupt` drops the socket as a failed network would. */
