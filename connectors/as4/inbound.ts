@@ -1,10 +1,10 @@
 // AS4 inbound: a partner's MSH POSTs a UserMessage (one-way push) to the agency port. The message is read within the
 // body budget, its sender found by its P-Mode, its WS-Security signature judged (certificate registered to that
 // partner, trusted) over its payloads decrypted with the hub's key where they came encrypted, a repeat answered with
-// the receipt stored for the first, its payload inflated and handed to intake (several as one package, package.ts,
-// held within the payload limit). A message's one payload part of a body over the inline limit streams into the
-// Object Store as it arrives (streamed.ts); once the envelope is durable, a signed non-repudiation Receipt answers
-// it. Every refusal is a signed ebMS Error signal and evidence: counted while the sender is unauthenticated, recorded
+// the receipt stored for the first, its payload inflated and handed to intake (several as one package, package.ts).
+// The payload parts of a body over the inline limit stream into the Object Store as they arrive (streamed.ts), one
+// part as it is, several as the package; a body within it is held, its payload within the payload limit. Once the
+// envelope is durable, a signed non-repudiation Receipt answers it. Every refusal is a signed ebMS Error signal and evidence: counted while the sender is unauthenticated, recorded
 // one by one after. Where the sender's P-Mode makes replies asynchronous, its Receipt or Error signal is POSTed to its
 // MSH after an empty 200. Signals on their own go to pull.ts (PullRequests) and answers.ts (Receipts and Error
 // signals for what the hub sent).
@@ -21,8 +21,8 @@ import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { Payloads } from '../../engine/payloads.ts';
-import { streamPayloadPart, inflateCaps, type StreamedPayload } from './streamed.ts';
-import { packagedPayload } from './package.ts';
+import { StreamedPayloads, inflateCaps, type StoredPayloads } from './streamed.ts';
+import { bodyPayload, packagedPayload, payloadType } from './package.ts';
 import { encryptedParts, openEncryption, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
 import type { StreamedPart } from '../../engine/mime/index.ts';
@@ -37,8 +37,7 @@ import type { AwaitedReceipts } from './awaited.ts';
 import { answerSignal, type As4PullOptions } from './pull.ts';
 import { checkAs4Security } from './security.ts';
 import type { As4Settings } from './settings.ts';
-import { errorEnvelope, receiptEnvelope, serializeElement, signAs4, soapContentType } from './write.ts';
-import { elementChildren } from '../../engine/xml/elements.ts';
+import { errorEnvelope, receiptEnvelope, signAs4, soapContentType } from './write.ts';
 
 export interface As4InboundOptions {
   settings: As4Settings;
@@ -96,7 +95,9 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     /** The authenticated sender, once known: its P-Mode says whether its signals go on the connection or apart. */
     let from: As4Partner | undefined;
     let accepted: { message: As4Message; sender: As4Partner };
-    let streamed: StreamedPayload | undefined;
+    /** The payloads streaming into the Object Store as they arrive: undefined until a part comes, null when held. */
+    let streaming: StreamedPayloads | null | undefined;
+    let streamed: StoredPayloads | undefined;
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
@@ -112,12 +113,14 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
         source = peeked.body;
       }
       const take = async (envelope: Buffer, part: StreamedPart) => {
-        if (streamed) return undefined;
-        streamed = await takePayloadPart(envelope, part, options);
-        if (streamed) partial.stored = streamed.stored;
-        return streamed?.attachment;
+        if (streaming === undefined) streaming = await streamedPayloads(envelope, options) ?? null;
+        return streaming?.take(part);
       };
       const body = await readAs4Body(source, contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined);
+      if (streaming) {
+        streamed = await streaming.finish();
+        partial.stored = streamed.stored;
+      }
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
@@ -183,12 +186,13 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
         answer(res, 200, stored, sender, messageId, 'AS4 Receipt', options);
         return;
       }
-      const payload = streamed ? { payload: Buffer.alloc(0), contentType: payloadType(user.parts[0]!, streamed.attachment) } : await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
+      const payload = streamed ? { payload: Buffer.alloc(0), contentType: streamed.contentType } : await payloadOf(user, security.attachments, message, options.maxPayloadBytes);
       Object.assign(partial, payload);
       const taken = await intake.accept(partial as Submission);
       messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
       accepted = { message, sender };
     } catch (error) {
+      await streaming?.abort();
       await refuse(req, res, options, partial, message, from, error);
       return;
     }
@@ -211,27 +215,26 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
 }
 
 /**
- * The payload part of a body that streams, once its envelope is read: the sender's P-Mode found and the hub's key to
- * decrypt with unwrapped first, so that the part is decrypted on its way into the Object Store. The envelope is read
- * again, whole, when the body has ended; here only what the part needs is asked of it.
+ * The payloads of a body that streams, once its envelope is read: the sender's P-Mode found and the hub's key to
+ * decrypt with unwrapped first, so that each part is decrypted on its way into the Object Store. The envelope is read
+ * again, whole, when the body has ended; here only what the parts need is asked of it. Undefined (the parts are held,
+ * and the message judged whole once read) for an envelope that names no attachment as a payload.
  */
-async function takePayloadPart(envelope: Buffer, part: StreamedPart, options: As4InboundOptions): Promise<StreamedPayload | undefined> {
+async function streamedPayloads(envelope: Buffer, options: As4InboundOptions): Promise<StreamedPayloads | undefined> {
   let message: As4Message;
   try {
-    message = readAs4Message(envelope, { attachments: part.contentId === undefined ? [] : [part.contentId] });
+    message = readAs4Message(envelope, { arriving: true });
   } catch {
-    // The envelope names other parts, or is none that a payload part follows: the part is held, and the message judged
-    // whole once read.
     return undefined;
   }
   const user = message.message;
-  if (user.kind !== 'user') return undefined;
+  if (user.kind !== 'user' || !user.parts.some((part) => part.location.kind === 'attachment')) return undefined;
   const messageId = user.messageInfo.messageId;
   const sender = senderOf(options.registry, user);
   const profile = sender.pmode.profile;
   const hubKey = profile === 'eDelivery-AS4-2.0' ? options.decryption.x25519 : options.decryption.rsa;
   const decryption = hubKey ? await openEncryption(envelope, hubKey, { profile }).catch((error: unknown) => { throw ebmsErrorOf(error, messageId); }) : undefined;
-  return streamPayloadPart(part, user, options.payloads, options.maxStreamedBytes, decryption);
+  return new StreamedPayloads(message, options.payloads, options.maxStreamedBytes, decryption);
 }
 
 /** A refused or repeated message's payload that was written to the Object Store as it arrived is removed. */
@@ -285,12 +288,7 @@ async function payloadOf(user: UserMessage, attachments: readonly XmlAttachment[
 /** One payload: an attachment (inflated within `maxBytes` when compressed) or an element of the SOAP Body, with its MimeType. */
 async function partPayload(part: PartInfo, user: UserMessage, attachments: readonly XmlAttachment[], message: As4Message, maxBytes: number): Promise<Pick<Submission, 'payload' | 'contentType'>> {
   const messageId = user.messageInfo.messageId;
-  if (part.location.kind === 'body') {
-    const content = elementChildren(message.envelope.body);
-    const element = part.location.id === undefined ? content[0] : content.find((child) => child.attributes.some((a) => a.localName === 'Id' && a.value === (part.location as { id?: string }).id));
-    if (!element) throw new EbmsError('EBMS:0009', 'the PartInfo names a Body payload the Body does not hold', { refToMessageInError: messageId });
-    return { payload: Buffer.from(serializeElement(element), 'utf8'), contentType: withCharset(part, part.mimeType ?? 'application/xml') };
-  }
+  if (part.location.kind === 'body') return bodyPayload(part, message);
   const contentId = part.location.contentId;
   const attachment = attachments.find((a) => a.contentId === contentId)!;
   if (!part.compressionType) {
@@ -307,11 +305,6 @@ async function partPayload(part: PartInfo, user: UserMessage, attachments: reado
   }
   return { payload: Buffer.concat(chunks), contentType: payloadType(part, attachment) };
 }
-
-const withCharset = (part: PartInfo, type: string) => (part.characterSet && !/;\s*charset=/i.test(type) ? `${type}; charset=${part.characterSet}` : type);
-
-/** A payload attachment's media type: its PartInfo MimeType (a compressed one always names it), else its part's Content-Type. */
-const payloadType = (part: PartInfo, attachment: XmlAttachment) => withCharset(part, part.mimeType ?? String(attachment.headers['content-type'] ?? 'application/octet-stream'));
 
 /** The evidence of a repeat answered with its stored receipt: received again, not processed again. */
 async function evidenceRepeat(evidence: EvidenceLog, partial: RefusedSubmission): Promise<void> {

@@ -112,7 +112,8 @@ export function contentIdOfHref(href: string): string | undefined {
   return value;
 }
 
-function partInfo(element: XmlElement, attachments: ReadonlySet<string>, bodyIds: ReadonlySet<string>, body: XmlElement): PartInfo {
+/** `attachments` undefined: the parts are still arriving, so a cid: href is not checked against them. */
+function partInfo(element: XmlElement, attachments: ReadonlySet<string> | undefined, bodyIds: ReadonlySet<string>, body: XmlElement): PartInfo {
   const href = attribute(element, 'href');
   let location: PartLocation;
   if (href === undefined || href.trim() === '') {
@@ -125,7 +126,7 @@ function partInfo(element: XmlElement, attachments: ReadonlySet<string>, bodyIds
   } else {
     const contentId = contentIdOfHref(href);
     if (contentId === undefined) throw new EbmsError('EBMS:0011', `PartInfo href ${JSON.stringify(href.slice(0, 120))} is outside this message; external payloads are not fetched`);
-    if (!attachments.has(contentId)) throw new EbmsError('EBMS:0011', `PartInfo href ${JSON.stringify(href.slice(0, 120))}: the message has no MIME part with Content-ID <${contentId.slice(0, 120)}>`);
+    if (attachments && !attachments.has(contentId)) throw new EbmsError('EBMS:0011', `PartInfo href ${JSON.stringify(href.slice(0, 120))}: the message has no MIME part with Content-ID <${contentId.slice(0, 120)}>`);
     location = { kind: 'attachment', contentId };
   }
   const props = properties(optional(element, 'PartProperties'));
@@ -163,14 +164,14 @@ function userMessage(element: XmlElement, options: ReadOptions, body: XmlElement
     if (agreement) collaboration.agreementRef = withOptional({ value: text(agreement) }, { type: attribute(agreement, 'type'), pmode: attribute(agreement, 'pmode') });
     const attachments = new Set(options.attachments ?? []);
     const payloadInfo = optional(element, 'PayloadInfo');
-    const parts = payloadInfo ? children(payloadInfo, 'PartInfo').map((part) => partInfo(part, attachments, bodyIds, body)) : [];
+    const parts = payloadInfo ? children(payloadInfo, 'PartInfo').map((part) => partInfo(part, options.arriving ? undefined : attachments, bodyIds, body)) : [];
     const hrefs = new Set<string>();
     for (const part of parts) {
       const key = part.location.kind === 'attachment' ? `cid:${part.location.contentId}` : `#${part.location.id ?? ''}`;
       if (hrefs.has(key)) throw new EbmsError('EBMS:0003', `two PartInfo elements name the same payload ${key.slice(0, 120)}`);
       hrefs.add(key);
     }
-    const unreferenced = [...attachments].filter((id) => !hrefs.has(`cid:${id}`));
+    const unreferenced = options.arriving ? [] : [...attachments].filter((id) => !hrefs.has(`cid:${id}`));
     if (unreferenced.length) throw new EbmsError('EBMS:0007', `the MIME part <${unreferenced[0]!.slice(0, 120)}> is named by no PartInfo of the UserMessage`);
     return withOptional({
       kind: 'user' as const,

@@ -108,6 +108,9 @@ export interface As4Message {
 export interface ReadOptions {
   /** Content-IDs (without angle brackets) of the MIME parts beside the SOAP part; none for a plain SOAP message. */
   attachments?: readonly string[];
+  /** The MIME parts are still arriving (a body streamed as it is read): PartInfo hrefs are not checked against
+   *  `attachments`, which a read of the whole message does. */
+  arriving?: boolean;
   /** Further SOAP header blocks this MSH processes, as `{namespace}localName`. */
   understood?: readonly string[];
 }

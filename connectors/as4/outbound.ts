@@ -17,7 +17,7 @@ import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
 import { PartnerAgents } from '../../engine/server-trust.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
-import { checkWsSecurity, digestableAsStreamed } from '../../engine/trust/index.ts';
+import { checkWsSecurity } from '../../engine/trust/index.ts';
 import { composeStreamedUserMessage, composeUserMessage, sendable, type ComposedMessage, type StreamedMessage } from './compose.ts';
 import { ebmsErrorOf } from './errors.ts';
 import { readAs4Message } from './message.ts';
@@ -87,11 +87,11 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    // A payload in the Object Store over the limit streams from it unless it is XML (canonicalized whole to be signed)
-    // or a payload package (split into its parts, so held).
-    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && !isPackage(envelope.contentType) && digestableAsStreamed({ 'content-type': envelope.contentType });
+    // A payload in the Object Store over the limit streams from it unless it is a payload package (split into its
+    // parts, so held).
+    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && !isPackage(envelope.contentType);
     if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery signs XML parts and payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery splits payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
     }
     const key = `${partner.id}\u0000${envelope.id}`;
     // A topic's or channel's message goes to each receiver as its own copy, under its own MessageId.

@@ -13,7 +13,7 @@ import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { RefusedSubmission } from '../../engine/submission.ts';
-import { digestableAsStreamed, type CertificateCheck, type PayloadVerifiers, type WsSecurityResult, type XmlSigners } from '../../engine/trust/index.ts';
+import { type CertificateCheck, type PayloadVerifiers, type WsSecurityResult, type XmlSigners } from '../../engine/trust/index.ts';
 import { composeStreamedUserMessage, composeUserMessage, type StreamedMessage } from './compose.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 import type { As4Message, ReferenceCopy, SignalMessage } from './model.ts';
@@ -111,11 +111,11 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
   }
   const { envelope } = item;
   const payload = options.payloads.outgoing(envelope);
-  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store unless it is XML, whose
-  // canonical form the signature digests whole, or a payload package, split into its parts.
-  const streams = !payload.held && payload.size > options.maxPayloadBytes && !isPackage(envelope.contentType) && digestableAsStreamed({ 'content-type': envelope.contentType });
+  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store unless it is a payload
+  // package, split into its parts.
+  const streams = !payload.held && payload.size > options.maxPayloadBytes && !isPackage(envelope.contentType);
   if (payload.size > options.maxPayloadBytes && !streams) {
-    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 signs XML parts and payload packages whole and hands out at most ${options.maxPayloadBytes} of them`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
+    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 splits payload packages whole and hands out at most ${options.maxPayloadBytes} of them`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
   }
   let composed: { contentType: string; references: ReferenceCopy[] };
   let answer: SignalAnswer;

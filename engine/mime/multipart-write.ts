@@ -38,10 +38,9 @@ export function writeMultipart(root: OutgoingPart, attachments: OutgoingPart[], 
   const fields = parts.map((part, index) => partFields(part, index === 0 ? 'the root part' : `attachment ${index}`));
   const seen = new Set(parts.map((part) => part.contentId));
   if (seen.size < parts.length) throw new SwxError('SWX_BAD_REQUEST', 'two parts have one Content-ID: a cid: reference must name one part only');
-  const { type, subtype } = parseMediaType(root.contentType, 'the root part Content-Type');
-  const contentType = `multipart/related; boundary="${boundary}"; type="${type}/${subtype}"; start="<${root.contentId}>"`;
-  const opening = (index: number) => Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n${fields[index]}\r\n`, 'latin1');
-  const closing = Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+  const contentType = relatedContentType(boundary, root);
+  const opening = (index: number) => delimited(boundary, fields[index]!, index);
+  const closing = closingDelimiter(boundary);
   const sizes = parts.map((part) => (Buffer.isBuffer(part.body) ? part.body.length : part.size));
   const length = sizes.every((size) => size !== undefined)
     ? parts.reduce((sum, _part, index) => sum + opening(index).length + sizes[index]!, closing.length) : undefined;
@@ -57,8 +56,19 @@ export function writeMultipart(root: OutgoingPart, attachments: OutgoingPart[], 
   return { contentType, body: Readable.from(content(), { objectMode: false }), ...(length === undefined ? {} : { length }) };
 }
 
+/** The Content-Type of a multipart/related body whose start part is `root`. */
+export function relatedContentType(boundary: string, root: Pick<OutgoingPart, 'contentId' | 'contentType'>): string {
+  const { type, subtype } = parseMediaType(root.contentType, 'the root part Content-Type');
+  return `multipart/related; boundary="${boundary}"; type="${type}/${subtype}"; start="<${root.contentId}>"`;
+}
+
+/** The delimiter and header block that open the part at `index` (`fields` from partFields). */
+export const delimited = (boundary: string, fields: string, index: number) => Buffer.from(`${index === 0 ? '' : '\r\n'}--${boundary}\r\n${fields}\r\n`, 'latin1');
+
+export const closingDelimiter = (boundary: string) => Buffer.from(`\r\n--${boundary}--\r\n`, 'latin1');
+
 /** The header block of a part; a value that could end the field early (a line break) would let it forge others. */
-function partFields(part: OutgoingPart, what: string): string {
+export function partFields(part: Pick<OutgoingPart, 'contentId' | 'contentType' | 'fields'>, what: string): string {
   if (/[\r\n]/.test(part.contentType)) throw new SwxError('SWX_BAD_REQUEST', `${what}: Content-Type holds a line break`);
   parseMediaType(part.contentType, `${what} Content-Type`);
   if (!/^[!-;=?-~]+$/.test(part.contentId)) {

@@ -2,11 +2,12 @@
 // references) carried as the one payload of an swx envelope, a multipart/related body (RFC 2387) whose parts keep their
 // Content-ID, media type and protocol attributes as part header fields. The AS4 and ebMS 2.0 connectors write it on the
 // way in and split it again on the way out; REST and SFTP deliver it as it is.
+import { Readable } from 'node:stream';
 import { SwxError } from '../errors.ts';
 import { entityOf, headerlessMultipart } from './entity.ts';
 import { parseMediaType } from './headers.ts';
 import { defaultMimeLimits, type MimeLimits } from './limits.ts';
-import { writeMultipart } from './multipart-write.ts';
+import { closingDelimiter, delimited, multipartBoundary, partFields, relatedContentType } from './multipart-write.ts';
 
 /** An AS4 PartProperty carried by a package part: `Part-Property: name=value;type=t`, each percent-encoded (UTF-8). */
 export interface PackagedProperty { name: string; value: string; type?: string }
@@ -36,22 +37,57 @@ function decode(text: string, what: string): string {
   }
 }
 
-/** The package of the parts, the first its start part, with a fresh boundary: its Content-Type and bytes. */
-export async function writePackage(parts: readonly PackagedPart[]): Promise<{ contentType: string; body: Buffer }> {
-  const [first, ...rest] = parts.map((part) => ({
-    contentId: part.contentId,
-    contentType: part.contentType,
-    body: part.body,
-    fields: {
-      ...(part.properties.length ? { 'Part-Property': part.properties.map((p) => `${encode(p.name)}=${encode(p.value)}${p.type === undefined ? '' : `;type=${encode(p.type)}`}`).join(', ') } : {}),
-      ...(part.role === undefined ? {} : { 'Part-Role': encode(part.role) }),
+/** A part to write into a package: its body whole, or streamed as it is written. */
+export type PartToPackage = Omit<PackagedPart, 'body'> & { body: Buffer | AsyncIterable<Uint8Array> };
+
+export interface PackageStream {
+  body: Readable;
+  /** The package's Content-Type, once its first part (the start part) has been written. */
+  contentType(): string;
+}
+
+/**
+ * The package of the parts as they come, the first its start part, with a fresh boundary: a part is asked for only once
+ * the one before it has been written, and its body streams through, so a package of any size holds only what is in
+ * flight. The body fails (SWX_BAD_REQUEST) on a repeated Content-ID or no part at all.
+ */
+export function packageStream(parts: AsyncIterable<PartToPackage>): PackageStream {
+  const boundary = multipartBoundary();
+  let start: PartToPackage | undefined;
+  async function* content(): AsyncGenerator<Buffer> {
+    const seen = new Set<string>();
+    let index = 0;
+    for await (const part of parts) {
+      if (seen.has(part.contentId)) throw new SwxError('SWX_BAD_REQUEST', `two parts of the package have Content-ID <${part.contentId.slice(0, 80)}>`);
+      seen.add(part.contentId);
+      start ??= part;
+      const fields = {
+        ...(part.properties.length ? { 'Part-Property': part.properties.map((p) => `${encode(p.name)}=${encode(p.value)}${p.type === undefined ? '' : `;type=${encode(p.type)}`}`).join(', ') } : {}),
+        ...(part.role === undefined ? {} : { 'Part-Role': encode(part.role) }),
+      };
+      yield delimited(boundary, partFields({ contentId: part.contentId, contentType: part.contentType, fields }, `package part ${index + 1}`), index);
+      if (Buffer.isBuffer(part.body)) yield part.body;
+      else for await (const chunk of part.body) yield Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      index++;
+    }
+    if (!start) throw new SwxError('SWX_BAD_REQUEST', 'a payload package holds at least one part');
+    yield closingDelimiter(boundary);
+  }
+  return {
+    body: Readable.from(content(), { objectMode: false }),
+    contentType() {
+      if (!start) throw new SwxError('SWX_INTERNAL', 'the package has no start part yet');
+      return relatedContentType(boundary, start);
     },
-  }));
-  if (!first) throw new SwxError('SWX_BAD_REQUEST', 'a payload package holds at least one part');
-  const written = writeMultipart(first, rest);
+  };
+}
+
+/** The package of the parts, the first its start part, with a fresh boundary: its Content-Type and bytes. */
+export async function writePackage(parts: readonly PartToPackage[]): Promise<{ contentType: string; body: Buffer }> {
+  const written = packageStream((async function* () { yield* parts; })());
   const chunks: Buffer[] = [];
   for await (const chunk of written.body) chunks.push(chunk as Buffer);
-  return { contentType: written.contentType, body: Buffer.concat(chunks) };
+  return { contentType: written.contentType(), body: Buffer.concat(chunks) };
 }
 
 /** The payloads an envelope's payload stands for: a package's parts, or the payload itself as one part named `contentId`. */

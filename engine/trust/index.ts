@@ -20,7 +20,7 @@ export {
 } from './tsa.ts';
 export { signCms, verifyCms, verifyCmsFast, verifyCmsReference, type CmsCode, type CmsSigner, type CmsVerdict, type SignCmsOptions, type VerifyCmsOptions } from './cms.ts';
 export { signedElement, signXml, verifyXml, verifyXmlReference, type SignedElement, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from './xmldsig.ts';
-export { attachmentDigester, digestableAsStreamed, storedAttachmentDigests, type AttachmentDigests } from './xmldsig-algorithms.ts';
+export { attachmentDigester, storedAttachmentDigests, type AttachmentDigests } from './xmldsig-algorithms.ts';
 export {
   checkWsSecurity,
   signedSecurityHeader,

@@ -7,6 +7,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { constants, createHash, sign, verify, type KeyObject } from 'node:crypto';
 import { C14nCanonicalization, ExclusiveCanonicalization, SignedXml, type CanonicalizationOrTransformationAlgorithmProcessOptions } from 'xml-crypto';
 import * as xpath from 'xpath';
+import { canonicalize, canonicalStream, EXC_C14N } from '../xml/c14n.ts';
 import { parseXml, XmlRefusal, type XmlLimits } from '../xml/parse.ts';
 import { soapNamespaces } from '../xml/soap.ts';
 
@@ -410,15 +411,13 @@ function contentType(part: MimePart): string {
 }
 
 /**
- * SwA 1.1 5.4.2 as Apache WSS4J (phase4, Domibus, Holodeck) applies it: XML content in exclusive c14n without comments,
- * other text/* with every line end as CR LF, anything else as it is.
+ * SwA 1.1 5.4.2 as Apache WSS4J (phase4, Domibus, Holodeck) applies it: XML content in exclusive c14n without comments
+ * (of the whole document, as Santuario canonicalizes the part's bytes), other text/* with every line end as CR LF,
+ * anything else as it is.
  */
 function canonicalContent(part: MimePart, limits?: Partial<XmlLimits>): Buffer {
   const type = contentType(part);
-  if (xmlType.test(type)) {
-    const doc = parseDocument(part.body, limits);
-    return Buffer.from(new ExclusiveC14n().process(doc.documentElement, {}), 'utf8');
-  }
+  if (xmlType.test(type)) return Buffer.from(canonicalize(parseXml(part.body, limits), { algorithm: EXC_C14N }), 'utf8');
   if (/^text\//i.test(type)) return Buffer.from(part.body.toString('latin1').replace(/\r\n|\r|\n/g, '\r\n'), 'latin1');
   return part.body;
 }
@@ -490,23 +489,16 @@ function canonicalHeaders(part: MimePart): string {
 
 /**
  * The SHA-256 digests of an attachment too large to hold, taken as it streamed: of its canonical content
- * (Attachment-Content-Signature-Transform: the octets, a text part's line ends as CR LF), of its canonical MIME headers
- * followed by that (Attachment-Complete-Signature-Transform), and of a text part's octets as they are (no transform).
+ * (Attachment-Content-Signature-Transform: the octets, a text part's line ends as CR LF, an XML part's exclusive
+ * c14n), of its canonical MIME headers followed by that (Attachment-Complete-Signature-Transform), and of a text or XML
+ * part's octets as they are (no transform).
  */
 export interface AttachmentDigests {
   content: Buffer;
   /** Absent for a part the hub signs itself (with the content transform) from the SHA-256 its store keeps. */
   complete?: Buffer;
-  /** A text part's octets, where they differ from its canonical content. */
+  /** A text or XML part's octets, where they differ from its canonical content. */
   octets?: Buffer;
-}
-
-/**
- * Whether a part's canonical content can be taken as it streams, so that a digest taken then is the one signed: any
- * but XML, which is canonicalized (exclusive c14n) over its whole parse tree.
- */
-export function digestableAsStreamed(headers: Record<string, string>): boolean {
-  return !xmlType.test(contentType({ headers, body: Buffer.alloc(0) }));
 }
 
 const crlf = Buffer.from('\r\n');
@@ -536,26 +528,47 @@ function crlfLineEnds(): (chunk: Uint8Array, sink: (piece: Uint8Array) => void) 
   };
 }
 
-const isText = (headers: Record<string, string>) => /^text\//i.test(contentType({ headers, body: Buffer.alloc(0) }));
+const typeOf = (headers: Record<string, string>) => contentType({ headers, body: Buffer.alloc(0) });
+const isText = (headers: Record<string, string>) => /^text\//i.test(typeOf(headers));
 
 /**
  * The digests of a stored part the hub signs: the SHA-256 it is stored with, when its canonical content is its octets;
- * a text part's read through once (its line ends made CR LF), never held.
+ * a text or XML part's read through once for its canonical form, never held.
  */
 export async function storedAttachmentDigests(headers: Record<string, string>, stored: { sha256: string; open(): AsyncIterable<Uint8Array> }): Promise<AttachmentDigests> {
-  if (!isText(headers)) return { content: Buffer.from(stored.sha256, 'hex') };
+  if (!isText(headers) && !xmlType.test(typeOf(headers))) return { content: Buffer.from(stored.sha256, 'hex') };
   const digester = attachmentDigester(headers);
   for await (const chunk of stored.open()) digester.update(chunk);
   return digester.digests();
 }
 
-/** Digests a part's octets as they pass, for a reference to it judged with no body at hand (AttachmentDigests). */
+/**
+ * Digests a part's octets as they pass, for a reference to it judged with no body at hand (AttachmentDigests); an XML
+ * part's canonical form is made as it passes, so update() and digests() throw XmlRefusal for XML that does not parse.
+ */
 export function attachmentDigester(headers: Record<string, string>): { update(chunk: Uint8Array): void; digests(): AttachmentDigests } {
-  if (!digestableAsStreamed(headers)) throw new Error('XML parts are canonicalized whole; they are not digested as they stream');
-  const canonical = isText(headers) ? crlfLineEnds() : undefined;
   const octets = createHash('sha256');
-  const content = canonical ? createHash('sha256') : octets;
   const complete = createHash('sha256').update(canonicalHeaders({ headers, body: Buffer.alloc(0) }), 'utf8');
+  if (xmlType.test(typeOf(headers))) {
+    const content = createHash('sha256');
+    const xml = canonicalStream((text) => {
+      const canonical = Buffer.from(text, 'utf8');
+      content.update(canonical);
+      complete.update(canonical);
+    });
+    return {
+      update(chunk) {
+        octets.update(chunk);
+        xml.write(chunk);
+      },
+      digests() {
+        xml.end();
+        return { content: content.digest(), complete: complete.digest(), octets: octets.digest() };
+      },
+    };
+  }
+  const canonical = isText(headers) ? crlfLineEnds() : undefined;
+  const content = canonical ? createHash('sha256') : octets;
   return {
     update(chunk) {
       octets.update(chunk);

@@ -168,15 +168,15 @@ function isXmlChar(cp: number): boolean {
 }
 
 class Parser {
-  private pos = 0;
+  protected pos = 0;
   private nodes = 0;
   /** The element whose content is being read; its parent chain is the stack of open elements. */
-  private current: XmlElement | undefined;
+  protected current: XmlElement | undefined;
   private depth = 0;
   private readonly topLevel: XmlNode[] = [];
-  private root: XmlElement | undefined;
+  protected root: XmlElement | undefined;
 
-  constructor(private readonly s: string, private readonly bom: boolean, private readonly limit: XmlLimits) {}
+  constructor(protected s: string, private readonly bom: boolean, protected readonly limit: XmlLimits) {}
 
   document(): XmlDocument {
     const s = this.s;
@@ -187,23 +187,62 @@ class Parser {
       if (textEnd > this.pos) this.characterData(this.pos, textEnd);
       if (lt < 0) break;
       this.pos = lt;
-      const next = s.charCodeAt(lt + 1);
-      if (next === SLASH) this.endTag();
-      else if (next === BANG) this.markup();
-      else if (next === QUESTION) this.processingInstruction();
-      else this.startTag();
+      this.markupAt();
     }
+    this.finish();
+    return { source: s, bom: this.bom, root: this.root!, children: this.topLevel };
+  }
+
+  /** The markup at `pos` (which is at a `<`), read whole. */
+  protected markupAt(): void {
+    const next = this.s.charCodeAt(this.pos + 1);
+    if (next === SLASH) this.endTag();
+    else if (next === BANG) this.markup();
+    else if (next === QUESTION) this.processingInstruction();
+    else this.startTag();
+  }
+
+  /** The checks once the input has ended. */
+  protected finish(): void {
     const unclosed = this.current;
     if (unclosed) throw this.refuse('SWX_XML_MALFORMED', `<${unclosed.qualifiedName}> is not closed`, unclosed.start);
-    if (!this.root) throw this.refuse('SWX_XML_MALFORMED', 'XML has no root element', s.length);
-    return { source: s, bom: this.bom, root: this.root, children: this.topLevel };
+    if (!this.root) throw this.refuse('SWX_XML_MALFORMED', 'XML has no root element', this.s.length);
   }
 
-  private refuse(code: XmlRefusalCode, detail: string, at = this.pos): XmlRefusal {
-    return new XmlRefusal(code, `${detail} (${where(this.s, at)})`);
+  // What the tree keeps of each node; a streaming read (XmlStream) hands them on instead.
+  protected opened(element: XmlElement, parent: XmlElement | undefined): void {
+    if (parent) parent.children.push(element);
+    else this.topLevel.push(element);
   }
 
-  private declaration(): void {
+  protected closed(_element: XmlElement): void {}
+
+  protected appendText(value: string, at: number): void {
+    const parent = this.current!;
+    const last = parent.children[parent.children.length - 1];
+    if (last?.type === 'text') {
+      this.checkLength(last.value.length + value.length, 'text', at);
+      last.value += value;
+    } else {
+      this.count();
+      parent.children.push({ type: 'text', value });
+    }
+  }
+
+  protected append(node: XmlComment | XmlProcessingInstruction): void {
+    this.count();
+    (this.current?.children ?? this.topLevel).push(node);
+  }
+
+  protected refuse(code: XmlRefusalCode, detail: string, at = this.pos): XmlRefusal {
+    return new XmlRefusal(code, `${detail} (${this.locate(at)})`);
+  }
+
+  protected locate(at: number): string {
+    return where(this.s, at);
+  }
+
+  protected declaration(): void {
     if (!this.s.startsWith('<?xml')) return;
     const next = this.s.charCodeAt(5);
     if (!isSpace(next) && next !== QUESTION) return; // a processing instruction such as <?xml-stylesheet …?>
@@ -218,35 +257,18 @@ class Parser {
     this.pos = match[0].length;
   }
 
-  private count(): void {
+  protected count(): void {
     if (++this.nodes > this.limit.maxNodes) throw this.refuse('SWX_XML_LIMIT', `XML has more than ${this.limit.maxNodes} nodes`);
   }
 
   /** `what` and `name` are joined only for the refusal: this runs for every text and attribute value. */
-  private checkLength(length: number, what: string, at: number, name = ''): void {
+  protected checkLength(length: number, what: string, at: number, name = ''): void {
     if (length > this.limit.maxTextLength) {
       throw this.refuse('SWX_XML_LIMIT', `${what}${name} is longer than ${this.limit.maxTextLength} characters`, at);
     }
   }
 
-  private append(node: XmlComment | XmlProcessingInstruction): void {
-    this.count();
-    (this.current?.children ?? this.topLevel).push(node);
-  }
-
-  private appendText(value: string, at: number): void {
-    const parent = this.current!;
-    const last = parent.children[parent.children.length - 1];
-    if (last?.type === 'text') {
-      this.checkLength(last.value.length + value.length, 'text', at);
-      last.value += value;
-    } else {
-      this.count();
-      parent.children.push({ type: 'text', value });
-    }
-  }
-
-  private characterData(from: number, to: number): void {
+  protected characterData(from: number, to: number): void {
     if (!this.current) {
       for (let i = from; i < to; i++) {
         if (!isSpace(this.s.charCodeAt(i))) {
@@ -344,11 +366,12 @@ class Parser {
     }
     this.resolveNames(element);
     this.count();
-    if (parent) parent.children.push(element);
-    else { this.root = element; this.topLevel.push(element); }
+    if (!parent) this.root = element;
+    this.opened(element, parent);
     element.contentStart = this.pos;
     if (selfClosing) {
       element.end = element.contentEnd = this.pos;
+      this.closed(element);
     } else {
       this.current = element;
       this.depth++;
@@ -461,6 +484,7 @@ class Parser {
     element.end = this.pos;
     this.current = element.parent;
     this.depth--;
+    this.closed(element);
   }
 
   private markup(): void {
@@ -479,8 +503,7 @@ class Parser {
       if (!this.current) throw this.refuse('SWX_XML_MALFORMED', 'CDATA section outside the root element');
       const end = s.indexOf(']]>', at + 9);
       if (end < 0) throw this.refuse('SWX_XML_MALFORMED', 'CDATA section is not closed');
-      this.checkLength(end - at - 9, 'CDATA section', at);
-      this.appendText(s.slice(at + 9, end).replace(/\r\n?/g, '\n'), at);
+      this.cdataText(at + 9, end);
       this.pos = end + 3;
       return;
     }
@@ -489,6 +512,12 @@ class Parser {
       throw this.refuse('SWX_XML_FORBIDDEN', 'DOCTYPE and DTD declarations are not accepted (no entities, no external references)');
     }
     throw this.refuse('SWX_XML_MALFORMED', "'<!' starts neither a comment nor a CDATA section");
+  }
+
+  /** A CDATA section's content, or a piece of it: text, its line ends normalised. */
+  protected cdataText(from: number, to: number): void {
+    this.checkLength(to - from, 'CDATA section', from);
+    this.appendText(this.s.slice(from, to).replace(/\r\n?/g, '\n'), from);
   }
 
   private processingInstruction(): void {
@@ -510,4 +539,202 @@ class Parser {
     this.pos += 2;
     this.append({ type: 'processing-instruction', target, data });
   }
+}
+
+/** What a streaming read reports, in document order. Elements come with their names resolved, `parent` being the
+ *  element they open in; nothing of a closed element is kept. Text comes in pieces, from inside the root only. */
+export interface XmlEvents {
+  open(element: XmlElement): void;
+  close(element: XmlElement): void;
+  text(value: string): void;
+  comment(node: XmlComment): void;
+  instruction(node: XmlProcessingInstruction): void;
+}
+
+export interface XmlStream {
+  write(chunk: Uint8Array): void;
+  /** SWX_XML_MALFORMED when the document is not complete. */
+  end(): void;
+}
+
+/** The longest markup (a start tag, comment or processing instruction) a streaming read waits for the end of. */
+export const maxStreamedMarkup = 1024 * 1024;
+
+/**
+ * The same gate as parseXml over UTF-8 input that arrives in chunks, for documents too large to hold: every check and
+ * limit applies as it does to a whole document (node and size limits aside, which guard a tree that is not built here),
+ * and `events` hear each node as soon as it is read. Memory is the open elements and the markup not yet complete.
+ */
+export function xmlStream(events: XmlEvents, limits?: Partial<XmlLimits>): XmlStream {
+  return new StreamParser(events, { ...defaultXmlLimits, maxBytes: Infinity, maxNodes: Infinity, ...limits });
+}
+
+const CR = 0x0d, BRACKET = 0x5d;
+
+class StreamParser extends Parser implements XmlStream {
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private started = false;
+  private declared = false;
+  private inCdata = false;
+  /** Characters before the buffer, for positions in refusals. */
+  private consumed = 0;
+  private bytes = 0;
+
+  constructor(private readonly events: XmlEvents, limit: XmlLimits) {
+    super('', false, limit);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (!this.started && chunk.length > 0) {
+      this.started = true;
+      if ((chunk[0] === 0xfe && chunk[1] === 0xff) || (chunk[0] === 0xff && chunk[1] === 0xfe)) {
+        throw new XmlRefusal('SWX_XML_MALFORMED', 'XML is UTF-16; only UTF-8 is accepted');
+      }
+    }
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit.maxBytes) throw new XmlRefusal('SWX_XML_LIMIT', `XML is larger than ${this.limit.maxBytes} bytes`);
+    this.take(this.decoded(() => this.decoder.decode(chunk, { stream: true })), false);
+  }
+
+  end(): void {
+    this.take(this.decoded(() => this.decoder.decode()), true);
+    this.finish();
+  }
+
+  private decoded(decode: () => string): string {
+    let text: string;
+    try {
+      text = decode();
+    } catch {
+      throw new XmlRefusal('SWX_XML_MALFORMED', 'XML is not valid UTF-8');
+    }
+    const bad = notXmlChar.exec(text);
+    if (bad) {
+      const codePoint = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      throw new XmlRefusal('SWX_XML_MALFORMED', `character U+${codePoint} is not allowed in XML (character ${this.consumed + this.s.length + bad.index + 1})`);
+    }
+    return text;
+  }
+
+  private take(text: string, final: boolean): void {
+    this.consumed += this.pos;
+    this.s = this.s.slice(this.pos) + text;
+    this.pos = 0;
+    if (!this.declared) {
+      const s = this.s;
+      // Undecided while the buffer could still begin `<?xml ` (a declaration) or `<?xml-…` (an instruction).
+      const undecided = s.length < 6 ? '<?xml'.startsWith(s.slice(0, 5)) : s.startsWith('<?xml') && (isSpace(s.charCodeAt(5)) || s.charCodeAt(5) === QUESTION) && s.indexOf('?>') < 0;
+      if (undecided && !final) return this.waitFor(0, 'the XML declaration');
+      this.declaration();
+      this.declared = true;
+    }
+    this.run(final);
+  }
+
+  /** Reads what the buffer holds: whole markup, and text (in CDATA sections too) up to where a later chunk cannot change it. */
+  private run(final: boolean): void {
+    while (this.pos < this.s.length) {
+      const s = this.s;
+      if (this.inCdata) {
+        const end = s.indexOf(']]>', this.pos);
+        if (end < 0 && final) throw this.refuse('SWX_XML_MALFORMED', 'CDATA section is not closed');
+        const to = end >= 0 ? end : settledEnd(s, this.pos, false);
+        if (to > this.pos) this.cdataText(this.pos, to);
+        if (end < 0) {
+          this.pos = to;
+          return;
+        }
+        this.pos = end + 3;
+        this.inCdata = false;
+        continue;
+      }
+      const lt = s.indexOf('<', this.pos);
+      if (lt !== this.pos) {
+        const to = lt >= 0 || final ? (lt >= 0 ? lt : s.length) : settledEnd(s, this.pos, true);
+        if (to > this.pos) this.characterData(this.pos, to);
+        this.pos = to;
+        if (lt < 0) return;
+        continue;
+      }
+      if (this.current && s.startsWith('<![CDATA[', lt)) {
+        this.pos = lt + 9;
+        this.inCdata = true;
+        continue;
+      }
+      if (!final && !markupComplete(s, lt)) return this.waitFor(lt, 'markup');
+      this.markupAt();
+    }
+  }
+
+  private waitFor(at: number, what: string): void {
+    if (this.s.length - at > maxStreamedMarkup) throw this.refuse('SWX_XML_LIMIT', `${what} is longer than ${maxStreamedMarkup} characters`, at);
+  }
+
+  /** Text and CDATA pass in pieces and are never held, so no run of them is too long; markup is bounded as it waits. */
+  protected override checkLength(length: number, what: string, at: number, name = ''): void {
+    if (what !== 'text' && what !== 'CDATA section') super.checkLength(length, what, at, name);
+  }
+
+  protected override locate(at: number): string {
+    return `character ${this.consumed + at + 1}`;
+  }
+
+  protected override opened(element: XmlElement): void {
+    this.events.open(element);
+  }
+
+  protected override closed(element: XmlElement): void {
+    this.events.close(element);
+  }
+
+  protected override appendText(value: string): void {
+    this.events.text(value);
+  }
+
+  protected override append(node: XmlComment | XmlProcessingInstruction): void {
+    if (node.type === 'comment') this.events.comment(node);
+    else this.events.instruction(node);
+  }
+}
+
+/**
+ * How far text in the buffer can be read before more arrives: not into a reference whose `;` has not come, nor past a
+ * CR whose LF may follow or `]` that may begin `]]>`.
+ */
+function settledEnd(s: string, from: number, references: boolean): number {
+  if (references) {
+    const amp = s.lastIndexOf('&');
+    if (amp >= from && s.indexOf(';', amp) < 0 && s.length - amp <= maxStreamedMarkup) return amp;
+  }
+  let end = s.length;
+  if (s.charCodeAt(end - 1) === CR) return end - 1;
+  if (end > from && s.charCodeAt(end - 1) === BRACKET) end--;
+  if (end > from && s.charCodeAt(end - 1) === BRACKET) end--;
+  return end;
+}
+
+/** Whether the markup at `at` has ended within the buffer, so that reading it cannot run out of input. */
+function markupComplete(s: string, at: number): boolean {
+  const next = s.charCodeAt(at + 1);
+  if (next === SLASH) return s.indexOf('>', at) >= 0;
+  if (next === QUESTION) return s.indexOf('?>', at + 2) >= 0;
+  if (next === BANG) {
+    if (s.length - at < 9) return false;
+    if (!s.startsWith('<!--', at)) return true;
+    const dashes = s.indexOf('--', at + 4);
+    return dashes >= 0 && dashes + 2 < s.length;
+  }
+  if (Number.isNaN(next)) return false;
+  let quote = 0;
+  for (let i = at + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (quote) {
+      if (c === quote) quote = 0;
+    } else if (c === QUOTE || c === APOS) {
+      quote = c;
+    } else if (c === GT) {
+      return true;
+    }
+  }
+  return false;
 }

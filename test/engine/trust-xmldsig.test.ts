@@ -385,8 +385,34 @@ test('an attachment too large to hold, signed and judged by the SHA-256 taken as
   }
   const sha512 = await signXml(document, { ...keys, attachments: [held], digestAlgorithm: 'sha512' });
   refused(await verifyXml(sha512, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body)] }), 'SWX_SIG_ALG_UNSUPPORTED');
-  assert.throws(() => attachmentDigester({ 'content-type': 'application/xml' }), /canonicalized whole/);
-  assert.throws(() => attachmentDigester({ 'content-type': 'text/xml; charset=utf-8' }), /canonicalized whole/);
+});
+
+test('an XML part digested as it streams, canonicalized (exclusive c14n) on the way, matches what the held part is signed over, for each transform; XML that does not parse is refused', async () => {
+  const fixture = await trustFixture();
+  const keys = { keyPem: fixture.rsa.keyPem, certPem: fixture.rsa.certPem };
+  const document = '<d:Declaration xmlns:d="urn:swx:declaration">42</d:Declaration>';
+  // Not canonical as written: a declaration, CR LF, attribute order, an unused namespace, references, CDATA, a comment.
+  const rows = Array.from({ length: 3000 }, (_, i) => `<g:row n="${i}" xmlns:u="urn:unused" a="&#x41;">v&amp;${i}<![CDATA[<${i}>]]><!-- c --></g:row>\r\n`).join('');
+  const body = Buffer.from(`<?xml version="1.0" encoding="UTF-8"?>\r\n<?pi x?><g:rows xmlns:g="urn:swx:goods" xmlns="urn:swx:default">\r\n${rows}</g:rows>\n`, 'utf8');
+  for (const type of ['application/xml', 'text/xml; charset=utf-8', 'application/vnd.swx+xml']) {
+    const headers = { 'content-type': type, 'content-id': '<rows@swx>' };
+    const streamedOf = (content: Buffer, step: number): XmlAttachment => {
+      const digester = attachmentDigester(headers);
+      for (let at = 0; at < content.length; at += step) digester.update(content.subarray(at, at + step));
+      return { contentId: 'rows@swx', headers, body: Buffer.alloc(0), digests: digester.digests() };
+    };
+    const held: XmlAttachment = { contentId: 'rows@swx', headers, body };
+    for (const attachmentTransform of ['content', 'complete', 'none'] as const) {
+      const signed = await signXml(document, { ...keys, attachments: [held], attachmentTransform });
+      for (const step of [5, 4096, body.length]) accepted(await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body, step)] }));
+      const altered = Buffer.from(body.toString('utf8').replace('v&amp;7<', 'v&amp;8<'), 'utf8');
+      refused(await verifyXml(signed, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(altered, 4096)] }), 'SWX_DIGEST_MISMATCH');
+    }
+    const streamed = streamedOf(body, 4096).digests!;
+    assert.not.ok(streamed.content.equals(streamed.octets!), type);
+    assert.throws(() => streamedOf(Buffer.from('<g:rows xmlns:g="urn:g"><a></b></g:rows>'), 3), (error: Error) => (error as SwxError).code === 'SWX_XML_MALFORMED');
+    assert.throws(() => streamedOf(Buffer.from('<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>'), 3), (error: Error) => (error as SwxError).code === 'SWX_XML_FORBIDDEN');
+  }
 });
 
 test('a text part digested as it streams, its line ends made CR LF across chunk boundaries, matches what the held part is signed over, for each transform', async () => {

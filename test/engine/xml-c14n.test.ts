@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { DOMParser } from '@xmldom/xmldom';
 import { C14nCanonicalization, C14nCanonicalizationWithComments, ExclusiveCanonicalization, ExclusiveCanonicalizationWithComments } from 'xml-crypto';
 import { findAncestorNsForElement } from 'xml-crypto/lib/utils.js';
-import { canonicalize, compareCodePoints, C14N, C14N_WITH_COMMENTS, EXC_C14N, EXC_C14N_WITH_COMMENTS, type C14nAlgorithm, type C14nOptions } from '../../engine/xml/c14n.ts';
+import { canonicalize, canonicalStream, compareCodePoints, C14N, C14N_WITH_COMMENTS, EXC_C14N, EXC_C14N_WITH_COMMENTS, type C14nAlgorithm, type C14nOptions } from '../../engine/xml/c14n.ts';
 import { parseXml, XML_NAMESPACE, type XmlDocument, type XmlElement, type XmlNode } from '../../engine/xml/parse.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
@@ -203,6 +203,42 @@ for (const [name, xml] of Object.entries(tricky)) {
     checkDocument(name, xml);
   });
 }
+
+/** The streamed exclusive c14n of the bytes split at the given offsets. */
+function streamedCanonical(bytes: Buffer, cuts: number[]): string {
+  let out = '';
+  const stream = canonicalStream((text) => { out += text; });
+  let from = 0;
+  for (const cut of [...cuts, bytes.length]) {
+    stream.write(bytes.subarray(from, cut));
+    from = cut;
+  }
+  stream.end();
+  return out;
+}
+
+const everyNth = (length: number, step: number) => Array.from({ length: Math.ceil(length / step) }, (_, i) => i * step).slice(1);
+
+test('streamed exclusive c14n gives the tree\'s text for every conformance and generated document, however the bytes are split', () => {
+  let random = 7;
+  const next = () => (random = (random * 48271) % 2147483647);
+  const documents: [string, Buffer][] = [
+    ...conformanceXml.map((path): [string, Buffer] => [path, readFileSync(join(conformance, path))]),
+    ...Object.entries(tricky).map(([name, xml]): [string, Buffer] => [name, Buffer.from(xml, 'utf8')]),
+    ['byte order mark', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('<?xml version="1.0"?><r>é</r>')])],
+  ];
+  for (const [name, bytes] of documents) {
+    const expected = canonicalize(parseXml(bytes), { algorithm: EXC_C14N });
+    const randomCuts: number[] = [];
+    for (let at = next() % 64; at < bytes.length; at += 1 + (next() % 64)) randomCuts.push(at);
+    for (const cuts of [[], everyNth(bytes.length, 1), everyNth(bytes.length, 5), randomCuts]) {
+      assert.is(streamedCanonical(bytes, cuts), expected, `${name}, ${cuts.length + 1} chunks`);
+    }
+    if (bytes.length < 600) {
+      for (let cut = 1; cut < bytes.length; cut++) assert.is(streamedCanonical(bytes, [cut]), expected, `${name}, cut at ${cut}`);
+    }
+  }
+});
 
 test('departure: xml-crypto orders namespace declarations by localeCompare; the specs and xmlsec1 by code point', () => {
   const xml = tricky['prefixes whose code point order is not their dictionary order']!;

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DOMParser } from '@xmldom/xmldom';
-import { byteOffset, defaultXmlLimits, parseXml, XmlRefusal, type XmlElement, type XmlLimits, type XmlNode } from '../../engine/xml/parse.ts';
+import { byteOffset, defaultXmlLimits, maxStreamedMarkup, parseXml, xmlStream, XmlRefusal, type XmlElement, type XmlLimits, type XmlNode } from '../../engine/xml/parse.ts';
 
 const conformance = fileURLToPath(new URL('../../../shared/conformance/', import.meta.url));
 const conformanceXml = (readdirSync(conformance, { recursive: true }) as string[]).filter((path) => path.endsWith('.xml')).sort();
@@ -249,6 +249,61 @@ test('mutated conformance messages are parsed or refused, never crash', () => {
     }
   }
   assert.ok(accepted > 0 && refused > 0, `${accepted} accepted, ${refused} refused`);
+});
+
+/** The streaming read's verdict on input split into chunks of `size` bytes: accepted (undefined) or its refusal's code. */
+function streamedVerdict(xml: Buffer | string, size: number, limits?: Partial<XmlLimits>): string | undefined {
+  const bytes = Buffer.isBuffer(xml) ? xml : Buffer.from(xml, 'utf8');
+  const ignore = () => {};
+  const stream = xmlStream({ open: ignore, close: ignore, text: ignore, comment: ignore, instruction: ignore }, limits);
+  try {
+    for (let at = 0; at < bytes.length; at += size) stream.write(bytes.subarray(at, at + size));
+    stream.end();
+    return undefined;
+  } catch (error) {
+    if (error instanceof XmlRefusal) return error.code;
+    throw error;
+  }
+}
+
+const treeVerdict = (xml: Buffer | string) => {
+  try {
+    parseXml(xml);
+    return undefined;
+  } catch (error) {
+    if (error instanceof XmlRefusal) return error.code;
+    throw error;
+  }
+};
+
+test('streamed, in whole and in one-byte chunks, every forbidden and malformed document is refused with the same code', () => {
+  for (const [name, xml] of [...Object.entries(forbidden), ...Object.entries(malformed)]) {
+    for (const size of [1, 1 << 20]) assert.is(streamedVerdict(xml, size), treeVerdict(xml), `${name}, ${size}-byte chunks`);
+  }
+});
+
+test('streamed, every conformance file is accepted, and each mutation of a message gets the tree\'s verdict', () => {
+  for (const path of conformanceXml) assert.is(streamedVerdict(readFileSync(join(conformance, path)), 7), undefined, path);
+  const original = readFileSync(join(conformance, 'phase4/testfiles/TestReceipt12.xml'), 'utf8');
+  const replacements = ['<', '>', '&', '"', ':', '!', '?', '\r', '\u0000', '&#0;', ']]>', '<![CDATA[', '<!DOCTYPE x>', 'é', ''];
+  let compared = 0;
+  for (let position = 0; position < original.length; position += 11) {
+    for (const replacement of replacements) {
+      const mutated = original.slice(0, position) + replacement + original.slice(position + 1);
+      assert.is(streamedVerdict(mutated, 13), treeVerdict(mutated), `${JSON.stringify(replacement)} at ${position}`);
+      compared++;
+    }
+  }
+  assert.ok(compared > 1000, `${compared} mutations`);
+});
+
+test('streamed, a text run beyond maxTextLength passes in pieces; markup that never ends is refused at its limit', () => {
+  const long = `<r>${'x&amp;\r\n'.repeat(5000)}<![CDATA[${'y]'.repeat(5000)}]]></r>`;
+  assert.is(streamedVerdict(long, 4096, { maxTextLength: 1000 }), undefined);
+  assert.is(treeVerdict(long), undefined);
+  assert.is(streamedVerdict(`<r a="${'v'.repeat(maxStreamedMarkup + 10)}`, 65536), 'SWX_XML_LIMIT');
+  assert.is(streamedVerdict(`<r><!--${'c'.repeat(maxStreamedMarkup + 10)}`, 65536), 'SWX_XML_LIMIT');
+  assert.is(streamedVerdict(nested(defaultXmlLimits.maxDepth + 1), 3), 'SWX_XML_LIMIT');
 });
 
 test('refusals name the place', () => {
