@@ -21,7 +21,8 @@ import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { Payloads } from '../../engine/payloads.ts';
-import { StreamedPayloads, inflateCaps, type StoredPayloads } from './streamed.ts';
+import type { StoredPayloads, StreamedPayloads } from '../../engine/streamed-payloads.ts';
+import { as4StreamedPayloads, inflateCaps } from './streamed.ts';
 import { bodyPayload, packagedPayload, payloadType } from './package.ts';
 import { encryptedParts, openEncryption, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
@@ -234,7 +235,7 @@ async function streamedPayloads(envelope: Buffer, options: As4InboundOptions): P
   const profile = sender.pmode.profile;
   const hubKey = profile === 'eDelivery-AS4-2.0' ? options.decryption.x25519 : options.decryption.rsa;
   const decryption = hubKey ? await openEncryption(envelope, hubKey, { profile }).catch((error: unknown) => { throw ebmsErrorOf(error, messageId); }) : undefined;
-  return new StreamedPayloads(message, options.payloads, options.maxStreamedBytes, decryption);
+  return as4StreamedPayloads({ ...message, message: user }, options.payloads, options.maxStreamedBytes, decryption);
 }
 
 /** A refused or repeated message's payload that was written to the Object Store as it arrived is removed. */

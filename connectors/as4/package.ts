@@ -32,9 +32,9 @@ export function bodyPayload(part: PartInfo, message: As4Message): Pick<Submissio
   return { payload: Buffer.from(serializeElement(element), 'utf8'), contentType: withCharset(part, part.mimeType ?? 'application/xml') };
 }
 
-/** The package part of a payload the PartInfo names. */
-export const packagedPart = (part: PartInfo, contentType: string, body: PartToPackage['body']): PartToPackage => ({
-  contentId: bodyContentId(part), contentType, properties: part.properties.filter((p) => !typeProperties.has(p.name)), body,
+/** The package part of a payload the PartInfo names, but for its body. */
+export const packagedPart = (part: PartInfo, contentType: string): Omit<PartToPackage, 'body'> => ({
+  contentId: bodyContentId(part), contentType, properties: part.properties.filter((p) => !typeProperties.has(p.name)),
 });
 
 /** The package of a message's several parts, each read by `payloadOf` within what is left of `maxBytes`. */
@@ -48,7 +48,7 @@ export async function packagedPayload(
   for (const part of user.parts) {
     const { payload, contentType } = await payloadOf(part, left);
     left -= payload.length;
-    parts.push(packagedPart(part, contentType, payload));
+    parts.push({ ...packagedPart(part, contentType), body: payload });
   }
   const packaged = await writePackage(parts);
   if (packaged.body.length > maxBytes) throw new SwxError('SWX_TOO_LARGE', `the ${parts.length} payloads make a package of ${packaged.body.length} bytes; this hub carries at most ${maxBytes}`);
