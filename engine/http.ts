@@ -121,9 +121,14 @@ function lingerOnClose(socket: Socket): void {
 }
 
 /** A stream's bytes held whole; its bounds are the reader's (boundedBody, the MIME limits' maxBytes). */
-export async function whole(source: AsyncIterable<Uint8Array>): Promise<Buffer> {
+export async function whole(source: AsyncIterable<Uint8Array>, limit = Infinity, what = 'the body'): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of source) chunks.push(Buffer.from(chunk));
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (size > limit) throw new SwxError('SWX_TOO_LARGE', `${what} is larger than ${limit} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
   return Buffer.concat(chunks);
 }
 

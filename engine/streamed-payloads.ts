@@ -38,6 +38,15 @@ export interface StreamedPayloadsOptions {
   fault?(error: unknown): unknown;
 }
 
+/** How a body reader hands on the parts of a body too large to hold as they arrive. */
+export interface StreamedParts {
+  /** The largest body, streamed parts included; what is held stays within the reader's own limit. */
+  maxBytes: number;
+  /** A part beside the envelope, the envelope read before it: the attachment as the signature is judged over it (its
+   *  digests, no body) once its body has streamed through, or undefined to have it held. */
+  take(envelope: Buffer, part: StreamedPart): Promise<XmlAttachment | undefined>;
+}
+
 /** The message's payload once its body has been read: in the Object Store, with its Content-Type. */
 export interface StoredPayloads {
   stored: StoredPayload;
@@ -56,9 +65,12 @@ interface Slot {
 /** A payload the package can take without waiting on a part still to come. */
 const isThere = (slot: Slot) => 'held' in slot.expected || slot.packaged !== undefined;
 
-/** The digests of a part's octets taken as they pass (attachmentDigester): XML that does not parse fails the stream. */
-export function digesting(headers: Record<string, string>, source: Readable): { body: Readable; digests(): AttachmentDigests } {
-  const digester = attachmentDigester(headers);
+/**
+ * The digests of a part's octets taken as they pass (attachmentDigester; SHA-1 too when asked): XML that does not
+ * parse fails the stream.
+ */
+export function digesting(headers: Record<string, string>, source: Readable, options: { sha1?: boolean } = {}): { body: Readable; digests(): AttachmentDigests } {
+  const digester = attachmentDigester(headers, options);
   let digests: AttachmentDigests | undefined;
   const body = new Transform({
     transform(chunk: Buffer, _encoding, done) {

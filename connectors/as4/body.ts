@@ -3,7 +3,8 @@
 // byte limit. The envelope is held whole; a part beside it is held too, unless the caller takes it as it streams (a
 // payload too large to hold, written to the Object Store with its digests taken on the way).
 import { SwxError } from '../../engine/errors.ts';
-import { defaultMimeLimits, parseMediaType, readMultipart, type MediaType, type StreamedPart } from '../../engine/mime/index.ts';
+import { defaultMimeLimits, parseMediaType, readMultipart, type MediaType } from '../../engine/mime/index.ts';
+import type { StreamedParts } from '../../engine/streamed-payloads.ts';
 import type { XmlAttachment } from '../../engine/trust/index.ts';
 import { EbmsError, ebmsErrorOf } from './errors.ts';
 
@@ -11,15 +12,6 @@ export interface As4Body {
   envelope: Buffer;
   /** The MIME parts beside the envelope, in order, Content-ID without angle brackets. */
   attachments: XmlAttachment[];
-}
-
-/** How parts too large to hold are taken as they arrive. */
-export interface StreamedParts {
-  /** The largest body, streamed parts included; `maxBytes` of readAs4Body still bounds what is held. */
-  maxBytes: number;
-  /** A part beside the envelope, the envelope read before it: the attachment as the signature is judged over it (its
-   *  digests, no body) once its body has streamed through, or undefined to have it held. */
-  take(envelope: Buffer, part: StreamedPart): Promise<XmlAttachment | undefined>;
 }
 
 const soapTypes = new Set(['application/soap+xml', 'text/xml']);

@@ -3,7 +3,7 @@
 // signature judged for that partner (trust store, its registered certificate, SHA-1 only where the agreement names
 // it), its Service and Action held to what the agreement lets it send, a repeat within PersistDuration answered with
 // the stored Acknowledgment and never processed again, and its payload (several as one package, package.ts) handed to
-// intake. Once the envelope is durable the Acknowledgment asked for (signed when asked) answers it on the connection
+// intake; the payload parts of a body over the inline limit stream into the Object Store as they arrive. Once the envelope is durable the Acknowledgment asked for (signed when asked) answers it on the connection
 // (SyncReply) or is sent to the partner after. Ping gets a Pong, StatusRequest a StatusResponse. Every refusal is a
 // signed MessageError with the specification's errorCode and evidence: counted while the sender is unauthenticated,
 // recorded one by one after.
@@ -12,11 +12,13 @@ import type { BodyBudget } from '../../engine/budget.ts';
 import { messageIdPattern } from '../../engine/envelope.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';
 import { errorCodes, SwxError, type ErrorCode } from '../../engine/errors.ts';
-import { boundedBody, header, type Router } from '../../engine/http.ts';
+import { boundedBody, header, peekBody, undeclaredLength, type Router } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import type { MessageParts } from '../../engine/mime/index.ts';
+import type { MessageParts, StreamedPart } from '../../engine/mime/index.ts';
+import type { Payloads } from '../../engine/payloads.ts';
+import type { StoredPayloads, StreamedPayloads } from '../../engine/streamed-payloads.ts';
 import { authenticate, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Messages } from '../../engine/status.ts';
@@ -24,7 +26,7 @@ import { escapeXml } from '../../engine/xml/text.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
 import { readEbmsBody, UnreadBody } from './body.ts';
-import { manifestPayload } from './package.ts';
+import { ebms2StreamedPayloads, manifestPayload } from './package.ts';
 import { ebmsError, ebmsErrorFor, EbmsRefusal, swxCodeOf, type EbmsError, type RefusedMessage } from './ebms-error.ts';
 import { signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { readEbmsMessage, readEbmsParts, type EbmsMessage, type MessageStatus } from './message.ts';
@@ -48,6 +50,10 @@ export interface Ebms2InboundOptions {
   /** What became of a message, for StatusRequest. */
   messages: Messages;
   maxMessageBytes: number;
+  /** Where the payload parts of a body over the inline limit are written as they arrive. */
+  payloads: Payloads;
+  /** The largest body streamed so. */
+  maxStreamedBytes: number;
   /** Sends a signal to the partner on its own connection (an Acknowledgment asked for without SyncReply), with retries. */
   sendSignal(partner: Ebms2Partner, xml: string, refToMessageId: string): Promise<void>;
 }
@@ -69,10 +75,28 @@ export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions):
   router.add('POST', settings.path, async (req: IncomingMessage, res: ServerResponse) => {
     const partial: RefusedSubmission = { protocol: 'ebms2', payload: Buffer.alloc(0) };
     const state: { message?: EbmsMessage; channel?: Ebms2Channel } = {};
+    /** The payloads streaming into the Object Store as they arrive: undefined until a part comes, null when held. */
+    let streaming: StreamedPayloads | null | undefined;
     let answer: Answer;
     try {
       const claim = options.budget.claim(unauthenticatedShare, res);
-      const parts = await readEbmsBody(boundedBody(req, options.maxMessageBytes, claim), header(req, 'content-type') ?? '', options.maxMessageBytes);
+      // Declared over the inline limit, or of undeclared length and past it: the payload parts may stream to the Object
+      // Store, so the body may be as large as a streamed one, while what is held stays within the message limit.
+      const undeclared = undeclaredLength(req);
+      let streams = undeclared || Number(req.headers['content-length']) > options.payloads.inlineLimit;
+      let source = boundedBody(req, streams ? options.maxStreamedBytes : options.maxMessageBytes, claim, streams ? options.maxMessageBytes : Infinity);
+      if (undeclared) {
+        const peeked = await peekBody(source, options.payloads.inlineLimit);
+        streams = peeked.whole === undefined;
+        source = peeked.body;
+      }
+      const take = async (envelope: Buffer, part: StreamedPart) => {
+        if (streaming === undefined) streaming = streamedPayloads(envelope, options) ?? null;
+        return streaming?.take(part);
+      };
+      const parts = await readEbmsBody(source, header(req, 'content-type') ?? '', options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined);
+      const streamed = streaming ? await (streaming as StreamedPayloads).finish() : undefined;
+      if (streamed) partial.stored = streamed.stored;
       const message = state.message = readEbmsParts(parts);
       partial.claimedId = message.header.messageId;
       const soapAction = header(req, 'soapaction');
@@ -119,9 +143,11 @@ export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions):
         Object.assign(partial, swxServiceOf(message, settings));
         const to = receiverOf(registry, message, sender.partner);
         if (to !== undefined) Object.assign(partial, { to, relayed: true });
-        answer = await businessMessage(message, parts, sender, channel, partial, options);
+        answer = await businessMessage(message, streamed ?? parts, sender, channel, partial, options);
       }
     } catch (error) {
+      // What streamed into the Object Store of a refused message is removed.
+      await (streaming as StreamedPayloads | null | undefined)?.abort();
       await refuse(req, res, options, partial, state, error);
       return;
     }
@@ -131,17 +157,19 @@ export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions):
 }
 
 /** A business message: a repeat gets its stored Acknowledgment; a new one goes to intake, then is acknowledged. */
-async function businessMessage(message: EbmsMessage, parts: MessageParts, sender: Ebms2Partner, channel: Ebms2Channel, partial: RefusedSubmission, options: Ebms2InboundOptions): Promise<Answer> {
+async function businessMessage(message: EbmsMessage, parts: MessageParts | StoredPayloads, sender: Ebms2Partner, channel: Ebms2Channel, partial: RefusedSubmission, options: Ebms2InboundOptions): Promise<Answer> {
   const from = sender.partner.id;
   const now = Date.now();
   const earlier = await options.received.earlier(from, message.header.messageId);
   const seen = reception(message, earlier, now);
   if (seen.kind === 'duplicate') {
+    if (partial.stored) await options.payloads.discard(partial.stored).catch((error: unknown) => log.warn({ err: error, ref: partial.stored?.payloadRef }, 'a repeated ebMS 2.0 payload could not be removed'));
+    delete partial.stored;
     await evidenceRepeat(options.evidence, partial, message);
     messagesTotal.inc({ stage: 'received', outcome: 'duplicate', code: '' });
     return answerWith(seen.acknowledgment, message, sender, options);
   }
-  Object.assign(partial, await manifestPayload(message, parts));
+  Object.assign(partial, 'stored' in parts ? { payload: Buffer.alloc(0), contentType: parts.contentType } : await manifestPayload(message, parts));
   const accepted = await options.intake.accept(partial as Submission);
   messagesTotal.inc({ stage: 'received', outcome: accepted.duplicate ? 'duplicate' : 'accepted', code: '' });
   // Accepted from here: a failure to acknowledge or to remember it is no refusal. The sender sends again without an
@@ -160,6 +188,23 @@ async function businessMessage(message: EbmsMessage, parts: MessageParts, sender
     return { status: 200 };
   }
   return answerWith(acknowledgment, message, sender, options);
+}
+
+/**
+ * The payloads of a body that streams, once its envelope is read: the sender's agreement found first, which says
+ * whether its parts may be digested with SHA-1. The envelope is read again, whole, when the body has ended; undefined
+ * (the parts are held, and the message judged whole once read) for one that names no payload or cannot yet be read.
+ */
+function streamedPayloads(envelope: Buffer, options: Ebms2InboundOptions): StreamedPayloads | undefined {
+  try {
+    const message = readEbmsMessage(envelope, { arriving: true, at: false });
+    if (message.signal || message.manifest.length === 0) return undefined;
+    const sender = senderOf(options.registry, message);
+    const weak = inboundChannel(sender.endpoint, message).signature?.weak === true;
+    return ebms2StreamedPayloads(message, options.payloads, options.maxStreamedBytes, weak);
+  } catch {
+    return undefined;
+  }
 }
 
 /** An Acknowledgment goes back on the connection when SyncReply asks for it, else on the partner's own (after the answer). */

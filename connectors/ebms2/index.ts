@@ -38,7 +38,7 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
   settings: ebms2Settings,
   endpoint: ebms2Endpoint,
   serves: ebms2Serves,
-  async start({ config, identity, registry, trust, signatures, intake, evidence, messages, router, budget, bucket }, settings) {
+  async start({ config, identity, registry, trust, signatures, intake, evidence, messages, payloads, router, budget, bucket }, settings) {
     const maxMessageBytes = Math.min(settings.maxMessageBytes ?? config.limits.maxBodyBytes, config.limits.maxBodyBytes);
     // Duplicate elimination (ebMS 2.0, 6.4.2 and 6.6): each agreement's PersistDuration is judged on the entry's keepUntil.
     const received = new AnsweredMessages<ReceivedEntry>(await bucket(receivedBucket, settings.persistSeconds));
@@ -48,6 +48,7 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
     });
     mountEbms2Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,
+      payloads, maxStreamedBytes: config.limits.maxStreamedBodyBytes,
       sendSignal: (partner, xml, refTo) => outbound.sendSignal(partner, xml, refTo),
     });
     return { outbound, stop: () => { replies.stop(); outbound.close(); }, probe: (_partner, endpoint) => probeHttps((endpoint as Ebms2Endpoint).url, identity.tls, (endpoint as Ebms2Endpoint).tls) };

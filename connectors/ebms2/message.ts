@@ -87,6 +87,9 @@ export interface EbmsMessage {
 export interface ReadOptions {
   /** The Content-IDs (without <>) of the message's MIME parts other than the envelope; a Manifest reference must name one. */
   attachments?: readonly { contentId: string }[];
+  /** The MIME parts are still arriving (a body streamed as it is read): Manifest references are not checked against
+   *  `attachments`, which a read of the whole message does. */
+  arriving?: boolean;
   /** Judges TimeToLive against this instant (default now); false reads an archived message without judging it. */
   at?: Date | false;
 }
@@ -315,12 +318,13 @@ function readErrorList(reading: Reading, element: XmlElement): EbmsMessage['erro
   return { highestSeverity: highest === 'Warning' ? 'Warning' : 'Error', errors };
 }
 
-function readManifest(reading: Reading, element: XmlElement, attachments: readonly { contentId: string }[]): ManifestReference[] {
+/** `attachments` undefined: the parts are still arriving, so a reference is not checked against them. */
+function readManifest(reading: Reading, element: XmlElement, attachments: readonly { contentId: string }[] | undefined): ManifestReference[] {
   reading.version(element);
   const references = elementChildren(element).filter((child) => child.namespace === ebmsNamespace && child.localName === 'Reference');
   if (references.length === 0) reading.fail('OtherXml', 'Manifest holds no Reference', element);
   const out: ManifestReference[] = [];
-  const parts = new Set(attachments.map((part) => part.contentId));
+  const parts = attachments && new Set(attachments.map((part) => part.contentId));
   for (const reference of references) {
     const href = reference.attributes.find((a) => a.namespace === xlinkNamespace && a.localName === 'href')?.value;
     if (href === undefined) { reading.fail('OtherXml', 'Reference has no xlink:href', reference); continue; }
@@ -334,7 +338,7 @@ function readManifest(reading: Reading, element: XmlElement, attachments: readon
       reading.fail('MimeProblem', `Reference ${JSON.stringify(href.slice(0, 120))} is not a valid cid: URL`, reference);
       continue;
     }
-    if (!parts.has(contentId)) {
+    if (parts && !parts.has(contentId)) {
       reading.fail('MimeProblem', `no MIME part has Content-ID <${contentId.slice(0, 120)}>`, href.slice(0, 200));
       continue;
     }
@@ -421,7 +425,7 @@ export function readEbmsMessage(xml: Buffer | string, options: ReadOptions = {})
     return found[0];
   };
   const manifestElement = bodyBlock('Manifest');
-  const manifest = manifestElement ? readManifest(reading, manifestElement, options.attachments ?? []) : [];
+  const manifest = manifestElement ? readManifest(reading, manifestElement, options.arriving ? undefined : options.attachments ?? []) : [];
   const requestElement = bodyBlock('StatusRequest');
   let statusRequest: EbmsMessage['statusRequest'];
   if (requestElement) {

@@ -5,6 +5,7 @@ import { hash } from 'node:crypto';
 import { verifyCms, type CmsVerdict, type VerifyCmsOptions } from './cms.ts';
 import { signSoap, type SignSoapOptions } from './wssecurity.ts';
 import { signXml, verifyXml, type SignXmlOptions, type VerifyXmlOptions, type XmlAttachment, type XmlVerdict } from './xmldsig.ts';
+import type { AttachmentDigests } from './xmldsig-algorithms.ts';
 
 export type DigestAlgorithm = 'sha256' | 'sha384' | 'sha512';
 
@@ -35,7 +36,7 @@ function withBuffers<T extends { attachments?: readonly XmlAttachment[] }>(optio
     ...options,
     attachments: options.attachments.map((part) => ({
       ...part, body: asBuffer(part.body),
-      ...(part.digests ? { digests: { content: asBuffer(part.digests.content), ...(part.digests.complete ? { complete: asBuffer(part.digests.complete) } : {}) } } : {}),
+      ...(part.digests ? { digests: Object.fromEntries(Object.entries(part.digests).map(([name, digest]) => [name, asBuffer(digest as Uint8Array)])) as unknown as AttachmentDigests } : {}),
     })),
   } : options;
 }

@@ -499,6 +499,8 @@ export interface AttachmentDigests {
   complete?: Buffer;
   /** A text or XML part's octets, where they differ from its canonical content. */
   octets?: Buffer;
+  /** SHA-1 of the octets: taken where an ebMS 2.0 agreement lets the sender digest its parts with SHA-1. */
+  sha1Octets?: Buffer;
 }
 
 const crlf = Buffer.from('\r\n');
@@ -546,7 +548,22 @@ export async function storedAttachmentDigests(headers: Record<string, string>, s
  * Digests a part's octets as they pass, for a reference to it judged with no body at hand (AttachmentDigests); an XML
  * part's canonical form is made as it passes, so update() and digests() throw XmlRefusal for XML that does not parse.
  */
-export function attachmentDigester(headers: Record<string, string>): { update(chunk: Uint8Array): void; digests(): AttachmentDigests } {
+export function attachmentDigester(headers: Record<string, string>, options: { sha1?: boolean } = {}): AttachmentDigester {
+  const digester = sha256Digester(headers);
+  if (!options.sha1) return digester;
+  const sha1 = createHash('sha1');
+  return {
+    update(chunk) {
+      sha1.update(chunk);
+      digester.update(chunk);
+    },
+    digests: () => ({ ...digester.digests(), sha1Octets: sha1.digest() }),
+  };
+}
+
+interface AttachmentDigester { update(chunk: Uint8Array): void; digests(): AttachmentDigests }
+
+function sha256Digester(headers: Record<string, string>): AttachmentDigester {
   const octets = createHash('sha256');
   const complete = createHash('sha256').update(canonicalHeaders({ headers, body: Buffer.alloc(0) }), 'utf8');
   if (xmlType.test(typeOf(headers))) {
@@ -587,9 +604,10 @@ export function attachmentDigester(headers: Record<string, string>): { update(ch
 
 /**
  * The digest a cid: reference names for a part digested as it streamed; undefined when the reference's digest is not
- * SHA-256, the one taken.
+ * one taken (SHA-256, and SHA-1 of the octets where asked).
  */
 export function streamedAttachmentDigest(digests: AttachmentDigests, transform: string | undefined, digestUri: string): Buffer | undefined {
+  if (digestUri === weakDigestUris.sha1 && transform === undefined) return digests.sha1Octets;
   if (digestUri !== 'http://www.w3.org/2001/04/xmlenc#sha256') return undefined;
   if (transform === undefined) return digests.octets ?? digests.content;
   return transform === transforms.attachmentComplete ? digests.complete : digests.content;

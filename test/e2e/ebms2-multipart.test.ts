@@ -3,9 +3,9 @@
 // part's SHA-256 what was sent; an agency's package sent over REST leaves as a message with one Reference and one signed
 // MIME part per package part, which hub B takes and xmlsec1 judges with one --url-map per attachment (VERIFY.md's
 // command); a second attachment changed after signing is refused with SecurityFailure.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,7 +32,8 @@ let caPem: string;
 
 test.before(async () => {
   const hubs = await twoHubsUnderOneRoot('ebms2-multipart', {
-    settings: (dir, party) => writeEbms2Settings(dir, [{ id: party, type: hubType }]),
+    // Bodies over 256 KiB stream their parts into the Object Store; the small messages here are held as ever.
+    settings: (dir, party) => writeEbms2Settings(dir, [{ id: party, type: hubType }], { limits: { inlinePayloadBytes: 256 * 1024 } }),
     endpoints: (port, party) => ({ ebms2: hubAgreement(port, party) }),
     onCustomsMessage: () => undefined,
   });
@@ -48,13 +49,17 @@ test.after(async () => {
 });
 
 /** A notice and the laboratory report behind it: the business document and its attachment. */
-const attachments: PackagedPart[] = [
+const twoAttachments: PackagedPart[] = [
   { contentId: 'notice@tfda.example', contentType: 'application/xml', properties: [], body: Buffer.from('<Notice xmlns="urn:example:health"><Product>frozen shrimp</Product><Finding>residue over limit</Finding></Notice>') },
   { contentId: 'lab-report@tfda.example', contentType: 'application/pdf', properties: [], role: 'urn:example:role:lab-report', body: Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\nresidue 0.42 mg/kg\n%%EOF\n', 'latin1') },
 ];
 
-/** The two attachments as TFDA's MSH sends them to hub A: one Manifest Reference each, signed over both. */
-async function gatewayMessage(messageId: string, options: { tamperSecond?: boolean } = {}): Promise<{ body: Buffer; contentType: string }> {
+/**
+ * The attachments (by default the two above) as TFDA's MSH sends them to hub A: one Manifest Reference each, signed over
+ * all, their MIME parts in `wireOrder` (indexes into the Manifest's order) when given.
+ */
+async function gatewayMessage(messageId: string, options: { tamperSecond?: boolean; parts?: PackagedPart[]; wireOrder?: number[] } = {}): Promise<{ body: Buffer; contentType: string }> {
+  const attachments = options.parts ?? twoAttachments;
   const header = messageHeaderXml({
     from: { partyIds: [{ id: 'tfda-gw', type: 'urn:example:party' }] },
     to: { partyIds: [{ id: 'hub-a', type: hubType }, { id: 'CUSTOMS', type: swxPartyIdType }] },
@@ -65,11 +70,19 @@ async function gatewayMessage(messageId: string, options: { tamperSecond?: boole
   const signed = await signEbms(envelopeXml([header, ackRequestedXml(true), syncReplyXml()], [manifestXml(attachments)]),
     attachments.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body })),
     { keyPem: gateway.keyPem, certPem: gateway.certPem });
-  const sent = attachments.map((part, index) => (options.tamperSecond && index === 1 ? { ...part, body: Buffer.from(part.body.toString('latin1').replace('0.42', '0.04'), 'latin1') } : part));
-  const multipart = ebmsMultipart(signed.xml, sent);
+  const sent = attachments.map((part, index) => (options.tamperSecond && index === 1 ? { ...part, body: tamper(part.body) } : part));
+  const multipart = ebmsMultipart(signed.xml, options.wireOrder ? options.wireOrder.map((index) => sent[index]!) : sent);
   const chunks: Buffer[] = [];
   for await (const chunk of multipart.body) chunks.push(chunk as Buffer);
   return { body: Buffer.concat(chunks), contentType: multipart.contentType };
+}
+
+/** The second attachment changed after signing: the lab report's finding, or a large part's middle byte. */
+function tamper(body: Buffer): Buffer {
+  const changed = Buffer.from(body.toString('latin1').replace('0.42', '0.04'), 'latin1');
+  if (!changed.equals(body)) return changed;
+  changed[changed.length >> 1]! ^= 1;
+  return changed;
 }
 
 /** Posts to hub A's ebMS 2.0 path and reads the signal that answers. */
@@ -111,7 +124,7 @@ test('ebMS 2.0 in with two attachments: the Acknowledgment copies every referenc
   assert.equal(answer.signal.acknowledgment?.references.map((reference) => reference.uri), ['', 'cid:notice@tfda.example', 'cid:lab-report@tfda.example']);
   await waitFor('the package in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 90_000);
   const entry = JSON.parse(readFileSync(join(customs.inboxDir, `${messageId}.json`), 'utf8'));
-  assertPackageOf(entry.contentType, readFileSync(join(customs.inboxDir, `${messageId}.bin`)), attachments);
+  assertPackageOf(entry.contentType, readFileSync(join(customs.inboxDir, `${messageId}.bin`)), twoAttachments);
 
   const bundle = await exportCheckedBundle(hubA, messageId, ['received', 'delivered']);
   assert.ok(bundle.checks.some((check) => check.check === 'received XML signature' && check.ok && /2 part/.test(check.detail)), JSON.stringify(bundle.checks));
@@ -128,8 +141,39 @@ test('a second attachment changed after signing is refused with SecurityFailure;
   assert.is((await post(good.body, good.contentType)).signal.signal, 'Acknowledgment', 'a good message after it is acknowledged');
 });
 
+const kib = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+
+test('three large attachments (XML, binary, text), the binary on the wire before its turn, stream into one package: the Acknowledgment comes, CUSTOMS gets each part as sent, hub A grows by far less than the parts; a large part changed after signing is refused and nothing of it kept', async () => {
+  const rows = Array.from({ length: 60_000 }, (_, i) => `<item seq="${i}">${randomBytes(24).toString('hex')}</item>\n`).join('');
+  const large: PackagedPart[] = [
+    { contentId: 'goods@tfda.example', contentType: 'application/xml', properties: [], body: Buffer.from(`<goods xmlns="urn:example:goods">\n${rows}</goods>\n`) },
+    // Large enough that holding the parts would show past the garbage V8 lets build up between collections.
+    { contentId: 'scan@tfda.example', contentType: 'application/octet-stream', properties: [], role: 'urn:example:role:scan', body: randomBytes(120 * 1024 * 1024) },
+    { contentId: 'log@tfda.example', contentType: 'text/plain', properties: [], body: Buffer.from(Array.from({ length: 60_000 }, (_, i) => `${i};${randomBytes(24).toString('hex')}\r\n`).join('')) },
+  ];
+  const total = large.reduce((sum, part) => sum + part.body.length, 0);
+  const messageId = 'three-large@tfda.example';
+  const message = await gatewayMessage(messageId, { parts: large, wireOrder: [1, 0, 2] });
+  const pid = hubA.proc.pid!;
+  const before = kib(pid, 'VmRSS');
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const answer = await post(message.body, message.contentType);
+  const grown = kib(pid, 'VmHWM') - before;
+  console.log(`three parts, ${Math.round(total / 1024 / 1024)} MiB over ebMS 2.0 in: hub A's peak RSS grew ${Math.round(grown / 1024 / 1024)} MiB`);
+  assert.is(answer.signal.signal, 'Acknowledgment', JSON.stringify(answer.signal.errorList?.errors));
+  assert.ok(grown < total, `hub A grew by ${Math.round(grown / 1024 / 1024)} MiB taking ${Math.round(total / 1024 / 1024)} MiB in three parts`);
+  await waitFor('the package in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, `${messageId}.json`)), 120_000);
+  const entry = JSON.parse(readFileSync(join(customs.inboxDir, `${messageId}.json`), 'utf8'));
+  assertPackageOf(entry.contentType, readFileSync(join(customs.inboxDir, `${messageId}.bin`)), large);
+
+  const tampered = await gatewayMessage('three-large-tampered@tfda.example', { parts: large, tamperSecond: true });
+  const refused = await post(tampered.body, tampered.contentType);
+  assert.equal(refused.signal.errorList?.errors.map((error) => error.errorCode), ['SecurityFailure'], refused.text.slice(0, 600));
+  assert.not.ok(existsSync(join(customs.inboxDir, 'three-large-tampered@tfda.example.bin')));
+});
+
 test('REST in with a package: ebMS 2.0 out with one Reference per part, hub B takes it (xmlsec1 --url-map per attachment judges the signature), BOFT gets the package', async () => {
-  const packaged = await writePackage(attachments.map((part) => ({ ...part, contentId: part.contentId.replace('tfda', 'customs') })));
+  const packaged = await writePackage(twoAttachments.map((part) => ({ ...part, contentId: part.contentId.replace('tfda', 'customs') })));
   const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: packaged.contentType, body: packaged.body });
   assert.is(sent.status, 202, sent.text);
   const id = String(sent.body.id);

@@ -385,6 +385,12 @@ test('an attachment too large to hold, signed and judged by the SHA-256 taken as
   }
   const sha512 = await signXml(document, { ...keys, attachments: [held], digestAlgorithm: 'sha512' });
   refused(await verifyXml(sha512, { pinnedCertsPem: fixture.rsa.certPem, attachments: [streamedOf(body)] }), 'SWX_SIG_ALG_UNSUPPORTED');
+  // SHA-1 over the octets (an old ebMS 2.0 agreement's) is taken only when asked for, and judged under the archive policy.
+  const sha1 = await signXml(document, { ...keys, attachments: [held], attachmentTransform: 'none', digestAlgorithm: 'sha1', allowWeak: true });
+  const withSha1 = attachmentDigester(headers, { sha1: true });
+  withSha1.update(body);
+  accepted(await verifyXml(sha1, { pinnedCertsPem: fixture.rsa.certPem, policy: 'archive', attachments: [{ contentId: 'big@swx', headers, body: Buffer.alloc(0), digests: withSha1.digests() }] }));
+  refused(await verifyXml(sha1, { pinnedCertsPem: fixture.rsa.certPem, policy: 'archive', attachments: [streamedOf(body)] }), 'SWX_SIG_ALG_UNSUPPORTED');
 });
 
 test('an XML part digested as it streams, canonicalized (exclusive c14n) on the way, matches what the held part is signed over, for each transform; XML that does not parse is refused', async () => {

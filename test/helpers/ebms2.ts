@@ -8,8 +8,8 @@ import { addService, type HubProcess } from './hub.ts';
 export const hubType = 'urn:swx:hub';
 const rsaSha256 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256';
 
-export function writeEbms2Settings(dir: string, partyIds: { id: string; type: string }[]): void {
-  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ connectors: { ebms2: { partyIds } } }));
+export function writeEbms2Settings(dir: string, partyIds: { id: string; type: string }[], settings: Record<string, unknown> = {}): void {
+  writeFileSync(join(dir, 'swx.json'), JSON.stringify({ ...settings, connectors: { ebms2: { partyIds } } }));
 }
 
 export const channel = (url: string, extra: Record<string, unknown> = {}) => ({
