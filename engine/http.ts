@@ -156,6 +156,20 @@ export async function readBody(req: IncomingMessage, limit: number, claim?: Body
 export const undeclaredLength = (req: IncomingMessage): boolean => req.headers['content-length'] === undefined;
 
 /**
+ * A SOAP-with-attachments body whose payload parts may stream: declared over `inlineLimit`, or of undeclared length
+ * (chunked) and running past it, it may be as large as `maxStreamedBytes` while what is held of it (the envelope, other
+ * parts) claims the budget up to `maxHeldBytes`; otherwise it is read within `maxHeldBytes`. `streams` says which.
+ */
+export async function streamableBody(req: IncomingMessage, claim: BodyClaim, limits: { inlineLimit: number; maxStreamedBytes: number; maxHeldBytes: number }): Promise<{ body: Readable; streams: boolean }> {
+  const undeclared = undeclaredLength(req);
+  const streams = undeclared || Number(req.headers['content-length']) > limits.inlineLimit;
+  const body = boundedBody(req, streams ? limits.maxStreamedBytes : limits.maxHeldBytes, claim, streams ? limits.maxHeldBytes : Infinity);
+  if (!undeclared) return { body, streams };
+  const peeked = await peekBody(body, limits.inlineLimit);
+  return { body: peeked.body, streams: peeked.whole === undefined };
+}
+
+/**
  * A body of undeclared length read up to `bytes`: `whole` when it ended within them (handled as a small body is);
  * otherwise what was read is put back in front of the rest, which streams on as it arrives.
  */

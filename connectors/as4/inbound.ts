@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { BodyBudget } from '../../engine/budget.ts';
 import type { EvidenceLog } from '../../engine/evidence.ts';
 import { SwxError, errorCodes, type ErrorCode } from '../../engine/errors.ts';
-import { boundedBody, header, peekBody, undeclaredLength, type Router } from '../../engine/http.ts';
+import { header, streamableBody, type Router } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
@@ -102,17 +102,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
-      // Declared over the inline limit, or of undeclared length (chunked) and past it: the payload part may stream to
-      // the Object Store, so the body may be as large as a streamed one, while what is held (the envelope, other
-      // parts) stays within the message limit and claims it.
-      const undeclared = undeclaredLength(req);
-      let streams = undeclared || Number(req.headers['content-length']) > options.payloads.inlineLimit;
-      let source = boundedBody(req, streams ? options.maxStreamedBytes : options.maxMessageBytes, claim, streams ? options.maxMessageBytes : Infinity);
-      if (undeclared) {
-        const peeked = await peekBody(source, options.payloads.inlineLimit);
-        streams = peeked.whole === undefined;
-        source = peeked.body;
-      }
+      const { body: source, streams } = await streamableBody(req, claim, { inlineLimit: options.payloads.inlineLimit, maxStreamedBytes: options.maxStreamedBytes, maxHeldBytes: options.maxMessageBytes });
       const take = async (envelope: Buffer, part: StreamedPart) => {
         if (streaming === undefined) streaming = await streamedPayloads(envelope, options) ?? null;
         return streaming?.take(part);
