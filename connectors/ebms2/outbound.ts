@@ -2,22 +2,24 @@
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
 // them on, MessageId the envelope's id or, for a topic's or channel's message, its receiver's copy's (a retry keeps
 // it), AckRequested and SyncReply as the channel asks, the payload as the one Manifest attachment (a payload package
-// as one per part, engine/mime/package.ts) — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the
+// as one per part, engine/mime/package.ts; one over the inline limit streamed from the Object Store) — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the
 // agreement names it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the
 // trust store and its references against what was signed, is the delivery's receipt; a MessageError of severity
 // Error is the partner's refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again
 // (same MessageId and signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then
 // DeliveryFailure.
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
 import { PartnerAgents } from '../../engine/server-trust.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
-import { entityOf, messageParts, payloadParts } from '../../engine/mime/index.ts';
+import { entityOf, isPackage, messageParts, multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
-import type { CertificateCheck, PayloadVerifiers, XmlSigners } from '../../engine/trust/index.ts';
+import { storedAttachmentDigests, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
 import { originalMessageIdDescription, readEbmsMessage, readEbmsParts, type EbmsMessage } from './message.ts';
@@ -30,8 +32,10 @@ export interface Ebms2OutboundOptions {
   settings: Ebms2Settings;
   timeoutMs: number;
   maxSockets: number;
-  /** The largest payload sent: the signature needs the part whole. */
+  /** The largest payload held to be sent (a payload package, which is split into its parts). */
   maxPayloadBytes: number;
+  /** A payload larger than this streams from the Object Store (but a payload package). */
+  streamAboveBytes: number;
   /** Sends the signals that go on a connection of their own. */
   replies: SeparateReplies;
 }
@@ -66,17 +70,30 @@ export class Ebms2Outbound implements Outbound {
     const { channel } = binding;
     const url = channel.url ?? endpoint.url;
     if (!url || !/^https?:/.test(url)) throw permanent('SWX_UNKNOWN_RECEIVER', `agreement ${endpoint.cpaId} gives no HTTP URL for channel ${binding.channelId}`);
-    if (payload.size > this.options.maxPayloadBytes) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes; ebMS 2.0 delivery signs the part whole and sends at most ${this.options.maxPayloadBytes} (connectors.ebms2.maxMessageBytes)`);
+    // A payload over the limit streams from the Object Store, signed by the digests of its stored bytes; a payload
+    // package is held, to be split into its parts.
+    const streams = !payload.held && payload.size > this.options.streamAboveBytes && !isPackage(envelope.contentType);
+    if (payload.size > this.options.maxPayloadBytes && !streams) {
+      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; ebMS 2.0 delivery splits payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.ebms2.maxMessageBytes)`);
     }
-
-    const content = payload.held ?? await whole(payload.open());
-    let parts;
-    try {
-      parts = payloadParts(envelope.contentType, content, `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`);
-    } catch (error) {
-      // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
-      throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`);
+    const algorithm = signatureFor(channel);
+    const contentId = `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`;
+    let parts: { contentId: string; contentType: string; role?: string; body: Buffer | (() => Readable); size?: number }[];
+    let signedParts: XmlAttachment[];
+    if (streams) {
+      const headers = { 'content-type': envelope.contentType };
+      const digests = await storedAttachmentDigests(headers, { sha256: payload.sha256, open: () => payload.open() }, { sha1: algorithm === 'rsa-sha1' });
+      parts = [{ contentId, contentType: envelope.contentType, body: () => payload.open(), size: payload.size }];
+      signedParts = [{ contentId, headers, body: Buffer.alloc(0), digests }];
+    } else {
+      const content = payload.held ?? await whole(payload.open());
+      try {
+        parts = payloadParts(envelope.contentType, content, contentId);
+      } catch (error) {
+        // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
+        throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`);
+      }
+      signedParts = parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body as Buffer }));
     }
     const messageId = deliveryMessageId(envelope);
     const ackRequested = wants(channel.ackRequested);
@@ -102,18 +119,20 @@ export class Ebms2Outbound implements Outbound {
       ...(ackRequested ? [ackRequestedXml(wants(channel.ackSignatureRequested))] : []),
       ...(syncReply ? [syncReplyXml()] : []),
     ];
-    const algorithm = signatureFor(channel);
-    const signed = await signEbms(envelopeXml(blocks, [manifestXml(parts)]),
-      parts.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: part.body })),
+    const signed = await signEbms(envelopeXml(blocks, [manifestXml(parts)]), signedParts,
       { keyPem: this.hub.signing.keyPem, certPem: this.hub.signing.certPem, signatureAlgorithm: algorithm, sign: this.signatures.signXml });
     const message = readEbmsMessage(signed.xml, { attachments: parts, at: false });
-    const multipart = ebmsMultipart(signed.xml, parts);
-    const body = await whole(multipart.body);
+    // Each send writes the same framing, the payload read again from the store when it streams.
+    const framing = { envelopeId: `soap-${randomUUID()}@swx.invalid`, boundary: multipartBoundary() };
+    const multipart = ebmsMultipart(signed.xml, parts, framing);
+    const length = multipart.length!;
+    const body = streams ? () => ebmsMultipart(signed.xml, parts, framing).body : await whole(multipart.body);
+    if (streams) multipart.body.destroy();
 
-    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, body.length);
+    const deadlineMs = deliveryDeadlineMs(this.options.timeoutMs, length);
     const acknowledged = ackRequested && syncReply;
     const receipt = await postHttps(new URL(url), {
-      headers: { 'content-type': multipart.contentType, 'content-length': String(body.length), soapaction: '"ebXML"' },
+      headers: { 'content-type': multipart.contentType, 'content-length': String(length), soapaction: '"ebXML"' },
       agent: this.agents.for(partner.id, endpoint.tls), signal: AbortSignal.timeout(deadlineMs),
     }, body, maxAnswerBytes).catch((error: Error) => {
       if (error instanceof SwxError) throw new DeliveryError(false, 'SWX_RECEIPT_INVALID', `${partner.id}: ${error.message}`);

@@ -4,7 +4,7 @@
 // multipart/related with their payloads (2.1). Values are escaped as canonical XML writes them.
 import { randomUUID } from 'node:crypto';
 import { SwxError } from '../../engine/errors.ts';
-import { cidUrl, writeMultipart, type MultipartBody } from '../../engine/mime/index.ts';
+import { cidUrl, writeMultipart, type MultipartBody, type OutgoingPart } from '../../engine/mime/index.ts';
 import { signXml, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { namespaces } from '../../engine/trust/xmldsig-algorithms.ts';
 import { escapeXml } from '../../engine/xml/text.ts';
@@ -216,9 +216,10 @@ export async function signEbms(envelope: string, attachments: readonly XmlAttach
 
 /** The ds:Reference elements an ebMS 2.0 signature of this hub carries, in order (for tests and Acknowledgment checks). */
 /** The message on the wire (2.1.2): multipart/related, the envelope first as text/xml, then each payload. */
-export function ebmsMultipart(envelope: string, attachments: readonly { contentId: string; contentType: string; body: Buffer }[], envelopeId = `soap-${randomUUID()}@${messageIdDomain}`): MultipartBody {
+export function ebmsMultipart(envelope: string, attachments: readonly Pick<OutgoingPart, 'contentId' | 'contentType' | 'body' | 'size'>[], framing: { envelopeId?: string; boundary?: string } = {}): MultipartBody {
   return writeMultipart(
-    { contentId: envelopeId, contentType: 'text/xml; charset=utf-8', body: Buffer.from(envelope, 'utf8') },
-    attachments.map((part) => ({ contentId: part.contentId, contentType: part.contentType, body: part.body })),
+    { contentId: framing.envelopeId ?? `soap-${randomUUID()}@${messageIdDomain}`, contentType: 'text/xml; charset=utf-8', body: Buffer.from(envelope, 'utf8') },
+    attachments.map((part) => ({ contentId: part.contentId, contentType: part.contentType, body: part.body, ...(part.size === undefined ? {} : { size: part.size }) })),
+    framing.boundary,
   );
 }

@@ -535,11 +535,11 @@ const isText = (headers: Record<string, string>) => /^text\//i.test(typeOf(heade
 
 /**
  * The digests of a stored part the hub signs: the SHA-256 it is stored with, when its canonical content is its octets;
- * a text or XML part's read through once for its canonical form, never held.
+ * a text or XML part's, or one to be signed with SHA-1 too, read through once, never held.
  */
-export async function storedAttachmentDigests(headers: Record<string, string>, stored: { sha256: string; open(): AsyncIterable<Uint8Array> }): Promise<AttachmentDigests> {
-  if (!isText(headers) && !xmlType.test(typeOf(headers))) return { content: Buffer.from(stored.sha256, 'hex') };
-  const digester = attachmentDigester(headers);
+export async function storedAttachmentDigests(headers: Record<string, string>, stored: { sha256: string; open(): AsyncIterable<Uint8Array> }, options: { sha1?: boolean } = {}): Promise<AttachmentDigests> {
+  if (!isText(headers) && !xmlType.test(typeOf(headers)) && !options.sha1) return { content: Buffer.from(stored.sha256, 'hex') };
+  const digester = attachmentDigester(headers, options);
   for await (const chunk of stored.open()) digester.update(chunk);
   return digester.digests();
 }

@@ -13,7 +13,7 @@ const cpaFolder = fileURLToPath(new URL('../../../shared/conformance/cpa/', impo
 const envelope = '<SOAP:Envelope xmlns:SOAP="http://schemas.xmlsoap.org/soap/envelope/"><SOAP:Header/><SOAP:Body/></SOAP:Envelope>';
 
 async function bytesOf(parts: { contentId: string; contentType: string; body: Buffer }[]) {
-  const multipart = ebmsMultipart(envelope, parts, 'soap-1@test');
+  const multipart = ebmsMultipart(envelope, parts, { envelopeId: 'soap-1@test' });
   const chunks: Buffer[] = [];
   for await (const chunk of multipart.body) chunks.push(chunk as Buffer);
   return { body: Buffer.concat(chunks), contentType: multipart.contentType };

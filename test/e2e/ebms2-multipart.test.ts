@@ -172,6 +172,21 @@ test('three large attachments (XML, binary, text), the binary on the wire before
   assert.not.ok(existsSync(join(customs.inboxDir, 'three-large-tampered@tfda.example.bin')));
 });
 
+test('120 MiB REST in at hub A goes ebMS 2.0 to hub B streamed from hub A\'s Object Store (signed by its stored SHA-256) and into hub B\'s, and reaches BOFT with its SHA-256; neither hub grows by the payload', async () => {
+  const payload = randomBytes(120 * 1024 * 1024);
+  const pids = [hubA.proc.pid!, hubB.proc.pid!];
+  const before = pids.map((pid) => kib(pid, 'VmRSS'));
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: 'application/zip', body: payload });
+  assert.is(sent.status, 202, sent.text);
+  const id = String(sent.body.id);
+  await waitFor('the payload in BOFT\'s inbox behind hub B', () => existsSync(join(boft.inboxDir, `${id}.json`)), 180_000);
+  const grown = pids.map((pid, index) => kib(pid, 'VmHWM') - before[index]!);
+  console.log(`120 MiB REST in, ebMS 2.0 across, REST out: peak RSS grew ${Math.round(grown[0]! / 1024 / 1024)} MiB (hub A), ${Math.round(grown[1]! / 1024 / 1024)} MiB (hub B)`);
+  assert.is(sha256(readFileSync(join(boft.inboxDir, `${id}.bin`))), sha256(payload), 'the bytes CUSTOMS sent');
+  assert.ok(grown.every((bytes) => bytes < payload.length), `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB, hub B by ${Math.round(grown[1]! / 1024 / 1024)} MiB`);
+});
+
 test('REST in with a package: ebMS 2.0 out with one Reference per part, hub B takes it (xmlsec1 --url-map per attachment judges the signature), BOFT gets the package', async () => {
   const packaged = await writePackage(twoAttachments.map((part) => ({ ...part, contentId: part.contentId.replace('tfda', 'customs') })));
   const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: packaged.contentType, body: packaged.body });
