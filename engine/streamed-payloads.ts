@@ -4,11 +4,12 @@
 // written as one payload package (mime/package.ts) in the order the message names them, as they arrive: a part that
 // comes before its turn is spooled to the Object Store and copied in when its turn comes. Nothing of a part is held
 // whole; the signature is judged over those digests once the body has ended, and a message that fails (truncated,
-// not decrypting, not inflating, not parsing, refused) leaves nothing stored.
+// not decrypting, not inflating, not parsing, refused) leaves nothing stored. Going out, a stored package is read
+// through for its parts' digests, then sent part by part from the store (storedPackage).
 import { Readable, Transform } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { SwxError } from './errors.ts';
-import { packageStream, type PackageStream, type PartToPackage, type StreamedPart } from './mime/index.ts';
+import { defaultMimeLimits, packagedFields, packageStream, readMultipart, type PackageStream, type PartToPackage, type StreamedPart } from './mime/index.ts';
 import type { Payloads, StoredPayload } from './payloads.ts';
 import { attachmentDigester, type AttachmentDigests, type XmlAttachment } from './trust/index.ts';
 
@@ -195,4 +196,55 @@ export class StreamedPayloads {
   private async discardSpooled(): Promise<void> {
     for (const spool of this.spooled.splice(0)) await this.options.payloads.discard(spool).catch(() => undefined);
   }
+}
+
+/** A part of a stored payload package, as a read through the package found it. */
+export interface StoredPackagePart extends Omit<PartToPackage, 'body'> {
+  size: number;
+  /** For the hub's signature over it. */
+  digests: AttachmentDigests;
+}
+
+/** A payload package in the Object Store, to be sent as its parts without holding any of them. */
+export interface StoredPackage {
+  parts: StoredPackagePart[];
+  /** Each part's body in order, read afresh from the store for one send: each is to be read to its end before the next. */
+  bodies(): (() => AsyncIterable<Uint8Array>)[];
+}
+
+/**
+ * Reads a stored payload package through once for what its parts are, their sizes and digests (SHA-1 too when asked).
+ * SWX_BAD_REQUEST for a body that is no package, or whose start part is not its first (as a package this hub writes
+ * always begins): such a package is split only when it can be held.
+ */
+export async function storedPackage(contentType: string, open: () => Readable, options: { sha1?: boolean } = {}): Promise<StoredPackage> {
+  const limits = { ...defaultMimeLimits, maxBytes: Number.MAX_SAFE_INTEGER };
+  const parts: StoredPackagePart[] = [];
+  const seen = new Set<string>();
+  for await (const part of readMultipart(open(), contentType, limits)) {
+    if (part.root !== (parts.length === 0)) throw new SwxError('SWX_BAD_REQUEST', 'the package\'s start part is not its first part');
+    const fields = packagedFields(part.headers, part.contentId, parts.length, parts.length);
+    if (seen.has(fields.contentId)) throw new SwxError('SWX_BAD_REQUEST', `two parts of the package have Content-ID <${fields.contentId.slice(0, 80)}>`);
+    seen.add(fields.contentId);
+    const digester = attachmentDigester({ 'content-type': fields.contentType }, options);
+    let size = 0;
+    for await (const chunk of part.body) {
+      size += chunk.length;
+      digester.update(chunk);
+    }
+    parts.push({ ...fields, size, digests: digester.digests() });
+  }
+  if (parts.length === 0) throw new SwxError('SWX_BAD_REQUEST', 'a payload package holds at least one part');
+  return {
+    parts,
+    bodies() {
+      let reader: AsyncIterator<StreamedPart> | undefined;
+      return parts.map((expected) => async function* () {
+        reader ??= readMultipart(open(), contentType, limits)[Symbol.asyncIterator]();
+        const next = await reader.next();
+        if (next.done || (next.value.contentId ?? expected.contentId) !== expected.contentId) throw new SwxError('SWX_INTERNAL', `the stored package no longer holds part <${expected.contentId.slice(0, 80)}> where it did`);
+        yield* next.value.body;
+      });
+    },
+  };
 }

@@ -5,11 +5,12 @@
 // when the P-Mode says, its payload encrypted to the partner's encryption certificate (compress, sign, encrypt: AS4).
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
+import { isPackage, multipartBoundary, payloadParts } from '../../engine/mime/index.ts';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { whole } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
+import { storedPackage } from '../../engine/streamed-payloads.ts';
 import { certificate, encryptSoapAttachments, storedAttachmentDigests, type XmlSigners } from '../../engine/trust/index.ts';
 import { compress, gzipType, mayCompress } from './compression.ts';
 import { readAs4Message, signedReferences } from './message.ts';
@@ -107,7 +108,8 @@ const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-
 
 /**
  * composeUserMessage for a payload too large to hold: signed with the SHA-256 its store keeps (the Attachment-Content
- * transform over binary content digests its octets; text is read through once for its CR LF form), never gzipped (compressing first would need its bytes to sign),
+ * transform over binary content digests its octets; text and XML are read through once for their canonical form; a
+ * payload package once for each part's), never gzipped (compressing first would need its bytes to sign),
  * encrypted as it streams. Each open() sends the same signed envelope, MessageId and references, with the same framing
  * (boundary, root Content-ID), so its Content-Type and length stay; where the P-Mode encrypts, the content key and IV are
  * fresh each time (the EncryptedKey is as long), so the ciphertext differs while what the signature and a receipt name
@@ -115,17 +117,23 @@ const contentIdOf = (envelope: Envelope) => `payload-${envelope.id.replace(/[^A-
  */
 export async function composeStreamedUserMessage(envelope: Envelope, content: StreamedContent, pmode: As4Endpoint, settings: As4Settings, signing: HubIdentity['signing'], partnerCertificates: readonly string[], sign: XmlSigners['signSoap'], timestampTtlSeconds = 300): Promise<StreamedMessage> {
   const { algorithm, service, recipient } = sendable(envelope, pmode, signing, partnerCertificates);
-  const part = { contentId: contentIdOf(envelope), contentType: envelope.contentType };
-  const written = writeUserMessage(envelope, pmode, settings, service, [payloadInfo(part.contentId, part.contentType, false, [])]);
-  const attachment = { ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: await storedAttachmentDigests({ 'content-type': part.contentType }, content) };
-  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments: [attachment], timestampTtlSeconds }, sign);
-  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: [part.contentId] }));
+  // A payload package goes out as its parts, read through once for their digests, then each streamed in turn.
+  const stored = isPackage(envelope.contentType) ? await storedPackage(envelope.contentType, () => content.open()) : undefined;
+  const parts = stored?.parts ?? [{
+    contentId: contentIdOf(envelope), contentType: envelope.contentType, properties: [], size: content.size,
+    digests: await storedAttachmentDigests({ 'content-type': envelope.contentType }, content),
+  }];
+  const written = writeUserMessage(envelope, pmode, settings, service, parts.map((part) => payloadInfo(part.contentId, part.contentType, false, part.properties)));
+  const attachments = parts.map((part) => ({ ...signedAttachment({ ...part, body: Buffer.alloc(0) }), digests: part.digests }));
+  const signed = await signAs4(written, { keyPem: signing.keyPem, certPem: signing.certPem, signatureAlgorithm: algorithm, attachments, timestampTtlSeconds }, sign);
+  const references = signedReferences(readAs4Message(Buffer.from(signed, 'utf8'), { attachments: parts.map((part) => part.contentId) }));
   const framing = { rootId: `soap-${randomUUID()}@swx`, boundary: multipartBoundary() };
   const framed = async () => {
-    const payload = { ...part, body: content.open(), size: content.size };
+    const bodies = stored?.bodies();
+    const payloads = parts.map((part, index) => ({ contentId: part.contentId, contentType: part.contentType, body: bodies ? bodies[index]!() : content.open(), size: part.size }));
     const sent = recipient
-      ? await encryptSoapAttachments(signed, [payload], { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
-      : { envelope: signed, parts: [payload] };
+      ? await encryptSoapAttachments(signed, payloads, { certPem: recipient }, pmode.profile, pmode.profile === 'eDelivery-AS4-1.15' ? { keyTransport: pmode.security.keyTransport } : {})
+      : { envelope: signed, parts: payloads };
     return as4Multipart(sent.envelope, sent.parts, framing);
   };
   const first = await framed();

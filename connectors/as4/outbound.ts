@@ -10,7 +10,6 @@ import { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
-import { isPackage } from '../../engine/mime/index.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
@@ -87,12 +86,8 @@ export class As4Outbound implements Outbound {
     } catch (error) {
       throw permanent((error as SwxError).code, (error as Error).message);
     }
-    // A payload in the Object Store over the limit streams from it unless it is a payload package (split into its
-    // parts, so held).
-    const streams = !payload.held && payload.size > this.options.maxPayloadBytes && !isPackage(envelope.contentType);
-    if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 delivery splits payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.as4.maxPayloadBytes)`);
-    }
+    // A payload in the Object Store over the limit streams from it, a payload package part by part.
+    const streams = !payload.held && payload.size > this.options.maxPayloadBytes;
     const key = `${partner.id}\u0000${envelope.id}`;
     // A topic's or channel's message goes to each receiver as its own copy, under its own MessageId.
     const messageId = deliveryMessageId(envelope);
@@ -105,13 +100,15 @@ export class As4Outbound implements Outbound {
     }
     if (earlier && earlier.attempts > pmode.receptionAwareness.retrySeconds.length) throw await this.spent(key, partner, messageId, earlier, pmode);
     const copy = this.copies.get(key);
+    const compose = async (): Promise<Sendable> => (streams
+      ? composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
+      : held(await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)));
     const composed: Sendable = copy && Date.now() - copy.at < resend.reuseMs ? copy.composed
-      : streams ? await composeStreamedUserMessage(envelope, { size: payload.size, sha256: payload.sha256, open: () => payload.open() }, pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds)
-        : held(await composeUserMessage(envelope, payload.held ?? await whole(payload.open()), pmode, this.options.settings, this.hub.signing, partner.certificates, this.signatures.signSoap, resend.timestampTtlSeconds).catch((error: unknown) => {
-          // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
-          if (error instanceof SwxError && !(error instanceof DeliveryError) && (error.code === 'SWX_BAD_REQUEST' || error.code === 'SWX_TOO_LARGE')) throw permanent(error.code, error.message);
-          throw error;
-        }));
+      : await compose().catch((error: unknown) => {
+        // A payload package that does not read as one (its sender's REST upload) fails the same way at every attempt.
+        if (error instanceof SwxError && !(error instanceof DeliveryError) && (error.code === 'SWX_BAD_REQUEST' || error.code === 'SWX_TOO_LARGE')) throw permanent(error.code, error.message);
+        throw error;
+      });
     if (composed !== copy?.composed) this.keep(key, composed);
 
     const url = new URL(pmode.url);

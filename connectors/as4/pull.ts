@@ -8,7 +8,6 @@ import { deliveryMessageId } from '../../engine/envelope.ts';
 import { whole } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import type { Inbox } from '../../engine/inbox.ts';
-import { isPackage } from '../../engine/mime/index.ts';
 import type { Payloads } from '../../engine/payloads.ts';
 import { admit } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
@@ -111,12 +110,8 @@ async function pull(sender: As4Partner, pullRequestId: string, options: As4PullO
   }
   const { envelope } = item;
   const payload = options.payloads.outgoing(envelope);
-  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store unless it is a payload
-  // package, split into its parts.
-  const streams = !payload.held && payload.size > options.maxPayloadBytes && !isPackage(envelope.contentType);
-  if (payload.size > options.maxPayloadBytes && !streams) {
-    throw new EbmsError('EBMS:0004', `the next message for ${sender.partner.id} (${envelope.id}) is ${envelope.size} bytes of ${envelope.contentType.slice(0, 80)}; AS4 splits payload packages whole and hands out at most ${options.maxPayloadBytes} of them`, { refToMessageInError: pullRequestId, swxCode: 'SWX_TOO_LARGE' });
-  }
+  // As a push sends it (outbound.ts): a payload over the limit streams from the Object Store, a package part by part.
+  const streams = !payload.held && payload.size > options.maxPayloadBytes;
   let composed: { contentType: string; references: ReferenceCopy[] };
   let answer: SignalAnswer;
   try {

@@ -44,7 +44,7 @@ registerConnector<Ebms2Settings, Ebms2Endpoint>({
     const received = new AnsweredMessages<ReceivedEntry>(await bucket(receivedBucket, settings.persistSeconds));
     const replies = new SeparateReplies(config.delivery);
     const outbound = new Ebms2Outbound(identity, registry, trust, signatures, {
-      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, maxPayloadBytes: maxMessageBytes, streamAboveBytes: config.limits.inlinePayloadBytes, replies,
+      settings, timeoutMs: config.delivery.timeoutMs, maxSockets: config.delivery.concurrency, streamAboveBytes: config.limits.inlinePayloadBytes, replies,
     });
     mountEbms2Inbound(router, {
       settings, registry, intake, evidence, trust, signatures, signing: identity.signing, budget, received, messages, maxMessageBytes,

@@ -2,14 +2,13 @@
 // PartyIds, To the partner's, its CPAId, the Service and Action the partner may receive and the channel it receives
 // them on, MessageId the envelope's id or, for a topic's or channel's message, its receiver's copy's (a retry keeps
 // it), AckRequested and SyncReply as the channel asks, the payload as the one Manifest attachment (a payload package
-// as one per part, engine/mime/package.ts; one over the inline limit streamed from the Object Store) — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the
+// as one per part, engine/mime/package.ts; over the inline limit streamed from the Object Store) — signed with the ebMS 2.0 XMLDSig profile (RSA-SHA1 only where the
 // agreement names it) and POSTed over mutual TLS. The synchronous Acknowledgment, its signature judged through the
 // trust store and its references against what was signed, is the delivery's receipt; a MessageError of severity
 // Error is the partner's refusal. Where the CPA names Retries, a send left without its Acknowledgment goes again
 // (same MessageId and signature) on its RetryInterval, at most Retries times, counted by the delivery stage; then
 // DeliveryFailure.
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { deliveryMessageId, type Envelope, type SignatureInfo } from '../../engine/envelope.ts';
 import { SwxError } from '../../engine/errors.ts';
 import { postHttps, whole, type HttpsAnswer } from '../../engine/http.ts';
@@ -19,6 +18,7 @@ import { entityOf, isPackage, messageParts, multipartBoundary, payloadParts } fr
 import { deliveryDeadlineMs, DeliveryError, transportFailure, UnansweredDelivery, type OutgoingPayload, type Outbound, type Receipt } from '../../engine/outbound.ts';
 import type { Partner, Registry } from '../../engine/registry.ts';
 import type { SeparateReplies } from '../../engine/separate-replies.ts';
+import { storedPackage } from '../../engine/streamed-payloads.ts';
 import { storedAttachmentDigests, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { EbmsRefusal } from './ebms-error.ts';
 import { ebms2Endpoint, signatureFor, type Ebms2Channel } from './endpoint.ts';
@@ -32,9 +32,7 @@ export interface Ebms2OutboundOptions {
   settings: Ebms2Settings;
   timeoutMs: number;
   maxSockets: number;
-  /** The largest payload held to be sent (a payload package, which is split into its parts). */
-  maxPayloadBytes: number;
-  /** A payload larger than this streams from the Object Store (but a payload package). */
+  /** A payload larger than this streams from the Object Store (a payload package part by part). */
   streamAboveBytes: number;
   /** Sends the signals that go on a connection of their own. */
   replies: SeparateReplies;
@@ -71,20 +69,28 @@ export class Ebms2Outbound implements Outbound {
     const url = channel.url ?? endpoint.url;
     if (!url || !/^https?:/.test(url)) throw permanent('SWX_UNKNOWN_RECEIVER', `agreement ${endpoint.cpaId} gives no HTTP URL for channel ${binding.channelId}`);
     // A payload over the limit streams from the Object Store, signed by the digests of its stored bytes; a payload
-    // package is held, to be split into its parts.
-    const streams = !payload.held && payload.size > this.options.streamAboveBytes && !isPackage(envelope.contentType);
-    if (payload.size > this.options.maxPayloadBytes && !streams) {
-      throw permanent('SWX_TOO_LARGE', `the payload is ${payload.size} bytes of ${envelope.contentType.slice(0, 80)}; ebMS 2.0 delivery splits payload packages whole and sends at most ${this.options.maxPayloadBytes} of them (connectors.ebms2.maxMessageBytes)`);
-    }
+    // package part by part, read through once for their digests.
+    const streams = !payload.held && payload.size > this.options.streamAboveBytes;
     const algorithm = signatureFor(channel);
     const contentId = `payload-${envelope.id.replace(/[^A-Za-z0-9._-]/g, '_')}@swx.invalid`;
-    let parts: { contentId: string; contentType: string; role?: string; body: Buffer | (() => Readable); size?: number }[];
+    let parts: { contentId: string; contentType: string; role?: string; body: Buffer | (() => AsyncIterable<Uint8Array>); size?: number }[];
     let signedParts: XmlAttachment[];
     if (streams) {
-      const headers = { 'content-type': envelope.contentType };
-      const digests = await storedAttachmentDigests(headers, { sha256: payload.sha256, open: () => payload.open() }, { sha1: algorithm === 'rsa-sha1' });
-      parts = [{ contentId, contentType: envelope.contentType, body: () => payload.open(), size: payload.size }];
-      signedParts = [{ contentId, headers, body: Buffer.alloc(0), digests }];
+      const sha1 = algorithm === 'rsa-sha1';
+      const stored = isPackage(envelope.contentType)
+        ? await storedPackage(envelope.contentType, () => payload.open(), { sha1 }).catch((error: unknown) => { throw permanent((error as SwxError).code ?? 'SWX_BAD_REQUEST', `its payload package: ${(error as Error).message}`); })
+        : undefined;
+      const outline = stored?.parts ?? [{
+        contentId, contentType: envelope.contentType, properties: [], size: payload.size,
+        digests: await storedAttachmentDigests({ 'content-type': envelope.contentType }, { sha256: payload.sha256, open: () => payload.open() }, { sha1 }),
+      }];
+      // Each send reads the parts afresh from the store: the bodies of one send are made when its first part is reached.
+      let bodies: (() => AsyncIterable<Uint8Array>)[] | undefined;
+      parts = outline.map((part, index) => ({
+        contentId: part.contentId, contentType: part.contentType, ...(part.role === undefined ? {} : { role: part.role }), size: part.size,
+        body: stored ? () => (index === 0 ? (bodies = stored.bodies()) : bodies!)[index]!() : () => payload.open(),
+      }));
+      signedParts = outline.map((part) => ({ contentId: part.contentId, headers: { 'content-type': part.contentType }, body: Buffer.alloc(0), digests: part.digests }));
     } else {
       const content = payload.held ?? await whole(payload.open());
       try {

@@ -7,4 +7,4 @@ export { parseHttpMessage, startsWithStartLine, type HttpMessage, type StartLine
 export { defaultMimeLimits, type MimeLimits } from './limits.ts';
 export { readMultipart, type StreamedPart } from './multipart-stream.ts';
 export { multipartBoundary, writeMultipart, type MultipartBody, type OutgoingPart } from './multipart-write.ts';
-export { isPackage, packageStream, payloadParts, readKeptPackage, readPackage, writePackage, type PackagedPart, type PackagedProperty, type PackageStream, type PartToPackage } from './package.ts';
+export { isPackage, packagedFields, packageStream, payloadParts, readKeptPackage, readPackage, writePackage, type PackagedPart, type PackagedProperty, type PackageStream, type PartToPackage } from './package.ts';

@@ -110,26 +110,34 @@ export function readPackage(contentType: string, body: Buffer, limits: MimeLimit
   const ordered = [all[rootIndex]!, ...all.filter((_part, index) => index !== rootIndex)];
   const seen = new Set<string>();
   return ordered.map((part, index) => {
-    const what = `package part ${index + 1}`;
-    const contentId = part.contentId ?? `part-${all.indexOf(part) + 1}@swx.invalid`;
-    if (seen.has(contentId)) throw new SwxError('SWX_BAD_REQUEST', `two parts of the package have Content-ID <${contentId.slice(0, 80)}>`);
-    seen.add(contentId);
-    const type = part.headers['content-type']?.trim() || 'text/plain; charset=us-ascii';
-    parseMediaType(type, `${what} Content-Type`);
-    const listed = part.headers['part-property'];
-    const properties = listed === undefined ? [] : listed.split(',').map((item) => {
-      const [pair = '', ...parameters] = item.split(';');
-      const equals = pair.indexOf('=');
-      if (equals < 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} is not name=value`);
-      const typed = parameters.map((parameter) => /^\s*type=(.*)$/.exec(parameter)?.[1]);
-      if (typed.some((value) => value === undefined) || typed.length > 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} has a parameter other than one type=`);
-      const property: PackagedProperty = { name: decode(pair.slice(0, equals), what), value: decode(pair.slice(equals + 1), what) };
-      if (typed[0] !== undefined) property.type = decode(typed[0], what);
-      return property;
-    });
-    const role = part.headers['part-role'];
-    return { contentId, contentType: type, properties, ...(role === undefined ? {} : { role: decode(role, what) }), body: part.body };
+    const fields = packagedFields(part.headers, part.contentId, all.indexOf(part), index);
+    if (seen.has(fields.contentId)) throw new SwxError('SWX_BAD_REQUEST', `two parts of the package have Content-ID <${fields.contentId.slice(0, 80)}>`);
+    seen.add(fields.contentId);
+    return { ...fields, body: part.body };
   });
+}
+
+/**
+ * What a package part's header fields say: its Content-ID (a part without one named `part-N@swx.invalid` by its place
+ * in the body, `placed`), Content-Type, Part-Property and Part-Role. SWX_BAD_REQUEST for fields that do not read.
+ */
+export function packagedFields(headers: Readonly<Record<string, string>>, contentId: string | undefined, placed: number, index: number): Omit<PackagedPart, 'body'> {
+  const what = `package part ${index + 1}`;
+  const type = headers['content-type']?.trim() || 'text/plain; charset=us-ascii';
+  parseMediaType(type, `${what} Content-Type`);
+  const listed = headers['part-property'];
+  const properties = listed === undefined ? [] : listed.split(',').map((item) => {
+    const [pair = '', ...parameters] = item.split(';');
+    const equals = pair.indexOf('=');
+    if (equals < 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} is not name=value`);
+    const typed = parameters.map((parameter) => /^\s*type=(.*)$/.exec(parameter)?.[1]);
+    if (typed.some((value) => value === undefined) || typed.length > 1) throw new SwxError('SWX_BAD_REQUEST', `${what}: Part-Property ${JSON.stringify(item.slice(0, 80))} has a parameter other than one type=`);
+    const property: PackagedProperty = { name: decode(pair.slice(0, equals), what), value: decode(pair.slice(equals + 1), what) };
+    if (typed[0] !== undefined) property.type = decode(typed[0], what);
+    return property;
+  });
+  const role = headers['part-role'];
+  return { contentId: contentId ?? `part-${placed + 1}@swx.invalid`, contentType: type, properties, ...(role === undefined ? {} : { role: decode(role, what) }) };
 }
 
 /**

@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import {
   as4Multipart, checkAs4Security, pullRequestEnvelope, readAs4Body, readAs4Message, signAs4, signedAttachment, swxPartyIdType, userMessageEnvelope, type SignalMessage,
 } from '../../connectors/as4/index.ts';
-import { defaultMimeLimits, readPackage } from '../../engine/mime/index.ts';
+import { defaultMimeLimits, readPackage, writePackage, type PackagedPart } from '../../engine/mime/index.ts';
 import { issueAgency, type Credential } from '../../engine/pki/index.ts';
 import { checkWsSecurity, encryptSoapAttachments } from '../../engine/trust/index.ts';
 import { collect, hubPmode, writeAs4Settings } from '../helpers/as4.ts';
@@ -277,6 +277,28 @@ test('48 MiB of XML (not in canonical form) REST in at hub B goes AS4 to hub A, 
   // Hub B reads it whole at REST intake (an XML payload may carry a signature of its own, checked over the document).
   const grown = await acrossHubs('LARGE-XML-1', xmlDocument(48 * 1024 * 1024), 'application/xml');
   assert.ok(grown[0]! < payloadBytes, `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB`);
+});
+
+test('a 140 MiB payload package (XML, binary, text) REST in at hub B goes AS4 to hub A part by part, streamed from hub B\'s Object Store and into hub A\'s, and reaches CUSTOMS with each part as sent; neither hub grows by the package', async () => {
+  const parts: PackagedPart[] = [
+    { contentId: 'goods@boft.example', contentType: 'application/xml', properties: [{ name: 'originalFileName', value: 'goods list.xml' }], body: xmlDocument(8 * 1024 * 1024) },
+    { contentId: 'scan@boft.example', contentType: 'application/octet-stream', properties: [], body: randomBytes(128 * 1024 * 1024) },
+    { contentId: 'log@boft.example', contentType: 'text/plain; charset=utf-8', properties: [], body: Buffer.from(Array.from({ length: 60_000 }, (_, i) => `${i};${randomBytes(24).toString('hex')}\n`).join('')) },
+  ];
+  const packaged = await writePackage(parts);
+  const pids = [hubA.proc.pid!, hubB.proc.pid!];
+  const before = pids.map((pid) => kib(pid, 'VmRSS'));
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const sent = await boft.client.send({ to: 'CUSTOMS', service: 'trade.reply', contentType: packaged.contentType, body: packaged.body, messageId: 'LARGE-PACKAGE-1' });
+  assert.is(sent.status, 202, sent.text);
+  await waitFor('the package in CUSTOMS\'s inbox', () => existsSync(join(customs.inboxDir, 'LARGE-PACKAGE-1.json')), 180_000);
+  const grown = pids.map((pid, index) => kib(pid, 'VmHWM') - before[index]!);
+  console.log(`${Math.round(packaged.body.length / 1024 / 1024)} MiB package REST in, AS4 across, REST out: peak RSS grew ${Math.round(grown[0]! / 1024 / 1024)} MiB (hub A), ${Math.round(grown[1]! / 1024 / 1024)} MiB (hub B)`);
+  const entry = JSON.parse(readFileSync(join(customs.inboxDir, 'LARGE-PACKAGE-1.json'), 'utf8'));
+  const delivered = readPackage(entry.contentType, readFileSync(join(customs.inboxDir, 'LARGE-PACKAGE-1.bin')), { ...defaultMimeLimits, maxBytes: 2 * packaged.body.length });
+  assert.equal(delivered.map((part) => [part.contentId, part.contentType, part.properties]), parts.map((part) => [part.contentId, part.contentType, part.properties]));
+  assert.equal(delivered.map((part) => sha256(part.body)), parts.map((part) => sha256(part.body)), 'each part as BOFT sent it');
+  assert.ok(grown.every((bytes) => bytes < packaged.body.length), `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB, hub B by ${Math.round(grown[1]! / 1024 / 1024)} MiB`);
 });
 
 test('a large body cut short, a large payload altered after signing or a gzip bomb is refused with a signed 4xx Error signal and never delivered; a large gzipped payload is inflated as it streams', async () => {

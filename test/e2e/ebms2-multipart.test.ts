@@ -187,6 +187,26 @@ test('120 MiB REST in at hub A goes ebMS 2.0 to hub B streamed from hub A\'s Obj
   assert.ok(grown.every((bytes) => bytes < payload.length), `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB, hub B by ${Math.round(grown[1]! / 1024 / 1024)} MiB`);
 });
 
+test('a 140 MiB payload package REST in at hub A goes ebMS 2.0 to hub B part by part, streamed both ways, and BOFT gets each part as sent; neither hub grows by the package', async () => {
+  const parts: PackagedPart[] = [
+    { contentId: 'declaration@customs.example', contentType: 'application/xml', properties: [], body: Buffer.from(`<d xmlns="urn:example:d">${'<line>x</line>'.repeat(100_000)}</d>`) },
+    { contentId: 'scan@customs.example', contentType: 'application/octet-stream', properties: [], role: 'urn:example:role:scan', body: randomBytes(128 * 1024 * 1024) },
+  ];
+  const packaged = await writePackage(parts);
+  const pids = [hubA.proc.pid!, hubB.proc.pid!];
+  const before = pids.map((pid) => kib(pid, 'VmRSS'));
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: packaged.contentType, body: packaged.body });
+  assert.is(sent.status, 202, sent.text);
+  const id = String(sent.body.id);
+  await waitFor('the package in BOFT\'s inbox behind hub B', () => existsSync(join(boft.inboxDir, `${id}.json`)), 180_000);
+  const grown = pids.map((pid, index) => kib(pid, 'VmHWM') - before[index]!);
+  console.log(`${Math.round(packaged.body.length / 1024 / 1024)} MiB package REST in, ebMS 2.0 across, REST out: peak RSS grew ${Math.round(grown[0]! / 1024 / 1024)} MiB (hub A), ${Math.round(grown[1]! / 1024 / 1024)} MiB (hub B)`);
+  const entry = JSON.parse(readFileSync(join(boft.inboxDir, `${id}.json`), 'utf8'));
+  assertPackageOf(entry.contentType, readFileSync(join(boft.inboxDir, `${id}.bin`)), parts);
+  assert.ok(grown.every((bytes) => bytes < packaged.body.length), `hub A grew by ${Math.round(grown[0]! / 1024 / 1024)} MiB, hub B by ${Math.round(grown[1]! / 1024 / 1024)} MiB`);
+});
+
 test('REST in with a package: ebMS 2.0 out with one Reference per part, hub B takes it (xmlsec1 --url-map per attachment judges the signature), BOFT gets the package', async () => {
   const packaged = await writePackage(twoAttachments.map((part) => ({ ...part, contentId: part.contentId.replace('tfda', 'customs') })));
   const sent = await customs.client.send({ to: 'BOFT', service: 'customs.declaration', action: 'deliver', contentType: packaged.contentType, body: packaged.body });
