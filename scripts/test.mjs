@@ -3,7 +3,8 @@
 // token that expires within the year fails the suite before it fails in use. Prints the closing line CI reads:
 // "N passed, N failed, N skipped". Arguments filter the test files by regular expression.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -92,7 +93,11 @@ await Promise.all(Array.from({ length: jobs }, async (_, slot) => {
       totals.skipped += 1;
       continue;
     }
-    const result = await run(command[0], command[1], { ...env, SWX_TEST_SLOT: String(slot) });
+    // Each file's hubs, stores and payloads go into a folder of its own, removed once the file has run: a suite run
+    // leaves nothing behind in the machine's temporary folder.
+    const scratch = mkdtempSync(join(tmpdir(), 'swx-test-'));
+    const result = await run(command[0], command[1], { ...env, SWX_TEST_SLOT: String(slot), TMPDIR: scratch });
+    rmSync(scratch, { recursive: true, force: true });
     console.log(`\n=== ${label} (${result.seconds.toFixed(0)} s): ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped`);
     process.stdout.write(result.out);
     totals.passed += result.passed;
