@@ -36,7 +36,7 @@ export const messageSummary = z.object({
 
 export const timelineEntry = z.object({
   at: z.string(), stage: z.string(), from: z.string(), to: z.string(), protocol: z.string(), code: z.string(), detail: z.string(),
-  recordId: z.string(), node: z.string(), chain: z.number(),
+  recordId: z.string(), node: z.string(), chain: z.number(), weak: z.string(),
 });
 
 const messageCursor = z.object({ at: z.string().max(40), from: z.string().max(200), messageId: z.string().max(200) });

@@ -189,6 +189,8 @@ export interface TimelineEntry {
   recordId: string;
   node: string;
   chain: number;
+  /** Legacy algorithms the record's signature used, as an old agreement allows (RSA-SHA1, SHA-1): '' when none. */
+  weak: string;
 }
 
 /** The order of stages that share one instant (received, verified and routed carry the message's receipt time). */
@@ -201,12 +203,14 @@ const stageOrder = ['received', 'verified', 'archived', 'stamped', 'rejected', '
 export async function messageTimeline(store: Store, messageId: string, from?: string): Promise<TimelineEntry[]> {
   const params = { messageId, ...(from !== undefined ? { from } : {}) };
   const fromSql = from !== undefined ? ' AND from_partner = {from:String}' : '';
-  const records = await store.query<{ at: string; stage: string; from_partner: string; to_partner: string; protocol: string; code: string; detail: string; id: string; node: string; chain: number; batch_id: string }>(
-    `SELECT toString(at) AS at, stage, from_partner, to_partner, protocol, code, detail, id, node, chain, batch_id
+  // A partner's signature in legacy algorithms lists them (`weak`); a receipt for what the hub signed so says it first.
+  const records = await store.query<{ at: string; stage: string; from_partner: string; to_partner: string; protocol: string; code: string; detail: string; id: string; node: string; chain: number; batch_id: string; weak: string[]; hub_weak: string }>(
+    `SELECT toString(at) AS at, stage, from_partner, to_partner, protocol, code, detail, id, node, chain, batch_id,
+       JSONExtract(signature, 'weak', 'Array(String)') AS weak, if(startsWith(raw, 'weak: '), substring(raw, 7, position(raw, '\n') - 7), '') AS hub_weak
      FROM evidence FINAL WHERE message_id = {messageId:String}${fromSql} ORDER BY at, node, chain`, params);
   const entries: TimelineEntry[] = records.map((r) => ({
     at: isoTime(r.at), stage: r.stage, from: r.from_partner, to: r.to_partner, protocol: r.protocol, code: r.code, detail: r.detail,
-    recordId: r.id, node: r.node, chain: Number(r.chain),
+    recordId: r.id, node: r.node, chain: Number(r.chain), weak: [...r.weak, ...(r.hub_weak ? [r.hub_weak] : [])].join(', '),
   }));
   // The received record's Merkle block says when the message was archived and time-stamped.
   const received = records.find((r) => r.stage === 'received' && r.batch_id !== '');
@@ -216,7 +220,7 @@ export async function messageTimeline(store: Store, messageId: string, from?: st
       { block: received.batch_id });
     if (block) {
       const at = (t: string) => (t.startsWith('1970-') ? undefined : isoTime(t));
-      const base = { from: received.from_partner, to: received.to_partner, protocol: received.protocol, code: '', recordId: received.batch_id, node: received.node, chain: Number(received.chain) };
+      const base = { from: received.from_partner, to: received.to_partner, protocol: received.protocol, code: '', recordId: received.batch_id, node: received.node, chain: Number(received.chain), weak: '' };
       const written = at(block.written_at);
       const stamped = at(block.gen_time);
       if (written) entries.push({ ...base, at: written, stage: 'archived', detail: `Merkle block ${received.batch_id}` });

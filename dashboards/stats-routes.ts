@@ -6,7 +6,7 @@ import { SwxError } from '../engine/errors.ts';
 import { partnerId, serviceId } from '../engine/registry.ts';
 import { accessOf } from './access.ts';
 import { archiveOf, type ConsoleApp, type ConsoleDeps } from './console-context.ts';
-import { toCsv, topTalkers, traffic, type Dimension, type StatsQuery, type TrafficRow } from './stats.ts';
+import { toCsv, topTalkers, traffic, type StatsQuery, type TrafficRow } from './stats.ts';
 
 import { dimensions, grains } from './message-terms.ts';
 

@@ -48,6 +48,31 @@ export interface StreamedParts {
   take(envelope: Buffer, part: StreamedPart): Promise<XmlAttachment | undefined>;
 }
 
+/**
+ * The payloads of a body that may stream, made of its envelope by `open` when its first part beside the envelope comes
+ * (undefined from `open`: the parts are held). `take` is the body reader's StreamedParts.take.
+ */
+export class ArrivingPayloads {
+  private payloads: StreamedPayloads | null | undefined;
+
+  constructor(private readonly open: (envelope: Buffer) => Promise<StreamedPayloads | undefined> | StreamedPayloads | undefined) {}
+
+  readonly take = async (envelope: Buffer, part: StreamedPart): Promise<XmlAttachment | undefined> => {
+    if (this.payloads === undefined) this.payloads = (await this.open(envelope)) ?? null;
+    return this.payloads?.take(part);
+  };
+
+  /** Once the body has been read: the payload stored, or undefined when nothing streamed. */
+  async finish(): Promise<StoredPayloads | undefined> {
+    return this.payloads ? this.payloads.finish() : undefined;
+  }
+
+  /** A message refused: whatever streamed of it is removed. */
+  async abort(): Promise<void> {
+    await this.payloads?.abort();
+  }
+}
+
 /** The message's payload once its body has been read: in the Object Store, with its Content-Type. */
 export interface StoredPayloads {
   stored: StoredPayload;

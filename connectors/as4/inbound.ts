@@ -21,12 +21,11 @@ import { admit, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Intake, RefusedSubmission, Submission } from '../../engine/submission.ts';
 import type { Payloads } from '../../engine/payloads.ts';
-import type { StoredPayloads, StreamedPayloads } from '../../engine/streamed-payloads.ts';
+import { ArrivingPayloads, type StoredPayloads, type StreamedPayloads } from '../../engine/streamed-payloads.ts';
 import { as4StreamedPayloads, inflateCaps } from './streamed.ts';
 import { bodyPayload, packagedPayload, payloadType } from './package.ts';
 import { encryptedParts, openEncryption, type CertificateCheck, type PayloadVerifiers, type XmlAttachment, type XmlSigners } from '../../engine/trust/index.ts';
 import { readAs4Body } from './body.ts';
-import type { StreamedPart } from '../../engine/mime/index.ts';
 import { decompress } from './compression.ts';
 import { ReceivedMessages } from './duplicates.ts';
 import { EbmsError, ebmsErrorOf, type EbmsCode } from './errors.ts';
@@ -96,22 +95,15 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
     /** The authenticated sender, once known: its P-Mode says whether its signals go on the connection or apart. */
     let from: As4Partner | undefined;
     let accepted: { message: As4Message; sender: As4Partner };
-    /** The payloads streaming into the Object Store as they arrive: undefined until a part comes, null when held. */
-    let streaming: StreamedPayloads | null | undefined;
+    const streaming = new ArrivingPayloads((envelope) => streamedPayloads(envelope, options));
     let streamed: StoredPayloads | undefined;
     try {
       const contentType = header(req, 'content-type') ?? '';
       const claim = options.budget.claim(unauthenticatedShare, res);
       const { body: source, streams } = await streamableBody(req, claim, { inlineLimit: options.payloads.inlineLimit, maxStreamedBytes: options.maxStreamedBytes, maxHeldBytes: options.maxMessageBytes });
-      const take = async (envelope: Buffer, part: StreamedPart) => {
-        if (streaming === undefined) streaming = await streamedPayloads(envelope, options) ?? null;
-        return streaming?.take(part);
-      };
-      const body = await readAs4Body(source, contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined);
-      if (streaming) {
-        streamed = await streaming.finish();
-        partial.stored = streamed.stored;
-      }
+      const body = await readAs4Body(source, contentType, options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take: streaming.take } : undefined);
+      streamed = await streaming.finish();
+      if (streamed) partial.stored = streamed.stored;
       message = readAs4Message(body.envelope, { attachments: body.attachments.map((a) => a.contentId) });
       const user = message.message;
       if (user.kind !== 'user') {
@@ -183,7 +175,7 @@ export function mountAs4Inbound(router: Router, options: As4InboundOptions): voi
       messagesTotal.inc({ stage: 'received', outcome: taken.duplicate ? 'duplicate' : 'accepted', code: '' });
       accepted = { message, sender };
     } catch (error) {
-      await streaming?.abort();
+      await streaming.abort();
       await refuse(req, res, options, partial, message, from, error);
       return;
     }

@@ -16,9 +16,9 @@ import { header, streamableBody, type Router } from '../../engine/http.ts';
 import type { HubIdentity } from '../../engine/identity.ts';
 import { log } from '../../engine/log.ts';
 import { messagesTotal } from '../../engine/metrics.ts';
-import type { MessageParts, StreamedPart } from '../../engine/mime/index.ts';
+import type { MessageParts } from '../../engine/mime/index.ts';
 import type { Payloads } from '../../engine/payloads.ts';
-import type { StoredPayloads, StreamedPayloads } from '../../engine/streamed-payloads.ts';
+import { ArrivingPayloads, type StoredPayloads, type StreamedPayloads } from '../../engine/streamed-payloads.ts';
 import { authenticate, Unauthenticated } from '../../engine/peer.ts';
 import type { Registry } from '../../engine/registry.ts';
 import type { Messages } from '../../engine/status.ts';
@@ -70,23 +70,18 @@ const sourceOf = (req: IncomingMessage) => (req.socket.remoteAddress ?? '').repl
 interface Answer { status: number; xml?: string }
 
 export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions): void {
-  const { settings, registry, intake } = options;
+  const { settings, registry } = options;
 
   router.add('POST', settings.path, async (req: IncomingMessage, res: ServerResponse) => {
     const partial: RefusedSubmission = { protocol: 'ebms2', payload: Buffer.alloc(0) };
     const state: { message?: EbmsMessage; channel?: Ebms2Channel } = {};
-    /** The payloads streaming into the Object Store as they arrive: undefined until a part comes, null when held. */
-    let streaming: StreamedPayloads | null | undefined;
+    const streaming = new ArrivingPayloads((envelope) => streamedPayloads(envelope, options));
     let answer: Answer;
     try {
       const claim = options.budget.claim(unauthenticatedShare, res);
       const { body: source, streams } = await streamableBody(req, claim, { inlineLimit: options.payloads.inlineLimit, maxStreamedBytes: options.maxStreamedBytes, maxHeldBytes: options.maxMessageBytes });
-      const take = async (envelope: Buffer, part: StreamedPart) => {
-        if (streaming === undefined) streaming = streamedPayloads(envelope, options) ?? null;
-        return streaming?.take(part);
-      };
-      const parts = await readEbmsBody(source, header(req, 'content-type') ?? '', options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take } : undefined);
-      const streamed = streaming ? await (streaming as StreamedPayloads).finish() : undefined;
+      const parts = await readEbmsBody(source, header(req, 'content-type') ?? '', options.maxMessageBytes, streams ? { maxBytes: options.maxStreamedBytes, take: streaming.take } : undefined);
+      const streamed = await streaming.finish();
       if (streamed) partial.stored = streamed.stored;
       const message = state.message = readEbmsParts(parts);
       partial.claimedId = message.header.messageId;
@@ -138,7 +133,7 @@ export function mountEbms2Inbound(router: Router, options: Ebms2InboundOptions):
       }
     } catch (error) {
       // What streamed into the Object Store of a refused message is removed.
-      await (streaming as StreamedPayloads | null | undefined)?.abort();
+      await streaming.abort();
       await refuse(req, res, options, partial, state, error);
       return;
     }

@@ -20,7 +20,6 @@ export interface StreamedPart {
   body: Readable;
 }
 
-const LF = 0x0a;
 const CR = 0x0d;
 
 /**

@@ -14,7 +14,7 @@ import type { XmlAttachment } from './xmldsig-trust.ts';
 import { bareContentId, cidUrl } from '../mime/headers.ts';
 import { parseXml, XmlRefusal } from '../xml/parse.ts';
 import { certificate, type ParsedCert } from './certs.ts';
-import { certificateReference, childElement, childElements, namesCertificate, type CertificateReference } from './keyinfo.ts';
+import { certificateReference, childElement, namesCertificate, type CertificateReference } from './keyinfo.ts';
 import { create, domTree, pemCache, securityHeader, serialize } from './xmldsig.ts';
 import { fastTree } from './xmldsig-fast.ts';
 import type { SignatureTree } from './xmldsig-spec.ts';

@@ -28,6 +28,7 @@ function sample(): SampleMessage[] {
     receivedAt: new Date(start + Math.floor(i / 7) * 60_000),
     outcome: i % 50 === 0 ? 'delivered' : outcomes[i % outcomes.length]!,
     latencyMs: 100 + (i % 13) * 37,
+    ...(i === 5 ? { weak: ['RSA-SHA1', 'SHA-1'] } : {}),
   }));
   const at = new Date(start + 3 * 60_000);
   messages.push(
@@ -150,6 +151,10 @@ for (const backend of backends) {
     const timeline = await messageTimeline(store, 'M-0004');
     assert.ok(timeline.every((entry, i) => i === 0 || entry.at >= timeline[i - 1]!.at), 'in time order');
     assert.is(timeline.find((entry) => entry.stage === 'stamped')!.detail, 'RFC 3161 time-stamp by hub TSA');
+    assert.ok(timeline.every((entry) => entry.weak === ''), 'no legacy algorithm');
+    // A sender whose agreement lets it sign with RSA-SHA1: its received record says so.
+    const legacy = await messageTimeline(store, 'M-0005');
+    assert.equal(legacy.map((entry) => entry.weak), ['RSA-SHA1, SHA-1', '', '', '', '']);
   });
 
   test(`${backend}: a page's summary says what became of the message`, async () => {

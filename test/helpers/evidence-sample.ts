@@ -26,6 +26,8 @@ export interface SampleMessage {
   outcome: 'delivered' | 'failed-then-delivered' | 'dead_lettered' | 'failing' | 'redelivered' | 'rejected' | 'routed';
   /** Milliseconds from receipt to each receiver's receipt. */
   latencyMs?: number;
+  /** Legacy algorithms the sender's signature used, which its agreement allows. */
+  weak?: string[];
 }
 
 export const sha256Of = (message: SampleMessage) => createHash('sha256').update(`${message.from}/${message.id}`).digest('hex');
@@ -47,7 +49,8 @@ export function lifeOf(message: SampleMessage): EvidenceRecord[] {
       { ...rejectedBase, id: randomUUID(), stage: 'rejected', at: later(3), code: 'SWX_SIG_INVALID', detail: 'signature does not verify' },
     ];
   }
-  const records = [record('received', received, { raw: Buffer.from(`payload of ${message.id}`).toString('base64') }), record('verified', received), record('routed', received)];
+  const signature = message.weak ? { signature: JSON.stringify({ scheme: 'xmldsig', algorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', weak: message.weak }) } : {};
+  const records = [record('received', received, { raw: Buffer.from(`payload of ${message.id}`).toString('base64'), ...signature }), record('verified', received), record('routed', received)];
   const latency = message.latencyMs ?? 250;
   for (const [index, to] of message.receivers.entries()) {
     const copy = { to };
