@@ -189,7 +189,8 @@ export interface TimelineEntry {
   recordId: string;
   node: string;
   chain: number;
-  /** Legacy algorithms the record's signature used, as an old agreement allows (RSA-SHA1, SHA-1): '' when none. */
+  /** Legacy algorithms the record's signature used, as an old agreement allows (RSA-SHA1, SHA-1): '' when none. A
+   *  delivery's is its receiver's Acknowledgment's, made in the same agreement as the hub's own signature. */
   weak: string;
 }
 
@@ -203,14 +204,14 @@ const stageOrder = ['received', 'verified', 'archived', 'stamped', 'rejected', '
 export async function messageTimeline(store: Store, messageId: string, from?: string): Promise<TimelineEntry[]> {
   const params = { messageId, ...(from !== undefined ? { from } : {}) };
   const fromSql = from !== undefined ? ' AND from_partner = {from:String}' : '';
-  // A partner's signature in legacy algorithms lists them (`weak`); a receipt for what the hub signed so says it first.
-  const records = await store.query<{ at: string; stage: string; from_partner: string; to_partner: string; protocol: string; code: string; detail: string; id: string; node: string; chain: number; batch_id: string; weak: string[]; hub_weak: string }>(
+  // A signature in legacy algorithms lists them (`weak`): a partner's message, or its Acknowledgment of the hub's.
+  const records = await store.query<{ at: string; stage: string; from_partner: string; to_partner: string; protocol: string; code: string; detail: string; id: string; node: string; chain: number; batch_id: string; weak: string[] }>(
     `SELECT toString(at) AS at, stage, from_partner, to_partner, protocol, code, detail, id, node, chain, batch_id,
-       JSONExtract(signature, 'weak', 'Array(String)') AS weak, if(startsWith(raw, 'weak: '), substring(raw, 7, position(raw, '\n') - 7), '') AS hub_weak
+       JSONExtract(signature, 'weak', 'Array(String)') AS weak
      FROM evidence FINAL WHERE message_id = {messageId:String}${fromSql} ORDER BY at, node, chain`, params);
   const entries: TimelineEntry[] = records.map((r) => ({
     at: isoTime(r.at), stage: r.stage, from: r.from_partner, to: r.to_partner, protocol: r.protocol, code: r.code, detail: r.detail,
-    recordId: r.id, node: r.node, chain: Number(r.chain), weak: [...r.weak, ...(r.hub_weak ? [r.hub_weak] : [])].join(', '),
+    recordId: r.id, node: r.node, chain: Number(r.chain), weak: r.weak.join(', '),
   }));
   // The received record's Merkle block says when the message was archived and time-stamped.
   const received = records.find((r) => r.stage === 'received' && r.batch_id !== '');
