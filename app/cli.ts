@@ -258,8 +258,15 @@ const commands: Record<string, Command> = {
     async run(args) {
       const { values } = parseArgs({ args, options: dataOption });
       const signalled = stopSignal();
+      const abort = new AbortController();
+      void signalled.then(() => abort.abort());
       const { startHub } = await import('./hub.ts');
-      const hub = await startHub(loadConfig(values.data));
+      const hub = await startHub(loadConfig(values.data), { abort: abort.signal }).catch((error: unknown) => {
+        if (!abort.signal.aborted) throw error;
+        console.error('swx hub: stopped while starting');
+        return undefined;
+      });
+      if (!hub) return 1;
       const token = hub.config.http.opsToken ? 'SWX_OPS_TOKEN' : opsTokenPath(hub.config.dataDir);
       console.log(`swx hub: agencies https://${hub.config.http.host}:${hub.agencyPort}, operator http://${hub.config.http.opsHost}:${hub.opsPort} (token: ${token}), console https://${hub.config.console.host}:${hub.consolePort}, NATS ${hub.natsUrl}${hub.listening.map((line) => `, ${line}`).join('')}`);
       await signalled;

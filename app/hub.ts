@@ -72,8 +72,16 @@ export interface Hub {
   stop(): Promise<void>;
 }
 
-export async function startHub(config: Config): Promise<Hub> {
+/** `abort`: a stop asked for while the hub starts (a signal) ends the start, and what it started is stopped. */
+export async function startHub(config: Config, options: { abort?: AbortSignal } = {}): Promise<Hub> {
   const started: (() => Promise<void> | void)[] = [];
+  // The NATS connection waits for a server that may never come; an abort does not wait with it.
+  const aborted = new Promise<never>((_resolve, reject) => {
+    const stop = () => reject(new Error('stopped while starting'));
+    if (options.abort?.aborted) stop();
+    else options.abort?.addEventListener('abort', stop, { once: true });
+  });
+  aborted.catch(() => undefined);
   const stopAll = async () => {
     for (const stop of started.reverse()) {
       try { await stop(); } catch (error) { log.error({ err: error }, 'error while stopping'); }
@@ -92,7 +100,13 @@ export async function startHub(config: Config): Promise<Hub> {
       started.push(() => embedded!.stop());
     }
     const natsUrl = config.nats.url ?? embedded!.url;
-    const bus = await connectBus(natsUrl, `swx-hub-${config.node}`);
+    const connecting = connectBus(natsUrl, `swx-hub-${config.node}`);
+    // Closed if it connects after the start was abandoned.
+    connecting.catch(() => undefined);
+    const bus = await Promise.race([connecting, aborted]).catch(async (error: unknown) => {
+      void connecting.then((late) => late.nc.close(), () => undefined);
+      throw error;
+    });
     started.push(async () => { await bus.nc.drain(); });
     // A signed request stays acceptable up to freshness + skew after its creation time, which itself may be up to the
     // skew (REST: the freshness) ahead of this clock: replays are looked for over all of that.
