@@ -140,12 +140,14 @@ export async function startHubProcess(options: {
       return { status: response.status, body: await response.json().catch(() => null) };
     },
     async stop() {
-      if (hub.proc.exitCode !== null) return hub.proc.exitCode;
+      // Ended already (by a signal too, when exitCode stays null): its 'exit' came and will not come again.
+      if (hub.proc.exitCode !== null || hub.proc.signalCode !== null) return hub.proc.exitCode;
       const exited = new Promise<number | null>((resolve) => hub.proc.once('exit', (code) => resolve(code)));
       hub.proc.kill('SIGTERM');
       return Promise.race([exited, sleep(30_000, undefined, { ref: false }).then(() => { hub.proc.kill('SIGKILL'); return null; })]);
     },
     async kill() {
+      if (hub.proc.exitCode !== null || hub.proc.signalCode !== null) return;
       const exited = new Promise((resolve) => hub.proc.once('exit', resolve));
       hub.proc.kill('SIGKILL');
       await exited;
