@@ -20,7 +20,7 @@ export const as4Settings = connectorSettings.extend({
   path: z.string().regex(/^\/[A-Za-z0-9/._-]{0,200}$/).default('/as4').describe('where partners\' MSHs POST on the agency port'),
   maxMessageBytes: z.number().int().positive().optional().describe('largest AS4 HTTP body read (default limits.maxBodyBytes)'),
   maxPayloadBytes: z.number().int().positive().optional()
-    .describe('largest payload held whole after inflation, received or sent (default limits.inlinePayloadBytes); payloads over it stream through the Object Store, but for uncompressed XML (canonicalized whole to be signed), which is refused'),
+    .describe('largest payload held whole after inflation, received or sent, several of one message in all (default limits.inlinePayloadBytes); larger ones stream through the Object Store'),
   duplicateHorizonSeconds: z.number().int().positive().max(365 * 24 * 3600).default(7 * 24 * 3600)
     .describe('how long received MessageIds and their receipts are kept; a P-Mode\'s duplicate window is honoured up to this'),
   receiverProperty: z.string().min(1).max(128).default('finalRecipient')
